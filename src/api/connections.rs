@@ -1,0 +1,230 @@
+//! The four DLI operations on classic datasource connections.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::extract::{DliJson, DliPath, DliQuery};
+use super::state::AppState;
+use super::types::{
+    ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
+    ListConnectionsResponse, SuccessResponse,
+};
+use crate::domain::{
+    ConnectionId, ConnectionName, ConnectionState, EndpointList, NetworkRef, ProjectId, Service,
+    TagFilter, Tags, ValidationError, now_millis,
+};
+use crate::store::{DeleteOutcome, ListQuery, NewConnection, SortOrder, StoreError};
+
+/// The most connections one page may hold.
+const MAX_PAGE_SIZE: u32 = 1000;
+
+fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
+    value
+        .as_deref()
+        .ok_or_else(|| ValidationError::new(format!("{field} is required")))
+}
+
+/// Validates a create body, field by field in the documented order.
+fn validate_create(
+    project: ProjectId,
+    body: &CreateConnectionRequest,
+) -> Result<NewConnection, ValidationError> {
+    let name = ConnectionName::parse(required("name", &body.name)?)?;
+    let service = Service::parse(required("service", &body.service)?)?;
+    let security_group_id = NetworkRef::parse(
+        "security_group_id",
+        required("security_group_id", &body.security_group_id)?,
+    )?;
+    let network_id = NetworkRef::parse("network_id", required("network_id", &body.network_id)?)?;
+    let url = required("url", &body.url)?;
+    EndpointList::parse(url, service)?;
+    let tag_pairs =
+        body.tags
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(index, tag)| {
+                let key = tag.key.clone().ok_or_else(|| {
+                    ValidationError::new(format!("tags[{index}].key is required"))
+                })?;
+                let value = tag.value.clone().ok_or_else(|| {
+                    ValidationError::new(format!("tags[{index}].value is required"))
+                })?;
+                Ok((key, value))
+            })
+            .collect::<Result<Vec<_>, ValidationError>>()?;
+    let tags = Tags::parse(&tag_pairs)?;
+    Ok(NewConnection {
+        id: ConnectionId::generate(),
+        project_id: project,
+        name: name.as_str().to_owned(),
+        service,
+        destination: url.to_owned(),
+        security_group_id: security_group_id.as_str().to_owned(),
+        network_id: network_id.as_str().to_owned(),
+        tags,
+        create_time: now_millis(),
+    })
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection`
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    DliJson(body): DliJson<CreateConnectionRequest>,
+) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
+    let project = principal.authorize(&project)?;
+    let new = validate_create(project, &body)?;
+    state
+        .store
+        .create_connection(&new, state.settings.connection_quota)
+        .await
+        .map_err(|error| match error {
+            StoreError::DuplicateName => ApiError::DuplicateName(new.name.clone()),
+            other => other.into(),
+        })?;
+    state.wake_worker.notify_one();
+    tracing::info!(connection.id = %new.id, project.id = %new.project_id, service = %new.service, "connection created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateConnectionResponse {
+            is_success: true,
+            message: String::new(),
+            connection_id: new.id.to_string(),
+        }),
+    ))
+}
+
+fn parse_number(field: &str, raw: &str, max: u32) -> Result<u32, ValidationError> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|value| *value <= max)
+        .ok_or_else(|| {
+            ValidationError::new(format!(
+                "{field} must be a whole number from 0 to {max}, got {raw:?}"
+            ))
+        })
+}
+
+fn parse_list_query(query: &ListConnectionsQuery) -> Result<ListQuery, ValidationError> {
+    let limit = match &query.limit {
+        None => None,
+        Some(raw) => match parse_number("limit", raw, MAX_PAGE_SIZE)? {
+            0 => return Err(ValidationError::new("limit must be at least 1")),
+            limit => Some(limit),
+        },
+    };
+    let offset = match &query.offset {
+        None => 0,
+        Some(raw) => parse_number("offset", raw, u32::MAX)?,
+    };
+    let states = match &query.state {
+        None => Vec::new(),
+        Some(raw) => raw
+            .split(',')
+            .map(str::parse::<ConnectionState>)
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let service = query.service.as_deref().map(Service::parse).transpose()?;
+    let order = match query
+        .order
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("desc") => SortOrder::Descending,
+        Some("asc") => SortOrder::Ascending,
+        Some(other) => {
+            return Err(ValidationError::new(format!(
+                "order must be asc or desc, got {other:?}"
+            )));
+        }
+    };
+    let name_contains = query
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned);
+    Ok(ListQuery {
+        tags: TagFilter::parse(query.tags.as_deref().unwrap_or_default())?,
+        name_contains,
+        states,
+        service,
+        order,
+        limit,
+        offset,
+    })
+}
+
+/// `GET /v2.0/{project_id}/datasource-connection`
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    DliQuery(query): DliQuery<ListConnectionsQuery>,
+) -> ApiResult<Json<ListConnectionsResponse>> {
+    let project = principal.authorize(&project)?;
+    let query = parse_list_query(&query)?;
+    let page = state.store.list_connections(&project, &query).await?;
+    Ok(Json(ListConnectionsResponse {
+        is_success: true,
+        message: String::new(),
+        count: page.total,
+        connections: page.connections.into_iter().map(Into::into).collect(),
+    }))
+}
+
+fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
+    // Anything that is not a UUID names no connection: answered like an unknown id.
+    ConnectionId::parse(raw)
+        .ok_or_else(|| ApiError::ConnectionNotFound(raw.chars().take(64).collect()))
+}
+
+/// `GET /v2.0/{project_id}/datasource-connection/{connection_id}`
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+) -> ApiResult<Json<ConnectionResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    let record = state
+        .store
+        .get_connection(&project, id)
+        .await?
+        .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
+    Ok(Json(record.into()))
+}
+
+/// `DELETE /v2.0/{project_id}/datasource-connection/{connection_id}`
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    match state
+        .store
+        .delete_connection(&project, id, now_millis())
+        .await?
+    {
+        DeleteOutcome::Deleted | DeleteOutcome::AlreadyDeleted => {
+            tracing::info!(connection.id = %id, project.id = %project, "connection deleted");
+            Ok(Json(SuccessResponse {
+                is_success: true,
+                message: "Deleted".into(),
+            }))
+        }
+        DeleteOutcome::StillCreating => Err(ApiError::StateConflict(format!(
+            "connection {id} is still CREATING; wait until it is ACTIVE or FAILED, then delete it"
+        ))),
+        DeleteOutcome::NotFound => Err(ApiError::ConnectionNotFound(id.to_string())),
+    }
+}

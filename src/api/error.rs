@@ -1,0 +1,101 @@
+//! The one error type of the API, answered in DLI's error body.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::ValidationError;
+use crate::store::StoreError;
+
+/// Every way a request can fail. Each maps to one HTTP status and DLI error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("connection {0} does not exist in this project")]
+    ConnectionNotFound(String),
+    #[error("a connection named {0:?} already exists in this project")]
+    DuplicateName(String),
+    #[error("{0}")]
+    StateConflict(String),
+    #[error(
+        "the project already has the maximum of {0} connections; delete some or raise the quota"
+    )]
+    QuotaExceeded(u32),
+    #[error("the requested path or method does not exist")]
+    NotFound,
+    #[error("the request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(u32),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// DLI's error body. The SDK reads `error_code` and `error_msg`; `is_success` and
+/// `message` keep the shape of the success bodies for clients that check those.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error_code: &'static str,
+    pub error_msg: String,
+    pub is_success: bool,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "DLI.0001"),
+            ApiError::ConnectionNotFound(_) => (StatusCode::BAD_REQUEST, "DLI.0002"),
+            ApiError::DuplicateName(_) => (StatusCode::BAD_REQUEST, "DLI.0006"),
+            ApiError::StateConflict(_) => (StatusCode::BAD_REQUEST, "DLI.0007"),
+            ApiError::QuotaExceeded(_) => (StatusCode::BAD_REQUEST, "DLI.1028"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "APIG.0101"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "APIG.0201"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "DLI.0999"),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        ApiError::InvalidRequest(error.0)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::QuotaExceeded { quota } => ApiError::QuotaExceeded(quota),
+            // The handler knows the name; this arm only guards a missed mapping.
+            StoreError::DuplicateName => ApiError::DuplicateName(String::new()),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if let ApiError::Internal(source) = &self {
+            // Logged once here, inside the request span; the client learns nothing of it.
+            tracing::error!(
+                error = format!("{source:#}"),
+                "request failed with an internal error"
+            );
+            "internal error; the server log has the details under this request's X-Request-Id"
+                .to_owned()
+        } else {
+            tracing::debug!(error.code = code, error = %self, "request refused");
+            self.to_string()
+        };
+        let body = ErrorBody {
+            error_code: code,
+            error_msg: message.clone(),
+            is_success: false,
+            message,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

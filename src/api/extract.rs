@@ -1,0 +1,93 @@
+//! Extractors whose rejections are DLI errors, so that malformed JSON, a wrong content
+//! type or an oversized body get the same error body as every other client mistake.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::state::AppState;
+
+/// A JSON body. Requires `Content-Type: application/json`.
+pub struct DliJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for DliJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        let is_json = content_type
+            .split(';')
+            .next()
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::InvalidRequest(
+                "Content-Type must be application/json".into(),
+            ));
+        }
+        let limit = state.settings.max_body_bytes;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(limit)
+                } else {
+                    ApiError::InvalidRequest(format!(
+                        "the request body could not be read: {rejection}"
+                    ))
+                }
+            })?;
+        serde_json::from_slice(&body).map(DliJson).map_err(|error| {
+            ApiError::InvalidRequest(format!(
+                "the request body is not valid JSON for this operation: {error}"
+            ))
+        })
+    }
+}
+
+/// A query string.
+pub struct DliQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for DliQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(DliQuery)
+            .map_err(|error| {
+                ApiError::InvalidRequest(format!("the query string is invalid: {error}"))
+            })
+    }
+}
+
+/// Path parameters.
+pub struct DliPath<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for DliPath<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| DliPath(value))
+            .map_err(|rejection| {
+                ApiError::InvalidRequest(format!("the request path is invalid: {rejection}"))
+            })
+    }
+}

@@ -1,0 +1,13 @@
+//! The HTTP API: DLI's classic datasource-connection operations.
+
+pub mod auth;
+pub mod connections;
+pub mod error;
+pub mod extract;
+pub mod router;
+pub mod state;
+pub mod types;
+
+pub use error::{ApiError, ApiResult};
+pub use router::router;
+pub use state::{ApiSettings, AppState};

@@ -1,0 +1,76 @@
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, Response};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::connections;
+use super::error::ApiError;
+use super::state::AppState;
+
+/// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
+pub fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.settings.max_body_bytes).unwrap_or(usize::MAX);
+    let api = Router::new()
+        .route(
+            "/v2.0/{project_id}/datasource-connection",
+            get(connections::list).post(connections::create),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource-connection/{connection_id}",
+            get(connections::show).delete(connections::delete),
+        )
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state);
+
+    api.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request<_>| {
+                        let request_id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|value| value.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!(
+                            "request",
+                            request.id = %request_id,
+                            http.method = %request.method(),
+                            http.path = %request.uri().path(),
+                        )
+                    })
+                    .on_request(())
+                    .on_response(
+                        DefaultOnResponse::new()
+                            .level(Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Millis),
+                    ),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(CatchPanicLayer::custom(panic_response)),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body> {
+    ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
+}

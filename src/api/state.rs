@@ -1,0 +1,22 @@
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::AuthMode;
+use crate::store::DynStore;
+
+/// What request handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    /// Wakes the lifecycle worker when a connection starts CREATING.
+    pub wake_worker: Arc<Notify>,
+    pub settings: Arc<ApiSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub connection_quota: u32,
+    pub max_body_bytes: u32,
+    pub auth: AuthMode,
+}

@@ -1,0 +1,84 @@
+//! Wiring: open the store, bind the listener, run the API and the worker until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiSettings, AppState};
+use crate::config::ServeConfig;
+use crate::store::{DynStore, SqliteStore};
+use crate::worker::{LifecycleWorker, WorkerSettings};
+
+pub struct Application {
+    listener: TcpListener,
+    store: Arc<SqliteStore>,
+    state: AppState,
+    worker_settings: WorkerSettings,
+}
+
+impl Application {
+    /// Opens the store (migrating it) and binds the listen address. Nothing is served yet.
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let store = Arc::new(
+            SqliteStore::open(&config.data_dir)
+                .await
+                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let dyn_store: DynStore = store.clone();
+        let state = AppState {
+            store: dyn_store,
+            wake_worker: Arc::new(Notify::new()),
+            settings: Arc::new(ApiSettings {
+                connection_quota: config.connection_quota,
+                max_body_bytes: config.max_body_bytes,
+                auth: config.auth,
+            }),
+        };
+        Ok(Self {
+            listener,
+            store,
+            state,
+            worker_settings: WorkerSettings {
+                check_timeout: config.check_timeout,
+                deleted_retention: config.deleted_retention,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// A worker over this application's store, for stepping with `run_once()` in tests.
+    pub fn worker(&self) -> LifecycleWorker {
+        LifecycleWorker::new(
+            self.state.store.clone(),
+            self.worker_settings.clone(),
+            self.state.wake_worker.clone(),
+        )
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets requests and checks in flight
+    /// finish and closes the database cleanly.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let worker = tokio::spawn(self.worker().run(shutdown.clone()));
+        let router = api::router(self.state);
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("serving HTTP");
+        // If serving failed, stop the worker too.
+        shutdown.cancel();
+        worker.await.context("the lifecycle worker panicked")?;
+        self.store.close().await;
+        served
+    }
+}

@@ -1,0 +1,12 @@
+//! dsconn: a self-hostable, wire-compatible implementation of Huawei Cloud DLI's classic
+//! datasource-connection API.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod probe;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,194 @@
+//! Durable state behind an async [`Store`] trait, so that the API and the workers do not
+//! care which database holds it. The backend is chosen from the configuration.
+
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    ConnectionId, ConnectionState, EndpointList, ProjectId, Service, Tag, TagFilter, Tags,
+};
+
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a live connection with this name already exists in the project")]
+    DuplicateName,
+    #[error("the project has reached its connection quota of {quota}")]
+    QuotaExceeded { quota: u32 },
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+/// What a create stores: every field already validated.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub id: ConnectionId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub service: Service,
+    pub destination: String,
+    pub security_group_id: String,
+    pub network_id: String,
+    pub tags: Tags,
+    pub create_time: i64,
+}
+
+/// A connection as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRecord {
+    pub id: ConnectionId,
+    pub project_id: String,
+    pub name: String,
+    pub service: Service,
+    pub destination: String,
+    pub security_group_id: String,
+    pub network_id: String,
+    pub tags: Vec<Tag>,
+    pub state: ConnectionState,
+    pub process: f64,
+    pub connection_url: String,
+    /// Why the connection failed, per endpoint; empty unless FAILED.
+    pub message: String,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortOrder {
+    Ascending,
+    #[default]
+    Descending,
+}
+
+/// Filters and paging for a list. The defaults list everything, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub tags: TagFilter,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    /// Any of these states; empty means all.
+    pub states: Vec<ConnectionState>,
+    pub service: Option<Service>,
+    pub order: SortOrder,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionPage {
+    /// How many connections match the filters, before limit and offset.
+    pub total: u64,
+    pub connections: Vec<ConnectionRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    AlreadyDeleted,
+    StillCreating,
+    NotFound,
+}
+
+/// A CREATING connection claimed by one worker for checking.
+#[derive(Debug, Clone)]
+pub struct PendingCheck {
+    pub id: ConnectionId,
+    pub project_id: String,
+    pub service: Service,
+    pub destination: String,
+}
+
+impl PendingCheck {
+    /// The endpoints to check. The url was validated at create, so a failure here means
+    /// the stored row was changed behind our back.
+    pub fn endpoints(&self) -> Result<EndpointList> {
+        EndpointList::parse(&self.destination, self.service)
+            .map_err(|error| StoreError::Corrupt(format!("connection {}: {error}", self.id)))
+    }
+}
+
+/// The end of a check: the state it leads to and what to tell the user.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub state: ConnectionState,
+    pub process: f64,
+    pub connection_url: String,
+    pub message: String,
+    /// JSON of the per-endpoint outcomes, kept for diagnostics.
+    pub report: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new CREATING connection, unless the name is taken or the project's quota
+    /// of live connections is full.
+    async fn create_connection(&self, new: &NewConnection, quota: u32) -> Result<()>;
+
+    async fn get_connection(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+    ) -> Result<Option<ConnectionRecord>>;
+
+    async fn list_connections(
+        &self,
+        project: &ProjectId,
+        query: &ListQuery,
+    ) -> Result<ConnectionPage>;
+
+    /// Soft-deletes an ACTIVE or FAILED connection.
+    async fn delete_connection(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        now: i64,
+    ) -> Result<DeleteOutcome>;
+
+    /// Claims up to `limit` CREATING connections whose lease is free or expired.
+    async fn claim_pending_checks(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<PendingCheck>>;
+
+    /// Records how far a claimed check has got. Ignored if the claim was lost.
+    async fn record_progress(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        process: f64,
+        now: i64,
+    ) -> Result<()>;
+
+    /// Records the end of a claimed check; false if the claim was lost meanwhile.
+    async fn record_check_result(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        result: &CheckResult,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Removes DELETED connections deleted before the given time.
+    async fn purge_deleted(&self, deleted_before: i64) -> Result<u64>;
+}
+
+pub type DynStore = Arc<dyn Store>;

@@ -1,0 +1,391 @@
+//! The embedded default: one SQLite file in the data dir, in WAL mode.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{
+    CheckResult, ConnectionPage, ConnectionRecord, DeleteOutcome, ListQuery, NewConnection,
+    PendingCheck, Result, SortOrder, Store, StoreError,
+};
+use crate::domain::{ConnectionId, ConnectionState, ProjectId, Service, Tag};
+
+pub const DATABASE_FILE: &str = "dsconn.db";
+const LOCK_FILE: &str = "dsconn.lock";
+const MAX_POOL_CONNECTIONS: u32 = 8;
+/// How long a statement waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+const CONNECTION_COLUMNS: &str = "id, project_id, name, service, destination, \
+    security_group_id, network_id, tags, state, process, connection_url, message, \
+    create_time, update_time";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Held open for the life of the store: the OS lock on it keeps a second server off
+    /// the same data dir, whose leases and writes this process assumes it owns.
+    _lock: File,
+}
+
+fn io_error(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |source| StoreError::Io { context, source }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, applies migrations and
+    /// frees the claims a previous process left, so pending checks resume at once.
+    pub async fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(io_error(format!(
+            "cannot create data dir {}",
+            data_dir.display()
+        )))?;
+        let lock_path = data_dir.join(LOCK_FILE);
+        let lock = File::create(&lock_path)
+            .map_err(io_error(format!("cannot create {}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| StoreError::Io {
+            context: format!(
+                "data dir {} is in use by another dsconn process",
+                data_dir.display()
+            ),
+            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        })?;
+
+        let database_path: PathBuf = data_dir.join(DATABASE_FILE);
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&database_path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the client hears 201, even across power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_POOL_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        sqlx::query(
+            "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'CREATING' AND lease_owner IS NOT NULL",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(Self { pool, _lock: lock })
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn parse_record(row: &sqlx::sqlite::SqliteRow) -> Result<ConnectionRecord> {
+    let id: String = row.try_get("id")?;
+    let id = ConnectionId::parse(&id)
+        .ok_or_else(|| StoreError::Corrupt(format!("connection id {id:?} is not a UUID")))?;
+    let service: String = row.try_get("service")?;
+    let service = Service::parse(&service)
+        .map_err(|error| StoreError::Corrupt(format!("connection {id}: {error}")))?;
+    let state: String = row.try_get("state")?;
+    let state = ConnectionState::from_str(&state)
+        .map_err(|error| StoreError::Corrupt(format!("connection {id}: {error}")))?;
+    let tags: String = row.try_get("tags")?;
+    let tags: Vec<Tag> = serde_json::from_str(&tags)
+        .map_err(|error| StoreError::Corrupt(format!("connection {id} tags: {error}")))?;
+    Ok(ConnectionRecord {
+        id,
+        project_id: row.try_get("project_id")?,
+        name: row.try_get("name")?,
+        service,
+        destination: row.try_get("destination")?,
+        security_group_id: row.try_get("security_group_id")?,
+        network_id: row.try_get("network_id")?,
+        tags,
+        state,
+        process: row.try_get("process")?,
+        connection_url: row.try_get("connection_url")?,
+        message: row.try_get("message")?,
+        create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+    })
+}
+
+/// Appends the WHERE clause of a list query (project scope first, so the project index
+/// serves every filter).
+fn push_list_filters<'q>(
+    builder: &mut QueryBuilder<'q, Sqlite>,
+    project: &'q ProjectId,
+    query: &'q ListQuery,
+) {
+    builder
+        .push(" WHERE project_id = ")
+        .push_bind(project.as_str());
+    if let Some(name) = &query.name_contains {
+        builder
+            .push(" AND instr(lower(name), lower(")
+            .push_bind(name.as_str())
+            .push(")) > 0");
+    }
+    if !query.states.is_empty() {
+        builder.push(" AND state IN (");
+        let mut states = builder.separated(", ");
+        for state in &query.states {
+            states.push_bind(state.as_str());
+        }
+        builder.push(")");
+    }
+    if let Some(service) = query.service {
+        builder.push(" AND service = ").push_bind(service.as_str());
+    }
+    for term in query.tags.terms() {
+        builder
+            .push(
+                " AND EXISTS (SELECT 1 FROM connection_tags t \
+                 WHERE t.connection_id = connections.id AND t.key = ",
+            )
+            .push_bind(term.key.as_str());
+        if let Some(value) = &term.value {
+            builder.push(" AND t.value = ").push_bind(value.as_str());
+        }
+        builder.push(")");
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_connection(&self, new: &NewConnection, quota: u32) -> Result<()> {
+        let tags_json = serde_json::to_string(new.tags.as_slice())
+            .map_err(|error| StoreError::Corrupt(format!("tags do not serialise: {error}")))?;
+        let id = new.id.to_string();
+        let mut transaction = self.pool.begin().await?;
+        // One statement checks the quota and inserts, so two creates cannot both take
+        // the last free place.
+        let inserted = sqlx::query(
+            "INSERT INTO connections (id, project_id, name, service, destination, \
+                 security_group_id, network_id, tags, state, process, create_time, update_time) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'CREATING', 0.0, ?9, ?9 \
+             WHERE (SELECT COUNT(*) FROM connections \
+                    WHERE project_id = ?2 AND state <> 'DELETED') < ?10",
+        )
+        .bind(&id)
+        .bind(new.project_id.as_str())
+        .bind(&new.name)
+        .bind(new.service.as_str())
+        .bind(&new.destination)
+        .bind(&new.security_group_id)
+        .bind(&new.network_id)
+        .bind(&tags_json)
+        .bind(new.create_time)
+        .bind(i64::from(quota))
+        .execute(&mut *transaction)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateName,
+            _ => StoreError::Database(error),
+        })?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::QuotaExceeded { quota });
+        }
+        for tag in new.tags.as_slice() {
+            sqlx::query(
+                "INSERT INTO connection_tags (connection_id, project_id, key, value) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(new.project_id.as_str())
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn get_connection(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+    ) -> Result<Option<ConnectionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ? AND project_id = ?"
+        ))
+        .bind(id.to_string())
+        .bind(project.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(parse_record).transpose()
+    }
+
+    async fn list_connections(
+        &self,
+        project: &ProjectId,
+        query: &ListQuery,
+    ) -> Result<ConnectionPage> {
+        let mut select = QueryBuilder::new(format!("SELECT {CONNECTION_COLUMNS} FROM connections"));
+        push_list_filters(&mut select, project, query);
+        let direction = match query.order {
+            SortOrder::Ascending => "ASC",
+            SortOrder::Descending => "DESC",
+        };
+        select.push(format!(
+            " ORDER BY create_time {direction}, id {direction} LIMIT "
+        ));
+        // SQLite reads a negative LIMIT as "no limit".
+        select.push_bind(query.limit.map_or(-1, i64::from));
+        select.push(" OFFSET ").push_bind(i64::from(query.offset));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        let connections = rows.iter().map(parse_record).collect::<Result<Vec<_>>>()?;
+
+        let unpaged = query.limit.is_none() && query.offset == 0;
+        let total = if unpaged {
+            connections.len() as u64
+        } else {
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM connections");
+            push_list_filters(&mut count, project, query);
+            let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+            u64::try_from(total).unwrap_or_default()
+        };
+        Ok(ConnectionPage { total, connections })
+    }
+
+    async fn delete_connection(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        now: i64,
+    ) -> Result<DeleteOutcome> {
+        let id = id.to_string();
+        // A check may finish between the update and the look-up; one retry covers it,
+        // since a finished connection stays finished until deleted.
+        for _ in 0..2 {
+            let deleted = sqlx::query(
+                "UPDATE connections SET state = 'DELETED', process = 0.0, connection_url = '', \
+                     deleted_at = ?1, update_time = ?1 \
+                 WHERE id = ?2 AND project_id = ?3 AND state IN ('ACTIVE', 'FAILED')",
+            )
+            .bind(now)
+            .bind(&id)
+            .bind(project.as_str())
+            .execute(&self.pool)
+            .await?;
+            if deleted.rows_affected() > 0 {
+                return Ok(DeleteOutcome::Deleted);
+            }
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
+                    .bind(&id)
+                    .bind(project.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            match state.as_deref() {
+                None => return Ok(DeleteOutcome::NotFound),
+                Some("CREATING") => return Ok(DeleteOutcome::StillCreating),
+                Some("DELETED") => return Ok(DeleteOutcome::AlreadyDeleted),
+                Some(_) => continue,
+            }
+        }
+        Ok(DeleteOutcome::StillCreating)
+    }
+
+    async fn claim_pending_checks(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<PendingCheck>> {
+        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let rows = sqlx::query(
+            "UPDATE connections SET lease_owner = ?1, lease_until = ?2 \
+             WHERE id IN (SELECT id FROM connections \
+                          WHERE state = 'CREATING' AND (lease_until IS NULL OR lease_until < ?3) \
+                          ORDER BY create_time LIMIT ?4) \
+             RETURNING id, project_id, service, destination",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                let service: String = row.try_get("service")?;
+                Ok(PendingCheck {
+                    id: ConnectionId::parse(&id).ok_or_else(|| {
+                        StoreError::Corrupt(format!("connection id {id:?} is not a UUID"))
+                    })?,
+                    project_id: row.try_get("project_id")?,
+                    service: Service::parse(&service)
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+                    destination: row.try_get("destination")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_progress(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        process: f64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET process = ?, update_time = ? \
+             WHERE id = ? AND state = 'CREATING' AND lease_owner = ?",
+        )
+        .bind(process)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_check_result(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        result: &CheckResult,
+        now: i64,
+    ) -> Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE connections SET state = ?, process = ?, connection_url = ?, message = ?, \
+                 check_report = ?, update_time = ?, lease_owner = NULL, lease_until = NULL \
+             WHERE id = ? AND state = 'CREATING' AND lease_owner = ?",
+        )
+        .bind(result.state.as_str())
+        .bind(result.process)
+        .bind(&result.connection_url)
+        .bind(&result.message)
+        .bind(&result.report)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn purge_deleted(&self, deleted_before: i64) -> Result<u64> {
+        let purged =
+            sqlx::query("DELETE FROM connections WHERE state = 'DELETED' AND deleted_at < ?")
+                .bind(deleted_before)
+                .execute(&self.pool)
+                .await?;
+        Ok(purged.rows_affected())
+    }
+}
