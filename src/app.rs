@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiSettings, AppState};
 use crate::config::ServeConfig;
+use crate::probe::Resolver;
 use crate::store::{DynStore, SqliteStore};
 use crate::worker::{LifecycleWorker, WorkerSettings};
 
@@ -24,6 +25,12 @@ impl Application {
     /// Opens the store (migrating it) and binds the listen address. Nothing is served yet.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
+        let resolver = match config.dns_server {
+            None => Resolver::System,
+            Some(server) => {
+                Resolver::dns_server(server, config.check_timeout).map_err(anyhow::Error::msg)?
+            }
+        };
         let store = Arc::new(
             SqliteStore::open(&config.data_dir)
                 .await
@@ -49,6 +56,7 @@ impl Application {
             worker_settings: WorkerSettings {
                 check_timeout: config.check_timeout,
                 deleted_retention: config.deleted_retention,
+                resolver,
             },
         })
     }

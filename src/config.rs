@@ -35,6 +35,10 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_CHECK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub check_timeout: Duration,
 
+    /// DNS server (IP:PORT) for resolving endpoints; the system resolver when unset.
+    #[arg(long, env = "DSCONN_DNS_SERVER")]
+    pub dns_server: Option<SocketAddr>,
+
     /// How long DELETED connections stay listed before they are purged.
     #[arg(long, env = "DSCONN_DELETED_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub deleted_retention: Duration,
@@ -83,6 +87,7 @@ impl ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             check_timeout: Duration::from_secs(5),
+            dns_server: None,
             deleted_retention: Duration::from_secs(7 * 24 * 3600),
             connection_quota: 1000,
             max_body_bytes: 64 * 1024,

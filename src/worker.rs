@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::domain::{ConnectionState, now_millis};
-use crate::probe::{self, CheckReport};
+use crate::probe::{CheckReport, Prober, Resolver};
 use crate::store::{CheckResult, DynStore, PendingCheck};
 
 /// How often the worker looks for work nobody announced (e.g. an expired lease).
@@ -24,10 +24,11 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// Back-off after a store error, so a sick database is not hammered.
 const ERROR_BACKOFF: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerSettings {
     pub check_timeout: Duration,
     pub deleted_retention: Duration,
+    pub resolver: Resolver,
 }
 
 impl WorkerSettings {
@@ -41,6 +42,7 @@ impl WorkerSettings {
 pub struct LifecycleWorker {
     store: DynStore,
     settings: WorkerSettings,
+    prober: Prober,
     /// Identifies this process's claims.
     owner: String,
     wake: Arc<Notify>,
@@ -48,8 +50,10 @@ pub struct LifecycleWorker {
 
 impl LifecycleWorker {
     pub fn new(store: DynStore, settings: WorkerSettings, wake: Arc<Notify>) -> Self {
+        let prober = Prober::new(settings.resolver.clone(), settings.check_timeout);
         Self {
             store,
+            prober,
             settings,
             owner: uuid::Uuid::new_v4().to_string(),
             wake,
@@ -135,12 +139,12 @@ impl LifecycleWorker {
             let started = std::time::Instant::now();
             let result = match pending.endpoints() {
                 Ok(endpoints) => {
-                    let report = probe::check_endpoints(
-                        &endpoints,
-                        self.settings.check_timeout,
-                        |process| self.record_progress(&pending, process),
-                    )
-                    .await;
+                    let report = self
+                        .prober
+                        .check_endpoints(&endpoints, |process| {
+                            self.record_progress(&pending, process)
+                        })
+                        .await;
                     check_result(&report, endpoints.normalized())
                 }
                 Err(error) => {

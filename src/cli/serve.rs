@@ -1,4 +1,5 @@
 use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -7,6 +8,20 @@ use crate::config::{AuthMode, ServeConfig};
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    // Signal handlers go in before anything is announced, so a supervisor that signals
+    // right after start-up still gets a graceful stop.
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => info!("SIGINT received, shutting down"),
+            _ = terminate.recv() => info!("SIGTERM received, shutting down"),
+        }
+        on_signal.cancel();
+    });
+
     let application = Application::build(&config).await?;
     let address = application.local_addr()?;
     if config.auth == AuthMode::None {
@@ -20,35 +35,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         check_timeout = %humantime::format_duration(config.check_timeout),
         "dsconn is serving"
     );
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
     application
         .run(shutdown)
         .await
         .context("dsconn stopped with an error")?;
     info!("dsconn stopped");
     Ok(())
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                warn!(error = %error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => info!("SIGINT received, shutting down"),
-        _ = terminate => info!("SIGTERM received, shutting down"),
-    }
-    shutdown.cancel();
 }

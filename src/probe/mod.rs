@@ -1,6 +1,8 @@
 //! Reachability checks, in small stages with typed outcomes: resolve every endpoint to
 //! all of its addresses, then open a TCP connection to each, each bounded by a timeout.
 
+mod resolve;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,6 +13,8 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 
 use crate::domain::{Endpoint, EndpointList};
+
+pub use resolve::Resolver;
 
 /// Why one address (or a whole endpoint, for DNS) could not be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,27 +78,6 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Stage 1: every address a name resolves to.
-async fn resolve(endpoint: &Endpoint, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
-    let lookup = tokio::net::lookup_host((endpoint.host_for_lookup(), endpoint.port));
-    match tokio::time::timeout(timeout, lookup).await {
-        Err(_) => Err(format!(
-            "DNS lookup timed out after {}",
-            humantime::format_duration(timeout)
-        )),
-        Ok(Err(error)) => Err(format!("DNS lookup failed: {error}")),
-        Ok(Ok(addresses)) => {
-            let mut addresses: Vec<SocketAddr> = addresses.collect();
-            addresses.dedup();
-            if addresses.is_empty() {
-                Err("DNS lookup returned no address".into())
-            } else {
-                Ok(addresses)
-            }
-        }
-    }
-}
-
 /// Stage 2: a TCP connect to one address.
 async fn connect(endpoint: &Endpoint, address: SocketAddr, timeout: Duration) -> AddressCheck {
     let started = Instant::now();
@@ -142,58 +125,72 @@ fn classify_connect_error(error: &std::io::Error) -> (bool, Option<FailureReason
     }
 }
 
-/// Checks one endpoint: resolve it, then connect to all of its addresses at once.
-pub async fn check_endpoint(endpoint: &Endpoint, timeout: Duration) -> Vec<AddressCheck> {
-    let started = Instant::now();
-    match resolve(endpoint, timeout).await {
-        Err(detail) => vec![AddressCheck {
-            endpoint: endpoint.to_string(),
-            address: None,
-            reachable: false,
-            reason: Some(FailureReason::DnsFailed),
-            detail,
-            latency_ms: elapsed_ms(started),
-        }],
-        Ok(addresses) => {
-            futures::future::join_all(
-                addresses
-                    .into_iter()
-                    .map(|address| connect(endpoint, address, timeout)),
-            )
-            .await
-        }
-    }
+/// Runs reachability checks with one resolver and one timeout per stage.
+#[derive(Clone)]
+pub struct Prober {
+    resolver: Resolver,
+    timeout: Duration,
 }
 
-/// Checks every endpoint of a url concurrently, calling `on_progress` with the share of
-/// endpoints done (0.0-1.0) as each one finishes. Results keep the url's order.
-pub async fn check_endpoints<F, Fut>(
-    endpoints: &EndpointList,
-    timeout: Duration,
-    mut on_progress: F,
-) -> CheckReport
-where
-    F: FnMut(f64) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let total = endpoints.endpoints().len();
-    let mut pending: FuturesUnordered<_> = endpoints
-        .endpoints()
-        .iter()
-        .enumerate()
-        .map(|(index, endpoint)| async move { (index, check_endpoint(endpoint, timeout).await) })
-        .collect();
-    let mut results: Vec<Option<Vec<AddressCheck>>> = vec![None; total];
-    let mut done = 0usize;
-    while let Some((index, checks)) = pending.next().await {
-        results[index] = Some(checks);
-        done += 1;
-        if done < total {
-            on_progress(done as f64 / total as f64).await;
+impl Prober {
+    pub fn new(resolver: Resolver, timeout: Duration) -> Self {
+        Self { resolver, timeout }
+    }
+
+    /// Checks one endpoint: resolve it, then connect to all of its addresses at once.
+    pub async fn check_endpoint(&self, endpoint: &Endpoint) -> Vec<AddressCheck> {
+        let timeout = self.timeout;
+        let started = Instant::now();
+        match self.resolver.resolve(endpoint, timeout).await {
+            Err(detail) => vec![AddressCheck {
+                endpoint: endpoint.to_string(),
+                address: None,
+                reachable: false,
+                reason: Some(FailureReason::DnsFailed),
+                detail,
+                latency_ms: elapsed_ms(started),
+            }],
+            Ok(addresses) => {
+                futures::future::join_all(
+                    addresses
+                        .into_iter()
+                        .map(|address| connect(endpoint, address, timeout)),
+                )
+                .await
+            }
         }
     }
-    CheckReport {
-        checks: results.into_iter().flatten().flatten().collect(),
+
+    /// Checks every endpoint of a url concurrently, calling `on_progress` with the share
+    /// of endpoints done (0.0-1.0) as each one finishes. Results keep the url's order.
+    pub async fn check_endpoints<F, Fut>(
+        &self,
+        endpoints: &EndpointList,
+        mut on_progress: F,
+    ) -> CheckReport
+    where
+        F: FnMut(f64) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let total = endpoints.endpoints().len();
+        let mut pending: FuturesUnordered<_> = endpoints
+            .endpoints()
+            .iter()
+            .enumerate()
+            .map(|(index, endpoint)| async move { (index, self.check_endpoint(endpoint).await) })
+            .collect();
+        let mut results: Vec<Option<Vec<AddressCheck>>> = vec![None; total];
+        let mut done = 0usize;
+        while let Some((index, checks)) = pending.next().await {
+            results[index] = Some(checks);
+            done += 1;
+            if done < total {
+                on_progress(done as f64 / total as f64).await;
+            }
+        }
+        CheckReport {
+            checks: results.into_iter().flatten().flatten().collect(),
+        }
     }
 }
 
@@ -214,7 +211,8 @@ mod tests {
         };
         let url = format!("127.0.0.1:{open},127.0.0.1:{closed}");
         let endpoints = EndpointList::parse(&url, Service::Rds).expect("valid url");
-        let report = check_endpoints(&endpoints, Duration::from_secs(2), |_| async {}).await;
+        let prober = Prober::new(Resolver::System, Duration::from_secs(2));
+        let report = prober.check_endpoints(&endpoints, |_| async {}).await;
         assert_eq!(report.checks.len(), 2);
         assert!(report.checks[0].reachable);
         assert_eq!(

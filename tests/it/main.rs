@@ -1,1 +1,11 @@
+//! Integration tests: the real server on a real SQLite file, driven over HTTP, with real
+//! TCP listeners and a loopback DNS server as probe targets.
 
+mod crash;
+mod create_validation;
+mod helpers;
+mod isolation;
+mod lifecycle;
+mod listing;
+mod persistence;
+mod reachability;

@@ -172,6 +172,21 @@ def test_list_with_a_bare_tag_key_matches_any_value(dli, tagged_and_untagged):
     assert [c.connection_id for c in listed.connections] == [tagged.connection_id]
 
 
+@pytest.mark.parametrize("key,value", [
+    ("owner", "data team@hq"),
+    ("route", "a:b+c.d-e_f"),
+    ("环境", "生产"),
+], ids=["space-and-at", "colon-plus-dot", "non-latin"])
+def test_list_filters_on_tags_whose_characters_the_sdk_percent_encodes(dli, tcp_listener, key, value):
+    wanted = create(dli, unique_name(), tcp_listener.address, tags=[Tag(key=key, value=value)])
+    create(dli, unique_name(), tcp_listener.address, tags=[Tag(key=key, value="other")])
+
+    listed = list_connections(dli, tags=f"{key}={value}")
+
+    assert [c.connection_id for c in listed.connections] == [wanted.connection_id]
+    assert listed.count == 1
+
+
 @pytest.mark.parametrize("tags", ["env=dev", "team", "env=prod,team=data"])
 def test_list_with_a_tag_filter_nothing_matches_returns_count_zero(dli, tagged_and_untagged, tags):
     listed = list_connections(dli, tags=tags)

@@ -1,0 +1,361 @@
+//! Spawning dsconn and real probe targets for the integration tests.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, TcpListener as StdTcpListener};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use dsconn::api::types::{ConnectionResponse, ListConnectionsResponse};
+use dsconn::app::Application;
+use dsconn::config::ServeConfig;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for a connection to leave CREATING.
+pub const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
+
+static TRACING: Once = Once::new();
+
+/// Logs only when `TEST_LOG` is set, so a failing test can be rerun with them.
+fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            dsconn::telemetry::init(dsconn::config::LogFormat::Pretty);
+        }
+    });
+}
+
+/// A running in-process dsconn on an OS-chosen port with its own data dir.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    /// A second worker over the same store, to step deterministically with `run_once()`.
+    pub worker: dsconn::worker::LifecycleWorker,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Starts dsconn with a fresh data dir and a 1 s check timeout.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts dsconn with a fresh data dir after `adjust` has changed the configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_app_in(temp.path(), adjust).await;
+    app._temp = Some(temp);
+    app
+}
+
+/// Starts dsconn on an existing data dir (e.g. to test a restart).
+pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    init_tracing();
+    let mut config = ServeConfig::for_data_dir(data_dir);
+    config.check_timeout = Duration::from_secs(1);
+    adjust(&mut config);
+    let application = Application::build(&config).await.expect("app builds");
+    let address = application.local_addr().expect("bound address");
+    let worker = application.worker();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(application.run(shutdown.clone()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        worker,
+        shutdown,
+        server: Some(server),
+        _temp: None,
+    }
+}
+
+/// A valid create body; tests override single fields.
+pub fn create_body(name: &str, service: &str, url: &str) -> Value {
+    json!({
+        "name": name,
+        "service": service,
+        "url": url,
+        "security_group_id": "sg-0123",
+        "network_id": "net-0123",
+    })
+}
+
+/// A random project id, so tests never share data by accident.
+pub fn new_project() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn collection(&self, project: &str) -> String {
+        self.url(&format!("/v2.0/{project}/datasource-connection"))
+    }
+
+    pub async fn create(&self, project: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.collection(project))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates and returns the new id, asserting the 201.
+    pub async fn create_ok(&self, project: &str, body: &Value) -> String {
+        let response = self.create(project, body).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json body");
+        assert_eq!(status, 201, "create refused: {body}");
+        body["connection_id"]
+            .as_str()
+            .expect("connection_id")
+            .to_owned()
+    }
+
+    pub async fn list_raw(&self, project: &str, query: &str) -> reqwest::Response {
+        let url = if query.is_empty() {
+            self.collection(project)
+        } else {
+            format!("{}?{query}", self.collection(project))
+        };
+        self.client.get(url).send().await.expect("request sent")
+    }
+
+    pub async fn list(&self, project: &str, query: &str) -> ListConnectionsResponse {
+        let response = self.list_raw(project, query).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("list body")
+    }
+
+    pub async fn show_raw(&self, project: &str, id: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/{id}", self.collection(project)))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn show(&self, project: &str, id: &str) -> ConnectionResponse {
+        let response = self.show_raw(project, id).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("show body")
+    }
+
+    pub async fn delete(&self, project: &str, id: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}/{id}", self.collection(project)))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Polls until the connection has left CREATING.
+    pub async fn settled(&self, project: &str, id: &str) -> ConnectionResponse {
+        let deadline = tokio::time::Instant::now() + SETTLE_DEADLINE;
+        loop {
+            let connection = self.show(project, id).await;
+            if connection.state != "CREATING" {
+                return connection;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "connection {id} still CREATING after {SETTLE_DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task joins")
+                .expect("server stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Asserts a DLI error: status, code, both message keys and a request id.
+pub async fn assert_dli_error(response: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "errors are JSON"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: Value = response.json().await.expect("json error body");
+    assert_eq!(body["error_code"], code, "{body}");
+    assert_eq!(body["is_success"], false, "{body}");
+    let message = body["error_msg"].as_str().expect("error_msg").to_owned();
+    assert!(!message.is_empty());
+    assert_eq!(body["message"], body["error_msg"]);
+    message
+}
+
+/// A loopback TCP server that accepts and closes every connection, counting them.
+pub struct TcpTarget {
+    pub address: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl TcpTarget {
+    pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    pub async fn start_on(address: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .expect("bind target");
+        let address = listener.local_addr().expect("target address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Self {
+            address,
+            accepted,
+            task,
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TcpTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+    // Dropped here: the port is free and refuses connections.
+}
+
+/// A loopback listener whose backlog is full, so new connects hang until they time out:
+/// the loopback stand-in for a firewall that drops packets.
+pub struct HangingTarget {
+    pub address: SocketAddr,
+    _listener: socket2::Socket,
+    _queued: Vec<std::net::TcpStream>,
+}
+
+impl HangingTarget {
+    pub fn start() -> Self {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let listener =
+            Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+        let bind: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        listener.bind(&bind.into()).expect("bind");
+        listener.listen(0).expect("listen");
+        let address = listener
+            .local_addr()
+            .expect("address")
+            .as_socket()
+            .expect("inet address");
+        let mut queued = Vec::new();
+        // Fill the accept queue; once a connect times out, the queue is full.
+        for _ in 0..8 {
+            match std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)) {
+                Ok(stream) => queued.push(stream),
+                Err(_) => break,
+            }
+        }
+        Self {
+            address,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+}
+
+/// A loopback DNS server answering A/AAAA queries from a fixed table and NXDOMAIN for
+/// every other name, so DNS behaviour is tested without leaving the machine.
+pub struct DnsServer {
+    pub address: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl DnsServer {
+    pub async fn start(records: &[(&str, &[IpAddr])]) -> Self {
+        use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+        use hickory_proto::rr::rdata::{A, AAAA};
+        use hickory_proto::rr::{RData, Record, RecordType};
+
+        let table: HashMap<String, Vec<IpAddr>> = records
+            .iter()
+            .map(|(name, ips)| (format!("{}.", name.trim_end_matches('.')), ips.to_vec()))
+            .collect();
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind dns");
+        let address = socket.local_addr().expect("dns address");
+        let task = tokio::spawn(async move {
+            let mut buffer = vec![0u8; 4096];
+            while let Ok((length, peer)) = socket.recv_from(&mut buffer).await {
+                let Ok(request) = Message::from_vec(&buffer[..length]) else {
+                    continue;
+                };
+                let mut response =
+                    Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+                response.metadata.recursion_desired = request.metadata.recursion_desired;
+                response.metadata.recursion_available = true;
+                response.metadata.authoritative = true;
+                let Some(query) = request.queries.first().cloned() else {
+                    continue;
+                };
+                let name = query.name().to_ascii().to_ascii_lowercase();
+                match table.get(&name) {
+                    None => response.metadata.response_code = ResponseCode::NXDomain,
+                    Some(ips) => {
+                        for ip in ips {
+                            let rdata = match (ip, query.query_type()) {
+                                (IpAddr::V4(v4), RecordType::A) => RData::A(A(*v4)),
+                                (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
+                                _ => continue,
+                            };
+                            response.add_answer(Record::from_rdata(query.name().clone(), 1, rdata));
+                        }
+                    }
+                }
+                response.add_query(query);
+                if let Ok(bytes) = response.to_vec() {
+                    let _ = socket.send_to(&bytes, peer).await;
+                }
+            }
+        });
+        Self { address, task }
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
