@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod probe;
+pub mod signing;
 pub mod store;
 pub mod telemetry;
 pub mod worker;
