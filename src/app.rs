@@ -8,8 +8,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::auth::Authenticator;
 use crate::api::{self, ApiSettings, AppState};
 use crate::config::ServeConfig;
+use crate::credentials::SecretBox;
 use crate::probe::Resolver;
 use crate::store::{DynStore, SqliteStore};
 use crate::worker::{LifecycleWorker, WorkerSettings};
@@ -18,6 +20,7 @@ pub struct Application {
     listener: TcpListener,
     store: Arc<SqliteStore>,
     state: AppState,
+    secrets: SecretBox,
     worker_settings: WorkerSettings,
 }
 
@@ -40,25 +43,40 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let dyn_store: DynStore = store.clone();
+        let secrets = SecretBox::load_or_create(&config.data_dir)
+            .context("loading the key that encrypts secret keys")?;
         let state = AppState {
-            store: dyn_store,
+            store: dyn_store.clone(),
             wake_worker: Arc::new(Notify::new()),
             settings: Arc::new(ApiSettings {
                 connection_quota: config.connection_quota,
                 max_body_bytes: config.max_body_bytes,
-                auth: config.auth,
             }),
+            auth: Arc::new(Authenticator::new(
+                config.auth,
+                dyn_store,
+                Some(secrets.clone()),
+            )),
         };
         Ok(Self {
             listener,
             store,
             state,
+            secrets,
             worker_settings: WorkerSettings {
                 check_timeout: config.check_timeout,
                 deleted_retention: config.deleted_retention,
                 resolver,
             },
         })
+    }
+
+    pub fn store(&self) -> DynStore {
+        self.state.store.clone()
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {

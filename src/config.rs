@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
+    /// Every request must carry an AK/SK signature or an `X-Auth-Token`.
+    Required,
     /// Accept every request as anonymous: for throwaway local emulation only.
     None,
 }
@@ -54,7 +56,7 @@ pub struct ServeConfig {
     pub max_body_bytes: u32,
 
     /// How requests are authenticated.
-    #[arg(long, env = "DSCONN_AUTH", value_enum, default_value = "none")]
+    #[arg(long, env = "DSCONN_AUTH", value_enum, default_value = "required")]
     pub auth: AuthMode,
 
     /// Log line format.
@@ -91,7 +93,7 @@ impl ServeConfig {
             deleted_retention: Duration::from_secs(7 * 24 * 3600),
             connection_quota: 1000,
             max_body_bytes: 64 * 1024,
-            auth: AuthMode::None,
+            auth: AuthMode::Required,
             log_format: LogFormat::Pretty,
         }
     }

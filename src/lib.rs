@@ -1,10 +1,12 @@
 //! dsconn: a self-hostable, wire-compatible implementation of Huawei Cloud DLI's classic
 //! datasource-connection API.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod domain;
 pub mod probe;
 pub mod signing;

@@ -298,11 +298,17 @@ pub fn require_signed(authorization: &Authorization) -> Result<(), SigningError>
     Ok(())
 }
 
+/// An access key and its secret key, as a client holds them.
+#[derive(Clone, Copy)]
+pub struct KeyPair<'a> {
+    pub access_key: &'a str,
+    pub secret_key: &'a str,
+}
+
 /// Signs a request as the SDK does: sets `X-Sdk-Date` (unless present) and signs every
 /// header present whose name has no `_`. The caller must have set `Host`.
 pub fn sign(
-    access_key: &str,
-    secret_key: &str,
+    keys: KeyPair<'_>,
     method: &Method,
     raw_path: &str,
     raw_query: &str,
@@ -335,9 +341,10 @@ pub fn sign(
     };
     let canonical = canonical_request(&request, &signed)?;
     let value = format!(
-        "{ALGORITHM} Access={access_key}, SignedHeaders={}, Signature={}",
+        "{ALGORITHM} Access={}, SignedHeaders={}, Signature={}",
+        keys.access_key,
         signed.join(";"),
-        signature(secret_key, &string_to_sign(&sdk_date, &canonical))
+        signature(keys.secret_key, &string_to_sign(&sdk_date, &canonical))
     );
     let value = HeaderValue::from_str(&value).map_err(|_| {
         SigningError::MalformedAuthorization("the access key is not a valid header value")
@@ -355,6 +362,10 @@ mod tests {
     const AK: &str = "HPUATESTAK0000000001";
     const SK: &str = "testSecretKey0000000000000000000000000001";
     const PROJECT: &str = "5f0c1e2d3b4a49588776655443322110";
+    const KEYS: KeyPair<'static> = KeyPair {
+        access_key: AK,
+        secret_key: SK,
+    };
 
     fn vector_headers() -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -425,7 +436,7 @@ mod tests {
 
         let mut client_headers = vector_headers();
         let now = parse_sdk_date("20240315T081500Z").expect("date");
-        sign(AK, SK, &method, &path, query, &mut client_headers, b"", now).expect("signed");
+        sign(KEYS, &method, &path, query, &mut client_headers, b"", now).expect("signed");
         let header = client_headers[http::header::AUTHORIZATION]
             .to_str()
             .expect("ascii");
@@ -544,7 +555,7 @@ mod tests {
             }
         }
         let now = parse_sdk_date("20240315T081500Z").expect("date");
-        sign(AK, SK, method, path, query, &mut headers, body, now).expect("signed");
+        sign(KEYS, method, path, query, &mut headers, body, now).expect("signed");
         headers
     }
 

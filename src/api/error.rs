@@ -23,6 +23,10 @@ pub enum ApiError {
         "the project already has the maximum of {0} connections; delete some or raise the quota"
     )]
     QuotaExceeded(u32),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("the requested path or method does not exist")]
     NotFound,
     #[error("the request body is larger than the limit of {0} bytes")]
@@ -49,6 +53,8 @@ impl ApiError {
             ApiError::DuplicateName(_) => (StatusCode::BAD_REQUEST, "DLI.0006"),
             ApiError::StateConflict(_) => (StatusCode::BAD_REQUEST, "DLI.0007"),
             ApiError::QuotaExceeded(_) => (StatusCode::BAD_REQUEST, "DLI.1028"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "APIG.0301"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "APIG.0302"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "APIG.0101"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "APIG.0201"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "DLI.0999"),

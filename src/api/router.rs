@@ -27,6 +27,10 @@ pub fn router(state: AppState) -> Router {
             "/v2.0/{project_id}/datasource-connection/{connection_id}",
             get(connections::show).delete(connections::delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::auth::authenticate,
+        ))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::config::AuthMode;
+use super::auth::Authenticator;
 use crate::store::DynStore;
 
 /// What request handlers share. Cheap to clone.
@@ -12,11 +12,11 @@ pub struct AppState {
     /// Wakes the lifecycle worker when a connection starts CREATING.
     pub wake_worker: Arc<Notify>,
     pub settings: Arc<ApiSettings>,
+    pub auth: Arc<Authenticator>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub connection_quota: u32,
     pub max_body_bytes: u32,
-    pub auth: AuthMode,
 }

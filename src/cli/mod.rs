@@ -1,9 +1,10 @@
-//! The command line: `dsconn serve` and the commands that follow it.
+//! The command line: `dsconn serve`, and the admin commands that work on a data dir.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::ServeConfig;
 
+pub mod admin;
 pub mod serve;
 
 #[derive(Debug, Parser)]
@@ -21,4 +22,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the API server and the background worker.
     Serve(ServeConfig),
+    /// Manage AK/SK credentials (works on the data dir, server running or not).
+    Credential {
+        #[command(subcommand)]
+        command: admin::CredentialCommand,
+    },
+    /// Manage X-Auth-Token tokens (works on the data dir, server running or not).
+    Token {
+        #[command(subcommand)]
+        command: admin::TokenCommand,
+    },
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
 }

@@ -3,6 +3,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::admin;
 use crate::app::Application;
 use crate::config::{AuthMode, ServeConfig};
 
@@ -24,10 +25,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let application = Application::build(&config).await?;
     let address = application.local_addr()?;
-    if config.auth == AuthMode::None {
-        warn!(
+    match config.auth {
+        AuthMode::None => warn!(
             "authentication is off (--auth none): every request is accepted; use this only for local emulation"
-        );
+        ),
+        AuthMode::Required => bootstrap_first_credential(&application, address).await?,
     }
     info!(
         listen = %address,
@@ -40,5 +42,32 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .context("dsconn stopped with an error")?;
     info!("dsconn stopped");
+    Ok(())
+}
+
+/// On a store without any credential, creates one for a new project and prints it on
+/// standard output (never in the log), once.
+async fn bootstrap_first_credential(
+    application: &Application,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let store = application.store();
+    if store.count_credentials().await? > 0 {
+        return Ok(());
+    }
+    let project = uuid::Uuid::new_v4().simple().to_string();
+    let scope = admin::scope_of(std::slice::from_ref(&project), false)?;
+    let issued = admin::create_credential(&store, application.secrets(), scope).await?;
+    info!(access_key = %issued.access_key, project.id = %project, "created the first credential");
+    println!(
+        "dsconn: no credential existed, so one was created. It is shown only now:\n\
+         \x20 project id: {project}\n\
+         \x20 access key: {ak}\n\
+         \x20 secret key: {sk}\n\
+         Use it with any Huawei Cloud SDK (endpoint http://{address}) or the dsconn CLI:\n\
+         \x20 HUAWEICLOUD_SDK_AK={ak} HUAWEICLOUD_SDK_SK={sk} HUAWEICLOUD_SDK_PROJECT_ID={project} dsconn list --endpoint http://{address}",
+        ak = issued.access_key,
+        sk = issued.secret_key.expose(),
+    );
     Ok(())
 }

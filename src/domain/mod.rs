@@ -3,12 +3,14 @@
 
 mod connection;
 mod endpoint;
+mod scope;
 mod tag;
 
 pub use connection::{
     ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, Service, ValidationError,
 };
 pub use endpoint::{Endpoint, EndpointList, Host};
+pub use scope::ProjectScope;
 pub use tag::{Tag, TagFilter, TagFilterTerm, Tags};
 
 /// Milliseconds since the Unix epoch, UTC: the unit of every time on the wire.

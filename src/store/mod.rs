@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ConnectionId, ConnectionState, EndpointList, ProjectId, Service, Tag, TagFilter, Tags,
+    ConnectionId, ConnectionState, EndpointList, ProjectId, ProjectScope, Service, Tag, TagFilter,
+    Tags,
 };
 
 pub use sqlite::SqliteStore;
@@ -134,6 +135,51 @@ pub struct CheckResult {
     pub report: String,
 }
 
+/// A new AK/SK credential; the secret key is already sealed.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub access_key: String,
+    pub sealed_secret_key: Vec<u8>,
+    pub scope: ProjectScope,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CredentialRecord {
+    pub access_key: String,
+    pub sealed_secret_key: Vec<u8>,
+    pub scope: ProjectScope,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub consecutive_failures: u32,
+    pub locked_until: Option<i64>,
+}
+
+/// A credential's signature failures after one more was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    pub consecutive_failures: u32,
+    pub locked_until: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub token_hash: String,
+    pub scope: ProjectScope,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub scope: ProjectScope,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a new CREATING connection, unless the name is taken or the project's quota
@@ -189,6 +235,41 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes DELETED connections deleted before the given time.
     async fn purge_deleted(&self, deleted_before: i64) -> Result<u64>;
+
+    async fn insert_credential(&self, credential: &NewCredential) -> Result<()>;
+
+    /// A credential by access key, revoked or not.
+    async fn find_credential(&self, access_key: &str) -> Result<Option<CredentialRecord>>;
+
+    async fn list_credentials(&self) -> Result<Vec<CredentialRecord>>;
+
+    /// Revokes a live credential; false if there is none with that key.
+    async fn revoke_credential(&self, access_key: &str, now: i64) -> Result<bool>;
+
+    /// Every credential ever created, revoked ones included.
+    async fn count_credentials(&self) -> Result<u64>;
+
+    /// Counts one more signature failure. Once the count goes past `max_failures`, the
+    /// credential is locked until `now + lockout` and the count starts again.
+    async fn record_signature_failure(
+        &self,
+        access_key: &str,
+        now: i64,
+        max_failures: u32,
+        lockout: Duration,
+    ) -> Result<FailureCount>;
+
+    /// A good signature ends a run of failures.
+    async fn clear_signature_failures(&self, access_key: &str) -> Result<()>;
+
+    async fn insert_token(&self, token: &NewToken) -> Result<()>;
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// Revokes a live token; false if there is none with that id.
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool>;
 }
 
 pub type DynStore = Arc<dyn Store>;

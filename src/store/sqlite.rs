@@ -12,10 +12,11 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    CheckResult, ConnectionPage, ConnectionRecord, DeleteOutcome, ListQuery, NewConnection,
-    PendingCheck, Result, SortOrder, Store, StoreError,
+    CheckResult, ConnectionPage, ConnectionRecord, CredentialRecord, DeleteOutcome, FailureCount,
+    ListQuery, NewConnection, NewCredential, NewToken, PendingCheck, Result, SortOrder, Store,
+    StoreError, TokenRecord,
 };
-use crate::domain::{ConnectionId, ConnectionState, ProjectId, Service, Tag};
+use crate::domain::{ConnectionId, ConnectionState, ProjectId, ProjectScope, Service, Tag};
 
 pub const DATABASE_FILE: &str = "dsconn.db";
 const LOCK_FILE: &str = "dsconn.lock";
@@ -31,9 +32,9 @@ const CONNECTION_COLUMNS: &str = "id, project_id, name, service, destination, \
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Held open for the life of the store: the OS lock on it keeps a second server off
-    /// the same data dir, whose leases and writes this process assumes it owns.
-    _lock: File,
+    /// Held open for the life of a server's store: the OS lock on it keeps a second
+    /// server off the same data dir, whose leases this process assumes it owns.
+    _lock: Option<File>,
 }
 
 fn io_error(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -41,8 +42,9 @@ fn io_error(context: String) -> impl FnOnce(std::io::Error) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database in `data_dir`, applies migrations and
-    /// frees the claims a previous process left, so pending checks resume at once.
+    /// Opens (creating if needed) the database in `data_dir` for the server: takes the
+    /// data dir's lock, applies migrations and frees the claims a previous process left,
+    /// so pending checks resume at once.
     pub async fn open(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(io_error(format!(
             "cannot create data dir {}",
@@ -58,7 +60,31 @@ impl SqliteStore {
             ),
             source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
         })?;
+        let pool = Self::connect(data_dir).await?;
+        sqlx::query(
+            "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'CREATING' AND lease_owner IS NOT NULL",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(Self {
+            pool,
+            _lock: Some(lock),
+        })
+    }
 
+    /// Opens the database for administration (credentials, tokens) beside a running
+    /// server: no lock, no lease changes. SQLite's WAL lets both write safely.
+    pub async fn open_for_admin(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(io_error(format!(
+            "cannot create data dir {}",
+            data_dir.display()
+        )))?;
+        let pool = Self::connect(data_dir).await?;
+        Ok(Self { pool, _lock: None })
+    }
+
+    async fn connect(data_dir: &Path) -> Result<SqlitePool> {
         let database_path: PathBuf = data_dir.join(DATABASE_FILE);
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&database_path)
@@ -73,13 +99,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        sqlx::query(
-            "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
-             WHERE state = 'CREATING' AND lease_owner IS NOT NULL",
-        )
-        .execute(&pool)
-        .await?;
-        Ok(Self { pool, _lock: lock })
+        Ok(pool)
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -87,6 +107,55 @@ impl SqliteStore {
         self.pool.close().await;
     }
 }
+
+/// A scope as two columns: `all_projects` and a JSON array of projects.
+fn scope_columns(scope: &ProjectScope) -> (i64, String) {
+    match scope {
+        ProjectScope::All => (1, "[]".to_owned()),
+        ProjectScope::Projects(projects) => (
+            0,
+            serde_json::to_string(projects).unwrap_or_else(|_| "[]".to_owned()),
+        ),
+    }
+}
+
+fn parse_scope(row: &sqlx::sqlite::SqliteRow) -> Result<ProjectScope> {
+    let all: i64 = row.try_get("all_projects")?;
+    if all != 0 {
+        return Ok(ProjectScope::All);
+    }
+    let projects: String = row.try_get("projects")?;
+    serde_json::from_str(&projects)
+        .map(ProjectScope::Projects)
+        .map_err(|error| StoreError::Corrupt(format!("scope projects: {error}")))
+}
+
+fn parse_credential(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord> {
+    let failures: i64 = row.try_get("consecutive_failures")?;
+    Ok(CredentialRecord {
+        access_key: row.try_get("access_key")?,
+        sealed_secret_key: row.try_get("sealed_secret_key")?,
+        scope: parse_scope(row)?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        consecutive_failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        locked_until: row.try_get("locked_until")?,
+    })
+}
+
+fn parse_token(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        scope: parse_scope(row)?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const CREDENTIAL_COLUMNS: &str = "access_key, sealed_secret_key, all_projects, projects, \
+    created_at, revoked_at, consecutive_failures, locked_until";
+const TOKEN_COLUMNS: &str = "id, all_projects, projects, created_at, expires_at, revoked_at";
 
 fn parse_record(row: &sqlx::sqlite::SqliteRow) -> Result<ConnectionRecord> {
     let id: String = row.try_get("id")?;
@@ -387,5 +456,152 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?;
         Ok(purged.rows_affected())
+    }
+
+    async fn insert_credential(&self, credential: &NewCredential) -> Result<()> {
+        let (all_projects, projects) = scope_columns(&credential.scope);
+        sqlx::query(
+            "INSERT INTO credentials (access_key, sealed_secret_key, all_projects, projects, \
+                 created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&credential.access_key)
+        .bind(&credential.sealed_secret_key)
+        .bind(all_projects)
+        .bind(projects)
+        .bind(credential.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_credential(&self, access_key: &str) -> Result<Option<CredentialRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE access_key = ?"
+        ))
+        .bind(access_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(parse_credential).transpose()
+    }
+
+    async fn list_credentials(&self) -> Result<Vec<CredentialRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY created_at, access_key"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(parse_credential).collect()
+    }
+
+    async fn revoke_credential(&self, access_key: &str, now: i64) -> Result<bool> {
+        let revoked = sqlx::query(
+            "UPDATE credentials SET revoked_at = ? WHERE access_key = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(access_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(revoked.rows_affected() > 0)
+    }
+
+    async fn count_credentials(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credentials")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn record_signature_failure(
+        &self,
+        access_key: &str,
+        now: i64,
+        max_failures: u32,
+        lockout: Duration,
+    ) -> Result<FailureCount> {
+        let lock_until = now.saturating_add(i64::try_from(lockout.as_millis()).unwrap_or(i64::MAX));
+        let row = sqlx::query(
+            "UPDATE credentials SET \
+                 locked_until = CASE WHEN consecutive_failures + 1 > ?1 THEN ?2 \
+                                     ELSE locked_until END, \
+                 consecutive_failures = CASE WHEN consecutive_failures + 1 > ?1 THEN 0 \
+                                             ELSE consecutive_failures + 1 END \
+             WHERE access_key = ?3 \
+             RETURNING consecutive_failures, locked_until",
+        )
+        .bind(i64::from(max_failures))
+        .bind(lock_until)
+        .bind(access_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => FailureCount {
+                consecutive_failures: 0,
+                locked_until: None,
+            },
+            Some(row) => {
+                let failures: i64 = row.try_get("consecutive_failures")?;
+                FailureCount {
+                    consecutive_failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                    locked_until: row.try_get("locked_until")?,
+                }
+            }
+        })
+    }
+
+    async fn clear_signature_failures(&self, access_key: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE credentials SET consecutive_failures = 0 \
+             WHERE access_key = ? AND consecutive_failures <> 0",
+        )
+        .bind(access_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> Result<()> {
+        let (all_projects, projects) = scope_columns(&token.scope);
+        sqlx::query(
+            "INSERT INTO tokens (id, token_hash, all_projects, projects, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.token_hash)
+        .bind(all_projects)
+        .bind(projects)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(parse_token).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(parse_token).collect()
+    }
+
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool> {
+        let revoked =
+            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(revoked.rows_affected() > 0)
     }
 }

@@ -79,6 +79,44 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Issues an all-projects token with the CLI, as an operator would.
+fn cli_token(data_dir: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_dsconn"))
+        .args([
+            "token",
+            "create",
+            "--all-projects",
+            "--ttl",
+            "1h",
+            "--output",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("dsconn token create runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let issued: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    issued["token"].as_str().expect("token").to_owned()
+}
+
+/// An HTTP client that sends the token on every request.
+fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-auth-token",
+        reqwest::header::HeaderValue::from_str(token).expect("token is a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 async fn show(client: &reqwest::Client, url: &str) -> ConnectionResponse {
     let response = client.get(url).send().await.expect("show sent");
     assert_eq!(response.status(), 200);
@@ -91,7 +129,7 @@ async fn sigkill_while_checks_run_loses_no_acknowledged_create_and_leaves_none_c
     let live = TcpTarget::start().await;
     let hanging = HangingTarget::start();
     let project = new_project();
-    let client = reqwest::Client::new();
+    let client = client_with_token(&cli_token(data_dir.path()));
 
     let mut server = ServerProcess::start(data_dir.path(), "3s");
     let mut acknowledged = Vec::new();

@@ -75,7 +75,6 @@ async fn malformed_json_is_refused_with_a_dli_error() {
     let app = spawn_app().await;
     let project = new_project();
     let response = app
-        .client
         .post(app.collection(&project))
         .header("content-type", "application/json")
         .body("{\"name\": ")
@@ -92,7 +91,6 @@ async fn a_body_that_is_not_declared_json_is_refused() {
     let project = new_project();
     let body = create_body("conn", "RDS", "db:3306").to_string();
     let response = app
-        .client
         .post(app.collection(&project))
         .header("content-type", "text/plain")
         .body(body)

@@ -32,6 +32,11 @@ fn init_tracing() {
 pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
+    /// An all-projects token that the request helpers send.
+    pub token: String,
+    /// The application's store, for issuing credentials in tests.
+    pub store: dsconn::store::DynStore,
+    pub secrets: dsconn::credentials::SecretBox,
     /// A second worker over the same store, to step deterministically with `run_once()`.
     pub worker: dsconn::worker::LifecycleWorker,
     shutdown: CancellationToken,
@@ -61,11 +66,26 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)
     let application = Application::build(&config).await.expect("app builds");
     let address = application.local_addr().expect("bound address");
     let worker = application.worker();
+    let store = application.store();
+    let secrets = application.secrets().clone();
+    let token = dsconn::admin::create_token(
+        &store,
+        dsconn::domain::ProjectScope::All,
+        Duration::from_secs(3600),
+    )
+    .await
+    .expect("test token")
+    .token
+    .expose()
+    .to_owned();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(application.run(shutdown.clone()));
     TestApp {
         address,
         client: reqwest::Client::new(),
+        token,
+        store,
+        secrets,
         worker,
         shutdown,
         server: Some(server),
@@ -94,13 +114,39 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
+    /// A request carrying the test's all-projects token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, url)
+            .header("X-Auth-Token", &self.token)
+    }
+
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::GET, url)
+    }
+
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::POST, url)
+    }
+
+    pub fn put(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::PUT, url)
+    }
+
+    pub fn delete_request(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, url)
+    }
+
     pub fn collection(&self, project: &str) -> String {
         self.url(&format!("/v2.0/{project}/datasource-connection"))
     }
 
     pub async fn create(&self, project: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.collection(project))
+        self.post(self.collection(project))
             .json(body)
             .send()
             .await
@@ -125,7 +171,7 @@ impl TestApp {
         } else {
             format!("{}?{query}", self.collection(project))
         };
-        self.client.get(url).send().await.expect("request sent")
+        self.get(url).send().await.expect("request sent")
     }
 
     pub async fn list(&self, project: &str, query: &str) -> ListConnectionsResponse {
@@ -135,8 +181,7 @@ impl TestApp {
     }
 
     pub async fn show_raw(&self, project: &str, id: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}/{id}", self.collection(project)))
+        self.get(format!("{}/{id}", self.collection(project)))
             .send()
             .await
             .expect("request sent")
@@ -149,8 +194,7 @@ impl TestApp {
     }
 
     pub async fn delete(&self, project: &str, id: &str) -> reqwest::Response {
-        self.client
-            .delete(format!("{}/{id}", self.collection(project)))
+        self.delete_request(format!("{}/{id}", self.collection(project)))
             .send()
             .await
             .expect("request sent")
@@ -357,5 +401,93 @@ impl DnsServer {
 impl Drop for DnsServer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// An AK/SK pair issued for a test.
+pub struct TestCredential {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// How a signed request is built, so tests can tamper with any part of it.
+pub struct SignedRequest<'a> {
+    pub method: reqwest::Method,
+    /// Path and query as sent, e.g. `/v2.0/p/datasource-connection?tags=a`.
+    pub target: String,
+    pub body: Vec<u8>,
+    pub credential: &'a TestCredential,
+    /// Changes headers after signing (e.g. to tamper with the date).
+    pub sdk_date: Option<String>,
+    pub extra_headers: Vec<(&'static str, String)>,
+}
+
+impl TestApp {
+    pub async fn issue_credential(&self, scope: dsconn::domain::ProjectScope) -> TestCredential {
+        let issued = dsconn::admin::create_credential(&self.store, &self.secrets, scope)
+            .await
+            .expect("credential issued");
+        TestCredential {
+            access_key: issued.access_key,
+            secret_key: issued.secret_key.expose().to_owned(),
+        }
+    }
+
+    /// Signs a request as the official SDK does, returning the headers to send.
+    pub fn sign(&self, request: &SignedRequest<'_>) -> reqwest::header::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        let host = self.address.to_string();
+        headers.insert("host", host.parse().expect("host header"));
+        headers.insert("content-type", "application/json".parse().expect("header"));
+        headers.insert(
+            "user-agent",
+            "huaweicloud-usdk-python/3.0".parse().expect("header"),
+        );
+        for (name, value) in &request.extra_headers {
+            headers.insert(*name, value.parse().expect("header"));
+        }
+        if let Some(date) = &request.sdk_date {
+            headers.insert("x-sdk-date", date.parse().expect("header"));
+        }
+        let (path, query) = request
+            .target
+            .split_once('?')
+            .unwrap_or((request.target.as_str(), ""));
+        dsconn::signing::sign(
+            dsconn::signing::KeyPair {
+                access_key: &request.credential.access_key,
+                secret_key: &request.credential.secret_key,
+            },
+            &request.method,
+            path,
+            query,
+            &mut headers,
+            &request.body,
+            chrono::Utc::now(),
+        )
+        .expect("signed");
+        headers
+    }
+
+    pub async fn send_signed(
+        &self,
+        request: &SignedRequest<'_>,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        self.client
+            .request(request.method.clone(), self.url(&request.target))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Signs and sends unchanged.
+    pub async fn signed(&self, request: &SignedRequest<'_>) -> reqwest::Response {
+        let headers = self.sign(request);
+        self.send_signed(request, headers, request.body.clone())
+            .await
     }
 }

@@ -138,14 +138,12 @@ async fn unknown_paths_and_methods_get_the_gateway_404() {
     let app = spawn_app().await;
     let project = new_project();
     let response = app
-        .client
         .get(app.url("/v2.0/nothing-here"))
         .send()
         .await
         .expect("sent");
     assert_dli_error(response, 404, "APIG.0101").await;
     let response = app
-        .client
         .put(app.collection(&project))
         .send()
         .await

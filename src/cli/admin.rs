@@ -1,0 +1,291 @@
+//! `dsconn credential ...` and `dsconn token ...`: administration straight on the data
+//! dir. A running server sees every change within a second (its cache's lifetime).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::OutputFormat;
+use crate::admin;
+use crate::credentials::SecretBox;
+use crate::domain::{ProjectScope, now_millis};
+use crate::store::{DynStore, SqliteStore};
+
+#[derive(Debug, Clone, Args)]
+pub struct DataDirArgs {
+    /// The server's data dir.
+    #[arg(long, env = "DSCONN_DATA_DIR", default_value = "dsconn-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ScopeArgs {
+    /// A project the credential may use (repeat for more).
+    #[arg(long = "project", value_name = "PROJECT_ID")]
+    pub projects: Vec<String>,
+    /// Every project: an administrator's credential.
+    #[arg(long, conflicts_with = "projects")]
+    pub all_projects: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create an AK/SK pair; the secret key is printed once and never again.
+    Create {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// List credentials (never their secret keys).
+    List {
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// Revoke a credential by its access key.
+    Revoke {
+        access_key: String,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for X-Auth-Token; it is printed once and only its hash is kept.
+    Create {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// How long the token is valid, e.g. 30m, 12h, 7d.
+        #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// List tokens (ids and expiry; the tokens themselves are not stored).
+    List {
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+async fn open_store(data: &DataDirArgs) -> anyhow::Result<DynStore> {
+    let store = SqliteStore::open_for_admin(&data.data_dir)
+        .await
+        .with_context(|| format!("opening the data dir {}", data.data_dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn scope_json(scope: &ProjectScope) -> serde_json::Value {
+    match scope {
+        ProjectScope::All => json!({"projects": [], "all_projects": true}),
+        ProjectScope::Projects(projects) => json!({"projects": projects, "all_projects": false}),
+    }
+}
+
+fn scope_text(scope: &ProjectScope) -> String {
+    match scope {
+        ProjectScope::All => "all projects".to_owned(),
+        ProjectScope::Projects(projects) => projects.join(", "),
+    }
+}
+
+fn time_text(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|time| time.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| millis.to_string())
+}
+
+fn merge(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        base.extend(extra.clone());
+    }
+    base
+}
+
+pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
+    match command {
+        CredentialCommand::Create {
+            scope,
+            output,
+            data,
+        } => {
+            let scope = admin::scope_of(&scope.projects, scope.all_projects)?;
+            let store = open_store(&data).await?;
+            let secrets = SecretBox::load_or_create(&data.data_dir)?;
+            let issued = admin::create_credential(&store, &secrets, scope).await?;
+            match output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    merge(
+                        json!({
+                            "access_key": issued.access_key,
+                            "secret_key": issued.secret_key.expose(),
+                        }),
+                        scope_json(&issued.scope),
+                    )
+                ),
+                OutputFormat::Text => {
+                    println!("access key: {}", issued.access_key);
+                    println!("secret key: {}", issued.secret_key.expose());
+                    println!("projects:   {}", scope_text(&issued.scope));
+                    println!("The secret key is shown only now; keep it somewhere safe.");
+                }
+            }
+        }
+        CredentialCommand::List { output, data } => {
+            let store = open_store(&data).await?;
+            let now = now_millis();
+            let credentials = store.list_credentials().await?;
+            let status = |revoked: Option<i64>, locked: Option<i64>| match (revoked, locked) {
+                (Some(_), _) => "revoked",
+                (None, Some(until)) if until > now => "locked",
+                _ => "active",
+            };
+            match output {
+                OutputFormat::Json => {
+                    let items: Vec<_> = credentials
+                        .iter()
+                        .map(|c| {
+                            merge(
+                                json!({
+                                    "access_key": c.access_key,
+                                    "status": status(c.revoked_at, c.locked_until),
+                                    "created_at": c.created_at,
+                                    "revoked_at": c.revoked_at,
+                                }),
+                                scope_json(&c.scope),
+                            )
+                        })
+                        .collect();
+                    println!("{}", serde_json::Value::Array(items));
+                }
+                OutputFormat::Text => {
+                    println!(
+                        "{:<22} {:<8} {:<21} PROJECTS",
+                        "ACCESS KEY", "STATUS", "CREATED"
+                    );
+                    for c in &credentials {
+                        println!(
+                            "{:<22} {:<8} {:<21} {}",
+                            c.access_key,
+                            status(c.revoked_at, c.locked_until),
+                            time_text(c.created_at),
+                            scope_text(&c.scope)
+                        );
+                    }
+                }
+            }
+        }
+        CredentialCommand::Revoke { access_key, data } => {
+            let store = open_store(&data).await?;
+            if !store.revoke_credential(&access_key, now_millis()).await? {
+                anyhow::bail!("no active credential has the access key {access_key}");
+            }
+            println!("revoked {access_key}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            scope,
+            ttl,
+            output,
+            data,
+        } => {
+            let scope = admin::scope_of(&scope.projects, scope.all_projects)?;
+            let store = open_store(&data).await?;
+            let issued = admin::create_token(&store, scope, ttl).await?;
+            match output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    merge(
+                        json!({
+                            "id": issued.id,
+                            "token": issued.token.expose(),
+                            "expires_at": issued.expires_at,
+                        }),
+                        scope_json(&issued.scope),
+                    )
+                ),
+                OutputFormat::Text => {
+                    println!("token:    {}", issued.token.expose());
+                    println!("id:       {}", issued.id);
+                    println!("projects: {}", scope_text(&issued.scope));
+                    println!("expires:  {}", time_text(issued.expires_at));
+                    println!("Send it as the X-Auth-Token header. It is shown only now.");
+                }
+            }
+        }
+        TokenCommand::List { output, data } => {
+            let store = open_store(&data).await?;
+            let now = now_millis();
+            let tokens = store.list_tokens().await?;
+            let status = |revoked: Option<i64>, expires: i64| match revoked {
+                Some(_) => "revoked",
+                None if expires <= now => "expired",
+                None => "active",
+            };
+            match output {
+                OutputFormat::Json => {
+                    let items: Vec<_> = tokens
+                        .iter()
+                        .map(|t| {
+                            merge(
+                                json!({
+                                    "id": t.id,
+                                    "status": status(t.revoked_at, t.expires_at),
+                                    "created_at": t.created_at,
+                                    "expires_at": t.expires_at,
+                                }),
+                                scope_json(&t.scope),
+                            )
+                        })
+                        .collect();
+                    println!("{}", serde_json::Value::Array(items));
+                }
+                OutputFormat::Text => {
+                    println!("{:<37} {:<8} {:<21} PROJECTS", "ID", "STATUS", "EXPIRES");
+                    for t in &tokens {
+                        println!(
+                            "{:<37} {:<8} {:<21} {}",
+                            t.id,
+                            status(t.revoked_at, t.expires_at),
+                            time_text(t.expires_at),
+                            scope_text(&t.scope)
+                        );
+                    }
+                }
+            }
+        }
+        TokenCommand::Revoke { id, data } => {
+            let store = open_store(&data).await?;
+            if !store.revoke_token(&id, now_millis()).await? {
+                anyhow::bail!("no active token has the id {id}");
+            }
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
