@@ -1,9 +1,9 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use dsconn::cli::{Cli, Command};
-use dsconn::config::LogFormat;
+use dsconn::cli::exit::CliError;
+use dsconn::cli::{Cli, Command, client};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -13,20 +13,26 @@ async fn main() -> ExitCode {
             dsconn::telemetry::init(config.log_format);
             dsconn::cli::serve::run(config).await
         }
-        Command::Credential { command } => {
-            dsconn::telemetry::init(LogFormat::Pretty);
-            dsconn::cli::admin::run_credential(command).await
-        }
-        Command::Token { command } => {
-            dsconn::telemetry::init(LogFormat::Pretty);
-            dsconn::cli::admin::run_token(command).await
+        Command::Credential { command } => dsconn::cli::admin::run_credential(command).await,
+        Command::Token { command } => dsconn::cli::admin::run_token(command).await,
+        Command::List(args) => client::list(args).await.map_err(Into::into),
+        Command::Show(args) => client::show(args).await.map_err(Into::into),
+        Command::Create(args) => client::create(args).await.map_err(Into::into),
+        Command::Delete(args) => client::delete(args).await.map_err(Into::into),
+        Command::Wait(args) => client::wait(args).await.map_err(Into::into),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "dsconn", &mut std::io::stdout());
+            Ok(())
         }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("dsconn: {error:#}");
-            ExitCode::FAILURE
+            match error.downcast_ref::<CliError>() {
+                Some(cli_error) => ExitCode::from(cli_error.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -5,7 +5,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::ServeConfig;
 
 pub mod admin;
+pub mod client;
+pub mod exit;
 pub mod serve;
+pub mod settings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +34,21 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: admin::TokenCommand,
+    },
+    /// List the project's connections.
+    List(client::ListArgs),
+    /// Show one connection.
+    Show(client::ShowArgs),
+    /// Create a connection (and optionally wait for its check).
+    Create(client::CreateArgs),
+    /// Delete connections.
+    Delete(client::DeleteArgs),
+    /// Wait until a connection reaches a state.
+    Wait(client::WaitArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 

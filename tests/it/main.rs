@@ -2,6 +2,7 @@
 //! TCP listeners and a loopback DNS server as probe targets.
 
 mod auth;
+mod cli;
 mod crash;
 mod create_validation;
 mod helpers;

@@ -1,0 +1,613 @@
+//! `dsconn list | show | create | delete | wait`: the day-to-day client commands.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use comfy_table::{Table, presets};
+
+use super::exit::{self, CliError};
+use super::settings::{ClientSettings, ConnectionArgs};
+use crate::api::types::{ConnectionResponse, CreateConnectionRequest, TagInput};
+use crate::client::{Client, ClientError, ListFilter};
+
+/// How often `wait` asks for the connection's state.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ClientOutput {
+    /// A readable table.
+    #[default]
+    Table,
+    /// The table with more columns.
+    Wide,
+    /// The server's JSON, for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only connections with this tag; `key=value` or a bare `key` (repeat: all must match).
+    #[arg(long = "tag", value_name = "KEY[=VALUE]")]
+    pub tags: Vec<String>,
+    /// Only connections in these states (repeat or comma-separate).
+    #[arg(long = "state", value_delimiter = ',')]
+    pub states: Vec<String>,
+    /// Only connections whose name contains this (case-insensitive).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only connections to this service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// At most this many connections.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Skip this many connections first.
+    #[arg(long)]
+    pub offset: Option<u32>,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: ClientOutput,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Connection id.
+    pub id: String,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: ClientOutput,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub name: String,
+    /// CloudTable, CloudTable.OpenTSDB, MRS.OpenTSDB, DWS, RDS or CSS.
+    #[arg(long)]
+    pub service: String,
+    /// Comma-separated host[:port] endpoints.
+    #[arg(long)]
+    pub url: String,
+    #[arg(long)]
+    pub security_group_id: String,
+    #[arg(long)]
+    pub network_id: String,
+    /// A tag as key=value (repeat for more).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Wait until the check has finished, showing progress.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: how long to wait.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: ClientOutput,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Connection ids.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: ClientOutput,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitFor {
+    /// Until the check has finished, ACTIVE or FAILED.
+    Settled,
+    Active,
+    Failed,
+    Deleted,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Connection id.
+    pub id: String,
+    /// The state to wait for.
+    #[arg(long = "for", value_enum, default_value = "settled")]
+    pub target: WaitFor,
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: ClientOutput,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Connects using the resolved settings.
+fn connect(args: &ConnectionArgs) -> Result<(Client, ClientSettings), CliError> {
+    let settings = args.resolve()?;
+    let client = Client::new(&settings.endpoint, &settings.project, settings.auth.clone())
+        .map_err(|error| CliError::usage(error.to_string()))?;
+    Ok((client, settings))
+}
+
+/// Turns a client error into advice and an exit code.
+fn explain(error: ClientError, settings: &ClientSettings) -> CliError {
+    match error {
+        ClientError::Api {
+            status,
+            code,
+            message,
+            request_id,
+        } => {
+            let mut text = format!("{code}: {message}");
+            if status == 401 {
+                text.push_str(&format!("\n  credentials used: {}", settings.auth_source));
+            }
+            if status == 403 {
+                text.push_str(&format!(
+                    "\n  project: {}; credentials used: {}",
+                    settings.project, settings.auth_source
+                ));
+            }
+            if let Some(id) = request_id {
+                text.push_str(&format!("\n  request id: {id}"));
+            }
+            CliError::new(exit::SERVER_REFUSED, text)
+        }
+        ClientError::Unreachable { endpoint, detail } => CliError::new(
+            exit::UNREACHABLE,
+            format!(
+                "could not reach dsconn at {endpoint}: {detail}\n  \
+                 is the server running there? Set the address with --endpoint or DSCONN_ENDPOINT."
+            ),
+        ),
+        ClientError::Protocol { .. } => CliError::new(
+            exit::UNREACHABLE,
+            format!("{error}\n  is --endpoint really a dsconn or DLI server?"),
+        ),
+        ClientError::Settings(message) => CliError::usage(message),
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+fn local_time(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|time| {
+            time.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn percent(process: f64) -> String {
+    format!("{:.0}%", (process.clamp(0.0, 1.0) * 100.0).floor())
+}
+
+fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+fn tags_text(connection: &ConnectionResponse) -> String {
+    or_dash(
+        &connection
+            .tags
+            .iter()
+            .map(|tag| format!("{}={}", tag.key, tag.value))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Prints a table without the padding comfy-table leaves at the end of each line.
+fn print_table(table: &Table) {
+    for line in table.to_string().lines() {
+        println!("{}", line.trim_end());
+    }
+}
+
+fn table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table
+}
+
+fn connections_table(connections: &[ConnectionResponse], wide: bool) -> Table {
+    let mut table = table();
+    let mut header = vec![
+        "NAME",
+        "STATE",
+        "SERVICE",
+        "DESTINATION",
+        "QUEUES",
+        "PROGRESS",
+        "CREATED",
+    ];
+    if wide {
+        header.extend(["ID", "CONNECTION URL", "TAGS", "MESSAGE"]);
+    }
+    table.set_header(header);
+    for connection in connections {
+        let mut row = vec![
+            connection.name.clone(),
+            connection.state.clone(),
+            connection.service.clone(),
+            connection.destination.clone(),
+            or_dash(&connection.queue_list.join(",")),
+            percent(connection.process),
+            local_time(connection.create_time),
+        ];
+        if wide {
+            row.extend([
+                connection.connection_id.clone(),
+                or_dash(&connection.connection_url),
+                tags_text(connection),
+                or_dash(&connection.message),
+            ]);
+        }
+        table.add_row(row);
+    }
+    table
+}
+
+fn connection_details(connection: &ConnectionResponse) -> Table {
+    let mut table = table();
+    let queues = or_dash(&connection.queue_list.join(","));
+    let rows = [
+        ("Name", connection.name.clone()),
+        ("ID", connection.connection_id.clone()),
+        ("State", connection.state.clone()),
+        ("Progress", percent(connection.process)),
+        ("Service", connection.service.clone()),
+        ("Destination", connection.destination.clone()),
+        ("Connection URL", or_dash(&connection.connection_url)),
+        ("Queues", queues),
+        ("Security group", or_dash(&connection.security_group_id)),
+        ("Network", or_dash(&connection.network_id)),
+        ("Tags", tags_text(connection)),
+        ("Created", local_time(connection.create_time)),
+        ("Message", or_dash(&connection.message)),
+    ];
+    for (label, value) in rows {
+        table.add_row(vec![format!("{label}:"), value]);
+    }
+    table
+}
+
+pub async fn list(args: ListArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.connection)?;
+    let filter = ListFilter {
+        tags: args.tags,
+        states: args.states,
+        name: args.name,
+        service: args.service,
+        limit: args.limit,
+        offset: args.offset,
+    };
+    let answer = client
+        .list(&filter)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    match args.output {
+        ClientOutput::Json => print_json(&answer.raw),
+        output => {
+            let list = answer.value;
+            if list.connections.is_empty() {
+                eprintln!("no connections in project {}", settings.project);
+            } else {
+                println!(
+                    "{}",
+                    connections_table(&list.connections, output == ClientOutput::Wide)
+                );
+            }
+            let shown = list.connections.len() as u64;
+            if shown < list.count {
+                eprintln!("showing {shown} of {} connections", list.count);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn show(args: ShowArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.connection)?;
+    let answer = client
+        .show(&args.id)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    match args.output {
+        ClientOutput::Json => print_json(&answer.raw),
+        _ => print_table(&connection_details(&answer.value)),
+    }
+    Ok(())
+}
+
+fn parse_tag(raw: &str) -> Result<TagInput, CliError> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| CliError::usage(format!("--tag {raw:?} must be key=value")))?;
+    Ok(TagInput {
+        key: Some(key.to_owned()),
+        value: Some(value.to_owned()),
+    })
+}
+
+pub async fn create(args: CreateArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.connection)?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|raw| parse_tag(raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let request = CreateConnectionRequest {
+        name: Some(args.name.clone()),
+        service: Some(args.service.clone()),
+        security_group_id: Some(args.security_group_id.clone()),
+        network_id: Some(args.network_id.clone()),
+        url: Some(args.url.clone()),
+        tags: (!tags.is_empty()).then_some(tags),
+    };
+    let answer = client
+        .create(&request)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    let id = answer.value.connection_id.clone();
+    if !args.wait {
+        match args.output {
+            ClientOutput::Json => print_json(&answer.raw),
+            _ => println!("created {} ({id})", args.name),
+        }
+        return Ok(());
+    }
+    if args.output != ClientOutput::Json {
+        eprintln!("created {} ({id}); checking it", args.name);
+    }
+    let connection = wait_until(&client, &settings, &id, WaitFor::Settled, args.timeout).await?;
+    report_final(&client, &settings, &connection, args.output).await?;
+    settled_outcome(&connection)
+}
+
+pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.connection)?;
+    let mut failures = Vec::new();
+    let mut answers = Vec::new();
+    for id in &args.ids {
+        match client.delete(id).await {
+            Ok(answer) => {
+                if args.output == ClientOutput::Json {
+                    answers.push(answer.raw);
+                } else {
+                    println!("deleted {id}");
+                }
+            }
+            Err(error) => {
+                let error = explain(error, &settings);
+                if error.code == exit::UNREACHABLE {
+                    return Err(error);
+                }
+                eprintln!("dsconn: {id}: {error}");
+                failures.push(id.clone());
+            }
+        }
+    }
+    if args.output == ClientOutput::Json {
+        print_json(&serde_json::Value::Array(answers));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!(
+                "{} of {} deletes failed: {}",
+                failures.len(),
+                args.ids.len(),
+                failures.join(", ")
+            ),
+        ))
+    }
+}
+
+pub async fn wait(args: WaitArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.connection)?;
+    let connection = wait_until(&client, &settings, &args.id, args.target, args.timeout).await?;
+    report_final(&client, &settings, &connection, args.output).await?;
+    match args.target {
+        WaitFor::Settled => settled_outcome(&connection),
+        _ => Ok(()),
+    }
+}
+
+/// A settled connection that FAILED ends the command with exit code 1.
+fn settled_outcome(connection: &ConnectionResponse) -> Result<(), CliError> {
+    if connection.state == "FAILED" {
+        return Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!(
+                "connection {} FAILED: {}",
+                connection.name, connection.message
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn report_final(
+    client: &Client,
+    settings: &ClientSettings,
+    connection: &ConnectionResponse,
+    output: ClientOutput,
+) -> Result<(), CliError> {
+    match output {
+        ClientOutput::Json => {
+            // The server's own JSON of the final state.
+            let answer = client
+                .show(&connection.connection_id)
+                .await
+                .map_err(|error| explain(error, settings));
+            match answer {
+                Ok(answer) => print_json(&answer.raw),
+                Err(_) => print_json(&serde_json::to_value(connection).unwrap_or_default()),
+            }
+        }
+        _ if connection.state == "FAILED" => {
+            println!("{}: FAILED: {}", connection.name, connection.message);
+        }
+        _ => println!("{}: {}", connection.name, connection.state),
+    }
+    Ok(())
+}
+
+/// Shows progress while waiting: a bar on a terminal, a line per change otherwise.
+enum Progress {
+    Bar(indicatif::ProgressBar),
+    Lines { last: Option<(String, String)> },
+}
+
+impl Progress {
+    fn new() -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(100);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos:>3}% {msg}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines { last: None }
+        }
+    }
+
+    fn update(&mut self, connection: &ConnectionResponse) {
+        let position = (connection.process.clamp(0.0, 1.0) * 100.0).floor() as u64;
+        match self {
+            Progress::Bar(bar) => {
+                bar.set_prefix(connection.name.clone());
+                bar.set_position(position);
+                bar.set_message(connection.state.clone());
+            }
+            Progress::Lines { last } => {
+                let now = (connection.state.clone(), percent(connection.process));
+                if last.as_ref() != Some(&now) {
+                    eprintln!("{}: {} {}", connection.name, now.0, now.1);
+                    *last = Some(now);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn wait_until(
+    client: &Client,
+    settings: &ClientSettings,
+    id: &str,
+    target: WaitFor,
+    timeout: Duration,
+) -> Result<ConnectionResponse, CliError> {
+    let deadline = Instant::now() + timeout;
+    let mut progress = Progress::new();
+    let outcome = loop {
+        let connection = match client.show(id).await {
+            Ok(answer) => answer.value,
+            // Purged after deletion: as deleted as it gets.
+            Err(ClientError::Api { code, .. })
+                if code == "DLI.0002" && target == WaitFor::Deleted =>
+            {
+                break Ok(deleted_placeholder(id));
+            }
+            Err(error) => break Err(explain(error, settings)),
+        };
+        progress.update(&connection);
+        let wanted = match target {
+            WaitFor::Settled => (connection.state != "CREATING").then_some(true),
+            WaitFor::Active => final_or_wanted(&connection, "ACTIVE"),
+            WaitFor::Failed => final_or_wanted(&connection, "FAILED"),
+            WaitFor::Deleted => Some(connection.state == "DELETED").filter(|done| *done),
+        };
+        match wanted {
+            Some(true) => break Ok(connection),
+            Some(false) => {
+                break Err(CliError::new(
+                    exit::SERVER_REFUSED,
+                    format!(
+                        "connection {} is {}, not the state waited for{}",
+                        connection.name,
+                        connection.state,
+                        if connection.message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", connection.message)
+                        }
+                    ),
+                ));
+            }
+            None => {}
+        }
+        if Instant::now() >= deadline {
+            break Err(CliError::new(
+                exit::TIMED_OUT,
+                format!(
+                    "timed out after {} waiting for {id} (now {} at {})",
+                    humantime::format_duration(timeout),
+                    connection.state,
+                    percent(connection.process)
+                ),
+            ));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    };
+    progress.finish();
+    outcome
+}
+
+/// Some(true) when in the wanted state, Some(false) when in another final one, None
+/// while still on the way.
+fn final_or_wanted(connection: &ConnectionResponse, wanted: &str) -> Option<bool> {
+    match connection.state.as_str() {
+        state if state == wanted => Some(true),
+        "CREATING" => None,
+        _ => Some(false),
+    }
+}
+
+fn deleted_placeholder(id: &str) -> ConnectionResponse {
+    ConnectionResponse {
+        is_success: true,
+        message: String::new(),
+        connection_id: id.to_owned(),
+        destination: String::new(),
+        state: "DELETED".into(),
+        process: 0.0,
+        name: id.to_owned(),
+        connection_url: String::new(),
+        cluster_name: String::new(),
+        service: String::new(),
+        create_time: 0,
+        available_queue_info: Vec::new(),
+        queue_list: Vec::new(),
+        security_group_id: String::new(),
+        network_id: String::new(),
+        tags: Vec::new(),
+        update_time: 0,
+    }
+}

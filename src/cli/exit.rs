@@ -1,0 +1,40 @@
+//! Exit codes of the client commands, so scripts can tell failures apart.
+
+use std::fmt;
+
+/// 1: the server said no (a DLI error), or a connection ended in the wrong state.
+pub const SERVER_REFUSED: u8 = 1;
+/// 2: the command line or the settings are wrong (clap uses 2 for usage errors too).
+pub const USAGE: u8 = 2;
+/// 3: the server could not be reached.
+pub const UNREACHABLE: u8 = 3;
+/// 4: `wait` (or `create --wait`) ran out of time.
+pub const TIMED_OUT: u8 = 4;
+
+/// An error that ends the process with a given exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(USAGE, message)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}

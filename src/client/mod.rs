@@ -1,0 +1,320 @@
+//! An HTTP client for dsconn (or DLI itself): signs requests with the shared signing
+//! module and answers with the API's own wire types.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::api::types::{
+    ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
+    SuccessResponse,
+};
+use crate::signing::{self, KeyPair};
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const USER_AGENT: &str = concat!("dsconn-cli/", env!("CARGO_PKG_VERSION"));
+
+/// How requests are authenticated, and where that came from (for error advice).
+#[derive(Clone)]
+pub enum ClientAuth {
+    None,
+    AccessKey {
+        access_key: String,
+        secret_key: String,
+    },
+    Token(String),
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::None => f.write_str("None"),
+            ClientAuth::AccessKey { access_key, .. } => {
+                write!(f, "AccessKey({access_key}, <secret redacted>)")
+            }
+            ClientAuth::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a DLI error body.
+    #[error("{code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    #[error("could not reach dsconn at {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    #[error(
+        "the server at {endpoint} answered {status} with a body that is not the API's: {detail}"
+    )]
+    Protocol {
+        endpoint: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("invalid client settings: {0}")]
+    Settings(String),
+}
+
+/// A filter for [`Client::list`]; each field maps to a query parameter.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub tags: Vec<String>,
+    pub states: Vec<String>,
+    pub name: Option<String>,
+    pub service: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+impl ListFilter {
+    /// The query string, encoded as the SDK encodes it (so signing matches exactly).
+    fn query(&self) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if !self.tags.is_empty() {
+            pairs.push(("tags", self.tags.join(",")));
+        }
+        if !self.states.is_empty() {
+            pairs.push(("state", self.states.join(",")));
+        }
+        if let Some(name) = &self.name {
+            pairs.push(("name", name.clone()));
+        }
+        if let Some(service) = &self.service {
+            pairs.push(("service", service.clone()));
+        }
+        if let Some(limit) = self.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if let Some(offset) = self.offset {
+            pairs.push(("offset", offset.to_string()));
+        }
+        pairs
+            .iter()
+            .map(|(key, value)| format!("{}={}", signing::encode(key), signing::encode(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// A response body both typed and raw: the CLI prints the raw JSON for scripts.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    pub value: T,
+    pub raw: Value,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+    project: String,
+    auth: ClientAuth,
+}
+
+impl Client {
+    pub fn new(endpoint: &str, project: &str, auth: ClientAuth) -> Result<Self, ClientError> {
+        let mut endpoint = reqwest::Url::parse(endpoint).map_err(|error| {
+            ClientError::Settings(format!(
+                "the endpoint {endpoint:?} is not a URL ({error}); write e.g. http://127.0.0.1:8080"
+            ))
+        })?;
+        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
+            return Err(ClientError::Settings(format!(
+                "the endpoint {endpoint} must be an http:// or https:// URL with a host"
+            )));
+        }
+        // Paths are joined onto the endpoint, so it must end in '/'.
+        if !endpoint.path().ends_with('/') {
+            let path = format!("{}/", endpoint.path());
+            endpoint.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|error| {
+                ClientError::Settings(format!("cannot build the HTTP client: {error}"))
+            })?;
+        Ok(Self {
+            http,
+            endpoint,
+            project: project.to_owned(),
+            auth,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    fn collection_path(&self) -> String {
+        format!(
+            "v2.0/{}/datasource-connection",
+            signing::encode(&self.project)
+        )
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer<T>, ClientError> {
+        let mut url = self.endpoint.join(path).map_err(|error| {
+            ClientError::Settings(format!("cannot build a request URL: {error}"))
+        })?;
+        url.set_query((!query.is_empty()).then_some(query));
+        let body = body.unwrap_or_default();
+        let headers = self.headers(&method, &url, &body)?;
+        let response = self
+            .http
+            .request(method, url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| self.unreachable(&error))?;
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| self.unreachable(&error))?;
+        let raw: Value = serde_json::from_slice(&bytes).map_err(|error| ClientError::Protocol {
+            endpoint: self.endpoint.to_string(),
+            status,
+            detail: format!("not JSON ({error})"),
+        })?;
+        if status >= 400 {
+            let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
+            return Err(ClientError::Api {
+                status,
+                code: text("error_code").unwrap_or_else(|| status.to_string()),
+                message: text("error_msg").unwrap_or_else(|| raw.to_string()),
+                request_id,
+            });
+        }
+        let value = serde_json::from_value(raw.clone()).map_err(|error| ClientError::Protocol {
+            endpoint: self.endpoint.to_string(),
+            status,
+            detail: error.to_string(),
+        })?;
+        Ok(Answer { value, raw })
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> ClientError {
+        // The innermost cause says what happened ("Connection refused"); the outer
+        // layers only repeat the URL.
+        let mut detail = if error.is_timeout() {
+            "timed out".to_owned()
+        } else {
+            error.to_string()
+        };
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            detail = cause.to_string();
+            source = cause.source();
+        }
+        ClientError::Unreachable {
+            endpoint: self.endpoint.to_string(),
+            detail,
+        }
+    }
+
+    fn headers(
+        &self,
+        method: &Method,
+        url: &reqwest::Url,
+        body: &[u8],
+    ) -> Result<HeaderMap, ClientError> {
+        let mut headers = HeaderMap::new();
+        let header = |value: &str| {
+            HeaderValue::from_str(value).map_err(|_| {
+                ClientError::Settings(format!("{value:?} is not a valid header value"))
+            })
+        };
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        headers.insert(http::header::HOST, header(&host)?);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
+        headers.insert(
+            HeaderName::from_static("x-project-id"),
+            header(&self.project)?,
+        );
+        match &self.auth {
+            ClientAuth::None => {}
+            ClientAuth::Token(token) => {
+                headers.insert(HeaderName::from_static("x-auth-token"), header(token)?);
+            }
+            ClientAuth::AccessKey {
+                access_key,
+                secret_key,
+            } => signing::sign(
+                KeyPair {
+                    access_key,
+                    secret_key,
+                },
+                method,
+                url.path(),
+                url.query().unwrap_or_default(),
+                &mut headers,
+                body,
+                chrono::Utc::now(),
+            )
+            .map_err(|error| ClientError::Settings(error.to_string()))?,
+        }
+        Ok(headers)
+    }
+
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+    ) -> Result<Answer<ListConnectionsResponse>, ClientError> {
+        self.call(Method::GET, &self.collection_path(), &filter.query(), None)
+            .await
+    }
+
+    pub async fn show(&self, id: &str) -> Result<Answer<ConnectionResponse>, ClientError> {
+        let path = format!("{}/{}", self.collection_path(), signing::encode(id));
+        self.call(Method::GET, &path, "", None).await
+    }
+
+    pub async fn create(
+        &self,
+        request: &CreateConnectionRequest,
+    ) -> Result<Answer<CreateConnectionResponse>, ClientError> {
+        let body = serde_json::to_vec(request).map_err(|error| {
+            ClientError::Settings(format!("cannot encode the request: {error}"))
+        })?;
+        self.call(Method::POST, &self.collection_path(), "", Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/{}", self.collection_path(), signing::encode(id));
+        self.call(Method::DELETE, &path, "", None).await
+    }
+}

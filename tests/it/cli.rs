@@ -1,0 +1,398 @@
+//! The real `dsconn` binary as a client of a spawned server.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{
+    HangingTarget, TcpTarget, TestApp, closed_port, create_body, new_project, spawn_app,
+    spawn_app_with,
+};
+
+/// A client command with a clean environment: no settings leak in from the machine.
+fn dsconn(config_home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dsconn"));
+    for name in [
+        "DSCONN_ENDPOINT",
+        "DSCONN_TOKEN",
+        "DSCONN_PROFILE",
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("XDG_CONFIG_HOME", config_home);
+    command
+}
+
+async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("dsconn runs"))
+        .await
+        .expect("joined")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `dsconn` pointed at the app with the test token and a project.
+fn client(app: &TestApp, config_home: &Path, project: &str) -> Command {
+    let mut command = dsconn(config_home);
+    command
+        .env("DSCONN_ENDPOINT", format!("http://{}", app.address))
+        .env("DSCONN_TOKEN", &app.token)
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", project);
+    command
+}
+
+#[tokio::test]
+async fn create_list_show_wait_and_delete_work_end_to_end() {
+    let app = spawn_app().await;
+    let target = TcpTarget::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+
+    let mut create = client(&app, home.path(), &project);
+    create.args(["create", "--name", "orders", "--service", "rds", "--url"]);
+    create.arg(target.address.to_string());
+    create.args([
+        "--security-group-id",
+        "sg-1",
+        "--network-id",
+        "net-1",
+        "--tag",
+        "env=prod",
+    ]);
+    let output = run(create).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let created = stdout(&output);
+    assert!(created.starts_with("created orders ("), "{created}");
+    let id = created
+        .trim()
+        .trim_start_matches("created orders (")
+        .trim_end_matches(')')
+        .to_owned();
+    app.settled(&project, &id).await;
+
+    let mut list = client(&app, home.path(), &project);
+    list.arg("list");
+    let output = run(list).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .expect("header")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "STATE",
+            "SERVICE",
+            "DESTINATION",
+            "QUEUES",
+            "PROGRESS",
+            "CREATED"
+        ]
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .expect("row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..6],
+        [
+            "orders",
+            "ACTIVE",
+            "RDS",
+            &target.address.to_string(),
+            "-",
+            "100%"
+        ]
+    );
+
+    let mut wide = client(&app, home.path(), &project);
+    wide.args(["list", "-o", "wide", "--tag", "env=prod"]);
+    let wide_table = stdout(&run(wide).await);
+    assert!(
+        wide_table.contains(&id) && wide_table.contains("env=prod"),
+        "{wide_table}"
+    );
+
+    let mut json = client(&app, home.path(), &project);
+    json.args(["list", "--output", "json", "--state", "ACTIVE"]);
+    let listed: Value = serde_json::from_slice(&run(json).await.stdout).expect("json list");
+    let server: Value = app
+        .list_raw(&project, "state=ACTIVE")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed, server, "--output json is the server's JSON");
+
+    let mut show = client(&app, home.path(), &project);
+    show.args(["show", &id]);
+    let details = stdout(&run(show).await);
+    assert!(
+        details.contains("State:") && details.contains("ACTIVE"),
+        "{details}"
+    );
+    assert!(details.contains("Connection URL:"), "{details}");
+
+    let mut delete = client(&app, home.path(), &project);
+    delete.args(["delete", &id]);
+    let output = run(delete).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), format!("deleted {id}"));
+
+    let mut wait = client(&app, home.path(), &project);
+    wait.args(["wait", &id, "--for", "deleted", "--timeout", "5s"]);
+    let output = run(wait).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "orders: DELETED");
+}
+
+#[tokio::test]
+async fn create_wait_reports_progress_as_plain_lines_and_ends_active() {
+    let app = spawn_app().await;
+    let target = TcpTarget::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    let mut create = client(&app, home.path(), &project);
+    create.args(["create", "--name", "live", "--service", "CSS", "--url"]);
+    create.arg(target.address.to_string());
+    create.args(["--security-group-id", "sg", "--network-id", "net", "--wait"]);
+    let output = run(create).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "live: ACTIVE");
+    let progress = stderr(&output);
+    assert!(progress.contains("live: ACTIVE 100%"), "{progress}");
+    assert!(
+        !progress.contains('\u{1b}'),
+        "no terminal escapes when not a terminal: {progress:?}"
+    );
+}
+
+#[tokio::test]
+async fn create_wait_on_a_closed_port_ends_failed_with_the_reason_and_exit_code_1() {
+    let app = spawn_app().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    let port = closed_port();
+    let mut create = client(&app, home.path(), &project);
+    create.args(["create", "--name", "dead", "--service", "DWS", "--url"]);
+    create.arg(format!("127.0.0.1:{port}"));
+    create.args(["--security-group-id", "sg", "--network-id", "net", "--wait"]);
+    let output = run(create).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let last = stdout(&output);
+    assert!(last.starts_with("dead: FAILED: "), "{last}");
+    assert!(
+        last.contains(&format!("127.0.0.1:{port}")) && last.contains("refused"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_that_runs_out_of_time_exits_with_4() {
+    let app = spawn_app_with(|config| config.check_timeout = Duration::from_secs(3)).await;
+    let hanging = HangingTarget::start();
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    let id = app
+        .create_ok(
+            &project,
+            &create_body("slow", "RDS", &hanging.address.to_string()),
+        )
+        .await;
+    let mut wait = client(&app, home.path(), &project);
+    wait.args(["wait", &id, "--timeout", "300ms"]);
+    let output = run(wait).await;
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("timed out after 300ms"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn server_refusals_exit_1_with_the_dli_code_and_unreachable_servers_exit_3() {
+    let app = spawn_app().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+
+    let mut show = client(&app, home.path(), &project);
+    show.args(["show", "5f0c1e2d-3b4a-4958-8776-655443322110"]);
+    let output = run(show).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("DLI.0002"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("request id: "),
+        "{}",
+        stderr(&output)
+    );
+
+    let port = closed_port();
+    let mut list = client(&app, home.path(), &project);
+    list.args(["list", "--endpoint", &format!("http://127.0.0.1:{port}")]);
+    let output = run(list).await;
+    assert_eq!(output.status.code(), Some(3));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("http://127.0.0.1:{port}/")),
+        "names the endpoint: {message}"
+    );
+    assert!(message.contains("refused"), "{message}");
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut no_project = dsconn(home.path());
+    no_project.arg("list");
+    let output = run(no_project).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no project"),
+        "{}",
+        stderr(&output)
+    );
+
+    let mut bad_flag = dsconn(home.path());
+    bad_flag.args(["list", "--no-such-flag"]);
+    assert_eq!(run(bad_flag).await.status.code(), Some(2));
+
+    let mut half_key = dsconn(home.path());
+    half_key.args(["list", "--project", "p", "--ak", "AK"]);
+    let output = run(half_key).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("without its secret key"),
+        "{}",
+        stderr(&output)
+    );
+
+    let mut missing_profile = dsconn(home.path());
+    missing_profile.args(["list", "--project", "p", "--profile", "nope"]);
+    assert_eq!(run(missing_profile).await.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn flags_beat_environment_which_beats_the_profile() {
+    let app = spawn_app().await;
+    let target = TcpTarget::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let (profile_project, env_project, flag_project) =
+        (new_project(), new_project(), new_project());
+    for (project, count) in [(&profile_project, 1), (&env_project, 2), (&flag_project, 3)] {
+        for index in 0..count {
+            let body = create_body(&format!("c{index}"), "RDS", &target.address.to_string());
+            app.create_ok(project, &body).await;
+        }
+    }
+    let credential = app
+        .issue_credential(dsconn::domain::ProjectScope::All)
+        .await;
+    let config_dir = home.path().join("dsconn");
+    std::fs::create_dir_all(&config_dir).expect("config dir");
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "[profiles.default]\nendpoint = \"http://{}\"\nproject = \"{profile_project}\"\n\
+             ak = \"{}\"\nsk = \"{}\"\n\n[profiles.other]\nendpoint = \"http://127.0.0.1:{}\"\n",
+            app.address,
+            credential.access_key,
+            credential.secret_key,
+            closed_port()
+        ),
+    )
+    .expect("config written");
+    let count = |output: &Output| -> u64 {
+        let list: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("json: {}", stderr(output)));
+        list["count"].as_u64().expect("count")
+    };
+
+    let mut from_profile = dsconn(home.path());
+    from_profile.args(["list", "-o", "json"]);
+    assert_eq!(
+        count(&run(from_profile).await),
+        1,
+        "the profile's project and AK/SK"
+    );
+
+    let mut from_env = dsconn(home.path());
+    from_env
+        .args(["list", "-o", "json"])
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", &env_project);
+    assert_eq!(
+        count(&run(from_env).await),
+        2,
+        "the environment's project wins"
+    );
+
+    let mut from_flag = dsconn(home.path());
+    from_flag
+        .args(["list", "-o", "json", "--project", &flag_project])
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", &env_project);
+    assert_eq!(count(&run(from_flag).await), 3, "the flag wins");
+
+    let mut bad_env_key = dsconn(home.path());
+    bad_env_key
+        .args(["list"])
+        .env("HUAWEICLOUD_SDK_AK", "NOSUCHKEY00000000000")
+        .env("HUAWEICLOUD_SDK_SK", "x".repeat(40));
+    let output = run(bad_env_key).await;
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("APIG.0301"), "{message}");
+    assert!(
+        message.contains("credentials used: access key NOSUCHKEY00000000000 from DSCONN_TOKEN/HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK"),
+        "a 401 names the credential source: {message}"
+    );
+
+    let mut flag_token = dsconn(home.path());
+    flag_token
+        .args(["list", "-o", "json", "--token", &app.token])
+        .env("HUAWEICLOUD_SDK_AK", "NOSUCHKEY00000000000")
+        .env("HUAWEICLOUD_SDK_SK", "x".repeat(40));
+    assert_eq!(
+        count(&run(flag_token).await),
+        1,
+        "a flag token beats env keys"
+    );
+
+    let mut other_profile = dsconn(home.path());
+    other_profile.args(["list", "--profile", "other", "--project", "p"]);
+    assert_eq!(
+        run(other_profile).await.status.code(),
+        Some(3),
+        "the named profile's endpoint"
+    );
+}
+
+#[tokio::test]
+async fn shell_completions_are_printed() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut completions = dsconn(home.path());
+    completions.args(["completions", "bash"]);
+    let output = run(completions).await;
+    assert!(output.status.success());
+    let script = stdout(&output);
+    assert!(
+        script.contains("complete") && script.contains("dsconn"),
+        "{script}"
+    );
+}
