@@ -8,11 +8,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::actions::{CheckBudget, CheckService};
 use crate::api::auth::Authenticator;
 use crate::api::{self, ApiSettings, AppState};
+use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
-use crate::probe::Resolver;
+use crate::probe::{OutboundPolicy, Prober, Resolver, Simulator};
 use crate::store::{DynStore, SqliteStore};
 use crate::worker::{LifecycleWorker, WorkerSettings};
 
@@ -21,6 +23,7 @@ pub struct Application {
     store: Arc<SqliteStore>,
     state: AppState,
     secrets: SecretBox,
+    role: Role,
     worker_settings: WorkerSettings,
 }
 
@@ -45,6 +48,21 @@ impl Application {
         let dyn_store: DynStore = store.clone();
         let secrets = SecretBox::load_or_create(&config.data_dir)
             .context("loading the key that encrypts secret keys")?;
+        let worker_settings = WorkerSettings {
+            prober: Prober::new(
+                config.probe_mode,
+                resolver,
+                config.check_timeout,
+                OutboundPolicy::new(config.allow_cidrs.clone(), config.deny_cidrs.clone()),
+                Simulator {
+                    duration: config.simulate_duration,
+                    rules: config.simulate_rules.clone(),
+                },
+            ),
+            deleted_retention: config.deleted_retention,
+            recheck_interval: config.recheck_interval,
+            max_concurrent_checks: usize::try_from(config.max_concurrent_checks).unwrap_or(64),
+        };
         let state = AppState {
             store: dyn_store.clone(),
             wake_worker: Arc::new(Notify::new()),
@@ -57,17 +75,19 @@ impl Application {
                 dyn_store,
                 Some(secrets.clone()),
             )),
+            checks: Arc::new(CheckService {
+                prober: worker_settings.prober.clone(),
+                budget: CheckBudget::per_minute(config.checks_per_minute),
+                worker: worker_settings.clone(),
+            }),
         };
         Ok(Self {
             listener,
             store,
             state,
             secrets,
-            worker_settings: WorkerSettings {
-                check_timeout: config.check_timeout,
-                deleted_retention: config.deleted_retention,
-                resolver,
-            },
+            worker_settings,
+            role: config.role,
         })
     }
 
@@ -95,8 +115,15 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then lets requests and checks in flight
     /// finish and closes the database cleanly.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let worker = tokio::spawn(self.worker().run(shutdown.clone()));
-        let router = api::router(self.state);
+        let worker = match self.role {
+            Role::Api => tokio::spawn(async {}),
+            Role::All | Role::Worker => tokio::spawn(self.worker().run(shutdown.clone())),
+        };
+        // A worker-only process answers /healthz and nothing else.
+        let router = match self.role {
+            Role::Worker => api::router::health_only(),
+            Role::All | Role::Api => api::router(self.state),
+        };
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+
+use crate::probe::ProbeMode;
+use crate::probe::simulate::SimulationRule;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -14,6 +18,14 @@ pub enum AuthMode {
     Required,
     /// Accept every request as anonymous: for throwaway local emulation only.
     None,
+}
+
+/// Which parts of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    All,
+    Api,
+    Worker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,6 +52,53 @@ pub struct ServeConfig {
     /// DNS server (IP:PORT) for resolving endpoints; the system resolver when unset.
     #[arg(long, env = "DSCONN_DNS_SERVER")]
     pub dns_server: Option<SocketAddr>,
+
+    /// How checks reach destinations: full (TCP + protocol handshake), tcp (connect
+    /// only), or simulate (no network traffic; outcomes from --simulate-rule).
+    #[arg(long, env = "DSCONN_PROBE_MODE", value_enum, default_value = "full")]
+    pub probe_mode: ProbeMode,
+
+    /// Simulation: how long a check takes (progress advances meanwhile).
+    #[arg(long, env = "DSCONN_SIMULATE_DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub simulate_duration: Duration,
+
+    /// Simulation rule `HOST_GLOB=fail:REASON[:message]` or `HOST_GLOB=delay:DURATION`
+    /// (repeat; in the environment, separate with ';'). The first match wins.
+    #[arg(
+        long = "simulate-rule",
+        env = "DSCONN_SIMULATE_RULES",
+        value_delimiter = ';'
+    )]
+    pub simulate_rules: Vec<SimulationRule>,
+
+    /// Address ranges checks may dial even if denied by default (repeat or comma-separate).
+    /// When given, every other address is refused.
+    #[arg(long = "allow-cidr", env = "DSCONN_ALLOW_CIDRS", value_delimiter = ',')]
+    pub allow_cidrs: Vec<IpNet>,
+
+    /// Address ranges checks must never dial, on top of link-local, multicast and
+    /// unspecified addresses (repeat or comma-separate).
+    #[arg(long = "deny-cidr", env = "DSCONN_DENY_CIDRS", value_delimiter = ',')]
+    pub deny_cidrs: Vec<IpNet>,
+
+    /// How often ACTIVE connections are re-checked (jittered by 10 %).
+    #[arg(long, env = "DSCONN_RECHECK_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub recheck_interval: Duration,
+
+    /// Checks running at once.
+    #[arg(long, env = "DSCONN_MAX_CONCURRENT_CHECKS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_concurrent_checks: u32,
+
+    /// Checks that requests of one project may start per minute (creates, bindings,
+    /// reactivations, tests): keeps the service from being used as a port scanner.
+    #[arg(long, env = "DSCONN_CHECKS_PER_MINUTE", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub checks_per_minute: u32,
+
+    /// What this process runs: the API and the worker, or one of them.
+    #[arg(long, env = "DSCONN_ROLE", value_enum, default_value = "all")]
+    pub role: Role,
 
     /// How long DELETED connections stay listed before they are purged.
     #[arg(long, env = "DSCONN_DELETED_RETENTION", default_value = "7d", value_parser = parse_duration)]
@@ -74,6 +133,9 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 impl ServeConfig {
     /// Checks what clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        if self.recheck_interval.is_zero() {
+            return Err("--recheck-interval must be more than 0".into());
+        }
         if self.check_timeout.is_zero() || self.check_timeout > MAX_CHECK_TIMEOUT {
             return Err(format!(
                 "--check-timeout must be more than 0 and at most {}",
@@ -90,6 +152,15 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             check_timeout: Duration::from_secs(5),
             dns_server: None,
+            probe_mode: ProbeMode::Full,
+            simulate_duration: Duration::from_secs(2),
+            simulate_rules: Vec::new(),
+            allow_cidrs: Vec::new(),
+            deny_cidrs: Vec::new(),
+            recheck_interval: Duration::from_secs(300),
+            max_concurrent_checks: 64,
+            checks_per_minute: 600,
+            role: Role::All,
             deleted_retention: Duration::from_secs(7 * 24 * 3600),
             connection_quota: 1000,
             max_body_bytes: 64 * 1024,

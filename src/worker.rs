@@ -1,48 +1,67 @@
-//! The lifecycle worker: claims CREATING connections, checks them, records the result;
-//! and purges DELETED connections past their retention.
+//! The lifecycle worker: claims work with a lease, checks, records the outcome. Work is
+//! new connections (CREATING), new queue bindings (CREATING), and health re-checks of
+//! ACTIVE connections that are due; plus purging DELETED connections past retention.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::domain::{ConnectionState, now_millis};
-use crate::probe::{CheckReport, Prober, Resolver};
-use crate::store::{CheckResult, DynStore, PendingCheck};
+use crate::probe::{CheckReport, Prober};
+use crate::store::{
+    BindingResult, CheckResult, Connectivity, DynStore, PendingBinding, PendingCheck,
+};
 
-/// How often the worker looks for work nobody announced (e.g. an expired lease).
+/// How often the worker looks for work nobody announced (due re-checks, expired leases).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// How many connections one claim takes.
+/// How many items one claim takes at most.
 const CLAIM_BATCH: u32 = 64;
-/// How many connections are checked at once.
-const MAX_CONCURRENT_CHECKS: usize = 64;
 /// How often DELETED connections past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// Back-off after a store error, so a sick database is not hammered.
 const ERROR_BACKOFF: Duration = Duration::from_secs(2);
+/// Re-check times are spread by up to this share of the interval either way, so that
+/// connections created together are not re-checked together forever.
+const RECHECK_JITTER: f64 = 0.1;
 
 #[derive(Clone)]
 pub struct WorkerSettings {
-    pub check_timeout: Duration,
+    pub prober: Prober,
     pub deleted_retention: Duration,
-    pub resolver: Resolver,
+    pub recheck_interval: Duration,
+    /// Checks running at once.
+    pub max_concurrent_checks: usize,
 }
 
 impl WorkerSettings {
-    /// A claim outlives the slowest possible check (resolve then connect, each bounded
-    /// by the timeout) with room to write the result.
+    /// A claim outlives the slowest possible check with room to write the result.
     fn lease(&self) -> Duration {
-        self.check_timeout * 2 + Duration::from_secs(30)
+        self.prober.worst_case() + Duration::from_secs(30)
     }
+
+    /// When an ACTIVE connection checked now is re-checked.
+    pub fn next_check_at(&self, now: i64) -> i64 {
+        let interval = self.recheck_interval.as_millis() as f64;
+        let jitter = rand::thread_rng().gen_range(-RECHECK_JITTER..=RECHECK_JITTER);
+        now.saturating_add((interval * (1.0 + jitter)) as i64)
+    }
+}
+
+/// One unit of claimed work.
+enum Work {
+    Create(PendingCheck),
+    Bind(PendingBinding),
+    Recheck(PendingCheck),
 }
 
 pub struct LifecycleWorker {
     store: DynStore,
     settings: WorkerSettings,
-    prober: Prober,
     /// Identifies this process's claims.
     owner: String,
     wake: Arc<Notify>,
@@ -50,10 +69,8 @@ pub struct LifecycleWorker {
 
 impl LifecycleWorker {
     pub fn new(store: DynStore, settings: WorkerSettings, wake: Arc<Notify>) -> Self {
-        let prober = Prober::new(settings.resolver.clone(), settings.check_timeout);
         Self {
             store,
-            prober,
             settings,
             owner: uuid::Uuid::new_v4().to_string(),
             wake,
@@ -61,7 +78,7 @@ impl LifecycleWorker {
     }
 
     /// Runs until cancelled. Checks in flight are finished before returning, so that a
-    /// graceful stop leaves no connection claimed.
+    /// graceful stop leaves no claim behind.
     pub async fn run(self, shutdown: CancellationToken) {
         let worker = Arc::new(self);
         let mut in_flight = JoinSet::new();
@@ -73,7 +90,10 @@ impl LifecycleWorker {
                 next_purge = tokio::time::Instant::now() + PURGE_INTERVAL;
             }
             // Claim only what can start now, so no lease ticks away while queued here.
-            let free = MAX_CONCURRENT_CHECKS.saturating_sub(in_flight.len());
+            let free = worker
+                .settings
+                .max_concurrent_checks
+                .saturating_sub(in_flight.len());
             if free == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -81,11 +101,11 @@ impl LifecycleWorker {
                 }
             }
             let limit = u32::try_from(free).unwrap_or(CLAIM_BATCH).min(CLAIM_BATCH);
-            match worker.claim(limit).await {
+            match worker.claim(limit, now_millis()).await {
                 Ok(batch) if !batch.is_empty() => {
-                    for pending in batch {
+                    for work in batch {
                         let worker = Arc::clone(&worker);
-                        in_flight.spawn(async move { worker.check(pending).await });
+                        in_flight.spawn(async move { worker.perform(work).await });
                     }
                     continue;
                 }
@@ -106,29 +126,88 @@ impl LifecycleWorker {
         while in_flight.join_next().await.is_some() {}
     }
 
-    /// Claims and checks everything pending now, then purges: one deterministic step
-    /// for tests.
+    /// Claims and performs everything due now (new connections, bindings, re-checks),
+    /// then purges: one deterministic step for tests. Returns how much work it did.
     pub async fn run_once(&self) -> usize {
-        let mut checked = 0;
-        while let Ok(batch) = self.claim(CLAIM_BATCH).await {
+        let mut done = 0;
+        // Re-checks due by the start only: a re-check reschedules its connection, and a
+        // short interval must not keep this step going forever.
+        let started = now_millis();
+        while let Ok(batch) = self.claim(CLAIM_BATCH, started).await {
             if batch.is_empty() {
                 break;
             }
-            checked += batch.len();
-            futures::future::join_all(batch.into_iter().map(|pending| self.check(pending))).await;
+            done += batch.len();
+            futures::future::join_all(batch.into_iter().map(|work| self.perform(work))).await;
         }
         self.purge().await;
-        checked
+        done
     }
 
-    async fn claim(&self, limit: u32) -> Result<Vec<PendingCheck>, ()> {
-        self.store
-            .claim_pending_checks(&self.owner, self.settings.lease(), limit, now_millis())
+    /// Claims up to `limit` items: new connections first, then bindings, then re-checks
+    /// due by `rechecks_due_by`.
+    async fn claim(&self, limit: u32, rechecks_due_by: i64) -> Result<Vec<Work>, ()> {
+        let lease = self.settings.lease();
+        let now = now_millis();
+        let log = |error: crate::store::StoreError| warn!(error = %error, "claiming work failed");
+        let mut work: Vec<Work> = self
+            .store
+            .claim_pending_checks(&self.owner, lease, limit, now)
             .await
-            .map_err(|error| warn!(error = %error, "claiming pending checks failed"))
+            .map_err(log)?
+            .into_iter()
+            .map(Work::Create)
+            .collect();
+        let left = limit.saturating_sub(u32::try_from(work.len()).unwrap_or(limit));
+        if left > 0 {
+            work.extend(
+                self.store
+                    .claim_pending_bindings(&self.owner, lease, left, now)
+                    .await
+                    .map_err(log)?
+                    .into_iter()
+                    .map(Work::Bind),
+            );
+        }
+        let left = limit.saturating_sub(u32::try_from(work.len()).unwrap_or(limit));
+        if left > 0 {
+            work.extend(
+                self.store
+                    .claim_due_rechecks(&self.owner, lease, left, rechecks_due_by)
+                    .await
+                    .map_err(log)?
+                    .into_iter()
+                    .map(Work::Recheck),
+            );
+        }
+        Ok(work)
     }
 
-    async fn check(&self, pending: PendingCheck) {
+    async fn perform(&self, work: Work) {
+        match work {
+            Work::Create(pending) => self.check_new(pending).await,
+            Work::Bind(binding) => self.check_binding(binding).await,
+            Work::Recheck(pending) => self.recheck(pending).await,
+        }
+    }
+
+    /// Runs the check of a connection's destination, or explains why it cannot.
+    async fn run_check(&self, pending: &PendingCheck) -> Result<(CheckReport, String), String> {
+        let endpoints = pending.endpoints().map_err(|error| {
+            warn!(error = %error, "stored url no longer parses");
+            "the stored url is invalid; delete and create the connection again".to_owned()
+        })?;
+        let report = self
+            .settings
+            .prober
+            .check_endpoints(pending.service, &endpoints, |process| {
+                self.record_progress(pending, process)
+            })
+            .await;
+        Ok((report, endpoints.normalized()))
+    }
+
+    async fn check_new(&self, pending: PendingCheck) {
         let span = info_span!(
             "check",
             connection.id = %pending.id,
@@ -137,28 +216,19 @@ impl LifecycleWorker {
         );
         async {
             let started = std::time::Instant::now();
-            let result = match pending.endpoints() {
-                Ok(endpoints) => {
-                    let report = self
-                        .prober
-                        .check_endpoints(&endpoints, |process| {
-                            self.record_progress(&pending, process)
-                        })
-                        .await;
-                    check_result(&report, endpoints.normalized())
+            let result = match self.run_check(&pending).await {
+                Ok((report, normalized)) => {
+                    check_result(&report, normalized, &self.settings, now_millis())
                 }
-                Err(error) => {
-                    warn!(error = %error, "stored url no longer parses");
-                    CheckResult {
-                        state: ConnectionState::Failed,
-                        process: 1.0,
-                        connection_url: String::new(),
-                        message:
-                            "the stored url is invalid; delete and create the connection again"
-                                .into(),
-                        report: "{}".into(),
-                    }
-                }
+                Err(message) => CheckResult {
+                    state: ConnectionState::Failed,
+                    process: 1.0,
+                    connection_url: String::new(),
+                    message,
+                    failure_reason: None,
+                    report: "{}".into(),
+                    next_check_at: None,
+                },
             };
             match self
                 .store
@@ -175,6 +245,89 @@ impl LifecycleWorker {
                 }
                 // The lease expires and the check runs again: results are idempotent.
                 Err(error) => warn!(error = %error, "recording a check result failed"),
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn check_binding(&self, binding: PendingBinding) {
+        let span = info_span!(
+            "bind",
+            connection.id = %binding.check.id,
+            queue = %binding.queue_name,
+            peer.id = %binding.peer_id,
+        );
+        async {
+            // A binding's check is its own, so it reports no connection progress.
+            let outcome = match binding.check.endpoints() {
+                Ok(endpoints) => Ok(self
+                    .settings
+                    .prober
+                    .check_endpoints(binding.check.service, &endpoints, |_| async {})
+                    .await),
+                Err(error) => Err(error.to_string()),
+            };
+            let result = match outcome {
+                Ok(report) if report.any_reachable() => BindingResult {
+                    active: true,
+                    err_msg: String::new(),
+                    failure_reason: None,
+                },
+                Ok(report) => BindingResult {
+                    active: false,
+                    err_msg: format!("queue {}: {}", binding.queue_name, report.failure_summary()),
+                    failure_reason: report.failure_reason().map(|r| r.as_str().to_owned()),
+                },
+                Err(message) => BindingResult {
+                    active: false,
+                    err_msg: message,
+                    failure_reason: None,
+                },
+            };
+            match self
+                .store
+                .record_binding_result(&binding.peer_id, &self.owner, &result, now_millis())
+                .await
+            {
+                Ok(true) => info!(active = result.active, "queue binding checked"),
+                Ok(false) => info!("binding claim lost or binding removed meanwhile"),
+                Err(error) => warn!(error = %error, "recording a binding result failed"),
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    async fn recheck(&self, pending: PendingCheck) {
+        let span = info_span!("recheck", connection.id = %pending.id);
+        async {
+            let report = match pending.endpoints() {
+                Ok(endpoints) => {
+                    self.settings
+                        .prober
+                        .check_endpoints(pending.service, &endpoints, |_| async {})
+                        .await
+                }
+                Err(error) => {
+                    warn!(error = %error, "stored url no longer parses");
+                    CheckReport::default()
+                }
+            };
+            let now = now_millis();
+            let connectivity = Connectivity {
+                reachable: report.any_reachable(),
+                report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
+                next_check_at: Some(self.settings.next_check_at(now)),
+            };
+            match self
+                .store
+                .record_connectivity(pending.id, Some(&self.owner), &connectivity, now)
+                .await
+            {
+                Ok(true) => info!(connectivity = connectivity.label(), "connection re-checked"),
+                Ok(false) => info!("re-check claim lost, or the connection changed meanwhile"),
+                Err(error) => warn!(error = %error, "recording a re-check failed"),
             }
         }
         .instrument(span)
@@ -207,7 +360,12 @@ impl LifecycleWorker {
 }
 
 /// Turns a check report into the connection's new state: ACTIVE if any address answered.
-pub fn check_result(report: &CheckReport, normalized_url: String) -> CheckResult {
+pub fn check_result(
+    report: &CheckReport,
+    normalized_url: String,
+    settings: &WorkerSettings,
+    now: i64,
+) -> CheckResult {
     let report_json = serde_json::to_string(report).unwrap_or_else(|_| "{}".into());
     if report.any_reachable() {
         CheckResult {
@@ -215,7 +373,9 @@ pub fn check_result(report: &CheckReport, normalized_url: String) -> CheckResult
             process: 1.0,
             connection_url: normalized_url,
             message: String::new(),
+            failure_reason: None,
             report: report_json,
+            next_check_at: Some(settings.next_check_at(now)),
         }
     } else {
         CheckResult {
@@ -223,7 +383,9 @@ pub fn check_result(report: &CheckReport, normalized_url: String) -> CheckResult
             process: 1.0,
             connection_url: String::new(),
             message: report.failure_summary(),
+            failure_reason: report.failure_reason().map(|r| r.as_str().to_owned()),
             report: report_json,
+            next_check_at: None,
         }
     }
 }

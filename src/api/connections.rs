@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use super::actions::parse_queues;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{DliJson, DliPath, DliQuery};
@@ -31,7 +32,7 @@ fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, Valid
 fn validate_create(
     project: ProjectId,
     body: &CreateConnectionRequest,
-) -> Result<NewConnection, ValidationError> {
+) -> Result<NewConnection, ApiError> {
     let name = ConnectionName::parse(required("name", &body.name)?)?;
     let service = Service::parse(required("service", &body.service)?)?;
     let security_group_id = NetworkRef::parse(
@@ -57,6 +58,7 @@ fn validate_create(
             })
             .collect::<Result<Vec<_>, ValidationError>>()?;
     let tags = Tags::parse(&tag_pairs)?;
+    let queues = parse_queues(body.queues.as_ref())?;
     Ok(NewConnection {
         id: ConnectionId::generate(),
         project_id: project,
@@ -66,6 +68,7 @@ fn validate_create(
         security_group_id: security_group_id.as_str().to_owned(),
         network_id: network_id.as_str().to_owned(),
         tags,
+        queues,
         create_time: now_millis(),
     })
 }
@@ -79,6 +82,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
     let project = principal.authorize(&project)?;
     let new = validate_create(project, &body)?;
+    let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
+    state.checks.budget.spend(&new.project_id, checks)?;
     state
         .store
         .create_connection(&new, state.settings.connection_quota)
@@ -199,7 +204,10 @@ pub async fn show(
         .get_connection(&project, id)
         .await?
         .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
-    Ok(Json(record.into()))
+    let report = record.check_report.clone();
+    Ok(Json(
+        ConnectionResponse::from(record).with_endpoints(report.as_deref()),
+    ))
 }
 
 /// `DELETE /v2.0/{project_id}/datasource-connection/{connection_id}`

@@ -27,6 +27,11 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("the requested path or method does not exist")]
     NotFound,
     #[error("the request body is larger than the limit of {0} bytes")]
@@ -55,6 +60,7 @@ impl ApiError {
             ApiError::QuotaExceeded(_) => (StatusCode::BAD_REQUEST, "DLI.1028"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "APIG.0301"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "APIG.0302"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "APIG.0308"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "APIG.0101"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "APIG.0201"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "DLI.0999"),
@@ -94,13 +100,24 @@ impl IntoResponse for ApiError {
             tracing::debug!(error.code = code, error = %self, "request refused");
             self.to_string()
         };
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
         let body = ErrorBody {
             error_code: code,
             error_msg: message.clone(),
             is_success: false,
             message,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

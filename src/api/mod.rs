@@ -1,5 +1,6 @@
 //! The HTTP API: DLI's classic datasource-connection operations.
 
+pub mod actions;
 pub mod auth;
 pub mod connections;
 pub mod error;

@@ -4,16 +4,16 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, Response};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::connections;
 use super::error::ApiError;
 use super::state::AppState;
+use super::{actions, connections};
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
 pub fn router(state: AppState) -> Router {
@@ -26,6 +26,26 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v2.0/{project_id}/datasource-connection/{connection_id}",
             get(connections::show).delete(connections::delete),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource-connection/test",
+            post(actions::test_definition),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource-connection/{connection_id}/associate-queue",
+            post(actions::associate),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource-connection/{connection_id}/disassociate-queue",
+            post(actions::disassociate),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource-connection/{connection_id}/reactivate",
+            post(actions::reactivate),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
+            post(actions::test_connection),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -65,6 +85,15 @@ pub fn router(state: AppState) -> Router {
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(CatchPanicLayer::custom(panic_response)),
     )
+}
+
+/// Only `/healthz`: what a worker-only process serves.
+pub fn health_only() -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
 }
 
 async fn not_found() -> ApiError {

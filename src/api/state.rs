@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::actions::CheckService;
 use super::auth::Authenticator;
 use crate::store::DynStore;
 
@@ -13,6 +14,7 @@ pub struct AppState {
     pub wake_worker: Arc<Notify>,
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<Authenticator>,
+    pub checks: Arc<CheckService>,
 }
 
 #[derive(Debug, Clone)]

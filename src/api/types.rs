@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Tag;
-use crate::store::ConnectionRecord;
+use crate::probe::{AddressCheck, CheckReport};
+use crate::store::{ConnectionRecord, QueueBinding};
 
 /// `POST /v2.0/{project_id}/datasource-connection` body. Every field is optional here so
 /// that a missing one gets a DLI error that names it, rather than a parser message.
@@ -22,6 +23,9 @@ pub struct CreateConnectionRequest {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagInput>>,
+    /// Queues to bind at once (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queues: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -46,17 +50,105 @@ pub struct SuccessResponse {
     pub message: String,
 }
 
-/// One queue's binding. dsconn has no queues bound until queue binding lands, but the
-/// array is always present, as in DLI.
+/// One queue's binding, as in DLI's `available_queue_info`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueInfo {
     pub peer_id: String,
+    /// CREATING, ACTIVE or FAILED.
     pub status: String,
     pub name: String,
     pub err_msg: String,
     pub update_time: i64,
     /// The SDK's name for `peer_id`.
     pub uuid: String,
+    // Extensions.
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    #[serde(default)]
+    pub connectivity: Option<String>,
+    #[serde(default)]
+    pub last_checked_at: Option<i64>,
+}
+
+impl From<QueueBinding> for QueueInfo {
+    fn from(binding: QueueBinding) -> Self {
+        Self {
+            uuid: binding.peer_id.clone(),
+            peer_id: binding.peer_id,
+            status: binding.status,
+            name: binding.queue_name,
+            err_msg: binding.err_msg,
+            update_time: binding.update_time,
+            failure_reason: binding.failure_reason,
+            connectivity: binding.connectivity,
+            last_checked_at: binding.last_checked_at,
+        }
+    }
+}
+
+/// The outcome of checking one address of an endpoint (extension).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointCheck {
+    pub endpoint: String,
+    /// `ip:port`, or null when the name did not resolve (or in simulation).
+    pub address: Option<String>,
+    /// REACHABLE or UNREACHABLE.
+    pub outcome: String,
+    /// DNS_FAILED, CONNECTION_REFUSED, TIMEOUT, PROTOCOL_MISMATCH, TLS_ERROR,
+    /// DENIED_BY_POLICY or NETWORK_UNREACHABLE; null when reachable.
+    pub reason: Option<String>,
+    pub message: String,
+    pub latency_ms: u64,
+}
+
+impl From<&AddressCheck> for EndpointCheck {
+    fn from(check: &AddressCheck) -> Self {
+        Self {
+            endpoint: check.endpoint.clone(),
+            address: check.address.map(|address| address.to_string()),
+            outcome: if check.reachable {
+                "REACHABLE"
+            } else {
+                "UNREACHABLE"
+            }
+            .to_owned(),
+            reason: check.reason.map(|reason| reason.as_str().to_owned()),
+            message: check.detail.clone(),
+            latency_ms: check.latency_ms,
+        }
+    }
+}
+
+/// Per-endpoint results of a report, as answered.
+pub fn endpoint_checks(report: &CheckReport) -> Vec<EndpointCheck> {
+    report.checks.iter().map(EndpointCheck::from).collect()
+}
+
+/// `{"queues": [...]}` of associate-queue and disassociate-queue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueuesRequest {
+    #[serde(default)]
+    pub queues: Option<Vec<String>>,
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/test`: a definition to try.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TestDefinitionRequest {
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// The answer of a check run on demand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResponse {
+    pub is_success: bool,
+    pub message: String,
+    /// REACHABLE if any address answered as the service should.
+    pub connectivity: String,
+    pub failure_reason: Option<String>,
+    pub endpoints: Vec<EndpointCheck>,
 }
 
 /// A connection as listed and shown.
@@ -85,10 +177,33 @@ pub struct ConnectionResponse {
     pub tags: Vec<Tag>,
     #[serde(default)]
     pub update_time: i64,
+    /// Why the connection FAILED, machine-readable (see `EndpointCheck::reason`).
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    /// REACHABLE or UNREACHABLE after the last check; null before the first.
+    #[serde(default)]
+    pub connectivity: Option<String>,
+    #[serde(default)]
+    pub last_checked_at: Option<i64>,
+    /// Per-address results of the last check; on `show` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<EndpointCheck>>,
+}
+
+impl ConnectionResponse {
+    /// The show form: with the last check's per-address results.
+    pub fn with_endpoints(mut self, report: Option<&str>) -> Self {
+        let report: CheckReport = report
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        self.endpoints = Some(endpoint_checks(&report));
+        self
+    }
 }
 
 impl From<ConnectionRecord> for ConnectionResponse {
     fn from(record: ConnectionRecord) -> Self {
+        let queue_list = record.queues.iter().map(|q| q.queue_name.clone()).collect();
         Self {
             is_success: true,
             message: record.message,
@@ -101,12 +216,16 @@ impl From<ConnectionRecord> for ConnectionResponse {
             cluster_name: String::new(),
             service: record.service.as_str().to_owned(),
             create_time: record.create_time,
-            available_queue_info: Vec::new(),
-            queue_list: Vec::new(),
+            available_queue_info: record.queues.into_iter().map(QueueInfo::from).collect(),
+            queue_list,
             security_group_id: record.security_group_id,
             network_id: record.network_id,
             tags: record.tags,
             update_time: record.update_time,
+            failure_reason: record.failure_reason,
+            connectivity: record.connectivity,
+            last_checked_at: record.last_checked_at,
+            endpoints: None,
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct CreateArgs {
     /// A tag as key=value (repeat for more).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
+    /// A queue to bind (repeat for more).
+    #[arg(long = "queue", value_name = "QUEUE")]
+    pub queues: Vec<String>,
     /// Wait until the check has finished, showing progress.
     #[arg(long)]
     pub wait: bool,
@@ -359,6 +362,7 @@ pub async fn create(args: CreateArgs) -> Result<(), CliError> {
         network_id: Some(args.network_id.clone()),
         url: Some(args.url.clone()),
         tags: (!tags.is_empty()).then_some(tags),
+        queues: (!args.queues.is_empty()).then(|| args.queues.clone()),
     };
     let answer = client
         .create(&request)
@@ -609,5 +613,9 @@ fn deleted_placeholder(id: &str) -> ConnectionResponse {
         network_id: String::new(),
         tags: Vec::new(),
         update_time: 0,
+        failure_reason: None,
+        connectivity: None,
+        last_checked_at: None,
+        endpoints: None,
     }
 }

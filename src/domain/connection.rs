@@ -114,6 +114,37 @@ impl ConnectionName {
     }
 }
 
+/// A compute queue's name: 1-128 lower-case letters, digits and `_` (DLI's rule).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueName(String);
+
+impl QueueName {
+    /// DLI's shared queue, which can never be bound.
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let length = raw.chars().count();
+        let valid_chars = raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !(1..=128).contains(&length) || !valid_chars {
+            return Err(ValidationError::new(format!(
+                "queue name must be 1 to 128 lower-case letters, digits and '_', got {}",
+                quoted(raw)
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == Self::DEFAULT
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The peer service a connection leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -298,6 +329,15 @@ mod tests {
         let error = Service::parse("mongo").expect_err("must be refused");
         assert!(error.0.contains("CloudTable.OpenTSDB"), "{error}");
         assert!(error.0.contains("\"mongo\""), "{error}");
+    }
+
+    #[test]
+    fn queue_names_follow_dli_rules() {
+        assert!(QueueName::parse("etl_queue_1").is_ok());
+        assert!(QueueName::parse("default").is_ok_and(|q| q.is_default()));
+        assert!(QueueName::parse("Upper").is_err());
+        assert!(QueueName::parse("").is_err());
+        assert!(QueueName::parse(&"q".repeat(129)).is_err());
     }
 
     #[test]

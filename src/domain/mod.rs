@@ -7,7 +7,8 @@ mod scope;
 mod tag;
 
 pub use connection::{
-    ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, Service, ValidationError,
+    ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, QueueName, Service,
+    ValidationError,
 };
 pub use endpoint::{Endpoint, EndpointList, Host};
 pub use scope::ProjectScope;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ConnectionId, ConnectionState, EndpointList, ProjectId, ProjectScope, Service, Tag, TagFilter,
-    Tags,
+    ConnectionId, ConnectionState, EndpointList, ProjectId, ProjectScope, QueueName, Service, Tag,
+    TagFilter, Tags,
 };
 
 pub use sqlite::SqliteStore;
@@ -47,7 +47,23 @@ pub struct NewConnection {
     pub security_group_id: String,
     pub network_id: String,
     pub tags: Tags,
+    /// Queues to bind at once, each checked on its own.
+    pub queues: Vec<QueueName>,
     pub create_time: i64,
+}
+
+/// A queue bound to a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueBinding {
+    pub peer_id: String,
+    pub queue_name: String,
+    /// CREATING, ACTIVE or FAILED.
+    pub status: String,
+    pub err_msg: String,
+    pub failure_reason: Option<String>,
+    pub connectivity: Option<String>,
+    pub last_checked_at: Option<i64>,
+    pub update_time: i64,
 }
 
 /// A connection as stored.
@@ -68,6 +84,12 @@ pub struct ConnectionRecord {
     pub message: String,
     pub create_time: i64,
     pub update_time: i64,
+    pub failure_reason: Option<String>,
+    pub connectivity: Option<String>,
+    pub last_checked_at: Option<i64>,
+    pub queues: Vec<QueueBinding>,
+    /// JSON of the last check's per-address outcomes (read by `show` only).
+    pub check_report: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,8 +153,62 @@ pub struct CheckResult {
     pub process: f64,
     pub connection_url: String,
     pub message: String,
+    pub failure_reason: Option<String>,
     /// JSON of the per-endpoint outcomes, kept for diagnostics.
     pub report: String,
+    /// For an ACTIVE result: when to re-check.
+    pub next_check_at: Option<i64>,
+}
+
+/// The outcome of a health re-check or an on-demand test of a live connection.
+#[derive(Debug, Clone)]
+pub struct Connectivity {
+    pub reachable: bool,
+    pub report: String,
+    /// When to re-check next; None leaves the schedule as it is.
+    pub next_check_at: Option<i64>,
+}
+
+impl Connectivity {
+    pub fn label(&self) -> &'static str {
+        if self.reachable {
+            "REACHABLE"
+        } else {
+            "UNREACHABLE"
+        }
+    }
+}
+
+/// A CREATING queue binding claimed for checking.
+#[derive(Debug, Clone)]
+pub struct PendingBinding {
+    pub peer_id: String,
+    pub queue_name: String,
+    pub check: PendingCheck,
+}
+
+/// The end of a binding's check.
+#[derive(Debug, Clone)]
+pub struct BindingResult {
+    pub active: bool,
+    pub err_msg: String,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReactivateOutcome {
+    Reactivated,
+    /// Only FAILED connections can be reactivated.
+    NotFailed(ConnectionState),
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingOutcome {
+    /// Bindings changed (new peer ids for associate, count for disassociate).
+    Changed(usize),
+    Deleted,
+    NotFound,
 }
 
 /// A new AK/SK credential; the secret key is already sealed.
@@ -235,6 +311,69 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes DELETED connections deleted before the given time.
     async fn purge_deleted(&self, deleted_before: i64) -> Result<u64>;
+
+    /// Claims CREATING queue bindings of live connections.
+    async fn claim_pending_bindings(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<PendingBinding>>;
+
+    /// Records a binding's check; false if the claim was lost or the binding is gone.
+    async fn record_binding_result(
+        &self,
+        peer_id: &str,
+        owner: &str,
+        result: &BindingResult,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Claims ACTIVE connections whose re-check is due.
+    async fn claim_due_rechecks(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<PendingCheck>>;
+
+    /// Records the connectivity of an ACTIVE connection and its ACTIVE bindings. With an
+    /// owner, only while that claim holds (and releases it); without, unconditionally.
+    async fn record_connectivity(
+        &self,
+        id: ConnectionId,
+        owner: Option<&str>,
+        connectivity: &Connectivity,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Moves a FAILED connection back to CREATING, to be checked again.
+    async fn reactivate_connection(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        now: i64,
+    ) -> Result<ReactivateOutcome>;
+
+    /// Binds queues (already bound ones are left as they are) as CREATING.
+    async fn associate_queues(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        queues: &[QueueName],
+        now: i64,
+    ) -> Result<BindingOutcome>;
+
+    /// Unbinds queues (ones not bound are ignored).
+    async fn disassociate_queues(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        queues: &[QueueName],
+        now: i64,
+    ) -> Result<BindingOutcome>;
 
     async fn insert_credential(&self, credential: &NewCredential) -> Result<()>;
 

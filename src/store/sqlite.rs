@@ -12,11 +12,14 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    CheckResult, ConnectionPage, ConnectionRecord, CredentialRecord, DeleteOutcome, FailureCount,
-    ListQuery, NewConnection, NewCredential, NewToken, PendingCheck, Result, SortOrder, Store,
-    StoreError, TokenRecord,
+    BindingOutcome, BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity,
+    CredentialRecord, DeleteOutcome, FailureCount, ListQuery, NewConnection, NewCredential,
+    NewToken, PendingBinding, PendingCheck, QueueBinding, ReactivateOutcome, Result, SortOrder,
+    Store, StoreError, TokenRecord,
 };
-use crate::domain::{ConnectionId, ConnectionState, ProjectId, ProjectScope, Service, Tag};
+use crate::domain::{
+    ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, Tag,
+};
 
 pub const DATABASE_FILE: &str = "dsconn.db";
 const LOCK_FILE: &str = "dsconn.lock";
@@ -28,7 +31,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 const CONNECTION_COLUMNS: &str = "id, project_id, name, service, destination, \
     security_group_id, network_id, tags, state, process, connection_url, message, \
-    create_time, update_time";
+    create_time, update_time, failure_reason, connectivity, last_checked_at";
+const BINDING_COLUMNS: &str = "peer_id, connection_id, queue_name, status, err_msg, \
+    failure_reason, connectivity, last_checked_at, update_time";
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -100,6 +105,37 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(pool)
+    }
+
+    /// The bindings of these connections, in one query, by connection id.
+    async fn bindings_for(
+        &self,
+        connection_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<QueueBinding>>> {
+        let mut by_connection: std::collections::HashMap<String, Vec<QueueBinding>> =
+            std::collections::HashMap::new();
+        if connection_ids.is_empty() {
+            return Ok(by_connection);
+        }
+        // One query per page, never one per row; chunks stay under SQLite's bind limit.
+        for chunk in connection_ids.chunks(500) {
+            let mut query = QueryBuilder::new(format!(
+                "SELECT {BINDING_COLUMNS} FROM queue_bindings WHERE connection_id IN ("
+            ));
+            let mut ids = query.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.as_str());
+            }
+            query.push(") ORDER BY queue_name");
+            for row in query.build().fetch_all(&self.pool).await? {
+                let (connection_id, binding) = parse_binding(&row)?;
+                by_connection
+                    .entry(connection_id)
+                    .or_default()
+                    .push(binding);
+            }
+        }
+        Ok(by_connection)
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -185,7 +221,45 @@ fn parse_record(row: &sqlx::sqlite::SqliteRow) -> Result<ConnectionRecord> {
         message: row.try_get("message")?,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
+        failure_reason: row.try_get("failure_reason")?,
+        connectivity: row.try_get("connectivity")?,
+        last_checked_at: row.try_get("last_checked_at")?,
+        queues: Vec::new(),
+        check_report: None,
     })
+}
+
+fn parse_binding(row: &sqlx::sqlite::SqliteRow) -> Result<(String, QueueBinding)> {
+    Ok((
+        row.try_get("connection_id")?,
+        QueueBinding {
+            peer_id: row.try_get("peer_id")?,
+            queue_name: row.try_get("queue_name")?,
+            status: row.try_get("status")?,
+            err_msg: row.try_get("err_msg")?,
+            failure_reason: row.try_get("failure_reason")?,
+            connectivity: row.try_get("connectivity")?,
+            last_checked_at: row.try_get("last_checked_at")?,
+            update_time: row.try_get("update_time")?,
+        },
+    ))
+}
+
+fn parse_pending(row: &sqlx::sqlite::SqliteRow, id_column: &str) -> Result<PendingCheck> {
+    let id: String = row.try_get(id_column)?;
+    let service: String = row.try_get("service")?;
+    Ok(PendingCheck {
+        id: ConnectionId::parse(&id)
+            .ok_or_else(|| StoreError::Corrupt(format!("connection id {id:?} is not a UUID")))?,
+        project_id: row.try_get("project_id")?,
+        service: Service::parse(&service)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        destination: row.try_get("destination")?,
+    })
+}
+
+fn lease_end(now: i64, lease: Duration) -> i64 {
+    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Appends the WHERE clause of a list query (project scope first, so the project index
@@ -276,6 +350,19 @@ impl Store for SqliteStore {
             .execute(&mut *transaction)
             .await?;
         }
+        for queue in &new.queues {
+            sqlx::query(
+                "INSERT OR IGNORE INTO queue_bindings \
+                     (peer_id, connection_id, queue_name, status, update_time) \
+                 VALUES (?, ?, ?, 'CREATING', ?)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&id)
+            .bind(queue.as_str())
+            .bind(new.create_time)
+            .execute(&mut *transaction)
+            .await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -286,13 +373,25 @@ impl Store for SqliteStore {
         id: ConnectionId,
     ) -> Result<Option<ConnectionRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ? AND project_id = ?"
+            "SELECT {CONNECTION_COLUMNS}, check_report FROM connections \
+             WHERE id = ? AND project_id = ?"
         ))
         .bind(id.to_string())
         .bind(project.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(parse_record).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut record = parse_record(&row)?;
+        record.check_report = row.try_get("check_report")?;
+        let id = record.id.to_string();
+        record.queues = self
+            .bindings_for(std::slice::from_ref(&id))
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        Ok(Some(record))
     }
 
     async fn list_connections(
@@ -313,7 +412,14 @@ impl Store for SqliteStore {
         select.push_bind(query.limit.map_or(-1, i64::from));
         select.push(" OFFSET ").push_bind(i64::from(query.offset));
         let rows = select.build().fetch_all(&self.pool).await?;
-        let connections = rows.iter().map(parse_record).collect::<Result<Vec<_>>>()?;
+        let mut connections = rows.iter().map(parse_record).collect::<Result<Vec<_>>>()?;
+        let ids: Vec<String> = connections.iter().map(|c| c.id.to_string()).collect();
+        let mut bindings = self.bindings_for(&ids).await?;
+        for connection in &mut connections {
+            if let Some(queues) = bindings.remove(&connection.id.to_string()) {
+                connection.queues = queues;
+            }
+        }
 
         let unpaged = query.limit.is_none() && query.offset == 0;
         let total = if unpaged {
@@ -337,19 +443,26 @@ impl Store for SqliteStore {
         // A check may finish between the update and the look-up; one retry covers it,
         // since a finished connection stays finished until deleted.
         for _ in 0..2 {
+            let mut transaction = self.pool.begin().await?;
             let deleted = sqlx::query(
                 "UPDATE connections SET state = 'DELETED', process = 0.0, connection_url = '', \
-                     deleted_at = ?1, update_time = ?1 \
+                     deleted_at = ?1, update_time = ?1, next_check_at = NULL \
                  WHERE id = ?2 AND project_id = ?3 AND state IN ('ACTIVE', 'FAILED')",
             )
             .bind(now)
             .bind(&id)
             .bind(project.as_str())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
             if deleted.rows_affected() > 0 {
+                sqlx::query("DELETE FROM queue_bindings WHERE connection_id = ?")
+                    .bind(&id)
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
                 return Ok(DeleteOutcome::Deleted);
             }
+            transaction.rollback().await?;
             let state: Option<String> =
                 sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
                     .bind(&id)
@@ -373,7 +486,6 @@ impl Store for SqliteStore {
         limit: u32,
         now: i64,
     ) -> Result<Vec<PendingCheck>> {
-        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let rows = sqlx::query(
             "UPDATE connections SET lease_owner = ?1, lease_until = ?2 \
              WHERE id IN (SELECT id FROM connections \
@@ -382,26 +494,12 @@ impl Store for SqliteStore {
              RETURNING id, project_id, service, destination",
         )
         .bind(owner)
-        .bind(lease_until)
+        .bind(lease_end(now, lease))
         .bind(now)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id: String = row.try_get("id")?;
-                let service: String = row.try_get("service")?;
-                Ok(PendingCheck {
-                    id: ConnectionId::parse(&id).ok_or_else(|| {
-                        StoreError::Corrupt(format!("connection id {id:?} is not a UUID"))
-                    })?,
-                    project_id: row.try_get("project_id")?,
-                    service: Service::parse(&service)
-                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
-                    destination: row.try_get("destination")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| parse_pending(row, "id")).collect()
     }
 
     async fn record_progress(
@@ -431,10 +529,16 @@ impl Store for SqliteStore {
         result: &CheckResult,
         now: i64,
     ) -> Result<bool> {
+        let connectivity = if result.state == ConnectionState::Active {
+            "REACHABLE"
+        } else {
+            "UNREACHABLE"
+        };
         let updated = sqlx::query(
-            "UPDATE connections SET state = ?, process = ?, connection_url = ?, message = ?, \
-                 check_report = ?, update_time = ?, lease_owner = NULL, lease_until = NULL \
-             WHERE id = ? AND state = 'CREATING' AND lease_owner = ?",
+            "UPDATE connections SET state = ?1, process = ?2, connection_url = ?3, message = ?4, \
+                 check_report = ?5, update_time = ?6, failure_reason = ?7, connectivity = ?8, \
+                 last_checked_at = ?6, next_check_at = ?9, lease_owner = NULL, lease_until = NULL \
+             WHERE id = ?10 AND state = 'CREATING' AND lease_owner = ?11",
         )
         .bind(result.state.as_str())
         .bind(result.process)
@@ -442,6 +546,9 @@ impl Store for SqliteStore {
         .bind(&result.message)
         .bind(&result.report)
         .bind(now)
+        .bind(result.failure_reason.as_deref())
+        .bind(connectivity)
+        .bind(result.next_check_at)
         .bind(id.to_string())
         .bind(owner)
         .execute(&self.pool)
@@ -456,6 +563,256 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await?;
         Ok(purged.rows_affected())
+    }
+
+    async fn claim_pending_bindings(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<PendingBinding>> {
+        let claimed = sqlx::query(
+            "UPDATE queue_bindings SET lease_owner = ?1, lease_until = ?2 \
+             WHERE peer_id IN (SELECT b.peer_id FROM queue_bindings b \
+                               JOIN connections c ON c.id = b.connection_id \
+                               WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
+                                 AND (b.lease_until IS NULL OR b.lease_until < ?3) \
+                               ORDER BY b.update_time LIMIT ?4) \
+             RETURNING peer_id",
+        )
+        .bind(owner)
+        .bind(lease_end(now, lease))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut pending = Vec::with_capacity(claimed.len());
+        for row in claimed {
+            let peer_id: String = row.try_get("peer_id")?;
+            let detail = sqlx::query(
+                "SELECT b.queue_name, c.id AS connection_id, c.project_id, c.service, \
+                     c.destination \
+                 FROM queue_bindings b JOIN connections c ON c.id = b.connection_id \
+                 WHERE b.peer_id = ?",
+            )
+            .bind(&peer_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(detail) = detail {
+                pending.push(PendingBinding {
+                    queue_name: detail.try_get("queue_name")?,
+                    check: parse_pending(&detail, "connection_id")?,
+                    peer_id,
+                });
+            }
+        }
+        Ok(pending)
+    }
+
+    async fn record_binding_result(
+        &self,
+        peer_id: &str,
+        owner: &str,
+        result: &BindingResult,
+        now: i64,
+    ) -> Result<bool> {
+        let (status, connectivity) = if result.active {
+            ("ACTIVE", "REACHABLE")
+        } else {
+            ("FAILED", "UNREACHABLE")
+        };
+        let updated = sqlx::query(
+            "UPDATE queue_bindings SET status = ?1, err_msg = ?2, failure_reason = ?3, \
+                 connectivity = ?4, last_checked_at = ?5, update_time = ?5, \
+                 lease_owner = NULL, lease_until = NULL \
+             WHERE peer_id = ?6 AND status = 'CREATING' AND lease_owner = ?7",
+        )
+        .bind(status)
+        .bind(&result.err_msg)
+        .bind(result.failure_reason.as_deref())
+        .bind(connectivity)
+        .bind(now)
+        .bind(peer_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    async fn claim_due_rechecks(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<PendingCheck>> {
+        let rows = sqlx::query(
+            "UPDATE connections SET lease_owner = ?1, lease_until = ?2 \
+             WHERE id IN (SELECT id FROM connections \
+                          WHERE state = 'ACTIVE' AND next_check_at <= ?3 \
+                            AND (lease_until IS NULL OR lease_until < ?3) \
+                          ORDER BY next_check_at LIMIT ?4) \
+             RETURNING id, project_id, service, destination",
+        )
+        .bind(owner)
+        .bind(lease_end(now, lease))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| parse_pending(row, "id")).collect()
+    }
+
+    async fn record_connectivity(
+        &self,
+        id: ConnectionId,
+        owner: Option<&str>,
+        connectivity: &Connectivity,
+        now: i64,
+    ) -> Result<bool> {
+        let id = id.to_string();
+        let mut transaction = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE connections SET connectivity = ?1, last_checked_at = ?2, check_report = ?3, \
+                 next_check_at = COALESCE(?4, next_check_at), \
+                 lease_owner = CASE WHEN ?6 IS NULL THEN lease_owner ELSE NULL END, \
+                 lease_until = CASE WHEN ?6 IS NULL THEN lease_until ELSE NULL END \
+             WHERE id = ?5 AND state = 'ACTIVE' AND (?6 IS NULL OR lease_owner = ?6)",
+        )
+        .bind(connectivity.label())
+        .bind(now)
+        .bind(&connectivity.report)
+        .bind(connectivity.next_check_at)
+        .bind(&id)
+        .bind(owner)
+        .execute(&mut *transaction)
+        .await?;
+        if updated.rows_affected() == 0 {
+            transaction.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE queue_bindings SET connectivity = ?, last_checked_at = ? \
+             WHERE connection_id = ? AND status = 'ACTIVE'",
+        )
+        .bind(connectivity.label())
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    async fn reactivate_connection(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        now: i64,
+    ) -> Result<ReactivateOutcome> {
+        let id = id.to_string();
+        let updated = sqlx::query(
+            "UPDATE connections SET state = 'CREATING', process = 0.0, message = '', \
+                 failure_reason = NULL, connection_url = '', update_time = ?1, \
+                 lease_owner = NULL, lease_until = NULL \
+             WHERE id = ?2 AND project_id = ?3 AND state = 'FAILED'",
+        )
+        .bind(now)
+        .bind(&id)
+        .bind(project.as_str())
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() > 0 {
+            return Ok(ReactivateOutcome::Reactivated);
+        }
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
+                .bind(&id)
+                .bind(project.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        match state {
+            None => Ok(ReactivateOutcome::NotFound),
+            Some(state) => Ok(ReactivateOutcome::NotFailed(
+                ConnectionState::from_str(&state)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+            )),
+        }
+    }
+
+    async fn associate_queues(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        queues: &[QueueName],
+        now: i64,
+    ) -> Result<BindingOutcome> {
+        let id = id.to_string();
+        let mut transaction = self.pool.begin().await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
+                .bind(&id)
+                .bind(project.as_str())
+                .fetch_optional(&mut *transaction)
+                .await?;
+        match state.as_deref() {
+            None => return Ok(BindingOutcome::NotFound),
+            Some("DELETED") => return Ok(BindingOutcome::Deleted),
+            Some(_) => {}
+        }
+        let mut added = 0;
+        for queue in queues {
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO queue_bindings \
+                     (peer_id, connection_id, queue_name, status, update_time) \
+                 VALUES (?, ?, ?, 'CREATING', ?)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&id)
+            .bind(queue.as_str())
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+            added += usize::try_from(inserted.rows_affected()).unwrap_or_default();
+        }
+        transaction.commit().await?;
+        Ok(BindingOutcome::Changed(added))
+    }
+
+    async fn disassociate_queues(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        queues: &[QueueName],
+        _now: i64,
+    ) -> Result<BindingOutcome> {
+        let id = id.to_string();
+        let mut transaction = self.pool.begin().await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
+                .bind(&id)
+                .bind(project.as_str())
+                .fetch_optional(&mut *transaction)
+                .await?;
+        match state.as_deref() {
+            None => return Ok(BindingOutcome::NotFound),
+            Some("DELETED") => return Ok(BindingOutcome::Deleted),
+            Some(_) => {}
+        }
+        let mut removed = 0;
+        for queue in queues {
+            let deleted = sqlx::query(
+                "DELETE FROM queue_bindings WHERE connection_id = ? AND queue_name = ?",
+            )
+            .bind(&id)
+            .bind(queue.as_str())
+            .execute(&mut *transaction)
+            .await?;
+            removed += usize::try_from(deleted.rows_affected()).unwrap_or_default();
+        }
+        transaction.commit().await?;
+        Ok(BindingOutcome::Changed(removed))
     }
 
     async fn insert_credential(&self, credential: &NewCredential) -> Result<()> {

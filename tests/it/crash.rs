@@ -26,6 +26,8 @@ impl ServerProcess {
                 "127.0.0.1:0",
                 "--check-timeout",
                 check_timeout,
+                "--probe-mode",
+                "tcp",
             ])
             .arg("--data-dir")
             .arg(data_dir)

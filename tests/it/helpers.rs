@@ -62,6 +62,8 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)
     init_tracing();
     let mut config = ServeConfig::for_data_dir(data_dir);
     config.check_timeout = Duration::from_secs(1);
+    // Most tests probe plain TCP listeners; protocol checks have their own tests.
+    config.probe_mode = dsconn::probe::ProbeMode::Tcp;
     adjust(&mut config);
     let application = Application::build(&config).await.expect("app builds");
     let address = application.local_addr().expect("bound address");
@@ -490,4 +492,46 @@ impl TestApp {
         self.send_signed(request, headers, request.body.clone())
             .await
     }
+}
+
+/// A loopback HTTP server answering every GET with a fixed status and JSON body.
+pub struct HttpTarget {
+    pub address: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl HttpTarget {
+    pub async fn start(status: u16, body: &'static str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind http target");
+        let address = listener.local_addr().expect("address");
+        let status = axum::http::StatusCode::from_u16(status).expect("status");
+        let app = axum::Router::new().fallback(move || async move {
+            (
+                status,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { address, task }
+    }
+}
+
+impl Drop for HttpTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Posts a JSON body with the test token.
+pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    app.post(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("request sent")
 }

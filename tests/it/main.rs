@@ -2,6 +2,7 @@
 //! TCP listeners and a loopback DNS server as probe targets.
 
 mod auth;
+mod bindings;
 mod cli;
 mod crash;
 mod create_validation;
@@ -10,4 +11,5 @@ mod isolation;
 mod lifecycle;
 mod listing;
 mod persistence;
+mod probes;
 mod reachability;

@@ -1,0 +1,293 @@
+//! dsconn's extensions on a connection: queue bindings, reactivation, checks on demand.
+//! Every request that starts checks spends the project's check budget first.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::extract::{DliJson, DliPath};
+use super::state::AppState;
+use super::types::{
+    QueuesRequest, SuccessResponse, TestDefinitionRequest, TestResponse, endpoint_checks,
+};
+use crate::domain::{
+    ConnectionId, EndpointList, ProjectId, QueueName, Service, ValidationError, now_millis,
+};
+use crate::probe::{CheckReport, Prober};
+use crate::store::{BindingOutcome, Connectivity, ReactivateOutcome};
+use crate::worker::WorkerSettings;
+
+/// Most queues one request may name.
+const MAX_QUEUES_PER_REQUEST: usize = 100;
+/// Above this many tracked projects, idle ones are forgotten.
+const MAX_TRACKED_PROJECTS: usize = 10_000;
+
+/// How many checks each project may start per minute.
+pub struct CheckBudget {
+    limiter: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+}
+
+impl CheckBudget {
+    pub fn per_minute(checks: u32) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(checks).unwrap_or(NonZeroU32::MIN));
+        Self {
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Spends `checks` of the project's budget, or says how long to wait.
+    pub fn spend(&self, project: &ProjectId, checks: u32) -> Result<(), ApiError> {
+        let Some(checks) = NonZeroU32::new(checks) else {
+            return Ok(());
+        };
+        if self.limiter.len() > MAX_TRACKED_PROJECTS {
+            self.limiter.retain_recent();
+        }
+        match self
+            .limiter
+            .check_key_n(&project.as_str().to_owned(), checks)
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                Err(ApiError::TooManyRequests {
+                    message: format!(
+                        "project {project} is starting checks faster than allowed; try again later"
+                    ),
+                    retry_after: wait.max(Duration::from_secs(1)),
+                })
+            }
+            Err(_) => Err(ApiError::InvalidRequest(format!(
+                "one request may start at most the project's per-minute check budget, not {checks} checks"
+            ))),
+        }
+    }
+}
+
+/// What the API needs to run checks itself.
+pub struct CheckService {
+    pub prober: Prober,
+    pub budget: CheckBudget,
+    pub worker: WorkerSettings,
+}
+
+/// Validates queue names; `default` is DLI's shared queue and can never be bound.
+pub fn parse_queues(raw: Option<&Vec<String>>) -> Result<Vec<QueueName>, ApiError> {
+    let raw = raw.map(Vec::as_slice).unwrap_or_default();
+    if raw.len() > MAX_QUEUES_PER_REQUEST {
+        return Err(ApiError::InvalidRequest(format!(
+            "at most {MAX_QUEUES_PER_REQUEST} queues per request, got {}",
+            raw.len()
+        )));
+    }
+    let mut queues: Vec<QueueName> = Vec::with_capacity(raw.len());
+    for name in raw {
+        let queue = QueueName::parse(name)?;
+        if queue.is_default() {
+            return Err(ApiError::StateConflict(
+                "the queue \"default\" is shared and cannot be bound to a datasource connection"
+                    .into(),
+            ));
+        }
+        if !queues.contains(&queue) {
+            queues.push(queue);
+        }
+    }
+    Ok(queues)
+}
+
+fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
+    ConnectionId::parse(raw)
+        .ok_or_else(|| ApiError::ConnectionNotFound(raw.chars().take(64).collect()))
+}
+
+fn queues_required(body: &QueuesRequest) -> ApiResult<Vec<QueueName>> {
+    let queues = parse_queues(body.queues.as_ref())?;
+    if queues.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "queues must list at least one queue name".into(),
+        ));
+    }
+    Ok(queues)
+}
+
+fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize> {
+    match outcome {
+        BindingOutcome::Changed(count) => Ok(count),
+        BindingOutcome::NotFound => Err(ApiError::ConnectionNotFound(id.to_string())),
+        BindingOutcome::Deleted => Err(ApiError::StateConflict(format!(
+            "connection {id} is DELETED; its queues cannot change"
+        ))),
+    }
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/{id}/associate-queue`
+pub async fn associate(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+    DliJson(body): DliJson<QueuesRequest>,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    let queues = queues_required(&body)?;
+    state
+        .checks
+        .budget
+        .spend(&project, u32::try_from(queues.len()).unwrap_or(u32::MAX))?;
+    let outcome = state
+        .store
+        .associate_queues(&project, id, &queues, now_millis())
+        .await?;
+    let added = binding_outcome(outcome, id)?;
+    state.wake_worker.notify_one();
+    tracing::info!(connection.id = %id, added, "queues associated");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: format!("associated {added} queue(s)"),
+    }))
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/{id}/disassociate-queue`
+pub async fn disassociate(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+    DliJson(body): DliJson<QueuesRequest>,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    let queues = queues_required(&body)?;
+    let outcome = state
+        .store
+        .disassociate_queues(&project, id, &queues, now_millis())
+        .await?;
+    let removed = binding_outcome(outcome, id)?;
+    tracing::info!(connection.id = %id, removed, "queues disassociated");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: format!("disassociated {removed} queue(s)"),
+    }))
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/{id}/reactivate`
+pub async fn reactivate(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    state.checks.budget.spend(&project, 1)?;
+    match state
+        .store
+        .reactivate_connection(&project, id, now_millis())
+        .await?
+    {
+        ReactivateOutcome::Reactivated => {
+            state.wake_worker.notify_one();
+            tracing::info!(connection.id = %id, "connection reactivated");
+            Ok(Json(SuccessResponse {
+                is_success: true,
+                message: "Reactivated".into(),
+            }))
+        }
+        ReactivateOutcome::NotFailed(current) => Err(ApiError::StateConflict(format!(
+            "connection {id} is {current}; only a FAILED connection can be reactivated"
+        ))),
+        ReactivateOutcome::NotFound => Err(ApiError::ConnectionNotFound(id.to_string())),
+    }
+}
+
+fn test_response(report: &CheckReport) -> TestResponse {
+    TestResponse {
+        is_success: true,
+        message: String::new(),
+        connectivity: if report.any_reachable() {
+            "REACHABLE"
+        } else {
+            "UNREACHABLE"
+        }
+        .to_owned(),
+        failure_reason: if report.any_reachable() {
+            None
+        } else {
+            report
+                .failure_reason()
+                .map(|reason| reason.as_str().to_owned())
+        },
+        endpoints: endpoint_checks(report),
+    }
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/{id}/test`: checks now and answers
+/// per address. An ACTIVE connection's connectivity is updated too.
+pub async fn test_connection(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+) -> ApiResult<Json<TestResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    let record = state
+        .store
+        .get_connection(&project, id)
+        .await?
+        .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
+    let endpoints = EndpointList::parse(&record.destination, record.service)
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("stored url: {error}")))?;
+    state.checks.budget.spend(&project, 1)?;
+    let report = state
+        .checks
+        .prober
+        .check_endpoints(record.service, &endpoints, |_| async {})
+        .await;
+    let connectivity = Connectivity {
+        reachable: report.any_reachable(),
+        report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
+        next_check_at: None,
+    };
+    // Only an ACTIVE connection takes the result; for others it is informational.
+    state
+        .store
+        .record_connectivity(id, None, &connectivity, now_millis())
+        .await?;
+    Ok(Json(test_response(&report)))
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/test`: checks a definition before it
+/// is saved. Nothing is stored.
+pub async fn test_definition(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    DliJson(body): DliJson<TestDefinitionRequest>,
+) -> ApiResult<Json<TestResponse>> {
+    let project = principal.authorize(&project)?;
+    let service = Service::parse(
+        body.service
+            .as_deref()
+            .ok_or_else(|| ValidationError::new("service is required"))?,
+    )?;
+    let endpoints = EndpointList::parse(
+        body.url
+            .as_deref()
+            .ok_or_else(|| ValidationError::new("url is required"))?,
+        service,
+    )?;
+    state.checks.budget.spend(&project, 1)?;
+    let report = state
+        .checks
+        .prober
+        .check_endpoints(service, &endpoints, |_| async {})
+        .await;
+    Ok(Json(test_response(&report)))
+}

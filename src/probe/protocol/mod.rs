@@ -1,0 +1,334 @@
+//! Stage 3 of a reachability check: after the TCP connect, make sure the destination
+//! speaks the service's protocol. An open port is not a working datasource: a MySQL url
+//! that points at a PostgreSQL port, or a ZooKeeper address that is really an HTTP proxy,
+//! passes a plain connect and fails hours later inside a Spark job.
+//!
+//! Each check is bounded by one timeout in total and sends nothing that changes the
+//! destination; `docs/PROBES.md` says byte by byte what each one sends and expects.
+
+mod describe;
+mod http;
+mod io;
+mod mysql;
+mod postgres;
+mod tls;
+mod zookeeper;
+
+#[cfg(test)]
+mod test_support;
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::domain::Service;
+
+/// What the protocol check found out about one connected address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolOutcome {
+    /// The destination speaks the service's protocol. `detail` e.g. "MariaDB 10.11.19
+    /// greeting", "PostgreSQL (SSL not offered)", "Elasticsearch 8.11.0".
+    Verified { detail: String },
+    /// It answered, but not in the service's protocol. `detail` says what it looked like
+    /// instead (e.g. "expected a MySQL/MariaDB greeting, got an HTTP response"), so a
+    /// person can act on it.
+    Mismatch { detail: String },
+    /// TLS was needed and the handshake failed.
+    TlsError { detail: String },
+    /// Connected, but no answer within the timeout.
+    Timeout { detail: String },
+}
+
+impl ProtocolOutcome {
+    pub fn is_verified(&self) -> bool {
+        matches!(self, ProtocolOutcome::Verified { .. })
+    }
+
+    /// The words for a person, whatever the outcome.
+    pub fn detail(&self) -> &str {
+        match self {
+            ProtocolOutcome::Verified { detail }
+            | ProtocolOutcome::Mismatch { detail }
+            | ProtocolOutcome::TlsError { detail }
+            | ProtocolOutcome::Timeout { detail } => detail,
+        }
+    }
+
+    fn verified(detail: impl Into<String>) -> Self {
+        ProtocolOutcome::Verified {
+            detail: detail.into(),
+        }
+    }
+
+    fn mismatch(detail: impl Into<String>) -> Self {
+        ProtocolOutcome::Mismatch {
+            detail: detail.into(),
+        }
+    }
+
+    fn tls_error(detail: impl Into<String>) -> Self {
+        ProtocolOutcome::TlsError {
+            detail: detail.into(),
+        }
+    }
+
+    fn timeout(detail: impl Into<String>) -> Self {
+        ProtocolOutcome::Timeout {
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Checks that the peer of `stream`, a freshly connected TCP stream, speaks `service`'s
+/// protocol, within `timeout` in total.
+///
+/// `server_name` is the endpoint's host as written (a DNS name or a literal address,
+/// IPv6 with or without brackets); it goes into the HTTP `Host` header and the TLS SNI.
+/// The HTTP checks (CSS, OpenTSDB) may open a second connection to the same address,
+/// taken from `stream.peer_addr()`, to retry over TLS when the endpoint demands it; that
+/// second connect counts against the same `timeout`. The stream is closed on return.
+pub async fn verify(
+    service: Service,
+    stream: TcpStream,
+    server_name: &str,
+    timeout: Duration,
+) -> ProtocolOutcome {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let check = async {
+        match service {
+            Service::Rds => mysql::check(stream, started, deadline).await,
+            Service::Dws => postgres::check(stream, deadline).await,
+            Service::CloudTable => zookeeper::check(stream, deadline).await,
+            Service::Css => http::check(http::Api::Search, stream, server_name, deadline).await,
+            Service::CloudTableOpenTsdb | Service::MrsOpenTsdb => {
+                http::check(http::Api::OpenTsdb, stream, server_name, deadline).await
+            }
+        }
+    };
+    // Every step inside bounds itself by `deadline` with its own words; this is only a
+    // safety net. At a shared instant `timeout_at` polls the check first, so its own
+    // verdict wins.
+    match tokio::time::timeout_at(deadline, check).await {
+        Ok(outcome) => outcome,
+        Err(_) => ProtocolOutcome::timeout(format!(
+            "connected, but the {} check got no complete answer within {}",
+            service.as_str(),
+            describe::duration(timeout)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod scratch {
+    use super::test_support::*;
+    use super::*;
+    #[tokio::test]
+    async fn zz_show() {
+        let t = Duration::from_secs(2);
+        let show = |name: &str, o: ProtocolOutcome| eprintln!("{name}: {o:?}");
+        show(
+            "rds/maria",
+            verify(
+                Service::Rds,
+                connect_to_service(MARIADB, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "rds/pg",
+            verify(
+                Service::Rds,
+                connect_to_service(POSTGRES, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "dws/pg",
+            verify(
+                Service::Dws,
+                connect_to_service(POSTGRES, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "dws/maria",
+            verify(
+                Service::Dws,
+                connect_to_service(MARIADB, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "css/maria",
+            verify(
+                Service::Css,
+                connect_to_service(MARIADB, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "zk/maria",
+            verify(
+                Service::CloudTable,
+                connect_to_service(MARIADB, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "css/pg",
+            verify(
+                Service::Css,
+                connect_to_service(POSTGRES, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "zk/pg",
+            verify(
+                Service::CloudTable,
+                connect_to_service(POSTGRES, "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "css/redis",
+            verify(
+                Service::Css,
+                connect_to_service("127.0.0.1:6379", "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "rds/redis",
+            verify(
+                Service::Rds,
+                connect_to_service("127.0.0.1:6379", "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "dws/redis",
+            verify(
+                Service::Dws,
+                connect_to_service("127.0.0.1:6379", "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "rds/rabbit",
+            verify(
+                Service::Rds,
+                connect_to_service("127.0.0.1:5672", "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "css/nats",
+            verify(
+                Service::Css,
+                connect_to_service("127.0.0.1:4222", "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        show(
+            "css/mosq",
+            verify(
+                Service::Css,
+                connect_to_service("127.0.0.1:1883", "m").await,
+                "127.0.0.1",
+                t,
+            )
+            .await,
+        );
+        let a = tls_http_server(elasticsearch_router(), TlsMode::Only).await;
+        show(
+            "css/tls",
+            verify(Service::Css, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "rds/tls",
+            verify(Service::Rds, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "zk/tls",
+            verify(Service::CloudTable, connect(a).await, "127.0.0.1", t).await,
+        );
+        let a = tls_http_server(elasticsearch_router(), TlsMode::OnlyH2).await;
+        show(
+            "css/h2",
+            verify(Service::Css, connect(a).await, "127.0.0.1", t).await,
+        );
+        let a = tls_http_server(elasticsearch_router(), TlsMode::OrPlain400).await;
+        show(
+            "css/nginx",
+            verify(Service::Css, connect(a).await, "127.0.0.1", t).await,
+        );
+        let a = closing_listener().await;
+        show(
+            "zk/close",
+            verify(Service::CloudTable, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "dws/close",
+            verify(Service::Dws, connect(a).await, "127.0.0.1", t).await,
+        );
+        let a = http_server(elasticsearch_router()).await;
+        show(
+            "zk/http",
+            verify(Service::CloudTable, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "rds/http",
+            verify(Service::Rds, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "dws/http",
+            verify(Service::Dws, connect(a).await, "127.0.0.1", t).await,
+        );
+        let a = silent_listener().await;
+        show(
+            "css/silent",
+            verify(Service::Css, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "rds/silent",
+            verify(Service::Rds, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "zk/silent",
+            verify(Service::CloudTable, connect(a).await, "127.0.0.1", t).await,
+        );
+        show(
+            "dws/silent",
+            verify(Service::Dws, connect(a).await, "127.0.0.1", t).await,
+        );
+    }
+}
