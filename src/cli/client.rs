@@ -104,6 +104,23 @@ pub struct DeleteArgs {
     pub connection: ConnectionArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A saved connection to check now; or give --service and --url instead.
+    #[arg(conflicts_with_all = ["service", "url"], required_unless_present_all = ["service", "url"])]
+    pub id: Option<String>,
+    /// Service of a definition to check before saving it.
+    #[arg(long, requires = "url")]
+    pub service: Option<String>,
+    /// Endpoints of a definition to check before saving it.
+    #[arg(long, requires = "service")]
+    pub url: Option<String>,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: ClientOutput,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WaitFor {
     /// Until the check has finished, ACTIVE or FAILED.
@@ -420,6 +437,57 @@ pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
                 failures.len(),
                 args.ids.len(),
                 failures.join(", ")
+            ),
+        ))
+    }
+}
+
+/// `dsconn test`: exits 0 if any address is reachable, 1 otherwise.
+pub async fn test(args: TestArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.connection)?;
+    let answer = match &args.id {
+        Some(id) => client.test_connection(id).await,
+        None => {
+            client
+                .test_definition(&crate::api::types::TestDefinitionRequest {
+                    service: args.service.clone(),
+                    url: args.url.clone(),
+                })
+                .await
+        }
+    }
+    .map_err(|error| explain(error, &settings))?;
+    if args.output == ClientOutput::Json {
+        print_json(&answer.raw);
+    } else {
+        let mut table = table();
+        table.set_header(vec![
+            "ENDPOINT", "ADDRESS", "OUTCOME", "REASON", "LATENCY", "MESSAGE",
+        ]);
+        for check in &answer.value.endpoints {
+            table.add_row(vec![
+                check.endpoint.clone(),
+                check.address.clone().unwrap_or_else(|| "-".to_owned()),
+                check.outcome.clone(),
+                check.reason.clone().unwrap_or_else(|| "-".to_owned()),
+                format!("{} ms", check.latency_ms),
+                check.message.clone(),
+            ]);
+        }
+        print_table(&table);
+    }
+    if answer.value.connectivity == "REACHABLE" {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!(
+                "unreachable ({})",
+                answer
+                    .value
+                    .failure_reason
+                    .as_deref()
+                    .unwrap_or("no endpoint answered")
             ),
         ))
     }

@@ -45,6 +45,8 @@ pub enum Command {
     Delete(client::DeleteArgs),
     /// Wait until a connection reaches a state.
     Wait(client::WaitArgs),
+    /// Check a saved connection, or a definition (--service, --url), now.
+    Test(client::TestArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::api::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
-    SuccessResponse,
+    SuccessResponse, TestDefinitionRequest, TestResponse,
 };
 use crate::signing::{self, KeyPair};
 
@@ -311,6 +311,25 @@ impl Client {
         })?;
         self.call(Method::POST, &self.collection_path(), "", Some(body))
             .await
+    }
+
+    /// Checks a saved connection now.
+    pub async fn test_connection(&self, id: &str) -> Result<Answer<TestResponse>, ClientError> {
+        let path = format!("{}/{}/test", self.collection_path(), signing::encode(id));
+        self.call(Method::POST, &path, "", Some(b"{}".to_vec()))
+            .await
+    }
+
+    /// Checks a definition without saving it.
+    pub async fn test_definition(
+        &self,
+        request: &TestDefinitionRequest,
+    ) -> Result<Answer<TestResponse>, ClientError> {
+        let body = serde_json::to_vec(request).map_err(|error| {
+            ClientError::Settings(format!("cannot encode the request: {error}"))
+        })?;
+        let path = format!("{}/test", self.collection_path());
+        self.call(Method::POST, &path, "", Some(body)).await
     }
 
     pub async fn delete(&self, id: &str) -> Result<Answer<SuccessResponse>, ClientError> {

@@ -396,3 +396,37 @@ async fn shell_completions_are_printed() {
         "{script}"
     );
 }
+
+#[tokio::test]
+async fn dsconn_test_checks_a_definition_or_a_saved_connection_and_exits_by_outcome() {
+    let app = spawn_app().await;
+    let target = TcpTarget::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+
+    let mut definition = client(&app, home.path(), &project);
+    definition.args(["test", "--service", "RDS", "--url"]);
+    definition.arg(format!("{},127.0.0.1:{}", target.address, closed_port()));
+    let output = run(definition).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    assert!(
+        table.contains("REACHABLE") && table.contains("CONNECTION_REFUSED"),
+        "{table}"
+    );
+
+    let port = closed_port();
+    let id = app
+        .create_ok(
+            &project,
+            &create_body("down", "RDS", &format!("127.0.0.1:{port}")),
+        )
+        .await;
+    app.settled(&project, &id).await;
+    let mut saved = client(&app, home.path(), &project);
+    saved.args(["test", &id, "-o", "json"]);
+    let output = run(saved).await;
+    assert_eq!(output.status.code(), Some(1), "unreachable exits 1");
+    let body: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(body["failure_reason"], "CONNECTION_REFUSED");
+}
