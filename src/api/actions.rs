@@ -11,7 +11,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::extract::{DliJson, DliPath};
+use super::extract::{DliPath, JsonBody};
 use super::state::AppState;
 use super::types::{
     QueuesRequest, SuccessResponse, TestDefinitionRequest, TestResponse, endpoint_checks,
@@ -134,11 +134,11 @@ pub async fn associate(
     State(state): State<AppState>,
     principal: Principal,
     DliPath((project, id)): DliPath<(String, String)>,
-    DliJson(body): DliJson<QueuesRequest>,
+    body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
     let project = principal.authorize(&project)?;
     let id = connection_id(&id)?;
-    let queues = queues_required(&body)?;
+    let queues = queues_required(&body.parse()?)?;
     state
         .checks
         .budget
@@ -161,11 +161,11 @@ pub async fn disassociate(
     State(state): State<AppState>,
     principal: Principal,
     DliPath((project, id)): DliPath<(String, String)>,
-    DliJson(body): DliJson<QueuesRequest>,
+    body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
     let project = principal.authorize(&project)?;
     let id = connection_id(&id)?;
-    let queues = queues_required(&body)?;
+    let queues = queues_required(&body.parse()?)?;
     let outcome = state
         .store
         .disassociate_queues(&project, id, &queues, now_millis())
@@ -269,9 +269,10 @@ pub async fn test_definition(
     State(state): State<AppState>,
     principal: Principal,
     DliPath(project): DliPath<String>,
-    DliJson(body): DliJson<TestDefinitionRequest>,
+    body: JsonBody,
 ) -> ApiResult<Json<TestResponse>> {
     let project = principal.authorize(&project)?;
+    let body: TestDefinitionRequest = body.parse()?;
     let service = Service::parse(
         body.service
             .as_deref()

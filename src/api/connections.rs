@@ -1,13 +1,13 @@
 //! The four DLI operations on classic datasource connections.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 
 use super::actions::parse_queues;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::extract::{DliJson, DliPath, DliQuery};
+use super::extract::{DliPath, JsonBody, parse_query};
 use super::state::AppState;
 use super::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
@@ -78,9 +78,10 @@ pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     DliPath(project): DliPath<String>,
-    DliJson(body): DliJson<CreateConnectionRequest>,
+    body: JsonBody,
 ) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
     let project = principal.authorize(&project)?;
+    let body: CreateConnectionRequest = body.parse()?;
     let new = validate_create(project, &body)?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     state.checks.budget.spend(&new.project_id, checks)?;
@@ -172,9 +173,10 @@ pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     DliPath(project): DliPath<String>,
-    DliQuery(query): DliQuery<ListConnectionsQuery>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListConnectionsResponse>> {
     let project = principal.authorize(&project)?;
+    let query: ListConnectionsQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let query = parse_list_query(&query)?;
     let page = state.store.list_connections(&project, &query).await?;
     Ok(Json(ListConnectionsResponse {

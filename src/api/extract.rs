@@ -10,19 +10,18 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::state::AppState;
 
-/// A JSON body. Requires `Content-Type: application/json`.
-pub struct DliJson<T>(pub T);
+/// A JSON body, read but not yet parsed: handlers parse it after authorizing, so that a
+/// caller without access learns nothing from a 400 about the body.
+pub struct JsonBody {
+    content_type: String,
+    bytes: Bytes,
+}
 
-impl<T: DeserializeOwned> FromRequest<AppState> for DliJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        let is_json = content_type
+impl JsonBody {
+    /// Requires `Content-Type: application/json` and JSON of the operation's shape.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let is_json = self
+            .content_type
             .split(';')
             .next()
             .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
@@ -31,8 +30,26 @@ impl<T: DeserializeOwned> FromRequest<AppState> for DliJson<T> {
                 "Content-Type must be application/json".into(),
             ));
         }
+        serde_json::from_slice(&self.bytes).map_err(|error| {
+            ApiError::InvalidRequest(format!(
+                "the request body is not valid JSON for this operation: {error}"
+            ))
+        })
+    }
+}
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let limit = state.settings.max_body_bytes;
-        let body = Bytes::from_request(request, state)
+        let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -43,31 +60,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for DliJson<T> {
                     ))
                 }
             })?;
-        serde_json::from_slice(&body).map(DliJson).map_err(|error| {
-            ApiError::InvalidRequest(format!(
-                "the request body is not valid JSON for this operation: {error}"
-            ))
+        Ok(Self {
+            content_type,
+            bytes,
         })
     }
 }
 
-/// A query string.
-pub struct DliQuery<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequestParts<AppState> for DliQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(DliQuery)
-            .map_err(|error| {
-                ApiError::InvalidRequest(format!("the query string is invalid: {error}"))
-            })
-    }
+/// Parses a query string; handlers call it after authorizing.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(query)
+        .map_err(|error| ApiError::InvalidRequest(format!("the query string is invalid: {error}")))
 }
 
 /// Path parameters.

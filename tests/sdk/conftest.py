@@ -2,8 +2,14 @@
 
 The server binary comes from $DSCONN_BIN (tests/sdk/run sets it; default
 <repo>/target/debug/dsconn). Everything listens on 127.0.0.1 only.
+
+The server runs with authentication on (its default, `--auth required`). Before it
+starts, the admin CLI issues an all-projects AK/SK credential and an all-projects
+token on its data dir: SDK clients sign with that credential unless told
+otherwise, raw-HTTP tests send that token.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -44,13 +50,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def dsconn_env() -> dict:
+    """The environment for dsconn processes: without DSCONN_* settings from the
+    caller's shell (DSCONN_AUTH=none there would silently turn authentication off)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DSCONN_")}
+
+
+class CliError(AssertionError):
+    pass
+
+
+def run_cli(data_dir, *args, timeout=30):
+    """Run `dsconn <args> --data-dir <data_dir>`; return its stdout. Fails on a non-zero exit."""
+    cmd = [str(dsconn_bin()), *args, "--data-dir", str(data_dir)]
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, env=dsconn_env())
+    if done.returncode != 0:
+        raise CliError(f"{' '.join(cmd)} exited with {done.returncode}\n"
+                       f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}")
+    return done.stdout
+
+
+def scope_args(projects, all_projects):
+    assert bool(projects) != bool(all_projects), "give projects or all_projects, not both"
+    return ["--all-projects"] if all_projects else [a for p in projects for a in ("--project", p)]
+
+
 class Server:
-    def __init__(self, proc, port, data_dir, stderr_path):
+    def __init__(self, proc, port, data_dir, stdout_path, stderr_path):
         self.proc = proc
         self.port = port
         self.data_dir = data_dir
+        self.stdout_path = stdout_path
         self.stderr_path = stderr_path
         self.base_url = f"http://{LOOPBACK}:{port}"
+        # Set by the session fixture: the admin credential and token every test may use.
+        self.admin_ak = None
+        self.admin_sk = None
+        self.token = None
+
+    def stdout(self) -> str:
+        try:
+            return Path(self.stdout_path).read_text(errors="replace")
+        except OSError:
+            return ""
 
     def stderr(self) -> str:
         try:
@@ -61,28 +104,68 @@ class Server:
     def url(self, project_id, *rest) -> str:
         return "/".join([self.base_url, "v2.0", project_id, "datasource-connection", *rest])
 
+    # ---- the admin CLI on this server's data dir
 
-@pytest.fixture(scope="session")
-def server():
+    def cli(self, *args) -> str:
+        """Run `dsconn <args> --data-dir <this server's data dir>`; its stdout."""
+        return run_cli(self.data_dir, *args)
+
+    def cli_json(self, *args):
+        out = self.cli(*args, "--output", "json")
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise CliError(f"dsconn {' '.join(args)} --output json printed no JSON: {out!r}")
+
+    def new_credential(self, *projects, all_projects=False) -> dict:
+        """A new AK/SK: {"access_key", "secret_key", "projects", "all_projects"}."""
+        return self.cli_json("credential", "create", *scope_args(projects, all_projects))
+
+    def new_token(self, *projects, all_projects=False, ttl="12h") -> dict:
+        """A new token: {"id", "token", "expires_at", "projects", "all_projects"}."""
+        return self.cli_json("token", "create", *scope_args(projects, all_projects), "--ttl", ttl)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def require_binary() -> Path:
     binary = dsconn_bin()
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         pytest.fail(f"dsconn binary not found or not executable: {binary} "
                     "(build it with `cargo build` or set DSCONN_BIN)", pytrace=False)
+    return binary
 
-    work = tempfile.mkdtemp(prefix="dsconn-sdk-")
-    data_dir = os.path.join(work, "data")
-    os.mkdir(data_dir)
-    stdout_path = os.path.join(work, "stdout.log")
-    stderr_path = os.path.join(work, "stderr.log")
+
+def probe_args(binary) -> list:
+    """This suite's destinations are plain TCP listeners that accept and close, and a
+    reachable one must make a connection ACTIVE: ask for TCP-only checks (the protocol
+    checks have their own tests against real servers)."""
+    return ["--probe-mode", "tcp"]
+
+
+def start_server(data_dir, log_dir, *extra_args) -> Server:
+    """Start `dsconn serve` on a free loopback port and wait until /healthz answers 200.
+    The caller must stop() it."""
+    binary = require_binary()
+    stdout_path = os.path.join(log_dir, "stdout.log")
+    stderr_path = os.path.join(log_dir, "stderr.log")
     port = free_port()
     cmd = [str(binary), "serve",
            "--listen", f"{LOOPBACK}:{port}",
-           "--data-dir", data_dir,
+           "--data-dir", str(data_dir),
            "--check-timeout", "1s",
-           "--auth", "none"]
+           *probe_args(binary),
+           *extra_args]
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-    srv = Server(proc, port, data_dir, stderr_path)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=dsconn_env())
+    srv = Server(proc, port, data_dir, stdout_path, stderr_path)
 
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -94,7 +177,7 @@ def server():
             try:
                 r = requests.get(f"{srv.base_url}/healthz", timeout=1)
                 if r.status_code == 200:
-                    break
+                    return srv
                 last = f"HTTP {r.status_code}: {r.text[:200]}"
             except requests.RequestException as e:
                 last = repr(e)
@@ -103,15 +186,30 @@ def server():
                             f"{STARTUP_TIMEOUT_S:.0f}s (last: {last})\ncommand: {' '.join(cmd)}\n"
                             f"stderr:\n{srv.stderr()}", pytrace=False)
             time.sleep(0.05)
+    except BaseException:
+        srv.stop()
+        raise
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One dsconn for the session, authentication on (no --auth flag: the default)."""
+    require_binary()
+    work = tempfile.mkdtemp(prefix="dsconn-sdk-")
+    data_dir = os.path.join(work, "data")
+    os.mkdir(data_dir)
+    srv = None
+    try:
+        admin = run_cli(data_dir, "credential", "create", "--all-projects", "--output", "json")
+        token = run_cli(data_dir, "token", "create", "--all-projects", "--ttl", "12h", "--output", "json")
+        admin, token = json.loads(admin), json.loads(token)
+        srv = start_server(data_dir, work)
+        srv.admin_ak, srv.admin_sk = admin["access_key"], admin["secret_key"]
+        srv.token = token["token"]
         yield srv
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        if srv is not None:
+            srv.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -124,12 +222,15 @@ def project_id():
 class RecordingClient:
     """A DliClient plus the raw HTTP responses it received (newest last)."""
 
-    def __init__(self, base_url, project_id, ak="HPUATESTAK0000000001",
-                 sk="testSecretKey0000000000000000000000000001"):
+    def __init__(self, base_url, project_id, ak, sk, before_send=None):
+        """before_send(request), if given, sees each SdkRequest after the SDK signed it
+        and before it is sent, and may change it (to tamper with a signed request)."""
         self.project_id = project_id
         self.responses = []
         handler = HttpHandler().add_response_handler(
             lambda **kw: self.responses.append(kw["response"]))
+        if before_send is not None:
+            handler.add_request_handler(lambda **kw: before_send(kw["request"]))
         config = HttpConfig.get_default_config()
         config.timeout = (5, 10)
         self.sdk = (DliClient.new_builder()
@@ -150,11 +251,14 @@ class RecordingClient:
 
 @pytest.fixture
 def client_for(server):
-    """Factory: an SDK client bound to a given project id."""
+    """Factory: an SDK client bound to a given project id, signing with the admin
+    credential unless given another AK/SK, aimed at the session's server unless
+    given another base_url."""
     made = []
 
-    def make(project_id):
-        c = RecordingClient(server.base_url, project_id)
+    def make(project_id, ak=None, sk=None, before_send=None, base_url=None):
+        c = RecordingClient(base_url or server.base_url, project_id,
+                            ak or server.admin_ak, sk or server.admin_sk, before_send=before_send)
         made.append(c)
         return c
 

@@ -1,6 +1,7 @@
 """Every response body validates against the official DLI API Explorer schema.
 
-Raw HTTP (requests), no SDK: each answer is checked against
+Raw HTTP (requests, authenticated with the session's admin X-Auth-Token), no SDK:
+each answer is checked against
 tests/fixtures/dli-definitions/<Operation>.json, taking
 paths.<path>.<method>.responses.<status>.schema and resolving #/definitions/...
 inside that same file. Also checked on every answer: Content-Type
@@ -90,6 +91,7 @@ class Api:
         self.project_id = project_id
         self.session = requests.Session()
         self.session.trust_env = False  # loopback only, never a proxy
+        self.session.headers["X-Auth-Token"] = server.token  # the admin token, all projects
 
     def url(self, *rest):
         return self.server.url(self.project_id, *rest)

@@ -5,68 +5,12 @@ requests, signs them, and parses every answer and every error into its models.
 """
 
 import pytest
-from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkdli.v1 import (
-    CreateDatasourceConnectionRequest,
-    CreateDatasourceConnectionRequestBody,
-    DeleteDatasourceConnectionRequest,
-    ListDatasourceConnectionsRequest,
-    ShowDatasourceConnectionRequest,
-    Tag,
-)
+from huaweicloudsdkdli.v1 import Tag
 
-from helpers import is_uuid4, new_project_id, now_ms, poll_until, unique_name
+from helpers import (create, create_settled, delete, expect_error, is_uuid4, list_connections,
+                     new_project_id, now_ms, show, unique_name, wait_settled)
 
-SECURITY_GROUP = "a07ab107-a4ad-4835-ad09-08a2f2efccdb"
-NETWORK = "e83ba67d-e812-42d3-908d-6ea0b2cc5ecb"
 PROD_TAGS = [Tag(key="env", value="prod")]
-
-
-# ---------------------------------------------------------------- helpers
-
-def create(dli, name, url, service="RDS", tags=None):
-    body = CreateDatasourceConnectionRequestBody(
-        name=name, service=service, security_group_id=SECURITY_GROUP,
-        network_id=NETWORK, url=url, tags=tags)
-    return dli.create_datasource_connection(CreateDatasourceConnectionRequest(body=body))
-
-
-def show(dli, connection_id):
-    return dli.show_datasource_connection(ShowDatasourceConnectionRequest(connection_id=connection_id))
-
-
-def delete(dli, connection_id):
-    return dli.delete_datasource_connection(DeleteDatasourceConnectionRequest(connection_id=connection_id))
-
-
-def list_connections(dli, tags=None):
-    request = ListDatasourceConnectionsRequest() if tags is None else ListDatasourceConnectionsRequest(tags=tags)
-    return dli.list_datasource_connections(request)
-
-
-def wait_settled(dli, connection_id):
-    """Poll show until the background probe has decided (state != CREATING)."""
-    return poll_until(lambda: show(dli, connection_id), lambda r: r.state != "CREATING",
-                      what=f"connection {connection_id} to leave CREATING")
-
-
-def create_settled(dli, name, url, **kw):
-    created = create(dli, name, url, **kw)
-    assert created.is_success is True
-    return wait_settled(dli, created.connection_id)
-
-
-def expect_error(dli, call, status, code):
-    """Run call(); it must raise the SDK's ClientRequestException with these values."""
-    with pytest.raises(ClientRequestException) as excinfo:
-        call()
-    e = excinfo.value
-    raw = dli.last_response
-    assert (e.status_code, e.error_code) == (status, code), f"raw body: {raw.text}"
-    assert e.error_msg, "error_msg must not be empty"
-    assert e.request_id, "the SDK found no X-Request-Id header on the error response"
-    assert e.request_id == raw.headers.get("X-Request-Id")
-    return e
 
 
 # ---------------------------------------------------------------- create / show
