@@ -268,6 +268,17 @@ pub trait Store: Send + Sync + 'static {
         id: ConnectionId,
     ) -> Result<Option<ConnectionRecord>>;
 
+    /// The project's live (not DELETED) connection with this name, if any, with its tags
+    /// (for recognising a retried create).
+    async fn find_live_connection_by_name(
+        &self,
+        project: &ProjectId,
+        name: &str,
+    ) -> Result<Option<ConnectionRecord>>;
+
+    /// Whether the database answers (for readiness).
+    async fn ping(&self) -> Result<()>;
+
     async fn list_connections(
         &self,
         project: &ProjectId,

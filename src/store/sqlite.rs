@@ -394,6 +394,27 @@ impl Store for SqliteStore {
         Ok(Some(record))
     }
 
+    async fn find_live_connection_by_name(
+        &self,
+        project: &ProjectId,
+        name: &str,
+    ) -> Result<Option<ConnectionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections \
+             WHERE project_id = ? AND name = ? AND state <> 'DELETED'"
+        ))
+        .bind(project.as_str())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(parse_record).transpose()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn list_connections(
         &self,
         project: &ProjectId,
