@@ -17,7 +17,9 @@ use crate::domain::{
     ConnectionId, ConnectionName, ConnectionState, EndpointList, NetworkRef, ProjectId, Service,
     TagFilter, Tags, ValidationError, now_millis,
 };
-use crate::store::{DeleteOutcome, ListQuery, NewConnection, SortOrder, StoreError};
+use crate::store::{
+    ConnectionRecord, DeleteOutcome, ListQuery, NewConnection, SortOrder, StoreError,
+};
 
 /// The most connections one page may hold.
 const MAX_PAGE_SIZE: u32 = 1000;
@@ -85,24 +87,61 @@ pub async fn create(
     let new = validate_create(project, &body)?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     state.checks.budget.spend(&new.project_id, checks)?;
-    state
+    match state
         .store
         .create_connection(&new, state.settings.connection_quota)
         .await
-        .map_err(|error| match error {
-            StoreError::DuplicateName => ApiError::DuplicateName(new.name.clone()),
-            other => other.into(),
-        })?;
+    {
+        Ok(()) => {}
+        Err(StoreError::DuplicateName) => {
+            // A client that retries a create whose answer it lost gets the connection it
+            // made, not an error; any other create with a taken name is refused.
+            let existing = state
+                .store
+                .find_live_connection_by_name(&new.project_id, &new.name)
+                .await?;
+            return match existing {
+                Some(existing) if is_retry_of(&new, &existing) => {
+                    tracing::info!(connection.id = %existing.id, "create retried; answering the existing connection");
+                    Ok(created(existing.id.to_string()))
+                }
+                _ => Err(ApiError::DuplicateName(new.name.clone())),
+            };
+        }
+        Err(other) => return Err(other.into()),
+    }
     state.wake_worker.notify_one();
     tracing::info!(connection.id = %new.id, project.id = %new.project_id, service = %new.service, "connection created");
-    Ok((
+    Ok(created(new.id.to_string()))
+}
+
+fn created(connection_id: String) -> (StatusCode, Json<CreateConnectionResponse>) {
+    (
         StatusCode::CREATED,
         Json(CreateConnectionResponse {
             is_success: true,
             message: String::new(),
-            connection_id: new.id.to_string(),
+            connection_id,
         }),
-    ))
+    )
+}
+
+/// How long after a create an identical create counts as its retry.
+const RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// Whether `new` repeats the create that made `existing`: same definition, made
+/// recently. Queue bindings are not compared; they may have changed since.
+fn is_retry_of(new: &NewConnection, existing: &ConnectionRecord) -> bool {
+    let mut new_tags = new.tags.as_slice().to_vec();
+    let mut old_tags = existing.tags.clone();
+    new_tags.sort_by(|a, b| a.key.cmp(&b.key));
+    old_tags.sort_by(|a, b| a.key.cmp(&b.key));
+    new.service == existing.service
+        && new.destination == existing.destination
+        && new.security_group_id == existing.security_group_id
+        && new.network_id == existing.network_id
+        && new_tags == old_tags
+        && new.create_time.saturating_sub(existing.create_time) <= RETRY_WINDOW_MS
 }
 
 fn parse_number(field: &str, raw: &str, max: u32) -> Result<u32, ValidationError> {

@@ -221,3 +221,19 @@ async fn concurrent_creates_never_exceed_the_quota() {
     );
     assert_eq!(app.list(&project, "").await.count, 5);
 }
+
+#[tokio::test]
+async fn an_identical_create_retried_answers_the_same_connection_and_a_different_one_is_refused() {
+    let app = spawn_app().await;
+    let project = new_project();
+    let url = format!("127.0.0.1:{}", crate::helpers::closed_port());
+    let mut body = create_body("retried", "RDS", &url);
+    body["tags"] = json!([{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]);
+    let first = app.create_ok(&project, &body).await;
+    body["tags"] = json!([{"key": "b", "value": "2"}, {"key": "a", "value": "1"}]);
+    let again = app.create_ok(&project, &body).await;
+    assert_eq!(first, again, "a retry gets the connection it made");
+    body["network_id"] = json!("another-network");
+    assert_dli_error(app.create(&project, &body).await, 400, "DLI.0006").await;
+    assert_eq!(app.list(&project, "").await.count, 1);
+}

@@ -318,7 +318,7 @@ def test_a_duplicate_name_answers_400_dli_0006_matching_the_fail_schema(api, tcp
     name = unique_name("dup")
     api.create_ok(name=name, url=tcp_listener.address)
 
-    conforms("create", api.create(name=name, url=tcp_listener.address), 400, "DLI.0006")
+    conforms("create", api.create(name=name, url=tcp_listener.address, service="DWS"), 400, "DLI.0006")
 
 
 @pytest.mark.parametrize("params", [{"limit": "abc"}, {"order": "sideways"}], ids=["limit", "order"])

@@ -193,7 +193,16 @@ def test_a_duplicate_name_is_rejected_with_dli_0006(dli, tcp_listener):
     name = unique_name("dup")
     create(dli, name, tcp_listener.address)
 
-    expect_error(dli, lambda: create(dli, name, tcp_listener.address), 400, "DLI.0006")
+    # A different definition under a taken name is a real duplicate.
+    expect_error(dli, lambda: create(dli, name, tcp_listener.address, service="DWS"), 400, "DLI.0006")
+    assert list_connections(dli).count == 1
+
+
+def test_retrying_an_identical_create_answers_the_same_connection(dli, tcp_listener):
+    name = unique_name("retry")
+    first = create(dli, name, tcp_listener.address)
+    again = create(dli, name, tcp_listener.address)
+    assert again.connection_id == first.connection_id
     assert list_connections(dli).count == 1
 
 
