@@ -15,12 +15,12 @@ use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
 use crate::probe::{OutboundPolicy, Prober, Resolver, Simulator};
-use crate::store::{DynStore, SqliteStore};
+use crate::store::{Backend, DynStore, OpenFor, StorageArgs, redact_url};
 use crate::worker::{LifecycleWorker, WorkerSettings};
 
 pub struct Application {
     listener: TcpListener,
-    store: Arc<SqliteStore>,
+    store: DynStore,
     state: AppState,
     secrets: SecretBox,
     role: Role,
@@ -37,16 +37,16 @@ impl Application {
                 Resolver::dns_server(server, config.check_timeout).map_err(anyhow::Error::msg)?
             }
         };
-        let store = Arc::new(
-            SqliteStore::open(&config.data_dir)
-                .await
-                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-        );
+        let store = config
+            .storage
+            .open(OpenFor::Server)
+            .await
+            .with_context(|| format!("opening the store ({})", describe(&config.storage)))?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let dyn_store: DynStore = store.clone();
-        let secrets = SecretBox::load_or_create(&config.data_dir)
+        let secrets = SecretBox::load_or_create_file(&config.storage.secret_key_path())
             .context("loading the key that encrypts secret keys")?;
         let worker_settings = WorkerSettings {
             prober: Prober::new(
@@ -62,6 +62,7 @@ impl Application {
             deleted_retention: config.deleted_retention,
             recheck_interval: config.recheck_interval,
             max_concurrent_checks: usize::try_from(config.max_concurrent_checks).unwrap_or(64),
+            lease_grace: config.lease_grace,
         };
         let state = AppState {
             store: dyn_store.clone(),
@@ -133,5 +134,14 @@ impl Application {
         worker.await.context("the lifecycle worker panicked")?;
         self.store.close().await;
         served
+    }
+}
+
+/// Where the store is, for messages (never with a password).
+pub fn describe(storage: &StorageArgs) -> String {
+    match storage.backend() {
+        Ok(Backend::Sqlite(dir)) => format!("SQLite in {}", dir.display()),
+        Ok(Backend::Postgres(url)) => format!("PostgreSQL at {}", redact_url(&url)),
+        Err(error) => error,
     }
 }

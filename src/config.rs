@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 
 use crate::probe::ProbeMode;
+use crate::store::StorageArgs;
 use crate::probe::simulate::SimulationRule;
 
 /// How requests are authenticated.
@@ -41,9 +42,8 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Directory for the SQLite database (created if missing).
-    #[arg(long, env = "DSCONN_DATA_DIR", default_value = "dsconn-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
     /// Time limit for each DNS lookup and each TCP connect of a reachability check.
     #[arg(long, env = "DSCONN_CHECK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
@@ -100,6 +100,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_ROLE", value_enum, default_value = "all")]
     pub role: Role,
 
+    /// How long a claim on a check outlives the slowest possible check before another
+    /// worker (e.g. on another replica) may take the work over.
+    #[arg(long, env = "DSCONN_LEASE_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub lease_grace: Duration,
+
     /// How long DELETED connections stay listed before they are purged.
     #[arg(long, env = "DSCONN_DELETED_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub deleted_retention: Duration,
@@ -149,7 +154,7 @@ impl ServeConfig {
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: data_dir.into(),
+            storage: StorageArgs::for_data_dir(data_dir),
             check_timeout: Duration::from_secs(5),
             dns_server: None,
             probe_mode: ProbeMode::Full,
@@ -161,6 +166,7 @@ impl ServeConfig {
             max_concurrent_checks: 64,
             checks_per_minute: 600,
             role: Role::All,
+            lease_grace: Duration::from_secs(30),
             deleted_retention: Duration::from_secs(7 * 24 * 3600),
             connection_quota: 1000,
             max_body_bytes: 64 * 1024,

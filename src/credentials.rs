@@ -105,10 +105,16 @@ impl fmt::Debug for SecretBox {
 impl SecretBox {
     /// Loads the key from `data_dir/secret.key`, creating it (mode 0600) on first use.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, SecretsError> {
-        let path = data_dir.join(SECRET_KEY_FILE);
+        Self::load_or_create_file(&data_dir.join(SECRET_KEY_FILE))
+    }
+
+    /// Loads the key from `path`, creating it (mode 0600) on first use.
+    pub fn load_or_create_file(path: &Path) -> Result<Self, SecretsError> {
+        let path = path.to_path_buf();
         let io = |context: String| move |source| SecretsError::Io { context, source };
-        std::fs::create_dir_all(data_dir)
-            .map_err(io(format!("cannot create {}", data_dir.display())))?;
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        }
         match Self::create_key_file(&path) {
             Ok(key) => return Ok(Self::from_key(&key)),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}

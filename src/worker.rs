@@ -36,12 +36,14 @@ pub struct WorkerSettings {
     pub recheck_interval: Duration,
     /// Checks running at once.
     pub max_concurrent_checks: usize,
+    /// How long a claim outlives the slowest possible check.
+    pub lease_grace: Duration,
 }
 
 impl WorkerSettings {
     /// A claim outlives the slowest possible check with room to write the result.
     fn lease(&self) -> Duration {
-        self.prober.worst_case() + Duration::from_secs(30)
+        self.prober.worst_case() + self.lease_grace
     }
 
     /// When an ACTIVE connection checked now is re-checked.

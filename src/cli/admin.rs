@@ -1,8 +1,6 @@
 //! `dsconn credential ...` and `dsconn token ...`: administration straight on the data
 //! dir. A running server sees every change within a second (its cache's lifetime).
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,13 +11,12 @@ use super::OutputFormat;
 use crate::admin;
 use crate::credentials::SecretBox;
 use crate::domain::{ProjectScope, now_millis};
-use crate::store::{DynStore, SqliteStore};
+use crate::store::{DynStore, OpenFor, StorageArgs};
 
 #[derive(Debug, Clone, Args)]
 pub struct DataDirArgs {
-    /// The server's data dir.
-    #[arg(long, env = "DSCONN_DATA_DIR", default_value = "dsconn-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub storage: StorageArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -88,10 +85,10 @@ pub enum TokenCommand {
 }
 
 async fn open_store(data: &DataDirArgs) -> anyhow::Result<DynStore> {
-    let store = SqliteStore::open_for_admin(&data.data_dir)
+    data.storage
+        .open(OpenFor::Admin)
         .await
-        .with_context(|| format!("opening the data dir {}", data.data_dir.display()))?;
-    Ok(Arc::new(store))
+        .with_context(|| format!("opening the store ({})", crate::app::describe(&data.storage)))
 }
 
 fn scope_json(scope: &ProjectScope) -> serde_json::Value {
@@ -130,7 +127,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
         } => {
             let scope = admin::scope_of(&scope.projects, scope.all_projects)?;
             let store = open_store(&data).await?;
-            let secrets = SecretBox::load_or_create(&data.data_dir)?;
+            let secrets = SecretBox::load_or_create_file(&data.storage.secret_key_path())?;
             let issued = admin::create_credential(&store, &secrets, scope).await?;
             match output {
                 OutputFormat::Json => println!(

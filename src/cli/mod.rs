@@ -47,6 +47,8 @@ pub enum Command {
     Wait(client::WaitArgs),
     /// Check a saved connection, or a definition (--service, --url), now.
     Test(client::TestArgs),
+    /// Apply database migrations and exit (serve applies them too, when needed).
+    Migrate(crate::store::StorageArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

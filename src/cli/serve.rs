@@ -33,7 +33,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     info!(
         listen = %address,
-        data_dir = %config.data_dir.display(),
+        store = %crate::app::describe(&config.storage),
         check_timeout = %humantime::format_duration(config.check_timeout),
         "dsconn is serving"
     );
@@ -69,5 +69,16 @@ async fn bootstrap_first_credential(
         ak = issued.access_key,
         sk = issued.secret_key.expose(),
     );
+    Ok(())
+}
+
+/// `dsconn migrate`: opens the store, which applies pending migrations, and closes it.
+pub async fn migrate(storage: crate::store::StorageArgs) -> anyhow::Result<()> {
+    let store = storage
+        .open(crate::store::OpenFor::Admin)
+        .await
+        .with_context(|| format!("migrating {}", crate::app::describe(&storage)))?;
+    store.close().await;
+    println!("migrations applied to {}", crate::app::describe(&storage));
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod sqlite;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,114 @@ use crate::domain::{
 
 pub use sqlite::SqliteStore;
 
+/// Where the state lives. Shared by `serve`, `migrate` and the admin commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageArgs {
+    /// Directory for the SQLite database and the secret-key file (created if missing).
+    #[arg(long, env = "DSCONN_DATA_DIR", default_value = "dsconn-data")]
+    pub data_dir: PathBuf,
+
+    /// `postgres://...` to keep the state in PostgreSQL (several replicas can share it);
+    /// unset or `sqlite://DIR` for the embedded SQLite in a data dir.
+    #[arg(long, env = "DSCONN_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// PostgreSQL: most pooled connections per process.
+    #[arg(long, env = "DSCONN_DATABASE_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+
+    /// PostgreSQL: how long a request waits for a pooled connection before failing
+    /// (keeps requests failing fast while the database is down).
+    #[arg(long, env = "DSCONN_DATABASE_ACQUIRE_TIMEOUT", default_value = "3s",
+          value_parser = humantime::parse_duration)]
+    pub database_acquire_timeout: Duration,
+
+    /// The key file encrypting secret keys at rest [default: <data-dir>/secret.key].
+    /// Every replica sharing a database needs the same file.
+    #[arg(long, env = "DSCONN_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// Which database a configuration selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// Who opens the store: the server owns a SQLite data dir; admin commands share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFor {
+    Server,
+    Admin,
+}
+
+impl StorageArgs {
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            database_max_connections: 10,
+            database_acquire_timeout: Duration::from_secs(3),
+            secret_key_file: None,
+        }
+    }
+
+    pub fn backend(&self) -> std::result::Result<Backend, String> {
+        match self.database_url.as_deref().map(str::trim) {
+            None | Some("") => Ok(Backend::Sqlite(self.data_dir.clone())),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Backend::Postgres(url.to_owned()))
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(dir) if !dir.is_empty() => Ok(Backend::Sqlite(PathBuf::from(dir))),
+                _ => Err(format!(
+                    "--database-url must be postgres://... or sqlite://DIR, got {:?}",
+                    redact_url(url)
+                )),
+            },
+        }
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::credentials::SECRET_KEY_FILE))
+    }
+
+    /// Opens (and migrates) the configured store.
+    pub async fn open(&self, purpose: OpenFor) -> Result<DynStore> {
+        match self.backend().map_err(StoreError::Config)? {
+            Backend::Sqlite(dir) => Ok(match purpose {
+                OpenFor::Server => Arc::new(SqliteStore::open(&dir).await?),
+                OpenFor::Admin => Arc::new(SqliteStore::open_for_admin(&dir).await?),
+            }),
+            // PG-WIRING: replaced by PgStore::connect + migrate once the backend lands.
+            Backend::Postgres(url) => Err(StoreError::Config(format!(
+                "PostgreSQL ({}) is not supported by this build",
+                redact_url(&url)
+            ))),
+        }
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _password)) => {
+                    format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                }
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +132,8 @@ pub enum StoreError {
     DuplicateName,
     #[error("the project has reached its connection quota of {quota}")]
     QuotaExceeded { quota: u32 },
+    #[error("{0}")]
+    Config(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -258,6 +369,9 @@ pub struct TokenRecord {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Lets in-flight work finish and closes the connections.
+    async fn close(&self) {}
+
     /// Stores a new CREATING connection, unless the name is taken or the project's quota
     /// of live connections is full.
     async fn create_connection(&self, new: &NewConnection, quota: u32) -> Result<()>;

@@ -138,10 +138,7 @@ impl SqliteStore {
         Ok(by_connection)
     }
 
-    /// Closes the pool, checkpointing the WAL.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+
 }
 
 /// A scope as two columns: `all_projects` and a JSON array of projects.
@@ -305,6 +302,11 @@ fn push_list_filters<'q>(
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// Closes the pool, checkpointing the WAL.
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn create_connection(&self, new: &NewConnection, quota: u32) -> Result<()> {
         let tags_json = serde_json::to_string(new.tags.as_slice())
             .map_err(|error| StoreError::Corrupt(format!("tags do not serialise: {error}")))?;
