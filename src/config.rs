@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 
 use crate::probe::ProbeMode;
-use crate::store::StorageArgs;
 use crate::probe::simulate::SimulationRule;
+use crate::store::StorageArgs;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

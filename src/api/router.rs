@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
             post(actions::test_connection),
         )
+        .route("/dsconn/v1/whoami", get(whoami))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::auth::authenticate,
@@ -98,6 +99,29 @@ pub fn health_only() -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+/// Who the caller is and which projects it may use: for consoles and CLIs to offer a
+/// project picker.
+async fn whoami(principal: super::auth::Principal) -> axum::Json<serde_json::Value> {
+    use super::auth::PrincipalKind;
+    let (kind, id) = match &principal.kind {
+        PrincipalKind::Anonymous => ("anonymous", None),
+        PrincipalKind::AccessKey(access_key) => ("access_key", Some(access_key.clone())),
+        PrincipalKind::Token(id) => ("token", Some(id.clone())),
+    };
+    let (all_projects, projects) = match &principal.scope {
+        crate::domain::ProjectScope::All => (true, Vec::new()),
+        crate::domain::ProjectScope::Projects(projects) => (false, projects.clone()),
+    };
+    axum::Json(serde_json::json!({
+        "is_success": true,
+        "message": "",
+        "kind": kind,
+        "id": id,
+        "all_projects": all_projects,
+        "projects": projects,
+    }))
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

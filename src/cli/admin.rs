@@ -85,10 +85,12 @@ pub enum TokenCommand {
 }
 
 async fn open_store(data: &DataDirArgs) -> anyhow::Result<DynStore> {
-    data.storage
-        .open(OpenFor::Admin)
-        .await
-        .with_context(|| format!("opening the store ({})", crate::app::describe(&data.storage)))
+    data.storage.open(OpenFor::Admin).await.with_context(|| {
+        format!(
+            "opening the store ({})",
+            crate::app::describe(&data.storage)
+        )
+    })
 }
 
 fn scope_json(scope: &ProjectScope) -> serde_json::Value {

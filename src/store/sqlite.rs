@@ -137,8 +137,6 @@ impl SqliteStore {
         }
         Ok(by_connection)
     }
-
-
 }
 
 /// A scope as two columns: `all_projects` and a JSON array of projects.

@@ -522,3 +522,43 @@ async fn the_first_start_prints_one_credential_on_stdout_and_never_logs_it() {
         "printed only once: {stdout}"
     );
 }
+
+#[tokio::test]
+async fn whoami_names_the_caller_and_its_projects() {
+    let app = spawn_app().await;
+    let project = new_project();
+    let credential = project_credential(&app, &project).await;
+    let request = SignedRequest {
+        method: reqwest::Method::GET,
+        target: "/dsconn/v1/whoami".into(),
+        body: Vec::new(),
+        credential: &credential,
+        sdk_date: None,
+        extra_headers: vec![],
+    };
+    let body: Value = app.signed(&request).await.json().await.expect("json");
+    assert_eq!(body["kind"], "access_key");
+    assert_eq!(body["id"], credential.access_key.as_str());
+    assert_eq!(body["projects"], serde_json::json!([project]));
+    assert_eq!(body["all_projects"], false);
+
+    let body: Value = app
+        .get(app.url("/dsconn/v1/whoami"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (body["kind"].as_str(), body["all_projects"].as_bool()),
+        (Some("token"), Some(true))
+    );
+    let anonymous = app
+        .client
+        .get(app.url("/dsconn/v1/whoami"))
+        .send()
+        .await
+        .expect("sent");
+    assert_dli_error(anonymous, 401, "APIG.0301").await;
+}
