@@ -10,11 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::actions::{CheckBudget, CheckService};
 use crate::api::auth::Authenticator;
+use crate::api::limits::RequestLimiter;
 use crate::api::{self, ApiSettings, AppState};
 use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
 use crate::probe::{OutboundPolicy, Prober, Resolver, Simulator};
+use crate::server::ServerLimits;
 use crate::store::{Backend, DynStore, OpenFor, StorageArgs, redact_url};
 use crate::worker::{LifecycleWorker, WorkerSettings};
 
@@ -24,6 +26,7 @@ pub struct Application {
     state: AppState,
     secrets: SecretBox,
     role: Role,
+    limits: ServerLimits,
     worker_settings: WorkerSettings,
 }
 
@@ -70,7 +73,9 @@ impl Application {
             settings: Arc::new(ApiSettings {
                 connection_quota: config.connection_quota,
                 max_body_bytes: config.max_body_bytes,
+                request_timeout: config.request_timeout,
             }),
+            request_limiter: Arc::new(RequestLimiter::per_second(config.rate_limit)),
             auth: Arc::new(Authenticator::new(
                 config.auth,
                 dyn_store,
@@ -89,6 +94,12 @@ impl Application {
             secrets,
             worker_settings,
             role: config.role,
+            limits: ServerLimits {
+                max_connections: usize::try_from(config.max_connections).unwrap_or(1024),
+                header_read_timeout: config.header_read_timeout,
+                max_header_bytes: usize::try_from(config.max_header_bytes).unwrap_or(16 * 1024),
+                drain_timeout: config.request_timeout,
+            },
         })
     }
 
@@ -125,15 +136,11 @@ impl Application {
             Role::Worker => api::router::health_only(),
             Role::All | Role::Api => api::router(self.state),
         };
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("serving HTTP");
-        // If serving failed, stop the worker too.
+        crate::server::serve(self.listener, router, self.limits, shutdown.clone()).await;
         shutdown.cancel();
         worker.await.context("the lifecycle worker panicked")?;
         self.store.close().await;
-        served
+        Ok(())
     }
 }
 

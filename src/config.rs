@@ -119,6 +119,29 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
     pub max_body_bytes: u32,
 
+    /// Most open client connections; more wait in the listen backlog.
+    #[arg(long, env = "DSCONN_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_connections: u32,
+
+    /// How long a client may take to send a request's headers.
+    #[arg(long, env = "DSCONN_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head (request line and headers), in bytes (431 beyond).
+    #[arg(long, env = "DSCONN_MAX_HEADER_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(8192..=1024 * 1024))]
+    pub max_header_bytes: u32,
+
+    /// Longest a request may take before it is answered with an error.
+    #[arg(long, env = "DSCONN_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Requests per second one credential or token may make (0 = unlimited); a burst
+    /// of twice that is allowed. Beyond: 429 APIG.0308 with Retry-After.
+    #[arg(long, env = "DSCONN_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+
     /// How requests are authenticated.
     #[arg(long, env = "DSCONN_AUTH", value_enum, default_value = "required")]
     pub auth: AuthMode,
@@ -138,6 +161,9 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 impl ServeConfig {
     /// Checks what clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        if self.request_timeout.is_zero() || self.header_read_timeout.is_zero() {
+            return Err("--request-timeout and --header-read-timeout must be more than 0".into());
+        }
         if self.recheck_interval.is_zero() {
             return Err("--recheck-interval must be more than 0".into());
         }
@@ -167,6 +193,11 @@ impl ServeConfig {
             checks_per_minute: 600,
             role: Role::All,
             lease_grace: Duration::from_secs(30),
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(30),
+            rate_limit: 0,
             deleted_retention: Duration::from_secs(7 * 24 * 3600),
             connection_quota: 1000,
             max_body_bytes: 64 * 1024,

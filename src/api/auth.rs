@@ -55,6 +55,15 @@ pub enum PrincipalKind {
 }
 
 impl Principal {
+    /// Whose request budget a request spends.
+    pub fn rate_key(&self) -> String {
+        match &self.kind {
+            PrincipalKind::Anonymous => "anonymous callers".to_owned(),
+            PrincipalKind::AccessKey(access_key) => format!("access key {access_key}"),
+            PrincipalKind::Token(id) => format!("token {id}"),
+        }
+    }
+
     /// Parses the path's project and checks that this caller may use it.
     pub fn authorize(&self, raw_project: &str) -> Result<ProjectId, ApiError> {
         let project = ProjectId::parse(raw_project)?;
@@ -402,6 +411,9 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
         };
     match state.auth.authenticate(&parts, &body).await {
         Ok(principal) => {
+            if let Err(error) = state.request_limiter.check(&principal.rate_key()) {
+                return error.into_response();
+            }
             parts.extensions.insert(principal);
             next.run(Request::from_parts(parts, Body::from(body))).await
         }

@@ -32,6 +32,10 @@ pub enum ApiError {
         message: String,
         retry_after: std::time::Duration,
     },
+    #[error("the request did not finish within {}", humantime::format_duration(*.0))]
+    RequestTimeout(std::time::Duration),
+    #[error("the service is not ready: its database does not answer")]
+    NotReady,
     #[error("the requested path or method does not exist")]
     NotFound,
     #[error("the request body is larger than the limit of {0} bytes")]
@@ -61,6 +65,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "APIG.0301"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "APIG.0302"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "APIG.0308"),
+            ApiError::RequestTimeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "DLI.0999"),
+            ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "DLI.0999"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "APIG.0101"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "APIG.0201"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "DLI.0999"),

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod connections;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod router;
 pub mod state;
 pub mod types;

@@ -53,9 +53,14 @@ pub fn router(state: AppState) -> Router {
             super::auth::authenticate,
         ))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::limits::deadline,
+        ))
         .with_state(state);
 
     api.layer(
@@ -69,10 +74,16 @@ pub fn router(state: AppState) -> Router {
                             .get("x-request-id")
                             .and_then(|value| value.to_str().ok())
                             .unwrap_or_default();
+                        let route = request
+                            .extensions()
+                            .get::<axum::extract::MatchedPath>()
+                            .map(|path| path.as_str().to_owned())
+                            .unwrap_or_default();
                         tracing::info_span!(
                             "request",
                             request.id = %request_id,
                             http.method = %request.method(),
+                            http.route = %route,
                             http.path = %request.uri().path(),
                         )
                     })
@@ -122,6 +133,17 @@ async fn whoami(principal: super::auth::Principal) -> axum::Json<serde_json::Val
         "all_projects": all_projects,
         "projects": projects,
     }))
+}
+
+/// Ready when the store answers: a load balancer stops sending traffic otherwise.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state.store.ping().await.map_err(|error| {
+        tracing::warn!(error = %error, "readiness check: the store does not answer");
+        ApiError::NotReady
+    })?;
+    Ok(axum::Json(serde_json::json!({ "status": "ready" })))
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -4,6 +4,7 @@ use tokio::sync::Notify;
 
 use super::actions::CheckService;
 use super::auth::Authenticator;
+use super::limits::RequestLimiter;
 use crate::store::DynStore;
 
 /// What request handlers share. Cheap to clone.
@@ -15,10 +16,12 @@ pub struct AppState {
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<Authenticator>,
     pub checks: Arc<CheckService>,
+    pub request_limiter: Arc<RequestLimiter>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     pub connection_quota: u32,
     pub max_body_bytes: u32,
+    pub request_timeout: std::time::Duration,
 }

@@ -9,6 +9,7 @@ mod create_validation;
 mod helpers;
 mod isolation;
 mod lifecycle;
+mod limits;
 mod listing;
 mod persistence;
 mod probes;

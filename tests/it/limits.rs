@@ -1,0 +1,155 @@
+//! What keeps greedy or slow clients from holding the server.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{HangingTarget, assert_dli_error, new_project, post_json, spawn_app_with};
+
+#[tokio::test]
+async fn a_credential_over_its_rate_gets_429_with_retry_after() {
+    let app = spawn_app_with(|config| config.rate_limit = 2).await;
+    let project = new_project();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = app.list_raw(&project, "").await;
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            assert!(response.headers().contains_key("retry-after"));
+            assert_dli_error(response, 429, "APIG.0308").await;
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 4,
+        "a burst of twice the rate passes: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_over_the_deadline_is_answered_with_an_error() {
+    let app = spawn_app_with(|config| {
+        config.check_timeout = Duration::from_secs(3);
+        config.request_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let hanging = HangingTarget::start();
+    let project = new_project();
+    let started = Instant::now();
+    let response = post_json(
+        &app,
+        &format!("/v2.0/{project}/datasource-connection/test"),
+        &json!({"service": "RDS", "url": hanging.address.to_string()}),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let message = assert_dli_error(response, 503, "DLI.0999").await;
+    assert!(message.contains("400ms"), "{message}");
+}
+
+#[tokio::test]
+async fn a_client_that_sends_headers_too_slowly_is_disconnected() {
+    let app =
+        spawn_app_with(|config| config.header_read_timeout = Duration::from_millis(300)).await;
+    let address = app.address;
+    let closed_after = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .expect("partial head");
+        let started = Instant::now();
+        let mut buffer = [0u8; 512];
+        // The server gives up on the unfinished head and closes (possibly after a 408).
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break started.elapsed(),
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .expect("joined");
+    assert!(closed_after < Duration::from_secs(2), "{closed_after:?}");
+    assert_eq!(
+        app.get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn oversized_request_headers_are_refused() {
+    let app = spawn_app_with(|config| config.max_header_bytes = 8192).await;
+    let response = app
+        .get(app.url("/healthz"))
+        .header("x-padding", "p".repeat(20_000))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 431);
+    assert_eq!(
+        app.get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let app = spawn_app_with(|config| {
+        config.max_connections = 2;
+        config.header_read_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(app.address).expect("connect"))
+        .collect();
+    // Let the server accept both idle connections.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(300),
+        reqwest::Client::new().get(app.url("/healthz")).send(),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "a third connection is not served while two are open"
+    );
+    drop(idle);
+    let served = tokio::time::timeout(
+        Duration::from_secs(5),
+        reqwest::Client::new().get(app.url("/healthz")).send(),
+    )
+    .await
+    .expect("served once a slot is free")
+    .expect("sent");
+    assert_eq!(served.status(), 200);
+}
+
+#[tokio::test]
+async fn readiness_reports_a_reachable_store() {
+    let app = spawn_app_with(|_| {}).await;
+    let response = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+}
