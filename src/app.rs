@@ -34,6 +34,8 @@ impl Application {
     /// Opens the store (migrating it) and binds the listen address. Nothing is served yet.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
+        // Install the metrics recorder before anything is counted.
+        crate::telemetry::metrics::handle();
         let resolver = match config.dns_server {
             None => Resolver::System,
             Some(server) => {

@@ -24,3 +24,102 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// Prometheus metrics: one recorder per process, installed on first use.
+pub mod metrics {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+    use crate::probe::CheckReport;
+
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+    /// Latency buckets in seconds: from a cached list (sub-millisecond) to a slow check.
+    const LATENCY_BUCKETS: [f64; 14] = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
+    ];
+
+    /// The handle that renders the metrics; None if another recorder was installed first.
+    pub fn handle() -> Option<&'static PrometheusHandle> {
+        HANDLE
+            .get_or_init(|| {
+                let recorder = PrometheusBuilder::new()
+                    .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+                    .ok()?
+                    .build_recorder();
+                let handle = recorder.handle();
+                ::metrics::set_global_recorder(recorder).ok()?;
+                describe();
+                Some(handle)
+            })
+            .as_ref()
+    }
+
+    fn describe() {
+        ::metrics::describe_counter!(
+            "dsconn_http_requests_total",
+            "HTTP requests by route, method and status"
+        );
+        ::metrics::describe_histogram!(
+            "dsconn_http_request_duration_seconds",
+            "HTTP request latency"
+        );
+        ::metrics::describe_counter!(
+            "dsconn_checks_total",
+            "Reachability checks by kind, outcome and reason"
+        );
+        ::metrics::describe_histogram!(
+            "dsconn_check_duration_seconds",
+            "Reachability check latency"
+        );
+        ::metrics::describe_gauge!("dsconn_connections", "Connections by state and service");
+        ::metrics::describe_gauge!(
+            "dsconn_pending_checks",
+            "Checks waiting to be claimed (new connections and bindings)"
+        );
+        ::metrics::describe_gauge!(
+            "dsconn_leased_checks",
+            "Checks claimed by a worker right now"
+        );
+    }
+
+    pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+        let labels = [
+            ("method", method.to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        ::metrics::counter!("dsconn_http_requests_total", &labels).increment(1);
+        ::metrics::histogram!(
+            "dsconn_http_request_duration_seconds",
+            "method" => method.to_owned(),
+            "route" => route.to_owned()
+        )
+        .record(elapsed.as_secs_f64());
+    }
+
+    /// Records one check: `kind` is create, bind, recheck or test.
+    pub fn record_check(kind: &'static str, report: &CheckReport, elapsed: Duration) {
+        let (outcome, reason) = if report.any_reachable() {
+            ("reachable", "none")
+        } else {
+            (
+                "unreachable",
+                report
+                    .failure_reason()
+                    .map_or("UNKNOWN", |reason| reason.as_str()),
+            )
+        };
+        ::metrics::counter!(
+            "dsconn_checks_total",
+            "kind" => kind,
+            "outcome" => outcome,
+            "reason" => reason
+        )
+        .increment(1);
+        ::metrics::histogram!("dsconn_check_duration_seconds", "kind" => kind)
+            .record(elapsed.as_secs_f64());
+    }
+}

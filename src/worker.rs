@@ -16,6 +16,7 @@ use crate::probe::{CheckReport, Prober};
 use crate::store::{
     BindingResult, CheckResult, Connectivity, DynStore, PendingBinding, PendingCheck,
 };
+use crate::telemetry::metrics;
 
 /// How often the worker looks for work nobody announced (due re-checks, expired leases).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -220,6 +221,7 @@ impl LifecycleWorker {
             let started = std::time::Instant::now();
             let result = match self.run_check(&pending).await {
                 Ok((report, normalized)) => {
+                    metrics::record_check("create", &report, started.elapsed());
                     check_result(&report, normalized, &self.settings, now_millis())
                 }
                 Err(message) => CheckResult {
@@ -261,13 +263,18 @@ impl LifecycleWorker {
             peer.id = %binding.peer_id,
         );
         async {
+            let started = std::time::Instant::now();
             // A binding's check is its own, so it reports no connection progress.
             let outcome = match binding.check.endpoints() {
-                Ok(endpoints) => Ok(self
-                    .settings
-                    .prober
-                    .check_endpoints(binding.check.service, &endpoints, |_| async {})
-                    .await),
+                Ok(endpoints) => {
+                    let report = self
+                        .settings
+                        .prober
+                        .check_endpoints(binding.check.service, &endpoints, |_| async {})
+                        .await;
+                    metrics::record_check("bind", &report, started.elapsed());
+                    Ok(report)
+                }
                 Err(error) => Err(error.to_string()),
             };
             let result = match outcome {
@@ -304,12 +311,16 @@ impl LifecycleWorker {
     async fn recheck(&self, pending: PendingCheck) {
         let span = info_span!("recheck", connection.id = %pending.id);
         async {
+            let started = std::time::Instant::now();
             let report = match pending.endpoints() {
                 Ok(endpoints) => {
-                    self.settings
+                    let report = self
+                        .settings
                         .prober
                         .check_endpoints(pending.service, &endpoints, |_| async {})
-                        .await
+                        .await;
+                    metrics::record_check("recheck", &report, started.elapsed());
+                    report
                 }
                 Err(error) => {
                     warn!(error = %error, "stored url no longer parses");

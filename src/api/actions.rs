@@ -245,11 +245,13 @@ pub async fn test_connection(
     let endpoints = EndpointList::parse(&record.destination, record.service)
         .map_err(|error| ApiError::Internal(anyhow::anyhow!("stored url: {error}")))?;
     state.checks.budget.spend(&project, 1)?;
+    let started = std::time::Instant::now();
     let report = state
         .checks
         .prober
         .check_endpoints(record.service, &endpoints, |_| async {})
         .await;
+    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
     let connectivity = Connectivity {
         reachable: report.any_reachable(),
         report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
@@ -285,10 +287,12 @@ pub async fn test_definition(
         service,
     )?;
     state.checks.budget.spend(&project, 1)?;
+    let started = std::time::Instant::now();
     let report = state
         .checks
         .prober
         .check_endpoints(service, &endpoints, |_| async {})
         .await;
+    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
     Ok(Json(test_response(&report)))
 }

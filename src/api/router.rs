@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             super::limits::deadline,
         ))
+        .layer(axum::middleware::from_fn(count_request))
         .with_state(state);
 
     api.layer(
@@ -133,6 +135,44 @@ async fn whoami(principal: super::auth::Principal) -> axum::Json<serde_json::Val
         "all_projects": all_projects,
         "projects": projects,
     }))
+}
+
+/// Counts every request by its route template (not its path: ids would explode the
+/// label space), method and status.
+async fn count_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    crate::telemetry::metrics::record_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Prometheus text exposition.
+async fn metrics() -> axum::response::Response {
+    match crate::telemetry::metrics::handle() {
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => ApiError::Internal(anyhow::anyhow!("another metrics recorder is installed"))
+            .into_response(),
+    }
 }
 
 /// Ready when the store answers: a load balancer stops sending traffic otherwise.

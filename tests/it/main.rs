@@ -11,6 +11,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod listing;
+mod operations;
 mod persistence;
 mod probes;
 mod reachability;
