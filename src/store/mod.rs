@@ -1,6 +1,7 @@
 //! Durable state behind an async [`Store`] trait, so that the API and the workers do not
 //! care which database holds it. The backend is chosen from the configuration.
 
+mod postgres;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use crate::domain::{
     TagFilter, Tags,
 };
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Where the state lives. Shared by `serve`, `migrate` and the admin commands.
@@ -99,11 +101,18 @@ impl StorageArgs {
                 OpenFor::Server => Arc::new(SqliteStore::open(&dir).await?),
                 OpenFor::Admin => Arc::new(SqliteStore::open_for_admin(&dir).await?),
             }),
-            // PG-WIRING: replaced by PgStore::connect + migrate once the backend lands.
-            Backend::Postgres(url) => Err(StoreError::Config(format!(
-                "PostgreSQL ({}) is not supported by this build",
-                redact_url(&url)
-            ))),
+            Backend::Postgres(url) => {
+                let store = PgStore::connect(
+                    &url,
+                    self.database_max_connections,
+                    self.database_acquire_timeout,
+                )
+                .await?;
+                // Safe when several replicas start at once: sqlx serialises migrations
+                // with an advisory lock.
+                store.migrate().await?;
+                Ok(Arc::new(store))
+            }
         }
     }
 }

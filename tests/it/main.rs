@@ -13,5 +13,8 @@ mod limits;
 mod listing;
 mod operations;
 mod persistence;
+mod pg_cluster;
 mod probes;
 mod reachability;
+mod replicas;
+mod store_conformance;

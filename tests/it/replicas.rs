@@ -1,0 +1,334 @@
+//! Several dsconn processes on one PostgreSQL: every check runs exactly once, a dead
+//! replica's work is taken over, and a database outage loses nothing acknowledged.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dsconn::api::types::ListConnectionsResponse;
+use serde_json::Value;
+
+use crate::helpers::{HangingTarget, TcpTarget, create_body, new_project};
+use crate::pg_cluster::PgCluster;
+use crate::store_conformance::fresh_postgres_database;
+
+/// A `dsconn serve` process on PostgreSQL.
+struct Replica {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Replica {
+    fn start(database_url: &str, secret_key: &Path, extra: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let work = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dsconn"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--probe-mode", "tcp"])
+            .args(["--database-url", database_url])
+            .arg("--secret-key-file")
+            .arg(secret_key)
+            .arg("--data-dir")
+            .arg(work.path())
+            .args(extra)
+            .env("DSCONN_LOG_FORMAT", "json")
+            .env("DSCONN_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dsconn starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _work = work;
+            let mut waiting = Some(sender);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("TEST_LOG").is_some() {
+                    eprintln!("{line}");
+                }
+                let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
+                if let Some(listen) = parsed["listen"].as_str()
+                    && let Some(sender) = waiting.take()
+                {
+                    let _ = sender.send(listen.to_owned());
+                }
+            }
+        });
+        let listen = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("replica reported its address");
+        Self {
+            child,
+            address: listen.parse().expect("address"),
+        }
+    }
+
+    fn collection(&self, project: &str) -> String {
+        format!(
+            "http://{}/v2.0/{project}/datasource-connection",
+            self.address
+        )
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An all-projects token issued on the shared database with the CLI.
+fn issue_token(database_url: &str, secret_key: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_dsconn"))
+        .args([
+            "token",
+            "create",
+            "--all-projects",
+            "--ttl",
+            "1h",
+            "--output",
+            "json",
+        ])
+        .args(["--database-url", database_url])
+        .arg("--secret-key-file")
+        .arg(secret_key)
+        .output()
+        .expect("dsconn token create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let issued: Value = serde_json::from_slice(&output.stdout).expect("json");
+    issued["token"].as_str().expect("token").to_owned()
+}
+
+fn client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-auth-token", token.parse().expect("header"));
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+async fn list(
+    client: &reqwest::Client,
+    replica: &Replica,
+    project: &str,
+) -> ListConnectionsResponse {
+    client
+        .get(replica.collection(project))
+        .send()
+        .await
+        .expect("list sent")
+        .json()
+        .await
+        .expect("list body")
+}
+
+/// Waits until no connection of the project is CREATING.
+async fn all_settled(
+    client: &reqwest::Client,
+    replica: &Replica,
+    project: &str,
+    deadline: Duration,
+) -> ListConnectionsResponse {
+    let until = Instant::now() + deadline;
+    loop {
+        let listed = list(client, replica, project).await;
+        if listed.connections.iter().all(|c| c.state != "CREATING") {
+            return listed;
+        }
+        assert!(
+            Instant::now() < until,
+            "connections still CREATING after {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_check_every_connection_exactly_once() {
+    let database = fresh_postgres_database().await;
+    let keys = tempfile::tempdir().expect("temp dir");
+    let secret_key = keys.path().join("secret.key");
+    let token = issue_token(database.url(), &secret_key);
+    let first = Replica::start(database.url(), &secret_key, &[]);
+    let second = Replica::start(database.url(), &secret_key, &[]);
+    let target = TcpTarget::start().await;
+    let client = client(&token);
+    let project = new_project();
+
+    let creates = (0..200).map(|index| {
+        let replica = if index % 2 == 0 { &first } else { &second };
+        let body = create_body(&format!("c{index}"), "RDS", &target.address.to_string());
+        let client = &client;
+        let url = replica.collection(&project);
+        async move {
+            let response = client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("create sent");
+            assert_eq!(response.status(), 201);
+        }
+    });
+    futures::future::join_all(creates).await;
+
+    let listed = all_settled(&client, &first, &project, Duration::from_secs(60)).await;
+    assert_eq!(listed.count, 200);
+    assert!(listed.connections.iter().all(|c| c.state == "ACTIVE"));
+    // Each check opens exactly one TCP connection to the target.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        target.accepted(),
+        200,
+        "every connection was checked exactly once"
+    );
+    database.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_replica_killed_while_holding_leases_has_its_work_finished_by_another() {
+    let database = fresh_postgres_database().await;
+    let keys = tempfile::tempdir().expect("temp dir");
+    let secret_key = keys.path().join("secret.key");
+    let token = issue_token(database.url(), &secret_key);
+    let live = TcpTarget::start().await;
+    let hanging = HangingTarget::start();
+    let client = client(&token);
+    let project = new_project();
+    let quick_takeover = ["--check-timeout", "2s", "--lease-grace", "1s"];
+
+    let mut doomed = Replica::start(database.url(), &secret_key, &quick_takeover);
+    let url = format!("{},{}", live.address, hanging.address);
+    for index in 0..10 {
+        let response = client
+            .post(doomed.collection(&project))
+            .json(&create_body(&format!("c{index}"), "RDS", &url))
+            .send()
+            .await
+            .expect("create sent");
+        assert_eq!(response.status(), 201);
+    }
+    // The doomed replica has claimed the checks (they hang on the silent endpoint).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    doomed.child.kill().expect("SIGKILL");
+    doomed.child.wait().expect("reaped");
+
+    let survivor = Replica::start(database.url(), &secret_key, &quick_takeover);
+    let listed = all_settled(&client, &survivor, &project, Duration::from_secs(30)).await;
+    assert_eq!(listed.count, 10);
+    assert!(
+        listed.connections.iter().all(|c| c.state == "ACTIVE"),
+        "the survivor finished every check: {:?}",
+        listed
+            .connections
+            .iter()
+            .map(|c| &c.state)
+            .collect::<Vec<_>>()
+    );
+    database.drop_now().await;
+}
+
+/// One create, with its status, body and how long it took.
+async fn timed_create(
+    client: &reqwest::Client,
+    url: String,
+    index: usize,
+    target: &str,
+) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .json(&create_body(&format!("c{index}"), "RDS", target))
+        .send()
+        .await
+        .expect("the server itself stays up");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_default();
+    (status, body, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_fails_fast_loses_nothing_acknowledged_and_heals_itself() {
+    let cluster = tokio::task::spawn_blocking(PgCluster::start)
+        .await
+        .expect("cluster started");
+    let url = cluster.url();
+    let keys = tempfile::tempdir().expect("temp dir");
+    let secret_key = keys.path().join("secret.key");
+    let token = issue_token(&url, &secret_key);
+    let replica = Replica::start(&url, &secret_key, &["--database-acquire-timeout", "1s"]);
+    let target = TcpTarget::start().await;
+    let client = client(&token);
+    let project = new_project();
+
+    let mut acknowledged = HashSet::new();
+    let mut failures = 0;
+    let mut index = 0;
+    let target_address = target.address.to_string();
+    for phase in ["before", "during", "after"] {
+        if phase == "during" {
+            tokio::task::block_in_place(|| cluster.stop_server());
+        }
+        if phase == "after" {
+            tokio::task::block_in_place(|| cluster.start_server());
+        }
+        let phase_end = Instant::now() + Duration::from_secs(if phase == "after" { 15 } else { 2 });
+        let mut recovered = false;
+        while Instant::now() < phase_end {
+            index += 1;
+            let (status, body, elapsed) = timed_create(
+                &client,
+                replica.collection(&project),
+                index,
+                &target_address,
+            )
+            .await;
+            match status {
+                201 => {
+                    acknowledged.insert(body["connection_id"].as_str().expect("id").to_owned());
+                    if phase == "after" {
+                        recovered = true;
+                    }
+                }
+                500 => {
+                    failures += 1;
+                    assert_eq!(body["error_code"], "DLI.0999", "{body}");
+                    let message = body["error_msg"].as_str().unwrap_or_default();
+                    assert!(
+                        !message.contains("postgres") && !message.contains("connection refused"),
+                        "no detail leaks: {message}"
+                    );
+                    assert!(
+                        elapsed < Duration::from_secs(4),
+                        "fails fast, not after {elapsed:?}"
+                    );
+                }
+                other => panic!("unexpected status {other} in phase {phase}: {body}"),
+            }
+            if phase == "after" && recovered && acknowledged.len() > 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if phase == "after" {
+            assert!(recovered, "the service recovered without a restart");
+        }
+    }
+    assert!(failures > 0, "the outage was noticed");
+    let listed = all_settled(&client, &replica, &project, Duration::from_secs(30)).await;
+    let stored: HashSet<String> = listed
+        .connections
+        .iter()
+        .map(|c| c.connection_id.clone())
+        .collect();
+    let lost: Vec<&String> = acknowledged.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
+}

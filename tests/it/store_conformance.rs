@@ -1,0 +1,1897 @@
+//! One story of store operations, written once and run against every backend: SQLite in
+//! a temp dir and PostgreSQL in a database of its own (created, then dropped). Each story
+//! opens two handles on the same database, as two replicas would, so that claims, leases,
+//! quotas and lockout counters are shown to hold across processes and not only within one.
+//!
+//! PostgreSQL comes from `DSCONN_TEST_POSTGRES_URL` (an admin URL, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); when it is not reachable the tests fail
+//! and say to run `scripts/ensure-services`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dsconn::domain::{
+    ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, TagFilter, Tags,
+};
+use dsconn::store::{
+    BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, DeleteOutcome,
+    DynStore, FailureCount, ListQuery, NewConnection, NewCredential, NewToken, PgStore,
+    ReactivateOutcome, SortOrder, SqliteStore, StoreError,
+};
+use rstest::rstest;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::task::JoinSet;
+
+// ---------------------------------------------------------------------------------------
+// A fresh PostgreSQL database per test
+// ---------------------------------------------------------------------------------------
+
+/// The admin URL when `DSCONN_TEST_POSTGRES_URL` is unset (trust authentication).
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// Tried when the default user does not exist on this machine.
+const FALLBACK_ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
+const ADMIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A database of its own on the test PostgreSQL server, dropped by [`drop_now`]
+/// (or, best effort, when dropped). Other databases on the server are never touched.
+///
+/// [`drop_now`]: TestDatabase::drop_now
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+    dropped: bool,
+}
+
+impl TestDatabase {
+    /// A URL for the database, for `PgStore::connect` or `dsconn --database-url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops the database now, ending any sessions still connected to it.
+    pub async fn drop_now(mut self) {
+        self.dropped = true;
+        if let Err(error) = drop_database(&self.admin_url, &self.name).await {
+            panic!("dropping test database {}: {error}", self.name);
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Best effort for a test that panicked before `drop_now`: on a thread of its own,
+    /// since this may run inside (or outside) a runtime.
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let _ = runtime.block_on(drop_database(&admin_url, &name));
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// Connects as the admin user, or fails the test with what to do about it.
+async fn admin_connection() -> (PgConnection, String) {
+    let candidates = match std::env::var("DSCONN_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => vec![url.trim().to_owned()],
+        _ => vec![DEFAULT_ADMIN_URL.to_owned(), FALLBACK_ADMIN_URL.to_owned()],
+    };
+    let mut failures = Vec::new();
+    for url in candidates {
+        match tokio::time::timeout(ADMIN_CONNECT_TIMEOUT, PgConnection::connect(&url)).await {
+            Ok(Ok(connection)) => return (connection, url),
+            Ok(Err(error)) => {
+                failures.push(format!("{}: {error}", dsconn::store::redact_url(&url)))
+            }
+            Err(_) => failures.push(format!(
+                "{}: no answer within {ADMIN_CONNECT_TIMEOUT:?}",
+                dsconn::store::redact_url(&url)
+            )),
+        }
+    }
+    panic!(
+        "PostgreSQL is not reachable ({}). Run scripts/ensure-services, which starts the \
+         machine's PostgreSQL, or point DSCONN_TEST_POSTGRES_URL at an admin URL.",
+        failures.join("; ")
+    );
+}
+
+/// Creates `dsconn_test_<random>` on the test server.
+pub async fn fresh_postgres_database() -> TestDatabase {
+    let (mut admin, admin_url) = admin_connection().await;
+    let name = format!("dsconn_test_{}", uuid::Uuid::new_v4().simple());
+    let mut attempt = 0;
+    // CREATE DATABASE can fail while another session is briefly connected to template1.
+    loop {
+        attempt += 1;
+        match admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+        {
+            Ok(_) => break,
+            Err(error) if attempt < 5 => {
+                eprintln!("CREATE DATABASE {name} failed ({error}), retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("CREATE DATABASE {name}: {error}"),
+        }
+    }
+    let _ = admin.close().await;
+    let mut url = reqwest::Url::parse(&admin_url).expect("the admin URL is a URL");
+    url.set_path(&name);
+    TestDatabase {
+        admin_url,
+        name,
+        url: url.into(),
+        dropped: false,
+    }
+}
+
+async fn drop_database(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut admin = PgConnection::connect(admin_url).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+        .await?;
+    admin.close().await
+}
+
+// ---------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Two handles on one fresh database, as two replicas (or a server and an admin command)
+/// would hold.
+struct Stores {
+    first: DynStore,
+    second: DynStore,
+    _dir: Option<tempfile::TempDir>,
+    database: Option<TestDatabase>,
+}
+
+const TEST_POOL_SIZE: u32 = 5;
+const TEST_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn open(backend: Backend) -> Stores {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let first = SqliteStore::open(dir.path()).await.expect("sqlite opens");
+            let second = SqliteStore::open_for_admin(dir.path())
+                .await
+                .expect("sqlite opens a second time");
+            Stores {
+                first: Arc::new(first),
+                second: Arc::new(second),
+                _dir: Some(dir),
+                database: None,
+            }
+        }
+        Backend::Postgres => {
+            let database = fresh_postgres_database().await;
+            let connect = || PgStore::connect(database.url(), TEST_POOL_SIZE, TEST_ACQUIRE_TIMEOUT);
+            let (first, second) = tokio::join!(connect(), connect());
+            let first = first.expect("postgres connects");
+            let second = second.expect("postgres connects again");
+            // Both migrate at once, as two replicas starting together do.
+            let (migrated_first, migrated_second) = tokio::join!(first.migrate(), second.migrate());
+            migrated_first.expect("first migration");
+            migrated_second.expect("second migration");
+            Stores {
+                first: Arc::new(first),
+                second: Arc::new(second),
+                _dir: None,
+                database: Some(database),
+            }
+        }
+    }
+}
+
+impl Stores {
+    async fn finish(self) {
+        self.first.close().await;
+        self.second.close().await;
+        if let Some(database) = self.database {
+            database.drop_now().await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Builders
+// ---------------------------------------------------------------------------------------
+
+/// An arbitrary epoch-ms origin; every time in a story is an offset from it.
+const T0: i64 = 1_700_000_000_000;
+const LEASE: Duration = Duration::from_secs(30);
+const LEASE_MS: i64 = 30_000;
+
+fn project(raw: &str) -> ProjectId {
+    ProjectId::parse(raw).expect("valid project id")
+}
+
+fn queues(names: &[&str]) -> Vec<QueueName> {
+    names
+        .iter()
+        .map(|name| QueueName::parse(name).expect("valid queue"))
+        .collect()
+}
+
+fn connection(
+    project: &ProjectId,
+    name: &str,
+    service: Service,
+    tags: &[(&str, &str)],
+    queue_names: &[&str],
+    create_time: i64,
+) -> NewConnection {
+    let pairs: Vec<(String, String)> = tags
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect();
+    NewConnection {
+        id: ConnectionId::generate(),
+        project_id: project.clone(),
+        name: name.to_owned(),
+        service,
+        destination: format!("10.0.0.{}:{}", create_time % 200, service.default_port()),
+        security_group_id: "sg-0123".to_owned(),
+        network_id: "net-0123".to_owned(),
+        tags: Tags::parse(&pairs).expect("valid tags"),
+        queues: queues(queue_names),
+        create_time,
+    }
+}
+
+fn active(next_check_at: Option<i64>) -> CheckResult {
+    CheckResult {
+        state: ConnectionState::Active,
+        process: 1.0,
+        connection_url: "10.0.0.1:3306".to_owned(),
+        message: String::new(),
+        failure_reason: None,
+        report: r#"{"outcome":"reachable"}"#.to_owned(),
+        next_check_at,
+    }
+}
+
+fn failed() -> CheckResult {
+    CheckResult {
+        state: ConnectionState::Failed,
+        process: 1.0,
+        connection_url: String::new(),
+        message: "10.0.0.2:8000: connection refused".to_owned(),
+        failure_reason: Some("CONNECTION_REFUSED".to_owned()),
+        report: r#"{"outcome":"refused"}"#.to_owned(),
+        next_check_at: None,
+    }
+}
+
+fn connectivity(reachable: bool, next_check_at: Option<i64>) -> Connectivity {
+    Connectivity {
+        reachable,
+        report: format!(r#"{{"reachable":{reachable}}}"#),
+        next_check_at,
+    }
+}
+
+fn binding_result(active: bool) -> BindingResult {
+    BindingResult {
+        active,
+        err_msg: if active {
+            String::new()
+        } else {
+            "queue cannot reach it".to_owned()
+        },
+        failure_reason: (!active).then(|| "CONNECTION_REFUSED".to_owned()),
+    }
+}
+
+fn list_query(adjust: impl FnOnce(&mut ListQuery)) -> ListQuery {
+    let mut query = ListQuery::default();
+    adjust(&mut query);
+    query
+}
+
+async fn get(store: &DynStore, project: &ProjectId, id: ConnectionId) -> ConnectionRecord {
+    store
+        .get_connection(project, id)
+        .await
+        .expect("get")
+        .unwrap_or_else(|| panic!("connection {id} exists"))
+}
+
+/// Names of a list's page, in order, and the total.
+async fn names(store: &DynStore, project: &ProjectId, query: &ListQuery) -> (Vec<String>, u64) {
+    let page = store.list_connections(project, query).await.expect("list");
+    (
+        page.connections.into_iter().map(|c| c.name).collect(),
+        page.total,
+    )
+}
+
+fn owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> ConnectionId) -> Vec<ConnectionId> {
+    items.iter().map(id).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Stories
+// ---------------------------------------------------------------------------------------
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn connections_are_created_listed_deleted_and_purged_alike(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    connection_story(&stores.first).await;
+    stores.finish().await;
+}
+
+async fn connection_story(store: &DynStore) {
+    let pa = project("proj-a");
+    let pb = project("proj-b");
+    store.ping().await.expect("ping");
+
+    // Create, with tags and queues; the same name in another project is another name.
+    let alpha = connection(
+        &pa,
+        "alpha",
+        Service::Rds,
+        &[("env", "prod"), ("team", "data")],
+        &["q_two", "q_one"],
+        T0 + 1,
+    );
+    let beta = connection(&pa, "beta", Service::Dws, &[("env", "dev")], &[], T0 + 2);
+    let gamma = connection(&pa, "Gamma_DB", Service::Rds, &[], &[], T0 + 3);
+    let other = connection(&pb, "alpha", Service::Css, &[], &[], T0 + 4);
+    for new in [&alpha, &beta, &gamma, &other] {
+        store.create_connection(new, 3).await.expect("create");
+    }
+
+    // A live name cannot be taken twice; a full project refuses before looking at names.
+    let again = connection(&pa, "alpha", Service::Rds, &[], &[], T0 + 5);
+    assert!(matches!(
+        store.create_connection(&again, 10).await,
+        Err(StoreError::DuplicateName)
+    ));
+    assert!(matches!(
+        store.create_connection(&again, 3).await,
+        Err(StoreError::QuotaExceeded { quota: 3 })
+    ));
+    let fresh = connection(&pa, "delta", Service::Rds, &[], &[], T0 + 5);
+    assert!(matches!(
+        store.create_connection(&fresh, 3).await,
+        Err(StoreError::QuotaExceeded { quota: 3 })
+    ));
+    assert!(matches!(
+        store
+            .create_connection(
+                &connection(&project("proj-empty"), "x", Service::Rds, &[], &[], T0),
+                0
+            )
+            .await,
+        Err(StoreError::QuotaExceeded { quota: 0 })
+    ));
+    assert!(
+        store
+            .get_connection(&pa, fresh.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    // Get: every field as created, bindings sorted by queue name.
+    let got = get(store, &pa, alpha.id).await;
+    assert_eq!(got.id, alpha.id);
+    assert_eq!(got.project_id, "proj-a");
+    assert_eq!(got.name, "alpha");
+    assert_eq!(got.service, Service::Rds);
+    assert_eq!(got.destination, alpha.destination);
+    assert_eq!(got.security_group_id, "sg-0123");
+    assert_eq!(got.network_id, "net-0123");
+    assert_eq!(got.tags, alpha.tags.as_slice());
+    assert_eq!(got.state, ConnectionState::Creating);
+    assert_eq!(got.process, 0.0);
+    assert_eq!(
+        (got.connection_url.as_str(), got.message.as_str()),
+        ("", "")
+    );
+    assert_eq!((got.create_time, got.update_time), (T0 + 1, T0 + 1));
+    assert_eq!(
+        (got.failure_reason, got.connectivity, got.last_checked_at),
+        (None, None, None)
+    );
+    assert_eq!(got.check_report, None);
+    let bound: Vec<(&str, &str)> = got
+        .queues
+        .iter()
+        .map(|q| (q.queue_name.as_str(), q.status.as_str()))
+        .collect();
+    assert_eq!(bound, [("q_one", "CREATING"), ("q_two", "CREATING")]);
+    assert!(
+        got.queues
+            .iter()
+            .all(|q| q.err_msg.is_empty() && q.connectivity.is_none() && q.update_time == T0 + 1)
+    );
+    assert_ne!(got.queues[0].peer_id, got.queues[1].peer_id);
+    // Another project's id, and an unknown id, are not found.
+    assert!(
+        store
+            .get_connection(&pb, alpha.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        store
+            .get_connection(&pa, ConnectionId::generate())
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    // Find a live connection by its exact name.
+    let found = store
+        .find_live_connection_by_name(&pa, "alpha")
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(
+        (found.id, found.tags.as_slice()),
+        (alpha.id, alpha.tags.as_slice())
+    );
+    assert_eq!(
+        store
+            .find_live_connection_by_name(&pb, "alpha")
+            .await
+            .expect("find")
+            .map(|c| c.id),
+        Some(other.id)
+    );
+    for (project, name) in [(&pa, "ALPHA"), (&pa, "nope"), (&pb, "beta")] {
+        assert!(
+            store
+                .find_live_connection_by_name(project, name)
+                .await
+                .expect("find")
+                .is_none()
+        );
+    }
+
+    // List: newest first by default, every filter, paging and totals.
+    let all = store
+        .list_connections(&pa, &ListQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(all.total, 3);
+    assert_eq!(
+        ids(&all.connections, |c| c.id),
+        [gamma.id, beta.id, alpha.id]
+    );
+    assert_eq!(
+        all.connections[2].queues.len(),
+        2,
+        "a page carries its bindings"
+    );
+    assert!(
+        all.connections[2].check_report.is_none(),
+        "a page carries no check report"
+    );
+    let cases: Vec<(ListQuery, Vec<&str>, u64)> = vec![
+        (
+            list_query(|q| q.order = SortOrder::Ascending),
+            vec!["alpha", "beta", "Gamma_DB"],
+            3,
+        ),
+        (
+            list_query(|q| q.limit = Some(2)),
+            vec!["Gamma_DB", "beta"],
+            3,
+        ),
+        (
+            list_query(|q| {
+                q.limit = Some(2);
+                q.offset = 2;
+            }),
+            vec!["alpha"],
+            3,
+        ),
+        (list_query(|q| q.offset = 1), vec!["beta", "alpha"], 3),
+        (list_query(|q| q.offset = 5), vec![], 3),
+        (list_query(|q| q.limit = Some(0)), vec![], 3),
+        (
+            list_query(|q| q.name_contains = Some("ALP".to_owned())),
+            vec!["alpha"],
+            1,
+        ),
+        (
+            list_query(|q| q.name_contains = Some("db".to_owned())),
+            vec!["Gamma_DB"],
+            1,
+        ),
+        (
+            list_query(|q| q.name_contains = Some(String::new())),
+            vec!["Gamma_DB", "beta", "alpha"],
+            3,
+        ),
+        (
+            list_query(|q| q.name_contains = Some("%".to_owned())),
+            vec![],
+            0,
+        ),
+        (
+            list_query(|q| q.states = vec![ConnectionState::Creating]),
+            vec!["Gamma_DB", "beta", "alpha"],
+            3,
+        ),
+        (
+            list_query(|q| q.states = vec![ConnectionState::Active, ConnectionState::Failed]),
+            vec![],
+            0,
+        ),
+        (
+            list_query(|q| q.service = Some(Service::Rds)),
+            vec!["Gamma_DB", "alpha"],
+            2,
+        ),
+        (list_query(|q| q.service = Some(Service::Css)), vec![], 0),
+        (
+            list_query(|q| q.tags = TagFilter::parse("env=prod").expect("filter")),
+            vec!["alpha"],
+            1,
+        ),
+        (
+            list_query(|q| q.tags = TagFilter::parse("env").expect("filter")),
+            vec!["beta", "alpha"],
+            2,
+        ),
+        (
+            list_query(|q| q.tags = TagFilter::parse("env,team=data").expect("filter")),
+            vec!["alpha"],
+            1,
+        ),
+        (
+            list_query(|q| q.tags = TagFilter::parse("env=prod,team=x").expect("filter")),
+            vec![],
+            0,
+        ),
+        (
+            list_query(|q| {
+                q.tags = TagFilter::parse("env").expect("filter");
+                q.service = Some(Service::Rds);
+                q.order = SortOrder::Ascending;
+                q.limit = Some(1);
+            }),
+            vec!["alpha"],
+            1,
+        ),
+    ];
+    for (query, expected, total) in cases {
+        assert_eq!(
+            names(store, &pa, &query).await,
+            (owned(&expected), total),
+            "{query:?}"
+        );
+    }
+    assert_eq!(
+        names(store, &pb, &ListQuery::default()).await,
+        (owned(&["alpha"]), 1)
+    );
+    assert_eq!(
+        names(store, &project("proj-none"), &ListQuery::default()).await,
+        (vec![], 0)
+    );
+
+    // Checks end: alpha ACTIVE, beta FAILED.
+    let claimed = store
+        .claim_pending_checks("w1", LEASE, 10, T0 + 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        ids(&claimed, |c| c.id),
+        [alpha.id, beta.id, gamma.id, other.id]
+    );
+    assert_eq!(
+        (claimed[0].project_id.as_str(), claimed[0].service),
+        ("proj-a", Service::Rds)
+    );
+    assert_eq!(claimed[0].destination, alpha.destination);
+    assert!(claimed[0].endpoints().is_ok());
+    assert!(
+        store
+            .record_check_result(alpha.id, "w1", &active(Some(T0 + 100_000)), T0 + 11)
+            .await
+            .expect("record")
+    );
+    assert!(
+        store
+            .record_check_result(beta.id, "w1", &failed(), T0 + 12)
+            .await
+            .expect("record")
+    );
+    assert!(
+        !store
+            .record_check_result(alpha.id, "w1", &failed(), T0 + 13)
+            .await
+            .expect("record"),
+        "a finished check cannot be recorded again"
+    );
+    let alpha_now = get(store, &pa, alpha.id).await;
+    assert_eq!(alpha_now.state, ConnectionState::Active);
+    assert_eq!(
+        (alpha_now.process, alpha_now.connection_url.as_str()),
+        (1.0, "10.0.0.1:3306")
+    );
+    assert_eq!(
+        (alpha_now.update_time, alpha_now.last_checked_at),
+        (T0 + 11, Some(T0 + 11))
+    );
+    assert_eq!(alpha_now.connectivity.as_deref(), Some("REACHABLE"));
+    assert_eq!(
+        alpha_now.check_report.as_deref(),
+        Some(r#"{"outcome":"reachable"}"#)
+    );
+    assert_eq!(
+        alpha_now.queues.len(),
+        2,
+        "connection checks leave bindings as they are"
+    );
+    let beta_now = get(store, &pa, beta.id).await;
+    assert_eq!(beta_now.state, ConnectionState::Failed);
+    assert_eq!(beta_now.message, "10.0.0.2:8000: connection refused");
+    assert_eq!(
+        beta_now.failure_reason.as_deref(),
+        Some("CONNECTION_REFUSED")
+    );
+    assert_eq!(beta_now.connectivity.as_deref(), Some("UNREACHABLE"));
+    let finished =
+        list_query(|q| q.states = vec![ConnectionState::Active, ConnectionState::Failed]);
+    assert_eq!(
+        names(store, &pa, &finished).await,
+        (owned(&["beta", "alpha"]), 2)
+    );
+
+    // Delete: CREATING is refused, unknown is not found, a finished one is soft-deleted
+    // with its bindings, and deleting again says so.
+    let delete = |project: ProjectId, id: ConnectionId, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .delete_connection(&project, id, now)
+                .await
+                .expect("delete")
+        }
+    };
+    assert_eq!(
+        delete(pa.clone(), gamma.id, T0 + 20).await,
+        DeleteOutcome::StillCreating
+    );
+    assert_eq!(
+        delete(pa.clone(), ConnectionId::generate(), T0 + 20).await,
+        DeleteOutcome::NotFound
+    );
+    assert_eq!(
+        delete(pb.clone(), alpha.id, T0 + 20).await,
+        DeleteOutcome::NotFound
+    );
+    assert_eq!(
+        delete(pa.clone(), alpha.id, T0 + 20).await,
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(
+        delete(pa.clone(), alpha.id, T0 + 21).await,
+        DeleteOutcome::AlreadyDeleted
+    );
+    let deleted = get(store, &pa, alpha.id).await;
+    assert_eq!(deleted.state, ConnectionState::Deleted);
+    assert_eq!(
+        (deleted.process, deleted.connection_url.as_str()),
+        (0.0, "")
+    );
+    assert_eq!(deleted.update_time, T0 + 20);
+    assert!(deleted.queues.is_empty(), "deleting removes the bindings");
+    assert!(
+        store
+            .find_live_connection_by_name(&pa, "alpha")
+            .await
+            .expect("find")
+            .is_none()
+    );
+    // A deleted connection frees its name and its place in the quota.
+    let alpha2 = connection(&pa, "alpha", Service::Rds, &[], &[], T0 + 22);
+    store
+        .create_connection(&alpha2, 3)
+        .await
+        .expect("the name is free again");
+    assert_eq!(
+        store
+            .find_live_connection_by_name(&pa, "alpha")
+            .await
+            .expect("find")
+            .map(|c| c.id),
+        Some(alpha2.id)
+    );
+    let deleted_only = list_query(|q| q.states = vec![ConnectionState::Deleted]);
+    assert_eq!(
+        names(store, &pa, &deleted_only).await,
+        (owned(&["alpha"]), 1)
+    );
+    assert_eq!(
+        names(store, &pa, &ListQuery::default()).await.1,
+        4,
+        "lists include DELETED"
+    );
+
+    // Reactivate: only FAILED goes back to CREATING, fresh for a new claim.
+    let reactivate = |id: ConnectionId, now: i64| {
+        let store = store.clone();
+        let pa = pa.clone();
+        async move {
+            store
+                .reactivate_connection(&pa, id, now)
+                .await
+                .expect("reactivate")
+        }
+    };
+    assert_eq!(
+        reactivate(ConnectionId::generate(), T0 + 30).await,
+        ReactivateOutcome::NotFound
+    );
+    assert_eq!(
+        store
+            .reactivate_connection(&pb, beta.id, T0 + 30)
+            .await
+            .expect("reactivate"),
+        ReactivateOutcome::NotFound
+    );
+    assert_eq!(
+        reactivate(gamma.id, T0 + 30).await,
+        ReactivateOutcome::NotFailed(ConnectionState::Creating)
+    );
+    assert_eq!(
+        reactivate(alpha.id, T0 + 30).await,
+        ReactivateOutcome::NotFailed(ConnectionState::Deleted)
+    );
+    assert_eq!(
+        reactivate(beta.id, T0 + 30).await,
+        ReactivateOutcome::Reactivated
+    );
+    assert_eq!(
+        reactivate(beta.id, T0 + 31).await,
+        ReactivateOutcome::NotFailed(ConnectionState::Creating)
+    );
+    let beta_again = get(store, &pa, beta.id).await;
+    assert_eq!(beta_again.state, ConnectionState::Creating);
+    assert_eq!(
+        (
+            beta_again.process,
+            beta_again.message.as_str(),
+            beta_again.connection_url.as_str()
+        ),
+        (0.0, "", "")
+    );
+    assert_eq!(
+        (beta_again.failure_reason, beta_again.update_time),
+        (None, T0 + 30)
+    );
+    // Its old lease is gone; gamma and other are still leased to w1.
+    let reclaimed = store
+        .claim_pending_checks("w2", LEASE, 10, T0 + 32)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&reclaimed, |c| c.id), [beta.id, alpha2.id]);
+
+    // Associate and disassociate queues.
+    let associate = |id: ConnectionId, names: &[&str]| {
+        let store = store.clone();
+        let pa = pa.clone();
+        let names = queues(names);
+        async move {
+            store
+                .associate_queues(&pa, id, &names, T0 + 40)
+                .await
+                .expect("associate")
+        }
+    };
+    let disassociate = |id: ConnectionId, names: &[&str]| {
+        let store = store.clone();
+        let pa = pa.clone();
+        let names = queues(names);
+        async move {
+            store
+                .disassociate_queues(&pa, id, &names, T0 + 41)
+                .await
+                .expect("disassociate")
+        }
+    };
+    assert_eq!(
+        associate(ConnectionId::generate(), &["q_one"]).await,
+        BindingOutcome::NotFound
+    );
+    assert_eq!(
+        associate(alpha.id, &["q_one"]).await,
+        BindingOutcome::Deleted
+    );
+    assert_eq!(
+        associate(beta.id, &["q_one", "q_three", "q_one"]).await,
+        BindingOutcome::Changed(2)
+    );
+    assert_eq!(
+        associate(beta.id, &["q_one"]).await,
+        BindingOutcome::Changed(0)
+    );
+    assert_eq!(associate(beta.id, &[]).await, BindingOutcome::Changed(0));
+    assert_eq!(
+        store
+            .associate_queues(&pb, beta.id, &queues(&["q_one"]), T0 + 40)
+            .await
+            .expect("associate"),
+        BindingOutcome::NotFound
+    );
+    let bound = get(store, &pa, beta.id).await.queues;
+    assert_eq!(
+        bound
+            .iter()
+            .map(|q| q.queue_name.as_str())
+            .collect::<Vec<_>>(),
+        ["q_one", "q_three"]
+    );
+    assert!(
+        bound
+            .iter()
+            .all(|q| q.status == "CREATING" && q.update_time == T0 + 40)
+    );
+    assert_eq!(
+        disassociate(beta.id, &["q_three", "q_absent"]).await,
+        BindingOutcome::Changed(1)
+    );
+    assert_eq!(
+        disassociate(beta.id, &["q_three"]).await,
+        BindingOutcome::Changed(0)
+    );
+    assert_eq!(
+        disassociate(ConnectionId::generate(), &["q_one"]).await,
+        BindingOutcome::NotFound
+    );
+    assert_eq!(
+        disassociate(alpha.id, &["q_one"]).await,
+        BindingOutcome::Deleted
+    );
+    assert_eq!(get(store, &pa, beta.id).await.queues.len(), 1);
+
+    // Purge removes DELETED connections deleted strictly before the cut-off, with tags.
+    assert_eq!(store.purge_deleted(T0 + 20).await.expect("purge"), 0);
+    assert_eq!(store.purge_deleted(T0 + 21).await.expect("purge"), 1);
+    assert!(
+        store
+            .get_connection(&pa, alpha.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(
+        store.purge_deleted(T0 + 1_000_000).await.expect("purge"),
+        0,
+        "live ones stay"
+    );
+    let prod = list_query(|q| q.tags = TagFilter::parse("env=prod").expect("filter"));
+    assert_eq!(names(store, &pa, &prod).await, (vec![], 0));
+    assert_eq!(names(store, &pa, &ListQuery::default()).await.1, 3);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn claims_and_leases_give_each_piece_of_work_to_one_owner(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    lease_story(&stores.first, &stores.second).await;
+    stores.finish().await;
+}
+
+async fn lease_story(first: &DynStore, second: &DynStore) {
+    let p = project("proj-leases");
+    let c1 = connection(&p, "c1", Service::Rds, &[], &["q_a"], T0 + 1);
+    let c2 = connection(&p, "c2", Service::Dws, &[], &[], T0 + 2);
+    let c3 = connection(&p, "c3", Service::Css, &[], &[], T0 + 3);
+    for new in [&c1, &c2, &c3] {
+        first.create_connection(new, 10).await.expect("create");
+    }
+
+    // Pending checks: oldest first, up to the limit; the other replica gets the rest.
+    let one = first
+        .claim_pending_checks("one", LEASE, 2, T0 + 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&one, |c| c.id), [c1.id, c2.id]);
+    let two = second
+        .claim_pending_checks("two", LEASE, 10, T0 + 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&two, |c| c.id), [c3.id]);
+    assert!(
+        first
+            .claim_pending_checks("one", LEASE, 10, T0 + 11)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(
+        first
+            .claim_pending_checks("one", LEASE, 0, T0 + 100_000)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+
+    // Progress is recorded only by the owner.
+    second
+        .record_progress(c1.id, "two", 0.5, T0 + 12)
+        .await
+        .expect("progress");
+    assert_eq!(get(first, &p, c1.id).await.process, 0.0);
+    first
+        .record_progress(c1.id, "one", 0.5, T0 + 12)
+        .await
+        .expect("progress");
+    let progressed = get(second, &p, c1.id).await;
+    assert_eq!((progressed.process, progressed.update_time), (0.5, T0 + 12));
+
+    // A lease holds up to and including its end; after that anyone takes it over.
+    let lease_end = T0 + 10 + LEASE_MS;
+    assert!(
+        second
+            .claim_pending_checks("two", LEASE, 10, lease_end)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let taken = second
+        .claim_pending_checks("two", LEASE, 10, lease_end + 1)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&taken, |c| c.id), [c1.id, c2.id, c3.id]);
+    // The first owner lost its claim: its progress and its result are ignored.
+    first
+        .record_progress(c1.id, "one", 0.9, lease_end + 2)
+        .await
+        .expect("progress");
+    assert_eq!(get(first, &p, c1.id).await.process, 0.5);
+    assert!(
+        !first
+            .record_check_result(c1.id, "one", &active(None), lease_end + 2)
+            .await
+            .expect("record")
+    );
+    assert_eq!(get(first, &p, c1.id).await.state, ConnectionState::Creating);
+    let recheck_at = T0 + 1_000_000;
+    assert!(
+        second
+            .record_check_result(c1.id, "two", &active(Some(recheck_at)), lease_end + 3)
+            .await
+            .expect("record")
+    );
+    assert!(
+        second
+            .record_check_result(c2.id, "two", &failed(), lease_end + 3)
+            .await
+            .expect("record")
+    );
+    // A recorded result releases the claim: nothing finished is claimed again.
+    let much_later = lease_end + 10 * LEASE_MS;
+    let still = first
+        .claim_pending_checks("one", LEASE, 10, much_later)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&still, |c| c.id), [c3.id]);
+
+    // Bindings: the same discipline.
+    let t = T0 + 500_000;
+    let bindings = first
+        .claim_pending_bindings("one", LEASE, 10, t)
+        .await
+        .expect("claim bindings");
+    assert_eq!(bindings.len(), 1);
+    let peer = bindings[0].peer_id.clone();
+    assert_eq!(bindings[0].queue_name, "q_a");
+    assert_eq!(
+        (bindings[0].check.id, bindings[0].check.service),
+        (c1.id, Service::Rds)
+    );
+    assert_eq!(
+        (
+            bindings[0].check.project_id.as_str(),
+            bindings[0].check.destination.as_str()
+        ),
+        ("proj-leases", c1.destination.as_str())
+    );
+    assert!(
+        second
+            .claim_pending_bindings("two", LEASE, 10, t)
+            .await
+            .expect("claim bindings")
+            .is_empty()
+    );
+    assert!(
+        second
+            .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS)
+            .await
+            .expect("claim bindings")
+            .is_empty()
+    );
+    assert!(
+        !second
+            .record_binding_result(&peer, "two", &binding_result(true), t + 1)
+            .await
+            .expect("record binding")
+    );
+    let taken = second
+        .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS + 1)
+        .await
+        .expect("claim bindings");
+    assert_eq!(
+        taken.iter().map(|b| b.peer_id.as_str()).collect::<Vec<_>>(),
+        [peer.as_str()]
+    );
+    assert!(
+        !first
+            .record_binding_result(&peer, "one", &binding_result(true), t + LEASE_MS + 2)
+            .await
+            .expect("record binding")
+    );
+    assert!(
+        second
+            .record_binding_result(&peer, "two", &binding_result(true), t + LEASE_MS + 3)
+            .await
+            .expect("record binding")
+    );
+    assert!(
+        !second
+            .record_binding_result(&peer, "two", &binding_result(false), t + LEASE_MS + 4)
+            .await
+            .expect("record binding"),
+        "a finished binding is not recorded again"
+    );
+    assert!(
+        !second
+            .record_binding_result("no-such-peer", "two", &binding_result(true), t)
+            .await
+            .expect("record binding")
+    );
+    let bound = get(first, &p, c1.id).await.queues;
+    assert_eq!(bound[0].status, "ACTIVE");
+    assert_eq!(bound[0].connectivity.as_deref(), Some("REACHABLE"));
+    assert_eq!(
+        (bound[0].last_checked_at, bound[0].update_time),
+        (Some(t + LEASE_MS + 3), t + LEASE_MS + 3)
+    );
+    // A failing binding.
+    assert_eq!(
+        first
+            .associate_queues(&p, c1.id, &queues(&["q_b"]), t + 100)
+            .await
+            .expect("associate"),
+        BindingOutcome::Changed(1)
+    );
+    let q_b = first
+        .claim_pending_bindings("one", LEASE, 10, t + 101)
+        .await
+        .expect("claim bindings");
+    assert_eq!(
+        q_b.iter()
+            .map(|b| b.queue_name.as_str())
+            .collect::<Vec<_>>(),
+        ["q_b"]
+    );
+    assert!(
+        first
+            .record_binding_result(&q_b[0].peer_id, "one", &binding_result(false), t + 102)
+            .await
+            .expect("record binding")
+    );
+    let bound = get(first, &p, c1.id).await.queues;
+    assert_eq!(
+        (bound[1].queue_name.as_str(), bound[1].status.as_str()),
+        ("q_b", "FAILED")
+    );
+    assert_eq!(bound[1].err_msg, "queue cannot reach it");
+    assert_eq!(
+        bound[1].failure_reason.as_deref(),
+        Some("CONNECTION_REFUSED")
+    );
+    assert_eq!(bound[1].connectivity.as_deref(), Some("UNREACHABLE"));
+    // A deleted connection's bindings go with it and are never claimed.
+    first
+        .associate_queues(&p, c2.id, &queues(&["q_c"]), t + 200)
+        .await
+        .expect("associate");
+    assert_eq!(
+        first
+            .delete_connection(&p, c2.id, t + 201)
+            .await
+            .expect("delete"),
+        DeleteOutcome::Deleted
+    );
+    assert!(
+        first
+            .claim_pending_bindings("one", LEASE, 10, t + 202)
+            .await
+            .expect("claim bindings")
+            .is_empty()
+    );
+
+    // Re-checks: due at next_check_at, one owner at a time, expired leases taken over.
+    assert!(
+        first
+            .claim_due_rechecks("one", LEASE, 10, recheck_at - 1)
+            .await
+            .expect("rechecks")
+            .is_empty()
+    );
+    let due = first
+        .claim_due_rechecks("one", LEASE, 10, recheck_at)
+        .await
+        .expect("rechecks");
+    assert_eq!(ids(&due, |c| c.id), [c1.id]);
+    assert_eq!(
+        (due[0].service, due[0].destination.as_str()),
+        (Service::Rds, c1.destination.as_str())
+    );
+    assert!(
+        second
+            .claim_due_rechecks("two", LEASE, 10, recheck_at + LEASE_MS)
+            .await
+            .expect("rechecks")
+            .is_empty()
+    );
+    assert!(
+        !second
+            .record_connectivity(
+                c1.id,
+                Some("two"),
+                &connectivity(true, None),
+                recheck_at + 1
+            )
+            .await
+            .expect("connectivity")
+    );
+    let taken = second
+        .claim_due_rechecks("two", LEASE, 10, recheck_at + LEASE_MS + 1)
+        .await
+        .expect("rechecks");
+    assert_eq!(ids(&taken, |c| c.id), [c1.id]);
+    assert!(
+        !first
+            .record_connectivity(
+                c1.id,
+                Some("one"),
+                &connectivity(true, None),
+                recheck_at + LEASE_MS + 2
+            )
+            .await
+            .expect("connectivity")
+    );
+    let next = recheck_at + 1_000_000;
+    let checked_at = recheck_at + LEASE_MS + 3;
+    assert!(
+        second
+            .record_connectivity(
+                c1.id,
+                Some("two"),
+                &connectivity(false, Some(next)),
+                checked_at
+            )
+            .await
+            .expect("connectivity")
+    );
+    let rechecked = get(first, &p, c1.id).await;
+    assert_eq!(rechecked.connectivity.as_deref(), Some("UNREACHABLE"));
+    assert_eq!(rechecked.last_checked_at, Some(checked_at));
+    assert_eq!(
+        rechecked.check_report.as_deref(),
+        Some(r#"{"reachable":false}"#)
+    );
+    assert_eq!(
+        rechecked.state,
+        ConnectionState::Active,
+        "a re-check changes connectivity only"
+    );
+    assert_eq!(
+        rechecked.update_time,
+        lease_end + 3,
+        "a re-check leaves update_time"
+    );
+    // ACTIVE bindings follow the connection; FAILED ones keep their own result.
+    assert_eq!(
+        (
+            rechecked.queues[0].connectivity.as_deref(),
+            rechecked.queues[0].last_checked_at
+        ),
+        (Some("UNREACHABLE"), Some(checked_at))
+    );
+    assert_eq!(
+        (
+            rechecked.queues[1].status.as_str(),
+            rechecked.queues[1].last_checked_at
+        ),
+        ("FAILED", Some(t + 102))
+    );
+    // Recording released the claim and moved the schedule.
+    assert!(
+        first
+            .claim_due_rechecks("one", LEASE, 10, next - 1)
+            .await
+            .expect("rechecks")
+            .is_empty()
+    );
+    let due = first
+        .claim_due_rechecks("one", LEASE, 10, next)
+        .await
+        .expect("rechecks");
+    assert_eq!(ids(&due, |c| c.id), [c1.id]);
+    // Without an owner (an on-demand test) the record is unconditional, leaves the
+    // schedule and the claim as they are.
+    assert!(
+        second
+            .record_connectivity(c1.id, None, &connectivity(true, None), next + 1)
+            .await
+            .expect("connectivity")
+    );
+    assert_eq!(
+        get(first, &p, c1.id).await.connectivity.as_deref(),
+        Some("REACHABLE")
+    );
+    assert!(
+        second
+            .claim_due_rechecks("two", LEASE, 10, next + 2)
+            .await
+            .expect("rechecks")
+            .is_empty(),
+        "one's claim still holds"
+    );
+    assert!(
+        first
+            .record_connectivity(
+                c1.id,
+                Some("one"),
+                &connectivity(true, Some(next * 2)),
+                next + 3
+            )
+            .await
+            .expect("connectivity")
+    );
+    // Only ACTIVE connections have connectivity recorded or re-checks claimed.
+    assert!(
+        !first
+            .record_connectivity(c3.id, None, &connectivity(true, None), next)
+            .await
+            .expect("connectivity")
+    );
+    assert!(
+        !first
+            .record_connectivity(c2.id, None, &connectivity(true, None), next)
+            .await
+            .expect("connectivity")
+    );
+    assert!(
+        !first
+            .record_connectivity(
+                ConnectionId::generate(),
+                None,
+                &connectivity(true, None),
+                next
+            )
+            .await
+            .expect("connectivity")
+    );
+    let later = next * 2 + LEASE_MS * 10;
+    let due = second
+        .claim_due_rechecks("two", LEASE, 10, later)
+        .await
+        .expect("rechecks");
+    assert_eq!(ids(&due, |c| c.id), [c1.id]);
+    // A deleted connection is no longer re-checked.
+    assert!(
+        second
+            .record_connectivity(c1.id, Some("two"), &connectivity(true, None), later + 1)
+            .await
+            .expect("connectivity")
+    );
+    assert_eq!(
+        second
+            .delete_connection(&p, c1.id, later + 2)
+            .await
+            .expect("delete"),
+        DeleteOutcome::Deleted
+    );
+    assert!(
+        first
+            .claim_due_rechecks("one", LEASE, 10, i64::MAX - 1)
+            .await
+            .expect("rechecks")
+            .is_empty()
+    );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_never_exceed_the_quota(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    let p = project("proj-quota");
+    let mut creates = JoinSet::new();
+    for n in 0..20 {
+        let store = if n % 2 == 0 {
+            stores.first.clone()
+        } else {
+            stores.second.clone()
+        };
+        let new = connection(
+            &p,
+            &format!("conn{n}"),
+            Service::Rds,
+            &[("n", "v")],
+            &["q_x"],
+            T0 + n,
+        );
+        creates.spawn(async move { store.create_connection(&new, 5).await });
+    }
+    let (mut created, mut refused) = (0, 0);
+    while let Some(outcome) = creates.join_next().await {
+        match outcome.expect("task") {
+            Ok(()) => created += 1,
+            Err(StoreError::QuotaExceeded { quota: 5 }) => refused += 1,
+            Err(error) => panic!("unexpected error: {error}"),
+        }
+    }
+    assert_eq!((created, refused), (5, 15));
+    let page = stores
+        .first
+        .list_connections(&p, &ListQuery::default())
+        .await
+        .expect("list");
+    assert_eq!((page.total, page.connections.len()), (5, 5));
+    assert!(
+        page.connections
+            .iter()
+            .all(|c| c.queues.len() == 1 && c.tags.len() == 1)
+    );
+    stores.finish().await;
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_name_admit_exactly_one(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    let p = project("proj-names");
+    let mut creates = JoinSet::new();
+    for n in 0..10 {
+        let store = if n % 2 == 0 {
+            stores.first.clone()
+        } else {
+            stores.second.clone()
+        };
+        let new = connection(&p, "same", Service::Rds, &[], &[], T0 + n);
+        creates.spawn(async move { store.create_connection(&new, 100).await });
+    }
+    let (mut created, mut duplicates) = (0, 0);
+    while let Some(outcome) = creates.join_next().await {
+        match outcome.expect("task") {
+            Ok(()) => created += 1,
+            Err(StoreError::DuplicateName) => duplicates += 1,
+            Err(error) => panic!("unexpected error: {error}"),
+        }
+    }
+    assert_eq!((created, duplicates), (1, 9));
+    assert_eq!(
+        stores
+            .second
+            .list_connections(&p, &ListQuery::default())
+            .await
+            .expect("list")
+            .total,
+        1
+    );
+    stores.finish().await;
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_share_a_row(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    let p = project("proj-claims");
+    let all_queues: Vec<String> = (0..20).map(|n| format!("q_{n}")).collect();
+    let queue_refs: Vec<&str> = all_queues.iter().map(String::as_str).collect();
+    let mut expected = HashSet::new();
+    for n in 0..40 {
+        let new = connection(
+            &p,
+            &format!("c{n}"),
+            Service::Rds,
+            &[],
+            if n == 0 { &queue_refs } else { &[] },
+            T0 + n,
+        );
+        expected.insert(new.id);
+        stores
+            .first
+            .create_connection(&new, 100)
+            .await
+            .expect("create");
+    }
+
+    // Six claimers on two handles race until nothing is left.
+    let mut claimers = JoinSet::new();
+    for n in 0..6 {
+        let store = if n % 2 == 0 {
+            stores.first.clone()
+        } else {
+            stores.second.clone()
+        };
+        claimers.spawn(async move {
+            let owner = format!("owner-{n}");
+            let (mut checks, mut bindings) = (Vec::new(), Vec::new());
+            loop {
+                let claimed = store
+                    .claim_pending_checks(&owner, LEASE, 3, T0 + 1_000)
+                    .await
+                    .expect("claim");
+                let claimed_bindings = store
+                    .claim_pending_bindings(&owner, LEASE, 3, T0 + 1_000)
+                    .await
+                    .expect("claim bindings");
+                if claimed.is_empty() && claimed_bindings.is_empty() {
+                    return (checks, bindings);
+                }
+                checks.extend(claimed.into_iter().map(|c| (c.id, owner.clone())));
+                bindings.extend(
+                    claimed_bindings
+                        .into_iter()
+                        .map(|b| (b.peer_id, owner.clone())),
+                );
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    let (mut checks, mut bindings) = (Vec::new(), Vec::new());
+    while let Some(outcome) = claimers.join_next().await {
+        let (claimed, claimed_bindings) = outcome.expect("task");
+        checks.extend(claimed);
+        bindings.extend(claimed_bindings);
+    }
+    let distinct: HashSet<ConnectionId> = checks.iter().map(|(id, _)| *id).collect();
+    assert_eq!(checks.len(), 40, "every pending check claimed exactly once");
+    assert_eq!(distinct, expected);
+    let distinct_bindings: HashSet<&String> = bindings.iter().map(|(peer, _)| peer).collect();
+    assert_eq!((bindings.len(), distinct_bindings.len()), (20, 20));
+    // Each claim belongs to the owner that got it: only that owner can record.
+    for (id, owner) in &checks {
+        let stranger = if owner == "owner-0" {
+            "owner-1"
+        } else {
+            "owner-0"
+        };
+        assert!(
+            !stores
+                .second
+                .record_check_result(*id, stranger, &failed(), T0 + 2_000)
+                .await
+                .expect("record")
+        );
+        assert!(
+            stores
+                .first
+                .record_check_result(*id, owner, &failed(), T0 + 2_000)
+                .await
+                .expect("record")
+        );
+    }
+    stores.finish().await;
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_signature_failures_are_all_counted(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    stores
+        .first
+        .insert_credential(&credential("AKCONCURRENT", ProjectScope::All, T0))
+        .await
+        .expect("insert");
+    let lockout = Duration::from_secs(60);
+
+    let mut failures = JoinSet::new();
+    for n in 0..40 {
+        let store = if n % 2 == 0 {
+            stores.first.clone()
+        } else {
+            stores.second.clone()
+        };
+        failures.spawn(async move {
+            store
+                .record_signature_failure("AKCONCURRENT", T0, 1_000, lockout)
+                .await
+        });
+    }
+    let mut counts = Vec::new();
+    while let Some(outcome) = failures.join_next().await {
+        counts.push(
+            outcome
+                .expect("task")
+                .expect("failure recorded")
+                .consecutive_failures,
+        );
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=40).collect::<Vec<u32>>(),
+        "no failure lost or counted twice"
+    );
+
+    // With a limit of 4, ten failures lock twice and no count goes past the limit.
+    stores
+        .second
+        .clear_signature_failures("AKCONCURRENT")
+        .await
+        .expect("clear");
+    let mut failures = JoinSet::new();
+    for n in 0..10 {
+        let store = if n % 2 == 0 {
+            stores.first.clone()
+        } else {
+            stores.second.clone()
+        };
+        failures.spawn(async move {
+            store
+                .record_signature_failure("AKCONCURRENT", T0 + 5, 4, lockout)
+                .await
+        });
+    }
+    let mut counts = Vec::new();
+    while let Some(outcome) = failures.join_next().await {
+        counts.push(outcome.expect("task").expect("failure recorded"));
+    }
+    let mut numbers: Vec<u32> = counts.iter().map(|c| c.consecutive_failures).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+    assert!(
+        counts
+            .iter()
+            .all(|c| c.locked_until.is_none() || c.locked_until == Some(T0 + 5 + 60_000))
+    );
+    let locked = stores
+        .first
+        .find_credential("AKCONCURRENT")
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(
+        (locked.consecutive_failures, locked.locked_until),
+        (0, Some(T0 + 5 + 60_000))
+    );
+    stores.finish().await;
+}
+
+fn credential(access_key: &str, scope: ProjectScope, created_at: i64) -> NewCredential {
+    NewCredential {
+        access_key: access_key.to_owned(),
+        sealed_secret_key: vec![0, 1, 2, 255, 254, 42],
+        scope,
+        created_at,
+    }
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn credentials_and_tokens_are_kept_alike(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    credential_story(&stores.first, &stores.second).await;
+    stores.finish().await;
+}
+
+async fn credential_story(store: &DynStore, other: &DynStore) {
+    // Credentials: insert, find, list, revoke, count.
+    assert_eq!(store.count_credentials().await.expect("count"), 0);
+    assert!(store.list_credentials().await.expect("list").is_empty());
+    let scoped = ProjectScope::Projects(vec!["proj-a".to_owned(), "proj-b".to_owned()]);
+    store
+        .insert_credential(&credential("AKZ", ProjectScope::All, T0 + 1))
+        .await
+        .expect("insert");
+    store
+        .insert_credential(&credential("AKB", scoped.clone(), T0 + 2))
+        .await
+        .expect("insert");
+    store
+        .insert_credential(&credential("AKA", ProjectScope::All, T0 + 2))
+        .await
+        .expect("insert");
+    assert!(
+        matches!(
+            store
+                .insert_credential(&credential("AKZ", ProjectScope::All, T0 + 3))
+                .await,
+            Err(StoreError::Database(_))
+        ),
+        "an access key is unique"
+    );
+    let found = other
+        .find_credential("AKB")
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(found.access_key, "AKB");
+    assert_eq!(found.sealed_secret_key, [0, 1, 2, 255, 254, 42]);
+    assert_eq!(found.scope, scoped);
+    assert_eq!((found.created_at, found.revoked_at), (T0 + 2, None));
+    assert_eq!((found.consecutive_failures, found.locked_until), (0, None));
+    assert!(
+        store
+            .find_credential("AKNONE")
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        store.find_credential("akb").await.expect("find").is_none(),
+        "access keys match exactly"
+    );
+    let listed: Vec<String> = store
+        .list_credentials()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.access_key)
+        .collect();
+    assert_eq!(
+        listed,
+        ["AKZ", "AKA", "AKB"],
+        "by creation, then access key"
+    );
+    assert!(
+        store
+            .revoke_credential("AKA", T0 + 10)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !other
+            .revoke_credential("AKA", T0 + 11)
+            .await
+            .expect("revoke"),
+        "already revoked"
+    );
+    assert!(
+        !store
+            .revoke_credential("AKNONE", T0 + 11)
+            .await
+            .expect("revoke")
+    );
+    let revoked = other
+        .find_credential("AKA")
+        .await
+        .expect("find")
+        .expect("a revoked credential is still found");
+    assert_eq!(revoked.revoked_at, Some(T0 + 10));
+    assert_eq!(revoked.scope, ProjectScope::All);
+    assert_eq!(
+        store.count_credentials().await.expect("count"),
+        3,
+        "revoked ones count"
+    );
+
+    // Lockout: past max_failures the credential locks and the count starts again.
+    let lockout = Duration::from_secs(60);
+    let fail = |now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .record_signature_failure("AKZ", now, 3, lockout)
+                .await
+                .expect("failure")
+        }
+    };
+    let counted = |consecutive_failures, locked_until| FailureCount {
+        consecutive_failures,
+        locked_until,
+    };
+    assert_eq!(fail(T0 + 20).await, counted(1, None));
+    assert_eq!(fail(T0 + 21).await, counted(2, None));
+    assert_eq!(fail(T0 + 22).await, counted(3, None));
+    assert_eq!(fail(T0 + 23).await, counted(0, Some(T0 + 23 + 60_000)));
+    assert_eq!(
+        fail(T0 + 24).await,
+        counted(1, Some(T0 + 23 + 60_000)),
+        "the lock stays until it ends"
+    );
+    let seen = other
+        .find_credential("AKZ")
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(
+        (seen.consecutive_failures, seen.locked_until),
+        (1, Some(T0 + 23 + 60_000))
+    );
+    // A good signature clears the run (the lock ends on its own).
+    other.clear_signature_failures("AKZ").await.expect("clear");
+    let cleared = store
+        .find_credential("AKZ")
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(
+        (cleared.consecutive_failures, cleared.locked_until),
+        (0, Some(T0 + 23 + 60_000))
+    );
+    other
+        .clear_signature_failures("AKZ")
+        .await
+        .expect("clearing twice is harmless");
+    other
+        .clear_signature_failures("AKNONE")
+        .await
+        .expect("clearing an unknown key is harmless");
+    assert_eq!(
+        store
+            .record_signature_failure("AKNONE", T0, 3, lockout)
+            .await
+            .expect("failure"),
+        counted(0, None),
+        "an unknown key counts nothing"
+    );
+
+    // Tokens: insert, find by hash, list, revoke.
+    let token = |id: &str, hash: &str, scope: ProjectScope, created_at: i64| NewToken {
+        id: id.to_owned(),
+        token_hash: hash.to_owned(),
+        scope,
+        created_at,
+        expires_at: created_at + 3_600_000,
+    };
+    assert!(store.list_tokens().await.expect("list").is_empty());
+    store
+        .insert_token(&token("tok-b", "hash-b", ProjectScope::All, T0 + 1))
+        .await
+        .expect("insert");
+    store
+        .insert_token(&token("tok-a", "hash-a", scoped.clone(), T0 + 1))
+        .await
+        .expect("insert");
+    store
+        .insert_token(&token("tok-c", "hash-c", ProjectScope::All, T0))
+        .await
+        .expect("insert");
+    assert!(
+        store
+            .insert_token(&token("tok-d", "hash-a", ProjectScope::All, T0))
+            .await
+            .is_err(),
+        "a hash is unique"
+    );
+    assert!(
+        store
+            .insert_token(&token("tok-a", "hash-z", ProjectScope::All, T0))
+            .await
+            .is_err(),
+        "an id is unique"
+    );
+    let found = other
+        .find_token("hash-a")
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(found.id, "tok-a");
+    assert_eq!(found.scope, scoped);
+    assert_eq!(
+        (found.created_at, found.expires_at, found.revoked_at),
+        (T0 + 1, T0 + 1 + 3_600_000, None)
+    );
+    assert!(store.find_token("hash-none").await.expect("find").is_none());
+    let listed: Vec<String> = store
+        .list_tokens()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, ["tok-c", "tok-a", "tok-b"], "by creation, then id");
+    assert!(store.revoke_token("tok-a", T0 + 50).await.expect("revoke"));
+    assert!(
+        !other.revoke_token("tok-a", T0 + 51).await.expect("revoke"),
+        "already revoked"
+    );
+    assert!(
+        !store
+            .revoke_token("tok-none", T0 + 51)
+            .await
+            .expect("revoke")
+    );
+    let revoked = other
+        .find_token("hash-a")
+        .await
+        .expect("find")
+        .expect("a revoked token is still found");
+    assert_eq!(revoked.revoked_at, Some(T0 + 50));
+    store.ping().await.expect("ping");
+    other.ping().await.expect("ping");
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_fails_fast() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let started = Instant::now();
+    let outcome = PgStore::connect(
+        &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        2,
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(outcome.is_err(), "nothing listens on port {port}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_test_database_is_created_and_dropped() {
+    let database = fresh_postgres_database().await;
+    let name = database.name().to_owned();
+    let store = PgStore::connect(database.url(), 1, TEST_ACQUIRE_TIMEOUT)
+        .await
+        .expect("connects");
+    store.migrate().await.expect("migrates");
+    store
+        .migrate()
+        .await
+        .expect("migrating again changes nothing");
+    store.close().await;
+    database.drop_now().await;
+    let (mut admin, _) = admin_connection().await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("pg_database");
+    assert_eq!(left, 0, "{name} was dropped");
+}
