@@ -16,6 +16,7 @@ use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
 use crate::probe::{OutboundPolicy, Prober, Resolver, Simulator};
+use crate::read_cache::ReadCache;
 use crate::server::ServerLimits;
 use crate::store::{Backend, DynStore, OpenFor, StorageArgs, redact_url};
 use crate::worker::{LifecycleWorker, WorkerSettings};
@@ -53,6 +54,7 @@ impl Application {
         let dyn_store: DynStore = store.clone();
         let secrets = SecretBox::load_or_create_file(&config.storage.secret_key_path())
             .context("loading the key that encrypts secret keys")?;
+        let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
         let worker_settings = WorkerSettings {
             prober: Prober::new(
                 config.probe_mode,
@@ -68,6 +70,7 @@ impl Application {
             recheck_interval: config.recheck_interval,
             max_concurrent_checks: usize::try_from(config.max_concurrent_checks).unwrap_or(64),
             lease_grace: config.lease_grace,
+            read_cache: Arc::clone(&read_cache),
         };
         let state = AppState {
             store: dyn_store.clone(),
@@ -78,6 +81,7 @@ impl Application {
                 request_timeout: config.request_timeout,
             }),
             request_limiter: Arc::new(RequestLimiter::per_second(config.rate_limit)),
+            read_cache,
             auth: Arc::new(Authenticator::new(
                 config.auth,
                 dyn_store,

@@ -142,6 +142,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
 
+    /// How long list and show answers are served from memory (0 = never). This process's
+    /// writes invalidate them at once; other replicas' writes show within this time.
+    #[arg(long, env = "DSCONN_READ_CACHE_TTL", default_value = "250ms", value_parser = parse_duration)]
+    pub read_cache_ttl: Duration,
+
     /// How requests are authenticated.
     #[arg(long, env = "DSCONN_AUTH", value_enum, default_value = "required")]
     pub auth: AuthMode,
@@ -198,6 +203,7 @@ impl ServeConfig {
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limit: 0,
+            read_cache_ttl: Duration::from_millis(250),
             deleted_retention: Duration::from_secs(7 * 24 * 3600),
             connection_quota: 1000,
             max_body_bytes: 64 * 1024,

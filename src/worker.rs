@@ -13,6 +13,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::domain::{ConnectionState, now_millis};
 use crate::probe::{CheckReport, Prober};
+use crate::read_cache::ReadCache;
 use crate::store::{
     BindingResult, CheckResult, Connectivity, DynStore, PendingBinding, PendingCheck,
 };
@@ -39,6 +40,8 @@ pub struct WorkerSettings {
     pub max_concurrent_checks: usize,
     /// How long a claim outlives the slowest possible check.
     pub lease_grace: Duration,
+    /// Answers to forget when the worker changes a connection.
+    pub read_cache: Arc<ReadCache>,
 }
 
 impl WorkerSettings {
@@ -234,11 +237,14 @@ impl LifecycleWorker {
                     next_check_at: None,
                 },
             };
-            match self
-                .store
-                .record_check_result(pending.id, &self.owner, &result, now_millis())
-                .await
-            {
+            let recorded = self
+                .retrying(|| {
+                    self.store
+                        .record_check_result(pending.id, &self.owner, &result, now_millis())
+                })
+                .await;
+            self.settings.read_cache.invalidate(&pending.project_id);
+            match recorded {
                 Ok(true) => info!(
                     state = %result.state,
                     duration_ms = started.elapsed().as_millis() as u64,
@@ -294,11 +300,20 @@ impl LifecycleWorker {
                     failure_reason: None,
                 },
             };
-            match self
-                .store
-                .record_binding_result(&binding.peer_id, &self.owner, &result, now_millis())
-                .await
-            {
+            let recorded = self
+                .retrying(|| {
+                    self.store.record_binding_result(
+                        &binding.peer_id,
+                        &self.owner,
+                        &result,
+                        now_millis(),
+                    )
+                })
+                .await;
+            self.settings
+                .read_cache
+                .invalidate(&binding.check.project_id);
+            match recorded {
                 Ok(true) => info!(active = result.active, "queue binding checked"),
                 Ok(false) => info!("binding claim lost or binding removed meanwhile"),
                 Err(error) => warn!(error = %error, "recording a binding result failed"),
@@ -333,11 +348,18 @@ impl LifecycleWorker {
                 report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
                 next_check_at: Some(self.settings.next_check_at(now)),
             };
-            match self
-                .store
-                .record_connectivity(pending.id, Some(&self.owner), &connectivity, now)
-                .await
-            {
+            let recorded = self
+                .retrying(|| {
+                    self.store.record_connectivity(
+                        pending.id,
+                        Some(&self.owner),
+                        &connectivity,
+                        now,
+                    )
+                })
+                .await;
+            self.settings.read_cache.invalidate(&pending.project_id);
+            match recorded {
                 Ok(true) => info!(connectivity = connectivity.label(), "connection re-checked"),
                 Ok(false) => info!("re-check claim lost, or the connection changed meanwhile"),
                 Err(error) => warn!(error = %error, "recording a re-check failed"),
@@ -347,12 +369,35 @@ impl LifecycleWorker {
         .await;
     }
 
+    /// Writes a finished check's result, retrying while the store is unavailable (e.g.
+    /// a database restart) for as long as the claim lasts: the check itself need not
+    /// run again.
+    async fn retrying<T, F, Fut>(&self, mut write: F) -> crate::store::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = crate::store::Result<T>>,
+    {
+        let give_up = tokio::time::Instant::now() + self.settings.lease_grace;
+        loop {
+            match write().await {
+                Err(crate::store::StoreError::Database(error))
+                    if tokio::time::Instant::now() + ERROR_BACKOFF < give_up =>
+                {
+                    warn!(error = %error, "writing a check result failed; retrying");
+                    tokio::time::sleep(ERROR_BACKOFF).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     async fn record_progress(&self, pending: &PendingCheck, process: f64) {
-        if let Err(error) = self
+        let recorded = self
             .store
             .record_progress(pending.id, &self.owner, process, now_millis())
-            .await
-        {
+            .await;
+        self.settings.read_cache.invalidate(&pending.project_id);
+        if let Err(error) = recorded {
             warn!(connection.id = %pending.id, error = %error, "recording progress failed");
         }
     }
@@ -366,7 +411,10 @@ impl LifecycleWorker {
             .await
         {
             Ok(0) => {}
-            Ok(purged) => info!(purged, "purged deleted connections past retention"),
+            Ok(purged) => {
+                self.settings.read_cache.invalidate_all();
+                info!(purged, "purged deleted connections past retention");
+            }
             Err(error) => warn!(error = %error, "purging deleted connections failed"),
         }
     }

@@ -12,6 +12,11 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{DliPath, JsonBody};
+use super::openapi::params::{ConnectionPath, ProjectPath};
+use super::openapi::{
+    BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    Unavailable,
+};
 use super::state::AppState;
 use super::types::{
     QueuesRequest, SuccessResponse, TestDefinitionRequest, TestResponse, endpoint_checks,
@@ -130,6 +135,27 @@ fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/associate-queue`
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}/associate-queue",
+    operation_id = "AssociateQueuesToDatasourceConnection",
+    tag = "extensions",
+    summary = "Bind queues to a connection; each binding is checked in the background",
+    params(ConnectionPath),
+    request_body(content = QueuesRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "`associated N queue(s)`, N counting the new bindings", body = SuccessResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn associate(
     State(state): State<AppState>,
     principal: Principal,
@@ -148,6 +174,7 @@ pub async fn associate(
         .associate_queues(&project, id, &queues, now_millis())
         .await?;
     let added = binding_outcome(outcome, id)?;
+    state.read_cache.invalidate(project.as_str());
     state.wake_worker.notify_one();
     tracing::info!(connection.id = %id, added, "queues associated");
     Ok(Json(SuccessResponse {
@@ -157,6 +184,27 @@ pub async fn associate(
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/disassociate-queue`
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}/disassociate-queue",
+    operation_id = "DisassociateQueuesFromDatasourceConnection",
+    tag = "extensions",
+    summary = "Unbind queues from a connection",
+    params(ConnectionPath),
+    request_body(content = QueuesRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "`disassociated N queue(s)`, N counting the removed bindings", body = SuccessResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn disassociate(
     State(state): State<AppState>,
     principal: Principal,
@@ -171,6 +219,7 @@ pub async fn disassociate(
         .disassociate_queues(&project, id, &queues, now_millis())
         .await?;
     let removed = binding_outcome(outcome, id)?;
+    state.read_cache.invalidate(project.as_str());
     tracing::info!(connection.id = %id, removed, "queues disassociated");
     Ok(Json(SuccessResponse {
         is_success: true,
@@ -179,6 +228,26 @@ pub async fn disassociate(
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/reactivate`
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}/reactivate",
+    operation_id = "ReactivateDatasourceConnection",
+    tag = "extensions",
+    summary = "Start a FAILED connection over: FAILED -> CREATING and a new check",
+    params(ConnectionPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "`Reactivated`", body = SuccessResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn reactivate(
     State(state): State<AppState>,
     principal: Principal,
@@ -193,6 +262,7 @@ pub async fn reactivate(
         .await?
     {
         ReactivateOutcome::Reactivated => {
+            state.read_cache.invalidate(project.as_str());
             state.wake_worker.notify_one();
             tracing::info!(connection.id = %id, "connection reactivated");
             Ok(Json(SuccessResponse {
@@ -230,6 +300,26 @@ fn test_response(report: &CheckReport) -> TestResponse {
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/test`: checks now and answers
 /// per address. An ACTIVE connection's connectivity is updated too.
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
+    operation_id = "TestDatasourceConnection",
+    tag = "extensions",
+    summary = "Check a connection now; an ACTIVE one takes the result as a re-check",
+    params(ConnectionPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The check's result per address", body = TestResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn test_connection(
     State(state): State<AppState>,
     principal: Principal,
@@ -262,11 +352,33 @@ pub async fn test_connection(
         .store
         .record_connectivity(id, None, &connectivity, now_millis())
         .await?;
+    state.read_cache.invalidate(project.as_str());
     Ok(Json(test_response(&report)))
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/test`: checks a definition before it
 /// is saved. Nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/test",
+    operation_id = "TestDatasourceConnectionDefinition",
+    tag = "extensions",
+    summary = "Check a service and url before creating a connection; nothing is stored",
+    params(ProjectPath),
+    request_body(content = TestDefinitionRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The check's result per address", body = TestResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn test_definition(
     State(state): State<AppState>,
     principal: Principal,

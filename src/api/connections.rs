@@ -3,11 +3,18 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::actions::parse_queues;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{DliPath, JsonBody, parse_query};
+use super::openapi::params::{ConnectionPath, ProjectPath};
+use super::openapi::{
+    BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    Unavailable,
+};
 use super::state::AppState;
 use super::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
@@ -76,6 +83,38 @@ fn validate_create(
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection`
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection",
+    operation_id = "CreateDatasourceConnection",
+    tag = "connections",
+    summary = "Create a connection; its check runs in the background",
+    params(ProjectPath),
+    request_body(content = CreateConnectionRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 201, description = "Created, in state CREATING. An identical create retried \
+            within 10 minutes answers the existing connection's id.",
+            body = CreateConnectionResponse,
+            links(
+                ("show" = (operation_id = "ShowDatasourceConnection", parameters(("project_id" = "$request.path.project_id"), ("connection_id" = "$response.body#/connection_id")))),
+                ("delete" = (operation_id = "DeleteDatasourceConnection", parameters(("project_id" = "$request.path.project_id"), ("connection_id" = "$response.body#/connection_id")))),
+                ("associate" = (operation_id = "AssociateQueuesToDatasourceConnection", parameters(("project_id" = "$request.path.project_id"), ("connection_id" = "$response.body#/connection_id")))),
+                ("disassociate" = (operation_id = "DisassociateQueuesFromDatasourceConnection", parameters(("project_id" = "$request.path.project_id"), ("connection_id" = "$response.body#/connection_id")))),
+                ("reactivate" = (operation_id = "ReactivateDatasourceConnection", parameters(("project_id" = "$request.path.project_id"), ("connection_id" = "$response.body#/connection_id")))),
+                ("test" = (operation_id = "TestDatasourceConnection", parameters(("project_id" = "$request.path.project_id"), ("connection_id" = "$response.body#/connection_id")))),
+            )
+        ),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -110,6 +149,7 @@ pub async fn create(
         }
         Err(other) => return Err(other.into()),
     }
+    state.read_cache.invalidate(new.project_id.as_str());
     state.wake_worker.notify_one();
     tracing::info!(connection.id = %new.id, project.id = %new.project_id, service = %new.service, "connection created");
     Ok(created(new.id.to_string()))
@@ -208,22 +248,68 @@ fn parse_list_query(query: &ListConnectionsQuery) -> Result<ListQuery, Validatio
 }
 
 /// `GET /v2.0/{project_id}/datasource-connection`
+#[utoipa::path(
+    get,
+    path = "/v2.0/{project_id}/datasource-connection",
+    operation_id = "ListDatasourceConnections",
+    tag = "connections",
+    summary = "List the project's connections, DELETED ones included until purged",
+    params(ProjectPath, ListConnectionsQuery),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The matching connections, newest first unless `order=asc`",
+            body = ListConnectionsResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     DliPath(project): DliPath<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<ListConnectionsResponse>> {
+) -> ApiResult<Response> {
     let project = principal.authorize(&project)?;
-    let query: ListConnectionsQuery = parse_query(query.as_deref().unwrap_or_default())?;
+    let raw_query = query.unwrap_or_default();
+    let key = format!("list?{raw_query}");
+    let ticket = match state.read_cache.get(project.as_str(), &key) {
+        Ok(body) => return Ok(json_bytes(body)),
+        Err(ticket) => ticket,
+    };
+    let query: ListConnectionsQuery = parse_query(&raw_query)?;
     let query = parse_list_query(&query)?;
     let page = state.store.list_connections(&project, &query).await?;
-    Ok(Json(ListConnectionsResponse {
+    let body = to_bytes(&ListConnectionsResponse {
         is_success: true,
         message: String::new(),
         count: page.total,
         connections: page.connections.into_iter().map(Into::into).collect(),
-    }))
+    })?;
+    state
+        .read_cache
+        .put(project.as_str(), &key, ticket, body.clone());
+    Ok(json_bytes(body))
+}
+
+fn to_bytes<T: serde::Serialize>(value: &T) -> ApiResult<Bytes> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|error| ApiError::Internal(error.into()))
+}
+
+/// An already serialized JSON answer.
+fn json_bytes(body: Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
@@ -233,25 +319,73 @@ fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
 }
 
 /// `GET /v2.0/{project_id}/datasource-connection/{connection_id}`
+#[utoipa::path(
+    get,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}",
+    operation_id = "ShowDatasourceConnection",
+    tag = "connections",
+    summary = "Show one connection with its last check's per-address results",
+    params(ConnectionPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     principal: Principal,
     DliPath((project, id)): DliPath<(String, String)>,
-) -> ApiResult<Json<ConnectionResponse>> {
+) -> ApiResult<Response> {
     let project = principal.authorize(&project)?;
     let id = connection_id(&id)?;
+    let key = format!("show/{id}");
+    let ticket = match state.read_cache.get(project.as_str(), &key) {
+        Ok(body) => return Ok(json_bytes(body)),
+        Err(ticket) => ticket,
+    };
     let record = state
         .store
         .get_connection(&project, id)
         .await?
         .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
     let report = record.check_report.clone();
-    Ok(Json(
-        ConnectionResponse::from(record).with_endpoints(report.as_deref()),
-    ))
+    let body = to_bytes(&ConnectionResponse::from(record).with_endpoints(report.as_deref()))?;
+    state
+        .read_cache
+        .put(project.as_str(), &key, ticket, body.clone());
+    Ok(json_bytes(body))
 }
 
 /// `DELETE /v2.0/{project_id}/datasource-connection/{connection_id}`
+#[utoipa::path(
+    delete,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}",
+    operation_id = "DeleteDatasourceConnection",
+    tag = "connections",
+    summary = "Delete a connection that is not CREATING; deleting a DELETED one succeeds",
+    params(ConnectionPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Deleted: `{\"is_success\": true, \"message\": \"Deleted\"}`",
+            body = SuccessResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -265,6 +399,7 @@ pub async fn delete(
         .await?
     {
         DeleteOutcome::Deleted | DeleteOutcome::AlreadyDeleted => {
+            state.read_cache.invalidate(project.as_str());
             tracing::info!(connection.id = %id, project.id = %project, "connection deleted");
             Ok(Json(SuccessResponse {
                 is_success: true,

@@ -46,11 +46,21 @@ pub enum ApiError {
 
 /// DLI's error body. The SDK reads `error_code` and `error_msg`; `is_success` and
 /// `message` keep the shape of the success bodies for clients that check those.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "error_code": "DLI.0001",
+    "error_msg": "name is required",
+    "is_success": false,
+    "message": "name is required"
+}))]
 pub struct ErrorBody {
+    #[schema(value_type = super::openapi::schemas::ErrorCode)]
     pub error_code: &'static str,
+    /// What went wrong, for people.
     pub error_msg: String,
+    /// Always false.
     pub is_success: bool,
+    /// The same text as `error_msg`.
     pub message: String,
 }
 

@@ -3,9 +3,11 @@
 pub mod actions;
 pub mod auth;
 pub mod connections;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
 pub mod router;
 pub mod state;
 pub mod types;

@@ -12,6 +12,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::error::ApiError;
+use super::openapi::{InternalError, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable};
 use super::state::AppState;
 use super::{actions, connections};
 
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(super::openapi::openapi_json))
+        .merge(super::console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -116,6 +119,22 @@ async fn not_found() -> ApiError {
 
 /// Who the caller is and which projects it may use: for consoles and CLIs to offer a
 /// project picker.
+#[utoipa::path(
+    get,
+    path = "/dsconn/v1/whoami",
+    operation_id = "Whoami",
+    tag = "service",
+    summary = "The caller's identity and the projects it may use",
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The caller", body = super::openapi::schemas::WhoamiResponse),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn whoami(principal: super::auth::Principal) -> axum::Json<serde_json::Value> {
     use super::auth::PrincipalKind;
     let (kind, id) = match &principal.kind {
@@ -160,6 +179,19 @@ async fn count_request(
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "Metrics",
+    tag = "service",
+    summary = "Prometheus metrics; no credentials needed",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+            content_type = "text/plain", body = String),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn metrics() -> axum::response::Response {
     match crate::telemetry::metrics::handle() {
         Some(handle) => (
@@ -176,6 +208,18 @@ async fn metrics() -> axum::response::Response {
 }
 
 /// Ready when the store answers: a load balancer stops sending traffic otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "Readyz",
+    tag = "service",
+    summary = "Readiness: the store answers; no credentials needed",
+    responses(
+        (status = 200, description = "Ready", body = super::openapi::schemas::ReadyResponse),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
@@ -186,6 +230,19 @@ async fn readyz(
     Ok(axum::Json(serde_json::json!({ "status": "ready" })))
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "Healthz",
+    tag = "service",
+    summary = "Liveness: the process answers; no credentials needed",
+    responses(
+        (status = 200, description = "Alive", body = super::openapi::schemas::HealthResponse),
+        (status = 500, response = InternalError),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }

@@ -5,6 +5,7 @@ use tokio::sync::Notify;
 use super::actions::CheckService;
 use super::auth::Authenticator;
 use super::limits::RequestLimiter;
+use crate::read_cache::ReadCache;
 use crate::store::DynStore;
 
 /// What request handlers share. Cheap to clone.
@@ -17,6 +18,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub checks: Arc<CheckService>,
     pub request_limiter: Arc<RequestLimiter>,
+    pub read_cache: Arc<ReadCache>,
 }
 
 #[derive(Debug, Clone)]

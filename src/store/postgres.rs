@@ -27,6 +27,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 /// own, apart from the one-bigint lock sqlx's migrator takes.
 const CREATE_LOCK_CLASS: i32 = 0x6473_6331; // "dsc1"
 
+/// How sessions show in `pg_stat_activity`, unless the URL names them.
+const APPLICATION_NAME: &str = "dsconn";
+
+/// The server ends a session that idles this long inside a transaction (a replica cut
+/// off or frozen mid-transaction), releasing its row and advisory locks so the other
+/// replicas do not wait on them for the length of a TCP timeout. Every transaction here
+/// runs its statements back to back, so a live one never comes near it.
+const IDLE_IN_TRANSACTION_SETTING: &str = "idle_in_transaction_session_timeout";
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+
 /// The unique index that keeps live names unique within a project.
 const LIVE_NAME_INDEX: &str = "connections_live_name";
 
@@ -61,7 +71,16 @@ impl PgStore {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)?.application_name("dsconn");
+        let mut options = PgConnectOptions::from_str(url)?;
+        if options.get_application_name().is_none() {
+            options = options.application_name(APPLICATION_NAME);
+        }
+        if !options
+            .get_options()
+            .is_some_and(|set| set.contains(IDLE_IN_TRANSACTION_SETTING))
+        {
+            options = options.options([(IDLE_IN_TRANSACTION_SETTING, IDLE_IN_TRANSACTION_TIMEOUT)]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)

@@ -1,4 +1,8 @@
 //! The embedded default: one SQLite file in the data dir, in WAL mode.
+//!
+//! Transactions that read before they write begin with `BEGIN IMMEDIATE`: upgrading a
+//! reader to a writer in WAL mode fails at once (SQLITE_BUSY, no busy wait) when another
+//! writer got in first.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -66,9 +70,16 @@ impl SqliteStore {
             source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
         })?;
         let pool = Self::connect(data_dir).await?;
+        // Frees every claim a previous process left: new checks, re-checks, bindings.
         sqlx::query(
             "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
-             WHERE state = 'CREATING' AND lease_owner IS NOT NULL",
+             WHERE lease_owner IS NOT NULL",
+        )
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "UPDATE queue_bindings SET lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner IS NOT NULL",
         )
         .execute(&pool)
         .await?;
@@ -464,7 +475,7 @@ impl Store for SqliteStore {
         // A check may finish between the update and the look-up; one retry covers it,
         // since a finished connection stays finished until deleted.
         for _ in 0..2 {
-            let mut transaction = self.pool.begin().await?;
+            let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let deleted = sqlx::query(
                 "UPDATE connections SET state = 'DELETED', process = 0.0, connection_url = '', \
                      deleted_at = ?1, update_time = ?1, next_check_at = NULL \
@@ -693,7 +704,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool> {
         let id = id.to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let updated = sqlx::query(
             "UPDATE connections SET connectivity = ?1, last_checked_at = ?2, check_report = ?3, \
                  next_check_at = COALESCE(?4, next_check_at), \
@@ -770,7 +781,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<BindingOutcome> {
         let id = id.to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
                 .bind(&id)
@@ -809,7 +820,7 @@ impl Store for SqliteStore {
         _now: i64,
     ) -> Result<BindingOutcome> {
         let id = id.to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
                 .bind(&id)

@@ -11,6 +11,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod listing;
+mod openapi;
 mod operations;
 mod persistence;
 mod pg_cluster;

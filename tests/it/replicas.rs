@@ -264,7 +264,18 @@ async fn a_database_outage_fails_fast_loses_nothing_acknowledged_and_heals_itsel
     let keys = tempfile::tempdir().expect("temp dir");
     let secret_key = keys.path().join("secret.key");
     let token = issue_token(&url, &secret_key);
-    let replica = Replica::start(&url, &secret_key, &["--database-acquire-timeout", "1s"]);
+    let replica = Replica::start(
+        &url,
+        &secret_key,
+        &[
+            "--database-acquire-timeout",
+            "1s",
+            "--check-timeout",
+            "1s",
+            "--lease-grace",
+            "5s",
+        ],
+    );
     let target = TcpTarget::start().await;
     let client = client(&token);
     let project = new_project();

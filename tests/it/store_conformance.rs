@@ -1885,6 +1885,18 @@ async fn a_test_database_is_created_and_dropped() {
         .migrate()
         .await
         .expect("migrating again changes nothing");
+    // Sessions are named, and one frozen inside a transaction is ended by the server.
+    let (application, idle_timeout): (String, String) = sqlx::query_as(
+        "SELECT current_setting('application_name'), \
+             current_setting('idle_in_transaction_session_timeout')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("settings");
+    assert_eq!(
+        (application.as_str(), idle_timeout.as_str()),
+        ("dsconn", "1min")
+    );
     store.close().await;
     database.drop_now().await;
     let (mut admin, _) = admin_connection().await;

@@ -1,0 +1,135 @@
+// The dsconn API as the console uses it. Credentials live in this tab's sessionStorage
+// only: never in a URL, a cookie, localStorage or a log line.
+
+import { authorization, canonicalQuery, sdkDate, signingAvailable, encode } from './sign.js';
+
+const SESSION_KEY = 'dsconn.console.session';
+
+/**
+ * `{kind: 'token', token}`, `{kind: 'aksk', accessKey, secretKey}` or, on a server run
+ * with `--auth none`, `{kind: 'none'}`; plus `who`, the server's whoami answer.
+ */
+export function loadSession() {
+  try {
+    const raw = sessionStorage.getItem(SESSION_KEY);
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(session) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+/** A refusal by the server (its error_code and error_msg) or a failure to reach it. */
+export class ApiError extends Error {
+  constructor(status, code, message, requestId) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.requestId = requestId;
+  }
+}
+
+async function credentialHeaders(credentials, method, path, query, body, baseHeaders) {
+  if (credentials.kind === 'token') return { 'X-Auth-Token': credentials.token };
+  if (credentials.kind === 'none') return {};
+  if (!signingAvailable()) {
+    throw new ApiError(0, 'CONSOLE', 'this browser cannot sign requests here: AK/SK signing needs '
+      + 'WebCrypto, which browsers offer only on HTTPS or localhost pages. Use a token, or serve '
+      + 'dsconn behind HTTPS.');
+  }
+  const date = sdkDate();
+  // The browser sends Host itself; it is the page's host, since the API is same-origin.
+  const signed = { host: location.host, 'x-sdk-date': date };
+  for (const [name, value] of Object.entries(baseHeaders)) signed[name.toLowerCase()] = value;
+  return {
+    'X-Sdk-Date': date,
+    Authorization: await authorization({
+      method, path, query, headers: signed, body, accessKey: credentials.accessKey, secretKey: credentials.secretKey,
+    }),
+  };
+}
+
+/**
+ * One API call. `query` is a list of [key, value] pairs (empty values are dropped).
+ * Resolves to the parsed JSON body; rejects with an ApiError carrying the server's
+ * error_msg. A 401 with the stored session also fires `dsconn:unauthorized`.
+ */
+export async function request(method, path, { query = [], body, credentials } = {}) {
+  const stored = !credentials;
+  const creds = credentials ?? loadSession();
+  if (!creds) throw new ApiError(401, 'CONSOLE', 'not signed in');
+  const pairs = query.filter(([, value]) => value !== undefined && value !== null && value !== '');
+  const text = body === undefined ? '' : JSON.stringify(body);
+  const base = { 'Content-Type': 'application/json' };
+  const headers = {
+    Accept: 'application/json',
+    ...base,
+    ...(await credentialHeaders(creds, method, path, pairs, text, base)),
+  };
+  const search = canonicalQuery(pairs);
+  let response;
+  try {
+    response = await fetch(search ? `${path}?${search}` : path, {
+      method,
+      headers,
+      body: text === '' ? undefined : text,
+      cache: 'no-store',
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+    });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'the dsconn server could not be reached; check that it is running, then try again');
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const requestId = response.headers.get('x-request-id');
+    let message = data && typeof data.error_msg === 'string' && data.error_msg
+      ? data.error_msg
+      : `the server answered ${response.status} ${response.statusText}`.trim();
+    const retry = response.headers.get('retry-after');
+    if (response.status === 429 && retry) message += ` (retry in ${retry} s)`;
+    const error = new ApiError(response.status, data?.error_code ?? `HTTP ${response.status}`, message, requestId);
+    if (response.status === 401 && stored) {
+      window.dispatchEvent(new CustomEvent('dsconn:unauthorized', { detail: message }));
+    }
+    throw error;
+  }
+  return data;
+}
+
+/** One path segment. A link can put any text in the hash, and `.` or `..` would make the
+ * browser call another path than the one meant. */
+function segment(value) {
+  const text = String(value ?? '');
+  if (text === '' || text === '.' || text === '..') throw new ApiError(400, 'CONSOLE', `${JSON.stringify(text)} is not a valid id`);
+  return encode(text);
+}
+
+const collection = (project) => `/v2.0/${segment(project)}/datasource-connection`;
+const one = (project, id) => `${collection(project)}/${segment(id)}`;
+
+export const api = {
+  whoami: (credentials) => request('GET', '/dsconn/v1/whoami', { credentials }),
+  list: (project, query) => request('GET', collection(project), { query }),
+  show: (project, id) => request('GET', one(project, id)),
+  create: (project, body) => request('POST', collection(project), { body }),
+  remove: (project, id) => request('DELETE', one(project, id)),
+  reactivate: (project, id) => request('POST', `${one(project, id)}/reactivate`),
+  test: (project, id) => request('POST', `${one(project, id)}/test`),
+  testDefinition: (project, body) => request('POST', `${collection(project)}/test`, { body }),
+  associate: (project, id, queues) => request('POST', `${one(project, id)}/associate-queue`, { body: { queues } }),
+  disassociate: (project, id, queues) => request('POST', `${one(project, id)}/disassociate-queue`, { body: { queues } }),
+};

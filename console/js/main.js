@@ -1,0 +1,148 @@
+// The console's shell: a hash router (#/signin, #/projects, #/p/<project>,
+// #/p/<project>/new, #/p/<project>/c/<id>), the session bar and flash messages. A hash
+// holds only project ids, connection ids and list filters: never a credential.
+
+import { clearSession, loadSession } from './api.js';
+import { append, clear, errorBox, h, messageOf } from './dom.js';
+import * as signin from './views/signin.js';
+import * as projects from './views/projects.js';
+import * as list from './views/list.js';
+import * as detail from './views/detail.js';
+import * as create from './views/create.js';
+
+const ROUTES = [
+  { pattern: /^#\/signin$/, view: signin, open: true },
+  { pattern: /^#\/projects$/, view: projects },
+  { pattern: /^#\/p\/([^/?]+)\/new$/, view: create, keys: ['project'] },
+  { pattern: /^#\/p\/([^/?]+)\/c\/([^/?]+)$/, view: detail, keys: ['project', 'id'] },
+  { pattern: /^#\/p\/([^/?]+)(?:\?(.*))?$/, view: list, keys: ['project', 'query'] },
+];
+
+const main = document.getElementById('main');
+const flashArea = document.getElementById('flash');
+const sessionNav = document.getElementById('session-nav');
+
+let current = null; // {controller}
+let pendingFlash = null;
+let firstRender = true;
+/** A message shown this long before a navigation is carried to the next page. */
+const FLASH_CARRY_MS = 1500;
+
+/** Shows a message in the status area now; a navigation that follows at once keeps it. */
+export function flash(message, kind = 'info') {
+  pendingFlash = { message, kind, at: Date.now() };
+  showFlash();
+}
+
+function showFlash() {
+  clear(flashArea);
+  if (!pendingFlash) return;
+  append(flashArea, h('p', { class: `flash flash-${pendingFlash.kind}` }, pendingFlash.message));
+}
+
+export function navigate(hash, { replace = false } = {}) {
+  if (location.hash === hash) {
+    route();
+  } else if (replace) {
+    history.replaceState(null, '', hash);
+    route();
+  } else {
+    location.hash = hash;
+  }
+}
+
+function renderSessionNav(session, project) {
+  clear(sessionNav);
+  if (!session) return;
+  const who = session.who ?? {};
+  const identity = who.kind === 'access_key' ? `access key ${who.id}`
+    : who.kind === 'token' ? `token ${String(who.id ?? '').slice(0, 8)}…`
+      : 'no authentication';
+  append(sessionNav, h('ul', { class: 'session' },
+    project ? h('li', {}, 'Project ', h('a', { href: `#/p/${encodeURIComponent(project)}`, class: 'project-link' }, project),
+      ' ', h('a', { href: '#/projects', class: 'switch' }, 'Switch')) : null,
+    h('li', { class: 'identity' }, identity),
+    h('li', {}, h('button', {
+      type: 'button',
+      class: 'btn btn-small btn-on-dark',
+      onclick: () => {
+        clearSession();
+        flash('Signed out. The credentials were removed from this tab.');
+        navigate('#/signin');
+      },
+    }, 'Sign out'))));
+}
+
+function route() {
+  current?.controller.abort();
+  const controller = new AbortController();
+  current = { controller };
+  if (pendingFlash && Date.now() - pendingFlash.at > FLASH_CARRY_MS) pendingFlash = null;
+  showFlash();
+
+  let hash = location.hash;
+  const session = loadSession();
+  if (hash === '' || hash === '#' || hash === '#/') hash = session ? '#/projects' : '#/signin';
+  const match = ROUTES.map((r) => ({ r, m: hash.match(r.pattern) })).find(({ m }) => m);
+  if (!session && !(match && match.r.open)) {
+    history.replaceState(null, '', '#/signin');
+    hash = '#/signin';
+    return render(ROUTES[0], {}, null, controller);
+  }
+  if (!match) {
+    renderSessionNav(session, null);
+    clear(main);
+    append(main, h('h1', { tabindex: '-1' }, 'Page not found'),
+      h('p', {}, h('a', { href: '#/projects' }, 'Choose a project')));
+    return undefined;
+  }
+  const params = {};
+  (match.r.keys ?? []).forEach((key, i) => { params[key] = match.m[i + 1] === undefined ? undefined : decodeURIComponent(match.m[i + 1]); });
+  if (match.r.keys?.includes('query')) params.query = new URLSearchParams(match.m[match.r.keys.indexOf('query') + 1] ?? '');
+  return render(match.r, params, session, controller);
+}
+
+async function render(entry, params, session, controller) {
+  renderSessionNav(session, params.project);
+  const { signal } = controller;
+  const ctx = {
+    main,
+    params,
+    session,
+    signal,
+    navigate,
+    flash,
+    /** Runs `fn` after `ms`, unless the page was left meanwhile. */
+    later(ms, fn) {
+      const timer = setTimeout(() => { if (!signal.aborted) fn(); }, ms);
+      signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    },
+    title(text) { document.title = `${text} · dsconn console`; },
+  };
+  clear(main);
+  try {
+    await entry.view.render(ctx);
+  } catch (error) {
+    if (signal.aborted) return;
+    append(main, errorBox(messageOf(error), { title: 'Something went wrong' }));
+  }
+  if (signal.aborted) return;
+  if (!firstRender) {
+    const heading = main.querySelector('h1');
+    if (heading && !main.contains(document.activeElement)) heading.focus({ preventScroll: false });
+  }
+  firstRender = false;
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('dsconn:unauthorized', (event) => {
+  clearSession();
+  flash(`Your credentials were refused: ${event.detail}. Sign in again.`, 'error');
+  navigate('#/signin');
+});
+document.getElementById('skip-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  const heading = main.querySelector('h1');
+  (heading ?? main).focus();
+});
+route();

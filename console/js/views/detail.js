@@ -1,0 +1,330 @@
+// One connection: every field, its queue bindings, the last check per address, and the
+// actions delete (confirmed; not while CREATING), reactivate, test now, bind and unbind.
+
+import { api } from '../api.js';
+import {
+  append, badge, clear, endpointList, errorBox, formatTime, h, messageOf, progress, tagList, text, time, uid,
+} from '../dom.js';
+import * as validate from '../validate.js';
+
+const REFRESH_MS = 2000;
+
+function connectivity(value) {
+  if (!value) return h('span', { class: 'muted' }, 'not checked yet');
+  return badge(value);
+}
+
+function endpointsTable(endpoints, caption) {
+  if (!endpoints || endpoints.length === 0) {
+    return h('p', { class: 'muted' }, 'No check has finished yet.');
+  }
+  const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+  return h('div', { class: 'table-scroll' }, h('table', { class: 'results' },
+    h('caption', { class: 'visually-hidden' }, caption),
+    h('thead', {}, h('tr', {}, ['Endpoint', 'Address', 'Outcome', 'Reason', 'Message', 'Latency']
+      .map((label) => h('th', { scope: 'col' }, label)))),
+    h('tbody', {}, endpoints.map((e) => h('tr', { 'data-outcome': e.outcome },
+      h('th', { scope: 'row', 'data-label': 'Endpoint' }, h('code', {}, e.endpoint)),
+      cell('Address', e.address ? h('code', {}, e.address) : text('')),
+      cell('Outcome', badge(e.outcome)),
+      cell('Reason', e.reason ? h('code', {}, e.reason) : text('')),
+      cell('Message', text(e.message)),
+      cell('Latency', `${e.latency_ms} ms`))))));
+}
+
+function field(label, value) {
+  return [h('dt', {}, label), h('dd', {}, value)];
+}
+
+export async function render(ctx) {
+  const { project, id } = ctx.params;
+  const listHref = `#/p/${encodeURIComponent(project)}`;
+  ctx.title('Connection');
+
+  let connection = null;
+  let timer = null;
+  const schedule = (ms) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { if (!ctx.signal.aborted) load(); }, ms);
+  };
+  ctx.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+
+  // The parts that each refresh redraws.
+  const title = h('span', { class: 'title-text' }, 'Connection');
+  const stateSlot = h('span', { class: 'title-badge', id: 'detail-state' });
+  const failureSlot = h('div');
+  const overview = h('dl', { class: 'fields', id: 'overview' });
+  const bindingsSlot = h('div', { id: 'bindings' });
+  const endpointsSlot = h('div', { id: 'endpoints' });
+  const problems = h('div', { class: 'problems', id: 'action-problems' });
+  const refreshNote = h('p', { class: 'summary', id: 'detail-summary', 'aria-live': 'polite' });
+  const testSlot = h('section', { class: 'card test-result', id: 'test-result', hidden: true, 'aria-labelledby': 'test-result-title' });
+
+  // Actions.
+  const deleteWhyId = uid('delete-why');
+  const deleteWhy = h('p', { class: 'hint', id: deleteWhyId, hidden: true });
+  const reactivateWhyId = uid('reactivate-why');
+  const reactivateWhy = h('p', { class: 'hint', id: reactivateWhyId, hidden: true });
+  const testButton = h('button', { type: 'button', class: 'btn btn-secondary', id: 'action-test' }, 'Test now');
+  const reactivateButton = h('button', { type: 'button', class: 'btn btn-secondary', id: 'action-reactivate', 'aria-describedby': reactivateWhyId }, 'Reactivate');
+  const deleteButton = h('button', { type: 'button', class: 'btn btn-danger', id: 'action-delete', 'aria-describedby': deleteWhyId }, 'Delete…');
+
+  const fail = (error, what) => {
+    const box = errorBox(messageOf(error), { title: what });
+    clear(problems).append(box);
+    box.focus();
+  };
+  const busy = async (button, label, work) => {
+    const original = button.textContent;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    button.textContent = label;
+    clear(problems);
+    try {
+      await work();
+    } finally {
+      button.removeAttribute('aria-busy');
+      button.textContent = original;
+      updateButtons();
+    }
+  };
+
+  testButton.addEventListener('click', () => busy(testButton, 'Testing…', async () => {
+    try {
+      const result = await api.test(project, id);
+      if (ctx.signal.aborted) return;
+      clear(testSlot).append(
+        h('h2', { id: 'test-result-title', tabindex: '-1' }, 'Test result'),
+        h('p', {}, 'Checked at ', time(Date.now()), ': ', badge(result.connectivity, { id: 'test-connectivity' }),
+          result.failure_reason ? [' ', h('code', {}, result.failure_reason)] : null),
+        endpointsTable(result.endpoints, 'Result of the test, per address'));
+      testSlot.hidden = false;
+      testSlot.querySelector('h2').focus();
+      await load();
+    } catch (error) {
+      fail(error, 'The test was refused');
+    }
+  }));
+
+  reactivateButton.addEventListener('click', () => busy(reactivateButton, 'Reactivating…', async () => {
+    try {
+      await api.reactivate(project, id);
+      await load();
+      ctx.flash(`Reactivated ${connection?.name ?? 'the connection'}: checking it again.`);
+    } catch (error) {
+      fail(error, 'Reactivation was refused');
+    }
+  }));
+
+  // The delete confirmation: a modal dialog, Cancel focused first, Escape cancels.
+  const dialogTitleId = uid('confirm-title');
+  const dialogText = h('p', { id: `${dialogTitleId}-text` });
+  const cancelButton = h('button', { type: 'button', class: 'btn btn-secondary', id: 'confirm-cancel', autofocus: true }, 'Cancel');
+  const confirmButton = h('button', { type: 'button', class: 'btn btn-danger', id: 'confirm-delete' }, 'Delete connection');
+  const dialog = h('dialog', { class: 'confirm', id: 'confirm-dialog', 'aria-labelledby': dialogTitleId, 'aria-describedby': dialogText.id },
+    h('h2', { id: dialogTitleId }, 'Delete this connection?'),
+    dialogText,
+    h('div', { class: 'actions' }, cancelButton, confirmButton));
+  cancelButton.addEventListener('click', () => dialog.close('cancel'));
+  confirmButton.addEventListener('click', () => dialog.close('confirm'));
+  dialog.addEventListener('close', async () => {
+    if (dialog.returnValue !== 'confirm') {
+      deleteButton.focus();
+      return;
+    }
+    await busy(deleteButton, 'Deleting…', async () => {
+      try {
+        await api.remove(project, id);
+        ctx.flash(`Deleted connection ${connection?.name ?? id}.`);
+        ctx.navigate(listHref);
+      } catch (error) {
+        fail(error, 'The delete was refused');
+      }
+    });
+  });
+  deleteButton.addEventListener('click', () => {
+    dialogText.textContent = `“${connection.name}” becomes DELETED: its queue bindings are removed and `
+      + 'clients can no longer use its connection address. This cannot be undone.';
+    dialog.returnValue = '';
+    dialog.showModal();
+  });
+
+  // Bind queues.
+  const bindId = uid('bind');
+  const bindHint = `${bindId}-hint`;
+  const bindInput = h('input', {
+    id: bindId, name: 'queues', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': bindHint,
+  });
+  const bindError = h('p', { class: 'field-error', id: `${bindId}-error`, hidden: true });
+  const bindButton = h('button', { type: 'submit', class: 'btn btn-primary', id: 'bind-submit' }, 'Bind');
+  const bindForm = h('form', { class: 'inline-form', novalidate: true, id: 'bind-form' },
+    h('div', { class: 'field' },
+      h('label', { for: bindId }, 'Bind queues'),
+      h('p', { class: 'hint', id: bindHint }, 'Queue names of lower-case letters, digits and ‘_’, separated by commas or spaces. The queue “default” cannot be bound.'),
+      h('div', { class: 'input-row' }, bindInput, bindButton),
+      bindError));
+  bindForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const { queues, error } = validate.queues(bindInput.value, { required: true });
+    if (error) {
+      bindError.textContent = error;
+      bindError.hidden = false;
+      bindInput.setAttribute('aria-invalid', 'true');
+      bindInput.setAttribute('aria-describedby', `${bindHint} ${bindError.id}`);
+      bindInput.focus();
+      return;
+    }
+    bindError.hidden = true;
+    bindInput.removeAttribute('aria-invalid');
+    bindInput.setAttribute('aria-describedby', bindHint);
+    busy(bindButton, 'Binding…', async () => {
+      try {
+        const answer = await api.associate(project, id, queues);
+        bindInput.value = '';
+        await load();
+        ctx.flash(`Bound: ${answer.message}.`);
+      } catch (error) {
+        fail(error, 'Binding was refused');
+      }
+    });
+  });
+
+  const unbind = (queue, button) => busy(button, 'Unbinding…', async () => {
+    try {
+      const answer = await api.disassociate(project, id, [queue]);
+      await load();
+      ctx.flash(`Unbound ${queue}: ${answer.message}.`);
+    } catch (error) {
+      fail(error, 'Unbinding was refused');
+    }
+  });
+
+  function updateButtons() {
+    if (!connection) return;
+    const state = connection.state;
+    const pending = (b) => b.getAttribute('aria-busy') === 'true';
+    if (!pending(deleteButton)) deleteButton.disabled = state === 'CREATING' || state === 'DELETED';
+    deleteWhy.hidden = !(state === 'CREATING' || state === 'DELETED');
+    deleteWhy.textContent = state === 'CREATING'
+      ? 'Delete is available once the check finishes: a connection cannot be deleted while it is being created.'
+      : 'This connection is already deleted.';
+    if (!pending(reactivateButton)) reactivateButton.disabled = state !== 'FAILED';
+    reactivateWhy.hidden = state === 'FAILED' || state === 'DELETED';
+    reactivateWhy.textContent = 'Only a FAILED connection can be reactivated.';
+    if (!pending(testButton)) testButton.disabled = state === 'DELETED';
+    if (!pending(bindButton)) bindButton.disabled = state === 'DELETED';
+    bindInput.disabled = state === 'DELETED';
+  }
+
+  function bindingsTable(c) {
+    const bindings = c.available_queue_info ?? [];
+    if (bindings.length === 0) return h('p', { class: 'muted', id: 'no-bindings' }, 'No queue is bound.');
+    const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+    return h('div', { class: 'table-scroll' }, h('table', { class: 'results bindings' },
+      h('caption', { class: 'visually-hidden' }, 'Queue bindings'),
+      h('thead', {}, h('tr', {}, ['Queue', 'Status', 'Connectivity', 'Error', 'Last check', 'Updated', 'Action']
+        .map((label) => h('th', { scope: 'col' }, label)))),
+      h('tbody', {}, bindings.map((q) => {
+        const button = h('button', {
+          type: 'button', class: 'btn btn-small btn-secondary', 'data-key': `unbind-${q.name}`,
+          'aria-label': `Unbind ${q.name}`, disabled: c.state === 'DELETED',
+        }, 'Unbind');
+        button.addEventListener('click', () => unbind(q.name, button));
+        return h('tr', { 'data-queue': q.name },
+          h('th', { scope: 'row', 'data-label': 'Queue' }, q.name),
+          cell('Status', badge(q.status)),
+          cell('Connectivity', connectivity(q.connectivity)),
+          cell('Error', q.err_msg ? [q.failure_reason ? [h('code', {}, q.failure_reason), ': '] : null, q.err_msg] : text('')),
+          cell('Last check', time(q.last_checked_at)),
+          cell('Updated', time(q.update_time)),
+          cell('Action', button));
+      }))));
+  }
+
+  function draw(c) {
+    ctx.title(c.name);
+    title.textContent = c.name;
+    clear(stateSlot).append(badge(c.state));
+    clear(failureSlot);
+    if (c.state === 'FAILED') {
+      failureSlot.append(h('div', { class: 'alert alert-error', id: 'failure' },
+        h('strong', {}, 'The check failed'), c.failure_reason ? [' (', h('code', {}, c.failure_reason), ')'] : null,
+        ': ', c.message || 'no reason was recorded'));
+    }
+    const focusedKey = bindingsSlot.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    append(clear(overview),
+      field('Connection id', h('code', {}, c.connection_id)),
+      field('State', badge(c.state)),
+      field('Progress', progress(c.process, c.state, 'Check progress')),
+      field('Service', c.service),
+      field('Destination', endpointList(c.destination)),
+      field('Connection address', endpointList(c.connection_url)),
+      field('Connectivity', connectivity(c.connectivity)),
+      field('Last check', time(c.last_checked_at)),
+      field('Failure reason', c.failure_reason ? h('code', {}, c.failure_reason) : text('')),
+      field('Message', text(c.message)),
+      field('Security group id', text(c.security_group_id)),
+      field('Network id', text(c.network_id)),
+      field('Tags', tagList(c.tags)),
+      field('Queues', text((c.queue_list ?? []).join(', '))),
+      field('Cluster name', text(c.cluster_name)),
+      field('Created', time(c.create_time)),
+      field('Updated', time(c.update_time)));
+    clear(bindingsSlot).append(bindingsTable(c));
+    if (focusedKey) bindingsSlot.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
+    clear(endpointsSlot).append(endpointsTable(c.endpoints, 'Last check, per address'));
+    updateButtons();
+  }
+
+  async function load() {
+    try {
+      const c = await api.show(project, id);
+      if (ctx.signal.aborted) return;
+      connection = c;
+      draw(c);
+      const pending = c.state === 'CREATING' || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING');
+      refreshNote.textContent = `Updated ${formatTime(Date.now())}${pending ? ' · refreshing every 2 s while a check runs' : ''}`;
+      if (pending) schedule(REFRESH_MS);
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      if (!connection) throw error;
+      fail(error, 'Could not refresh the connection');
+      if (error.status === 0 || error.status === 429 || error.status >= 500) schedule(REFRESH_MS * 2);
+    }
+  }
+
+  append(ctx.main,
+    h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' },
+      h('a', { href: listHref }, 'Connections'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, 'Details')),
+    h('div', { class: 'page-head' },
+      h('h1', { tabindex: '-1' }, title, ' ', stateSlot)),
+    refreshNote,
+    h('div', { class: 'toolbar', role: 'group', 'aria-label': 'Actions' }, testButton, reactivateButton, deleteButton),
+    deleteWhy,
+    reactivateWhy,
+    problems,
+    failureSlot,
+    testSlot,
+    h('div', { class: 'detail-grid' },
+      h('section', { class: 'card', 'aria-labelledby': 'overview-title' },
+        h('h2', { id: 'overview-title' }, 'Overview'),
+        overview),
+      h('div', { class: 'stack' },
+        h('section', { class: 'card', 'aria-labelledby': 'bindings-title' },
+          h('h2', { id: 'bindings-title' }, 'Queue bindings'),
+          bindingsSlot,
+          bindForm),
+        h('section', { class: 'card', 'aria-labelledby': 'endpoints-title' },
+          h('h2', { id: 'endpoints-title' }, 'Last check, per address'),
+          endpointsSlot))),
+    dialog);
+
+  try {
+    await load();
+  } catch (error) {
+    clear(ctx.main).append(
+      h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' }, h('a', { href: listHref }, 'Connections')),
+      h('h1', { tabindex: '-1' }, 'Connection not available'),
+      errorBox(messageOf(error), { title: 'Could not load the connection' }));
+  }
+}

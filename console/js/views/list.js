@@ -1,0 +1,212 @@
+// The connection list: filters (state, service, name, tags), sorting by creation time,
+// paging, and a refresh every two seconds while anything shown is being created.
+
+import { api } from '../api.js';
+import {
+  append, badge, clear, compactTime, endpointList, errorBox, formatTime, h, messageOf, progress, SERVICES, STATES, text, uid,
+} from '../dom.js';
+import * as validate from '../validate.js';
+import { rememberProject } from './projects.js';
+
+export const REFRESH_MS = 2000;
+const PAGE_SIZES = [10, 20, 50, 100];
+const DEFAULT_SIZE = 20;
+const LIVE = 'CREATING,ACTIVE,FAILED';
+
+function readFilters(query) {
+  const size = Number(query.get('size'));
+  const page = Number(query.get('page'));
+  return {
+    name: query.get('name') ?? '',
+    state: query.get('state') ?? '',
+    service: query.get('service') ?? '',
+    tags: query.get('tags') ?? '',
+    order: query.get('order') === 'asc' ? 'asc' : 'desc',
+    size: PAGE_SIZES.includes(size) ? size : DEFAULT_SIZE,
+    page: Number.isInteger(page) && page > 1 ? page : 1,
+  };
+}
+
+function listHref(project, filters) {
+  const query = new URLSearchParams();
+  for (const key of ['name', 'state', 'service', 'tags']) if (filters[key]) query.set(key, filters[key]);
+  if (filters.order === 'asc') query.set('order', 'asc');
+  if (filters.size !== DEFAULT_SIZE) query.set('size', String(filters.size));
+  if (filters.page > 1) query.set('page', String(filters.page));
+  const search = query.toString();
+  return `#/p/${encodeURIComponent(project)}${search ? `?${search}` : ''}`;
+}
+
+function select(id, name, options, value) {
+  return h('select', { id, name, value },
+    options.map(([optionValue, label]) => h('option', { value: optionValue }, label)));
+}
+
+function filterForm(ctx, project, filters) {
+  const ids = { name: uid('f-name'), state: uid('f-state'), service: uid('f-service'), tags: uid('f-tags'), size: uid('f-size') };
+  const tagsHint = `${ids.tags}-hint`;
+  const tagsError = h('p', { class: 'field-error', id: `${ids.tags}-error`, hidden: true });
+  const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter connections', novalidate: true },
+    h('div', { class: 'field' },
+      h('label', { for: ids.name }, 'Name contains'),
+      h('input', { id: ids.name, name: 'name', type: 'search', value: filters.name, autocomplete: 'off', spellcheck: 'false' })),
+    h('div', { class: 'field' },
+      h('label', { for: ids.state }, 'State'),
+      select(ids.state, 'state', [['', 'Any state'], [LIVE, 'Not deleted'], ...STATES.map((s) => [s, s])], filters.state)),
+    h('div', { class: 'field' },
+      h('label', { for: ids.service }, 'Service'),
+      select(ids.service, 'service', [['', 'Any service'], ...SERVICES.map((s) => [s, s])], filters.service)),
+    h('div', { class: 'field' },
+      h('label', { for: ids.tags }, 'Tags'),
+      h('input', {
+        id: ids.tags, name: 'tags', type: 'text', value: filters.tags, placeholder: 'env=prod,team',
+        autocomplete: 'off', spellcheck: 'false', 'aria-describedby': tagsHint,
+      }),
+      h('p', { class: 'hint', id: tagsHint }, 'key=value or key, comma-separated; all must match'),
+      tagsError),
+    h('div', { class: 'field field-narrow' },
+      h('label', { for: ids.size }, 'Per page'),
+      select(ids.size, 'size', PAGE_SIZES.map((n) => [String(n), String(n)]), String(filters.size))),
+    h('div', { class: 'filter-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply filters'),
+      h('a', { class: 'btn btn-secondary', href: listHref(project, { ...readFilters(new URLSearchParams()), order: filters.order }) }, 'Clear')));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const tags = String(data.get('tags') ?? '').trim();
+    const problem = validate.tagFilter(tags);
+    const tagsInput = form.elements.namedItem('tags');
+    if (problem) {
+      tagsError.textContent = problem;
+      tagsError.hidden = false;
+      tagsInput.setAttribute('aria-invalid', 'true');
+      tagsInput.setAttribute('aria-describedby', `${tagsHint} ${tagsError.id}`);
+      tagsInput.focus();
+      return;
+    }
+    ctx.navigate(listHref(project, {
+      name: String(data.get('name') ?? '').trim(),
+      state: String(data.get('state') ?? ''),
+      service: String(data.get('service') ?? ''),
+      tags,
+      order: filters.order,
+      size: Number(data.get('size')) || DEFAULT_SIZE,
+      page: 1,
+    }));
+  });
+  return form;
+}
+
+function queuesCell(connection) {
+  if (!connection.queue_list || connection.queue_list.length === 0) return text('');
+  return h('ul', { class: 'queue-names' }, connection.queue_list.map((name) => h('li', {}, name)));
+}
+
+function table(project, filters, connections) {
+  const nextOrder = filters.order === 'desc' ? 'asc' : 'desc';
+  const sortHref = listHref(project, { ...filters, order: nextOrder, page: 1 });
+  const headers = ['Name', 'State', 'Service', 'Connection address', 'Destination', 'Queues', 'Created', 'Progress'];
+  const detailHref = (c) => `#/p/${encodeURIComponent(project)}/c/${encodeURIComponent(c.connection_id)}`;
+  const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+  return h('table', { class: 'connections', id: 'connections-table' },
+    h('caption', { class: 'visually-hidden' },
+      `Datasource connections of project ${project}, ${filters.order === 'desc' ? 'newest' : 'oldest'} first`),
+    h('thead', {}, h('tr', {}, headers.map((label) => (label === 'Created'
+      ? h('th', { scope: 'col', 'aria-sort': filters.order === 'desc' ? 'descending' : 'ascending', class: 'col-created' },
+        h('a', {
+          href: sortHref,
+          class: 'sort',
+          id: 'sort-created',
+          'aria-label': `Created, sorted ${filters.order === 'desc' ? 'newest' : 'oldest'} first; sort ${nextOrder === 'desc' ? 'newest' : 'oldest'} first`,
+        }, 'Created', h('span', { class: 'sort-arrow', 'aria-hidden': 'true' }, filters.order === 'desc' ? ' ▼' : ' ▲')))
+      : h('th', { scope: 'col' }, label))))),
+    h('tbody', {}, connections.length === 0
+      ? h('tr', {}, h('td', { colspan: String(headers.length), class: 'empty' }, 'No connections match.'))
+      : connections.map((c) => h('tr', { 'data-id': c.connection_id, 'data-state': c.state, class: `row-${c.state.toLowerCase()}` },
+        h('th', { scope: 'row', 'data-label': 'Name' },
+          h('a', { href: detailHref(c), 'data-key': `open-${c.connection_id}`, class: 'conn-name' }, c.name)),
+        cell('State', badge(c.state)),
+        cell('Service', c.service),
+        cell('Connection address', endpointList(c.connection_url)),
+        cell('Destination', endpointList(c.destination)),
+        cell('Queues', queuesCell(c)),
+        cell('Created', compactTime(c.create_time)),
+        cell('Progress', progress(c.process, c.state, `Progress of ${c.name}`))))));
+}
+
+function pager(project, filters, count) {
+  const pages = Math.max(1, Math.ceil(count / filters.size));
+  const page = Math.min(filters.page, pages);
+  const link = (label, target, rel, disabled) => (disabled
+    ? h('span', { class: 'btn btn-secondary', 'aria-disabled': 'true' }, label)
+    : h('a', { class: 'btn btn-secondary', href: listHref(project, { ...filters, page: target }), rel }, label));
+  return h('nav', { class: 'pager', 'aria-label': 'Pages' },
+    link('‹ Previous', page - 1, 'prev', page <= 1),
+    h('span', { class: 'page-of', id: 'page-of' }, `Page ${page} of ${pages}`),
+    link('Next ›', page + 1, 'next', page >= pages));
+}
+
+export async function render(ctx) {
+  const { project } = ctx.params;
+  const filters = readFilters(ctx.params.query ?? new URLSearchParams());
+  rememberProject(project);
+  ctx.title(`Connections · ${project}`);
+
+  const summary = h('p', { class: 'summary', id: 'list-summary', 'aria-live': 'polite' }, 'Loading…');
+  const problems = h('div', { class: 'problems' });
+  const region = h('div', { class: 'table-wrap', id: 'list-region' });
+  const pagerSlot = h('div');
+  append(ctx.main,
+    h('div', { class: 'page-head' },
+      h('h1', { tabindex: '-1' }, 'Connections'),
+      h('a', { class: 'btn btn-primary', href: `#/p/${encodeURIComponent(project)}/new`, id: 'new-connection' }, '+ New connection')),
+    filterForm(ctx, project, filters),
+    summary,
+    problems,
+    region,
+    pagerSlot);
+
+  const load = async () => {
+    let answer;
+    try {
+      answer = await api.list(project, [
+        ['limit', String(filters.size)],
+        ['offset', String((filters.page - 1) * filters.size)],
+        ['order', filters.order],
+        ['name', filters.name],
+        ['state', filters.state],
+        ['service', filters.service],
+        ['tags', filters.tags],
+      ]);
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      clear(problems).append(errorBox(messageOf(error), { title: 'Could not list connections' }));
+      summary.textContent = '';
+      if (error.status === 0 || error.status === 429 || error.status >= 500) ctx.later(REFRESH_MS * 2, load);
+      return;
+    }
+    if (ctx.signal.aborted) return;
+    clear(problems);
+    const { count, connections } = answer;
+    if (connections.length === 0 && count > 0 && filters.page > 1) {
+      // Past the end (connections were deleted meanwhile): show the last page instead.
+      ctx.navigate(listHref(project, { ...filters, page: Math.ceil(count / filters.size) }), { replace: true });
+      return;
+    }
+    const busy = connections.some((c) => c.state === 'CREATING'
+      || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING'));
+    const first = count === 0 ? 0 : (filters.page - 1) * filters.size + 1;
+    const last = (filters.page - 1) * filters.size + connections.length;
+    summary.textContent = count === 0
+      ? 'No connections match.'
+      : `${count} connection${count === 1 ? '' : 's'} · showing ${first}–${last}`
+        + ` · updated ${formatTime(Date.now())}${busy ? ' · refreshing every 2 s while one is being created' : ''}`;
+    const focusedKey = region.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    clear(region).append(table(project, filters, connections));
+    if (focusedKey) region.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
+    clear(pagerSlot).append(pager(project, filters, count));
+    region.dataset.busy = busy ? 'true' : 'false';
+    if (busy) ctx.later(REFRESH_MS, load);
+  };
+  await load();
+}

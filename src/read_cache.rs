@@ -1,0 +1,163 @@
+//! A short-lived cache of serialized list and show answers, the API's hot path.
+//!
+//! Every write this process makes invalidates the project's entries at once, so a
+//! client always reads its own writes; writes made by another replica become visible
+//! within the time to live. A zero time to live turns the cache off.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// Cached bytes beyond which the cache starts over (bounds memory).
+const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
+/// Answers larger than this are not cached.
+const MAX_ENTRY_BYTES: usize = 16 * 1024 * 1024;
+/// Projects tracked before the cache starts over.
+const MAX_PROJECTS: usize = 10_000;
+
+#[derive(Default)]
+struct Entries {
+    /// Bumped by every invalidation, so an answer computed before one is not stored.
+    generations: HashMap<String, u64>,
+    bodies: HashMap<(String, String), (Instant, Bytes)>,
+    bytes: usize,
+}
+
+pub struct ReadCache {
+    ttl: Duration,
+    entries: Mutex<Entries>,
+}
+
+/// Where an answer was computed, to store it only if nothing changed meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+impl ReadCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(Entries::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A cached answer, or a ticket to store the one about to be computed.
+    pub fn get(&self, project: &str, key: &str) -> Result<Bytes, Ticket> {
+        let entries = self.lock();
+        let generation = entries
+            .generations
+            .get(project)
+            .copied()
+            .unwrap_or_default();
+        if self.ttl.is_zero() {
+            return Err(Ticket(generation));
+        }
+        match entries.bodies.get(&(project.to_owned(), key.to_owned())) {
+            Some((filled, body)) if filled.elapsed() < self.ttl => Ok(body.clone()),
+            _ => Err(Ticket(generation)),
+        }
+    }
+
+    /// Stores an answer unless the project changed since the ticket was taken.
+    pub fn put(&self, project: &str, key: &str, ticket: Ticket, body: Bytes) {
+        if self.ttl.is_zero() || body.len() > MAX_ENTRY_BYTES {
+            return;
+        }
+        let mut entries = self.lock();
+        let generation = entries
+            .generations
+            .get(project)
+            .copied()
+            .unwrap_or_default();
+        if generation != ticket.0 {
+            return;
+        }
+        if entries.bytes + body.len() > MAX_CACHED_BYTES || entries.generations.len() > MAX_PROJECTS
+        {
+            entries.bodies.clear();
+            entries.bytes = 0;
+        }
+        entries.bytes += body.len();
+        if let Some((_, old)) = entries
+            .bodies
+            .insert((project.to_owned(), key.to_owned()), (Instant::now(), body))
+        {
+            entries.bytes -= old.len();
+        }
+    }
+
+    /// Forgets the project's answers: call after every write to it.
+    pub fn invalidate(&self, project: &str) {
+        let mut entries = self.lock();
+        *entries.generations.entry(project.to_owned()).or_default() += 1;
+        let mut freed = 0;
+        entries.bodies.retain(|(owner, _), (_, body)| {
+            let keep = owner != project;
+            if !keep {
+                freed += body.len();
+            }
+            keep
+        });
+        entries.bytes -= freed;
+    }
+
+    /// Forgets everything (e.g. after a purge across projects).
+    pub fn invalidate_all(&self) {
+        let mut entries = self.lock();
+        for generation in entries.generations.values_mut() {
+            *generation += 1;
+        }
+        entries.bodies.clear();
+        entries.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_served_until_its_project_changes() {
+        let cache = ReadCache::new(Duration::from_secs(60));
+        let ticket = cache.get("p", "list").expect_err("empty");
+        cache.put("p", "list", ticket, Bytes::from_static(b"v1"));
+        assert_eq!(cache.get("p", "list").ok(), Some(Bytes::from_static(b"v1")));
+        cache.invalidate("other");
+        assert!(
+            cache.get("p", "list").is_ok(),
+            "other projects' writes do not matter"
+        );
+        cache.invalidate("p");
+        assert!(cache.get("p", "list").is_err());
+    }
+
+    #[test]
+    fn an_answer_computed_across_a_write_is_not_stored() {
+        let cache = ReadCache::new(Duration::from_secs(60));
+        let ticket = cache.get("p", "list").expect_err("empty");
+        cache.invalidate("p");
+        cache.put("p", "list", ticket, Bytes::from_static(b"stale"));
+        assert!(cache.get("p", "list").is_err());
+    }
+
+    #[test]
+    fn answers_expire_and_a_zero_ttl_caches_nothing() {
+        let cache = ReadCache::new(Duration::from_millis(20));
+        let ticket = cache.get("p", "k").expect_err("empty");
+        cache.put("p", "k", ticket, Bytes::from_static(b"v"));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.get("p", "k").is_err());
+
+        let off = ReadCache::new(Duration::ZERO);
+        let ticket = off.get("p", "k").expect_err("empty");
+        off.put("p", "k", ticket, Bytes::from_static(b"v"));
+        assert!(off.get("p", "k").is_err());
+    }
+}
