@@ -161,7 +161,7 @@ def start_server(data_dir, log_dir, *extra_args) -> Server:
            "--listen", f"{LOOPBACK}:{port}",
            "--data-dir", str(data_dir),
            "--check-timeout", "1s",
-           *probe_args(binary),
+           *([] if "--probe-mode" in extra_args else probe_args(binary)),
            *extra_args]
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=dsconn_env())
