@@ -100,6 +100,20 @@ pub mod metrics {
         .record(elapsed.as_secs_f64());
     }
 
+    /// Sets the gauges describing the stored state.
+    pub fn record_store_stats(stats: &crate::store::StoreStats) {
+        for (state, service, count) in &stats.connections {
+            ::metrics::gauge!(
+                "dsconn_connections",
+                "state" => state.clone(),
+                "service" => service.clone()
+            )
+            .set(*count as f64);
+        }
+        ::metrics::gauge!("dsconn_pending_checks").set(stats.pending_checks as f64);
+        ::metrics::gauge!("dsconn_leased_checks").set(stats.leased_checks as f64);
+    }
+
     /// Records one check: `kind` is create, bind, recheck or test.
     pub fn record_check(kind: &'static str, report: &CheckReport, elapsed: Duration) {
         let (outcome, reason) = if report.any_reachable() {

@@ -178,7 +178,7 @@ async fn count_request(
     response
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition. Stored-state gauges are read from the store per scrape.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -192,19 +192,25 @@ async fn count_request(
         (status = 503, response = Unavailable),
     ),
 )]
-async fn metrics() -> axum::response::Response {
-    match crate::telemetry::metrics::handle() {
-        Some(handle) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4",
-            )],
-            handle.render(),
-        )
-            .into_response(),
-        None => ApiError::Internal(anyhow::anyhow!("another metrics recorder is installed"))
-            .into_response(),
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    let Some(handle) = crate::telemetry::metrics::handle() else {
+        return ApiError::Internal(anyhow::anyhow!("another metrics recorder is installed"))
+            .into_response();
+    };
+    match state.store.stats().await {
+        Ok(stats) => crate::telemetry::metrics::record_store_stats(&stats),
+        Err(error) => tracing::warn!(error = %error, "metrics: the store did not answer"),
     }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        handle.render(),
+    )
+        .into_response()
 }
 
 /// Ready when the store answers: a load balancer stops sending traffic otherwise.

@@ -331,6 +331,17 @@ pub enum BindingOutcome {
     NotFound,
 }
 
+/// What `/metrics` reports about the stored state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    /// (state, service, count) for every combination that has connections.
+    pub connections: Vec<(String, String, u64)>,
+    /// CREATING connections and bindings that no worker has claimed.
+    pub pending_checks: u64,
+    /// Connections and bindings a worker holds a live claim on.
+    pub leased_checks: u64,
+}
+
 /// A new AK/SK credential; the secret key is already sealed.
 #[derive(Debug, Clone)]
 pub struct NewCredential {
@@ -401,6 +412,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers (for readiness).
     async fn ping(&self) -> Result<()>;
+
+    /// Counts for the metrics: connections by state and service, and check work.
+    async fn stats(&self) -> Result<StoreStats>;
 
     async fn list_connections(
         &self,

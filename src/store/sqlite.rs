@@ -19,7 +19,7 @@ use super::{
     BindingOutcome, BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity,
     CredentialRecord, DeleteOutcome, FailureCount, ListQuery, NewConnection, NewCredential,
     NewToken, PendingBinding, PendingCheck, QueueBinding, ReactivateOutcome, Result, SortOrder,
-    Store, StoreError, TokenRecord,
+    Store, StoreError, StoreStats, TokenRecord,
 };
 use crate::domain::{
     ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, Tag,
@@ -424,6 +424,45 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let now = crate::domain::now_millis();
+        let rows = sqlx::query(
+            "SELECT state, service, COUNT(*) AS n FROM connections GROUP BY state, service",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let connections = rows
+            .iter()
+            .map(|row| {
+                let count: i64 = row.try_get("n")?;
+                Ok((
+                    row.try_get("state")?,
+                    row.try_get("service")?,
+                    u64::try_from(count).unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let work = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM connections WHERE state = 'CREATING' \
+                  AND (lease_until IS NULL OR lease_until < ?1)) \
+             + (SELECT COUNT(*) FROM queue_bindings WHERE status = 'CREATING' \
+                  AND (lease_until IS NULL OR lease_until < ?1)) AS pending, \
+               (SELECT COUNT(*) FROM connections WHERE lease_until >= ?1) \
+             + (SELECT COUNT(*) FROM queue_bindings WHERE lease_until >= ?1) AS leased",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let pending: i64 = work.try_get("pending")?;
+        let leased: i64 = work.try_get("leased")?;
+        Ok(StoreStats {
+            connections,
+            pending_checks: u64::try_from(pending).unwrap_or_default(),
+            leased_checks: u64::try_from(leased).unwrap_or_default(),
+        })
     }
 
     async fn list_connections(

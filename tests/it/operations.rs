@@ -46,6 +46,12 @@ async fn metrics_count_requests_by_route_and_checks_by_outcome() {
     );
     assert!(has("dsconn_http_request_duration_seconds_bucket"));
     assert!(has("dsconn_check_duration_seconds_bucket"));
+    assert!(
+        has(r#"dsconn_connections{state="ACTIVE",service="RDS"}"#),
+        "{text}"
+    );
+    assert!(has("dsconn_pending_checks"));
+    assert!(has("dsconn_leased_checks"));
     assert!(!text.contains(&id), "ids never become labels");
     assert!(!text.contains(&project), "projects never become labels");
 }
