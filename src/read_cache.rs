@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use tokio::sync::Notify;
 
 /// Cached bytes beyond which the cache starts over (bounds memory).
 const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
@@ -28,7 +31,12 @@ struct Entries {
 pub struct ReadCache {
     ttl: Duration,
     entries: Mutex<Entries>,
+    /// Answers being computed, so concurrent misses of one key compute it once.
+    in_flight: Mutex<HashMap<(String, String), Arc<Notify>>>,
 }
+
+/// How long a request waits for another's computation before computing itself.
+const FOLLOWER_WAIT: Duration = Duration::from_millis(100);
 
 /// Where an answer was computed, to store it only if nothing changed meanwhile.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +47,7 @@ impl ReadCache {
         Self {
             ttl,
             entries: Mutex::new(Entries::default()),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,6 +102,65 @@ impl ReadCache {
         }
     }
 
+    /// The cached answer, or the one `compute` makes (then cached). Concurrent misses of
+    /// one key wait for the first computation instead of each running the query.
+    pub async fn get_or_compute<E, F, Fut>(
+        &self,
+        project: &str,
+        key: &str,
+        compute: F,
+    ) -> Result<Bytes, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, E>>,
+    {
+        if self.ttl.is_zero() {
+            return compute().await;
+        }
+        let slot = (project.to_owned(), key.to_owned());
+        for _ in 0..2 {
+            let ticket = match self.get(project, key) {
+                Ok(body) => return Ok(body),
+                Err(ticket) => ticket,
+            };
+            let leader = {
+                let mut in_flight = self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                match in_flight.get(&slot) {
+                    Some(notify) => Err(Arc::clone(notify)),
+                    None => {
+                        in_flight.insert(slot.clone(), Arc::new(Notify::new()));
+                        Ok(ticket)
+                    }
+                }
+            };
+            match leader {
+                Err(notify) => {
+                    // Bounded: a missed wake-up only costs this wait.
+                    let _ = tokio::time::timeout(FOLLOWER_WAIT, notify.notified()).await;
+                }
+                Ok(ticket) => {
+                    let outcome = compute().await;
+                    if let Ok(body) = &outcome {
+                        self.put(project, key, ticket, body.clone());
+                    }
+                    let notify = self
+                        .in_flight
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .remove(&slot);
+                    if let Some(notify) = notify {
+                        notify.notify_waiters();
+                    }
+                    return outcome;
+                }
+            }
+        }
+        compute().await
+    }
+
     /// Forgets the project's answers: call after every write to it.
     pub fn invalidate(&self, project: &str) {
         let mut entries = self.lock();
@@ -145,6 +213,22 @@ mod tests {
         cache.invalidate("p");
         cache.put("p", "list", ticket, Bytes::from_static(b"stale"));
         assert!(cache.get("p", "list").is_err());
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_of_one_key_compute_it_once() {
+        let cache = ReadCache::new(Duration::from_secs(60));
+        let computed = std::sync::atomic::AtomicUsize::new(0);
+        let answers = futures::future::join_all((0..10).map(|_| {
+            cache.get_or_compute("p", "list", || async {
+                computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                Ok::<_, ()>(Bytes::from_static(b"body"))
+            })
+        }))
+        .await;
+        assert!(answers.iter().all(|a| a.as_deref() == Ok(&b"body"[..])));
+        assert_eq!(computed.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -278,22 +278,20 @@ pub async fn list(
     let project = principal.authorize(&project)?;
     let raw_query = query.unwrap_or_default();
     let key = format!("list?{raw_query}");
-    let ticket = match state.read_cache.get(project.as_str(), &key) {
-        Ok(body) => return Ok(json_bytes(body)),
-        Err(ticket) => ticket,
-    };
-    let query: ListConnectionsQuery = parse_query(&raw_query)?;
-    let query = parse_list_query(&query)?;
-    let page = state.store.list_connections(&project, &query).await?;
-    let body = to_bytes(&ListConnectionsResponse {
-        is_success: true,
-        message: String::new(),
-        count: page.total,
-        connections: page.connections.into_iter().map(Into::into).collect(),
-    })?;
-    state
+    let body = state
         .read_cache
-        .put(project.as_str(), &key, ticket, body.clone());
+        .get_or_compute(project.as_str(), &key, || async {
+            let query: ListConnectionsQuery = parse_query(&raw_query)?;
+            let query = parse_list_query(&query)?;
+            let page = state.store.list_connections(&project, &query).await?;
+            to_bytes(&ListConnectionsResponse {
+                is_success: true,
+                message: String::new(),
+                count: page.total,
+                connections: page.connections.into_iter().map(Into::into).collect(),
+            })
+        })
+        .await?;
     Ok(json_bytes(body))
 }
 
@@ -347,20 +345,18 @@ pub async fn show(
     let project = principal.authorize(&project)?;
     let id = connection_id(&id)?;
     let key = format!("show/{id}");
-    let ticket = match state.read_cache.get(project.as_str(), &key) {
-        Ok(body) => return Ok(json_bytes(body)),
-        Err(ticket) => ticket,
-    };
-    let record = state
-        .store
-        .get_connection(&project, id)
-        .await?
-        .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
-    let report = record.check_report.clone();
-    let body = to_bytes(&ConnectionResponse::from(record).with_endpoints(report.as_deref()))?;
-    state
+    let body = state
         .read_cache
-        .put(project.as_str(), &key, ticket, body.clone());
+        .get_or_compute(project.as_str(), &key, || async {
+            let record = state
+                .store
+                .get_connection(&project, id)
+                .await?
+                .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
+            let report = record.check_report.clone();
+            to_bytes(&ConnectionResponse::from(record).with_endpoints(report.as_deref()))
+        })
+        .await?;
     Ok(json_bytes(body))
 }
 

@@ -16,7 +16,7 @@ use crate::domain::{
 };
 
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 
 /// Where the state lives. Shared by `serve`, `migrate` and the admin commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -40,6 +40,16 @@ pub struct StorageArgs {
     #[arg(long, env = "DSCONN_DATABASE_ACQUIRE_TIMEOUT", default_value = "3s",
           value_parser = humantime::parse_duration)]
     pub database_acquire_timeout: Duration,
+
+    /// SQLite: what an acknowledged write survives. `power-loss` fsyncs every commit;
+    /// `process-crash` survives a killed process but not a power cut, and is faster.
+    #[arg(
+        long,
+        env = "DSCONN_SQLITE_DURABILITY",
+        value_enum,
+        default_value = "power-loss"
+    )]
+    pub sqlite_durability: Durability,
 
     /// The key file encrypting secret keys at rest [default: <data-dir>/secret.key].
     /// Every replica sharing a database needs the same file.
@@ -68,6 +78,7 @@ impl StorageArgs {
             database_url: None,
             database_max_connections: 10,
             database_acquire_timeout: Duration::from_secs(3),
+            sqlite_durability: Durability::PowerLoss,
             secret_key_file: None,
         }
     }
@@ -98,7 +109,9 @@ impl StorageArgs {
     pub async fn open(&self, purpose: OpenFor) -> Result<DynStore> {
         match self.backend().map_err(StoreError::Config)? {
             Backend::Sqlite(dir) => Ok(match purpose {
-                OpenFor::Server => Arc::new(SqliteStore::open(&dir).await?),
+                OpenFor::Server => {
+                    Arc::new(SqliteStore::open_with(&dir, self.sqlite_durability).await?)
+                }
                 OpenFor::Admin => Arc::new(SqliteStore::open_for_admin(&dir).await?),
             }),
             Backend::Postgres(url) => {

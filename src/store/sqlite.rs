@@ -39,6 +39,15 @@ const CONNECTION_COLUMNS: &str = "id, project_id, name, service, destination, \
 const BINDING_COLUMNS: &str = "peer_id, connection_id, queue_name, status, err_msg, \
     failure_reason, connectivity, last_checked_at, update_time";
 
+/// What an acknowledged SQLite commit survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// The process being killed and the machine losing power (synchronous=FULL).
+    PowerLoss,
+    /// The process being killed, not a power loss (synchronous=NORMAL): faster commits.
+    ProcessCrash,
+}
+
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Held open for the life of a server's store: the OS lock on it keeps a second
@@ -55,6 +64,11 @@ impl SqliteStore {
     /// data dir's lock, applies migrations and frees the claims a previous process left,
     /// so pending checks resume at once.
     pub async fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, Durability::PowerLoss).await
+    }
+
+    /// [`open`](Self::open) with a chosen commit durability.
+    pub async fn open_with(data_dir: &Path, durability: Durability) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(io_error(format!(
             "cannot create data dir {}",
             data_dir.display()
@@ -69,7 +83,7 @@ impl SqliteStore {
             ),
             source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
         })?;
-        let pool = Self::connect(data_dir).await?;
+        let pool = Self::connect(data_dir, durability).await?;
         // Frees every claim a previous process left: new checks, re-checks, bindings.
         sqlx::query(
             "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
@@ -96,18 +110,23 @@ impl SqliteStore {
             "cannot create data dir {}",
             data_dir.display()
         )))?;
-        let pool = Self::connect(data_dir).await?;
+        let pool = Self::connect(data_dir, Durability::PowerLoss).await?;
         Ok(Self { pool, _lock: None })
     }
 
-    async fn connect(data_dir: &Path) -> Result<SqlitePool> {
+    async fn connect(data_dir: &Path, durability: Durability) -> Result<SqlitePool> {
         let database_path: PathBuf = data_dir.join(DATABASE_FILE);
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&database_path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before the client hears 201, even across power loss.
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match durability {
+                // A commit is on disk before the client hears 201, even across power loss.
+                Durability::PowerLoss => SqliteSynchronous::Full,
+                // In WAL mode a commit survives the process being killed (it is in the OS
+                // page cache), not a power loss; in exchange commits need no fsync each.
+                Durability::ProcessCrash => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
