@@ -1,84 +1,24 @@
 //! The real binary, stopped by signals: SIGKILL mid-check loses nothing and leaves nothing
 //! stuck in CREATING; SIGTERM stops it cleanly.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dsconn::api::types::ConnectionResponse;
 
-use crate::helpers::{HangingTarget, TcpTarget, create_body, new_project};
+use crate::helpers::{HangingTarget, ServerProcess, TcpTarget, create_body, new_project};
 
-/// A `dsconn serve` child process and the address it reported.
-struct ServerProcess {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path, check_timeout: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dsconn"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--check-timeout",
-                check_timeout,
-                "--probe-mode",
-                "tcp",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("DSCONN_LOG_FORMAT", "json")
-            .env("DSCONN_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dsconn starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        // Reads the log until the server says where it listens, then keeps draining it
-        // so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut waiting = Some(sender);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if waiting.is_some() {
-                    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                    if let Some(listen) = parsed["listen"].as_str()
-                        && let Some(sender) = waiting.take()
-                    {
-                        let _ = sender.send(listen.to_owned());
-                    }
-                }
-                if std::env::var_os("TEST_LOG").is_some() {
-                    eprintln!("{line}");
-                }
-            }
-        });
-        let listen = receiver
-            .recv_timeout(Duration::from_secs(20))
-            .expect("dsconn reported its address");
-        Self {
-            child,
-            address: listen.parse().expect("listen address"),
-        }
-    }
-
-    fn collection(&self, project: &str) -> String {
-        format!(
-            "http://{}/v2.0/{project}/datasource-connection",
-            self.address
-        )
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `dsconn serve` on a data dir, checking with plain TCP connects.
+fn start_server(data_dir: &Path, check_timeout: &str) -> ServerProcess {
+    ServerProcess::start(&[
+        "--check-timeout".as_ref(),
+        check_timeout.as_ref(),
+        "--probe-mode".as_ref(),
+        "tcp".as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ])
 }
 
 /// Issues an all-projects token with the CLI, as an operator would.
@@ -133,7 +73,7 @@ async fn sigkill_while_checks_run_loses_no_acknowledged_create_and_leaves_none_c
     let project = new_project();
     let client = client_with_token(&cli_token(data_dir.path()));
 
-    let mut server = ServerProcess::start(data_dir.path(), "3s");
+    let mut server = start_server(data_dir.path(), "3s");
     let mut acknowledged = Vec::new();
     for index in 0..30 {
         // Even: a live and a silent endpoint (ACTIVE once the silent one times out);
@@ -173,7 +113,7 @@ async fn sigkill_while_checks_run_loses_no_acknowledged_create_and_leaves_none_c
     server.child.wait().expect("child reaped");
     drop(server);
 
-    let server = ServerProcess::start(data_dir.path(), "3s");
+    let server = start_server(data_dir.path(), "3s");
     let deadline = Instant::now() + Duration::from_secs(30);
     for (id, expect_active) in &acknowledged {
         let url = format!("{}/{id}", server.collection(&project));
@@ -199,7 +139,7 @@ async fn sigterm_stops_the_server_cleanly() {
     use nix::unistd::Pid;
 
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut server = ServerProcess::start(data_dir.path(), "1s");
+    let mut server = start_server(data_dir.path(), "1s");
     let pid = Pid::from_raw(i32::try_from(server.child.id()).expect("pid fits"));
     kill(pid, Signal::SIGTERM).expect("SIGTERM sent");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -215,6 +155,6 @@ async fn sigterm_stops_the_server_cleanly() {
     };
     assert!(status.success(), "{status:?}");
     // The data dir is free again: a new server can open it.
-    let restarted = ServerProcess::start(data_dir.path(), "1s");
+    let restarted = start_server(data_dir.path(), "1s");
     drop(restarted);
 }

@@ -535,3 +535,65 @@ pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Resp
         .await
         .expect("request sent")
 }
+
+/// A real `dsconn serve` child process and the address it reported in its JSON log.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub address: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `dsconn serve --listen 127.0.0.1:0 <args>`, and waits for its address.
+    /// The log keeps being drained so the child never blocks on a full pipe.
+    pub fn start(args: &[&std::ffi::OsStr]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("DSCONN_LOG_FORMAT", "json")
+            .env("DSCONN_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("dsconn starts");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut waiting = Some(sender);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if waiting.is_some() {
+                    let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
+                    if let Some(listen) = parsed["listen"].as_str()
+                        && let Some(sender) = waiting.take()
+                    {
+                        let _ = sender.send(listen.to_owned());
+                    }
+                }
+                if std::env::var_os("TEST_LOG").is_some() {
+                    eprintln!("{line}");
+                }
+            }
+        });
+        let listen = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("dsconn reported its address");
+        Self {
+            child,
+            address: listen.parse().expect("listen address"),
+        }
+    }
+
+    pub fn collection(&self, project: &str) -> String {
+        format!(
+            "http://{}/v2.0/{project}/datasource-connection",
+            self.address
+        )
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

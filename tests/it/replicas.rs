@@ -2,80 +2,45 @@
 //! replica's work is taken over, and a database outage loses nothing acknowledged.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dsconn::api::types::ListConnectionsResponse;
 use serde_json::Value;
 
-use crate::helpers::{HangingTarget, TcpTarget, create_body, new_project};
+use crate::helpers::{HangingTarget, ServerProcess, TcpTarget, create_body, new_project};
 use crate::pg_cluster::PgCluster;
 use crate::store_conformance::fresh_postgres_database;
 
-/// A `dsconn serve` process on PostgreSQL.
+/// A `dsconn serve` process on PostgreSQL, with its own scratch data dir.
 struct Replica {
-    child: Child,
-    address: SocketAddr,
+    server: ServerProcess,
+    _work: tempfile::TempDir,
 }
 
 impl Replica {
     fn start(database_url: &str, secret_key: &Path, extra: &[&str]) -> Self {
-        use std::io::{BufRead, BufReader};
         let work = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dsconn"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--probe-mode", "tcp"])
-            .args(["--database-url", database_url])
-            .arg("--secret-key-file")
-            .arg(secret_key)
-            .arg("--data-dir")
-            .arg(work.path())
-            .args(extra)
-            .env("DSCONN_LOG_FORMAT", "json")
-            .env("DSCONN_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dsconn starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _work = work;
-            let mut waiting = Some(sender);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if std::env::var_os("TEST_LOG").is_some() {
-                    eprintln!("{line}");
-                }
-                let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(listen) = parsed["listen"].as_str()
-                    && let Some(sender) = waiting.take()
-                {
-                    let _ = sender.send(listen.to_owned());
-                }
-            }
-        });
-        let listen = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .expect("replica reported its address");
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--probe-mode".as_ref(),
+            "tcp".as_ref(),
+            "--database-url".as_ref(),
+            database_url.as_ref(),
+            "--secret-key-file".as_ref(),
+            secret_key.as_os_str(),
+            "--data-dir".as_ref(),
+            work.path().as_os_str(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         Self {
-            child,
-            address: listen.parse().expect("address"),
+            server: ServerProcess::start(&args),
+            _work: work,
         }
     }
 
     fn collection(&self, project: &str) -> String {
-        format!(
-            "http://{}/v2.0/{project}/datasource-connection",
-            self.address
-        )
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.collection(project)
     }
 }
 
@@ -218,8 +183,8 @@ async fn a_replica_killed_while_holding_leases_has_its_work_finished_by_another(
     }
     // The doomed replica has claimed the checks (they hang on the silent endpoint).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    doomed.child.kill().expect("SIGKILL");
-    doomed.child.wait().expect("reaped");
+    doomed.server.child.kill().expect("SIGKILL");
+    doomed.server.child.wait().expect("reaped");
 
     let survivor = Replica::start(database.url(), &secret_key, &quick_takeover);
     let listed = all_settled(&client, &survivor, &project, Duration::from_secs(30)).await;
