@@ -10,6 +10,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::auth::Principal;
+use super::connections::connection_id;
 use super::error::{ApiError, ApiResult};
 use super::extract::{DliPath, JsonBody};
 use super::openapi::params::{ConnectionPath, ProjectPath};
@@ -107,11 +108,6 @@ pub fn parse_queues(raw: Option<&Vec<String>>) -> Result<Vec<QueueName>, ApiErro
         }
     }
     Ok(queues)
-}
-
-fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
-    ConnectionId::parse(raw)
-        .ok_or_else(|| ApiError::ConnectionNotFound(raw.chars().take(64).collect()))
 }
 
 fn queues_required(body: &QueuesRequest) -> ApiResult<Vec<QueueName>> {

@@ -310,7 +310,7 @@ fn json_bytes(body: Bytes) -> Response {
         .into_response()
 }
 
-fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
+pub(super) fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
     // Anything that is not a UUID names no connection: answered like an unknown id.
     ConnectionId::parse(raw)
         .ok_or_else(|| ApiError::ConnectionNotFound(raw.chars().take(64).collect()))
