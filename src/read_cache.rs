@@ -35,8 +35,29 @@ pub struct ReadCache {
     in_flight: Mutex<HashMap<(String, String), Arc<Notify>>>,
 }
 
-/// How long a request waits for another's computation before computing itself.
+/// How long a request waits for another's computation before looking again.
 const FOLLOWER_WAIT: Duration = Duration::from_millis(100);
+/// How many times it looks before computing the answer itself (about 10 s).
+const FOLLOWER_ROUNDS: usize = 100;
+
+/// A leader's claim on a key: released, and its followers woken, when dropped.
+struct Leading<'a> {
+    in_flight: &'a Mutex<HashMap<(String, String), Arc<Notify>>>,
+    slot: &'a (String, String),
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let notify = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(self.slot);
+        if let Some(notify) = notify {
+            notify.notify_waiters();
+        }
+    }
+}
 
 /// Where an answer was computed, to store it only if nothing changed meanwhile.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +139,9 @@ impl ReadCache {
             return compute().await;
         }
         let slot = (project.to_owned(), key.to_owned());
-        for _ in 0..2 {
+        // Followers keep waiting while a leader computes (a 10,000-row answer takes longer
+        // than one wait), up to FOLLOWER_ROUNDS waits; then they compute themselves.
+        for _ in 0..FOLLOWER_ROUNDS {
             let ticket = match self.get(project, key) {
                 Ok(body) => return Ok(body),
                 Err(ticket) => ticket,
@@ -142,17 +165,15 @@ impl ReadCache {
                     let _ = tokio::time::timeout(FOLLOWER_WAIT, notify.notified()).await;
                 }
                 Ok(ticket) => {
+                    // Dropped also when this request is cancelled mid-computation, so
+                    // followers never wait on a leader that is gone.
+                    let _leading = Leading {
+                        in_flight: &self.in_flight,
+                        slot: &slot,
+                    };
                     let outcome = compute().await;
                     if let Ok(body) = &outcome {
                         self.put(project, key, ticket, body.clone());
-                    }
-                    let notify = self
-                        .in_flight
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .remove(&slot);
-                    if let Some(notify) = notify {
-                        notify.notify_waiters();
                     }
                     return outcome;
                 }
@@ -229,6 +250,44 @@ mod tests {
         .await;
         assert!(answers.iter().all(|a| a.as_deref() == Ok(&b"body"[..])));
         assert_eq!(computed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn followers_outwait_a_leader_slower_than_one_wait() {
+        let cache = ReadCache::new(Duration::from_secs(60));
+        let computed = std::sync::atomic::AtomicUsize::new(0);
+        let answers = futures::future::join_all((0..4).map(|_| {
+            cache.get_or_compute("p", "list", || async {
+                computed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(FOLLOWER_WAIT * 4).await;
+                Ok::<_, ()>(Bytes::from_static(b"body"))
+            })
+        }))
+        .await;
+        assert!(answers.iter().all(|a| a.as_deref() == Ok(&b"body"[..])));
+        assert_eq!(computed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_leader_releases_its_followers() {
+        let cache = ReadCache::new(Duration::from_secs(60));
+        // The leader never finishes: it is cancelled by the timeout.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(10),
+            cache.get_or_compute("p", "list", || async {
+                std::future::pending::<Result<Bytes, ()>>().await
+            }),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        let started = Instant::now();
+        let answer = cache
+            .get_or_compute("p", "list", || async {
+                Ok::<_, ()>(Bytes::from_static(b"b"))
+            })
+            .await;
+        assert_eq!(answer.as_deref(), Ok(&b"b"[..]));
+        assert!(started.elapsed() < FOLLOWER_WAIT, "waited on a gone leader");
     }
 
     #[test]
