@@ -136,37 +136,37 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await?;
         Ok(pool)
     }
+}
 
-    /// The bindings of these connections, in one query, by connection id.
-    async fn bindings_for(
-        &self,
-        connection_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, Vec<QueueBinding>>> {
-        let mut by_connection: std::collections::HashMap<String, Vec<QueueBinding>> =
-            std::collections::HashMap::new();
-        if connection_ids.is_empty() {
-            return Ok(by_connection);
-        }
-        // One query per page, never one per row; chunks stay under SQLite's bind limit.
-        for chunk in connection_ids.chunks(500) {
-            let mut query = QueryBuilder::new(format!(
-                "SELECT {BINDING_COLUMNS} FROM queue_bindings WHERE connection_id IN ("
-            ));
-            let mut ids = query.separated(", ");
-            for id in chunk {
-                ids.push_bind(id.as_str());
-            }
-            query.push(") ORDER BY queue_name");
-            for row in query.build().fetch_all(&self.pool).await? {
-                let (connection_id, binding) = parse_binding(&row)?;
-                by_connection
-                    .entry(connection_id)
-                    .or_default()
-                    .push(binding);
-            }
-        }
-        Ok(by_connection)
+/// The bindings of these connections, in one query, by connection id.
+async fn bindings_for(
+    executor: &mut sqlx::SqliteConnection,
+    connection_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<QueueBinding>>> {
+    let mut by_connection: std::collections::HashMap<String, Vec<QueueBinding>> =
+        std::collections::HashMap::new();
+    if connection_ids.is_empty() {
+        return Ok(by_connection);
     }
+    // One query per page, never one per row. The ids travel as one JSON array, so every
+    // page size is the same statement: a list of n placeholders would prepare (and keep
+    // in each connection's statement cache) a new statement per page size.
+    let ids = serde_json::Value::from(connection_ids).to_string();
+    let rows = sqlx::query(&format!(
+        "SELECT {BINDING_COLUMNS} FROM queue_bindings \
+         WHERE connection_id IN (SELECT value FROM json_each(?)) ORDER BY queue_name"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *executor)
+    .await?;
+    for row in rows {
+        let (connection_id, binding) = parse_binding(&row)?;
+        by_connection
+            .entry(connection_id)
+            .or_default()
+            .push(binding);
+    }
+    Ok(by_connection)
 }
 
 /// A scope as two columns: `all_projects` and a JSON array of projects.
@@ -416,8 +416,8 @@ impl Store for SqliteStore {
         let mut record = parse_record(&row)?;
         record.check_report = row.try_get("check_report")?;
         let id = record.id.to_string();
-        record.queues = self
-            .bindings_for(std::slice::from_ref(&id))
+        let mut connection = self.pool.acquire().await?;
+        record.queues = bindings_for(&mut connection, std::slice::from_ref(&id))
             .await?
             .remove(&id)
             .unwrap_or_default();
@@ -501,10 +501,13 @@ impl Store for SqliteStore {
         // SQLite reads a negative LIMIT as "no limit".
         select.push_bind(query.limit.map_or(-1, i64::from));
         select.push(" OFFSET ").push_bind(i64::from(query.offset));
-        let rows = select.build().fetch_all(&self.pool).await?;
+        // One read transaction: the page, its bindings and the count are one snapshot
+        // (WAL), so the count never disagrees with the page beside it.
+        let mut transaction = self.pool.begin().await?;
+        let rows = select.build().fetch_all(&mut *transaction).await?;
         let mut connections = rows.iter().map(parse_record).collect::<Result<Vec<_>>>()?;
         let ids: Vec<String> = connections.iter().map(|c| c.id.to_string()).collect();
-        let mut bindings = self.bindings_for(&ids).await?;
+        let mut bindings = bindings_for(&mut transaction, &ids).await?;
         for connection in &mut connections {
             if let Some(queues) = bindings.remove(&connection.id.to_string()) {
                 connection.queues = queues;
@@ -517,9 +520,13 @@ impl Store for SqliteStore {
         } else {
             let mut count = QueryBuilder::new("SELECT COUNT(*) FROM connections");
             push_list_filters(&mut count, project, query);
-            let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+            let total: i64 = count
+                .build_query_scalar()
+                .fetch_one(&mut *transaction)
+                .await?;
             u64::try_from(total).unwrap_or_default()
         };
+        transaction.commit().await?;
         Ok(ConnectionPage { total, connections })
     }
 
