@@ -158,7 +158,17 @@ impl EndpointList {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self(endpoints))
+        let parsed = Self(endpoints);
+        // The stored and echoed form (`connection_url`) keeps to the limit too: filling
+        // in default ports can lengthen a url (`a,a,...` becomes `a:3306,a:3306,...`).
+        let normalized_length = parsed.normalized().chars().count();
+        if normalized_length > MAX_URL_CHARS {
+            return Err(ValidationError::new(format!(
+                "url must be at most {MAX_URL_CHARS} characters with every port written \
+                 out, got {normalized_length}: give fewer endpoints"
+            )));
+        }
+        Ok(parsed)
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -233,6 +243,18 @@ mod tests {
         assert!(many.len() > MAX_URL_CHARS);
         let error = EndpointList::parse(&many, Service::Rds).expect_err("must be refused");
         assert!(error.0.contains("at most 512"), "{error}");
+    }
+
+    #[test]
+    fn url_length_is_limited_with_default_ports_written_out() {
+        // 511 characters as given; 2,816 once every `a` gets `:3306`.
+        let many = std::iter::repeat_n("a", 256).collect::<Vec<_>>().join(",");
+        assert!(many.len() <= MAX_URL_CHARS);
+        let error = EndpointList::parse(&many, Service::Rds).expect_err("must be refused");
+        assert!(error.0.contains("with every port written out"), "{error}");
+        let fits = std::iter::repeat_n("a", 70).collect::<Vec<_>>().join(",");
+        let parsed = EndpointList::parse(&fits, Service::Rds).expect("70 endpoints fit");
+        assert!(parsed.normalized().len() <= MAX_URL_CHARS);
     }
 
     proptest! {
