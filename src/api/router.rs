@@ -163,7 +163,7 @@ async fn count_request(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -176,6 +176,24 @@ async fn count_request(
         started.elapsed(),
     );
     response
+}
+
+/// A request's method as a metrics label: the standard methods by name, any other as
+/// `OTHER`, so that clients inventing methods cannot grow the label space.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 /// Prometheus text exposition. Stored-state gauges are read from the store per scrape.

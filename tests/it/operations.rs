@@ -15,6 +15,14 @@ async fn metrics_count_requests_by_route_and_checks_by_outcome() {
         .await;
     app.settled(&project, &id).await;
     app.list(&project, "").await;
+    let invented = reqwest::Method::from_bytes(b"BREWCOFFEE").expect("a valid token");
+    let brewed = app
+        .client
+        .request(invented, app.url("/v2.0/any/datasource-connection"))
+        .send()
+        .await
+        .expect("sent");
+    assert!(brewed.status().is_client_error());
 
     let response = app
         .client
@@ -52,6 +60,11 @@ async fn metrics_count_requests_by_route_and_checks_by_outcome() {
     );
     assert!(has("dsconn_pending_checks"));
     assert!(has("dsconn_leased_checks"));
+    assert!(has(r#"method="OTHER""#), "{text}");
+    assert!(
+        !text.contains("BREWCOFFEE"),
+        "invented methods never become labels"
+    );
     assert!(!text.contains(&id), "ids never become labels");
     assert!(!text.contains(&project), "projects never become labels");
 }
