@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import socket
 import sqlite3
@@ -477,23 +478,65 @@ def cmd_sqlite_baseline(args):
 # --- wrk ------------------------------------------------------------------------------
 
 
-def cmd_wrk_result(args):
-    """Extracts the BENCH_JSON line of a wrk run; a run with failed requests is broken."""
-    with open(args.raw, encoding="utf-8", errors="replace") as source:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s():
+    """CPU seconds all cores spent busy since boot (iowait counts as idle)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def process_cpu_s(pid):
+    """CPU seconds a process (all its threads) has used."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cmd_wrk(args):
+    """Runs wrk and records its result plus where the machine's CPU went meanwhile:
+    the server under test, wrk, and everything else (other work skews the figures, and
+    this shows by how much). A run with failed requests is a broken step."""
+    raw = os.path.join(args.dir, f"{args.name}.txt")
+    busy, server, client = machine_busy_s(), process_cpu_s(args.pid), children_cpu_s()
+    started = time.monotonic()
+    with open(raw, "w", encoding="utf-8") as out:
+        completed = subprocess.run(args.command, stdout=out, stderr=subprocess.STDOUT, check=False)
+    elapsed = time.monotonic() - started
+    cpu = {
+        "server": process_cpu_s(args.pid) - server,
+        "wrk": children_cpu_s() - client,
+        "machine": machine_busy_s() - busy,
+    }
+    cpu["other"] = max(0.0, cpu["machine"] - cpu["server"] - cpu["wrk"])
+    cpu_pct = {name: round(100 * seconds / elapsed) for name, seconds in cpu.items()}
+    with open(raw, encoding="utf-8", errors="replace") as source:
         text = source.read()
     lines = [line for line in text.splitlines() if line.startswith("BENCH_JSON ")]
-    if not lines:
-        raise SystemExit(f"{args.raw}: wrk printed no result:\n{text[-2000:]}")
+    if completed.returncode != 0 or not lines:
+        raise SystemExit(f"{raw}: wrk failed (exit {completed.returncode}):\n{text[-2000:]}")
     result = json.loads(lines[-1][len("BENCH_JSON "):])
     errors = result["errors"]
     if result["requests"] == 0 or errors["connect"] or (errors["status"] and not args.allow_status):
-        raise SystemExit(f"{args.raw}: failed requests: {json.dumps(result)}")
+        raise SystemExit(f"{raw}: failed requests: {json.dumps(result)}")
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["name"] = args.name
-    write_json(args.out, result)
+    result["cpu_pct_of_one_core"] = cpu_pct
+    write_json(os.path.join(args.dir, f"{args.name}.json"), result)
     extra = f", {result['created']} created" if "created" in result else ""
+    if errors["timeout"]:
+        extra += f", {errors['timeout']} timed out"
     log(f"{args.name}: {result['rps']:.0f} req/s, p50 {result['latency_us']['p50'] / 1000:.2f} ms, "
-        f"p99 {result['latency_us']['p99'] / 1000:.2f} ms{extra}")
+        f"p99 {result['latency_us']['p99'] / 1000:.2f} ms{extra}; CPU % of a core: "
+        f"server {cpu_pct['server']}, wrk {cpu_pct['wrk']}, other {cpu_pct['other']}")
 
 
 # --- the report -----------------------------------------------------------------------
@@ -561,11 +604,17 @@ def yes_no(met):
 class Report:
     """Markdown tables: figure, baseline, ratio, target, met."""
 
-    def __init__(self):
+    def __init__(self, facts):
+        self.facts = facts
         self.sections = []
         self.summary = []
 
-    def table(self, title, rows, notes=()):
+    def table(self, title, rows, notes=(), runs=()):
+        """runs: the wrk runs behind the table, for the note on other CPU use."""
+        notes = [note for note in notes if note]
+        load = cpu_note(self.facts, runs)
+        if load:
+            notes.append(load)
         lines = [f"### {title}", "",
                  "| measure | figure | baseline | ratio | target | met |",
                  "|---|---|---|---|---|---|"]
@@ -573,7 +622,7 @@ class Report:
             lines.append("| " + " | ".join(row[:5]) + f" | {yes_no(row[5])} |")
             if row[5] is not None:
                 self.summary.append((title, row[0], row[1], row[4], row[5]))
-        lines.extend(["", *notes, ""] if notes else [""])
+        lines.extend(["", " ".join(notes), ""] if notes else [""])
         self.sections.append("\n".join(lines))
 
 
@@ -613,6 +662,27 @@ def uncached_rows(facts, name, base):
              f"{ours['latency_us']['p99'] / max(base['latency_us']['p99'], 1):.2f}x", "—", None]]
 
 
+def cpu_note(facts, runs):
+    """Which share of a core other processes took during each run (0 on a quiet machine)."""
+    parts = []
+    for name in runs:
+        result = facts.wrk(name)
+        if result and "cpu_pct_of_one_core" in result:
+            cpu = result["cpu_pct_of_one_core"]
+            parts.append(f"{name} {cpu['other']} % (server {cpu['server']} %, wrk {cpu['wrk']} %)")
+    if not parts:
+        return ""
+    return "CPU used by other processes during each run, in % of one core: " + "; ".join(parts) + "."
+
+
+def timeout_note(result, name):
+    timeouts = result["errors"]["timeout"]
+    if not timeouts:
+        return ""
+    return (f"**{timeouts:,} of {name}'s requests timed out (30 s) and are missing from its "
+            "latency figures.**")
+
+
 def body_note(work, name):
     path = os.path.join(work, "bodies", f"{name}.json")
     if os.path.exists(path):
@@ -628,7 +698,7 @@ def stored_total(facts):
 
 def build_report(args):
     facts = Facts(args.work)
-    report = Report()
+    report = Report(facts)
     sizes = read_json(os.path.join(args.work, "facts", "sizes.json"))
 
     # List of 100.
@@ -637,7 +707,8 @@ def build_report(args):
         rps_row("throughput", ours, base, "static", 0.8),
         p99_row("latency p99", ours, base, 2),
         *uncached_rows(facts, "list_a", base),
-    ], [body_note(args.work, "list_a"), UNCACHED_NOTE])
+    ], [body_note(args.work, "list_a"), UNCACHED_NOTE],
+        ["list_a", "list_a.static", "list_a.uncached"])
 
     # List of 10,000 unpaged, and paging.
     ours, base = facts.wrk("list_b"), facts.wrk("list_b.static")
@@ -665,8 +736,12 @@ def build_report(args):
     rows.insert(2, ["server RSS after the unpaged run", fmt_mib(rss_b["rss_kib"]), "—", "—",
                     "—", None])
     report.table(f"List, {sizes['b']:,} connections: unpaged and paged", rows,
-                 [body_note(args.work, "list_b") + " Paged rows: time per request relative to"
-                  " the first page (offset 0's req/s divided by this offset's)."])
+                 [body_note(args.work, "list_b"), timeout_note(ours, "list_b"),
+                  "Paged rows: time per request relative to the first page (offset 0's "
+                  "req/s divided by this offset's)."],
+                 ["list_b", "list_b.static"] +
+                 [f"page_b_{offset}{kind}" for kind in ("", ".uncached")
+                  for offset in sizes["offsets"]])
 
     # Show.
     ours, base = facts.wrk("show"), facts.wrk("show.static")
@@ -674,7 +749,7 @@ def build_report(args):
         rps_row("throughput", ours, base, "static", 0.8),
         context_row("latency p99", ours, base),
         *uncached_rows(facts, "show", base),
-    ], [body_note(args.work, "show")])
+    ], [body_note(args.work, "show")], ["show", "show.static", "show.uncached"])
 
     # Create and durability.
     create, durable = facts.wrk("create"), facts.fact("durability")
@@ -700,7 +775,7 @@ def build_report(args):
              "synchronous=FULL, for 2 s right before and right after the create run: the "
              "rate of durable commits without grouping several writes into one commit. "
              "It drifts with the disk's other work, hence two readings."]
-    report.table("Create (`POST .../datasource-connection`), durable", rows, notes)
+    report.table("Create (`POST .../datasource-connection`), durable", rows, notes, ["create"])
 
     # 100,000 in one project.
     seed_c, rss_c = facts.fact("seed_c"), facts.fact("rss_after_seed_c")
@@ -720,7 +795,8 @@ def build_report(args):
              f"Creates retried after a server error while seeding (by status): "
              f"{seed_c.get('retried') or 'none'}. RSS right after seeding "
              f"{fmt_mib(rss_c['rss_kib'])}, after the first-page run {fmt_mib(rss_c_load['rss_kib'])}."]
-    report.table(f"{sizes['c']:,} connections in one project", rows, notes)
+    report.table(f"{sizes['c']:,} connections in one project", rows, notes,
+                 ["page_c_0", "page_c_0.static", "page_c_0.uncached"])
 
     # Re-check sweep.
     sweep = facts.fact("sweep")
@@ -766,6 +842,26 @@ def build_report(args):
     return report, sizes
 
 
+WHY_HEADING = "## Why a target is missed, and what would close it"
+
+
+def previous_why_section(path):
+    """The body of the explanations section of an existing BENCHMARKS.md, written by
+    hand, so that a new run does not erase it; None if there is none to keep."""
+    try:
+        with open(path, encoding="utf-8") as source:
+            text = source.read()
+    except FileNotFoundError:
+        return None
+    if WHY_HEADING not in text:
+        return None
+    body = text.split(WHY_HEADING, 1)[1].strip()
+    body = re.sub(r"^_Written for an earlier run[^\n]*\n+", "", body)
+    if not body or body.startswith("_To be written"):
+        return None
+    return body + "\n"
+
+
 def cmd_report(args):
     report, sizes = build_report(args)
     info = machine()
@@ -807,12 +903,17 @@ Targets met: {met} of {len(report.summary)}.
 ## Results
 
 """
+    why = previous_why_section(args.out) if args.mode == "full" else None
     with open(args.out, "w", encoding="utf-8") as out:
         out.write(header)
         out.write("\n".join(report.sections))
         if args.mode == "full":
-            out.write("\n## Why a target is missed, and what would close it\n\n"
-                      "_To be written for each missed target._\n")
+            out.write(f"\n{WHY_HEADING}\n\n")
+            if why:
+                out.write("_Written for an earlier run and carried over by bench/run: check it "
+                          "against the figures above._\n\n" + why)
+            else:
+                out.write("_To be written for each missed target._\n")
     print(f"\nResults ({args.mode} mode) written to {args.out}: {met} of "
           f"{len(report.summary)} targets met")
     for title, measure, figure, target, ok in report.summary:
@@ -907,12 +1008,13 @@ def main():
     sub.add_argument("--out", required=True)
     sub.set_defaults(run=cmd_sqlite_baseline)
 
-    sub = commands.add_parser("wrk-result")
-    sub.add_argument("raw")
-    sub.add_argument("out")
+    sub = commands.add_parser("wrk")
     sub.add_argument("--name", required=True)
+    sub.add_argument("--dir", required=True)
+    sub.add_argument("--pid", type=int, required=True, help="the server under test")
     sub.add_argument("--allow-status", action="store_true")
-    sub.set_defaults(run=cmd_wrk_result)
+    sub.add_argument("command", nargs="+")
+    sub.set_defaults(run=cmd_wrk)
 
     sub = commands.add_parser("report")
     sub.add_argument("--work", required=True)
