@@ -231,13 +231,15 @@ async fn metrics(
         .into_response()
 }
 
-/// Ready when the store answers: a load balancer stops sending traffic otherwise.
+/// Ready when the store answers and its schema has exactly this build's migrations: a
+/// load balancer stops sending traffic otherwise (e.g. to an older replica after a newer
+/// one migrated).
 #[utoipa::path(
     get,
     path = "/readyz",
     operation_id = "Readyz",
     tag = "service",
-    summary = "Readiness: the store answers; no credentials needed",
+    summary = "Readiness: the store answers and its migrations are this build's; no credentials needed",
     responses(
         (status = 200, description = "Ready", body = super::openapi::schemas::ReadyResponse),
         (status = 500, response = InternalError),
@@ -248,7 +250,7 @@ async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     state.store.ping().await.map_err(|error| {
-        tracing::warn!(error = %error, "readiness check: the store does not answer");
+        tracing::warn!(error = %error, "readiness check failed");
         ApiError::NotReady
     })?;
     Ok(axum::Json(serde_json::json!({ "status": "ready" })))

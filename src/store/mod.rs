@@ -16,7 +16,7 @@ use crate::domain::{
 };
 
 pub use postgres::PgStore;
-pub use sqlite::{Durability, SqliteStore};
+pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
 
 /// Where the state lives. Shared by `serve`, `migrate` and the admin commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -148,6 +148,37 @@ pub fn redact_url(url: &str) -> String {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The query that lists a database's applied migrations (sqlx's own table).
+const APPLIED_MIGRATIONS: &str = "SELECT version, success FROM _sqlx_migrations ORDER BY version";
+
+/// Checks that the applied migrations (`version`, `success`) are exactly the ones this
+/// build knows: none missing, none failed, none from a newer build.
+fn check_migrations(known: &sqlx::migrate::Migrator, applied: &[(i64, bool)]) -> Result<()> {
+    let expected: std::collections::BTreeSet<i64> = known
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+        .map(|migration| migration.version)
+        .collect();
+    if let Some((version, _)) = applied.iter().find(|(_, success)| !success) {
+        return Err(StoreError::SchemaNotCurrent(format!(
+            "migration {version} failed part-way; fix the database, then restart"
+        )));
+    }
+    let present: std::collections::BTreeSet<i64> =
+        applied.iter().map(|(version, _)| *version).collect();
+    if let Some(unknown) = present.difference(&expected).next() {
+        return Err(StoreError::SchemaNotCurrent(format!(
+            "migration {unknown} was applied by a newer dsconn; upgrade this replica"
+        )));
+    }
+    if let Some(missing) = expected.difference(&present).next() {
+        return Err(StoreError::SchemaNotCurrent(format!(
+            "migration {missing} is not applied; run `dsconn migrate` or restart"
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a live connection with this name already exists in the project")]
@@ -162,6 +193,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("the database schema does not match this build: {0}")]
+    SchemaNotCurrent(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -423,7 +456,8 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
     ) -> Result<Option<ConnectionRecord>>;
 
-    /// Whether the database answers (for readiness).
+    /// Whether the database answers and has exactly the migrations this build knows
+    /// (for readiness: a replica of an older build beside a newer schema is not ready).
     async fn ping(&self) -> Result<()>;
 
     /// Counts for the metrics: connections by state and service, and check work.
@@ -573,3 +607,34 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static KNOWN: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+    fn all_applied() -> Vec<(i64, bool)> {
+        KNOWN.iter().map(|m| (m.version, true)).collect()
+    }
+
+    #[test]
+    fn the_schema_is_current_only_with_exactly_the_known_migrations() {
+        check_migrations(&KNOWN, &all_applied()).expect("current");
+
+        let mut missing = all_applied();
+        missing.pop();
+        let error = check_migrations(&KNOWN, &missing).expect_err("one missing");
+        assert!(error.to_string().contains("is not applied"), "{error}");
+
+        let mut newer = all_applied();
+        newer.push((99_990_101_000_000, true));
+        let error = check_migrations(&KNOWN, &newer).expect_err("one unknown");
+        assert!(error.to_string().contains("newer dsconn"), "{error}");
+
+        let mut failed = all_applied();
+        failed[0].1 = false;
+        let error = check_migrations(&KNOWN, &failed).expect_err("one failed");
+        assert!(error.to_string().contains("failed part-way"), "{error}");
+    }
+}

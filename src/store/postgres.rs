@@ -520,8 +520,10 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let applied: Vec<(i64, bool)> = sqlx::query_as(super::APPLIED_MIGRATIONS)
+            .fetch_all(&self.pool)
+            .await?;
+        super::check_migrations(&MIGRATOR, &applied)
     }
 
     async fn list_connections(

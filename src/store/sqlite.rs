@@ -441,8 +441,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let applied: Vec<(i64, bool)> = sqlx::query_as(super::APPLIED_MIGRATIONS)
+            .fetch_all(&self.pool)
+            .await?;
+        super::check_migrations(&MIGRATOR, &applied)
     }
 
     async fn stats(&self) -> Result<StoreStats> {

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{HangingTarget, assert_dli_error, new_project, post_json, spawn_app_with};
+use crate::helpers::{
+    HangingTarget, assert_dli_error, new_project, post_json, spawn_app_in, spawn_app_with,
+};
 
 #[tokio::test]
 async fn a_credential_over_its_rate_gets_429_with_retry_after() {
@@ -152,4 +154,43 @@ async fn readiness_reports_a_reachable_store() {
         .expect("sent");
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn readiness_fails_while_the_schema_is_not_this_builds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_in(dir.path(), |_| {}).await;
+    let ready = || async {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("sent")
+            .status()
+    };
+    assert_eq!(ready().await, 200);
+
+    // What a newer replica's migration leaves behind, written beside the running server.
+    let database = dir.path().join(dsconn::store::DATABASE_FILE);
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        database.display()
+    ))
+    .await
+    .expect("database opens");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations \
+             (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a newer build', CURRENT_TIMESTAMP, 1, x'00', 0)",
+    )
+    .execute(&mut raw)
+    .await
+    .expect("row inserted");
+    assert_eq!(ready().await, 503);
+
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 99990101000000")
+        .execute(&mut raw)
+        .await
+        .expect("row deleted");
+    assert_eq!(ready().await, 200);
 }

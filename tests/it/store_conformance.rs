@@ -15,9 +15,9 @@ use dsconn::domain::{
     ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, TagFilter, Tags,
 };
 use dsconn::store::{
-    BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, DeleteOutcome,
-    DynStore, FailureCount, ListQuery, NewConnection, NewCredential, NewToken, PgStore,
-    ReactivateOutcome, SortOrder, SqliteStore, StoreError,
+    BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, DATABASE_FILE,
+    DeleteOutcome, DynStore, FailureCount, ListQuery, NewConnection, NewCredential, NewToken,
+    PgStore, ReactivateOutcome, SortOrder, SqliteStore, StoreError,
 };
 use rstest::rstest;
 use sqlx::{Connection, Executor, PgConnection};
@@ -1906,4 +1906,37 @@ async fn a_test_database_is_created_and_dropped() {
         .await
         .expect("pg_database");
     assert_eq!(left, 0, "{name} was dropped");
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_schema_migrated_by_a_newer_build_is_not_ready(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    stores.first.ping().await.expect("current schema");
+    let newer = "INSERT INTO _sqlx_migrations \
+                     (version, description, success, checksum, execution_time) \
+                 VALUES (99990101000000, 'from a newer build', TRUE, '\\x00', 0)";
+    match (&stores._dir, &stores.database) {
+        (Some(dir), _) => {
+            let url = format!("sqlite://{}", dir.path().join(DATABASE_FILE).display());
+            let mut raw = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+            raw.execute(newer.replace("'\\x00'", "x'00'").as_str())
+                .await
+                .expect("row inserted");
+        }
+        (None, Some(database)) => {
+            let mut raw = PgConnection::connect(database.url())
+                .await
+                .expect("connects");
+            raw.execute(newer).await.expect("row inserted");
+        }
+        (None, None) => unreachable!("every backend has a database"),
+    }
+    for store in [&stores.first, &stores.second] {
+        let error = store.ping().await.expect_err("a newer schema");
+        assert!(matches!(error, StoreError::SchemaNotCurrent(_)), "{error}");
+    }
+    stores.finish().await;
 }
