@@ -3,6 +3,12 @@
 //! Transactions that read before they write begin with `BEGIN IMMEDIATE`: upgrading a
 //! reader to a writer in WAL mode fails at once (SQLITE_BUSY, no busy wait) when another
 //! writer got in first.
+//!
+//! Every write goes through one dedicated connection (`writer`), so this process's
+//! writers wait their turn in the pool's queue instead of racing for SQLite's lock: the
+//! busy handler retries by sleeping, not in order, and under many concurrent writers one
+//! could starve past the busy timeout and answer "database is locked". Reads use the
+//! other connections and never wait for writers (WAL).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -49,7 +55,10 @@ pub enum Durability {
 }
 
 pub struct SqliteStore {
+    /// Readers.
     pool: SqlitePool,
+    /// The one connection every write uses.
+    writer: SqlitePool,
     /// Held open for the life of a server's store: the OS lock on it keeps a second
     /// server off the same data dir, whose leases this process assumes it owns.
     _lock: Option<File>,
@@ -83,22 +92,23 @@ impl SqliteStore {
             ),
             source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
         })?;
-        let pool = Self::connect(data_dir, durability).await?;
+        let (pool, writer) = Self::connect(data_dir, durability).await?;
         // Frees every claim a previous process left: new checks, re-checks, bindings.
         sqlx::query(
             "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
              WHERE lease_owner IS NOT NULL",
         )
-        .execute(&pool)
+        .execute(&writer)
         .await?;
         sqlx::query(
             "UPDATE queue_bindings SET lease_owner = NULL, lease_until = NULL \
              WHERE lease_owner IS NOT NULL",
         )
-        .execute(&pool)
+        .execute(&writer)
         .await?;
         Ok(Self {
             pool,
+            writer,
             _lock: Some(lock),
         })
     }
@@ -110,11 +120,16 @@ impl SqliteStore {
             "cannot create data dir {}",
             data_dir.display()
         )))?;
-        let pool = Self::connect(data_dir, Durability::PowerLoss).await?;
-        Ok(Self { pool, _lock: None })
+        let (pool, writer) = Self::connect(data_dir, Durability::PowerLoss).await?;
+        Ok(Self {
+            pool,
+            writer,
+            _lock: None,
+        })
     }
 
-    async fn connect(data_dir: &Path, durability: Durability) -> Result<SqlitePool> {
+    /// The readers' pool and the one-connection writer's pool, migrated.
+    async fn connect(data_dir: &Path, durability: Durability) -> Result<(SqlitePool, SqlitePool)> {
         let database_path: PathBuf = data_dir.join(DATABASE_FILE);
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&database_path)
@@ -129,12 +144,16 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
             .max_connections(MAX_POOL_CONNECTIONS)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(pool)
+        Ok((readers, writer))
     }
 }
 
@@ -332,6 +351,7 @@ fn push_list_filters<'q>(
 impl Store for SqliteStore {
     /// Closes the pool, checkpointing the WAL.
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -339,7 +359,7 @@ impl Store for SqliteStore {
         let tags_json = serde_json::to_string(new.tags.as_slice())
             .map_err(|error| StoreError::Corrupt(format!("tags do not serialise: {error}")))?;
         let id = new.id.to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.writer.begin().await?;
         // One statement checks the quota and inserts, so two creates cannot both take
         // the last free place.
         let inserted = sqlx::query(
@@ -542,7 +562,7 @@ impl Store for SqliteStore {
         // A check may finish between the update and the look-up; one retry covers it,
         // since a finished connection stays finished until deleted.
         for _ in 0..2 {
-            let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
             let deleted = sqlx::query(
                 "UPDATE connections SET state = 'DELETED', process = 0.0, connection_url = '', \
                      deleted_at = ?1, update_time = ?1, next_check_at = NULL \
@@ -596,7 +616,7 @@ impl Store for SqliteStore {
         .bind(lease_end(now, lease))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         rows.iter().map(|row| parse_pending(row, "id")).collect()
     }
@@ -616,7 +636,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(id.to_string())
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -650,7 +670,7 @@ impl Store for SqliteStore {
         .bind(result.next_check_at)
         .bind(id.to_string())
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(updated.rows_affected() > 0)
     }
@@ -659,7 +679,7 @@ impl Store for SqliteStore {
         let purged =
             sqlx::query("DELETE FROM connections WHERE state = 'DELETED' AND deleted_at < ?")
                 .bind(deleted_before)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(purged.rows_affected())
     }
@@ -684,7 +704,7 @@ impl Store for SqliteStore {
         .bind(lease_end(now, lease))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         let mut pending = Vec::with_capacity(claimed.len());
         for row in claimed {
@@ -734,7 +754,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(peer_id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(updated.rows_affected() > 0)
     }
@@ -758,7 +778,7 @@ impl Store for SqliteStore {
         .bind(lease_end(now, lease))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         rows.iter().map(|row| parse_pending(row, "id")).collect()
     }
@@ -771,7 +791,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool> {
         let id = id.to_string();
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let updated = sqlx::query(
             "UPDATE connections SET connectivity = ?1, last_checked_at = ?2, check_report = ?3, \
                  next_check_at = COALESCE(?4, next_check_at), \
@@ -820,7 +840,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(&id)
         .bind(project.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if updated.rows_affected() > 0 {
             return Ok(ReactivateOutcome::Reactivated);
@@ -848,7 +868,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<BindingOutcome> {
         let id = id.to_string();
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
                 .bind(&id)
@@ -887,7 +907,7 @@ impl Store for SqliteStore {
         _now: i64,
     ) -> Result<BindingOutcome> {
         let id = id.to_string();
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut transaction = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM connections WHERE id = ? AND project_id = ?")
                 .bind(&id)
@@ -925,7 +945,7 @@ impl Store for SqliteStore {
         .bind(all_projects)
         .bind(projects)
         .bind(credential.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -955,7 +975,7 @@ impl Store for SqliteStore {
         )
         .bind(now)
         .bind(access_key)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(revoked.rows_affected() > 0)
     }
@@ -987,7 +1007,7 @@ impl Store for SqliteStore {
         .bind(i64::from(max_failures))
         .bind(lock_until)
         .bind(access_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         Ok(match row {
             None => FailureCount {
@@ -1010,7 +1030,7 @@ impl Store for SqliteStore {
              WHERE access_key = ? AND consecutive_failures <> 0",
         )
         .bind(access_key)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1027,7 +1047,7 @@ impl Store for SqliteStore {
         .bind(projects)
         .bind(token.created_at)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1056,7 +1076,7 @@ impl Store for SqliteStore {
             sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(revoked.rows_affected() > 0)
     }
