@@ -148,6 +148,24 @@ pub fn redact_url(url: &str) -> String {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Queue bindings by connection id.
+type BindingsByConnection = std::collections::HashMap<String, Vec<QueueBinding>>;
+
+/// Groups `(connection id, binding)` rows by connection, keeping their order.
+fn group_bindings(
+    rows: impl IntoIterator<Item = Result<(String, QueueBinding)>>,
+) -> Result<BindingsByConnection> {
+    let mut by_connection = BindingsByConnection::new();
+    for row in rows {
+        let (connection_id, binding) = row?;
+        by_connection
+            .entry(connection_id)
+            .or_default()
+            .push(binding);
+    }
+    Ok(by_connection)
+}
+
 /// The query that lists a database's applied migrations (sqlx's own table).
 const APPLIED_MIGRATIONS: &str = "SELECT version, success FROM _sqlx_migrations ORDER BY version";
 

@@ -123,11 +123,9 @@ impl PgStore {
 async fn bindings_for(
     executor: &mut sqlx::PgConnection,
     connection_ids: &[String],
-) -> Result<std::collections::HashMap<String, Vec<QueueBinding>>> {
-    let mut by_connection: std::collections::HashMap<String, Vec<QueueBinding>> =
-        std::collections::HashMap::new();
+) -> Result<super::BindingsByConnection> {
     if connection_ids.is_empty() {
-        return Ok(by_connection);
+        return Ok(super::BindingsByConnection::new());
     }
     // One query per page, never one per row: the ids travel as one array parameter.
     let rows = sqlx::query(&format!(
@@ -137,14 +135,7 @@ async fn bindings_for(
     .bind(connection_ids)
     .fetch_all(executor)
     .await?;
-    for row in rows {
-        let (connection_id, binding) = parse_binding(&row)?;
-        by_connection
-            .entry(connection_id)
-            .or_default()
-            .push(binding);
-    }
-    Ok(by_connection)
+    super::group_bindings(rows.iter().map(parse_binding))
 }
 
 /// A scope as two columns: `all_projects` and a JSON array of projects.

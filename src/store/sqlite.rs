@@ -161,11 +161,9 @@ impl SqliteStore {
 async fn bindings_for(
     executor: &mut sqlx::SqliteConnection,
     connection_ids: &[String],
-) -> Result<std::collections::HashMap<String, Vec<QueueBinding>>> {
-    let mut by_connection: std::collections::HashMap<String, Vec<QueueBinding>> =
-        std::collections::HashMap::new();
+) -> Result<super::BindingsByConnection> {
     if connection_ids.is_empty() {
-        return Ok(by_connection);
+        return Ok(super::BindingsByConnection::new());
     }
     // One query per page, never one per row. The ids travel as one JSON array, so every
     // page size is the same statement: a list of n placeholders would prepare (and keep
@@ -178,14 +176,7 @@ async fn bindings_for(
     .bind(ids)
     .fetch_all(&mut *executor)
     .await?;
-    for row in rows {
-        let (connection_id, binding) = parse_binding(&row)?;
-        by_connection
-            .entry(connection_id)
-            .or_default()
-            .push(binding);
-    }
-    Ok(by_connection)
+    super::group_bindings(rows.iter().map(parse_binding))
 }
 
 /// A scope as two columns: `all_projects` and a JSON array of projects.
