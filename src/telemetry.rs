@@ -52,9 +52,31 @@ pub mod metrics {
                 let handle = recorder.handle();
                 ::metrics::set_global_recorder(recorder).ok()?;
                 describe();
+                spawn_upkeep(handle.clone());
                 Some(handle)
             })
             .as_ref()
+    }
+
+    /// How often recorded histogram samples are folded into their buckets.
+    const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+    /// Folds histogram samples into buckets every few seconds. The recorder keeps every
+    /// sample until a render or an upkeep drains it, so a server nobody scrapes grew by
+    /// every request it answered (the soak's RSS growth). A plain thread, so it runs
+    /// whatever runtime (or none) the process has.
+    fn spawn_upkeep(handle: PrometheusHandle) {
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_INTERVAL);
+                    handle.run_upkeep();
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start the metrics upkeep thread; histogram samples are drained only when /metrics is scraped");
+        }
     }
 
     fn describe() {
