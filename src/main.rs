@@ -7,8 +7,10 @@ use dsconn::cli::{Cli, Command, client};
 
 /// jemalloc instead of glibc's malloc: under sustained load glibc's per-thread arenas
 /// (tokio workers plus one thread per pooled SQLite connection) kept growing the
-/// server's RSS, +4..8 % a minute in the soak and flat with MALLOC_ARENA_MAX=2; jemalloc
-/// stays flat without tuning. mimalloc was flat too but idled at 24 MiB (jemalloc 15).
+/// server's RSS, +4..8 % a minute in the soak and flat with MALLOC_ARENA_MAX=2.
+/// mimalloc was flat too but idled at 24 MiB (jemalloc 15). The crate's
+/// `unprefixed_malloc_on_supported_platforms` feature makes C's malloc jemalloc as well,
+/// so SQLite's page caches and statements (most of the churn) do not go to glibc.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
