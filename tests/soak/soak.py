@@ -122,6 +122,18 @@ class Server:
                     return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
+    def memory_breakdown(self) -> str:
+        """RSS split into heap and mapped files, and the thread count: what to look at
+        when the growth check fails (heap growth is ours; file growth is the binary's
+        pages being touched)."""
+        fields = {}
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile", "RssShmem", "Threads"):
+                    fields[key] = value.split()[0]
+        return ", ".join(f"{key} {value}" for key, value in fields.items())
+
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after 15 s; the exit code of a clean stop."""
         if self.process.poll() is None:
@@ -495,8 +507,9 @@ def prefill(server: Server, listener: Listener, args: argparse.Namespace, seed: 
     # that each pooled SQLite connection has the database in its page cache (2 MiB
     # each by default) before the baseline: otherwise RSS grows during the run by the
     # caches filling up as the database grows, which is bounded and not a leak.
-    readers = [threading.Thread(target=scan, args=(server.address, server.token), daemon=True)
-               for _ in range(WARM_READERS)]
+    readers = [threading.Thread(target=scan, args=(server.address, server.token, index),
+                                daemon=True)
+               for index in range(WARM_READERS)]
     for reader in readers:
         reader.start()
     for reader in readers:
@@ -528,12 +541,16 @@ def list_all(address: str, token: str) -> dict:
     return body
 
 
-def scan(address: str, token: str) -> None:
-    """Queries that make SQLite read every connection and tag, answering nothing."""
+def scan(address: str, token: str, index: int) -> None:
+    """Queries that make SQLite read every connection and tag, answering nothing.
+
+    Each reader's queries differ from the others' (by `index`): the server computes
+    concurrent identical reads once, which would warm one pooled connection, not all.
+    """
     connection = http.client.HTTPConnection(*address.rsplit(":", 1), timeout=60)
     try:
-        for query in ("name=no-such-name", "tags=no-such-key=x&limit=1",
-                      "state=DELETED&limit=1&offset=1000000&order=asc"):
+        for query in (f"name=no-such-name-{index}", f"tags=no-such-key-{index}=x&limit=1",
+                      f"state=DELETED&limit=1&offset={1_000_000 + index}&order=asc"):
             connection.request("GET", f"/v2.0/{PROJECT}/datasource-connection?{query}",
                                headers={"X-Auth-Token": token})
             connection.getresponse().read()
@@ -626,6 +643,7 @@ def main() -> int:
             ]
             for worker in workers:
                 worker.start()
+            log(f"at the start of the load: {server.memory_breakdown()}")
             # RSS once a second. Growth compares the median of the first RSS_WINDOW
             # seconds after the warm-up with the median of the last RSS_WINDOW seconds:
             # single readings swing by a few MiB with whatever answer is in flight (a
@@ -644,6 +662,8 @@ def main() -> int:
             for worker in workers:
                 worker.join(30)
             elapsed = time.monotonic() - started
+            if server.process.poll() is None:
+                log(f"at the end of the load: {server.memory_breakdown()}")
             log("RSS KiB every 5 s: " + ", ".join(
                 f"{t:.0f}s={kib}" for t, kib in samples if round(t) % 5 == 0))
             after_warmup = [kib for t, kib in samples if t >= args.warmup]
