@@ -115,23 +115,24 @@ class Server:
         )
         return json.loads(issued.stdout)["token"]
 
-    def rss_kib(self) -> int:
+    def status_fields(self, *keys: str) -> dict[str, int]:
+        """The first number of each named line of /proc/PID/status (KiB, or a count)."""
+        fields = {}
         with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+                key, _, value = line.partition(":")
+                if key in keys:
+                    fields[key] = int(value.split()[0])
+        return fields
+
+    def rss_kib(self) -> int:
+        return self.status_fields("VmRSS")["VmRSS"]
 
     def memory_breakdown(self) -> str:
         """RSS split into heap and mapped files, and the thread count: what to look at
         when the growth check fails (heap growth is ours; file growth is the binary's
         pages being touched)."""
-        fields = {}
-        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
-            for line in status:
-                key, _, value = line.partition(":")
-                if key in ("RssAnon", "RssFile", "RssShmem", "Threads"):
-                    fields[key] = value.split()[0]
+        fields = self.status_fields("RssAnon", "RssFile", "RssShmem", "Threads")
         return ", ".join(f"{key} {value}" for key, value in fields.items())
 
     def stop(self) -> int | None:
@@ -504,8 +505,8 @@ def prefill(server: Server, listener: Listener, args: argparse.Namespace, seed: 
     for thread in threads:
         thread.join(150)
     # Reads that scan the whole table but answer almost nothing, several at once, so
-    # that each pooled SQLite connection has the database in its page cache (2 MiB
-    # each by default) before the baseline: otherwise RSS grows during the run by the
+    # that each pooled SQLite connection has the database in its page cache (512 KiB
+    # each) before the baseline: otherwise RSS grows during the run by the
     # caches filling up as the database grows, which is bounded and not a leak.
     readers = [threading.Thread(target=scan, args=(server.address, server.token, index),
                                 daemon=True)
