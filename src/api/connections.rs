@@ -125,7 +125,11 @@ pub async fn create(
     let body: CreateConnectionRequest = body.parse()?;
     let new = validate_create(project, &body)?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
-    state.checks.budget.spend(&new.project_id, checks)?;
+    // A refused create may be the retry of one whose answer the client lost: that one
+    // took the place (and the budget) this retry would need, so it is answered first.
+    if let Err(refusal) = state.checks.budget.spend(&new.project_id, checks) {
+        return answer_retry_or(&state, &new, refusal).await;
+    }
     match state
         .store
         .create_connection(&new, state.settings.connection_quota)
@@ -133,19 +137,11 @@ pub async fn create(
     {
         Ok(()) => {}
         Err(StoreError::DuplicateName) => {
-            // A client that retries a create whose answer it lost gets the connection it
-            // made, not an error; any other create with a taken name is refused.
-            let existing = state
-                .store
-                .find_live_connection_by_name(&new.project_id, &new.name)
-                .await?;
-            return match existing {
-                Some(existing) if is_retry_of(&new, &existing) => {
-                    tracing::info!(connection.id = %existing.id, "create retried; answering the existing connection");
-                    Ok(created(existing.id.to_string()))
-                }
-                _ => Err(ApiError::DuplicateName(new.name.clone())),
-            };
+            let refusal = ApiError::DuplicateName(new.name.clone());
+            return answer_retry_or(&state, &new, refusal).await;
+        }
+        Err(quota @ StoreError::QuotaExceeded { .. }) => {
+            return answer_retry_or(&state, &new, quota.into()).await;
         }
         Err(other) => return Err(other.into()),
     }
@@ -153,6 +149,26 @@ pub async fn create(
     state.wake_worker.notify_one();
     tracing::info!(connection.id = %new.id, project.id = %new.project_id, service = %new.service, "connection created");
     Ok(created(new.id.to_string()))
+}
+
+/// A client that retries a create whose answer it lost gets the connection it made, not
+/// an error; any other refused create gets `refusal`.
+async fn answer_retry_or(
+    state: &AppState,
+    new: &NewConnection,
+    refusal: ApiError,
+) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
+    let existing = state
+        .store
+        .find_live_connection_by_name(&new.project_id, &new.name)
+        .await?;
+    match existing {
+        Some(existing) if is_retry_of(new, &existing) => {
+            tracing::info!(connection.id = %existing.id, "create retried; answering the existing connection");
+            Ok(created(existing.id.to_string()))
+        }
+        _ => Err(refusal),
+    }
 }
 
 fn created(connection_id: String) -> (StatusCode, Json<CreateConnectionResponse>) {

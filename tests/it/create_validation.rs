@@ -237,3 +237,35 @@ async fn an_identical_create_retried_answers_the_same_connection_and_a_different
     assert_dli_error(app.create(&project, &body).await, 400, "DLI.0006").await;
     assert_eq!(app.list(&project, "").await.count, 1);
 }
+
+#[rstest]
+#[case::at_the_quota("quota")]
+#[case::out_of_check_budget("budget")]
+#[tokio::test]
+async fn a_retry_of_the_create_that_took_the_last_place_answers_that_connection(
+    #[case] limit: &str,
+) {
+    let app = spawn_app_with(|config| match limit {
+        "quota" => config.connection_quota = 1,
+        _ => config.checks_per_minute = 1,
+    })
+    .await;
+    let project = new_project();
+    let url = format!("127.0.0.1:{}", crate::helpers::closed_port());
+    let body = create_body("last-place", "RDS", &url);
+    let first = app.create_ok(&project, &body).await;
+    let again = app.create_ok(&project, &body).await;
+    assert_eq!(
+        first, again,
+        "the retry is recognised before the {limit} refuses it"
+    );
+    let other = create_body("another", "RDS", &url);
+    let code = if limit == "quota" { 400 } else { 429 };
+    let expected = if limit == "quota" {
+        "DLI.1028"
+    } else {
+        "APIG.0308"
+    };
+    assert_dli_error(app.create(&project, &other).await, code, expected).await;
+    assert_eq!(app.list(&project, "").await.count, 1);
+}
