@@ -1,10 +1,12 @@
 //! Issuing and revoking credentials and tokens: shared by the CLI, the first-start
 //! bootstrap and the tests.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::credentials::{
-    Secret, SecretBox, generate_access_key, generate_secret_key, generate_token, hash_token,
+    Secret, SecretBox, SecretsError, generate_access_key, generate_secret_key, generate_token,
+    hash_token,
 };
 use crate::domain::{ProjectId, ProjectScope, ValidationError, now_millis};
 use crate::store::{DynStore, NewCredential, NewToken, StoreError};
@@ -15,6 +17,36 @@ pub enum AdminError {
     Invalid(#[from] ValidationError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(
+        "the key file {} does not match this database: its secrets were sealed with another \
+         key. Copy the key file of the first server (its --secret-key-file, by default \
+         <data-dir>/secret.key) to {}, or point --secret-key-file at that file",
+        .0.display(), .0.display()
+    )]
+    KeyFileMismatch(PathBuf),
+}
+
+/// Loads (or, for a new database, creates) the key file that seals secret keys, and makes
+/// sure it is the database's own key: a process with another key would answer every
+/// signed request with 500, so it refuses to start instead.
+pub async fn open_secrets(store: &DynStore, key_file: &Path) -> Result<SecretBox, AdminError> {
+    let secrets = SecretBox::load_or_create_file(key_file)?;
+    let mismatch = || AdminError::KeyFileMismatch(key_file.to_path_buf());
+    // Databases made before the key check existed: judge the key by a stored secret.
+    if let Some(credential) = store.list_credentials().await?.first()
+        && secrets
+            .open(&credential.sealed_secret_key, &credential.access_key)
+            .is_err()
+    {
+        return Err(mismatch());
+    }
+    let stored = store.key_check(&secrets.key_check_value()).await?;
+    if !secrets.opens_key_check(&stored) {
+        return Err(mismatch());
+    }
+    Ok(secrets)
 }
 
 /// A credential as issued: the only time its secret key is known in clear.

@@ -48,12 +48,13 @@ impl Application {
             .open(OpenFor::Server)
             .await
             .with_context(|| format!("opening the store ({})", describe(&config.storage)))?;
+        let secrets = crate::admin::open_secrets(&store, &config.storage.secret_key_path())
+            .await
+            .context("loading the key that encrypts secret keys")?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let dyn_store: DynStore = store.clone();
-        let secrets = SecretBox::load_or_create_file(&config.storage.secret_key_path())
-            .context("loading the key that encrypts secret keys")?;
         let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
         let worker_settings = WorkerSettings {
             prober: Prober::new(

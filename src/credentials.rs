@@ -20,6 +20,9 @@ const SECRET_KEY_LENGTH: usize = 40;
 pub const TOKEN_PREFIX: &str = "dsct_";
 const TOKEN_RANDOM_CHARS: usize = 43;
 const NONCE_LENGTH: usize = 24;
+/// What the key check seals, and the context it is bound to (no access key looks so).
+const KEY_CHECK_TEXT: &str = "dsconn key check";
+const KEY_CHECK_CONTEXT: &str = "key-check";
 
 /// A secret kept in memory: never printed by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -163,6 +166,18 @@ impl SecretBox {
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
         sealed
+    }
+
+    /// A value that only this key opens, kept in the database to tell at start-up whether
+    /// a key file belongs to it.
+    pub fn key_check_value(&self) -> Vec<u8> {
+        self.seal(&Secret(KEY_CHECK_TEXT.to_owned()), KEY_CHECK_CONTEXT)
+    }
+
+    /// Whether `sealed` (from [`SecretBox::key_check_value`]) was made with this key.
+    pub fn opens_key_check(&self, sealed: &[u8]) -> bool {
+        self.open(sealed, KEY_CHECK_CONTEXT)
+            .is_ok_and(|text| text.expose() == KEY_CHECK_TEXT)
     }
 
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<Secret, SecretsError> {

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::OutputFormat;
 use crate::admin;
-use crate::credentials::SecretBox;
 use crate::domain::{ProjectScope, now_millis};
 use crate::store::{DynStore, OpenFor, StorageArgs};
 
@@ -129,7 +128,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
         } => {
             let scope = admin::scope_of(&scope.projects, scope.all_projects)?;
             let store = open_store(&data).await?;
-            let secrets = SecretBox::load_or_create_file(&data.storage.secret_key_path())?;
+            let secrets = admin::open_secrets(&store, &data.storage.secret_key_path()).await?;
             let issued = admin::create_credential(&store, &secrets, scope).await?;
             match output {
                 OutputFormat::Json => println!(

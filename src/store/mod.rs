@@ -622,6 +622,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a live token; false if there is none with that id.
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool>;
+
+    /// The database's key check: stores `candidate` if there is none yet (the first
+    /// process to ask wins), and returns the stored one.
+    async fn key_check(&self, candidate: &[u8]) -> Result<Vec<u8>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -1062,4 +1062,17 @@ impl Store for PgStore {
                 .await?;
         Ok(revoked.rows_affected() > 0)
     }
+
+    async fn key_check(&self, candidate: &[u8]) -> Result<Vec<u8>> {
+        sqlx::query(
+            "INSERT INTO key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM key_check WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(stored)
+    }
 }

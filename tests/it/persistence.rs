@@ -44,3 +44,84 @@ async fn a_second_server_on_the_same_data_dir_is_refused() {
         "{error:#}"
     );
 }
+
+/// A key file that did not seal the database's secrets: start-up fails naming it.
+async fn refused_with_key(data_dir: &std::path::Path, key_file: &std::path::Path) -> String {
+    let mut config = dsconn::config::ServeConfig::for_data_dir(data_dir);
+    config.storage.secret_key_file = Some(key_file.to_path_buf());
+    let error = dsconn::app::Application::build(&config)
+        .await
+        .err()
+        .expect("a server with another key file is refused");
+    format!("{error:#}")
+}
+
+#[tokio::test]
+async fn a_server_with_another_key_file_refuses_to_start() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let other_key = data_dir.path().join("other.key");
+    // A database with a credential sealed by its key, and one with no secret at all yet:
+    // both know their key.
+    for with_credential in [true, false] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let app = spawn_app_in(dir.path(), |_| {}).await;
+        if with_credential {
+            app.issue_credential(dsconn::domain::ProjectScope::All)
+                .await;
+        }
+        app.stop().await;
+        let message = refused_with_key(dir.path(), &other_key).await;
+        assert!(
+            message.contains("does not match this database"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&other_key.display().to_string()),
+            "the message names the file: {message}"
+        );
+        // The database's own key still opens it.
+        spawn_app_in(dir.path(), |_| {}).await.stop().await;
+    }
+}
+
+#[test]
+fn serve_and_credential_create_exit_non_zero_with_another_key_file() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let dir = data_dir.path().to_str().expect("utf-8 path");
+    let other_key = data_dir.path().join("other.key");
+    let other_key = other_key.to_str().expect("utf-8 path");
+    // Bounded: a server that wrongly starts is killed, and the test fails, not hangs.
+    let dsconn = |args: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run dsconn");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().expect("poll dsconn").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("dsconn output")
+    };
+    let created = dsconn(&["credential", "create", "--all-projects", "--data-dir", dir]);
+    assert!(created.status.success(), "{created:?}");
+    for args in [
+        vec!["serve", "--listen", "127.0.0.1:0", "--data-dir", dir],
+        vec!["credential", "create", "--all-projects", "--data-dir", dir],
+    ] {
+        let mut args = args;
+        args.extend(["--secret-key-file", other_key]);
+        let outcome = dsconn(&args);
+        let stderr = String::from_utf8_lossy(&outcome.stderr);
+        assert!(!outcome.status.success(), "{args:?} must fail: {stderr}");
+        assert!(
+            stderr.contains("does not match this database") && stderr.contains(other_key),
+            "{args:?}: {stderr}"
+        );
+    }
+}

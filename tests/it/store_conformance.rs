@@ -1940,3 +1940,27 @@ async fn a_schema_migrated_by_a_newer_build_is_not_ready(#[case] backend: Backen
     }
     stores.finish().await;
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn the_first_key_check_stored_wins_for_every_process(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    // Two processes starting together with different keys: one value is kept, and both
+    // read that same one back (so the one with the other key refuses to start).
+    let (first, second) = tokio::join!(
+        stores.first.key_check(b"sealed by key A"),
+        stores.second.key_check(b"sealed by key B")
+    );
+    let (first, second) = (first.expect("key check"), second.expect("key check"));
+    assert_eq!(first, second);
+    assert!(first == b"sealed by key A" || first == b"sealed by key B");
+    let later = stores.first.key_check(b"sealed by key C").await;
+    assert_eq!(
+        later.expect("key check"),
+        first,
+        "a stored check never changes"
+    );
+    stores.finish().await;
+}
