@@ -605,3 +605,20 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// An all-projects token issued on a data dir with the CLI, as an operator would.
+pub fn cli_token(data_dir: &Path) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
+        .args(["token", "create", "--all-projects", "--ttl", "1h"])
+        .args(["--output", "json", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("dsconn token create runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let issued: Value = serde_json::from_slice(&output.stdout).expect("json");
+    issued["token"].as_str().expect("token").to_owned()
+}

@@ -4,12 +4,13 @@
 //! namespace that has nothing but loopback up: a wrong policy cannot send a packet away.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::helpers::{ServerProcess, TcpTarget, create_body, new_project, spawn_app_with};
+use crate::helpers::{
+    ServerProcess, TcpTarget, cli_token, create_body, new_project, spawn_app_with,
+};
 
 /// An app listening on every address (port 0), driven over 127.0.0.1 only.
 async fn app_on_every_address(allow: &[&str]) -> crate::helpers::TestApp {
@@ -140,22 +141,6 @@ impl Drop for LoopbackOnlyNamespace {
     }
 }
 
-fn issue_token(data_dir: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_dsconn"))
-        .args(["token", "create", "--all-projects", "--ttl", "1h"])
-        .args(["--output", "json", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("dsconn token create runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let issued: Value = serde_json::from_slice(&output.stdout).expect("json");
-    issued["token"].as_str().expect("token").to_owned()
-}
-
 #[test]
 fn ipv6_forms_of_denied_ipv4_addresses_are_refused_before_any_packet() {
     let Some(namespace) = LoopbackOnlyNamespace::create() else {
@@ -164,7 +149,7 @@ fn ipv6_forms_of_denied_ipv4_addresses_are_refused_before_any_packet() {
     assert_eq!(namespace.links_up_besides_loopback(), Vec::<String>::new());
     let data = tempfile::tempdir().expect("temp dir");
     let config_home = tempfile::tempdir().expect("temp dir");
-    let token = issue_token(data.path());
+    let token = cli_token(data.path());
     let mut serve = namespace.command(env!("CARGO_BIN_EXE_dsconn"));
     serve
         .args(["serve", "--listen", "127.0.0.1:0", "--probe-mode", "tcp"])
