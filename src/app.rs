@@ -61,7 +61,13 @@ impl Application {
                 config.probe_mode,
                 resolver,
                 config.check_timeout,
-                OutboundPolicy::new(config.allow_cidrs.clone(), config.deny_cidrs.clone()),
+                // Judged by the bound address: a server reachable beyond loopback keeps
+                // checks off its own host.
+                OutboundPolicy::for_server(
+                    config.allow_cidrs.clone(),
+                    config.deny_cidrs.clone(),
+                    listener.local_addr()?.ip(),
+                ),
                 Simulator {
                     duration: config.simulate_duration,
                     rules: config.simulate_rules.clone(),

@@ -77,7 +77,8 @@ pub struct ServeConfig {
     pub allow_cidrs: Vec<IpNet>,
 
     /// Address ranges checks must never dial, on top of link-local, multicast and
-    /// unspecified addresses (repeat or comma-separate).
+    /// unspecified addresses and, when listening beyond loopback, this host's own
+    /// addresses and loopback (repeat or comma-separate).
     #[arg(long = "deny-cidr", env = "DSCONN_DENY_CIDRS", value_delimiter = ',')]
     pub deny_cidrs: Vec<IpNet>,
 

@@ -27,7 +27,8 @@ pub fn init(format: LogFormat) {
 
 /// Prometheus metrics: one recorder per process, installed on first use.
 pub mod metrics {
-    use std::sync::OnceLock;
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, OnceLock};
     use std::time::Duration;
 
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -122,16 +123,37 @@ pub mod metrics {
         .record(elapsed.as_secs_f64());
     }
 
-    /// Sets the gauges describing the stored state.
+    /// The (state, service) pairs of `dsconn_connections` set by the last scrape.
+    static REPORTED_PAIRS: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+
+    fn connections_gauge(state: &str, service: &str) -> ::metrics::Gauge {
+        ::metrics::gauge!(
+            "dsconn_connections",
+            "state" => state.to_owned(),
+            "service" => service.to_owned()
+        )
+    }
+
+    /// Sets the gauges describing the stored state. The store counts only the pairs it
+    /// has, so a pair that dropped to zero since the last scrape is set to 0 here, or it
+    /// would keep its last count forever.
     pub fn record_store_stats(stats: &crate::store::StoreStats) {
-        for (state, service, count) in &stats.connections {
-            ::metrics::gauge!(
-                "dsconn_connections",
-                "state" => state.clone(),
-                "service" => service.clone()
-            )
-            .set(*count as f64);
+        let present: BTreeSet<(String, String)> = stats
+            .connections
+            .iter()
+            .map(|(state, service, _)| (state.clone(), service.clone()))
+            .collect();
+        // Held while setting, so concurrent scrapes cannot zero each other's counts.
+        let mut reported = REPORTED_PAIRS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (state, service) in reported.difference(&present) {
+            connections_gauge(state, service).set(0.0);
         }
+        for (state, service, count) in &stats.connections {
+            connections_gauge(state, service).set(*count as f64);
+        }
+        *reported = present;
         ::metrics::gauge!("dsconn_pending_checks").set(stats.pending_checks as f64);
         ::metrics::gauge!("dsconn_leased_checks").set(stats.leased_checks as f64);
     }

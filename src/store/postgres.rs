@@ -472,25 +472,29 @@ impl Store for PgStore {
         project: &ProjectId,
         id: ConnectionId,
     ) -> Result<Option<ConnectionRecord>> {
-        let mut connection = self.pool.acquire().await?;
+        // The row and its bindings from one snapshot: under read committed each statement
+        // has its own, and a delete in between showed a live row without its bindings.
+        let mut transaction = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
         let row = sqlx::query(&format!(
             "SELECT {CONNECTION_COLUMNS}, check_report FROM connections \
              WHERE id = $1 AND project_id = $2"
         ))
         .bind(id.to_string())
         .bind(project.as_str())
-        .fetch_optional(&mut *connection)
+        .fetch_optional(&mut *transaction)
         .await?;
         let Some(row) = row else {
+            transaction.commit().await?;
             return Ok(None);
         };
         let mut record = parse_record(&row)?;
         record.check_report = row.try_get("check_report")?;
         let id = record.id.to_string();
-        record.queues = bindings_for(&mut connection, std::slice::from_ref(&id))
+        record.queues = bindings_for(&mut transaction, std::slice::from_ref(&id))
             .await?
             .remove(&id)
             .unwrap_or_default();
+        transaction.commit().await?;
         Ok(Some(record))
     }
 

@@ -419,25 +419,29 @@ impl Store for SqliteStore {
         project: &ProjectId,
         id: ConnectionId,
     ) -> Result<Option<ConnectionRecord>> {
+        // One read transaction: the row and its bindings are one snapshot (WAL), so a
+        // delete in between cannot show a live row without its bindings.
+        let mut transaction = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "SELECT {CONNECTION_COLUMNS}, check_report FROM connections \
              WHERE id = ? AND project_id = ?"
         ))
         .bind(id.to_string())
         .bind(project.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await?;
         let Some(row) = row else {
+            transaction.commit().await?;
             return Ok(None);
         };
         let mut record = parse_record(&row)?;
         record.check_report = row.try_get("check_report")?;
         let id = record.id.to_string();
-        let mut connection = self.pool.acquire().await?;
-        record.queues = bindings_for(&mut connection, std::slice::from_ref(&id))
+        record.queues = bindings_for(&mut transaction, std::slice::from_ref(&id))
             .await?
             .remove(&id)
             .unwrap_or_default();
+        transaction.commit().await?;
         Ok(Some(record))
     }
 
@@ -688,14 +692,22 @@ impl Store for SqliteStore {
         limit: u32,
         now: i64,
     ) -> Result<Vec<PendingBinding>> {
-        let claimed = sqlx::query(
+        // One statement claims and returns each binding with its connection (RETURNING
+        // may read other tables through subqueries): no read per binding afterwards.
+        let rows = sqlx::query(
             "UPDATE queue_bindings SET lease_owner = ?1, lease_until = ?2 \
              WHERE peer_id IN (SELECT b.peer_id FROM queue_bindings b \
                                JOIN connections c ON c.id = b.connection_id \
                                WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
                                  AND (b.lease_until IS NULL OR b.lease_until < ?3) \
                                ORDER BY b.update_time LIMIT ?4) \
-             RETURNING peer_id",
+             RETURNING peer_id, queue_name, update_time, connection_id, \
+                 (SELECT c.project_id FROM connections c \
+                  WHERE c.id = queue_bindings.connection_id) AS project_id, \
+                 (SELECT c.service FROM connections c \
+                  WHERE c.id = queue_bindings.connection_id) AS service, \
+                 (SELECT c.destination FROM connections c \
+                  WHERE c.id = queue_bindings.connection_id) AS destination",
         )
         .bind(owner)
         .bind(lease_end(now, lease))
@@ -703,27 +715,21 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.writer)
         .await?;
-        let mut pending = Vec::with_capacity(claimed.len());
-        for row in claimed {
-            let peer_id: String = row.try_get("peer_id")?;
-            let detail = sqlx::query(
-                "SELECT b.queue_name, c.id AS connection_id, c.project_id, c.service, \
-                     c.destination \
-                 FROM queue_bindings b JOIN connections c ON c.id = b.connection_id \
-                 WHERE b.peer_id = ?",
-            )
-            .bind(&peer_id)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(detail) = detail {
-                pending.push(PendingBinding {
-                    queue_name: detail.try_get("queue_name")?,
-                    check: parse_pending(&detail, "connection_id")?,
-                    peer_id,
-                });
-            }
-        }
-        Ok(pending)
+        let mut pending = rows
+            .iter()
+            .map(|row| {
+                let update_time: i64 = row.try_get("update_time")?;
+                let binding = PendingBinding {
+                    peer_id: row.try_get("peer_id")?,
+                    queue_name: row.try_get("queue_name")?,
+                    check: parse_pending(row, "connection_id")?,
+                };
+                Ok((update_time, binding))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING has no order: oldest first, as PostgreSQL answers.
+        pending.sort_by(|(a_time, a), (b_time, b)| (a_time, &a.peer_id).cmp(&(b_time, &b.peer_id)));
+        Ok(pending.into_iter().map(|(_, binding)| binding).collect())
     }
 
     async fn record_binding_result(

@@ -546,10 +546,18 @@ impl ServerProcess {
     /// Starts `dsconn serve --listen 127.0.0.1:0 <args>`, and waits for its address.
     /// The log keeps being drained so the child never blocks on a full pipe.
     pub fn start(args: &[&std::ffi::OsStr]) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        Self::start_command(command)
+    }
+
+    /// Starts a prepared `dsconn serve` command (e.g. wrapped in `ip netns exec`) that
+    /// listens on a loopback address, and waits for its address.
+    pub fn start_command(mut command: std::process::Command) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = command
             .env("DSCONN_LOG_FORMAT", "json")
             .env("DSCONN_LOG", "info")
             .stdout(std::process::Stdio::null())
@@ -596,4 +604,21 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An all-projects token issued on a data dir with the CLI, as an operator would.
+pub fn cli_token(data_dir: &Path) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
+        .args(["token", "create", "--all-projects", "--ttl", "1h"])
+        .args(["--output", "json", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("dsconn token create runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let issued: Value = serde_json::from_slice(&output.stdout).expect("json");
+    issued["token"].as_str().expect("token").to_owned()
 }

@@ -15,6 +15,7 @@ mod limits;
 mod listing;
 mod openapi;
 mod operations;
+mod outbound_policy;
 mod persistence;
 mod pg_cluster;
 mod probes;

@@ -1519,6 +1519,142 @@ async fn concurrent_claimers_never_share_a_row(#[case] backend: Backend) {
     stores.finish().await;
 }
 
+/// Connections read while they are deleted: a delete removes the row's bindings in the
+/// same transaction, so a read in one snapshot sees either a live connection with all its
+/// bindings or a DELETED one with none. Reading the row and the bindings apart can see a
+/// live connection without its bindings.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_is_read_with_its_bindings_in_one_snapshot(#[case] backend: Backend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const ROUNDS: i64 = 60;
+    const READERS: usize = 3;
+    let stores = open(backend).await;
+    let p = project("proj-snapshot");
+    let mut ids = Vec::new();
+    for n in 0..ROUNDS {
+        let new = connection(
+            &p,
+            &format!("c{n}"),
+            Service::Rds,
+            &[],
+            &["q_a", "q_b"],
+            T0 + n,
+        );
+        ids.push(new.id);
+        stores
+            .first
+            .create_connection(&new, 1000)
+            .await
+            .expect("create");
+    }
+    let claimed = stores
+        .first
+        .claim_pending_checks("owner", LEASE, 1000, T0 + 1_000)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), ids.len());
+    for id in &ids {
+        assert!(
+            stores
+                .first
+                .record_check_result(*id, "owner", &active(None), T0 + 2_000)
+                .await
+                .expect("record")
+        );
+    }
+
+    let mut torn = Vec::new();
+    for id in ids {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let mut readers = JoinSet::new();
+        for _ in 0..READERS {
+            let (store, reads, p) = (stores.first.clone(), Arc::clone(&reads), p.clone());
+            readers.spawn(async move {
+                let mut torn = Vec::new();
+                loop {
+                    let record = get(&store, &p, id).await;
+                    reads.fetch_add(1, Ordering::SeqCst);
+                    let deleted = record.state == ConnectionState::Deleted;
+                    let expected = if deleted { 0 } else { 2 };
+                    if record.queues.len() != expected {
+                        torn.push((record.state, record.queues.len()));
+                    }
+                    if deleted {
+                        return torn;
+                    }
+                }
+            });
+        }
+        // Delete while the readers are mid-loop.
+        while reads.load(Ordering::SeqCst) < 3 * READERS {
+            tokio::task::yield_now().await;
+        }
+        let outcome = stores
+            .second
+            .delete_connection(&p, id, T0 + 3_000)
+            .await
+            .expect("delete");
+        assert_eq!(outcome, DeleteOutcome::Deleted);
+        while let Some(found) = readers.join_next().await {
+            torn.extend(found.expect("reader"));
+        }
+    }
+    assert_eq!(
+        torn,
+        Vec::new(),
+        "reads that saw (state, bindings) of two different moments"
+    );
+    stores.finish().await;
+}
+
+/// Claimed bindings come back oldest first, each with its connection, from one claim.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] backend: Backend) {
+    let stores = open(backend).await;
+    let p = project("proj-binding-claims");
+    let new = connection(&p, "bound", Service::Dws, &[], &[], T0);
+    let id = new.id;
+    stores
+        .first
+        .create_connection(&new, 10)
+        .await
+        .expect("create");
+    // Queues bound one by one: their age order is unrelated to their (random) peer ids.
+    let names: Vec<String> = (0..12).map(|n| format!("q_{n:02}")).collect();
+    for (n, name) in names.iter().enumerate() {
+        let added = stores
+            .first
+            .associate_queues(&p, id, &queues(&[name]), T0 + 10 + n as i64)
+            .await
+            .expect("associate");
+        assert_eq!(added, BindingOutcome::Changed(1));
+    }
+    let claimed = stores
+        .second
+        .claim_pending_bindings("owner", LEASE, 100, T0 + 1_000)
+        .await
+        .expect("claim");
+    let claimed_names: Vec<&str> = claimed.iter().map(|b| b.queue_name.as_str()).collect();
+    assert_eq!(
+        claimed_names,
+        names.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    for binding in &claimed {
+        assert_eq!(binding.check.id, id);
+        assert_eq!(binding.check.project_id, p.as_str());
+        assert_eq!(binding.check.service, Service::Dws);
+        assert_eq!(binding.check.destination, new.destination);
+    }
+    stores.finish().await;
+}
+
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
