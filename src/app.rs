@@ -55,6 +55,8 @@ impl Application {
         let secrets = SecretBox::load_or_create_file(&config.storage.secret_key_path())
             .context("loading the key that encrypts secret keys")?;
         let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
+        // One limit for every outbound socket, and for the worker's checks in flight.
+        let max_concurrent_checks = usize::try_from(config.max_concurrent_checks).unwrap_or(64);
         let worker_settings = WorkerSettings {
             prober: Prober::new(
                 config.probe_mode,
@@ -65,10 +67,12 @@ impl Application {
                     duration: config.simulate_duration,
                     rules: config.simulate_rules.clone(),
                 },
+                max_concurrent_checks,
             ),
             deleted_retention: config.deleted_retention,
             recheck_interval: config.recheck_interval,
-            max_concurrent_checks: usize::try_from(config.max_concurrent_checks).unwrap_or(64),
+            max_concurrent_checks,
+            check_budget: Arc::new(CheckBudget::per_minute(config.checks_per_minute)),
             lease_grace: config.lease_grace,
             read_cache: Arc::clone(&read_cache),
         };
@@ -89,7 +93,7 @@ impl Application {
             )),
             checks: Arc::new(CheckService {
                 prober: worker_settings.prober.clone(),
-                budget: CheckBudget::per_minute(config.checks_per_minute),
+                budget: Arc::clone(&worker_settings.check_budget),
                 worker: worker_settings.clone(),
             }),
         };

@@ -345,9 +345,7 @@ impl HangingTarget {
             _queued: queued,
         }
     }
-}
 
-impl HangingTarget {
     /// A port on which every loopback address (127.0.0.0/8) hangs: the listener is bound
     /// to the wildcard address, so one full accept queue stands for any number of
     /// loopback destinations. Only loopback addresses are ever dialled at it.
