@@ -56,6 +56,8 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let dyn_store: DynStore = store.clone();
         let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
+        // One limit for every outbound socket, and for the worker's checks in flight.
+        let max_concurrent_checks = usize::try_from(config.max_concurrent_checks).unwrap_or(64);
         let worker_settings = WorkerSettings {
             prober: Prober::new(
                 config.probe_mode,
@@ -72,10 +74,12 @@ impl Application {
                     duration: config.simulate_duration,
                     rules: config.simulate_rules.clone(),
                 },
+                max_concurrent_checks,
             ),
             deleted_retention: config.deleted_retention,
             recheck_interval: config.recheck_interval,
-            max_concurrent_checks: usize::try_from(config.max_concurrent_checks).unwrap_or(64),
+            max_concurrent_checks,
+            check_budget: Arc::new(CheckBudget::per_minute(config.checks_per_minute)),
             lease_grace: config.lease_grace,
             read_cache: Arc::clone(&read_cache),
         };
@@ -96,7 +100,7 @@ impl Application {
             )),
             checks: Arc::new(CheckService {
                 prober: worker_settings.prober.clone(),
-                budget: CheckBudget::per_minute(config.checks_per_minute),
+                budget: Arc::clone(&worker_settings.check_budget),
                 worker: worker_settings.clone(),
             }),
         };

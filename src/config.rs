@@ -86,13 +86,17 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_RECHECK_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub recheck_interval: Duration,
 
-    /// Checks running at once.
+    /// Outbound sockets open at once, over every check of this process (worker checks,
+    /// bindings, re-checks and both test endpoints): each dial holds one from its
+    /// connect to the end of its protocol check, each name lookup two. Also the most
+    /// checks the worker runs at once.
     #[arg(long, env = "DSCONN_MAX_CONCURRENT_CHECKS", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_concurrent_checks: u32,
 
-    /// Checks that requests of one project may start per minute (creates, bindings,
-    /// reactivations, tests): keeps the service from being used as a port scanner.
+    /// Addresses that requests of one project may have dialled per minute (creates,
+    /// bindings, reactivations, tests; each address of a name counts): keeps the
+    /// service from being used as a port scanner.
     #[arg(long, env = "DSCONN_CHECKS_PER_MINUTE", default_value_t = 600,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub checks_per_minute: u32,

@@ -11,7 +11,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::domain::{ConnectionState, now_millis};
+use crate::api::actions::{CheckBudget, extra_dials};
+use crate::domain::{ConnectionState, EndpointList, Service, now_millis};
 use crate::probe::{CheckReport, Prober};
 use crate::read_cache::ReadCache;
 use crate::store::{
@@ -36,8 +37,12 @@ pub struct WorkerSettings {
     pub prober: Prober,
     pub deleted_retention: Duration,
     pub recheck_interval: Duration,
-    /// Checks running at once.
+    /// Checks running at once; their dials share the prober's limit of the same size.
     pub max_concurrent_checks: usize,
+    /// The projects' check budget: checks of creates and bindings charge the addresses
+    /// they dial beyond the one their request paid, without ever being refused.
+    /// Re-checks are the server's own schedule and charge nothing.
+    pub check_budget: Arc<CheckBudget>,
     /// How long a claim outlives the slowest possible check.
     pub lease_grace: Duration,
     /// Answers to forget when the worker changes a connection.
@@ -204,13 +209,34 @@ impl LifecycleWorker {
             "the stored url is invalid; delete and create the connection again".to_owned()
         })?;
         let report = self
-            .settings
-            .prober
-            .check_endpoints(pending.service, &endpoints, |process| {
-                self.record_progress(pending, process)
-            })
+            .charged_check(
+                &pending.project_id,
+                pending.service,
+                &endpoints,
+                |process| self.record_progress(pending, process),
+            )
             .await;
         Ok((report, endpoints.normalized()))
+    }
+
+    /// Resolves, charges the project for the further addresses, then dials.
+    async fn charged_check<F, Fut>(
+        &self,
+        project: &str,
+        service: Service,
+        endpoints: &EndpointList,
+        on_progress: F,
+    ) -> CheckReport
+    where
+        F: FnMut(f64) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let prober = &self.settings.prober;
+        let plan = prober.plan(service, endpoints).await;
+        self.settings
+            .check_budget
+            .drain(project, extra_dials(&plan));
+        prober.run(plan, on_progress).await
     }
 
     async fn check_new(&self, pending: PendingCheck) {
@@ -274,9 +300,12 @@ impl LifecycleWorker {
             let outcome = match binding.check.endpoints() {
                 Ok(endpoints) => {
                     let report = self
-                        .settings
-                        .prober
-                        .check_endpoints(binding.check.service, &endpoints, |_| async {})
+                        .charged_check(
+                            &binding.check.project_id,
+                            binding.check.service,
+                            &endpoints,
+                            |_| async {},
+                        )
                         .await;
                     metrics::record_check("bind", &report, started.elapsed());
                     Ok(report)

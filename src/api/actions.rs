@@ -1,7 +1,10 @@
 //! dsconn's extensions on a connection: queue bindings, reactivation, checks on demand.
-//! Every request that starts checks spends the project's check budget first.
+//! Every request that starts checks spends the project's check budget first: one per
+//! check at the request, then, once names are resolved, one per further address dialled
+//! (a test answers 429 when that is more than is left; the worker drains what is left).
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -25,7 +28,7 @@ use super::types::{
 use crate::domain::{
     ConnectionId, EndpointList, ProjectId, QueueName, Service, ValidationError, now_millis,
 };
-use crate::probe::{CheckReport, Prober};
+use crate::probe::{CheckPlan, CheckReport, Prober};
 use crate::store::{BindingOutcome, Connectivity, ReactivateOutcome};
 use crate::worker::WorkerSettings;
 
@@ -34,7 +37,7 @@ const MAX_QUEUES_PER_REQUEST: usize = 100;
 /// Above this many tracked projects, idle ones are forgotten.
 const MAX_TRACKED_PROJECTS: usize = 10_000;
 
-/// How many checks each project may start per minute.
+/// How many checks (addresses dialled) each project may start per minute.
 pub struct CheckBudget {
     limiter: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
@@ -72,16 +75,41 @@ impl CheckBudget {
                 })
             }
             Err(_) => Err(ApiError::InvalidRequest(format!(
-                "one request may start at most the project's per-minute check budget, not {checks} checks"
+                "one request may dial at most the project's per-minute check budget of addresses, \
+                 not {checks}; name fewer endpoints"
             ))),
         }
     }
+
+    /// Spends up to `checks` of the project's budget, as much as is left, and never
+    /// refuses: for work already accepted (the worker's checks of a create or binding),
+    /// so that the project's next requests pay for the addresses it dialled.
+    pub fn drain(&self, project: &str, checks: u32) {
+        let key = project.to_owned();
+        let mut left = checks;
+        let mut chunk = checks;
+        while left > 0 && chunk > 0 {
+            let Some(amount) = NonZeroU32::new(chunk.min(left)) else {
+                break;
+            };
+            match self.limiter.check_key_n(&key, amount) {
+                Ok(Ok(())) => left -= amount.get(),
+                _ => chunk /= 2,
+            }
+        }
+    }
+}
+
+/// What a check costs beyond the one unit its request paid: the further addresses.
+pub fn extra_dials(plan: &CheckPlan) -> u32 {
+    u32::try_from(plan.dials().saturating_sub(1)).unwrap_or(u32::MAX)
 }
 
 /// What the API needs to run checks itself.
 pub struct CheckService {
     pub prober: Prober,
-    pub budget: CheckBudget,
+    /// Shared with the worker, which charges the addresses its checks dial.
+    pub budget: Arc<CheckBudget>,
     pub worker: WorkerSettings,
 }
 
@@ -276,7 +304,7 @@ pub async fn reactivate(
 fn test_response(report: &CheckReport) -> TestResponse {
     TestResponse {
         is_success: true,
-        message: String::new(),
+        message: report.not_checked_summary().unwrap_or_default(),
         connectivity: if report.any_reachable() {
             "REACHABLE"
         } else {
@@ -291,7 +319,25 @@ fn test_response(report: &CheckReport) -> TestResponse {
                 .map(|reason| reason.as_str().to_owned())
         },
         endpoints: endpoint_checks(report),
+        not_checked: report.not_checked,
     }
+}
+
+/// Runs a check inside a request: one unit of the budget before the lookups, the further
+/// addresses after them (429 when the project has not that many left).
+async fn check_now(
+    checks: &CheckService,
+    project: &ProjectId,
+    service: Service,
+    endpoints: &EndpointList,
+) -> ApiResult<CheckReport> {
+    checks.budget.spend(project, 1)?;
+    let started = std::time::Instant::now();
+    let plan = checks.prober.plan(service, endpoints).await;
+    checks.budget.spend(project, extra_dials(&plan))?;
+    let report = checks.prober.run(plan, |_| async {}).await;
+    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
+    Ok(report)
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/test`: checks now and answers
@@ -330,14 +376,7 @@ pub async fn test_connection(
         .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
     let endpoints = EndpointList::parse(&record.destination, record.service)
         .map_err(|error| ApiError::Internal(anyhow::anyhow!("stored url: {error}")))?;
-    state.checks.budget.spend(&project, 1)?;
-    let started = std::time::Instant::now();
-    let report = state
-        .checks
-        .prober
-        .check_endpoints(record.service, &endpoints, |_| async {})
-        .await;
-    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
+    let report = check_now(&state.checks, &project, record.service, &endpoints).await?;
     let connectivity = Connectivity {
         reachable: report.any_reachable(),
         report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
@@ -394,13 +433,6 @@ pub async fn test_definition(
             .ok_or_else(|| ValidationError::new("url is required"))?,
         service,
     )?;
-    state.checks.budget.spend(&project, 1)?;
-    let started = std::time::Instant::now();
-    let report = state
-        .checks
-        .prober
-        .check_endpoints(service, &endpoints, |_| async {})
-        .await;
-    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
+    let report = check_now(&state.checks, &project, service, &endpoints).await?;
     Ok(Json(test_response(&report)))
 }

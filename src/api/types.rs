@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::openapi::schemas;
 use crate::domain::Tag;
-use crate::probe::{AddressCheck, CheckReport};
+use crate::probe::{AddressCheck, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten};
 use crate::store::{ConnectionRecord, QueueBinding};
 
 /// `POST /v2.0/{project_id}/datasource-connection` body. Every field is optional here so
@@ -116,6 +116,10 @@ pub struct QueueInfo {
     pub last_checked_at: Option<i64>,
 }
 
+/// Longest message answered for a connection or binding, in characters: rows stored
+/// before messages were summarised can hold one clause per address.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
 impl From<QueueBinding> for QueueInfo {
     fn from(binding: QueueBinding) -> Self {
         Self {
@@ -123,7 +127,7 @@ impl From<QueueBinding> for QueueInfo {
             peer_id: binding.peer_id,
             status: binding.status,
             name: binding.queue_name,
-            err_msg: binding.err_msg,
+            err_msg: shorten(&binding.err_msg, MAX_MESSAGE_CHARS),
             update_time: binding.update_time,
             failure_reason: binding.failure_reason,
             connectivity: binding.connectivity,
@@ -164,15 +168,21 @@ impl From<&AddressCheck> for EndpointCheck {
             }
             .to_owned(),
             reason: check.reason.map(|reason| reason.as_str().to_owned()),
-            message: check.detail.clone(),
+            message: shorten(&check.detail, MAX_DETAIL_CHARS),
             latency_ms: check.latency_ms,
         }
     }
 }
 
-/// Per-endpoint results of a report, as answered.
+/// Per-endpoint results of a report, as answered: never more than a check dials, also
+/// for reports stored before checks were capped.
 pub fn endpoint_checks(report: &CheckReport) -> Vec<EndpointCheck> {
-    report.checks.iter().map(EndpointCheck::from).collect()
+    report
+        .checks
+        .iter()
+        .take(MAX_ADDRESSES_PER_CHECK)
+        .map(EndpointCheck::from)
+        .collect()
 }
 
 /// `{"queues": [...]}` of associate-queue and disassociate-queue.
@@ -203,6 +213,7 @@ pub struct TestDefinitionRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TestResponse {
     pub is_success: bool,
+    /// Empty, or how many addresses the per-name and per-check caps left out.
     pub message: String,
     /// REACHABLE if any address answered as the service should.
     #[schema(value_type = schemas::Connectivity)]
@@ -212,6 +223,11 @@ pub struct TestResponse {
     pub failure_reason: Option<String>,
     /// One entry per address checked (per endpoint when DNS failed).
     pub endpoints: Vec<EndpointCheck>,
+    /// Addresses not dialled because of the caps (at most 16 per name, 64 per check); a
+    /// name not looked up at all counts as one.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub not_checked: u64,
 }
 
 /// A connection as listed and shown.
@@ -273,6 +289,11 @@ pub struct ConnectionResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Vec<EndpointCheck>)]
     pub endpoints: Option<Vec<EndpointCheck>>,
+    /// Addresses the last check left out because of the caps (see `TestResponse`); on
+    /// `show` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u64)]
+    pub not_checked: Option<u64>,
 }
 
 impl ConnectionResponse {
@@ -282,6 +303,7 @@ impl ConnectionResponse {
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default();
         self.endpoints = Some(endpoint_checks(&report));
+        self.not_checked = Some(report.not_checked);
         self
     }
 }
@@ -291,7 +313,7 @@ impl From<ConnectionRecord> for ConnectionResponse {
         let queue_list = record.queues.iter().map(|q| q.queue_name.clone()).collect();
         Self {
             is_success: true,
-            message: record.message,
+            message: shorten(&record.message, MAX_MESSAGE_CHARS),
             connection_id: record.id.to_string(),
             destination: record.destination,
             state: record.state.as_str().to_owned(),
@@ -311,6 +333,7 @@ impl From<ConnectionRecord> for ConnectionResponse {
             connectivity: record.connectivity,
             last_checked_at: record.last_checked_at,
             endpoints: None,
+            not_checked: None,
         }
     }
 }

@@ -475,6 +475,9 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
             ]);
         }
         print_table(&table);
+        if !answer.value.message.is_empty() {
+            println!("{}", answer.value.message);
+        }
     }
     if answer.value.connectivity == "REACHABLE" {
         Ok(())
@@ -685,5 +688,6 @@ fn deleted_placeholder(id: &str) -> ConnectionResponse {
         connectivity: None,
         last_checked_at: None,
         endpoints: None,
+        not_checked: None,
     }
 }

@@ -1,7 +1,14 @@
 //! Reachability checks, in small stages with typed outcomes: resolve every endpoint to
-//! all of its addresses, refuse addresses the outbound policy forbids, open a TCP
-//! connection to each, then make sure the peer speaks the service's protocol. Each stage
-//! is bounded by the check timeout.
+//! its addresses, refuse addresses the outbound policy forbids, open a TCP connection to
+//! each, then make sure the peer speaks the service's protocol. Each stage is bounded by
+//! the check timeout.
+//!
+//! Fan-out is bounded three ways, whatever the url and whatever DNS answers: a check
+//! covers at most [`MAX_ADDRESSES_PER_NAME`] addresses of one name and
+//! [`MAX_ADDRESSES_PER_CHECK`] in all (the rest are counted as not checked); it has at
+//! most [`MAX_DIALS_IN_FLIGHT_PER_CHECK`] lookups or dials in flight; and every lookup
+//! and dial of every check in the process holds a permit of one shared semaphore
+//! (`--max-concurrent-checks`) while its socket is open.
 
 pub mod policy;
 pub mod protocol;
@@ -10,19 +17,38 @@ pub mod simulate;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::domain::{Endpoint, EndpointList, Service};
+use crate::domain::{Endpoint, EndpointList, Host, Service};
 
 pub use policy::OutboundPolicy;
 pub use protocol::ProtocolOutcome;
 pub use resolve::Resolver;
 pub use simulate::Simulator;
+
+/// Most addresses of one name a check dials: the first of its answers, in address order.
+pub const MAX_ADDRESSES_PER_NAME: usize = 16;
+/// Most addresses one check dials over all its endpoints; a name that does not resolve
+/// takes one place too. Endpoints past this are not even looked up.
+pub const MAX_ADDRESSES_PER_CHECK: usize = 64;
+/// Most lookups or dials one check has in flight, so that concurrent checks share the
+/// process-wide limit instead of one of them taking every permit.
+pub const MAX_DIALS_IN_FLIGHT_PER_CHECK: usize = 16;
+/// Rounds of lookups, then of dials, that the caps allow in one check: the time a check
+/// may take, waiting for permits included.
+const ROUNDS: u32 = MAX_ADDRESSES_PER_CHECK.div_ceil(MAX_DIALS_IN_FLIGHT_PER_CHECK) as u32;
+/// Sockets one name lookup may hold at once (A and AAAA queries side by side).
+const SOCKETS_PER_LOOKUP: u32 = 2;
+/// Longest detail kept per address, in characters.
+pub const MAX_DETAIL_CHARS: usize = 240;
+/// Failures named in a FAILED message; the rest are counted.
+const MAX_FAILURES_IN_MESSAGE: usize = 8;
 
 /// Why one address (or a whole endpoint, for DNS) could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,6 +128,22 @@ impl fmt::Display for AddressCheck {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     pub checks: Vec<AddressCheck>,
+    /// Addresses left undialled by the per-name and per-check caps; an endpoint that was
+    /// not looked up at all counts as one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_checked: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+/// `text` cut to at most `max` characters, marked with an ellipsis when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}...", &text[..end]),
+    }
 }
 
 impl CheckReport {
@@ -109,15 +151,40 @@ impl CheckReport {
         self.checks.iter().any(|check| check.reachable)
     }
 
-    /// One clause per failure, for the FAILED message.
+    /// The FAILED message: the first failures in url order, then counts of the rest and
+    /// of the addresses not checked, so its length does not grow with the answers.
     pub fn failure_summary(&self) -> String {
-        let failures: Vec<String> = self
+        let failures: Vec<&AddressCheck> = self
             .checks
             .iter()
             .filter(|check| !check.reachable)
-            .map(ToString::to_string)
             .collect();
-        format!("no endpoint is reachable: {}", failures.join("; "))
+        let mut clauses: Vec<String> = failures
+            .iter()
+            .take(MAX_FAILURES_IN_MESSAGE)
+            .map(|check| shorten(&check.to_string(), MAX_DETAIL_CHARS))
+            .collect();
+        let unnamed = failures.len().saturating_sub(MAX_FAILURES_IN_MESSAGE);
+        if unnamed > 0 {
+            clauses.push(format!("and {unnamed} more failures"));
+        }
+        let mut message = format!("no endpoint is reachable: {}", clauses.join("; "));
+        if let Some(skipped) = self.not_checked_summary() {
+            message.push_str("; ");
+            message.push_str(&skipped);
+        }
+        message
+    }
+
+    /// "and N more addresses not checked (...)", when the caps left any out.
+    pub fn not_checked_summary(&self) -> Option<String> {
+        (self.not_checked > 0).then(|| {
+            format!(
+                "and {} more addresses not checked (a check dials at most \
+                 {MAX_ADDRESSES_PER_NAME} addresses per name, {MAX_ADDRESSES_PER_CHECK} in all)",
+                self.not_checked
+            )
+        })
     }
 
     /// The machine-readable reason of a failed check: the first failure's, in url order.
@@ -141,6 +208,47 @@ pub enum ProbeMode {
     Simulate,
 }
 
+/// What one check will do, once its endpoints are resolved: the caller can charge the
+/// dials before any is made.
+pub struct CheckPlan {
+    service: Service,
+    kind: PlanKind,
+}
+
+enum PlanKind {
+    Simulated(EndpointList),
+    Network {
+        /// Per endpoint looked up, in url order.
+        endpoints: Vec<PlannedEndpoint>,
+        not_checked: u64,
+    },
+}
+
+struct PlannedEndpoint {
+    endpoint: Endpoint,
+    steps: Vec<Planned>,
+}
+
+enum Planned {
+    Dial(SocketAddr),
+    /// Settled without a dial: the name did not resolve, or the policy forbids it.
+    Settled(AddressCheck),
+}
+
+impl CheckPlan {
+    /// The connections the check will open; simulation opens none.
+    pub fn dials(&self) -> usize {
+        match &self.kind {
+            PlanKind::Simulated(_) => 0,
+            PlanKind::Network { endpoints, .. } => endpoints
+                .iter()
+                .flat_map(|planned| &planned.steps)
+                .filter(|step| matches!(step, Planned::Dial(_)))
+                .count(),
+        }
+    }
+}
+
 /// Runs reachability checks.
 #[derive(Clone)]
 pub struct Prober {
@@ -149,56 +257,185 @@ pub struct Prober {
     timeout: Duration,
     policy: OutboundPolicy,
     simulator: Simulator,
+    /// One permit per open outbound socket, shared by every check of the process.
+    sockets: Arc<Semaphore>,
+    /// Permits a name lookup takes: never more than exist.
+    lookup_permits: u32,
 }
 
 impl Prober {
+    /// `max_open_sockets` bounds the lookups and dials in flight over all checks.
     pub fn new(
         mode: ProbeMode,
         resolver: Resolver,
         timeout: Duration,
         policy: OutboundPolicy,
         simulator: Simulator,
+        max_open_sockets: usize,
     ) -> Self {
+        let max_open_sockets = max_open_sockets.clamp(1, Semaphore::MAX_PERMITS);
         Self {
             mode,
             resolver,
             timeout,
             policy,
             simulator,
+            sockets: Arc::new(Semaphore::new(max_open_sockets)),
+            lookup_permits: u32::try_from(max_open_sockets)
+                .unwrap_or(u32::MAX)
+                .min(SOCKETS_PER_LOOKUP),
         }
     }
 
-    /// The longest a check of one connection can take.
+    /// How long one dial may hold its socket: connect, then the protocol check.
+    fn dial_time(&self) -> Duration {
+        match self.mode {
+            ProbeMode::Full => self.timeout * 2,
+            ProbeMode::Tcp | ProbeMode::Simulate => self.timeout,
+        }
+    }
+
+    /// The longest a check of one connection can take: lookups, then dials, each in
+    /// rounds of [`MAX_DIALS_IN_FLIGHT_PER_CHECK`]. A lookup or dial that cannot get a
+    /// permit in time is reported instead of waiting past this.
     pub fn worst_case(&self) -> Duration {
         match self.mode {
             ProbeMode::Simulate => self.simulator.worst_case(),
-            // Resolve, connect, protocol: each bounded by the timeout.
-            ProbeMode::Full => self.timeout * 3,
-            ProbeMode::Tcp => self.timeout * 2,
+            ProbeMode::Full | ProbeMode::Tcp => (self.timeout + self.dial_time()) * ROUNDS,
         }
     }
 
-    /// Checks one endpoint: resolve it, then check all of its addresses at once.
-    pub async fn check_endpoint(&self, service: Service, endpoint: &Endpoint) -> Vec<AddressCheck> {
+    /// A permit for `permits` sockets, or None if none is free before `latest`.
+    async fn socket_permit(
+        &self,
+        permits: u32,
+        latest: tokio::time::Instant,
+    ) -> Option<SemaphorePermit<'_>> {
+        tokio::time::timeout_at(latest, self.sockets.acquire_many(permits))
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    /// The result of a lookup or dial that got no permit in time.
+    fn busy(
+        &self,
+        endpoint: &Endpoint,
+        address: Option<SocketAddr>,
+        waited: Instant,
+    ) -> AddressCheck {
+        AddressCheck {
+            endpoint: endpoint.to_string(),
+            address,
+            reachable: false,
+            reason: Some(FailureReason::Timeout),
+            detail: format!(
+                "not checked: the server's outbound limit (--max-concurrent-checks) stayed \
+                 busy for {}",
+                humantime::format_duration(Duration::from_millis(elapsed_ms(waited)))
+            ),
+            latency_ms: elapsed_ms(waited),
+        }
+    }
+
+    /// Addresses of one endpoint, or the check that says why there are none.
+    async fn lookup(
+        &self,
+        endpoint: &Endpoint,
+        latest_start: tokio::time::Instant,
+    ) -> Result<Vec<SocketAddr>, AddressCheck> {
         let started = Instant::now();
-        match self.resolver.resolve(endpoint, self.timeout).await {
-            Err(detail) => vec![AddressCheck {
+        // A literal address needs no lookup and opens nothing.
+        let _permit = match endpoint.host {
+            Host::Name(_) => Some(
+                self.socket_permit(self.lookup_permits, latest_start)
+                    .await
+                    .ok_or_else(|| self.busy(endpoint, None, started))?,
+            ),
+            Host::Ipv4(_) | Host::Ipv6(_) => None,
+        };
+        self.resolver
+            .resolve(endpoint, self.timeout)
+            .await
+            .map_err(|detail| AddressCheck {
                 endpoint: endpoint.to_string(),
                 address: None,
                 reachable: false,
                 reason: Some(FailureReason::DnsFailed),
-                detail,
+                detail: shorten(&detail, MAX_DETAIL_CHARS),
                 latency_ms: elapsed_ms(started),
-            }],
-            Ok(addresses) => {
-                futures::future::join_all(
+            })
+    }
+
+    /// Stage 1: resolves the endpoints and decides what to dial, within the caps.
+    pub async fn plan(&self, service: Service, endpoints: &EndpointList) -> CheckPlan {
+        if self.mode == ProbeMode::Simulate {
+            return CheckPlan {
+                service,
+                kind: PlanKind::Simulated(endpoints.clone()),
+            };
+        }
+        let all = endpoints.endpoints();
+        let looked_up = &all[..all.len().min(MAX_ADDRESSES_PER_CHECK)];
+        let mut not_checked = u64::try_from(all.len() - looked_up.len()).unwrap_or(u64::MAX);
+        // Lookups that wait for a permit may start this late and still end in time.
+        let latest_start = tokio::time::Instant::now() + self.timeout * (ROUNDS - 1);
+        // Owned items: a closure over borrowed ones makes the future not Send.
+        let answers: Vec<_> = futures::stream::iter(looked_up.to_vec())
+            .map(|endpoint| async move { self.lookup(&endpoint, latest_start).await })
+            .buffered(MAX_DIALS_IN_FLIGHT_PER_CHECK)
+            .collect()
+            .await;
+        let mut places = MAX_ADDRESSES_PER_CHECK;
+        let mut planned = Vec::with_capacity(looked_up.len());
+        for (endpoint, answer) in looked_up.iter().zip(answers) {
+            let steps = match answer {
+                Err(check) => {
+                    places = places.saturating_sub(1);
+                    vec![Planned::Settled(check)]
+                }
+                Ok(addresses) => {
+                    let take = addresses.len().min(MAX_ADDRESSES_PER_NAME).min(places);
+                    places -= take;
+                    not_checked = not_checked
+                        .saturating_add(u64::try_from(addresses.len() - take).unwrap_or(u64::MAX));
                     addresses
                         .into_iter()
-                        .map(|address| self.check_address(service, endpoint, address)),
-                )
-                .await
-            }
+                        .take(take)
+                        .map(|address| match self.denied(endpoint, address) {
+                            Some(check) => Planned::Settled(check),
+                            None => Planned::Dial(address),
+                        })
+                        .collect()
+                }
+            };
+            planned.push(PlannedEndpoint {
+                endpoint: endpoint.clone(),
+                steps,
+            });
         }
+        CheckPlan {
+            service,
+            kind: PlanKind::Network {
+                endpoints: planned,
+                not_checked,
+            },
+        }
+    }
+
+    /// The check of an address the outbound policy forbids; None if it may be dialled.
+    fn denied(&self, endpoint: &Endpoint, address: SocketAddr) -> Option<AddressCheck> {
+        self.policy
+            .check(address.ip())
+            .err()
+            .map(|why| AddressCheck {
+                endpoint: endpoint.to_string(),
+                address: Some(address),
+                reachable: false,
+                reason: Some(FailureReason::DeniedByPolicy),
+                detail: format!("not checked: {why}"),
+                latency_ms: 0,
+            })
     }
 
     async fn check_address(
@@ -214,7 +451,7 @@ impl Prober {
                 address: Some(address),
                 reachable,
                 reason,
-                detail,
+                detail: shorten(&detail, MAX_DETAIL_CHARS),
                 latency_ms: elapsed_ms(started),
             };
         if let Err(why) = self.policy.check(address.ip()) {
@@ -259,44 +496,96 @@ impl Prober {
         }
     }
 
-    /// Checks every endpoint of a url concurrently, calling `on_progress` with the share
-    /// of endpoints done (0.0-1.0) as each one finishes. Results keep the url's order.
+    /// Resolves and checks every endpoint of a url: [`Prober::plan`], then
+    /// [`Prober::run`].
     pub async fn check_endpoints<F, Fut>(
         &self,
         service: Service,
         endpoints: &EndpointList,
-        mut on_progress: F,
+        on_progress: F,
     ) -> CheckReport
     where
         F: FnMut(f64) -> Fut,
         Fut: Future<Output = ()>,
     {
-        if self.mode == ProbeMode::Simulate {
-            return self
-                .simulator
-                .check_endpoints(endpoints, &self.policy, on_progress)
-                .await;
+        let plan = self.plan(service, endpoints).await;
+        self.run(plan, on_progress).await
+    }
+
+    /// Stage 2: dials what the plan says, at most [`MAX_DIALS_IN_FLIGHT_PER_CHECK`] at
+    /// once and each holding a socket permit, calling `on_progress` with the share of
+    /// endpoints done (0.0-1.0) as each one finishes. Results keep the url's order.
+    pub async fn run<F, Fut>(&self, plan: CheckPlan, mut on_progress: F) -> CheckReport
+    where
+        F: FnMut(f64) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let (endpoints, not_checked) = match plan.kind {
+            PlanKind::Simulated(endpoints) => {
+                return self
+                    .simulator
+                    .check_endpoints(&endpoints, &self.policy, on_progress)
+                    .await;
+            }
+            PlanKind::Network {
+                endpoints,
+                not_checked,
+            } => (endpoints, not_checked),
+        };
+        let service = plan.service;
+        let total = endpoints.len();
+        let mut results: Vec<Vec<Option<AddressCheck>>> = Vec::with_capacity(total);
+        let mut dials = Vec::new();
+        let mut pending_per_endpoint = vec![0usize; total];
+        for (index, planned) in endpoints.iter().enumerate() {
+            let mut slots = Vec::with_capacity(planned.steps.len());
+            for (slot, step) in planned.steps.iter().enumerate() {
+                match step {
+                    Planned::Settled(check) => slots.push(Some(check.clone())),
+                    Planned::Dial(address) => {
+                        slots.push(None);
+                        dials.push((index, slot, *address));
+                        pending_per_endpoint[index] += 1;
+                    }
+                }
+            }
+            results.push(slots);
         }
-        let total = endpoints.endpoints().len();
-        let mut pending: FuturesUnordered<_> = endpoints
-            .endpoints()
+        let mut done = pending_per_endpoint
             .iter()
-            .enumerate()
-            .map(|(index, endpoint)| async move {
-                (index, self.check_endpoint(service, endpoint).await)
+            .filter(|&&left| left == 0)
+            .count();
+        if done > 0 && done < total {
+            on_progress(done as f64 / total as f64).await;
+        }
+        // A dial that cannot start by then could not finish within worst_case().
+        let latest_start = tokio::time::Instant::now() + self.dial_time() * (ROUNDS - 1);
+        let endpoints = &endpoints;
+        let mut finished = futures::stream::iter(dials)
+            .map(|(index, slot, address)| async move {
+                let endpoint = &endpoints[index].endpoint;
+                let waited = Instant::now();
+                let check = match self.socket_permit(1, latest_start).await {
+                    // Held until the address's check, connect and protocol, is over.
+                    Some(_permit) => self.check_address(service, endpoint, address).await,
+                    None => self.busy(endpoint, Some(address), waited),
+                };
+                (index, slot, check)
             })
-            .collect();
-        let mut results: Vec<Option<Vec<AddressCheck>>> = vec![None; total];
-        let mut done = 0usize;
-        while let Some((index, checks)) = pending.next().await {
-            results[index] = Some(checks);
-            done += 1;
-            if done < total {
-                on_progress(done as f64 / total as f64).await;
+            .buffer_unordered(MAX_DIALS_IN_FLIGHT_PER_CHECK);
+        while let Some((index, slot, check)) = finished.next().await {
+            results[index][slot] = Some(check);
+            pending_per_endpoint[index] -= 1;
+            if pending_per_endpoint[index] == 0 {
+                done += 1;
+                if done < total {
+                    on_progress(done as f64 / total as f64).await;
+                }
             }
         }
         CheckReport {
             checks: results.into_iter().flatten().flatten().collect(),
+            not_checked,
         }
     }
 }
@@ -330,6 +619,7 @@ mod tests {
             Duration::from_secs(2),
             OutboundPolicy::default(),
             Simulator::default(),
+            64,
         )
     }
 
@@ -370,6 +660,7 @@ mod tests {
             Duration::from_secs(2),
             policy,
             Simulator::default(),
+            64,
         );
         let endpoints =
             EndpointList::parse(&format!("127.0.0.1:{port}"), Service::Rds).expect("valid url");
@@ -382,6 +673,29 @@ mod tests {
             accepted.is_err(),
             "no connection may reach a denied address"
         );
+    }
+
+    #[test]
+    fn a_failure_summary_names_a_few_failures_and_counts_the_rest() {
+        let failure = |index: usize| AddressCheck {
+            endpoint: format!("db{index}.example:3306"),
+            address: None,
+            reachable: false,
+            reason: Some(FailureReason::Timeout),
+            detail: "x".repeat(10_000),
+            latency_ms: 1,
+        };
+        let report = CheckReport {
+            checks: (0..1000).map(failure).collect(),
+            not_checked: 5000,
+        };
+        let summary = report.failure_summary();
+        assert!(summary.contains("and 992 more failures"), "{summary}");
+        assert!(
+            summary.contains("and 5000 more addresses not checked"),
+            "{summary}"
+        );
+        assert!(summary.len() < 4096, "{} characters", summary.len());
     }
 
     #[test]

@@ -314,17 +314,23 @@ pub struct HangingTarget {
 
 impl HangingTarget {
     pub fn start() -> Self {
+        Self::start_bound("127.0.0.1:0")
+    }
+
+    fn start_bound(bind: &str) -> Self {
         use socket2::{Domain, Protocol, Socket, Type};
         let listener =
             Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
-        let bind: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let bind: SocketAddr = bind.parse().expect("address");
         listener.bind(&bind.into()).expect("bind");
         listener.listen(0).expect("listen");
-        let address = listener
+        let port = listener
             .local_addr()
             .expect("address")
             .as_socket()
-            .expect("inet address");
+            .expect("inet address")
+            .port();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
         let mut queued = Vec::new();
         // Fill the accept queue; once a connect times out, the queue is full.
         for _ in 0..8 {
@@ -339,70 +345,134 @@ impl HangingTarget {
             _queued: queued,
         }
     }
+
+    /// A port on which every loopback address (127.0.0.0/8) hangs: the listener is bound
+    /// to the wildcard address, so one full accept queue stands for any number of
+    /// loopback destinations. Only loopback addresses are ever dialled at it.
+    pub fn start_for_all_loopback() -> Self {
+        Self::start_bound("0.0.0.0:0")
+    }
 }
 
 /// A loopback DNS server answering A/AAAA queries from a fixed table and NXDOMAIN for
-/// every other name, so DNS behaviour is tested without leaving the machine.
+/// every other name, so DNS behaviour is tested without leaving the machine. An answer
+/// too long for the client's UDP payload is sent truncated, and in full over TCP on the
+/// same port, as real servers do: names may have hundreds of addresses.
 pub struct DnsServer {
     pub address: SocketAddr,
     task: JoinHandle<()>,
+    tcp_task: JoinHandle<()>,
+}
+
+type DnsTable = Arc<HashMap<String, Vec<IpAddr>>>;
+
+/// The answer to one query message, or None for a message that is not a query.
+fn dns_answer(table: &DnsTable, request: &[u8]) -> Option<hickory_proto::op::Message> {
+    use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_proto::rr::rdata::{A, AAAA};
+    use hickory_proto::rr::{RData, Record, RecordType};
+
+    let request = Message::from_vec(request).ok()?;
+    let mut response = Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.recursion_available = true;
+    response.metadata.authoritative = true;
+    let query = request.queries.first().cloned()?;
+    let name = query.name().to_ascii().to_ascii_lowercase();
+    match table.get(&name) {
+        None => response.metadata.response_code = ResponseCode::NXDomain,
+        Some(ips) => {
+            for ip in ips {
+                let rdata = match (ip, query.query_type()) {
+                    (IpAddr::V4(v4), RecordType::A) => RData::A(A(*v4)),
+                    (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
+                    _ => continue,
+                };
+                response.add_answer(Record::from_rdata(query.name().clone(), 1, rdata));
+            }
+        }
+    }
+    response.add_query(query);
+    Some(response)
 }
 
 impl DnsServer {
     pub async fn start(records: &[(&str, &[IpAddr])]) -> Self {
-        use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-        use hickory_proto::rr::rdata::{A, AAAA};
-        use hickory_proto::rr::{RData, Record, RecordType};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-        let table: HashMap<String, Vec<IpAddr>> = records
-            .iter()
-            .map(|(name, ips)| (format!("{}.", name.trim_end_matches('.')), ips.to_vec()))
-            .collect();
+        /// The classic UDP limit: longer answers go truncated, then over TCP.
+        const UDP_PAYLOAD: usize = 512;
+
+        let table: DnsTable = Arc::new(
+            records
+                .iter()
+                .map(|(name, ips)| (format!("{}.", name.trim_end_matches('.')), ips.to_vec()))
+                .collect(),
+        );
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind dns");
         let address = socket.local_addr().expect("dns address");
+        let tcp = tokio::net::TcpListener::bind(address)
+            .await
+            .expect("bind dns over tcp on the udp port");
+        let udp_table = Arc::clone(&table);
         let task = tokio::spawn(async move {
             let mut buffer = vec![0u8; 4096];
             while let Ok((length, peer)) = socket.recv_from(&mut buffer).await {
-                let Ok(request) = Message::from_vec(&buffer[..length]) else {
+                let Some(mut response) = dns_answer(&udp_table, &buffer[..length]) else {
                     continue;
                 };
-                let mut response =
-                    Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
-                response.metadata.recursion_desired = request.metadata.recursion_desired;
-                response.metadata.recursion_available = true;
-                response.metadata.authoritative = true;
-                let Some(query) = request.queries.first().cloned() else {
-                    continue;
-                };
-                let name = query.name().to_ascii().to_ascii_lowercase();
-                match table.get(&name) {
-                    None => response.metadata.response_code = ResponseCode::NXDomain,
-                    Some(ips) => {
-                        for ip in ips {
-                            let rdata = match (ip, query.query_type()) {
-                                (IpAddr::V4(v4), RecordType::A) => RData::A(A(*v4)),
-                                (IpAddr::V6(v6), RecordType::AAAA) => RData::AAAA(AAAA(*v6)),
-                                _ => continue,
-                            };
-                            response.add_answer(Record::from_rdata(query.name().clone(), 1, rdata));
-                        }
-                    }
+                let mut bytes = response.to_vec().unwrap_or_default();
+                if bytes.len() > UDP_PAYLOAD {
+                    response.answers.clear();
+                    response.metadata.truncation = true;
+                    bytes = response.to_vec().unwrap_or_default();
                 }
-                response.add_query(query);
-                if let Ok(bytes) = response.to_vec() {
-                    let _ = socket.send_to(&bytes, peer).await;
-                }
+                let _ = socket.send_to(&bytes, peer).await;
             }
         });
-        Self { address, task }
+        let tcp_task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = tcp.accept().await {
+                let table = Arc::clone(&table);
+                tokio::spawn(async move {
+                    loop {
+                        let mut length = [0u8; 2];
+                        if stream.read_exact(&mut length).await.is_err() {
+                            return;
+                        }
+                        let mut request = vec![0u8; usize::from(u16::from_be_bytes(length))];
+                        if stream.read_exact(&mut request).await.is_err() {
+                            return;
+                        }
+                        let Some(response) = dns_answer(&table, &request) else {
+                            return;
+                        };
+                        let bytes = response.to_vec().unwrap_or_default();
+                        let Ok(length) = u16::try_from(bytes.len()) else {
+                            return;
+                        };
+                        if stream.write_all(&length.to_be_bytes()).await.is_err()
+                            || stream.write_all(&bytes).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            address,
+            task,
+            tcp_task,
+        }
     }
 }
 
 impl Drop for DnsServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.tcp_task.abort();
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod crash_rounds;
 mod create_validation;
+mod fanout;
 mod fuzz_corpus;
 mod helpers;
 mod isolation;
