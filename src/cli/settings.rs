@@ -215,9 +215,14 @@ impl ConnectionArgs {
                 access_key,
                 algorithm,
                 ..
-            } => {
-                format!("access key {access_key} ({algorithm}) from {auth_source}")
+            } if *algorithm == Algorithm::HmacSha256 => {
+                format!("access key {access_key} from {auth_source}")
             }
+            ClientAuth::AccessKey {
+                access_key,
+                algorithm,
+                ..
+            } => format!("access key {access_key} ({algorithm}) from {auth_source}"),
         };
         Ok(ClientSettings {
             endpoint,

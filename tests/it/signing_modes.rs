@@ -136,3 +136,95 @@ async fn an_unknown_algorithm_is_refused_with_the_list_of_accepted_ones() {
         assert!(message.contains(algorithm.name()), "{message}");
     }
 }
+
+fn cli(config_home: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"));
+    for name in [
+        "DSCONN_ENDPOINT",
+        "DSCONN_TOKEN",
+        "DSCONN_PROFILE",
+        "DSCONN_SIGNING_ALGORITHM",
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_PROJECT_ID",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("XDG_CONFIG_HOME", config_home);
+    command
+}
+
+async fn output(mut command: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().expect("dsconn runs"))
+        .await
+        .expect("joined")
+}
+
+#[tokio::test]
+async fn the_cli_signs_with_the_flag_or_the_profile_algorithm_and_refuses_unknown_ones() {
+    let app = spawn_app().await;
+    let project = new_project();
+    let credential = app
+        .issue_credential(ProjectScope::Projects(vec![project.clone()]))
+        .await;
+    let home = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(home.path().join("dsconn")).expect("config dir");
+    std::fs::write(
+        home.path().join("dsconn").join("config.toml"),
+        format!(
+            "[profiles.default]\nendpoint = \"http://{}\"\nproject = \"{project}\"\n\
+             ak = \"{}\"\nsk = \"{}\"\nsigning_algorithm = \"SDK-SM2-SM3\"\n",
+            app.address, credential.access_key, credential.secret_key
+        ),
+    )
+    .expect("config written");
+
+    let mut from_profile = cli(home.path());
+    from_profile.args(["list", "-o", "json"]);
+    let listed = output(from_profile).await;
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+
+    for algorithm in Algorithm::ALL {
+        let mut from_flag = cli(home.path());
+        from_flag.args([
+            "list",
+            "-o",
+            "json",
+            "--signing-algorithm",
+            algorithm.name(),
+        ]);
+        let listed = output(from_flag).await;
+        assert!(
+            listed.status.success(),
+            "{algorithm}: {}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+    }
+
+    // The algorithm really is used: a wrong SK fails in a non-default one, naming it.
+    let mut wrong = cli(home.path());
+    wrong
+        .args(["list", "--signing-algorithm", "SDK-HMAC-SM3"])
+        .env("HUAWEICLOUD_SDK_AK", &credential.access_key)
+        .env("HUAWEICLOUD_SDK_SK", "x".repeat(40));
+    let refused = output(wrong).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("APIG.0301") && message.contains("(SDK-HMAC-SM3)"),
+        "{message}"
+    );
+
+    let mut unknown = cli(home.path());
+    unknown.args(["list", "--signing-algorithm", "SDK-HMAC-MD5"]);
+    let refused = output(unknown).await;
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    for algorithm in Algorithm::ALL {
+        assert!(message.contains(algorithm.name()), "{message}");
+    }
+}
