@@ -4,8 +4,17 @@
 //   signed header names joined by ';' \n hex SHA-256 of the body
 // string to sign = "SDK-HMAC-SHA256\n<X-Sdk-Date>\n<hex SHA-256 of the canonical request>",
 // signature = hex HMAC-SHA256(secret key, string to sign).
+// V11-HMAC-SHA256 (the SDKs' derived signer) differs only in the key and the scope line:
+//   scope = "<yyyymmdd>/<region>/<service>", string to sign = "V11-HMAC-SHA256\n<date>\n
+//   <scope>\n<hash>", key = hex HKDF-SHA256(salt = AK, SK, info = scope).
+// WebCrypto has neither SM3 nor SM2, so the console cannot sign SDK-HMAC-SM3 or
+// SDK-SM2-SM3; SDK-ECDSA-P256-SHA256 would need the SDK's key derivation and a private
+// key import from a bare scalar, which the console does not do.
 
 export const ALGORITHM = 'SDK-HMAC-SHA256';
+export const DERIVED_ALGORITHM = 'V11-HMAC-SHA256';
+/** The algorithms the console signs with. */
+export const CONSOLE_ALGORITHMS = [ALGORITHM, DERIVED_ALGORITHM];
 
 const utf8 = new TextEncoder();
 
@@ -27,6 +36,14 @@ export async function hmacSha256Hex(key, text) {
     'raw', utf8.encode(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'],
   );
   return hex(await crypto.subtle.sign('HMAC', secret, utf8.encode(text)));
+}
+
+/** Hex HKDF-SHA256(salt, key, info) of 32 bytes: the V11 signing key. */
+export async function derivedKeyHex(accessKey, secretKey, info) {
+  const ikm = await crypto.subtle.importKey('raw', utf8.encode(secretKey), 'HKDF', false, ['deriveBits']);
+  return hex(await crypto.subtle.deriveBits(
+    { name: 'HKDF', hash: 'SHA-256', salt: utf8.encode(accessKey), info: utf8.encode(info) }, ikm, 256,
+  ));
 }
 
 /** Percent-encodes everything but A-Za-z0-9 - . _ ~ (upper-case hex), as the SDK does. */
@@ -72,9 +89,17 @@ export function sdkDate(date = new Date()) {
 
 /**
  * Signs a request. `headers` maps lower-case names to values and must include `host`
- * and `x-sdk-date`; every one of them is signed. Returns the Authorization value.
+ * and `x-sdk-date`; every one of them is signed. `algorithm` is one of
+ * CONSOLE_ALGORITHMS; V11 scopes its key to `region` and `service`. Returns the
+ * Authorization value.
  */
-export async function authorization({ method, path, query = [], headers, body = '', accessKey, secretKey }) {
+export async function authorization({
+  method, path, query = [], headers, body = '', accessKey, secretKey,
+  algorithm = ALGORITHM, region = 'local', service = 'dli',
+}) {
+  if (!CONSOLE_ALGORITHMS.includes(algorithm)) {
+    throw new Error(`the console cannot sign with ${algorithm}; it signs with ${CONSOLE_ALGORITHMS.join(' or ')}`);
+  }
   const names = Object.keys(headers).map((name) => name.toLowerCase()).sort();
   if (!names.includes('host') || !names.includes('x-sdk-date')) {
     throw new Error('host and x-sdk-date must be signed');
@@ -89,7 +114,15 @@ export async function authorization({ method, path, query = [], headers, body = 
     names.join(';'),
     await sha256Hex(body),
   ].join('\n');
-  const toSign = `${ALGORITHM}\n${lower['x-sdk-date']}\n${await sha256Hex(canonical)}`;
-  const signature = await hmacSha256Hex(secretKey, toSign);
-  return `${ALGORITHM} Access=${accessKey}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
+  const date = lower['x-sdk-date'];
+  const hash = await sha256Hex(canonical);
+  const signedNames = names.join(';');
+  if (algorithm === DERIVED_ALGORITHM) {
+    const scope = `${date.slice(0, 8)}/${region}/${service}`;
+    const key = await derivedKeyHex(accessKey, secretKey, scope);
+    const signature = await hmacSha256Hex(key, `${algorithm}\n${date}\n${scope}\n${hash}`);
+    return `${algorithm} Credential=${accessKey}/${scope}, SignedHeaders=${signedNames}, Signature=${signature}`;
+  }
+  const signature = await hmacSha256Hex(secretKey, `${algorithm}\n${date}\n${hash}`);
+  return `${algorithm} Access=${accessKey}, SignedHeaders=${signedNames}, Signature=${signature}`;
 }

@@ -174,8 +174,17 @@ pub fn signing_request(data: &[u8]) {
         secret_key: SECRET_KEY,
     };
     let now = signing::parse_sdk_date(SIGNED_AT).expect("a valid date");
-    signing::sign(keys, &method, path, query, &mut headers, body, now)
-        .unwrap_or_else(|error| panic!("signing {request_line:?} failed: {error}"));
+    signing::sign(
+        keys,
+        signing::SigningMode::default(),
+        &method,
+        path,
+        query,
+        &mut headers,
+        body,
+        now,
+    )
+    .unwrap_or_else(|error| panic!("signing {request_line:?} failed: {error}"));
 
     let verify = |path: &str, query: &str| {
         let header = headers[http::header::AUTHORIZATION]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::exit::CliError;
 use crate::client::ClientAuth;
+use crate::signing::Algorithm;
 
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8080";
 const DEFAULT_PROFILE: &str = "default";
@@ -32,6 +33,11 @@ pub struct ConnectionArgs {
     /// Token for X-Auth-Token, instead of --ak/--sk [env: DSCONN_TOKEN]
     #[arg(long)]
     pub token: Option<String>,
+    /// How --ak/--sk requests are signed: SDK-HMAC-SHA256, SDK-HMAC-SM3,
+    /// SDK-ECDSA-P256-SHA256, SDK-SM2-SM3 or V11-HMAC-SHA256
+    /// [env: DSCONN_SIGNING_ALGORITHM; default: SDK-HMAC-SHA256]
+    #[arg(long)]
+    pub signing_algorithm: Option<String>,
     /// Profile in the config file [env: DSCONN_PROFILE; default: default]
     #[arg(long)]
     pub profile: Option<String>,
@@ -45,6 +51,7 @@ struct Profile {
     ak: Option<String>,
     sk: Option<String>,
     token: Option<String>,
+    signing_algorithm: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +129,7 @@ fn credentials_at(
     token: Option<String>,
     access_key: Option<String>,
     secret_key: Option<String>,
+    algorithm: Algorithm,
 ) -> Result<Option<ClientAuth>, CliError> {
     match (token, access_key, secret_key) {
         (None, None, None) => Ok(None),
@@ -129,6 +137,7 @@ fn credentials_at(
         (None, Some(access_key), Some(secret_key)) => Ok(Some(ClientAuth::AccessKey {
             access_key,
             secret_key,
+            algorithm,
         })),
         (Some(_), _, _) => Err(CliError::usage(format!(
             "{level} gives both a token and an access key: use one"
@@ -162,6 +171,7 @@ impl ConnectionArgs {
                      or add `project` to a profile",
                 )
             })?;
+        let algorithm = self.signing_algorithm(&profile, &profile_source)?;
         let levels = [
             (
                 "--token/--ak/--sk".to_owned(),
@@ -170,6 +180,7 @@ impl ConnectionArgs {
                     self.token.clone(),
                     self.ak.clone(),
                     self.sk.clone(),
+                    algorithm,
                 )?,
             ),
             (
@@ -179,11 +190,18 @@ impl ConnectionArgs {
                     env("DSCONN_TOKEN"),
                     env("HUAWEICLOUD_SDK_AK"),
                     env("HUAWEICLOUD_SDK_SK"),
+                    algorithm,
                 )?,
             ),
             (
                 profile_source.clone(),
-                credentials_at(&profile_source, profile.token, profile.ak, profile.sk)?,
+                credentials_at(
+                    &profile_source,
+                    profile.token,
+                    profile.ak,
+                    profile.sk,
+                    algorithm,
+                )?,
             ),
         ];
         let (auth, auth_source) = levels
@@ -193,15 +211,50 @@ impl ConnectionArgs {
         let auth_source = match &auth {
             ClientAuth::None => auth_source,
             ClientAuth::Token(_) => format!("a token from {auth_source}"),
-            ClientAuth::AccessKey { access_key, .. } => {
+            ClientAuth::AccessKey {
+                access_key,
+                algorithm,
+                ..
+            } if *algorithm == Algorithm::HmacSha256 => {
                 format!("access key {access_key} from {auth_source}")
             }
+            ClientAuth::AccessKey {
+                access_key,
+                algorithm,
+                ..
+            } => format!("access key {access_key} ({algorithm}) from {auth_source}"),
         };
         Ok(ClientSettings {
             endpoint,
             project,
             auth,
             auth_source,
+        })
+    }
+
+    /// `--signing-algorithm`, then `DSCONN_SIGNING_ALGORITHM`, then the profile's
+    /// `signing_algorithm`, else SDK-HMAC-SHA256.
+    fn signing_algorithm(
+        &self,
+        profile: &Profile,
+        profile_source: &str,
+    ) -> Result<Algorithm, CliError> {
+        let chosen = [
+            (self.signing_algorithm.clone(), "--signing-algorithm"),
+            (env("DSCONN_SIGNING_ALGORITHM"), "DSCONN_SIGNING_ALGORITHM"),
+            (profile.signing_algorithm.clone(), profile_source),
+        ]
+        .into_iter()
+        .find_map(|(value, source)| value.map(|value| (value, source)));
+        let Some((name, source)) = chosen else {
+            return Ok(Algorithm::HmacSha256);
+        };
+        name.parse().map_err(|_| {
+            let accepted: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+            CliError::usage(format!(
+                "the signing algorithm {name:?} from {source} is not one of {}",
+                accepted.join(", ")
+            ))
         })
     }
 }

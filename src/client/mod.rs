@@ -11,7 +11,7 @@ use crate::api::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
     SuccessResponse, TestDefinitionRequest, TestResponse,
 };
-use crate::signing::{self, KeyPair};
+use crate::signing::{self, Algorithm, KeyPair, SigningMode};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,6 +24,7 @@ pub enum ClientAuth {
     AccessKey {
         access_key: String,
         secret_key: String,
+        algorithm: Algorithm,
     },
     Token(String),
 }
@@ -32,8 +33,12 @@ impl std::fmt::Debug for ClientAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClientAuth::None => f.write_str("None"),
-            ClientAuth::AccessKey { access_key, .. } => {
-                write!(f, "AccessKey({access_key}, <secret redacted>)")
+            ClientAuth::AccessKey {
+                access_key,
+                algorithm,
+                ..
+            } => {
+                write!(f, "AccessKey({access_key}, <secret redacted>, {algorithm})")
             }
             ClientAuth::Token(_) => f.write_str("Token(<redacted>)"),
         }
@@ -272,11 +277,13 @@ impl Client {
             ClientAuth::AccessKey {
                 access_key,
                 secret_key,
+                algorithm,
             } => signing::sign(
                 KeyPair {
                     access_key,
                     secret_key,
                 },
+                SigningMode::of(*algorithm),
                 method,
                 url.path(),
                 url.query().unwrap_or_default(),

@@ -58,3 +58,22 @@ test('the path gets a trailing slash and encoded segments', () => {
 test('X-Sdk-Date is basic ISO 8601 in UTC', () => {
   assert.equal(sdkDate(new Date(Date.UTC(2024, 2, 15, 8, 15, 0, 123))), '20240315T081500Z');
 });
+
+test('V11-HMAC-SHA256 signs to the Python SDK derived-signer vectors; SM modes are refused', async () => {
+  const { readFileSync } = await import('node:fs');
+  const file = JSON.parse(readFileSync(new URL('../fixtures/signing-vectors/python.json', import.meta.url), 'utf8'));
+  const vectors = file.vectors.filter((v) => v.mode === 'V11-HMAC-SHA256');
+  assert.ok(vectors.length > 0);
+  for (const v of vectors) {
+    const query = v.query ? v.query.split('&').map((pair) => pair.split('=').map(decodeURIComponent)) : [];
+    const value = await authorization({
+      method: v.method, path: v.path, query, headers: v.headers, body: v.body,
+      accessKey: file.access_key, secretKey: v.secret_key,
+      algorithm: 'V11-HMAC-SHA256', region: 'cn-north-4', service: 'dli',
+    });
+    assert.equal(value, v.authorization, v.case);
+  }
+  await assert.rejects(authorization({
+    method: 'GET', path: '/', headers: HEADERS, accessKey: AK, secretKey: SK, algorithm: 'SDK-SM2-SM3',
+  }), /cannot sign with SDK-SM2-SM3/);
+});

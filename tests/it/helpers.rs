@@ -507,6 +507,15 @@ impl TestApp {
 
     /// Signs a request as the official SDK does, returning the headers to send.
     pub fn sign(&self, request: &SignedRequest<'_>) -> reqwest::header::HeaderMap {
+        self.sign_with(request, dsconn::signing::SigningMode::default())
+    }
+
+    /// [`TestApp::sign`] with another of the SDKs' signing algorithms.
+    pub fn sign_with(
+        &self,
+        request: &SignedRequest<'_>,
+        mode: dsconn::signing::SigningMode<'_>,
+    ) -> reqwest::header::HeaderMap {
         let mut headers = http::HeaderMap::new();
         let host = self.address.to_string();
         headers.insert("host", host.parse().expect("host header"));
@@ -530,6 +539,7 @@ impl TestApp {
                 access_key: &request.credential.access_key,
                 secret_key: &request.credential.secret_key,
             },
+            mode,
             &request.method,
             path,
             query,

@@ -22,4 +22,6 @@ mod pg_cluster;
 mod probes;
 mod reachability;
 mod replicas;
+mod signing_modes;
+mod signing_vectors;
 mod store_conformance;

@@ -1,24 +1,27 @@
-//! SDK-HMAC-SHA256: Huawei Cloud's AK/SK request signature, exactly as the official SDKs
-//! compute it. The server uses [`verify`]; the CLI client uses [`sign`]. Both build the
-//! same canonical request, so a change here changes both sides at once.
+//! Huawei Cloud's AK/SK request signature, exactly as the official SDKs compute it, in
+//! each of their algorithms (see [`algorithms`]). The server uses [`verify`]; the CLI
+//! client uses [`sign`]. Both build the same canonical request, so a change here changes
+//! both sides at once.
+
+pub mod algorithms;
 
 use std::fmt::Write as _;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use sha2::{Digest, Sha256};
 
-pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
+pub use algorithms::{Algorithm, SigningMode};
+
+/// The default algorithm's name, the one clients use unless told otherwise.
+pub const ALGORITHM: &str = Algorithm::HmacSha256.name();
 pub const DATE_HEADER: &str = "x-sdk-date";
 pub const CONTENT_SHA256_HEADER: &str = "x-sdk-content-sha256";
 /// The `X-Sdk-Date` format: basic ISO 8601 in UTC.
 pub const DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 /// What the SDK puts in `X-Sdk-Content-Sha256` when it does not hash the body.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Everything is percent-encoded but the unreserved `A-Za-z0-9-._~` (Python's
 /// `quote(s, safe='~')`, which the SDK uses).
@@ -28,31 +31,37 @@ const ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// Why a request cannot be signed or its signature is not valid. The messages go to the
 /// client; none contains a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigningError {
     #[error(
         "the Authorization header is malformed: expected \
-         'SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<h1;h2>, Signature=<hex>' ({0})"
+         '<algorithm> Access=<AK>, SignedHeaders=<h1;h2>, Signature=<hex>' or \
+         'V11-HMAC-SHA256 Credential=<AK>/<yyyymmdd>/<region>/<service>, SignedHeaders=<h1;h2>, \
+         Signature=<hex>' ({0})"
     )]
     MalformedAuthorization(&'static str),
     #[error(
-        "the Authorization header uses an unsupported algorithm; only SDK-HMAC-SHA256 is accepted"
+        "the Authorization header uses an unsupported algorithm; accepted are SDK-HMAC-SHA256, \
+         SDK-HMAC-SM3, SDK-ECDSA-P256-SHA256, SDK-SM2-SM3 and V11-HMAC-SHA256"
     )]
     UnsupportedAlgorithm,
+    #[error("the date in Credential is not the date of X-Sdk-Date")]
+    CredentialDateMismatch,
+    #[error("no signing key can be derived from this access key")]
+    KeyDerivationFailed,
     #[error("the signed header {0:?} is not in the request")]
     SignedHeaderMissing(String),
     #[error("the headers {0} must be signed")]
     RequiredHeaderNotSigned(&'static str),
     #[error("X-Sdk-Date {0:?} is not in the form YYYYMMDDTHHMMSSZ")]
     MalformedDate(String),
-    #[error("X-Sdk-Content-Sha256 does not match the request body")]
+    #[error("X-Sdk-Content-Sha256 (or -Sm3) does not match the request body")]
     BodyHashMismatch,
     #[error(
-        "X-Sdk-Content-Sha256 is UNSIGNED-PAYLOAD, which dsconn accepts only for requests without a body"
+        "X-Sdk-Content-Sha256 (or -Sm3) is UNSIGNED-PAYLOAD, which dsconn accepts only for \
+         requests without a body"
     )]
     UnsignedPayloadWithBody,
     #[error(
@@ -120,17 +129,22 @@ fn canonical_headers(headers: &HeaderMap, signed: &[String]) -> Result<String, S
     Ok(canonical)
 }
 
-/// Hex SHA-256 of the body, or the signed `X-Sdk-Content-Sha256` value.
-fn payload_hash(headers: &HeaderMap, signed: &[String], body: &[u8]) -> String {
-    if body.is_empty() {
-        return EMPTY_BODY_SHA256.to_owned();
-    }
-    if signed.iter().any(|name| name == CONTENT_SHA256_HEADER)
-        && let Some(value) = headers.get(CONTENT_SHA256_HEADER)
+/// Hex hash of the body (SHA-256 or SM3, by algorithm), or the signed
+/// `X-Sdk-Content-Sha256` / `X-Sdk-Content-Sm3` value.
+fn payload_hash(
+    algorithm: Algorithm,
+    headers: &HeaderMap,
+    signed: &[String],
+    body: &[u8],
+) -> String {
+    let declared = algorithm.content_hash_header();
+    if !body.is_empty()
+        && signed.iter().any(|name| name == declared)
+        && let Some(value) = headers.get(declared)
     {
         return header_text(value);
     }
-    hex::encode(Sha256::digest(body))
+    algorithm.hash_hex(body)
 }
 
 /// The parts of a request that a signature covers.
@@ -147,6 +161,7 @@ pub struct RequestParts<'a> {
 
 /// The canonical request: method, URI, query, headers, signed header list, payload hash.
 pub fn canonical_request(
+    algorithm: Algorithm,
     request: &RequestParts<'_>,
     signed_headers: &[String],
 ) -> Result<String, SigningError> {
@@ -157,34 +172,39 @@ pub fn canonical_request(
         canonical_query(request.raw_query),
         canonical_headers(request.headers, signed_headers)?,
         signed_headers.join(";"),
-        payload_hash(request.headers, signed_headers, request.body),
+        payload_hash(algorithm, request.headers, signed_headers, request.body),
     ))
 }
 
-pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{sdk_date}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    )
-}
-
-fn mac(secret_key: &str, string_to_sign: &str) -> HmacSha256 {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret_key.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(string_to_sign.as_bytes());
-    mac
+/// `<algorithm>\n<X-Sdk-Date>\n[<credential scope>\n]<hex hash of the canonical request>`;
+/// only V11-HMAC-SHA256 has a credential scope.
+pub fn string_to_sign(
+    algorithm: Algorithm,
+    sdk_date: &str,
+    scope: Option<&str>,
+    canonical_request: &str,
+) -> String {
+    let hash = algorithm.hash_hex(canonical_request.as_bytes());
+    match scope {
+        Some(scope) => format!("{}\n{sdk_date}\n{scope}\n{hash}", algorithm.name()),
+        None => format!("{}\n{sdk_date}\n{hash}", algorithm.name()),
+    }
 }
 
 /// Hex HMAC-SHA256 of the string to sign with the secret key.
 pub fn signature(secret_key: &str, string_to_sign: &str) -> String {
-    hex::encode(mac(secret_key, string_to_sign).finalize().into_bytes())
+    algorithms::sign_string(Algorithm::HmacSha256, "", secret_key, None, string_to_sign)
+        .unwrap_or_default()
 }
 
-/// A parsed `Authorization: SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...`.
+/// A parsed `Authorization: <algorithm> Access=..., SignedHeaders=..., Signature=...`
+/// (`Credential=<AK>/<scope>` instead of `Access=<AK>` for V11-HMAC-SHA256).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
+    pub algorithm: Algorithm,
     pub access_key: String,
+    /// V11-HMAC-SHA256's `<yyyymmdd>/<region>/<service>`, which its key is derived for.
+    pub credential_scope: Option<String>,
     /// Lower-case header names, in the order the client signed them.
     pub signed_headers: Vec<String>,
     pub signature: String,
@@ -200,10 +220,13 @@ impl FromStr for Authorization {
             .ok_or(SigningError::MalformedAuthorization(
                 "no credentials after the algorithm",
             ))?;
-        if algorithm != ALGORITHM {
-            return Err(SigningError::UnsupportedAlgorithm);
-        }
+        let algorithm: Algorithm = algorithm.parse()?;
         let (mut access_key, mut signed_headers, mut signature) = (None, None, None);
+        let access_part = if algorithm.is_derived() {
+            "Credential"
+        } else {
+            "Access"
+        };
         for part in rest.split(',') {
             let (key, value) = part
                 .trim()
@@ -216,7 +239,7 @@ impl FromStr for Authorization {
                 ));
             }
             let slot = match key {
-                "Access" => &mut access_key,
+                _ if key == access_part => &mut access_key,
                 "SignedHeaders" => &mut signed_headers,
                 "Signature" => &mut signature,
                 _ => return Err(SigningError::MalformedAuthorization("unknown part")),
@@ -225,9 +248,22 @@ impl FromStr for Authorization {
                 return Err(SigningError::MalformedAuthorization("a part appears twice"));
             }
         }
-        let access_key = access_key
-            .filter(|ak| !ak.is_empty())
-            .ok_or(SigningError::MalformedAuthorization("Access is missing"))?;
+        let access_key =
+            access_key
+                .filter(|ak| !ak.is_empty())
+                .ok_or(SigningError::MalformedAuthorization(
+                    if algorithm.is_derived() {
+                        "Credential is missing"
+                    } else {
+                        "Access is missing"
+                    },
+                ))?;
+        let (access_key, credential_scope) = if algorithm.is_derived() {
+            let (access_key, scope) = split_credential(&access_key)?;
+            (access_key, Some(scope))
+        } else {
+            (access_key, None)
+        };
         let signed_headers: Vec<String> = signed_headers
             .ok_or(SigningError::MalformedAuthorization(
                 "SignedHeaders is missing",
@@ -244,11 +280,31 @@ impl FromStr for Authorization {
             .filter(|sig| !sig.is_empty())
             .ok_or(SigningError::MalformedAuthorization("Signature is missing"))?;
         Ok(Self {
+            algorithm,
             access_key,
+            credential_scope,
             signed_headers,
             signature,
         })
     }
+}
+
+/// `<AK>/<yyyymmdd>/<region>/<service>` into the AK and the scope after it.
+fn split_credential(credential: &str) -> Result<(String, String), SigningError> {
+    const MALFORMED: SigningError = SigningError::MalformedAuthorization(
+        "Credential is not <AK>/<yyyymmdd>/<region>/<service>",
+    );
+    let (access_key, scope) = credential.split_once('/').ok_or(MALFORMED)?;
+    let parts: Vec<&str> = scope.split('/').collect();
+    let well_formed = !access_key.is_empty()
+        && parts.len() == 3
+        && parts[0].len() == 8
+        && parts[0].bytes().all(|b| b.is_ascii_digit())
+        && parts.iter().all(|part| !part.is_empty());
+    if !well_formed {
+        return Err(MALFORMED);
+    }
+    Ok((access_key.to_owned(), scope.to_owned()))
 }
 
 /// Parses an `X-Sdk-Date` value.
@@ -258,34 +314,45 @@ pub fn parse_sdk_date(raw: &str) -> Result<DateTime<Utc>, SigningError> {
         .map_err(|_| SigningError::MalformedDate(raw.chars().take(40).collect()))
 }
 
-/// Checks a signature in constant time. The caller has checked the date window and that
-/// `host` and `x-sdk-date` are signed (see [`require_signed`]).
+/// Checks a signature in the algorithm that the Authorization header names (HMACs in
+/// constant time). The caller has checked the date window and that `host` and
+/// `x-sdk-date` are signed (see [`require_signed`]).
 pub fn verify(
     authorization: &Authorization,
     secret_key: &str,
     request: &RequestParts<'_>,
     sdk_date: &str,
 ) -> Result<(), SigningError> {
+    let algorithm = authorization.algorithm;
     let signed = &authorization.signed_headers;
+    let content_header = algorithm.content_hash_header();
     if !request.body.is_empty()
-        && signed.iter().any(|name| name == CONTENT_SHA256_HEADER)
-        && let Some(declared) = request.headers.get(CONTENT_SHA256_HEADER)
+        && signed.iter().any(|name| name == content_header)
+        && let Some(declared) = request.headers.get(content_header)
     {
         let declared = header_text(declared);
         if declared == UNSIGNED_PAYLOAD {
             return Err(SigningError::UnsignedPayloadWithBody);
         }
-        if !declared.eq_ignore_ascii_case(&hex::encode(Sha256::digest(request.body))) {
+        if !declared.eq_ignore_ascii_case(&algorithm.hash_hex(request.body)) {
             return Err(SigningError::BodyHashMismatch);
         }
     }
-    let canonical = canonical_request(request, signed)?;
-    let expected = mac(secret_key, &string_to_sign(sdk_date, &canonical));
-    let given =
-        hex::decode(&authorization.signature).map_err(|_| SigningError::SignatureMismatch)?;
-    expected
-        .verify_slice(&given)
-        .map_err(|_| SigningError::SignatureMismatch)
+    let scope = authorization.credential_scope.as_deref();
+    if let Some(scope) = scope
+        && scope.get(..8) != sdk_date.get(..8)
+    {
+        return Err(SigningError::CredentialDateMismatch);
+    }
+    let canonical = canonical_request(algorithm, request, signed)?;
+    algorithms::verify_string(
+        algorithm,
+        &authorization.access_key,
+        secret_key,
+        scope,
+        &string_to_sign(algorithm, sdk_date, scope, &canonical),
+        &authorization.signature,
+    )
 }
 
 /// The headers every signature must cover, so a signature cannot be replayed against
@@ -306,9 +373,12 @@ pub struct KeyPair<'a> {
 }
 
 /// Signs a request as the SDK does: sets `X-Sdk-Date` (unless present) and signs every
-/// header present whose name has no `_`. The caller must have set `Host`.
+/// header present whose name has no `_`, with the mode's algorithm. The caller must have
+/// set `Host`.
+#[allow(clippy::too_many_arguments)]
 pub fn sign(
     keys: KeyPair<'_>,
+    mode: SigningMode<'_>,
     method: &Method,
     raw_path: &str,
     raw_query: &str,
@@ -339,12 +409,30 @@ pub fn sign(
         headers,
         body,
     };
-    let canonical = canonical_request(&request, &signed)?;
-    let value = format!(
-        "{ALGORITHM} Access={}, SignedHeaders={}, Signature={}",
+    let algorithm = mode.algorithm;
+    let canonical = canonical_request(algorithm, &request, &signed)?;
+    let scope = algorithm.is_derived().then(|| {
+        format!(
+            "{}/{}/{}",
+            sdk_date.get(..8).unwrap_or_default(),
+            mode.region,
+            mode.service
+        )
+    });
+    let signature = algorithms::sign_string(
+        algorithm,
         keys.access_key,
+        keys.secret_key,
+        scope.as_deref(),
+        &string_to_sign(algorithm, &sdk_date, scope.as_deref(), &canonical),
+    )?;
+    let credential = match &scope {
+        Some(scope) => format!("Credential={}/{scope}", keys.access_key),
+        None => format!("Access={}", keys.access_key),
+    };
+    let value = format!(
+        "{algorithm} {credential}, SignedHeaders={}, Signature={signature}",
         signed.join(";"),
-        signature(keys.secret_key, &string_to_sign(&sdk_date, &canonical))
     );
     let value = HeaderValue::from_str(&value).map_err(|_| {
         SigningError::MalformedAuthorization("the access key is not a valid header value")
@@ -418,14 +506,20 @@ mod tests {
             headers: &headers,
             body: b"",
         };
-        let canonical = canonical_request(&request, &signed_list()).expect("canonical");
+        let canonical =
+            canonical_request(Algorithm::HmacSha256, &request, &signed_list()).expect("canonical");
         assert_eq!(
-            signature(SK, &string_to_sign("20240315T081500Z", &canonical)),
+            signature(
+                SK,
+                &string_to_sign(Algorithm::HmacSha256, "20240315T081500Z", None, &canonical)
+            ),
             expected
         );
 
         let authorization = Authorization {
+            algorithm: Algorithm::HmacSha256,
             access_key: AK.into(),
+            credential_scope: None,
             signed_headers: signed_list(),
             signature: expected.into(),
         };
@@ -436,7 +530,17 @@ mod tests {
 
         let mut client_headers = vector_headers();
         let now = parse_sdk_date("20240315T081500Z").expect("date");
-        sign(KEYS, &method, &path, query, &mut client_headers, b"", now).expect("signed");
+        sign(
+            KEYS,
+            SigningMode::default(),
+            &method,
+            &path,
+            query,
+            &mut client_headers,
+            b"",
+            now,
+        )
+        .expect("signed");
         let header = client_headers[http::header::AUTHORIZATION]
             .to_str()
             .expect("ascii");
@@ -506,11 +610,94 @@ mod tests {
     }
 
     #[test]
-    fn other_algorithms_are_refused() {
+    fn other_algorithms_are_refused_with_a_message_that_lists_the_accepted_ones() {
+        let error = "SDK-HMAC-SHA512 Access=x"
+            .parse::<Authorization>()
+            .expect_err("unknown algorithm");
+        assert_eq!(error, SigningError::UnsupportedAlgorithm);
+        for algorithm in Algorithm::ALL {
+            assert!(error.to_string().contains(algorithm.name()), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_v11_authorization_carries_its_credential_scope() {
+        let parsed: Authorization = "V11-HMAC-SHA256 Credential=AK1/20240315/cn-north-4/dli, \
+             SignedHeaders=host;x-sdk-date, Signature=ab"
+            .parse()
+            .expect("parsed");
+        assert_eq!(parsed.algorithm, Algorithm::DerivedHmacSha256);
+        assert_eq!(parsed.access_key, "AK1");
         assert_eq!(
-            "V11-HMAC-SHA256 Credential=x".parse::<Authorization>(),
-            Err(SigningError::UnsupportedAlgorithm)
+            parsed.credential_scope.as_deref(),
+            Some("20240315/cn-north-4/dli")
         );
+    }
+
+    #[rstest]
+    #[case(
+        "V11-HMAC-SHA256 Access=AK1, SignedHeaders=host, Signature=ab",
+        "unknown part"
+    )]
+    #[case(
+        "V11-HMAC-SHA256 Credential=AK1, SignedHeaders=host, Signature=ab",
+        "Credential is not"
+    )]
+    #[case(
+        "V11-HMAC-SHA256 Credential=AK1/2024/r/s, SignedHeaders=host, Signature=ab",
+        "Credential is not"
+    )]
+    #[case(
+        "V11-HMAC-SHA256 Credential=AK1/20240315/r/s/x, SignedHeaders=host, Signature=ab",
+        "Credential is not"
+    )]
+    #[case(
+        "SDK-SM2-SM3 Credential=AK1/20240315/r/s, SignedHeaders=host, Signature=ab",
+        "unknown part"
+    )]
+    fn malformed_credentials_are_refused(#[case] raw: &str, #[case] reason: &str) {
+        let error = raw.parse::<Authorization>().expect_err("malformed");
+        assert!(error.to_string().contains(reason), "{error}");
+    }
+
+    #[test]
+    fn a_v11_scope_dated_another_day_than_x_sdk_date_is_refused() {
+        let method = Method::GET;
+        let mut headers = signed_request(Algorithm::DerivedHmacSha256, &method, "/p", "", &[], b"");
+        let moved = headers[http::header::AUTHORIZATION]
+            .to_str()
+            .expect("ascii")
+            .replace("/20240315/", "/20240316/");
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&moved).expect("header"),
+        );
+        assert_eq!(
+            verify_headers(&headers, &method, "/p", "", b""),
+            Err(SigningError::CredentialDateMismatch)
+        );
+    }
+
+    #[test]
+    fn the_sm3_modes_check_the_body_against_x_sdk_content_sm3() {
+        for algorithm in [Algorithm::HmacSm3, Algorithm::Sm2Sm3] {
+            let method = Method::POST;
+            let extra = [("x-sdk-content-sm3".to_owned(), "00".to_owned())];
+            let headers = signed_request(algorithm, &method, "/p", "", &extra, b"{}");
+            assert_eq!(
+                verify_headers(&headers, &method, "/p", "", b"{}"),
+                Err(SigningError::BodyHashMismatch),
+                "{algorithm}"
+            );
+        }
+    }
+
+    #[test]
+    fn algorithm_names_parse_back() {
+        for algorithm in Algorithm::ALL {
+            assert_eq!(algorithm.name().parse(), Ok(algorithm));
+            assert_eq!(algorithm.name().to_lowercase().parse(), Ok(algorithm));
+        }
     }
 
     #[test]
@@ -528,7 +715,9 @@ mod tests {
         let mut signed = signed_list();
         signed.push(CONTENT_SHA256_HEADER.into());
         let authorization = Authorization {
+            algorithm: Algorithm::HmacSha256,
             access_key: AK.into(),
+            credential_scope: None,
             signed_headers: signed,
             signature: "00".into(),
         };
@@ -539,6 +728,7 @@ mod tests {
     }
 
     fn signed_request(
+        algorithm: Algorithm,
         method: &Method,
         path: &str,
         query: &str,
@@ -555,7 +745,17 @@ mod tests {
             }
         }
         let now = parse_sdk_date("20240315T081500Z").expect("date");
-        sign(KEYS, method, path, query, &mut headers, body, now).expect("signed");
+        sign(
+            KEYS,
+            SigningMode::of(algorithm),
+            method,
+            path,
+            query,
+            &mut headers,
+            body,
+            now,
+        )
+        .expect("signed");
         headers
     }
 
@@ -581,33 +781,84 @@ mod tests {
         verify(&authorization, SK, &request, "20240315T081500Z")
     }
 
-    proptest! {
-        #[test]
-        fn what_the_signer_signs_the_verifier_accepts_and_any_change_is_caught(
-            segments in proptest::collection::vec("[a-zA-Z0-9 %:@._~-]{1,12}", 1..4),
-            query in proptest::collection::vec(("[a-z_]{1,6}", "[a-zA-Z0-9 =,&+:/环境-]{0,10}"), 0..4),
-            extra in proptest::collection::vec(("x-[a-z]{1,8}", "[ a-zA-Z0-9]{0,12}"), 0..3),
-            body in proptest::collection::vec(any::<u8>(), 0..64),
-            tamper in 0usize..3,
-        ) {
-            let path = format!("/{}", segments.iter().map(|s| encode(s)).collect::<Vec<_>>().join("/"));
-            let raw_query = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
-            let method = Method::POST;
-            let headers = signed_request(&method, &path, &raw_query, &extra, &body);
-            prop_assert_eq!(verify_headers(&headers, &method, &path, &raw_query, &body), Ok(()));
+    /// Signs a random request in `algorithm`, checks that it verifies, then that a
+    /// changed path, query or body does not.
+    fn round_trip(
+        algorithm: Algorithm,
+        segments: &[String],
+        query: &[(String, String)],
+        extra: &[(String, String)],
+        body: &[u8],
+        tamper: usize,
+    ) -> Result<(), TestCaseError> {
+        let path = format!(
+            "/{}",
+            segments
+                .iter()
+                .map(|s| encode(s))
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        let raw_query = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let method = Method::POST;
+        let headers = signed_request(algorithm, &method, &path, &raw_query, extra, body);
+        prop_assert!(
+            headers[http::header::AUTHORIZATION]
+                .to_str()
+                .is_ok_and(|value| value.starts_with(algorithm.name()))
+        );
+        prop_assert_eq!(
+            verify_headers(&headers, &method, &path, &raw_query, body),
+            Ok(())
+        );
+        let outcome = match tamper {
+            0 => verify_headers(&headers, &method, &format!("{path}x"), &raw_query, body),
+            1 => verify_headers(&headers, &method, &path, &format!("{raw_query}&zz=1"), body),
+            _ => {
+                let mut changed = body.to_vec();
+                changed.push(b'!');
+                verify_headers(&headers, &method, &path, &raw_query, &changed)
+            }
+        };
+        prop_assert_eq!(outcome, Err(SigningError::SignatureMismatch));
+        Ok(())
+    }
 
-            let outcome = match tamper {
-                0 => verify_headers(&headers, &method, &format!("{path}x"), &raw_query, &body),
-                1 => verify_headers(&headers, &method, &path, &format!("{raw_query}&zz=1"), &body),
-                _ => {
-                    let mut changed = body.clone();
-                    changed.push(b'!');
-                    verify_headers(&headers, &method, &path, &raw_query, &changed)
+    /// One proptest per algorithm (fewer cases for the asymmetric ones, whose debug
+    /// builds are slow).
+    macro_rules! round_trip_proptest {
+        ($name:ident, $algorithm:expr, $cases:expr) => {
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases($cases))]
+                #[test]
+                fn $name(
+                    segments in proptest::collection::vec("[a-zA-Z0-9 %:@._~-]{1,12}", 1..4),
+                    query in proptest::collection::vec(("[a-z_]{1,6}", "[a-zA-Z0-9 =,&+:/环境-]{0,10}"), 0..4),
+                    extra in proptest::collection::vec(("x-[a-z]{1,8}", "[ a-zA-Z0-9]{0,12}"), 0..3),
+                    body in proptest::collection::vec(any::<u8>(), 0..64),
+                    tamper in 0usize..3,
+                ) {
+                    round_trip($algorithm, &segments, &query, &extra, &body, tamper)?;
                 }
-            };
-            prop_assert_eq!(outcome, Err(SigningError::SignatureMismatch));
-        }
+            }
+        };
+    }
 
+    round_trip_proptest!(
+        what_the_signer_signs_the_verifier_accepts_and_any_change_is_caught,
+        Algorithm::HmacSha256,
+        256
+    );
+    round_trip_proptest!(hmac_sm3_round_trips, Algorithm::HmacSm3, 256);
+    round_trip_proptest!(ecdsa_p256_round_trips, Algorithm::EcdsaP256Sha256, 32);
+    round_trip_proptest!(sm2_sm3_round_trips, Algorithm::Sm2Sm3, 32);
+    round_trip_proptest!(v11_derived_round_trips, Algorithm::DerivedHmacSha256, 256);
+
+    proptest! {
         #[test]
         fn parsing_any_authorization_header_never_panics(raw in "\\PC{0,120}") {
             let _ = raw.parse::<Authorization>();
