@@ -97,6 +97,10 @@ pub mod metrics {
             "dsconn_check_duration_seconds",
             "Reachability check latency"
         );
+        ::metrics::describe_counter!(
+            "dsconn_check_panics_total",
+            "Checks that panicked; each is logged with its connection id"
+        );
         ::metrics::describe_gauge!("dsconn_connections", "Connections by state and service");
         ::metrics::describe_gauge!(
             "dsconn_pending_checks",
@@ -156,6 +160,11 @@ pub mod metrics {
         *reported = present;
         ::metrics::gauge!("dsconn_pending_checks").set(stats.pending_checks as f64);
         ::metrics::gauge!("dsconn_leased_checks").set(stats.leased_checks as f64);
+    }
+
+    /// Counts a check that panicked (and was contained by the worker).
+    pub fn record_check_panic(kind: &'static str) {
+        ::metrics::counter!("dsconn_check_panics_total", "kind" => kind).increment(1);
     }
 
     /// Records one check: `kind` is create, bind, recheck or test.

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -68,6 +69,60 @@ enum Work {
     Create(PendingCheck),
     Bind(PendingBinding),
     Recheck(PendingCheck),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkKind {
+    Create,
+    Bind,
+    Recheck,
+}
+
+impl WorkKind {
+    fn label(self) -> &'static str {
+        match self {
+            WorkKind::Create => "create",
+            WorkKind::Bind => "bind",
+            WorkKind::Recheck => "recheck",
+        }
+    }
+}
+
+/// What a piece of work is about, kept aside in case its check panics.
+struct Subject {
+    kind: WorkKind,
+    connection: PendingCheck,
+    peer_id: Option<String>,
+}
+
+impl Subject {
+    fn of(work: &Work) -> Self {
+        match work {
+            Work::Create(pending) => Self {
+                kind: WorkKind::Create,
+                connection: pending.clone(),
+                peer_id: None,
+            },
+            Work::Bind(binding) => Self {
+                kind: WorkKind::Bind,
+                connection: binding.check.clone(),
+                peer_id: Some(binding.peer_id.clone()),
+            },
+            Work::Recheck(pending) => Self {
+                kind: WorkKind::Recheck,
+                connection: pending.clone(),
+                peer_id: None,
+            },
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 pub struct LifecycleWorker {
@@ -155,46 +210,141 @@ impl LifecycleWorker {
         done
     }
 
-    /// Claims up to `limit` items: new connections first, then bindings, then re-checks
-    /// due by `rechecks_due_by`.
+    /// Claims up to `limit` items, each kind (new connections, bindings, re-checks due
+    /// by `rechecks_due_by`) first up to a third of them, so a steady stream of creates
+    /// cannot starve bindings and re-checks; what one kind leaves is offered to the others.
     async fn claim(&self, limit: u32, rechecks_due_by: i64) -> Result<Vec<Work>, ()> {
-        let lease = self.settings.lease();
-        let now = now_millis();
-        let log = |error: crate::store::StoreError| warn!(error = %error, "claiming work failed");
-        let mut work: Vec<Work> = self
-            .store
-            .claim_pending_checks(&self.owner, lease, limit, now)
-            .await
-            .map_err(log)?
-            .into_iter()
-            .map(Work::Create)
-            .collect();
-        let left = limit.saturating_sub(u32::try_from(work.len()).unwrap_or(limit));
-        if left > 0 {
-            work.extend(
-                self.store
-                    .claim_pending_bindings(&self.owner, lease, left, now)
-                    .await
-                    .map_err(log)?
-                    .into_iter()
-                    .map(Work::Bind),
-            );
-        }
-        let left = limit.saturating_sub(u32::try_from(work.len()).unwrap_or(limit));
-        if left > 0 {
-            work.extend(
-                self.store
-                    .claim_due_rechecks(&self.owner, lease, left, rechecks_due_by)
-                    .await
-                    .map_err(log)?
-                    .into_iter()
-                    .map(Work::Recheck),
-            );
+        let share = limit.div_ceil(3).max(1);
+        let mut work = Vec::new();
+        for (kind, cap) in [
+            (WorkKind::Create, share),
+            (WorkKind::Bind, share),
+            (WorkKind::Recheck, limit),
+            (WorkKind::Create, limit),
+            (WorkKind::Bind, limit),
+        ] {
+            let left = limit.saturating_sub(u32::try_from(work.len()).unwrap_or(limit));
+            let take = cap.min(left);
+            if take > 0 {
+                work.extend(self.claim_kind(kind, take, rechecks_due_by).await?);
+            }
         }
         Ok(work)
     }
 
+    async fn claim_kind(
+        &self,
+        kind: WorkKind,
+        limit: u32,
+        rechecks_due_by: i64,
+    ) -> Result<Vec<Work>, ()> {
+        let lease = self.settings.lease();
+        let now = now_millis();
+        let log = |error: crate::store::StoreError| warn!(error = %error, "claiming work failed");
+        let store = &self.store;
+        Ok(match kind {
+            WorkKind::Create => store
+                .claim_pending_checks(&self.owner, lease, limit, now)
+                .await
+                .map_err(log)?
+                .into_iter()
+                .map(Work::Create)
+                .collect(),
+            WorkKind::Bind => store
+                .claim_pending_bindings(&self.owner, lease, limit, now)
+                .await
+                .map_err(log)?
+                .into_iter()
+                .map(Work::Bind)
+                .collect(),
+            WorkKind::Recheck => store
+                .claim_due_rechecks(&self.owner, lease, limit, rechecks_due_by)
+                .await
+                .map_err(log)?
+                .into_iter()
+                .map(Work::Recheck)
+                .collect(),
+        })
+    }
+
+    /// Performs one claimed piece of work. A check that panics is contained here: it is
+    /// logged with its connection, counted, and its claim given back with a result that
+    /// says so, instead of vanishing silently and holding its lease until it expires.
     async fn perform(&self, work: Work) {
+        let subject = Subject::of(&work);
+        self.contain_panic(&subject, self.perform_unguarded(work))
+            .await;
+    }
+
+    async fn contain_panic(&self, subject: &Subject, check: impl Future<Output = ()>) {
+        let outcome = std::panic::AssertUnwindSafe(check).catch_unwind().await;
+        if let Err(panic) = outcome {
+            self.after_panic(subject, panic_message(panic.as_ref()))
+                .await;
+        }
+    }
+
+    async fn after_panic(&self, subject: &Subject, panic: String) {
+        tracing::error!(
+            connection.id = %subject.connection.id,
+            project.id = %subject.connection.project_id,
+            kind = subject.kind.label(),
+            panic = %panic,
+            "a check panicked; its claim is given back"
+        );
+        metrics::record_check_panic(subject.kind.label());
+        let now = now_millis();
+        let message = format!(
+            "the check stopped on an internal error (logged with connection id {}); \
+             reactivate the connection to check it again",
+            subject.connection.id
+        );
+        let recorded = match (&subject.kind, &subject.peer_id) {
+            (WorkKind::Bind, Some(peer_id)) => {
+                let result = BindingResult {
+                    active: false,
+                    err_msg: message,
+                    failure_reason: None,
+                };
+                self.store
+                    .record_binding_result(peer_id, &self.owner, &result, now)
+                    .await
+            }
+            (WorkKind::Recheck, _) => {
+                // Nothing was learnt about the destination: keep its connectivity.
+                self.store
+                    .release_recheck(
+                        subject.connection.id,
+                        &self.owner,
+                        self.settings.next_check_at(now),
+                    )
+                    .await
+            }
+            _ => {
+                let result = CheckResult {
+                    state: ConnectionState::Failed,
+                    process: 1.0,
+                    connection_url: String::new(),
+                    message,
+                    failure_reason: None,
+                    report: "{}".into(),
+                    next_check_at: None,
+                };
+                self.store
+                    .record_check_result(subject.connection.id, &self.owner, &result, now)
+                    .await
+            }
+        };
+        self.settings
+            .read_cache
+            .invalidate(&subject.connection.project_id);
+        if let Err(error) = recorded {
+            warn!(connection.id = %subject.connection.id, error = %error,
+                  "giving back the claim of a panicked check failed; it lapses with its lease");
+        }
+    }
+
+    async fn perform_unguarded(&self, work: Work) {
         match work {
             Work::Create(pending) => self.check_new(pending).await,
             Work::Bind(binding) => self.check_binding(binding).await,
@@ -477,5 +627,140 @@ pub fn check_result(
             report: report_json,
             next_check_at: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConnectionId, ProjectId, QueueName, Tags};
+    use crate::probe::{OutboundPolicy, ProbeMode, Resolver, Simulator};
+    use crate::store::{NewConnection, SqliteStore};
+
+    async fn worker_on(dir: &std::path::Path) -> LifecycleWorker {
+        let store: DynStore = Arc::new(SqliteStore::open(dir).await.expect("store"));
+        let settings = WorkerSettings {
+            prober: Prober::new(
+                ProbeMode::Simulate,
+                Resolver::System,
+                Duration::from_secs(1),
+                OutboundPolicy::default(),
+                Simulator::default(),
+                8,
+            ),
+            deleted_retention: Duration::from_secs(60),
+            recheck_interval: Duration::from_secs(300),
+            max_concurrent_checks: 8,
+            check_budget: Arc::new(CheckBudget::per_minute(600)),
+            lease_grace: Duration::from_secs(5),
+            read_cache: Arc::new(ReadCache::new(Duration::ZERO)),
+        };
+        LifecycleWorker::new(store, settings, Arc::new(Notify::new()))
+    }
+
+    async fn create(worker: &LifecycleWorker, project: &ProjectId, name: &str) -> ConnectionId {
+        let new = NewConnection {
+            id: ConnectionId::generate(),
+            project_id: project.clone(),
+            name: name.to_owned(),
+            service: Service::Rds,
+            destination: "127.0.0.1:3306".to_owned(),
+            security_group_id: "sg".to_owned(),
+            network_id: "net".to_owned(),
+            tags: Tags::parse(&[]).expect("no tags"),
+            queues: Vec::new(),
+            create_time: now_millis(),
+        };
+        worker
+            .store
+            .create_connection(&new, 1_000)
+            .await
+            .expect("created");
+        new.id
+    }
+
+    fn kinds(work: &[Work]) -> (usize, usize, usize) {
+        let count = |kind| {
+            work.iter()
+                .filter(|work| Subject::of(work).kind == kind)
+                .count()
+        };
+        (
+            count(WorkKind::Create),
+            count(WorkKind::Bind),
+            count(WorkKind::Recheck),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_creates_does_not_starve_bindings_and_rechecks() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let worker = worker_on(dir.path()).await;
+        let project = ProjectId::parse("fairness").expect("project");
+        // One ACTIVE connection that is due for a re-check and has a new binding.
+        let active = create(&worker, &project, "active").await;
+        let claimed = worker.claim(1, now_millis()).await.expect("claim");
+        assert_eq!(kinds(&claimed), (1, 0, 0));
+        let result = CheckResult {
+            state: ConnectionState::Active,
+            process: 1.0,
+            connection_url: "127.0.0.1:3306".into(),
+            message: String::new(),
+            failure_reason: None,
+            report: "{}".into(),
+            next_check_at: Some(now_millis() - 1),
+        };
+        let recorded = worker
+            .store
+            .record_check_result(active, &worker.owner, &result, now_millis())
+            .await;
+        assert!(recorded.expect("recorded"));
+        let queue = QueueName::parse("q1").expect("queue");
+        worker
+            .store
+            .associate_queues(&project, active, &[queue], now_millis())
+            .await
+            .expect("bound");
+        // Then many new connections arrive.
+        for index in 0..20 {
+            create(&worker, &project, &format!("new-{index}")).await;
+        }
+        let claimed = worker.claim(6, now_millis()).await.expect("claim");
+        assert_eq!(kinds(&claimed), (4, 1, 1), "each kind gets its share");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_check_is_recorded_and_gives_its_claim_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let worker = worker_on(dir.path()).await;
+        let project = ProjectId::parse("panics").expect("project");
+        let id = create(&worker, &project, "doomed").await;
+        let claimed = worker.claim(1, now_millis()).await.expect("claim");
+        let subject = Subject::of(&claimed[0]);
+        assert_eq!(subject.connection.id, id);
+        // The containment `perform` wraps every check in, around one that panics.
+        worker
+            .contain_panic(&subject, async { panic!("probe bug") })
+            .await;
+        let record = worker
+            .store
+            .get_connection(&project, id)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(record.state, ConnectionState::Failed);
+        assert!(
+            record.message.contains("internal error"),
+            "{}",
+            record.message
+        );
+        assert!(
+            worker
+                .claim(1, now_millis())
+                .await
+                .expect("claim")
+                .is_empty(),
+            "nothing left to claim: the connection has its result"
+        );
     }
 }

@@ -623,6 +623,16 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a live token; false if there is none with that id.
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool>;
 
+    /// Gives a claimed re-check back without a result (its check could not finish): the
+    /// connection keeps its connectivity and is due again at `next_check_at`. False if
+    /// the claim is no longer `owner`'s.
+    async fn release_recheck(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        next_check_at: i64,
+    ) -> Result<bool>;
+
     /// The database's key check: stores `candidate` if there is none yet (the first
     /// process to ask wins), and returns the stored one.
     async fn key_check(&self, candidate: &[u8]) -> Result<Vec<u8>>;

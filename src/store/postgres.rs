@@ -1067,6 +1067,24 @@ impl Store for PgStore {
         Ok(revoked.rows_affected() > 0)
     }
 
+    async fn release_recheck(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        next_check_at: i64,
+    ) -> Result<bool> {
+        let released = sqlx::query(
+            "UPDATE connections SET next_check_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3",
+        )
+        .bind(next_check_at)
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(released.rows_affected() > 0)
+    }
+
     async fn key_check(&self, candidate: &[u8]) -> Result<Vec<u8>> {
         sqlx::query(
             "INSERT INTO key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",

@@ -1084,6 +1084,24 @@ impl Store for SqliteStore {
         Ok(revoked.rows_affected() > 0)
     }
 
+    async fn release_recheck(
+        &self,
+        id: ConnectionId,
+        owner: &str,
+        next_check_at: i64,
+    ) -> Result<bool> {
+        let released = sqlx::query(
+            "UPDATE connections SET next_check_at = ?, lease_owner = NULL, lease_until = NULL \
+             WHERE id = ? AND lease_owner = ?",
+        )
+        .bind(next_check_at)
+        .bind(id.to_string())
+        .bind(owner)
+        .execute(&self.writer)
+        .await?;
+        Ok(released.rows_affected() > 0)
+    }
+
     async fn key_check(&self, candidate: &[u8]) -> Result<Vec<u8>> {
         sqlx::query("INSERT INTO key_check (id, sealed) VALUES (1, ?) ON CONFLICT (id) DO NOTHING")
             .bind(candidate)
