@@ -101,7 +101,6 @@ impl Application {
             checks: Arc::new(CheckService {
                 prober: worker_settings.prober.clone(),
                 budget: Arc::clone(&worker_settings.check_budget),
-                worker: worker_settings.clone(),
             }),
         };
         Ok(Self {

@@ -30,7 +30,6 @@ use crate::domain::{
 };
 use crate::probe::{CheckPlan, CheckReport, Prober};
 use crate::store::{BindingOutcome, Connectivity, ReactivateOutcome};
-use crate::worker::WorkerSettings;
 
 /// Most queues one request may name.
 const MAX_QUEUES_PER_REQUEST: usize = 100;
@@ -110,7 +109,6 @@ pub struct CheckService {
     pub prober: Prober,
     /// Shared with the worker, which charges the addresses its checks dial.
     pub budget: Arc<CheckBudget>,
-    pub worker: WorkerSettings,
 }
 
 /// Validates queue names; `default` is DLI's shared queue and can never be bound.

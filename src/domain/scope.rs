@@ -16,14 +16,6 @@ impl ProjectScope {
             ProjectScope::Projects(projects) => projects.iter().any(|p| p == project.as_str()),
         }
     }
-
-    /// For display: `*` for all projects, else the comma-separated list.
-    pub fn describe(&self) -> String {
-        match self {
-            ProjectScope::All => "*".to_owned(),
-            ProjectScope::Projects(projects) => projects.join(","),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -89,10 +89,6 @@ impl Tags {
     pub fn as_slice(&self) -> &[Tag] {
         &self.0
     }
-
-    pub fn into_vec(self) -> Vec<Tag> {
-        self.0
-    }
 }
 
 /// One term of DLI's list filter `tags=k1=v1,k2`: a key, and a value unless any will do.

@@ -45,16 +45,6 @@ impl ProtocolOutcome {
         matches!(self, ProtocolOutcome::Verified { .. })
     }
 
-    /// The words for a person, whatever the outcome.
-    pub fn detail(&self) -> &str {
-        match self {
-            ProtocolOutcome::Verified { detail }
-            | ProtocolOutcome::Mismatch { detail }
-            | ProtocolOutcome::TlsError { detail }
-            | ProtocolOutcome::Timeout { detail } => detail,
-        }
-    }
-
     fn verified(detail: impl Into<String>) -> Self {
         ProtocolOutcome::Verified {
             detail: detail.into(),
