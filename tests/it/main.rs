@@ -13,6 +13,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod listing;
+mod logs;
 mod openapi;
 mod operations;
 mod persistence;
