@@ -189,7 +189,10 @@ mod tests {
         let first = slots.try_take(one).expect("first");
         let _second = slots.try_take(one).expect("second");
         assert!(slots.try_take(one).is_none());
-        assert!(slots.try_take(other).is_some(), "another client is not affected");
+        assert!(
+            slots.try_take(other).is_some(),
+            "another client is not affected"
+        );
         drop(first);
         assert!(slots.try_take(one).is_some());
     }

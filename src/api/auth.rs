@@ -177,7 +177,9 @@ impl From<SigningError> for ApiError {
             SigningError::SignedHeaderMissing(name) => {
                 SigningError::SignedHeaderMissing(excerpt(&name)).to_string()
             }
-            SigningError::MalformedDate(raw) => SigningError::MalformedDate(excerpt(&raw)).to_string(),
+            SigningError::MalformedDate(raw) => {
+                SigningError::MalformedDate(excerpt(&raw)).to_string()
+            }
             other => other.to_string(),
         };
         ApiError::Unauthorized(message)
@@ -566,7 +568,10 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             access_key,
         }) => {
             let client = client_address(&parts);
-            if let Err(limited) = state.auth_failures.charge(crate::server::client_key(client)) {
+            if let Err(limited) = state
+                .auth_failures
+                .charge(crate::server::client_key(client))
+            {
                 crate::telemetry::metrics::record_auth_failure("rate_limited");
                 tracing::debug!(client = %client, reason, "authentication failure rate-limited");
                 return limited.into_response();

@@ -72,13 +72,12 @@ impl FromRequest<AppState> for JsonBody {
 
 /// Parses a query string; handlers call it after authorizing.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(query)
-        .map_err(|error| {
-            ApiError::InvalidRequest(format!(
-                "the query string is invalid: {}",
-                bounded(&error.to_string())
-            ))
-        })
+    serde_urlencoded::from_str(query).map_err(|error| {
+        ApiError::InvalidRequest(format!(
+            "the query string is invalid: {}",
+            bounded(&error.to_string())
+        ))
+    })
 }
 
 /// Path parameters.

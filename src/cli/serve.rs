@@ -39,7 +39,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
              request signed for another deployment can be replayed here within 15 minutes"
         );
     } else {
-        let hosts: Vec<String> = config.allowed_hosts.iter().map(ToString::to_string).collect();
+        let hosts: Vec<String> = config
+            .allowed_hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         info!(allowed_hosts = %hosts.join(","), "signed requests must be made for one of these hosts");
     }
     info!(

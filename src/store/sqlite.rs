@@ -23,9 +23,9 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
     BindingOutcome, BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity,
-    CredentialRecord, DeleteOutcome, ListQuery, NewConnection, NewCredential,
-    NewToken, PendingBinding, PendingCheck, QueueBinding, ReactivateOutcome, Result, SortOrder,
-    Store, StoreError, StoreStats, TokenRecord,
+    CredentialRecord, DeleteOutcome, ListQuery, NewConnection, NewCredential, NewToken,
+    PendingBinding, PendingCheck, QueueBinding, ReactivateOutcome, Result, SortOrder, Store,
+    StoreError, StoreStats, TokenRecord,
 };
 use crate::domain::{
     ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, Tag,

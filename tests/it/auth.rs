@@ -280,7 +280,9 @@ async fn bad_signatures_never_lock_out_the_owner_and_are_rate_limited_per_addres
         .expect("text");
     for reason in ["signature", "rate_limited"] {
         assert!(
-            metrics.contains(&format!("dsconn_auth_failures_total{{reason=\"{reason}\"}}")),
+            metrics.contains(&format!(
+                "dsconn_auth_failures_total{{reason=\"{reason}\"}}"
+            )),
             "{metrics}"
         );
     }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    HangingTarget, assert_dli_error, client_from, new_project, post_json, spawn_app,
-    spawn_app_in, spawn_app_with,
+    HangingTarget, assert_dli_error, client_from, new_project, post_json, spawn_app, spawn_app_in,
+    spawn_app_with,
 };
 
 #[tokio::test]
@@ -316,7 +316,10 @@ async fn one_client_address_cannot_hold_more_than_its_share_of_connections() {
     })
     .await
     .expect("joined");
-    assert!(status.is_empty(), "the fifth connection was served: {answer}");
+    assert!(
+        status.is_empty(),
+        "the fifth connection was served: {answer}"
+    );
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
 
     // Another loopback address is served meanwhile.

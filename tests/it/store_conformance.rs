@@ -16,8 +16,8 @@ use dsconn::domain::{
 };
 use dsconn::store::{
     BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, DATABASE_FILE,
-    DeleteOutcome, DynStore, ListQuery, NewConnection, NewCredential, NewToken,
-    PgStore, ReactivateOutcome, SortOrder, SqliteStore, StoreError,
+    DeleteOutcome, DynStore, ListQuery, NewConnection, NewCredential, NewToken, PgStore,
+    ReactivateOutcome, SortOrder, SqliteStore, StoreError,
 };
 use rstest::rstest;
 use sqlx::{Connection, Executor, PgConnection};
