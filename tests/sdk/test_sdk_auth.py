@@ -5,7 +5,7 @@ itself (BasicCredentials(ak, sk, project_id)), the SDK client with a request hoo
 that changes the request after it was signed (tampering), or the SDK's Signer class
 with `requests` (headers the SDK client would not let us choose). Each test that
 needs a credential or token of its own issues it through the admin CLI on the
-running server's data dir, so lockouts and revocations touch nothing else.
+running server's data dir, so revocations touch nothing else.
 """
 
 import hashlib
