@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::actions::{CheckBudget, CheckService};
 use crate::api::auth::Authenticator;
-use crate::api::limits::RequestLimiter;
+use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
 use crate::api::{self, ApiSettings, AppState};
 use crate::config::Role;
 use crate::config::ServeConfig;
@@ -90,14 +90,18 @@ impl Application {
                 connection_quota: config.connection_quota,
                 max_body_bytes: config.max_body_bytes,
                 request_timeout: config.request_timeout,
+                body_read_timeout: config.body_read_timeout,
             }),
             request_limiter: Arc::new(RequestLimiter::per_second(config.rate_limit)),
-            read_cache,
-            auth: Arc::new(Authenticator::new(
-                config.auth,
-                dyn_store,
-                Some(secrets.clone()),
+            auth_failures: Arc::new(AuthFailureLimiter::new(
+                config.auth_failures_per_second,
+                config.auth_failure_burst,
             )),
+            read_cache,
+            auth: Arc::new(
+                Authenticator::new(config.auth, dyn_store, Some(secrets.clone()))
+                    .with_allowed_hosts(config.allowed_hosts.clone()),
+            ),
             checks: Arc::new(CheckService {
                 prober: worker_settings.prober.clone(),
                 budget: Arc::clone(&worker_settings.check_budget),
@@ -112,6 +116,8 @@ impl Application {
             role: config.role,
             limits: ServerLimits {
                 max_connections: usize::try_from(config.max_connections).unwrap_or(1024),
+                max_connections_per_client: usize::try_from(config.max_connections_per_client)
+                    .unwrap_or(64),
                 header_read_timeout: config.header_read_timeout,
                 max_header_bytes: usize::try_from(config.max_header_bytes).unwrap_or(16 * 1024),
                 drain_timeout: config.request_timeout,

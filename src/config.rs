@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 
+pub use crate::api::auth::AllowedHost;
 use crate::probe::ProbeMode;
 use crate::probe::simulate::SimulationRule;
 use crate::store::StorageArgs;
@@ -129,9 +130,20 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_connections: u32,
 
+    /// Most open connections from one client address (IPv6: one /64); further
+    /// connections from it are closed at once. Keeps one client from taking every slot.
+    #[arg(long, env = "DSCONN_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_connections_per_client: u32,
+
     /// How long a client may take to send a request's headers.
     #[arg(long, env = "DSCONN_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+
+    /// How long a client may take to send a request's body, which is read before the
+    /// request is authenticated (408 beyond).
+    #[arg(long, env = "DSCONN_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
 
     /// Largest request head (request line and headers), in bytes (431 beyond).
     #[arg(long, env = "DSCONN_MAX_HEADER_BYTES", default_value_t = 16 * 1024,
@@ -146,6 +158,24 @@ pub struct ServeConfig {
     /// of twice that is allowed. Beyond: 429 APIG.0308 with Retry-After.
     #[arg(long, env = "DSCONN_RATE_LIMIT", default_value_t = 0)]
     pub rate_limit: u32,
+
+    /// Failed authentication attempts one client address (IPv6: one /64) may make per
+    /// second once its burst is spent (0 = unlimited). Beyond: 429 APIG.0308. A correctly
+    /// authenticated request is never refused by this limit.
+    #[arg(long, env = "DSCONN_AUTH_FAILURES_PER_SECOND", default_value_t = 1)]
+    pub auth_failures_per_second: u32,
+
+    /// Failed authentication attempts one client address may make in a burst.
+    #[arg(long, env = "DSCONN_AUTH_FAILURE_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failure_burst: u32,
+
+    /// Hosts (`host` or `host:port`, comma-separated) that signed requests must be made
+    /// for: a request whose signed `Host` is not one of them is refused (401). When
+    /// unset, a signature for any host is accepted.
+    #[arg(long = "allowed-hosts", env = "DSCONN_ALLOWED_HOSTS", value_delimiter = ',',
+          value_parser = parse_allowed_host)]
+    pub allowed_hosts: Vec<AllowedHost>,
 
     /// How long list and show answers are served from memory (0 = never). This process's
     /// writes invalidate them at once; other replicas' writes show within this time.
@@ -164,6 +194,10 @@ pub struct ServeConfig {
 /// The longest check timeout allowed: a check holds a worker slot that long.
 const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
+fn parse_allowed_host(raw: &str) -> Result<AllowedHost, String> {
+    AllowedHost::parse(raw)
+}
+
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     humantime::parse_duration(raw).map_err(|error| format!("{error} (examples: 500ms, 5s, 7d)"))
 }
@@ -171,8 +205,14 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 impl ServeConfig {
     /// Checks what clap cannot express.
     pub fn validate(&self) -> Result<(), String> {
-        if self.request_timeout.is_zero() || self.header_read_timeout.is_zero() {
-            return Err("--request-timeout and --header-read-timeout must be more than 0".into());
+        if self.request_timeout.is_zero()
+            || self.header_read_timeout.is_zero()
+            || self.body_read_timeout.is_zero()
+        {
+            return Err(
+                "--request-timeout, --header-read-timeout and --body-read-timeout must be more than 0"
+                    .into(),
+            );
         }
         if self.recheck_interval.is_zero() {
             return Err("--recheck-interval must be more than 0".into());
@@ -204,10 +244,15 @@ impl ServeConfig {
             role: Role::All,
             lease_grace: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_client: 64,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limit: 0,
+            auth_failures_per_second: 1,
+            auth_failure_burst: 10,
+            allowed_hosts: Vec::new(),
             read_cache_ttl: Duration::from_millis(250),
             deleted_retention: Duration::from_secs(7 * 24 * 3600),
             connection_quota: 1000,

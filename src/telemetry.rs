@@ -110,6 +110,25 @@ pub mod metrics {
             "dsconn_leased_checks",
             "Checks claimed by a worker right now"
         );
+        ::metrics::describe_counter!(
+            "dsconn_connections_refused_total",
+            "Client connections closed at once, by reason"
+        );
+        ::metrics::describe_counter!(
+            "dsconn_auth_failures_total",
+            "Requests refused by authentication, by reason (rate_limited: refused with 429)"
+        );
+    }
+
+    /// A client connection closed at once; `reason` is a fixed label, e.g. per_client_limit.
+    pub fn record_refused_connection(reason: &'static str) {
+        ::metrics::counter!("dsconn_connections_refused_total", "reason" => reason).increment(1);
+    }
+
+    /// A request refused by authentication; `reason` is a fixed label that never tells
+    /// an unknown access key from a wrong signature (`/metrics` needs no credentials).
+    pub fn record_auth_failure(reason: &'static str) {
+        ::metrics::counter!("dsconn_auth_failures_total", "reason" => reason).increment(1);
     }
 
     pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {

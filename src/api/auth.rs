@@ -5,17 +5,19 @@
 //! [`Principal::authorize`] with the path's project.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 
-use super::error::ApiError;
+use super::error::{ApiError, excerpt};
 use super::state::AppState;
 use crate::config::AuthMode;
 use crate::credentials::{Secret, SecretBox, hash_token};
@@ -25,17 +27,17 @@ use crate::store::{CredentialRecord, DynStore};
 
 /// How far `X-Sdk-Date` may be from the server's clock.
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
-/// Failures in a row an access key may have; one more locks it.
-pub const MAX_CONSECUTIVE_FAILURES: u32 = 5;
-/// How long a lock lasts.
-pub const LOCKOUT: Duration = Duration::from_secs(5 * 60);
-/// How stale a cached credential or token may be: revocations and locks made by the CLI
-/// or another replica take effect within this.
+/// How stale a cached credential or token may be: revocations made by the CLI or another
+/// replica take effect within this.
 const CACHE_TTL: Duration = Duration::from_secs(1);
 /// Bound on cached entries, so random keys cannot grow memory.
 const CACHE_MAX_ENTRIES: usize = 10_000;
 pub const TOKEN_HEADER: &str = "x-auth-token";
 const PROJECT_HEADER: &str = "x-project-id";
+/// What an unknown or revoked access key's request is verified against, so that it costs
+/// the same HMAC work as a known key's and answers in the same time. The length of the
+/// secret keys dsconn issues.
+const DUMMY_SECRET_KEY: &str = "dsconn-dummy-secret-key-for-unknown-keys";
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +73,8 @@ impl Principal {
             && declared != project.as_str()
         {
             return Err(ApiError::Forbidden(format!(
-                "X-Project-Id {declared:?} does not match the project {project} in the path"
+                "X-Project-Id {:?} does not match the project {project} in the path",
+                excerpt(declared)
             )));
         }
         if !self.scope.allows(&project) {
@@ -113,8 +116,6 @@ struct CredentialEntry {
     secret_key: Secret,
     scope: ProjectScope,
     revoked: bool,
-    consecutive_failures: u32,
-    locked_until: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -132,6 +133,8 @@ pub struct Authenticator {
     secrets: Option<SecretBox>,
     credentials: Mutex<HashMap<String, Cached<Option<CredentialEntry>>>>,
     tokens: Mutex<HashMap<String, Cached<Option<TokenEntry>>>>,
+    /// `--allowed-hosts`; empty: signatures for any host are accepted.
+    allowed_hosts: Vec<AllowedHost>,
 }
 
 fn fresh<T: Clone>(cache: &Mutex<HashMap<String, Cached<T>>>, key: &str) -> Option<T> {
@@ -169,7 +172,134 @@ fn unauthorized(message: impl Into<String>) -> ApiError {
 
 impl From<SigningError> for ApiError {
     fn from(error: SigningError) -> Self {
-        ApiError::Unauthorized(error.to_string())
+        // Client-supplied parts are cut to an excerpt before they are echoed.
+        let message = match error {
+            SigningError::SignedHeaderMissing(name) => {
+                SigningError::SignedHeaderMissing(excerpt(&name)).to_string()
+            }
+            SigningError::MalformedDate(raw) => {
+                SigningError::MalformedDate(excerpt(&raw)).to_string()
+            }
+            other => other.to_string(),
+        };
+        ApiError::Unauthorized(message)
+    }
+}
+
+/// Why a request was not authenticated: the answer for the client and, for the log and
+/// the metrics, a fixed reason and an excerpt of the access key.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ApiError,
+    /// A fixed label (`no_credentials`, `malformed`, `date`, `host`, `signature`, `token`);
+    /// `None` when the service itself failed (e.g. the store did not answer), which is
+    /// not the client's failure.
+    pub reason: Option<&'static str>,
+    /// The first characters of the access key the request names, if any.
+    pub access_key: Option<String>,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, error: ApiError) -> Self {
+        Self {
+            error,
+            reason: Some(reason),
+            access_key: None,
+        }
+    }
+
+    fn naming(mut self, access_key: &str) -> Self {
+        self.access_key = Some(excerpt(access_key));
+        self
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        let reason = matches!(error, ApiError::Unauthorized(_)).then_some("malformed");
+        Self {
+            error,
+            reason,
+            access_key: None,
+        }
+    }
+}
+
+impl From<SigningError> for Refusal {
+    fn from(error: SigningError) -> Self {
+        let reason = match error {
+            SigningError::SignatureMismatch | SigningError::BodyHashMismatch => "signature",
+            SigningError::MalformedDate(_) => "date",
+            _ => "malformed",
+        };
+        Self::new(reason, error.into())
+    }
+}
+
+/// The one answer to a signature that is not accepted, whether the access key is unknown,
+/// revoked or the signature is wrong: a stranger must not learn which keys exist.
+fn rejected_signature(access_key: &str) -> Refusal {
+    Refusal::new(
+        "signature",
+        unauthorized(format!(
+            "access key {} is unknown or revoked, or the signature does not match: check the \
+             access key and the secret key, and that nothing changed the request after it was signed",
+            excerpt(access_key)
+        )),
+    )
+}
+
+/// One entry of `--allowed-hosts`: a host name or address, with or without a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    host: String,
+    /// None: any port.
+    port: Option<u16>,
+}
+
+impl AllowedHost {
+    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        split_host_port(raw.trim())
+            .filter(|(host, _)| !host.is_empty() && !host.contains(char::is_whitespace))
+            .map(|(host, port)| Self { host, port })
+            .ok_or_else(|| format!("{raw:?} is not a host or host:port"))
+    }
+
+    fn matches(&self, host: &str, port: Option<u16>) -> bool {
+        self.host == host && (self.port.is_none() || self.port == port)
+    }
+}
+
+impl fmt::Display for AllowedHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(port) => write!(f, "{host}:{port}"),
+            None => write!(f, "{host}"),
+        }
+    }
+}
+
+/// A `Host` value as (lower-case host without a trailing dot, port).
+fn split_host_port(raw: &str) -> Option<(String, Option<u16>)> {
+    let normal = |host: &str| host.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(rest) = raw.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?.parse().ok()?),
+        };
+        return Some((normal(host), port));
+    }
+    match raw.split_once(':') {
+        Some((host, port)) if !port.contains(':') => Some((normal(host), Some(port.parse().ok()?))),
+        // No colon, or a bare IPv6 address.
+        _ => Some((normal(raw), None)),
     }
 }
 
@@ -181,7 +311,14 @@ impl Authenticator {
             secrets,
             credentials: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            allowed_hosts: Vec::new(),
         }
+    }
+
+    /// Refuses signatures made for hosts other than these (none given: any host).
+    pub fn with_allowed_hosts(mut self, allowed_hosts: Vec<AllowedHost>) -> Self {
+        self.allowed_hosts = allowed_hosts;
+        self
     }
 
     pub fn mode(&self) -> AuthMode {
@@ -212,8 +349,6 @@ impl Authenticator {
             secret_key,
             scope: record.scope,
             revoked: record.revoked_at.is_some(),
-            consecutive_failures: record.consecutive_failures,
-            locked_until: record.locked_until,
         })
     }
 
@@ -237,7 +372,7 @@ impl Authenticator {
     }
 
     /// Decides who sent a request. `body` is the whole body, for the signature.
-    pub async fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<Principal, ApiError> {
+    pub async fn authenticate(&self, parts: &Parts, body: &[u8]) -> Result<Principal, Refusal> {
         let declared_project = parts
             .headers
             .get(PROJECT_HEADER)
@@ -255,7 +390,10 @@ impl Authenticator {
                     .to_str()
                     .map_err(|_| unauthorized("the Authorization header is not ASCII"))?
                     .parse()?;
-                let scope = self.verify_signature(&authorization, parts, body).await?;
+                let scope = self
+                    .verify_signature(&authorization, parts, body)
+                    .await
+                    .map_err(|refusal| refusal.naming(&authorization.access_key))?;
                 (PrincipalKind::AccessKey(authorization.access_key), scope)
             } else if let Some(token) = parts.headers.get(TOKEN_HEADER) {
                 let token = token
@@ -266,19 +404,30 @@ impl Authenticator {
                     .token(token)
                     .await?
                     .filter(|entry| !entry.revoked)
-                    .ok_or_else(|| unauthorized("the X-Auth-Token is unknown or revoked"))?;
+                    .ok_or_else(|| {
+                        Refusal::new(
+                            "token",
+                            unauthorized("the X-Auth-Token is unknown or revoked"),
+                        )
+                    })?;
                 if entry.expires_at <= now_millis() {
-                    return Err(unauthorized(format!(
-                        "the X-Auth-Token {} expired at {}; create a new one",
-                        entry.id,
-                        format_time(entry.expires_at)
-                    )));
+                    return Err(Refusal::new(
+                        "token",
+                        unauthorized(format!(
+                            "the X-Auth-Token {} expired at {}; create a new one",
+                            entry.id,
+                            format_time(entry.expires_at)
+                        )),
+                    ));
                 }
                 (PrincipalKind::Token(entry.id), entry.scope)
             } else {
-                return Err(unauthorized(
-                    "the request has no credentials: sign it with an access key \
-                 (Authorization: SDK-HMAC-SHA256 ...) or send an X-Auth-Token",
+                return Err(Refusal::new(
+                    "no_credentials",
+                    unauthorized(
+                        "the request has no credentials: sign it with an access key \
+                         (Authorization: SDK-HMAC-SHA256 ...) or send an X-Auth-Token",
+                    ),
                 ));
             };
         Ok(Principal {
@@ -293,36 +442,28 @@ impl Authenticator {
         authorization: &Authorization,
         parts: &Parts,
         body: &[u8],
-    ) -> Result<ProjectScope, ApiError> {
+    ) -> Result<ProjectScope, Refusal> {
         signing::require_signed(authorization)?;
         let sdk_date = sdk_date(&parts.headers)?;
         let signed_at = signing::parse_sdk_date(&sdk_date)?;
         let skew = (chrono::Utc::now() - signed_at).abs();
         if skew.to_std().unwrap_or(Duration::MAX) > MAX_CLOCK_SKEW {
-            return Err(unauthorized(format!(
-                "X-Sdk-Date {sdk_date} is more than 15 minutes from the server's time ({}); \
-                 check the client's clock",
-                chrono::Utc::now().format(signing::DATE_FORMAT)
-            )));
+            return Err(Refusal::new(
+                "date",
+                unauthorized(format!(
+                    "X-Sdk-Date {} is more than 15 minutes from the server's time ({}); \
+                     check the client's clock",
+                    excerpt(&sdk_date),
+                    chrono::Utc::now().format(signing::DATE_FORMAT)
+                )),
+            ));
         }
+        self.check_host(&parts.headers)?;
         let access_key = authorization.access_key.as_str();
         let entry = self
             .credential(access_key)
             .await?
-            .filter(|entry| !entry.revoked)
-            .ok_or_else(|| {
-                unauthorized(format!("access key {access_key} is unknown or revoked"))
-            })?;
-        let now = now_millis();
-        if let Some(locked_until) = entry.locked_until
-            && locked_until > now
-        {
-            return Err(unauthorized(format!(
-                "access key {access_key} is locked until {} after more than \
-                 {MAX_CONSECUTIVE_FAILURES} bad signatures in a row",
-                format_time(locked_until)
-            )));
-        }
+            .filter(|entry| !entry.revoked);
         let request = RequestParts {
             method: &parts.method,
             raw_path: parts.uri.path(),
@@ -330,51 +471,50 @@ impl Authenticator {
             headers: &parts.headers,
             body,
         };
-        match signing::verify(
-            authorization,
-            entry.secret_key.expose(),
-            &request,
-            &sdk_date,
+        // An unknown key is verified too (against a dummy secret), so both cases do the
+        // same work and get the same answer.
+        let secret_key = entry
+            .as_ref()
+            .map_or(DUMMY_SECRET_KEY, |entry| entry.secret_key.expose());
+        match (
+            signing::verify(authorization, secret_key, &request, &sdk_date),
+            entry,
         ) {
-            Ok(()) => {
-                if entry.consecutive_failures > 0 {
-                    self.store.clear_signature_failures(access_key).await?;
-                    self.update_cached_failures(access_key, 0, entry.locked_until);
-                }
-                Ok(entry.scope)
+            (Ok(()), Some(entry)) => Ok(entry.scope),
+            (Ok(()) | Err(SigningError::SignatureMismatch), _) => {
+                Err(rejected_signature(access_key))
             }
-            Err(error) => {
-                let count = self
-                    .store
-                    .record_signature_failure(access_key, now, MAX_CONSECUTIVE_FAILURES, LOCKOUT)
-                    .await?;
-                self.update_cached_failures(
-                    access_key,
-                    count.consecutive_failures,
-                    count.locked_until,
-                );
-                tracing::warn!(
-                    access_key,
-                    failures = count.consecutive_failures,
-                    "bad signature"
-                );
-                Err(error.into())
-            }
+            (Err(error), _) => Err(error.into()),
         }
     }
 
-    fn update_cached_failures(&self, access_key: &str, failures: u32, locked_until: Option<i64>) {
-        let mut cache = self
-            .credentials
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(Cached {
-            value: Some(entry), ..
-        }) = cache.get_mut(access_key)
-        {
-            entry.consecutive_failures = failures;
-            entry.locked_until = locked_until;
+    /// With `--allowed-hosts`, the (signed) `Host` must be one of them, so that a request
+    /// signed for another deployment cannot be replayed here.
+    fn check_host(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        if self.allowed_hosts.is_empty() {
+            return Ok(());
         }
+        let mut values = headers.get_all(http::header::HOST).iter();
+        let host = match (values.next(), values.next()) {
+            (Some(value), None) => String::from_utf8_lossy(value.as_bytes()).trim().to_owned(),
+            _ => String::new(),
+        };
+        let allowed = split_host_port(&host).is_some_and(|(name, port)| {
+            self.allowed_hosts
+                .iter()
+                .any(|allowed| allowed.matches(&name, port))
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            "host",
+            unauthorized(format!(
+                "the request is signed for the host {:?}, which this service does not serve; \
+                 sign it for the host name the service is reached at",
+                excerpt(&host)
+            )),
+        ))
     }
 }
 
@@ -391,8 +531,9 @@ fn format_time(millis: i64) -> String {
         .unwrap_or_else(|| millis.to_string())
 }
 
-/// The middleware: reads the body (bounded), authenticates, and hands the request on
-/// with its [`Principal`].
+/// The middleware: reads the body (bounded in size and time), authenticates, and hands
+/// the request on with its [`Principal`]. A failure spends the client address's budget
+/// of failures; over it, the answer is 429 (and the log line is skipped).
 pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limit = state.settings.max_body_bytes;
     let (mut parts, body) = request.into_parts();
@@ -404,11 +545,10 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
     if declared_length.is_some_and(|length| length > u64::from(limit)) {
         return ApiError::PayloadTooLarge(limit).into_response();
     }
-    let body: Bytes =
-        match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await {
-            Ok(bytes) => bytes,
-            Err(_) => return ApiError::PayloadTooLarge(limit).into_response(),
-        };
+    let body = match read_body(body, limit, state.settings.body_read_timeout).await {
+        Ok(bytes) => bytes,
+        Err(error) => return error.into_response(),
+    };
     match state.auth.authenticate(&parts, &body).await {
         Ok(principal) => {
             if let Err(error) = state.request_limiter.check(&principal.rate_key()) {
@@ -417,9 +557,104 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             parts.extensions.insert(principal);
             next.run(Request::from_parts(parts, Body::from(body))).await
         }
-        Err(error) => error.into_response(),
+        Err(Refusal {
+            error,
+            reason: None,
+            ..
+        }) => error.into_response(),
+        Err(Refusal {
+            error,
+            reason: Some(reason),
+            access_key,
+        }) => {
+            let client = client_address(&parts);
+            if let Err(limited) = state
+                .auth_failures
+                .charge(crate::server::client_key(client))
+            {
+                crate::telemetry::metrics::record_auth_failure("rate_limited");
+                tracing::debug!(client = %client, reason, "authentication failure rate-limited");
+                return limited.into_response();
+            }
+            crate::telemetry::metrics::record_auth_failure(reason);
+            tracing::warn!(
+                client = %client,
+                access_key = ?access_key.unwrap_or_default(),
+                reason,
+                "authentication failed"
+            );
+            error.into_response()
+        }
     }
 }
 
-/// Shared handle, as the router state holds it.
-pub type SharedAuthenticator = Arc<Authenticator>;
+/// The peer's address as the server loop recorded it (unspecified when the router runs
+/// without it, e.g. in unit tests).
+fn client_address(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip())
+}
+
+/// Reads the whole body within `timeout`: only a body over `limit` is 413; one that ends
+/// early or is malformed (e.g. bad chunking) is 400, a slow one 408.
+async fn read_body(body: Body, limit: u32, timeout: Duration) -> Result<Bytes, ApiError> {
+    let max = usize::try_from(limit).unwrap_or(usize::MAX);
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, max)).await {
+        Err(_) => Err(ApiError::BodyReadTimeout(timeout)),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) if is_length_limit(&error) => Err(ApiError::PayloadTooLarge(limit)),
+        Ok(Err(error)) => {
+            tracing::debug!(error = %error, "reading a request body failed");
+            Err(ApiError::BodyUnreadable)
+        }
+    }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_hosts_match_by_name_and_optionally_port() {
+        let parse = |raw: &str| AllowedHost::parse(raw).expect("parses");
+        let host = |raw: &str| split_host_port(raw).expect("splits");
+        let any_port = parse("DLI.Example.com");
+        let (name, port) = host("dli.example.com:8443");
+        assert!(any_port.matches(&name, port));
+        let (name, port) = host("dli.example.com.");
+        assert!(any_port.matches(&name, port));
+        let (name, port) = host("evil.example.com");
+        assert!(!any_port.matches(&name, port));
+
+        let one_port = parse("127.0.0.1:8080");
+        let (name, port) = host("127.0.0.1:8080");
+        assert!(one_port.matches(&name, port));
+        let (name, port) = host("127.0.0.1:9090");
+        assert!(!one_port.matches(&name, port));
+        let (name, port) = host("127.0.0.1");
+        assert!(!one_port.matches(&name, port));
+
+        let v6 = parse("[::1]:8080");
+        let (name, port) = host("[::1]:8080");
+        assert!(v6.matches(&name, port));
+        assert_eq!(v6.to_string(), "[::1]:8080");
+        assert_eq!(parse("::1").to_string(), "[::1]");
+
+        assert!(AllowedHost::parse("").is_err());
+        assert!(AllowedHost::parse("host:notaport").is_err());
+        assert!(AllowedHost::parse("[::1").is_err());
+    }
+}

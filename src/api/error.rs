@@ -40,6 +40,10 @@ pub enum ApiError {
     NotFound,
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(u32),
+    #[error("the request body was not received within {}; send it without pauses", humantime::format_duration(*.0))]
+    BodyReadTimeout(std::time::Duration),
+    #[error("the request body could not be read: it ended early or is malformed")]
+    BodyUnreadable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -79,6 +83,8 @@ impl ApiError {
             ApiError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "DLI.0999"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "APIG.0101"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "APIG.0201"),
+            ApiError::BodyReadTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "APIG.0201"),
+            ApiError::BodyUnreadable => (StatusCode::BAD_REQUEST, "APIG.0201"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "DLI.0999"),
         }
     }
@@ -113,8 +119,10 @@ impl IntoResponse for ApiError {
             "internal error; the server log has the details under this request's X-Request-Id"
                 .to_owned()
         } else {
-            tracing::debug!(error.code = code, error = %self, "request refused");
-            self.to_string()
+            let message = self.to_string();
+            // Debug-quoted: the message may hold client text (e.g. a decoded path).
+            tracing::debug!(error.code = code, error = ?message, "request refused");
+            message
         };
         let retry_after = match &self {
             ApiError::TooManyRequests { retry_after, .. } => Some(retry_after.as_secs().max(1)),
@@ -138,3 +146,45 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// How many characters of a client-supplied value an error message repeats.
+const EXCERPT_CHARS: usize = 8;
+
+/// A client-supplied value as error messages may repeat it: the first few characters,
+/// then `...` if there were more. Echoing whole values would hand back whatever a client
+/// sent (a 15 KB access key) and confirm more than needed.
+pub fn excerpt(value: &str) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(EXCERPT_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}...")
+    } else {
+        head
+    }
+}
+
+/// A message that may contain client input (e.g. a parser's error), bounded.
+pub fn bounded(message: &str) -> String {
+    const MAX_CHARS: usize = 160;
+    let mut chars = message.chars();
+    let head: String = chars.by_ref().take(MAX_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}...")
+    } else {
+        head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_keep_short_values_and_cut_long_ones() {
+        assert_eq!(excerpt("HPUA"), "HPUA");
+        assert_eq!(excerpt("12345678"), "12345678");
+        assert_eq!(excerpt(&"A".repeat(15_000)), "AAAAAAAA...");
+        assert_eq!(excerpt("环境环境环境环境环境"), "环境环境环境环境...");
+        assert_eq!(bounded(&"x".repeat(1000)).chars().count(), 163);
+    }
+}

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, bounded};
 use super::state::AppState;
 
 /// A JSON body, read but not yet parsed: handlers parse it after authorizing, so that a
@@ -31,8 +31,10 @@ impl JsonBody {
             ));
         }
         serde_json::from_slice(&self.bytes).map_err(|error| {
+            // Bounded: serde's messages quote the offending input.
             ApiError::InvalidRequest(format!(
-                "the request body is not valid JSON for this operation: {error}"
+                "the request body is not valid JSON for this operation: {}",
+                bounded(&error.to_string())
             ))
         })
     }
@@ -56,7 +58,8 @@ impl FromRequest<AppState> for JsonBody {
                     ApiError::PayloadTooLarge(limit)
                 } else {
                     ApiError::InvalidRequest(format!(
-                        "the request body could not be read: {rejection}"
+                        "the request body could not be read: {}",
+                        bounded(&rejection.to_string())
                     ))
                 }
             })?;
@@ -69,8 +72,12 @@ impl FromRequest<AppState> for JsonBody {
 
 /// Parses a query string; handlers call it after authorizing.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(query)
-        .map_err(|error| ApiError::InvalidRequest(format!("the query string is invalid: {error}")))
+    serde_urlencoded::from_str(query).map_err(|error| {
+        ApiError::InvalidRequest(format!(
+            "the query string is invalid: {}",
+            bounded(&error.to_string())
+        ))
+    })
 }
 
 /// Path parameters.
@@ -90,7 +97,10 @@ where
             .await
             .map(|axum::extract::Path(value)| DliPath(value))
             .map_err(|rejection| {
-                ApiError::InvalidRequest(format!("the request path is invalid: {rejection}"))
+                ApiError::InvalidRequest(format!(
+                    "the request path is invalid: {}",
+                    bounded(&rejection.to_string())
+                ))
             })
     }
 }

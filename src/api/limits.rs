@@ -1,5 +1,7 @@
-//! Per-credential request rate limits and the request deadline.
+//! Per-credential request rate limits, the per-address limit on failed authentication,
+//! and the request deadline.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -45,6 +47,50 @@ impl RequestLimiter {
             .check_key(&caller.to_owned())
             .map_err(|not_until| ApiError::TooManyRequests {
                 message: format!("{caller} is sending requests faster than allowed; slow down"),
+                retry_after: not_until
+                    .wait_time_from(self.clock.now())
+                    .max(Duration::from_secs(1)),
+            })
+    }
+}
+
+/// A token bucket per client address (see [`crate::server::client_key`]) that only
+/// failed authentication attempts spend. It replaces the lockout of access keys, which
+/// let anyone who knew an access key lock its owner out: here a stranger's failures cost
+/// only the stranger's address, and a correctly authenticated request never consults it.
+pub struct AuthFailureLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: DefaultClock,
+}
+
+impl AuthFailureLimiter {
+    /// `per_second` failures per second after a burst of `burst`; disabled at 0 per second.
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            limiter,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Counts one failed attempt of `client`, or (over its budget) says how long it must
+    /// wait; the attempt is then answered with 429 instead of 401.
+    pub fn charge(&self, client: IpAddr) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if limiter.len() > MAX_TRACKED_CALLERS {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(&client)
+            .map_err(|not_until| ApiError::TooManyRequests {
+                message: "too many failed authentication attempts from this address; \
+                          check the credentials and retry later"
+                    .to_owned(),
                 retry_after: not_until
                     .wait_time_from(self.clock.now())
                     .max(Duration::from_secs(1)),

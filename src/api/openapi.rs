@@ -205,7 +205,7 @@ impl Modify for RequestIdHeader {
 pub struct BadRequest(pub ErrorBody);
 
 /// APIG.0301: missing, malformed, unknown, revoked, expired or forged credentials; clock
-/// skew over 15 minutes; locked access key.
+/// skew over 15 minutes; a signature for a host not in `--allowed-hosts`.
 #[derive(ToResponse)]
 pub struct Unauthorized(pub ErrorBody);
 
@@ -223,8 +223,10 @@ pub struct NotFound(pub ErrorBody);
 #[derive(ToResponse)]
 pub struct PayloadTooLarge(pub ErrorBody);
 
-/// APIG.0308: the caller sends requests faster than `--rate-limit`, or the project starts
-/// checks faster than `--checks-per-minute` (creates, bindings, reactivations, tests).
+/// APIG.0308: the caller sends requests faster than `--rate-limit`, the project starts
+/// checks faster than `--checks-per-minute` (creates, bindings, reactivations, tests), or
+/// the client address failed authentication more often than `--auth-failure-burst` and
+/// `--auth-failures-per-second` allow.
 #[derive(ToResponse)]
 #[response(headers(("Retry-After" = i64, description = "Seconds to wait before retrying")))]
 pub struct TooManyRequests(pub ErrorBody);
@@ -553,6 +555,8 @@ mod tests {
             ApiError::NotReady,
             ApiError::NotFound,
             ApiError::PayloadTooLarge(1),
+            ApiError::BodyReadTimeout(std::time::Duration::from_secs(1)),
+            ApiError::BodyUnreadable,
             ApiError::Internal(anyhow::anyhow!("test")),
         ];
         for error in errors {

@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
 
     api.layer(
         ServiceBuilder::new()
+            .map_request(drop_unsafe_request_id)
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
@@ -84,12 +85,14 @@ pub fn router(state: AppState) -> Router {
                             .get::<axum::extract::MatchedPath>()
                             .map(|path| path.as_str().to_owned())
                             .unwrap_or_default();
+                        // The id is a safe token (see drop_unsafe_request_id); the path
+                        // and method come from the client, so they are Debug-quoted.
                         tracing::info_span!(
                             "request",
                             request.id = %request_id,
-                            http.method = %request.method(),
+                            http.method = ?request.method().as_str(),
                             http.route = %route,
-                            http.path = %request.uri().path(),
+                            http.path = ?request.uri().path(),
                         )
                     })
                     .on_request(())
@@ -111,6 +114,30 @@ pub fn health_only() -> Router {
         .fallback(not_found)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(tower::util::MapRequestLayer::new(drop_unsafe_request_id))
+}
+
+/// Longest client `X-Request-Id` that is kept.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Keeps a client's `X-Request-Id` only if it is a short token of `A-Za-z0-9._-`;
+/// otherwise removes it, so that one is generated. The id goes into every log line of
+/// the request, where spaces, `=` or quotes could forge fields.
+fn drop_unsafe_request_id(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let safe = |value: &axum::http::HeaderValue| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes
+                .iter()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+    };
+    let headers = request.headers_mut();
+    let values: Vec<_> = headers.get_all("x-request-id").iter().collect();
+    if values.len() > 1 || values.first().is_some_and(|value| !safe(value)) {
+        headers.remove("x-request-id");
+    }
+    request
 }
 
 async fn not_found() -> ApiError {

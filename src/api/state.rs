@@ -4,7 +4,7 @@ use tokio::sync::Notify;
 
 use super::actions::CheckService;
 use super::auth::Authenticator;
-use super::limits::RequestLimiter;
+use super::limits::{AuthFailureLimiter, RequestLimiter};
 use crate::read_cache::ReadCache;
 use crate::store::DynStore;
 
@@ -18,6 +18,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub checks: Arc<CheckService>,
     pub request_limiter: Arc<RequestLimiter>,
+    /// Failed authentication attempts per client address.
+    pub auth_failures: Arc<AuthFailureLimiter>,
     pub read_cache: Arc<ReadCache>,
 }
 
@@ -26,4 +28,6 @@ pub struct ApiSettings {
     pub connection_quota: u32,
     pub max_body_bytes: u32,
     pub request_timeout: std::time::Duration,
+    /// Deadline for reading a body before the request is authenticated.
+    pub body_read_timeout: std::time::Duration,
 }

@@ -151,12 +151,10 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
         }
         CredentialCommand::List { output, data } => {
             let store = open_store(&data).await?;
-            let now = now_millis();
             let credentials = store.list_credentials().await?;
-            let status = |revoked: Option<i64>, locked: Option<i64>| match (revoked, locked) {
-                (Some(_), _) => "revoked",
-                (None, Some(until)) if until > now => "locked",
-                _ => "active",
+            let status = |revoked: Option<i64>| match revoked {
+                Some(_) => "revoked",
+                None => "active",
             };
             match output {
                 OutputFormat::Json => {
@@ -166,7 +164,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                             merge(
                                 json!({
                                     "access_key": c.access_key,
-                                    "status": status(c.revoked_at, c.locked_until),
+                                    "status": status(c.revoked_at),
                                     "created_at": c.created_at,
                                     "revoked_at": c.revoked_at,
                                 }),
@@ -185,7 +183,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                         println!(
                             "{:<22} {:<8} {:<21} {}",
                             c.access_key,
-                            status(c.revoked_at, c.locked_until),
+                            status(c.revoked_at),
                             time_text(c.created_at),
                             scope_text(&c.scope)
                         );

@@ -31,6 +31,21 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         ),
         AuthMode::Required => bootstrap_first_credential(&application, address).await?,
     }
+    if config.auth == AuthMode::None {
+        // Nothing is signed, so there is no host to check.
+    } else if config.allowed_hosts.is_empty() {
+        warn!(
+            "--allowed-hosts is not set: signed requests made for any Host are accepted, so a \
+             request signed for another deployment can be replayed here within 15 minutes"
+        );
+    } else {
+        let hosts: Vec<String> = config
+            .allowed_hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        info!(allowed_hosts = %hosts.join(","), "signed requests must be made for one of these hosts");
+    }
     info!(
         listen = %address,
         store = %crate::app::describe(&config.storage),

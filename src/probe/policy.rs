@@ -147,10 +147,8 @@ impl OutboundPolicy {
                 .find(|range| range.contains(&address))
         {
             return Err(format!(
-                "{address} is this server's own host ({range}), refused by default because \
-                 the server listens on {} beyond loopback and checks could map the services \
-                 beside it; an operator can allow it with --allow-cidr {range} (an allow \
-                 list also refuses every address outside it)",
+                "{address} is this server's own host ({range}), refused since the server \
+                 listens on {} beyond loopback; allow it with --allow-cidr {range}",
                 own_host.listen
             ));
         }

@@ -89,14 +89,21 @@ pub fn canonical_uri(raw_path: &str) -> String {
     uri
 }
 
+/// A query key or value as the handlers read it (form decoding, like serde_urlencoded):
+/// `+` is a space and `%2B` a plus. The SDKs send both as `%20` and `%2B`, so this only
+/// matters for other clients: what they signed is what the handler acts on.
+fn decode_query_part(text: &str) -> String {
+    decode(&text.replace('+', " "))
+}
+
 /// The query as signed: pairs decoded, sorted by key then value, re-encoded.
 pub fn canonical_query(raw_query: &str) -> String {
     let mut pairs: Vec<(String, String)> = raw_query
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.split_once('=') {
-            Some((key, value)) => (decode(key), decode(value)),
-            None => (decode(pair), String::new()),
+            Some((key, value)) => (decode_query_part(key), decode_query_part(value)),
+            None => (decode_query_part(pair), String::new()),
         })
         .collect();
     pairs.sort();
@@ -555,6 +562,10 @@ mod tests {
         assert_eq!(canonical_query("b=2&a=2&a=1&c="), "a=1&a=2&b=2&c=");
         assert_eq!(canonical_query("k=a%20b&x=%7e"), "k=a%20b&x=~");
         assert_eq!(canonical_query("flag"), "flag=");
+        // Form decoding, as the handlers parse the query: `+` is a space, `%2B` a plus.
+        assert_eq!(canonical_query("k=a+b"), "k=a%20b");
+        assert_eq!(canonical_query("k=a%2Bb"), "k=a%2Bb");
+        assert_eq!(canonical_query("a+key=1"), "a%20key=1");
         assert_eq!(canonical_query(""), "");
         assert_eq!(
             canonical_query("t=%E7%8E%AF%E5%A2%83"),

@@ -422,15 +422,6 @@ pub struct CredentialRecord {
     pub scope: ProjectScope,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
-    pub consecutive_failures: u32,
-    pub locked_until: Option<i64>,
-}
-
-/// A credential's signature failures after one more was recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureCount {
-    pub consecutive_failures: u32,
-    pub locked_until: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -600,19 +591,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every credential ever created, revoked ones included.
     async fn count_credentials(&self) -> Result<u64>;
-
-    /// Counts one more signature failure. Once the count goes past `max_failures`, the
-    /// credential is locked until `now + lockout` and the count starts again.
-    async fn record_signature_failure(
-        &self,
-        access_key: &str,
-        now: i64,
-        max_failures: u32,
-        lockout: Duration,
-    ) -> Result<FailureCount>;
-
-    /// A good signature ends a run of failures.
-    async fn clear_signature_failures(&self, access_key: &str) -> Result<()>;
 
     async fn insert_token(&self, token: &NewToken) -> Result<()>;
 

@@ -12,9 +12,9 @@ use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
     BindingOutcome, BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity,
-    CredentialRecord, DeleteOutcome, FailureCount, ListQuery, NewConnection, NewCredential,
-    NewToken, PendingBinding, PendingCheck, QueueBinding, ReactivateOutcome, Result, SortOrder,
-    Store, StoreError, StoreStats, TokenRecord,
+    CredentialRecord, DeleteOutcome, ListQuery, NewConnection, NewCredential, NewToken,
+    PendingBinding, PendingCheck, QueueBinding, ReactivateOutcome, Result, SortOrder, Store,
+    StoreError, StoreStats, TokenRecord,
 };
 use crate::domain::{
     ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, Tag,
@@ -52,8 +52,11 @@ const CONNECTION_COLUMNS: &str = "id, project_id, name, service, destination, \
     create_time, update_time, failure_reason, connectivity, last_checked_at";
 const BINDING_COLUMNS: &str = "peer_id, connection_id, queue_name, status, err_msg, \
     failure_reason, connectivity, last_checked_at, update_time";
+// The columns consecutive_failures and locked_until (migration 0002) are no longer read
+// or written: the lockout they served is gone. They stay so that a replica of an older
+// build keeps working against this schema during a rolling upgrade.
 const CREDENTIAL_COLUMNS: &str = "access_key, sealed_secret_key, all_projects, projects, \
-    created_at, revoked_at, consecutive_failures, locked_until";
+    created_at, revoked_at";
 const TOKEN_COLUMNS: &str = "id, all_projects, projects, created_at, expires_at, revoked_at";
 
 /// A pool of connections to a PostgreSQL database that other replicas may share.
@@ -161,15 +164,12 @@ fn parse_scope(row: &PgRow) -> Result<ProjectScope> {
 }
 
 fn parse_credential(row: &PgRow) -> Result<CredentialRecord> {
-    let failures: i64 = row.try_get("consecutive_failures")?;
     Ok(CredentialRecord {
         access_key: row.try_get("access_key")?,
         sealed_secret_key: row.try_get("sealed_secret_key")?,
         scope: parse_scope(row)?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
-        consecutive_failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        locked_until: row.try_get("locked_until")?,
     })
 }
 
@@ -969,56 +969,6 @@ impl Store for PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(count).unwrap_or_default())
-    }
-
-    async fn record_signature_failure(
-        &self,
-        access_key: &str,
-        now: i64,
-        max_failures: u32,
-        lockout: Duration,
-    ) -> Result<FailureCount> {
-        let lock_until = lease_end(now, lockout);
-        // One UPDATE: concurrent failures queue on the row lock and each re-reads the
-        // count the previous one left, so none is lost.
-        let row = sqlx::query(
-            "UPDATE credentials SET \
-                 locked_until = CASE WHEN consecutive_failures + 1 > $1 THEN $2 \
-                                     ELSE locked_until END, \
-                 consecutive_failures = CASE WHEN consecutive_failures + 1 > $1 THEN 0 \
-                                             ELSE consecutive_failures + 1 END \
-             WHERE access_key = $3 \
-             RETURNING consecutive_failures, locked_until",
-        )
-        .bind(i64::from(max_failures))
-        .bind(lock_until)
-        .bind(access_key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(match row {
-            None => FailureCount {
-                consecutive_failures: 0,
-                locked_until: None,
-            },
-            Some(row) => {
-                let failures: i64 = row.try_get("consecutive_failures")?;
-                FailureCount {
-                    consecutive_failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                    locked_until: row.try_get("locked_until")?,
-                }
-            }
-        })
-    }
-
-    async fn clear_signature_failures(&self, access_key: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE credentials SET consecutive_failures = 0 \
-             WHERE access_key = $1 AND consecutive_failures <> 0",
-        )
-        .bind(access_key)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     async fn insert_token(&self, token: &NewToken) -> Result<()> {

@@ -1,4 +1,5 @@
-//! Authentication and project isolation: AK/SK signatures, tokens, lockout, bootstrap.
+//! Authentication and project isolation: AK/SK signatures, tokens, the limit on failed
+//! attempts, host binding, bootstrap.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -7,8 +8,8 @@ use dsconn::domain::ProjectScope;
 use serde_json::Value;
 
 use crate::helpers::{
-    SignedRequest, TcpTarget, TestApp, TestCredential, assert_dli_error, create_body, new_project,
-    spawn_app, spawn_app_with,
+    SignedRequest, TcpTarget, TestApp, TestCredential, assert_dli_error, client_from, create_body,
+    new_project, spawn_app, spawn_app_with,
 };
 
 fn list_request<'a>(
@@ -225,55 +226,212 @@ async fn x_project_id_must_match_the_path() {
 }
 
 #[tokio::test]
-async fn an_access_key_is_locked_after_more_than_five_bad_signatures_in_a_row() {
-    let app = spawn_app().await;
+async fn bad_signatures_never_lock_out_the_owner_and_are_rate_limited_per_address() {
+    let app = spawn_app_with(|config| {
+        config.auth_failure_burst = 5;
+        config.auth_failures_per_second = 1;
+    })
+    .await;
     let project = new_project();
     let credential = project_credential(&app, &project).await;
     let forged = TestCredential {
         access_key: credential.access_key.clone(),
         secret_key: "wrong".into(),
     };
-    // Failures interrupted by a success do not count towards a lock.
     for _ in 0..5 {
-        assert_eq!(
-            app.signed(&list_request(&forged, &project, ""))
-                .await
-                .status(),
-            401
-        );
+        let response = app.signed(&list_request(&forged, &project, "")).await;
+        assert_dli_error(response, 401, "APIG.0301").await;
     }
-    assert_eq!(
-        app.signed(&list_request(&credential, &project, ""))
-            .await
-            .status(),
-        200
-    );
+    // Past the burst, this address's failures are answered 429 (one per second still
+    // gets through as 401 as the bucket refills).
+    let mut limited = None;
     for _ in 0..5 {
-        assert_eq!(
-            app.signed(&list_request(&forged, &project, ""))
-                .await
-                .status(),
-            401
-        );
+        let response = app.signed(&list_request(&forged, &project, "")).await;
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
     }
-    assert_eq!(
-        app.signed(&list_request(&credential, &project, ""))
-            .await
-            .status(),
-        200
-    );
+    let limited = limited.expect("bad signatures past the burst are rate-limited");
+    assert!(limited.headers().contains_key("retry-after"));
+    let message = assert_dli_error(limited, 429, "APIG.0308").await;
+    assert!(message.contains("failed authentication"), "{message}");
 
-    for _ in 0..6 {
-        assert_eq!(
-            app.signed(&list_request(&forged, &project, ""))
-                .await
-                .status(),
-            401
+    // The owner is never refused for a stranger's failures: not from another address,
+    // and not from the very address that is being rate-limited.
+    let elsewhere = client_from("127.0.0.2");
+    let response = app
+        .signed_via(&elsewhere, &list_request(&credential, &project, ""))
+        .await;
+    assert_eq!(response.status(), 200);
+    let response = app.signed(&list_request(&credential, &project, "")).await;
+    assert_eq!(response.status(), 200);
+    // And the other address has its own, untouched budget for failures.
+    let response = app
+        .signed_via(&elsewhere, &list_request(&forged, &project, ""))
+        .await;
+    assert_dli_error(response, 401, "APIG.0301").await;
+
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for reason in ["signature", "rate_limited"] {
+        assert!(
+            metrics.contains(&format!(
+                "dsconn_auth_failures_total{{reason=\"{reason}\"}}"
+            )),
+            "{metrics}"
         );
     }
-    let response = app.signed(&list_request(&credential, &project, "")).await;
-    let message = assert_dli_error(response, 401, "APIG.0301").await;
-    assert!(message.contains("locked until"), "{message}");
+}
+
+#[tokio::test]
+async fn unknown_revoked_and_wrongly_signed_keys_get_the_same_answer() {
+    let app = spawn_app().await;
+    let project = new_project();
+    let real = project_credential(&app, &project).await;
+    let revoked = project_credential(&app, &project).await;
+    assert!(
+        app.store
+            .revoke_credential(&revoked.access_key, dsconn::domain::now_millis())
+            .await
+            .expect("revoked")
+    );
+    let answer = |credential: TestCredential| {
+        let app = &app;
+        let project = project.clone();
+        async move {
+            let response = app.signed(&list_request(&credential, &project, "")).await;
+            // The access key's excerpt is the only part that may differ.
+            let prefix = credential.access_key.chars().take(8).collect::<String>();
+            assert_dli_error(response, 401, "APIG.0301")
+                .await
+                .replace(&prefix, "<AK>")
+        }
+    };
+    let wrong_secret = answer(TestCredential {
+        access_key: real.access_key.clone(),
+        secret_key: "x".repeat(40),
+    })
+    .await;
+    let unknown = answer(TestCredential {
+        access_key: format!("{}UNKNOWN000000", &real.access_key[..8]),
+        secret_key: "x".repeat(40),
+    })
+    .await;
+    let revoked = answer(revoked).await;
+    assert_eq!(unknown, wrong_secret);
+    assert_eq!(revoked, wrong_secret);
+    assert!(!wrong_secret.contains(&real.secret_key));
+}
+
+#[tokio::test]
+async fn client_values_are_echoed_as_a_short_excerpt_only() {
+    let app = spawn_app_with(|config| config.max_header_bytes = 64 * 1024).await;
+    let project = new_project();
+    let huge = TestCredential {
+        access_key: "K".repeat(15_000),
+        secret_key: "s".repeat(40),
+    };
+    let message = assert_dli_error(
+        app.signed(&list_request(&huge, &project, "")).await,
+        401,
+        "APIG.0301",
+    )
+    .await;
+    assert!(message.contains("KKKKKKKK..."), "{message}");
+    assert!(!message.contains(&"K".repeat(9)), "{message}");
+    assert!(message.len() < 400, "{} bytes", message.len());
+
+    let credential = app.issue_credential(ProjectScope::All).await;
+    let mut request = list_request(&credential, &project, "");
+    request.extra_headers = vec![("x-project-id", "P".repeat(10_000))];
+    let message = assert_dli_error(app.signed(&request).await, 403, "APIG.0302").await;
+    assert!(!message.contains(&"P".repeat(9)), "{message}");
+    assert!(message.len() < 400, "{} bytes", message.len());
+}
+
+#[tokio::test]
+async fn with_allowed_hosts_a_signature_made_for_another_host_is_refused() {
+    let app = spawn_app_with(|config| {
+        config.allowed_hosts = vec![
+            dsconn::config::AllowedHost::parse("127.0.0.1").expect("host"),
+            dsconn::config::AllowedHost::parse("dli.example.com:443").expect("host"),
+        ];
+    })
+    .await;
+    let project = new_project();
+    let credential = project_credential(&app, &project).await;
+    // The test signs for the address it connects to: 127.0.0.1:<port>.
+    assert_eq!(
+        app.signed(&list_request(&credential, &project, ""))
+            .await
+            .status(),
+        200
+    );
+    for host in [
+        "dli.cn-north-4.myhuaweicloud.com",
+        "dli.example.com:8443",
+        "127.0.0.2",
+    ] {
+        let mut request = list_request(&credential, &project, "");
+        request.extra_headers.push(("host", host.to_owned()));
+        let message = assert_dli_error(app.signed(&request).await, 401, "APIG.0301").await;
+        assert!(message.contains("does not serve"), "{host}: {message}");
+    }
+    // Tokens are not signatures for a host, and are not affected.
+    assert_eq!(app.list_raw(&project, "").await.status(), 200);
+}
+
+#[tokio::test]
+async fn plus_and_percent_2b_in_a_query_mean_what_was_signed() {
+    let app = spawn_app().await;
+    let target = TcpTarget::start().await;
+    let project = new_project();
+    let credential = project_credential(&app, &project).await;
+    for (name, value) in [("plus", "a+b"), ("space", "a b")] {
+        let mut body = create_body(name, "RDS", &target.address.to_string());
+        body["tags"] = serde_json::json!([{"key": "k", "value": value}]);
+        assert_eq!(
+            app.signed(&create_request(&credential, &project, &body))
+                .await
+                .status(),
+            201
+        );
+    }
+    let names = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 200, "{body}");
+        body["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name").to_owned())
+            .collect::<Vec<_>>()
+    };
+    // %2B is a plus, signed and read alike.
+    let response = app
+        .signed(&list_request(&credential, &project, "tags=k%3Da%2Bb"))
+        .await;
+    assert_eq!(names(response).await, ["plus"]);
+
+    // A bare '+' is read as a space (form encoding), so it verifies against a signature
+    // of a space, and the handler acts on the space...
+    let signed_for_space = list_request(&credential, &project, "tags=k%3Da%20b");
+    let headers = app.sign(&signed_for_space);
+    let sent = list_request(&credential, &project, "tags=k%3Da+b");
+    let response = app.send_signed(&sent, headers, Vec::new()).await;
+    assert_eq!(names(response).await, ["space"]);
+
+    // ...and a signature of a plus does not cover a bare '+', which means a space.
+    let signed_for_plus = list_request(&credential, &project, "tags=k%3Da%2Bb");
+    let headers = app.sign(&signed_for_plus);
+    let response = app.send_signed(&sent, headers, Vec::new()).await;
+    assert_dli_error(response, 401, "APIG.0301").await;
 }
 
 #[tokio::test]

@@ -566,6 +566,23 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Signs and sends unchanged through `client` (e.g. one bound to another loopback
+    /// address).
+    pub async fn signed_via(
+        &self,
+        client: &reqwest::Client,
+        request: &SignedRequest<'_>,
+    ) -> reqwest::Response {
+        let headers = self.sign(request);
+        client
+            .request(request.method.clone(), self.url(&request.target))
+            .headers(headers)
+            .body(request.body.clone())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Signs and sends unchanged.
     pub async fn signed(&self, request: &SignedRequest<'_>) -> reqwest::Response {
         let headers = self.sign(request);
@@ -620,6 +637,99 @@ pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Resp
 pub struct ServerProcess {
     pub child: std::process::Child,
     pub address: SocketAddr,
+}
+
+/// A reqwest client whose connections come from `local` (e.g. 127.0.0.2), to test
+/// per-address limits from a second loopback address.
+pub fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(local.parse::<IpAddr>().expect("local address"))
+        .build()
+        .expect("client")
+}
+
+/// A real `dsconn serve` child process logging in the default (pretty) format, with
+/// every log line kept for the test to read.
+pub struct LoggedServer {
+    pub child: std::process::Child,
+    pub address: SocketAddr,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LoggedServer {
+    /// Starts `dsconn serve --listen 127.0.0.1:0 <args>` with `DSCONN_LOG=<level>`.
+    pub fn start(level: &str, args: &[&std::ffi::OsStr]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "pretty"])
+            .args(args)
+            .env("DSCONN_LOG", level)
+            .env_remove("DSCONN_LOG_FORMAT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("dsconn starts");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = Arc::clone(&lines);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut waiting = Some(sender);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(listen) = line
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("listen="))
+                    && let Some(sender) = waiting.take()
+                {
+                    let _ = sender.send(listen.to_owned());
+                }
+                if std::env::var_os("TEST_LOG").is_some() {
+                    eprintln!("{line}");
+                }
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+        let listen = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("dsconn reported its address");
+        Self {
+            child,
+            address: listen.parse().expect("listen address"),
+            lines,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until a log line contains `needle` (lines are read on another thread).
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self.log().into_iter().find(|line| line.contains(needle)) {
+                return line;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line contains {needle:?}:\n{}",
+                self.log().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl ServerProcess {

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    HangingTarget, assert_dli_error, new_project, post_json, spawn_app_in, spawn_app_with,
+    HangingTarget, assert_dli_error, client_from, new_project, post_json, spawn_app, spawn_app_in,
+    spawn_app_with,
 };
 
 #[tokio::test]
@@ -193,4 +194,162 @@ async fn readiness_fails_while_the_schema_is_not_this_builds() {
         .await
         .expect("row deleted");
     assert_eq!(ready().await, 200);
+}
+
+/// Sends `head` and then `body` on a raw connection (then, if `half_close`, ends the
+/// sending side) and returns the status line of the answer and how long it took.
+fn raw_exchange(
+    address: std::net::SocketAddr,
+    head: &str,
+    body: &[u8],
+    half_close: bool,
+) -> (String, String, Duration) {
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = Instant::now();
+    stream.write_all(head.as_bytes()).expect("head");
+    stream.write_all(body).expect("body");
+    if half_close {
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half close");
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                answer.extend_from_slice(&buffer[..read]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                    break;
+                }
+            }
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    (status, answer, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_gets_408_within_the_body_read_timeout() {
+    let app = spawn_app_with(|config| {
+        config.body_read_timeout = Duration::from_millis(300);
+        config.request_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let address = app.address;
+    let head = format!(
+        "POST /v2.0/{}/datasource-connection HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        new_project()
+    );
+    let (status, answer, elapsed) =
+        tokio::task::spawn_blocking(move || raw_exchange(address, &head, b"{\"name\":", false))
+            .await
+            .expect("joined");
+    assert!(status.contains(" 408 "), "{answer}");
+    assert!(answer.contains("APIG.0201"), "{answer}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[rstest::rstest]
+#[case::ends_early(
+    "Content-Length: 100\r\n\r\n",
+    b"{\"name\":".as_slice(),
+    true
+)]
+#[case::malformed_chunks("Transfer-Encoding: chunked\r\n\r\n", b"zz\r\nnot a chunk\r\n".as_slice(), false)]
+#[tokio::test]
+async fn a_body_that_cannot_be_read_is_400_not_413(
+    #[case] framing: &str,
+    #[case] body: &'static [u8],
+    #[case] half_close: bool,
+) {
+    let app = spawn_app().await;
+    let address = app.address;
+    let head = format!(
+        "POST /v2.0/{}/datasource-connection HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/json\r\n{framing}",
+        new_project()
+    );
+    let (status, answer, _) =
+        tokio::task::spawn_blocking(move || raw_exchange(address, &head, body, half_close))
+            .await
+            .expect("joined");
+    assert!(status.contains(" 400 "), "{answer}");
+    assert!(answer.contains("APIG.0201"), "{answer}");
+}
+
+#[tokio::test]
+async fn one_client_address_cannot_hold_more_than_its_share_of_connections() {
+    let app = spawn_app_with(|config| {
+        config.max_connections_per_client = 4;
+        config.header_read_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let address = app.address;
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(address).expect("connect"))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // A fifth from the same address is closed at once, not served and not queued.
+    let (status, answer, elapsed) = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let started = Instant::now();
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        (
+            answer.lines().next().unwrap_or_default().to_owned(),
+            answer,
+            started.elapsed(),
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(
+        status.is_empty(),
+        "the fifth connection was served: {answer}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+
+    // Another loopback address is served meanwhile.
+    let other = client_from("127.0.0.2")
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("served from 127.0.0.2");
+    assert_eq!(other.status(), 200);
+
+    // Once the idle ones close, the first address is served again.
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match reqwest::Client::new().get(app.url("/healthz")).send().await {
+            Ok(response) if response.status() == 200 => break,
+            _ => {
+                assert!(Instant::now() < deadline, "127.0.0.1 not served again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("dsconn_connections_refused_total{reason=\"per_client_limit\"}"),
+        "{metrics}"
+    );
 }

@@ -14,6 +14,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod listing;
+mod logs;
 mod openapi;
 mod operations;
 mod outbound_policy;

@@ -122,8 +122,11 @@ async fn two_replicas_check_every_connection_exactly_once() {
     let keys = tempfile::tempdir().expect("temp dir");
     let secret_key = keys.path().join("secret.key");
     let token = issue_token(database.url(), &secret_key);
-    let first = Replica::start(database.url(), &secret_key, &[]);
-    let second = Replica::start(database.url(), &secret_key, &[]);
+    // 100 concurrent creates per replica, all from 127.0.0.1: more than the default
+    // per-client connection cap.
+    let many_connections = ["--max-connections-per-client", "1024"];
+    let first = Replica::start(database.url(), &secret_key, &many_connections);
+    let second = Replica::start(database.url(), &secret_key, &many_connections);
     let target = TcpTarget::start().await;
     let client = client(&token);
     let project = new_project();

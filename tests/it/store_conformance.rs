@@ -16,8 +16,8 @@ use dsconn::domain::{
 };
 use dsconn::store::{
     BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, DATABASE_FILE,
-    DeleteOutcome, DynStore, FailureCount, ListQuery, NewConnection, NewCredential, NewToken,
-    PgStore, ReactivateOutcome, SortOrder, SqliteStore, StoreError,
+    DeleteOutcome, DynStore, ListQuery, NewConnection, NewCredential, NewToken, PgStore,
+    ReactivateOutcome, SortOrder, SqliteStore, StoreError,
 };
 use rstest::rstest;
 use sqlx::{Connection, Executor, PgConnection};
@@ -1655,92 +1655,6 @@ async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] b
     stores.finish().await;
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[case::postgres(Backend::Postgres)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_signature_failures_are_all_counted(#[case] backend: Backend) {
-    let stores = open(backend).await;
-    stores
-        .first
-        .insert_credential(&credential("AKCONCURRENT", ProjectScope::All, T0))
-        .await
-        .expect("insert");
-    let lockout = Duration::from_secs(60);
-
-    let mut failures = JoinSet::new();
-    for n in 0..40 {
-        let store = if n % 2 == 0 {
-            stores.first.clone()
-        } else {
-            stores.second.clone()
-        };
-        failures.spawn(async move {
-            store
-                .record_signature_failure("AKCONCURRENT", T0, 1_000, lockout)
-                .await
-        });
-    }
-    let mut counts = Vec::new();
-    while let Some(outcome) = failures.join_next().await {
-        counts.push(
-            outcome
-                .expect("task")
-                .expect("failure recorded")
-                .consecutive_failures,
-        );
-    }
-    counts.sort_unstable();
-    assert_eq!(
-        counts,
-        (1..=40).collect::<Vec<u32>>(),
-        "no failure lost or counted twice"
-    );
-
-    // With a limit of 4, ten failures lock twice and no count goes past the limit.
-    stores
-        .second
-        .clear_signature_failures("AKCONCURRENT")
-        .await
-        .expect("clear");
-    let mut failures = JoinSet::new();
-    for n in 0..10 {
-        let store = if n % 2 == 0 {
-            stores.first.clone()
-        } else {
-            stores.second.clone()
-        };
-        failures.spawn(async move {
-            store
-                .record_signature_failure("AKCONCURRENT", T0 + 5, 4, lockout)
-                .await
-        });
-    }
-    let mut counts = Vec::new();
-    while let Some(outcome) = failures.join_next().await {
-        counts.push(outcome.expect("task").expect("failure recorded"));
-    }
-    let mut numbers: Vec<u32> = counts.iter().map(|c| c.consecutive_failures).collect();
-    numbers.sort_unstable();
-    assert_eq!(numbers, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
-    assert!(
-        counts
-            .iter()
-            .all(|c| c.locked_until.is_none() || c.locked_until == Some(T0 + 5 + 60_000))
-    );
-    let locked = stores
-        .first
-        .find_credential("AKCONCURRENT")
-        .await
-        .expect("find")
-        .expect("found");
-    assert_eq!(
-        (locked.consecutive_failures, locked.locked_until),
-        (0, Some(T0 + 5 + 60_000))
-    );
-    stores.finish().await;
-}
-
 fn credential(access_key: &str, scope: ProjectScope, created_at: i64) -> NewCredential {
     NewCredential {
         access_key: access_key.to_owned(),
@@ -1795,7 +1709,6 @@ async fn credential_story(store: &DynStore, other: &DynStore) {
     assert_eq!(found.sealed_secret_key, [0, 1, 2, 255, 254, 42]);
     assert_eq!(found.scope, scoped);
     assert_eq!((found.created_at, found.revoked_at), (T0 + 2, None));
-    assert_eq!((found.consecutive_failures, found.locked_until), (0, None));
     assert!(
         store
             .find_credential("AKNONE")
@@ -1849,67 +1762,6 @@ async fn credential_story(store: &DynStore, other: &DynStore) {
         store.count_credentials().await.expect("count"),
         3,
         "revoked ones count"
-    );
-
-    // Lockout: past max_failures the credential locks and the count starts again.
-    let lockout = Duration::from_secs(60);
-    let fail = |now: i64| {
-        let store = store.clone();
-        async move {
-            store
-                .record_signature_failure("AKZ", now, 3, lockout)
-                .await
-                .expect("failure")
-        }
-    };
-    let counted = |consecutive_failures, locked_until| FailureCount {
-        consecutive_failures,
-        locked_until,
-    };
-    assert_eq!(fail(T0 + 20).await, counted(1, None));
-    assert_eq!(fail(T0 + 21).await, counted(2, None));
-    assert_eq!(fail(T0 + 22).await, counted(3, None));
-    assert_eq!(fail(T0 + 23).await, counted(0, Some(T0 + 23 + 60_000)));
-    assert_eq!(
-        fail(T0 + 24).await,
-        counted(1, Some(T0 + 23 + 60_000)),
-        "the lock stays until it ends"
-    );
-    let seen = other
-        .find_credential("AKZ")
-        .await
-        .expect("find")
-        .expect("found");
-    assert_eq!(
-        (seen.consecutive_failures, seen.locked_until),
-        (1, Some(T0 + 23 + 60_000))
-    );
-    // A good signature clears the run (the lock ends on its own).
-    other.clear_signature_failures("AKZ").await.expect("clear");
-    let cleared = store
-        .find_credential("AKZ")
-        .await
-        .expect("find")
-        .expect("found");
-    assert_eq!(
-        (cleared.consecutive_failures, cleared.locked_until),
-        (0, Some(T0 + 23 + 60_000))
-    );
-    other
-        .clear_signature_failures("AKZ")
-        .await
-        .expect("clearing twice is harmless");
-    other
-        .clear_signature_failures("AKNONE")
-        .await
-        .expect("clearing an unknown key is harmless");
-    assert_eq!(
-        store
-            .record_signature_failure("AKNONE", T0, 3, lockout)
-            .await
-            .expect("failure"),
-        counted(0, None),
-        "an unknown key counts nothing"
     );
 
     // Tokens: insert, find by hash, list, revoke.
