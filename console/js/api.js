@@ -53,6 +53,7 @@ async function credentialHeaders(credentials, method, path, query, body, baseHea
     'X-Sdk-Date': date,
     Authorization: await authorization({
       method, path, query, headers: signed, body, accessKey: credentials.accessKey, secretKey: credentials.secretKey,
+      ...(credentials.algorithm ? { algorithm: credentials.algorithm } : {}),
     }),
   };
 }

@@ -549,6 +549,23 @@ test('signing in with AK/SK signs every request in the browser', async () => {
   await signedPage.getByRole('button', { name: 'Sign out' }).click();
   await signedPage.locator('h1', { hasText: 'Sign in' }).waitFor();
   assert.equal(await signedPage.evaluate(() => sessionStorage.getItem('dsconn.console.session')), null);
+
+  // The derived signer (V11-HMAC-SHA256), chosen at sign-in, signs every request as well.
+  const before = sent.length;
+  await signedPage.getByLabel('Access key and secret key').check();
+  await signedPage.getByLabel('Access key (AK)').fill(AK);
+  await signedPage.getByLabel('Secret key (SK)').fill(SK);
+  await signedPage.getByLabel('Signing algorithm').selectOption('V11-HMAC-SHA256');
+  await signedPage.getByRole('button', { name: 'Sign in' }).click();
+  await signedPage.locator('h1', { hasText: 'Connections' }).waitFor();
+  await signedPage.locator('#list-summary', { hasText: '1 connection' }).waitFor();
+  const derived = sent.slice(before).filter((headers) => headers.authorization);
+  assert.ok(derived.length >= 2, `requests were signed with V11 (${derived.length})`);
+  for (const headers of derived) {
+    assert.match(headers.authorization, new RegExp(`^V11-HMAC-SHA256 Credential=${AK}/\\d{8}/local/dli, SignedHeaders=[a-z;-]+, Signature=[0-9a-f]{64}$`));
+  }
+  await signedPage.getByRole('button', { name: 'Sign out' }).click();
+  await signedPage.locator('h1', { hasText: 'Sign in' }).waitFor();
   await signedPage.close();
 });
 

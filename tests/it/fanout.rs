@@ -290,12 +290,21 @@ async fn failed_connections_with_thousands_of_addresses_have_bounded_bodies() {
     for size in item_sizes {
         assert!(size <= 16 * 1024, "list item of {size} bytes");
     }
-    for message in messages {
+    // Eleven checks of 300 addresses share a small limit: on a busy machine some wait
+    // longer than a check may for their lookups, and say so instead of what they skipped.
+    for message in &messages {
         assert!(
-            message.contains("more addresses not checked"),
+            message.contains("more addresses not checked")
+                || message.contains("outbound limit (--max-concurrent-checks) stayed busy"),
             "the message says what was left out: {message}"
         );
     }
+    assert!(
+        messages
+            .iter()
+            .any(|message| message.contains("more addresses not checked")),
+        "{messages:?}"
+    );
 }
 
 #[tokio::test]

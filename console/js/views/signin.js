@@ -4,7 +4,7 @@
 
 import { api, saveSession } from '../api.js';
 import { append, errorBox, h, messageOf, uid } from '../dom.js';
-import { signingAvailable } from '../sign.js';
+import { CONSOLE_ALGORITHMS, signingAvailable } from '../sign.js';
 
 function field({ label, name, type = 'text', hint, autocomplete = 'off' }) {
   const id = uid(name);
@@ -15,6 +15,15 @@ function field({ label, name, type = 'text', hint, autocomplete = 'off' }) {
     h('input', {
       id, name, type, autocomplete, spellcheck: 'false', autocapitalize: 'off', 'aria-describedby': hintId, required: true,
     }));
+}
+
+/** The signature to sign with: what WebCrypto can compute (no SM3 or SM2 in browsers). */
+function algorithmField() {
+  const id = uid('signing_algorithm');
+  return h('div', { class: 'field' },
+    h('label', { for: id }, 'Signing algorithm'),
+    h('select', { id, name: 'signing_algorithm' },
+      ...CONSOLE_ALGORITHMS.map((algorithm) => h('option', { value: algorithm }, algorithm))));
 }
 
 /** A server run with `--auth none` answers whoami without credentials: no sign-in then. */
@@ -44,8 +53,9 @@ export async function render(ctx) {
     field({ label: 'Access key (AK)', name: 'access_key' }),
     field({
       label: 'Secret key (SK)', name: 'secret_key', type: 'password',
-      hint: 'Never sent: each request is signed here with SDK-HMAC-SHA256.',
-    }));
+      hint: 'Never sent: each request is signed here.',
+    }),
+    algorithmField());
   const setMode = (mode) => {
     tokenFields.hidden = mode !== 'token';
     akskFields.hidden = mode !== 'aksk';
@@ -81,6 +91,7 @@ export async function render(ctx) {
         kind: 'aksk',
         accessKey: String(data.get('access_key') ?? '').trim(),
         secretKey: String(data.get('secret_key') ?? '').trim(),
+        algorithm: String(data.get('signing_algorithm') ?? CONSOLE_ALGORITHMS[0]),
       };
     const missing = mode === 'token'
       ? (credentials.token ? null : 'token')
