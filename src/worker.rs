@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::api::actions::{CheckBudget, extra_dials};
+use crate::api::actions::CheckBudget;
 use crate::domain::{ConnectionState, EndpointList, Service, now_millis};
 use crate::probe::{CheckReport, Prober};
 use crate::read_cache::ReadCache;
@@ -381,12 +381,20 @@ impl LifecycleWorker {
         F: FnMut(f64) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let prober = &self.settings.prober;
-        let plan = prober.plan(service, endpoints).await;
+        // The request that made this work paid for one dial; the rest are charged as
+        // each endpoint resolves.
+        let first_dial_paid = std::sync::atomic::AtomicBool::new(true);
+        let charge = |dials: usize| {
+            let paid =
+                dials > 0 && first_dial_paid.swap(false, std::sync::atomic::Ordering::Relaxed);
+            let paid = usize::from(paid);
+            let extra = u32::try_from(dials.saturating_sub(paid)).unwrap_or(u32::MAX);
+            self.settings.check_budget.drain(project, extra);
+        };
         self.settings
-            .check_budget
-            .drain(project, extra_dials(&plan));
-        prober.run(plan, on_progress).await
+            .prober
+            .check_endpoints_charged(service, endpoints, charge, on_progress)
+            .await
     }
 
     async fn check_new(&self, pending: PendingCheck) {

@@ -220,13 +220,22 @@ enum PlanKind {
     Network {
         /// Per endpoint looked up, in url order.
         endpoints: Vec<PlannedEndpoint>,
-        not_checked: u64,
+        scope: CheckScope,
     },
 }
 
 struct PlannedEndpoint {
     endpoint: Endpoint,
     steps: Vec<Planned>,
+}
+
+impl PlannedEndpoint {
+    fn dials(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|step| matches!(step, Planned::Dial(_)))
+            .count()
+    }
 }
 
 enum Planned {
@@ -240,11 +249,9 @@ impl CheckPlan {
     pub fn dials(&self) -> usize {
         match &self.kind {
             PlanKind::Simulated(_) => 0,
-            PlanKind::Network { endpoints, .. } => endpoints
-                .iter()
-                .flat_map(|planned| &planned.steps)
-                .filter(|step| matches!(step, Planned::Dial(_)))
-                .count(),
+            PlanKind::Network { endpoints, .. } => {
+                endpoints.iter().map(PlannedEndpoint::dials).sum()
+            }
         }
     }
 }
@@ -367,7 +374,8 @@ impl Prober {
             })
     }
 
-    /// Stage 1: resolves the endpoints and decides what to dial, within the caps.
+    /// Stage 1: resolves the endpoints and decides what to dial, within the caps, so
+    /// that a caller can charge the dials before any is made.
     pub async fn plan(&self, service: Service, endpoints: &EndpointList) -> CheckPlan {
         if self.mode == ProbeMode::Simulate {
             return CheckPlan {
@@ -375,52 +383,99 @@ impl Prober {
                 kind: PlanKind::Simulated(endpoints.clone()),
             };
         }
-        let all = endpoints.endpoints();
-        let looked_up = &all[..all.len().min(MAX_ADDRESSES_PER_CHECK)];
-        let mut not_checked = u64::try_from(all.len() - looked_up.len()).unwrap_or(u64::MAX);
-        // Lookups that wait for a permit may start this late and still end in time.
-        let latest_start = tokio::time::Instant::now() + self.timeout * (ROUNDS - 1);
-        // Owned items: a closure over borrowed ones makes the future not Send.
-        let answers: Vec<_> = futures::stream::iter(looked_up.to_vec())
-            .map(|endpoint| async move { self.lookup(&endpoint, latest_start).await })
-            .buffered(MAX_DIALS_IN_FLIGHT_PER_CHECK)
-            .collect()
-            .await;
-        let mut places = MAX_ADDRESSES_PER_CHECK;
-        let mut planned = Vec::with_capacity(looked_up.len());
-        for (endpoint, answer) in looked_up.iter().zip(answers) {
-            let steps = match answer {
-                Err(check) => {
-                    places = places.saturating_sub(1);
-                    vec![Planned::Settled(check)]
-                }
-                Ok(addresses) => {
-                    let take = addresses.len().min(MAX_ADDRESSES_PER_NAME).min(places);
-                    places -= take;
-                    not_checked = not_checked
-                        .saturating_add(u64::try_from(addresses.len() - take).unwrap_or(u64::MAX));
-                    addresses
-                        .into_iter()
-                        .take(take)
-                        .map(|address| match self.denied(endpoint, address) {
-                            Some(check) => Planned::Settled(check),
-                            None => Planned::Dial(address),
-                        })
-                        .collect()
-                }
-            };
-            planned.push(PlannedEndpoint {
-                endpoint: endpoint.clone(),
-                steps,
-            });
-        }
+        let (looked_up, scope) = self.scope(endpoints);
+        let planned = futures::future::join_all(
+            looked_up
+                .iter()
+                .map(|endpoint| self.plan_endpoint(endpoint, &scope)),
+        )
+        .await;
         CheckPlan {
             service,
             kind: PlanKind::Network {
                 endpoints: planned,
-                not_checked,
+                scope,
             },
         }
+    }
+
+    /// The endpoints a check looks up, and what its endpoints share.
+    fn scope<'a>(&self, endpoints: &'a EndpointList) -> (&'a [Endpoint], CheckScope) {
+        let all = endpoints.endpoints();
+        let looked_up = &all[..all.len().min(MAX_ADDRESSES_PER_CHECK)];
+        let now = tokio::time::Instant::now();
+        let scope = CheckScope {
+            places: std::sync::Mutex::new(MAX_ADDRESSES_PER_CHECK),
+            not_checked: std::sync::atomic::AtomicU64::new(
+                u64::try_from(all.len() - looked_up.len()).unwrap_or(u64::MAX),
+            ),
+            lookups: Semaphore::new(MAX_DIALS_IN_FLIGHT_PER_CHECK),
+            dials: Semaphore::new(MAX_DIALS_IN_FLIGHT_PER_CHECK),
+            // Lookups that wait for a permit may start this late and still end in time;
+            // dials likewise, after the last lookup could have ended.
+            lookups_start_by: now + self.timeout * (ROUNDS - 1),
+            dials_start_by: now + self.timeout * ROUNDS + self.dial_time() * (ROUNDS - 1),
+        };
+        (looked_up, scope)
+    }
+
+    /// Resolves one endpoint and decides which of its addresses to dial, taking its
+    /// places from what the check has left (in the order lookups finish).
+    async fn plan_endpoint(&self, endpoint: &Endpoint, scope: &CheckScope) -> PlannedEndpoint {
+        let started = Instant::now();
+        let answer = match scope.slot(&scope.lookups, scope.lookups_start_by).await {
+            Some(_slot) => self.lookup(endpoint, scope.lookups_start_by).await,
+            None => Err(self.busy(endpoint, None, started)),
+        };
+        let steps = match answer {
+            Err(check) => {
+                scope.take_places(1);
+                vec![Planned::Settled(check)]
+            }
+            Ok(addresses) => {
+                let take = scope.take_places(addresses.len().min(MAX_ADDRESSES_PER_NAME));
+                scope.skip(addresses.len() - take);
+                addresses
+                    .into_iter()
+                    .take(take)
+                    .map(|address| match self.denied(endpoint, address) {
+                        Some(check) => Planned::Settled(check),
+                        None => Planned::Dial(address),
+                    })
+                    .collect()
+            }
+        };
+        PlannedEndpoint {
+            endpoint: endpoint.clone(),
+            steps,
+        }
+    }
+
+    /// Dials the planned addresses of one endpoint; results keep the plan's order.
+    async fn run_endpoint(
+        &self,
+        service: Service,
+        planned: &PlannedEndpoint,
+        scope: &CheckScope,
+    ) -> Vec<AddressCheck> {
+        let endpoint = &planned.endpoint;
+        futures::future::join_all(planned.steps.iter().map(|step| async move {
+            match step {
+                Planned::Settled(check) => check.clone(),
+                Planned::Dial(address) => {
+                    let waited = Instant::now();
+                    let Some(_slot) = scope.slot(&scope.dials, scope.dials_start_by).await else {
+                        return self.busy(endpoint, Some(*address), waited);
+                    };
+                    match self.socket_permit(1, scope.dials_start_by).await {
+                        // Held until the address's check, connect and protocol, is over.
+                        Some(_permit) => self.check_address(service, endpoint, *address).await,
+                        None => self.busy(endpoint, Some(*address), waited),
+                    }
+                }
+            }
+        }))
+        .await
     }
 
     /// The check of an address the outbound policy forbids; None if it may be dialled.
@@ -496,8 +551,7 @@ impl Prober {
         }
     }
 
-    /// Resolves and checks every endpoint of a url: [`Prober::plan`], then
-    /// [`Prober::run`].
+    /// Resolves and checks every endpoint of a url, with nothing to charge.
     pub async fn check_endpoints<F, Fut>(
         &self,
         service: Service,
@@ -508,86 +562,150 @@ impl Prober {
         F: FnMut(f64) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let plan = self.plan(service, endpoints).await;
-        self.run(plan, on_progress).await
+        self.check_endpoints_charged(service, endpoints, |_| {}, on_progress)
+            .await
     }
 
-    /// Stage 2: dials what the plan says, at most [`MAX_DIALS_IN_FLIGHT_PER_CHECK`] at
-    /// once and each holding a socket permit, calling `on_progress` with the share of
+    /// Resolves and checks every endpoint of a url, each endpoint on its own: its
+    /// addresses are dialled as soon as its name resolves (a slow name holds back only
+    /// itself), after `charge` is told how many dials it will make. `on_progress` gets
+    /// the share of endpoints done (0.0-1.0) as each one finishes. Results keep the
+    /// url's order.
+    pub async fn check_endpoints_charged<C, F, Fut>(
+        &self,
+        service: Service,
+        endpoints: &EndpointList,
+        charge: C,
+        on_progress: F,
+    ) -> CheckReport
+    where
+        C: Fn(usize),
+        F: FnMut(f64) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        if self.mode == ProbeMode::Simulate {
+            return self
+                .simulator
+                .check_endpoints(endpoints, &self.policy, on_progress)
+                .await;
+        }
+        let (looked_up, scope) = self.scope(endpoints);
+        let scope = &scope;
+        let charge = &charge;
+        let checks = looked_up.iter().map(|endpoint| async move {
+            let planned = self.plan_endpoint(endpoint, scope).await;
+            charge(planned.dials());
+            self.run_endpoint(service, &planned, scope).await
+        });
+        let checks = collect_in_order(checks, on_progress).await;
+        scope.report(checks)
+    }
+
+    /// Stage 2: dials what the plan says, calling `on_progress` with the share of
     /// endpoints done (0.0-1.0) as each one finishes. Results keep the url's order.
-    pub async fn run<F, Fut>(&self, plan: CheckPlan, mut on_progress: F) -> CheckReport
+    pub async fn run<F, Fut>(&self, plan: CheckPlan, on_progress: F) -> CheckReport
     where
         F: FnMut(f64) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let (endpoints, not_checked) = match plan.kind {
+        let (endpoints, scope) = match plan.kind {
             PlanKind::Simulated(endpoints) => {
                 return self
                     .simulator
                     .check_endpoints(&endpoints, &self.policy, on_progress)
                     .await;
             }
-            PlanKind::Network {
-                endpoints,
-                not_checked,
-            } => (endpoints, not_checked),
+            PlanKind::Network { endpoints, scope } => (endpoints, scope),
         };
         let service = plan.service;
-        let total = endpoints.len();
-        let mut results: Vec<Vec<Option<AddressCheck>>> = Vec::with_capacity(total);
-        let mut dials = Vec::new();
-        let mut pending_per_endpoint = vec![0usize; total];
-        for (index, planned) in endpoints.iter().enumerate() {
-            let mut slots = Vec::with_capacity(planned.steps.len());
-            for (slot, step) in planned.steps.iter().enumerate() {
-                match step {
-                    Planned::Settled(check) => slots.push(Some(check.clone())),
-                    Planned::Dial(address) => {
-                        slots.push(None);
-                        dials.push((index, slot, *address));
-                        pending_per_endpoint[index] += 1;
-                    }
-                }
-            }
-            results.push(slots);
-        }
-        let mut done = pending_per_endpoint
+        let scope = &scope;
+        let checks = endpoints
             .iter()
-            .filter(|&&left| left == 0)
-            .count();
-        if done > 0 && done < total {
-            on_progress(done as f64 / total as f64).await;
-        }
-        // A dial that cannot start by then could not finish within worst_case().
-        let latest_start = tokio::time::Instant::now() + self.dial_time() * (ROUNDS - 1);
-        let endpoints = &endpoints;
-        let mut finished = futures::stream::iter(dials)
-            .map(|(index, slot, address)| async move {
-                let endpoint = &endpoints[index].endpoint;
-                let waited = Instant::now();
-                let check = match self.socket_permit(1, latest_start).await {
-                    // Held until the address's check, connect and protocol, is over.
-                    Some(_permit) => self.check_address(service, endpoint, address).await,
-                    None => self.busy(endpoint, Some(address), waited),
-                };
-                (index, slot, check)
-            })
-            .buffer_unordered(MAX_DIALS_IN_FLIGHT_PER_CHECK);
-        while let Some((index, slot, check)) = finished.next().await {
-            results[index][slot] = Some(check);
-            pending_per_endpoint[index] -= 1;
-            if pending_per_endpoint[index] == 0 {
-                done += 1;
-                if done < total {
-                    on_progress(done as f64 / total as f64).await;
-                }
-            }
-        }
+            .map(|planned| self.run_endpoint(service, planned, scope));
+        let checks = collect_in_order(checks, on_progress).await;
+        scope.report(checks)
+    }
+}
+
+/// What one check's endpoints share: the places left under [`MAX_ADDRESSES_PER_CHECK`],
+/// the count of what was left out, at most [`MAX_DIALS_IN_FLIGHT_PER_CHECK`] lookups and
+/// as many dials at once, and the latest start of each so the check ends within
+/// [`Prober::worst_case`].
+pub struct CheckScope {
+    places: std::sync::Mutex<usize>,
+    not_checked: std::sync::atomic::AtomicU64,
+    lookups: Semaphore,
+    dials: Semaphore,
+    lookups_start_by: tokio::time::Instant,
+    dials_start_by: tokio::time::Instant,
+}
+
+impl CheckScope {
+    /// Takes up to `wanted` places; returns how many it got.
+    fn take_places(&self, wanted: usize) -> usize {
+        let mut places = self
+            .places
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let take = wanted.min(*places);
+        *places -= take;
+        take
+    }
+
+    fn skip(&self, addresses: usize) {
+        self.not_checked.fetch_add(
+            u64::try_from(addresses).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// One of this check's slots, or None if none is free before `latest`.
+    async fn slot<'a>(
+        &self,
+        slots: &'a Semaphore,
+        latest: tokio::time::Instant,
+    ) -> Option<SemaphorePermit<'a>> {
+        tokio::time::timeout_at(latest, slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    fn report(&self, checks: Vec<Vec<AddressCheck>>) -> CheckReport {
         CheckReport {
-            checks: results.into_iter().flatten().flatten().collect(),
-            not_checked,
+            checks: checks.into_iter().flatten().collect(),
+            not_checked: self.not_checked.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
+}
+
+/// Runs every endpoint's future at once, reporting progress as each finishes, and
+/// returns their results in the endpoints' order.
+async fn collect_in_order<T, Check, F, Fut>(
+    checks: impl IntoIterator<Item = Check>,
+    mut on_progress: F,
+) -> Vec<T>
+where
+    Check: Future<Output = T>,
+    F: FnMut(f64) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut pending: futures::stream::FuturesUnordered<_> = checks
+        .into_iter()
+        .enumerate()
+        .map(|(index, check)| async move { (index, check.await) })
+        .collect();
+    let total = pending.len();
+    let mut results: Vec<Option<T>> = (0..total).map(|_| None).collect();
+    let mut done = 0;
+    while let Some((index, result)) = pending.next().await {
+        results[index] = Some(result);
+        done += 1;
+        if done < total {
+            on_progress(done as f64 / total as f64).await;
+        }
+    }
+    results.into_iter().flatten().collect()
 }
 
 fn classify_connect_error(error: &std::io::Error) -> (FailureReason, String) {
