@@ -10,8 +10,8 @@
 /// `dsconn` instead.
 #[path = "../../src/domain/mod.rs"]
 pub mod domain;
-/// dsconn's `signing` module, compiled from the crate's own source file.
-#[path = "../../src/signing.rs"]
+/// dsconn's `signing` module, compiled from the crate's own source files.
+#[path = "../../src/signing/mod.rs"]
 pub mod signing;
 
 /// What `properties.rs` checks.
