@@ -2,7 +2,8 @@
 //!
 //! Statements use `$N` placeholders, which both drivers bind by position. What really
 //! differs is behind two small traits each backend implements: [`Dialect`] (SQL that is
-//! spelled differently) and [`Backend`] (pools, transactions, claims). [`impl_store!`]
+//! spelled differently, the claims among it) and [`Backend`] (pools, and how transactions
+//! begin, where the locking differs). [`impl_store!`]
 //! then writes the [`Store`](super::Store) implementation for a backend: generic code
 //! over sqlx's `Database` needs a bound per bound type, per statement, so one macro
 //! expanding the same code for each backend's concrete types reads better.
@@ -18,7 +19,7 @@ use super::{DeleteOutcome, Result};
 use crate::domain::{ConnectionState, ProjectId};
 
 /// SQL that the two databases spell differently.
-pub(crate) trait Dialect {
+pub(super) trait Dialect {
     type Db: sqlx::Database;
     /// A list of text values travelling as one parameter, so that every length is the
     /// same statement (a list of n placeholders would prepare, and cache in every
@@ -66,7 +67,7 @@ pub(crate) trait Dialect {
 
 /// What each backend does its own way: its pools and how its transactions begin.
 #[async_trait]
-pub(crate) trait Backend: Dialect + Send + Sync + 'static {
+pub(super) trait Backend: Dialect + Send + Sync + 'static {
     fn migrator() -> &'static sqlx::migrate::Migrator;
     /// Where reads go.
     fn reader(&self) -> &Pool<Self::Db>;
