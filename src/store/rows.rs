@@ -172,7 +172,6 @@ pub(super) struct PendingBindingRow {
     pub peer_id: String,
     queue_name: String,
     /// For ordering where the claim itself cannot (SQLite's RETURNING).
-    #[sqlx(default)]
     pub update_time: i64,
     #[sqlx(flatten)]
     check: PendingRow,
