@@ -232,6 +232,30 @@ impl ConnectionState {
     pub fn can_be_deleted(self) -> bool {
         !matches!(self, ConnectionState::Creating)
     }
+
+    /// The states a delete moves to DELETED (a DELETED one is already gone).
+    pub const DELETABLE: &'static [ConnectionState] =
+        &[ConnectionState::Active, ConnectionState::Failed];
+    /// The states a reactivate moves back to CREATING.
+    pub const REACTIVATABLE: &'static [ConnectionState] = &[ConnectionState::Failed];
+    /// The states in which queues can be bound and unbound: every live one.
+    pub const BINDABLE: &'static [ConnectionState] = &[
+        ConnectionState::Creating,
+        ConnectionState::Active,
+        ConnectionState::Failed,
+    ];
+
+    pub fn is_deletable(self) -> bool {
+        Self::DELETABLE.contains(&self)
+    }
+
+    pub fn is_reactivatable(self) -> bool {
+        Self::REACTIVATABLE.contains(&self)
+    }
+
+    pub fn is_bindable(self) -> bool {
+        Self::BINDABLE.contains(&self)
+    }
 }
 
 impl FromStr for ConnectionState {
@@ -350,6 +374,26 @@ mod tests {
         assert!(ConnectionState::Active.can_be_deleted());
         assert!(ConnectionState::Failed.can_be_deleted());
         assert!(ConnectionState::Deleted.can_be_deleted());
+    }
+
+    #[test]
+    fn state_rules_follow_the_life_of_a_connection() {
+        use ConnectionState::*;
+        let deletable: Vec<_> = [Creating, Active, Failed, Deleted]
+            .into_iter()
+            .filter(|state| state.is_deletable())
+            .collect();
+        assert_eq!(deletable, [Active, Failed]);
+        assert!(Failed.is_reactivatable());
+        assert!(
+            ![Creating, Active, Deleted]
+                .iter()
+                .any(|s| s.is_reactivatable())
+        );
+        assert!([Creating, Active, Failed].iter().all(|s| s.is_bindable()));
+        assert!(!Deleted.is_bindable());
+        // Every state a delete accepts may be asked to be deleted.
+        assert!(deletable.iter().all(|state| state.can_be_deleted()));
     }
 
     #[test]

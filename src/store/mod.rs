@@ -2,6 +2,8 @@
 //! care which database holds it. The backend is chosen from the configuration.
 
 mod postgres;
+mod rows;
+mod shared;
 mod sqlite;
 
 use std::path::PathBuf;
