@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::actions::{CheckBudget, CheckService};
+use crate::api::actions::CheckService;
 use crate::api::auth::Authenticator;
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
 use crate::api::{self, ApiSettings, AppState};
@@ -16,6 +16,7 @@ use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
 use crate::probe::{OutboundPolicy, Prober, Resolver, Simulator};
+use crate::rate_limit::CheckBudget;
 use crate::read_cache::ReadCache;
 use crate::server::ServerLimits;
 use crate::store::{Backend, DynStore, OpenFor, StorageArgs, redact_url};

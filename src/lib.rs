@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod probe;
+pub mod rate_limit;
 pub mod read_cache;
 pub mod server;
 pub mod signing;

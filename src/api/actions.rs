@@ -3,14 +3,10 @@
 //! check at the request, then, once names are resolved, one per further address dialled
 //! (a test answers 429 when that is more than is left; the worker drains what is left).
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::auth::Principal;
 use super::connections::connection_id;
@@ -29,75 +25,11 @@ use crate::domain::{
     ConnectionId, EndpointList, ProjectId, QueueName, Service, ValidationError, now_millis,
 };
 use crate::probe::{CheckPlan, CheckReport, Prober};
+use crate::rate_limit::CheckBudget;
 use crate::store::{BindingOutcome, Connectivity, ReactivateOutcome};
 
 /// Most queues one request may name.
 const MAX_QUEUES_PER_REQUEST: usize = 100;
-/// Above this many tracked projects, idle ones are forgotten.
-const MAX_TRACKED_PROJECTS: usize = 10_000;
-
-/// How many checks (addresses dialled) each project may start per minute.
-pub struct CheckBudget {
-    limiter: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
-}
-
-impl CheckBudget {
-    pub fn per_minute(checks: u32) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(checks).unwrap_or(NonZeroU32::MIN));
-        Self {
-            limiter: RateLimiter::keyed(quota),
-            clock: DefaultClock::default(),
-        }
-    }
-
-    /// Spends `checks` of the project's budget, or says how long to wait.
-    pub fn spend(&self, project: &ProjectId, checks: u32) -> Result<(), ApiError> {
-        let Some(checks) = NonZeroU32::new(checks) else {
-            return Ok(());
-        };
-        if self.limiter.len() > MAX_TRACKED_PROJECTS {
-            self.limiter.retain_recent();
-        }
-        match self
-            .limiter
-            .check_key_n(&project.as_str().to_owned(), checks)
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                Err(ApiError::TooManyRequests {
-                    message: format!(
-                        "project {project} is starting checks faster than allowed; try again later"
-                    ),
-                    retry_after: wait.max(Duration::from_secs(1)),
-                })
-            }
-            Err(_) => Err(ApiError::InvalidRequest(format!(
-                "one request may dial at most the project's per-minute check budget of addresses, \
-                 not {checks}; name fewer endpoints"
-            ))),
-        }
-    }
-
-    /// Spends up to `checks` of the project's budget, as much as is left, and never
-    /// refuses: for work already accepted (the worker's checks of a create or binding),
-    /// so that the project's next requests pay for the addresses it dialled.
-    pub fn drain(&self, project: &str, checks: u32) {
-        let key = project.to_owned();
-        let mut left = checks;
-        let mut chunk = checks;
-        while left > 0 && chunk > 0 {
-            let Some(amount) = NonZeroU32::new(chunk.min(left)) else {
-                break;
-            };
-            match self.limiter.check_key_n(&key, amount) {
-                Ok(Ok(())) => left -= amount.get(),
-                _ => chunk /= 2,
-            }
-        }
-    }
-}
 
 /// What a check costs beyond the one unit its request paid: the further addresses.
 pub fn extra_dials(plan: &CheckPlan) -> u32 {
@@ -187,10 +119,10 @@ pub async fn associate(
     let project = principal.authorize(&project)?;
     let id = connection_id(&id)?;
     let queues = queues_required(&body.parse()?)?;
-    state
-        .checks
-        .budget
-        .spend(&project, u32::try_from(queues.len()).unwrap_or(u32::MAX))?;
+    state.checks.budget.spend(
+        project.as_str(),
+        u32::try_from(queues.len()).unwrap_or(u32::MAX),
+    )?;
     let outcome = state
         .store
         .associate_queues(&project, id, &queues, now_millis())
@@ -277,7 +209,7 @@ pub async fn reactivate(
 ) -> ApiResult<Json<SuccessResponse>> {
     let project = principal.authorize(&project)?;
     let id = connection_id(&id)?;
-    state.checks.budget.spend(&project, 1)?;
+    state.checks.budget.spend(project.as_str(), 1)?;
     match state
         .store
         .reactivate_connection(&project, id, now_millis())
@@ -329,10 +261,10 @@ async fn check_now(
     service: Service,
     endpoints: &EndpointList,
 ) -> ApiResult<CheckReport> {
-    checks.budget.spend(project, 1)?;
+    checks.budget.spend(project.as_str(), 1)?;
     let started = std::time::Instant::now();
     let plan = checks.prober.plan(service, endpoints).await;
-    checks.budget.spend(project, extra_dials(&plan))?;
+    checks.budget.spend(project.as_str(), extra_dials(&plan))?;
     let report = checks.prober.run(plan, |_| async {}).await;
     crate::telemetry::metrics::record_check("test", &report, started.elapsed());
     Ok(report)

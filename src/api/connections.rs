@@ -127,8 +127,8 @@ pub async fn create(
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     // A refused create may be the retry of one whose answer the client lost: that one
     // took the place (and the budget) this retry would need, so it is answered first.
-    if let Err(refusal) = state.checks.budget.spend(&new.project_id, checks) {
-        return answer_retry_or(&state, &new, refusal).await;
+    if let Err(refusal) = state.checks.budget.spend(new.project_id.as_str(), checks) {
+        return answer_retry_or(&state, &new, refusal.into()).await;
     }
     match state
         .store

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::ValidationError;
+use crate::rate_limit::CheckRefusal;
 use crate::store::StoreError;
 
 /// Every way a request can fail. Each maps to one HTTP status and DLI error code.
@@ -93,6 +94,26 @@ impl ApiError {
 impl From<ValidationError> for ApiError {
     fn from(error: ValidationError) -> Self {
         ApiError::InvalidRequest(error.0)
+    }
+}
+
+impl From<CheckRefusal> for ApiError {
+    fn from(refusal: CheckRefusal) -> Self {
+        match refusal {
+            CheckRefusal::TooFast {
+                project,
+                retry_after,
+            } => ApiError::TooManyRequests {
+                message: format!(
+                    "project {project} is starting checks faster than allowed; try again later"
+                ),
+                retry_after,
+            },
+            CheckRefusal::MoreThanBudget { checks } => ApiError::InvalidRequest(format!(
+                "one request may dial at most the project's per-minute check budget of addresses, \
+                 not {checks}; name fewer endpoints"
+            )),
+        }
     }
 }
 
