@@ -8,9 +8,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::actions::CheckService;
 use crate::api::auth::Authenticator;
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
+use crate::api::state::CheckService;
 use crate::api::{self, ApiSettings, AppState};
 use crate::config::Role;
 use crate::config::ServeConfig;

@@ -1,16 +1,12 @@
-//! Per-credential request rate limits, the per-address limit on failed authentication,
-//! and the request deadline.
+//! Per-credential request rate limits and the per-address limit on failed
+//! authentication (the middleware that applies them is in `middleware`).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::Quota;
 
 use super::error::ApiError;
-use super::state::AppState;
 use crate::rate_limit::KeyedLimiter;
 
 /// Above this many tracked callers, idle ones are forgotten.
@@ -82,14 +78,5 @@ impl AuthFailureLimiter {
                     .to_owned(),
                 retry_after,
             })
-    }
-}
-
-/// Answers a request that runs longer than the configured deadline with an error.
-pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.settings.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout(limit).into_response(),
     }
 }
