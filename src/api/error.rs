@@ -396,4 +396,11 @@ mod tests {
         assert_eq!(excerpt("环境环境环境环境环境"), "环境环境环境环境...");
         assert_eq!(bounded(&"x".repeat(1000)).chars().count(), 163);
     }
+
+    #[test]
+    fn error_codes_serialise_as_their_documented_spelling() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).ok(), Some(code.as_str().into()));
+        }
+    }
 }

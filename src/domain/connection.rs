@@ -332,6 +332,24 @@ super::reads_as_str!(ConnectionState);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_travel_as_their_canonical_spelling_and_read_case_insensitively() {
+        for service in Service::ALL {
+            let json = serde_json::to_value(service).expect("serialises");
+            assert_eq!(json, service.as_str());
+            assert_eq!(serde_json::from_value::<Service>(json).ok(), Some(service));
+        }
+        let lower: Result<Service, _> = serde_json::from_str("\"cloudtable.opentsdb\"");
+        assert_eq!(lower.ok(), Some(Service::CloudTableOpenTsdb));
+        assert!(serde_json::from_str::<Service>("\"mongo\"").is_err());
+        for state in ConnectionState::ALL {
+            assert_eq!(
+                serde_json::to_value(state).ok(),
+                Some(state.as_str().into())
+            );
+        }
+    }
     use rstest::rstest;
 
     #[rstest]
