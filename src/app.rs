@@ -8,14 +8,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::actions::{CheckBudget, CheckService};
 use crate::api::auth::Authenticator;
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
+use crate::api::state::CheckService;
 use crate::api::{self, ApiSettings, AppState};
 use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
 use crate::probe::{OutboundPolicy, Prober, Resolver, Simulator};
+use crate::rate_limit::CheckBudget;
 use crate::read_cache::ReadCache;
 use crate::server::ServerLimits;
 use crate::store::{Backend, DynStore, OpenFor, StorageArgs, redact_url};
@@ -47,8 +48,8 @@ impl Application {
             .storage
             .open(OpenFor::Server)
             .await
-            .with_context(|| format!("opening the store ({})", describe(&config.storage)))?;
-        let secrets = crate::admin::open_secrets(&store, &config.storage.secret_key_path())
+            .with_context(|| format!("opening the store ({})", store_location(&config.storage)))?;
+        let secrets = crate::issuing::open_secrets(&store, &config.storage.secret_key_path())
             .await
             .context("loading the key that encrypts secret keys")?;
         let listener = TcpListener::bind(config.listen)
@@ -167,7 +168,7 @@ impl Application {
 }
 
 /// Where the store is, for messages (never with a password).
-pub fn describe(storage: &StorageArgs) -> String {
+pub fn store_location(storage: &StorageArgs) -> String {
     match storage.backend() {
         Ok(Backend::Sqlite(dir)) => format!("SQLite in {}", dir.display()),
         Ok(Backend::Postgres(url)) => format!("PostgreSQL at {}", redact_url(&url)),

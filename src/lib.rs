@@ -1,7 +1,6 @@
 //! dsconn: a self-hostable, wire-compatible implementation of Huawei Cloud DLI's classic
 //! datasource-connection API.
 
-pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;
@@ -9,7 +8,9 @@ pub mod client;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod issuing;
 pub mod probe;
+pub mod rate_limit;
 pub mod read_cache;
 pub mod server;
 pub mod signing;

@@ -52,7 +52,7 @@ pub mod metrics {
                     .build_recorder();
                 let handle = recorder.handle();
                 ::metrics::set_global_recorder(recorder).ok()?;
-                describe();
+                register_descriptions();
                 spawn_upkeep(handle.clone());
                 Some(handle)
             })
@@ -80,7 +80,8 @@ pub mod metrics {
         }
     }
 
-    fn describe() {
+    /// Gives every metric its help text.
+    fn register_descriptions() {
         ::metrics::describe_counter!(
             "dsconn_http_requests_total",
             "HTTP requests by route, method and status"

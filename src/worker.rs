@@ -12,9 +12,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::api::actions::CheckBudget;
 use crate::domain::{ConnectionState, EndpointList, Service, now_millis};
 use crate::probe::{CheckReport, Prober};
+use crate::rate_limit::CheckBudget;
 use crate::read_cache::ReadCache;
 use crate::store::{
     BindingResult, CheckResult, Connectivity, DynStore, PendingBinding, PendingCheck,

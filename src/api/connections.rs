@@ -6,30 +6,123 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::actions::parse_queues;
 use super::auth::Principal;
-use super::error::{ApiError, ApiResult};
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::openapi::params::{ConnectionPath, ProjectPath};
-use super::openapi::{
-    BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
-    Unavailable,
-};
+use super::bindings::parse_queues;
+use super::checks::endpoint_checks;
+use super::error::{ApiError, ApiResult, ErrorResponses};
+use super::extract::params::{ConnectionPath, ProjectPath};
+use super::extract::{DliPath, JsonBody, connection_id, parse_query};
 use super::state::AppState;
 use super::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
-    ListConnectionsResponse, SuccessResponse,
+    ListConnectionsResponse, QueueInfo, SuccessResponse,
 };
 use crate::domain::{
-    ConnectionId, ConnectionName, ConnectionState, EndpointList, NetworkRef, ProjectId, Service,
-    TagFilter, Tags, ValidationError, now_millis,
+    BindingStatus, ConnectionId, ConnectionName, ConnectionState, EndpointList, FailureReason,
+    NetworkRef, ProjectId, Reachability, Service, TagFilter, Tags, ValidationError, now_millis,
 };
+use crate::probe::{CheckReport, shorten};
 use crate::store::{
-    ConnectionRecord, DeleteOutcome, ListQuery, NewConnection, SortOrder, StoreError,
+    ConnectionRecord, DeleteOutcome, ListQuery, NewConnection, QueueBinding, SortOrder, StoreError,
 };
 
 /// The most connections one page may hold.
 const MAX_PAGE_SIZE: u32 = 1000;
+/// Longest message answered for a connection or binding, in characters: rows stored
+/// before messages were summarised can hold one clause per address.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// A stored value of a closed vocabulary, or an internal error naming the bad value: the
+/// stores write only the vocabulary, so anything else is a damaged row.
+fn stored<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> ApiResult<T> {
+    parse(raw).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "stored {field} {raw:?} is not one dsconn writes"
+        ))
+    })
+}
+
+fn stored_option<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> ApiResult<Option<T>> {
+    raw.map(|raw| stored(field, raw, parse)).transpose()
+}
+
+/// A binding as answered.
+fn queue_info(binding: QueueBinding) -> ApiResult<QueueInfo> {
+    Ok(QueueInfo {
+        uuid: binding.peer_id.clone(),
+        peer_id: binding.peer_id,
+        status: stored("binding status", &binding.status, BindingStatus::parse)?,
+        name: binding.queue_name,
+        err_msg: shorten(&binding.err_msg, MAX_MESSAGE_CHARS),
+        update_time: binding.update_time,
+        failure_reason: stored_option(
+            "failure reason",
+            binding.failure_reason.as_deref(),
+            FailureReason::parse,
+        )?,
+        connectivity: stored_option(
+            "connectivity",
+            binding.connectivity.as_deref(),
+            Reachability::parse,
+        )?,
+        last_checked_at: binding.last_checked_at,
+    })
+}
+
+/// A connection as listed (show adds the last check's per-address results).
+fn connection_response(record: ConnectionRecord) -> ApiResult<ConnectionResponse> {
+    let queue_list = record.queues.iter().map(|q| q.queue_name.clone()).collect();
+    Ok(ConnectionResponse {
+        is_success: true,
+        message: shorten(&record.message, MAX_MESSAGE_CHARS),
+        connection_id: record.id.to_string(),
+        destination: record.destination,
+        state: record.state,
+        process: record.process,
+        name: record.name,
+        connection_url: record.connection_url,
+        cluster_name: String::new(),
+        service: record.service,
+        create_time: record.create_time,
+        available_queue_info: record
+            .queues
+            .into_iter()
+            .map(queue_info)
+            .collect::<ApiResult<_>>()?,
+        queue_list,
+        security_group_id: record.security_group_id,
+        network_id: record.network_id,
+        tags: record.tags,
+        update_time: record.update_time,
+        failure_reason: stored_option(
+            "failure reason",
+            record.failure_reason.as_deref(),
+            FailureReason::parse,
+        )?,
+        connectivity: stored_option(
+            "connectivity",
+            record.connectivity.as_deref(),
+            Reachability::parse,
+        )?,
+        last_checked_at: record.last_checked_at,
+        endpoints: None,
+        not_checked: None,
+    })
+}
+
+/// The show form: with the last check's per-address results (`report` is its JSON).
+fn with_endpoints(mut response: ConnectionResponse, report: Option<&str>) -> ConnectionResponse {
+    let report: CheckReport = report
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    response.endpoints = Some(endpoint_checks(&report));
+    response.not_checked = Some(report.not_checked);
+    response
+}
 
 fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
     value
@@ -105,14 +198,7 @@ fn validate_create(
                 ("test" = (operation_id = "TestDatasourceConnection", parameters(("project_id" = "$request.path.project_id"), ("connection_id" = "$response.body#/connection_id")))),
             )
         ),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        ErrorResponses,
     ),
 )]
 pub async fn create(
@@ -127,8 +213,8 @@ pub async fn create(
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     // A refused create may be the retry of one whose answer the client lost: that one
     // took the place (and the budget) this retry would need, so it is answered first.
-    if let Err(refusal) = state.checks.budget.spend(&new.project_id, checks) {
-        return answer_retry_or(&state, &new, refusal).await;
+    if let Err(refusal) = state.checks.budget.spend(new.project_id.as_str(), checks) {
+        return answer_retry_or(&state, &new, refusal.into()).await;
     }
     match state
         .store
@@ -275,14 +361,7 @@ fn parse_list_query(query: &ListConnectionsQuery) -> Result<ListQuery, Validatio
     responses(
         (status = 200, description = "The matching connections, newest first unless `order=asc`",
             body = ListConnectionsResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        ErrorResponses,
     ),
 )]
 pub async fn list(
@@ -304,7 +383,11 @@ pub async fn list(
                 is_success: true,
                 message: String::new(),
                 count: page.total,
-                connections: page.connections.into_iter().map(Into::into).collect(),
+                connections: page
+                    .connections
+                    .into_iter()
+                    .map(connection_response)
+                    .collect::<ApiResult<_>>()?,
             })
         })
         .await?;
@@ -326,12 +409,6 @@ fn json_bytes(body: Bytes) -> Response {
         .into_response()
 }
 
-pub(super) fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
-    // Anything that is not a UUID names no connection: answered like an unknown id.
-    ConnectionId::parse(raw)
-        .ok_or_else(|| ApiError::ConnectionNotFound(raw.chars().take(64).collect()))
-}
-
 /// `GET /v2.0/{project_id}/datasource-connection/{connection_id}`
 #[utoipa::path(
     get,
@@ -343,14 +420,7 @@ pub(super) fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        ErrorResponses,
     ),
 )]
 pub async fn show(
@@ -370,7 +440,10 @@ pub async fn show(
                 .await?
                 .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
             let report = record.check_report.clone();
-            to_bytes(&ConnectionResponse::from(record).with_endpoints(report.as_deref()))
+            to_bytes(&with_endpoints(
+                connection_response(record)?,
+                report.as_deref(),
+            ))
         })
         .await?;
     Ok(json_bytes(body))
@@ -388,14 +461,7 @@ pub async fn show(
     responses(
         (status = 200, description = "Deleted: `{\"is_success\": true, \"message\": \"Deleted\"}`",
             body = SuccessResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
+        ErrorResponses,
     ),
 )]
 pub async fn delete(

@@ -7,8 +7,9 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, bounded};
+use super::error::{ApiError, ApiResult, bounded};
 use super::state::AppState;
+use crate::domain::ConnectionId;
 
 /// A JSON body, read but not yet parsed: handlers parse it after authorizing, so that a
 /// caller without access learns nothing from a 400 about the body.
@@ -102,5 +103,49 @@ where
                     bounded(&rejection.to_string())
                 ))
             })
+    }
+}
+
+/// A path's connection id. Anything that is not a UUID names no connection: answered
+/// like an unknown id.
+pub fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
+    ConnectionId::parse(raw)
+        .ok_or_else(|| ApiError::ConnectionNotFound(raw.chars().take(64).collect()))
+}
+
+/// Path parameters.
+pub mod params {
+    use utoipa::IntoParams;
+
+    /// `/v2.0/{project_id}/...`
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub struct ProjectPath {
+        /// The project: 1-64 letters, digits, `_` and `-`.
+        #[param(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[A-Za-z0-9_-]{1,64}$",
+            example = "5f0c1e2d3b4a49588776655443322110"
+        )]
+        pub project_id: String,
+    }
+
+    /// `/v2.0/{project_id}/datasource-connection/{connection_id}/...`
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Path)]
+    pub struct ConnectionPath {
+        /// The project: 1-64 letters, digits, `_` and `-`.
+        #[param(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[A-Za-z0-9_-]{1,64}$",
+            example = "5f0c1e2d3b4a49588776655443322110"
+        )]
+        pub project_id: String,
+        /// The connection's id. Anything that is not a UUID names no connection and is
+        /// answered like an unknown id (400, DLI.0002).
+        #[param(format = Uuid)]
+        pub connection_id: String,
     }
 }

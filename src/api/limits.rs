@@ -1,38 +1,32 @@
-//! Per-credential request rate limits, the per-address limit on failed authentication,
-//! and the request deadline.
+//! Per-credential request rate limits and the per-address limit on failed
+//! authentication (the middleware that applies them is in `middleware`).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 
 use super::error::ApiError;
-use super::state::AppState;
+use crate::rate_limit::KeyedLimiter;
 
 /// Above this many tracked callers, idle ones are forgotten.
 const MAX_TRACKED_CALLERS: usize = 100_000;
 
 /// A token bucket per credential or token; disabled at 0 requests per second.
 pub struct RequestLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
-    clock: DefaultClock,
+    limiter: Option<KeyedLimiter<String>>,
 }
 
 impl RequestLimiter {
     pub fn per_second(requests: u32) -> Self {
         let limiter = NonZeroU32::new(requests).map(|rate| {
             let burst = rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            KeyedLimiter::new(
+                Quota::per_second(rate).allow_burst(burst),
+                MAX_TRACKED_CALLERS,
+            )
         });
-        Self {
-            limiter,
-            clock: DefaultClock::default(),
-        }
+        Self { limiter }
     }
 
     /// Counts one request of `caller`, or says how long it must wait.
@@ -40,16 +34,11 @@ impl RequestLimiter {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        if limiter.len() > MAX_TRACKED_CALLERS {
-            limiter.retain_recent();
-        }
         limiter
-            .check_key(&caller.to_owned())
-            .map_err(|not_until| ApiError::TooManyRequests {
+            .spend_one(&caller.to_owned())
+            .map_err(|retry_after| ApiError::TooManyRequests {
                 message: format!("{caller} is sending requests faster than allowed; slow down"),
-                retry_after: not_until
-                    .wait_time_from(self.clock.now())
-                    .max(Duration::from_secs(1)),
+                retry_after,
             })
     }
 }
@@ -59,8 +48,7 @@ impl RequestLimiter {
 /// let anyone who knew an access key lock its owner out: here a stranger's failures cost
 /// only the stranger's address, and a correctly authenticated request never consults it.
 pub struct AuthFailureLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    clock: DefaultClock,
+    limiter: Option<KeyedLimiter<IpAddr>>,
 }
 
 impl AuthFailureLimiter {
@@ -68,12 +56,12 @@ impl AuthFailureLimiter {
     pub fn new(per_second: u32, burst: u32) -> Self {
         let limiter = NonZeroU32::new(per_second).map(|rate| {
             let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            KeyedLimiter::new(
+                Quota::per_second(rate).allow_burst(burst),
+                MAX_TRACKED_CALLERS,
+            )
         });
-        Self {
-            limiter,
-            clock: DefaultClock::default(),
-        }
+        Self { limiter }
     }
 
     /// Counts one failed attempt of `client`, or (over its budget) says how long it must
@@ -82,27 +70,13 @@ impl AuthFailureLimiter {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        if limiter.len() > MAX_TRACKED_CALLERS {
-            limiter.retain_recent();
-        }
         limiter
-            .check_key(&client)
-            .map_err(|not_until| ApiError::TooManyRequests {
+            .spend_one(&client)
+            .map_err(|retry_after| ApiError::TooManyRequests {
                 message: "too many failed authentication attempts from this address; \
                           check the credentials and retry later"
                     .to_owned(),
-                retry_after: not_until
-                    .wait_time_from(self.clock.now())
-                    .max(Duration::from_secs(1)),
+                retry_after,
             })
-    }
-}
-
-/// Answers a request that runs longer than the configured deadline with an error.
-pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.settings.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::RequestTimeout(limit).into_response(),
     }
 }

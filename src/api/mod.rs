@@ -1,14 +1,18 @@
 //! The HTTP API: DLI's classic datasource-connection operations.
 
-pub mod actions;
 pub mod auth;
+pub mod bindings;
+pub mod checks;
 pub mod connections;
 pub mod console;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod middleware;
 pub mod openapi;
+pub mod reactivate;
 pub mod router;
+pub mod service;
 pub mod state;
 pub mod types;
 

@@ -12,9 +12,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::error::ApiError;
-use super::openapi::{InternalError, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable};
+use super::service::{healthz, metrics, readyz, whoami};
 use super::state::AppState;
-use super::{actions, connections};
+use super::{bindings, checks, connections, middleware, reactivate};
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
 pub fn router(state: AppState) -> Router {
@@ -30,28 +30,28 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v2.0/{project_id}/datasource-connection/test",
-            post(actions::test_definition),
+            post(checks::test_definition),
         )
         .route(
             "/v2.0/{project_id}/datasource-connection/{connection_id}/associate-queue",
-            post(actions::associate),
+            post(bindings::associate),
         )
         .route(
             "/v2.0/{project_id}/datasource-connection/{connection_id}/disassociate-queue",
-            post(actions::disassociate),
+            post(bindings::disassociate),
         )
         .route(
             "/v2.0/{project_id}/datasource-connection/{connection_id}/reactivate",
-            post(actions::reactivate),
+            post(reactivate::reactivate),
         )
         .route(
             "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
-            post(actions::test_connection),
+            post(checks::test_connection),
         )
         .route("/dsconn/v1/whoami", get(whoami))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            super::auth::authenticate,
+            middleware::authenticate,
         ))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -63,7 +63,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            super::limits::deadline,
+            middleware::deadline,
         ))
         .layer(axum::middleware::from_fn(count_request))
         .with_state(state);
@@ -144,45 +144,6 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// Who the caller is and which projects it may use: for consoles and CLIs to offer a
-/// project picker.
-#[utoipa::path(
-    get,
-    path = "/dsconn/v1/whoami",
-    operation_id = "Whoami",
-    tag = "service",
-    summary = "The caller's identity and the projects it may use",
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The caller", body = super::openapi::schemas::WhoamiResponse),
-        (status = 401, response = Unauthorized),
-        (status = 413, response = PayloadTooLarge),
-        (status = 429, response = TooManyRequests),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
-    ),
-)]
-async fn whoami(principal: super::auth::Principal) -> axum::Json<serde_json::Value> {
-    use super::auth::PrincipalKind;
-    let (kind, id) = match &principal.kind {
-        PrincipalKind::Anonymous => ("anonymous", None),
-        PrincipalKind::AccessKey(access_key) => ("access_key", Some(access_key.clone())),
-        PrincipalKind::Token(id) => ("token", Some(id.clone())),
-    };
-    let (all_projects, projects) = match &principal.scope {
-        crate::domain::ProjectScope::All => (true, Vec::new()),
-        crate::domain::ProjectScope::Projects(projects) => (false, projects.clone()),
-    };
-    axum::Json(serde_json::json!({
-        "is_success": true,
-        "message": "",
-        "kind": kind,
-        "id": id,
-        "all_projects": all_projects,
-        "projects": projects,
-    }))
-}
-
 /// Counts every request by its route template (not its path: ids would explode the
 /// label space), method and status.
 async fn count_request(
@@ -221,83 +182,6 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         _ => "OTHER",
     }
-}
-
-/// Prometheus text exposition. Stored-state gauges are read from the store per scrape.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "Metrics",
-    tag = "service",
-    summary = "Prometheus metrics; no credentials needed",
-    responses(
-        (status = 200, description = "Prometheus text exposition format 0.0.4",
-            content_type = "text/plain", body = String),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
-    ),
-)]
-async fn metrics(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> axum::response::Response {
-    let Some(handle) = crate::telemetry::metrics::handle() else {
-        return ApiError::Internal(anyhow::anyhow!("another metrics recorder is installed"))
-            .into_response();
-    };
-    match state.store.stats().await {
-        Ok(stats) => crate::telemetry::metrics::record_store_stats(&stats),
-        Err(error) => tracing::warn!(error = %error, "metrics: the store did not answer"),
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        handle.render(),
-    )
-        .into_response()
-}
-
-/// Ready when the store answers and its schema has exactly this build's migrations: a
-/// load balancer stops sending traffic otherwise (e.g. to an older replica after a newer
-/// one migrated).
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    operation_id = "Readyz",
-    tag = "service",
-    summary = "Readiness: the store answers and its migrations are this build's; no credentials needed",
-    responses(
-        (status = 200, description = "Ready", body = super::openapi::schemas::ReadyResponse),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
-    ),
-)]
-async fn readyz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    state.store.ping().await.map_err(|error| {
-        tracing::warn!(error = %error, "readiness check failed");
-        ApiError::NotReady
-    })?;
-    Ok(axum::Json(serde_json::json!({ "status": "ready" })))
-}
-
-/// Liveness: the process answers.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    operation_id = "Healthz",
-    tag = "service",
-    summary = "Liveness: the process answers; no credentials needed",
-    responses(
-        (status = 200, description = "Alive", body = super::openapi::schemas::HealthResponse),
-        (status = 500, response = InternalError),
-        (status = 503, response = Unavailable),
-    ),
-)]
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
 fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response<axum::body::Body> {

@@ -2,9 +2,10 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use super::actions::CheckService;
 use super::auth::Authenticator;
 use super::limits::{AuthFailureLimiter, RequestLimiter};
+use crate::probe::Prober;
+use crate::rate_limit::CheckBudget;
 use crate::read_cache::ReadCache;
 use crate::store::DynStore;
 
@@ -30,4 +31,11 @@ pub struct ApiSettings {
     pub request_timeout: std::time::Duration,
     /// Deadline for reading a body before the request is authenticated.
     pub body_read_timeout: std::time::Duration,
+}
+
+/// What the API needs to run checks itself.
+pub struct CheckService {
+    pub prober: Prober,
+    /// Shared with the worker, which charges the addresses its checks dial.
+    pub budget: Arc<CheckBudget>,
 }

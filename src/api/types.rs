@@ -4,10 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::schemas;
-use crate::domain::Tag;
-use crate::probe::{AddressCheck, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten};
-use crate::store::{ConnectionRecord, QueueBinding};
+use crate::domain::{
+    BindingStatus, ConnectionState, FailureReason, QueueName, Reachability, Service, Tag,
+};
 
 /// `POST /v2.0/{project_id}/datasource-connection` body. Every field is optional here so
 /// that a missing one gets a DLI error that names it, rather than a parser message; the
@@ -31,7 +30,7 @@ pub struct CreateConnectionRequest {
     pub name: Option<String>,
     /// The peer service, matched case-insensitively.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = schemas::Service, required = true)]
+    #[schema(value_type = Service, required = true)]
     pub service: Option<String>,
     /// Non-empty (not only spaces), at most 64 characters, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +51,7 @@ pub struct CreateConnectionRequest {
     pub tags: Option<Vec<TagInput>>,
     /// Queues to bind at once (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Vec<schemas::QueueName>, max_items = 100)]
+    #[schema(value_type = Vec<QueueName>, max_items = 100)]
     pub queues: Option<Vec<String>>,
 }
 
@@ -91,8 +90,7 @@ pub struct SuccessResponse {
 pub struct QueueInfo {
     pub peer_id: String,
     /// CREATING, ACTIVE or FAILED.
-    #[schema(value_type = schemas::QueueStatus)]
-    pub status: String,
+    pub status: BindingStatus,
     /// The queue's name.
     pub name: String,
     /// Why the binding FAILED; empty otherwise.
@@ -104,36 +102,16 @@ pub struct QueueInfo {
     // Extensions.
     /// Why the binding FAILED, machine-readable; null otherwise.
     #[serde(default)]
-    #[schema(value_type = Option<schemas::FailureReason>, required = true)]
-    pub failure_reason: Option<String>,
+    #[schema(required = true)]
+    pub failure_reason: Option<FailureReason>,
     /// After the binding's last check; null before the first.
     #[serde(default)]
-    #[schema(value_type = Option<schemas::Connectivity>, required = true)]
-    pub connectivity: Option<String>,
+    #[schema(required = true)]
+    pub connectivity: Option<Reachability>,
     /// Epoch milliseconds of the last check; null before the first.
     #[serde(default)]
     #[schema(required = true)]
     pub last_checked_at: Option<i64>,
-}
-
-/// Longest message answered for a connection or binding, in characters: rows stored
-/// before messages were summarised can hold one clause per address.
-const MAX_MESSAGE_CHARS: usize = 4096;
-
-impl From<QueueBinding> for QueueInfo {
-    fn from(binding: QueueBinding) -> Self {
-        Self {
-            uuid: binding.peer_id.clone(),
-            peer_id: binding.peer_id,
-            status: binding.status,
-            name: binding.queue_name,
-            err_msg: shorten(&binding.err_msg, MAX_MESSAGE_CHARS),
-            update_time: binding.update_time,
-            failure_reason: binding.failure_reason,
-            connectivity: binding.connectivity,
-            last_checked_at: binding.last_checked_at,
-        }
-    }
 }
 
 /// The outcome of checking one address of an endpoint (extension).
@@ -145,44 +123,14 @@ pub struct EndpointCheck {
     #[schema(required = true)]
     pub address: Option<String>,
     /// REACHABLE or UNREACHABLE.
-    #[schema(value_type = schemas::Connectivity)]
-    pub outcome: String,
+    pub outcome: Reachability,
     /// DNS_FAILED, CONNECTION_REFUSED, TIMEOUT, PROTOCOL_MISMATCH, TLS_ERROR,
     /// DENIED_BY_POLICY or NETWORK_UNREACHABLE; null when reachable.
-    #[schema(value_type = Option<schemas::FailureReason>, required = true)]
-    pub reason: Option<String>,
+    #[schema(required = true)]
+    pub reason: Option<FailureReason>,
     /// What happened, for people.
     pub message: String,
     pub latency_ms: u64,
-}
-
-impl From<&AddressCheck> for EndpointCheck {
-    fn from(check: &AddressCheck) -> Self {
-        Self {
-            endpoint: check.endpoint.clone(),
-            address: check.address.map(|address| address.to_string()),
-            outcome: if check.reachable {
-                "REACHABLE"
-            } else {
-                "UNREACHABLE"
-            }
-            .to_owned(),
-            reason: check.reason.map(|reason| reason.as_str().to_owned()),
-            message: shorten(&check.detail, MAX_DETAIL_CHARS),
-            latency_ms: check.latency_ms,
-        }
-    }
-}
-
-/// Per-endpoint results of a report, as answered: never more than a check dials, also
-/// for reports stored before checks were capped.
-pub fn endpoint_checks(report: &CheckReport) -> Vec<EndpointCheck> {
-    report
-        .checks
-        .iter()
-        .take(MAX_ADDRESSES_PER_CHECK)
-        .map(EndpointCheck::from)
-        .collect()
 }
 
 /// `{"queues": [...]}` of associate-queue and disassociate-queue.
@@ -191,7 +139,7 @@ pub fn endpoint_checks(report: &CheckReport) -> Vec<EndpointCheck> {
 pub struct QueuesRequest {
     /// 1-100 queue names; repeats count once. `default` is refused (DLI.0007).
     #[serde(default)]
-    #[schema(value_type = Vec<schemas::QueueName>, required = true, min_items = 1, max_items = 100)]
+    #[schema(value_type = Vec<QueueName>, required = true, min_items = 1, max_items = 100)]
     pub queues: Option<Vec<String>>,
 }
 
@@ -201,7 +149,7 @@ pub struct QueuesRequest {
 pub struct TestDefinitionRequest {
     /// The peer service, matched case-insensitively.
     #[serde(default)]
-    #[schema(value_type = schemas::Service, required = true)]
+    #[schema(value_type = Service, required = true)]
     pub service: Option<String>,
     /// Comma-separated endpoints, as in a create.
     #[serde(default)]
@@ -216,11 +164,10 @@ pub struct TestResponse {
     /// Empty, or how many addresses the per-name and per-check caps left out.
     pub message: String,
     /// REACHABLE if any address answered as the service should.
-    #[schema(value_type = schemas::Connectivity)]
-    pub connectivity: String,
+    pub connectivity: Reachability,
     /// The first failing address's reason when nothing was reachable; null otherwise.
-    #[schema(value_type = Option<schemas::FailureReason>, required = true)]
-    pub failure_reason: Option<String>,
+    #[schema(required = true)]
+    pub failure_reason: Option<FailureReason>,
     /// One entry per address checked (per endpoint when DNS failed).
     pub endpoints: Vec<EndpointCheck>,
     /// Addresses not dialled because of the caps (at most 16 per name, 64 per check); a
@@ -240,8 +187,7 @@ pub struct ConnectionResponse {
     pub connection_id: String,
     /// The `url` as given at create.
     pub destination: String,
-    #[schema(value_type = schemas::ConnectionState)]
-    pub state: String,
+    pub state: ConnectionState,
     /// Share of the check done: 0.0 to 1.0 (DELETED: 0.0, FAILED: 1.0).
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub process: f64,
@@ -250,8 +196,7 @@ pub struct ConnectionResponse {
     pub connection_url: String,
     /// Always empty.
     pub cluster_name: String,
-    #[schema(value_type = schemas::Service)]
-    pub service: String,
+    pub service: Service,
     /// Epoch milliseconds.
     pub create_time: i64,
     /// One entry per bound queue.
@@ -267,7 +212,7 @@ pub struct ConnectionResponse {
     pub network_id: String,
     /// The tags given at create, as given.
     #[serde(default)]
-    #[schema(value_type = Vec<schemas::Tag>, required = true)]
+    #[schema(required = true)]
     pub tags: Vec<Tag>,
     /// Epoch milliseconds of the last change.
     #[serde(default)]
@@ -275,12 +220,12 @@ pub struct ConnectionResponse {
     pub update_time: i64,
     /// Why the connection FAILED, machine-readable (see `EndpointCheck.reason`).
     #[serde(default)]
-    #[schema(value_type = Option<schemas::FailureReason>, required = true)]
-    pub failure_reason: Option<String>,
+    #[schema(required = true)]
+    pub failure_reason: Option<FailureReason>,
     /// REACHABLE or UNREACHABLE after the last check; null before the first.
     #[serde(default)]
-    #[schema(value_type = Option<schemas::Connectivity>, required = true)]
-    pub connectivity: Option<String>,
+    #[schema(required = true)]
+    pub connectivity: Option<Reachability>,
     /// Epoch milliseconds of the last check; null before the first.
     #[serde(default)]
     #[schema(required = true)]
@@ -294,48 +239,6 @@ pub struct ConnectionResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = u64)]
     pub not_checked: Option<u64>,
-}
-
-impl ConnectionResponse {
-    /// The show form: with the last check's per-address results.
-    pub fn with_endpoints(mut self, report: Option<&str>) -> Self {
-        let report: CheckReport = report
-            .and_then(|json| serde_json::from_str(json).ok())
-            .unwrap_or_default();
-        self.endpoints = Some(endpoint_checks(&report));
-        self.not_checked = Some(report.not_checked);
-        self
-    }
-}
-
-impl From<ConnectionRecord> for ConnectionResponse {
-    fn from(record: ConnectionRecord) -> Self {
-        let queue_list = record.queues.iter().map(|q| q.queue_name.clone()).collect();
-        Self {
-            is_success: true,
-            message: shorten(&record.message, MAX_MESSAGE_CHARS),
-            connection_id: record.id.to_string(),
-            destination: record.destination,
-            state: record.state.as_str().to_owned(),
-            process: record.process,
-            name: record.name,
-            connection_url: record.connection_url,
-            cluster_name: String::new(),
-            service: record.service.as_str().to_owned(),
-            create_time: record.create_time,
-            available_queue_info: record.queues.into_iter().map(QueueInfo::from).collect(),
-            queue_list,
-            security_group_id: record.security_group_id,
-            network_id: record.network_id,
-            tags: record.tags,
-            update_time: record.update_time,
-            failure_reason: record.failure_reason,
-            connectivity: record.connectivity,
-            last_checked_at: record.last_checked_at,
-            endpoints: None,
-            not_checked: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -377,10 +280,69 @@ pub struct ListConnectionsQuery {
     pub state: Option<String>,
     /// Only connections to this service (extension; case-insensitive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[param(value_type = Option<schemas::Service>)]
+    #[param(value_type = Option<Service>)]
     pub service: Option<String>,
     /// By `create_time`, then `connection_id` (extension; default `desc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[param(value_type = Option<schemas::SortOrder>)]
+    #[param(value_type = Option<SortOrder>)]
     pub order: Option<String>,
+}
+
+/// List order by `create_time`, then `connection_id`; matched case-insensitively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// `--auth none`: local emulation.
+    Anonymous,
+    AccessKey,
+    Token,
+}
+
+/// `GET /dsconn/v1/whoami`: who the caller is and which projects it may use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WhoamiResponse {
+    pub is_success: bool,
+    pub message: String,
+    pub kind: PrincipalKind,
+    /// The access key or the token's id; null when anonymous.
+    #[schema(required = true)]
+    pub id: Option<String>,
+    /// Whether every project is open to the caller; `projects` is then empty.
+    pub all_projects: bool,
+    /// The projects the caller may use, unless `all_projects`.
+    pub projects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+}
+
+/// `GET /healthz`: the process is alive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    #[schema(inline)]
+    pub status: HealthStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyStatus {
+    Ready,
+}
+
+/// `GET /readyz`: the store answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReadyResponse {
+    #[schema(inline)]
+    pub status: ReadyStatus,
 }

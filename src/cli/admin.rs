@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::OutputFormat;
-use crate::admin;
 use crate::domain::{ProjectScope, now_millis};
+use crate::issuing;
 use crate::store::{DynStore, OpenFor, StorageArgs};
 
 #[derive(Debug, Clone, Args)]
@@ -87,7 +87,7 @@ async fn open_store(data: &DataDirArgs) -> anyhow::Result<DynStore> {
     data.storage.open(OpenFor::Admin).await.with_context(|| {
         format!(
             "opening the store ({})",
-            crate::app::describe(&data.storage)
+            crate::app::store_location(&data.storage)
         )
     })
 }
@@ -126,10 +126,10 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
             output,
             data,
         } => {
-            let scope = admin::scope_of(&scope.projects, scope.all_projects)?;
+            let scope = issuing::scope_of(&scope.projects, scope.all_projects)?;
             let store = open_store(&data).await?;
-            let secrets = admin::open_secrets(&store, &data.storage.secret_key_path()).await?;
-            let issued = admin::create_credential(&store, &secrets, scope).await?;
+            let secrets = issuing::open_secrets(&store, &data.storage.secret_key_path()).await?;
+            let issued = issuing::create_credential(&store, &secrets, scope).await?;
             match output {
                 OutputFormat::Json => println!(
                     "{}",
@@ -210,9 +210,9 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
             output,
             data,
         } => {
-            let scope = admin::scope_of(&scope.projects, scope.all_projects)?;
+            let scope = issuing::scope_of(&scope.projects, scope.all_projects)?;
             let store = open_store(&data).await?;
-            let issued = admin::create_token(&store, scope, ttl).await?;
+            let issued = issuing::create_token(&store, scope, ttl).await?;
             match output {
                 OutputFormat::Json => println!(
                     "{}",

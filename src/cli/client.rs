@@ -10,6 +10,7 @@ use super::exit::{self, CliError};
 use super::settings::{ClientSettings, ConnectionArgs};
 use crate::api::types::{ConnectionResponse, CreateConnectionRequest, TagInput};
 use crate::client::{Client, ClientError, ListFilter};
+use crate::domain::{ConnectionState, FailureReason, Reachability, Service};
 
 /// How often `wait` asks for the connection's state.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -263,8 +264,8 @@ fn connections_table(connections: &[ConnectionResponse], wide: bool) -> Table {
     for connection in connections {
         let mut row = vec![
             connection.name.clone(),
-            connection.state.clone(),
-            connection.service.clone(),
+            connection.state.to_string(),
+            connection.service.to_string(),
             connection.destination.clone(),
             or_dash(&connection.queue_list.join(",")),
             percent(connection.process),
@@ -289,9 +290,9 @@ fn connection_details(connection: &ConnectionResponse) -> Table {
     let rows = [
         ("Name", connection.name.clone()),
         ("ID", connection.connection_id.clone()),
-        ("State", connection.state.clone()),
+        ("State", connection.state.to_string()),
         ("Progress", percent(connection.process)),
-        ("Service", connection.service.clone()),
+        ("Service", connection.service.to_string()),
         ("Destination", connection.destination.clone()),
         ("Connection URL", or_dash(&connection.connection_url)),
         ("Queues", queues),
@@ -468,8 +469,10 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
             table.add_row(vec![
                 check.endpoint.clone(),
                 check.address.clone().unwrap_or_else(|| "-".to_owned()),
-                check.outcome.clone(),
-                check.reason.clone().unwrap_or_else(|| "-".to_owned()),
+                check.outcome.to_string(),
+                check
+                    .reason
+                    .map_or_else(|| "-".to_owned(), |reason| reason.to_string()),
                 format!("{} ms", check.latency_ms),
                 check.message.clone(),
             ]);
@@ -479,7 +482,7 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
             println!("{}", answer.value.message);
         }
     }
-    if answer.value.connectivity == "REACHABLE" {
+    if answer.value.connectivity == Reachability::Reachable {
         Ok(())
     } else {
         Err(CliError::new(
@@ -489,8 +492,7 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
                 answer
                     .value
                     .failure_reason
-                    .as_deref()
-                    .unwrap_or("no endpoint answered")
+                    .map_or("no endpoint answered", FailureReason::as_str)
             ),
         ))
     }
@@ -508,7 +510,7 @@ pub async fn wait(args: WaitArgs) -> Result<(), CliError> {
 
 /// A settled connection that FAILED ends the command with exit code 1.
 fn settled_outcome(connection: &ConnectionResponse) -> Result<(), CliError> {
-    if connection.state == "FAILED" {
+    if connection.state == ConnectionState::Failed {
         return Err(CliError::new(
             exit::SERVER_REFUSED,
             format!(
@@ -538,7 +540,7 @@ async fn report_final(
                 Err(_) => print_json(&serde_json::to_value(connection).unwrap_or_default()),
             }
         }
-        _ if connection.state == "FAILED" => {
+        _ if connection.state == ConnectionState::Failed => {
             println!("{}: FAILED: {}", connection.name, connection.message);
         }
         _ => println!("{}: {}", connection.name, connection.state),
@@ -573,10 +575,10 @@ impl Progress {
             Progress::Bar(bar) => {
                 bar.set_prefix(connection.name.clone());
                 bar.set_position(position);
-                bar.set_message(connection.state.clone());
+                bar.set_message(connection.state.as_str());
             }
             Progress::Lines { last } => {
-                let now = (connection.state.clone(), percent(connection.process));
+                let now = (connection.state.to_string(), percent(connection.process));
                 if last.as_ref() != Some(&now) {
                     eprintln!("{}: {} {}", connection.name, now.0, now.1);
                     *last = Some(now);
@@ -614,10 +616,12 @@ async fn wait_until(
         };
         progress.update(&connection);
         let wanted = match target {
-            WaitFor::Settled => (connection.state != "CREATING").then_some(true),
-            WaitFor::Active => final_or_wanted(&connection, "ACTIVE"),
-            WaitFor::Failed => final_or_wanted(&connection, "FAILED"),
-            WaitFor::Deleted => Some(connection.state == "DELETED").filter(|done| *done),
+            WaitFor::Settled => (connection.state != ConnectionState::Creating).then_some(true),
+            WaitFor::Active => final_or_wanted(&connection, ConnectionState::Active),
+            WaitFor::Failed => final_or_wanted(&connection, ConnectionState::Failed),
+            WaitFor::Deleted => {
+                Some(connection.state == ConnectionState::Deleted).filter(|done| *done)
+            }
         };
         match wanted {
             Some(true) => break Ok(connection),
@@ -657,10 +661,10 @@ async fn wait_until(
 
 /// Some(true) when in the wanted state, Some(false) when in another final one, None
 /// while still on the way.
-fn final_or_wanted(connection: &ConnectionResponse, wanted: &str) -> Option<bool> {
-    match connection.state.as_str() {
+fn final_or_wanted(connection: &ConnectionResponse, wanted: ConnectionState) -> Option<bool> {
+    match connection.state {
         state if state == wanted => Some(true),
-        "CREATING" => None,
+        ConnectionState::Creating => None,
         _ => Some(false),
     }
 }
@@ -671,12 +675,13 @@ fn deleted_placeholder(id: &str) -> ConnectionResponse {
         message: String::new(),
         connection_id: id.to_owned(),
         destination: String::new(),
-        state: "DELETED".into(),
+        state: ConnectionState::Deleted,
         process: 0.0,
         name: id.to_owned(),
         connection_url: String::new(),
         cluster_name: String::new(),
-        service: String::new(),
+        // Unknown once purged; the wire type has no empty service.
+        service: Service::Rds,
         create_time: 0,
         available_queue_info: Vec::new(),
         queue_list: Vec::new(),

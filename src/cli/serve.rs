@@ -3,9 +3,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::admin;
 use crate::app::Application;
 use crate::config::{AuthMode, ServeConfig};
+use crate::issuing;
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
@@ -48,7 +48,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     info!(
         listen = %address,
-        store = %crate::app::describe(&config.storage),
+        store = %crate::app::store_location(&config.storage),
         check_timeout = %humantime::format_duration(config.check_timeout),
         "dsconn is serving"
     );
@@ -71,8 +71,8 @@ async fn bootstrap_first_credential(
         return Ok(());
     }
     let project = uuid::Uuid::new_v4().simple().to_string();
-    let scope = admin::scope_of(std::slice::from_ref(&project), false)?;
-    let issued = admin::create_credential(&store, application.secrets(), scope).await?;
+    let scope = issuing::scope_of(std::slice::from_ref(&project), false)?;
+    let issued = issuing::create_credential(&store, application.secrets(), scope).await?;
     info!(access_key = %issued.access_key, project.id = %project, "created the first credential");
     println!(
         "dsconn: no credential existed, so one was created. It is shown only now:\n\
@@ -92,8 +92,11 @@ pub async fn migrate(storage: crate::store::StorageArgs) -> anyhow::Result<()> {
     let store = storage
         .open(crate::store::OpenFor::Admin)
         .await
-        .with_context(|| format!("migrating {}", crate::app::describe(&storage)))?;
+        .with_context(|| format!("migrating {}", crate::app::store_location(&storage)))?;
     store.close().await;
-    println!("migrations applied to {}", crate::app::describe(&storage));
+    println!(
+        "migrations applied to {}",
+        crate::app::store_location(&storage)
+    );
     Ok(())
 }

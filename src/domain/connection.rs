@@ -111,7 +111,14 @@ impl ConnectionName {
 }
 
 /// A compute queue's name: 1-128 lower-case letters, digits and `_` (DLI's rule).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(
+    description = "A compute queue's name: 1-128 lower-case letters, digits and `_`.",
+    min_length = 1,
+    max_length = 128,
+    pattern = r"^[a-z0-9_]{1,128}$",
+    example = "etl_queue"
+)]
 pub struct QueueName(String);
 
 impl QueueName {
@@ -207,6 +214,26 @@ impl fmt::Display for Service {
     }
 }
 
+/// On the wire as its canonical spelling; read case-insensitively, as requests are.
+impl Serialize for Service {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Service {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Service::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+super::string_enum_schema!(
+    Service,
+    "Service",
+    "The peer service. Requests match it case-insensitively; answers use this spelling."
+);
+
 /// A connection's life: `CREATING` -> `ACTIVE` | `FAILED` -> `DELETED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -218,6 +245,13 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
+    pub const ALL: [ConnectionState; 4] = [
+        ConnectionState::Creating,
+        ConnectionState::Active,
+        ConnectionState::Failed,
+        ConnectionState::Deleted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectionState::Creating => "CREATING",
@@ -281,6 +315,12 @@ impl fmt::Display for ConnectionState {
     }
 }
 
+super::string_enum_schema!(
+    ConnectionState,
+    "ConnectionState",
+    "A connection's life: CREATING -> ACTIVE | FAILED -> DELETED."
+);
+
 /// `security_group_id` or `network_id`: opaque references to the user's network,
 /// required, non-empty, at most 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,9 +350,30 @@ impl NetworkRef {
     }
 }
 
+super::reads_as_str!(Service);
+super::reads_as_str!(ConnectionState);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_travel_as_their_canonical_spelling_and_read_case_insensitively() {
+        for service in Service::ALL {
+            let json = serde_json::to_value(service).expect("serialises");
+            assert_eq!(json, service.as_str());
+            assert_eq!(serde_json::from_value::<Service>(json).ok(), Some(service));
+        }
+        let lower: Result<Service, _> = serde_json::from_str("\"cloudtable.opentsdb\"");
+        assert_eq!(lower.ok(), Some(Service::CloudTableOpenTsdb));
+        assert!(serde_json::from_str::<Service>("\"mongo\"").is_err());
+        for state in ConnectionState::ALL {
+            assert_eq!(
+                serde_json::to_value(state).ok(),
+                Some(state.as_str().into())
+            );
+        }
+    }
     use rstest::rstest;
 
     #[rstest]

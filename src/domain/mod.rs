@@ -1,11 +1,65 @@
 //! Validated domain types and pure policy. Nothing here knows about HTTP, SQL or sockets,
 //! so every rule can be unit-tested on its own.
 
+/// Implements utoipa's `ToSchema` for an enum of the wire format as a closed set of
+/// strings, built from its `ALL` array and `as_str`, so that the document cannot drift
+/// from the code. `$name` is the schema's name in the document.
+macro_rules! string_enum_schema {
+    ($type:ty, $name:literal, $description:expr) => {
+        impl utoipa::PartialSchema for $type {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .description(Some($description))
+                    .enum_values(Some(<$type>::ALL.iter().map(|value| value.as_str())))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $type {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($name)
+            }
+        }
+    };
+}
+pub(crate) use string_enum_schema;
+
+/// Lets an enum of the wire format read as its spelling (`as_str`): compared with text
+/// (`state == "ACTIVE"`) and borrowed as `&str` (`connectivity.as_deref()`), as clients
+/// and tests that handle the answers as text do.
+macro_rules! reads_as_str {
+    ($type:ty) => {
+        impl std::ops::Deref for $type {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl PartialEq<str> for $type {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $type {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+pub(crate) use reads_as_str;
+
+mod check;
 mod connection;
 mod endpoint;
 mod scope;
 mod tag;
 
+pub use check::{BindingStatus, FailureReason, Reachability};
 pub use connection::{
     ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, QueueName, Service,
     ValidationError,

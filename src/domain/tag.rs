@@ -10,7 +10,8 @@ const MAX_VALUE_CHARS: usize = 255;
 const RESERVED_KEY_PREFIX: &str = "_sys_";
 
 /// A `{key, value}` label on a connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(description = "A `{key, value}` label of a connection, as given at create.")]
 pub struct Tag {
     pub key: String,
     pub value: String,

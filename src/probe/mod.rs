@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+pub use crate::domain::FailureReason;
 use crate::domain::{Endpoint, EndpointList, Host, Service};
 
 pub use policy::OutboundPolicy;
@@ -49,56 +50,6 @@ const SOCKETS_PER_LOOKUP: u32 = 2;
 pub const MAX_DETAIL_CHARS: usize = 240;
 /// Failures named in a FAILED message; the rest are counted.
 const MAX_FAILURES_IN_MESSAGE: usize = 8;
-
-/// Why one address (or a whole endpoint, for DNS) could not be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum FailureReason {
-    DnsFailed,
-    ConnectionRefused,
-    Timeout,
-    ProtocolMismatch,
-    TlsError,
-    DeniedByPolicy,
-    /// No route to the address (EHOSTUNREACH, ENETUNREACH) or another connect error.
-    NetworkUnreachable,
-}
-
-impl FailureReason {
-    pub const ALL: [FailureReason; 7] = [
-        FailureReason::DnsFailed,
-        FailureReason::ConnectionRefused,
-        FailureReason::Timeout,
-        FailureReason::ProtocolMismatch,
-        FailureReason::TlsError,
-        FailureReason::DeniedByPolicy,
-        FailureReason::NetworkUnreachable,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::DnsFailed => "DNS_FAILED",
-            FailureReason::ConnectionRefused => "CONNECTION_REFUSED",
-            FailureReason::Timeout => "TIMEOUT",
-            FailureReason::ProtocolMismatch => "PROTOCOL_MISMATCH",
-            FailureReason::TlsError => "TLS_ERROR",
-            FailureReason::DeniedByPolicy => "DENIED_BY_POLICY",
-            FailureReason::NetworkUnreachable => "NETWORK_UNREACHABLE",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|reason| reason.as_str().eq_ignore_ascii_case(raw.trim()))
-    }
-}
-
-impl fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The outcome of checking one address of an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

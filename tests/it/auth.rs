@@ -438,7 +438,7 @@ async fn plus_and_percent_2b_in_a_query_mean_what_was_signed() {
 async fn tokens_work_for_their_projects_only_and_stop_when_revoked_or_expired() {
     let app = spawn_app().await;
     let project = new_project();
-    let issued = dsconn::admin::create_token(
+    let issued = dsconn::issuing::create_token(
         &app.store,
         ProjectScope::Projects(vec![project.clone()]),
         Duration::from_secs(3600),
@@ -481,7 +481,7 @@ async fn tokens_work_for_their_projects_only_and_stop_when_revoked_or_expired() 
     }
 
     let short =
-        dsconn::admin::create_token(&app.store, ProjectScope::All, Duration::from_millis(300))
+        dsconn::issuing::create_token(&app.store, ProjectScope::All, Duration::from_millis(300))
             .await
             .expect("token");
     let send = || {

@@ -70,7 +70,7 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)
     let worker = application.worker();
     let store = application.store();
     let secrets = application.secrets().clone();
-    let token = dsconn::admin::create_token(
+    let token = dsconn::issuing::create_token(
         &store,
         dsconn::domain::ProjectScope::All,
         Duration::from_secs(3600),
@@ -496,7 +496,7 @@ pub struct SignedRequest<'a> {
 
 impl TestApp {
     pub async fn issue_credential(&self, scope: dsconn::domain::ProjectScope) -> TestCredential {
-        let issued = dsconn::admin::create_credential(&self.store, &self.secrets, scope)
+        let issued = dsconn::issuing::create_credential(&self.store, &self.secrets, scope)
             .await
             .expect("credential issued");
         TestCredential {

@@ -12,7 +12,7 @@ use crate::domain::{ProjectId, ProjectScope, ValidationError, now_millis};
 use crate::store::{DynStore, NewCredential, NewToken, StoreError};
 
 #[derive(Debug, thiserror::Error)]
-pub enum AdminError {
+pub enum IssuingError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
     #[error(transparent)]
@@ -31,9 +31,9 @@ pub enum AdminError {
 /// Loads (or, for a new database, creates) the key file that seals secret keys, and makes
 /// sure it is the database's own key: a process with another key would answer every
 /// signed request with 500, so it refuses to start instead.
-pub async fn open_secrets(store: &DynStore, key_file: &Path) -> Result<SecretBox, AdminError> {
+pub async fn open_secrets(store: &DynStore, key_file: &Path) -> Result<SecretBox, IssuingError> {
     let secrets = SecretBox::load_or_create_file(key_file)?;
-    let mismatch = || AdminError::KeyFileMismatch(key_file.to_path_buf());
+    let mismatch = || IssuingError::KeyFileMismatch(key_file.to_path_buf());
     // Databases made before the key check existed: judge the key by a stored secret.
     if let Some(credential) = store.list_credentials().await?.first()
         && secrets
@@ -95,7 +95,7 @@ pub async fn create_credential(
     store: &DynStore,
     secrets: &SecretBox,
     scope: ProjectScope,
-) -> Result<IssuedCredential, AdminError> {
+) -> Result<IssuedCredential, IssuingError> {
     let access_key = generate_access_key();
     let secret_key = generate_secret_key();
     store
@@ -117,7 +117,7 @@ pub async fn create_token(
     store: &DynStore,
     scope: ProjectScope,
     ttl: Duration,
-) -> Result<IssuedToken, AdminError> {
+) -> Result<IssuedToken, IssuingError> {
     if ttl.is_zero() {
         return Err(ValidationError::new("the token's time to live must be more than 0").into());
     }

@@ -1,0 +1,142 @@
+//! Queue bindings (extension): bind queues to a connection, each binding then checked
+//! in the background, and unbind them. Binding spends one unit of the project's check
+//! budget per queue.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult, ErrorResponses};
+use super::extract::params::ConnectionPath;
+use super::extract::{DliPath, JsonBody, connection_id};
+use super::state::AppState;
+use super::types::{QueuesRequest, SuccessResponse};
+use crate::domain::{ConnectionId, QueueName, now_millis};
+use crate::store::BindingOutcome;
+
+/// Most queues one request may name.
+const MAX_QUEUES_PER_REQUEST: usize = 100;
+
+/// Validates queue names; `default` is DLI's shared queue and can never be bound.
+pub fn parse_queues(raw: Option<&Vec<String>>) -> Result<Vec<QueueName>, ApiError> {
+    let raw = raw.map(Vec::as_slice).unwrap_or_default();
+    if raw.len() > MAX_QUEUES_PER_REQUEST {
+        return Err(ApiError::InvalidRequest(format!(
+            "at most {MAX_QUEUES_PER_REQUEST} queues per request, got {}",
+            raw.len()
+        )));
+    }
+    let mut queues: Vec<QueueName> = Vec::with_capacity(raw.len());
+    for name in raw {
+        let queue = QueueName::parse(name)?;
+        if queue.is_default() {
+            return Err(ApiError::StateConflict(
+                "the queue \"default\" is shared and cannot be bound to a datasource connection"
+                    .into(),
+            ));
+        }
+        if !queues.contains(&queue) {
+            queues.push(queue);
+        }
+    }
+    Ok(queues)
+}
+
+fn queues_required(body: &QueuesRequest) -> ApiResult<Vec<QueueName>> {
+    let queues = parse_queues(body.queues.as_ref())?;
+    if queues.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "queues must list at least one queue name".into(),
+        ));
+    }
+    Ok(queues)
+}
+
+fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize> {
+    match outcome {
+        BindingOutcome::Changed(count) => Ok(count),
+        BindingOutcome::NotFound => Err(ApiError::ConnectionNotFound(id.to_string())),
+        BindingOutcome::Deleted => Err(ApiError::StateConflict(format!(
+            "connection {id} is DELETED; its queues cannot change"
+        ))),
+    }
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/{id}/associate-queue`
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}/associate-queue",
+    operation_id = "AssociateQueuesToDatasourceConnection",
+    tag = "extensions",
+    summary = "Bind queues to a connection; each binding is checked in the background",
+    params(ConnectionPath),
+    request_body(content = QueuesRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "`associated N queue(s)`, N counting the new bindings", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn associate(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    let queues = queues_required(&body.parse()?)?;
+    state.checks.budget.spend(
+        project.as_str(),
+        u32::try_from(queues.len()).unwrap_or(u32::MAX),
+    )?;
+    let outcome = state
+        .store
+        .associate_queues(&project, id, &queues, now_millis())
+        .await?;
+    let added = binding_outcome(outcome, id)?;
+    state.read_cache.invalidate(project.as_str());
+    state.wake_worker.notify_one();
+    tracing::info!(connection.id = %id, added, "queues associated");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: format!("associated {added} queue(s)"),
+    }))
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/{id}/disassociate-queue`
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}/disassociate-queue",
+    operation_id = "DisassociateQueuesFromDatasourceConnection",
+    tag = "extensions",
+    summary = "Unbind queues from a connection",
+    params(ConnectionPath),
+    request_body(content = QueuesRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "`disassociated N queue(s)`, N counting the removed bindings", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn disassociate(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    let queues = queues_required(&body.parse()?)?;
+    let outcome = state
+        .store
+        .disassociate_queues(&project, id, &queues, now_millis())
+        .await?;
+    let removed = binding_outcome(outcome, id)?;
+    state.read_cache.invalidate(project.as_str());
+    tracing::info!(connection.id = %id, removed, "queues disassociated");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: format!("disassociated {removed} queue(s)"),
+    }))
+}

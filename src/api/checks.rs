@@ -1,0 +1,162 @@
+//! Checks on demand (extension): of a saved connection, or of a definition before it is
+//! saved. Every check spends the project's check budget: one unit at the request, then,
+//! once names are resolved, one per further address dialled (a test answers 429 when
+//! that is more than is left; the worker drains what is left for its own checks).
+
+use axum::Json;
+use axum::extract::State;
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult, ErrorResponses};
+use super::extract::params::{ConnectionPath, ProjectPath};
+use super::extract::{DliPath, JsonBody, connection_id};
+use super::state::{AppState, CheckService};
+use super::types::{EndpointCheck, TestDefinitionRequest, TestResponse};
+use crate::domain::{EndpointList, ProjectId, Reachability, Service, ValidationError, now_millis};
+use crate::probe::{
+    AddressCheck, CheckPlan, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten,
+};
+use crate::store::Connectivity;
+
+/// What a check costs beyond the one unit its request paid: the further addresses.
+pub fn extra_dials(plan: &CheckPlan) -> u32 {
+    u32::try_from(plan.dials().saturating_sub(1)).unwrap_or(u32::MAX)
+}
+
+/// The wire form of one address's outcome.
+fn endpoint_check(check: &AddressCheck) -> EndpointCheck {
+    EndpointCheck {
+        endpoint: check.endpoint.clone(),
+        address: check.address.map(|address| address.to_string()),
+        outcome: Reachability::from_reachable(check.reachable),
+        reason: check.reason,
+        message: shorten(&check.detail, MAX_DETAIL_CHARS),
+        latency_ms: check.latency_ms,
+    }
+}
+
+/// Per-endpoint results of a report, as answered: never more than a check dials, also
+/// for reports stored before checks were capped.
+pub fn endpoint_checks(report: &CheckReport) -> Vec<EndpointCheck> {
+    report
+        .checks
+        .iter()
+        .take(MAX_ADDRESSES_PER_CHECK)
+        .map(endpoint_check)
+        .collect()
+}
+
+fn test_response(report: &CheckReport) -> TestResponse {
+    TestResponse {
+        is_success: true,
+        message: report.not_checked_summary().unwrap_or_default(),
+        connectivity: Reachability::from_reachable(report.any_reachable()),
+        failure_reason: if report.any_reachable() {
+            None
+        } else {
+            report.failure_reason()
+        },
+        endpoints: endpoint_checks(report),
+        not_checked: report.not_checked,
+    }
+}
+
+/// Runs a check inside a request: one unit of the budget before the lookups, the further
+/// addresses after them (429 when the project has not that many left).
+async fn check_now(
+    checks: &CheckService,
+    project: &ProjectId,
+    service: Service,
+    endpoints: &EndpointList,
+) -> ApiResult<CheckReport> {
+    checks.budget.spend(project.as_str(), 1)?;
+    let started = std::time::Instant::now();
+    let plan = checks.prober.plan(service, endpoints).await;
+    checks.budget.spend(project.as_str(), extra_dials(&plan))?;
+    let report = checks.prober.run(plan, |_| async {}).await;
+    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
+    Ok(report)
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/{id}/test`: checks now and answers
+/// per address. An ACTIVE connection's connectivity is updated too.
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
+    operation_id = "TestDatasourceConnection",
+    tag = "extensions",
+    summary = "Check a connection now; an ACTIVE one takes the result as a re-check",
+    params(ConnectionPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The check's result per address", body = TestResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn test_connection(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, id)): DliPath<(String, String)>,
+) -> ApiResult<Json<TestResponse>> {
+    let project = principal.authorize(&project)?;
+    let id = connection_id(&id)?;
+    let record = state
+        .store
+        .get_connection(&project, id)
+        .await?
+        .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
+    let endpoints = EndpointList::parse(&record.destination, record.service)
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("stored url: {error}")))?;
+    let report = check_now(&state.checks, &project, record.service, &endpoints).await?;
+    let connectivity = Connectivity {
+        reachable: report.any_reachable(),
+        report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
+        next_check_at: None,
+    };
+    // Only an ACTIVE connection takes the result; for others it is informational.
+    state
+        .store
+        .record_connectivity(id, None, &connectivity, now_millis())
+        .await?;
+    state.read_cache.invalidate(project.as_str());
+    Ok(Json(test_response(&report)))
+}
+
+/// `POST /v2.0/{project_id}/datasource-connection/test`: checks a definition before it
+/// is saved. Nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource-connection/test",
+    operation_id = "TestDatasourceConnectionDefinition",
+    tag = "extensions",
+    summary = "Check a service and url before creating a connection; nothing is stored",
+    params(ProjectPath),
+    request_body(content = TestDefinitionRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The check's result per address", body = TestResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn test_definition(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    body: JsonBody,
+) -> ApiResult<Json<TestResponse>> {
+    let project = principal.authorize(&project)?;
+    let body: TestDefinitionRequest = body.parse()?;
+    let service = Service::parse(
+        body.service
+            .as_deref()
+            .ok_or_else(|| ValidationError::new("service is required"))?,
+    )?;
+    let endpoints = EndpointList::parse(
+        body.url
+            .as_deref()
+            .ok_or_else(|| ValidationError::new("url is required"))?,
+        service,
+    )?;
+    let report = check_now(&state.checks, &project, service, &endpoints).await?;
+    Ok(Json(test_response(&report)))
+}

@@ -1,0 +1,124 @@
+//! The service's own endpoints: who the caller is, liveness, readiness, metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::Principal;
+use super::error::{ApiError, CallerErrorResponses, ServiceErrorResponses};
+use super::state::AppState;
+use super::types::{
+    HealthResponse, HealthStatus, PrincipalKind, ReadyResponse, ReadyStatus, WhoamiResponse,
+};
+use crate::domain::ProjectScope;
+
+/// Who the caller is and which projects it may use: for consoles and CLIs to offer a
+/// project picker.
+#[utoipa::path(
+    get,
+    path = "/dsconn/v1/whoami",
+    operation_id = "Whoami",
+    tag = "service",
+    summary = "The caller's identity and the projects it may use",
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The caller", body = WhoamiResponse),
+        CallerErrorResponses,
+    ),
+)]
+pub async fn whoami(principal: Principal) -> Json<WhoamiResponse> {
+    use super::auth::PrincipalKind as Authenticated;
+    let (kind, id) = match &principal.kind {
+        Authenticated::Anonymous => (PrincipalKind::Anonymous, None),
+        Authenticated::AccessKey(access_key) => {
+            (PrincipalKind::AccessKey, Some(access_key.clone()))
+        }
+        Authenticated::Token(id) => (PrincipalKind::Token, Some(id.clone())),
+    };
+    let (all_projects, projects) = match &principal.scope {
+        ProjectScope::All => (true, Vec::new()),
+        ProjectScope::Projects(projects) => (false, projects.clone()),
+    };
+    Json(WhoamiResponse {
+        is_success: true,
+        message: String::new(),
+        kind,
+        id,
+        all_projects,
+        projects,
+    })
+}
+
+/// Prometheus text exposition. Stored-state gauges are read from the store per scrape.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "Metrics",
+    tag = "service",
+    summary = "Prometheus metrics; no credentials needed",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+            content_type = "text/plain", body = String),
+        ServiceErrorResponses,
+    ),
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(handle) = crate::telemetry::metrics::handle() else {
+        return ApiError::Internal(anyhow::anyhow!("another metrics recorder is installed"))
+            .into_response();
+    };
+    match state.store.stats().await {
+        Ok(stats) => crate::telemetry::metrics::record_store_stats(&stats),
+        Err(error) => tracing::warn!(error = %error, "metrics: the store did not answer"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Ready when the store answers and its schema has exactly this build's migrations: a
+/// load balancer stops sending traffic otherwise (e.g. to an older replica after a newer
+/// one migrated).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "Readyz",
+    tag = "service",
+    summary = "Readiness: the store answers and its migrations are this build's; no credentials needed",
+    responses(
+        (status = 200, description = "Ready", body = ReadyResponse),
+        ServiceErrorResponses,
+    ),
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, ApiError> {
+    state.store.ping().await.map_err(|error| {
+        tracing::warn!(error = %error, "readiness check failed");
+        ApiError::NotReady
+    })?;
+    Ok(Json(ReadyResponse {
+        status: ReadyStatus::Ready,
+    }))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "Healthz",
+    tag = "service",
+    summary = "Liveness: the process answers; no credentials needed",
+    responses(
+        (status = 200, description = "Alive", body = HealthResponse),
+        ServiceErrorResponses,
+    ),
+)]
+pub async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: HealthStatus::Ok,
+    })
+}

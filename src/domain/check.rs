@@ -1,0 +1,186 @@
+//! The vocabulary of a check's outcome, shared by the prober, the stores and the wire.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why one address (or a whole endpoint, for DNS) could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailureReason {
+    DnsFailed,
+    ConnectionRefused,
+    Timeout,
+    ProtocolMismatch,
+    TlsError,
+    DeniedByPolicy,
+    /// No route to the address (EHOSTUNREACH, ENETUNREACH) or another connect error.
+    NetworkUnreachable,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 7] = [
+        FailureReason::DnsFailed,
+        FailureReason::ConnectionRefused,
+        FailureReason::Timeout,
+        FailureReason::ProtocolMismatch,
+        FailureReason::TlsError,
+        FailureReason::DeniedByPolicy,
+        FailureReason::NetworkUnreachable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::DnsFailed => "DNS_FAILED",
+            FailureReason::ConnectionRefused => "CONNECTION_REFUSED",
+            FailureReason::Timeout => "TIMEOUT",
+            FailureReason::ProtocolMismatch => "PROTOCOL_MISMATCH",
+            FailureReason::TlsError => "TLS_ERROR",
+            FailureReason::DeniedByPolicy => "DENIED_BY_POLICY",
+            FailureReason::NetworkUnreachable => "NETWORK_UNREACHABLE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|reason| reason.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+super::string_enum_schema!(
+    FailureReason,
+    "FailureReason",
+    "Why an address (and so a connection or binding) failed its check: no route or\n\
+     another connect error is NETWORK_UNREACHABLE."
+);
+
+/// Whether a check reached the destination as its service should answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reachability {
+    Reachable,
+    Unreachable,
+}
+
+impl Reachability {
+    pub const ALL: [Reachability; 2] = [Reachability::Reachable, Reachability::Unreachable];
+
+    pub fn from_reachable(reachable: bool) -> Self {
+        if reachable {
+            Reachability::Reachable
+        } else {
+            Reachability::Unreachable
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reachability::Reachable => "REACHABLE",
+            Reachability::Unreachable => "UNREACHABLE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|reachability| reachability.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
+}
+
+impl fmt::Display for Reachability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Named `Connectivity` in the document, as the wire fields that carry it are.
+super::string_enum_schema!(
+    Reachability,
+    "Connectivity",
+    "Whether a check reached the destination as the service should answer."
+);
+
+/// A queue binding's status: CREATING until its first check, then ACTIVE or FAILED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BindingStatus {
+    Creating,
+    Active,
+    Failed,
+}
+
+impl BindingStatus {
+    pub const ALL: [BindingStatus; 3] = [
+        BindingStatus::Creating,
+        BindingStatus::Active,
+        BindingStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindingStatus::Creating => "CREATING",
+            BindingStatus::Active => "ACTIVE",
+            BindingStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
+}
+
+impl fmt::Display for BindingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Named `QueueStatus` in the document, as DLI calls a queue's binding status.
+super::string_enum_schema!(BindingStatus, "QueueStatus", "A queue binding's status.");
+
+super::reads_as_str!(FailureReason);
+super::reads_as_str!(Reachability);
+super::reads_as_str!(BindingStatus);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_names_are_the_canonical_spellings() {
+        for reason in FailureReason::ALL {
+            assert_eq!(
+                serde_json::to_value(reason).ok(),
+                Some(reason.as_str().into())
+            );
+            assert_eq!(FailureReason::parse(reason.as_str()), Some(reason));
+        }
+        for reachability in Reachability::ALL {
+            assert_eq!(
+                serde_json::to_value(reachability).ok(),
+                Some(reachability.as_str().into())
+            );
+            assert_eq!(
+                Reachability::parse(reachability.as_str()),
+                Some(reachability)
+            );
+        }
+        for status in BindingStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(status.as_str().into())
+            );
+            assert_eq!(BindingStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(BindingStatus::parse("DELETED"), None);
+    }
+}
