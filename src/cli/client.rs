@@ -537,7 +537,7 @@ async fn report_final(
                 .map_err(|error| explain(error, settings));
             match answer {
                 Ok(answer) => print_json(&answer.raw),
-                Err(_) => print_json(&serde_json::to_value(connection).unwrap_or_default()),
+                Err(_) => print_json(&last_known_json(connection)),
             }
         }
         _ if connection.state == ConnectionState::Failed => {
@@ -669,6 +669,18 @@ fn final_or_wanted(connection: &ConnectionResponse, wanted: ConnectionState) -> 
     }
 }
 
+/// What is known of a connection the server no longer shows. A purged one (the
+/// placeholder, created at 0) has no known service: it prints as "", not as one made up.
+fn last_known_json(connection: &ConnectionResponse) -> serde_json::Value {
+    let mut value = serde_json::to_value(connection).unwrap_or_default();
+    if connection.create_time == 0
+        && let Some(service) = value.get_mut("service")
+    {
+        *service = serde_json::Value::String(String::new());
+    }
+    value
+}
+
 fn deleted_placeholder(id: &str) -> ConnectionResponse {
     ConnectionResponse {
         is_success: true,
@@ -680,7 +692,7 @@ fn deleted_placeholder(id: &str) -> ConnectionResponse {
         name: id.to_owned(),
         connection_url: String::new(),
         cluster_name: String::new(),
-        // Unknown once purged; the wire type has no empty service.
+        // Unknown once purged; printed as "" (see last_known_json).
         service: Service::Rds,
         create_time: 0,
         available_queue_info: Vec::new(),
