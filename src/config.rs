@@ -249,7 +249,6 @@ impl ServeConfig {
 /// parses, so a test's or embedder's environment cannot change it.
 fn defaults_command() -> clap::Command {
     ServeConfig::augment_args(clap::Command::new("dsconn-serve")).mut_args(|arg| arg.env(None))
-
 }
 
 #[cfg(test)]
@@ -263,8 +262,14 @@ mod tests {
         assert_eq!(config.storage.data_dir, PathBuf::from("/tmp/some-data-dir"));
         assert_eq!(config.storage.database_url, None);
         assert_eq!(config.storage.database_max_connections, 10);
-        assert_eq!(config.storage.database_acquire_timeout, Duration::from_secs(3));
-        assert_eq!(config.storage.sqlite_durability, crate::store::Durability::PowerLoss);
+        assert_eq!(
+            config.storage.database_acquire_timeout,
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            config.storage.sqlite_durability,
+            crate::store::Durability::PowerLoss
+        );
         assert_eq!(config.storage.secret_key_file, None);
         assert_eq!(config.check_timeout, Duration::from_secs(5));
         assert_eq!(config.dns_server, None);
@@ -306,7 +311,10 @@ mod tests {
             .filter(|arg| arg.get_env().is_some())
             .map(|arg| arg.get_id().to_string())
             .collect();
-        assert!(with_env.is_empty(), "still read from the environment: {with_env:?}");
+        assert!(
+            with_env.is_empty(),
+            "still read from the environment: {with_env:?}"
+        );
         assert!(command.get_arguments().count() > 20);
     }
 }
