@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod services;
+
 /// How long a test waits for a connection to leave CREATING.
 pub const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -297,11 +299,16 @@ impl Drop for TcpTarget {
     }
 }
 
-/// A loopback port with nothing listening on it.
-pub fn closed_port() -> u16 {
+/// A loopback port with nothing listening on it, free for a server to bind.
+pub fn free_port() -> u16 {
     let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address").port()
     // Dropped here: the port is free and refuses connections.
+}
+
+/// A loopback port with nothing listening on it: connects are refused.
+pub fn closed_port() -> u16 {
+    free_port()
 }
 
 /// A loopback listener whose backlog is full, so new connects hang until they time out:
@@ -789,6 +796,14 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL sent");
+        self.child.wait().expect("child reaped");
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -796,12 +811,13 @@ impl Drop for ServerProcess {
     }
 }
 
-/// An all-projects token issued on a data dir with the CLI, as an operator would.
-pub fn cli_token(data_dir: &Path) -> String {
+/// An all-projects token issued with the CLI, as an operator would, on the store that
+/// `store_args` select (`--data-dir DIR`, or `--database-url URL --secret-key-file F`).
+pub fn issue_token(store_args: &[&std::ffi::OsStr]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
         .args(["token", "create", "--all-projects", "--ttl", "1h"])
-        .args(["--output", "json", "--data-dir"])
-        .arg(data_dir)
+        .args(["--output", "json"])
+        .args(store_args)
         .output()
         .expect("dsconn token create runs");
     assert!(
@@ -811,4 +827,19 @@ pub fn cli_token(data_dir: &Path) -> String {
     );
     let issued: Value = serde_json::from_slice(&output.stdout).expect("json");
     issued["token"].as_str().expect("token").to_owned()
+}
+
+/// An all-projects token issued on a data dir with the CLI.
+pub fn cli_token(data_dir: &Path) -> String {
+    issue_token(&["--data-dir".as_ref(), data_dir.as_os_str()])
+}
+
+/// A client builder that sends `token` as `X-Auth-Token` on every request.
+pub fn token_client(token: &str) -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-auth-token",
+        reqwest::header::HeaderValue::from_str(token).expect("token is a header value"),
+    );
+    reqwest::Client::builder().default_headers(headers)
 }
