@@ -605,6 +605,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lookup_caches_expire_after_the_ttl_and_stay_bounded() {
+        let cache = lookup_cache::<Option<u8>>();
+        assert_eq!(cache.policy().time_to_live(), Some(CACHE_TTL));
+        assert_eq!(cache.policy().max_capacity(), Some(CACHE_MAX_ENTRIES));
+        // Random keys (unknown access keys, say) never hold more than the bound.
+        for index in 0..CACHE_MAX_ENTRIES + 500 {
+            cache.insert(format!("key-{index}"), None);
+        }
+        cache.run_pending_tasks();
+        assert!(
+            cache.entry_count() <= CACHE_MAX_ENTRIES,
+            "{} entries",
+            cache.entry_count()
+        );
+    }
+
+    #[test]
     fn allowed_hosts_match_by_name_and_optionally_port() {
         let parse = |raw: &str| AllowedHost::parse(raw).expect("parses");
         let host = |raw: &str| split_host_port(raw).expect("splits");
