@@ -119,18 +119,11 @@ def pid_alive(pid):
 def cmd_wait_serving(args):
     """Waits for dsconn's `dsconn is serving` log line and prints its listen address."""
     deadline = time.monotonic() + args.timeout
-    pattern = re.compile(r'listen[=":\s]+"?(127\.0\.0\.1:\d+)')
     while time.monotonic() < deadline:
         try:
             with open(args.log, encoding="utf-8", errors="replace") as source:
                 for line in source:
-                    if "dsconn is serving" not in line:
-                        continue
-                    try:
-                        listen = json.loads(line).get("listen")
-                    except json.JSONDecodeError:
-                        match = pattern.search(line)
-                        listen = match.group(1) if match else None
+                    listen = harness.listen_address(line)
                     if listen:
                         print(listen.rsplit(":", 1)[1])
                         return

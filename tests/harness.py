@@ -9,7 +9,9 @@ Everything here is on loopback (127.0.0.1).
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -82,6 +84,24 @@ def dsconn_env(**overrides: str) -> dict:
     return env
 
 
+_PRETTY_LISTEN = re.compile(r'listen[=":\s]+"?(127\.0\.0\.1:\d+)')
+
+
+def listen_address(line: str) -> str | None:
+    """The address in dsconn's `dsconn is serving` log line, in either log format
+    (JSON or pretty); None for any other line."""
+    if "dsconn is serving" not in line:
+        return None
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        entry = None
+    if isinstance(entry, dict):
+        return entry.get("listen") or None
+    match = _PRETTY_LISTEN.search(line)
+    return match.group(1) if match else None
+
+
 def die_with_parent() -> None:
     """In a child (preexec_fn): SIGKILL when this process dies, however it dies (Linux)."""
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -114,8 +134,6 @@ def stop_process(process: subprocess.Popen, grace: float = 15.0) -> int | None:
 
 def issue_token(binary, data_dir, ttl: str = "1h") -> str:
     """An all-projects token issued on a data dir with the CLI, as an operator would."""
-    import json
-
     issued = subprocess.run(
         [str(binary), "token", "create", "--all-projects", "--ttl", ttl,
          "--output", "json", "--data-dir", str(data_dir)],

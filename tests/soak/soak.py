@@ -86,8 +86,8 @@ class Server:
                     entry = json.loads(line)
                 except ValueError:
                     entry = {}
-                if not self.address and isinstance(entry, dict) and entry.get("listen"):
-                    self.address = entry["listen"]
+                if not self.address and harness.listen_address(line):
+                    self.address = harness.listen_address(line)
                     listening.set()
                 level = str(entry.get("level", "")).upper() if isinstance(entry, dict) else ""
                 if level == "ERROR" or "panicked" in line:
