@@ -403,6 +403,27 @@ fn dns_answer(table: &DnsTable, request: &[u8]) -> Option<hickory_proto::op::Mes
     Some(response)
 }
 
+/// A TCP listener on the UDP socket's port. The port was free for UDP only: when
+/// something (another test, another process) holds it for TCP, a new UDP port is tried.
+pub async fn udp_and_tcp_on_one_port(
+    mut udp: tokio::net::UdpSocket,
+) -> (tokio::net::UdpSocket, tokio::net::TcpListener) {
+    const ATTEMPTS: usize = 20;
+    for attempt in 1..=ATTEMPTS {
+        let address = udp.local_addr().expect("udp address");
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(tcp) => return (udp, tcp),
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse && attempt < ATTEMPTS => {
+                udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind udp");
+            }
+            Err(error) => panic!("bind tcp on udp port {address}: {error}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
 impl DnsServer {
     pub async fn start(records: &[(&str, &[IpAddr])]) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -416,13 +437,11 @@ impl DnsServer {
                 .map(|(name, ips)| (format!("{}.", name.trim_end_matches('.')), ips.to_vec()))
                 .collect(),
         );
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        let first = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind dns");
+        let (socket, tcp) = udp_and_tcp_on_one_port(first).await;
         let address = socket.local_addr().expect("dns address");
-        let tcp = tokio::net::TcpListener::bind(address)
-            .await
-            .expect("bind dns over tcp on the udp port");
         let udp_table = Arc::clone(&table);
         let task = tokio::spawn(async move {
             let mut buffer = vec![0u8; 4096];
@@ -842,4 +861,18 @@ pub fn token_client(token: &str) -> reqwest::ClientBuilder {
         reqwest::header::HeaderValue::from_str(token).expect("token is a header value"),
     );
     reqwest::Client::builder().default_headers(headers)
+}
+
+#[tokio::test]
+async fn the_dns_server_moves_on_when_its_udp_port_is_taken_for_tcp() {
+    // A TCP listener holds a port that is free for UDP, as another process's may.
+    let held = StdTcpListener::bind("127.0.0.1:0").expect("bind tcp");
+    let port = held.local_addr().expect("address").port();
+    let udp = tokio::net::UdpSocket::bind(("127.0.0.1", port))
+        .await
+        .expect("udp on the port held for tcp");
+    let (udp, tcp) = udp_and_tcp_on_one_port(udp).await;
+    let udp_port = udp.local_addr().expect("udp address").port();
+    assert_eq!(udp_port, tcp.local_addr().expect("tcp address").port());
+    assert_ne!(udp_port, port);
 }
