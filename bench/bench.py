@@ -23,7 +23,9 @@ import sys
 import threading
 import time
 
-LOOPBACK = "127.0.0.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import harness  # noqa: E402  (tests/harness.py: ports, listener, processes)
+from harness import LOOPBACK, free_port, stop_process  # noqa: E402
 
 
 def log(message):
@@ -96,32 +98,14 @@ class Api:
 
 def cmd_listener(args):
     """A TCP server that accepts and closes: the destination that makes checks ACTIVE."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, 0))
-    sock.listen(4096)
-    sock.settimeout(1.0)
-    print(sock.getsockname()[1], flush=True)
-    deadline = time.monotonic() + args.max_seconds
-    while time.monotonic() < deadline:
-        try:
-            conn, _ = sock.accept()
-        except socket.timeout:
-            continue
-        conn.close()
+    listener = harness.Listener(backlog=4096, max_seconds=args.max_seconds)
+    print(listener.port, flush=True)
+    listener.wait()
 
 
 def cmd_closed_port(_args):
     """A loopback port nobody listens on (bound, then released): checks there FAIL."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        print(sock.getsockname()[1])
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    print(harness.closed_port())
 
 
 def pid_alive(pid):
@@ -135,18 +119,11 @@ def pid_alive(pid):
 def cmd_wait_serving(args):
     """Waits for dsconn's `dsconn is serving` log line and prints its listen address."""
     deadline = time.monotonic() + args.timeout
-    pattern = re.compile(r'listen[=":\s]+"?(127\.0\.0\.1:\d+)')
     while time.monotonic() < deadline:
         try:
             with open(args.log, encoding="utf-8", errors="replace") as source:
                 for line in source:
-                    if "dsconn is serving" not in line:
-                        continue
-                    try:
-                        listen = json.loads(line).get("listen")
-                    except json.JSONDecodeError:
-                        match = pattern.search(line)
-                        listen = match.group(1) if match else None
+                    listen = harness.listen_address(line)
                     if listen:
                         print(listen.rsplit(":", 1)[1])
                         return
@@ -191,16 +168,6 @@ def http_status(port, path, timeout=1.0):
         return status
     except (OSError, http.client.HTTPException):
         return None
-
-
-def stop_process(process, grace=15.0):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def cmd_startup(args):

@@ -1,11 +1,12 @@
 //! Server settings: defaults, `DSCONN_*` environment variables and flags (flags win),
 //! validated before anything starts.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 use ipnet::IpNet;
 
 pub use crate::api::auth::AllowedHost;
@@ -227,38 +228,57 @@ impl ServeConfig {
     }
 
     /// Defaults with a given data dir and an OS-chosen port: for tests and embedding.
+    /// The defaults are the flags' own (parsed by clap with environment variables
+    /// ignored), so they cannot drift from `dsconn serve --help`.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            storage: StorageArgs::for_data_dir(data_dir),
-            check_timeout: Duration::from_secs(5),
-            dns_server: None,
-            probe_mode: ProbeMode::Full,
-            simulate_duration: Duration::from_secs(2),
-            simulate_rules: Vec::new(),
-            allow_cidrs: Vec::new(),
-            deny_cidrs: Vec::new(),
-            recheck_interval: Duration::from_secs(300),
-            max_concurrent_checks: 64,
-            checks_per_minute: 600,
-            role: Role::All,
-            lease_grace: Duration::from_secs(30),
-            max_connections: 1024,
-            max_connections_per_client: 64,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 16 * 1024,
-            request_timeout: Duration::from_secs(30),
-            rate_limit: 0,
-            auth_failures_per_second: 1,
-            auth_failure_burst: 10,
-            allowed_hosts: Vec::new(),
-            read_cache_ttl: Duration::from_millis(250),
-            deleted_retention: Duration::from_secs(7 * 24 * 3600),
-            connection_quota: 1000,
-            max_body_bytes: 64 * 1024,
-            auth: AuthMode::Required,
-            log_format: LogFormat::Pretty,
-        }
+        let argv: [OsString; 5] = [
+            "dsconn-serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.into().into_os_string(),
+        ];
+        let matches = defaults_command()
+            .try_get_matches_from(argv)
+            .expect("the serve flags' defaults parse");
+        Self::from_arg_matches(&matches).expect("clap's matches fit ServeConfig")
+    }
+}
+
+/// The `serve` flags without their environment variables: what [`ServeConfig::for_data_dir`]
+/// parses, so a test's or embedder's environment cannot change it.
+fn defaults_command() -> clap::Command {
+    ServeConfig::augment_args(clap::Command::new("dsconn-serve")).mut_args(|arg| arg.env(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_data_dir_is_the_flag_defaults_with_its_data_dir_and_any_port() {
+        // Every other value is the flag's default; `dsconn serve --help` shows them.
+        let config = ServeConfig::for_data_dir("/tmp/some-data-dir");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(config.storage.data_dir, PathBuf::from("/tmp/some-data-dir"));
+        assert_eq!(config.storage.database_url, None);
+        assert_eq!(config.auth, AuthMode::Required);
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn for_data_dir_ignores_the_environment() {
+        // The environment of a test run or an embedding process must not leak in.
+        let command = defaults_command();
+        let with_env: Vec<_> = command
+            .get_arguments()
+            .filter(|arg| arg.get_env().is_some())
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        assert!(
+            with_env.is_empty(),
+            "still read from the environment: {with_env:?}"
+        );
+        assert!(command.get_arguments().count() > 20);
     }
 }

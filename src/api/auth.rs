@@ -4,14 +4,13 @@
 //! `X-Auth-Token`) and puts the [`Principal`] in the request; handlers then call
 //! [`Principal::authorize`] with the path's project.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use http::HeaderMap;
+use moka::sync::Cache;
 
 use super::error::{ApiError, excerpt};
 use crate::config::AuthMode;
@@ -26,7 +25,7 @@ const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 /// replica take effect within this.
 const CACHE_TTL: Duration = Duration::from_secs(1);
 /// Bound on cached entries, so random keys cannot grow memory.
-const CACHE_MAX_ENTRIES: usize = 10_000;
+const CACHE_MAX_ENTRIES: u64 = 10_000;
 pub const TOKEN_HEADER: &str = "x-auth-token";
 const PROJECT_HEADER: &str = "x-project-id";
 /// What an unknown or revoked access key's request is verified against, so that it costs
@@ -98,11 +97,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
-struct Cached<T> {
-    fetched: Instant,
-    value: T,
-}
-
 #[derive(Clone)]
 struct CredentialEntry {
     secret_key: Secret,
@@ -123,39 +117,21 @@ pub struct Authenticator {
     mode: AuthMode,
     store: DynStore,
     secrets: Option<SecretBox>,
-    credentials: Mutex<HashMap<String, Cached<Option<CredentialEntry>>>>,
-    tokens: Mutex<HashMap<String, Cached<Option<TokenEntry>>>>,
+    /// By access key; `None` remembers an unknown key, so floods of them stay cheap.
+    credentials: Cache<String, Option<CredentialEntry>>,
+    /// By token hash; `None` likewise.
+    tokens: Cache<String, Option<TokenEntry>>,
     /// `--allowed-hosts`; empty: signatures for any host are accepted.
     allowed_hosts: Vec<AllowedHost>,
 }
 
-fn fresh<T: Clone>(cache: &Mutex<HashMap<String, Cached<T>>>, key: &str) -> Option<T> {
-    let cache = cache
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    cache
-        .get(key)
-        .filter(|entry| entry.fetched.elapsed() < CACHE_TTL)
-        .map(|entry| entry.value.clone())
-}
-
-fn remember<T>(cache: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: T) {
-    let mut cache = cache
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if cache.len() >= CACHE_MAX_ENTRIES {
-        cache.retain(|_, entry| entry.fetched.elapsed() < CACHE_TTL);
-        if cache.len() >= CACHE_MAX_ENTRIES {
-            cache.clear();
-        }
-    }
-    cache.insert(
-        key.to_owned(),
-        Cached {
-            fetched: Instant::now(),
-            value,
-        },
-    );
+/// A cache whose entries live at most [`CACHE_TTL`] from their lookup, at most
+/// [`CACHE_MAX_ENTRIES`] of them.
+fn lookup_cache<V: Clone + Send + Sync + 'static>() -> Cache<String, V> {
+    Cache::builder()
+        .max_capacity(CACHE_MAX_ENTRIES)
+        .time_to_live(CACHE_TTL)
+        .build()
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -301,8 +277,8 @@ impl Authenticator {
             mode,
             store,
             secrets,
-            credentials: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
+            credentials: lookup_cache(),
+            tokens: lookup_cache(),
             allowed_hosts: Vec::new(),
         }
     }
@@ -318,7 +294,7 @@ impl Authenticator {
     }
 
     async fn credential(&self, access_key: &str) -> Result<Option<CredentialEntry>, ApiError> {
-        if let Some(cached) = fresh(&self.credentials, access_key) {
+        if let Some(cached) = self.credentials.get(access_key) {
             return Ok(cached);
         }
         let record = self.store.find_credential(access_key).await?;
@@ -326,7 +302,8 @@ impl Authenticator {
             None => None,
             Some(record) => Some(self.open_credential(record)?),
         };
-        remember(&self.credentials, access_key, entry.clone());
+        self.credentials
+            .insert(access_key.to_owned(), entry.clone());
         Ok(entry)
     }
 
@@ -346,7 +323,7 @@ impl Authenticator {
 
     async fn token(&self, token: &str) -> Result<Option<TokenEntry>, ApiError> {
         let hash = hash_token(token);
-        if let Some(cached) = fresh(&self.tokens, &hash) {
+        if let Some(cached) = self.tokens.get(&hash) {
             return Ok(cached);
         }
         let entry = self
@@ -359,7 +336,7 @@ impl Authenticator {
                 expires_at: record.expires_at,
                 revoked: record.revoked_at.is_some(),
             });
-        remember(&self.tokens, &hash, entry.clone());
+        self.tokens.insert(hash, entry.clone());
         Ok(entry)
     }
 
@@ -526,6 +503,23 @@ fn format_time(millis: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookup_caches_expire_after_the_ttl_and_stay_bounded() {
+        let cache = lookup_cache::<Option<u8>>();
+        assert_eq!(cache.policy().time_to_live(), Some(CACHE_TTL));
+        assert_eq!(cache.policy().max_capacity(), Some(CACHE_MAX_ENTRIES));
+        // Random keys (unknown access keys, say) never hold more than the bound.
+        for index in 0..CACHE_MAX_ENTRIES + 500 {
+            cache.insert(format!("key-{index}"), None);
+        }
+        cache.run_pending_tasks();
+        assert!(
+            cache.entry_count() <= CACHE_MAX_ENTRIES,
+            "{} entries",
+            cache.entry_count()
+        );
+    }
 
     #[test]
     fn allowed_hosts_match_by_name_and_optionally_port() {

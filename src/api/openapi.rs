@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 description of the whole HTTP surface, generated from the wire types
 //! (`types.rs`, `error.rs`) and the handlers' `#[utoipa::path]` annotations, and served
-//! at `GET /openapi.json`. `docs/openapi.json` is the committed copy; the integration
-//! test `openapi` fails when the two differ and says how to regenerate the file.
+//! at `GET /openapi.json`. `docs/openapi.snap` (an insta snapshot) is the committed copy;
+//! the integration test `openapi` fails when the two differ (regenerate: see there).
 
 use std::sync::LazyLock;
 

@@ -63,3 +63,16 @@ pub enum OutputFormat {
     Text,
     Json,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own consistency checks over every command and flag (as crates.io has).
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -2,12 +2,13 @@
 //! stuck in CREATING; SIGTERM stops it cleanly.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dsconn::api::types::ConnectionResponse;
 
-use crate::helpers::{HangingTarget, ServerProcess, TcpTarget, create_body, new_project};
+use crate::helpers::{
+    HangingTarget, ServerProcess, TcpTarget, cli_token, create_body, new_project, token_client,
+};
 
 /// A `dsconn serve` on a data dir, checking with plain TCP connects.
 fn start_server(data_dir: &Path, check_timeout: &str) -> ServerProcess {
@@ -19,44 +20,6 @@ fn start_server(data_dir: &Path, check_timeout: &str) -> ServerProcess {
         "--data-dir".as_ref(),
         data_dir.as_os_str(),
     ])
-}
-
-/// Issues an all-projects token with the CLI, as an operator would.
-fn cli_token(data_dir: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_dsconn"))
-        .args([
-            "token",
-            "create",
-            "--all-projects",
-            "--ttl",
-            "1h",
-            "--output",
-            "json",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("dsconn token create runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let issued: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    issued["token"].as_str().expect("token").to_owned()
-}
-
-/// An HTTP client that sends the token on every request.
-fn client_with_token(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-auth-token",
-        reqwest::header::HeaderValue::from_str(token).expect("token is a header value"),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .expect("client")
 }
 
 async fn show(client: &reqwest::Client, url: &str) -> ConnectionResponse {
@@ -71,7 +34,9 @@ async fn sigkill_while_checks_run_loses_no_acknowledged_create_and_leaves_none_c
     let live = TcpTarget::start().await;
     let hanging = HangingTarget::start();
     let project = new_project();
-    let client = client_with_token(&cli_token(data_dir.path()));
+    let client = token_client(&cli_token(data_dir.path()))
+        .build()
+        .expect("client");
 
     let mut server = start_server(data_dir.path(), "3s");
     let mut acknowledged = Vec::new();

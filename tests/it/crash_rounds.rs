@@ -3,10 +3,7 @@
 //! create the server acknowledged is there, and every acknowledged delete is DELETED.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +12,9 @@ use dsconn::api::types::ListConnectionsResponse;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::helpers::{TcpTarget, closed_port, create_body, new_project};
+use crate::helpers::{
+    ServerProcess, TcpTarget, cli_token, closed_port, create_body, new_project, token_client,
+};
 
 const ROUNDS: usize = 20;
 const WORKERS: usize = 4;
@@ -26,80 +25,21 @@ const MAX_REQUESTS_PER_WORKER: usize = 500;
 /// The SQLite file in the data dir (`store::sqlite::DATABASE_FILE`, which is private).
 const DATABASE_FILE: &str = "dsconn.db";
 
-/// A `dsconn serve` child process and the address it reported.
-struct Server {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dsconn"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--probe-mode", "tcp"])
-            .args(["--check-timeout", "1s"])
-            // The storm creates far more than the default per-project budgets allow.
-            .args([
-                "--checks-per-minute",
-                "1000000",
-                "--connection-quota",
-                "100000",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("DSCONN_LOG_FORMAT", "json")
-            .env("DSCONN_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dsconn starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        // Reads the log until the server says where it listens, then keeps draining it so
-        // the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut waiting = Some(sender);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if waiting.is_some() {
-                    let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                    if let Some(listen) = parsed["listen"].as_str()
-                        && let Some(sender) = waiting.take()
-                    {
-                        let _ = sender.send(listen.to_owned());
-                    }
-                }
-                if std::env::var_os("TEST_LOG").is_some() {
-                    eprintln!("{line}");
-                }
-            }
-        });
-        let listen = receiver
-            .recv_timeout(Duration::from_secs(20))
-            .expect("dsconn reported its address");
-        Self {
-            child,
-            address: listen.parse().expect("listen address"),
-        }
-    }
-
-    fn collection(&self, project: &str) -> String {
-        format!(
-            "http://{}/v2.0/{project}/datasource-connection",
-            self.address
-        )
-    }
-
-    /// SIGKILL, then reap.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL sent");
-        self.child.wait().expect("child reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `dsconn serve` on the data dir, checking with plain TCP connects.
+fn start_server(data_dir: &Path) -> ServerProcess {
+    ServerProcess::start(&[
+        "--probe-mode".as_ref(),
+        "tcp".as_ref(),
+        "--check-timeout".as_ref(),
+        "1s".as_ref(),
+        // The storm creates far more than the default per-project budgets allow.
+        "--checks-per-minute".as_ref(),
+        "1000000".as_ref(),
+        "--connection-quota".as_ref(),
+        "100000".as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ])
 }
 
 /// What the client was told, across all rounds.
@@ -311,23 +251,6 @@ fn check_against_ledger(round: usize, listed: &ListConnectionsResponse, ledger: 
     }
 }
 
-/// Issues an all-projects token with the CLI, as an operator would.
-fn cli_token(data_dir: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_dsconn"))
-        .args(["token", "create", "--all-projects", "--ttl", "1h"])
-        .args(["--output", "json", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("dsconn token create runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let issued: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    issued["token"].as_str().expect("token").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_sigkills_during_a_create_delete_storm_lose_no_acknowledged_change() {
     let started = Instant::now();
@@ -335,13 +258,7 @@ async fn twenty_sigkills_during_a_create_delete_storm_lose_no_acknowledged_chang
     let live = TcpTarget::start().await;
     let refused = closed_port();
     let project = new_project();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-auth-token",
-        reqwest::header::HeaderValue::from_str(&cli_token(data_dir.path())).expect("token"),
-    );
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
+    let client = token_client(&cli_token(data_dir.path()))
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
@@ -350,7 +267,7 @@ async fn twenty_sigkills_during_a_create_delete_storm_lose_no_acknowledged_chang
     eprintln!("crash rounds: seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
 
-    let mut server = Server::start(data_dir.path());
+    let mut server = start_server(data_dir.path());
     for round in 0..ROUNDS {
         let killed = Arc::new(AtomicBool::new(false));
         let storm = Arc::new(Storm {
@@ -375,7 +292,7 @@ async fn twenty_sigkills_during_a_create_delete_storm_lose_no_acknowledged_chang
             worker.await.expect("storm worker");
         }
 
-        server = Server::start(data_dir.path());
+        server = start_server(data_dir.path());
         let rows = integrity_check(data_dir.path()).await;
         assert_eq!(rows, ["ok"], "round {round}: integrity_check");
         let listed = list_all(&client, &server.collection(&project)).await;

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod services;
+
 /// How long a test waits for a connection to leave CREATING.
 pub const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -297,11 +299,16 @@ impl Drop for TcpTarget {
     }
 }
 
-/// A loopback port with nothing listening on it.
-pub fn closed_port() -> u16 {
+/// A loopback port with nothing listening on it, free for a server to bind.
+pub fn free_port() -> u16 {
     let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address").port()
     // Dropped here: the port is free and refuses connections.
+}
+
+/// A loopback port with nothing listening on it: connects are refused.
+pub fn closed_port() -> u16 {
+    free_port()
 }
 
 /// A loopback listener whose backlog is full, so new connects hang until they time out:
@@ -396,6 +403,27 @@ fn dns_answer(table: &DnsTable, request: &[u8]) -> Option<hickory_proto::op::Mes
     Some(response)
 }
 
+/// A TCP listener on the UDP socket's port. The port was free for UDP only: when
+/// something (another test, another process) holds it for TCP, a new UDP port is tried.
+pub async fn udp_and_tcp_on_one_port(
+    mut udp: tokio::net::UdpSocket,
+) -> (tokio::net::UdpSocket, tokio::net::TcpListener) {
+    const ATTEMPTS: usize = 20;
+    for attempt in 1..=ATTEMPTS {
+        let address = udp.local_addr().expect("udp address");
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(tcp) => return (udp, tcp),
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse && attempt < ATTEMPTS => {
+                udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind udp");
+            }
+            Err(error) => panic!("bind tcp on udp port {address}: {error}"),
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
 impl DnsServer {
     pub async fn start(records: &[(&str, &[IpAddr])]) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -409,13 +437,11 @@ impl DnsServer {
                 .map(|(name, ips)| (format!("{}.", name.trim_end_matches('.')), ips.to_vec()))
                 .collect(),
         );
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        let first = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind dns");
+        let (socket, tcp) = udp_and_tcp_on_one_port(first).await;
         let address = socket.local_addr().expect("dns address");
-        let tcp = tokio::net::TcpListener::bind(address)
-            .await
-            .expect("bind dns over tcp on the udp port");
         let udp_table = Arc::clone(&table);
         let task = tokio::spawn(async move {
             let mut buffer = vec![0u8; 4096];
@@ -789,6 +815,14 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL sent");
+        self.child.wait().expect("child reaped");
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -796,12 +830,13 @@ impl Drop for ServerProcess {
     }
 }
 
-/// An all-projects token issued on a data dir with the CLI, as an operator would.
-pub fn cli_token(data_dir: &Path) -> String {
+/// An all-projects token issued with the CLI, as an operator would, on the store that
+/// `store_args` select (`--data-dir DIR`, or `--database-url URL --secret-key-file F`).
+pub fn issue_token(store_args: &[&std::ffi::OsStr]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_dsconn"))
         .args(["token", "create", "--all-projects", "--ttl", "1h"])
-        .args(["--output", "json", "--data-dir"])
-        .arg(data_dir)
+        .args(["--output", "json"])
+        .args(store_args)
         .output()
         .expect("dsconn token create runs");
     assert!(
@@ -811,4 +846,33 @@ pub fn cli_token(data_dir: &Path) -> String {
     );
     let issued: Value = serde_json::from_slice(&output.stdout).expect("json");
     issued["token"].as_str().expect("token").to_owned()
+}
+
+/// An all-projects token issued on a data dir with the CLI.
+pub fn cli_token(data_dir: &Path) -> String {
+    issue_token(&["--data-dir".as_ref(), data_dir.as_os_str()])
+}
+
+/// A client builder that sends `token` as `X-Auth-Token` on every request.
+pub fn token_client(token: &str) -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-auth-token",
+        reqwest::header::HeaderValue::from_str(token).expect("token is a header value"),
+    );
+    reqwest::Client::builder().default_headers(headers)
+}
+
+#[tokio::test]
+async fn the_dns_server_moves_on_when_its_udp_port_is_taken_for_tcp() {
+    // A TCP listener holds a port that is free for UDP, as another process's may.
+    let held = StdTcpListener::bind("127.0.0.1:0").expect("bind tcp");
+    let port = held.local_addr().expect("address").port();
+    let udp = tokio::net::UdpSocket::bind(("127.0.0.1", port))
+        .await
+        .expect("udp on the port held for tcp");
+    let (udp, tcp) = udp_and_tcp_on_one_port(udp).await;
+    let udp_port = udp.local_addr().expect("udp address").port();
+    assert_eq!(udp_port, tcp.local_addr().expect("tcp address").port());
+    assert_ne!(udp_port, port);
 }

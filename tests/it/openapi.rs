@@ -1,16 +1,18 @@
-//! The OpenAPI document: served without credentials, equal to the committed
-//! `docs/openapi.json`, and naming only routes that exist.
+//! The OpenAPI document: served without credentials, equal to the committed insta
+//! snapshot `docs/openapi.snap` (the published copy: the served JSON after insta's
+//! three-line header), and naming only routes that exist.
+//!
+//! After an intended API change, regenerate the snapshot with one command and commit it:
+//!
+//!     INSTA_UPDATE=always cargo test --test it openapi::
+//!
+//! (or `cargo insta test --accept -- openapi::` with cargo-insta installed).
 
 use serde_json::Value;
 
 use crate::helpers::spawn_app;
 
-/// The committed copy of the document.
-const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
-/// Set to `1` to rewrite `docs/openapi.json` from the served document.
-const UPDATE_VAR: &str = "UPDATE_OPENAPI";
-
-/// The served document, as text, with the trailing newline the committed file has.
+/// The served document, as text.
 async fn served_document() -> String {
     let app = spawn_app().await;
     let response = app
@@ -23,7 +25,7 @@ async fn served_document() -> String {
     assert_eq!(response.headers()["content-type"], "application/json");
     let text = response.text().await.expect("text");
     app.stop().await;
-    format!("{text}\n")
+    text
 }
 
 #[tokio::test]
@@ -31,26 +33,15 @@ async fn the_committed_openapi_document_is_the_served_one() {
     let served = served_document().await;
     let document: Value = serde_json::from_str(&served).expect("the document is JSON");
     assert_eq!(document["openapi"], "3.1.0");
-
-    if std::env::var(UPDATE_VAR).is_ok_and(|value| value == "1") {
-        std::fs::write(COMMITTED, &served).expect("docs/openapi.json written");
-        return;
-    }
-    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
-    if committed != served {
-        let first_difference = committed
-            .lines()
-            .zip(served.lines())
-            .position(|(old, new)| old != new)
-            .unwrap_or_else(|| committed.lines().count().min(served.lines().count()));
-        panic!(
-            "docs/openapi.json is not the document the server serves at /openapi.json \
-             (first difference at line {}). If the API change is intended, regenerate it \
-             with\n\n    {UPDATE_VAR}=1 cargo test --test it openapi::\n\nand commit the \
-             file with the change.",
-            first_difference + 1
-        );
-    }
+    insta::with_settings!({
+        // Beside the other docs rather than in tests/it/snapshots/: it is published.
+        snapshot_path => "../../docs",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+        description => "GET /openapi.json; regenerate: INSTA_UPDATE=always cargo test --test it openapi::",
+    }, {
+        insta::assert_snapshot!("openapi", served);
+    });
 }
 
 /// A concrete path for a documented template: a valid project and a fresh UUID.

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::helpers::{free_port, services};
+
 pub struct PgCluster {
     bin: PathBuf,
     data: PathBuf,
@@ -13,26 +15,25 @@ pub struct PgCluster {
     _root: tempfile::TempDir,
 }
 
-fn postgres_bin() -> PathBuf {
+/// The newest PostgreSQL's binaries; None (after saying so) when none is installed.
+fn postgres_bin() -> Option<PathBuf> {
     let base = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(base)
-        .expect("PostgreSQL binaries in /usr/lib/postgresql (run scripts/ensure-services)")
+        .into_iter()
+        .flatten()
         .filter_map(Result::ok)
         .map(|entry| entry.path().join("bin"))
         .filter(|bin| bin.join("initdb").exists())
         .collect();
     versions.sort();
-    versions
-        .pop()
-        .expect("an initdb under /usr/lib/postgresql/*/bin")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
+    let newest = versions.pop();
+    if newest.is_none() {
+        services::missing(
+            "PostgreSQL's server binaries",
+            "no initdb under /usr/lib/postgresql/*/bin",
+        );
+    }
+    newest
 }
 
 /// PostgreSQL refuses to run as root: as root, run its tools as the `postgres` user.
@@ -59,9 +60,10 @@ fn run(mut command: Command, what: &str) {
 }
 
 impl PgCluster {
-    /// initdb and start; trust authentication, listening on 127.0.0.1 only.
-    pub fn start() -> Self {
-        let bin = postgres_bin();
+    /// initdb and start; trust authentication, listening on 127.0.0.1 only. None when
+    /// PostgreSQL is not installed and services are not required (a skip).
+    pub fn start() -> Option<Self> {
+        let bin = postgres_bin()?;
         let root = tempfile::Builder::new()
             .prefix("dsconn-pg-")
             .tempdir()
@@ -88,7 +90,7 @@ impl PgCluster {
             _root: root,
         };
         cluster.start_server();
-        cluster
+        Some(cluster)
     }
 
     pub fn url(&self) -> String {

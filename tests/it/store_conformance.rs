@@ -3,9 +3,9 @@
 //! opens two handles on the same database, as two replicas would, so that claims, leases,
 //! quotas and lockout counters are shown to hold across processes and not only within one.
 //!
-//! PostgreSQL comes from `DSCONN_TEST_POSTGRES_URL` (an admin URL, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`); when it is not reachable the tests fail
-//! and say to run `scripts/ensure-services`.
+//! PostgreSQL comes from `DSCONN_TEST_POSTGRES_URL` (see `helpers::services`); when it
+//! is not reachable the PostgreSQL cases are skipped with a message, or fail under
+//! `DSCONN_REQUIRE_SERVICES=1` (as in scripts/test).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,132 +23,7 @@ use rstest::rstest;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::task::JoinSet;
 
-// ---------------------------------------------------------------------------------------
-// A fresh PostgreSQL database per test
-// ---------------------------------------------------------------------------------------
-
-/// The admin URL when `DSCONN_TEST_POSTGRES_URL` is unset (trust authentication).
-const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// Tried when the default user does not exist on this machine.
-const FALLBACK_ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
-const ADMIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A database of its own on the test PostgreSQL server, dropped by [`drop_now`]
-/// (or, best effort, when dropped). Other databases on the server are never touched.
-///
-/// [`drop_now`]: TestDatabase::drop_now
-pub struct TestDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-    dropped: bool,
-}
-
-impl TestDatabase {
-    /// A URL for the database, for `PgStore::connect` or `dsconn --database-url`.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Drops the database now, ending any sessions still connected to it.
-    pub async fn drop_now(mut self) {
-        self.dropped = true;
-        if let Err(error) = drop_database(&self.admin_url, &self.name).await {
-            panic!("dropping test database {}: {error}", self.name);
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    /// Best effort for a test that panicked before `drop_now`: on a thread of its own,
-    /// since this may run inside (or outside) a runtime.
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            let _ = runtime.block_on(drop_database(&admin_url, &name));
-        });
-        let _ = dropper.join();
-    }
-}
-
-/// Connects as the admin user, or fails the test with what to do about it.
-async fn admin_connection() -> (PgConnection, String) {
-    let candidates = match std::env::var("DSCONN_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => vec![url.trim().to_owned()],
-        _ => vec![DEFAULT_ADMIN_URL.to_owned(), FALLBACK_ADMIN_URL.to_owned()],
-    };
-    let mut failures = Vec::new();
-    for url in candidates {
-        match tokio::time::timeout(ADMIN_CONNECT_TIMEOUT, PgConnection::connect(&url)).await {
-            Ok(Ok(connection)) => return (connection, url),
-            Ok(Err(error)) => {
-                failures.push(format!("{}: {error}", dsconn::store::redact_url(&url)))
-            }
-            Err(_) => failures.push(format!(
-                "{}: no answer within {ADMIN_CONNECT_TIMEOUT:?}",
-                dsconn::store::redact_url(&url)
-            )),
-        }
-    }
-    panic!(
-        "PostgreSQL is not reachable ({}). Run scripts/ensure-services, which starts the \
-         machine's PostgreSQL, or point DSCONN_TEST_POSTGRES_URL at an admin URL.",
-        failures.join("; ")
-    );
-}
-
-/// Creates `dsconn_test_<random>` on the test server.
-pub async fn fresh_postgres_database() -> TestDatabase {
-    let (mut admin, admin_url) = admin_connection().await;
-    let name = format!("dsconn_test_{}", uuid::Uuid::new_v4().simple());
-    let mut attempt = 0;
-    // CREATE DATABASE can fail while another session is briefly connected to template1.
-    loop {
-        attempt += 1;
-        match admin
-            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-        {
-            Ok(_) => break,
-            Err(error) if attempt < 5 => {
-                eprintln!("CREATE DATABASE {name} failed ({error}), retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(error) => panic!("CREATE DATABASE {name}: {error}"),
-        }
-    }
-    let _ = admin.close().await;
-    let mut url = reqwest::Url::parse(&admin_url).expect("the admin URL is a URL");
-    url.set_path(&name);
-    TestDatabase {
-        admin_url,
-        name,
-        url: url.into(),
-        dropped: false,
-    }
-}
-
-async fn drop_database(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
-    let mut admin = PgConnection::connect(admin_url).await?;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-        .await?;
-    admin.close().await
-}
+use crate::helpers::services::{TestDatabase, admin_connection, fresh_postgres_database};
 
 // ---------------------------------------------------------------------------------------
 // Backends
@@ -172,7 +47,8 @@ struct Stores {
 const TEST_POOL_SIZE: u32 = 5;
 const TEST_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn open(backend: Backend) -> Stores {
+/// None when the backend's server is missing and services are not required (a skip).
+async fn open(backend: Backend) -> Option<Stores> {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -180,15 +56,15 @@ async fn open(backend: Backend) -> Stores {
             let second = SqliteStore::open_for_admin(dir.path())
                 .await
                 .expect("sqlite opens a second time");
-            Stores {
+            Some(Stores {
                 first: Arc::new(first),
                 second: Arc::new(second),
                 _dir: Some(dir),
                 database: None,
-            }
+            })
         }
         Backend::Postgres => {
-            let database = fresh_postgres_database().await;
+            let database = fresh_postgres_database().await?;
             let connect = || PgStore::connect(database.url(), TEST_POOL_SIZE, TEST_ACQUIRE_TIMEOUT);
             let (first, second) = tokio::join!(connect(), connect());
             let first = first.expect("postgres connects");
@@ -197,12 +73,12 @@ async fn open(backend: Backend) -> Stores {
             let (migrated_first, migrated_second) = tokio::join!(first.migrate(), second.migrate());
             migrated_first.expect("first migration");
             migrated_second.expect("second migration");
-            Stores {
+            Some(Stores {
                 first: Arc::new(first),
                 second: Arc::new(second),
                 _dir: None,
                 database: Some(database),
-            }
+            })
         }
     }
 }
@@ -347,7 +223,9 @@ fn ids<T>(items: &[T], id: impl Fn(&T) -> ConnectionId) -> Vec<ConnectionId> {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn connections_are_created_listed_deleted_and_purged_alike(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     connection_story(&stores.first).await;
     stores.finish().await;
 }
@@ -909,7 +787,9 @@ async fn connection_story(store: &DynStore) {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn claims_and_leases_give_each_piece_of_work_to_one_owner(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     lease_story(&stores.first, &stores.second).await;
     stores.finish().await;
 }
@@ -1343,7 +1223,9 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_never_exceed_the_quota(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     let p = project("proj-quota");
     let mut creates = JoinSet::new();
     for n in 0..20 {
@@ -1390,7 +1272,9 @@ async fn concurrent_creates_never_exceed_the_quota(#[case] backend: Backend) {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_of_one_name_admit_exactly_one(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     let p = project("proj-names");
     let mut creates = JoinSet::new();
     for n in 0..10 {
@@ -1428,7 +1312,9 @@ async fn concurrent_creates_of_one_name_admit_exactly_one(#[case] backend: Backe
 #[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claimers_never_share_a_row(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     let p = project("proj-claims");
     let all_queues: Vec<String> = (0..20).map(|n| format!("q_{n}")).collect();
     let queue_refs: Vec<&str> = all_queues.iter().map(String::as_str).collect();
@@ -1532,7 +1418,9 @@ async fn a_connection_is_read_with_its_bindings_in_one_snapshot(#[case] backend:
 
     const ROUNDS: i64 = 60;
     const READERS: usize = 3;
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     let p = project("proj-snapshot");
     let mut ids = Vec::new();
     for n in 0..ROUNDS {
@@ -1617,7 +1505,9 @@ async fn a_connection_is_read_with_its_bindings_in_one_snapshot(#[case] backend:
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     let p = project("proj-binding-claims");
     let new = connection(&p, "bound", Service::Dws, &[], &[], T0);
     let id = new.id;
@@ -1669,7 +1559,9 @@ fn credential(access_key: &str, scope: ProjectScope, created_at: i64) -> NewCred
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn credentials_and_tokens_are_kept_alike(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     credential_story(&stores.first, &stores.second).await;
     stores.finish().await;
 }
@@ -1863,7 +1755,9 @@ async fn an_unreachable_postgres_fails_fast() {
 
 #[tokio::test]
 async fn a_test_database_is_created_and_dropped() {
-    let database = fresh_postgres_database().await;
+    let Some(database) = fresh_postgres_database().await else {
+        return;
+    };
     let name = database.name().to_owned();
     let store = PgStore::connect(database.url(), 1, TEST_ACQUIRE_TIMEOUT)
         .await
@@ -1887,7 +1781,9 @@ async fn a_test_database_is_created_and_dropped() {
     );
     store.close().await;
     database.drop_now().await;
-    let (mut admin, _) = admin_connection().await;
+    let (mut admin, _) = admin_connection()
+        .await
+        .expect("PostgreSQL answered a moment ago");
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
         .bind(&name)
         .fetch_one(&mut admin)
@@ -1901,7 +1797,9 @@ async fn a_test_database_is_created_and_dropped() {
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_schema_migrated_by_a_newer_build_is_not_ready(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     stores.first.ping().await.expect("current schema");
     let newer = "INSERT INTO _sqlx_migrations \
                      (version, description, success, checksum, execution_time) \
@@ -1934,7 +1832,9 @@ async fn a_schema_migrated_by_a_newer_build_is_not_ready(#[case] backend: Backen
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn the_first_key_check_stored_wins_for_every_process(#[case] backend: Backend) {
-    let stores = open(backend).await;
+    let Some(stores) = open(backend).await else {
+        return;
+    };
     // Two processes starting together with different keys: one value is kept, and both
     // read that same one back (so the one with the other key refuses to start).
     let (first, second) = tokio::join!(

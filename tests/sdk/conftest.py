@@ -15,8 +15,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,7 +29,10 @@ from huaweicloudsdkdli.v1 import DliClient
 
 from helpers import REPO, new_project_id
 
-LOOPBACK = "127.0.0.1"
+sys.path.insert(0, str(REPO / "tests"))
+import harness  # noqa: E402  (tests/harness.py: ports, listener, processes)
+from harness import LOOPBACK, dsconn_env, free_port  # noqa: E402
+
 STARTUP_TIMEOUT_S = 20.0
 
 # Loopback traffic must never be sent to a proxy from the environment.
@@ -42,18 +45,6 @@ if LOOPBACK not in _no_proxy.split(","):
 
 def dsconn_bin() -> Path:
     return Path(os.environ.get("DSCONN_BIN") or REPO / "target" / "debug" / "dsconn")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def dsconn_env() -> dict:
-    """The environment for dsconn processes: without DSCONN_* settings from the
-    caller's shell (DSCONN_AUTH=none there would silently turn authentication off)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("DSCONN_")}
 
 
 class CliError(AssertionError):
@@ -157,14 +148,15 @@ def start_server(data_dir, log_dir, *extra_args) -> Server:
     stdout_path = os.path.join(log_dir, "stdout.log")
     stderr_path = os.path.join(log_dir, "stderr.log")
     port = free_port()
-    cmd = [str(binary), "serve",
-           "--listen", f"{LOOPBACK}:{port}",
-           "--data-dir", str(data_dir),
-           "--check-timeout", "1s",
-           *([] if "--probe-mode" in extra_args else probe_args(binary)),
-           *extra_args]
+    serve_args = ["--listen", f"{LOOPBACK}:{port}",
+                  "--data-dir", str(data_dir),
+                  "--check-timeout", "1s",
+                  *([] if "--probe-mode" in extra_args else probe_args(binary)),
+                  *extra_args]
+    cmd = [str(binary), "serve", *serve_args]
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=dsconn_env())
+        proc = harness.start_serve(binary, *serve_args, stdout=out, stderr=err,
+                                   die_with_us=False)
     srv = Server(proc, port, data_dir, stdout_path, stderr_path)
 
     try:
@@ -275,43 +267,9 @@ def dli(client_for, project_id):
     return client_for(project_id)
 
 
-class Listener:
-    """A loopback TCP server that accepts connections and closes them at once."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tcp-listener", daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self):
-        return f"{LOOPBACK}:{self.port}"
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.accepted += 1
-            conn.close()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
-
-
 @pytest.fixture(scope="session")
 def tcp_listener():
-    listener = Listener()
+    listener = harness.Listener(backlog=64)
     yield listener
     listener.close()
 
@@ -319,7 +277,7 @@ def tcp_listener():
 @pytest.fixture
 def closed_port():
     """A loopback port on which nothing listens (connect is refused at once)."""
-    return free_port()
+    return harness.closed_port()
 
 
 @pytest.fixture(scope="session")

@@ -26,13 +26,11 @@ view is exact: a list filtered by its tag must return exactly the ids it holds.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import http.client
 import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,10 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness  # noqa: E402  (tests/harness.py: ports, listener, processes)
+from harness import Listener, closed_port  # noqa: E402
 
 PROJECT = "soakproject"
 MAX_LIVE_PER_WORKER = 60
@@ -59,27 +61,19 @@ def log(message: str) -> None:
 # --- the server and the probe targets ------------------------------------------------
 
 
-def die_with_parent() -> None:
-    """In the child: SIGKILL when this process dies, however it dies (Linux)."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 class Server:
     """`dsconn serve` on 127.0.0.1:0 in a fresh data dir; its log is drained by a thread."""
 
     def __init__(self, binary: str, data_dir: str) -> None:
         self.error_lines: list[str] = []
-        self.token = self._token(binary, data_dir)
-        env = dict(os.environ, DSCONN_LOG_FORMAT="json", DSCONN_LOG="info")
-        self.process = subprocess.Popen(
-            [
-                binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                "--probe-mode", "tcp", "--check-timeout", "1s",
-                # The load creates far more than the default per-project budgets allow.
-                "--checks-per-minute", "1000000", "--connection-quota", "100000",
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-            preexec_fn=die_with_parent,
+        self.token = harness.issue_token(binary, data_dir)
+        self.process = harness.start_serve(
+            binary, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+            "--probe-mode", "tcp", "--check-timeout", "1s",
+            # The load creates far more than the default per-project budgets allow.
+            "--checks-per-minute", "1000000", "--connection-quota", "100000",
+            env=dict(os.environ, DSCONN_LOG_FORMAT="json", DSCONN_LOG="info"),
+            stderr=subprocess.PIPE,
         )
         listening = threading.Event()
         self.address = ""
@@ -92,8 +86,8 @@ class Server:
                     entry = json.loads(line)
                 except ValueError:
                     entry = {}
-                if not self.address and isinstance(entry, dict) and entry.get("listen"):
-                    self.address = entry["listen"]
+                if not self.address and harness.listen_address(line):
+                    self.address = harness.listen_address(line)
                     listening.set()
                 level = str(entry.get("level", "")).upper() if isinstance(entry, dict) else ""
                 if level == "ERROR" or "panicked" in line:
@@ -105,15 +99,6 @@ class Server:
         if not listening.wait(20):
             self.stop()
             raise SystemExit("soak: dsconn did not report its listen address within 20 s")
-
-    @staticmethod
-    def _token(binary: str, data_dir: str) -> str:
-        issued = subprocess.run(
-            [binary, "token", "create", "--all-projects", "--ttl", "1h",
-             "--output", "json", "--data-dir", data_dir],
-            check=True, capture_output=True, timeout=60,
-        )
-        return json.loads(issued.stdout)["token"]
 
     def status_fields(self, *keys: str) -> dict[str, int]:
         """The first number of each named line of /proc/PID/status (KiB, or a count)."""
@@ -137,50 +122,7 @@ class Server:
 
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after 15 s; the exit code of a clean stop."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-                return None
-        return self.process.returncode
-
-
-class Listener:
-    """A local TCP listener that accepts and closes: the reachable probe target."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(512)
-        self.socket.settimeout(0.2)
-        self.address = "127.0.0.1:%d" % self.socket.getsockname()[1]
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                continue
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        self.socket.close()
-
-
-def closed_port() -> int:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
+        return harness.stop_process(self.process, grace=15)
 
 
 # --- the load -------------------------------------------------------------------------

@@ -176,7 +176,9 @@ mod tests {
 
     #[tokio::test]
     async fn dws_against_the_real_postgresql_is_verified() {
-        let stream = test_support::connect_to_service(POSTGRES, "PostgreSQL").await;
+        let Some(stream) = test_support::connect_to_service(POSTGRES, "PostgreSQL").await else {
+            return;
+        };
         let outcome = verify(Service::Dws, stream, "127.0.0.1", Duration::from_secs(5)).await;
         let ProtocolOutcome::Verified { detail } = &outcome else {
             panic!("expected Verified, got {outcome:?}");
@@ -186,7 +188,9 @@ mod tests {
 
     #[tokio::test]
     async fn dws_against_the_real_mariadb_is_a_mismatch_naming_mariadb() {
-        let stream = test_support::connect_to_service(MARIADB, "MariaDB").await;
+        let Some(stream) = test_support::connect_to_service(MARIADB, "MariaDB").await else {
+            return;
+        };
         let outcome = verify(Service::Dws, stream, "127.0.0.1", Duration::from_secs(5)).await;
         let ProtocolOutcome::Mismatch { detail } = &outcome else {
             panic!("expected Mismatch, got {outcome:?}");
