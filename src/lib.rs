@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -25,11 +25,12 @@ use super::state::AppState;
 use super::types::{
     QueuesRequest, SuccessResponse, TestDefinitionRequest, TestResponse, endpoint_checks,
 };
+use crate::check::{CheckPipeline, Job};
 use crate::domain::{
     ConnectionId, EndpointList, ProjectId, QueueName, Service, ValidationError, now_millis,
 };
-use crate::probe::{CheckPlan, CheckReport, Prober};
-use crate::store::{BindingOutcome, Connectivity, ReactivateOutcome};
+use crate::probe::CheckReport;
+use crate::store::{BindingOutcome, ReactivateOutcome};
 
 /// Most queues one request may name.
 const MAX_QUEUES_PER_REQUEST: usize = 100;
@@ -99,14 +100,10 @@ impl CheckBudget {
     }
 }
 
-/// What a check costs beyond the one unit its request paid: the further addresses.
-pub fn extra_dials(plan: &CheckPlan) -> u32 {
-    u32::try_from(plan.dials().saturating_sub(1)).unwrap_or(u32::MAX)
-}
-
 /// What the API needs to run checks itself.
 pub struct CheckService {
-    pub prober: Prober,
+    /// Runs the tests: probe, outcome, record, as the worker's checks do.
+    pub pipeline: Arc<CheckPipeline>,
     /// Shared with the worker, which charges the addresses its checks dial.
     pub budget: Arc<CheckBudget>,
 }
@@ -321,23 +318,6 @@ fn test_response(report: &CheckReport) -> TestResponse {
     }
 }
 
-/// Runs a check inside a request: one unit of the budget before the lookups, the further
-/// addresses after them (429 when the project has not that many left).
-async fn check_now(
-    checks: &CheckService,
-    project: &ProjectId,
-    service: Service,
-    endpoints: &EndpointList,
-) -> ApiResult<CheckReport> {
-    checks.budget.spend(project, 1)?;
-    let started = std::time::Instant::now();
-    let plan = checks.prober.plan(service, endpoints).await;
-    checks.budget.spend(project, extra_dials(&plan))?;
-    let report = checks.prober.run(plan, |_| async {}).await;
-    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
-    Ok(report)
-}
-
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/test`: checks now and answers
 /// per address. An ACTIVE connection's connectivity is updated too.
 #[utoipa::path(
@@ -374,19 +354,12 @@ pub async fn test_connection(
         .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
     let endpoints = EndpointList::parse(&record.destination, record.service)
         .map_err(|error| ApiError::Internal(anyhow::anyhow!("stored url: {error}")))?;
-    let report = check_now(&state.checks, &project, record.service, &endpoints).await?;
-    let connectivity = Connectivity {
-        reachable: report.any_reachable(),
-        report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
-        next_check_at: None,
-    };
-    // Only an ACTIVE connection takes the result; for others it is informational.
-    state
-        .store
-        .record_connectivity(id, None, &connectivity, now_millis())
-        .await?;
-    state.read_cache.invalidate(project.as_str());
-    Ok(Json(test_response(&report)))
+    // Charged up front (429 when the budget is short); only an ACTIVE connection takes
+    // the result, for others it is informational.
+    let job = Job::test(id, &project, record.service, endpoints);
+    let finished = state.checks.pipeline.run(job).await?;
+    finished.recorded?;
+    Ok(Json(test_response(&finished.report)))
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/test`: checks a definition before it
@@ -431,6 +404,7 @@ pub async fn test_definition(
             .ok_or_else(|| ValidationError::new("url is required"))?,
         service,
     )?;
-    let report = check_now(&state.checks, &project, service, &endpoints).await?;
-    Ok(Json(test_response(&report)))
+    let job = Job::test_definition(&project, service, endpoints);
+    let finished = state.checks.pipeline.run(job).await?;
+    Ok(Json(test_response(&finished.report)))
 }
