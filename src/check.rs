@@ -565,31 +565,8 @@ impl CheckPipeline {
 
     async fn run_in_span(&self, job: Job) -> Result<Finished, ApiError> {
         let started = Instant::now();
-        let report = match &job.endpoints {
-            Ok(endpoints) => {
-                let request = CheckRequest {
-                    project: job.project.clone(),
-                    service: job.service,
-                    endpoints: endpoints.clone(),
-                    queue: job.purpose.queue(),
-                    charging: job.purpose.charging(),
-                };
-                let report = match &job.purpose {
-                    // Only a connection's own check reports progress.
-                    Purpose::Create { id, owner } => {
-                        let progress = StoreProgress {
-                            pipeline: self,
-                            id: *id,
-                            owner,
-                            project: &job.project,
-                        };
-                        self.checker.check(&request, &progress).await?
-                    }
-                    _ => self.checker.check(&request, &NoProgress).await?,
-                };
-                metrics::record_check(job.purpose.label(), &report, started.elapsed());
-                Some(report)
-            }
+        let checked = match &job.endpoints {
+            Ok(endpoints) => Ok((self.probe(&job, endpoints, started).await?, endpoints)),
             Err(error) => {
                 if matches!(
                     job.purpose,
@@ -597,15 +574,17 @@ impl CheckPipeline {
                 ) {
                     warn!(error = %error, "stored url no longer parses");
                 }
-                None
+                Err(error.as_str())
             }
         };
-        let checked = match (&report, &job.endpoints) {
-            (Some(report), Ok(endpoints)) => Ok((report, endpoints)),
-            (_, Err(error)) => Err(error.as_str()),
-            (None, Ok(_)) => Err(INVALID_STORED_URL),
-        };
-        let record = outcome(&job.purpose, checked, self.next_check_at(now_millis()));
+        let record = outcome(
+            &job.purpose,
+            checked
+                .as_ref()
+                .map(|(report, endpoints)| (report, *endpoints))
+                .map_err(|error| *error),
+            self.next_check_at(now_millis()),
+        );
         let retry_for = match job.purpose.owner() {
             Some(_) => self.settings.lease_grace,
             None => Duration::ZERO,
@@ -613,9 +592,40 @@ impl CheckPipeline {
         let recorded = self.record(&job.project, &record, retry_for).await;
         log_recorded(&record, &recorded, started);
         Ok(Finished {
-            report: report.unwrap_or_default(),
+            report: checked.map(|(report, _)| report).unwrap_or_default(),
             recorded,
         })
+    }
+
+    /// The probing step, through the checker, counted in the metrics.
+    async fn probe(
+        &self,
+        job: &Job,
+        endpoints: &EndpointList,
+        started: Instant,
+    ) -> Result<CheckReport, ApiError> {
+        let request = CheckRequest {
+            project: job.project.clone(),
+            service: job.service,
+            endpoints: endpoints.clone(),
+            queue: job.purpose.queue(),
+            charging: job.purpose.charging(),
+        };
+        let report = match &job.purpose {
+            // Only a connection's own check reports progress.
+            Purpose::Create { id, owner } => {
+                let progress = StoreProgress {
+                    pipeline: self,
+                    id: *id,
+                    owner,
+                    project: &job.project,
+                };
+                self.checker.check(&request, &progress).await?
+            }
+            _ => self.checker.check(&request, &NoProgress).await?,
+        };
+        metrics::record_check(job.purpose.label(), &report, started.elapsed());
+        Ok(report)
     }
 
     /// Writes `record`, retrying while the store is unavailable (e.g. a database
