@@ -12,6 +12,7 @@ use crate::api::auth::Authenticator;
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
 use crate::api::state::CheckService;
 use crate::api::{self, ApiSettings, AppState};
+use crate::check::{Changed, CheckPipeline, InProcess, OnChange, PipelineSettings};
 use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
@@ -59,30 +60,49 @@ impl Application {
         let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
         // One limit for every outbound socket, and for the worker's checks in flight.
         let max_concurrent_checks = usize::try_from(config.max_concurrent_checks).unwrap_or(64);
-        let worker_settings = WorkerSettings {
-            prober: Prober::new(
-                config.probe_mode,
-                resolver,
-                config.check_timeout,
-                // Judged by the bound address: a server reachable beyond loopback keeps
-                // checks off its own host.
-                OutboundPolicy::for_server(
-                    config.allow_cidrs.clone(),
-                    config.deny_cidrs.clone(),
-                    listener.local_addr()?.ip(),
-                ),
-                Simulator {
-                    duration: config.simulate_duration,
-                    rules: config.simulate_rules.clone(),
-                },
-                max_concurrent_checks,
+        let prober = Prober::new(
+            config.probe_mode,
+            resolver,
+            config.check_timeout,
+            // Judged by the bound address: a server reachable beyond loopback keeps
+            // checks off its own host.
+            OutboundPolicy::for_server(
+                config.allow_cidrs.clone(),
+                config.deny_cidrs.clone(),
+                listener.local_addr()?.ip(),
             ),
-            deleted_retention: config.deleted_retention,
-            recheck_interval: config.recheck_interval,
+            Simulator {
+                duration: config.simulate_duration,
+                rules: config.simulate_rules.clone(),
+            },
             max_concurrent_checks,
-            check_budget: Arc::new(CheckBudget::per_minute(config.checks_per_minute)),
-            lease_grace: config.lease_grace,
-            read_cache: Arc::clone(&read_cache),
+        );
+        // One budget: the API spends it at requests, the worker drains it as it dials.
+        let check_budget = Arc::new(CheckBudget::per_minute(config.checks_per_minute));
+        // The worker tells the API what its checks changed; it knows no cache.
+        let on_change: OnChange = {
+            let read_cache = Arc::clone(&read_cache);
+            Arc::new(move |changed: Changed<'_>| match changed {
+                Changed::Project(project) => read_cache.invalidate(project),
+                Changed::Everything => read_cache.invalidate_all(),
+            })
+        };
+        let pipeline = Arc::new(CheckPipeline::new(
+            dyn_store.clone(),
+            Arc::new(InProcess {
+                prober,
+                budget: Arc::clone(&check_budget),
+            }),
+            on_change,
+            PipelineSettings {
+                recheck_interval: config.recheck_interval,
+                lease_grace: config.lease_grace,
+            },
+        ));
+        let worker_settings = WorkerSettings {
+            pipeline: Arc::clone(&pipeline),
+            deleted_retention: config.deleted_retention,
+            max_concurrent_checks,
         };
         let state = AppState {
             store: dyn_store.clone(),
@@ -104,8 +124,8 @@ impl Application {
                     .with_allowed_hosts(config.allowed_hosts.clone()),
             ),
             checks: Arc::new(CheckService {
-                prober: worker_settings.prober.clone(),
-                budget: Arc::clone(&worker_settings.check_budget),
+                pipeline,
+                budget: check_budget,
             }),
         };
         Ok(Self {

@@ -6,19 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{info, warn};
 
-use crate::domain::{ConnectionState, EndpointList, Service, now_millis};
-use crate::probe::{CheckReport, Prober};
-use crate::rate_limit::CheckBudget;
-use crate::read_cache::ReadCache;
-use crate::store::{
-    BindingResult, CheckResult, Connectivity, DynStore, PendingBinding, PendingCheck,
-};
+use crate::check::{self, Changed, CheckPipeline, Job, Purpose};
+use crate::domain::now_millis;
+use crate::store::{DynStore, PendingBinding, PendingCheck};
 use crate::telemetry::metrics;
 
 /// How often the worker looks for work nobody announced (due re-checks, expired leases).
@@ -29,39 +24,17 @@ const CLAIM_BATCH: u32 = 64;
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// Back-off after a store error, so a sick database is not hammered.
 const ERROR_BACKOFF: Duration = Duration::from_secs(2);
-/// Re-check times are spread by up to this share of the interval either way, so that
-/// connections created together are not re-checked together forever.
-const RECHECK_JITTER: f64 = 0.1;
 
 #[derive(Clone)]
 pub struct WorkerSettings {
-    pub prober: Prober,
+    /// Runs each claimed check: probe, outcome, record, and tells the API what changed.
+    /// Creates and bindings charge the addresses they dial beyond the one their request
+    /// paid, without ever being refused; re-checks are the server's own schedule and
+    /// charge nothing.
+    pub pipeline: Arc<CheckPipeline>,
     pub deleted_retention: Duration,
-    pub recheck_interval: Duration,
     /// Checks running at once; their dials share the prober's limit of the same size.
     pub max_concurrent_checks: usize,
-    /// The projects' check budget: checks of creates and bindings charge the addresses
-    /// they dial beyond the one their request paid, without ever being refused.
-    /// Re-checks are the server's own schedule and charge nothing.
-    pub check_budget: Arc<CheckBudget>,
-    /// How long a claim outlives the slowest possible check.
-    pub lease_grace: Duration,
-    /// Answers to forget when the worker changes a connection.
-    pub read_cache: Arc<ReadCache>,
-}
-
-impl WorkerSettings {
-    /// A claim outlives the slowest possible check with room to write the result.
-    fn lease(&self) -> Duration {
-        self.prober.worst_case() + self.lease_grace
-    }
-
-    /// When an ACTIVE connection checked now is re-checked.
-    pub fn next_check_at(&self, now: i64) -> i64 {
-        let interval = self.recheck_interval.as_millis() as f64;
-        let jitter = rand::thread_rng().gen_range(-RECHECK_JITTER..=RECHECK_JITTER);
-        now.saturating_add((interval * (1.0 + jitter)) as i64)
-    }
 }
 
 /// One unit of claimed work.
@@ -93,6 +66,7 @@ struct Subject {
     kind: WorkKind,
     connection: PendingCheck,
     peer_id: Option<String>,
+    queue: Option<String>,
 }
 
 impl Subject {
@@ -102,17 +76,38 @@ impl Subject {
                 kind: WorkKind::Create,
                 connection: pending.clone(),
                 peer_id: None,
+                queue: None,
             },
             Work::Bind(binding) => Self {
                 kind: WorkKind::Bind,
                 connection: binding.check.clone(),
                 peer_id: Some(binding.peer_id.clone()),
+                queue: Some(binding.queue_name.clone()),
             },
             Work::Recheck(pending) => Self {
                 kind: WorkKind::Recheck,
                 connection: pending.clone(),
                 peer_id: None,
+                queue: None,
             },
+        }
+    }
+}
+
+impl Subject {
+    /// The purpose its check had, for recording how it ended.
+    fn purpose(&self, owner: &str) -> Purpose {
+        let id = self.connection.id;
+        let owner = owner.to_owned();
+        match self.kind {
+            WorkKind::Create => Purpose::Create { id, owner },
+            WorkKind::Bind => Purpose::Bind {
+                id,
+                peer_id: self.peer_id.clone().unwrap_or_default(),
+                queue: self.queue.clone().unwrap_or_default(),
+                owner,
+            },
+            WorkKind::Recheck => Purpose::Recheck { id, owner },
         }
     }
 }
@@ -238,7 +233,7 @@ impl LifecycleWorker {
         limit: u32,
         rechecks_due_by: i64,
     ) -> Result<Vec<Work>, ()> {
-        let lease = self.settings.lease();
+        let lease = self.settings.pipeline.lease();
         let now = now_millis();
         let log = |error: crate::store::StoreError| warn!(error = %error, "claiming work failed");
         let store = &self.store;
@@ -293,51 +288,15 @@ impl LifecycleWorker {
             "a check panicked; its claim is given back"
         );
         metrics::record_check_panic(subject.kind.label());
-        let now = now_millis();
-        let message = format!(
-            "the check stopped on an internal error (logged with connection id {}); \
-             reactivate the connection to check it again",
-            subject.connection.id
+        let pipeline = &self.settings.pipeline;
+        let record = check::after_panic(
+            &subject.purpose(&self.owner),
+            pipeline.next_check_at(now_millis()),
         );
-        let recorded = match (&subject.kind, &subject.peer_id) {
-            (WorkKind::Bind, Some(peer_id)) => {
-                let result = BindingResult {
-                    active: false,
-                    err_msg: message,
-                    failure_reason: None,
-                };
-                self.store
-                    .record_binding_result(peer_id, &self.owner, &result, now)
-                    .await
-            }
-            (WorkKind::Recheck, _) => {
-                // Nothing was learnt about the destination: keep its connectivity.
-                self.store
-                    .release_recheck(
-                        subject.connection.id,
-                        &self.owner,
-                        self.settings.next_check_at(now),
-                    )
-                    .await
-            }
-            _ => {
-                let result = CheckResult {
-                    state: ConnectionState::Failed,
-                    process: 1.0,
-                    connection_url: String::new(),
-                    message,
-                    failure_reason: None,
-                    report: "{}".into(),
-                    next_check_at: None,
-                };
-                self.store
-                    .record_check_result(subject.connection.id, &self.owner, &result, now)
-                    .await
-            }
-        };
-        self.settings
-            .read_cache
-            .invalidate(&subject.connection.project_id);
+        // Written once, without retry: the lease is the fallback.
+        let recorded = pipeline
+            .record(&subject.connection.project_id, &record, Duration::ZERO)
+            .await;
         if let Err(error) = recorded {
             warn!(connection.id = %subject.connection.id, error = %error,
                   "giving back the claim of a panicked check failed; it lapses with its lease");
@@ -345,247 +304,14 @@ impl LifecycleWorker {
     }
 
     async fn perform_unguarded(&self, work: Work) {
-        match work {
-            Work::Create(pending) => self.check_new(pending).await,
-            Work::Bind(binding) => self.check_binding(binding).await,
-            Work::Recheck(pending) => self.recheck(pending).await,
-        }
-    }
-
-    /// Runs the check of a connection's destination, or explains why it cannot.
-    async fn run_check(&self, pending: &PendingCheck) -> Result<(CheckReport, String), String> {
-        let endpoints = pending.endpoints().map_err(|error| {
-            warn!(error = %error, "stored url no longer parses");
-            "the stored url is invalid; delete and create the connection again".to_owned()
-        })?;
-        let report = self
-            .charged_check(
-                &pending.project_id,
-                pending.service,
-                &endpoints,
-                |process| self.record_progress(pending, process),
-            )
-            .await;
-        Ok((report, endpoints.normalized()))
-    }
-
-    /// Resolves, charges the project for the further addresses, then dials.
-    async fn charged_check<F, Fut>(
-        &self,
-        project: &str,
-        service: Service,
-        endpoints: &EndpointList,
-        on_progress: F,
-    ) -> CheckReport
-    where
-        F: FnMut(f64) -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        // The request that made this work paid for one dial; the rest are charged as
-        // each endpoint resolves.
-        let first_dial_paid = std::sync::atomic::AtomicBool::new(true);
-        let charge = |dials: usize| {
-            let paid =
-                dials > 0 && first_dial_paid.swap(false, std::sync::atomic::Ordering::Relaxed);
-            let paid = usize::from(paid);
-            let extra = u32::try_from(dials.saturating_sub(paid)).unwrap_or(u32::MAX);
-            self.settings.check_budget.drain(project, extra);
+        let job = match &work {
+            Work::Create(pending) => Job::create(pending, &self.owner),
+            Work::Bind(binding) => Job::bind(binding, &self.owner),
+            Work::Recheck(pending) => Job::recheck(pending, &self.owner),
         };
-        self.settings
-            .prober
-            .check_endpoints_charged(service, endpoints, charge, on_progress)
-            .await
-    }
-
-    async fn check_new(&self, pending: PendingCheck) {
-        let span = info_span!(
-            "check",
-            connection.id = %pending.id,
-            project.id = %pending.project_id,
-            service = %pending.service,
-        );
-        async {
-            let started = std::time::Instant::now();
-            let result = match self.run_check(&pending).await {
-                Ok((report, normalized)) => {
-                    metrics::record_check("create", &report, started.elapsed());
-                    check_result(&report, normalized, &self.settings, now_millis())
-                }
-                Err(message) => CheckResult {
-                    state: ConnectionState::Failed,
-                    process: 1.0,
-                    connection_url: String::new(),
-                    message,
-                    failure_reason: None,
-                    report: "{}".into(),
-                    next_check_at: None,
-                },
-            };
-            let recorded = self
-                .retrying(|| {
-                    self.store
-                        .record_check_result(pending.id, &self.owner, &result, now_millis())
-                })
-                .await;
-            self.settings.read_cache.invalidate(&pending.project_id);
-            match recorded {
-                Ok(true) => info!(
-                    state = %result.state,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "connection checked"
-                ),
-                Ok(false) => {
-                    info!("claim lost before the result was written; another worker owns it")
-                }
-                // The lease expires and the check runs again: results are idempotent.
-                Err(error) => warn!(error = %error, "recording a check result failed"),
-            }
-        }
-        .instrument(span)
-        .await;
-    }
-
-    async fn check_binding(&self, binding: PendingBinding) {
-        let span = info_span!(
-            "bind",
-            connection.id = %binding.check.id,
-            queue = %binding.queue_name,
-            peer.id = %binding.peer_id,
-        );
-        async {
-            let started = std::time::Instant::now();
-            // A binding's check is its own, so it reports no connection progress.
-            let outcome = match binding.check.endpoints() {
-                Ok(endpoints) => {
-                    let report = self
-                        .charged_check(
-                            &binding.check.project_id,
-                            binding.check.service,
-                            &endpoints,
-                            |_| async {},
-                        )
-                        .await;
-                    metrics::record_check("bind", &report, started.elapsed());
-                    Ok(report)
-                }
-                Err(error) => Err(error.to_string()),
-            };
-            let result = match outcome {
-                Ok(report) if report.any_reachable() => BindingResult {
-                    active: true,
-                    err_msg: String::new(),
-                    failure_reason: None,
-                },
-                Ok(report) => BindingResult {
-                    active: false,
-                    err_msg: format!("queue {}: {}", binding.queue_name, report.failure_summary()),
-                    failure_reason: report.failure_reason().map(|r| r.as_str().to_owned()),
-                },
-                Err(message) => BindingResult {
-                    active: false,
-                    err_msg: message,
-                    failure_reason: None,
-                },
-            };
-            let recorded = self
-                .retrying(|| {
-                    self.store.record_binding_result(
-                        &binding.peer_id,
-                        &self.owner,
-                        &result,
-                        now_millis(),
-                    )
-                })
-                .await;
-            self.settings
-                .read_cache
-                .invalidate(&binding.check.project_id);
-            match recorded {
-                Ok(true) => info!(active = result.active, "queue binding checked"),
-                Ok(false) => info!("binding claim lost or binding removed meanwhile"),
-                Err(error) => warn!(error = %error, "recording a binding result failed"),
-            }
-        }
-        .instrument(span)
-        .await;
-    }
-
-    async fn recheck(&self, pending: PendingCheck) {
-        let span = info_span!("recheck", connection.id = %pending.id);
-        async {
-            let started = std::time::Instant::now();
-            let report = match pending.endpoints() {
-                Ok(endpoints) => {
-                    let report = self
-                        .settings
-                        .prober
-                        .check_endpoints(pending.service, &endpoints, |_| async {})
-                        .await;
-                    metrics::record_check("recheck", &report, started.elapsed());
-                    report
-                }
-                Err(error) => {
-                    warn!(error = %error, "stored url no longer parses");
-                    CheckReport::default()
-                }
-            };
-            let now = now_millis();
-            let connectivity = Connectivity {
-                reachable: report.any_reachable(),
-                report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
-                next_check_at: Some(self.settings.next_check_at(now)),
-            };
-            let recorded = self
-                .retrying(|| {
-                    self.store.record_connectivity(
-                        pending.id,
-                        Some(&self.owner),
-                        &connectivity,
-                        now,
-                    )
-                })
-                .await;
-            self.settings.read_cache.invalidate(&pending.project_id);
-            match recorded {
-                Ok(true) => info!(connectivity = connectivity.label(), "connection re-checked"),
-                Ok(false) => info!("re-check claim lost, or the connection changed meanwhile"),
-                Err(error) => warn!(error = %error, "recording a re-check failed"),
-            }
-        }
-        .instrument(span)
-        .await;
-    }
-
-    /// Writes a finished check's result, retrying while the store is unavailable (e.g.
-    /// a database restart) for as long as the claim lasts: the check itself need not
-    /// run again.
-    async fn retrying<T, F, Fut>(&self, mut write: F) -> crate::store::Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = crate::store::Result<T>>,
-    {
-        let give_up = tokio::time::Instant::now() + self.settings.lease_grace;
-        loop {
-            match write().await {
-                Err(crate::store::StoreError::Database(error))
-                    if tokio::time::Instant::now() + ERROR_BACKOFF < give_up =>
-                {
-                    warn!(error = %error, "writing a check result failed; retrying");
-                    tokio::time::sleep(ERROR_BACKOFF).await;
-                }
-                outcome => return outcome,
-            }
-        }
-    }
-
-    async fn record_progress(&self, pending: &PendingCheck, process: f64) {
-        let recorded = self
-            .store
-            .record_progress(pending.id, &self.owner, process, now_millis())
-            .await;
-        self.settings.read_cache.invalidate(&pending.project_id);
-        if let Err(error) = recorded {
-            warn!(connection.id = %pending.id, error = %error, "recording progress failed");
+        // Accepted work is never refused by the budget: it drains what is left.
+        if let Err(error) = self.settings.pipeline.run(job).await {
+            warn!(error = %error, "a claimed check was refused");
         }
     }
 
@@ -599,7 +325,7 @@ impl LifecycleWorker {
         {
             Ok(0) => {}
             Ok(purged) => {
-                self.settings.read_cache.invalidate_all();
+                self.settings.pipeline.changed(Changed::Everything);
                 info!(purged, "purged deleted connections past retention");
             }
             Err(error) => warn!(error = %error, "purging deleted connections failed"),
@@ -607,47 +333,17 @@ impl LifecycleWorker {
     }
 }
 
-/// Turns a check report into the connection's new state: ACTIVE if any address answered.
-pub fn check_result(
-    report: &CheckReport,
-    normalized_url: String,
-    settings: &WorkerSettings,
-    now: i64,
-) -> CheckResult {
-    let report_json = serde_json::to_string(report).unwrap_or_else(|_| "{}".into());
-    if report.any_reachable() {
-        CheckResult {
-            state: ConnectionState::Active,
-            process: 1.0,
-            connection_url: normalized_url,
-            message: String::new(),
-            failure_reason: None,
-            report: report_json,
-            next_check_at: Some(settings.next_check_at(now)),
-        }
-    } else {
-        CheckResult {
-            state: ConnectionState::Failed,
-            process: 1.0,
-            connection_url: String::new(),
-            message: report.failure_summary(),
-            failure_reason: report.failure_reason().map(|r| r.as_str().to_owned()),
-            report: report_json,
-            next_check_at: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ConnectionId, ProjectId, QueueName, Tags};
-    use crate::probe::{OutboundPolicy, ProbeMode, Resolver, Simulator};
-    use crate::store::{NewConnection, SqliteStore};
+    use crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName, Service, Tags};
+    use crate::probe::{OutboundPolicy, ProbeMode, Prober, Resolver, Simulator};
+    use crate::rate_limit::CheckBudget;
+    use crate::store::{CheckResult, NewConnection, SqliteStore};
 
     async fn worker_on(dir: &std::path::Path) -> LifecycleWorker {
         let store: DynStore = Arc::new(SqliteStore::open(dir).await.expect("store"));
-        let settings = WorkerSettings {
+        let checker = check::InProcess {
             prober: Prober::new(
                 ProbeMode::Simulate,
                 Resolver::System,
@@ -656,12 +352,21 @@ mod tests {
                 Simulator::default(),
                 8,
             ),
+            budget: Arc::new(CheckBudget::per_minute(600)),
+        };
+        let pipeline = CheckPipeline::new(
+            store.clone(),
+            Arc::new(checker),
+            Arc::new(|_: Changed<'_>| {}),
+            check::PipelineSettings {
+                recheck_interval: Duration::from_secs(300),
+                lease_grace: Duration::from_secs(5),
+            },
+        );
+        let settings = WorkerSettings {
+            pipeline: Arc::new(pipeline),
             deleted_retention: Duration::from_secs(60),
-            recheck_interval: Duration::from_secs(300),
             max_concurrent_checks: 8,
-            check_budget: Arc::new(CheckBudget::per_minute(600)),
-            lease_grace: Duration::from_secs(5),
-            read_cache: Arc::new(ReadCache::new(Duration::ZERO)),
         };
         LifecycleWorker::new(store, settings, Arc::new(Notify::new()))
     }

@@ -10,18 +10,11 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::{ConnectionPath, ProjectPath};
 use super::extract::{DliPath, JsonBody, connection_id};
-use super::state::{AppState, CheckService};
+use super::state::AppState;
 use super::types::{EndpointCheck, TestDefinitionRequest, TestResponse};
-use crate::domain::{EndpointList, ProjectId, Reachability, Service, ValidationError, now_millis};
-use crate::probe::{
-    AddressCheck, CheckPlan, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten,
-};
-use crate::store::Connectivity;
-
-/// What a check costs beyond the one unit its request paid: the further addresses.
-pub fn extra_dials(plan: &CheckPlan) -> u32 {
-    u32::try_from(plan.dials().saturating_sub(1)).unwrap_or(u32::MAX)
-}
+use crate::check::Job;
+use crate::domain::{EndpointList, Reachability, Service, ValidationError};
+use crate::probe::{AddressCheck, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten};
 
 /// The wire form of one address's outcome.
 fn endpoint_check(check: &AddressCheck) -> EndpointCheck {
@@ -61,23 +54,6 @@ fn test_response(report: &CheckReport) -> TestResponse {
     }
 }
 
-/// Runs a check inside a request: one unit of the budget before the lookups, the further
-/// addresses after them (429 when the project has not that many left).
-async fn check_now(
-    checks: &CheckService,
-    project: &ProjectId,
-    service: Service,
-    endpoints: &EndpointList,
-) -> ApiResult<CheckReport> {
-    checks.budget.spend(project.as_str(), 1)?;
-    let started = std::time::Instant::now();
-    let plan = checks.prober.plan(service, endpoints).await;
-    checks.budget.spend(project.as_str(), extra_dials(&plan))?;
-    let report = checks.prober.run(plan, |_| async {}).await;
-    crate::telemetry::metrics::record_check("test", &report, started.elapsed());
-    Ok(report)
-}
-
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/test`: checks now and answers
 /// per address. An ACTIVE connection's connectivity is updated too.
 #[utoipa::path(
@@ -107,19 +83,12 @@ pub async fn test_connection(
         .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
     let endpoints = EndpointList::parse(&record.destination, record.service)
         .map_err(|error| ApiError::Internal(anyhow::anyhow!("stored url: {error}")))?;
-    let report = check_now(&state.checks, &project, record.service, &endpoints).await?;
-    let connectivity = Connectivity {
-        reachable: report.any_reachable(),
-        report: serde_json::to_string(&report).unwrap_or_else(|_| "{}".into()),
-        next_check_at: None,
-    };
-    // Only an ACTIVE connection takes the result; for others it is informational.
-    state
-        .store
-        .record_connectivity(id, None, &connectivity, now_millis())
-        .await?;
-    state.read_cache.invalidate(project.as_str());
-    Ok(Json(test_response(&report)))
+    // Charged up front (429 when the budget is short); only an ACTIVE connection takes
+    // the result, for others it is informational.
+    let job = Job::test(id, &project, record.service, endpoints);
+    let finished = state.checks.pipeline.run(job).await?;
+    finished.recorded?;
+    Ok(Json(test_response(&finished.report)))
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/test`: checks a definition before it
@@ -157,6 +126,7 @@ pub async fn test_definition(
             .ok_or_else(|| ValidationError::new("url is required"))?,
         service,
     )?;
-    let report = check_now(&state.checks, &project, service, &endpoints).await?;
-    Ok(Json(test_response(&report)))
+    let job = Job::test_definition(&project, service, endpoints);
+    let finished = state.checks.pipeline.run(job).await?;
+    Ok(Json(test_response(&finished.report)))
 }

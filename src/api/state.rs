@@ -4,7 +4,6 @@ use tokio::sync::Notify;
 
 use super::auth::Authenticator;
 use super::limits::{AuthFailureLimiter, RequestLimiter};
-use crate::probe::Prober;
 use crate::rate_limit::CheckBudget;
 use crate::read_cache::ReadCache;
 use crate::store::DynStore;
@@ -35,7 +34,8 @@ pub struct ApiSettings {
 
 /// What the API needs to run checks itself.
 pub struct CheckService {
-    pub prober: Prober,
+    /// Runs the tests: probe, outcome, record, as the worker's checks do.
+    pub pipeline: Arc<crate::check::CheckPipeline>,
     /// Shared with the worker, which charges the addresses its checks dial.
     pub budget: Arc<CheckBudget>,
 }

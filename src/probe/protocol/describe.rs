@@ -1,16 +1,8 @@
 //! Puts into words what a peer sent when it was not what the check expected, so that a
 //! mismatch names the protocol that is really there.
 
-use std::time::Duration;
-
-use super::{mysql, postgres};
-
-/// A timeout as a person reads it: "5s", "1s 500ms".
-pub(super) fn duration(duration: Duration) -> String {
-    // Whole milliseconds: nobody acts on microseconds.
-    let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    humantime::format_duration(Duration::from_millis(millis)).to_string()
-}
+use super::text::first_line;
+use super::wire::{self, Greeting};
 
 /// What `bytes`, the start of a peer's reply, looks like: "an HTTP response (HTTP/1.1 400
 /// Bad Request)", "a TLS alert", "a MySQL/MariaDB greeting (MariaDB 10.11.19)", ...
@@ -30,17 +22,17 @@ fn known(bytes: &[u8]) -> Option<String> {
     if bytes.starts_with(b"HTTP/") {
         return Some(format!("an HTTP response ({})", first_line(bytes)));
     }
-    match mysql::parse_greeting(bytes) {
-        mysql::Greeting::Server { version } => {
+    match wire::parse_greeting(bytes) {
+        Greeting::Server { version } => {
             return Some(format!(
                 "a MySQL/MariaDB greeting ({})",
-                mysql::product_and_version(&version)
+                wire::product_and_version(&version)
             ));
         }
-        mysql::Greeting::Error { code, message } => {
+        Greeting::Error { code, message } => {
             return Some(format!("a MySQL/MariaDB error packet ({code}: {message})"));
         }
-        mysql::Greeting::Incomplete | mysql::Greeting::Foreign { .. } => {}
+        Greeting::Incomplete | Greeting::Foreign { .. } => {}
     }
     let named = match bytes {
         [0x15, 0x03, ..] => "a TLS alert".to_owned(),
@@ -61,7 +53,7 @@ fn known(bytes: &[u8]) -> Option<String> {
             format!("an SMTP or FTP banner ({})", first_line(bytes))
         }
         _ => {
-            let message = postgres::error_message(bytes)?;
+            let message = wire::error_message(bytes)?;
             format!("a PostgreSQL error message ({message})")
         }
     };
@@ -80,45 +72,6 @@ fn unknown(bytes: &[u8]) -> String {
         bytes.len(),
         hex_prefix(bytes)
     )
-}
-
-/// An error and its sources, e.g. "connection error: Connection reset by peer (os error
-/// 104)".
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// The first line of a text reply, trimmed and cut to a readable length.
-pub(super) fn first_line(bytes: &[u8]) -> String {
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let text = String::from_utf8_lossy(line);
-    shorten(text.trim())
-}
-
-/// Cuts text for a detail message and drops control characters.
-pub(super) fn shorten(text: &str) -> String {
-    const MAX_CHARS: usize = 120;
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let cleaned = cleaned.trim();
-    if cleaned.chars().count() > MAX_CHARS {
-        let cut: String = cleaned.chars().take(MAX_CHARS).collect();
-        format!("{cut}...")
-    } else {
-        cleaned.to_owned()
-    }
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {
@@ -162,11 +115,5 @@ mod tests {
             "an HTTP response (HTTP/1.1 200 OK)"
         );
         assert_eq!(reply_because(b"hello", "why"), "text \"hello\" (why)");
-    }
-
-    #[test]
-    fn long_text_is_cut() {
-        let long = "x".repeat(500);
-        assert_eq!(shorten(&long).chars().count(), 123);
     }
 }

@@ -10,10 +10,15 @@ mod describe;
 mod http;
 mod io;
 mod mysql;
+mod outcome;
 mod postgres;
+mod text;
 mod tls;
+mod wire;
 mod zookeeper;
 
+#[cfg(test)]
+mod layering;
 #[cfg(test)]
 mod test_support;
 
@@ -24,51 +29,7 @@ use tokio::time::Instant;
 
 use crate::domain::Service;
 
-/// What the protocol check found out about one connected address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProtocolOutcome {
-    /// The destination speaks the service's protocol. `detail` e.g. "MariaDB 10.11.19
-    /// greeting", "PostgreSQL (SSL not offered)", "Elasticsearch 8.11.0".
-    Verified { detail: String },
-    /// It answered, but not in the service's protocol. `detail` says what it looked like
-    /// instead (e.g. "expected a MySQL/MariaDB greeting, got an HTTP response"), so a
-    /// person can act on it.
-    Mismatch { detail: String },
-    /// TLS was needed and the handshake failed.
-    TlsError { detail: String },
-    /// Connected, but no answer within the timeout.
-    Timeout { detail: String },
-}
-
-impl ProtocolOutcome {
-    pub fn is_verified(&self) -> bool {
-        matches!(self, ProtocolOutcome::Verified { .. })
-    }
-
-    fn verified(detail: impl Into<String>) -> Self {
-        ProtocolOutcome::Verified {
-            detail: detail.into(),
-        }
-    }
-
-    fn mismatch(detail: impl Into<String>) -> Self {
-        ProtocolOutcome::Mismatch {
-            detail: detail.into(),
-        }
-    }
-
-    fn tls_error(detail: impl Into<String>) -> Self {
-        ProtocolOutcome::TlsError {
-            detail: detail.into(),
-        }
-    }
-
-    fn timeout(detail: impl Into<String>) -> Self {
-        ProtocolOutcome::Timeout {
-            detail: detail.into(),
-        }
-    }
-}
+pub use outcome::ProtocolOutcome;
 
 /// Checks that the peer of `stream`, a freshly connected TCP stream, speaks `service`'s
 /// protocol, within `timeout` in total.
@@ -105,7 +66,7 @@ pub async fn verify(
         Err(_) => ProtocolOutcome::timeout(format!(
             "connected, but the {} check got no complete answer within {}",
             service.as_str(),
-            describe::duration(timeout)
+            text::duration(timeout)
         )),
     }
 }

@@ -19,7 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use super::{ProtocolOutcome, verify};
+use super::outcome::ProtocolOutcome;
+use super::verify;
 use crate::domain::Service;
 
 pub(crate) const MARIADB: &str = "127.0.0.1:3306";
