@@ -5,10 +5,9 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ConnectionPath;
-use super::extract::{DliPath, JsonBody, connection_id};
+use super::extract::params::{ConnectionPath, ProjectPath};
+use super::extract::{ConnectionTarget, JsonBody};
 use super::state::AppState;
 use super::types::{QueuesRequest, SuccessResponse};
 use crate::domain::{ConnectionId, QueueName, now_millis};
@@ -69,7 +68,7 @@ fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize
     operation_id = "AssociateQueuesToDatasourceConnection",
     tag = "extensions",
     summary = "Bind queues to a connection; each binding is checked in the background",
-    params(ConnectionPath),
+    params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
@@ -79,12 +78,9 @@ fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize
 )]
 pub async fn associate(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, id)): DliPath<(String, String)>,
+    ConnectionTarget { project, id }: ConnectionTarget,
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
-    let id = connection_id(&id)?;
     let queues = queues_required(&body.parse()?)?;
     state.checks.budget.spend(
         project.as_str(),
@@ -111,7 +107,7 @@ pub async fn associate(
     operation_id = "DisassociateQueuesFromDatasourceConnection",
     tag = "extensions",
     summary = "Unbind queues from a connection",
-    params(ConnectionPath),
+    params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
@@ -121,12 +117,9 @@ pub async fn associate(
 )]
 pub async fn disassociate(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, id)): DliPath<(String, String)>,
+    ConnectionTarget { project, id }: ConnectionTarget,
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
-    let id = connection_id(&id)?;
     let queues = queues_required(&body.parse()?)?;
     let outcome = state
         .store

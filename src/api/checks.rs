@@ -9,7 +9,7 @@ use axum::extract::State;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::{ConnectionPath, ProjectPath};
-use super::extract::{DliPath, JsonBody, connection_id};
+use super::extract::{ConnectionTarget, DliPath, JsonBody};
 use super::state::AppState;
 use super::types::{EndpointCheck, TestDefinitionRequest, TestResponse};
 use crate::check::Job;
@@ -62,7 +62,7 @@ fn test_response(report: &CheckReport) -> TestResponse {
     operation_id = "TestDatasourceConnection",
     tag = "extensions",
     summary = "Check a connection now; an ACTIVE one takes the result as a re-check",
-    params(ConnectionPath),
+    params(ProjectPath, ConnectionPath),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The check's result per address", body = TestResponse),
@@ -71,11 +71,8 @@ fn test_response(report: &CheckReport) -> TestResponse {
 )]
 pub async fn test_connection(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, id)): DliPath<(String, String)>,
+    ConnectionTarget { project, id }: ConnectionTarget,
 ) -> ApiResult<Json<TestResponse>> {
-    let project = principal.authorize(&project)?;
-    let id = connection_id(&id)?;
     let record = state
         .store
         .get_connection(&project, id)

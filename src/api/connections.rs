@@ -11,7 +11,7 @@ use super::bindings::parse_queues;
 use super::checks::endpoint_checks;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::{ConnectionPath, ProjectPath};
-use super::extract::{DliPath, JsonBody, connection_id, parse_query};
+use super::extract::{ConnectionTarget, DliPath, JsonBody, parse_query};
 use super::state::AppState;
 use super::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
@@ -416,7 +416,7 @@ fn json_bytes(body: Bytes) -> Response {
     operation_id = "ShowDatasourceConnection",
     tag = "connections",
     summary = "Show one connection with its last check's per-address results",
-    params(ConnectionPath),
+    params(ProjectPath, ConnectionPath),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse),
@@ -425,11 +425,8 @@ fn json_bytes(body: Bytes) -> Response {
 )]
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, id)): DliPath<(String, String)>,
+    ConnectionTarget { project, id }: ConnectionTarget,
 ) -> ApiResult<Response> {
-    let project = principal.authorize(&project)?;
-    let id = connection_id(&id)?;
     let key = format!("show/{id}");
     let body = state
         .read_cache
@@ -456,7 +453,7 @@ pub async fn show(
     operation_id = "DeleteDatasourceConnection",
     tag = "connections",
     summary = "Delete a connection that is not CREATING; deleting a DELETED one succeeds",
-    params(ConnectionPath),
+    params(ProjectPath, ConnectionPath),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Deleted: `{\"is_success\": true, \"message\": \"Deleted\"}`",
@@ -466,11 +463,8 @@ pub async fn show(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, id)): DliPath<(String, String)>,
+    ConnectionTarget { project, id }: ConnectionTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
-    let id = connection_id(&id)?;
     match state
         .store
         .delete_connection(&project, id, now_millis())

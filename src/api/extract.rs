@@ -7,9 +7,10 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult, bounded};
 use super::state::AppState;
-use crate::domain::ConnectionId;
+use crate::domain::{ConnectionId, ProjectId};
 
 /// A JSON body, read but not yet parsed: handlers parse it after authorizing, so that a
 /// caller without access learns nothing from a 400 about the body.
@@ -106,6 +107,33 @@ where
     }
 }
 
+/// The project and connection of a `/{project_id}/datasource-connection/{connection_id}`
+/// path, for a caller allowed to use that project: what every handler of one connection
+/// starts from. A malformed path is 400, another project 403, and an id that is not a
+/// UUID is answered like an unknown one.
+pub struct ConnectionTarget {
+    pub project: ProjectId,
+    pub id: ConnectionId,
+}
+
+impl FromRequestParts<AppState> for ConnectionTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let DliPath((project, id)) =
+            DliPath::<(String, String)>::from_request_parts(parts, state).await?;
+        let project = principal.authorize(&project)?;
+        Ok(Self {
+            project,
+            id: connection_id(&id)?,
+        })
+    }
+}
+
 /// A path's connection id. Anything that is not a UUID names no connection: answered
 /// like an unknown id.
 pub fn connection_id(raw: &str) -> ApiResult<ConnectionId> {
@@ -131,18 +159,11 @@ pub mod params {
         pub project_id: String,
     }
 
-    /// `/v2.0/{project_id}/datasource-connection/{connection_id}/...`
+    /// `.../datasource-connection/{connection_id}/...`, after [`ProjectPath`]: handlers
+    /// of one connection list both, `params(ProjectPath, ConnectionPath)`.
     #[derive(IntoParams)]
     #[into_params(parameter_in = Path)]
     pub struct ConnectionPath {
-        /// The project: 1-64 letters, digits, `_` and `-`.
-        #[param(
-            min_length = 1,
-            max_length = 64,
-            pattern = r"^[A-Za-z0-9_-]{1,64}$",
-            example = "5f0c1e2d3b4a49588776655443322110"
-        )]
-        pub project_id: String,
         /// The connection's id. Anything that is not a UUID names no connection and is
         /// answered like an unknown id (400, DLI.0002).
         #[param(format = Uuid)]

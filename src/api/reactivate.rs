@@ -4,10 +4,9 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ConnectionPath;
-use super::extract::{DliPath, connection_id};
+use super::extract::ConnectionTarget;
+use super::extract::params::{ConnectionPath, ProjectPath};
 use super::state::AppState;
 use super::types::SuccessResponse;
 use crate::domain::now_millis;
@@ -20,7 +19,7 @@ use crate::store::ReactivateOutcome;
     operation_id = "ReactivateDatasourceConnection",
     tag = "extensions",
     summary = "Start a FAILED connection over: FAILED -> CREATING and a new check",
-    params(ConnectionPath),
+    params(ProjectPath, ConnectionPath),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`Reactivated`", body = SuccessResponse),
@@ -29,11 +28,8 @@ use crate::store::ReactivateOutcome;
 )]
 pub async fn reactivate(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, id)): DliPath<(String, String)>,
+    ConnectionTarget { project, id }: ConnectionTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
-    let id = connection_id(&id)?;
     state.checks.budget.spend(project.as_str(), 1)?;
     match state
         .store

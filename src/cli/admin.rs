@@ -112,6 +112,53 @@ fn time_text(millis: i64) -> String {
         .unwrap_or_else(|| millis.to_string())
 }
 
+/// One row of `credential list` or `token list`: its JSON (the scope is added to it),
+/// and its text columns before PROJECTS.
+struct Listed<'a> {
+    json: serde_json::Value,
+    columns: [String; 3],
+    scope: &'a ProjectScope,
+}
+
+fn print_listing(
+    output: OutputFormat,
+    header: [&str; 3],
+    widths: [usize; 3],
+    rows: Vec<Listed<'_>>,
+) {
+    match output {
+        OutputFormat::Json => {
+            let items: Vec<_> = rows
+                .into_iter()
+                .map(|row| merge(row.json, scope_json(row.scope)))
+                .collect();
+            println!("{}", serde_json::Value::Array(items));
+        }
+        OutputFormat::Text => {
+            let [a, b, c] = widths;
+            println!(
+                "{:<a$} {:<b$} {:<c$} PROJECTS",
+                header[0], header[1], header[2]
+            );
+            for row in &rows {
+                let [first, second, third] = &row.columns;
+                println!(
+                    "{first:<a$} {second:<b$} {third:<c$} {}",
+                    scope_text(row.scope)
+                );
+            }
+        }
+    }
+}
+
+fn report_revoked(revoked: bool, missing: String, done: String) -> anyhow::Result<()> {
+    if !revoked {
+        anyhow::bail!(missing);
+    }
+    println!("{done}");
+    Ok(())
+}
+
 fn merge(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
     if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
         base.extend(extra.clone());
@@ -156,47 +203,38 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                 Some(_) => "revoked",
                 None => "active",
             };
-            match output {
-                OutputFormat::Json => {
-                    let items: Vec<_> = credentials
-                        .iter()
-                        .map(|c| {
-                            merge(
-                                json!({
-                                    "access_key": c.access_key,
-                                    "status": status(c.revoked_at),
-                                    "created_at": c.created_at,
-                                    "revoked_at": c.revoked_at,
-                                }),
-                                scope_json(&c.scope),
-                            )
-                        })
-                        .collect();
-                    println!("{}", serde_json::Value::Array(items));
-                }
-                OutputFormat::Text => {
-                    println!(
-                        "{:<22} {:<8} {:<21} PROJECTS",
-                        "ACCESS KEY", "STATUS", "CREATED"
-                    );
-                    for c in &credentials {
-                        println!(
-                            "{:<22} {:<8} {:<21} {}",
-                            c.access_key,
-                            status(c.revoked_at),
-                            time_text(c.created_at),
-                            scope_text(&c.scope)
-                        );
-                    }
-                }
-            }
+            let rows = credentials
+                .iter()
+                .map(|c| Listed {
+                    json: json!({
+                        "access_key": c.access_key,
+                        "status": status(c.revoked_at),
+                        "created_at": c.created_at,
+                        "revoked_at": c.revoked_at,
+                    }),
+                    columns: [
+                        c.access_key.clone(),
+                        status(c.revoked_at).to_owned(),
+                        time_text(c.created_at),
+                    ],
+                    scope: &c.scope,
+                })
+                .collect();
+            print_listing(
+                output,
+                ["ACCESS KEY", "STATUS", "CREATED"],
+                [22, 8, 21],
+                rows,
+            );
         }
         CredentialCommand::Revoke { access_key, data } => {
             let store = open_store(&data).await?;
-            if !store.revoke_credential(&access_key, now_millis()).await? {
-                anyhow::bail!("no active credential has the access key {access_key}");
-            }
-            println!("revoked {access_key}");
+            let revoked = store.revoke_credential(&access_key, now_millis()).await?;
+            report_revoked(
+                revoked,
+                format!("no active credential has the access key {access_key}"),
+                format!("revoked {access_key}"),
+            )?;
         }
     }
     Ok(())
@@ -243,44 +281,33 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 None if expires <= now => "expired",
                 None => "active",
             };
-            match output {
-                OutputFormat::Json => {
-                    let items: Vec<_> = tokens
-                        .iter()
-                        .map(|t| {
-                            merge(
-                                json!({
-                                    "id": t.id,
-                                    "status": status(t.revoked_at, t.expires_at),
-                                    "created_at": t.created_at,
-                                    "expires_at": t.expires_at,
-                                }),
-                                scope_json(&t.scope),
-                            )
-                        })
-                        .collect();
-                    println!("{}", serde_json::Value::Array(items));
-                }
-                OutputFormat::Text => {
-                    println!("{:<37} {:<8} {:<21} PROJECTS", "ID", "STATUS", "EXPIRES");
-                    for t in &tokens {
-                        println!(
-                            "{:<37} {:<8} {:<21} {}",
-                            t.id,
-                            status(t.revoked_at, t.expires_at),
-                            time_text(t.expires_at),
-                            scope_text(&t.scope)
-                        );
-                    }
-                }
-            }
+            let rows = tokens
+                .iter()
+                .map(|t| Listed {
+                    json: json!({
+                        "id": t.id,
+                        "status": status(t.revoked_at, t.expires_at),
+                        "created_at": t.created_at,
+                        "expires_at": t.expires_at,
+                    }),
+                    columns: [
+                        t.id.clone(),
+                        status(t.revoked_at, t.expires_at).to_owned(),
+                        time_text(t.expires_at),
+                    ],
+                    scope: &t.scope,
+                })
+                .collect();
+            print_listing(output, ["ID", "STATUS", "EXPIRES"], [37, 8, 21], rows);
         }
         TokenCommand::Revoke { id, data } => {
             let store = open_store(&data).await?;
-            if !store.revoke_token(&id, now_millis()).await? {
-                anyhow::bail!("no active token has the id {id}");
-            }
-            println!("revoked token {id}");
+            let revoked = store.revoke_token(&id, now_millis()).await?;
+            report_revoked(
+                revoked,
+                format!("no active token has the id {id}"),
+                format!("revoked token {id}"),
+            )?;
         }
     }
     Ok(())

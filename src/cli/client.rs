@@ -26,6 +26,15 @@ pub enum ClientOutput {
     Json,
 }
 
+/// What every client command takes: how to print, and which server as whom.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: ClientOutput,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only connections with this tag; `key=value` or a bare `key` (repeat: all must match).
@@ -46,20 +55,16 @@ pub struct ListArgs {
     /// Skip this many connections first.
     #[arg(long)]
     pub offset: Option<u32>,
-    #[arg(long, short, value_enum, default_value = "table")]
-    pub output: ClientOutput,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Connection id.
     pub id: String,
-    #[arg(long, short, value_enum, default_value = "table")]
-    pub output: ClientOutput,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -88,10 +93,8 @@ pub struct CreateArgs {
     /// With --wait: how long to wait.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    #[arg(long, short, value_enum, default_value = "table")]
-    pub output: ClientOutput,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -99,10 +102,8 @@ pub struct DeleteArgs {
     /// Connection ids.
     #[arg(required = true)]
     pub ids: Vec<String>,
-    #[arg(long, short, value_enum, default_value = "table")]
-    pub output: ClientOutput,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -116,10 +117,8 @@ pub struct TestArgs {
     /// Endpoints of a definition to check before saving it.
     #[arg(long, requires = "service")]
     pub url: Option<String>,
-    #[arg(long, short, value_enum, default_value = "table")]
-    pub output: ClientOutput,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,10 +139,8 @@ pub struct WaitArgs {
     pub target: WaitFor,
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    #[arg(long, short, value_enum, default_value = "table")]
-    pub output: ClientOutput,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub common: CommonArgs,
 }
 
 /// Connects using the resolved settings.
@@ -309,7 +306,7 @@ fn connection_details(connection: &ConnectionResponse) -> Table {
 }
 
 pub async fn list(args: ListArgs) -> Result<(), CliError> {
-    let (client, settings) = connect(&args.connection)?;
+    let (client, settings) = connect(&args.common.connection)?;
     let filter = ListFilter {
         tags: args.tags,
         states: args.states,
@@ -322,7 +319,7 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
         .list(&filter)
         .await
         .map_err(|error| explain(error, &settings))?;
-    match args.output {
+    match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         output => {
             let list = answer.value;
@@ -344,12 +341,12 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
 }
 
 pub async fn show(args: ShowArgs) -> Result<(), CliError> {
-    let (client, settings) = connect(&args.connection)?;
+    let (client, settings) = connect(&args.common.connection)?;
     let answer = client
         .show(&args.id)
         .await
         .map_err(|error| explain(error, &settings))?;
-    match args.output {
+    match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => print_table(&connection_details(&answer.value)),
     }
@@ -367,7 +364,7 @@ fn parse_tag(raw: &str) -> Result<TagInput, CliError> {
 }
 
 pub async fn create(args: CreateArgs) -> Result<(), CliError> {
-    let (client, settings) = connect(&args.connection)?;
+    let (client, settings) = connect(&args.common.connection)?;
     let tags = args
         .tags
         .iter()
@@ -388,28 +385,28 @@ pub async fn create(args: CreateArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     let id = answer.value.connection_id.clone();
     if !args.wait {
-        match args.output {
+        match args.common.output {
             ClientOutput::Json => print_json(&answer.raw),
             _ => println!("created {} ({id})", args.name),
         }
         return Ok(());
     }
-    if args.output != ClientOutput::Json {
+    if args.common.output != ClientOutput::Json {
         eprintln!("created {} ({id}); checking it", args.name);
     }
     let connection = wait_until(&client, &settings, &id, WaitFor::Settled, args.timeout).await?;
-    report_final(&client, &settings, &connection, args.output).await?;
+    report_final(&client, &settings, &connection, args.common.output).await?;
     settled_outcome(&connection)
 }
 
 pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
-    let (client, settings) = connect(&args.connection)?;
+    let (client, settings) = connect(&args.common.connection)?;
     let mut failures = Vec::new();
     let mut answers = Vec::new();
     for id in &args.ids {
         match client.delete(id).await {
             Ok(answer) => {
-                if args.output == ClientOutput::Json {
+                if args.common.output == ClientOutput::Json {
                     answers.push(answer.raw);
                 } else {
                     println!("deleted {id}");
@@ -425,7 +422,7 @@ pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
             }
         }
     }
-    if args.output == ClientOutput::Json {
+    if args.common.output == ClientOutput::Json {
         print_json(&serde_json::Value::Array(answers));
     }
     if failures.is_empty() {
@@ -445,7 +442,7 @@ pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
 
 /// `dsconn test`: exits 0 if any address is reachable, 1 otherwise.
 pub async fn test(args: TestArgs) -> Result<(), CliError> {
-    let (client, settings) = connect(&args.connection)?;
+    let (client, settings) = connect(&args.common.connection)?;
     let answer = match &args.id {
         Some(id) => client.test_connection(id).await,
         None => {
@@ -458,7 +455,7 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
         }
     }
     .map_err(|error| explain(error, &settings))?;
-    if args.output == ClientOutput::Json {
+    if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
     } else {
         let mut table = table();
@@ -499,9 +496,9 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
 }
 
 pub async fn wait(args: WaitArgs) -> Result<(), CliError> {
-    let (client, settings) = connect(&args.connection)?;
+    let (client, settings) = connect(&args.common.connection)?;
     let connection = wait_until(&client, &settings, &args.id, args.target, args.timeout).await?;
-    report_final(&client, &settings, &connection, args.output).await?;
+    report_final(&client, &settings, &connection, args.common.output).await?;
     match args.target {
         WaitFor::Settled => settled_outcome(&connection),
         _ => Ok(()),

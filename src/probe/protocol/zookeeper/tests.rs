@@ -98,11 +98,10 @@ proptest! {
     }
 }
 
-#[tokio::test]
-async fn cloudtable_against_a_real_zookeeper_is_verified_and_leaves_no_session() {
-    let Some(zookeeper) = ZooKeeper::start(ZooKeeperMode::Standalone).await else {
-        return;
-    };
+/// Starts a real ZooKeeper in `mode` (None, after a skip message, where there is none)
+/// and checks it as CloudTable.
+async fn check_real_zookeeper(mode: ZooKeeperMode) -> Option<(ZooKeeper, ProtocolOutcome)> {
+    let zookeeper = ZooKeeper::start(mode).await?;
     let stream = test_support::connect(zookeeper.address).await;
     let outcome = verify(
         Service::CloudTable,
@@ -111,6 +110,14 @@ async fn cloudtable_against_a_real_zookeeper_is_verified_and_leaves_no_session()
         Duration::from_secs(5),
     )
     .await;
+    Some((zookeeper, outcome))
+}
+
+#[tokio::test]
+async fn cloudtable_against_a_real_zookeeper_is_verified_and_leaves_no_session() {
+    let Some((zookeeper, outcome)) = check_real_zookeeper(ZooKeeperMode::Standalone).await else {
+        return;
+    };
     let ProtocolOutcome::Verified { detail } = &outcome else {
         panic!("expected Verified, got {outcome:?}");
     };
@@ -129,17 +136,10 @@ async fn cloudtable_against_a_real_zookeeper_is_verified_and_leaves_no_session()
 
 #[tokio::test]
 async fn cloudtable_against_a_zookeeper_without_quorum_is_a_mismatch() {
-    let Some(zookeeper) = ZooKeeper::start(ZooKeeperMode::WithoutQuorum).await else {
+    let Some((_zookeeper, outcome)) = check_real_zookeeper(ZooKeeperMode::WithoutQuorum).await
+    else {
         return;
     };
-    let stream = test_support::connect(zookeeper.address).await;
-    let outcome = verify(
-        Service::CloudTable,
-        stream,
-        "127.0.0.1",
-        Duration::from_secs(5),
-    )
-    .await;
     let ProtocolOutcome::Mismatch { detail } = &outcome else {
         panic!("expected Mismatch, got {outcome:?}");
     };
