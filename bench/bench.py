@@ -810,6 +810,7 @@ def build_report(args):
 
 
 WHY_HEADING = "## Why a target is missed, and what would close it"
+HISTORY_HEADING = "## History: decisions made by measuring"
 
 
 def previous_why_section(path):
@@ -822,7 +823,7 @@ def previous_why_section(path):
         return None
     if WHY_HEADING not in text:
         return None
-    body = text.split(WHY_HEADING, 1)[1].strip()
+    body = text.split(WHY_HEADING, 1)[1].split(HISTORY_HEADING, 1)[0].strip()
     body = re.sub(r"^_Written for an earlier run[^\n]*\n+", "", body)
     if not body or body.startswith("_To be written"):
         return None
@@ -881,6 +882,11 @@ Targets met: {met} of {len(report.summary)}.
                           "against the figures above._\n\n" + why)
             else:
                 out.write("_To be written for each missed target._\n")
+        # Decisions measured in earlier sessions: kept with every new run.
+        history = os.path.join(os.path.dirname(os.path.abspath(__file__)), "history.md")
+        if os.path.exists(history):
+            with open(history, encoding="utf-8") as kept:
+                out.write(f"\n{HISTORY_HEADING}\n\n{kept.read()}")
     print(f"\nResults ({args.mode} mode) written to {args.out}: {met} of "
           f"{len(report.summary)} targets met")
     for title, measure, figure, target, ok in report.summary:

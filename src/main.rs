@@ -5,12 +5,9 @@ use clap::{CommandFactory, Parser};
 use dsconn::cli::exit::CliError;
 use dsconn::cli::{Cli, Command, client};
 
-/// jemalloc instead of glibc's malloc: under sustained load glibc's per-thread arenas
-/// (tokio workers plus one thread per pooled SQLite connection) kept growing the
-/// server's RSS, +4..8 % a minute in the soak and flat with MALLOC_ARENA_MAX=2.
-/// mimalloc was flat too but idled at 24 MiB (jemalloc 15). The crate's
-/// `unprefixed_malloc_on_supported_platforms` feature makes C's malloc jemalloc as well,
-/// so SQLite's page caches and statements (most of the churn) do not go to glibc.
+/// jemalloc instead of glibc's malloc, for C's allocations (SQLite) too: glibc's
+/// per-thread arenas fragmented and the server's RSS kept growing under load. The
+/// measurements behind the choice are in BENCHMARKS.md ("History").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

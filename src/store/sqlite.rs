@@ -32,8 +32,8 @@ const MAX_POOL_CONNECTIONS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Each connection's page cache, in KiB (SQLite's default is 2,000). A reader's cache
 /// is dropped whenever another connection commits, so under writes a large one buys
-/// little; nine 2 MiB caches refilling as the data grew made the server's memory climb
-/// with the database (the soak's RSS growth). The OS page cache holds the file anyway.
+/// little and makes the server's memory grow with the database; the OS page cache holds
+/// the file anyway (figures: BENCHMARKS.md, "History").
 const PAGE_CACHE_KIB: u32 = 512;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
