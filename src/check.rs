@@ -13,10 +13,9 @@ use async_trait::async_trait;
 use rand::Rng;
 use tracing::{Instrument, Span, info, info_span, warn};
 
-use crate::api::error::ApiError;
 use crate::domain::{ConnectionId, ConnectionState, EndpointList, ProjectId, Service, now_millis};
 use crate::probe::{CheckPlan, CheckReport, Prober};
-use crate::rate_limit::CheckBudget;
+use crate::rate_limit::{CheckBudget, CheckRefusal};
 use crate::store::{
     BindingResult, CheckResult, Connectivity, DynStore, PendingBinding, PendingCheck, StoreError,
 };
@@ -96,7 +95,7 @@ pub trait Checker: Send + Sync {
         &self,
         request: &CheckRequest,
         progress: &dyn Progress,
-    ) -> Result<CheckReport, ApiError>;
+    ) -> Result<CheckReport, CheckRefusal>;
 }
 
 /// Checks from this process, charging the project's budget as the request says.
@@ -120,7 +119,7 @@ impl Checker for InProcess {
         &self,
         request: &CheckRequest,
         progress: &dyn Progress,
-    ) -> Result<CheckReport, ApiError> {
+    ) -> Result<CheckReport, CheckRefusal> {
         let (service, endpoints) = (request.service, &request.endpoints);
         let on_progress = |share| progress.report(share);
         Ok(match request.charging {
@@ -144,10 +143,9 @@ impl Checker for InProcess {
                     .await
             }
             Charging::Upfront => {
-                let project = ProjectId::parse(&request.project)?;
-                self.budget.spend(project.as_str(), 1)?;
+                self.budget.spend(&request.project, 1)?;
                 let plan = self.prober.plan(service, endpoints).await;
-                self.budget.spend(project.as_str(), extra_dials(&plan))?;
+                self.budget.spend(&request.project, extra_dials(&plan))?;
                 self.prober.run(plan, on_progress).await
             }
         })
@@ -558,12 +556,12 @@ impl CheckPipeline {
 
     /// Runs one check to its end. Err only when a request's check is refused by the
     /// budget; everything after the probe (its record included) is in [`Finished`].
-    pub async fn run(&self, job: Job) -> Result<Finished, ApiError> {
+    pub async fn run(&self, job: Job) -> Result<Finished, CheckRefusal> {
         let span = job.span();
         self.run_in_span(job).instrument(span).await
     }
 
-    async fn run_in_span(&self, job: Job) -> Result<Finished, ApiError> {
+    async fn run_in_span(&self, job: Job) -> Result<Finished, CheckRefusal> {
         let started = Instant::now();
         let checked = match &job.endpoints {
             Ok(endpoints) => Ok((self.probe(&job, endpoints, started).await?, endpoints)),
@@ -603,7 +601,7 @@ impl CheckPipeline {
         job: &Job,
         endpoints: &EndpointList,
         started: Instant,
-    ) -> Result<CheckReport, ApiError> {
+    ) -> Result<CheckReport, CheckRefusal> {
         let request = CheckRequest {
             project: job.project.clone(),
             service: job.service,

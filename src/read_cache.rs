@@ -160,7 +160,8 @@ impl ReadCache {
     }
 
     /// Projects whose generation is tracked (bounded by MAX_TRACKED_PROJECTS).
-    pub fn tracked_projects(&self) -> usize {
+    #[cfg(test)]
+    fn tracked_projects(&self) -> usize {
         self.generations().by_project.len()
     }
 }

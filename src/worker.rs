@@ -211,6 +211,9 @@ impl LifecycleWorker {
     async fn claim(&self, limit: u32, rechecks_due_by: i64) -> Result<Vec<Work>, ()> {
         let share = limit.div_ceil(3).max(1);
         let mut work = Vec::new();
+        // A kind that returned less than it asked for has nothing more: it is not asked
+        // again for what the others left (an idle worker makes three claims, not five).
+        let mut exhausted = Vec::new();
         for (kind, cap) in [
             (WorkKind::Create, share),
             (WorkKind::Bind, share),
@@ -220,9 +223,14 @@ impl LifecycleWorker {
         ] {
             let left = limit.saturating_sub(u32::try_from(work.len()).unwrap_or(limit));
             let take = cap.min(left);
-            if take > 0 {
-                work.extend(self.claim_kind(kind, take, rechecks_due_by).await?);
+            if take == 0 || exhausted.contains(&kind) {
+                continue;
             }
+            let claimed = self.claim_kind(kind, take, rechecks_due_by).await?;
+            if claimed.len() < usize::try_from(take).unwrap_or(usize::MAX) {
+                exhausted.push(kind);
+            }
+            work.extend(claimed);
         }
         Ok(work)
     }
@@ -311,7 +319,7 @@ impl LifecycleWorker {
         };
         // Accepted work is never refused by the budget: it drains what is left.
         if let Err(error) = self.settings.pipeline.run(job).await {
-            warn!(error = %error, "a claimed check was refused");
+            warn!(error = ?error, "a claimed check was refused");
         }
     }
 

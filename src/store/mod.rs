@@ -74,17 +74,6 @@ pub enum OpenFor {
 }
 
 impl StorageArgs {
-    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-            database_url: None,
-            database_max_connections: 10,
-            database_acquire_timeout: Duration::from_secs(3),
-            sqlite_durability: Durability::PowerLoss,
-            secret_key_file: None,
-        }
-    }
-
     pub fn backend(&self) -> std::result::Result<Backend, String> {
         match self.database_url.as_deref().map(str::trim) {
             None | Some("") => Ok(Backend::Sqlite(self.data_dir.clone())),
@@ -357,11 +346,7 @@ pub struct Connectivity {
 
 impl Connectivity {
     pub fn label(&self) -> &'static str {
-        if self.reachable {
-            "REACHABLE"
-        } else {
-            "UNREACHABLE"
-        }
+        crate::domain::Reachability::from_reachable(self.reachable).as_str()
     }
 }
 

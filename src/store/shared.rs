@@ -698,11 +698,10 @@ macro_rules! impl_store {
                     result: &CheckResult,
                     now: i64,
                 ) -> Result<bool> {
-                    let connectivity = if result.state == ConnectionState::Active {
-                        "REACHABLE"
-                    } else {
-                        "UNREACHABLE"
-                    };
+                    let connectivity = crate::domain::Reachability::from_reachable(
+                        result.state == ConnectionState::Active,
+                    )
+                    .as_str();
                     let statement = sqlx::query(shared::RECORD_CHECK_RESULT)
                         .bind(result.state.as_str())
                         .bind(result.process)
@@ -747,13 +746,15 @@ macro_rules! impl_store {
                     result: &BindingResult,
                     now: i64,
                 ) -> Result<bool> {
-                    let (status, connectivity) = if result.active {
-                        ("ACTIVE", "REACHABLE")
+                    let status = if result.active {
+                        crate::domain::BindingStatus::Active
                     } else {
-                        ("FAILED", "UNREACHABLE")
+                        crate::domain::BindingStatus::Failed
                     };
+                    let connectivity =
+                        crate::domain::Reachability::from_reachable(result.active).as_str();
                     let statement = sqlx::query(shared::RECORD_BINDING_RESULT)
-                        .bind(status)
+                        .bind(status.as_str())
                         .bind(&result.err_msg)
                         .bind(result.failure_reason.as_deref())
                         .bind(connectivity)

@@ -189,17 +189,7 @@ async fn a_check_of_thousands_of_hanging_addresses_opens_at_most_the_limit_of_so
 
     let mut ids = Vec::new();
     let rise = fd_rise(&server, "creates", async {
-        for index in 0..PARALLEL {
-            let response = client
-                .post(&collection)
-                .json(&create_body(&format!("fanout{index}"), "RDS", &url))
-                .send()
-                .await
-                .expect("create sent");
-            assert_eq!(response.status(), 201);
-            let body: Value = response.json().await.expect("create body");
-            ids.push(body["connection_id"].as_str().expect("id").to_owned());
-        }
+        ids = create_all(&client, &collection, &url, PARALLEL).await;
         for id in &ids {
             let settled = wait_settled(&client, &format!("{collection}/{id}")).await;
             assert_eq!(settled["state"], "FAILED", "{settled}");
@@ -227,6 +217,28 @@ async fn a_check_of_thousands_of_hanging_addresses_opens_at_most_the_limit_of_so
     }
 }
 
+/// Creates `count` connections to `url` (names fanout0, fanout1, ...); their ids.
+async fn create_all(
+    client: &reqwest::Client,
+    collection: &str,
+    url: &str,
+    count: usize,
+) -> Vec<String> {
+    let mut ids = Vec::with_capacity(count);
+    for index in 0..count {
+        let response = client
+            .post(collection)
+            .json(&create_body(&format!("fanout{index}"), "RDS", url))
+            .send()
+            .await
+            .expect("create sent");
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("create body");
+        ids.push(body["connection_id"].as_str().expect("id").to_owned());
+    }
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_connections_with_thousands_of_addresses_have_bounded_bodies() {
     const CONNECTIONS: usize = 11;
@@ -239,18 +251,7 @@ async fn failed_connections_with_thousands_of_addresses_have_bounded_bodies() {
     let collection = server.collection(&project);
     let url = fanout_url(target.address.port());
 
-    let mut ids = Vec::new();
-    for index in 0..CONNECTIONS {
-        let response = client
-            .post(&collection)
-            .json(&create_body(&format!("fanout{index}"), "RDS", &url))
-            .send()
-            .await
-            .expect("create sent");
-        assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.expect("create body");
-        ids.push(body["connection_id"].as_str().expect("id").to_owned());
-    }
+    let ids = create_all(&client, &collection, &url, CONNECTIONS).await;
     let (mut messages, mut show_sizes) = (Vec::new(), Vec::new());
     for id in &ids {
         let show_url = format!("{collection}/{id}");

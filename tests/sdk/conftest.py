@@ -216,9 +216,12 @@ def project_id():
 class RecordingClient:
     """A DliClient plus the raw HTTP responses it received (newest last)."""
 
-    def __init__(self, base_url, project_id, ak, sk, before_send=None):
+    def __init__(self, base_url, project_id, ak, sk, before_send=None, signing=None):
         """before_send(request), if given, sees each SdkRequest after the SDK signed it
-        and before it is sent, and may change it (to tamper with a signed request)."""
+        and before it is sent, and may change it (to tamper with a signed request).
+        signing(builder, credentials, config, base_url), if given, sets up how the client
+        signs and where it sends (a signing algorithm, the derived signer) and returns
+        the builder; by default it signs SDK-HMAC-SHA256 for base_url."""
         self.project_id = project_id
         self.responses = []
         handler = HttpHandler().add_response_handler(
@@ -227,12 +230,13 @@ class RecordingClient:
             handler.add_request_handler(lambda **kw: before_send(kw["request"]))
         config = HttpConfig.get_default_config()
         config.timeout = (5, 10)
-        self.sdk = (DliClient.new_builder()
-                    .with_credentials(BasicCredentials(ak, sk, project_id))
-                    .with_endpoints([base_url])
-                    .with_http_config(config)
-                    .with_http_handler(handler)
-                    .build())
+        credentials = BasicCredentials(ak, sk, project_id)
+        builder = DliClient.new_builder().with_http_config(config).with_http_handler(handler)
+        if signing is None:
+            builder = builder.with_credentials(credentials).with_endpoints([base_url])
+        else:
+            builder = signing(builder, credentials, config, base_url)
+        self.sdk = builder.build()
 
     def __getattr__(self, name):
         return getattr(self.sdk, name)
@@ -250,9 +254,10 @@ def client_for(server):
     given another base_url."""
     made = []
 
-    def make(project_id, ak=None, sk=None, before_send=None, base_url=None):
+    def make(project_id, ak=None, sk=None, before_send=None, base_url=None, signing=None):
         c = RecordingClient(base_url or server.base_url, project_id,
-                            ak or server.admin_ak, sk or server.admin_sk, before_send=before_send)
+                            ak or server.admin_ak, sk or server.admin_sk,
+                            before_send=before_send, signing=signing)
         made.append(c)
         return c
 

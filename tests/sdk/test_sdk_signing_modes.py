@@ -8,11 +8,8 @@ Each mode creates, lists, shows and deletes a connection; a wrong SK is refused 
 
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
-from huaweicloudsdkcore.http.http_config import HttpConfig
-from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
-from huaweicloudsdkdli.v1 import DliClient
 
 from helpers import create, create_settled, delete, expect_error, list_connections, show, unique_name
 
@@ -25,55 +22,35 @@ MODES = {
 }
 
 
-class ModeClient:
-    """A DliClient signing in one mode, plus the raw responses it got (for expect_error)
-    and the Authorization headers it sent."""
-
-    def __init__(self, base_url, project_id, ak, sk, mode):
-        self.responses = []
-        self.authorizations = []
-        handler = (HttpHandler()
-                   .add_request_handler(lambda **kw: self.authorizations.append(
-                       kw["request"].header_params.get("Authorization", "")))
-                   .add_response_handler(lambda **kw: self.responses.append(kw["response"])))
-        config = HttpConfig.get_default_config()
-        config.timeout = (5, 10)
-        credentials = BasicCredentials(ak, sk, project_id)
-        builder = DliClient.new_builder().with_http_config(config).with_http_handler(handler)
+def signing_in(mode):
+    """How a client signs in `mode`, for RecordingClient."""
+    def configure(builder, credentials, config, base_url):
         if MODES[mode] is None:
             # The SDK's default predicate: derive for every host but Huawei Cloud's own.
             credentials.with_derived_predicate(BasicCredentials.get_default_derived_predicate())
-            builder = (builder.with_credentials(credentials)
-                       .with_region(Region("cn-north-4", base_url))
-                       ._with_derived_auth_service_name("dli"))
-        else:
-            config.signing_algorithm = MODES[mode]
-            builder = builder.with_credentials(credentials).with_endpoints([base_url])
-        self.sdk = builder.build()
-
-    def __getattr__(self, name):
-        return getattr(self.sdk, name)
-
-    @property
-    def last_response(self):
-        assert self.responses, "the SDK did not receive any HTTP response"
-        return self.responses[-1]
+            return (builder.with_credentials(credentials)
+                    .with_region(Region("cn-north-4", base_url))
+                    ._with_derived_auth_service_name("dli"))
+        config.signing_algorithm = MODES[mode]
+        return builder.with_credentials(credentials).with_endpoints([base_url])
+    return configure
 
 
 @pytest.fixture
-def mode_client(server, project_id):
-    made = []
-
+def mode_client(server, project_id, client_for):
+    """Factory: a client signing in one mode, with the Authorization headers it sent."""
     def make(mode, sk=None, credential=None):
         credential = credential or {"access_key": server.admin_ak, "secret_key": server.admin_sk}
-        client = ModeClient(server.base_url, project_id, credential["access_key"],
-                            sk or credential["secret_key"], mode)
-        made.append(client)
+        authorizations = []
+        client = client_for(project_id, ak=credential["access_key"],
+                            sk=sk or credential["secret_key"],
+                            before_send=lambda request: authorizations.append(
+                                request.header_params.get("Authorization", "")),
+                            signing=signing_in(mode))
+        client.authorizations = authorizations
         return client
 
-    yield make
-    for client in made:
-        client.sdk.close()
+    return make
 
 
 @pytest.mark.parametrize("mode", MODES)
