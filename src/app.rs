@@ -16,7 +16,7 @@ use crate::check::{Changed, CheckPipeline, InProcess, OnChange, PipelineSettings
 use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
-use crate::probe::{OutboundPolicy, Prober, Resolver, Simulator};
+use crate::probe::OutboundPolicy;
 use crate::rate_limit::CheckBudget;
 use crate::read_cache::ReadCache;
 use crate::server::ServerLimits;
@@ -39,12 +39,6 @@ impl Application {
         config.validate().map_err(anyhow::Error::msg)?;
         // Install the metrics recorder before anything is counted.
         crate::telemetry::metrics::handle();
-        let resolver = match config.dns_server {
-            None => Resolver::System,
-            Some(server) => {
-                Resolver::dns_server(server, config.check_timeout).map_err(anyhow::Error::msg)?
-            }
-        };
         let store = config
             .storage
             .open(OpenFor::Server)
@@ -59,24 +53,19 @@ impl Application {
         let dyn_store: DynStore = store.clone();
         let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
         // One limit for every outbound socket, and for the worker's checks in flight.
-        let max_concurrent_checks = usize::try_from(config.max_concurrent_checks).unwrap_or(64);
-        let prober = Prober::new(
-            config.probe_mode,
-            resolver,
-            config.check_timeout,
-            // Judged by the bound address: a server reachable beyond loopback keeps
-            // checks off its own host.
-            OutboundPolicy::for_server(
-                config.allow_cidrs.clone(),
-                config.deny_cidrs.clone(),
-                listener.local_addr()?.ip(),
-            ),
-            Simulator {
-                duration: config.simulate_duration,
-                rules: config.simulate_rules.clone(),
-            },
-            max_concurrent_checks,
-        );
+        let max_concurrent_checks = config.probe.max_open_sockets();
+        let prober = config
+            .probe
+            .prober(
+                // Judged by the bound address: a server reachable beyond loopback keeps
+                // checks off its own host.
+                OutboundPolicy::for_server(
+                    config.probe.allow_cidrs.clone(),
+                    config.probe.deny_cidrs.clone(),
+                    listener.local_addr()?.ip(),
+                ),
+            )
+            .map_err(anyhow::Error::msg)?;
         // One budget: the API spends it at requests, the worker drains it as it dials.
         let check_budget = Arc::new(CheckBudget::per_minute(config.checks_per_minute));
         // The worker tells the API what its checks changed; it knows no cache.
@@ -97,6 +86,8 @@ impl Application {
             PipelineSettings {
                 recheck_interval: config.recheck_interval,
                 lease_grace: config.lease_grace,
+                agent_timeout: config.agent_timeout,
+                require_agents: config.require_agents,
             },
         ));
         let worker_settings = WorkerSettings {
@@ -107,6 +98,7 @@ impl Application {
         let state = AppState {
             store: dyn_store.clone(),
             wake_worker: Arc::new(Notify::new()),
+            agent_wake: Arc::new(Notify::new()),
             settings: Arc::new(ApiSettings {
                 connection_quota: config.connection_quota,
                 max_body_bytes: config.max_body_bytes,

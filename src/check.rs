@@ -17,7 +17,8 @@ use crate::domain::{ConnectionId, ConnectionState, EndpointList, ProjectId, Serv
 use crate::probe::{CheckPlan, CheckReport, Prober};
 use crate::rate_limit::{CheckBudget, CheckRefusal};
 use crate::store::{
-    BindingResult, CheckResult, Connectivity, DynStore, PendingBinding, PendingCheck, StoreError,
+    BindingConnectivity, BindingResult, CheckResult, Connectivity, DynStore, PendingBinding,
+    PendingCheck, QueueWork, QueueWorkKind, StoreError, TaskResult,
 };
 use crate::telemetry::metrics;
 
@@ -55,13 +56,50 @@ pub enum Charging {
     Upfront,
 }
 
+/// Where a check ran, as bindings and tests tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// The dsconn server's own host.
+    Server,
+    /// An agent in the queue's network, by its name.
+    Agent(String),
+}
+
+impl Place {
+    /// `server` or `agent:<name>`, as `checked_from` says it.
+    pub fn label(&self) -> String {
+        match self {
+            Place::Server => "server".to_owned(),
+            Place::Agent(name) => format!("agent:{name}"),
+        }
+    }
+
+    /// The `place` label of metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Place::Server => "server",
+            Place::Agent(_) => "agent",
+        }
+    }
+
+    /// How a message names it.
+    fn described(&self) -> String {
+        match self {
+            Place::Server => "the server".to_owned(),
+            Place::Agent(name) => format!("agent {name}"),
+        }
+    }
+}
+
 /// One check, as a [`Checker`] gets it: everything needed to run it anywhere.
 #[derive(Debug, Clone)]
 pub struct CheckRequest {
     pub project: String,
-    pub service: Service,
+    /// The protocol to verify; None: TCP reachability only (a queue connection test).
+    pub service: Option<Service>,
     pub endpoints: EndpointList,
-    /// The queue the check is for (a binding's); None for the connection itself.
+    /// The queue the check is for (a binding's, a queue test's); None for the
+    /// connection itself.
     /// Where a check runs may depend on it.
     pub queue: Option<String>,
     pub charging: Charging,
@@ -167,6 +205,18 @@ pub enum Purpose {
     },
     /// The health re-check of an ACTIVE connection.
     Recheck { id: ConnectionId, owner: String },
+    /// An agent's re-check of an ACTIVE binding of its queue.
+    RecheckBinding {
+        peer_id: String,
+        queue: String,
+        owner: String,
+    },
+    /// DLI's queue connection test of one `host:port`.
+    QueueTest {
+        task_id: i64,
+        queue: String,
+        owner: String,
+    },
     /// A test of a stored connection on request: an ACTIVE one takes the result.
     Test { id: ConnectionId },
     /// A test of a definition before it is saved: nothing is recorded.
@@ -179,15 +229,18 @@ impl Purpose {
         match self {
             Purpose::Create { .. } => "create",
             Purpose::Bind { .. } => "bind",
-            Purpose::Recheck { .. } => "recheck",
-            Purpose::Test { .. } | Purpose::TestDefinition => "test",
+            Purpose::Recheck { .. } | Purpose::RecheckBinding { .. } => "recheck",
+            Purpose::Test { .. } | Purpose::TestDefinition | Purpose::QueueTest { .. } => "test",
         }
     }
 
     pub fn charging(&self) -> Charging {
         match self {
-            Purpose::Create { .. } | Purpose::Bind { .. } => Charging::Drain,
-            Purpose::Recheck { .. } => Charging::Free,
+            // A queue test's request paid its first dial, as a create's did.
+            Purpose::Create { .. } | Purpose::Bind { .. } | Purpose::QueueTest { .. } => {
+                Charging::Drain
+            }
+            Purpose::Recheck { .. } | Purpose::RecheckBinding { .. } => Charging::Free,
             Purpose::Test { .. } | Purpose::TestDefinition => Charging::Upfront,
         }
     }
@@ -197,14 +250,18 @@ impl Purpose {
         match self {
             Purpose::Create { owner, .. }
             | Purpose::Bind { owner, .. }
-            | Purpose::Recheck { owner, .. } => Some(owner),
+            | Purpose::Recheck { owner, .. }
+            | Purpose::RecheckBinding { owner, .. }
+            | Purpose::QueueTest { owner, .. } => Some(owner),
             Purpose::Test { .. } | Purpose::TestDefinition => None,
         }
     }
 
     fn queue(&self) -> Option<String> {
         match self {
-            Purpose::Bind { queue, .. } => Some(queue.clone()),
+            Purpose::Bind { queue, .. }
+            | Purpose::RecheckBinding { queue, .. }
+            | Purpose::QueueTest { queue, .. } => Some(queue.clone()),
             _ => None,
         }
     }
@@ -215,7 +272,8 @@ impl Purpose {
 pub struct Job {
     pub purpose: Purpose,
     pub project: String,
-    pub service: Service,
+    /// None: TCP reachability only (a queue connection test).
+    pub service: Option<Service>,
     /// The endpoints to check, or why the stored url no longer parses.
     pub endpoints: Result<EndpointList, String>,
 }
@@ -257,8 +315,41 @@ impl Job {
         Self {
             purpose,
             project: pending.project_id.clone(),
-            service: pending.service,
+            service: Some(pending.service),
             endpoints: pending.endpoints().map_err(|error| error.to_string()),
+        }
+    }
+
+    /// A queue's claimed work (by an agent, or by the server for a queue without one).
+    pub fn queue_work(work: &QueueWork, owner: &str) -> Self {
+        let (owner, queue) = (owner.to_owned(), work.queue_name.clone());
+        let purpose = match work.kind {
+            QueueWorkKind::Bind => Purpose::Bind {
+                id: work.connection_id.unwrap_or_else(ConnectionId::nil),
+                peer_id: work.key.clone(),
+                queue,
+                owner,
+            },
+            QueueWorkKind::RecheckBinding => Purpose::RecheckBinding {
+                peer_id: work.key.clone(),
+                queue,
+                owner,
+            },
+            QueueWorkKind::Test => Purpose::QueueTest {
+                task_id: work.key.parse().unwrap_or_default(),
+                queue,
+                owner,
+            },
+        };
+        let endpoints = match work.service {
+            Some(service) => EndpointList::parse(&work.destination, service),
+            None => EndpointList::parse_address(&work.destination),
+        };
+        Self {
+            purpose,
+            project: work.project_id.clone(),
+            service: work.service,
+            endpoints: endpoints.map_err(|error| error.to_string()),
         }
     }
 
@@ -272,7 +363,7 @@ impl Job {
         Self {
             purpose: Purpose::Test { id },
             project: project.as_str().to_owned(),
-            service,
+            service: Some(service),
             endpoints: Ok(endpoints),
         }
     }
@@ -282,7 +373,7 @@ impl Job {
         Self {
             purpose: Purpose::TestDefinition,
             project: project.as_str().to_owned(),
-            service,
+            service: Some(service),
             endpoints: Ok(endpoints),
         }
     }
@@ -294,12 +385,18 @@ impl Job {
                 "check",
                 connection.id = %id,
                 project.id = %self.project,
-                service = %self.service,
+                service = self.service.map(Service::as_str),
             ),
             Purpose::Bind {
                 id, peer_id, queue, ..
             } => info_span!("bind", connection.id = %id, queue = %queue, peer.id = %peer_id),
             Purpose::Recheck { id, .. } => info_span!("recheck", connection.id = %id),
+            Purpose::RecheckBinding { peer_id, queue, .. } => {
+                info_span!("recheck", queue = %queue, peer.id = %peer_id)
+            }
+            Purpose::QueueTest { task_id, queue, .. } => {
+                info_span!("queue_test", queue = %queue, task.id = task_id)
+            }
             Purpose::Test { .. } | Purpose::TestDefinition => Span::none(),
         }
     }
@@ -317,6 +414,7 @@ pub enum Record {
     /// A binding's end.
     Binding {
         peer_id: String,
+        queue: String,
         owner: String,
         result: BindingResult,
     },
@@ -327,6 +425,20 @@ pub enum Record {
         owner: Option<String>,
         connectivity: Connectivity,
     },
+    /// An agent's re-check of a binding.
+    BindingConnectivity {
+        peer_id: String,
+        queue: String,
+        owner: String,
+        result: BindingConnectivity,
+    },
+    /// A queue connection test's end.
+    Task {
+        task_id: i64,
+        queue: String,
+        owner: String,
+        result: TaskResult,
+    },
     /// A claimed re-check given back without a result: nothing was learnt.
     ReleaseRecheck {
         id: ConnectionId,
@@ -334,6 +446,17 @@ pub enum Record {
         next_check_at: i64,
     },
     Nothing,
+}
+
+/// What a check's end is recorded with, besides its report: when an ACTIVE connection
+/// or binding is due again, where the check ran, and which bindings a server check of
+/// the connection stands for.
+#[derive(Debug, Clone)]
+pub struct Circumstances {
+    pub next_check_at: i64,
+    pub place: Place,
+    /// See [`Connectivity::server_bindings`].
+    pub server_bindings: Option<i64>,
 }
 
 /// Turns a check report into the connection's new state: ACTIVE if any address answered.
@@ -347,11 +470,12 @@ pub fn check_result(
         CheckResult {
             state: ConnectionState::Active,
             process: 1.0,
-            connection_url: normalized_url,
+            connection_url: normalized_url.clone(),
             message: String::new(),
             failure_reason: None,
             report: report_json,
             next_check_at: Some(next_check_at),
+            normalized_url,
         }
     } else {
         CheckResult {
@@ -361,7 +485,9 @@ pub fn check_result(
             message: report.failure_summary(),
             failure_reason: report.failure_reason().map(|r| r.as_str().to_owned()),
             report: report_json,
-            next_check_at: None,
+            // Used only if one of the connection's queues reaches it.
+            next_check_at: Some(next_check_at),
+            normalized_url,
         }
     }
 }
@@ -380,25 +506,88 @@ fn failed(message: String) -> CheckResult {
         failure_reason: None,
         report: "{}".into(),
         next_check_at: None,
+        normalized_url: String::new(),
     }
 }
 
-/// What a check's end records, by its purpose: `checked` is the report with the
-/// endpoints it covered, or why the stored url could not be checked; `next_check_at` is
-/// when an ACTIVE connection is due again. Pure: no clock, no store.
+/// A binding's result: ACTIVE, or FAILED with a message naming its queue and the place.
+fn binding_result(
+    queue: &str,
+    checked: Result<&CheckReport, &str>,
+    circumstances: &Circumstances,
+) -> BindingResult {
+    let place = &circumstances.place;
+    let (active, err_msg, failure_reason) = match checked {
+        Ok(report) if report.any_reachable() => (true, String::new(), None),
+        Ok(report) => (
+            false,
+            format!(
+                "queue {queue}, checked from {}: {}",
+                place.described(),
+                report.failure_summary()
+            ),
+            report.failure_reason().map(|r| r.as_str().to_owned()),
+        ),
+        Err(message) => (false, message.to_owned(), None),
+    };
+    BindingResult {
+        active,
+        err_msg,
+        failure_reason,
+        checked_from: place.label(),
+        next_check_at: circumstances.next_check_at,
+    }
+}
+
+/// A queue test's answer: what was reached and from where, or why not.
+fn task_result(checked: Result<&CheckReport, &str>, place: &Place) -> TaskResult {
+    let (reachable, message) = match checked {
+        Ok(report) if report.any_reachable() => {
+            let detail = report
+                .checks
+                .iter()
+                .find(|check| check.reachable)
+                .map(|check| check.detail.as_str())
+                .unwrap_or_default();
+            (
+                true,
+                format!("reached from {}: {detail}", place.described()),
+            )
+        }
+        Ok(report) => (
+            false,
+            format!(
+                "not reached from {}: {}",
+                place.described(),
+                report.failure_summary()
+            ),
+        ),
+        Err(message) => (false, message.to_owned()),
+    };
+    TaskResult {
+        reachable,
+        message,
+        checked_from: place.label(),
+    }
+}
+
+/// What a check's end records, by its purpose: `checked` is the report, or why the
+/// stored url could not be checked; `normalized_url` is the url it covered, as an ACTIVE
+/// connection shows it. Pure: no clock, no store.
 pub fn outcome(
     purpose: &Purpose,
-    checked: Result<(&CheckReport, &EndpointList), &str>,
-    next_check_at: i64,
+    checked: Result<&CheckReport, &str>,
+    normalized_url: &str,
+    circumstances: &Circumstances,
 ) -> Record {
+    let next_check_at = circumstances.next_check_at;
+    let report_only = checked;
     match purpose {
         Purpose::Create { id, owner } => Record::Check {
             id: *id,
             owner: owner.clone(),
             result: match checked {
-                Ok((report, endpoints)) => {
-                    check_result(report, endpoints.normalized(), next_check_at)
-                }
+                Ok(report) => check_result(report, normalized_url.to_owned(), next_check_at),
                 Err(_) => failed(INVALID_STORED_URL.to_owned()),
             },
         },
@@ -409,29 +598,38 @@ pub fn outcome(
             ..
         } => Record::Binding {
             peer_id: peer_id.clone(),
+            queue: queue.clone(),
             owner: owner.clone(),
-            result: match checked {
-                Ok((report, _)) if report.any_reachable() => BindingResult {
-                    active: true,
-                    err_msg: String::new(),
-                    failure_reason: None,
-                },
-                Ok((report, _)) => BindingResult {
-                    active: false,
-                    err_msg: format!("queue {queue}: {}", report.failure_summary()),
-                    failure_reason: report.failure_reason().map(|r| r.as_str().to_owned()),
-                },
-                Err(message) => BindingResult {
-                    active: false,
-                    err_msg: message.to_owned(),
-                    failure_reason: None,
-                },
+            result: binding_result(queue, report_only, circumstances),
+        },
+        Purpose::RecheckBinding {
+            peer_id,
+            queue,
+            owner,
+        } => Record::BindingConnectivity {
+            peer_id: peer_id.clone(),
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: BindingConnectivity {
+                reachable: report_only.is_ok_and(CheckReport::any_reachable),
+                checked_from: circumstances.place.label(),
+                next_check_at,
             },
+        },
+        Purpose::QueueTest {
+            task_id,
+            queue,
+            owner,
+        } => Record::Task {
+            task_id: *task_id,
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: task_result(report_only, &circumstances.place),
         },
         Purpose::Recheck { id, owner } => {
             // A url that no longer parses reaches nothing.
             let nothing = CheckReport::default();
-            let report = checked.map_or(&nothing, |(report, _)| report);
+            let report = report_only.unwrap_or(&nothing);
             Record::Connectivity {
                 id: *id,
                 owner: Some(owner.clone()),
@@ -439,11 +637,12 @@ pub fn outcome(
                     reachable: report.any_reachable(),
                     report: report_json(report),
                     next_check_at: Some(next_check_at),
+                    server_bindings: circumstances.server_bindings,
                 },
             }
         }
-        Purpose::Test { id } => match checked {
-            Ok((report, _)) => Record::Connectivity {
+        Purpose::Test { id } => match report_only {
+            Ok(report) => Record::Connectivity {
                 id: *id,
                 owner: None,
                 connectivity: Connectivity {
@@ -451,6 +650,7 @@ pub fn outcome(
                     report: report_json(report),
                     // A test leaves the schedule as it is.
                     next_check_at: None,
+                    server_bindings: circumstances.server_bindings,
                 },
             },
             Err(_) => Record::Nothing,
@@ -461,29 +661,47 @@ pub fn outcome(
 
 /// What a check that panicked records, so its claim is given back at once instead of
 /// lapsing with its lease. Pure.
-pub fn after_panic(purpose: &Purpose, next_check_at: i64) -> Record {
-    let message = |id: &ConnectionId| {
+pub fn after_panic(purpose: &Purpose, circumstances: &Circumstances) -> Record {
+    let message = |subject: &dyn std::fmt::Display| {
         format!(
-            "the check stopped on an internal error (logged with connection id {id}); \
-             reactivate the connection to check it again"
+            "the check stopped on an internal error (logged with {subject}); \
+             check it again"
         )
     };
+    let next_check_at = circumstances.next_check_at;
     match purpose {
         Purpose::Create { id, owner } => Record::Check {
             id: *id,
             owner: owner.clone(),
-            result: failed(message(id)),
+            result: failed(message(&format_args!("connection id {id}"))),
         },
         Purpose::Bind {
-            id, peer_id, owner, ..
+            id,
+            peer_id,
+            queue,
+            owner,
         } => Record::Binding {
             peer_id: peer_id.clone(),
+            queue: queue.clone(),
             owner: owner.clone(),
-            result: BindingResult {
-                active: false,
-                err_msg: message(id),
-                failure_reason: None,
-            },
+            result: binding_result(
+                queue,
+                Err(&message(&format_args!("connection id {id}"))),
+                circumstances,
+            ),
+        },
+        Purpose::QueueTest {
+            task_id,
+            queue,
+            owner,
+        } => Record::Task {
+            task_id: *task_id,
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: task_result(
+                Err(&message(&format_args!("task id {task_id}"))),
+                &circumstances.place,
+            ),
         },
         // Nothing was learnt about the destination: keep its connectivity.
         Purpose::Recheck { id, owner } => Record::ReleaseRecheck {
@@ -491,7 +709,10 @@ pub fn after_panic(purpose: &Purpose, next_check_at: i64) -> Record {
             owner: owner.clone(),
             next_check_at,
         },
-        Purpose::Test { .. } | Purpose::TestDefinition => Record::Nothing,
+        // Its lease lapses and an agent of the queue checks it again.
+        Purpose::RecheckBinding { .. } | Purpose::Test { .. } | Purpose::TestDefinition => {
+            Record::Nothing
+        }
     }
 }
 
@@ -512,6 +733,11 @@ pub struct PipelineSettings {
     /// How long a claim outlives the slowest possible check: the time a claimed
     /// result's write is retried for.
     pub lease_grace: Duration,
+    /// An agent not heard from for this long is offline: its queues' checks fall back
+    /// to the server (or wait, with `require_agents`).
+    pub agent_timeout: Duration,
+    /// Queues without an online agent wait for one instead of being checked here.
+    pub require_agents: bool,
 }
 
 /// Probe -> outcome -> record, for every kind of check.
@@ -549,6 +775,49 @@ impl CheckPipeline {
         now.saturating_add((interval * (1.0 + jitter)) as i64)
     }
 
+    /// Agents heard from at this time or later are online.
+    pub fn online_since(&self, now: i64) -> i64 {
+        now.saturating_sub(i64::try_from(self.settings.agent_timeout.as_millis()).unwrap_or(0))
+    }
+
+    /// Not heard from for this long, an agent is offline.
+    pub fn agent_timeout(&self) -> Duration {
+        self.settings.agent_timeout
+    }
+
+    /// Whether queues without an online agent wait for one.
+    pub fn requires_agents(&self) -> bool {
+        self.settings.require_agents
+    }
+
+    /// What a check ending now from `place` is recorded with.
+    pub fn circumstances(&self, place: Place) -> Circumstances {
+        let now = now_millis();
+        Circumstances {
+            next_check_at: self.next_check_at(now),
+            place,
+            server_bindings: (!self.settings.require_agents).then(|| self.online_since(now)),
+        }
+    }
+
+    /// Records the report of a check that ran elsewhere (an agent's) for `purpose`, as
+    /// [`Self::run`] records its own: false if the claim in it is no longer held.
+    pub async fn record_reported(
+        &self,
+        project: &str,
+        purpose: &Purpose,
+        report: &CheckReport,
+        place: Place,
+        took: Duration,
+    ) -> crate::store::Result<bool> {
+        let record = outcome(purpose, Ok(report), "", &self.circumstances(place.clone()));
+        metrics::record_check(purpose.label(), report, took);
+        metrics::record_check_place(place.kind());
+        let recorded = self.record(project, &record, Duration::ZERO).await;
+        log_recorded(&record, &recorded, Instant::now());
+        recorded
+    }
+
     /// Tells the API that answers changed.
     pub fn changed(&self, what: Changed<'_>) {
         (self.on_change)(what);
@@ -575,13 +844,18 @@ impl CheckPipeline {
                 Err(error.as_str())
             }
         };
+        let normalized = checked
+            .as_ref()
+            .map(|(_, endpoints)| endpoints.normalized())
+            .unwrap_or_default();
         let record = outcome(
             &job.purpose,
             checked
                 .as_ref()
-                .map(|(report, endpoints)| (report, *endpoints))
+                .map(|(report, _)| report)
                 .map_err(|error| *error),
-            self.next_check_at(now_millis()),
+            &normalized,
+            &self.circumstances(Place::Server),
         );
         let retry_for = match job.purpose.owner() {
             Some(_) => self.settings.lease_grace,
@@ -623,6 +897,7 @@ impl CheckPipeline {
             _ => self.checker.check(&request, &NoProgress).await?,
         };
         metrics::record_check(job.purpose.label(), &report, started.elapsed());
+        metrics::record_check_place(Place::Server.kind());
         Ok(report)
     }
 
@@ -646,11 +921,34 @@ impl CheckPipeline {
             }
             Record::Binding {
                 peer_id,
+                queue,
                 owner,
                 result,
             } => {
                 retrying(retry_for, || {
-                    store.record_binding_result(peer_id, owner, result, now_millis())
+                    store.record_binding_result(peer_id, queue, owner, result, now_millis())
+                })
+                .await
+            }
+            Record::BindingConnectivity {
+                peer_id,
+                queue,
+                owner,
+                result,
+            } => {
+                retrying(retry_for, || {
+                    store.record_binding_connectivity(peer_id, queue, owner, result, now_millis())
+                })
+                .await
+            }
+            Record::Task {
+                task_id,
+                queue,
+                owner,
+                result,
+            } => {
+                retrying(retry_for, || {
+                    store.record_task_result(*task_id, queue, owner, result, now_millis())
                 })
                 .await
             }
@@ -773,6 +1071,14 @@ mod tests {
 
     const NEXT: i64 = 42_000;
 
+    fn at_server() -> Circumstances {
+        Circumstances {
+            next_check_at: NEXT,
+            place: Place::Server,
+            server_bindings: Some(7),
+        }
+    }
+
     fn id() -> ConnectionId {
         ConnectionId::parse("3f2c1e0a-8b7d-4c6e-9a5f-1b2c3d4e5f60").expect("id")
     }
@@ -830,7 +1136,12 @@ mod tests {
             id: written,
             owner,
             result,
-        } = outcome(&create(), Ok((&report, &endpoints)), NEXT)
+        } = outcome(
+            &create(),
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        )
         else {
             panic!("a create records a check result");
         };
@@ -843,22 +1154,29 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_create_fails_with_the_summary_and_reason_and_no_schedule() {
+    fn an_unreachable_create_fails_with_the_summary_and_reason_and_no_url() {
         let (report, endpoints) = (report(false), endpoints());
-        let Record::Check { result, .. } = outcome(&create(), Ok((&report, &endpoints)), NEXT)
-        else {
+        let Record::Check { result, .. } = outcome(
+            &create(),
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        ) else {
             panic!("a create records a check result");
         };
         assert_eq!(result.state, ConnectionState::Failed);
         assert_eq!(result.message, report.failure_summary());
         assert_eq!(result.failure_reason.as_deref(), Some("CONNECTION_REFUSED"));
         assert_eq!(result.connection_url, "");
-        assert_eq!(result.next_check_at, None);
+        // Kept for a queue's check that turns the connection ACTIVE after all.
+        assert_eq!(result.next_check_at, Some(NEXT));
+        assert_eq!(result.normalized_url, endpoints.normalized());
     }
 
     #[test]
     fn a_create_whose_stored_url_no_longer_parses_fails_with_advice() {
-        let Record::Check { result, .. } = outcome(&create(), Err("corrupt row"), NEXT) else {
+        let Record::Check { result, .. } = outcome(&create(), Err("corrupt row"), "", &at_server())
+        else {
             panic!("a create records a check result");
         };
         assert_eq!(result.state, ConnectionState::Failed);
@@ -871,7 +1189,12 @@ mod tests {
         let endpoints = endpoints();
         let Record::Binding {
             peer_id, result, ..
-        } = outcome(&bind(), Ok((&report(true), &endpoints)), NEXT)
+        } = outcome(
+            &bind(),
+            Ok(&report(true)),
+            &endpoints.normalized(),
+            &at_server(),
+        )
         else {
             panic!("a binding records a binding result");
         };
@@ -880,18 +1203,23 @@ mod tests {
         assert_eq!(result.err_msg, "");
 
         let failed = report(false);
-        let Record::Binding { result, .. } = outcome(&bind(), Ok((&failed, &endpoints)), NEXT)
+        let Record::Binding { result, .. } =
+            outcome(&bind(), Ok(&failed), &endpoints.normalized(), &at_server())
         else {
             panic!("a binding records a binding result");
         };
         assert!(!result.active);
         assert_eq!(
             result.err_msg,
-            format!("queue q1: {}", failed.failure_summary())
+            format!(
+                "queue q1, checked from the server: {}",
+                failed.failure_summary()
+            )
         );
         assert_eq!(result.failure_reason.as_deref(), Some("CONNECTION_REFUSED"));
 
-        let Record::Binding { result, .. } = outcome(&bind(), Err("connection x: bad url"), NEXT)
+        let Record::Binding { result, .. } =
+            outcome(&bind(), Err("connection x: bad url"), "", &at_server())
         else {
             panic!("a binding records a binding result");
         };
@@ -906,7 +1234,12 @@ mod tests {
             id: written,
             owner,
             connectivity,
-        } = outcome(&recheck(), Ok((&report, &endpoints)), NEXT)
+        } = outcome(
+            &recheck(),
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        )
         else {
             panic!("a re-check records connectivity");
         };
@@ -915,7 +1248,8 @@ mod tests {
         assert_eq!(connectivity.report, report_json(&report));
         assert_eq!(connectivity.next_check_at, Some(NEXT));
 
-        let Record::Connectivity { connectivity, .. } = outcome(&recheck(), Err("bad"), NEXT)
+        let Record::Connectivity { connectivity, .. } =
+            outcome(&recheck(), Err("bad"), "", &at_server())
         else {
             panic!("a re-check records connectivity");
         };
@@ -933,7 +1267,12 @@ mod tests {
             owner,
             connectivity,
             ..
-        } = outcome(&Purpose::Test { id: id() }, Ok((&report, &endpoints)), NEXT)
+        } = outcome(
+            &Purpose::Test { id: id() },
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        )
         else {
             panic!("a test records connectivity");
         };
@@ -941,14 +1280,19 @@ mod tests {
         assert!(connectivity.reachable);
         assert_eq!(connectivity.next_check_at, None);
         assert!(matches!(
-            outcome(&Purpose::TestDefinition, Ok((&report, &endpoints)), NEXT),
+            outcome(
+                &Purpose::TestDefinition,
+                Ok(&report),
+                &endpoints.normalized(),
+                &at_server()
+            ),
             Record::Nothing
         ));
     }
 
     #[test]
     fn a_panic_fails_a_create_or_binding_and_gives_a_recheck_back_untouched() {
-        let Record::Check { result, .. } = after_panic(&create(), NEXT) else {
+        let Record::Check { result, .. } = after_panic(&create(), &at_server()) else {
             panic!("a create records a check result");
         };
         assert_eq!(result.state, ConnectionState::Failed);
@@ -963,7 +1307,7 @@ mod tests {
             result.message
         );
 
-        let Record::Binding { result, .. } = after_panic(&bind(), NEXT) else {
+        let Record::Binding { result, .. } = after_panic(&bind(), &at_server()) else {
             panic!("a binding records a binding result");
         };
         assert!(!result.active);
@@ -973,7 +1317,8 @@ mod tests {
             result.err_msg
         );
 
-        let Record::ReleaseRecheck { next_check_at, .. } = after_panic(&recheck(), NEXT) else {
+        let Record::ReleaseRecheck { next_check_at, .. } = after_panic(&recheck(), &at_server())
+        else {
             panic!("a re-check is released");
         };
         assert_eq!(next_check_at, NEXT);

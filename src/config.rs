@@ -10,8 +10,8 @@ use clap::{Args, FromArgMatches, ValueEnum};
 use ipnet::IpNet;
 
 pub use crate::api::auth::AllowedHost;
-use crate::probe::ProbeMode;
 use crate::probe::simulate::SimulationRule;
+use crate::probe::{OutboundPolicy, ProbeMode, Prober, Resolver, Simulator};
 use crate::store::StorageArgs;
 
 /// How requests are authenticated.
@@ -47,54 +47,12 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub storage: StorageArgs,
 
-    /// Time limit for each DNS lookup and each TCP connect of a reachability check.
-    #[arg(long, env = "DSCONN_CHECK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub check_timeout: Duration,
-
-    /// DNS server (IP:PORT) for resolving endpoints; the system resolver when unset.
-    #[arg(long, env = "DSCONN_DNS_SERVER")]
-    pub dns_server: Option<SocketAddr>,
-
-    /// How checks reach destinations: full (TCP + protocol handshake), tcp (connect
-    /// only), or simulate (no network traffic; outcomes from --simulate-rule).
-    #[arg(long, env = "DSCONN_PROBE_MODE", value_enum, default_value = "full")]
-    pub probe_mode: ProbeMode,
-
-    /// Simulation: how long a check takes (progress advances meanwhile).
-    #[arg(long, env = "DSCONN_SIMULATE_DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub simulate_duration: Duration,
-
-    /// Simulation rule `HOST_GLOB=fail:REASON[:message]` or `HOST_GLOB=delay:DURATION`
-    /// (repeat; in the environment, separate with ';'). The first match wins.
-    #[arg(
-        long = "simulate-rule",
-        env = "DSCONN_SIMULATE_RULES",
-        value_delimiter = ';'
-    )]
-    pub simulate_rules: Vec<SimulationRule>,
-
-    /// Address ranges checks may dial even if denied by default (repeat or comma-separate).
-    /// When given, every other address is refused.
-    #[arg(long = "allow-cidr", env = "DSCONN_ALLOW_CIDRS", value_delimiter = ',')]
-    pub allow_cidrs: Vec<IpNet>,
-
-    /// Address ranges checks must never dial, on top of link-local, multicast and
-    /// unspecified addresses and, when listening beyond loopback, this host's own
-    /// addresses and loopback (repeat or comma-separate).
-    #[arg(long = "deny-cidr", env = "DSCONN_DENY_CIDRS", value_delimiter = ',')]
-    pub deny_cidrs: Vec<IpNet>,
+    #[command(flatten)]
+    pub probe: ProbeArgs,
 
     /// How often ACTIVE connections are re-checked (jittered by 10 %).
     #[arg(long, env = "DSCONN_RECHECK_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub recheck_interval: Duration,
-
-    /// Outbound sockets open at once, over every check of this process (worker checks,
-    /// bindings, re-checks and both test endpoints): each dial holds one from its
-    /// connect to the end of its protocol check, each name lookup two. Also the most
-    /// checks the worker runs at once.
-    #[arg(long, env = "DSCONN_MAX_CONCURRENT_CHECKS", default_value_t = 64,
-          value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub max_concurrent_checks: u32,
 
     /// Addresses that requests of one project may have dialled per minute (creates,
     /// bindings, reactivations, tests; each address of a name counts): keeps the
@@ -111,6 +69,16 @@ pub struct ServeConfig {
     /// worker (e.g. on another replica) may take the work over.
     #[arg(long, env = "DSCONN_LEASE_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub lease_grace: Duration,
+
+    /// An agent not heard from for this long is offline: its queues' checks run on
+    /// the server again (or wait, with --require-agents).
+    #[arg(long, env = "DSCONN_AGENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub agent_timeout: Duration,
+
+    /// Checks of a queue without an online agent wait for one instead of running on the
+    /// server (the binding stays CREATING, saying so).
+    #[arg(long, env = "DSCONN_REQUIRE_AGENTS")]
+    pub require_agents: bool,
 
     /// How long DELETED connections stay listed before they are purged.
     #[arg(long, env = "DSCONN_DELETED_RETENTION", default_value = "7d", value_parser = parse_duration)]
@@ -192,6 +160,93 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
 }
 
+/// How checks are made, shared by `serve` and `agent` (an agent checks with the same code
+/// and the same flags, in its queue's network).
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Time limit for each DNS lookup and each TCP connect of a reachability check.
+    #[arg(long, env = "DSCONN_CHECK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub check_timeout: Duration,
+
+    /// DNS server (IP:PORT) for resolving endpoints; the system resolver when unset.
+    #[arg(long, env = "DSCONN_DNS_SERVER")]
+    pub dns_server: Option<SocketAddr>,
+
+    /// How checks reach destinations: full (TCP + protocol handshake), tcp (connect
+    /// only), or simulate (no network traffic; outcomes from --simulate-rule).
+    #[arg(long, env = "DSCONN_PROBE_MODE", value_enum, default_value = "full")]
+    pub probe_mode: ProbeMode,
+
+    /// Simulation: how long a check takes (progress advances meanwhile).
+    #[arg(long, env = "DSCONN_SIMULATE_DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub simulate_duration: Duration,
+
+    /// Simulation rule `HOST_GLOB=fail:REASON[:message]` or `HOST_GLOB=delay:DURATION`
+    /// (repeat; in the environment, separate with ';'). The first match wins.
+    #[arg(
+        long = "simulate-rule",
+        env = "DSCONN_SIMULATE_RULES",
+        value_delimiter = ';'
+    )]
+    pub simulate_rules: Vec<SimulationRule>,
+
+    /// Address ranges checks may dial even if denied by default (repeat or comma-separate).
+    /// When given, every other address is refused.
+    #[arg(long = "allow-cidr", env = "DSCONN_ALLOW_CIDRS", value_delimiter = ',')]
+    pub allow_cidrs: Vec<IpNet>,
+
+    /// Address ranges checks must never dial, on top of link-local, multicast and
+    /// unspecified addresses and, when listening beyond loopback, this host's own
+    /// addresses and loopback (repeat or comma-separate).
+    #[arg(long = "deny-cidr", env = "DSCONN_DENY_CIDRS", value_delimiter = ',')]
+    pub deny_cidrs: Vec<IpNet>,
+
+    /// Outbound sockets open at once, over every check of this process (worker checks,
+    /// bindings, re-checks and both test endpoints): each dial holds one from its
+    /// connect to the end of its protocol check, each name lookup two. Also the most
+    /// checks the worker runs at once.
+    #[arg(long, env = "DSCONN_MAX_CONCURRENT_CHECKS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_concurrent_checks: u32,
+}
+
+impl ProbeArgs {
+    /// Checks what clap cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.check_timeout.is_zero() || self.check_timeout > MAX_CHECK_TIMEOUT {
+            return Err(format!(
+                "--check-timeout must be more than 0 and at most {}",
+                humantime::format_duration(MAX_CHECK_TIMEOUT)
+            ));
+        }
+        Ok(())
+    }
+
+    /// The prober these flags describe, under `policy`.
+    pub fn prober(&self, policy: OutboundPolicy) -> Result<Prober, String> {
+        let resolver = match self.dns_server {
+            None => Resolver::System,
+            Some(server) => Resolver::dns_server(server, self.check_timeout)?,
+        };
+        Ok(Prober::new(
+            self.probe_mode,
+            resolver,
+            self.check_timeout,
+            policy,
+            Simulator {
+                duration: self.simulate_duration,
+                rules: self.simulate_rules.clone(),
+            },
+            self.max_open_sockets(),
+        ))
+    }
+
+    /// Outbound sockets open at once (and checks a worker runs at once).
+    pub fn max_open_sockets(&self) -> usize {
+        usize::try_from(self.max_concurrent_checks).unwrap_or(64)
+    }
+}
+
 /// The longest check timeout allowed: a check holds a worker slot that long.
 const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -218,13 +273,10 @@ impl ServeConfig {
         if self.recheck_interval.is_zero() {
             return Err("--recheck-interval must be more than 0".into());
         }
-        if self.check_timeout.is_zero() || self.check_timeout > MAX_CHECK_TIMEOUT {
-            return Err(format!(
-                "--check-timeout must be more than 0 and at most {}",
-                humantime::format_duration(MAX_CHECK_TIMEOUT)
-            ));
+        if self.agent_timeout.is_zero() {
+            return Err("--agent-timeout must be more than 0".into());
         }
-        Ok(())
+        self.probe.validate()
     }
 
     /// Defaults with a given data dir and an OS-chosen port: for tests and embedding.

@@ -1,6 +1,7 @@
 //! dsconn: a self-hostable, wire-compatible implementation of Huawei Cloud DLI's classic
 //! datasource-connection API.
 
+pub mod agent;
 pub mod api;
 pub mod app;
 pub mod check;

@@ -19,6 +19,10 @@ async fn main() -> ExitCode {
             dsconn::telemetry::init(config.log_format);
             dsconn::cli::serve::run(config).await
         }
+        Command::Agent(args) => {
+            dsconn::telemetry::init(args.log_format);
+            dsconn::agent::run(args).await
+        }
         Command::Credential { command } => dsconn::cli::admin::run_credential(command).await,
         Command::Token { command } => dsconn::cli::admin::run_token(command).await,
         Command::List(args) => client::list(args).await.map_err(Into::into),

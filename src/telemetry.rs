@@ -99,6 +99,18 @@ pub mod metrics {
             "Reachability check latency"
         );
         ::metrics::describe_counter!(
+            "dsconn_checks_by_place_total",
+            "Checks by where they ran: server (its own host) or agent (a queue's network)"
+        );
+        ::metrics::describe_histogram!(
+            "dsconn_agent_claim_to_result_seconds",
+            "From an agent's claim of a check to the server recording its result"
+        );
+        ::metrics::describe_gauge!(
+            "dsconn_online_agents",
+            "Agents heard from within --agent-timeout, by project and queue"
+        );
+        ::metrics::describe_counter!(
             "dsconn_check_panics_total",
             "Checks that panicked; each is logged with its connection id"
         );
@@ -180,6 +192,43 @@ pub mod metrics {
         *reported = present;
         ::metrics::gauge!("dsconn_pending_checks").set(stats.pending_checks as f64);
         ::metrics::gauge!("dsconn_leased_checks").set(stats.leased_checks as f64);
+    }
+
+    /// Counts a check by where it ran: `server` or `agent`.
+    pub fn record_check_place(place: &'static str) {
+        ::metrics::counter!("dsconn_checks_by_place_total", "place" => place).increment(1);
+    }
+
+    /// From an agent's claim to its result being recorded.
+    pub fn record_agent_claim_to_result(elapsed: Duration) {
+        ::metrics::histogram!("dsconn_agent_claim_to_result_seconds").record(elapsed.as_secs_f64());
+    }
+
+    /// The online agents of each (project, queue), set at each scrape; a queue whose
+    /// agents all went offline since the last scrape is set to 0.
+    pub fn record_online_agents(counts: &[(String, String, u64)]) {
+        static REPORTED: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+        let present: BTreeSet<(String, String)> = counts
+            .iter()
+            .map(|(project, queue, _)| (project.clone(), queue.clone()))
+            .collect();
+        let mut reported = REPORTED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let gauge = |project: &str, queue: &str| {
+            ::metrics::gauge!(
+                "dsconn_online_agents",
+                "project" => project.to_owned(),
+                "queue" => queue.to_owned()
+            )
+        };
+        for (project, queue) in reported.difference(&present) {
+            gauge(project, queue).set(0.0);
+        }
+        for (project, queue, count) in counts {
+            gauge(project, queue).set(*count as f64);
+        }
+        *reported = present;
     }
 
     /// Counts a check that panicked (and was contained by the worker).

@@ -11,9 +11,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::check::{self, Changed, CheckPipeline, Job, Purpose};
+use crate::check::{self, Changed, CheckPipeline, Job, Place};
 use crate::domain::now_millis;
-use crate::store::{DynStore, PendingBinding, PendingCheck};
+use crate::store::{DynStore, PendingBinding, PendingCheck, QueueWork};
 use crate::telemetry::metrics;
 
 /// How often the worker looks for work nobody announced (due re-checks, expired leases).
@@ -22,6 +22,10 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const CLAIM_BATCH: u32 = 64;
 /// How often DELETED connections past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a finished queue connection test can be read (DLI's ShowConnectivityTask).
+pub const QUEUE_TEST_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long an agent not heard from stays registered (it is offline long before).
+const OFFLINE_AGENT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Back-off after a store error, so a sick database is not hammered.
 const ERROR_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -42,6 +46,8 @@ enum Work {
     Create(PendingCheck),
     Bind(PendingBinding),
     Recheck(PendingCheck),
+    /// A queue connection test of a queue without an online agent.
+    QueueTest(QueueWork),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,65 +55,27 @@ enum WorkKind {
     Create,
     Bind,
     Recheck,
+    QueueTest,
 }
 
-impl WorkKind {
-    fn label(self) -> &'static str {
+impl Work {
+    #[cfg(test)]
+    fn kind(&self) -> WorkKind {
         match self {
-            WorkKind::Create => "create",
-            WorkKind::Bind => "bind",
-            WorkKind::Recheck => "recheck",
+            Work::Create(_) => WorkKind::Create,
+            Work::Bind(_) => WorkKind::Bind,
+            Work::Recheck(_) => WorkKind::Recheck,
+            Work::QueueTest(_) => WorkKind::QueueTest,
         }
     }
-}
 
-/// What a piece of work is about, kept aside in case its check panics.
-struct Subject {
-    kind: WorkKind,
-    connection: PendingCheck,
-    peer_id: Option<String>,
-    queue: Option<String>,
-}
-
-impl Subject {
-    fn of(work: &Work) -> Self {
-        match work {
-            Work::Create(pending) => Self {
-                kind: WorkKind::Create,
-                connection: pending.clone(),
-                peer_id: None,
-                queue: None,
-            },
-            Work::Bind(binding) => Self {
-                kind: WorkKind::Bind,
-                connection: binding.check.clone(),
-                peer_id: Some(binding.peer_id.clone()),
-                queue: Some(binding.queue_name.clone()),
-            },
-            Work::Recheck(pending) => Self {
-                kind: WorkKind::Recheck,
-                connection: pending.clone(),
-                peer_id: None,
-                queue: None,
-            },
-        }
-    }
-}
-
-impl Subject {
-    /// The purpose its check had, for recording how it ended.
-    fn purpose(&self, owner: &str) -> Purpose {
-        let id = self.connection.id;
-        let owner = owner.to_owned();
-        match self.kind {
-            WorkKind::Create => Purpose::Create { id, owner },
-            WorkKind::Bind => Purpose::Bind {
-                id,
-                peer_id: self.peer_id.clone().unwrap_or_default(),
-                queue: self.queue.clone().unwrap_or_default(),
-                owner,
-            },
-            WorkKind::Recheck => Purpose::Recheck { id, owner },
+    /// The check it is, under this worker's claim.
+    fn job(&self, owner: &str) -> Job {
+        match self {
+            Work::Create(pending) => Job::create(pending, owner),
+            Work::Bind(binding) => Job::bind(binding, owner),
+            Work::Recheck(pending) => Job::recheck(pending, owner),
+            Work::QueueTest(work) => Job::queue_work(work, owner),
         }
     }
 }
@@ -214,9 +182,26 @@ impl LifecycleWorker {
         // A kind that returned less than it asked for has nothing more: it is not asked
         // again for what the others left (an idle worker makes three claims, not five).
         let mut exhausted = Vec::new();
+        // Queues without an online agent wait for one: their work is not claimed here,
+        // and says so.
+        let pipeline = &self.settings.pipeline;
+        if pipeline.requires_agents() {
+            exhausted.extend([WorkKind::Bind, WorkKind::QueueTest]);
+            let now = now_millis();
+            match self
+                .store
+                .mark_waiting_for_agents(pipeline.online_since(now), now)
+                .await
+            {
+                Ok(0) => {}
+                Ok(_) => pipeline.changed(Changed::Everything),
+                Err(error) => warn!(error = %error, "marking work that waits for agents failed"),
+            }
+        }
         for (kind, cap) in [
             (WorkKind::Create, share),
             (WorkKind::Bind, share),
+            (WorkKind::QueueTest, share),
             (WorkKind::Recheck, limit),
             (WorkKind::Create, limit),
             (WorkKind::Bind, limit),
@@ -243,6 +228,7 @@ impl LifecycleWorker {
     ) -> Result<Vec<Work>, ()> {
         let lease = self.settings.pipeline.lease();
         let now = now_millis();
+        let online_since = self.settings.pipeline.online_since(now);
         let log = |error: crate::store::StoreError| warn!(error = %error, "claiming work failed");
         let store = &self.store;
         Ok(match kind {
@@ -254,11 +240,18 @@ impl LifecycleWorker {
                 .map(Work::Create)
                 .collect(),
             WorkKind::Bind => store
-                .claim_pending_bindings(&self.owner, lease, limit, now)
+                .claim_pending_bindings(&self.owner, lease, limit, now, online_since)
                 .await
                 .map_err(log)?
                 .into_iter()
                 .map(Work::Bind)
+                .collect(),
+            WorkKind::QueueTest => store
+                .claim_server_tests(&self.owner, lease, limit, now, online_since)
+                .await
+                .map_err(log)?
+                .into_iter()
+                .map(Work::QueueTest)
                 .collect(),
             WorkKind::Recheck => store
                 .claim_due_rechecks(&self.owner, lease, limit, rechecks_due_by)
@@ -271,15 +264,16 @@ impl LifecycleWorker {
     }
 
     /// Performs one claimed piece of work. A check that panics is contained here: it is
-    /// logged with its connection, counted, and its claim given back with a result that
-    /// says so, instead of vanishing silently and holding its lease until it expires.
+    /// logged with what it was about, counted, and its claim given back with a result
+    /// that says so, instead of vanishing silently and holding its lease until it expires.
     async fn perform(&self, work: Work) {
-        let subject = Subject::of(&work);
-        self.contain_panic(&subject, self.perform_unguarded(work))
+        let job = work.job(&self.owner);
+        let subject = job.clone();
+        self.contain_panic(&subject, self.perform_unguarded(job))
             .await;
     }
 
-    async fn contain_panic(&self, subject: &Subject, check: impl Future<Output = ()>) {
+    async fn contain_panic(&self, subject: &Job, check: impl Future<Output = ()>) {
         let outcome = std::panic::AssertUnwindSafe(check).catch_unwind().await;
         if let Err(panic) = outcome {
             self.after_panic(subject, panic_message(panic.as_ref()))
@@ -287,36 +281,29 @@ impl LifecycleWorker {
         }
     }
 
-    async fn after_panic(&self, subject: &Subject, panic: String) {
+    async fn after_panic(&self, subject: &Job, panic: String) {
+        let kind = subject.purpose.label();
         tracing::error!(
-            connection.id = %subject.connection.id,
-            project.id = %subject.connection.project_id,
-            kind = subject.kind.label(),
+            subject = ?subject.purpose,
+            project.id = %subject.project,
+            kind,
             panic = %panic,
             "a check panicked; its claim is given back"
         );
-        metrics::record_check_panic(subject.kind.label());
+        metrics::record_check_panic(kind);
         let pipeline = &self.settings.pipeline;
-        let record = check::after_panic(
-            &subject.purpose(&self.owner),
-            pipeline.next_check_at(now_millis()),
-        );
+        let record = check::after_panic(&subject.purpose, &pipeline.circumstances(Place::Server));
         // Written once, without retry: the lease is the fallback.
         let recorded = pipeline
-            .record(&subject.connection.project_id, &record, Duration::ZERO)
+            .record(&subject.project, &record, Duration::ZERO)
             .await;
         if let Err(error) = recorded {
-            warn!(connection.id = %subject.connection.id, error = %error,
+            warn!(subject = ?subject.purpose, error = %error,
                   "giving back the claim of a panicked check failed; it lapses with its lease");
         }
     }
 
-    async fn perform_unguarded(&self, work: Work) {
-        let job = match &work {
-            Work::Create(pending) => Job::create(pending, &self.owner),
-            Work::Bind(binding) => Job::bind(binding, &self.owner),
-            Work::Recheck(pending) => Job::recheck(pending, &self.owner),
-        };
+    async fn perform_unguarded(&self, job: Job) {
         // Accepted work is never refused by the budget: it drains what is left.
         if let Err(error) = self.settings.pipeline.run(job).await {
             warn!(error = ?error, "a claimed check was refused");
@@ -324,6 +311,17 @@ impl LifecycleWorker {
     }
 
     async fn purge(&self) {
+        let now = now_millis();
+        let kept = |retention: Duration| {
+            now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+        };
+        if let Err(error) = self
+            .store
+            .purge_queue_work(kept(QUEUE_TEST_RETENTION), kept(OFFLINE_AGENT_RETENTION))
+            .await
+        {
+            warn!(error = %error, "purging finished queue tests and gone agents failed");
+        }
         let retention =
             i64::try_from(self.settings.deleted_retention.as_millis()).unwrap_or(i64::MAX);
         match self
@@ -344,6 +342,7 @@ impl LifecycleWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Purpose;
     use crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName, Service, Tags};
     use crate::probe::{OutboundPolicy, ProbeMode, Prober, Resolver, Simulator};
     use crate::rate_limit::CheckBudget;
@@ -369,6 +368,8 @@ mod tests {
             check::PipelineSettings {
                 recheck_interval: Duration::from_secs(300),
                 lease_grace: Duration::from_secs(5),
+                agent_timeout: Duration::from_secs(30),
+                require_agents: false,
             },
         );
         let settings = WorkerSettings {
@@ -401,11 +402,7 @@ mod tests {
     }
 
     fn kinds(work: &[Work]) -> (usize, usize, usize) {
-        let count = |kind| {
-            work.iter()
-                .filter(|work| Subject::of(work).kind == kind)
-                .count()
-        };
+        let count = |kind| work.iter().filter(|work| work.kind() == kind).count();
         (
             count(WorkKind::Create),
             count(WorkKind::Bind),
@@ -430,6 +427,7 @@ mod tests {
             failure_reason: None,
             report: "{}".into(),
             next_check_at: Some(now_millis() - 1),
+            normalized_url: "127.0.0.1:3306".into(),
         };
         let recorded = worker
             .store
@@ -457,8 +455,12 @@ mod tests {
         let project = ProjectId::parse("panics").expect("project");
         let id = create(&worker, &project, "doomed").await;
         let claimed = worker.claim(1, now_millis()).await.expect("claim");
-        let subject = Subject::of(&claimed[0]);
-        assert_eq!(subject.connection.id, id);
+        let subject = claimed[0].job(&worker.owner);
+        assert!(
+            matches!(subject.purpose, Purpose::Create { id: claimed, .. } if claimed == id),
+            "{:?}",
+            subject.purpose
+        );
         // The containment `perform` wraps every check in, around one that panics.
         worker
             .contain_panic(&subject, async { panic!("probe bug") })

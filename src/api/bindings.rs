@@ -92,7 +92,7 @@ pub async fn associate(
         .await?;
     let added = binding_outcome(outcome, id)?;
     state.read_cache.invalidate(project.as_str());
-    state.wake_worker.notify_one();
+    state.work_arrived();
     tracing::info!(connection.id = %id, added, "queues associated");
     Ok(Json(SuccessResponse {
         is_success: true,

@@ -70,6 +70,7 @@ fn queue_info(binding: QueueBinding) -> ApiResult<QueueInfo> {
             Reachability::parse,
         )?,
         last_checked_at: binding.last_checked_at,
+        checked_from: binding.checked_from,
     })
 }
 
@@ -232,7 +233,7 @@ pub async fn create(
         Err(other) => return Err(other.into()),
     }
     state.read_cache.invalidate(new.project_id.as_str());
-    state.wake_worker.notify_one();
+    state.work_arrived();
     tracing::info!(connection.id = %new.id, project.id = %new.project_id, service = %new.service, "connection created");
     Ok(created(new.id.to_string()))
 }

@@ -20,6 +20,11 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("connection {0} does not exist in this project")]
     ConnectionNotFound(String),
+    /// DLI's own text for a queue that does not exist.
+    #[error("There is no queue named {0}")]
+    QueueNotFound(String),
+    #[error("agent {0} is not registered in this project; register it again")]
+    AgentNotRegistered(String),
     #[error("a connection named {0:?} already exists in this project")]
     DuplicateName(String),
     #[error("{0}")]
@@ -147,7 +152,9 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
-            ApiError::ConnectionNotFound(_) => {
+            ApiError::ConnectionNotFound(_)
+            | ApiError::QueueNotFound(_)
+            | ApiError::AgentNotRegistered(_) => {
                 (StatusCode::BAD_REQUEST, ErrorCode::ConnectionNotFound)
             }
             ApiError::DuplicateName(_) => (StatusCode::BAD_REQUEST, ErrorCode::DuplicateName),

@@ -107,6 +107,26 @@ where
     }
 }
 
+/// The client's address as the server loop recorded it (unspecified when the router
+/// runs without it, e.g. in unit tests).
+pub struct ClientAddress(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or(
+                    std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                    |info| info.0.ip(),
+                ),
+        ))
+    }
+}
+
 /// The project and connection of a `/{project_id}/datasource-connection/{connection_id}`
 /// path, for a caller allowed to use that project: what every handler of one connection
 /// starts from. A malformed path is 400, another project 403, and an id that is not a

@@ -1,5 +1,7 @@
 //! The HTTP API: DLI's classic datasource-connection operations.
 
+pub mod agent_types;
+pub mod agents;
 pub mod auth;
 pub mod bindings;
 pub mod checks;
@@ -10,6 +12,7 @@ pub mod extract;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;
+pub mod queue_tests;
 pub mod reactivate;
 pub mod router;
 pub mod service;

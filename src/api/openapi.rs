@@ -93,9 +93,52 @@ pub const SIGNATURE_SCHEME: &str = "aksk_signature";
 )]
 pub struct ApiDoc;
 
+/// Queues in other networks: the agent API and DLI's queue connection test.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::queue_tests::create,
+        super::queue_tests::show,
+        super::agents::register,
+        super::agents::list,
+        super::agents::heartbeat,
+        super::agents::deregister,
+        super::agents::claim,
+        super::agents::report,
+    ),
+    components(schemas(
+        super::queue_tests::CreateConnectivityTaskRequest,
+        super::queue_tests::CreateConnectivityTaskResponse,
+        super::queue_tests::ShowConnectivityTaskResponse,
+        super::agent_types::RegisterAgentRequest,
+        super::agent_types::RegisterAgentResponse,
+        super::agent_types::ClaimRequest,
+        super::agent_types::ClaimResponse,
+        super::agent_types::AgentWorkItem,
+        super::agent_types::AgentResultRequest,
+        super::agent_types::AgentResultResponse,
+        super::agent_types::QueueAgent,
+        super::agent_types::AgentItem,
+        super::agent_types::ListAgentsResponse,
+    )),
+    tags(
+        (name = "agents", description = "dsconn's agents: checks from a queue's own network"),
+    ),
+)]
+struct QueueNetworkDoc;
+
+/// The whole document: DLI's operations and the extensions.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.merge(QueueNetworkDoc::openapi());
+    // The merged paths answer with a request id too.
+    RequestIdHeader.modify(&mut document);
+    document
+}
+
 /// The document as served, rendered once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
+    document()
         .to_pretty_json()
         .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
 });
@@ -205,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1() {
-        let document = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        let document = serde_json::to_value(document()).expect("serialises");
         assert_eq!(document["openapi"], "3.1.0");
     }
 }

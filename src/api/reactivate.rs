@@ -38,7 +38,7 @@ pub async fn reactivate(
     {
         ReactivateOutcome::Reactivated => {
             state.read_cache.invalidate(project.as_str());
-            state.wake_worker.notify_one();
+            state.work_arrived();
             tracing::info!(connection.id = %id, "connection reactivated");
             Ok(Json(SuccessResponse {
                 is_success: true,

@@ -14,7 +14,7 @@ use tracing::Level;
 use super::error::ApiError;
 use super::service::{healthz, metrics, readyz, whoami};
 use super::state::AppState;
-use super::{bindings, checks, connections, middleware, reactivate};
+use super::{agents, bindings, checks, connections, middleware, queue_tests, reactivate};
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
 pub fn router(state: AppState) -> Router {
@@ -47,6 +47,34 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
             post(checks::test_connection),
+        )
+        .route(
+            "/v1.0/{project_id}/queues/{queue_name}/connection-test",
+            post(queue_tests::create),
+        )
+        .route(
+            "/v1.0/{project_id}/queues/{queue_name}/connection-test/{task_id}",
+            get(queue_tests::show),
+        )
+        .route(
+            "/dsconn/v1/{project_id}/agents",
+            get(agents::list).post(agents::register),
+        )
+        .route(
+            "/dsconn/v1/{project_id}/agents/{agent_id}",
+            axum::routing::delete(agents::deregister),
+        )
+        .route(
+            "/dsconn/v1/{project_id}/agents/{agent_id}/heartbeat",
+            post(agents::heartbeat),
+        )
+        .route(
+            "/dsconn/v1/{project_id}/agents/{agent_id}/claim",
+            post(agents::claim),
+        )
+        .route(
+            "/dsconn/v1/{project_id}/agents/{agent_id}/results",
+            post(agents::report),
         )
         .route("/dsconn/v1/whoami", get(whoami))
         .route_layer(axum::middleware::from_fn_with_state(

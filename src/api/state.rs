@@ -14,6 +14,8 @@ pub struct AppState {
     pub store: DynStore,
     /// Wakes the lifecycle worker when a connection starts CREATING.
     pub wake_worker: Arc<Notify>,
+    /// Wakes the agents' waiting claims when queue work arrives.
+    pub agent_wake: Arc<Notify>,
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<Authenticator>,
     pub checks: Arc<CheckService>,
@@ -21,6 +23,14 @@ pub struct AppState {
     /// Failed authentication attempts per client address.
     pub auth_failures: Arc<AuthFailureLimiter>,
     pub read_cache: Arc<ReadCache>,
+}
+
+impl AppState {
+    /// New checks are waiting: the worker and the agents' claims look at once.
+    pub fn work_arrived(&self) {
+        self.wake_worker.notify_one();
+        self.agent_wake.notify_waiters();
+    }
 }
 
 #[derive(Debug, Clone)]

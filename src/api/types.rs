@@ -112,6 +112,11 @@ pub struct QueueInfo {
     #[serde(default)]
     #[schema(required = true)]
     pub last_checked_at: Option<i64>,
+    /// Where the last check ran: `server` (dsconn's own host) or `agent:<name>` (an
+    /// agent in the queue's network); null before the first.
+    #[serde(default)]
+    #[schema(required = true, example = "agent:etl-vpc-1")]
+    pub checked_from: Option<String>,
 }
 
 /// The outcome of checking one address of an endpoint (extension).

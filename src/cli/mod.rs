@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the API server and the background worker.
     Serve(ServeConfig),
+    /// Run a queue's checks from the queue's own network (no database, no inbound port).
+    Agent(crate::agent::AgentArgs),
     /// Manage AK/SK credentials (works on the data dir, server running or not).
     Credential {
         #[command(subcommand)]

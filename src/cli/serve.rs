@@ -49,7 +49,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     info!(
         listen = %address,
         store = %crate::app::store_location(&config.storage),
-        check_timeout = %humantime::format_duration(config.check_timeout),
+        check_timeout = %humantime::format_duration(config.probe.check_timeout),
         "dsconn is serving"
     );
     application

@@ -161,6 +161,25 @@ impl Client {
         self.endpoint.as_str()
     }
 
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// A call to any path under the endpoint (`path` without a leading '/', its
+    /// segments already encoded), with an optional JSON body.
+    pub async fn request<T: DeserializeOwned, B: serde::Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Answer<T>, ClientError> {
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|error| ClientError::Settings(format!("cannot encode the body: {error}")))?;
+        self.call(method, path, "", body).await
+    }
+
     fn collection_path(&self) -> String {
         format!(
             "v2.0/{}/datasource-connection",

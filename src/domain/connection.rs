@@ -65,6 +65,11 @@ impl fmt::Display for ProjectId {
 pub struct ConnectionId(Uuid);
 
 impl ConnectionId {
+    /// The all-zero id, for work that names no connection.
+    pub fn nil() -> Self {
+        Self(Uuid::nil())
+    }
+
     pub fn generate() -> Self {
         Self(Uuid::new_v4())
     }

@@ -128,6 +128,9 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// The longest `address` of a queue connection test (a domain name and a port).
+const MAX_ADDRESS_CHARS: usize = 262;
+
 /// A connection's `url`: one or more comma-separated endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointList(Vec<Endpoint>);
@@ -171,6 +174,31 @@ impl EndpointList {
         Ok(parsed)
     }
 
+    /// The one `host:port` of DLI's queue connection test (`address`): the port is
+    /// required, since a test without one would have to guess what to dial.
+    pub fn parse_address(raw: &str) -> Result<Self, ValidationError> {
+        let raw = raw.trim();
+        let length = raw.chars().count();
+        if !(1..=MAX_ADDRESS_CHARS).contains(&length) {
+            return Err(ValidationError::new(format!(
+                "address must be host:port of 1 to {MAX_ADDRESS_CHARS} characters, got {length}"
+            )));
+        }
+        if raw.contains(',') {
+            return Err(ValidationError::new(
+                "address must be one host:port, e.g. db.example.com:3306",
+            ));
+        }
+        // Port 0 stands for "none given": no real port is 0.
+        let endpoint = Endpoint::parse(raw, 0)?;
+        if endpoint.port == 0 {
+            return Err(ValidationError::new(
+                "address must give a port, as host:port, e.g. db.example.com:3306",
+            ));
+        }
+        Ok(Self(vec![endpoint]))
+    }
+
     pub fn endpoints(&self) -> &[Endpoint] {
         &self.0
     }
@@ -190,6 +218,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rstest::rstest;
+
+    #[rstest]
+    #[case("127.0.0.1:8080", Some("127.0.0.1:8080"))]
+    #[case("example.com:8080", Some("example.com:8080"))]
+    #[case("[::1]:5432", Some("[::1]:5432"))]
+    #[case("example.com", None)]
+    #[case("127.0.0.1:0", None)]
+    #[case("a:1,b:2", None)]
+    #[case("", None)]
+    #[case("http://example.com:80", None)]
+    fn a_test_address_is_one_host_with_its_port(#[case] raw: &str, #[case] parsed: Option<&str>) {
+        let got = EndpointList::parse_address(raw)
+            .ok()
+            .map(|list| list.normalized());
+        assert_eq!(got.as_deref(), parsed, "{raw}");
+    }
 
     #[rstest]
     #[case(Service::Rds, "db.example.com", "db.example.com:3306")]

@@ -85,6 +85,33 @@ pub struct CheckReport {
     pub not_checked: u64,
 }
 
+impl CheckReport {
+    /// A report made elsewhere (an agent's), cut to what a check here could produce:
+    /// at most [`MAX_ADDRESSES_PER_CHECK`] entries with bounded texts.
+    pub fn bounded(mut self) -> Self {
+        let dropped = self.checks.len().saturating_sub(MAX_ADDRESSES_PER_CHECK);
+        self.checks.truncate(MAX_ADDRESSES_PER_CHECK);
+        for check in &mut self.checks {
+            check.endpoint = shorten(&check.endpoint, MAX_DETAIL_CHARS);
+            check.detail = shorten(&check.detail, MAX_DETAIL_CHARS);
+        }
+        self.not_checked = self
+            .not_checked
+            .saturating_add(u64::try_from(dropped).unwrap_or(u64::MAX));
+        self
+    }
+
+    /// The addresses it dialled (what the check budget counts).
+    pub fn dials(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|check| {
+                check.address.is_some() && check.reason != Some(FailureReason::DeniedByPolicy)
+            })
+            .count()
+    }
+}
+
 fn is_zero(count: &u64) -> bool {
     *count == 0
 }
@@ -162,7 +189,8 @@ pub enum ProbeMode {
 /// What one check will do, once its endpoints are resolved: the caller can charge the
 /// dials before any is made.
 pub struct CheckPlan {
-    service: Service,
+    /// The protocol to verify; None: TCP reachability only.
+    protocol: Option<Service>,
     kind: PlanKind,
 }
 
@@ -327,10 +355,10 @@ impl Prober {
 
     /// Stage 1: resolves the endpoints and decides what to dial, within the caps, so
     /// that a caller can charge the dials before any is made.
-    pub async fn plan(&self, service: Service, endpoints: &EndpointList) -> CheckPlan {
+    pub async fn plan(&self, protocol: Option<Service>, endpoints: &EndpointList) -> CheckPlan {
         if self.mode == ProbeMode::Simulate {
             return CheckPlan {
-                service,
+                protocol,
                 kind: PlanKind::Simulated(endpoints.clone()),
             };
         }
@@ -342,7 +370,7 @@ impl Prober {
         )
         .await;
         CheckPlan {
-            service,
+            protocol,
             kind: PlanKind::Network {
                 endpoints: planned,
                 scope,
@@ -405,7 +433,7 @@ impl Prober {
     /// Dials the planned addresses of one endpoint; results keep the plan's order.
     async fn run_endpoint(
         &self,
-        service: Service,
+        protocol: Option<Service>,
         planned: &PlannedEndpoint,
         scope: &CheckScope,
     ) -> Vec<AddressCheck> {
@@ -420,7 +448,7 @@ impl Prober {
                     };
                     match self.socket_permit(1, scope.dials_start_by).await {
                         // Held until the address's check, connect and protocol, is over.
-                        Some(_permit) => self.check_address(service, endpoint, *address).await,
+                        Some(_permit) => self.check_address(protocol, endpoint, *address).await,
                         None => self.busy(endpoint, Some(*address), waited),
                     }
                 }
@@ -446,7 +474,7 @@ impl Prober {
 
     async fn check_address(
         &self,
-        service: Service,
+        protocol: Option<Service>,
         endpoint: &Endpoint,
         address: SocketAddr,
     ) -> AddressCheck {
@@ -484,9 +512,9 @@ impl Prober {
                 return result(false, Some(reason), detail);
             }
         };
-        if self.mode == ProbeMode::Tcp {
+        let Some(service) = protocol.filter(|_| self.mode != ProbeMode::Tcp) else {
             return result(true, None, "TCP connect succeeded".to_owned());
-        }
+        };
         let server_name = endpoint.host_for_lookup();
         match protocol::verify(service, stream, &server_name, self.timeout).await {
             ProtocolOutcome::Verified { detail } => result(true, None, detail),
@@ -505,7 +533,7 @@ impl Prober {
     /// Resolves and checks every endpoint of a url, with nothing to charge.
     pub async fn check_endpoints<F, Fut>(
         &self,
-        service: Service,
+        protocol: Option<Service>,
         endpoints: &EndpointList,
         on_progress: F,
     ) -> CheckReport
@@ -513,7 +541,7 @@ impl Prober {
         F: FnMut(f64) -> Fut,
         Fut: Future<Output = ()>,
     {
-        self.check_endpoints_charged(service, endpoints, |_| {}, on_progress)
+        self.check_endpoints_charged(protocol, endpoints, |_| {}, on_progress)
             .await
     }
 
@@ -524,7 +552,7 @@ impl Prober {
     /// url's order.
     pub async fn check_endpoints_charged<C, F, Fut>(
         &self,
-        service: Service,
+        protocol: Option<Service>,
         endpoints: &EndpointList,
         charge: C,
         on_progress: F,
@@ -546,7 +574,7 @@ impl Prober {
         let checks = looked_up.iter().map(|endpoint| async move {
             let planned = self.plan_endpoint(endpoint, scope).await;
             charge(planned.dials());
-            self.run_endpoint(service, &planned, scope).await
+            self.run_endpoint(protocol, &planned, scope).await
         });
         let checks = collect_in_order(checks, on_progress).await;
         scope.report(checks)
@@ -568,11 +596,11 @@ impl Prober {
             }
             PlanKind::Network { endpoints, scope } => (endpoints, scope),
         };
-        let service = plan.service;
+        let protocol = plan.protocol;
         let scope = &scope;
         let checks = endpoints
             .iter()
-            .map(|planned| self.run_endpoint(service, planned, scope));
+            .map(|planned| self.run_endpoint(protocol, planned, scope));
         let checks = collect_in_order(checks, on_progress).await;
         scope.report(checks)
     }
@@ -705,7 +733,7 @@ mod tests {
         let url = format!("127.0.0.1:{open},127.0.0.1:{closed}");
         let endpoints = EndpointList::parse(&url, Service::Rds).expect("valid url");
         let report = tcp_prober()
-            .check_endpoints(Service::Rds, &endpoints, |_| async {})
+            .check_endpoints(Some(Service::Rds), &endpoints, |_| async {})
             .await;
         assert_eq!(report.checks.len(), 2);
         assert!(report.checks[0].reachable);
@@ -734,7 +762,7 @@ mod tests {
         let endpoints =
             EndpointList::parse(&format!("127.0.0.1:{port}"), Service::Rds).expect("valid url");
         let report = prober
-            .check_endpoints(Service::Rds, &endpoints, |_| async {})
+            .check_endpoints(Some(Service::Rds), &endpoints, |_| async {})
             .await;
         assert_eq!(report.checks[0].reason, Some(FailureReason::DeniedByPolicy));
         let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;

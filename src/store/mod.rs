@@ -2,6 +2,7 @@
 //! care which database holds it. The backend is chosen from the configuration.
 
 mod postgres;
+pub mod queue_work;
 mod rows;
 mod shared;
 mod sqlite;
@@ -18,6 +19,10 @@ use crate::domain::{
 };
 
 pub use postgres::PgStore;
+pub use queue_work::{
+    AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork, QueueWorkKind, QueueWorkStore,
+    RegisterOutcome, TaskRecord, TaskResult,
+};
 pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
 
 /// Where the state lives. Shared by `serve`, `migrate` and the admin commands.
@@ -239,6 +244,8 @@ pub struct QueueBinding {
     pub connectivity: Option<String>,
     pub last_checked_at: Option<i64>,
     pub update_time: i64,
+    /// Where its last check ran: `server` or `agent:<name>`; None before the first.
+    pub checked_from: Option<String>,
 }
 
 /// A connection as stored.
@@ -331,8 +338,11 @@ pub struct CheckResult {
     pub failure_reason: Option<String>,
     /// JSON of the per-endpoint outcomes, kept for diagnostics.
     pub report: String,
-    /// For an ACTIVE result: when to re-check.
+    /// When to re-check, should the connection be or become ACTIVE.
     pub next_check_at: Option<i64>,
+    /// The url as an ACTIVE connection shows it, for a FAILED check that one of the
+    /// connection's queues' checks turns ACTIVE.
+    pub normalized_url: String,
 }
 
 /// The outcome of a health re-check or an on-demand test of a live connection.
@@ -342,6 +352,9 @@ pub struct Connectivity {
     pub report: String,
     /// When to re-check next; None leaves the schedule as it is.
     pub next_check_at: Option<i64>,
+    /// Some(t): the result also stands for the ACTIVE bindings of queues without an
+    /// agent heard from since t (the server checks those); None: for no binding.
+    pub server_bindings: Option<i64>,
 }
 
 impl Connectivity {
@@ -364,6 +377,11 @@ pub struct BindingResult {
     pub active: bool,
     pub err_msg: String,
     pub failure_reason: Option<String>,
+    /// `server` or `agent:<name>`.
+    pub checked_from: String,
+    /// When an agent re-checks it (and when its connection is re-checked, if the
+    /// binding turns the connection ACTIVE).
+    pub next_check_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,7 +448,7 @@ pub struct TokenRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: QueueWorkStore + Send + Sync + 'static {
     /// Lets in-flight work finish and closes the connections.
     async fn close(&self) {}
 
@@ -503,19 +521,23 @@ pub trait Store: Send + Sync + 'static {
     /// Removes DELETED connections deleted before the given time.
     async fn purge_deleted(&self, deleted_before: i64) -> Result<u64>;
 
-    /// Claims CREATING queue bindings of live connections.
+    /// Claims CREATING queue bindings of live connections whose queue has no agent heard
+    /// from since `online_since` (the agents check those).
     async fn claim_pending_bindings(
         &self,
         owner: &str,
         lease: Duration,
         limit: u32,
         now: i64,
+        online_since: i64,
     ) -> Result<Vec<PendingBinding>>;
 
-    /// Records a binding's check; false if the claim was lost or the binding is gone.
+    /// Records a binding's check (of `queue`: a result for another is refused); false
+    /// if the claim was lost or the binding is gone.
     async fn record_binding_result(
         &self,
         peer_id: &str,
+        queue: &str,
         owner: &str,
         result: &BindingResult,
         now: i64,

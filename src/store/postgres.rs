@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
+use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, impl_store};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
@@ -125,6 +126,7 @@ impl Dialect for PgStore {
     /// Holds off a delete until the new bindings are in, so a delete never leaves
     /// bindings behind on a DELETED connection.
     const LOCK_FOR_SHARE: &'static str = " FOR SHARE";
+    const CLAIM_LOCK: &'static str = " FOR UPDATE OF w SKIP LOCKED";
     /// ON CONFLICT DO NOTHING also skips a queue listed twice, as SQLite's INSERT OR IGNORE.
     const INSERT_BINDINGS: &'static str = "INSERT INTO queue_bindings \
              (peer_id, connection_id, queue_name, status, update_time) \
@@ -139,7 +141,8 @@ impl Dialect for PgStore {
     // has just committed is re-checked against its new lease and left out.
     const CLAIM_CREATING: &'static str = "WITH due AS MATERIALIZED ( \
              SELECT id FROM connections \
-             WHERE state = 'CREATING' AND (lease_until IS NULL OR lease_until < $3) \
+             WHERE state = 'CREATING' AND awaiting_queues = 0 \
+               AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY create_time LIMIT $4 \
              FOR UPDATE SKIP LOCKED), \
          claimed AS ( \
@@ -153,6 +156,10 @@ impl Dialect for PgStore {
              JOIN connections c ON c.id = b.connection_id \
              WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
                AND (b.lease_until IS NULL OR b.lease_until < $3) \
+               AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
+                    JOIN agents a ON a.agent_id = aq.agent_id \
+                    WHERE aq.project_id = c.project_id AND aq.kind = 'queue' \
+                      AND aq.queue_name = b.queue_name AND a.last_seen >= $5) \
              ORDER BY b.update_time LIMIT $4 \
              FOR UPDATE OF b SKIP LOCKED), \
          claimed AS ( \
@@ -223,3 +230,4 @@ impl Backend for PgStore {
 }
 
 impl_store!(PgStore, Postgres);
+impl_queue_work_store!(PgStore, Postgres);

@@ -20,7 +20,7 @@ macro_rules! connection_columns {
 macro_rules! binding_columns {
     () => {
         "peer_id, connection_id, queue_name, status, err_msg, failure_reason, connectivity, \
-         last_checked_at, update_time"
+         last_checked_at, update_time, checked_from"
     };
 }
 // The columns consecutive_failures and locked_until (migration 0002) are no longer read
@@ -126,6 +126,7 @@ pub(super) struct QueueBindingColumns {
     connectivity: Option<String>,
     last_checked_at: Option<i64>,
     update_time: i64,
+    checked_from: Option<String>,
 }
 
 impl From<QueueBindingColumns> for QueueBinding {
@@ -139,6 +140,7 @@ impl From<QueueBindingColumns> for QueueBinding {
             connectivity: row.connectivity,
             last_checked_at: row.last_checked_at,
             update_time: row.update_time,
+            checked_from: row.checked_from,
         }
     }
 }

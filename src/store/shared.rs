@@ -37,6 +37,9 @@ pub(super) trait Dialect {
     /// off a concurrent delete until the transaction ends ("" where the one writer
     /// already does).
     const LOCK_FOR_SHARE: &'static str;
+    /// Appended to a claim's read of the rows it takes (aliased `w`): locks them and
+    /// skips those another claimer holds ("" where the one writer already serialises).
+    const CLAIM_LOCK: &'static str;
     /// Inserts CREATING bindings, skipping queues already bound (or listed twice):
     /// $1 connection id, $2 time, $3 peer ids and $4 queue names as text lists.
     const INSERT_BINDINGS: &'static str;
@@ -49,8 +52,9 @@ pub(super) trait Dialect {
 
     /// Claims CREATING connections, oldest first: `id, project_id, service, destination`.
     const CLAIM_CREATING: &'static str;
-    /// Claims CREATING bindings of live connections: `peer_id, queue_name,
-    /// update_time` and their connection's `id, project_id, service, destination`.
+    /// Claims CREATING bindings of live connections whose queue has no agent heard from
+    /// since $5: `peer_id, queue_name, update_time` and their connection's `id,
+    /// project_id, service, destination`.
     const CLAIM_BINDINGS: &'static str;
     /// Claims ACTIVE connections whose re-check is due, as [`Self::CLAIM_CREATING`].
     const CLAIM_RECHECKS: &'static str;
@@ -128,6 +132,35 @@ pub(super) fn delete_refused(state: Option<ConnectionState>) -> Option<DeleteOut
     }
 }
 
+/// The url as an ACTIVE connection shows it; the stored text if it no longer parses.
+pub(super) fn normalized_url(service: &str, destination: &str) -> String {
+    crate::domain::Service::parse(service)
+        .ok()
+        .and_then(|service| crate::domain::EndpointList::parse(destination, service).ok())
+        .map_or_else(
+            || destination.to_owned(),
+            |endpoints| endpoints.normalized(),
+        )
+}
+
+/// Most characters of a connection's message (as show caps it).
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// The message of a connection reached neither from the server nor from its queues.
+pub(super) fn unreached_message(server_message: &str, queue_failures: &[String]) -> String {
+    if queue_failures.is_empty() {
+        return server_message.to_owned();
+    }
+    let message = format!(
+        "not reached from the server ({server_message}) nor from its queues: {}",
+        queue_failures.join("; ")
+    );
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}...", &message[..cut]),
+        None => message,
+    }
+}
+
 /// One statement checks the quota and inserts, so two creates cannot both take the last
 /// free place (and a full project is refused before the name is looked at).
 pub(super) const INSERT_CONNECTION: &str = "INSERT INTO connections (id, project_id, name, \
@@ -140,8 +173,9 @@ pub(super) const INSERT_CONNECTION: &str = "INSERT INTO connections (id, project
 pub(super) static MARK_DELETED: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE connections SET state = 'DELETED', process = 0.0, connection_url = '', \
-             deleted_at = $1, update_time = $1, next_check_at = NULL \
-         WHERE id = $2 AND project_id = $3 AND state IN {}",
+             deleted_at = $1, update_time = $1, next_check_at = NULL, awaiting_queues = 0 \
+         WHERE id = $2 AND project_id = $3 \
+           AND (state IN {} OR (state = 'CREATING' AND awaiting_queues = 1))",
         sql_states(ConnectionState::DELETABLE)
     )
 });
@@ -150,7 +184,7 @@ pub(super) static REACTIVATE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE connections SET state = 'CREATING', process = 0.0, message = '', \
              failure_reason = NULL, connection_url = '', update_time = $1, \
-             lease_owner = NULL, lease_until = NULL \
+             lease_owner = NULL, lease_until = NULL, awaiting_queues = 0 \
          WHERE id = $2 AND project_id = $3 AND state IN {}",
         sql_states(ConnectionState::REACTIVATABLE)
     )
@@ -223,8 +257,45 @@ pub(super) const RECORD_CHECK_RESULT: &str = "UPDATE connections SET state = $1,
 
 pub(super) const RECORD_BINDING_RESULT: &str = "UPDATE queue_bindings SET status = $1, \
          err_msg = $2, failure_reason = $3, connectivity = $4, last_checked_at = $5, \
-         update_time = $5, lease_owner = NULL, lease_until = NULL \
-     WHERE peer_id = $6 AND status = 'CREATING' AND lease_owner = $7";
+         update_time = $5, lease_owner = NULL, lease_until = NULL, checked_from = $8, \
+         next_check_at = $9 \
+     WHERE peer_id = $6 AND status = 'CREATING' AND lease_owner = $7 AND queue_name = $10 \
+     RETURNING connection_id";
+
+/// What decides the state of a connection that waits for its queues' checks.
+pub(super) const SELECT_AWAITING: &str = "SELECT service, destination, message FROM connections \
+     WHERE id = $1 AND state = 'CREATING' AND awaiting_queues = 1";
+
+/// How many of a connection's bindings are ACTIVE and CREATING.
+pub(super) const COUNT_BINDINGS_BY_STATUS: &str = "SELECT \
+       COALESCE(SUM(CASE WHEN status = 'ACTIVE' THEN 1 ELSE 0 END), 0), \
+       COALESCE(SUM(CASE WHEN status = 'CREATING' THEN 1 ELSE 0 END), 0) \
+     FROM queue_bindings WHERE connection_id = $1";
+
+/// The failures of a connection's bindings, for its message.
+pub(super) const SELECT_BINDING_FAILURES: &str = "SELECT err_msg FROM queue_bindings \
+     WHERE connection_id = $1 AND status = 'FAILED' ORDER BY queue_name LIMIT 8";
+
+/// A connection reached from one of its queues: $1 url, $2 now, $3 next check, $4 id.
+pub(super) const SETTLE_ACTIVE: &str = "UPDATE connections SET state = 'ACTIVE', \
+         process = 1.0, connection_url = $1, message = '', failure_reason = NULL, \
+         awaiting_queues = 0, update_time = $2, next_check_at = $3, \
+         lease_owner = NULL, lease_until = NULL \
+     WHERE id = $4 AND state = 'CREATING'";
+
+/// A connection reached from nowhere: $1 message, $2 now, $3 id.
+pub(super) const SETTLE_FAILED: &str = "UPDATE connections SET state = 'FAILED', \
+         process = 1.0, connection_url = '', message = $1, awaiting_queues = 0, \
+         update_time = $2, next_check_at = NULL, lease_owner = NULL, lease_until = NULL \
+     WHERE id = $3 AND state = 'CREATING'";
+
+/// A connection whose own check failed waits for its CREATING bindings: the server's
+/// result is kept, and the connection is not claimed again.
+pub(super) const RECORD_AWAITING_QUEUES: &str = "UPDATE connections SET process = $1, \
+         message = $2, check_report = $3, update_time = $4, failure_reason = $5, \
+         connectivity = 'UNREACHABLE', last_checked_at = $4, awaiting_queues = 1, \
+         lease_owner = NULL, lease_until = NULL \
+     WHERE id = $6 AND state = 'CREATING' AND lease_owner = $7";
 
 /// With an owner ($6), only while that claim holds, and releases it.
 pub(super) const RECORD_CONNECTIVITY: &str = "UPDATE connections SET connectivity = $1, \
@@ -233,12 +304,26 @@ pub(super) const RECORD_CONNECTIVITY: &str = "UPDATE connections SET connectivit
          lease_until = CASE WHEN CAST($6 AS TEXT) IS NULL THEN lease_until ELSE NULL END \
      WHERE id = $5 AND state = 'ACTIVE' AND (CAST($6 AS TEXT) IS NULL OR lease_owner = $6)";
 
+/// The server's re-check also stands for the ACTIVE bindings of queues without an agent
+/// heard from since $4 (whose checks the server runs).
 pub(super) const RECORD_BINDINGS_CONNECTIVITY: &str = "UPDATE queue_bindings \
-     SET connectivity = $1, last_checked_at = $2 \
-     WHERE connection_id = $3 AND status = 'ACTIVE'";
+     SET connectivity = $1, last_checked_at = $2, checked_from = 'server' \
+     WHERE connection_id = $3 AND status = 'ACTIVE' \
+       AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
+                       JOIN agents a ON a.agent_id = aq.agent_id \
+                       JOIN connections c ON c.id = queue_bindings.connection_id \
+                       WHERE aq.project_id = c.project_id AND aq.kind = 'queue' \
+                         AND aq.queue_name = queue_bindings.queue_name \
+                         AND a.last_seen >= $4)";
 
 pub(super) const PURGE_DELETED: &str =
     "DELETE FROM connections WHERE state = 'DELETED' AND deleted_at < $1";
+
+/// A reactivated connection's failed bindings are checked again too.
+pub(super) const RECHECK_FAILED_BINDINGS: &str = "UPDATE queue_bindings \
+     SET status = 'CREATING', err_msg = '', failure_reason = NULL, update_time = $1, \
+         lease_owner = NULL, lease_until = NULL \
+     WHERE connection_id = $2 AND status = 'FAILED'";
 
 pub(super) const DELETE_BINDINGS_OF: &str = "DELETE FROM queue_bindings WHERE connection_id = $1";
 
@@ -440,6 +525,131 @@ macro_rules! impl_store {
                         }
                         builder.push(")");
                     }
+                }
+
+                /// A FAILED check of a connection's own: ACTIVE after all if one of its
+                /// queues reached the destination, waiting while some are still being
+                /// checked, FAILED (with their reasons) otherwise.
+                async fn record_failed_check(
+                    &self,
+                    id: ConnectionId,
+                    owner: &str,
+                    result: &CheckResult,
+                    now: i64,
+                ) -> Result<bool> {
+                    let id = id.to_string();
+                    let mut transaction = self.begin_write().await?;
+                    let (active, creating) = Self::binding_counts(&mut transaction, &id).await?;
+                    let (state, url, message) = if active > 0 {
+                        (
+                            ConnectionState::Active,
+                            result.normalized_url.clone(),
+                            String::new(),
+                        )
+                    } else if creating > 0 {
+                        let updated = sqlx::query(shared::RECORD_AWAITING_QUEUES)
+                            .bind(result.process)
+                            .bind(&result.message)
+                            .bind(&result.report)
+                            .bind(now)
+                            .bind(result.failure_reason.as_deref())
+                            .bind(&id)
+                            .bind(owner)
+                            .execute(&mut *transaction)
+                            .await?;
+                        transaction.commit().await?;
+                        return Ok(updated.rows_affected() > 0);
+                    } else {
+                        let message =
+                            Self::failed_everywhere(&mut transaction, &id, &result.message).await?;
+                        (ConnectionState::Failed, String::new(), message)
+                    };
+                    let reached = state == ConnectionState::Active;
+                    let updated = sqlx::query(shared::RECORD_CHECK_RESULT)
+                        .bind(state.as_str())
+                        .bind(result.process)
+                        .bind(url)
+                        .bind(message)
+                        .bind(&result.report)
+                        .bind(now)
+                        .bind(if reached {
+                            None
+                        } else {
+                            result.failure_reason.as_deref()
+                        })
+                        .bind("UNREACHABLE")
+                        .bind(if reached { result.next_check_at } else { None })
+                        .bind(&id)
+                        .bind(owner)
+                        .execute(&mut *transaction)
+                        .await?;
+                    transaction.commit().await?;
+                    Ok(updated.rows_affected() > 0)
+                }
+
+                /// How many of a connection's bindings are (ACTIVE, CREATING).
+                async fn binding_counts(
+                    connection: &mut Connection,
+                    connection_id: &str,
+                ) -> Result<(i64, i64)> {
+                    Ok(sqlx::query_as(shared::COUNT_BINDINGS_BY_STATUS)
+                        .bind(connection_id)
+                        .fetch_one(connection)
+                        .await?)
+                }
+
+                /// The message of a connection reached from nowhere: the server's own
+                /// check's, then its queues'.
+                async fn failed_everywhere(
+                    connection: &mut Connection,
+                    connection_id: &str,
+                    server_message: &str,
+                ) -> Result<String> {
+                    let failures: Vec<String> = sqlx::query_scalar(shared::SELECT_BINDING_FAILURES)
+                        .bind(connection_id)
+                        .fetch_all(connection)
+                        .await?;
+                    Ok(shared::unreached_message(server_message, &failures))
+                }
+
+                /// Decides a connection that waits for its queues' checks, once one is
+                /// ACTIVE (ACTIVE) or none is left CREATING (FAILED).
+                async fn settle_awaiting(
+                    connection: &mut Connection,
+                    connection_id: &str,
+                    now: i64,
+                    next_check_at: i64,
+                ) -> Result<()> {
+                    let waiting: Option<(String, String, String)> =
+                        sqlx::query_as(shared::SELECT_AWAITING)
+                            .bind(connection_id)
+                            .fetch_optional(&mut *connection)
+                            .await?;
+                    let Some((service, destination, message)) = waiting else {
+                        return Ok(());
+                    };
+                    let (active, creating) =
+                        Self::binding_counts(connection, connection_id).await?;
+                    if active > 0 {
+                        let url = shared::normalized_url(&service, &destination);
+                        sqlx::query(shared::SETTLE_ACTIVE)
+                            .bind(url)
+                            .bind(now)
+                            .bind(next_check_at)
+                            .bind(connection_id)
+                            .execute(connection)
+                            .await?;
+                    } else if creating == 0 {
+                        let message =
+                            Self::failed_everywhere(connection, connection_id, &message).await?;
+                        sqlx::query(shared::SETTLE_FAILED)
+                            .bind(message)
+                            .bind(now)
+                            .bind(connection_id)
+                            .execute(connection)
+                            .await?;
+                    }
+                    Ok(())
                 }
 
                 /// Begins the transaction that changes a connection's bindings, its state
@@ -698,6 +908,9 @@ macro_rules! impl_store {
                     result: &CheckResult,
                     now: i64,
                 ) -> Result<bool> {
+                    if result.state == ConnectionState::Failed {
+                        return self.record_failed_check(id, owner, result, now).await;
+                    }
                     let connectivity = crate::domain::Reachability::from_reachable(
                         result.state == ConnectionState::Active,
                     )
@@ -728,10 +941,17 @@ macro_rules! impl_store {
                     lease: Duration,
                     limit: u32,
                     now: i64,
+                    online_since: i64,
                 ) -> Result<Vec<PendingBinding>> {
                     let claim = Claim::new(owner, lease, limit, now);
-                    let mut rows: Vec<PendingBindingRow> =
-                        self.claim(Self::CLAIM_BINDINGS, claim).await?;
+                    let mut rows: Vec<PendingBindingRow> = sqlx::query_as(Self::CLAIM_BINDINGS)
+                        .bind(claim.owner)
+                        .bind(claim.lease_until)
+                        .bind(claim.now)
+                        .bind(claim.limit)
+                        .bind(online_since)
+                        .fetch_all(self.writer())
+                        .await?;
                     // Oldest first (SQLite's RETURNING has no order).
                     rows.sort_by(|a, b| {
                         (a.update_time, &a.peer_id).cmp(&(b.update_time, &b.peer_id))
@@ -742,6 +962,7 @@ macro_rules! impl_store {
                 async fn record_binding_result(
                     &self,
                     peer_id: &str,
+                    queue: &str,
                     owner: &str,
                     result: &BindingResult,
                     now: i64,
@@ -753,15 +974,34 @@ macro_rules! impl_store {
                     };
                     let connectivity =
                         crate::domain::Reachability::from_reachable(result.active).as_str();
-                    let statement = sqlx::query(shared::RECORD_BINDING_RESULT)
-                        .bind(status.as_str())
-                        .bind(&result.err_msg)
-                        .bind(result.failure_reason.as_deref())
-                        .bind(connectivity)
-                        .bind(now)
-                        .bind(peer_id)
-                        .bind(owner);
-                    Ok(self.write(statement).await? > 0)
+                    let mut transaction = self.begin_write().await?;
+                    let connection_id: Option<String> =
+                        sqlx::query_scalar(shared::RECORD_BINDING_RESULT)
+                            .bind(status.as_str())
+                            .bind(&result.err_msg)
+                            .bind(result.failure_reason.as_deref())
+                            .bind(connectivity)
+                            .bind(now)
+                            .bind(peer_id)
+                            .bind(owner)
+                            .bind(&result.checked_from)
+                            .bind(result.next_check_at)
+                            .bind(queue)
+                            .fetch_optional(&mut *transaction)
+                            .await?;
+                    let Some(connection_id) = connection_id else {
+                        transaction.rollback().await?;
+                        return Ok(false);
+                    };
+                    Self::settle_awaiting(
+                        &mut transaction,
+                        &connection_id,
+                        now,
+                        result.next_check_at,
+                    )
+                    .await?;
+                    transaction.commit().await?;
+                    Ok(true)
                 }
 
                 async fn claim_due_rechecks(
@@ -798,12 +1038,15 @@ macro_rules! impl_store {
                         transaction.rollback().await?;
                         return Ok(false);
                     }
-                    sqlx::query(shared::RECORD_BINDINGS_CONNECTIVITY)
-                        .bind(connectivity.label())
-                        .bind(now)
-                        .bind(&id)
-                        .execute(&mut *transaction)
-                        .await?;
+                    if let Some(online_since) = connectivity.server_bindings {
+                        sqlx::query(shared::RECORD_BINDINGS_CONNECTIVITY)
+                            .bind(connectivity.label())
+                            .bind(now)
+                            .bind(&id)
+                            .bind(online_since)
+                            .execute(&mut *transaction)
+                            .await?;
+                    }
                     transaction.commit().await?;
                     Ok(true)
                 }
@@ -815,10 +1058,23 @@ macro_rules! impl_store {
                     now: i64,
                 ) -> Result<ReactivateOutcome> {
                     let id = id.to_string();
-                    let statement = sqlx::query(&shared::REACTIVATE).bind(now).bind(&id);
-                    if self.write(statement.bind(project.as_str())).await? > 0 {
+                    let mut transaction = self.begin_write().await?;
+                    let reactivated = sqlx::query(&shared::REACTIVATE)
+                        .bind(now)
+                        .bind(&id)
+                        .bind(project.as_str())
+                        .execute(&mut *transaction)
+                        .await?;
+                    if reactivated.rows_affected() > 0 {
+                        sqlx::query(shared::RECHECK_FAILED_BINDINGS)
+                            .bind(now)
+                            .bind(&id)
+                            .execute(&mut *transaction)
+                            .await?;
+                        transaction.commit().await?;
                         return Ok(ReactivateOutcome::Reactivated);
                     }
+                    transaction.rollback().await?;
                     Ok(
                         match Self::state_of(self.reader(), project, &id, "").await? {
                             None => ReactivateOutcome::NotFound,
@@ -849,7 +1105,7 @@ macro_rules! impl_store {
                     project: &ProjectId,
                     id: ConnectionId,
                     queues: &[QueueName],
-                    _now: i64,
+                    now: i64,
                 ) -> Result<BindingOutcome> {
                     static DELETE: LazyLock<String> = LazyLock::new(|| {
                         let names = $store::in_text_list("$2");
@@ -869,6 +1125,8 @@ macro_rules! impl_store {
                         .bind(Self::text_list(&names))
                         .execute(&mut *transaction)
                         .await?;
+                    // A connection waiting for the unbound queues waits no more.
+                    Self::settle_awaiting(&mut transaction, &id, now, now).await?;
                     transaction.commit().await?;
                     Ok(BindingOutcome::Changed(shared::affected(
                         deleted.rows_affected(),
@@ -978,7 +1236,7 @@ mod tests {
             sql_states(ConnectionState::DELETABLE),
             "('ACTIVE', 'FAILED')"
         );
-        assert!(MARK_DELETED.ends_with("state IN ('ACTIVE', 'FAILED')"));
+        assert!(MARK_DELETED.contains("state IN ('ACTIVE', 'FAILED')"));
         assert!(REACTIVATE.ends_with("state IN ('FAILED')"));
     }
 

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, impl_store};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
@@ -168,6 +169,7 @@ impl Dialect for SqliteStore {
     /// Every write transaction begins IMMEDIATE on the one writer: nothing else writes
     /// until it ends.
     const LOCK_FOR_SHARE: &'static str = "";
+    const CLAIM_LOCK: &'static str = "";
     const INSERT_BINDINGS: &'static str = "INSERT OR IGNORE INTO queue_bindings \
              (peer_id, connection_id, queue_name, status, update_time) \
          SELECT p.value, $1, q.value, 'CREATING', $2 \
@@ -181,7 +183,8 @@ impl Dialect for SqliteStore {
     const CLAIM_CREATING: &'static str = "UPDATE connections \
          SET lease_owner = $1, lease_until = $2 \
          WHERE id IN (SELECT id FROM connections \
-                      WHERE state = 'CREATING' AND (lease_until IS NULL OR lease_until < $3) \
+                      WHERE state = 'CREATING' AND awaiting_queues = 0 \
+                        AND (lease_until IS NULL OR lease_until < $3) \
                       ORDER BY create_time LIMIT $4) \
          RETURNING id, project_id, service, destination";
     /// RETURNING may read other tables through subqueries: no read per binding
@@ -192,6 +195,10 @@ impl Dialect for SqliteStore {
                            JOIN connections c ON c.id = b.connection_id \
                            WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
                              AND (b.lease_until IS NULL OR b.lease_until < $3) \
+                             AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
+                    JOIN agents a ON a.agent_id = aq.agent_id \
+                    WHERE aq.project_id = c.project_id AND aq.kind = 'queue' \
+                      AND aq.queue_name = b.queue_name AND a.last_seen >= $5) \
                            ORDER BY b.update_time LIMIT $4) \
          RETURNING peer_id, queue_name, update_time, connection_id AS id, \
              (SELECT c.project_id FROM connections c \
@@ -250,3 +257,4 @@ impl Backend for SqliteStore {
 }
 
 impl_store!(SqliteStore, Sqlite);
+impl_queue_work_store!(SqliteStore, Sqlite);

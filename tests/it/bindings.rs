@@ -280,9 +280,9 @@ async fn reactivating_a_failed_connection_checks_it_again() {
 #[tokio::test]
 async fn simulation_walks_dli_style_hosts_through_creating_and_applies_its_rules() {
     let app = spawn_app_with(|config| {
-        config.probe_mode = dsconn::probe::ProbeMode::Simulate;
-        config.simulate_duration = Duration::from_millis(400);
-        config.simulate_rules = vec![
+        config.probe.probe_mode = dsconn::probe::ProbeMode::Simulate;
+        config.probe.simulate_duration = Duration::from_millis(400);
+        config.probe.simulate_rules = vec![
             "*.broken.example=fail:CONNECTION_REFUSED:simulated refusal"
                 .parse()
                 .expect("rule"),

@@ -206,7 +206,7 @@ async fn create_wait_on_a_closed_port_ends_failed_with_the_reason_and_exit_code_
 
 #[tokio::test]
 async fn a_wait_that_runs_out_of_time_exits_with_4() {
-    let app = spawn_app_with(|config| config.check_timeout = Duration::from_secs(3)).await;
+    let app = spawn_app_with(|config| config.probe.check_timeout = Duration::from_secs(3)).await;
     let hanging = HangingTarget::start();
     let home = tempfile::tempdir().expect("temp dir");
     let project = new_project();

@@ -320,8 +320,8 @@ async fn the_check_budget_is_charged_per_address_dialled() {
     ])
     .await;
     let app = spawn_app_with(|config| {
-        config.dns_server = Some(dns.address);
-        config.check_timeout = Duration::from_millis(500);
+        config.probe.dns_server = Some(dns.address);
+        config.probe.check_timeout = Duration::from_millis(500);
         config.checks_per_minute = 40;
     })
     .await;

@@ -63,9 +63,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
 pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     init_tracing();
     let mut config = ServeConfig::for_data_dir(data_dir);
-    config.check_timeout = Duration::from_secs(1);
+    config.probe.check_timeout = Duration::from_secs(1);
     // Most tests probe plain TCP listeners; protocol checks have their own tests.
-    config.probe_mode = dsconn::probe::ProbeMode::Tcp;
+    config.probe.probe_mode = dsconn::probe::ProbeMode::Tcp;
     adjust(&mut config);
     let application = Application::build(&config).await.expect("app builds");
     let address = application.local_addr().expect("bound address");

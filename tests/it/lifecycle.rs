@@ -10,7 +10,7 @@ use crate::helpers::{
 
 #[tokio::test]
 async fn a_new_connection_is_creating_with_zero_progress() {
-    let app = spawn_app_with(|config| config.check_timeout = Duration::from_secs(2)).await;
+    let app = spawn_app_with(|config| config.probe.check_timeout = Duration::from_secs(2)).await;
     let hanging = HangingTarget::start();
     let project = new_project();
     let before = dsconn::domain::now_millis();
@@ -107,7 +107,7 @@ async fn deleting_an_active_connection_soft_deletes_it_and_is_idempotent() {
 
 #[tokio::test]
 async fn deleting_a_creating_connection_is_refused() {
-    let app = spawn_app_with(|config| config.check_timeout = Duration::from_secs(3)).await;
+    let app = spawn_app_with(|config| config.probe.check_timeout = Duration::from_secs(3)).await;
     let hanging = HangingTarget::start();
     let project = new_project();
     let id = app

@@ -34,7 +34,7 @@ async fn a_credential_over_its_rate_gets_429_with_retry_after() {
 #[tokio::test]
 async fn a_request_over_the_deadline_is_answered_with_an_error() {
     let app = spawn_app_with(|config| {
-        config.check_timeout = Duration::from_secs(3);
+        config.probe.check_timeout = Duration::from_secs(3);
         config.request_timeout = Duration::from_millis(400);
     })
     .await;

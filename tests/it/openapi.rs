@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 /// The served document, as text.
 async fn served_document() -> String {
@@ -49,11 +49,16 @@ fn concrete(template: &str) -> String {
     template
         .replace("{project_id}", "p-openapi")
         .replace("{connection_id}", &uuid::Uuid::new_v4().to_string())
+        .replace("{queue_name}", "q1")
+        .replace("{agent_id}", &uuid::Uuid::new_v4().to_string())
+        .replace("{task_id}", "7")
 }
 
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
-    let app = spawn_app().await;
+    // Every operation is called without credentials: more than the default burst of
+    // failed authentications one address may make.
+    let app = spawn_app_with(|config| config.auth_failure_burst = 1_000).await;
     let document: Value = app
         .client
         .get(app.url("/openapi.json"))

@@ -17,7 +17,7 @@ async fn app_on_every_address(allow: &[&str]) -> crate::helpers::TestApp {
     let allow: Vec<ipnet::IpNet> = allow.iter().map(|r| r.parse().expect("range")).collect();
     let mut app = spawn_app_with(|config| {
         config.listen = SocketAddr::from(([0, 0, 0, 0], 0));
-        config.allow_cidrs = allow;
+        config.probe.allow_cidrs = allow;
     })
     .await;
     assert!(app.address.ip().is_unspecified(), "{}", app.address);

@@ -19,7 +19,7 @@ async fn both_databases() -> bool {
 }
 
 async fn full_app() -> TestApp {
-    spawn_app_with(|config| config.probe_mode = dsconn::probe::ProbeMode::Full).await
+    spawn_app_with(|config| config.probe.probe_mode = dsconn::probe::ProbeMode::Full).await
 }
 
 /// Creates a connection and returns its show body once settled.
@@ -130,8 +130,8 @@ async fn refused_unresolvable_and_silent_destinations_have_their_reasons() {
     let dns = DnsServer::start(&[]).await;
     let dns_address = dns.address;
     let app = spawn_app_with(|config| {
-        config.probe_mode = dsconn::probe::ProbeMode::Full;
-        config.dns_server = Some(dns_address);
+        config.probe.probe_mode = dsconn::probe::ProbeMode::Full;
+        config.probe.dns_server = Some(dns_address);
     })
     .await;
     let refused = settle(&app, "RDS", &format!("127.0.0.1:{}", closed_port())).await;
@@ -145,8 +145,8 @@ async fn refused_unresolvable_and_silent_destinations_have_their_reasons() {
 async fn a_silent_destination_times_out_within_the_timeout_plus_ten_percent() {
     let timeout = Duration::from_secs(1);
     let app = spawn_app_with(|config| {
-        config.probe_mode = dsconn::probe::ProbeMode::Full;
-        config.check_timeout = timeout;
+        config.probe.probe_mode = dsconn::probe::ProbeMode::Full;
+        config.probe.check_timeout = timeout;
     })
     .await;
     let hanging = HangingTarget::start();
@@ -174,8 +174,8 @@ async fn a_silent_destination_times_out_within_the_timeout_plus_ten_percent() {
 async fn a_denied_address_fails_by_policy_and_no_packet_reaches_it() {
     let target = TcpTarget::start_on("127.0.0.2:0").await;
     let app = spawn_app_with(|config| {
-        config.probe_mode = dsconn::probe::ProbeMode::Full;
-        config.deny_cidrs = vec!["127.0.0.2/32".parse().expect("net")];
+        config.probe.probe_mode = dsconn::probe::ProbeMode::Full;
+        config.probe.deny_cidrs = vec!["127.0.0.2/32".parse().expect("net")];
     })
     .await;
     let connection = settle(&app, "RDS", &target.address.to_string()).await;
@@ -248,7 +248,8 @@ async fn testing_a_definition_answers_per_endpoint_and_stores_nothing() {
 
 #[tokio::test]
 async fn testing_a_saved_connection_updates_its_connectivity() {
-    let app = spawn_app_with(|config| config.probe_mode = dsconn::probe::ProbeMode::Full).await;
+    let app =
+        spawn_app_with(|config| config.probe.probe_mode = dsconn::probe::ProbeMode::Full).await;
     let target = HttpTarget::start(200, r#"{"version":{"number":"7.10.2"}}"#).await;
     let project = new_project();
     let id = app
@@ -286,8 +287,8 @@ async fn names_resolving_to_a_denied_address_are_refused_per_address() {
     let dns = DnsServer::start(&[("mixed.dsconn.test", &addresses)]).await;
     let dns_address = dns.address;
     let app = spawn_app_with(|config| {
-        config.dns_server = Some(dns_address);
-        config.deny_cidrs = vec!["127.0.0.3/32".parse().expect("net")];
+        config.probe.dns_server = Some(dns_address);
+        config.probe.deny_cidrs = vec!["127.0.0.3/32".parse().expect("net")];
     })
     .await;
     let connection = settle(&app, "RDS", &format!("mixed.dsconn.test:{port}")).await;

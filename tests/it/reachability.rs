@@ -93,7 +93,8 @@ async fn default_ports_are_filled_into_the_connection_url() {
 
 #[tokio::test]
 async fn a_destination_that_never_answers_fails_with_a_timeout_after_the_check_timeout() {
-    let app = spawn_app_with(|config| config.check_timeout = Duration::from_millis(800)).await;
+    let app =
+        spawn_app_with(|config| config.probe.check_timeout = Duration::from_millis(800)).await;
     let hanging = HangingTarget::start();
     let project = new_project();
     let started = Instant::now();
@@ -116,7 +117,7 @@ async fn a_destination_that_never_answers_fails_with_a_timeout_after_the_check_t
 
 #[tokio::test]
 async fn process_advances_as_endpoints_finish() {
-    let app = spawn_app_with(|config| config.check_timeout = Duration::from_secs(3)).await;
+    let app = spawn_app_with(|config| config.probe.check_timeout = Duration::from_secs(3)).await;
     let hanging = HangingTarget::start();
     let project = new_project();
     let url = format!("127.0.0.1:{},{}", closed_port(), hanging.address);
@@ -161,7 +162,7 @@ async fn every_address_of_a_name_is_checked_and_an_unknown_name_fails_on_dns() {
     ];
     let dns = DnsServer::start(&[("db.dsconn.test", &addresses)]).await;
     let dns_address = dns.address;
-    let app = spawn_app_with(|config| config.dns_server = Some(dns_address)).await;
+    let app = spawn_app_with(|config| config.probe.dns_server = Some(dns_address)).await;
     let project = new_project();
 
     let id = app

@@ -148,6 +148,7 @@ fn active(next_check_at: Option<i64>) -> CheckResult {
         failure_reason: None,
         report: r#"{"outcome":"reachable"}"#.to_owned(),
         next_check_at,
+        normalized_url: "10.0.0.1:3306".to_owned(),
     }
 }
 
@@ -160,6 +161,7 @@ fn failed() -> CheckResult {
         failure_reason: Some("CONNECTION_REFUSED".to_owned()),
         report: r#"{"outcome":"refused"}"#.to_owned(),
         next_check_at: None,
+        normalized_url: "10.0.0.2:8000".to_owned(),
     }
 }
 
@@ -168,6 +170,7 @@ fn connectivity(reachable: bool, next_check_at: Option<i64>) -> Connectivity {
         reachable,
         report: format!(r#"{{"reachable":{reachable}}}"#),
         next_check_at,
+        server_bindings: Some(NO_AGENT_ONLINE),
     }
 }
 
@@ -180,8 +183,13 @@ fn binding_result(active: bool) -> BindingResult {
             "queue cannot reach it".to_owned()
         },
         failure_reason: (!active).then(|| "CONNECTION_REFUSED".to_owned()),
+        checked_from: "server".to_owned(),
+        next_check_at: T0 + 3_600_000,
     }
 }
+
+/// An online threshold no agent meets: every queue's work is the server's.
+const NO_AGENT_ONLINE: i64 = i64::MAX;
 
 fn list_query(adjust: impl FnOnce(&mut ListQuery)) -> ListQuery {
     let mut query = ListQuery::default();
@@ -893,7 +901,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // Bindings: the same discipline.
     let t = T0 + 500_000;
     let bindings = first
-        .claim_pending_bindings("one", LEASE, 10, t)
+        .claim_pending_bindings("one", LEASE, 10, t, NO_AGENT_ONLINE)
         .await
         .expect("claim bindings");
     assert_eq!(bindings.len(), 1);
@@ -912,26 +920,26 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         second
-            .claim_pending_bindings("two", LEASE, 10, t)
+            .claim_pending_bindings("two", LEASE, 10, t, NO_AGENT_ONLINE)
             .await
             .expect("claim bindings")
             .is_empty()
     );
     assert!(
         second
-            .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS)
+            .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS, NO_AGENT_ONLINE)
             .await
             .expect("claim bindings")
             .is_empty()
     );
     assert!(
         !second
-            .record_binding_result(&peer, "two", &binding_result(true), t + 1)
+            .record_binding_result(&peer, "q_a", "two", &binding_result(true), t + 1)
             .await
             .expect("record binding")
     );
     let taken = second
-        .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS + 1)
+        .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS + 1, NO_AGENT_ONLINE)
         .await
         .expect("claim bindings");
     assert_eq!(
@@ -940,26 +948,32 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         !first
-            .record_binding_result(&peer, "one", &binding_result(true), t + LEASE_MS + 2)
+            .record_binding_result(&peer, "q_a", "one", &binding_result(true), t + LEASE_MS + 2)
             .await
             .expect("record binding")
     );
     assert!(
         second
-            .record_binding_result(&peer, "two", &binding_result(true), t + LEASE_MS + 3)
+            .record_binding_result(&peer, "q_a", "two", &binding_result(true), t + LEASE_MS + 3)
             .await
             .expect("record binding")
     );
     assert!(
         !second
-            .record_binding_result(&peer, "two", &binding_result(false), t + LEASE_MS + 4)
+            .record_binding_result(
+                &peer,
+                "q_a",
+                "two",
+                &binding_result(false),
+                t + LEASE_MS + 4
+            )
             .await
             .expect("record binding"),
         "a finished binding is not recorded again"
     );
     assert!(
         !second
-            .record_binding_result("no-such-peer", "two", &binding_result(true), t)
+            .record_binding_result("no-such-peer", "q_a", "two", &binding_result(true), t)
             .await
             .expect("record binding")
     );
@@ -979,7 +993,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
         BindingOutcome::Changed(1)
     );
     let q_b = first
-        .claim_pending_bindings("one", LEASE, 10, t + 101)
+        .claim_pending_bindings("one", LEASE, 10, t + 101, NO_AGENT_ONLINE)
         .await
         .expect("claim bindings");
     assert_eq!(
@@ -990,7 +1004,13 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         first
-            .record_binding_result(&q_b[0].peer_id, "one", &binding_result(false), t + 102)
+            .record_binding_result(
+                &q_b[0].peer_id,
+                "q_b",
+                "one",
+                &binding_result(false),
+                t + 102
+            )
             .await
             .expect("record binding")
     );
@@ -1019,7 +1039,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         first
-            .claim_pending_bindings("one", LEASE, 10, t + 202)
+            .claim_pending_bindings("one", LEASE, 10, t + 202, NO_AGENT_ONLINE)
             .await
             .expect("claim bindings")
             .is_empty()
@@ -1353,7 +1373,7 @@ async fn concurrent_claimers_never_share_a_row(#[case] backend: Backend) {
                     .await
                     .expect("claim");
                 let claimed_bindings = store
-                    .claim_pending_bindings(&owner, LEASE, 3, T0 + 1_000)
+                    .claim_pending_bindings(&owner, LEASE, 3, T0 + 1_000, NO_AGENT_ONLINE)
                     .await
                     .expect("claim bindings");
                 if claimed.is_empty() && claimed_bindings.is_empty() {
@@ -1528,7 +1548,7 @@ async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] b
     }
     let claimed = stores
         .second
-        .claim_pending_bindings("owner", LEASE, 100, T0 + 1_000)
+        .claim_pending_bindings("owner", LEASE, 100, T0 + 1_000, NO_AGENT_ONLINE)
         .await
         .expect("claim");
     let claimed_names: Vec<&str> = claimed.iter().map(|b| b.queue_name.as_str()).collect();

@@ -1,0 +1,129 @@
+//! Wire types of the agent API (a dsconn extension under `/dsconn/v1/`), shared by the
+//! server's handlers and `dsconn agent`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::Service;
+use crate::probe::CheckReport;
+
+/// `POST /dsconn/v1/{project_id}/agents`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegisterAgentRequest {
+    /// Unique in the project: a registration of the same name replaces the last one.
+    /// 1-64 letters, digits, `.`, `_` and `-`.
+    #[schema(example = "etl-vpc-1")]
+    pub name: String,
+    /// The agent's dsconn version (shown with the queue).
+    #[schema(example = "0.1.0")]
+    pub version: String,
+    /// The queues whose checks it runs (1-100; each must exist).
+    pub queues: Vec<String>,
+    /// The elastic resource pools it serves (0-100).
+    #[serde(default)]
+    pub elastic_resource_pools: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegisterAgentResponse {
+    pub is_success: bool,
+    pub message: String,
+    /// Names this registration in the agent's further calls.
+    pub agent_id: String,
+    /// How often to send a heartbeat while no claim is waiting.
+    pub heartbeat_interval_ms: u64,
+    /// Not heard from for this long, the agent is offline (`--agent-timeout`).
+    pub agent_timeout_ms: u64,
+}
+
+/// `POST /dsconn/v1/{project_id}/agents/{agent_id}/claim`: waits up to `wait_ms` for
+/// work of the agent's queues (a long poll), and answers as soon as there is some.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ClaimRequest {
+    /// Most pieces of work to take (1-64, default 8).
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// How long to wait for work when there is none (0-20,000 ms, default 20,000).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// How long the agent needs for one check, its result sent (5,000-1,800,000 ms):
+    /// the lease it gets on each piece of work.
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
+}
+
+/// One check for an agent to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentWorkItem {
+    /// Names the work in the result.
+    #[schema(example = "bind:1f0c6e3e-54a4-4d83-a2c3-1f5d2b7e9a10")]
+    pub work_id: String,
+    /// `bind` (a new binding), `recheck` (an ACTIVE binding's re-check) or `test` (a
+    /// queue connection test).
+    #[schema(example = "bind")]
+    pub kind: String,
+    pub queue: String,
+    /// The protocol to verify; null for a test (TCP reachability only).
+    #[schema(required = true)]
+    pub service: Option<Service>,
+    /// The connection's url, or the tested `host:port`.
+    pub url: String,
+    /// Until when (epoch milliseconds) the agent holds the work.
+    pub lease_until: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClaimResponse {
+    pub is_success: bool,
+    pub message: String,
+    pub work: Vec<AgentWorkItem>,
+}
+
+/// `POST /dsconn/v1/{project_id}/agents/{agent_id}/results`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentResultRequest {
+    pub work_id: String,
+    /// The work's queue, as claimed: a result for another queue is refused.
+    pub queue: String,
+    /// Per address checked, as the server's own checks report.
+    #[schema(value_type = Object)]
+    pub report: CheckReport,
+    /// How long the check took from the claim, for the metrics.
+    #[serde(default)]
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentResultResponse {
+    pub is_success: bool,
+    pub message: String,
+}
+
+/// An online agent, as a queue (and `GET .../agents`) lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueAgent {
+    pub name: String,
+    pub version: String,
+    /// The client address the server saw at its last contact.
+    pub address: String,
+    /// Epoch milliseconds.
+    pub last_seen: i64,
+}
+
+/// An online agent with what it serves.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentItem {
+    #[serde(flatten)]
+    pub agent: QueueAgent,
+    pub queues: Vec<String>,
+    pub elastic_resource_pools: Vec<String>,
+    /// Epoch milliseconds.
+    pub registered_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ListAgentsResponse {
+    pub is_success: bool,
+    pub message: String,
+    pub agents: Vec<AgentItem>,
+}

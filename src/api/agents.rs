@@ -1,0 +1,495 @@
+//! The agent API (extension): agents in queues' own networks register, claim their
+//! queues' checks with a lease (a long poll, so new work starts within about a second),
+//! run them, and report. A credential reaches only agents and work of its own projects;
+//! a result is accepted only from the agent holding the work's lease and only for the
+//! work's own queue, and can change nothing but that binding's or test's outcome.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::agent_types::{
+    AgentItem, AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
+    ListAgentsResponse, QueueAgent, RegisterAgentRequest, RegisterAgentResponse,
+};
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult, ErrorResponses};
+use super::extract::params::ProjectPath;
+use super::extract::{ClientAddress, DliPath, JsonBody};
+use super::state::AppState;
+use crate::check::{Place, Purpose};
+use crate::domain::{ConnectionId, ProjectId, QueueName, now_millis};
+use crate::probe::CheckReport;
+use crate::store::{AgentRecord, NewAgent, QueueWork, QueueWorkKind, RegisterOutcome};
+use crate::telemetry::metrics;
+
+/// Most registrations one project may have.
+pub const MAX_AGENTS_PER_PROJECT: u32 = 100;
+/// Most queues (and, apart, pools) one agent may serve.
+const MAX_QUEUES_PER_AGENT: usize = 100;
+/// Longest a claim waits for work; below any sane `--request-timeout`.
+const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
+/// How often a waiting claim looks in the store for work another replica created
+/// (this process's own new work wakes it at once).
+const CLAIM_POLL: Duration = Duration::from_millis(500);
+const DEFAULT_CLAIM_BATCH: u32 = 8;
+const MAX_CLAIM_BATCH: u32 = 64;
+/// The lease an agent may ask for on each piece of work.
+const LEASE_RANGE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(30 * 60));
+
+/// `/dsconn/v1/{project_id}/agents/{agent_id}`
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AgentPath {
+    /// The id its registration answered.
+    pub agent_id: String,
+}
+
+fn valid_agent_name(name: &str) -> ApiResult<()> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(format!(
+            "name must be 1 to 64 letters, digits, '.', '_' and '-', got {}",
+            super::error::bounded(name)
+        )))
+    }
+}
+
+fn valid_version(version: &str) -> ApiResult<()> {
+    let valid = (1..=64).contains(&version.len()) && version.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(
+            "version must be 1 to 64 visible ASCII characters".into(),
+        ))
+    }
+}
+
+/// Queue (or pool) names: valid, not `default`, at most [`MAX_QUEUES_PER_AGENT`], each
+/// once.
+fn parse_names(field: &str, raw: &[String], at_least_one: bool) -> ApiResult<Vec<String>> {
+    if raw.len() > MAX_QUEUES_PER_AGENT || (at_least_one && raw.is_empty()) {
+        let least = if at_least_one { 1 } else { 0 };
+        return Err(ApiError::InvalidRequest(format!(
+            "{field} must list {least} to {MAX_QUEUES_PER_AGENT} names, got {}",
+            raw.len()
+        )));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    for name in raw {
+        let queue = QueueName::parse(name)?;
+        if queue.is_default() {
+            return Err(ApiError::StateConflict(
+                "the queue \"default\" is shared: its checks run on the server".into(),
+            ));
+        }
+        if !names.iter().any(|known| known == queue.as_str()) {
+            names.push(queue.as_str().to_owned());
+        }
+    }
+    Ok(names)
+}
+
+fn agent_item(agent: AgentRecord) -> AgentItem {
+    AgentItem {
+        agent: QueueAgent {
+            name: agent.name,
+            version: agent.version,
+            address: agent.address,
+            last_seen: agent.last_seen,
+        },
+        queues: agent.queues,
+        elastic_resource_pools: agent.pools,
+        registered_at: agent.registered_at,
+    }
+}
+
+/// The online agents of each of the project's queues, for the queue API.
+pub async fn online_agents(state: &AppState, project: &ProjectId) -> ApiResult<Vec<AgentRecord>> {
+    let online_since = state.checks.pipeline.online_since(now_millis());
+    Ok(state.store.online_agents(project, online_since).await?)
+}
+
+/// The agents of `agents` that serve `queue`, as a queue shows them.
+pub fn agents_of(agents: &[AgentRecord], queue: &str) -> Vec<QueueAgent> {
+    agents
+        .iter()
+        .filter(|agent| agent.queues.iter().any(|name| name == queue))
+        .map(|agent| QueueAgent {
+            name: agent.name.clone(),
+            version: agent.version.clone(),
+            address: agent.address.clone(),
+            last_seen: agent.last_seen,
+        })
+        .collect()
+}
+
+/// `POST /dsconn/v1/{project_id}/agents`
+#[utoipa::path(
+    post,
+    path = "/dsconn/v1/{project_id}/agents",
+    operation_id = "RegisterAgent",
+    tag = "agents",
+    summary = "Register an agent that runs its queues' checks from their own network",
+    params(ProjectPath),
+    request_body(content = RegisterAgentRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 201, description = "Registered; the same name's earlier registration is replaced", body = RegisterAgentResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    principal: Principal,
+    ClientAddress(address): ClientAddress,
+    DliPath(project): DliPath<String>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<RegisterAgentResponse>)> {
+    let project = principal.authorize(&project)?;
+    let body: RegisterAgentRequest = body.parse()?;
+    valid_agent_name(&body.name)?;
+    valid_version(&body.version)?;
+    let queues = parse_names("queues", &body.queues, true)?;
+    let pools = parse_names(
+        "elastic_resource_pools",
+        &body.elastic_resource_pools,
+        false,
+    )?;
+    for queue in &queues {
+        if !super::queue_tests::queue_exists(&state, &project, queue).await? {
+            return Err(ApiError::QueueNotFound(queue.clone()));
+        }
+    }
+    let agent = NewAgent {
+        agent_id: uuid::Uuid::new_v4().to_string(),
+        project_id: project.clone(),
+        name: body.name,
+        version: body.version,
+        address: address.to_string(),
+        queues,
+        pools,
+        now: now_millis(),
+    };
+    match state
+        .store
+        .register_agent(&agent, MAX_AGENTS_PER_PROJECT)
+        .await?
+    {
+        RegisterOutcome::Registered => {}
+        RegisterOutcome::TooManyAgents(max) => {
+            return Err(ApiError::StateConflict(format!(
+                "the project already has the maximum of {max} agents; stop some first"
+            )));
+        }
+    }
+    state.read_cache.invalidate(project.as_str());
+    // Work of its queues that the server's worker would otherwise take now waits for it.
+    state.agent_wake.notify_waiters();
+    tracing::info!(agent.name = %agent.name, agent.id = %agent.agent_id, queues = ?agent.queues,
+                   "agent registered");
+    let timeout = state.checks.pipeline.agent_timeout();
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisterAgentResponse {
+            is_success: true,
+            message: format!(
+                "registered agent {} for {} queue(s)",
+                agent.name,
+                agent.queues.len()
+            ),
+            agent_id: agent.agent_id,
+            heartbeat_interval_ms: millis(timeout / 3),
+            agent_timeout_ms: millis(timeout),
+        }),
+    ))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `GET /dsconn/v1/{project_id}/agents`
+#[utoipa::path(
+    get,
+    path = "/dsconn/v1/{project_id}/agents",
+    operation_id = "ListAgents",
+    tag = "agents",
+    summary = "The project's online agents",
+    params(ProjectPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses((status = 200, body = ListAgentsResponse), ErrorResponses),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+) -> ApiResult<Json<ListAgentsResponse>> {
+    let project = principal.authorize(&project)?;
+    let agents: Vec<AgentItem> = online_agents(&state, &project)
+        .await?
+        .into_iter()
+        .map(agent_item)
+        .collect();
+    Ok(Json(ListAgentsResponse {
+        is_success: true,
+        message: String::new(),
+        agents,
+    }))
+}
+
+/// `POST /dsconn/v1/{project_id}/agents/{agent_id}/heartbeat`
+#[utoipa::path(
+    post,
+    path = "/dsconn/v1/{project_id}/agents/{agent_id}/heartbeat",
+    operation_id = "AgentHeartbeat",
+    tag = "agents",
+    summary = "Tell the server the agent is alive (a claim does too)",
+    params(ProjectPath, AgentPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses((status = 200, body = AgentResultResponse), ErrorResponses),
+)]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    principal: Principal,
+    ClientAddress(address): ClientAddress,
+    DliPath((project, agent_id)): DliPath<(String, String)>,
+) -> ApiResult<Json<AgentResultResponse>> {
+    let project = principal.authorize(&project)?;
+    let heard = state
+        .store
+        .touch_agent(&project, &agent_id, &address.to_string(), now_millis())
+        .await?;
+    heard.ok_or_else(|| not_registered(&agent_id))?;
+    Ok(Json(AgentResultResponse {
+        is_success: true,
+        message: String::new(),
+    }))
+}
+
+fn not_registered(agent_id: &str) -> ApiError {
+    ApiError::AgentNotRegistered(agent_id.chars().take(64).collect())
+}
+
+/// `DELETE /dsconn/v1/{project_id}/agents/{agent_id}`
+#[utoipa::path(
+    delete,
+    path = "/dsconn/v1/{project_id}/agents/{agent_id}",
+    operation_id = "DeregisterAgent",
+    tag = "agents",
+    summary = "Take an agent offline at once (it stops); its queues fall back to the server",
+    params(ProjectPath, AgentPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses((status = 200, body = AgentResultResponse), ErrorResponses),
+)]
+pub async fn deregister(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, agent_id)): DliPath<(String, String)>,
+) -> ApiResult<Json<AgentResultResponse>> {
+    let project = principal.authorize(&project)?;
+    if !state.store.deregister_agent(&project, &agent_id).await? {
+        return Err(not_registered(&agent_id));
+    }
+    state.read_cache.invalidate(project.as_str());
+    // Its queues' waiting work is the server's again.
+    state.wake_worker.notify_one();
+    tracing::info!(agent.id = %agent_id, "agent deregistered");
+    Ok(Json(AgentResultResponse {
+        is_success: true,
+        message: "deregistered".into(),
+    }))
+}
+
+fn work_item(work: QueueWork, lease_until: i64) -> AgentWorkItem {
+    AgentWorkItem {
+        work_id: work.work_id(),
+        kind: work.kind.as_str().to_owned(),
+        queue: work.queue_name,
+        service: work.service,
+        url: work.destination,
+        lease_until,
+    }
+}
+
+/// `POST /dsconn/v1/{project_id}/agents/{agent_id}/claim`
+#[utoipa::path(
+    post,
+    path = "/dsconn/v1/{project_id}/agents/{agent_id}/claim",
+    operation_id = "ClaimAgentWork",
+    tag = "agents",
+    summary = "Take checks of the agent's queues, waiting for some (a long poll)",
+    params(ProjectPath, AgentPath),
+    request_body(content = ClaimRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses((status = 200, description = "The work taken; empty when none came within `wait_ms`", body = ClaimResponse), ErrorResponses),
+)]
+pub async fn claim(
+    State(state): State<AppState>,
+    principal: Principal,
+    ClientAddress(address): ClientAddress,
+    DliPath((project, agent_id)): DliPath<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<ClaimResponse>> {
+    let project = principal.authorize(&project)?;
+    let request: ClaimRequest = body.parse()?;
+    let max = request
+        .max
+        .unwrap_or(DEFAULT_CLAIM_BATCH)
+        .clamp(1, MAX_CLAIM_BATCH);
+    // Answered well before the request deadline, so a long poll never times out.
+    let longest = MAX_CLAIM_WAIT.min(state.settings.request_timeout / 2);
+    let wait = request
+        .wait_ms
+        .map_or(longest, Duration::from_millis)
+        .min(longest);
+    let lease = request
+        .lease_ms
+        .map_or_else(|| state.checks.pipeline.lease(), Duration::from_millis)
+        .clamp(LEASE_RANGE.0, LEASE_RANGE.1);
+    let address = address.to_string();
+    let give_up = tokio::time::Instant::now() + wait;
+    loop {
+        // Listening before looking, so work announced in between is not missed.
+        let announced = state.agent_wake.notified();
+        tokio::pin!(announced);
+        announced.as_mut().enable();
+        let now = now_millis();
+        let claimed = state
+            .store
+            .claim_agent_work(&project, &agent_id, &address, lease, max, now)
+            .await?
+            .ok_or_else(|| not_registered(&agent_id))?;
+        if !claimed.is_empty() || tokio::time::Instant::now() >= give_up {
+            let lease_until = now.saturating_add(i64::try_from(millis(lease)).unwrap_or(0));
+            if !claimed.is_empty() {
+                // The project's answers show the bindings' new claims nowhere, but a
+                // replica's cache may hold "waiting" texts: cheap to drop.
+                state.read_cache.invalidate(project.as_str());
+            }
+            return Ok(Json(ClaimResponse {
+                is_success: true,
+                message: String::new(),
+                work: claimed
+                    .into_iter()
+                    .map(|work| work_item(work, lease_until))
+                    .collect(),
+            }));
+        }
+        let poll = tokio::time::Instant::now() + CLAIM_POLL;
+        tokio::select! {
+            _ = announced => {}
+            _ = tokio::time::sleep_until(poll.min(give_up)) => {}
+        }
+    }
+}
+
+/// What a work id names: its kind and key.
+fn parse_work_id(work_id: &str) -> ApiResult<(QueueWorkKind, &str)> {
+    work_id
+        .split_once(':')
+        .and_then(|(kind, key)| Some((QueueWorkKind::parse(kind)?, key)))
+        .filter(|(kind, key)| match kind {
+            QueueWorkKind::Test => key.parse::<i64>().is_ok(),
+            _ => !key.is_empty() && key.len() <= 64,
+        })
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "work_id must be one a claim answered, got {}",
+                super::error::bounded(work_id)
+            ))
+        })
+}
+
+/// `POST /dsconn/v1/{project_id}/agents/{agent_id}/results`
+#[utoipa::path(
+    post,
+    path = "/dsconn/v1/{project_id}/agents/{agent_id}/results",
+    operation_id = "ReportAgentResult",
+    tag = "agents",
+    summary = "Report a claimed check's result",
+    params(ProjectPath, AgentPath),
+    request_body(content = AgentResultRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Recorded", body = AgentResultResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    principal: Principal,
+    ClientAddress(address): ClientAddress,
+    DliPath((project, agent_id)): DliPath<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<AgentResultResponse>> {
+    let project = principal.authorize(&project)?;
+    let request: AgentResultRequest = body.parse()?;
+    let (kind, key) = parse_work_id(&request.work_id)?;
+    let queue = QueueName::parse(&request.queue)?.as_str().to_owned();
+    let name = state
+        .store
+        .touch_agent(&project, &agent_id, &address.to_string(), now_millis())
+        .await?
+        .ok_or_else(|| not_registered(&agent_id))?;
+    let owner = format!("agent:{agent_id}");
+    let purpose = match kind {
+        QueueWorkKind::Bind => Purpose::Bind {
+            id: ConnectionId::nil(),
+            peer_id: key.to_owned(),
+            queue,
+            owner,
+        },
+        QueueWorkKind::RecheckBinding => Purpose::RecheckBinding {
+            peer_id: key.to_owned(),
+            queue,
+            owner,
+        },
+        QueueWorkKind::Test => Purpose::QueueTest {
+            task_id: key.parse().unwrap_or_default(),
+            queue,
+            owner,
+        },
+    };
+    let report: CheckReport = request.report.bounded();
+    let took = Duration::from_millis(request.elapsed_ms.min(millis(LEASE_RANGE.1)));
+    let pipeline = &state.checks.pipeline;
+    let recorded = pipeline
+        .record_reported(
+            project.as_str(),
+            &purpose,
+            &report,
+            Place::Agent(name),
+            took,
+        )
+        .await?;
+    if !recorded {
+        return Err(ApiError::StateConflict(format!(
+            "work {} is not held by this agent for queue {}: its lease expired and it was \
+             claimed again, or it is done",
+            super::error::bounded(&request.work_id),
+            super::error::bounded(&request.queue)
+        )));
+    }
+    // The claim paid one dial for new bindings and tests; the rest drain the budget.
+    if purpose.charging() == crate::check::Charging::Drain {
+        let extra = report.dials().saturating_sub(1);
+        state
+            .checks
+            .budget
+            .drain(project.as_str(), u32::try_from(extra).unwrap_or(u32::MAX));
+    }
+    metrics::record_agent_claim_to_result(took);
+    Ok(Json(AgentResultResponse {
+        is_success: true,
+        message: "recorded".into(),
+    }))
+}

@@ -1,0 +1,804 @@
+//! The store's half of queues in other networks: agents and what they serve, the work of
+//! a queue (its bindings' checks and re-checks, DLI's queue connection tests) claimed by
+//! the queue's agents or, for a queue without an online agent, by the server's worker.
+//!
+//! Claims here read the rows to take with the dialect's row lock (`FOR UPDATE OF w SKIP
+//! LOCKED` on PostgreSQL; SQLite's one writer needs none) and mark them in the same
+//! transaction, so one statement set serves both backends.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::Result;
+use crate::domain::{ConnectionId, ProjectId, Service};
+
+/// Which of an agent's names a row of `agent_queues` is.
+pub const SERVES_QUEUE: &str = "queue";
+pub const SERVES_POOL: &str = "pool";
+
+/// A registration, as an agent asks for it.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub agent_id: String,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub version: String,
+    pub address: String,
+    pub queues: Vec<String>,
+    pub pools: Vec<String>,
+    pub now: i64,
+}
+
+/// An agent as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub agent_id: String,
+    pub name: String,
+    pub version: String,
+    pub address: String,
+    pub queues: Vec<String>,
+    pub pools: Vec<String>,
+    pub registered_at: i64,
+    pub last_seen: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    Registered,
+    /// The project has this many registrations already.
+    TooManyAgents(u32),
+}
+
+/// What a piece of queue work is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueWorkKind {
+    /// A CREATING binding's first check.
+    Bind,
+    /// An ACTIVE binding's re-check, by an agent of its queue.
+    RecheckBinding,
+    /// A queue connection test (DLI's CreateConnectivityTask).
+    Test,
+}
+
+impl QueueWorkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueWorkKind::Bind => "bind",
+            QueueWorkKind::RecheckBinding => "recheck",
+            QueueWorkKind::Test => "test",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Bind, Self::RecheckBinding, Self::Test]
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+    }
+}
+
+/// One claimed piece of queue work, with everything needed to check it anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueWork {
+    pub kind: QueueWorkKind,
+    /// The binding's peer id, or the task id in decimal.
+    pub key: String,
+    pub project_id: String,
+    pub queue_name: String,
+    /// The connection's service; None for a test (TCP reachability only).
+    pub service: Option<Service>,
+    /// The connection's url, or the tested `host:port`.
+    pub destination: String,
+    /// The binding's connection; None for a test.
+    pub connection_id: Option<ConnectionId>,
+}
+
+impl QueueWork {
+    /// The id an agent names the work by: `<kind>:<key>`.
+    pub fn work_id(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.key)
+    }
+}
+
+/// A queue connection test to run.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub task_id: i64,
+    pub project_id: ProjectId,
+    pub queue_name: String,
+    pub address: String,
+    pub now: i64,
+}
+
+/// A queue connection test as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub task_id: i64,
+    pub queue_name: String,
+    pub address: String,
+    /// CHECKING, REACHABLE or UNREACHABLE.
+    pub status: String,
+    pub message: String,
+    pub checked_from: Option<String>,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+/// The end of a queue connection test.
+#[derive(Debug, Clone)]
+pub struct TaskResult {
+    pub reachable: bool,
+    pub message: String,
+    pub checked_from: String,
+}
+
+/// The end of an agent's re-check of a binding.
+#[derive(Debug, Clone)]
+pub struct BindingConnectivity {
+    pub reachable: bool,
+    pub checked_from: String,
+    pub next_check_at: i64,
+}
+
+#[async_trait]
+pub trait QueueWorkStore: Send + Sync {
+    /// Registers an agent for its queues and pools, replacing the project's registration
+    /// of the same name (whose leases then lapse), unless the project has `max` others.
+    async fn register_agent(&self, agent: &NewAgent, max: u32) -> Result<RegisterOutcome>;
+
+    /// Records that an agent was heard from: its name, or None if it is not registered
+    /// (any more).
+    async fn touch_agent(
+        &self,
+        project: &ProjectId,
+        agent_id: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<Option<String>>;
+
+    /// Removes a registration (an agent stopping); false if there was none.
+    async fn deregister_agent(&self, project: &ProjectId, agent_id: &str) -> Result<bool>;
+
+    /// The project's agents heard from at `online_since` or later, by name.
+    async fn online_agents(
+        &self,
+        project: &ProjectId,
+        online_since: i64,
+    ) -> Result<Vec<AgentRecord>>;
+
+    /// Claims up to `limit` pieces of work of the agent's queues: CREATING bindings, ACTIVE
+    /// bindings due for a re-check, and tests; the agent is heard from. None if it is not
+    /// registered.
+    async fn claim_agent_work(
+        &self,
+        project: &ProjectId,
+        agent_id: &str,
+        address: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Option<Vec<QueueWork>>>;
+
+    /// Claims tests of queues without an agent heard from since `online_since`, for the
+    /// server's worker.
+    async fn claim_server_tests(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+        online_since: i64,
+    ) -> Result<Vec<QueueWork>>;
+
+    /// Records an agent's re-check of an ACTIVE binding while `owner`'s claim holds.
+    async fn record_binding_connectivity(
+        &self,
+        peer_id: &str,
+        queue: &str,
+        owner: &str,
+        result: &BindingConnectivity,
+        now: i64,
+    ) -> Result<bool>;
+
+    async fn create_task(&self, task: &NewTask) -> Result<()>;
+
+    async fn get_task(
+        &self,
+        project: &ProjectId,
+        queue: &str,
+        task_id: i64,
+    ) -> Result<Option<TaskRecord>>;
+
+    /// Records a test's end while `owner`'s claim holds.
+    async fn record_task_result(
+        &self,
+        task_id: i64,
+        queue: &str,
+        owner: &str,
+        result: &TaskResult,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Says on CREATING bindings and tests of queues without an online agent that they
+    /// wait for one (with `--require-agents`); how many rows it marked.
+    async fn mark_waiting_for_agents(&self, online_since: i64, now: i64) -> Result<u64>;
+
+    /// Removes tests finished before `tests_before` and agents not heard from since
+    /// `agents_before`.
+    async fn purge_queue_work(&self, tests_before: i64, agents_before: i64) -> Result<u64>;
+}
+
+/// `a` online agent serves the queue of `queue_column` in `project_column`'s project;
+/// `$online` is the parameter holding the online threshold.
+pub(super) fn online_agent_serves(
+    project_column: &str,
+    queue_column: &str,
+    online: &str,
+) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
+         WHERE aq.project_id = {project_column} AND aq.kind = 'queue' \
+           AND aq.queue_name = {queue_column} AND a.last_seen >= {online})"
+    )
+}
+
+pub(super) const INSERT_AGENT: &str = "INSERT INTO agents (agent_id, project_id, name, version, \
+     address, registered_at, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+
+pub(super) const INSERT_AGENT_QUEUE: &str =
+    "INSERT INTO agent_queues (agent_id, project_id, kind, queue_name) VALUES ($1, $2, $3, $4)";
+
+pub(super) const DELETE_AGENT_BY_NAME: &str =
+    "DELETE FROM agents WHERE project_id = $1 AND name = $2 RETURNING agent_id";
+
+/// Gives back the claims of an agent that stopped or was replaced ($1 its lease owner),
+/// so its queues' work need not wait for the leases to lapse.
+pub(super) const RELEASE_BINDING_LEASES: &str =
+    "UPDATE queue_bindings SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
+pub(super) const RELEASE_TEST_LEASES: &str =
+    "UPDATE connectivity_tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
+
+pub(super) const COUNT_AGENTS: &str = "SELECT COUNT(*) FROM agents WHERE project_id = $1";
+
+pub(super) const TOUCH_AGENT: &str =
+    "UPDATE agents SET last_seen = $1, address = $2 WHERE agent_id = $3 AND project_id = $4";
+
+pub(super) const DELETE_AGENT: &str = "DELETE FROM agents WHERE agent_id = $1 AND project_id = $2";
+
+pub(super) const SELECT_ONLINE_AGENTS: &str = "SELECT agent_id, name, version, address, \
+     registered_at, last_seen FROM agents WHERE project_id = $1 AND last_seen >= $2 \
+     ORDER BY name, agent_id";
+
+pub(super) const SELECT_AGENT_QUEUES: &str = "SELECT aq.agent_id, aq.kind, aq.queue_name \
+     FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
+     WHERE a.project_id = $1 AND a.last_seen >= $2 ORDER BY aq.queue_name";
+
+/// The agent's bindings to check: CREATING ones and ACTIVE ones due ($3 now), oldest
+/// first; $1 project, $2 agent, $4 limit.
+pub(super) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, w.queue_name, w.status, \
+         c.id, c.service, c.destination \
+     FROM queue_bindings w JOIN connections c ON c.id = w.connection_id \
+     WHERE c.project_id = $1 AND c.state <> 'DELETED' \
+       AND w.queue_name IN (SELECT queue_name FROM agent_queues \
+                            WHERE agent_id = $2 AND kind = 'queue') \
+       AND (w.status = 'CREATING' OR (w.status = 'ACTIVE' AND w.next_check_at <= $3)) \
+       AND (w.lease_until IS NULL OR w.lease_until < $3) \
+     ORDER BY w.update_time, w.peer_id LIMIT $4";
+
+/// The agent's tests to run; parameters as [`SELECT_AGENT_BINDINGS`].
+pub(super) const SELECT_AGENT_TESTS: &str = "SELECT w.task_id, w.queue_name, w.address \
+     FROM connectivity_tasks w \
+     WHERE w.project_id = $1 AND w.status = 'CHECKING' \
+       AND w.queue_name IN (SELECT queue_name FROM agent_queues \
+                            WHERE agent_id = $2 AND kind = 'queue') \
+       AND (w.lease_until IS NULL OR w.lease_until < $3) \
+     ORDER BY w.create_time, w.task_id LIMIT $4";
+
+pub(super) const LEASE_BINDING: &str =
+    "UPDATE queue_bindings SET lease_owner = $1, lease_until = $2 WHERE peer_id = $3";
+
+pub(super) const LEASE_TASK: &str =
+    "UPDATE connectivity_tasks SET lease_owner = $1, lease_until = $2 WHERE task_id = $3";
+
+pub(super) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bindings \
+     SET connectivity = $1, checked_from = $2, next_check_at = $3, last_checked_at = $4, \
+         lease_owner = NULL, lease_until = NULL \
+     WHERE peer_id = $5 AND status = 'ACTIVE' AND lease_owner = $6 AND queue_name = $7";
+
+pub(super) const INSERT_TASK: &str = "INSERT INTO connectivity_tasks (task_id, project_id, \
+     queue_name, address, status, create_time, update_time) \
+     VALUES ($1, $2, $3, $4, 'CHECKING', $5, $5)";
+
+pub(super) const SELECT_TASK: &str = "SELECT task_id, queue_name, address, status, message, \
+     checked_from, create_time, update_time FROM connectivity_tasks \
+     WHERE task_id = $1 AND project_id = $2 AND queue_name = $3";
+
+pub(super) const RECORD_TASK_RESULT: &str = "UPDATE connectivity_tasks \
+     SET status = $1, message = $2, checked_from = $3, update_time = $4, \
+         lease_owner = NULL, lease_until = NULL \
+     WHERE task_id = $5 AND status = 'CHECKING' AND lease_owner = $6 AND queue_name = $7";
+
+pub(super) const PURGE_TASKS: &str =
+    "DELETE FROM connectivity_tasks WHERE status <> 'CHECKING' AND update_time < $1";
+
+pub(super) const PURGE_AGENTS: &str = "DELETE FROM agents WHERE last_seen < $1";
+
+/// Writes `impl QueueWorkStore for $store`, as [`super::shared::impl_store`] does.
+macro_rules! impl_queue_work_store {
+    ($store:ident, $db:ty) => {
+        const _: () = {
+            use std::sync::LazyLock;
+            use std::time::Duration;
+
+            use $crate::domain::{ConnectionId, ProjectId, Service};
+            use $crate::store::queue_work::{
+                self as work, AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork,
+                QueueWorkKind, QueueWorkStore, RegisterOutcome, TaskRecord, TaskResult,
+            };
+            use $crate::store::shared::{Backend, Claim, Dialect};
+            use $crate::store::{Result, StoreError};
+
+            fn service_of(raw: &str) -> Result<Service> {
+                Service::parse(raw).map_err(|error| StoreError::Corrupt(error.to_string()))
+            }
+
+            fn connection_id_of(raw: &str) -> Result<ConnectionId> {
+                ConnectionId::parse(raw).ok_or_else(|| {
+                    StoreError::Corrupt(format!("connection id {raw:?} is not a UUID"))
+                })
+            }
+
+            impl $store {
+                /// Gives back every claim of the agent registered as `agent_id`.
+                async fn release_leases(
+                    connection: &mut <$db as sqlx::Database>::Connection,
+                    agent_id: &str,
+                ) -> Result<()> {
+                    let owner = format!("agent:{agent_id}");
+                    sqlx::query(work::RELEASE_BINDING_LEASES)
+                        .bind(&owner)
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query(work::RELEASE_TEST_LEASES)
+                        .bind(&owner)
+                        .execute(&mut *connection)
+                        .await?;
+                    Ok(())
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl QueueWorkStore for $store {
+                async fn register_agent(
+                    &self,
+                    agent: &NewAgent,
+                    max: u32,
+                ) -> Result<RegisterOutcome> {
+                    let project = agent.project_id.as_str();
+                    let mut transaction = self.begin_write().await?;
+                    let replaced: Vec<String> = sqlx::query_scalar(work::DELETE_AGENT_BY_NAME)
+                        .bind(project)
+                        .bind(&agent.name)
+                        .fetch_all(&mut *transaction)
+                        .await?;
+                    for agent_id in replaced {
+                        Self::release_leases(&mut transaction, &agent_id).await?;
+                    }
+                    let others: i64 = sqlx::query_scalar(work::COUNT_AGENTS)
+                        .bind(project)
+                        .fetch_one(&mut *transaction)
+                        .await?;
+                    if others >= i64::from(max) {
+                        transaction.rollback().await?;
+                        return Ok(RegisterOutcome::TooManyAgents(max));
+                    }
+                    sqlx::query(work::INSERT_AGENT)
+                        .bind(&agent.agent_id)
+                        .bind(project)
+                        .bind(&agent.name)
+                        .bind(&agent.version)
+                        .bind(&agent.address)
+                        .bind(agent.now)
+                        .execute(&mut *transaction)
+                        .await?;
+                    let served = agent
+                        .queues
+                        .iter()
+                        .map(|name| (work::SERVES_QUEUE, name))
+                        .chain(agent.pools.iter().map(|name| (work::SERVES_POOL, name)));
+                    for (kind, name) in served {
+                        sqlx::query(work::INSERT_AGENT_QUEUE)
+                            .bind(&agent.agent_id)
+                            .bind(project)
+                            .bind(kind)
+                            .bind(name)
+                            .execute(&mut *transaction)
+                            .await?;
+                    }
+                    transaction.commit().await?;
+                    Ok(RegisterOutcome::Registered)
+                }
+
+                async fn touch_agent(
+                    &self,
+                    project: &ProjectId,
+                    agent_id: &str,
+                    address: &str,
+                    now: i64,
+                ) -> Result<Option<String>> {
+                    static TOUCH: LazyLock<String> =
+                        LazyLock::new(|| format!("{} RETURNING name", work::TOUCH_AGENT));
+                    Ok(sqlx::query_scalar(&TOUCH)
+                        .bind(now)
+                        .bind(address)
+                        .bind(agent_id)
+                        .bind(project.as_str())
+                        .fetch_optional(self.writer())
+                        .await?)
+                }
+
+                async fn deregister_agent(
+                    &self,
+                    project: &ProjectId,
+                    agent_id: &str,
+                ) -> Result<bool> {
+                    let mut transaction = self.begin_write().await?;
+                    let deleted = sqlx::query(work::DELETE_AGENT)
+                        .bind(agent_id)
+                        .bind(project.as_str())
+                        .execute(&mut *transaction)
+                        .await?;
+                    if deleted.rows_affected() == 0 {
+                        transaction.rollback().await?;
+                        return Ok(false);
+                    }
+                    Self::release_leases(&mut transaction, agent_id).await?;
+                    transaction.commit().await?;
+                    Ok(true)
+                }
+
+                async fn online_agents(
+                    &self,
+                    project: &ProjectId,
+                    online_since: i64,
+                ) -> Result<Vec<AgentRecord>> {
+                    let mut transaction = self.begin_snapshot().await?;
+                    let agents: Vec<(String, String, String, String, i64, i64)> =
+                        sqlx::query_as(work::SELECT_ONLINE_AGENTS)
+                            .bind(project.as_str())
+                            .bind(online_since)
+                            .fetch_all(&mut *transaction)
+                            .await?;
+                    let served: Vec<(String, String, String)> =
+                        sqlx::query_as(work::SELECT_AGENT_QUEUES)
+                            .bind(project.as_str())
+                            .bind(online_since)
+                            .fetch_all(&mut *transaction)
+                            .await?;
+                    transaction.commit().await?;
+                    Ok(agents
+                        .into_iter()
+                        .map(
+                            |(agent_id, name, version, address, registered_at, last_seen)| {
+                                let names = |kind: &str| {
+                                    served
+                                        .iter()
+                                        .filter(|(id, k, _)| *id == agent_id && k == kind)
+                                        .map(|(_, _, name)| name.clone())
+                                        .collect()
+                                };
+                                AgentRecord {
+                                    queues: names(work::SERVES_QUEUE),
+                                    pools: names(work::SERVES_POOL),
+                                    agent_id,
+                                    name,
+                                    version,
+                                    address,
+                                    registered_at,
+                                    last_seen,
+                                }
+                            },
+                        )
+                        .collect())
+                }
+
+                async fn claim_agent_work(
+                    &self,
+                    project: &ProjectId,
+                    agent_id: &str,
+                    address: &str,
+                    lease: Duration,
+                    limit: u32,
+                    now: i64,
+                ) -> Result<Option<Vec<QueueWork>>> {
+                    static BINDINGS: LazyLock<String> = LazyLock::new(|| {
+                        format!("{}{}", work::SELECT_AGENT_BINDINGS, $store::CLAIM_LOCK)
+                    });
+                    static TESTS: LazyLock<String> = LazyLock::new(|| {
+                        format!("{}{}", work::SELECT_AGENT_TESTS, $store::CLAIM_LOCK)
+                    });
+                    let owner = format!("agent:{agent_id}");
+                    let claim = Claim::new(&owner, lease, limit, now);
+                    let mut transaction = self.begin_write().await?;
+                    let heard = sqlx::query(work::TOUCH_AGENT)
+                        .bind(now)
+                        .bind(address)
+                        .bind(agent_id)
+                        .bind(project.as_str())
+                        .execute(&mut *transaction)
+                        .await?;
+                    if heard.rows_affected() == 0 {
+                        transaction.rollback().await?;
+                        return Ok(None);
+                    }
+                    let bindings: Vec<(String, String, String, String, String, String)> =
+                        sqlx::query_as(&BINDINGS)
+                            .bind(project.as_str())
+                            .bind(agent_id)
+                            .bind(now)
+                            .bind(claim.limit)
+                            .fetch_all(&mut *transaction)
+                            .await?;
+                    let room = claim.limit - i64::try_from(bindings.len()).unwrap_or(0);
+                    let tests: Vec<(i64, String, String)> = if room > 0 {
+                        sqlx::query_as(&TESTS)
+                            .bind(project.as_str())
+                            .bind(agent_id)
+                            .bind(now)
+                            .bind(room)
+                            .fetch_all(&mut *transaction)
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
+                    let mut claimed = Vec::with_capacity(bindings.len() + tests.len());
+                    for (peer_id, queue_name, status, id, service, destination) in bindings {
+                        sqlx::query(work::LEASE_BINDING)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(&peer_id)
+                            .execute(&mut *transaction)
+                            .await?;
+                        claimed.push(QueueWork {
+                            kind: if status == "CREATING" {
+                                QueueWorkKind::Bind
+                            } else {
+                                QueueWorkKind::RecheckBinding
+                            },
+                            key: peer_id,
+                            project_id: project.as_str().to_owned(),
+                            queue_name,
+                            service: Some(service_of(&service)?),
+                            destination,
+                            connection_id: Some(connection_id_of(&id)?),
+                        });
+                    }
+                    for (task_id, queue_name, address) in tests {
+                        sqlx::query(work::LEASE_TASK)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(task_id)
+                            .execute(&mut *transaction)
+                            .await?;
+                        claimed.push(QueueWork {
+                            kind: QueueWorkKind::Test,
+                            key: task_id.to_string(),
+                            project_id: project.as_str().to_owned(),
+                            queue_name,
+                            service: None,
+                            destination: address,
+                            connection_id: None,
+                        });
+                    }
+                    transaction.commit().await?;
+                    Ok(Some(claimed))
+                }
+
+                async fn claim_server_tests(
+                    &self,
+                    owner: &str,
+                    lease: Duration,
+                    limit: u32,
+                    now: i64,
+                    online_since: i64,
+                ) -> Result<Vec<QueueWork>> {
+                    static SELECT: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT w.task_id, w.project_id, w.queue_name, w.address \
+                             FROM connectivity_tasks w \
+                             WHERE w.status = 'CHECKING' \
+                               AND (w.lease_until IS NULL OR w.lease_until < $1) \
+                               AND NOT {} \
+                             ORDER BY w.create_time, w.task_id LIMIT $3{}",
+                            work::online_agent_serves("w.project_id", "w.queue_name", "$2"),
+                            $store::CLAIM_LOCK
+                        )
+                    });
+                    let claim = Claim::new(owner, lease, limit, now);
+                    let mut transaction = self.begin_write().await?;
+                    let due: Vec<(i64, String, String, String)> = sqlx::query_as(&SELECT)
+                        .bind(now)
+                        .bind(online_since)
+                        .bind(claim.limit)
+                        .fetch_all(&mut *transaction)
+                        .await?;
+                    let mut claimed = Vec::with_capacity(due.len());
+                    for (task_id, project_id, queue_name, address) in due {
+                        sqlx::query(work::LEASE_TASK)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(task_id)
+                            .execute(&mut *transaction)
+                            .await?;
+                        claimed.push(QueueWork {
+                            kind: QueueWorkKind::Test,
+                            key: task_id.to_string(),
+                            project_id,
+                            queue_name,
+                            service: None,
+                            destination: address,
+                            connection_id: None,
+                        });
+                    }
+                    transaction.commit().await?;
+                    Ok(claimed)
+                }
+
+                async fn record_binding_connectivity(
+                    &self,
+                    peer_id: &str,
+                    queue: &str,
+                    owner: &str,
+                    result: &BindingConnectivity,
+                    now: i64,
+                ) -> Result<bool> {
+                    let connectivity =
+                        $crate::domain::Reachability::from_reachable(result.reachable).as_str();
+                    let statement = sqlx::query(work::RECORD_BINDING_CONNECTIVITY)
+                        .bind(connectivity)
+                        .bind(&result.checked_from)
+                        .bind(result.next_check_at)
+                        .bind(now)
+                        .bind(peer_id)
+                        .bind(owner)
+                        .bind(queue);
+                    Ok(self.write(statement).await? > 0)
+                }
+
+                async fn create_task(&self, task: &NewTask) -> Result<()> {
+                    let statement = sqlx::query(work::INSERT_TASK)
+                        .bind(task.task_id)
+                        .bind(task.project_id.as_str())
+                        .bind(&task.queue_name)
+                        .bind(&task.address)
+                        .bind(task.now);
+                    self.write(statement).await?;
+                    Ok(())
+                }
+
+                async fn get_task(
+                    &self,
+                    project: &ProjectId,
+                    queue: &str,
+                    task_id: i64,
+                ) -> Result<Option<TaskRecord>> {
+                    type TaskRow = (
+                        i64,
+                        String,
+                        String,
+                        String,
+                        String,
+                        Option<String>,
+                        i64,
+                        i64,
+                    );
+                    let row: Option<TaskRow> = sqlx::query_as(work::SELECT_TASK)
+                        .bind(task_id)
+                        .bind(project.as_str())
+                        .bind(queue)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    Ok(row.map(
+                        |(
+                            task_id,
+                            queue_name,
+                            address,
+                            status,
+                            message,
+                            checked_from,
+                            create_time,
+                            update_time,
+                        )| TaskRecord {
+                            task_id,
+                            queue_name,
+                            address,
+                            status,
+                            message,
+                            checked_from,
+                            create_time,
+                            update_time,
+                        },
+                    ))
+                }
+
+                async fn record_task_result(
+                    &self,
+                    task_id: i64,
+                    queue: &str,
+                    owner: &str,
+                    result: &TaskResult,
+                    now: i64,
+                ) -> Result<bool> {
+                    let status =
+                        $crate::domain::Reachability::from_reachable(result.reachable).as_str();
+                    let statement = sqlx::query(work::RECORD_TASK_RESULT)
+                        .bind(status)
+                        .bind(&result.message)
+                        .bind(&result.checked_from)
+                        .bind(now)
+                        .bind(task_id)
+                        .bind(owner)
+                        .bind(queue);
+                    Ok(self.write(statement).await? > 0)
+                }
+
+                async fn mark_waiting_for_agents(
+                    &self,
+                    online_since: i64,
+                    now: i64,
+                ) -> Result<u64> {
+                    static BINDINGS: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "UPDATE queue_bindings \
+                             SET err_msg = 'waiting for an agent of queue ' || queue_name, \
+                                 update_time = $2 \
+                             WHERE status = 'CREATING' AND err_msg = '' AND NOT {}",
+                            work::online_agent_serves(
+                                "(SELECT c.project_id FROM connections c \
+                                  WHERE c.id = queue_bindings.connection_id)",
+                                "queue_bindings.queue_name",
+                                "$1"
+                            )
+                        )
+                    });
+                    static TESTS: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "UPDATE connectivity_tasks \
+                             SET message = 'waiting for an agent of queue ' || queue_name, \
+                                 update_time = $2 \
+                             WHERE status = 'CHECKING' AND message = '' AND NOT {}",
+                            work::online_agent_serves(
+                                "connectivity_tasks.project_id",
+                                "connectivity_tasks.queue_name",
+                                "$1"
+                            )
+                        )
+                    });
+                    let bindings = self
+                        .write(sqlx::query(&BINDINGS).bind(online_since).bind(now))
+                        .await?;
+                    let tests = self
+                        .write(sqlx::query(&TESTS).bind(online_since).bind(now))
+                        .await?;
+                    Ok(bindings + tests)
+                }
+
+                async fn purge_queue_work(
+                    &self,
+                    tests_before: i64,
+                    agents_before: i64,
+                ) -> Result<u64> {
+                    let tests = self
+                        .write(sqlx::query(work::PURGE_TASKS).bind(tests_before))
+                        .await?;
+                    let agents = self
+                        .write(sqlx::query(work::PURGE_AGENTS).bind(agents_before))
+                        .await?;
+                    Ok(tests + agents)
+                }
+            }
+        };
+    };
+}
+
+pub(super) use impl_queue_work_store;
