@@ -1,0 +1,505 @@
+//! The agent API against a real server: where a queue's checks run (its agents, else the
+//! server), leases (a result only from the holder, an expired lease taken over by
+//! another agent of the queue), `--require-agents`, DLI's queue connection test, and the
+//! same isolation as every other resource. The agents here are the test itself speaking
+//! the agent API, so every step is deterministic; `agent_netns` runs the real agent in
+//! another network.
+
+use std::time::{Duration, Instant};
+
+use dsconn::api::types::ConnectionResponse;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TcpTarget, TestApp, assert_dli_error, closed_port, create_body, create_queues, new_project,
+    post_json, spawn_app_with,
+};
+
+/// How long the apps here wait before an agent not heard from is offline.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn app() -> TestApp {
+    spawn_app_with(|config| config.agent_timeout = AGENT_TIMEOUT).await
+}
+
+/// Registers an agent named `name` for `queues`; its id.
+async fn register(app: &TestApp, project: &str, name: &str, queues: &[&str]) -> String {
+    let response = post_json(
+        app,
+        &format!("/dsconn/v1/{project}/agents"),
+        &json!({"name": name, "version": "test", "queues": queues}),
+    )
+    .await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["agent_timeout_ms"],
+        u64::try_from(AGENT_TIMEOUT.as_millis()).expect("ms")
+    );
+    body["agent_id"].as_str().expect("agent id").to_owned()
+}
+
+/// One claim of an agent: the work it got.
+async fn claim(app: &TestApp, project: &str, agent: &str, wait_ms: u64, lease_ms: u64) -> Vec<Value> {
+    let response = post_json(
+        app,
+        &format!("/dsconn/v1/{project}/agents/{agent}/claim"),
+        &json!({"max": 8, "wait_ms": wait_ms, "lease_ms": lease_ms}),
+    )
+    .await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    body["work"].as_array().expect("work").clone()
+}
+
+/// A report of one address, reachable or refused.
+fn report(endpoint: &str, reachable: bool) -> Value {
+    json!({
+        "checks": [{
+            "endpoint": endpoint,
+            "address": endpoint,
+            "reachable": reachable,
+            "reason": if reachable { Value::Null } else { json!("CONNECTION_REFUSED") },
+            "detail": if reachable { "TCP connect succeeded" } else { "connection refused" },
+            "latency_ms": 1
+        }]
+    })
+}
+
+async fn send_result(
+    app: &TestApp,
+    project: &str,
+    agent: &str,
+    work: &Value,
+    reachable: bool,
+) -> reqwest::Response {
+    post_json(
+        app,
+        &format!("/dsconn/v1/{project}/agents/{agent}/results"),
+        &json!({
+            "work_id": work["work_id"],
+            "queue": work["queue"],
+            "report": report(work["url"].as_str().unwrap_or_default(), reachable),
+            "elapsed_ms": 5
+        }),
+    )
+    .await
+}
+
+/// Waits until `done` holds for the connection (generous deadline; not a timing test).
+async fn wait_for(
+    app: &TestApp,
+    project: &str,
+    id: &str,
+    done: impl Fn(&ConnectionResponse) -> bool,
+) -> ConnectionResponse {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = app.show(project, id).await;
+        if done(&shown) {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "never reached: {shown:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn binding<'a>(shown: &'a ConnectionResponse, queue: &str) -> &'a dsconn::api::types::QueueInfo {
+    shown
+        .available_queue_info
+        .iter()
+        .find(|binding| binding.name == queue)
+        .unwrap_or_else(|| panic!("no binding of {queue}: {shown:?}"))
+}
+
+fn with_queues(name: &str, url: &str, queues: &[&str]) -> Value {
+    let mut body = create_body(name, "RDS", url);
+    body["queues"] = json!(queues);
+    body
+}
+
+#[tokio::test]
+async fn a_queue_with_an_online_agent_is_checked_by_it_and_nowhere_else() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q_agent", "q_server"]).await;
+    let agent = register(&app, &project, "vpc-1", &["q_agent"]).await;
+    // The destination refuses the server: only the agent's report can make q_agent ACTIVE.
+    let url = format!("127.0.0.1:{}", closed_port());
+    let id = app
+        .create_ok(&project, &with_queues("split", &url, &["q_agent", "q_server"]))
+        .await;
+
+    let work = claim(&app, &project, &agent, 5_000, 10_000).await;
+    assert_eq!(work.len(), 1, "only its queue's binding: {work:?}");
+    assert_eq!(
+        (work[0]["kind"].as_str(), work[0]["queue"].as_str(), work[0]["url"].as_str()),
+        (Some("bind"), Some("q_agent"), Some(url.as_str()))
+    );
+    assert_eq!(work[0]["service"], "RDS");
+    // The server checks the agent-less queue and the connection itself meanwhile; the
+    // connection waits for the agent's binding, which the server never claims.
+    let shown = wait_for(&app, &project, &id, |c| {
+        binding(c, "q_server").status.as_str() != "CREATING"
+    })
+    .await;
+    assert_eq!(shown.status, "CREATING", "waiting for q_agent: {shown:?}");
+    assert_eq!(binding(&shown, "q_agent").status.as_str(), "CREATING");
+    let server_side = binding(&shown, "q_server");
+    assert_eq!(server_side.status.as_str(), "FAILED");
+    assert_eq!(server_side.checked_from.as_deref(), Some("server"));
+    assert!(
+        server_side.err_msg.contains("checked from the server"),
+        "{}",
+        server_side.err_msg
+    );
+
+    let sent = send_result(&app, &project, &agent, &work[0], true).await;
+    assert_eq!(sent.status(), 200);
+    let shown = wait_for(&app, &project, &id, |c| c.status != "CREATING").await;
+    assert_eq!(shown.status, "ACTIVE", "reached from one place: {shown:?}");
+    assert_eq!(shown.connection_url, url);
+    let agent_side = binding(&shown, "q_agent");
+    assert_eq!(agent_side.status.as_str(), "ACTIVE");
+    assert_eq!(agent_side.checked_from.as_deref(), Some("agent:vpc-1"));
+
+    // The online agent is listed with its queue.
+    let listed: Value = app
+        .get(app.url(&format!("/dsconn/v1/{project}/agents")))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["agents"][0]["name"], "vpc-1");
+    assert_eq!(listed["agents"][0]["queues"], json!(["q_agent"]));
+    assert_eq!(listed["agents"][0]["address"], "127.0.0.1");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_result_counts_only_from_the_lease_holder_and_an_expired_lease_is_taken_over() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q1", "q2"]).await;
+    let first = register(&app, &project, "first", &["q1"]).await;
+    let second = register(&app, &project, "second", &["q1"]).await;
+    let url = format!("127.0.0.1:{}", closed_port());
+    let id = app.create_ok(&project, &with_queues("leased", &url, &["q1"])).await;
+
+    let held = claim(&app, &project, &first, 5_000, 5_000).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    // While the first agent holds it, the second gets nothing, and cannot report it.
+    assert!(claim(&app, &project, &second, 500, 5_000).await.is_empty());
+    let refused = send_result(&app, &project, &second, &held[0], true).await;
+    assert_dli_error(refused, 400, "DLI.0007").await;
+
+    // The first agent goes silent; its lease lapses and the second takes the work over.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let taken = loop {
+        let taken = claim(&app, &project, &second, 1_000, 5_000).await;
+        if !taken.is_empty() {
+            break taken;
+        }
+        assert!(Instant::now() < deadline, "the expired lease was never taken over");
+    };
+    assert_eq!(taken[0]["work_id"], held[0]["work_id"]);
+    let late = send_result(&app, &project, &first, &held[0], true).await;
+    assert_dli_error(late, 400, "DLI.0007").await;
+    // A result names the work's own queue, or is refused.
+    let mut other_queue = taken[0].clone();
+    other_queue["queue"] = json!("q2");
+    let refused = send_result(&app, &project, &second, &other_queue, true).await;
+    assert_dli_error(refused, 400, "DLI.0007").await;
+    assert_eq!(
+        send_result(&app, &project, &second, &taken[0], false).await.status(),
+        200
+    );
+    let shown = wait_for(&app, &project, &id, |c| c.status != "CREATING").await;
+    let q1 = binding(&shown, "q1");
+    assert_eq!(q1.status.as_str(), "FAILED");
+    assert_eq!(q1.checked_from.as_deref(), Some("agent:second"));
+    assert!(q1.err_msg.contains("agent second"), "{}", q1.err_msg);
+    assert_eq!(shown.status, "FAILED", "reached from nowhere: {shown:?}");
+    assert!(
+        shown.message.contains("not reached from the server") && shown.message.contains("q1"),
+        "the message names every place: {}",
+        shown.message
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn when_its_agents_go_offline_a_queue_falls_back_to_the_server() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q1"]).await;
+    let agent = register(&app, &project, "short-lived", &["q1"]).await;
+    let target = TcpTarget::start().await;
+    // Not heard from for the agent timeout, the agent is offline...
+    tokio::time::sleep(AGENT_TIMEOUT + Duration::from_millis(500)).await;
+    let listed: Value = app
+        .get(app.url(&format!("/dsconn/v1/{project}/agents")))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["agents"], json!([]), "{listed}");
+    // ...and the server checks the queue's new binding itself.
+    let id = app
+        .create_ok(
+            &project,
+            &with_queues("fallback", &target.address.to_string(), &["q1"]),
+        )
+        .await;
+    let shown = wait_for(&app, &project, &id, |c| {
+        binding(c, "q1").status.as_str() != "CREATING"
+    })
+    .await;
+    assert_eq!(binding(&shown, "q1").status.as_str(), "ACTIVE");
+    assert_eq!(binding(&shown, "q1").checked_from.as_deref(), Some("server"));
+    // An agent that stops gives its registration back at once.
+    let path = app.url(&format!("/dsconn/v1/{project}/agents/{agent}"));
+    assert_eq!(app.delete_request(&path).send().await.expect("sent").status(), 200);
+    let again = app.delete_request(&path).send().await.expect("sent");
+    assert_dli_error(again, 400, "DLI.0002").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_require_agents_an_agentless_queue_waits_and_says_so() {
+    let app = spawn_app_with(|config| {
+        config.agent_timeout = AGENT_TIMEOUT;
+        config.require_agents = true;
+    })
+    .await;
+    let project = new_project();
+    create_queues(&app, &project, &["q1"]).await;
+    let url = format!("127.0.0.1:{}", closed_port());
+    let id = app.create_ok(&project, &with_queues("waits", &url, &["q1"])).await;
+    let shown = wait_for(&app, &project, &id, |c| {
+        binding(c, "q1").err_msg.contains("waiting for an agent")
+    })
+    .await;
+    assert_eq!(binding(&shown, "q1").err_msg, "waiting for an agent of queue q1");
+    assert_eq!(binding(&shown, "q1").status.as_str(), "CREATING");
+    assert_eq!(shown.status, "CREATING", "the server's own check failed; q1 waits");
+    // A connection that waits for its queues can still be deleted.
+    assert_eq!(app.delete(&project, &id).await.status(), 200);
+    app.stop().await;
+}
+
+/// Creates a queue connection test; its task id.
+async fn start_test(app: &TestApp, project: &str, queue: &str, address: &str) -> i64 {
+    let response = post_json(
+        app,
+        &format!("/v1.0/{project}/queues/{queue}/connection-test"),
+        &json!({"address": address}),
+    )
+    .await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["is_success"], true);
+    body["task_id"].as_i64().expect("task id")
+}
+
+async fn read_test(app: &TestApp, project: &str, queue: &str, task: i64) -> Value {
+    let response = app
+        .get(app.url(&format!("/v1.0/{project}/queues/{queue}/connection-test/{task}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn the_queue_connection_test_runs_where_the_queue_is_checked() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q_server", "q_agent"]).await;
+    let target = TcpTarget::start().await;
+    let address = target.address.to_string();
+
+    // No agent: the server runs it.
+    let task = start_test(&app, &project, "q_server", &address).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let answer = read_test(&app, &project, "q_server", task).await;
+        if answer["connectivity"] != "CHECKING" {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(answer["connectivity"], "REACHABLE", "{answer}");
+    assert_eq!(answer["checked_from"], "server");
+    assert_eq!(target.accepted(), 1);
+
+    // An agent's queue: the agent gets it (TCP only), the answer is the agent's.
+    let agent = register(&app, &project, "tester", &["q_agent"]).await;
+    let task = start_test(&app, &project, "q_agent", &address).await;
+    assert_eq!(read_test(&app, &project, "q_agent", task).await["connectivity"], "CHECKING");
+    let work = claim(&app, &project, &agent, 5_000, 10_000).await;
+    assert_eq!(work.len(), 1, "{work:?}");
+    assert_eq!(work[0]["kind"], "test");
+    assert_eq!(work[0]["service"], Value::Null);
+    assert_eq!(send_result(&app, &project, &agent, &work[0], false).await.status(), 200);
+    let answer = read_test(&app, &project, "q_agent", task).await;
+    assert_eq!(answer["connectivity"], "UNREACHABLE", "{answer}");
+    assert_eq!(answer["checked_from"], "agent:tester");
+    assert_eq!(target.accepted(), 1, "the server did not dial for the agent's queue");
+
+    // A task is read through its own queue only.
+    let response = app
+        .get(app.url(&format!("/v1.0/{project}/queues/q_server/connection-test/{task}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_dli_error(response, 400, "DLI.0001").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn queue_connection_tests_refuse_unknown_queues_and_addresses_without_a_port() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q1"]).await;
+    let path = format!("/v1.0/{project}/queues/nope/connection-test");
+    let response = post_json(&app, &path, &json!({"address": "127.0.0.1:80"})).await;
+    let message = assert_dli_error(response, 400, "DLI.0002").await;
+    assert_eq!(message, "There is no queue named nope");
+    let path = format!("/v1.0/{project}/queues/q1/connection-test");
+    for address in ["example.com", "", "a:1,b:2", "http://x:1"] {
+        let response = post_json(&app, &path, &json!({"address": address})).await;
+        assert_dli_error(response, 400, "DLI.0001").await;
+    }
+    let response = app
+        .get(app.url(&format!("/v1.0/{project}/queues/q1/connection-test/12345")))
+        .send()
+        .await
+        .expect("sent");
+    assert_dli_error(response, 400, "DLI.0001").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_projects_credential_reaches_no_agent_and_no_work() {
+    let app = app().await;
+    let (mine, theirs) = (new_project(), new_project());
+    create_queues(&app, &mine, &["q1"]).await;
+    create_queues(&app, &theirs, &["q1"]).await;
+    let agent = register(&app, &mine, "mine", &["q1"]).await;
+    let url = format!("127.0.0.1:{}", closed_port());
+    app.create_ok(&mine, &with_queues("private", &url, &["q1"])).await;
+    let token = dsconn::issuing::create_token(
+        &app.store,
+        dsconn::domain::ProjectScope::Projects(vec![theirs.clone()]),
+        Duration::from_secs(600),
+    )
+    .await
+    .expect("token")
+    .token
+    .expose()
+    .to_owned();
+    let as_them = |method: reqwest::Method, path: String| {
+        app.client
+            .request(method, app.url(&path))
+            .header("X-Auth-Token", &token)
+    };
+    // Their credential on my project's paths: 403 for every agent operation.
+    for (method, path) in [
+        (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents")),
+        (reqwest::Method::GET, format!("/dsconn/v1/{mine}/agents")),
+        (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents/{agent}/claim")),
+        (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents/{agent}/results")),
+        (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents/{agent}/heartbeat")),
+        (reqwest::Method::DELETE, format!("/dsconn/v1/{mine}/agents/{agent}")),
+    ] {
+        let response = as_them(method.clone(), path.clone())
+            .json(&json!({"name": "x", "version": "1", "queues": ["q1"]}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 403, "{method} {path}");
+    }
+    // My agent's id under their project names no agent there, and claims nothing.
+    let response = as_them(
+        reqwest::Method::POST,
+        format!("/dsconn/v1/{theirs}/agents/{agent}/claim"),
+    )
+    .json(&json!({"wait_ms": 0}))
+    .send()
+    .await
+    .expect("sent");
+    assert_dli_error(response, 400, "DLI.0002").await;
+    // Their own agent of their q1 never sees my q1's work.
+    let response = as_them(reqwest::Method::POST, format!("/dsconn/v1/{theirs}/agents"))
+        .json(&json!({"name": "theirs", "version": "1", "queues": ["q1"]}))
+        .send()
+        .await
+        .expect("sent");
+    let body: Value = response.json().await.expect("json");
+    let their_agent = body["agent_id"].as_str().expect("agent id").to_owned();
+    let response = as_them(
+        reqwest::Method::POST,
+        format!("/dsconn/v1/{theirs}/agents/{their_agent}/claim"),
+    )
+    .json(&json!({"wait_ms": 300}))
+    .send()
+    .await
+    .expect("sent");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["work"], json!([]), "{body}");
+    // And my agent still has it.
+    assert_eq!(claim(&app, &mine, &agent, 1_000, 10_000).await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registering_refuses_unknown_queues_and_bad_names() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q1"]).await;
+    let path = format!("/dsconn/v1/{project}/agents");
+    let response = post_json(
+        &app,
+        &path,
+        &json!({"name": "a", "version": "1", "queues": ["q1", "missing"]}),
+    )
+    .await;
+    let message = assert_dli_error(response, 400, "DLI.0002").await;
+    assert_eq!(message, "There is no queue named missing");
+    for body in [
+        json!({"name": "has space", "version": "1", "queues": ["q1"]}),
+        json!({"name": "a", "version": "1", "queues": []}),
+        json!({"name": "a", "version": "", "queues": ["q1"]}),
+        json!({"name": "a", "version": "1", "queues": ["Upper"]}),
+    ] {
+        let response = post_json(&app, &path, &body).await;
+        assert_dli_error(response, 400, "DLI.0001").await;
+    }
+    let response = post_json(
+        &app,
+        &path,
+        &json!({"name": "a", "version": "1", "queues": ["default"]}),
+    )
+    .await;
+    assert_dli_error(response, 400, "DLI.0007").await;
+    let listed: Value = app
+        .get(app.url(&path))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["agents"], json!([]), "nothing was registered: {listed}");
+    app.stop().await;
+}
