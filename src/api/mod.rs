@@ -1,4 +1,5 @@
-//! The HTTP API: DLI's classic datasource-connection operations.
+//! The HTTP API: DLI's classic datasource-connection operations, and its queues and
+//! elastic resource pools.
 
 pub mod auth;
 pub mod bindings;
@@ -10,6 +11,8 @@ pub mod extract;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;
+pub mod pools;
+pub mod queues;
 pub mod reactivate;
 pub mod router;
 pub mod service;

@@ -125,6 +125,7 @@ impl Dialect for PgStore {
     /// Holds off a delete until the new bindings are in, so a delete never leaves
     /// bindings behind on a DELETED connection.
     const LOCK_FOR_SHARE: &'static str = " FOR SHARE";
+    const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
     /// ON CONFLICT DO NOTHING also skips a queue listed twice, as SQLite's INSERT OR IGNORE.
     const INSERT_BINDINGS: &'static str = "INSERT INTO queue_bindings \
              (peer_id, connection_id, queue_name, status, update_time) \

@@ -168,6 +168,7 @@ impl Dialect for SqliteStore {
     /// Every write transaction begins IMMEDIATE on the one writer: nothing else writes
     /// until it ends.
     const LOCK_FOR_SHARE: &'static str = "";
+    const LOCK_FOR_UPDATE: &'static str = "";
     const INSERT_BINDINGS: &'static str = "INSERT OR IGNORE INTO queue_bindings \
              (peer_id, connection_id, queue_name, status, update_time) \
          SELECT p.value, $1, q.value, 'CREATING', $2 \
