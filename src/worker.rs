@@ -390,6 +390,7 @@ mod tests {
             network_id: "net".to_owned(),
             tags: Tags::parse(&[]).expect("no tags"),
             queues: Vec::new(),
+            declared_queues: Vec::new(),
             create_time: now_millis(),
         };
         worker
@@ -439,7 +440,7 @@ mod tests {
         let queue = QueueName::parse("q1").expect("queue");
         worker
             .store
-            .associate_queues(&project, active, &[queue], now_millis())
+            .associate_queues(&project, active, &[queue.clone()], &[queue], now_millis())
             .await
             .expect("bound");
         // Then many new connections arrive.

@@ -36,9 +36,16 @@ pub struct PoolPath {
     pub elastic_resource_pool_name: String,
 }
 
-fn validate_create(project: ProjectId, body: &CreatePoolRequest) -> Result<NewPool, ValidationError> {
+fn validate_create(
+    project: ProjectId,
+    body: &CreatePoolRequest,
+) -> Result<NewPool, ValidationError> {
     let name = match present(&body.elastic_resource_pool_name) {
-        None => return Err(ValidationError::new("elastic_resource_pool_name is required")),
+        None => {
+            return Err(ValidationError::new(
+                "elastic_resource_pool_name is required",
+            ));
+        }
         Some(Value::String(raw)) => {
             crate::domain::parse_new_dli_name("elastic_resource_pool_name", raw)?
         }
@@ -62,17 +69,25 @@ fn validate_create(project: ProjectId, body: &CreatePoolRequest) -> Result<NewPo
     attributes.insert("max_cu".into(), max_cu.into());
     attributes.insert("min_cu".into(), min_cu.into());
     if let Some(value) = present(&body.description) {
-        attributes.insert("description".into(), text("description", value, 256, any_char)?.into());
+        attributes.insert(
+            "description".into(),
+            text("description", value, 256, any_char)?.into(),
+        );
     }
     if let Some(value) = present(&body.cidr_in_vpc) {
         let cidr = value
             .as_str()
             .and_then(|raw| raw.parse::<ipnet::Ipv4Net>().ok())
-            .ok_or_else(|| ValidationError::new("cidr_in_vpc must be an IPv4 CIDR such as 172.16.0.0/12"))?;
+            .ok_or_else(|| {
+                ValidationError::new("cidr_in_vpc must be an IPv4 CIDR such as 172.16.0.0/12")
+            })?;
         attributes.insert("cidr_in_vpc".into(), cidr.to_string().into());
     }
     if let Some(value) = present(&body.charging_mode) {
-        attributes.insert("charging_mode".into(), integer("charging_mode", value, 1, 1)?.into());
+        attributes.insert(
+            "charging_mode".into(),
+            integer("charging_mode", value, 1, 1)?.into(),
+        );
     }
     if let Some(value) = present(&body.enterprise_project_id) {
         let id = text("enterprise_project_id", value, 128, id_char)?;
@@ -103,7 +118,12 @@ fn validate_create(project: ProjectId, body: &CreatePoolRequest) -> Result<NewPo
 /// A stored pool as answered, with the stored queues that name it.
 fn pool_item(record: PoolRecord, queues: Vec<String>) -> PoolItem {
     let attributes = &record.attributes;
-    let text = |key: &str| attributes.get(key).and_then(Value::as_str).map(str::to_owned);
+    let text = |key: &str| {
+        attributes
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let number = |key: &str, default: i32| {
         attributes
             .get(key)
@@ -192,7 +212,13 @@ pub async fn create(
     }))
 }
 
-fn parse_count(field: &str, raw: Option<&str>, min: usize, max: usize, default: usize) -> Result<usize, ValidationError> {
+fn parse_count(
+    field: &str,
+    raw: Option<&str>,
+    min: usize,
+    max: usize,
+    default: usize,
+) -> Result<usize, ValidationError> {
     match raw {
         None => Ok(default),
         Some(raw) => raw
@@ -200,7 +226,11 @@ fn parse_count(field: &str, raw: Option<&str>, min: usize, max: usize, default: 
             .parse::<usize>()
             .ok()
             .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| ValidationError::new(format!("{field} must be a whole number from {min} to {max}"))),
+            .ok_or_else(|| {
+                ValidationError::new(format!(
+                    "{field} must be a whole number from {min} to {max}"
+                ))
+            }),
     }
 }
 
@@ -226,7 +256,13 @@ pub async fn list(
 ) -> ApiResult<Json<ListPoolsResponse>> {
     let project = principal.authorize(&project)?;
     let query: ListPoolsQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = parse_count("limit", query.limit.as_deref(), 1, MAX_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let limit = parse_count(
+        "limit",
+        query.limit.as_deref(),
+        1,
+        MAX_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    )?;
     let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
     let tags = TagFilter::parse(query.tags.as_deref().unwrap_or_default())?;
     let name = query.name.as_deref().map(str::to_ascii_lowercase);
@@ -238,15 +274,26 @@ pub async fn list(
             let members = queues
                 .iter()
                 .filter(|queue| {
-                    queue.attributes.get("elastic_resource_pool_name").and_then(Value::as_str)
+                    queue
+                        .attributes
+                        .get("elastic_resource_pool_name")
+                        .and_then(Value::as_str)
                         == Some(pool.name.as_str())
                 })
                 .map(|queue| queue.name.clone())
                 .collect();
             pool_item(pool, members)
         })
-        .filter(|pool| name.as_deref().is_none_or(|name| pool.elastic_resource_pool_name.contains(name)))
-        .filter(|pool| query.status.as_deref().is_none_or(|status| pool.status == status))
+        .filter(|pool| {
+            name.as_deref()
+                .is_none_or(|name| pool.elastic_resource_pool_name.contains(name))
+        })
+        .filter(|pool| {
+            query
+                .status
+                .as_deref()
+                .is_none_or(|status| pool.status == status)
+        })
         .filter(|pool| tags.matches(pool.tags.as_deref().unwrap_or_default()))
         .collect();
     let count = matching.len() as u64;

@@ -46,12 +46,19 @@ pub(super) fn present(value: &Option<Value>) -> Option<&Value> {
     value.as_ref().filter(|value| !value.is_null())
 }
 
-pub(super) fn integer(field: &str, value: &Value, min: i64, max: i64) -> Result<i64, ValidationError> {
+pub(super) fn integer(
+    field: &str,
+    value: &Value,
+    min: i64,
+    max: i64,
+) -> Result<i64, ValidationError> {
     value
         .as_i64()
         .filter(|number| (min..=max).contains(number))
         .ok_or_else(|| {
-            ValidationError::new(format!("{field} must be a whole number from {min} to {max}"))
+            ValidationError::new(format!(
+                "{field} must be a whole number from {min} to {max}"
+            ))
         })
 }
 
@@ -125,7 +132,11 @@ pub(super) fn tags(field: &str, value: &Value) -> Result<Value, ValidationError>
 
 /// A JSON object of string values: at most `max_entries`, keys up to 128 and values up
 /// to 256 characters.
-pub(super) fn string_map(field: &str, value: &Value, max_entries: usize) -> Result<Value, ValidationError> {
+pub(super) fn string_map(
+    field: &str,
+    value: &Value,
+    max_entries: usize,
+) -> Result<Value, ValidationError> {
     let refused = || {
         ValidationError::new(format!(
             "{field} must be an object of at most {max_entries} string values \
@@ -164,29 +175,44 @@ fn validate_create(
         Some(_) => return Err(ValidationError::new("queue_name must be a string")),
     };
     let mut attributes = Map::new();
-    let cu_count = present(&body.cu_count)
-        .ok_or_else(|| ValidationError::new("cu_count is required"))?;
-    attributes.insert("cu_count".into(), integer("cu_count", cu_count, 1, 32000)?.into());
+    let cu_count =
+        present(&body.cu_count).ok_or_else(|| ValidationError::new("cu_count is required"))?;
+    attributes.insert(
+        "cu_count".into(),
+        integer("cu_count", cu_count, 1, 32000)?.into(),
+    );
     let queue_type = match present(&body.queue_type) {
         None => "sql".to_owned(),
         Some(value) => one_of("queue_type", value, &["sql", "general"])?,
     };
     attributes.insert("queue_type".into(), queue_type.into());
     if let Some(value) = present(&body.description) {
-        attributes.insert("description".into(), text("description", value, 256, any_char)?.into());
+        attributes.insert(
+            "description".into(),
+            text("description", value, 256, any_char)?.into(),
+        );
     }
     if let Some(value) = present(&body.charging_mode) {
-        attributes.insert("charging_mode".into(), integer("charging_mode", value, 1, 2)?.into());
+        attributes.insert(
+            "charging_mode".into(),
+            integer("charging_mode", value, 1, 2)?.into(),
+        );
     }
     if let Some(value) = present(&body.enterprise_project_id) {
         let id = text("enterprise_project_id", value, 128, id_char)?;
         attributes.insert("enterprise_project_id".into(), id.into());
     }
     if let Some(value) = present(&body.platform) {
-        attributes.insert("platform".into(), text("platform", value, 64, platform_char)?.into());
+        attributes.insert(
+            "platform".into(),
+            text("platform", value, 64, platform_char)?.into(),
+        );
     }
     if let Some(value) = present(&body.resource_mode) {
-        attributes.insert("resource_mode".into(), integer("resource_mode", value, 0, 1)?.into());
+        attributes.insert(
+            "resource_mode".into(),
+            integer("resource_mode", value, 0, 1)?.into(),
+        );
     }
     if let Some(value) = present(&body.labels) {
         let fits = value.as_array().is_some_and(|labels| {
@@ -204,14 +230,19 @@ fn validate_create(
         attributes.insert("labels".into(), value.clone());
     }
     if let Some(value) = present(&body.feature) {
-        attributes.insert("feature".into(), text("feature", value, 64, id_char)?.into());
+        attributes.insert(
+            "feature".into(),
+            text("feature", value, 64, id_char)?.into(),
+        );
     }
     if let Some(value) = present(&body.tags) {
         attributes.insert("tags".into(), tags("tags", value)?);
     }
     if let Some(value) = present(&body.elastic_resource_pool_name) {
         let Some(raw) = value.as_str() else {
-            return Err(ValidationError::new("elastic_resource_pool_name must be a string"));
+            return Err(ValidationError::new(
+                "elastic_resource_pool_name must be a string",
+            ));
         };
         let pool = crate::domain::parse_dli_name("elastic_resource_pool_name", raw)?;
         attributes.insert("elastic_resource_pool_name".into(), pool.into());
@@ -220,7 +251,10 @@ fn validate_create(
         attributes.insert("properties".into(), string_map("properties", value, 20)?);
     }
     if let Some(value) = present(&body.engine) {
-        attributes.insert("engine".into(), one_of("engine", value, &["spark", "hetuEngine"])?.into());
+        attributes.insert(
+            "engine".into(),
+            one_of("engine", value, &["spark", "hetuEngine"])?.into(),
+        );
     }
     Ok(NewQueue {
         project_id: project,
@@ -234,7 +268,10 @@ fn validate_create(
 // ---- Answers ----
 
 fn attr_str(attributes: &Map<String, Value>, key: &str) -> Option<String> {
-    attributes.get(key).and_then(Value::as_str).map(str::to_owned)
+    attributes
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 fn attr_i32(attributes: &Map<String, Value>, key: &str) -> Option<i32> {
@@ -258,7 +295,10 @@ fn echo_of(attributes: &Map<String, Value>) -> QueueEcho {
         tags: attributes
             .get("tags")
             .and_then(|tags| serde_json::from_value::<Vec<Tag>>(tags.clone()).ok()),
-        properties: attributes.get("properties").and_then(Value::as_object).cloned(),
+        properties: attributes
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned(),
     }
 }
 
@@ -339,7 +379,11 @@ impl QueueView {
 }
 
 fn declared_queue<'a>(state: &'a AppState, name: &QueueName) -> Option<&'a QueueName> {
-    state.settings.declared_queues.iter().find(|queue| *queue == name)
+    state
+        .settings
+        .declared_queues
+        .iter()
+        .find(|queue| *queue == name)
 }
 
 /// A path's queue name; one that cannot be a queue name names no queue.
@@ -390,11 +434,20 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreateQueueResponse>)> {
     let project = principal.authorize(&project)?;
     let new = validate_create(project, &body.parse()?)?;
-    let taken = || ApiError::NameTaken(format!("a queue named {} already exists", new.name.as_str()));
+    let taken = || {
+        ApiError::NameTaken(format!(
+            "a queue named {} already exists",
+            new.name.as_str()
+        ))
+    };
     if declared_queue(&state, &new.name).is_some() {
         return Err(taken());
     }
-    match state.store.create_queue(&new, MAX_QUEUES_PER_PROJECT).await? {
+    match state
+        .store
+        .create_queue(&new, MAX_QUEUES_PER_PROJECT)
+        .await?
+    {
         CreateNamedOutcome::Created => {}
         CreateNamedOutcome::AlreadyExists => return Err(taken()),
         CreateNamedOutcome::CapReached => {
@@ -419,7 +472,9 @@ pub async fn create(
 fn parse_flag(field: &str, raw: &Option<String>) -> Result<(), ValidationError> {
     match raw.as_deref() {
         None | Some("true") | Some("false") => Ok(()),
-        Some(_) => Err(ValidationError::new(format!("{field} must be true or false"))),
+        Some(_) => Err(ValidationError::new(format!(
+            "{field} must be true or false"
+        ))),
     }
 }
 

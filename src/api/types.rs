@@ -497,7 +497,11 @@ pub struct ShowQueueResponse {
     pub queue_type: String,
     #[serde(rename = "cuCount", default, skip_serializing_if = "Option::is_none")]
     pub cu_count: Option<i32>,
-    #[serde(rename = "chargingMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "chargingMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub charging_mode: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
@@ -539,7 +543,11 @@ pub struct ListQueuesQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<String>,
     /// Accepted and ignored (dsconn has no charging).
-    #[serde(rename = "with-charge-info", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "with-charge-info",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[param(rename = "with-charge-info", value_type = Option<bool>)]
     pub with_charge_info: Option<String>,
     /// Accepted and ignored (dsconn has no per-queue privileges).

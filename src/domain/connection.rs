@@ -443,12 +443,18 @@ mod tests {
     fn queue_names_follow_dli_rules() {
         assert!(QueueName::parse("etl_queue_1").is_ok());
         assert!(QueueName::parse("default").is_ok_and(|q| q.is_default()));
-        assert_eq!(QueueName::parse("Upper").map(|q| q.as_str().to_owned()), Ok("upper".into()));
+        assert_eq!(
+            QueueName::parse("Upper").map(|q| q.as_str().to_owned()),
+            Ok("upper".into())
+        );
         assert!(QueueName::parse("bad name").is_err());
         assert!(QueueName::parse_new("_lead").is_err());
         assert!(QueueName::parse_new("123").is_err());
         assert!(QueueName::parse_new("q123").is_ok());
-        assert!(QueueName::parse("_old").is_ok(), "stored names stay addressable");
+        assert!(
+            QueueName::parse("_old").is_ok(),
+            "stored names stay addressable"
+        );
         assert!(QueueName::parse("").is_err());
         assert!(QueueName::parse(&"q".repeat(129)).is_err());
     }

@@ -316,9 +316,8 @@ macro_rules! impl_store {
                 BindingOutcome, BindingResult, BindingsByConnection, CheckResult, ConnectionPage,
                 ConnectionRecord, Connectivity, CreateNamedOutcome, CredentialRecord,
                 DeleteNamedOutcome, DeleteOutcome, ListQuery, NewConnection, NewCredential,
-                NewPool, NewQueue, NewToken, PendingBinding, PendingCheck, PoolRecord,
-                QueueRecord, ReactivateOutcome, Result, SortOrder, Store, StoreError, StoreStats,
-                TokenRecord,
+                NewPool, NewQueue, NewToken, PendingBinding, PendingCheck, PoolRecord, QueueRecord,
+                ReactivateOutcome, Result, SortOrder, Store, StoreError, StoreStats, TokenRecord,
             };
 
             type Connection = <$db as sqlx::Database>::Connection;
@@ -1012,16 +1011,18 @@ macro_rules! impl_store {
                     name: &str,
                 ) -> Result<Option<QueueRecord>> {
                     let select = sqlx::query_as::<_, QueueRow>(shared::SELECT_QUEUE);
-                    self.read_one(select.bind(project.as_str()).bind(name)).await
+                    self.read_one(select.bind(project.as_str()).bind(name))
+                        .await
                 }
 
                 async fn queue_exists(&self, project: &ProjectId, name: &str) -> Result<bool> {
-                    let found: Option<i32> =
-                        sqlx::query_scalar("SELECT 1 FROM queues WHERE project_id = $1 AND name = $2")
-                            .bind(project.as_str())
-                            .bind(name)
-                            .fetch_optional(self.reader())
-                            .await?;
+                    let found: Option<i32> = sqlx::query_scalar(
+                        "SELECT 1 FROM queues WHERE project_id = $1 AND name = $2",
+                    )
+                    .bind(project.as_str())
+                    .bind(name)
+                    .fetch_optional(self.reader())
+                    .await?;
                     Ok(found.is_some())
                 }
 

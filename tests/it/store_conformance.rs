@@ -135,6 +135,8 @@ fn connection(
         network_id: "net-0123".to_owned(),
         tags: Tags::parse(&pairs).expect("valid tags"),
         queues: queues(queue_names),
+        // The stories of bindings bind declared queues; `queue_story` binds stored ones.
+        declared_queues: queues(queue_names),
         create_time,
     }
 }
@@ -691,7 +693,7 @@ async fn connection_story(store: &DynStore) {
         let names = queues(names);
         async move {
             store
-                .associate_queues(&pa, id, &names, T0 + 40)
+                .associate_queues(&pa, id, &names, &names, T0 + 40)
                 .await
                 .expect("associate")
         }
@@ -726,7 +728,13 @@ async fn connection_story(store: &DynStore) {
     assert_eq!(associate(beta.id, &[]).await, BindingOutcome::Changed(0));
     assert_eq!(
         store
-            .associate_queues(&pb, beta.id, &queues(&["q_one"]), T0 + 40)
+            .associate_queues(
+                &pb,
+                beta.id,
+                &queues(&["q_one"]),
+                &queues(&["q_one"]),
+                T0 + 40
+            )
             .await
             .expect("associate"),
         BindingOutcome::NotFound
@@ -973,7 +981,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // A failing binding.
     assert_eq!(
         first
-            .associate_queues(&p, c1.id, &queues(&["q_b"]), t + 100)
+            .associate_queues(&p, c1.id, &queues(&["q_b"]), &queues(&["q_b"]), t + 100)
             .await
             .expect("associate"),
         BindingOutcome::Changed(1)
@@ -1007,7 +1015,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     assert_eq!(bound[1].connectivity.as_deref(), Some("UNREACHABLE"));
     // A deleted connection's bindings go with it and are never claimed.
     first
-        .associate_queues(&p, c2.id, &queues(&["q_c"]), t + 200)
+        .associate_queues(&p, c2.id, &queues(&["q_c"]), &queues(&["q_c"]), t + 200)
         .await
         .expect("associate");
     assert_eq!(
@@ -1521,7 +1529,13 @@ async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] b
     for (n, name) in names.iter().enumerate() {
         let added = stores
             .first
-            .associate_queues(&p, id, &queues(&[name]), T0 + 10 + n as i64)
+            .associate_queues(
+                &p,
+                id,
+                &queues(&[name]),
+                &queues(&[name]),
+                T0 + 10 + n as i64,
+            )
             .await
             .expect("associate");
         assert_eq!(added, BindingOutcome::Changed(1));
