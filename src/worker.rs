@@ -437,10 +437,10 @@ mod tests {
             .record_check_result(active, &worker.owner, &result, now_millis())
             .await;
         assert!(recorded.expect("recorded"));
-        let queue = QueueName::parse("q1").expect("queue");
+        let queue = [QueueName::parse("q1").expect("queue")];
         worker
             .store
-            .associate_queues(&project, active, &[queue.clone()], &[queue], now_millis())
+            .associate_queues(&project, active, &queue, &queue, now_millis())
             .await
             .expect("bound");
         // Then many new connections arrive.
