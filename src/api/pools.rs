@@ -325,11 +325,14 @@ pub async fn delete(
     DliPath((project, name)): DliPath<(String, String)>,
 ) -> ApiResult<Json<SuccessResponse>> {
     let project = principal.authorize(&project)?;
-    let unknown = || ApiError::PoolNotFound(name.chars().take(128).collect());
-    let pool = QueueName::parse(&name).map_err(|_| unknown())?;
+    // A name that cannot be a pool's names no pool.
+    let pool = QueueName::parse(&name)
+        .map_err(|_| ApiError::PoolNotFound(name.chars().take(128).collect()))?;
     match state.store.delete_pool(&project, pool.as_str()).await? {
         DeleteNamedOutcome::Deleted => {}
-        DeleteNamedOutcome::NotFound | DeleteNamedOutcome::Bound(_) => return Err(unknown()),
+        DeleteNamedOutcome::NotFound | DeleteNamedOutcome::Bound(_) => {
+            return Err(ApiError::PoolNotFound(pool.as_str().to_owned()));
+        }
     }
     state.read_cache.invalidate(project.as_str());
     tracing::info!(project.id = %project, pool = pool.as_str(), "elastic resource pool deleted");

@@ -174,6 +174,11 @@ fn validate_create(
         Some(Value::String(raw)) => QueueName::parse_new(raw)?,
         Some(_) => return Err(ValidationError::new("queue_name must be a string")),
     };
+    if name.is_default() {
+        return Err(ValidationError::new(
+            "queue_name \"default\" is DLI's shared queue and cannot be created",
+        ));
+    }
     let mut attributes = Map::new();
     let cu_count =
         present(&body.cu_count).ok_or_else(|| ValidationError::new("cu_count is required"))?;
