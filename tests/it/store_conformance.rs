@@ -2154,3 +2154,69 @@ async fn a_bind_and_a_delete_of_one_queue_never_both_succeed(#[case] backend: Ba
     }
     stores.finish().await;
 }
+
+/// A database of the build before queues existed, with a binding: migration 0005 makes
+/// the bound queue a stored queue of its project, so the binding still names one.
+#[tokio::test]
+async fn upgrading_keeps_every_bound_queue_as_a_queue_of_its_project() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let before = tempfile::tempdir().expect("migrations dir");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .expect("migrations")
+    {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, before.path().join(&name)).expect("copy");
+        }
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(DATABASE_FILE))
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+    let old = sqlx::migrate::Migrator::new(before.path())
+        .await
+        .expect("old migrator");
+    old.run(&pool).await.expect("old schema");
+    pool.execute(
+        "INSERT INTO connections (id, project_id, name, service, destination, \
+             security_group_id, network_id, state, create_time, update_time) \
+         VALUES ('6f1c1b8e-0c1f-4a43-9f55-4b8b3f0f6b11', 'proj-old', 'c', 'RDS', \
+             '10.0.0.1:3306', 'sg', 'net', 'ACTIVE', 1, 1); \
+         INSERT INTO queue_bindings (peer_id, connection_id, queue_name, status, update_time) \
+         VALUES ('p1', '6f1c1b8e-0c1f-4a43-9f55-4b8b3f0f6b11', 'old_q', 'ACTIVE', 5);",
+    )
+    .await
+    .expect("old rows");
+    pool.close().await;
+
+    let store: DynStore = Arc::new(SqliteStore::open(dir.path()).await.expect("upgraded"));
+    let p = project("proj-old");
+    let queue = store
+        .get_queue(&p, "old_q")
+        .await
+        .expect("get")
+        .expect("backfilled");
+    assert_eq!(queue.create_time, 5, "created when first bound");
+    assert!(
+        uuid::Uuid::parse_str(&queue.resource_id).is_ok(),
+        "{}",
+        queue.resource_id
+    );
+    assert!(queue.attributes.is_empty());
+    assert_eq!(
+        store.delete_queue(&p, "old_q").await.expect("delete"),
+        DeleteNamedOutcome::Bound(1)
+    );
+    assert!(
+        !store
+            .queue_exists(&project("proj-other"), "old_q")
+            .await
+            .expect("exists")
+    );
+    store.close().await;
+}
