@@ -104,6 +104,13 @@ impl Application {
                 max_body_bytes: config.max_body_bytes,
                 request_timeout: config.request_timeout,
                 body_read_timeout: config.body_read_timeout,
+                declared_queues: config.queues.iter().fold(Vec::new(), |mut queues, queue| {
+                    // Declared once each, whatever the flags repeat.
+                    if !queues.contains(queue) {
+                        queues.push(queue.clone());
+                    }
+                    queues
+                }),
             }),
             request_limiter: Arc::new(RequestLimiter::per_second(config.rate_limit)),
             auth_failures: Arc::new(AuthFailureLimiter::new(

@@ -151,6 +151,13 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_READ_CACHE_TTL", default_value = "250ms", value_parser = parse_duration)]
     pub read_cache_ttl: Duration,
 
+    /// A queue present in every project without being created (repeat, or
+    /// comma-separate in the environment): for emulating an account whose queues exist.
+    /// Declared queues can be bound, are listed and shown, and cannot be deleted.
+    #[arg(long = "queue", env = "DSCONN_QUEUES", value_delimiter = ',',
+          value_parser = parse_declared_queue)]
+    pub queues: Vec<crate::domain::QueueName>,
+
     /// How requests are authenticated.
     #[arg(long, env = "DSCONN_AUTH", value_enum, default_value = "required")]
     pub auth: AuthMode,
@@ -249,6 +256,14 @@ impl ProbeArgs {
 
 /// The longest check timeout allowed: a check holds a worker slot that long.
 const MAX_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn parse_declared_queue(raw: &str) -> Result<crate::domain::QueueName, String> {
+    let queue = crate::domain::QueueName::parse_new(raw.trim()).map_err(|error| error.0)?;
+    if queue.is_default() {
+        return Err("the queue \"default\" is DLI's shared queue and cannot be declared".into());
+    }
+    Ok(queue)
+}
 
 fn parse_allowed_host(raw: &str) -> Result<AllowedHost, String> {
     AllowedHost::parse(raw)

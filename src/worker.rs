@@ -391,6 +391,7 @@ mod tests {
             network_id: "net".to_owned(),
             tags: Tags::parse(&[]).expect("no tags"),
             queues: Vec::new(),
+            declared_queues: Vec::new(),
             create_time: now_millis(),
         };
         worker
@@ -434,10 +435,10 @@ mod tests {
             .record_check_result(active, &worker.owner, &result, now_millis())
             .await;
         assert!(recorded.expect("recorded"));
-        let queue = QueueName::parse("q1").expect("queue");
+        let queue = [QueueName::parse("q1").expect("queue")];
         worker
             .store
-            .associate_queues(&project, active, &[queue], now_millis())
+            .associate_queues(&project, active, &queue, &queue, now_millis())
             .await
             .expect("bound");
         // Then many new connections arrive.

@@ -164,11 +164,11 @@ pub async fn register(
         &body.elastic_resource_pools,
         false,
     )?;
-    for queue in &queues {
-        if !super::queue_tests::queue_exists(&state, &project, queue).await? {
-            return Err(ApiError::QueueNotFound(queue.clone()));
-        }
-    }
+    let names = queues
+        .iter()
+        .map(|queue| QueueName::parse(queue))
+        .collect::<Result<Vec<_>, _>>()?;
+    super::queues::require_existing(&state, &project, &names).await?;
     let agent = NewAgent {
         agent_id: uuid::Uuid::new_v4().to_string(),
         project_id: project.clone(),

@@ -82,13 +82,20 @@ pub async fn associate(
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
     let queues = queues_required(&body.parse()?)?;
+    super::queues::require_existing(&state, &project, &queues).await?;
     state.checks.budget.spend(
         project.as_str(),
         u32::try_from(queues.len()).unwrap_or(u32::MAX),
     )?;
     let outcome = state
         .store
-        .associate_queues(&project, id, &queues, now_millis())
+        .associate_queues(
+            &project,
+            id,
+            &queues,
+            &state.settings.declared_queues,
+            now_millis(),
+        )
         .await?;
     let added = binding_outcome(outcome, id)?;
     state.read_cache.invalidate(project.as_str());

@@ -135,6 +135,7 @@ fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, Valid
 fn validate_create(
     project: ProjectId,
     body: &CreateConnectionRequest,
+    declared_queues: &[crate::domain::QueueName],
 ) -> Result<NewConnection, ApiError> {
     let name = ConnectionName::parse(required("name", &body.name)?)?;
     let service = Service::parse(required("service", &body.service)?)?;
@@ -172,6 +173,7 @@ fn validate_create(
         network_id: network_id.as_str().to_owned(),
         tags,
         queues,
+        declared_queues: declared_queues.to_vec(),
         create_time: now_millis(),
     })
 }
@@ -210,7 +212,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
     let project = principal.authorize(&project)?;
     let body: CreateConnectionRequest = body.parse()?;
-    let new = validate_create(project, &body)?;
+    let new = validate_create(project, &body, &state.settings.declared_queues)?;
+    super::queues::require_existing(&state, &new.project_id, &new.queues).await?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     // A refused create may be the retry of one whose answer the client lost: that one
     // took the place (and the budget) this retry would need, so it is answered first.

@@ -20,9 +20,6 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("connection {0} does not exist in this project")]
     ConnectionNotFound(String),
-    /// DLI's own text for a queue that does not exist.
-    #[error("There is no queue named {0}")]
-    QueueNotFound(String),
     #[error("agent {0} is not registered in this project; register it again")]
     AgentNotRegistered(String),
     #[error("a connection named {0:?} already exists in this project")]
@@ -54,6 +51,16 @@ pub enum ApiError {
     BodyReadTimeout(std::time::Duration),
     #[error("the request body could not be read: it ended early or is malformed")]
     BodyUnreadable,
+    #[error("There is no queue named {0}")]
+    QueueNotFound(String),
+    #[error("There is no elastic resource pool named {0}")]
+    PoolNotFound(String),
+    /// A queue or pool name already in use; the message says which.
+    #[error("{0}")]
+    NameTaken(String),
+    /// A per-project cap on queues or pools; the message says which.
+    #[error("{0}")]
+    CapReached(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -152,9 +159,7 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
-            ApiError::ConnectionNotFound(_)
-            | ApiError::QueueNotFound(_)
-            | ApiError::AgentNotRegistered(_) => {
+            ApiError::ConnectionNotFound(_) | ApiError::AgentNotRegistered(_) => {
                 (StatusCode::BAD_REQUEST, ErrorCode::ConnectionNotFound)
             }
             ApiError::DuplicateName(_) => (StatusCode::BAD_REQUEST, ErrorCode::DuplicateName),
@@ -175,6 +180,11 @@ impl ApiError {
                 (StatusCode::REQUEST_TIMEOUT, ErrorCode::PayloadTooLarge)
             }
             ApiError::BodyUnreadable => (StatusCode::BAD_REQUEST, ErrorCode::PayloadTooLarge),
+            ApiError::QueueNotFound(_) | ApiError::PoolNotFound(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::ConnectionNotFound)
+            }
+            ApiError::NameTaken(_) => (StatusCode::BAD_REQUEST, ErrorCode::DuplicateName),
+            ApiError::CapReached(_) => (StatusCode::BAD_REQUEST, ErrorCode::QuotaExceeded),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -212,6 +222,7 @@ impl From<StoreError> for ApiError {
             StoreError::QuotaExceeded { quota } => ApiError::QuotaExceeded(quota),
             // The handler knows the name; this arm only guards a missed mapping.
             StoreError::DuplicateName => ApiError::DuplicateName(String::new()),
+            StoreError::UnknownQueue(queue) => ApiError::QueueNotFound(queue),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -258,9 +269,10 @@ impl IntoResponse for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// DLI.0001 invalid body, field, query, JSON, content type or project id; DLI.0002
-/// unknown connection (or one of another project, or not a UUID); DLI.0006 duplicate
-/// name; DLI.0007 not allowed in the connection's state (or the queue `default`);
-/// DLI.1028 project quota reached.
+/// unknown connection (or one of another project, or not a UUID), queue ("There is no
+/// queue named <q>") or elastic resource pool; DLI.0006 duplicate name; DLI.0007 not
+/// allowed in the connection's state (or the queue `default`, or deleting a bound or
+/// declared queue); DLI.1028 project quota or cap reached.
 #[derive(ToResponse)]
 pub struct BadRequest(pub ErrorBody);
 

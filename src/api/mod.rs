@@ -1,4 +1,5 @@
-//! The HTTP API: DLI's classic datasource-connection operations.
+//! The HTTP API: DLI's classic datasource-connection operations, and its queues and
+//! elastic resource pools.
 
 pub mod agent_types;
 pub mod agents;
@@ -12,7 +13,9 @@ pub mod extract;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;
+pub mod pools;
 pub mod queue_tests;
+pub mod queues;
 pub mod reactivate;
 pub mod router;
 pub mod service;

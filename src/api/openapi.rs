@@ -20,6 +20,10 @@ use super::types::{
     HealthResponse, ListConnectionsResponse, QueueInfo, QueuesRequest, ReadyResponse, SortOrder,
     SuccessResponse, TagInput, TestDefinitionRequest, TestResponse, WhoamiResponse,
 };
+use super::types::{
+    CreatePoolRequest, CreatePoolResponse, CreateQueueRequest, CreateQueueResponse,
+    ListPoolsResponse, ListQueuesResponse, PoolItem, QueueEcho, QueueItem, ShowQueueResponse,
+};
 
 /// Name of the `X-Auth-Token` security scheme.
 pub const TOKEN_SCHEME: &str = "auth_token";
@@ -33,7 +37,8 @@ pub const SIGNATURE_SCHEME: &str = "aksk_signature";
         title = "dsconn",
         description = "A self-hosted, wire-compatible implementation of Huawei Cloud DLI's \
             classic datasource-connection API v2.0, with dsconn's extensions (queue \
-            bindings, reactivation, checks on demand, whoami, health and metrics).\n\n\
+            bindings, reactivation, checks on demand, whoami, health and metrics), and DLI's \
+            queues and elastic resource pools.\n\n\
             Every response carries `X-Request-Id` (a client-supplied one is kept). Times are \
             epoch milliseconds, UTC. Errors answer DLI's error body `ErrorBody`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
@@ -48,6 +53,13 @@ pub const SIGNATURE_SCHEME: &str = "aksk_signature";
         super::reactivate::reactivate,
         super::checks::test_connection,
         super::checks::test_definition,
+        super::queues::create,
+        super::queues::list,
+        super::queues::show,
+        super::queues::delete,
+        super::pools::create,
+        super::pools::list,
+        super::pools::delete,
         super::service::whoami,
         super::service::healthz,
         super::service::readyz,
@@ -72,6 +84,16 @@ pub const SIGNATURE_SCHEME: &str = "aksk_signature";
             WhoamiResponse,
             HealthResponse,
             ReadyResponse,
+            CreateQueueRequest,
+            CreateQueueResponse,
+            ListQueuesResponse,
+            QueueItem,
+            QueueEcho,
+            ShowQueueResponse,
+            CreatePoolRequest,
+            CreatePoolResponse,
+            ListPoolsResponse,
+            PoolItem,
         ),
         responses(
             BadRequest,
@@ -88,6 +110,7 @@ pub const SIGNATURE_SCHEME: &str = "aksk_signature";
     tags(
         (name = "connections", description = "DLI's classic datasource-connection operations"),
         (name = "extensions", description = "dsconn's extensions on connections"),
+        (name = "queues", description = "DLI's queues and elastic resource pools: they must exist to be bound"),
         (name = "service", description = "Identity, health, metrics and this document"),
     ),
 )]

@@ -13,6 +13,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody};
+use super::queues::QueuePath;
 use super::state::AppState;
 use crate::domain::{EndpointList, ProjectId, QueueName, now_millis};
 use crate::store::NewTask;
@@ -23,14 +24,6 @@ pub const CHECKING: &str = "CHECKING";
 
 /// Task ids stay below 2^53, so JavaScript clients read them exactly.
 const MAX_TASK_ID: i64 = 1 << 53;
-
-/// `.../queues/{queue_name}/...`
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct QueuePath {
-    /// The queue's name.
-    pub queue_name: String,
-}
 
 /// `.../connection-test/{task_id}`
 #[derive(utoipa::IntoParams)]
@@ -72,20 +65,13 @@ pub struct ShowConnectivityTaskResponse {
     pub checked_from: Option<String>,
 }
 
-/// Whether the project has the queue.
-pub async fn queue_exists(_state: &AppState, _project: &ProjectId, _name: &str) -> ApiResult<bool> {
-    Ok(true)
-}
-
-/// The path's queue, if the project has it; an invalid name names no queue.
+/// The path's queue, if the project has it (declared or stored); an invalid name names
+/// no queue.
 async fn existing_queue(state: &AppState, project: &ProjectId, raw: &str) -> ApiResult<String> {
-    let unknown = || ApiError::QueueNotFound(super::error::bounded(raw));
-    let queue = QueueName::parse(raw).map_err(|_| unknown())?;
-    if queue_exists(state, project, queue.as_str()).await? {
-        Ok(queue.as_str().to_owned())
-    } else {
-        Err(unknown())
-    }
+    let queue =
+        QueueName::parse(raw).map_err(|_| ApiError::QueueNotFound(super::error::bounded(raw)))?;
+    super::queues::require_existing(state, project, std::slice::from_ref(&queue)).await?;
+    Ok(queue.as_str().to_owned())
 }
 
 /// `POST /v1.0/{project_id}/queues/{queue_name}/connection-test`

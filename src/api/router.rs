@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, Response};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -14,7 +14,9 @@ use tracing::Level;
 use super::error::ApiError;
 use super::service::{healthz, metrics, readyz, whoami};
 use super::state::AppState;
-use super::{agents, bindings, checks, connections, middleware, queue_tests, reactivate};
+use super::{
+    agents, bindings, checks, connections, middleware, pools, queue_tests, queues, reactivate,
+};
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
 pub fn router(state: AppState) -> Router {
@@ -75,6 +77,23 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/dsconn/v1/{project_id}/agents/{agent_id}/results",
             post(agents::report),
+        )
+        // Queues and elastic resource pools.
+        .route(
+            "/v1.0/{project_id}/queues",
+            get(queues::list).post(queues::create),
+        )
+        .route(
+            "/v1.0/{project_id}/queues/{queue_name}",
+            get(queues::show).delete(queues::delete),
+        )
+        .route(
+            "/v3/{project_id}/elastic-resource-pools",
+            get(pools::list).post(pools::create),
+        )
+        .route(
+            "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}",
+            delete(pools::delete),
         )
         .route("/dsconn/v1/whoami", get(whoami))
         .route_layer(axum::middleware::from_fn_with_state(

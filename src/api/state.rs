@@ -40,6 +40,8 @@ pub struct ApiSettings {
     pub request_timeout: std::time::Duration,
     /// Deadline for reading a body before the request is authenticated.
     pub body_read_timeout: std::time::Duration,
+    /// Queues present in every project without being stored (`serve --queue`).
+    pub declared_queues: Vec<crate::domain::QueueName>,
 }
 
 /// What the API needs to run checks itself.

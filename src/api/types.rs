@@ -351,3 +351,331 @@ pub struct ReadyResponse {
     #[schema(inline)]
     pub status: ReadyStatus,
 }
+
+// ---- Queues and elastic resource pools (DLI's API; fields dsconn gives no meaning are
+// validated, stored and echoed) ----
+
+/// `POST /v1.0/{project_id}/queues` body. Every field is optional here so that a missing
+/// or mistyped one gets a DLI error that names it; the schema gives the types.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"queue_name": "etl_queue", "cu_count": 16, "queue_type": "general"}))]
+pub struct CreateQueueRequest {
+    /// 1-128 letters, digits and `_`, not only digits, not starting with `_`; folded to
+    /// lower case. Unique in the project, declared queues included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128,
+             pattern = r"^(?!_)(?![0-9]+$)[A-Za-z0-9_]{1,128}$")]
+    pub queue_name: Option<serde_json::Value>,
+    /// 1-32000 (stored and echoed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i32, required = true, minimum = 1, maximum = 32000)]
+    pub cu_count: Option<serde_json::Value>,
+    /// `sql` (the default) or `general`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(sql|general)$")]
+    pub queue_type: Option<serde_json::Value>,
+    /// At most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, max_length = 256)]
+    pub description: Option<serde_json::Value>,
+    /// 1 or 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 2)]
+    pub charging_mode: Option<serde_json::Value>,
+    /// Up to 128 letters, digits, `_` and `-`; default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, max_length = 128, pattern = "^[A-Za-z0-9_-]*$")]
+    pub enterprise_project_id: Option<serde_json::Value>,
+    /// CPU architecture, e.g. `x86_64`: up to 64 letters, digits, `_`, `.` and `-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, max_length = 64)]
+    pub platform: Option<serde_json::Value>,
+    /// 0 (shared) or 1 (dedicated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1)]
+    pub resource_mode: Option<serde_json::Value>,
+    /// At most 10 items, each at most 256 characters as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>, max_items = 10)]
+    pub labels: Option<serde_json::Value>,
+    /// Up to 64 letters, digits, `_` and `-`, e.g. `basic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, max_length = 64)]
+    pub feature: Option<serde_json::Value>,
+    /// At most 20 tags with distinct keys (the rules of a connection's tags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<TagInput>>, max_items = 20)]
+    pub tags: Option<serde_json::Value>,
+    /// A pool name (1-128 letters, digits and `_`); stored and echoed, not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, max_length = 128)]
+    pub elastic_resource_pool_name: Option<serde_json::Value>,
+    /// At most 20 string properties; keys up to 128, values up to 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<serde_json::Value>,
+    /// `spark` or `hetuEngine`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(spark|hetuEngine)$")]
+    pub engine: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateQueueResponse {
+    pub is_success: bool,
+    pub message: String,
+    /// The new queue's name, lower case.
+    pub queue_name: String,
+}
+
+/// The fields a queue echoes; absent ones are left out (not null).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QueueEcho {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charging_mode: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_mode: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elastic_resource_pool_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// The labels given at create, as a JSON text (DLI answers them as a string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// Extension: the tags given at create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Extension: the properties given at create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One queue of `ListQueues`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QueueItem {
+    pub queue_name: String,
+    /// `dsconn`: queues have no owning user here.
+    pub owner: String,
+    /// Epoch milliseconds; 0 for a declared queue.
+    pub create_time: i64,
+    /// `sql` or `general`.
+    pub queue_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cu_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(flatten)]
+    pub echo: QueueEcho,
+    /// Extension: declared by the server's configuration (`serve --queue`); cannot be
+    /// deleted.
+    pub declared: bool,
+    /// Extension: the queue's online agents, which run its checks from its own network
+    /// (empty: the server checks it).
+    pub agents: Vec<crate::api::agent_types::QueueAgent>,
+}
+
+/// `GET /v1.0/{project_id}/queues`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ListQueuesResponse {
+    pub is_success: bool,
+    pub message: String,
+    pub queues: Vec<QueueItem>,
+}
+
+/// `GET /v1.0/{project_id}/queues/{queue_name}`: DLI spells four of these fields in
+/// camelCase (`queueName`, `queueType`, `cuCount`, `chargingMode`), as the SDK reads them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ShowQueueResponse {
+    pub is_success: bool,
+    pub message: String,
+    #[serde(rename = "queueName")]
+    pub queue_name: String,
+    pub owner: String,
+    pub create_time: i64,
+    #[serde(rename = "queueType")]
+    pub queue_type: String,
+    #[serde(rename = "cuCount", default, skip_serializing_if = "Option::is_none")]
+    pub cu_count: Option<i32>,
+    #[serde(
+        rename = "chargingMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub charging_mode: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_mode: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elastic_resource_pool_name: Option<String>,
+    // Extensions (snake case, as in the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Declared by the server's configuration; cannot be deleted.
+    pub declared: bool,
+    /// Extension: the queue's online agents, which run its checks from its own network
+    /// (empty: the server checks it).
+    pub agents: Vec<crate::api::agent_types::QueueAgent>,
+}
+
+/// `GET /v1.0/{project_id}/queues` query, kept as text so that bad values get a DLI error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQueuesQuery {
+    /// `sql` (the default, as in DLI), `general` or `all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<String>, pattern = "^(sql|general|all)$")]
+    pub queue_type: Option<String>,
+    /// Tag filter `k1=v1,k2`: every term must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+    /// Accepted and ignored (dsconn has no charging).
+    #[serde(
+        rename = "with-charge-info",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[param(rename = "with-charge-info", value_type = Option<bool>)]
+    pub with_charge_info: Option<String>,
+    /// Accepted and ignored (dsconn has no per-queue privileges).
+    #[serde(rename = "with-priv", default, skip_serializing_if = "Option::is_none")]
+    #[param(rename = "with-priv", value_type = Option<bool>)]
+    pub with_priv: Option<String>,
+}
+
+/// `POST /v3/{project_id}/elastic-resource-pools` body; fields as in
+/// [`CreateQueueRequest`], optional here so that errors name them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"elastic_resource_pool_name": "pool_a", "min_cu": 64, "max_cu": 64}))]
+pub struct CreatePoolRequest {
+    /// The queue name's rules; folded to lower case. Unique in the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128,
+             pattern = r"^(?!_)(?![0-9]+$)[A-Za-z0-9_]{1,128}$")]
+    pub elastic_resource_pool_name: Option<serde_json::Value>,
+    /// 16-32000, at least `min_cu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i32, required = true, minimum = 16, maximum = 32000)]
+    pub max_cu: Option<serde_json::Value>,
+    /// 16-32000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i32, required = true, minimum = 16, maximum = 32000)]
+    pub min_cu: Option<serde_json::Value>,
+    /// At most 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, max_length = 256)]
+    pub description: Option<serde_json::Value>,
+    /// An IPv4 CIDR; default `172.16.0.0/12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "172.16.0.0/12")]
+    pub cidr_in_vpc: Option<serde_json::Value>,
+    /// Only 1 (pay per use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 1)]
+    pub charging_mode: Option<serde_json::Value>,
+    /// Up to 128 letters, digits, `_` and `-`; default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, max_length = 128, pattern = "^[A-Za-z0-9_-]*$")]
+    pub enterprise_project_id: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<TagInput>>, max_items = 20)]
+    pub tags: Option<serde_json::Value>,
+    /// At most 10 string entries; keys up to 128, values up to 256 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashMap<String, String>>)]
+    pub label: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<bool>)]
+    pub ipv6_enable: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatePoolResponse {
+    pub is_success: bool,
+    pub message: String,
+    pub elastic_resource_pool_name: String,
+}
+
+/// One pool of `ListElasticResourcePools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PoolItem {
+    pub elastic_resource_pool_name: String,
+    /// `dsconn`.
+    pub owner: String,
+    pub resource_id: String,
+    /// Always `AVAILABLE`: a pool has no life of its own here.
+    pub status: String,
+    pub create_time: i64,
+    pub update_time: i64,
+    pub max_cu: i32,
+    pub min_cu: i32,
+    pub cidr_in_vpc: String,
+    pub charging_mode: i32,
+    pub enterprise_project_id: String,
+    pub ipv6_enable: bool,
+    pub label: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The project's stored queues that name this pool.
+    pub queues: Vec<String>,
+    /// Extension: the tags given at create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// `GET /v3/{project_id}/elastic-resource-pools`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ListPoolsResponse {
+    pub is_success: bool,
+    pub message: String,
+    /// Pools matching the filters, before `limit` and `offset`.
+    pub count: u64,
+    pub elastic_resource_pools: Vec<PoolItem>,
+}
+
+/// `GET /v3/{project_id}/elastic-resource-pools` query, kept as text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListPoolsQuery {
+    /// Page size, 1-100 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Matches to skip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i32>, minimum = 0)]
+    pub offset: Option<String>,
+    /// Case-insensitive substring of the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only pools in this status (every pool is `AVAILABLE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Tag filter `k1=v1,k2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+}

@@ -144,7 +144,7 @@ pub struct WaitArgs {
 }
 
 /// Connects using the resolved settings.
-fn connect(args: &ConnectionArgs) -> Result<(Client, ClientSettings), CliError> {
+pub(super) fn connect(args: &ConnectionArgs) -> Result<(Client, ClientSettings), CliError> {
     let settings = args.resolve()?;
     let client = Client::new(&settings.endpoint, &settings.project, settings.auth.clone())
         .map_err(|error| CliError::usage(error.to_string()))?;
@@ -152,7 +152,7 @@ fn connect(args: &ConnectionArgs) -> Result<(Client, ClientSettings), CliError> 
 }
 
 /// Turns a client error into advice and an exit code.
-fn explain(error: ClientError, settings: &ClientSettings) -> CliError {
+pub(super) fn explain(error: ClientError, settings: &ClientSettings) -> CliError {
     match error {
         ClientError::Api {
             status,
@@ -190,14 +190,14 @@ fn explain(error: ClientError, settings: &ClientSettings) -> CliError {
     }
 }
 
-fn print_json(value: &serde_json::Value) {
+pub(super) fn print_json(value: &serde_json::Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
     );
 }
 
-fn local_time(millis: i64) -> String {
+pub(super) fn local_time(millis: i64) -> String {
     chrono::DateTime::from_timestamp_millis(millis)
         .map(|time| {
             time.with_timezone(&chrono::Local)
@@ -211,7 +211,7 @@ fn percent(process: f64) -> String {
     format!("{:.0}%", (process.clamp(0.0, 1.0) * 100.0).floor())
 }
 
-fn or_dash(text: &str) -> String {
+pub(super) fn or_dash(text: &str) -> String {
     if text.is_empty() {
         "-".to_owned()
     } else {
@@ -231,13 +231,13 @@ fn tags_text(connection: &ConnectionResponse) -> String {
 }
 
 /// Prints a table without the padding comfy-table leaves at the end of each line.
-fn print_table(table: &Table) {
+pub(super) fn print_table(table: &Table) {
     for line in table.to_string().lines() {
         println!("{}", line.trim_end());
     }
 }
 
-fn table() -> Table {
+pub(super) fn table() -> Table {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
     table

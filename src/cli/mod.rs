@@ -7,6 +7,7 @@ use crate::config::ServeConfig;
 pub mod admin;
 pub mod client;
 pub mod exit;
+pub mod queue;
 pub mod serve;
 pub mod settings;
 
@@ -49,6 +50,11 @@ pub enum Command {
     Wait(client::WaitArgs),
     /// Check a saved connection, or a definition (--service, --url), now.
     Test(client::TestArgs),
+    /// Manage DLI queues: a queue must exist before a connection can bind it.
+    Queue {
+        #[command(subcommand)]
+        command: queue::QueueCommand,
+    },
     /// Apply database migrations and exit (serve applies them too, when needed).
     Migrate(crate::store::StorageArgs),
     /// Print a shell completion script.

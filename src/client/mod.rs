@@ -11,6 +11,9 @@ use crate::api::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
     SuccessResponse, TestDefinitionRequest, TestResponse,
 };
+use crate::api::types::{
+    CreateQueueRequest, CreateQueueResponse, ListQueuesResponse, ShowQueueResponse,
+};
 use crate::signing::{self, Algorithm, KeyPair, SigningMode};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -360,6 +363,43 @@ impl Client {
 
     pub async fn delete(&self, id: &str) -> Result<Answer<SuccessResponse>, ClientError> {
         let path = format!("{}/{}", self.collection_path(), signing::encode(id));
+        self.call(Method::DELETE, &path, "", None).await
+    }
+
+    // ---- Queues (DLI's `/v1.0/{project_id}/queues`) ----
+
+    fn queues_path(&self) -> String {
+        format!("v1.0/{}/queues", signing::encode(&self.project))
+    }
+
+    pub async fn create_queue(
+        &self,
+        request: &CreateQueueRequest,
+    ) -> Result<Answer<CreateQueueResponse>, ClientError> {
+        let body = serde_json::to_vec(request).map_err(|error| {
+            ClientError::Settings(format!("cannot encode the request: {error}"))
+        })?;
+        self.call(Method::POST, &self.queues_path(), "", Some(body))
+            .await
+    }
+
+    /// `queue_type`: `sql`, `general` or `all` (the server's default is `sql`).
+    pub async fn list_queues(
+        &self,
+        queue_type: &str,
+    ) -> Result<Answer<ListQueuesResponse>, ClientError> {
+        let query = format!("queue_type={}", signing::encode(queue_type));
+        self.call(Method::GET, &self.queues_path(), &query, None)
+            .await
+    }
+
+    pub async fn show_queue(&self, name: &str) -> Result<Answer<ShowQueueResponse>, ClientError> {
+        let path = format!("{}/{}", self.queues_path(), signing::encode(name));
+        self.call(Method::GET, &path, "", None).await
+    }
+
+    pub async fn delete_queue(&self, name: &str) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/{}", self.queues_path(), signing::encode(name));
         self.call(Method::DELETE, &path, "", None).await
     }
 }

@@ -115,13 +115,15 @@ impl ConnectionName {
     }
 }
 
-/// A compute queue's name: 1-128 lower-case letters, digits and `_` (DLI's rule).
+/// A compute queue's name: 1-128 letters, digits and `_`. DLI treats queue names
+/// case-insensitively and keeps them in lower case, so upper case is folded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[schema(
-    description = "A compute queue's name: 1-128 lower-case letters, digits and `_`.",
+    description = "A compute queue's name: 1-128 letters, digits and `_`; upper case is \
+        folded to lower case (DLI's names are case-insensitive).",
     min_length = 1,
     max_length = 128,
-    pattern = r"^[a-z0-9_]{1,128}$",
+    pattern = r"^[A-Za-z0-9_]{1,128}$",
     example = "etl_queue"
 )]
 pub struct QueueName(String);
@@ -130,18 +132,16 @@ impl QueueName {
     /// DLI's shared queue, which can never be bound.
     pub const DEFAULT: &'static str = "default";
 
+    /// A name that may refer to a queue (bindings, paths): the character rule only, so
+    /// that names stored before queues were created stay addressable.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let length = raw.chars().count();
-        let valid_chars = raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !(1..=128).contains(&length) || !valid_chars {
-            return Err(ValidationError::new(format!(
-                "queue name must be 1 to 128 lower-case letters, digits and '_', got {}",
-                quoted(raw)
-            )));
-        }
-        Ok(Self(raw.to_owned()))
+        parse_dli_name("queue name", raw).map(Self)
+    }
+
+    /// A name for a new queue: DLI's full rule, which also refuses names of only digits
+    /// or starting with `_`.
+    pub fn parse_new(raw: &str) -> Result<Self, ValidationError> {
+        parse_new_dli_name("queue_name", raw).map(Self)
     }
 
     pub fn is_default(&self) -> bool {
@@ -151,6 +151,33 @@ impl QueueName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// 1-128 ASCII letters, digits and `_`, folded to lower case: DLI's queue and
+/// elastic-resource-pool names.
+pub(crate) fn parse_dli_name(field: &str, raw: &str) -> Result<String, ValidationError> {
+    let length = raw.chars().count();
+    let valid_chars = raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !(1..=128).contains(&length) || !valid_chars {
+        return Err(ValidationError::new(format!(
+            "{field} must be 1 to 128 letters, digits and '_', got {}",
+            quoted(raw)
+        )));
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
+/// [`parse_dli_name`] plus DLI's rule for a new name: not only digits, not starting
+/// with `_`.
+pub(crate) fn parse_new_dli_name(field: &str, raw: &str) -> Result<String, ValidationError> {
+    let name = parse_dli_name(field, raw)?;
+    if name.starts_with('_') || name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ValidationError::new(format!(
+            "{field} must not start with '_' or be only digits, got {}",
+            quoted(raw)
+        )));
+    }
+    Ok(name)
 }
 
 /// The peer service a connection leads to.
@@ -421,7 +448,18 @@ mod tests {
     fn queue_names_follow_dli_rules() {
         assert!(QueueName::parse("etl_queue_1").is_ok());
         assert!(QueueName::parse("default").is_ok_and(|q| q.is_default()));
-        assert!(QueueName::parse("Upper").is_err());
+        assert_eq!(
+            QueueName::parse("Upper").map(|q| q.as_str().to_owned()),
+            Ok("upper".into())
+        );
+        assert!(QueueName::parse("bad name").is_err());
+        assert!(QueueName::parse_new("_lead").is_err());
+        assert!(QueueName::parse_new("123").is_err());
+        assert!(QueueName::parse_new("q123").is_ok());
+        assert!(
+            QueueName::parse("_old").is_ok(),
+            "stored names stay addressable"
+        );
         assert!(QueueName::parse("").is_err());
         assert!(QueueName::parse(&"q".repeat(129)).is_err());
     }

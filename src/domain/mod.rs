@@ -64,6 +64,7 @@ pub use connection::{
     ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, QueueName, Service,
     ValidationError,
 };
+pub(crate) use connection::{parse_dli_name, parse_new_dli_name};
 pub use endpoint::{Endpoint, EndpointList, Host};
 pub use scope::ProjectScope;
 pub use tag::{Tag, TagFilter, TagFilterTerm, Tags};

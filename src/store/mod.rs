@@ -209,6 +209,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("the database schema does not match this build: {0}")]
     SchemaNotCurrent(String),
+    /// A queue to bind is neither stored in the project nor declared.
+    #[error("There is no queue named {0}")]
+    UnknownQueue(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -227,8 +230,12 @@ pub struct NewConnection {
     pub security_group_id: String,
     pub network_id: String,
     pub tags: Tags,
-    /// Queues to bind at once, each checked on its own.
+    /// Queues to bind at once, each checked on its own. Each must be a stored queue of
+    /// the project or one of `declared_queues`.
     pub queues: Vec<QueueName>,
+    /// Queues declared by configuration (`serve --queue`): present in every project
+    /// without being stored.
+    pub declared_queues: Vec<QueueName>,
     pub create_time: i64,
 }
 
@@ -398,6 +405,51 @@ pub enum BindingOutcome {
     Changed(usize),
     Deleted,
     NotFound,
+}
+
+/// A DLI queue as stored. `attributes` is the JSON object of the DLI fields dsconn
+/// validates, stores and echoes without giving them a meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRecord {
+    pub name: String,
+    pub resource_id: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub create_time: i64,
+}
+
+/// What CreateQueue stores: every field already validated.
+#[derive(Debug, Clone)]
+pub struct NewQueue {
+    pub project_id: ProjectId,
+    pub name: QueueName,
+    pub resource_id: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub create_time: i64,
+}
+
+/// A DLI elastic resource pool as stored; `attributes` as for [`QueueRecord`].
+pub type PoolRecord = QueueRecord;
+
+/// What CreateElasticResourcePool stores; the name follows the queue name's rules.
+pub type NewPool = NewQueue;
+
+/// The end of a queue's or pool's create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateNamedOutcome {
+    Created,
+    /// The project already has one with this name.
+    AlreadyExists,
+    /// The project has reached the cap given to the create.
+    CapReached,
+}
+
+/// The end of a queue's or pool's delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteNamedOutcome {
+    Deleted,
+    NotFound,
+    /// Refused: this many live connections have the queue bound.
+    Bound(u64),
 }
 
 /// What `/metrics` reports about the stored state.
@@ -570,12 +622,15 @@ pub trait Store: QueueWorkStore + Send + Sync + 'static {
         now: i64,
     ) -> Result<ReactivateOutcome>;
 
-    /// Binds queues (already bound ones are left as they are) as CREATING.
+    /// Binds queues (already bound ones are left as they are) as CREATING. Each must be
+    /// a stored queue of the project or one of `declared` ([`StoreError::UnknownQueue`]
+    /// otherwise, binding none).
     async fn associate_queues(
         &self,
         project: &ProjectId,
         id: ConnectionId,
         queues: &[QueueName],
+        declared: &[QueueName],
         now: i64,
     ) -> Result<BindingOutcome>;
 
@@ -587,6 +642,31 @@ pub trait Store: QueueWorkStore + Send + Sync + 'static {
         queues: &[QueueName],
         now: i64,
     ) -> Result<BindingOutcome>;
+
+    /// Stores a new queue unless the project has one of that name or already has `cap`.
+    async fn create_queue(&self, new: &NewQueue, cap: u32) -> Result<CreateNamedOutcome>;
+
+    /// The project's stored queues, by name.
+    async fn list_queues(&self, project: &ProjectId) -> Result<Vec<QueueRecord>>;
+
+    async fn get_queue(&self, project: &ProjectId, name: &str) -> Result<Option<QueueRecord>>;
+
+    /// Whether the project has this stored queue (declared queues are not stored: the
+    /// caller checks those first).
+    async fn queue_exists(&self, project: &ProjectId, name: &str) -> Result<bool>;
+
+    /// Deletes a queue no live connection has bound. Atomic with binding: a bind that
+    /// commits first makes the delete refused, one that commits after finds no queue.
+    async fn delete_queue(&self, project: &ProjectId, name: &str) -> Result<DeleteNamedOutcome>;
+
+    /// Stores a new elastic resource pool, as [`Store::create_queue`].
+    async fn create_pool(&self, new: &NewPool, cap: u32) -> Result<CreateNamedOutcome>;
+
+    /// The project's elastic resource pools, by name.
+    async fn list_pools(&self, project: &ProjectId) -> Result<Vec<PoolRecord>>;
+
+    /// Deletes a pool (pools cannot be bound yet, so nothing refuses it).
+    async fn delete_pool(&self, project: &ProjectId, name: &str) -> Result<DeleteNamedOutcome>;
 
     async fn insert_credential(&self, credential: &NewCredential) -> Result<()>;
 

@@ -127,6 +127,7 @@ impl Dialect for PgStore {
     /// bindings behind on a DELETED connection.
     const LOCK_FOR_SHARE: &'static str = " FOR SHARE";
     const CLAIM_LOCK: &'static str = " FOR UPDATE OF w SKIP LOCKED";
+    const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
     /// ON CONFLICT DO NOTHING also skips a queue listed twice, as SQLite's INSERT OR IGNORE.
     const INSERT_BINDINGS: &'static str = "INSERT INTO queue_bindings \
              (peer_id, connection_id, queue_name, status, update_time) \

@@ -4,8 +4,8 @@
 use std::str::FromStr;
 
 use super::{
-    ConnectionRecord, CredentialRecord, PendingBinding, PendingCheck, QueueBinding, StoreError,
-    TokenRecord,
+    ConnectionRecord, CredentialRecord, PendingBinding, PendingCheck, QueueBinding, QueueRecord,
+    StoreError, TokenRecord,
 };
 use crate::domain::{ConnectionId, ConnectionState, ProjectScope, Service, Tag};
 
@@ -255,6 +255,37 @@ impl TryFrom<TokenRow> for TokenRecord {
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
+        })
+    }
+}
+
+/// A queue or an elastic resource pool: `name, resource_id, attributes, create_time`.
+#[derive(sqlx::FromRow)]
+pub(super) struct QueueRow {
+    name: String,
+    resource_id: String,
+    attributes: String,
+    create_time: i64,
+}
+
+impl TryFrom<QueueRow> for QueueRecord {
+    type Error = StoreError;
+
+    fn try_from(row: QueueRow) -> Result<Self, StoreError> {
+        let attributes = match serde_json::from_str(&row.attributes) {
+            Ok(serde_json::Value::Object(attributes)) => attributes,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "queue or pool {:?}: attributes are not a JSON object",
+                    row.name
+                )));
+            }
+        };
+        Ok(QueueRecord {
+            name: row.name,
+            resource_id: row.resource_id,
+            attributes,
+            create_time: row.create_time,
         })
     }
 }

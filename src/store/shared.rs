@@ -40,6 +40,9 @@ pub(super) trait Dialect {
     /// Appended to a claim's read of the rows it takes (aliased `w`): locks them and
     /// skips those another claimer holds ("" where the one writer already serialises).
     const CLAIM_LOCK: &'static str;
+    /// Appended to the read of a queue before it is deleted: holds off concurrent binds
+    /// (which read it [`Self::LOCK_FOR_SHARE`]) until the delete ends.
+    const LOCK_FOR_UPDATE: &'static str;
     /// Inserts CREATING bindings, skipping queues already bound (or listed twice):
     /// $1 connection id, $2 time, $3 peer ids and $4 queue names as text lists.
     const INSERT_BINDINGS: &'static str;
@@ -346,6 +349,37 @@ pub(super) const REVOKE_TOKEN: &str =
 pub(super) const INSERT_KEY_CHECK: &str =
     "INSERT INTO key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
 
+/// One statement checks the cap and inserts ($1 project, $2 name, $3 resource id,
+/// $4 attributes, $5 time, $6 cap), as [`INSERT_CONNECTION`] does.
+pub(super) const INSERT_QUEUE: &str = "INSERT INTO queues \
+         (project_id, name, resource_id, attributes, create_time) \
+     SELECT $1, $2, $3, $4, $5 \
+     WHERE (SELECT COUNT(*) FROM queues WHERE project_id = $1) < $6";
+
+pub(super) const INSERT_POOL: &str = "INSERT INTO elastic_resource_pools \
+         (project_id, name, resource_id, attributes, create_time) \
+     SELECT $1, $2, $3, $4, $5 \
+     WHERE (SELECT COUNT(*) FROM elastic_resource_pools WHERE project_id = $1) < $6";
+
+pub(super) const SELECT_QUEUES: &str = "SELECT name, resource_id, attributes, create_time \
+     FROM queues WHERE project_id = $1 ORDER BY name";
+
+pub(super) const SELECT_QUEUE: &str = "SELECT name, resource_id, attributes, create_time \
+     FROM queues WHERE project_id = $1 AND name = $2";
+
+pub(super) const SELECT_POOLS: &str = "SELECT name, resource_id, attributes, create_time \
+     FROM elastic_resource_pools WHERE project_id = $1 ORDER BY name";
+
+/// Live connections of the project ($1) that have the queue ($2) bound.
+pub(super) const COUNT_BOUND_CONNECTIONS: &str = "SELECT COUNT(DISTINCT b.connection_id) \
+     FROM queue_bindings b JOIN connections c ON c.id = b.connection_id \
+     WHERE c.project_id = $1 AND b.queue_name = $2 AND c.state <> 'DELETED'";
+
+pub(super) const DELETE_QUEUE: &str = "DELETE FROM queues WHERE project_id = $1 AND name = $2";
+
+pub(super) const DELETE_POOL: &str =
+    "DELETE FROM elastic_resource_pools WHERE project_id = $1 AND name = $2";
+
 /// Writes `impl Store for $store` from the statements above and the backend's
 /// [`Dialect`] and [`Backend`]; `$db` is its sqlx database.
 macro_rules! impl_store {
@@ -360,13 +394,14 @@ macro_rules! impl_store {
             use $crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName};
             use $crate::store::rows::{
                 self, BindingRow, ConnectionRow, CredentialRow, PendingBindingRow, PendingRow,
-                TokenRow,
+                QueueRow, TokenRow,
             };
             use $crate::store::shared::{self, Backend, Claim, Dialect};
             use $crate::store::{
                 BindingOutcome, BindingResult, BindingsByConnection, CheckResult, ConnectionPage,
-                ConnectionRecord, Connectivity, CredentialRecord, DeleteOutcome, ListQuery,
-                NewConnection, NewCredential, NewToken, PendingBinding, PendingCheck,
+                ConnectionRecord, Connectivity, CreateNamedOutcome, CredentialRecord,
+                DeleteNamedOutcome, DeleteOutcome, ListQuery, NewConnection, NewCredential,
+                NewPool, NewQueue, NewToken, PendingBinding, PendingCheck, PoolRecord, QueueRecord,
                 ReactivateOutcome, Result, SortOrder, Store, StoreError, StoreStats, TokenRecord,
             };
 
@@ -652,6 +687,78 @@ macro_rules! impl_store {
                     Ok(())
                 }
 
+                /// Fails with [`StoreError::UnknownQueue`] (the first in `queues` order)
+                /// unless every queue is declared or a stored queue of the project; the
+                /// stored ones are read with [`Dialect::LOCK_FOR_SHARE`], so that a
+                /// concurrent delete waits for this transaction.
+                async fn require_queues(
+                    connection: &mut Connection,
+                    project: &ProjectId,
+                    queues: &[QueueName],
+                    declared: &[QueueName],
+                ) -> Result<()> {
+                    static SELECT: LazyLock<String> = LazyLock::new(|| {
+                        let names = $store::in_text_list("$2");
+                        let lock = $store::LOCK_FOR_SHARE;
+                        format!(
+                            "SELECT name FROM queues WHERE project_id = $1 AND name {names}{lock}"
+                        )
+                    });
+                    let wanted: Vec<&str> = queues
+                        .iter()
+                        .filter(|queue| !declared.contains(queue))
+                        .map(QueueName::as_str)
+                        .collect();
+                    if wanted.is_empty() {
+                        return Ok(());
+                    }
+                    let found: Vec<String> = sqlx::query_scalar(&SELECT)
+                        .bind(project.as_str())
+                        .bind(Self::text_list(&wanted))
+                        .fetch_all(connection)
+                        .await?;
+                    match wanted.iter().find(|name| !found.iter().any(|f| f == *name)) {
+                        Some(missing) => Err(StoreError::UnknownQueue((*missing).to_owned())),
+                        None => Ok(()),
+                    }
+                }
+
+                /// Inserts a queue or pool with `insert` ([`shared::INSERT_QUEUE`] or
+                /// [`shared::INSERT_POOL`]) in the project's create transaction.
+                async fn insert_named(
+                    &self,
+                    insert: &'static str,
+                    new: &NewQueue,
+                    cap: u32,
+                ) -> Result<CreateNamedOutcome> {
+                    let attributes = serde_json::Value::Object(new.attributes.clone()).to_string();
+                    let mut transaction = self.begin_create(&new.project_id).await?;
+                    let inserted = sqlx::query(insert)
+                        .bind(new.project_id.as_str())
+                        .bind(new.name.as_str())
+                        .bind(&new.resource_id)
+                        .bind(&attributes)
+                        .bind(new.create_time)
+                        .bind(i64::from(cap))
+                        .execute(&mut *transaction)
+                        .await;
+                    let outcome = match inserted {
+                        Ok(done) if done.rows_affected() == 0 => CreateNamedOutcome::CapReached,
+                        Ok(_) => CreateNamedOutcome::Created,
+                        // The primary key is (project, name): the only unique one.
+                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                            CreateNamedOutcome::AlreadyExists
+                        }
+                        Err(error) => return Err(error.into()),
+                    };
+                    if outcome == CreateNamedOutcome::Created {
+                        transaction.commit().await?;
+                    } else {
+                        transaction.rollback().await?;
+                    }
+                    Ok(outcome)
+                }
+
                 /// Begins the transaction that changes a connection's bindings, its state
                 /// read with [`Dialect::LOCK_FOR_SHARE`]; the outcome instead if the
                 /// connection takes no bindings.
@@ -709,6 +816,14 @@ macro_rules! impl_store {
                     if inserted.rows_affected() == 0 {
                         return Err(StoreError::QuotaExceeded { quota });
                     }
+                    // After the insert, which took the write lock on SQLite's writer.
+                    Self::require_queues(
+                        &mut transaction,
+                        &new.project_id,
+                        &new.queues,
+                        &new.declared_queues,
+                    )
+                    .await?;
                     let tags = new.tags.as_slice();
                     if !tags.is_empty() {
                         let keys: Vec<&str> = tags.iter().map(|tag| tag.key.as_str()).collect();
@@ -1088,6 +1203,7 @@ macro_rules! impl_store {
                     project: &ProjectId,
                     id: ConnectionId,
                     queues: &[QueueName],
+                    declared: &[QueueName],
                     now: i64,
                 ) -> Result<BindingOutcome> {
                     let id = id.to_string();
@@ -1095,6 +1211,7 @@ macro_rules! impl_store {
                         Ok(transaction) => transaction,
                         Err(outcome) => return Ok(outcome),
                     };
+                    Self::require_queues(&mut transaction, project, queues, declared).await?;
                     let added = Self::insert_bindings(&mut transaction, &id, queues, now).await?;
                     transaction.commit().await?;
                     Ok(BindingOutcome::Changed(added))
@@ -1131,6 +1248,102 @@ macro_rules! impl_store {
                     Ok(BindingOutcome::Changed(shared::affected(
                         deleted.rows_affected(),
                     )))
+                }
+
+                async fn create_queue(
+                    &self,
+                    new: &NewQueue,
+                    cap: u32,
+                ) -> Result<CreateNamedOutcome> {
+                    self.insert_named(shared::INSERT_QUEUE, new, cap).await
+                }
+
+                async fn list_queues(&self, project: &ProjectId) -> Result<Vec<QueueRecord>> {
+                    let select = sqlx::query_as::<_, QueueRow>(shared::SELECT_QUEUES);
+                    self.read_all(select.bind(project.as_str())).await
+                }
+
+                async fn get_queue(
+                    &self,
+                    project: &ProjectId,
+                    name: &str,
+                ) -> Result<Option<QueueRecord>> {
+                    let select = sqlx::query_as::<_, QueueRow>(shared::SELECT_QUEUE);
+                    self.read_one(select.bind(project.as_str()).bind(name))
+                        .await
+                }
+
+                async fn queue_exists(&self, project: &ProjectId, name: &str) -> Result<bool> {
+                    let found: Option<i32> = sqlx::query_scalar(
+                        "SELECT 1 FROM queues WHERE project_id = $1 AND name = $2",
+                    )
+                    .bind(project.as_str())
+                    .bind(name)
+                    .fetch_optional(self.reader())
+                    .await?;
+                    Ok(found.is_some())
+                }
+
+                async fn delete_queue(
+                    &self,
+                    project: &ProjectId,
+                    name: &str,
+                ) -> Result<DeleteNamedOutcome> {
+                    static SELECT: LazyLock<String> = LazyLock::new(|| {
+                        let lock = $store::LOCK_FOR_UPDATE;
+                        format!("SELECT name FROM queues WHERE project_id = $1 AND name = $2{lock}")
+                    });
+                    let mut transaction = self.begin_write().await?;
+                    let found: Option<String> = sqlx::query_scalar(&SELECT)
+                        .bind(project.as_str())
+                        .bind(name)
+                        .fetch_optional(&mut *transaction)
+                        .await?;
+                    if found.is_none() {
+                        transaction.rollback().await?;
+                        return Ok(DeleteNamedOutcome::NotFound);
+                    }
+                    // Read after the lock: sees every bind committed before it.
+                    let bound: i64 = sqlx::query_scalar(shared::COUNT_BOUND_CONNECTIONS)
+                        .bind(project.as_str())
+                        .bind(name)
+                        .fetch_one(&mut *transaction)
+                        .await?;
+                    if bound > 0 {
+                        transaction.rollback().await?;
+                        return Ok(DeleteNamedOutcome::Bound(
+                            u64::try_from(bound).unwrap_or_default(),
+                        ));
+                    }
+                    sqlx::query(shared::DELETE_QUEUE)
+                        .bind(project.as_str())
+                        .bind(name)
+                        .execute(&mut *transaction)
+                        .await?;
+                    transaction.commit().await?;
+                    Ok(DeleteNamedOutcome::Deleted)
+                }
+
+                async fn create_pool(&self, new: &NewPool, cap: u32) -> Result<CreateNamedOutcome> {
+                    self.insert_named(shared::INSERT_POOL, new, cap).await
+                }
+
+                async fn list_pools(&self, project: &ProjectId) -> Result<Vec<PoolRecord>> {
+                    let select = sqlx::query_as::<_, QueueRow>(shared::SELECT_POOLS);
+                    self.read_all(select.bind(project.as_str())).await
+                }
+
+                async fn delete_pool(
+                    &self,
+                    project: &ProjectId,
+                    name: &str,
+                ) -> Result<DeleteNamedOutcome> {
+                    let delete = sqlx::query(shared::DELETE_POOL).bind(project.as_str());
+                    Ok(if self.write(delete.bind(name)).await? > 0 {
+                        DeleteNamedOutcome::Deleted
+                    } else {
+                        DeleteNamedOutcome::NotFound
+                    })
                 }
 
                 async fn insert_credential(&self, credential: &NewCredential) -> Result<()> {

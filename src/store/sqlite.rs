@@ -170,6 +170,7 @@ impl Dialect for SqliteStore {
     /// until it ends.
     const LOCK_FOR_SHARE: &'static str = "";
     const CLAIM_LOCK: &'static str = "";
+    const LOCK_FOR_UPDATE: &'static str = "";
     const INSERT_BINDINGS: &'static str = "INSERT OR IGNORE INTO queue_bindings \
              (peer_id, connection_id, queue_name, status, update_time) \
          SELECT p.value, $1, q.value, 'CREATING', $2 \

@@ -41,7 +41,13 @@ async fn register(app: &TestApp, project: &str, name: &str, queues: &[&str]) -> 
 }
 
 /// One claim of an agent: the work it got.
-async fn claim(app: &TestApp, project: &str, agent: &str, wait_ms: u64, lease_ms: u64) -> Vec<Value> {
+async fn claim(
+    app: &TestApp,
+    project: &str,
+    agent: &str,
+    wait_ms: u64,
+    lease_ms: u64,
+) -> Vec<Value> {
     let response = post_json(
         app,
         &format!("/dsconn/v1/{project}/agents/{agent}/claim"),
@@ -129,13 +135,20 @@ async fn a_queue_with_an_online_agent_is_checked_by_it_and_nowhere_else() {
     // The destination refuses the server: only the agent's report can make q_agent ACTIVE.
     let url = format!("127.0.0.1:{}", closed_port());
     let id = app
-        .create_ok(&project, &with_queues("split", &url, &["q_agent", "q_server"]))
+        .create_ok(
+            &project,
+            &with_queues("split", &url, &["q_agent", "q_server"]),
+        )
         .await;
 
     let work = claim(&app, &project, &agent, 5_000, 10_000).await;
     assert_eq!(work.len(), 1, "only its queue's binding: {work:?}");
     assert_eq!(
-        (work[0]["kind"].as_str(), work[0]["queue"].as_str(), work[0]["url"].as_str()),
+        (
+            work[0]["kind"].as_str(),
+            work[0]["queue"].as_str(),
+            work[0]["url"].as_str()
+        ),
         (Some("bind"), Some("q_agent"), Some(url.as_str()))
     );
     assert_eq!(work[0]["service"], "RDS");
@@ -145,7 +158,7 @@ async fn a_queue_with_an_online_agent_is_checked_by_it_and_nowhere_else() {
         binding(c, "q_server").status.as_str() != "CREATING"
     })
     .await;
-    assert_eq!(shown.status, "CREATING", "waiting for q_agent: {shown:?}");
+    assert_eq!(shown.state, "CREATING", "waiting for q_agent: {shown:?}");
     assert_eq!(binding(&shown, "q_agent").status.as_str(), "CREATING");
     let server_side = binding(&shown, "q_server");
     assert_eq!(server_side.status.as_str(), "FAILED");
@@ -158,8 +171,8 @@ async fn a_queue_with_an_online_agent_is_checked_by_it_and_nowhere_else() {
 
     let sent = send_result(&app, &project, &agent, &work[0], true).await;
     assert_eq!(sent.status(), 200);
-    let shown = wait_for(&app, &project, &id, |c| c.status != "CREATING").await;
-    assert_eq!(shown.status, "ACTIVE", "reached from one place: {shown:?}");
+    let shown = wait_for(&app, &project, &id, |c| c.state != "CREATING").await;
+    assert_eq!(shown.state, "ACTIVE", "reached from one place: {shown:?}");
     assert_eq!(shown.connection_url, url);
     let agent_side = binding(&shown, "q_agent");
     assert_eq!(agent_side.status.as_str(), "ACTIVE");
@@ -188,7 +201,9 @@ async fn a_result_counts_only_from_the_lease_holder_and_an_expired_lease_is_take
     let first = register(&app, &project, "first", &["q1"]).await;
     let second = register(&app, &project, "second", &["q1"]).await;
     let url = format!("127.0.0.1:{}", closed_port());
-    let id = app.create_ok(&project, &with_queues("leased", &url, &["q1"])).await;
+    let id = app
+        .create_ok(&project, &with_queues("leased", &url, &["q1"]))
+        .await;
 
     let held = claim(&app, &project, &first, 5_000, 5_000).await;
     assert_eq!(held.len(), 1, "{held:?}");
@@ -204,7 +219,10 @@ async fn a_result_counts_only_from_the_lease_holder_and_an_expired_lease_is_take
         if !taken.is_empty() {
             break taken;
         }
-        assert!(Instant::now() < deadline, "the expired lease was never taken over");
+        assert!(
+            Instant::now() < deadline,
+            "the expired lease was never taken over"
+        );
     };
     assert_eq!(taken[0]["work_id"], held[0]["work_id"]);
     let late = send_result(&app, &project, &first, &held[0], true).await;
@@ -215,15 +233,17 @@ async fn a_result_counts_only_from_the_lease_holder_and_an_expired_lease_is_take
     let refused = send_result(&app, &project, &second, &other_queue, true).await;
     assert_dli_error(refused, 400, "DLI.0007").await;
     assert_eq!(
-        send_result(&app, &project, &second, &taken[0], false).await.status(),
+        send_result(&app, &project, &second, &taken[0], false)
+            .await
+            .status(),
         200
     );
-    let shown = wait_for(&app, &project, &id, |c| c.status != "CREATING").await;
+    let shown = wait_for(&app, &project, &id, |c| c.state != "CREATING").await;
     let q1 = binding(&shown, "q1");
     assert_eq!(q1.status.as_str(), "FAILED");
     assert_eq!(q1.checked_from.as_deref(), Some("agent:second"));
     assert!(q1.err_msg.contains("agent second"), "{}", q1.err_msg);
-    assert_eq!(shown.status, "FAILED", "reached from nowhere: {shown:?}");
+    assert_eq!(shown.state, "FAILED", "reached from nowhere: {shown:?}");
     assert!(
         shown.message.contains("not reached from the server") && shown.message.contains("q1"),
         "the message names every place: {}",
@@ -262,10 +282,20 @@ async fn when_its_agents_go_offline_a_queue_falls_back_to_the_server() {
     })
     .await;
     assert_eq!(binding(&shown, "q1").status.as_str(), "ACTIVE");
-    assert_eq!(binding(&shown, "q1").checked_from.as_deref(), Some("server"));
+    assert_eq!(
+        binding(&shown, "q1").checked_from.as_deref(),
+        Some("server")
+    );
     // An agent that stops gives its registration back at once.
     let path = app.url(&format!("/dsconn/v1/{project}/agents/{agent}"));
-    assert_eq!(app.delete_request(&path).send().await.expect("sent").status(), 200);
+    assert_eq!(
+        app.delete_request(&path)
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
     let again = app.delete_request(&path).send().await.expect("sent");
     assert_dli_error(again, 400, "DLI.0002").await;
     app.stop().await;
@@ -281,14 +311,22 @@ async fn with_require_agents_an_agentless_queue_waits_and_says_so() {
     let project = new_project();
     create_queues(&app, &project, &["q1"]).await;
     let url = format!("127.0.0.1:{}", closed_port());
-    let id = app.create_ok(&project, &with_queues("waits", &url, &["q1"])).await;
+    let id = app
+        .create_ok(&project, &with_queues("waits", &url, &["q1"]))
+        .await;
     let shown = wait_for(&app, &project, &id, |c| {
         binding(c, "q1").err_msg.contains("waiting for an agent")
     })
     .await;
-    assert_eq!(binding(&shown, "q1").err_msg, "waiting for an agent of queue q1");
+    assert_eq!(
+        binding(&shown, "q1").err_msg,
+        "waiting for an agent of queue q1"
+    );
     assert_eq!(binding(&shown, "q1").status.as_str(), "CREATING");
-    assert_eq!(shown.status, "CREATING", "the server's own check failed; q1 waits");
+    assert_eq!(
+        shown.state, "CREATING",
+        "the server's own check failed; q1 waits"
+    );
     // A connection that waits for its queues can still be deleted.
     assert_eq!(app.delete(&project, &id).await.status(), 200);
     app.stop().await;
@@ -311,7 +349,9 @@ async fn start_test(app: &TestApp, project: &str, queue: &str, address: &str) ->
 
 async fn read_test(app: &TestApp, project: &str, queue: &str, task: i64) -> Value {
     let response = app
-        .get(app.url(&format!("/v1.0/{project}/queues/{queue}/connection-test/{task}")))
+        .get(app.url(&format!(
+            "/v1.0/{project}/queues/{queue}/connection-test/{task}"
+        )))
         .send()
         .await
         .expect("sent");
@@ -345,20 +385,34 @@ async fn the_queue_connection_test_runs_where_the_queue_is_checked() {
     // An agent's queue: the agent gets it (TCP only), the answer is the agent's.
     let agent = register(&app, &project, "tester", &["q_agent"]).await;
     let task = start_test(&app, &project, "q_agent", &address).await;
-    assert_eq!(read_test(&app, &project, "q_agent", task).await["connectivity"], "CHECKING");
+    assert_eq!(
+        read_test(&app, &project, "q_agent", task).await["connectivity"],
+        "CHECKING"
+    );
     let work = claim(&app, &project, &agent, 5_000, 10_000).await;
     assert_eq!(work.len(), 1, "{work:?}");
     assert_eq!(work[0]["kind"], "test");
     assert_eq!(work[0]["service"], Value::Null);
-    assert_eq!(send_result(&app, &project, &agent, &work[0], false).await.status(), 200);
+    assert_eq!(
+        send_result(&app, &project, &agent, &work[0], false)
+            .await
+            .status(),
+        200
+    );
     let answer = read_test(&app, &project, "q_agent", task).await;
     assert_eq!(answer["connectivity"], "UNREACHABLE", "{answer}");
     assert_eq!(answer["checked_from"], "agent:tester");
-    assert_eq!(target.accepted(), 1, "the server did not dial for the agent's queue");
+    assert_eq!(
+        target.accepted(),
+        1,
+        "the server did not dial for the agent's queue"
+    );
 
     // A task is read through its own queue only.
     let response = app
-        .get(app.url(&format!("/v1.0/{project}/queues/q_server/connection-test/{task}")))
+        .get(app.url(&format!(
+            "/v1.0/{project}/queues/q_server/connection-test/{task}"
+        )))
         .send()
         .await
         .expect("sent");
@@ -397,7 +451,8 @@ async fn another_projects_credential_reaches_no_agent_and_no_work() {
     create_queues(&app, &theirs, &["q1"]).await;
     let agent = register(&app, &mine, "mine", &["q1"]).await;
     let url = format!("127.0.0.1:{}", closed_port());
-    app.create_ok(&mine, &with_queues("private", &url, &["q1"])).await;
+    app.create_ok(&mine, &with_queues("private", &url, &["q1"]))
+        .await;
     let token = dsconn::issuing::create_token(
         &app.store,
         dsconn::domain::ProjectScope::Projects(vec![theirs.clone()]),
@@ -417,10 +472,22 @@ async fn another_projects_credential_reaches_no_agent_and_no_work() {
     for (method, path) in [
         (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents")),
         (reqwest::Method::GET, format!("/dsconn/v1/{mine}/agents")),
-        (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents/{agent}/claim")),
-        (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents/{agent}/results")),
-        (reqwest::Method::POST, format!("/dsconn/v1/{mine}/agents/{agent}/heartbeat")),
-        (reqwest::Method::DELETE, format!("/dsconn/v1/{mine}/agents/{agent}")),
+        (
+            reqwest::Method::POST,
+            format!("/dsconn/v1/{mine}/agents/{agent}/claim"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/dsconn/v1/{mine}/agents/{agent}/results"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/dsconn/v1/{mine}/agents/{agent}/heartbeat"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/dsconn/v1/{mine}/agents/{agent}"),
+        ),
     ] {
         let response = as_them(method.clone(), path.clone())
             .json(&json!({"name": "x", "version": "1", "queues": ["q1"]}))
@@ -480,7 +547,7 @@ async fn registering_refuses_unknown_queues_and_bad_names() {
         json!({"name": "has space", "version": "1", "queues": ["q1"]}),
         json!({"name": "a", "version": "1", "queues": []}),
         json!({"name": "a", "version": "", "queues": ["q1"]}),
-        json!({"name": "a", "version": "1", "queues": ["Upper"]}),
+        json!({"name": "a", "version": "1", "queues": ["bad name!"]}),
     ] {
         let response = post_json(&app, &path, &body).await;
         assert_dli_error(response, 400, "DLI.0001").await;
@@ -500,6 +567,10 @@ async fn registering_refuses_unknown_queues_and_bad_names() {
         .json()
         .await
         .expect("json");
-    assert_eq!(listed["agents"], json!([]), "nothing was registered: {listed}");
+    assert_eq!(
+        listed["agents"],
+        json!([]),
+        "nothing was registered: {listed}"
+    );
     app.stop().await;
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TcpTarget, TestApp, assert_dli_error, closed_port, create_body, new_project, post_json,
-    spawn_app, spawn_app_with,
+    TcpTarget, TestApp, assert_dli_error, closed_port, create_body, create_queues, new_project,
+    post_json, spawn_app, spawn_app_with,
 };
 
 fn queues_path(project: &str, id: &str, action: &str) -> String {
@@ -48,6 +48,7 @@ async fn queues_bound_at_create_and_later_each_get_their_own_checked_entry() {
     let app = spawn_app().await;
     let target = TcpTarget::start().await;
     let project = new_project();
+    create_queues(&app, &project, &["etl", "adhoc", "nightly"]).await;
     let mut body = create_body("bound", "RDS", &target.address.to_string());
     body["queues"] = json!(["etl", "adhoc"]);
     let id = app.create_ok(&project, &body).await;
@@ -131,6 +132,8 @@ async fn the_default_queue_and_bad_names_are_refused_and_change_nothing() {
     let mut body = create_body("with-default", "RDS", &target.address.to_string());
     body["queues"] = json!(["default"]);
     assert_dli_error(app.create(&project, &body).await, 400, "DLI.0007").await;
+    // An existing queue, so that the unknown connection is what is refused.
+    create_queues(&app, &project, &["q"]).await;
     let unknown = queues_path(
         &project,
         &uuid::Uuid::new_v4().to_string(),
@@ -157,6 +160,7 @@ async fn a_failing_destination_fails_each_binding_with_its_reason() {
     let app = spawn_app().await;
     let project = new_project();
     let port = closed_port();
+    create_queues(&app, &project, &["etl"]).await;
     let mut body = create_body("down", "RDS", &format!("127.0.0.1:{port}"));
     body["queues"] = json!(["etl"]);
     let id = app.create_ok(&project, &body).await;
@@ -178,6 +182,7 @@ async fn deleting_a_connection_removes_its_bindings_for_good() {
     let app = spawn_app().await;
     let target = TcpTarget::start().await;
     let project = new_project();
+    create_queues(&app, &project, &["etl"]).await;
     let mut body = create_body("temporary", "RDS", &target.address.to_string());
     body["queues"] = json!(["etl"]);
     let id = app.create_ok(&project, &body).await;
@@ -210,6 +215,7 @@ async fn a_recheck_flips_connectivity_when_the_target_goes_down_and_comes_back()
     let target = TcpTarget::start().await;
     let address = target.address;
     let project = new_project();
+    create_queues(&app, &project, &["etl"]).await;
     let mut body = create_body("watched", "RDS", &address.to_string());
     body["queues"] = json!(["etl"]);
     let id = app.create_ok(&project, &body).await;

@@ -430,3 +430,97 @@ async fn dsconn_test_checks_a_definition_or_a_saved_connection_and_exits_by_outc
     let body: Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(body["failure_reason"], "CONNECTION_REFUSED");
 }
+
+#[tokio::test]
+async fn queue_create_list_show_and_delete_work_end_to_end() {
+    let app = spawn_app_with(|config| {
+        config.queues = vec![dsconn::domain::QueueName::parse("declared_q").expect("name")];
+    })
+    .await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    let queue = |args: &[&str]| {
+        let mut command = client(&app, home.path(), &project);
+        command.arg("queue").args(args);
+        run(command)
+    };
+
+    let output = queue(&[
+        "create",
+        "ETL",
+        "--type",
+        "general",
+        "--description",
+        "loads",
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "created queue etl");
+    let output = queue(&["create", "etl"]).await;
+    assert_eq!(output.status.code(), Some(1), "refused by the server");
+    assert!(stderr(&output).contains("DLI.0006"), "{}", stderr(&output));
+
+    let output = queue(&["list"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The table's cells are padded by a space on the left.
+    let table: String = stdout(&output)
+        .lines()
+        .map(|line| format!("{}\n", line.trim_start()))
+        .collect();
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|header| header.starts_with("NAME")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|line| line.trim_start().starts_with("declared_q") && line.contains("yes")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|line| line.trim_start().starts_with("etl") && line.contains("general")),
+        "{table}"
+    );
+    let output = queue(&["list", "--type", "general", "--output", "json"]).await;
+    let listed: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(
+        listed["queues"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+
+    let output = queue(&["show", "etl"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("loads"), "{}", stdout(&output));
+    let output = queue(&["show", "etl", "--output", "json"]).await;
+    let shown: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(shown["queueName"], "etl");
+
+    let output = queue(&["delete", "etl", "declared_q"]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the declared queue is refused"
+    );
+    assert!(
+        stdout(&output).contains("deleted queue etl"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("declared_q"),
+        "{}",
+        stderr(&output)
+    );
+    let output = queue(&["show", "etl"]).await;
+    assert!(
+        stderr(&output).contains("There is no queue named etl"),
+        "{}",
+        stderr(&output)
+    );
+}

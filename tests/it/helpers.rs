@@ -659,6 +659,22 @@ pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Resp
         .expect("request sent")
 }
 
+/// Creates queues in a project through CreateQueue, asserting each 201: a queue must
+/// exist to be bound.
+pub async fn create_queues(app: &TestApp, project: &str, names: &[&str]) {
+    for name in names {
+        let response = post_json(
+            app,
+            &format!("/v1.0/{project}/queues"),
+            &json!({"queue_name": name, "cu_count": 16}),
+        )
+        .await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json body");
+        assert_eq!(status, 201, "queue {name} not created: {body}");
+    }
+}
+
 /// A real `dsconn serve` child process and the address it reported in its JSON log.
 pub struct ServerProcess {
     pub child: std::process::Child,

@@ -22,6 +22,7 @@ mod outbound_policy;
 mod persistence;
 mod pg_cluster;
 mod probes;
+mod queues;
 mod reachability;
 mod replicas;
 mod signing_modes;

@@ -15,9 +15,10 @@ use dsconn::domain::{
     ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, TagFilter, Tags,
 };
 use dsconn::store::{
-    BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, DATABASE_FILE,
-    DeleteOutcome, DynStore, ListQuery, NewConnection, NewCredential, NewToken, PgStore,
-    ReactivateOutcome, SortOrder, SqliteStore, StoreError,
+    BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, CreateNamedOutcome,
+    DATABASE_FILE, DeleteNamedOutcome, DeleteOutcome, DynStore, ListQuery, NewConnection,
+    NewCredential, NewQueue, NewToken, PgStore, ReactivateOutcome, SortOrder, SqliteStore,
+    StoreError,
 };
 use rstest::rstest;
 use sqlx::{Connection, Executor, PgConnection};
@@ -135,6 +136,8 @@ fn connection(
         network_id: "net-0123".to_owned(),
         tags: Tags::parse(&pairs).expect("valid tags"),
         queues: queues(queue_names),
+        // The stories of bindings bind declared queues; `queue_story` binds stored ones.
+        declared_queues: queues(queue_names),
         create_time,
     }
 }
@@ -699,7 +702,7 @@ async fn connection_story(store: &DynStore) {
         let names = queues(names);
         async move {
             store
-                .associate_queues(&pa, id, &names, T0 + 40)
+                .associate_queues(&pa, id, &names, &names, T0 + 40)
                 .await
                 .expect("associate")
         }
@@ -734,7 +737,13 @@ async fn connection_story(store: &DynStore) {
     assert_eq!(associate(beta.id, &[]).await, BindingOutcome::Changed(0));
     assert_eq!(
         store
-            .associate_queues(&pb, beta.id, &queues(&["q_one"]), T0 + 40)
+            .associate_queues(
+                &pb,
+                beta.id,
+                &queues(&["q_one"]),
+                &queues(&["q_one"]),
+                T0 + 40
+            )
             .await
             .expect("associate"),
         BindingOutcome::NotFound
@@ -987,7 +996,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // A failing binding.
     assert_eq!(
         first
-            .associate_queues(&p, c1.id, &queues(&["q_b"]), t + 100)
+            .associate_queues(&p, c1.id, &queues(&["q_b"]), &queues(&["q_b"]), t + 100)
             .await
             .expect("associate"),
         BindingOutcome::Changed(1)
@@ -1027,7 +1036,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     assert_eq!(bound[1].connectivity.as_deref(), Some("UNREACHABLE"));
     // A deleted connection's bindings go with it and are never claimed.
     first
-        .associate_queues(&p, c2.id, &queues(&["q_c"]), t + 200)
+        .associate_queues(&p, c2.id, &queues(&["q_c"]), &queues(&["q_c"]), t + 200)
         .await
         .expect("associate");
     assert_eq!(
@@ -1541,7 +1550,13 @@ async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] b
     for (n, name) in names.iter().enumerate() {
         let added = stores
             .first
-            .associate_queues(&p, id, &queues(&[name]), T0 + 10 + n as i64)
+            .associate_queues(
+                &p,
+                id,
+                &queues(&[name]),
+                &queues(&[name]),
+                T0 + 10 + n as i64,
+            )
             .await
             .expect("associate");
         assert_eq!(added, BindingOutcome::Changed(1));
@@ -1871,4 +1886,357 @@ async fn the_first_key_check_stored_wins_for_every_process(#[case] backend: Back
         "a stored check never changes"
     );
     stores.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Queues and elastic resource pools
+// ---------------------------------------------------------------------------------------
+
+fn new_queue(project: &ProjectId, name: &str, create_time: i64) -> NewQueue {
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("cu_count".into(), 16.into());
+    attributes.insert("queue_type".into(), "general".into());
+    NewQueue {
+        project_id: project.clone(),
+        name: QueueName::parse_new(name).expect("valid queue"),
+        resource_id: uuid::Uuid::new_v4().to_string(),
+        attributes,
+        create_time,
+    }
+}
+
+/// A connection binding `queue_names`, none of them declared: each must be stored.
+fn binding_stored(project: &ProjectId, name: &str, queue_names: &[&str], t: i64) -> NewConnection {
+    let mut new = connection(project, name, Service::Rds, &[], queue_names, t);
+    new.declared_queues.clear();
+    new
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn queues_and_pools_are_created_listed_bound_and_deleted_alike(#[case] backend: Backend) {
+    let Some(stores) = open(backend).await else {
+        return;
+    };
+    queue_story(&stores.first, &stores.second).await;
+    stores.finish().await;
+}
+
+async fn queue_story(first: &DynStore, second: &DynStore) {
+    let pa = project("proj-queues-a");
+    let pb = project("proj-queues-b");
+
+    // Create: a duplicate (also through the other handle) and a full project are refused.
+    let etl = new_queue(&pa, "etl", T0);
+    assert_eq!(
+        first.create_queue(&etl, 3).await.expect("create"),
+        CreateNamedOutcome::Created
+    );
+    assert_eq!(
+        second
+            .create_queue(&new_queue(&pa, "etl", T0 + 1), 3)
+            .await
+            .expect("create"),
+        CreateNamedOutcome::AlreadyExists
+    );
+    for name in ["adhoc", "zeta"] {
+        let created = first.create_queue(&new_queue(&pa, name, T0 + 2), 3).await;
+        assert_eq!(created.expect("create"), CreateNamedOutcome::Created);
+    }
+    assert_eq!(
+        first
+            .create_queue(&new_queue(&pa, "fourth", T0 + 3), 3)
+            .await
+            .expect("create"),
+        CreateNamedOutcome::CapReached
+    );
+    // Per project: the same name is free in another project, which has its own cap.
+    assert_eq!(
+        second
+            .create_queue(&new_queue(&pb, "etl", T0 + 4), 3)
+            .await
+            .expect("create"),
+        CreateNamedOutcome::Created
+    );
+
+    // List and get: by name, with every stored field.
+    let listed = second.list_queues(&pa).await.expect("list");
+    let listed_names: Vec<&str> = listed.iter().map(|q| q.name.as_str()).collect();
+    assert_eq!(listed_names, ["adhoc", "etl", "zeta"]);
+    let got = first
+        .get_queue(&pa, "etl")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got.resource_id, etl.resource_id);
+    assert_eq!(got.attributes, etl.attributes);
+    assert_eq!(got.create_time, T0);
+    assert!(first.get_queue(&pb, "adhoc").await.expect("get").is_none());
+    assert!(first.queue_exists(&pa, "etl").await.expect("exists"));
+    assert!(
+        !first.queue_exists(&pb, "zeta").await.expect("exists"),
+        "per project"
+    );
+
+    // Binding an unknown queue (or another project's) binds nothing.
+    let refused = first
+        .create_connection(&binding_stored(&pb, "c-b", &["adhoc"], T0 + 10), 10)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::UnknownQueue(ref q)) if q == "adhoc"),
+        "{refused:?}"
+    );
+    assert!(
+        first
+            .find_live_connection_by_name(&pb, "c-b")
+            .await
+            .expect("find")
+            .is_none(),
+        "the refused create stored nothing"
+    );
+    let bound = binding_stored(&pa, "c-a", &["etl"], T0 + 11);
+    first
+        .create_connection(&bound, 10)
+        .await
+        .expect("create with a stored queue");
+    let refused = second
+        .associate_queues(&pa, bound.id, &queues(&["adhoc", "ghost"]), &[], T0 + 12)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::UnknownQueue(ref q)) if q == "ghost"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        get(first, &pa, bound.id).await.queues.len(),
+        1,
+        "nothing more was bound"
+    );
+    // A declared queue needs no row.
+    let declared = queues(&["declared_q"]);
+    let added = second
+        .associate_queues(
+            &pa,
+            bound.id,
+            &queues(&["adhoc", "declared_q"]),
+            &declared,
+            T0 + 13,
+        )
+        .await
+        .expect("associate");
+    assert_eq!(added, BindingOutcome::Changed(2));
+
+    // Delete: refused while a live connection has it bound, counting connections.
+    let other = binding_stored(&pa, "c-a2", &["etl"], T0 + 14);
+    first.create_connection(&other, 10).await.expect("create");
+    assert_eq!(
+        first.delete_queue(&pa, "etl").await.expect("delete"),
+        DeleteNamedOutcome::Bound(2)
+    );
+    assert_eq!(
+        first.delete_queue(&pa, "ghost").await.expect("delete"),
+        DeleteNamedOutcome::NotFound
+    );
+    assert_eq!(
+        first.delete_queue(&pb, "adhoc").await.expect("delete"),
+        DeleteNamedOutcome::NotFound
+    );
+    first
+        .disassociate_queues(&pa, bound.id, &queues(&["etl"]), T0 + 15)
+        .await
+        .expect("disassociate");
+    assert_eq!(
+        second.delete_queue(&pa, "etl").await.expect("delete"),
+        DeleteNamedOutcome::Bound(1)
+    );
+    // Finish the checks, so that the connection can be deleted.
+    let claimed = first
+        .claim_pending_checks("owner", LEASE, 10, T0 + 16)
+        .await
+        .expect("claim");
+    for check in &claimed {
+        first
+            .record_check_result(check.id, "owner", &failed(), T0 + 17)
+            .await
+            .expect("record");
+    }
+    assert_eq!(
+        first
+            .delete_connection(&pa, other.id, T0 + 18)
+            .await
+            .expect("delete"),
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(
+        second.delete_queue(&pa, "etl").await.expect("delete"),
+        DeleteNamedOutcome::Deleted
+    );
+    assert!(!first.queue_exists(&pa, "etl").await.expect("exists"));
+    assert!(
+        second.queue_exists(&pb, "etl").await.expect("exists"),
+        "the other project's stays"
+    );
+
+    // Pools: the same life, without bindings.
+    let pool = new_queue(&pa, "pool_a", T0 + 20);
+    assert_eq!(
+        first.create_pool(&pool, 2).await.expect("create"),
+        CreateNamedOutcome::Created
+    );
+    assert_eq!(
+        second
+            .create_pool(&new_queue(&pa, "pool_a", T0 + 21), 2)
+            .await
+            .expect("create"),
+        CreateNamedOutcome::AlreadyExists
+    );
+    assert_eq!(
+        first
+            .create_pool(&new_queue(&pa, "pool_b", T0 + 22), 2)
+            .await
+            .expect("create"),
+        CreateNamedOutcome::Created
+    );
+    assert_eq!(
+        first
+            .create_pool(&new_queue(&pa, "pool_c", T0 + 23), 2)
+            .await
+            .expect("create"),
+        CreateNamedOutcome::CapReached
+    );
+    let pools = second.list_pools(&pa).await.expect("list");
+    assert_eq!(pools.len(), 2);
+    assert_eq!(pools[0].name, "pool_a");
+    assert_eq!(pools[0].attributes, pool.attributes);
+    assert!(second.list_pools(&pb).await.expect("list").is_empty());
+    assert_eq!(
+        first.delete_pool(&pb, "pool_a").await.expect("delete"),
+        DeleteNamedOutcome::NotFound
+    );
+    assert_eq!(
+        first.delete_pool(&pa, "pool_a").await.expect("delete"),
+        DeleteNamedOutcome::Deleted
+    );
+    assert_eq!(
+        first.delete_pool(&pa, "pool_a").await.expect("delete"),
+        DeleteNamedOutcome::NotFound
+    );
+}
+
+/// Binds racing a delete of the same queue, through two handles: every bind that
+/// succeeded holds a binding of a queue that still exists, and a queue that was deleted
+/// has no binding.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_bind_and_a_delete_of_one_queue_never_both_succeed(#[case] backend: Backend) {
+    let Some(stores) = open(backend).await else {
+        return;
+    };
+    let p = project("proj-queue-race");
+    for round in 0..20 {
+        let queue = format!("race_{round}");
+        stores
+            .first
+            .create_queue(&new_queue(&p, &queue, T0 + round), 1000)
+            .await
+            .expect("create queue");
+        let new = connection(&p, &format!("c{round}"), Service::Rds, &[], &[], T0 + round);
+        stores
+            .first
+            .create_connection(&new, 1000)
+            .await
+            .expect("create");
+        let (binder, deleter) = (Arc::clone(&stores.first), Arc::clone(&stores.second));
+        let names = queues(&[&queue]);
+        let (p1, p2, q) = (p.clone(), p.clone(), queue.clone());
+        let bind = tokio::spawn(async move {
+            binder
+                .associate_queues(&p1, new.id, &names, &[], T0 + 100)
+                .await
+        });
+        let delete = tokio::spawn(async move { deleter.delete_queue(&p2, &q).await });
+        let bound = bind.await.expect("bind task");
+        let deleted = delete.await.expect("delete task").expect("delete");
+        let bindings = get(&stores.first, &p, new.id).await.queues.len();
+        let exists = stores.first.queue_exists(&p, &queue).await.expect("exists");
+        match (&bound, deleted) {
+            (Ok(BindingOutcome::Changed(1)), DeleteNamedOutcome::Bound(1)) => {
+                assert!(exists && bindings == 1, "round {round}");
+            }
+            (Err(StoreError::UnknownQueue(_)), DeleteNamedOutcome::Deleted) => {
+                assert!(!exists && bindings == 0, "round {round}");
+            }
+            other => panic!("round {round}: bind and delete disagree: {other:?}"),
+        }
+    }
+    stores.finish().await;
+}
+
+/// A database of the build before queues existed, with a binding: migration 0005 makes
+/// the bound queue a stored queue of its project, so the binding still names one.
+#[tokio::test]
+async fn upgrading_keeps_every_bound_queue_as_a_queue_of_its_project() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let before = tempfile::tempdir().expect("migrations dir");
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .expect("migrations")
+    {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(&path, before.path().join(&name)).expect("copy");
+        }
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(DATABASE_FILE))
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+    let old = sqlx::migrate::Migrator::new(before.path())
+        .await
+        .expect("old migrator");
+    old.run(&pool).await.expect("old schema");
+    pool.execute(
+        "INSERT INTO connections (id, project_id, name, service, destination, \
+             security_group_id, network_id, state, create_time, update_time) \
+         VALUES ('6f1c1b8e-0c1f-4a43-9f55-4b8b3f0f6b11', 'proj-old', 'c', 'RDS', \
+             '10.0.0.1:3306', 'sg', 'net', 'ACTIVE', 1, 1); \
+         INSERT INTO queue_bindings (peer_id, connection_id, queue_name, status, update_time) \
+         VALUES ('p1', '6f1c1b8e-0c1f-4a43-9f55-4b8b3f0f6b11', 'old_q', 'ACTIVE', 5);",
+    )
+    .await
+    .expect("old rows");
+    pool.close().await;
+
+    let store: DynStore = Arc::new(SqliteStore::open(dir.path()).await.expect("upgraded"));
+    let p = project("proj-old");
+    let queue = store
+        .get_queue(&p, "old_q")
+        .await
+        .expect("get")
+        .expect("backfilled");
+    assert_eq!(queue.create_time, 5, "created when first bound");
+    assert!(
+        uuid::Uuid::parse_str(&queue.resource_id).is_ok(),
+        "{}",
+        queue.resource_id
+    );
+    assert!(queue.attributes.is_empty());
+    assert_eq!(
+        store.delete_queue(&p, "old_q").await.expect("delete"),
+        DeleteNamedOutcome::Bound(1)
+    );
+    assert!(
+        !store
+            .queue_exists(&project("proj-other"), "old_q")
+            .await
+            .expect("exists")
+    );
+    store.close().await;
 }

@@ -8,6 +8,7 @@ import tempfile
 
 import pytest
 import requests
+from huaweicloudsdkdli.v1 import CreateQueueRequest, CreateQueueRequestBody
 
 from conftest import RecordingClient, run_cli, start_server
 from helpers import (create, delete, expect_error, is_uuid4, list_connections, new_project_id,
@@ -83,6 +84,10 @@ def test_list_show_delete_and_errors_behave_as_in_dli(sim):
 
 
 def test_queue_bindings_read_back_through_the_sdk_models(simulated, sim):
+    # A queue must exist to be bound.
+    for name in ("etl_nightly", "adhoc"):
+        body = CreateQueueRequestBody(queue_name=name, cu_count=16)
+        assert sim.create_queue(CreateQueueRequest(body=body)).queue_name == name
     created = create(sim, unique_name("bound"), "rds-2.example.com:3306")
     wait_settled(sim, created.connection_id)
     url = (f"{simulated.base_url}/v2.0/{sim.project_id}/datasource-connection/"

@@ -1,0 +1,34 @@
+-- DLI queues and elastic resource pools, per project. A queue must exist to be bound.
+-- `attributes` holds, as a JSON object, the DLI fields dsconn validates, stores and
+-- echoes without giving them a meaning (CU counts, charging, engine, tags, ...).
+CREATE TABLE queues (
+    project_id  TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    resource_id TEXT    NOT NULL,
+    attributes  TEXT    NOT NULL DEFAULT '{}',
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY (project_id, name)
+) STRICT;
+
+CREATE TABLE elastic_resource_pools (
+    project_id  TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    resource_id TEXT    NOT NULL,
+    attributes  TEXT    NOT NULL DEFAULT '{}',
+    create_time INTEGER NOT NULL,
+    PRIMARY KEY (project_id, name)
+) STRICT;
+
+-- Bindings made before queues existed keep working: each distinct queue they name
+-- becomes a queue of its project (with no echoed fields), created when first bound.
+INSERT INTO queues (project_id, name, resource_id, create_time)
+SELECT c.project_id, b.queue_name,
+       lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
+             substr(hex(randomblob(2)), 2) || '-8' || substr(hex(randomblob(2)), 2) || '-' ||
+             hex(randomblob(6))),
+       MIN(b.update_time)
+FROM queue_bindings b JOIN connections c ON c.id = b.connection_id
+GROUP BY c.project_id, b.queue_name;
+
+-- Bindings by queue name, for refusing to delete a bound queue.
+CREATE INDEX queue_bindings_by_queue ON queue_bindings (queue_name);

@@ -1,0 +1,256 @@
+//! `dsconn queue create | list | show | delete`: DLI's queues, which must exist before a
+//! connection can bind them.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::client::{
+    ClientOutput, CommonArgs, connect, explain, local_time, or_dash, print_json, print_table, table,
+};
+use super::exit::{self, CliError};
+use crate::api::types::{CreateQueueRequest, TagInput};
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Create a queue.
+    Create(CreateQueueArgs),
+    /// List the project's queues (every type unless --type says otherwise).
+    List(ListQueuesArgs),
+    /// Show one queue.
+    Show(ShowQueueArgs),
+    /// Delete queues that no connection has bound.
+    Delete(DeleteQueuesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateQueueArgs {
+    /// 1-128 letters, digits and `_` (stored in lower case).
+    pub name: String,
+    /// The queue's CUs (stored and echoed).
+    #[arg(long, default_value_t = 16)]
+    pub cu_count: i64,
+    /// `sql` or `general`.
+    #[arg(long = "type", default_value = "sql")]
+    pub queue_type: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// The elastic resource pool it belongs to (stored and echoed).
+    #[arg(long)]
+    pub pool: Option<String>,
+    /// A tag as key=value (repeat for more).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListQueuesArgs {
+    /// `sql`, `general` or `all`.
+    #[arg(long = "type", default_value = "all")]
+    pub queue_type: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowQueueArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteQueuesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+pub async fn run(command: QueueCommand) -> Result<(), CliError> {
+    match command {
+        QueueCommand::Create(args) => create(args).await,
+        QueueCommand::List(args) => list(args).await,
+        QueueCommand::Show(args) => show(args).await,
+        QueueCommand::Delete(args) => delete(args).await,
+    }
+}
+
+fn tag_input(raw: &str) -> Result<TagInput, CliError> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| CliError::usage(format!("--tag {raw:?} must be key=value")))?;
+    Ok(TagInput {
+        key: Some(key.to_owned()),
+        value: Some(value.to_owned()),
+    })
+}
+
+async fn create(args: CreateQueueArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|raw| tag_input(raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let request = CreateQueueRequest {
+        queue_name: Some(json!(args.name)),
+        cu_count: Some(json!(args.cu_count)),
+        queue_type: Some(json!(args.queue_type)),
+        description: args.description.map(|text| json!(text)),
+        elastic_resource_pool_name: args.pool.map(|pool| json!(pool)),
+        tags: (!tags.is_empty()).then(|| json!(tags)),
+        ..CreateQueueRequest::default()
+    };
+    let answer = client
+        .create_queue(&request)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    match args.common.output {
+        ClientOutput::Json => print_json(&answer.raw),
+        _ => println!("created queue {}", answer.value.queue_name),
+    }
+    Ok(())
+}
+
+async fn list(args: ListQueuesArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let answer = client
+        .list_queues(&args.queue_type)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    if args.common.output == ClientOutput::Json {
+        print_json(&answer.raw);
+        return Ok(());
+    }
+    let queues = answer.value.queues;
+    if queues.is_empty() {
+        eprintln!("no queues in project {}", settings.project);
+        return Ok(());
+    }
+    let wide = args.common.output == ClientOutput::Wide;
+    let mut table = table();
+    let mut header = vec!["NAME", "TYPE", "CU", "DECLARED", "CREATED"];
+    if wide {
+        header.extend(["POOL", "RESOURCE ID", "DESCRIPTION"]);
+    }
+    table.set_header(header);
+    for queue in queues {
+        let mut row = vec![
+            queue.queue_name,
+            queue.queue_type,
+            queue
+                .cu_count
+                .map_or_else(|| "-".to_owned(), |cu| cu.to_string()),
+            if queue.declared { "yes" } else { "no" }.to_owned(),
+            if queue.declared {
+                "-".to_owned()
+            } else {
+                local_time(queue.create_time)
+            },
+        ];
+        if wide {
+            row.extend([
+                or_dash(
+                    queue
+                        .echo
+                        .elastic_resource_pool_name
+                        .as_deref()
+                        .unwrap_or_default(),
+                ),
+                or_dash(queue.resource_id.as_deref().unwrap_or_default()),
+                or_dash(queue.echo.description.as_deref().unwrap_or_default()),
+            ]);
+        }
+        table.add_row(row);
+    }
+    print_table(&table);
+    Ok(())
+}
+
+async fn show(args: ShowQueueArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let answer = client
+        .show_queue(&args.name)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    if args.common.output == ClientOutput::Json {
+        print_json(&answer.raw);
+        return Ok(());
+    }
+    let queue = answer.value;
+    let text = |value: Option<&str>| or_dash(value.unwrap_or_default());
+    let rows = [
+        ("Name", queue.queue_name.clone()),
+        ("Type", queue.queue_type.clone()),
+        (
+            "CU",
+            queue
+                .cu_count
+                .map_or_else(|| "-".to_owned(), |cu| cu.to_string()),
+        ),
+        (
+            "Declared",
+            if queue.declared {
+                "yes (--queue)"
+            } else {
+                "no"
+            }
+            .to_owned(),
+        ),
+        ("Owner", queue.owner.clone()),
+        ("Resource id", text(queue.resource_id.as_deref())),
+        ("Pool", text(queue.elastic_resource_pool_name.as_deref())),
+        ("Description", text(queue.description.as_deref())),
+        (
+            "Created",
+            if queue.declared {
+                "-".to_owned()
+            } else {
+                local_time(queue.create_time)
+            },
+        ),
+    ];
+    let mut table = table();
+    for (label, value) in rows {
+        table.add_row(vec![format!("{label}:"), value]);
+    }
+    print_table(&table);
+    Ok(())
+}
+
+async fn delete(args: DeleteQueuesArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let mut failed = 0;
+    let mut answers = Vec::new();
+    for name in &args.names {
+        match client.delete_queue(name).await {
+            Ok(answer) => {
+                if args.common.output == ClientOutput::Json {
+                    answers.push(answer.raw);
+                } else {
+                    println!("deleted queue {name}");
+                }
+            }
+            Err(error) => {
+                let error = explain(error, &settings);
+                if error.code == exit::UNREACHABLE {
+                    return Err(error);
+                }
+                eprintln!("dsconn: {name}: {error}");
+                failed += 1;
+            }
+        }
+    }
+    if args.common.output == ClientOutput::Json {
+        print_json(&serde_json::Value::Array(answers));
+    }
+    if failed > 0 {
+        return Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!("{failed} of {} queue(s) not deleted", args.names.len()),
+        ));
+    }
+    Ok(())
+}
