@@ -71,6 +71,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         Ok(stats) => crate::telemetry::metrics::record_store_stats(&stats),
         Err(error) => tracing::warn!(error = %error, "metrics: the store did not answer"),
     }
+    let online_since = state
+        .checks
+        .pipeline
+        .online_since(crate::domain::now_millis());
+    match state.store.online_agents_by_queue(online_since).await {
+        Ok(counts) => crate::telemetry::metrics::record_online_agents(&counts),
+        Err(error) => tracing::warn!(error = %error, "metrics: the store did not answer"),
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

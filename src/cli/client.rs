@@ -348,9 +348,31 @@ pub async fn show(args: ShowArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
-        _ => print_table(&connection_details(&answer.value)),
+        _ => {
+            print_table(&connection_details(&answer.value));
+            if !answer.value.available_queue_info.is_empty() {
+                println!();
+                print_table(&bindings_table(&answer.value));
+            }
+        }
     }
     Ok(())
+}
+
+/// Each binding's status and where it was checked.
+fn bindings_table(connection: &ConnectionResponse) -> Table {
+    let mut table = table();
+    table.set_header(vec!["QUEUE", "STATUS", "CHECKED FROM", "UPDATED", "ERROR"]);
+    for binding in &connection.available_queue_info {
+        table.add_row(vec![
+            binding.name.clone(),
+            binding.status.to_string(),
+            or_dash(binding.checked_from.as_deref().unwrap_or_default()),
+            local_time(binding.update_time),
+            or_dash(&binding.err_msg),
+        ]);
+    }
+    table
 }
 
 fn parse_tag(raw: &str) -> Result<TagInput, CliError> {

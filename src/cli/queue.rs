@@ -20,6 +20,21 @@ pub enum QueueCommand {
     Show(ShowQueueArgs),
     /// Delete queues that no connection has bound.
     Delete(DeleteQueuesArgs),
+    /// Test whether HOST:PORT is reachable from a queue (where its checks run: one of
+    /// its agents, else the server); waits for the answer, exit code 1 if unreachable.
+    Test(TestQueueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestQueueArgs {
+    pub queue: String,
+    /// `host:port`: an IPv4 address, a domain name or `[IPv6]`, with its port.
+    pub address: String,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +89,7 @@ pub async fn run(command: QueueCommand) -> Result<(), CliError> {
         QueueCommand::List(args) => list(args).await,
         QueueCommand::Show(args) => show(args).await,
         QueueCommand::Delete(args) => delete(args).await,
+        QueueCommand::Test(args) => test(args).await,
     }
 }
 
@@ -211,6 +227,27 @@ async fn show(args: ShowQueueArgs) -> Result<(), CliError> {
                 local_time(queue.create_time)
             },
         ),
+        (
+            "Agents",
+            if queue.agents.is_empty() {
+                "none: the server checks this queue".to_owned()
+            } else {
+                queue
+                    .agents
+                    .iter()
+                    .map(|agent| {
+                        format!(
+                            "{} ({}, {}, last seen {})",
+                            agent.name,
+                            agent.version,
+                            agent.address,
+                            local_time(agent.last_seen)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+        ),
     ];
     let mut table = table();
     for (label, value) in rows {
@@ -253,4 +290,61 @@ async fn delete(args: DeleteQueuesArgs) -> Result<(), CliError> {
         ));
     }
     Ok(())
+}
+
+/// How often `queue test` reads the answer while the test runs.
+const TEST_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+async fn test(args: TestQueueArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let created = client
+        .create_queue_test(&args.queue, &args.address)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    let task_id = created.value.task_id;
+    let give_up = tokio::time::Instant::now() + args.timeout;
+    let answer = loop {
+        let answer = client
+            .show_queue_test(&args.queue, task_id)
+            .await
+            .map_err(|error| explain(error, &settings))?;
+        if answer.value.connectivity != crate::api::queue_tests::CHECKING {
+            break answer;
+        }
+        if tokio::time::Instant::now() >= give_up {
+            let why = or_dash(&answer.value.detail);
+            return Err(CliError::new(
+                exit::TIMED_OUT,
+                format!(
+                    "no answer within {:?} (task {task_id}): {why}",
+                    args.timeout
+                ),
+            ));
+        }
+        tokio::time::sleep(TEST_POLL).await;
+    };
+    let test = &answer.value;
+    if args.common.output == ClientOutput::Json {
+        print_json(&answer.raw);
+    } else {
+        println!(
+            "{} from queue {}: {} ({})",
+            test.address,
+            args.queue,
+            test.connectivity,
+            or_dash(test.checked_from.as_deref().unwrap_or_default())
+        );
+        println!("{}", test.detail);
+    }
+    if test.connectivity == "REACHABLE" {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!(
+                "{} is not reachable from queue {}",
+                test.address, args.queue
+            ),
+        ))
+    }
 }

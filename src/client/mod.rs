@@ -7,6 +7,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::api::queue_tests::{
+    CreateConnectivityTaskRequest, CreateConnectivityTaskResponse, ShowConnectivityTaskResponse,
+};
 use crate::api::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
     SuccessResponse, TestDefinitionRequest, TestResponse,
@@ -401,5 +404,36 @@ impl Client {
     pub async fn delete_queue(&self, name: &str) -> Result<Answer<SuccessResponse>, ClientError> {
         let path = format!("{}/{}", self.queues_path(), signing::encode(name));
         self.call(Method::DELETE, &path, "", None).await
+    }
+
+    /// DLI's CreateConnectivityTask: is `address` reachable from the queue?
+    pub async fn create_queue_test(
+        &self,
+        queue: &str,
+        address: &str,
+    ) -> Result<Answer<CreateConnectivityTaskResponse>, ClientError> {
+        let path = format!(
+            "{}/{}/connection-test",
+            self.queues_path(),
+            signing::encode(queue)
+        );
+        let body = CreateConnectivityTaskRequest {
+            address: address.to_owned(),
+        };
+        self.request(Method::POST, &path, Some(&body)).await
+    }
+
+    /// DLI's ShowConnectivityTask.
+    pub async fn show_queue_test(
+        &self,
+        queue: &str,
+        task_id: i64,
+    ) -> Result<Answer<ShowConnectivityTaskResponse>, ClientError> {
+        let path = format!(
+            "{}/{}/connection-test/{task_id}",
+            self.queues_path(),
+            signing::encode(queue)
+        );
+        self.call(Method::GET, &path, "", None).await
     }
 }

@@ -166,6 +166,11 @@ pub trait QueueWorkStore: Send + Sync {
         online_since: i64,
     ) -> Result<Vec<AgentRecord>>;
 
+    /// (project, queue, online agents) of every queue an agent heard from since
+    /// `online_since` serves, for the metrics.
+    async fn online_agents_by_queue(&self, online_since: i64)
+    -> Result<Vec<(String, String, u64)>>;
+
     /// Claims up to `limit` pieces of work of the agent's queues: CREATING bindings, ACTIVE
     /// bindings due for a re-check, and tests; the agent is heard from. None if it is not
     /// registered.
@@ -268,6 +273,11 @@ pub(super) const DELETE_AGENT: &str = "DELETE FROM agents WHERE agent_id = $1 AN
 pub(super) const SELECT_ONLINE_AGENTS: &str = "SELECT agent_id, name, version, address, \
      registered_at, last_seen FROM agents WHERE project_id = $1 AND last_seen >= $2 \
      ORDER BY name, agent_id";
+
+pub(super) const COUNT_ONLINE_BY_QUEUE: &str = "SELECT aq.project_id, aq.queue_name, \
+     COUNT(*) FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
+     WHERE aq.kind = 'queue' AND a.last_seen >= $1 \
+     GROUP BY aq.project_id, aq.queue_name ORDER BY aq.project_id, aq.queue_name";
 
 pub(super) const SELECT_AGENT_QUEUES: &str = "SELECT aq.agent_id, aq.kind, aq.queue_name \
      FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
@@ -499,6 +509,23 @@ macro_rules! impl_queue_work_store {
                                 }
                             },
                         )
+                        .collect())
+                }
+
+                async fn online_agents_by_queue(
+                    &self,
+                    online_since: i64,
+                ) -> Result<Vec<(String, String, u64)>> {
+                    let rows: Vec<(String, String, i64)> =
+                        sqlx::query_as(work::COUNT_ONLINE_BY_QUEUE)
+                            .bind(online_since)
+                            .fetch_all(self.reader())
+                            .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(project, queue, count)| {
+                            (project, queue, u64::try_from(count).unwrap_or(0))
+                        })
                         .collect())
                 }
 

@@ -190,6 +190,31 @@ async fn a_queue_with_an_online_agent_is_checked_by_it_and_nowhere_else() {
     assert_eq!(listed["agents"][0]["name"], "vpc-1");
     assert_eq!(listed["agents"][0]["queues"], json!(["q_agent"]));
     assert_eq!(listed["agents"][0]["address"], "127.0.0.1");
+    // ShowQueue lists it too; the metrics count it and the check it made.
+    let queue: Value = app
+        .get(app.url(&format!("/v1.0/{project}/queues/q_agent")))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(queue["agents"][0]["name"], "vpc-1", "{queue}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    let online = format!("dsconn_online_agents{{project=\"{project}\",queue=\"q_agent\"}} 1");
+    assert!(metrics.contains(&online), "{online} missing");
+    assert!(
+        metrics.contains("dsconn_checks_by_place_total{place=\"agent\"}"),
+        "checks by place"
+    );
     app.stop().await;
 }
 

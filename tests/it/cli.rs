@@ -524,3 +524,76 @@ async fn queue_create_list_show_and_delete_work_end_to_end() {
         stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn queue_test_waits_for_the_answer_and_show_says_where_bindings_were_checked() {
+    let app = spawn_app_with(|config| {
+        config.queues = vec![dsconn::domain::QueueName::parse("etl").expect("name")];
+    })
+    .await;
+    let target = TcpTarget::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    let dsconn_client = |args: &[&str]| {
+        let mut command = client(&app, home.path(), &project);
+        command.args(args);
+        run(command)
+    };
+    let address = target.address.to_string();
+    let output = dsconn_client(&["queue", "test", "etl", &address]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("REACHABLE (server)"),
+        "{}",
+        stdout(&output)
+    );
+    let refused = format!("127.0.0.1:{}", closed_port());
+    let output = dsconn_client(&["queue", "test", "etl", &refused, "--output", "json"]).await;
+    assert_eq!(output.status.code(), Some(1), "unreachable is exit 1");
+    let answer: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(answer["connectivity"], "UNREACHABLE", "{answer}");
+    let output = dsconn_client(&["queue", "test", "nope", &address]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("There is no queue named nope"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = dsconn_client(&[
+        "create",
+        "--name",
+        "bound",
+        "--service",
+        "RDS",
+        "--url",
+        &address,
+        "--security-group-id",
+        "sg",
+        "--network-id",
+        "net",
+        "--queue",
+        "etl",
+        "--wait",
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = dsconn_client(&["list", "--output", "json"]).await;
+    let listed: Value = serde_json::from_str(&stdout(&listed)).expect("json");
+    let id = listed["connections"][0]["connection_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let output = dsconn_client(&["show", &id]).await;
+        let text = stdout(&output);
+        if text.contains("CHECKED FROM") && text.contains("server") {
+            assert!(text.contains("ACTIVE"), "{text}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
