@@ -599,3 +599,36 @@ async fn registering_refuses_unknown_queues_and_bad_names() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn in_simulation_a_queue_connection_test_obeys_the_simulation_rules() {
+    let app = spawn_app_with(|config| {
+        config.probe.probe_mode = dsconn::probe::ProbeMode::Simulate;
+        config.probe.simulate_duration = Duration::from_millis(100);
+        config.probe.simulate_rules = vec![
+            "*.broken.example=fail:CONNECTION_REFUSED:simulated refusal"
+                .parse()
+                .expect("rule"),
+        ];
+    })
+    .await;
+    let project = new_project();
+    create_queues(&app, &project, &["q1"]).await;
+    for (address, expected) in [
+        ("db.broken.example:3306", "UNREACHABLE"),
+        ("db.fine.example:3306", "REACHABLE"),
+    ] {
+        let task = start_test(&app, &project, "q1", address).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let answer = loop {
+            let answer = read_test(&app, &project, "q1", task).await;
+            if answer["connectivity"] != "CHECKING" {
+                break answer;
+            }
+            assert!(Instant::now() < deadline, "{answer}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(answer["connectivity"], expected, "{address}: {answer}");
+    }
+    app.stop().await;
+}
