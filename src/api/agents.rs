@@ -357,17 +357,27 @@ pub async fn claim(
         .clamp(LEASE_RANGE.0, LEASE_RANGE.1);
     let address = address.to_string();
     let give_up = tokio::time::Instant::now() + wait;
+    // Heard from now; while it waits, the store is only read until there is work.
+    state
+        .store
+        .touch_agent(&project, &agent_id, &address, now_millis())
+        .await?
+        .ok_or_else(|| not_registered(&agent_id))?;
     loop {
         // Listening before looking, so work announced in between is not missed.
         let announced = state.agent_wake.notified();
         tokio::pin!(announced);
         announced.as_mut().enable();
         let now = now_millis();
-        let claimed = state
-            .store
-            .claim_agent_work(&project, &agent_id, &address, lease, max, now)
-            .await?
-            .ok_or_else(|| not_registered(&agent_id))?;
+        let claimed = if state.store.agent_has_work(&project, &agent_id, now).await? {
+            state
+                .store
+                .claim_agent_work(&project, &agent_id, &address, lease, max, now)
+                .await?
+                .ok_or_else(|| not_registered(&agent_id))?
+        } else {
+            Vec::new()
+        };
         if !claimed.is_empty() || tokio::time::Instant::now() >= give_up {
             let lease_until = now.saturating_add(i64::try_from(millis(lease)).unwrap_or(0));
             if !claimed.is_empty() {

@@ -184,6 +184,10 @@ pub trait QueueWorkStore: Send + Sync {
         now: i64,
     ) -> Result<Option<Vec<QueueWork>>>;
 
+    /// Whether the agent's queues have work to claim now: a read, so that a waiting claim
+    /// polls without writing.
+    async fn agent_has_work(&self, project: &ProjectId, agent_id: &str, now: i64) -> Result<bool>;
+
     /// Claims tests of queues without an agent heard from since `online_since`, for the
     /// server's worker.
     async fn claim_server_tests(
@@ -291,7 +295,8 @@ pub(super) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, w.queue_name, 
      WHERE c.project_id = $1 AND c.state <> 'DELETED' \
        AND w.queue_name IN (SELECT queue_name FROM agent_queues \
                             WHERE agent_id = $2 AND kind = 'queue') \
-       AND (w.status = 'CREATING' OR (w.status = 'ACTIVE' AND w.next_check_at <= $3)) \
+       AND (w.status = 'CREATING' \
+            OR (w.status = 'ACTIVE' AND COALESCE(w.next_check_at, 0) <= $3)) \
        AND (w.lease_until IS NULL OR w.lease_until < $3) \
      ORDER BY w.update_time, w.peer_id LIMIT $4";
 
@@ -619,6 +624,27 @@ macro_rules! impl_queue_work_store {
                     }
                     transaction.commit().await?;
                     Ok(Some(claimed))
+                }
+
+                async fn agent_has_work(
+                    &self,
+                    project: &ProjectId,
+                    agent_id: &str,
+                    now: i64,
+                ) -> Result<bool> {
+                    for select in [work::SELECT_AGENT_BINDINGS, work::SELECT_AGENT_TESTS] {
+                        let found = sqlx::query(select)
+                            .bind(project.as_str())
+                            .bind(agent_id)
+                            .bind(now)
+                            .bind(1_i64)
+                            .fetch_optional(self.reader())
+                            .await?;
+                        if found.is_some() {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
                 }
 
                 async fn claim_server_tests(
