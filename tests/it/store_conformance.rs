@@ -15,6 +15,9 @@ use dsconn::domain::{
     ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, TagFilter, Tags,
 };
 use dsconn::store::{
+    BindingConnectivity, NewAgent, NewTask, QueueWorkKind, RegisterOutcome, TaskResult,
+};
+use dsconn::store::{
     BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, CreateNamedOutcome,
     DATABASE_FILE, DeleteNamedOutcome, DeleteOutcome, DynStore, ListQuery, NewConnection,
     NewCredential, NewQueue, NewToken, PgStore, ReactivateOutcome, SortOrder, SqliteStore,
@@ -2239,4 +2242,426 @@ async fn upgrading_keeps_every_bound_queue_as_a_queue_of_its_project() {
             .expect("exists")
     );
     store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Queues in other networks: agents, their claims, queue connection tests
+// ---------------------------------------------------------------------------------------
+
+fn agent(p: &ProjectId, name: &str, queue_names: &[&str], now: i64) -> NewAgent {
+    NewAgent {
+        agent_id: uuid::Uuid::new_v4().to_string(),
+        project_id: p.clone(),
+        name: name.to_owned(),
+        version: "test".to_owned(),
+        address: "127.0.0.1".to_owned(),
+        queues: queue_names.iter().map(|q| (*q).to_owned()).collect(),
+        pools: Vec::new(),
+        now,
+    }
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn agents_take_only_their_queues_work_and_the_server_only_the_rest(#[case] backend: Backend) {
+    let Some(stores) = open(backend).await else {
+        return;
+    };
+    agent_story(&stores.first, &stores.second).await;
+    stores.finish().await;
+}
+
+async fn agent_story(first: &DynStore, second: &DynStore) {
+    let (p, other) = (project("proj-agents"), project("proj-other"));
+    let online = T0; // agents heard from at T0 or later are online
+    let a1 = agent(&p, "a1", &["q_a"], T0 + 1);
+    assert_eq!(
+        first.register_agent(&a1, 2).await.expect("register"),
+        RegisterOutcome::Registered
+    );
+    // The same queue name in another project is not a1's.
+    let c_other = connection(&other, "o", Service::Rds, &[], &["q_a"], T0 + 2);
+    first.create_connection(&c_other, 10).await.expect("create");
+    let c1 = connection(&p, "c1", Service::Rds, &[], &["q_a", "q_b"], T0 + 3);
+    first.create_connection(&c1, 10).await.expect("create");
+
+    // The server's worker leaves q_a (a1 is online) and takes q_b and the other project's.
+    let server = second
+        .claim_pending_bindings("server", LEASE, 10, T0 + 10, online)
+        .await
+        .expect("claim");
+    let mut taken: Vec<(String, String)> = server
+        .iter()
+        .map(|b| (b.check.project_id.clone(), b.queue_name.clone()))
+        .collect();
+    taken.sort();
+    assert_eq!(
+        taken,
+        [
+            ("proj-agents".to_owned(), "q_b".to_owned()),
+            ("proj-other".to_owned(), "q_a".to_owned())
+        ]
+    );
+    // a1 gets its queue's binding, with what it needs to check it; another agent of the
+    // queue gets nothing while a1's lease holds, and an unknown agent is None.
+    assert!(
+        first
+            .agent_has_work(&p, &a1.agent_id, T0 + 11)
+            .await
+            .expect("read")
+    );
+    let work = second
+        .claim_agent_work(&p, &a1.agent_id, "10.1.1.1", LEASE, 10, T0 + 11)
+        .await
+        .expect("claim")
+        .expect("registered");
+    assert_eq!(work.len(), 1, "{work:?}");
+    assert_eq!(
+        (
+            work[0].kind,
+            work[0].queue_name.as_str(),
+            work[0].connection_id
+        ),
+        (QueueWorkKind::Bind, "q_a", Some(c1.id))
+    );
+    assert_eq!(work[0].destination, c1.destination);
+    let a2 = agent(&p, "a2", &["q_a"], T0 + 12);
+    first.register_agent(&a2, 2).await.expect("register");
+    assert!(
+        first
+            .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, T0 + 13)
+            .await
+            .expect("claim")
+            .expect("registered")
+            .is_empty()
+    );
+    assert_eq!(
+        first
+            .claim_agent_work(&other, &a1.agent_id, "x", LEASE, 10, T0 + 13)
+            .await
+            .expect("claim"),
+        None,
+        "an agent id of another project names no agent"
+    );
+    // A third registration is over the cap of 2.
+    assert_eq!(
+        first
+            .register_agent(&agent(&p, "a3", &["q_a"], T0 + 14), 2)
+            .await
+            .expect("register"),
+        RegisterOutcome::TooManyAgents(2)
+    );
+    // The result: only the lease holder, only for the work's queue.
+    let owner1 = format!("agent:{}", a1.agent_id);
+    let owner2 = format!("agent:{}", a2.agent_id);
+    let peer = work[0].key.clone();
+    let mut result = binding_result(true);
+    result.checked_from = "agent:a1".to_owned();
+    assert!(
+        !first
+            .record_binding_result(&peer, "q_a", &owner2, &result, T0 + 15)
+            .await
+            .expect("record")
+    );
+    assert!(
+        !first
+            .record_binding_result(&peer, "q_b", &owner1, &result, T0 + 15)
+            .await
+            .expect("record")
+    );
+    // Deregistering a1 gives its lease back: a2 takes the work over at once.
+    assert!(
+        first
+            .deregister_agent(&p, &a1.agent_id)
+            .await
+            .expect("deregister")
+    );
+    assert!(
+        !first
+            .deregister_agent(&p, &a1.agent_id)
+            .await
+            .expect("deregister")
+    );
+    let taken = second
+        .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, T0 + 16)
+        .await
+        .expect("claim")
+        .expect("registered");
+    assert_eq!(
+        taken.iter().map(|w| w.key.as_str()).collect::<Vec<_>>(),
+        [peer.as_str()]
+    );
+    result.checked_from = "agent:a2".to_owned();
+    assert!(
+        first
+            .record_binding_result(&peer, "q_a", &owner2, &result, T0 + 17)
+            .await
+            .expect("record")
+    );
+    let shown = get(first, &p, c1.id).await;
+    let q_a = shown
+        .queues
+        .iter()
+        .find(|b| b.queue_name == "q_a")
+        .expect("q_a");
+    assert_eq!(
+        (q_a.status.as_str(), q_a.checked_from.as_deref()),
+        ("ACTIVE", Some("agent:a2"))
+    );
+
+    // Due, the ACTIVE binding is a2's to re-check; its record keeps it ACTIVE.
+    let due = result.next_check_at;
+    let rechecks = first
+        .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, due)
+        .await
+        .expect("claim")
+        .expect("registered");
+    assert_eq!(rechecks.len(), 1);
+    assert_eq!(rechecks[0].kind, QueueWorkKind::RecheckBinding);
+    let reachable = BindingConnectivity {
+        reachable: false,
+        checked_from: "agent:a2".to_owned(),
+        next_check_at: due + 300_000,
+    };
+    assert!(
+        first
+            .record_binding_connectivity(&peer, "q_a", &owner2, &reachable, due + 1)
+            .await
+            .expect("record")
+    );
+    let q_a = get(first, &p, c1.id)
+        .await
+        .queues
+        .into_iter()
+        .find(|b| b.queue_name == "q_a")
+        .expect("q_a");
+    assert_eq!(
+        (q_a.status.as_str(), q_a.connectivity.as_deref()),
+        ("ACTIVE", Some("UNREACHABLE"))
+    );
+
+    // Queue connection tests: a2's queue is a2's; another queue's is the server's.
+    for (task_id, queue) in [(11_i64, "q_a"), (12, "q_b")] {
+        first
+            .create_task(&NewTask {
+                task_id,
+                project_id: p.clone(),
+                queue_name: queue.to_owned(),
+                address: "127.0.0.1:9".to_owned(),
+                now: T0 + 20,
+            })
+            .await
+            .expect("task");
+    }
+    let server_tests = second
+        .claim_server_tests("server", LEASE, 10, T0 + 21, online)
+        .await
+        .expect("claim");
+    assert_eq!(
+        server_tests
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect::<Vec<_>>(),
+        ["12"]
+    );
+    let agent_tests = first
+        .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, T0 + 21)
+        .await
+        .expect("claim")
+        .expect("registered");
+    assert_eq!(agent_tests.len(), 1);
+    assert_eq!(
+        (agent_tests[0].kind, agent_tests[0].service),
+        (QueueWorkKind::Test, None)
+    );
+    let answer = TaskResult {
+        reachable: true,
+        message: "reached".to_owned(),
+        checked_from: "agent:a2".to_owned(),
+    };
+    assert!(
+        !first
+            .record_task_result(11, "q_a", "server", &answer, T0 + 22)
+            .await
+            .expect("record"),
+        "not the holder"
+    );
+    assert!(
+        first
+            .record_task_result(11, "q_a", &owner2, &answer, T0 + 22)
+            .await
+            .expect("record")
+    );
+    let task = second
+        .get_task(&p, "q_a", 11)
+        .await
+        .expect("read")
+        .expect("task");
+    assert_eq!(
+        (task.status.as_str(), task.checked_from.as_deref()),
+        ("REACHABLE", Some("agent:a2"))
+    );
+    assert_eq!(second.get_task(&p, "q_b", 11).await.expect("read"), None);
+    assert_eq!(
+        second.get_task(&other, "q_a", 11).await.expect("read"),
+        None
+    );
+
+    // Online agents and their queues; offline ones are not listed.
+    let listed = first.online_agents(&p, online).await.expect("agents");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|a| (a.name.as_str(), a.queues.clone()))
+            .collect::<Vec<_>>(),
+        [("a2", vec!["q_a".to_owned()])]
+    );
+    assert!(
+        first
+            .online_agents(&p, due + 10_000)
+            .await
+            .expect("agents")
+            .is_empty()
+    );
+    let counts = first.online_agents_by_queue(online).await.expect("counts");
+    assert!(
+        counts.contains(&("proj-agents".to_owned(), "q_a".to_owned(), 1)),
+        "{counts:?}"
+    );
+
+    // Nothing waits for an agent while q_b's work is done; a new test of q_b says it
+    // waits, once marked.
+    first
+        .create_task(&NewTask {
+            task_id: 13,
+            project_id: p.clone(),
+            queue_name: "q_b".to_owned(),
+            address: "127.0.0.1:9".to_owned(),
+            now: T0 + 30,
+        })
+        .await
+        .expect("task");
+    assert!(
+        first
+            .mark_waiting_for_agents(online, T0 + 31)
+            .await
+            .expect("mark")
+            >= 1
+    );
+    let waiting = first
+        .get_task(&p, "q_b", 13)
+        .await
+        .expect("read")
+        .expect("task");
+    assert_eq!(waiting.message, "waiting for an agent of queue q_b");
+
+    // Finished tests and long-gone agents are purged; a test still checking is kept.
+    let purged = first
+        .purge_queue_work(i64::MAX, i64::MAX)
+        .await
+        .expect("purge");
+    assert!(purged >= 2, "{purged}");
+    assert_eq!(first.get_task(&p, "q_a", 11).await.expect("read"), None);
+    assert!(first.get_task(&p, "q_b", 13).await.expect("read").is_some());
+    assert!(first.online_agents(&p, 0).await.expect("agents").is_empty());
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_connection_whose_own_check_failed_is_active_once_a_queue_reaches_it(
+    #[case] backend: Backend,
+) {
+    let Some(stores) = open(backend).await else {
+        return;
+    };
+    let (store, p) = (&stores.first, project("proj-awaiting"));
+    let c = connection(&p, "c", Service::Rds, &[], &["q1", "q2"], T0);
+    store.create_connection(&c, 10).await.expect("create");
+    let claimed = store
+        .claim_pending_checks("w", LEASE, 10, T0 + 1)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    // The server's own check fails while both queues are still being checked: waits.
+    assert!(
+        store
+            .record_check_result(c.id, "w", &failed(), T0 + 2)
+            .await
+            .expect("record")
+    );
+    let waiting = get(store, &p, c.id).await;
+    assert_eq!(waiting.state, ConnectionState::Creating);
+    assert!(
+        store
+            .claim_pending_checks("w2", LEASE, 10, T0 + 2 + LEASE_MS * 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a connection waiting for its queues is not checked again"
+    );
+    let bindings = store
+        .claim_pending_bindings("w", LEASE, 10, T0 + 3, NO_AGENT_ONLINE)
+        .await
+        .expect("claim");
+    let peer = |queue: &str| {
+        bindings
+            .iter()
+            .find(|b| b.queue_name == queue)
+            .expect("binding")
+            .peer_id
+            .clone()
+    };
+    // One queue fails: still waiting for the other. It reaches the destination: ACTIVE.
+    store
+        .record_binding_result(&peer("q1"), "q1", "w", &binding_result(false), T0 + 4)
+        .await
+        .expect("record");
+    assert_eq!(get(store, &p, c.id).await.state, ConnectionState::Creating);
+    store
+        .record_binding_result(&peer("q2"), "q2", "w", &binding_result(true), T0 + 5)
+        .await
+        .expect("record");
+    let reached = get(store, &p, c.id).await;
+    assert_eq!(reached.state, ConnectionState::Active);
+    assert_eq!(reached.connection_url, c.destination);
+    assert_eq!(reached.message, "");
+
+    // Another connection, whose queues all fail: FAILED with every place's reason.
+    let d = connection(&p, "d", Service::Rds, &[], &["q1"], T0 + 10);
+    store.create_connection(&d, 10).await.expect("create");
+    store
+        .claim_pending_checks("w", LEASE, 10, T0 + 11)
+        .await
+        .expect("claim");
+    store
+        .record_check_result(d.id, "w", &failed(), T0 + 12)
+        .await
+        .expect("record");
+    let binding = store
+        .claim_pending_bindings("w", LEASE, 10, T0 + 13, NO_AGENT_ONLINE)
+        .await
+        .expect("claim");
+    store
+        .record_binding_result(
+            &binding[0].peer_id,
+            "q1",
+            "w",
+            &binding_result(false),
+            T0 + 14,
+        )
+        .await
+        .expect("record");
+    let unreached = get(store, &p, d.id).await;
+    assert_eq!(unreached.state, ConnectionState::Failed);
+    assert!(
+        unreached.message.contains("not reached from the server")
+            && unreached.message.contains("queue cannot reach it"),
+        "{}",
+        unreached.message
+    );
+    stores.finish().await;
 }
