@@ -8,10 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use http::Method;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -87,17 +85,7 @@ fn host_name() -> String {
 
 /// Runs the agent until SIGINT or SIGTERM.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = interrupt.recv() => info!("SIGINT received, stopping"),
-            _ = terminate.recv() => info!("SIGTERM received, stopping"),
-        }
-        on_signal.cancel();
-    });
+    let shutdown = crate::cli::serve::cancelled_on_signal()?;
     args.probe.validate().map_err(anyhow::Error::msg)?;
     let settings = args.connection.resolve()?;
     let client = Client::new(&settings.endpoint, &settings.project, settings.auth)?;

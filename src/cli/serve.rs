@@ -7,10 +7,10 @@ use crate::app::Application;
 use crate::config::{AuthMode, ServeConfig};
 use crate::issuing;
 
-/// Runs the server until SIGINT or SIGTERM.
-pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    // Signal handlers go in before anything is announced, so a supervisor that signals
-    // right after start-up still gets a graceful stop.
+/// A token cancelled at the first SIGINT or SIGTERM. Installed before anything is
+/// announced, so a supervisor that signals right after start-up still gets a graceful
+/// stop.
+pub fn cancelled_on_signal() -> anyhow::Result<CancellationToken> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     let shutdown = CancellationToken::new();
@@ -22,6 +22,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }
         on_signal.cancel();
     });
+    Ok(shutdown)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let shutdown = cancelled_on_signal()?;
 
     let application = Application::build(&config).await?;
     let address = application.local_addr()?;
