@@ -22,6 +22,16 @@ async fn app() -> TestApp {
     spawn_app_with(|config| config.agent_timeout = AGENT_TIMEOUT).await
 }
 
+async fn get_json(app: &TestApp, path: &str) -> Value {
+    app.get(app.url(path))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// Registers an agent named `name` for `queues`; its id.
 async fn register(app: &TestApp, project: &str, name: &str, queues: &[&str]) -> String {
     let response = post_json(
@@ -179,26 +189,12 @@ async fn a_queue_with_an_online_agent_is_checked_by_it_and_nowhere_else() {
     assert_eq!(agent_side.checked_from.as_deref(), Some("agent:vpc-1"));
 
     // The online agent is listed with its queue.
-    let listed: Value = app
-        .get(app.url(&format!("/dsconn/v1/{project}/agents")))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = get_json(&app, &format!("/dsconn/v1/{project}/agents")).await;
     assert_eq!(listed["agents"][0]["name"], "vpc-1");
     assert_eq!(listed["agents"][0]["queues"], json!(["q_agent"]));
     assert_eq!(listed["agents"][0]["address"], "127.0.0.1");
     // ShowQueue lists it too; the metrics count it and the check it made.
-    let queue: Value = app
-        .get(app.url(&format!("/v1.0/{project}/queues/q_agent")))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let queue: Value = get_json(&app, &format!("/v1.0/{project}/queues/q_agent")).await;
     assert_eq!(queue["agents"][0]["name"], "vpc-1", "{queue}");
     let metrics = app
         .client
@@ -286,14 +282,7 @@ async fn when_its_agents_go_offline_a_queue_falls_back_to_the_server() {
     let target = TcpTarget::start().await;
     // Not heard from for the agent timeout, the agent is offline...
     tokio::time::sleep(AGENT_TIMEOUT + Duration::from_millis(500)).await;
-    let listed: Value = app
-        .get(app.url(&format!("/dsconn/v1/{project}/agents")))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = get_json(&app, &format!("/dsconn/v1/{project}/agents")).await;
     assert_eq!(listed["agents"], json!([]), "{listed}");
     // ...and the server checks the queue's new binding itself.
     let id = app
@@ -372,6 +361,19 @@ async fn start_test(app: &TestApp, project: &str, queue: &str, address: &str) ->
     body["task_id"].as_i64().expect("task id")
 }
 
+/// Reads a queue connection test until it is no longer CHECKING.
+async fn finished_test(app: &TestApp, project: &str, queue: &str, task: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = read_test(app, project, queue, task).await;
+        if answer["connectivity"] != "CHECKING" {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn read_test(app: &TestApp, project: &str, queue: &str, task: i64) -> Value {
     let response = app
         .get(app.url(&format!(
@@ -394,15 +396,7 @@ async fn the_queue_connection_test_runs_where_the_queue_is_checked() {
 
     // No agent: the server runs it.
     let task = start_test(&app, &project, "q_server", &address).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let answer = loop {
-        let answer = read_test(&app, &project, "q_server", task).await;
-        if answer["connectivity"] != "CHECKING" {
-            break answer;
-        }
-        assert!(Instant::now() < deadline, "{answer}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let answer = finished_test(&app, &project, "q_server", task).await;
     assert_eq!(answer["connectivity"], "REACHABLE", "{answer}");
     assert_eq!(answer["checked_from"], "server");
     assert_eq!(target.accepted(), 1);
@@ -584,14 +578,7 @@ async fn registering_refuses_unknown_queues_and_bad_names() {
     )
     .await;
     assert_dli_error(response, 400, "DLI.0007").await;
-    let listed: Value = app
-        .get(app.url(&path))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = get_json(&app, &path).await;
     assert_eq!(
         listed["agents"],
         json!([]),
@@ -619,15 +606,7 @@ async fn in_simulation_a_queue_connection_test_obeys_the_simulation_rules() {
         ("db.fine.example:3306", "REACHABLE"),
     ] {
         let task = start_test(&app, &project, "q1", address).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let answer = loop {
-            let answer = read_test(&app, &project, "q1", task).await;
-            if answer["connectivity"] != "CHECKING" {
-                break answer;
-            }
-            assert!(Instant::now() < deadline, "{answer}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let answer = finished_test(&app, &project, "q1", task).await;
         assert_eq!(answer["connectivity"], expected, "{address}: {answer}");
     }
     app.stop().await;
