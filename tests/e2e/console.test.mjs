@@ -553,6 +553,12 @@ test('readable at a phone width', async () => {
   const detailOverflow = await sidewaysOverflow();
   assert.ok(detailOverflow <= 0, `no sideways scrolling on the detail page (${detailOverflow}px too wide)`);
   await screenshot(page, 'console-detail-phone.png');
+  await page.goto(`${BASE}/console/#/p/${PROJECT}/queues`);
+  await page.locator('#queues-table tr[data-queue="api_queue"]').waitFor();
+  await page.getByRole('button', { name: 'Test address from reporting' }).click();
+  const queuesOverflow = await sidewaysOverflow();
+  assert.ok(queuesOverflow <= 0, `no sideways scrolling on the queues page (${queuesOverflow}px too wide)`);
+  await screenshot(page, 'console-queues-phone.png');
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
