@@ -556,6 +556,8 @@ test('readable at a phone width', async () => {
   await page.goto(`${BASE}/console/#/p/${PROJECT}/queues`);
   await page.locator('#queues-table tr[data-queue="api_queue"]').waitFor();
   await page.getByRole('button', { name: 'Test address from reporting' }).click();
+  assert.equal(await page.locator('tr[data-test-for="etl_queue"]').isVisible(), false, 'closed test rows stay hidden');
+  assert.equal(await page.getByLabel('Address to test from reporting').isVisible(), true);
   const queuesOverflow = await sidewaysOverflow();
   assert.ok(queuesOverflow <= 0, `no sideways scrolling on the queues page (${queuesOverflow}px too wide)`);
   await screenshot(page, 'console-queues-phone.png');
