@@ -121,6 +121,8 @@ function segment(value) {
 
 const collection = (project) => `/v2.0/${segment(project)}/datasource-connection`;
 const one = (project, id) => `${collection(project)}/${segment(id)}`;
+const queues = (project) => `/v1.0/${segment(project)}/queues`;
+const queue = (project, name) => `${queues(project)}/${segment(name)}`;
 
 export const api = {
   whoami: (credentials) => request('GET', '/dsconn/v1/whoami', { credentials }),
@@ -133,4 +135,10 @@ export const api = {
   testDefinition: (project, body) => request('POST', `${collection(project)}/test`, { body }),
   associate: (project, id, queues) => request('POST', `${one(project, id)}/associate-queue`, { body: { queues } }),
   disassociate: (project, id, queues) => request('POST', `${one(project, id)}/disassociate-queue`, { body: { queues } }),
+  // DLI's queues (every type), and its queue connection test.
+  listQueues: (project) => request('GET', queues(project), { query: [['queue_type', 'all']] }),
+  createQueue: (project, body) => request('POST', queues(project), { body }),
+  removeQueue: (project, name) => request('DELETE', queue(project, name)),
+  testFromQueue: (project, name, address) => request('POST', `${queue(project, name)}/connection-test`, { body: { address } }),
+  queueTest: (project, name, taskId) => request('GET', `${queue(project, name)}/connection-test/${segment(taskId)}`),
 };

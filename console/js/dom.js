@@ -90,6 +90,35 @@ export function compactTime(ms) {
     h('span', {}, date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })));
 }
 
+/** How long ago epoch milliseconds `ms` were, at `now`: "just now", "42 s ago", "3 min ago". */
+export function relativeTime(ms, now = Date.now()) {
+  const seconds = Math.floor((now - ms) / 1000);
+  if (seconds < 5) return 'just now'; // also a clock a little ahead of this browser's
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}
+
+/** A relative time in a <time> element with the exact time as its title; refresh() re-reads it. */
+export function since(ms) {
+  if (!ms) return h('span', { class: 'muted' }, '—');
+  const date = new Date(ms);
+  return h('time', {
+    datetime: date.toISOString(), title: formatTime(ms), 'data-since': String(ms),
+  }, relativeTime(ms));
+}
+
+/** Brings every since() under `root` up to date (they are not redrawn otherwise). */
+export function refreshSince(root) {
+  const now = Date.now();
+  for (const element of root.querySelectorAll('time[data-since]')) {
+    element.textContent = relativeTime(Number(element.dataset.since), now);
+  }
+}
+
 export function formatTime(ms) {
   return new Date(ms).toLocaleString(undefined, {
     year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',

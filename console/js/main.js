@@ -1,6 +1,7 @@
 // The console's shell: a hash router (#/signin, #/projects, #/p/<project>,
-// #/p/<project>/new, #/p/<project>/c/<id>), the session bar and flash messages. A hash
-// holds only project ids, connection ids and list filters: never a credential.
+// #/p/<project>/new, #/p/<project>/c/<id>, #/p/<project>/queues), the session bar and
+// flash messages. A hash holds only project ids, connection ids and list filters: never a
+// credential.
 
 import { clearSession, loadSession } from './api.js';
 import { append, clear, errorBox, h, messageOf } from './dom.js';
@@ -9,11 +10,13 @@ import * as projects from './views/projects.js';
 import * as list from './views/list.js';
 import * as detail from './views/detail.js';
 import * as create from './views/create.js';
+import * as queues from './views/queues.js';
 
 const ROUTES = [
   { pattern: /^#\/signin$/, view: signin, open: true },
   { pattern: /^#\/projects$/, view: projects },
   { pattern: /^#\/p\/([^/?]+)\/new$/, view: create, keys: ['project'] },
+  { pattern: /^#\/p\/([^/?]+)\/queues$/, view: queues, keys: ['project'] },
   { pattern: /^#\/p\/([^/?]+)\/c\/([^/?]+)$/, view: detail, keys: ['project', 'id'] },
   { pattern: /^#\/p\/([^/?]+)(?:\?(.*))?$/, view: list, keys: ['project', 'query'] },
 ];

@@ -165,6 +165,33 @@ export function queues(raw, { required = false } = {}) {
   return { queues: names, error: null };
 }
 
+/** A new queue's name, by DLI's rule (the server folds it to lower case). */
+export function newQueueName(raw) {
+  if (!/^[A-Za-z0-9_]{1,128}$/.test(raw)) return `queue_name must be 1 to 128 letters, digits and '_', got ${quoted(raw)}`;
+  if (raw.startsWith('_') || /^[0-9]+$/.test(raw)) return `queue_name must not start with '_' or be only digits, got ${quoted(raw)}`;
+  return null;
+}
+
+/** CreateQueue's cu_count: a whole number 1-32000. */
+export function cuCount(raw) {
+  const text = raw.trim();
+  if (text === '') return 'cu_count is required';
+  if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > 32000) return 'cu_count must be a whole number from 1 to 32000';
+  return null;
+}
+
+/** A queue connection test's address: one host:port, the port required. */
+export function testAddress(raw) {
+  const text = raw.trim();
+  if (text === '') return 'address must not be empty';
+  if (text.includes(',')) return 'address is one host:port, not a list';
+  const problem = endpointProblem(text);
+  if (problem) return problem.replace(/^url endpoint/, 'address');
+  const port = text.startsWith('[') ? text.slice(text.indexOf(']') + 1) : text.slice(text.lastIndexOf(':'));
+  if (!/^:[0-9]+$/.test(port)) return 'address needs a port, as host:port (the test dials TCP and does not guess one)';
+  return null;
+}
+
 /** The list's tags filter, `k1=v1,k2`: only what the server would refuse outright. */
 export function tagFilter(raw) {
   if (raw.trim() === '') return null;

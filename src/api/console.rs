@@ -69,6 +69,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/views/list.js", JAVASCRIPT),
     asset!("js/views/detail.js", JAVASCRIPT),
     asset!("js/views/create.js", JAVASCRIPT),
+    asset!("js/views/queues.js", JAVASCRIPT),
 ];
 
 /// Assets by path, each with its strong `ETag` (a content hash), computed once.

@@ -403,7 +403,16 @@ test('the detail page shows every field, tests now, binds and unbinds queues', a
   await page.locator('#test-result #test-connectivity', { hasText: 'REACHABLE' }).waitFor();
   await page.locator('#test-result tr[data-outcome="REACHABLE"]', { hasText: `127.0.0.1:${PORT}` }).waitFor();
 
+  // The bind field suggests the project's queues not bound yet.
+  await page.locator('#bind-form datalist option[value="adhoc_queue"]').waitFor({ state: 'attached' });
+  const offered = await page.locator('#bind-form datalist option').evaluateAll((options) => options.map((o) => o.value));
+  assert.ok(offered.includes('reporting') && !offered.includes('etl_queue'), `offered ${offered}`);
+  assert.equal(await page.locator('#bindings tr[data-queue="etl_queue"] td[data-label="Checked from"]').textContent(), 'server');
+
   const bind = page.getByLabel('Bind queues');
+  await bind.fill('no_such_queue');
+  await bind.press('Enter');
+  await page.locator('#action-problems .alert-error', { hasText: 'There is no queue named no_such_queue' }).waitFor();
   await bind.fill('default');
   await bind.press('Enter');
   await page.locator('#bind-form .field-error', { hasText: 'the queue "default" is shared' }).waitFor();
@@ -414,6 +423,8 @@ test('the detail page shows every field, tests now, binds and unbinds queues', a
   await bind.press('Enter');
   await page.locator('#flash', { hasText: 'associated 1 queue(s)' }).waitFor();
   await page.locator('#bindings tr[data-queue="adhoc_queue"] .badge', { hasText: 'ACTIVE' }).waitFor();
+  assert.equal(await page.locator('#bindings tr[data-queue="adhoc_queue"] td[data-label="Checked from"]').textContent(), 'server',
+    'the e2e server has no agents, so the server checked the binding');
   assert.ok(await sidewaysOverflow() <= 0, 'the detail page fits 1280 px');
   await screenshot(page, 'console-detail.png');
 
@@ -421,6 +432,84 @@ test('the detail page shows every field, tests now, binds and unbinds queues', a
   await page.locator('#flash', { hasText: 'disassociated 1 queue(s)' }).waitFor();
   await page.locator('#bindings tr[data-queue="etl_queue"]').waitFor({ state: 'detached' });
   assert.equal(await page.locator('#bindings tr[data-queue]').count(), 1);
+});
+
+test('the queues page lists queues and agents, creates and deletes a queue, and tests addresses from a queue', async () => {
+  // A stored queue made through the API, bound so that its delete is refused.
+  await apiCall('POST', `/v1.0/${PROJECT}/queues`, { queue_name: 'api_queue', cu_count: 32 });
+  const { connections } = await apiCall('GET', `${collection(PROJECT)}?name=orders-db`);
+  await apiCall('POST', `${collection(PROJECT)}/${connections[0].connection_id}/associate-queue`, { queues: ['api_queue'] });
+  // An agent that registers and then stays idle: enough to list it (no check is sent to its queue).
+  await apiCall('POST', `/v1.0/${PROJECT}/queues`, { queue_name: 'vpc_queue', cu_count: 16 });
+  const { agent_id: agentId } = await apiCall('POST', `/dsconn/v1/${PROJECT}/agents`, { name: 'etl-vpc-1', version: '0.9.1', queues: ['vpc_queue'] });
+
+  await page.goto(`${BASE}/console/#/p/${PROJECT}`);
+  await page.locator('#queues-link').click();
+  await page.locator('h1', { hasText: 'Queues' }).waitFor();
+  assert.equal(hashOf(), `#/p/${PROJECT}/queues`);
+  const queueRow = (name) => page.locator(`#queues-table tr[data-queue="${name}"]`);
+  await queueRow('api_queue').waitFor();
+  const names = await page.locator('#queues-table tr[data-queue]').evaluateAll((trs) => trs.map((tr) => tr.dataset.queue));
+  assert.deepEqual(names, ['etl_queue', 'reporting', 'adhoc_queue', 'api_queue', 'vpc_queue'], 'declared queues first, then stored ones');
+  const agent = queueRow('vpc_queue').locator('li[data-agent="etl-vpc-1"]');
+  assert.match(await agent.textContent(), /^etl-vpc-1 version 0\.9\.1127\.0\.0\.1 · last seen (just now|\d+ s ago)$/);
+  assert.match(await agent.locator('time').getAttribute('datetime'), /^\d{4}-\d\d-\d\dT/);
+  await apiCall('DELETE', `/dsconn/v1/${PROJECT}/agents/${agentId}`);
+  assert.equal(await queueRow('api_queue').locator('td[data-label="CU"]').textContent(), '32');
+  assert.equal(await queueRow('api_queue').locator('td[data-label="Declared"]').textContent(), 'no');
+  assert.equal(await queueRow('etl_queue').locator('td[data-label="Declared"]').textContent(), 'yes (--queue)');
+  assert.equal(await queueRow('etl_queue').locator('td[data-label="Agents"]').textContent(), 'server', 'no agent: the server checks it');
+  assert.equal(await page.getByRole('button', { name: 'Delete queue etl_queue' }).isDisabled(), true, 'a declared queue cannot be deleted');
+
+  // Create through the form: hints first, then the server's answer.
+  await page.getByLabel('Queue name').fill('_scratch');
+  await page.locator('#queue-create-submit').click();
+  await page.locator('#queue-create-form .field-error', { hasText: "queue_name must not start with '_'" }).waitFor();
+  await page.getByLabel('Queue name').fill('api_queue');
+  await page.locator('#queue-create-submit').click();
+  await page.locator('#queue-create-error', { hasText: 'DLI.0006' }).waitFor();
+  await page.getByLabel('Queue name').fill('Scratch_Queue');
+  await page.getByLabel('CU count').fill('8');
+  await page.locator('#queue-create-submit').click();
+  await page.locator('#flash', { hasText: 'Created queue scratch_queue.' }).waitFor();
+  assert.equal(await queueRow('scratch_queue').locator('td[data-label="CU"]').textContent(), '8');
+
+  // Delete, confirmed: refused for the bound queue (the DLI error shown), done for the other.
+  await page.getByRole('button', { name: 'Delete queue api_queue' }).click();
+  await page.locator('#queue-confirm-dialog').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'queue-confirm-cancel', 'Cancel has focus first');
+  await page.locator('#queue-confirm-delete').click();
+  await page.locator('#queue-problems .alert-error', { hasText: 'is bound to 1 connection(s)' }).waitFor();
+  assert.match(await page.locator('#queue-problems').textContent(), /DLI\.0007/);
+  await queueRow('api_queue').waitFor();
+  await page.getByRole('button', { name: 'Delete queue scratch_queue' }).click();
+  await page.locator('#queue-confirm-delete').click();
+  await page.locator('#flash', { hasText: 'Deleted queue scratch_queue.' }).waitFor();
+  await queueRow('scratch_queue').waitFor({ state: 'detached' });
+  assert.equal((await apiCall('GET', `/v1.0/${PROJECT}/queues?queue_type=all`)).queues.some((q) => q.queue_name === 'scratch_queue'), false);
+
+  // The queue connection test of a listening and of a closed loopback port, from the server.
+  await page.getByRole('button', { name: 'Test address from reporting' }).click();
+  const address = page.getByLabel('Address to test from reporting');
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'address', 'the opened form has focus');
+  await address.fill('127.0.0.1');
+  await address.press('Enter');
+  await page.locator('tr[data-test-for="reporting"] .field-error', { hasText: 'needs a port' }).waitFor();
+  const outcome = page.locator('tr[data-test-for="reporting"] .test-outcome');
+  await address.fill(`127.0.0.1:${PORT}`);
+  await address.press('Enter');
+  await outcome.locator('[data-connectivity="REACHABLE"]').waitFor();
+  assert.equal(await outcome.locator('.test-checked-from').textContent(), 'server');
+  await address.fill('127.0.0.1:1');
+  await address.press('Enter');
+  await outcome.locator('[data-connectivity="UNREACHABLE"]').waitFor();
+  assert.match(await outcome.textContent(), /127\.0\.0\.1:1/);
+  assert.equal(await outcome.locator('.test-checked-from').textContent(), 'server');
+  assert.ok(await sidewaysOverflow() <= 0, 'the queues page fits 1280 px');
+  await screenshot(page, 'console-queues.png');
+
+  await page.locator('#queues-back').click();
+  await page.locator('h1', { hasText: 'Connections' }).waitFor();
 });
 
 test('a FAILED connection is reactivated, then deleted after confirming', async () => {
@@ -464,6 +553,14 @@ test('readable at a phone width', async () => {
   const detailOverflow = await sidewaysOverflow();
   assert.ok(detailOverflow <= 0, `no sideways scrolling on the detail page (${detailOverflow}px too wide)`);
   await screenshot(page, 'console-detail-phone.png');
+  await page.goto(`${BASE}/console/#/p/${PROJECT}/queues`);
+  await page.locator('#queues-table tr[data-queue="api_queue"]').waitFor();
+  await page.getByRole('button', { name: 'Test address from reporting' }).click();
+  assert.equal(await page.locator('tr[data-test-for="etl_queue"]').isVisible(), false, 'closed test rows stay hidden');
+  assert.equal(await page.getByLabel('Address to test from reporting').isVisible(), true);
+  const queuesOverflow = await sidewaysOverflow();
+  assert.ok(queuesOverflow <= 0, `no sideways scrolling on the queues page (${queuesOverflow}px too wide)`);
+  await screenshot(page, 'console-queues-phone.png');
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
@@ -480,7 +577,7 @@ async function accessibilityScan(label, p = page) {
   assert.deepEqual(serious, [], `${label}: ${JSON.stringify(serious)}`);
 }
 
-test('no serious accessibility problems (axe-core) on the list, detail and create pages', async () => {
+test('no serious accessibility problems (axe-core) on the list, detail, queues and create pages', async () => {
   const scan = (label) => accessibilityScan(label);
   await page.goto(`${BASE}/console/#/p/${PROJECT}`);
   await row('orders-db').waitFor();
@@ -488,6 +585,10 @@ test('no serious accessibility problems (axe-core) on the list, detail and creat
   await row('orders-db').locator('a.conn-name').click();
   await page.locator('#detail-state .badge', { hasText: 'ACTIVE' }).waitFor();
   await scan('detail');
+  await page.goto(`${BASE}/console/#/p/${PROJECT}/queues`);
+  await page.locator('#queues-table tr[data-queue="api_queue"]').waitFor();
+  await page.getByRole('button', { name: 'Test address from reporting' }).click();
+  await scan('queues');
   await page.goto(`${BASE}/console/#/p/${PROJECT}/new`);
   await page.locator('#create-submit').click();
   await page.locator('.field-error:not([hidden])').first().waitFor();

@@ -1,5 +1,6 @@
 // One connection: every field, its queue bindings, the last check per address, and the
-// actions delete (confirmed; not while CREATING), reactivate, test now, bind and unbind.
+// actions delete (confirmed; not while CREATING), reactivate, test now, bind (offering the
+// project's queues) and unbind.
 
 import { api } from '../api.js';
 import {
@@ -30,6 +31,13 @@ function endpointsTable(endpoints, caption) {
       cell('Reason', e.reason ? h('code', {}, e.reason) : text('')),
       cell('Message', text(e.message)),
       cell('Latency', `${e.latency_ms} ms`))))));
+}
+
+/** Where a binding's last check ran: `server`, `agent:<name>`, or null before one ran. */
+function checkedFrom(value) {
+  if (typeof value !== 'string' || value === '') return text('');
+  if (value.startsWith('agent:')) return ['agent ', h('strong', {}, value.slice('agent:'.length))];
+  return value;
 }
 
 function field(label, value) {
@@ -152,16 +160,23 @@ export async function render(ctx) {
   // Bind queues.
   const bindId = uid('bind');
   const bindHint = `${bindId}-hint`;
+  // The project's queues, offered as suggestions: only existing queues can be bound.
+  let projectQueues = [];
+  const queueOptions = h('datalist', { id: `${bindId}-queues` });
   const bindInput = h('input', {
     id: bindId, name: 'queues', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': bindHint,
+    list: queueOptions.id,
   });
   const bindError = h('p', { class: 'field-error', id: `${bindId}-error`, hidden: true });
   const bindButton = h('button', { type: 'submit', class: 'btn btn-primary', id: 'bind-submit' }, 'Bind');
   const bindForm = h('form', { class: 'inline-form', novalidate: true, id: 'bind-form' },
     h('div', { class: 'field' },
       h('label', { for: bindId }, 'Bind queues'),
-      h('p', { class: 'hint', id: bindHint }, 'Queue names of lower-case letters, digits and ‘_’, separated by commas or spaces. The queue “default” cannot be bound.'),
+      h('p', { class: 'hint', id: bindHint }, 'Names of this project’s queues (see ',
+        h('a', { href: `${listHref}/queues`, id: 'bind-queues-link' }, 'Queues'),
+        '), separated by commas or spaces. The queue “default” cannot be bound.'),
       h('div', { class: 'input-row' }, bindInput, bindButton),
+      queueOptions,
       bindError));
   bindForm.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -199,6 +214,25 @@ export async function render(ctx) {
     }
   });
 
+  /** Suggests the project's queues that this connection has not bound yet. */
+  function offerQueues() {
+    const bound = new Set((connection?.available_queue_info ?? []).map((q) => q.name));
+    append(clear(queueOptions), projectQueues
+      .filter((name) => !bound.has(name) && name !== 'default')
+      .map((name) => h('option', { value: name })));
+  }
+
+  async function loadQueues() {
+    try {
+      const answer = await api.listQueues(project);
+      if (ctx.signal.aborted) return;
+      projectQueues = (answer.queues ?? []).map((q) => q.queue_name);
+      offerQueues();
+    } catch {
+      // Only the suggestions are missing; binding still works and the server still decides.
+    }
+  }
+
   function updateButtons() {
     if (!connection) return;
     const state = connection.state;
@@ -222,7 +256,7 @@ export async function render(ctx) {
     const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
     return h('div', { class: 'table-scroll' }, h('table', { class: 'results bindings' },
       h('caption', { class: 'visually-hidden' }, 'Queue bindings'),
-      h('thead', {}, h('tr', {}, ['Queue', 'Status', 'Connectivity', 'Error', 'Last check', 'Updated', 'Action']
+      h('thead', {}, h('tr', {}, ['Queue', 'Status', 'Connectivity', 'Checked from', 'Error', 'Last check', 'Updated', 'Action']
         .map((label) => h('th', { scope: 'col' }, label)))),
       h('tbody', {}, bindings.map((q) => {
         const button = h('button', {
@@ -234,6 +268,7 @@ export async function render(ctx) {
           h('th', { scope: 'row', 'data-label': 'Queue' }, q.name),
           cell('Status', badge(q.status)),
           cell('Connectivity', connectivity(q.connectivity)),
+          cell('Checked from', checkedFrom(q.checked_from)),
           cell('Error', q.err_msg ? [q.failure_reason ? [h('code', {}, q.failure_reason), ': '] : null, q.err_msg] : text('')),
           cell('Last check', time(q.last_checked_at)),
           cell('Updated', time(q.update_time)),
@@ -271,6 +306,7 @@ export async function render(ctx) {
       field('Created', time(c.create_time)),
       field('Updated', time(c.update_time)));
     clear(bindingsSlot).append(bindingsTable(c));
+    offerQueues();
     if (focusedKey) bindingsSlot.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
     clear(endpointsSlot).append(endpointsTable(c.endpoints, 'Last check, per address'));
     updateButtons();
@@ -320,7 +356,7 @@ export async function render(ctx) {
     dialog);
 
   try {
-    await load();
+    await Promise.all([load(), loadQueues()]);
   } catch (error) {
     clear(ctx.main).append(
       h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' }, h('a', { href: listHref }, 'Connections')),

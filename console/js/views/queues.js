@@ -1,0 +1,345 @@
+// A project's DLI queues: their type, CU and online agents (where the queue's checks
+// run; none means the server), a create form, delete (confirmed; the server refuses a
+// bound or declared queue), and per queue a connection test of one host:port.
+
+import { api } from '../api.js';
+import {
+  append, badge, clear, compactTime, errorBox, formatTime, h, messageOf, refreshSince, since, text, uid,
+} from '../dom.js';
+import * as validate from '../validate.js';
+import { rememberProject } from './projects.js';
+
+/** Relative "last seen" times are re-read this often (the table is not redrawn for it). */
+const SINCE_TICK_MS = 10_000;
+/** A running test is asked about this often ... */
+const TEST_POLL_MS = 500;
+/** ... until it finishes or this much time has passed. */
+const TEST_TIMEOUT_MS = 60_000;
+const DEFAULT_CU = '16';
+
+/** The server's message, with its DLI code when it has one (it says which rule refused). */
+function refusal(error) {
+  const message = messageOf(error);
+  return typeof error?.code === 'string' && error.code.startsWith('DLI.') ? `${message} (${error.code})` : message;
+}
+
+function agentsCell(queue) {
+  const agents = queue.agents ?? [];
+  if (agents.length === 0) return h('span', { class: 'checked-by-server' }, 'server');
+  return h('ul', { class: 'agents', 'aria-label': `Agents of ${queue.queue_name}` }, agents.map((agent) => h('li', { 'data-agent': agent.name },
+    h('strong', { class: 'agent-name' }, agent.name), agent.version ? [' ', h('span', { class: 'muted' }, `version ${agent.version}`)] : null,
+    h('br'), h('code', {}, agent.address || '—'), ' · last seen ', since(agent.last_seen))));
+}
+
+/** Waits `ms`; rejects when the page is left meanwhile. */
+function pause(ctx, ms) {
+  return new Promise((resolve, reject) => {
+    if (ctx.signal.aborted) { reject(new Error('left the page')); return; }
+    ctx.later(ms, resolve);
+    ctx.signal.addEventListener('abort', () => reject(new Error('left the page')), { once: true });
+  });
+}
+
+/**
+ * The "test address" row under one queue's row: a host:port field, and the outcome of
+ * the queue's connection test (polled while CHECKING). Kept across redraws of the table.
+ */
+function testPanel(ctx, project, queueName, columns) {
+  const inputId = uid('test-address');
+  const hintId = `${inputId}-hint`;
+  const input = h('input', {
+    id: inputId, name: 'address', type: 'text', autocomplete: 'off', spellcheck: 'false',
+    placeholder: 'db.example.com:5432', 'aria-describedby': hintId,
+  });
+  const fieldError = h('p', { class: 'field-error', id: `${inputId}-error`, hidden: true });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-key': `run-test-${queueName}` }, 'Test');
+  const result = h('div', { class: 'queue-test-result', role: 'status', 'aria-live': 'polite' });
+  const form = h('form', { class: 'queue-test-form', novalidate: true, 'data-queue': queueName },
+    h('div', { class: 'field' },
+      h('label', { for: inputId }, `Address to test from ${queueName}`),
+      h('p', { class: 'hint', id: hintId }, 'One host:port, the port required: the test dials TCP from where the queue’s checks run.'),
+      h('div', { class: 'input-row' }, input, submit),
+      fieldError),
+    result);
+  const row = h('tr', { class: 'test-row', 'data-test-for': queueName, hidden: true },
+    h('td', { colspan: String(columns), class: 'test-cell' }, form));
+
+  const show = (connectivity, ...rest) => {
+    clear(result).append(h('p', { class: 'test-outcome' }, badge(connectivity, { 'data-connectivity': connectivity }), ' ', ...rest));
+  };
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const address = input.value.trim();
+    const problem = validate.testAddress(address);
+    if (problem) {
+      fieldError.textContent = problem;
+      fieldError.hidden = false;
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', `${hintId} ${fieldError.id}`);
+      input.focus();
+      return;
+    }
+    fieldError.hidden = true;
+    input.removeAttribute('aria-invalid');
+    input.setAttribute('aria-describedby', hintId);
+    submit.disabled = true;
+    submit.setAttribute('aria-busy', 'true');
+    clear(result).append(h('p', { class: 'muted' }, `Testing ${address} from ${queueName}…`));
+    try {
+      const { task_id: taskId } = await api.testFromQueue(project, queueName, address);
+      const deadline = Date.now() + TEST_TIMEOUT_MS;
+      for (;;) {
+        const task = await api.queueTest(project, queueName, String(taskId));
+        if (ctx.signal.aborted) return;
+        if (task.connectivity !== 'CHECKING') {
+          show(task.connectivity, h('code', {}, task.address), task.detail ? [': ', task.detail] : null,
+            h('span', { class: 'checked-from' }, 'Checked from ',
+              h('strong', { class: 'test-checked-from' }, task.checked_from ?? '—')));
+          break;
+        }
+        if (Date.now() > deadline) {
+          show('CHECKING', `still running after ${TEST_TIMEOUT_MS / 1000} s`,
+            task.detail ? [': ', task.detail] : null, ` (task ${taskId}); test again later.`);
+          break;
+        }
+        show('CHECKING', task.detail || `testing ${address}…`);
+        await pause(ctx, TEST_POLL_MS);
+      }
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      clear(result).append(errorBox(refusal(error), { title: 'The test was refused' }));
+    } finally {
+      submit.disabled = false;
+      submit.removeAttribute('aria-busy');
+    }
+  });
+  return { row, input };
+}
+
+export async function render(ctx) {
+  const { project } = ctx.params;
+  const listHref = `#/p/${encodeURIComponent(project)}`;
+  rememberProject(project);
+  ctx.title(`Queues · ${project}`);
+
+  const summary = h('p', { class: 'summary', id: 'queues-summary', 'aria-live': 'polite' }, 'Loading…');
+  const problems = h('div', { class: 'problems', id: 'queue-problems' });
+  const region = h('div', { class: 'table-wrap', id: 'queues-region' });
+  const panels = new Map(); // queue name -> its test row, kept across redraws
+
+  const fail = (error, what) => {
+    const box = errorBox(refusal(error), { title: what });
+    clear(problems).append(box);
+    box.focus();
+  };
+
+  // Delete: a modal dialog like the connection's, Cancel focused first.
+  const dialogTitleId = uid('queue-confirm-title');
+  const dialogTitle = h('h2', { id: dialogTitleId }, 'Delete this queue?');
+  const dialogText = h('p', { id: `${dialogTitleId}-text` });
+  const cancelButton = h('button', { type: 'button', class: 'btn btn-secondary', id: 'queue-confirm-cancel', autofocus: true }, 'Cancel');
+  const confirmButton = h('button', { type: 'button', class: 'btn btn-danger', id: 'queue-confirm-delete' }, 'Delete queue');
+  const dialog = h('dialog', { class: 'confirm', id: 'queue-confirm-dialog', 'aria-labelledby': dialogTitleId, 'aria-describedby': dialogText.id },
+    dialogTitle, dialogText, h('div', { class: 'actions' }, cancelButton, confirmButton));
+  let deleting = null; // {name, button}
+  cancelButton.addEventListener('click', () => dialog.close('cancel'));
+  confirmButton.addEventListener('click', () => dialog.close('confirm'));
+  dialog.addEventListener('close', async () => {
+    const target = deleting;
+    deleting = null;
+    if (!target) return;
+    if (dialog.returnValue !== 'confirm') {
+      target.button.focus();
+      return;
+    }
+    target.button.disabled = true;
+    clear(problems);
+    try {
+      await api.removeQueue(project, target.name);
+      if (ctx.signal.aborted) return;
+      panels.delete(target.name);
+      ctx.flash(`Deleted queue ${target.name}.`);
+      await load();
+      ctx.main.querySelector('h1')?.focus();
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      target.button.disabled = false;
+      fail(error, `Could not delete ${target.name}`);
+    }
+  });
+  const confirmDelete = (name, button) => {
+    dialogTitle.textContent = `Delete the queue ${name}?`;
+    dialogText.textContent = `Connections can no longer bind “${name}”. A queue that a connection has bound cannot be deleted: unbind it first.`;
+    deleting = { name, button };
+    dialog.returnValue = '';
+    dialog.showModal();
+  };
+
+  const HEADERS = ['Name', 'Type', 'CU', 'Declared', 'Agents (where checks run)', 'Created', 'Actions'];
+
+  function queueRows(queue) {
+    const name = queue.queue_name;
+    let panel = panels.get(name);
+    if (!panel) {
+      panel = testPanel(ctx, project, name, HEADERS.length);
+      panels.set(name, panel);
+    }
+    const panelId = `test-panel-${name}`;
+    panel.row.id = panelId;
+    const toggle = h('button', {
+      type: 'button', class: 'btn btn-small btn-secondary', 'data-key': `test-${name}`,
+      'aria-expanded': panel.row.hidden ? 'false' : 'true', 'aria-controls': panelId, 'aria-label': `Test address from ${name}`,
+    }, 'Test address');
+    toggle.addEventListener('click', () => {
+      panel.row.hidden = !panel.row.hidden;
+      toggle.setAttribute('aria-expanded', panel.row.hidden ? 'false' : 'true');
+      if (!panel.row.hidden) panel.input.focus();
+    });
+    const whyId = uid('declared-why');
+    const remove = h('button', {
+      type: 'button', class: 'btn btn-small btn-danger', 'data-key': `delete-${name}`, 'aria-label': `Delete queue ${name}`,
+      disabled: queue.declared, 'aria-describedby': queue.declared ? whyId : null,
+    }, 'Delete…');
+    remove.addEventListener('click', () => confirmDelete(name, remove));
+    const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+    return [
+      h('tr', { 'data-queue': name, 'data-declared': queue.declared ? 'true' : 'false' },
+        h('th', { scope: 'row', 'data-label': 'Name' }, h('span', { class: 'queue-name' }, name)),
+        cell('Type', queue.queue_type),
+        cell('CU', text(queue.cu_count)),
+        cell('Declared', queue.declared ? 'yes (--queue)' : 'no'),
+        cell('Agents', agentsCell(queue)),
+        cell('Created', compactTime(queue.create_time)),
+        cell('Actions', h('span', { class: 'row-actions' }, toggle, ' ', remove),
+          queue.declared ? h('span', { class: 'visually-hidden', id: whyId }, 'A queue declared with --queue cannot be deleted.') : null)),
+      panel.row,
+    ];
+  }
+
+  function table(queues) {
+    return h('table', { class: 'results queues', id: 'queues-table' },
+      h('caption', { class: 'visually-hidden' }, `Queues of project ${project}`),
+      h('thead', {}, h('tr', {}, HEADERS.map((label) => h('th', { scope: 'col' }, label)))),
+      h('tbody', {}, queues.length === 0
+        ? h('tr', {}, h('td', { colspan: String(HEADERS.length), class: 'empty' }, 'This project has no queues yet.'))
+        : queues.map(queueRows)));
+  }
+
+  async function load() {
+    let answer;
+    try {
+      answer = await api.listQueues(project);
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      fail(error, 'Could not list the queues');
+      summary.textContent = '';
+      return;
+    }
+    if (ctx.signal.aborted) return;
+    const shown = answer.queues ?? [];
+    const names = new Set(shown.map((q) => q.queue_name));
+    for (const name of panels.keys()) if (!names.has(name)) panels.delete(name);
+    const focusedKey = region.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    clear(region).append(table(shown));
+    if (focusedKey) region.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
+    const withAgents = shown.filter((q) => (q.agents ?? []).length > 0).length;
+    summary.textContent = `${shown.length} queue${shown.length === 1 ? '' : 's'}`
+      + ` · ${withAgents} with an online agent · updated ${formatTime(Date.now())}`;
+  }
+
+  // Create.
+  const nameId = uid('queue-name');
+  const cuId = uid('queue-cu');
+  const nameError = h('p', { class: 'field-error', id: `${nameId}-error`, hidden: true });
+  const cuError = h('p', { class: 'field-error', id: `${cuId}-error`, hidden: true });
+  const nameInput = h('input', { id: nameId, name: 'queue_name', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${nameId}-hint` });
+  const cuInput = h('input', { id: cuId, name: 'cu_count', type: 'text', inputmode: 'numeric', value: DEFAULT_CU, autocomplete: 'off', 'aria-describedby': `${cuId}-hint` });
+  const createButton = h('button', { type: 'submit', class: 'btn btn-primary', id: 'queue-create-submit' }, 'Create queue');
+  const createProblems = h('div', { id: 'queue-create-error-slot' });
+  const createForm = h('form', { class: 'queue-create', id: 'queue-create-form', novalidate: true, 'aria-labelledby': 'queue-create-title' },
+    h('h2', { id: 'queue-create-title' }, 'New queue'),
+    h('div', { class: 'queue-create-fields' },
+      h('div', { class: 'field' },
+        h('label', { for: nameId }, 'Queue name'),
+        h('p', { class: 'hint', id: `${nameId}-hint` }, 'Letters, digits and ‘_’ (stored in lower case); not only digits, not starting with ‘_’.'),
+        nameInput, nameError),
+      h('div', { class: 'field field-narrow' },
+        h('label', { for: cuId }, 'CU count'),
+        h('p', { class: 'hint', id: `${cuId}-hint` }, '1 to 32000.'),
+        cuInput, cuError),
+      h('div', { class: 'filter-actions' }, createButton)),
+    createProblems);
+  const mark = (input, errorElement, problem) => {
+    const hint = input.getAttribute('aria-describedby').split(' ')[0];
+    errorElement.textContent = problem ?? '';
+    errorElement.hidden = !problem;
+    if (problem) {
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', `${hint} ${errorElement.id}`);
+    } else {
+      input.removeAttribute('aria-invalid');
+      input.setAttribute('aria-describedby', hint);
+    }
+    return problem;
+  };
+  createForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clear(createProblems);
+    const name = nameInput.value.trim();
+    const nameProblem = mark(nameInput, nameError, validate.newQueueName(name));
+    const cuProblem = mark(cuInput, cuError, validate.cuCount(cuInput.value));
+    if (nameProblem || cuProblem) {
+      (nameProblem ? nameInput : cuInput).focus();
+      return;
+    }
+    createButton.disabled = true;
+    createButton.setAttribute('aria-busy', 'true');
+    try {
+      const answer = await api.createQueue(project, { queue_name: name, cu_count: Number(cuInput.value.trim()) });
+      if (ctx.signal.aborted) return;
+      nameInput.value = '';
+      cuInput.value = DEFAULT_CU;
+      ctx.flash(`Created queue ${answer.queue_name ?? name.toLowerCase()}.`);
+      await load();
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      const box = errorBox(refusal(error), { id: 'queue-create-error', title: 'The queue was not created' });
+      createProblems.append(box);
+      box.focus();
+    } finally {
+      createButton.disabled = false;
+      createButton.removeAttribute('aria-busy');
+    }
+  });
+
+  const refreshButton = h('button', { type: 'button', class: 'btn btn-secondary', id: 'queues-refresh' }, 'Refresh');
+  refreshButton.addEventListener('click', async () => {
+    refreshButton.disabled = true;
+    clear(problems);
+    try {
+      await load();
+    } finally {
+      refreshButton.disabled = false;
+    }
+  });
+
+  append(ctx.main,
+    h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' },
+      h('a', { href: listHref, id: 'queues-back' }, 'Connections'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, 'Queues')),
+    h('div', { class: 'page-head' },
+      h('h1', { tabindex: '-1' }, 'Queues'),
+      refreshButton),
+    h('p', { class: 'lead' }, 'A queue’s checks (its bindings’ checks and its connection tests) run on one of its online agents; “server” means none is online, so the server checks it.'),
+    summary,
+    problems,
+    region,
+    h('section', { class: 'card queue-create-card' }, createForm),
+    dialog);
+
+  const tick = () => {
+    refreshSince(region);
+    ctx.later(SINCE_TICK_MS, tick);
+  };
+  ctx.later(SINCE_TICK_MS, tick);
+  await load();
+}
