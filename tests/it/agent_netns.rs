@@ -213,7 +213,8 @@ async fn each_queue_is_checked_from_its_agents_network_and_falls_back_to_the_ser
         .args(["--listen", &format!("{}:0", namespace.host_ip)])
         // Listening beyond loopback, the server refuses its own host unless allowed.
         .args(["--allow-cidr", "127.0.0.0/8", "--probe-mode", "tcp"])
-        .args(["--check-timeout", "1s", "--agent-timeout", "3s"])
+        .args(["--check-timeout", "1s", "--agent-timeout"])
+        .arg(format!("{}s", AGENT_TIMEOUT.as_secs()))
         .args([
             "--queue", "q_inside", "--queue", "q_host", "--queue", "q_none",
         ])
@@ -310,7 +311,12 @@ async fn each_queue_is_checked_from_its_agents_network_and_falls_back_to_the_ser
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = inside.rss_kib().expect("the agent's VmRSS");
-    eprintln!("the inside agent's idle RSS: {rss} KiB");
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    eprintln!("the inside agent's idle RSS ({profile} build): {rss} KiB");
 
     // SIGKILL: the agent cannot say goodbye; it goes offline by the agent timeout...
     inside.kill();
