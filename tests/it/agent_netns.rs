@@ -289,6 +289,11 @@ async fn each_queue_is_checked_from_its_agents_network_and_falls_back_to_the_ser
     let q_none = binding(&shown, "q_none");
     assert_eq!(q_none.status.as_str(), "FAILED", "{q_none:?}");
     assert_eq!(q_none.checked_from.as_deref(), Some("server"));
+    assert!(
+        q_none.err_msg.contains("checked from the server"),
+        "the reason names the place: {}",
+        q_none.err_msg
+    );
 
     // DLI's queue connection test answers from the same places.
     let answer = server.connection_test("q_inside", &destination).await;
