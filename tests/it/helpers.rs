@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod agent;
+pub mod netns;
 pub mod services;
 
 /// How long a test waits for a connection to leave CREATING.
@@ -803,7 +805,10 @@ impl ServerProcess {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if waiting.is_some() {
                     let parsed: Value = serde_json::from_str(&line).unwrap_or_default();
+                    // Other lines carry a bare `listen` IP (e.g. the outbound policy's
+                    // note on a server beyond loopback); the address has a port.
                     if let Some(listen) = parsed["listen"].as_str()
+                        && listen.parse::<SocketAddr>().is_ok()
                         && let Some(sender) = waiting.take()
                     {
                         let _ = sender.send(listen.to_owned());

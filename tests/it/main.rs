@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a real SQLite file, driven over HTTP, with real
 //! TCP listeners and a loopback DNS server as probe targets.
 
+mod agent_netns;
 mod agents;
 mod auth;
 mod bindings;

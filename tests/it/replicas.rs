@@ -300,3 +300,113 @@ async fn a_database_outage_fails_fast_loses_nothing_acknowledged_and_heals_itsel
     let lost: Vec<&String> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
 }
+
+/// Polls `GET url` until `done` holds for its JSON (generous deadline; not a timing test).
+async fn poll_json(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer: Value = client
+            .get(url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        if done(&answer) {
+            return answer;
+        }
+        assert!(Instant::now() < until, "never reached: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_ok(client: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let response = client.post(url).json(body).send().await.expect("sent");
+    let status = response.status();
+    let answer: Value = response.json().await.expect("json");
+    assert!(status.is_success(), "POST {url}: {status} {answer}");
+    answer
+}
+
+#[tokio::test]
+async fn an_agent_of_one_replica_serves_work_created_through_the_other() {
+    use crate::helpers::agent::{AgentProcess, AgentSpec};
+
+    let Some(database) = fresh_postgres_database().await else {
+        return;
+    };
+    let keys = tempfile::tempdir().expect("temp dir");
+    let config_home = tempfile::tempdir().expect("temp dir");
+    let secret_key = keys.path().join("secret.key");
+    let token = issue_token(database.url(), &secret_key);
+    let quick = ["--check-timeout", "1s"];
+    let through = Replica::start(database.url(), &secret_key, &quick);
+    let agents_side = Replica::start(database.url(), &secret_key, &quick);
+    let client = client(&token);
+    let project = new_project();
+    let base = |replica: &Replica, path: &str| format!("http://{}{path}", replica.server.address);
+
+    // The queue is stored through A; the agent registers with B.
+    post_ok(
+        &client,
+        &base(&through, &format!("/v1.0/{project}/queues")),
+        &serde_json::json!({"queue_name": "qa", "cu_count": 16}),
+    )
+    .await;
+    let _agent = AgentProcess::start(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dsconn")),
+        &AgentSpec {
+            endpoint: format!("http://{}", agents_side.server.address),
+            project: &project,
+            token: &token,
+            name: "pg-agent",
+            queues: &["qa"],
+            config_home: config_home.path(),
+        },
+    );
+    // A sees B's agent online: registrations live in the shared store.
+    poll_json(
+        &client,
+        &base(&through, &format!("/v1.0/{project}/queues/qa")),
+        |queue| queue["agents"][0]["name"] == "pg-agent",
+    )
+    .await;
+
+    // A binding created through A is claimed through B and checked by the agent.
+    let target = TcpTarget::start().await;
+    let mut body = create_body("across", "RDS", &target.address.to_string());
+    body["queues"] = serde_json::json!(["qa"]);
+    let created = post_ok(&client, &through.collection(&project), &body).await;
+    let id = created["connection_id"].as_str().expect("id").to_owned();
+    let shown = poll_json(
+        &client,
+        &format!("{}/{id}", through.collection(&project)),
+        |shown| shown["available_queue_info"][0]["status"] != "CREATING",
+    )
+    .await;
+    let binding = &shown["available_queue_info"][0];
+    assert_eq!(binding["name"], "qa", "{shown}");
+    assert_eq!(binding["status"], "ACTIVE", "{shown}");
+    assert_eq!(binding["checked_from"], "agent:pg-agent", "{shown}");
+
+    // DLI's queue connection test, created and read through A, answered by the agent.
+    let tests = base(
+        &through,
+        &format!("/v1.0/{project}/queues/qa/connection-test"),
+    );
+    let created = post_ok(
+        &client,
+        &tests,
+        &serde_json::json!({"address": target.address.to_string()}),
+    )
+    .await;
+    let task = created["task_id"].as_i64().expect("task id");
+    let answer = poll_json(&client, &format!("{tests}/{task}"), |answer| {
+        answer["connectivity"] != "CHECKING"
+    })
+    .await;
+    assert_eq!(answer["connectivity"], "REACHABLE", "{answer}");
+    assert_eq!(answer["checked_from"], "agent:pg-agent", "{answer}");
+    database.drop_now().await;
+}
