@@ -1,6 +1,7 @@
 //! Durable state behind an async [`Store`] trait, so that the API and the workers do not
 //! care which database holds it. The backend is chosen from the configuration.
 
+mod group_commit;
 mod postgres;
 pub mod queue_work;
 mod rows;
@@ -212,6 +213,9 @@ pub enum StoreError {
     /// A queue to bind is neither stored in the project nor declared.
     #[error("There is no queue named {0}")]
     UnknownQueue(String),
+    /// A grouped SQLite commit failed: the write is not stored.
+    #[error("the commit holding this write failed: {0}")]
+    GroupCommit(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{Pool, Transaction};
 
+pub(super) use super::group_commit::GroupCommit;
 use super::rows::{binding_columns, connection_columns, credential_columns, token_columns};
 use super::{DeleteOutcome, Result};
 use crate::domain::{ConnectionState, ProjectId};
@@ -88,6 +89,11 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
     /// The transaction of a create in `project`: the quota's count and the insert must
     /// not interleave with another create's.
     async fn begin_create(&self, project: &ProjectId) -> Result<Transaction<'static, Self::Db>>;
+    /// Where the hot writes (creates, check progress and results) are grouped into
+    /// shared commits; None: each commits on its own.
+    fn group_commit(&self) -> Option<&GroupCommit<Self::Db>> {
+        None
+    }
 }
 
 /// What every claim binds.
@@ -165,13 +171,26 @@ pub(super) fn unreached_message(server_message: &str, queue_failures: &[String])
 }
 
 /// One statement checks the quota and inserts, so two creates cannot both take the last
-/// free place (and a full project is refused before the name is looked at).
+/// free place (and a full project is refused before the name is looked at). The quota
+/// reads the project's live count (one row), never the project's connections: creates
+/// in a project take turns (the one writer, or the advisory lock), and each one's
+/// [`COUNT_CREATED`] commits with it.
 pub(super) const INSERT_CONNECTION: &str = "INSERT INTO connections (id, project_id, name, \
          service, destination, security_group_id, network_id, tags, state, process, \
          create_time, update_time) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'CREATING', 0.0, $9, $9 \
-     WHERE (SELECT COUNT(*) FROM connections \
-            WHERE project_id = $2 AND state <> 'DELETED') < $10";
+     WHERE COALESCE((SELECT live_connections FROM project_counts \
+                     WHERE project_id = $2), 0) < $10";
+
+/// A connection of project $1 became live (in the create's transaction).
+pub(super) const COUNT_CREATED: &str = "INSERT INTO project_counts \
+         (project_id, live_connections) VALUES ($1, 1) \
+     ON CONFLICT (project_id) \
+     DO UPDATE SET live_connections = project_counts.live_connections + 1";
+
+/// A connection of project $1 became DELETED (in the delete's transaction).
+pub(super) const COUNT_DELETED: &str = "UPDATE project_counts \
+     SET live_connections = live_connections - 1 WHERE project_id = $1";
 
 pub(super) static MARK_DELETED: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -759,6 +778,117 @@ macro_rules! impl_store {
                     Ok(outcome)
                 }
 
+                /// A create's writes, in the caller's transaction: the quota, the row, its
+                /// count, tags and bindings.
+                async fn insert_connection(
+                    connection: &mut Connection,
+                    new: &NewConnection,
+                    quota: u32,
+                ) -> Result<()> {
+                    let tags_json =
+                        serde_json::to_string(new.tags.as_slice()).map_err(|error| {
+                            StoreError::Corrupt(format!("tags do not serialise: {error}"))
+                        })?;
+                    let id = new.id.to_string();
+                    let project = new.project_id.as_str();
+                    let inserted = sqlx::query(shared::INSERT_CONNECTION)
+                        .bind(&id)
+                        .bind(project)
+                        .bind(&new.name)
+                        .bind(new.service.as_str())
+                        .bind(&new.destination)
+                        .bind(&new.security_group_id)
+                        .bind(&new.network_id)
+                        .bind(&tags_json)
+                        .bind(new.create_time)
+                        .bind(i64::from(quota))
+                        .execute(&mut *connection)
+                        .await
+                        .map_err(|error| match &error {
+                            sqlx::Error::Database(db) if Self::is_duplicate_name(&**db) => {
+                                StoreError::DuplicateName
+                            }
+                            _ => StoreError::Database(error),
+                        })?;
+                    if inserted.rows_affected() == 0 {
+                        return Err(StoreError::QuotaExceeded { quota });
+                    }
+                    sqlx::query(shared::COUNT_CREATED)
+                        .bind(project)
+                        .execute(&mut *connection)
+                        .await?;
+                    // After the insert, which took the write lock on SQLite's writer.
+                    Self::require_queues(
+                        &mut *connection,
+                        &new.project_id,
+                        &new.queues,
+                        &new.declared_queues,
+                    )
+                    .await?;
+                    let tags = new.tags.as_slice();
+                    if !tags.is_empty() {
+                        let keys: Vec<&str> = tags.iter().map(|tag| tag.key.as_str()).collect();
+                        let values: Vec<&str> = tags.iter().map(|tag| tag.value.as_str()).collect();
+                        sqlx::query(Self::INSERT_TAGS)
+                            .bind(&id)
+                            .bind(project)
+                            .bind(Self::text_list(&keys))
+                            .bind(Self::text_list(&values))
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    Self::insert_bindings(connection, &id, &new.queues, new.create_time).await?;
+                    Ok(())
+                }
+
+                /// Records a claimed check's progress (nothing if the claim was lost).
+                async fn update_progress(
+                    connection: &mut Connection,
+                    id: &str,
+                    owner: &str,
+                    process: f64,
+                    now: i64,
+                ) -> Result<()> {
+                    sqlx::query(shared::RECORD_PROGRESS)
+                        .bind(process)
+                        .bind(now)
+                        .bind(id)
+                        .bind(owner)
+                        .execute(connection)
+                        .await?;
+                    Ok(())
+                }
+
+                /// Records the end of a claimed check that did not fail; false if the
+                /// claim was lost.
+                async fn update_check_result(
+                    connection: &mut Connection,
+                    id: &str,
+                    owner: &str,
+                    result: &CheckResult,
+                    now: i64,
+                ) -> Result<bool> {
+                    let connectivity = crate::domain::Reachability::from_reachable(
+                        result.state == ConnectionState::Active,
+                    )
+                    .as_str();
+                    let updated = sqlx::query(shared::RECORD_CHECK_RESULT)
+                        .bind(result.state.as_str())
+                        .bind(result.process)
+                        .bind(&result.connection_url)
+                        .bind(&result.message)
+                        .bind(&result.report)
+                        .bind(now)
+                        .bind(result.failure_reason.as_deref())
+                        .bind(connectivity)
+                        .bind(result.next_check_at)
+                        .bind(id)
+                        .bind(owner)
+                        .execute(connection)
+                        .await?;
+                    Ok(updated.rows_affected() > 0)
+                }
+
                 /// Begins the transaction that changes a connection's bindings, its state
                 /// read with [`Dialect::LOCK_FOR_SHARE`]; the outcome instead if the
                 /// connection takes no bindings.
@@ -787,57 +917,18 @@ macro_rules! impl_store {
                 }
 
                 async fn create_connection(&self, new: &NewConnection, quota: u32) -> Result<()> {
-                    let tags_json =
-                        serde_json::to_string(new.tags.as_slice()).map_err(|error| {
-                            StoreError::Corrupt(format!("tags do not serialise: {error}"))
-                        })?;
-                    let id = new.id.to_string();
-                    let project = new.project_id.as_str();
+                    if let Some(group) = self.group_commit() {
+                        let new = new.clone();
+                        return group
+                            .run(move |connection| {
+                                Box::pin(async move {
+                                    Self::insert_connection(connection, &new, quota).await
+                                })
+                            })
+                            .await;
+                    }
                     let mut transaction = self.begin_create(&new.project_id).await?;
-                    let inserted = sqlx::query(shared::INSERT_CONNECTION)
-                        .bind(&id)
-                        .bind(project)
-                        .bind(&new.name)
-                        .bind(new.service.as_str())
-                        .bind(&new.destination)
-                        .bind(&new.security_group_id)
-                        .bind(&new.network_id)
-                        .bind(&tags_json)
-                        .bind(new.create_time)
-                        .bind(i64::from(quota))
-                        .execute(&mut *transaction)
-                        .await
-                        .map_err(|error| match &error {
-                            sqlx::Error::Database(db) if Self::is_duplicate_name(&**db) => {
-                                StoreError::DuplicateName
-                            }
-                            _ => StoreError::Database(error),
-                        })?;
-                    if inserted.rows_affected() == 0 {
-                        return Err(StoreError::QuotaExceeded { quota });
-                    }
-                    // After the insert, which took the write lock on SQLite's writer.
-                    Self::require_queues(
-                        &mut transaction,
-                        &new.project_id,
-                        &new.queues,
-                        &new.declared_queues,
-                    )
-                    .await?;
-                    let tags = new.tags.as_slice();
-                    if !tags.is_empty() {
-                        let keys: Vec<&str> = tags.iter().map(|tag| tag.key.as_str()).collect();
-                        let values: Vec<&str> = tags.iter().map(|tag| tag.value.as_str()).collect();
-                        sqlx::query(Self::INSERT_TAGS)
-                            .bind(&id)
-                            .bind(project)
-                            .bind(Self::text_list(&keys))
-                            .bind(Self::text_list(&values))
-                            .execute(&mut *transaction)
-                            .await?;
-                    }
-                    Self::insert_bindings(&mut transaction, &id, &new.queues, new.create_time)
-                        .await?;
+                    Self::insert_connection(&mut transaction, new, quota).await?;
                     transaction.commit().await?;
                     Ok(())
                 }
@@ -979,6 +1070,10 @@ macro_rules! impl_store {
                                 .bind(&id)
                                 .execute(&mut *transaction)
                                 .await?;
+                            sqlx::query(shared::COUNT_DELETED)
+                                .bind(project.as_str())
+                                .execute(&mut *transaction)
+                                .await?;
                             transaction.commit().await?;
                             return Ok(DeleteOutcome::Deleted);
                         }
@@ -1010,10 +1105,22 @@ macro_rules! impl_store {
                     process: f64,
                     now: i64,
                 ) -> Result<()> {
-                    let statement = sqlx::query(shared::RECORD_PROGRESS).bind(process).bind(now);
-                    self.write(statement.bind(id.to_string()).bind(owner))
-                        .await?;
-                    Ok(())
+                    let (id, owner) = (id.to_string(), owner.to_owned());
+                    match self.group_commit() {
+                        Some(group) => {
+                            group
+                                .run(move |c| {
+                                    Box::pin(async move {
+                                        Self::update_progress(c, &id, &owner, process, now).await
+                                    })
+                                })
+                                .await
+                        }
+                        None => {
+                            let mut connection = self.writer().acquire().await?;
+                            Self::update_progress(&mut connection, &id, &owner, process, now).await
+                        }
+                    }
                 }
 
                 async fn record_check_result(
@@ -1026,23 +1133,25 @@ macro_rules! impl_store {
                     if result.state == ConnectionState::Failed {
                         return self.record_failed_check(id, owner, result, now).await;
                     }
-                    let connectivity = crate::domain::Reachability::from_reachable(
-                        result.state == ConnectionState::Active,
-                    )
-                    .as_str();
-                    let statement = sqlx::query(shared::RECORD_CHECK_RESULT)
-                        .bind(result.state.as_str())
-                        .bind(result.process)
-                        .bind(&result.connection_url)
-                        .bind(&result.message)
-                        .bind(&result.report)
-                        .bind(now)
-                        .bind(result.failure_reason.as_deref())
-                        .bind(connectivity)
-                        .bind(result.next_check_at)
-                        .bind(id.to_string())
-                        .bind(owner);
-                    Ok(self.write(statement).await? > 0)
+                    let (id, owner) = (id.to_string(), owner.to_owned());
+                    match self.group_commit() {
+                        Some(group) => {
+                            let result = result.clone();
+                            group
+                                .run(move |c| {
+                                    Box::pin(async move {
+                                        Self::update_check_result(c, &id, &owner, &result, now)
+                                            .await
+                                    })
+                                })
+                                .await
+                        }
+                        None => {
+                            let mut connection = self.writer().acquire().await?;
+                            Self::update_check_result(&mut connection, &id, &owner, result, now)
+                                .await
+                        }
+                    }
                 }
 
                 async fn purge_deleted(&self, deleted_before: i64) -> Result<u64> {

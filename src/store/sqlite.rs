@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::queue_work::impl_queue_work_store;
-use super::shared::{Backend, Dialect, impl_store};
+use super::shared::{Backend, Dialect, GroupCommit, impl_store};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -39,6 +39,9 @@ const PAGE_CACHE_KIB: u32 = 512;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// How write transactions begin: the write lock at once (see the module's comment).
+const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+
 /// What an acknowledged SQLite commit survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Durability {
@@ -53,6 +56,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one connection every write uses.
     writer: SqlitePool,
+    /// Creates and check writes, grouped into shared commits on `writer`.
+    group: GroupCommit<Sqlite>,
     /// Held open for the life of a server's store: the OS lock on it keeps a second
     /// server off the same data dir, whose leases this process assumes it owns.
     _lock: Option<File>,
@@ -102,6 +107,7 @@ impl SqliteStore {
         .await?;
         Ok(Self {
             pool,
+            group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE),
             writer,
             _lock: Some(lock),
         })
@@ -117,6 +123,7 @@ impl SqliteStore {
         let (pool, writer) = Self::connect(data_dir, Durability::PowerLoss).await?;
         Ok(Self {
             pool,
+            group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE),
             writer,
             _lock: None,
         })
@@ -243,12 +250,16 @@ impl Backend for SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with(BEGIN_IMMEDIATE).await?)
     }
 
     /// A read transaction sees one snapshot (WAL).
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin().await?)
+    }
+
+    fn group_commit(&self) -> Option<&GroupCommit<Sqlite>> {
+        Some(&self.group)
     }
 
     /// The one writer serialises creates.

@@ -123,3 +123,70 @@ async fn sigterm_stops_the_server_cleanly() {
     let restarted = start_server(data_dir.path(), "1s");
     drop(restarted);
 }
+
+/// Group commit acknowledges a create only after the commit that holds it: a SIGKILL
+/// amid many concurrent creates loses none of the acknowledged ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_amid_concurrent_creates_loses_no_acknowledged_one() {
+    const CLIENTS: usize = 32;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let live = TcpTarget::start().await;
+    let project = new_project();
+    let client = token_client(&cli_token(data_dir.path()))
+        .build()
+        .expect("client");
+    let mut server = start_server(data_dir.path(), "3s");
+    let collection = server.collection(&project);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = tokio::task::JoinSet::new();
+    for client_index in 0..CLIENTS {
+        let (client, collection, stop) = (client.clone(), collection.clone(), stop.clone());
+        let url = live.address.to_string();
+        clients.spawn(async move {
+            let mut acknowledged = Vec::new();
+            // Bounded: at most 200 creates per client, and the kill stops them sooner.
+            for n in 0..200 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let body = create_body(&format!("c{client_index}-{n}"), "RDS", &url);
+                let Ok(response) = client.post(&collection).json(&body).send().await else {
+                    break; // the server is gone
+                };
+                if response.status() != 201 {
+                    break;
+                }
+                let Ok(body) = response.json::<serde_json::Value>().await else {
+                    break;
+                };
+                acknowledged.push(body["connection_id"].as_str().expect("id").to_owned());
+            }
+            acknowledged
+        });
+    }
+    // Kill while creates are in flight.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.child.kill().expect("SIGKILL sent");
+    server.child.wait().expect("child reaped");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(server);
+    let mut acknowledged = Vec::new();
+    while let Some(ids) = clients.join_next().await {
+        acknowledged.extend(ids.expect("client task"));
+    }
+    assert!(
+        acknowledged.len() >= CLIENTS,
+        "only {} creates acknowledged before the kill",
+        acknowledged.len()
+    );
+
+    let server = start_server(data_dir.path(), "3s");
+    for id in &acknowledged {
+        let response = client
+            .get(format!("{}/{id}", server.collection(&project)))
+            .send()
+            .await
+            .expect("show sent");
+        assert_eq!(response.status(), 200, "acknowledged create {id} was lost");
+    }
+}

@@ -1339,6 +1339,142 @@ async fn concurrent_creates_of_one_name_admit_exactly_one(#[case] backend: Backe
     stores.finish().await;
 }
 
+/// Creates connections named `{prefix}{n}` until the quota refuses one; how many it took.
+async fn fill_to_quota(store: &DynStore, p: &ProjectId, prefix: &str, quota: u32) -> u32 {
+    for n in 0..=quota {
+        let new = connection(p, &format!("{prefix}{n}"), Service::Rds, &[], &[], T0 + 100);
+        match store.create_connection(&new, quota).await {
+            Ok(()) => {}
+            Err(StoreError::QuotaExceeded { .. }) => return n,
+            Err(error) => panic!("unexpected error: {error}"),
+        }
+    }
+    panic!("the quota of {quota} admitted more than {quota}");
+}
+
+/// Claims every CREATING connection and records it ACTIVE, so that it can be deleted.
+async fn finish_all_checks(store: &DynStore) {
+    let claimed = store
+        .claim_pending_checks("finisher", LEASE, 1000, T0 + 10)
+        .await
+        .expect("claim");
+    for check in claimed {
+        assert!(
+            store
+                .record_check_result(check.id, "finisher", &active(None), T0 + 11)
+                .await
+                .expect("record")
+        );
+    }
+}
+
+async fn live_count(store: &DynStore, p: &ProjectId) -> u64 {
+    let live = list_query(|q| {
+        q.states = vec![
+            ConnectionState::Creating,
+            ConnectionState::Active,
+            ConnectionState::Failed,
+        ]
+    });
+    names(store, p, &live).await.1
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_quota_counts_live_connections_across_deletes_purges_and_replicas(
+    #[case] backend: Backend,
+) {
+    let Some(stores) = open(backend).await else {
+        return;
+    };
+    let (first, second) = (&stores.first, &stores.second);
+    let p = project("proj-counted");
+    assert_eq!(fill_to_quota(first, &p, "a", 2).await, 2);
+    finish_all_checks(first).await;
+    let page = second
+        .list_connections(&p, &ListQuery::default())
+        .await
+        .expect("list");
+    let victim = page.connections[0].id;
+    assert_eq!(
+        second
+            .delete_connection(&p, victim, T0 + 20)
+            .await
+            .expect("delete"),
+        DeleteOutcome::Deleted
+    );
+    // Deleting again, and purging the DELETED row, free no further place.
+    assert_eq!(
+        first
+            .delete_connection(&p, victim, T0 + 21)
+            .await
+            .expect("delete"),
+        DeleteOutcome::AlreadyDeleted
+    );
+    assert_eq!(second.purge_deleted(T0 + 1_000).await.expect("purge"), 1);
+    assert_eq!(fill_to_quota(second, &p, "b", 2).await, 1);
+    // Another project's count is its own.
+    assert_eq!(
+        fill_to_quota(first, &project("proj-other"), "c", 1).await,
+        1
+    );
+    assert_eq!(live_count(first, &p).await, 2);
+    stores.finish().await;
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_and_deletes_keep_the_live_count_exact(#[case] backend: Backend) {
+    let Some(stores) = open(backend).await else {
+        return;
+    };
+    const QUOTA: u32 = 10;
+    let p = project("proj-churn");
+    assert_eq!(fill_to_quota(&stores.first, &p, "seed", QUOTA).await, QUOTA);
+    finish_all_checks(&stores.first).await;
+    let page = stores
+        .first
+        .list_connections(&p, &ListQuery::default())
+        .await
+        .expect("list");
+    let mut work = JoinSet::new();
+    for (n, victim) in page.connections.iter().take(5).enumerate() {
+        let store = [&stores.first, &stores.second][n % 2].clone();
+        let (p, id) = (p.clone(), victim.id);
+        work.spawn(async move {
+            let outcome = store.delete_connection(&p, id, T0 + 30).await;
+            assert_eq!(outcome.expect("delete"), DeleteOutcome::Deleted);
+            false
+        });
+    }
+    for n in 0..20 {
+        let store = [&stores.first, &stores.second][n % 2].clone();
+        let new = connection(&p, &format!("churn{n}"), Service::Rds, &[], &[], T0 + 40);
+        work.spawn(async move {
+            match store.create_connection(&new, QUOTA).await {
+                Ok(()) => true,
+                Err(StoreError::QuotaExceeded { .. }) => false,
+                Err(error) => panic!("unexpected error: {error}"),
+            }
+        });
+    }
+    let mut created = 0;
+    while let Some(outcome) = work.join_next().await {
+        created += u32::from(outcome.expect("task"));
+    }
+    assert!(created <= 5, "{created} creates took the 5 freed places");
+    // Whatever the interleaving, the count now matches the rows: exactly the places
+    // left are free.
+    let free = fill_to_quota(&stores.second, &p, "after", QUOTA).await;
+    assert_eq!(created + free, 5);
+    assert_eq!(live_count(&stores.first, &p).await, u64::from(QUOTA));
+    stores.finish().await;
+}
+
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
 #[case::postgres(Backend::Postgres)]
@@ -2664,4 +2800,80 @@ async fn a_connection_whose_own_check_failed_is_active_once_a_queue_reaches_it(
         unreached.message
     );
     stores.finish().await;
+}
+
+/// Copies the migrations of `backend_dir` older than `before` into a temp dir.
+fn migrations_before(backend_dir: &str, before: &str) -> tempfile::TempDir {
+    let old = tempfile::tempdir().expect("migrations dir");
+    let source = format!("{}/migrations/{backend_dir}", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(source).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.as_str() < before {
+            std::fs::copy(&path, old.path().join(&name)).expect("copy");
+        }
+    }
+    old
+}
+
+/// Two live connections and a DELETED one in proj-old, as a build before 0007 left them.
+const ROWS_BEFORE_COUNTS: &str = "INSERT INTO connections (id, project_id, name, service, \
+         destination, security_group_id, network_id, state, create_time, update_time) \
+     VALUES ('6f1c1b8e-0c1f-4a43-9f55-4b8b3f0f6b21', 'proj-old', 'c1', 'RDS', \
+             '10.0.0.1:3306', 'sg', 'net', 'ACTIVE', 1, 1), \
+            ('6f1c1b8e-0c1f-4a43-9f55-4b8b3f0f6b22', 'proj-old', 'c2', 'RDS', \
+             '10.0.0.1:3306', 'sg', 'net', 'CREATING', 2, 2), \
+            ('6f1c1b8e-0c1f-4a43-9f55-4b8b3f0f6b23', 'proj-old', 'c3', 'RDS', \
+             '10.0.0.1:3306', 'sg', 'net', 'DELETED', 3, 3)";
+
+/// Migration 0007 fills in the live count of every project that already has connections:
+/// an upgraded project's quota counts the connections made before the upgrade.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn upgrading_counts_the_live_connections_made_before(#[case] backend: Backend) {
+    let p = project("proj-old");
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let old = migrations_before("sqlite", "0007");
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.path().join(DATABASE_FILE))
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+            let migrator = sqlx::migrate::Migrator::new(old.path()).await.expect("old");
+            migrator.run(&pool).await.expect("old schema");
+            pool.execute(ROWS_BEFORE_COUNTS).await.expect("old rows");
+            pool.close().await;
+            let store: DynStore = Arc::new(SqliteStore::open(dir.path()).await.expect("upgraded"));
+            assert_eq!(fill_to_quota(&store, &p, "new", 3).await, 1);
+            store.close().await;
+        }
+        Backend::Postgres => {
+            let Some(database) = fresh_postgres_database().await else {
+                return;
+            };
+            let old = migrations_before("postgres", "0007");
+            let pool = sqlx::PgPool::connect(database.url())
+                .await
+                .expect("connect");
+            let migrator = sqlx::migrate::Migrator::new(old.path()).await.expect("old");
+            migrator.run(&pool).await.expect("old schema");
+            pool.execute(ROWS_BEFORE_COUNTS).await.expect("old rows");
+            pool.close().await;
+            let store = PgStore::connect(database.url(), TEST_POOL_SIZE, TEST_ACQUIRE_TIMEOUT)
+                .await
+                .expect("connect");
+            store.migrate().await.expect("upgraded");
+            let store: DynStore = Arc::new(store);
+            assert_eq!(fill_to_quota(&store, &p, "new", 3).await, 1);
+            store.close().await;
+            database.drop_now().await;
+        }
+    }
 }
