@@ -309,6 +309,10 @@ pub(super) const SELECT_AGENT_TESTS: &str = "SELECT w.task_id, w.queue_name, w.a
        AND (w.lease_until IS NULL OR w.lease_until < $3) \
      ORDER BY w.create_time, w.task_id LIMIT $4";
 
+/// Whether any test waits for a claim ($1 now): the cheap first look of the server's claim.
+pub(super) const ANY_TEST_DUE: &str = "SELECT task_id FROM connectivity_tasks \
+     WHERE status = 'CHECKING' AND (lease_until IS NULL OR lease_until < $1) LIMIT 1";
+
 pub(super) const LEASE_BINDING: &str =
     "UPDATE queue_bindings SET lease_owner = $1, lease_until = $2 WHERE peer_id = $3";
 
@@ -667,6 +671,15 @@ macro_rules! impl_queue_work_store {
                             $store::CLAIM_LOCK
                         )
                     });
+                    // Most rounds of the worker find no test: a read says so without
+                    // taking the one writer.
+                    let any_due: Option<i64> = sqlx::query_scalar(work::ANY_TEST_DUE)
+                        .bind(now)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    if any_due.is_none() {
+                        return Ok(Vec::new());
+                    }
                     let claim = Claim::new(owner, lease, limit, now);
                     let mut transaction = self.begin_write().await?;
                     let due: Vec<(i64, String, String, String)> = sqlx::query_as(&SELECT)
