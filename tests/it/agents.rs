@@ -328,13 +328,20 @@ async fn with_require_agents_an_agentless_queue_waits_and_says_so() {
     let id = app
         .create_ok(&project, &with_queues("waits", &url, &["q1"]))
         .await;
+    // Both ends: the binding says it waits, and the server's own check is recorded (its
+    // failure is the connection's message), so the connection waits for q1 alone.
     let shown = wait_for(&app, &project, &id, |c| {
-        binding(c, "q1").err_msg.contains("waiting for an agent")
+        binding(c, "q1").err_msg.contains("waiting for an agent") && !c.message.is_empty()
     })
     .await;
     assert_eq!(
         binding(&shown, "q1").err_msg,
         "waiting for an agent of queue q1"
+    );
+    assert!(
+        shown.message.contains("refused"),
+        "the server's failure is kept: {}",
+        shown.message
     );
     assert_eq!(binding(&shown, "q1").status.as_str(), "CREATING");
     assert_eq!(
