@@ -810,11 +810,39 @@ impl CheckPipeline {
         place: Place,
         took: Duration,
     ) -> crate::store::Result<bool> {
-        let record = outcome(purpose, Ok(report), "", &self.circumstances(place.clone()));
         metrics::record_check(purpose.label(), report, took);
         metrics::record_check_place(place.kind());
-        let recorded = self.record(project, &record, Duration::ZERO).await;
-        log_recorded(&record, &recorded, Instant::now());
+        let started = Instant::now()
+            .checked_sub(took)
+            .unwrap_or_else(Instant::now);
+        self.conclude(
+            project,
+            purpose,
+            Ok(report),
+            "",
+            place,
+            Duration::ZERO,
+            started,
+        )
+        .await
+    }
+
+    /// The end every check shares, wherever it ran: the pure outcome, its record
+    /// (retried for `retry_for`) and the log line.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude(
+        &self,
+        project: &str,
+        purpose: &Purpose,
+        checked: Result<&CheckReport, &str>,
+        normalized_url: &str,
+        place: Place,
+        retry_for: Duration,
+        started: Instant,
+    ) -> crate::store::Result<bool> {
+        let record = outcome(purpose, checked, normalized_url, &self.circumstances(place));
+        let recorded = self.record(project, &record, retry_for).await;
+        log_recorded(&record, &recorded, started);
         recorded
     }
 
@@ -848,21 +876,25 @@ impl CheckPipeline {
             .as_ref()
             .map(|(_, endpoints)| endpoints.normalized())
             .unwrap_or_default();
-        let record = outcome(
-            &job.purpose,
-            checked
-                .as_ref()
-                .map(|(report, _)| report)
-                .map_err(|error| *error),
-            &normalized,
-            &self.circumstances(Place::Server),
-        );
         let retry_for = match job.purpose.owner() {
             Some(_) => self.settings.lease_grace,
             None => Duration::ZERO,
         };
-        let recorded = self.record(&job.project, &record, retry_for).await;
-        log_recorded(&record, &recorded, started);
+        let report = checked
+            .as_ref()
+            .map(|(report, _)| report)
+            .map_err(|error| *error);
+        let recorded = self
+            .conclude(
+                &job.project,
+                &job.purpose,
+                report,
+                &normalized,
+                Place::Server,
+                retry_for,
+                started,
+            )
+            .await;
         Ok(Finished {
             report: checked.map(|(report, _)| report).unwrap_or_default(),
             recorded,

@@ -27,8 +27,6 @@ use crate::telemetry::metrics;
 
 /// Most registrations one project may have.
 pub const MAX_AGENTS_PER_PROJECT: u32 = 100;
-/// Most queues (and, apart, pools) one agent may serve.
-const MAX_QUEUES_PER_AGENT: usize = 100;
 /// Longest a claim waits for work; below any sane `--request-timeout`.
 const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
 /// How often a waiting claim looks in the store for work another replica created
@@ -71,31 +69,6 @@ fn valid_version(version: &str) -> ApiResult<()> {
             "version must be 1 to 64 visible ASCII characters".into(),
         ))
     }
-}
-
-/// Queue (or pool) names: valid, not `default`, at most [`MAX_QUEUES_PER_AGENT`], each
-/// once.
-fn parse_names(field: &str, raw: &[String], at_least_one: bool) -> ApiResult<Vec<String>> {
-    if raw.len() > MAX_QUEUES_PER_AGENT || (at_least_one && raw.is_empty()) {
-        let least = if at_least_one { 1 } else { 0 };
-        return Err(ApiError::InvalidRequest(format!(
-            "{field} must list {least} to {MAX_QUEUES_PER_AGENT} names, got {}",
-            raw.len()
-        )));
-    }
-    let mut names: Vec<String> = Vec::with_capacity(raw.len());
-    for name in raw {
-        let queue = QueueName::parse(name)?;
-        if queue.is_default() {
-            return Err(ApiError::StateConflict(
-                "the queue \"default\" is shared: its checks run on the server".into(),
-            ));
-        }
-        if !names.iter().any(|known| known == queue.as_str()) {
-            names.push(queue.as_str().to_owned());
-        }
-    }
-    Ok(names)
 }
 
 fn agent_item(agent: AgentRecord) -> AgentItem {
@@ -158,25 +131,24 @@ pub async fn register(
     let body: RegisterAgentRequest = body.parse()?;
     valid_agent_name(&body.name)?;
     valid_version(&body.version)?;
-    let queues = parse_names("queues", &body.queues, true)?;
-    let pools = parse_names(
-        "elastic_resource_pools",
-        &body.elastic_resource_pools,
-        false,
-    )?;
-    let names = queues
-        .iter()
-        .map(|queue| QueueName::parse(queue))
-        .collect::<Result<Vec<_>, _>>()?;
-    super::queues::require_existing(&state, &project, &names).await?;
+    // Validated as bindings' queue names are: at most 100, never `default`, each once.
+    let queues = super::bindings::parse_queues(Some(&body.queues))?;
+    if queues.is_empty() {
+        return Err(ApiError::InvalidRequest(
+            "queues must list at least one queue name".into(),
+        ));
+    }
+    let pools = super::bindings::parse_queues(Some(&body.elastic_resource_pools))?;
+    super::queues::require_existing(&state, &project, &queues).await?;
+    let names = |list: Vec<QueueName>| list.iter().map(|q| q.as_str().to_owned()).collect();
     let agent = NewAgent {
         agent_id: uuid::Uuid::new_v4().to_string(),
         project_id: project.clone(),
         name: body.name,
         version: body.version,
         address: address.to_string(),
-        queues,
-        pools,
+        queues: names(queues),
+        pools: names(pools),
         now: now_millis(),
     };
     match state

@@ -73,7 +73,7 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 
 /// The peer's address as the server loop recorded it (unspecified when the router runs
 /// without it, e.g. in unit tests).
-fn client_address(parts: &Parts) -> IpAddr {
+pub(super) fn client_address(parts: &Parts) -> IpAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

@@ -15,7 +15,7 @@ use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody};
 use super::queues::QueuePath;
 use super::state::AppState;
-use crate::domain::{EndpointList, ProjectId, QueueName, now_millis};
+use crate::domain::{EndpointList, ProjectId, now_millis};
 use crate::store::NewTask;
 
 /// What a test still running answers as `connectivity` (extension: DLI documents only
@@ -68,8 +68,7 @@ pub struct ShowConnectivityTaskResponse {
 /// The path's queue, if the project has it (declared or stored); an invalid name names
 /// no queue.
 async fn existing_queue(state: &AppState, project: &ProjectId, raw: &str) -> ApiResult<String> {
-    let queue =
-        QueueName::parse(raw).map_err(|_| ApiError::QueueNotFound(super::error::bounded(raw)))?;
+    let queue = super::queues::path_queue(raw)?;
     super::queues::require_existing(state, project, std::slice::from_ref(&queue)).await?;
     Ok(queue.as_str().to_owned())
 }

@@ -395,7 +395,7 @@ fn declared_queue<'a>(state: &'a AppState, name: &QueueName) -> Option<&'a Queue
 }
 
 /// A path's queue name; one that cannot be a queue name names no queue.
-fn path_queue(raw: &str) -> ApiResult<QueueName> {
+pub(super) fn path_queue(raw: &str) -> ApiResult<QueueName> {
     QueueName::parse(raw).map_err(|_| ApiError::QueueNotFound(raw.chars().take(128).collect()))
 }
 
