@@ -42,6 +42,22 @@ impl JsonBody {
     }
 }
 
+impl JsonBody {
+    /// As [`parse`](Self::parse), but an empty body (what the SDK sends when a request's
+    /// optional body is left unset) reads as `{}`, whatever the content type.
+    pub fn parse_or_empty<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_slice(b"{}").map_err(|error| {
+                ApiError::InvalidRequest(format!(
+                    "the request body is not valid JSON for this operation: {}",
+                    bounded(&error.to_string())
+                ))
+            });
+        }
+        self.parse()
+    }
+}
+
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
