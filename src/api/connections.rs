@@ -9,121 +9,26 @@ use bytes::Bytes;
 use super::auth::Principal;
 use super::bindings::parse_queues;
 use super::checks::endpoint_checks;
+use super::connection_json;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::{ConnectionPath, ProjectPath};
 use super::extract::{ConnectionTarget, DliPath, JsonBody, parse_query};
 use super::state::AppState;
 use super::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
-    ListConnectionsResponse, QueueInfo, SuccessResponse,
+    ListConnectionsResponse, SuccessResponse,
 };
 use crate::domain::{
-    BindingStatus, ConnectionId, ConnectionName, ConnectionState, EndpointList, FailureReason,
-    NetworkRef, ProjectId, Reachability, Service, TagFilter, Tags, ValidationError, now_millis,
+    ConnectionId, ConnectionName, ConnectionState, EndpointList, NetworkRef, ProjectId, Service,
+    TagFilter, Tags, ValidationError, now_millis,
 };
-use crate::probe::{CheckReport, shorten};
+use crate::probe::CheckReport;
 use crate::store::{
-    ConnectionRecord, DeleteOutcome, ListQuery, NewConnection, QueueBinding, SortOrder, StoreError,
+    ConnectionRecord, DeleteOutcome, ListQuery, NewConnection, SortOrder, StoreError,
 };
 
 /// The most connections one page may hold.
 const MAX_PAGE_SIZE: u32 = 1000;
-/// Longest message answered for a connection or binding, in characters: rows stored
-/// before messages were summarised can hold one clause per address.
-const MAX_MESSAGE_CHARS: usize = 4096;
-
-/// A stored value of a closed vocabulary, or an internal error naming the bad value: the
-/// stores write only the vocabulary, so anything else is a damaged row.
-fn stored<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> ApiResult<T> {
-    parse(raw).ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
-            "stored {field} {raw:?} is not one dsconn writes"
-        ))
-    })
-}
-
-fn stored_option<T>(
-    field: &str,
-    raw: Option<&str>,
-    parse: impl Fn(&str) -> Option<T>,
-) -> ApiResult<Option<T>> {
-    raw.map(|raw| stored(field, raw, parse)).transpose()
-}
-
-/// A binding as answered.
-fn queue_info(binding: QueueBinding) -> ApiResult<QueueInfo> {
-    Ok(QueueInfo {
-        uuid: binding.peer_id.clone(),
-        peer_id: binding.peer_id,
-        status: stored("binding status", &binding.status, BindingStatus::parse)?,
-        name: binding.queue_name,
-        err_msg: shorten(&binding.err_msg, MAX_MESSAGE_CHARS),
-        update_time: binding.update_time,
-        failure_reason: stored_option(
-            "failure reason",
-            binding.failure_reason.as_deref(),
-            FailureReason::parse,
-        )?,
-        connectivity: stored_option(
-            "connectivity",
-            binding.connectivity.as_deref(),
-            Reachability::parse,
-        )?,
-        last_checked_at: binding.last_checked_at,
-        checked_from: binding.checked_from,
-    })
-}
-
-/// A connection as listed (show adds the last check's per-address results).
-fn connection_response(record: ConnectionRecord) -> ApiResult<ConnectionResponse> {
-    let queue_list = record.queues.iter().map(|q| q.queue_name.clone()).collect();
-    Ok(ConnectionResponse {
-        is_success: true,
-        message: shorten(&record.message, MAX_MESSAGE_CHARS),
-        connection_id: record.id.to_string(),
-        destination: record.destination,
-        state: record.state,
-        process: record.process,
-        name: record.name,
-        connection_url: record.connection_url,
-        cluster_name: String::new(),
-        service: record.service,
-        create_time: record.create_time,
-        available_queue_info: record
-            .queues
-            .into_iter()
-            .map(queue_info)
-            .collect::<ApiResult<_>>()?,
-        queue_list,
-        security_group_id: record.security_group_id,
-        network_id: record.network_id,
-        tags: record.tags,
-        update_time: record.update_time,
-        failure_reason: stored_option(
-            "failure reason",
-            record.failure_reason.as_deref(),
-            FailureReason::parse,
-        )?,
-        connectivity: stored_option(
-            "connectivity",
-            record.connectivity.as_deref(),
-            Reachability::parse,
-        )?,
-        last_checked_at: record.last_checked_at,
-        endpoints: None,
-        not_checked: None,
-    })
-}
-
-/// The show form: with the last check's per-address results (`report` is its JSON).
-fn with_endpoints(mut response: ConnectionResponse, report: Option<&str>) -> ConnectionResponse {
-    let report: CheckReport = report
-        .and_then(|json| serde_json::from_str(json).ok())
-        .unwrap_or_default();
-    response.endpoints = Some(endpoint_checks(&report));
-    response.not_checked = Some(report.not_checked);
-    response
-}
 
 fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
     value
@@ -279,7 +184,7 @@ const RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// recently. Queue bindings are not compared; they may have changed since.
 fn is_retry_of(new: &NewConnection, existing: &ConnectionRecord) -> bool {
     let mut new_tags = new.tags.as_slice().to_vec();
-    let mut old_tags = existing.tags.clone();
+    let mut old_tags = existing.tags.parsed();
     new_tags.sort_by(|a, b| a.key.cmp(&b.key));
     old_tags.sort_by(|a, b| a.key.cmp(&b.key));
     new.service == existing.service
@@ -383,25 +288,10 @@ pub async fn list(
             let query: ListConnectionsQuery = parse_query(&raw_query)?;
             let query = parse_list_query(&query)?;
             let page = state.store.list_connections(&project, &query).await?;
-            to_bytes(&ListConnectionsResponse {
-                is_success: true,
-                message: String::new(),
-                count: page.total,
-                connections: page
-                    .connections
-                    .into_iter()
-                    .map(connection_response)
-                    .collect::<ApiResult<_>>()?,
-            })
+            connection_json::list_answer(page.total, &page.connections).map(Bytes::from)
         })
         .await?;
     Ok(json_bytes(body))
-}
-
-fn to_bytes<T: serde::Serialize>(value: &T) -> ApiResult<Bytes> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|error| ApiError::Internal(error.into()))
 }
 
 /// An already serialized JSON answer.
@@ -440,11 +330,14 @@ pub async fn show(
                 .get_connection(&project, id)
                 .await?
                 .ok_or_else(|| ApiError::ConnectionNotFound(id.to_string()))?;
-            let report = record.check_report.clone();
-            to_bytes(&with_endpoints(
-                connection_response(record)?,
-                report.as_deref(),
-            ))
+            // The last check's per-address results, as `test` answers them.
+            let report: CheckReport = record
+                .check_report
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default();
+            let endpoints = endpoint_checks(&report);
+            connection_json::show_answer(&record, &endpoints, report.not_checked).map(Bytes::from)
         })
         .await?;
     Ok(json_bytes(body))

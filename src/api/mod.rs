@@ -6,6 +6,7 @@ pub mod agents;
 pub mod auth;
 pub mod bindings;
 pub mod checks;
+mod connection_json;
 pub mod connections;
 pub mod console;
 pub mod enhanced;

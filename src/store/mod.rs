@@ -266,6 +266,136 @@ pub struct QueueBinding {
     pub checked_from: Option<String>,
 }
 
+/// A connection's tags as the store keeps them: the JSON array dsconn wrote at create,
+/// checked to be JSON when read, and answered as it is (no parse and re-serialisation
+/// per row on the read path).
+#[derive(Debug, Clone)]
+pub struct StoredTags(String);
+
+impl StoredTags {
+    /// Stored tags text, checked to be a JSON array of objects of strings (what a create
+    /// stores): the answers copy it into their JSON, so anything else would make them
+    /// invalid. A scan, not a parse: it runs for every row read.
+    pub fn from_stored(json: String) -> std::result::Result<Self, String> {
+        if is_array_of_string_objects(json.as_bytes()) {
+            Ok(Self(json))
+        } else {
+            Err("not a JSON array of {key, value} objects".to_owned())
+        }
+    }
+
+    /// The text of `tags`, as a create stores it.
+    pub fn of(tags: &[Tag]) -> Self {
+        Self(serde_json::to_string(tags).unwrap_or_else(|_| "[]".to_owned()))
+    }
+
+    /// The JSON text, to be written into an answer as it is.
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+
+    /// The tags themselves (validated when read, so this does not fail on a record the
+    /// store returned; an empty list if it ever did).
+    pub fn parsed(&self) -> Vec<Tag> {
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
+}
+
+impl PartialEq for StoredTags {
+    fn eq(&self, other: &Self) -> bool {
+        self.parsed() == other.parsed()
+    }
+}
+
+/// Whether `json` is a JSON array of objects whose values are strings, e.g.
+/// `[{"key":"env","value":"prod"}]`, with JSON whitespace anywhere between tokens.
+fn is_array_of_string_objects(json: &[u8]) -> bool {
+    struct Scan<'a> {
+        bytes: &'a [u8],
+        at: usize,
+    }
+    impl Scan<'_> {
+        fn peek(&mut self) -> Option<u8> {
+            while matches!(self.bytes.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.at += 1;
+            }
+            self.bytes.get(self.at).copied()
+        }
+        fn eat(&mut self, expected: u8) -> bool {
+            let found = self.peek() == Some(expected);
+            self.at += usize::from(found);
+            found
+        }
+        fn string(&mut self) -> bool {
+            if !self.eat(b'"') {
+                return false;
+            }
+            while let Some(&byte) = self.bytes.get(self.at) {
+                self.at += 1;
+                match byte {
+                    b'"' => return true,
+                    0..=0x1f => return false,
+                    b'\\' => {
+                        let escape = self.bytes.get(self.at).copied();
+                        self.at += 1;
+                        match escape {
+                            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {}
+                            Some(b'u') => {
+                                let hex = self.bytes.get(self.at..self.at + 4);
+                                if !hex.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                                    return false;
+                                }
+                                self.at += 4;
+                            }
+                            _ => return false,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            false
+        }
+        fn object(&mut self) -> bool {
+            if !self.eat(b'{') {
+                return false;
+            }
+            if self.eat(b'}') {
+                return true;
+            }
+            loop {
+                if !(self.string() && self.eat(b':') && self.string()) {
+                    return false;
+                }
+                if self.eat(b'}') {
+                    return true;
+                }
+                if !self.eat(b',') {
+                    return false;
+                }
+            }
+        }
+    }
+    // The text was valid UTF-8 (a Rust string), so the bytes of strings need no check.
+    let mut scan = Scan { bytes: json, at: 0 };
+    if !scan.eat(b'[') {
+        return false;
+    }
+    if !scan.eat(b']') {
+        loop {
+            if !scan.object() {
+                return false;
+            }
+            if scan.eat(b']') {
+                break;
+            }
+            if !scan.eat(b',') {
+                return false;
+            }
+        }
+    }
+    scan.peek().is_none()
+}
+
 /// A connection as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionRecord {
@@ -276,7 +406,7 @@ pub struct ConnectionRecord {
     pub destination: String,
     pub security_group_id: String,
     pub network_id: String,
-    pub tags: Vec<Tag>,
+    pub tags: StoredTags,
     pub state: ConnectionState,
     pub process: f64,
     pub connection_url: String,
@@ -724,6 +854,62 @@ mod tests {
     use super::*;
 
     static KNOWN: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+    #[test]
+    fn stored_tags_are_taken_as_written_and_anything_else_refused() {
+        let tags = [
+            Tag {
+                key: "env".to_owned(),
+                value: "prod".to_owned(),
+            },
+            Tag {
+                key: "clé :=+-@.".to_owned(),
+                value: String::new(),
+            },
+        ];
+        for written in [&tags[..0], &tags[..1], &tags[..]] {
+            let json = serde_json::to_string(written).expect("serialises");
+            let stored = StoredTags::from_stored(json.clone()).expect("as written");
+            assert_eq!(
+                (stored.json(), stored.parsed()),
+                (json.as_str(), written.to_vec())
+            );
+        }
+        for valid in [
+            " [ ] ",
+            "[{}]",
+            r#"[ {"key" : "a\"\\\/\b\f\n\r\t\u00e9", "value":"x"} , {"key":"b","value":""} ]"#,
+        ] {
+            assert!(StoredTags::from_stored(valid.to_owned()).is_ok(), "{valid}");
+        }
+        for broken in [
+            "",
+            "[",
+            "]",
+            "{}",
+            "[{]",
+            "[{}",
+            "[{},]",
+            "[,{}]",
+            "[{}{}]",
+            r#"[{"key":1}]"#,
+            r#"[{"key":null}]"#,
+            r#"[{"key":"a",}]"#,
+            r#"[{"key":"a" "value":"b"}]"#,
+            r#"[{"key":"a\x"}]"#,
+            r#"[{"key":"a\u12g4"}]"#,
+            r#"[{"key":"a\u12"}]"#,
+            "[{\"key\":\"a\u{1}\"}]",
+            r#"[{"key":"unterminated}]"#,
+            r#"[{"key":"a"}] x"#,
+            r#"[{"key":"a"}]]"#,
+        ] {
+            assert!(
+                StoredTags::from_stored(broken.to_owned()).is_err(),
+                "{broken}"
+            );
+        }
+    }
 
     fn all_applied() -> Vec<(i64, bool)> {
         KNOWN.iter().map(|m| (m.version, true)).collect()

@@ -5,9 +5,9 @@ use std::str::FromStr;
 
 use super::{
     ConnectionRecord, CredentialRecord, PendingBinding, PendingCheck, QueueBinding, QueueRecord,
-    StoreError, TokenRecord,
+    StoreError, StoredTags, TokenRecord,
 };
-use crate::domain::{ConnectionId, ConnectionState, ProjectScope, Service, Tag};
+use crate::domain::{ConnectionId, ConnectionState, ProjectScope, Service};
 
 // Column lists as macros, so that statements can be `concat!`ed into constants.
 macro_rules! connection_columns {
@@ -15,6 +15,14 @@ macro_rules! connection_columns {
         "id, project_id, name, service, destination, security_group_id, network_id, tags, \
          state, process, connection_url, message, create_time, update_time, failure_reason, \
          connectivity, last_checked_at"
+    };
+}
+/// Whether the row's connection has queue bindings, 0 or 1: a page without any skips
+/// the bindings statement. An index probe per row (`UNIQUE (connection_id, queue_name)`).
+macro_rules! has_bindings_column {
+    () => {
+        "CAST(CASE WHEN EXISTS (SELECT 1 FROM queue_bindings hb \
+         WHERE hb.connection_id = connections.id) THEN 1 ELSE 0 END AS BIGINT)"
     };
 }
 macro_rules! binding_columns {
@@ -36,7 +44,9 @@ macro_rules! token_columns {
         "id, all_projects, projects, created_at, expires_at, revoked_at"
     };
 }
-pub(super) use {binding_columns, connection_columns, credential_columns, token_columns};
+pub(super) use {
+    binding_columns, connection_columns, credential_columns, has_bindings_column, token_columns,
+};
 
 fn parse_id(raw: &str) -> Result<ConnectionId, StoreError> {
     ConnectionId::parse(raw)
@@ -48,62 +58,103 @@ pub(super) fn parse_state(raw: &str) -> Result<ConnectionState, StoreError> {
     ConnectionState::from_str(raw).map_err(|error| StoreError::Corrupt(error.to_string()))
 }
 
-#[derive(sqlx::FromRow)]
+/// A connection's row: the [`connection_columns!`] in their order, then
+/// [`has_bindings_column!`]. Decoded by position, not by name (a name is a hash look-up
+/// per column per row, a visible share of a list's cost), borrowing the columns that are
+/// only parsed.
 pub(super) struct ConnectionRow {
-    id: String,
-    project_id: String,
-    name: String,
-    service: String,
-    destination: String,
-    security_group_id: String,
-    network_id: String,
-    tags: String,
-    state: String,
-    process: f64,
-    connection_url: String,
-    message: String,
-    create_time: i64,
-    update_time: i64,
-    failure_reason: Option<String>,
-    connectivity: Option<String>,
-    last_checked_at: Option<i64>,
-    /// Selected by `show` only.
-    #[sqlx(default)]
-    check_report: Option<String>,
+    record: ConnectionRecord,
+    /// Whether the connection has queue bindings (so whether they need reading).
+    pub has_bindings: bool,
 }
 
-impl TryFrom<ConnectionRow> for ConnectionRecord {
-    type Error = StoreError;
+/// Columns of a [`ConnectionRow`]; what a statement selects after them starts here.
+pub(super) const CONNECTION_ROW_COLUMNS: usize = 18;
 
-    fn try_from(row: ConnectionRow) -> Result<Self, StoreError> {
-        let id = parse_id(&row.id)?;
-        let corrupt = |error: &dyn std::fmt::Display| {
-            StoreError::Corrupt(format!("connection {id}: {error}"))
+impl<'r, R> sqlx::FromRow<'r, R> for ConnectionRow
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let corrupt = |column: &str, error: String| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: error.into(),
         };
-        let service = Service::parse(&row.service).map_err(|error| corrupt(&error))?;
-        let state = ConnectionState::from_str(&row.state).map_err(|error| corrupt(&error))?;
-        let tags: Vec<Tag> = serde_json::from_str(&row.tags)
-            .map_err(|error| StoreError::Corrupt(format!("connection {id} tags: {error}")))?;
-        Ok(ConnectionRecord {
-            id,
-            project_id: row.project_id,
-            name: row.name,
-            service,
-            destination: row.destination,
-            security_group_id: row.security_group_id,
-            network_id: row.network_id,
-            tags,
-            state,
-            process: row.process,
-            connection_url: row.connection_url,
-            message: row.message,
-            create_time: row.create_time,
-            update_time: row.update_time,
-            failure_reason: row.failure_reason,
-            connectivity: row.connectivity,
-            last_checked_at: row.last_checked_at,
-            queues: Vec::new(),
-            check_report: row.check_report,
+        let id: &str = row.try_get(0)?;
+        let id = ConnectionId::parse(id)
+            .ok_or_else(|| corrupt("id", format!("connection id {id:?} is not a UUID")))?;
+        let service: &str = row.try_get(3)?;
+        let service = Service::parse(service)
+            .map_err(|error| corrupt("service", format!("connection {id}: {error}")))?;
+        let tags: String = row.try_get(7)?;
+        let tags = StoredTags::from_stored(tags)
+            .map_err(|error| corrupt("tags", format!("connection {id} tags: {error}")))?;
+        let state: &str = row.try_get(8)?;
+        let state = ConnectionState::from_str(state)
+            .map_err(|error| corrupt("state", format!("connection {id}: {error}")))?;
+        let has_bindings: i64 = row.try_get(17)?;
+        Ok(ConnectionRow {
+            record: ConnectionRecord {
+                id,
+                project_id: row.try_get(1)?,
+                name: row.try_get(2)?,
+                service,
+                destination: row.try_get(4)?,
+                security_group_id: row.try_get(5)?,
+                network_id: row.try_get(6)?,
+                tags,
+                state,
+                process: row.try_get(9)?,
+                connection_url: row.try_get(10)?,
+                message: row.try_get(11)?,
+                create_time: row.try_get(12)?,
+                update_time: row.try_get(13)?,
+                failure_reason: row.try_get(14)?,
+                connectivity: row.try_get(15)?,
+                last_checked_at: row.try_get(16)?,
+                queues: Vec::new(),
+                check_report: None,
+            },
+            has_bindings: has_bindings != 0,
+        })
+    }
+}
+
+impl ConnectionRow {
+    pub fn id(&self) -> ConnectionId {
+        self.record.id
+    }
+}
+
+impl From<ConnectionRow> for ConnectionRecord {
+    fn from(row: ConnectionRow) -> Self {
+        row.record
+    }
+}
+
+/// A connection's row followed by one more column: its `check_report` (show) or the
+/// count of the list's matches (a page).
+pub(super) struct ConnectionRowWith<T> {
+    pub row: ConnectionRow,
+    pub extra: T,
+}
+
+impl<'r, R, T> sqlx::FromRow<'r, R> for ConnectionRowWith<T>
+where
+    R: sqlx::Row,
+    ConnectionRow: sqlx::FromRow<'r, R>,
+    usize: sqlx::ColumnIndex<R>,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            row: ConnectionRow::from_row(row)?,
+            extra: row.try_get(CONNECTION_ROW_COLUMNS)?,
         })
     }
 }

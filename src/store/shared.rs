@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use sqlx::{Pool, Transaction};
 
 pub(super) use super::group_commit::GroupCommit;
-use super::rows::{binding_columns, connection_columns, credential_columns, token_columns};
+use super::rows::{
+    binding_columns, connection_columns, credential_columns, has_bindings_column, token_columns,
+};
 use super::{DeleteOutcome, Result};
 use crate::domain::{ConnectionState, ProjectId};
 
@@ -215,17 +217,27 @@ pub(super) static REACTIVATE: LazyLock<String> = LazyLock::new(|| {
 pub(super) const SELECT_CONNECTION: &str = concat!(
     "SELECT ",
     connection_columns!(),
+    ", ",
+    has_bindings_column!(),
     ", check_report FROM connections WHERE id = $1 AND project_id = $2"
 );
 
 pub(super) const SELECT_LIVE_BY_NAME: &str = concat!(
     "SELECT ",
     connection_columns!(),
+    ", ",
+    has_bindings_column!(),
     " FROM connections WHERE project_id = $1 AND name = $2 AND state <> 'DELETED'"
 );
 
-pub(super) const SELECT_CONNECTIONS: &str =
-    concat!("SELECT ", connection_columns!(), " FROM connections");
+/// A page's rows, then (pushed after it) the count of the list's matches.
+pub(super) const SELECT_CONNECTIONS: &str = concat!(
+    "SELECT ",
+    connection_columns!(),
+    ", ",
+    has_bindings_column!(),
+    ", "
+);
 
 pub(super) const SELECT_BINDINGS: &str =
     concat!("SELECT ", binding_columns!(), " FROM queue_bindings");
@@ -577,6 +589,39 @@ macro_rules! impl_store {
                         if let Some(value) = &term.value {
                             builder.push(" AND t.value = ").push_bind(value.as_str());
                         }
+                        builder.push(")");
+                    }
+                }
+
+                /// The count of a list's matches, as a scalar subquery. Without filters it
+                /// is the project's live count plus its DELETED rows (few, and indexed by
+                /// project), not a count over every row of the project: the first page of
+                /// a project of 100,000 would count them all.
+                fn push_list_total<'q>(
+                    builder: &mut QueryBuilder<'q, $db>,
+                    project: &'q ProjectId,
+                    query: &'q ListQuery,
+                ) {
+                    let unfiltered = query.name_contains.is_none()
+                        && query.states.is_empty()
+                        && query.service.is_none()
+                        && query.tags.is_empty();
+                    if unfiltered {
+                        builder
+                            .push(
+                                "CAST(COALESCE((SELECT live_connections FROM project_counts \
+                                 WHERE project_id = ",
+                            )
+                            .push_bind(project.as_str())
+                            .push(
+                                "), 0) + (SELECT COUNT(*) FROM connections \
+                                 WHERE state = 'DELETED' AND project_id = ",
+                            )
+                            .push_bind(project.as_str())
+                            .push(") AS BIGINT)");
+                    } else {
+                        builder.push("(SELECT COUNT(*) FROM connections");
+                        Self::push_list_filters(builder, project, query);
                         builder.push(")");
                     }
                 }
@@ -938,20 +983,33 @@ macro_rules! impl_store {
                     project: &ProjectId,
                     id: ConnectionId,
                 ) -> Result<Option<ConnectionRecord>> {
-                    // The row and its bindings from one snapshot, so a delete in between
-                    // cannot show a live row without its bindings.
-                    let mut transaction = self.begin_snapshot().await?;
-                    let row: Option<ConnectionRow> = sqlx::query_as(shared::SELECT_CONNECTION)
-                        .bind(id.to_string())
+                    let id = id.to_string();
+                    let select = || {
+                        sqlx::query_as::<_, rows::ConnectionRowWith<Option<String>>>(
+                            shared::SELECT_CONNECTION,
+                        )
+                        .bind(id.as_str())
                         .bind(project.as_str())
-                        .fetch_optional(&mut *transaction)
-                        .await?;
-                    let Some(row) = row else {
+                    };
+                    // One statement is one snapshot: enough for a connection without
+                    // bindings (most), and no BEGIN and COMMIT round trips.
+                    let Some(shown) = select().fetch_optional(self.reader()).await? else {
+                        return Ok(None);
+                    };
+                    if !shown.row.has_bindings {
+                        let mut record = ConnectionRecord::from(shown.row);
+                        record.check_report = shown.extra;
+                        return Ok(Some(record));
+                    }
+                    // The row and its bindings from one snapshot, so a delete in between
+                    // cannot show a live row without its bindings: read again inside one.
+                    let mut transaction = self.begin_snapshot().await?;
+                    let Some(shown) = select().fetch_optional(&mut *transaction).await? else {
                         transaction.commit().await?;
                         return Ok(None);
                     };
-                    let mut record = ConnectionRecord::try_from(row)?;
-                    let id = record.id.to_string();
+                    let mut record = ConnectionRecord::from(shown.row);
+                    record.check_report = shown.extra;
                     let ids = std::slice::from_ref(&id);
                     let mut bindings = Self::bindings_for(&mut transaction, ids).await?;
                     record.queues = bindings.remove(&id).unwrap_or_default();
@@ -965,8 +1023,12 @@ macro_rules! impl_store {
                     name: &str,
                 ) -> Result<Option<ConnectionRecord>> {
                     let select = sqlx::query_as::<_, ConnectionRow>(shared::SELECT_LIVE_BY_NAME);
-                    self.read_one(select.bind(project.as_str()).bind(name))
-                        .await
+                    let row = select
+                        .bind(project.as_str())
+                        .bind(name)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    Ok(row.map(ConnectionRecord::from))
                 }
 
                 async fn ping(&self) -> Result<()> {
@@ -1002,47 +1064,76 @@ macro_rules! impl_store {
                     project: &ProjectId,
                     query: &ListQuery,
                 ) -> Result<ConnectionPage> {
-                    let mut select = QueryBuilder::new(shared::SELECT_CONNECTIONS);
-                    Self::push_list_filters(&mut select, project, query);
-                    let direction = match query.order {
-                        SortOrder::Ascending => "ASC",
-                        SortOrder::Descending => "DESC",
+                    let unpaged = query.limit.is_none() && query.offset == 0;
+                    // The page with the count of all matches in one statement (one
+                    // snapshot, so the count never disagrees with the page beside it):
+                    // an uncorrelated subquery, evaluated once.
+                    let page_statement = || {
+                        let mut select = QueryBuilder::new(shared::SELECT_CONNECTIONS);
+                        if unpaged {
+                            select.push("CAST(0 AS BIGINT)");
+                        } else {
+                            Self::push_list_total(&mut select, project, query);
+                        }
+                        select.push(" FROM connections");
+                        Self::push_list_filters(&mut select, project, query);
+                        let direction = match query.order {
+                            SortOrder::Ascending => "ASC",
+                            SortOrder::Descending => "DESC",
+                        };
+                        select.push(format!(
+                            " ORDER BY create_time {direction}, id {direction} LIMIT "
+                        ));
+                        select.push_bind(query.limit.map(i64::from).or(Self::NO_LIMIT));
+                        select.push(" OFFSET ").push_bind(i64::from(query.offset));
+                        select
                     };
-                    select.push(format!(
-                        " ORDER BY create_time {direction}, id {direction} LIMIT "
-                    ));
-                    select.push_bind(query.limit.map(i64::from).or(Self::NO_LIMIT));
-                    select.push(" OFFSET ").push_bind(i64::from(query.offset));
-                    // The page, its bindings and the count are one snapshot, so the count
-                    // never disagrees with the page beside it.
-                    let mut transaction = self.begin_snapshot().await?;
-                    let rows: Vec<ConnectionRow> =
-                        select.build_query_as().fetch_all(&mut *transaction).await?;
-                    let mut connections = rows
+                    let mut select = page_statement();
+                    let mut rows: Vec<rows::ConnectionRowWith<i64>> =
+                        select.build_query_as().fetch_all(self.reader()).await?;
+                    let mut bindings = BindingsByConnection::new();
+                    if rows.iter().any(|page_row| page_row.row.has_bindings) {
+                        // The page and its bindings from one snapshot (a delete in between
+                        // must not show a live row without its bindings): read the page
+                        // again inside one. Only pages with bindings pay for it.
+                        let mut transaction = self.begin_snapshot().await?;
+                        let mut select = page_statement();
+                        rows = select.build_query_as().fetch_all(&mut *transaction).await?;
+                        let ids: Vec<String> = rows
+                            .iter()
+                            .filter(|page_row| page_row.row.has_bindings)
+                            .map(|page_row| page_row.row.id().to_string())
+                            .collect();
+                        bindings = Self::bindings_for(&mut transaction, &ids).await?;
+                        transaction.commit().await?;
+                    }
+                    let counted = rows.first().map(|page_row| page_row.extra);
+                    let mut connections: Vec<ConnectionRecord> = rows
                         .into_iter()
-                        .map(ConnectionRecord::try_from)
-                        .collect::<Result<Vec<_>>>()?;
-                    let ids: Vec<String> = connections.iter().map(|c| c.id.to_string()).collect();
-                    let mut bindings = Self::bindings_for(&mut transaction, &ids).await?;
-                    for connection in &mut connections {
-                        if let Some(queues) = bindings.remove(&connection.id.to_string()) {
-                            connection.queues = queues;
+                        .map(|page_row| ConnectionRecord::from(page_row.row))
+                        .collect();
+                    if !bindings.is_empty() {
+                        for connection in &mut connections {
+                            if let Some(queues) = bindings.remove(&connection.id.to_string()) {
+                                connection.queues = queues;
+                            }
                         }
                     }
-
-                    let unpaged = query.limit.is_none() && query.offset == 0;
-                    let total = if unpaged {
-                        connections.len() as u64
-                    } else {
-                        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM connections");
-                        Self::push_list_filters(&mut count, project, query);
-                        let total: i64 = count
-                            .build_query_scalar()
-                            .fetch_one(&mut *transaction)
-                            .await?;
-                        u64::try_from(total).unwrap_or_default()
+                    let total = match counted {
+                        _ if unpaged => connections.len() as u64,
+                        Some(total) => u64::try_from(total).unwrap_or_default(),
+                        // An empty first page of at least one row: nothing matches.
+                        None if query.offset == 0 && query.limit != Some(0) => 0,
+                        // An empty page past the end (or of no rows): no row carried
+                        // the count.
+                        None => {
+                            let mut count = QueryBuilder::new("SELECT ");
+                            Self::push_list_total(&mut count, project, query);
+                            let total: i64 =
+                                count.build_query_scalar().fetch_one(self.reader()).await?;
+                            u64::try_from(total).unwrap_or_default()
+                        }
                     };
-                    transaction.commit().await?;
                     Ok(ConnectionPage { total, connections })
                 }
 
