@@ -21,8 +21,213 @@ pub fn init(format: LogFormat) {
     // A second call (e.g. from tests) is harmless: the first subscriber stays.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .event_format(json_lines::JsonLines::default())
+            .try_init(),
     };
+}
+
+/// The JSON log line, written without re-parsing span fields (issue 19: the request log
+/// line was a sixth of an uncached show).
+///
+/// The line is byte for byte that of tracing-subscriber's `json().flatten_event(true)`
+/// format (timestamp, level, the event's fields, target, the current span and the list
+/// of spans), whose formatter parses every span's stored fields back from JSON into a
+/// `serde_json::Value` and serialises them again, twice per line (`span` and `spans`).
+/// Here the stored JSON object is copied in as it is. Lines the copy cannot stand for
+/// (events bridged from the `log` crate, a span whose fields are not a JSON object) are
+/// left to the stock formatter. The tests hold the two to each other.
+pub(crate) mod json_lines {
+    use std::fmt;
+
+    use tracing::field::{Field, Visit};
+    use tracing::{Event, Subscriber};
+    use tracing_subscriber::fmt::format::{Format, Json, Writer};
+    use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+    use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+    use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+    /// The event formatter; `T` is the clock (fixed in the tests).
+    pub struct JsonLines<T = SystemTime> {
+        timer: T,
+        stock: Format<Json, T>,
+    }
+
+    impl Default for JsonLines<SystemTime> {
+        fn default() -> Self {
+            Self::with_timer(SystemTime)
+        }
+    }
+
+    impl<T: FormatTime + Clone> JsonLines<T> {
+        pub fn with_timer(timer: T) -> Self {
+            let stock = tracing_subscriber::fmt::format()
+                .json()
+                .flatten_event(true)
+                .with_timer(timer.clone());
+            Self { timer, stock }
+        }
+    }
+
+    /// A JSON string as serde_json writes it.
+    fn string(writer: &mut Writer<'_>, text: &str) -> fmt::Result {
+        let needs_escape = text.bytes().fold(false, |found, byte| {
+            found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+        });
+        if needs_escape {
+            let quoted = serde_json::to_string(text).map_err(|_| fmt::Error)?;
+            writer.write_str(&quoted)
+        } else {
+            writer.write_char('"')?;
+            writer.write_str(text)?;
+            writer.write_char('"')
+        }
+    }
+
+    /// A span's stored fields without their braces, if they are a JSON object.
+    fn object_body<S, N>(span: &SpanRef<'_, S>) -> Option<String>
+    where
+        S: for<'lookup> LookupSpan<'lookup>,
+        N: for<'writer> FormatFields<'writer> + 'static,
+    {
+        let extensions = span.extensions();
+        let fields = extensions.get::<FormattedFields<N>>()?;
+        let body = fields.fields.strip_prefix('{')?.strip_suffix('}')?;
+        Some(body.to_owned())
+    }
+
+    /// `{<fields>,"name":"<span name>"}`, as the stock formatter writes a span.
+    fn span_object(writer: &mut Writer<'_>, body: &str, name: &str) -> fmt::Result {
+        writer.write_char('{')?;
+        if !body.is_empty() {
+            writer.write_str(body)?;
+            writer.write_char(',')?;
+        }
+        writer.write_str("\"name\":")?;
+        string(writer, name)?;
+        writer.write_char('}')
+    }
+
+    /// The event's fields as `,"name":value` entries (what tracing-serde's map visitor
+    /// writes for a flattened event).
+    struct Fields<'a, 'w> {
+        writer: &'a mut Writer<'w>,
+        result: fmt::Result,
+    }
+
+    impl Fields<'_, '_> {
+        fn entry(&mut self, field: &Field, value: impl serde::Serialize) {
+            if self.result.is_err() {
+                return;
+            }
+            self.result = (|| {
+                self.writer.write_char(',')?;
+                string(self.writer, field.name())?;
+                self.writer.write_char(':')?;
+                let value = serde_json::to_string(&value).map_err(|_| fmt::Error)?;
+                self.writer.write_str(&value)
+            })();
+        }
+    }
+
+    impl Visit for Fields<'_, '_> {
+        fn record_bool(&mut self, field: &Field, value: bool) {
+            self.entry(field, value);
+        }
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            self.entry(field, value);
+        }
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.entry(field, value);
+        }
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            self.entry(field, value);
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if self.result.is_err() {
+                return;
+            }
+            self.result = (|| {
+                self.writer.write_char(',')?;
+                string(self.writer, field.name())?;
+                self.writer.write_char(':')?;
+                string(self.writer, value)
+            })();
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
+
+    impl<S, N, T> FormatEvent<S, N> for JsonLines<T>
+    where
+        S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+        N: for<'writer> FormatFields<'writer> + 'static,
+        T: FormatTime,
+    {
+        fn format_event(
+            &self,
+            ctx: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &Event<'_>,
+        ) -> fmt::Result {
+            use tracing_log::NormalizeEvent;
+            if event.normalized_metadata().is_some() {
+                return self.stock.format_event(ctx, writer, event);
+            }
+            let current = event
+                .parent()
+                .and_then(|id| ctx.span(id))
+                .or_else(|| ctx.lookup_current());
+            let mut spans = Vec::new();
+            let mut current_body = None;
+            if let Some(span) = &current {
+                let Some(body) = object_body::<S, N>(span) else {
+                    return self.stock.format_event(ctx, writer, event);
+                };
+                current_body = Some((body, span.metadata().name()));
+                if let Some(leaf) = ctx.lookup_current() {
+                    for span in leaf.scope().from_root() {
+                        let Some(body) = object_body::<S, N>(&span) else {
+                            return self.stock.format_event(ctx, writer, event);
+                        };
+                        spans.push((body, span.metadata().name()));
+                    }
+                }
+            }
+            let mut timestamp = String::new();
+            self.timer.format_time(&mut Writer::new(&mut timestamp))?;
+            let meta = event.metadata();
+            writer.write_str("{\"timestamp\":")?;
+            string(&mut writer, &timestamp)?;
+            writer.write_str(",\"level\":\"")?;
+            writer.write_str(meta.level().as_str())?;
+            writer.write_char('"')?;
+            let mut fields = Fields {
+                writer: &mut writer,
+                result: Ok(()),
+            };
+            event.record(&mut fields);
+            fields.result?;
+            writer.write_str(",\"target\":")?;
+            string(&mut writer, meta.target())?;
+            if let Some((body, name)) = &current_body {
+                writer.write_str(",\"span\":")?;
+                span_object(&mut writer, body, name)?;
+                writer.write_str(",\"spans\":[")?;
+                for (index, (body, name)) in spans.iter().enumerate() {
+                    if index > 0 {
+                        writer.write_char(',')?;
+                    }
+                    span_object(&mut writer, body, name)?;
+                }
+                writer.write_char(']')?;
+            }
+            writer.write_str("}\n")
+        }
+    }
 }
 
 /// Prometheus metrics: one recorder per process, installed on first use.
@@ -257,5 +462,117 @@ pub mod metrics {
         .increment(1);
         ::metrics::histogram!("dsconn_check_duration_seconds", "kind" => kind)
             .record(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::{Level, debug, error, info, info_span, warn};
+    use tracing_subscriber::fmt::format::Writer;
+    use tracing_subscriber::fmt::time::FormatTime;
+
+    use super::json_lines::JsonLines;
+
+    #[derive(Clone)]
+    struct FixedTime;
+
+    impl FormatTime for FixedTime {
+        fn format_time(&self, writer: &mut Writer<'_>) -> std::fmt::Result {
+            writer.write_str("2026-12-01T19:28:59.123456Z")
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lines").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Lines {
+        type Writer = Lines;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// Events of every kind of field, in and out of (nested) spans.
+    fn log_everything() {
+        info!("outside any span");
+        let request = info_span!(
+            "request",
+            request.id = %"3f1c-\"quoted\"",
+            http.method = ?"GET",
+            http.route = %"/v2.0/{project_id}/datasource-connection",
+            http.path = ?"/v2.0/p1/datasource-connection/\u{1}x",
+        );
+        let _entered = request.enter();
+        info!(latency = %format_args!("{} ms", 3), status = 200, "finished processing request");
+        warn!(
+            count = 7u64,
+            delta = -3i64,
+            ratio = 0.1 + 0.2,
+            not_a_number = f64::NAN,
+            ok = true,
+            text = "tab\there \\ \"q\" é",
+            debug = ?vec!["a", "b"],
+            "a warning with \"quotes\"\nand a newline"
+        );
+        {
+            let check = info_span!("recheck", connection.id = %"c0ffee", attempt = 2u64);
+            let _check = check.enter();
+            error!(error = %"boom", "nested");
+            let bare = info_span!("bare");
+            let _bare = bare.enter();
+            debug!("inside a span without fields");
+        }
+        let other = info_span!("other", queue = "q1");
+        info!(parent: &other, "with an explicit parent");
+        info!(message = "a message field given by name");
+    }
+
+    fn lines(make: impl FnOnce(Lines) -> Box<dyn tracing::Subscriber + Send + Sync>) -> String {
+        let lines = Lines::default();
+        let subscriber = make(lines.clone());
+        tracing::subscriber::with_default(subscriber, log_everything);
+        let bytes = lines.0.lock().expect("lines").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    #[test]
+    fn the_json_log_line_is_byte_for_byte_the_stock_formatters() {
+        let stock = lines(|out| {
+            Box::new(
+                tracing_subscriber::fmt()
+                    .with_max_level(Level::TRACE)
+                    .json()
+                    .flatten_event(true)
+                    .with_timer(FixedTime)
+                    .with_writer(out)
+                    .finish(),
+            )
+        });
+        let ours = lines(|out| {
+            Box::new(
+                tracing_subscriber::fmt()
+                    .with_max_level(Level::TRACE)
+                    .json()
+                    .flatten_event(true)
+                    .event_format(JsonLines::with_timer(FixedTime))
+                    .with_writer(out)
+                    .finish(),
+            )
+        });
+        assert_eq!(stock.lines().count(), 7, "{stock}");
+        assert!(stock.contains("\"spans\":[{"), "{stock}");
+        assert_eq!(ours, stock);
     }
 }
