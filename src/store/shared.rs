@@ -91,8 +91,9 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
     /// The transaction of a create in `project`: the quota's count and the insert must
     /// not interleave with another create's.
     async fn begin_create(&self, project: &ProjectId) -> Result<Transaction<'static, Self::Db>>;
-    /// Where the hot writes (creates, check progress and results) are grouped into
-    /// shared commits; None: each commits on its own.
+    /// Where the hot writes (creates, check progress and results, re-check results, the
+    /// worker's claims of new connections and re-checks) are grouped into shared commits;
+    /// None: each commits on its own.
     fn group_commit(&self) -> Option<&GroupCommit<Self::Db>> {
         None
     }
@@ -479,15 +480,40 @@ macro_rules! impl_store {
                     claim: Claim<'_>,
                 ) -> Result<Vec<R>>
                 where
-                    R: for<'r> sqlx::FromRow<'r, Row> + Send + Unpin,
+                    R: for<'r> sqlx::FromRow<'r, Row> + Send + Unpin + 'static,
                 {
-                    Ok(sqlx::query_as(statement)
-                        .bind(claim.owner)
-                        .bind(claim.lease_until)
-                        .bind(claim.now)
-                        .bind(claim.limit)
-                        .fetch_all(self.writer())
-                        .await?)
+                    let Some(group) = self.group_commit() else {
+                        return Ok(sqlx::query_as(statement)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(claim.now)
+                            .bind(claim.limit)
+                            .fetch_all(self.writer())
+                            .await?);
+                    };
+                    // The worker claims as checks finish, a few at a time: its claims
+                    // share commits with the results being recorded (one commit each
+                    // would be one more fsync per check).
+                    let Claim {
+                        owner,
+                        lease_until,
+                        now,
+                        limit,
+                    } = claim;
+                    let owner = owner.to_owned();
+                    group
+                        .run(move |c| {
+                            Box::pin(async move {
+                                Ok(sqlx::query_as(statement)
+                                    .bind(owner)
+                                    .bind(lease_until)
+                                    .bind(now)
+                                    .bind(limit)
+                                    .fetch_all(c)
+                                    .await?)
+                            })
+                        })
+                        .await
                 }
 
                 /// The bindings of these connections, in one query, by connection id.
@@ -934,6 +960,40 @@ macro_rules! impl_store {
                     Ok(updated.rows_affected() > 0)
                 }
 
+                /// Records a re-check's result (and, for the server's, its bindings'); false
+                /// if the connection is no longer ACTIVE or the claim was lost (then
+                /// nothing changed).
+                async fn update_connectivity(
+                    connection: &mut Connection,
+                    id: &str,
+                    owner: Option<&str>,
+                    connectivity: &Connectivity,
+                    now: i64,
+                ) -> Result<bool> {
+                    let updated = sqlx::query(shared::RECORD_CONNECTIVITY)
+                        .bind(connectivity.label())
+                        .bind(now)
+                        .bind(&connectivity.report)
+                        .bind(connectivity.next_check_at)
+                        .bind(id)
+                        .bind(owner)
+                        .execute(&mut *connection)
+                        .await?;
+                    if updated.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    if let Some(online_since) = connectivity.server_bindings {
+                        sqlx::query(shared::RECORD_BINDINGS_CONNECTIVITY)
+                            .bind(connectivity.label())
+                            .bind(now)
+                            .bind(id)
+                            .bind(online_since)
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    Ok(true)
+                }
+
                 /// Begins the transaction that changes a connection's bindings, its state
                 /// read with [`Dialect::LOCK_FOR_SHARE`]; the outcome instead if the
                 /// connection takes no bindings.
@@ -1339,31 +1399,31 @@ macro_rules! impl_store {
                     now: i64,
                 ) -> Result<bool> {
                     let id = id.to_string();
+                    if let Some(group) = self.group_commit() {
+                        // A sweep's re-checks finish together: they share commits.
+                        let owner = owner.map(str::to_owned);
+                        let connectivity = connectivity.clone();
+                        return group
+                            .run(move |c| {
+                                Box::pin(async move {
+                                    Self::update_connectivity(
+                                        c,
+                                        &id,
+                                        owner.as_deref(),
+                                        &connectivity,
+                                        now,
+                                    )
+                                    .await
+                                })
+                            })
+                            .await;
+                    }
                     let mut transaction = self.begin_write().await?;
-                    let updated = sqlx::query(shared::RECORD_CONNECTIVITY)
-                        .bind(connectivity.label())
-                        .bind(now)
-                        .bind(&connectivity.report)
-                        .bind(connectivity.next_check_at)
-                        .bind(&id)
-                        .bind(owner)
-                        .execute(&mut *transaction)
-                        .await?;
-                    if updated.rows_affected() == 0 {
-                        transaction.rollback().await?;
-                        return Ok(false);
-                    }
-                    if let Some(online_since) = connectivity.server_bindings {
-                        sqlx::query(shared::RECORD_BINDINGS_CONNECTIVITY)
-                            .bind(connectivity.label())
-                            .bind(now)
-                            .bind(&id)
-                            .bind(online_since)
-                            .execute(&mut *transaction)
+                    let updated =
+                        Self::update_connectivity(&mut transaction, &id, owner, connectivity, now)
                             .await?;
-                    }
                     transaction.commit().await?;
-                    Ok(true)
+                    Ok(updated)
                 }
 
                 async fn reactivate_connection(
