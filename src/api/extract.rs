@@ -42,6 +42,21 @@ impl JsonBody {
     }
 }
 
+impl JsonBody {
+    /// [`JsonBody::parse`], reading an empty body as `{}`: the SDK sends no body at all
+    /// when a caller leaves an optional body unset.
+    pub fn parse_or_empty_object<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+            let empty = Self {
+                content_type: "application/json".to_owned(),
+                bytes: Bytes::from_static(b"{}"),
+            };
+            return empty.parse();
+        }
+        self.parse()
+    }
+}
+
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 

@@ -1,6 +1,7 @@
 //! Durable state behind an async [`Store`] trait, so that the API and the workers do not
 //! care which database holds it. The backend is chosen from the configuration.
 
+pub mod enhanced_sharing;
 mod group_commit;
 mod postgres;
 pub mod queue_work;
@@ -19,6 +20,7 @@ use crate::domain::{
     TagFilter, Tags,
 };
 
+pub use enhanced_sharing::EnhancedSharingStore;
 pub use postgres::PgStore;
 pub use queue_work::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork, QueueWorkKind, QueueWorkStore,
@@ -504,7 +506,7 @@ pub struct TokenRecord {
 }
 
 #[async_trait]
-pub trait Store: QueueWorkStore + Send + Sync + 'static {
+pub trait Store: QueueWorkStore + EnhancedSharingStore + Send + Sync + 'static {
     /// Lets in-flight work finish and closes the connections.
     async fn close(&self) {}
 

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, GroupCommit, impl_store};
 use super::{Result, StoreError};
@@ -270,3 +271,4 @@ impl Backend for SqliteStore {
 
 impl_store!(SqliteStore, Sqlite);
 impl_queue_work_store!(SqliteStore, Sqlite);
+impl_enhanced_sharing_store!(SqliteStore, Sqlite);
