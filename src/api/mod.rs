@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod checks;
 pub mod connections;
 pub mod console;
+pub mod enhanced;
 pub mod error;
 pub mod extract;
 pub mod limits;

@@ -1,6 +1,6 @@
 //! DLI's elastic resource pools: create, list and delete. A pool has no compute here;
-//! its fields are validated, stored and echoed. Pools cannot be bound yet, so a delete
-//! is never refused for bindings.
+//! its fields are validated, stored and echoed. A pool bound to a live enhanced
+//! connection cannot be deleted (DLI.0007), as a bound queue cannot.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -330,8 +330,15 @@ pub async fn delete(
         .map_err(|_| ApiError::PoolNotFound(name.chars().take(128).collect()))?;
     match state.store.delete_pool(&project, pool.as_str()).await? {
         DeleteNamedOutcome::Deleted => {}
-        DeleteNamedOutcome::NotFound | DeleteNamedOutcome::Bound(_) => {
+        DeleteNamedOutcome::NotFound => {
             return Err(ApiError::PoolNotFound(pool.as_str().to_owned()));
+        }
+        DeleteNamedOutcome::Bound(connections) => {
+            return Err(ApiError::StateConflict(format!(
+                "elastic resource pool {} is bound to {connections} enhanced connection(s); \
+                 disassociate it from them first",
+                pool.as_str()
+            )));
         }
     }
     state.read_cache.invalidate(project.as_str());

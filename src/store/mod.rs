@@ -1,6 +1,7 @@
 //! Durable state behind an async [`Store`] trait, so that the API and the workers do not
 //! care which database holds it. The backend is chosen from the configuration.
 
+pub mod enhanced;
 pub mod enhanced_sharing;
 mod group_commit;
 mod postgres;
@@ -20,6 +21,11 @@ use crate::domain::{
     TagFilter, Tags,
 };
 
+pub use enhanced::{
+    BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedLimits,
+    EnhancedListQuery, EnhancedOutcome, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
+    HostEntry, NewEnhancedConnection, NewRoute,
+};
 pub use enhanced_sharing::EnhancedSharingStore;
 pub use postgres::PgStore;
 pub use queue_work::{
@@ -506,7 +512,9 @@ pub struct TokenRecord {
 }
 
 #[async_trait]
-pub trait Store: QueueWorkStore + EnhancedSharingStore + Send + Sync + 'static {
+pub trait Store:
+    QueueWorkStore + EnhancedStore + EnhancedSharingStore + Send + Sync + 'static
+{
     /// Lets in-flight work finish and closes the connections.
     async fn close(&self) {}
 
@@ -661,7 +669,7 @@ pub trait Store: QueueWorkStore + EnhancedSharingStore + Send + Sync + 'static {
     /// caller checks those first).
     async fn queue_exists(&self, project: &ProjectId, name: &str) -> Result<bool>;
 
-    /// Deletes a queue no live connection has bound. Atomic with binding: a bind that
+    /// Deletes a queue no live connection (classic or enhanced) has bound. Atomic with binding: a bind that
     /// commits first makes the delete refused, one that commits after finds no queue.
     async fn delete_queue(&self, project: &ProjectId, name: &str) -> Result<DeleteNamedOutcome>;
 
@@ -671,7 +679,8 @@ pub trait Store: QueueWorkStore + EnhancedSharingStore + Send + Sync + 'static {
     /// The project's elastic resource pools, by name.
     async fn list_pools(&self, project: &ProjectId) -> Result<Vec<PoolRecord>>;
 
-    /// Deletes a pool (pools cannot be bound yet, so nothing refuses it).
+    /// Deletes a pool no live enhanced connection has bound, atomic with binding as
+    /// [`Store::delete_queue`].
     async fn delete_pool(&self, project: &ProjectId, name: &str) -> Result<DeleteNamedOutcome>;
 
     async fn insert_credential(&self, credential: &NewCredential) -> Result<()>;

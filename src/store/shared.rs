@@ -1418,6 +1418,14 @@ macro_rules! impl_store {
                         .bind(name)
                         .fetch_one(&mut *transaction)
                         .await?;
+                    let enhanced_bound: i64 =
+                        sqlx::query_scalar($crate::store::enhanced::COUNT_ENHANCED_BOUND)
+                            .bind(project.as_str())
+                            .bind($crate::store::enhanced::KIND_QUEUE)
+                            .bind(name)
+                            .fetch_one(&mut *transaction)
+                            .await?;
+                    let bound = bound.saturating_add(enhanced_bound);
                     if bound > 0 {
                         transaction.rollback().await?;
                         return Ok(DeleteNamedOutcome::Bound(
@@ -1447,12 +1455,44 @@ macro_rules! impl_store {
                     project: &ProjectId,
                     name: &str,
                 ) -> Result<DeleteNamedOutcome> {
-                    let delete = sqlx::query(shared::DELETE_POOL).bind(project.as_str());
-                    Ok(if self.write(delete.bind(name)).await? > 0 {
-                        DeleteNamedOutcome::Deleted
-                    } else {
-                        DeleteNamedOutcome::NotFound
-                    })
+                    static SELECT: LazyLock<String> = LazyLock::new(|| {
+                        let lock = $store::LOCK_FOR_UPDATE;
+                        format!(
+                            "SELECT name FROM elastic_resource_pools \
+                             WHERE project_id = $1 AND name = $2{lock}"
+                        )
+                    });
+                    let mut transaction = self.begin_write().await?;
+                    let found: Option<String> = sqlx::query_scalar(&SELECT)
+                        .bind(project.as_str())
+                        .bind(name)
+                        .fetch_optional(&mut *transaction)
+                        .await?;
+                    if found.is_none() {
+                        transaction.rollback().await?;
+                        return Ok(DeleteNamedOutcome::NotFound);
+                    }
+                    // Read after the lock: sees every bind committed before it.
+                    let bound: i64 =
+                        sqlx::query_scalar($crate::store::enhanced::COUNT_ENHANCED_BOUND)
+                            .bind(project.as_str())
+                            .bind($crate::store::enhanced::KIND_POOL)
+                            .bind(name)
+                            .fetch_one(&mut *transaction)
+                            .await?;
+                    if bound > 0 {
+                        transaction.rollback().await?;
+                        return Ok(DeleteNamedOutcome::Bound(
+                            u64::try_from(bound).unwrap_or_default(),
+                        ));
+                    }
+                    sqlx::query(shared::DELETE_POOL)
+                        .bind(project.as_str())
+                        .bind(name)
+                        .execute(&mut *transaction)
+                        .await?;
+                    transaction.commit().await?;
+                    Ok(DeleteNamedOutcome::Deleted)
                 }
 
                 async fn insert_credential(&self, credential: &NewCredential) -> Result<()> {

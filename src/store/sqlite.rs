@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::enhanced::impl_enhanced_store;
 use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, GroupCommit, impl_store};
@@ -271,4 +272,5 @@ impl Backend for SqliteStore {
 
 impl_store!(SqliteStore, Sqlite);
 impl_queue_work_store!(SqliteStore, Sqlite);
+impl_enhanced_store!(SqliteStore, Sqlite);
 impl_enhanced_sharing_store!(SqliteStore, Sqlite);
