@@ -336,6 +336,15 @@ impl LifecycleWorker {
             }
             Err(error) => warn!(error = %error, "purging deleted connections failed"),
         }
+        match self
+            .store
+            .purge_deleted_enhanced(now_millis().saturating_sub(retention))
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => info!(purged, "purged deleted enhanced connections past retention"),
+            Err(error) => warn!(error = %error, "purging deleted enhanced connections failed"),
+        }
     }
 }
 

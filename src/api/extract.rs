@@ -43,15 +43,16 @@ impl JsonBody {
 }
 
 impl JsonBody {
-    /// [`JsonBody::parse`], reading an empty body as `{}`: the SDK sends no body at all
-    /// when a caller leaves an optional body unset.
-    pub fn parse_or_empty_object<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    /// As [`parse`](Self::parse), but an empty body (what the SDK sends when a request's
+    /// optional body is left unset) reads as `{}`, whatever the content type.
+    pub fn parse_or_empty<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if self.bytes.iter().all(u8::is_ascii_whitespace) {
-            let empty = Self {
-                content_type: "application/json".to_owned(),
-                bytes: Bytes::from_static(b"{}"),
-            };
-            return empty.parse();
+            return serde_json::from_slice(b"{}").map_err(|error| {
+                ApiError::InvalidRequest(format!(
+                    "the request body is not valid JSON for this operation: {}",
+                    bounded(&error.to_string())
+                ))
+            });
         }
         self.parse()
     }

@@ -170,7 +170,7 @@ async fn change(
     check_resource_type(&resource_type)?;
     check_resource_id(&resource_id)?;
     let id = owned_live_connection(state, &owner, &resource_id).await?;
-    let change = change(&body.parse_or_empty_object()?)?;
+    let change = change(&body.parse_or_empty()?)?;
     match state
         .store
         .change_tags(&owner, id, &change, MAX_TAGS_PER_CONNECTION, now_millis())
@@ -415,7 +415,7 @@ async fn filtered(
 ) -> ApiResult<(ProjectId, Vec<TaggedConnection>)> {
     let owner = principal.authorize(&project)?;
     check_resource_type(&resource_type)?;
-    let filter = ResourceFilter::parse(&body.parse_or_empty_object()?)?;
+    let filter = ResourceFilter::parse(&body.parse_or_empty()?)?;
     let mut connections = state.store.tagged_connections(&owner).await?;
     connections.retain(|connection| filter.matches(connection));
     Ok((owner, connections))

@@ -15,8 +15,8 @@ use super::error::ApiError;
 use super::service::{healthz, metrics, readyz, whoami};
 use super::state::AppState;
 use super::{
-    agents, bindings, checks, connections, middleware, pools, queue_tests, queues, reactivate,
-    resource_tags, sharing,
+    agents, bindings, checks, connections, enhanced, middleware, pools, queue_tests, queues,
+    reactivate, resource_tags, sharing,
 };
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
@@ -95,6 +95,41 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}",
             delete(pools::delete),
+        )
+        // Enhanced datasource connections (E1-E9, and the v2.0 route twins).
+        .route(
+            "/v2.0/{project_id}/datasource/enhanced-connections",
+            get(enhanced::connections::list).post(enhanced::connections::create),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}",
+            get(enhanced::connections::show)
+                .delete(enhanced::connections::delete)
+                .put(enhanced::connections::update),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/associate-queue",
+            post(enhanced::connections::associate),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/disassociate-queue",
+            post(enhanced::connections::disassociate),
+        )
+        .route(
+            "/v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
+            post(enhanced::routes::create_v3),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
+            post(enhanced::routes::create_v2),
+        )
+        .route(
+            "/v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
+            delete(enhanced::routes::delete_v3),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
+            delete(enhanced::routes::delete_v2),
         )
         // Sharing enhanced connections with other projects.
         .route(

@@ -211,7 +211,7 @@ pub async fn run_authorization_action(
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
     let owner = principal.authorize(&project)?;
-    let parsed = validate_grant(&owner, &body.parse_or_empty_object()?)?;
+    let parsed = validate_grant(&owner, &body.parse_or_empty()?)?;
     let mut changes = Vec::with_capacity(parsed.objects.len());
     // Every object is checked before anything changes: all or nothing.
     for (raw_id, privileges) in parsed.objects {

@@ -1,0 +1,228 @@
+//! E8/E9 (v3) and their deprecated v2.0 twins E8'/E9' (what Terraform calls): custom
+//! routes of an enhanced connection. Owner and grantees alike may change them.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::connections::{EnhancedConnectionPath, parse_simple_name};
+use super::types::CreateEnhancedRouteRequest;
+use super::{EnhancedTarget, LIMITS, echo, outcome_error};
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::JsonBody;
+use crate::api::extract::params::ProjectPath;
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
+use crate::domain::{ValidationError, now_millis};
+use crate::store::{EnhancedOutcome, NewRoute};
+
+/// `{name}` path parameter of a route.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RoutePath {
+    /// The route's name (percent-encoded in the path).
+    pub name: String,
+}
+
+/// A route's cidr: an IPv4 or IPv6 network whose host bits are zero, normalised; a bare
+/// address is a /32 (or /128).
+pub fn parse_cidr(raw: &str) -> Result<String, ValidationError> {
+    let raw = raw.trim();
+    let net = match raw.parse::<ipnet::IpNet>() {
+        Ok(net) => net,
+        Err(_) => match raw.parse::<std::net::IpAddr>() {
+            Ok(address) => ipnet::IpNet::from(address),
+            Err(_) => {
+                return Err(ValidationError::new(format!(
+                    "cidr {:?} must be a network such as 10.169.0.0/24",
+                    echo(raw)
+                )));
+            }
+        },
+    };
+    if net.trunc() != net {
+        return Err(ValidationError::new(format!(
+            "cidr {net} has host bits set: write {}",
+            net.trunc()
+        )));
+    }
+    Ok(net.to_string())
+}
+
+async fn create(
+    state: AppState,
+    target: EnhancedTarget,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    let id = target.id()?;
+    let body: CreateEnhancedRouteRequest = body.parse_or_empty()?;
+    let name = body
+        .name
+        .as_deref()
+        .ok_or_else(|| ApiError::InvalidRequest("name is required".into()))?;
+    let name = parse_simple_name("name", name)?;
+    let cidr = body
+        .cidr
+        .as_deref()
+        .ok_or_else(|| ApiError::InvalidRequest("cidr is required".into()))?;
+    let route = NewRoute {
+        name,
+        cidr: parse_cidr(cidr)?,
+        now: now_millis(),
+    };
+    let outcome = state
+        .store
+        .add_enhanced_route(&target.project, id, &route, &LIMITS)
+        .await?;
+    if outcome != EnhancedOutcome::Done {
+        return Err(outcome_error(outcome, &target.raw_id, None));
+    }
+    tracing::info!(project.id = %target.project, connection.id = %id, route = route.name, "route added");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: String::new(),
+    }))
+}
+
+async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<SuccessResponse>> {
+    let id = target.id()?;
+    let name = target.rest.get("name").cloned().unwrap_or_default();
+    // A name no route can have names no route.
+    let outcome = if parse_simple_name("name", &name).is_err() {
+        EnhancedOutcome::UnknownRoute(name.clone())
+    } else {
+        state
+            .store
+            .delete_enhanced_route(&target.project, id, &name)
+            .await?
+    };
+    if outcome != EnhancedOutcome::Done {
+        // The connection must be visible before "no such route" is said.
+        if let EnhancedOutcome::UnknownRoute(_) = outcome
+            && state
+                .store
+                .get_enhanced(&target.project, id)
+                .await?
+                .is_none()
+        {
+            return Err(target.not_found());
+        }
+        return Err(outcome_error(outcome, &target.raw_id, None));
+    }
+    tracing::info!(project.id = %target.project, connection.id = %id, route = name, "route deleted");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: "Deleted".into(),
+    }))
+}
+
+/// `POST /v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8)
+#[utoipa::path(
+    post,
+    path = "/v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
+    operation_id = "CreateRouteToEnhancedConnection",
+    tag = "enhanced",
+    summary = "Add a custom route",
+    params(ProjectPath, EnhancedConnectionPath),
+    request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Added", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn create_v3(
+    State(state): State<AppState>,
+    target: EnhancedTarget,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    create(state, target, body).await
+}
+
+/// `POST /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8')
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
+    operation_id = "CreateEnhancedConnectionRoutes",
+    tag = "enhanced",
+    summary = "Add a custom route (deprecated v2.0 twin of E8, used by Terraform)",
+    params(ProjectPath, EnhancedConnectionPath),
+    request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Added", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn create_v2(
+    State(state): State<AppState>,
+    target: EnhancedTarget,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    create(state, target, body).await
+}
+
+/// `DELETE /v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9)
+#[utoipa::path(
+    delete,
+    path = "/v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
+    operation_id = "DeleteRouteFromEnhancedConnection",
+    tag = "enhanced",
+    summary = "Remove a custom route",
+    params(ProjectPath, EnhancedConnectionPath, RoutePath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "`Deleted`", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn delete_v3(
+    State(state): State<AppState>,
+    target: EnhancedTarget,
+) -> ApiResult<Json<SuccessResponse>> {
+    delete(state, target).await
+}
+
+/// `DELETE /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9')
+#[utoipa::path(
+    delete,
+    path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
+    operation_id = "DeleteEnhancedConnectionRoutes",
+    tag = "enhanced",
+    summary = "Remove a custom route (deprecated v2.0 twin of E9, used by Terraform)",
+    params(ProjectPath, EnhancedConnectionPath, RoutePath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "`Deleted`", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn delete_v2(
+    State(state): State<AppState>,
+    target: EnhancedTarget,
+) -> ApiResult<Json<SuccessResponse>> {
+    delete(state, target).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("10.169.0.0/24", "10.169.0.0/24")]
+    #[case("127.0.0.0", "127.0.0.0/32")]
+    #[case("2407:c080:802:be7::/64", "2407:c080:802:be7::/64")]
+    #[case("::1", "::1/128")]
+    fn cidrs_are_normalised(#[case] raw: &str, #[case] expected: &str) {
+        assert_eq!(parse_cidr(raw).expect("valid"), expected);
+    }
+
+    #[rstest]
+    #[case("10.169.0.1/24")]
+    #[case("10.169.0.0/33")]
+    #[case("not-a-net")]
+    #[case("")]
+    fn bad_cidrs_are_refused(#[case] raw: &str) {
+        parse_cidr(raw).expect_err("invalid");
+    }
+}
