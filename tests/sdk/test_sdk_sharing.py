@@ -9,7 +9,9 @@ where the definition says `type: object`."""
 
 import json
 
+import pytest
 import requests
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkdli.v1 import (
     BatchCreateResourceTagsRequest,
     BatchCreateResourceTagsRequestBody,
@@ -100,12 +102,12 @@ def test_a_connection_is_granted_read_and_revoked_through_the_sdk(server, dli, p
     assert shown.privileges == []
 
     unknown = "503fc86a-5e60-4349-92c2-7e399404fa7a"
-    dli.show_enhanced_connection_privilege(
-        ShowEnhancedConnectionPrivilegeRequest(connection_id=unknown))
-    raw = dli.last_response
-    assert raw.status_code == 400
-    assert raw.json()["error_code"] == "DLI.0001"
-    assert raw.json()["error_msg"] == f"Connection {unknown} is not exist."
+    with pytest.raises(ClientRequestException) as refused:
+        dli.show_enhanced_connection_privilege(
+            ShowEnhancedConnectionPrivilegeRequest(connection_id=unknown))
+    assert refused.value.status_code == 400
+    assert refused.value.error_code == "DLI.0001"
+    assert refused.value.error_msg == f"Connection {unknown} is not exist."
 
 
 def test_tags_are_set_listed_filtered_counted_and_removed_through_the_sdk(server, dli, project_id):
