@@ -2877,3 +2877,5 @@ async fn upgrading_counts_the_live_connections_made_before(#[case] backend: Back
         }
     }
 }
+
+mod sharing;
