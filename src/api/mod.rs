@@ -4,6 +4,7 @@
 pub mod agent_types;
 pub mod agents;
 pub mod auth;
+pub mod auth_infos;
 pub mod bindings;
 pub mod checks;
 pub mod connections;

@@ -219,6 +219,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     document.merge(QueueNetworkDoc::openapi());
     document.merge(SharingDoc::openapi());
+    document.merge(super::auth_infos::AuthInfoDoc::openapi());
     // The merged paths answer with a request id too.
     RequestIdHeader.modify(&mut document);
     document

@@ -15,8 +15,8 @@ use super::error::ApiError;
 use super::service::{healthz, metrics, readyz, whoami};
 use super::state::AppState;
 use super::{
-    agents, bindings, checks, connections, enhanced, middleware, pools, queue_tests, queues,
-    reactivate, resource_tags, sharing,
+    agents, auth_infos, bindings, checks, connections, enhanced, middleware, pools, queue_tests,
+    queues, reactivate, resource_tags, sharing,
 };
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
@@ -169,6 +169,8 @@ pub fn router(state: AppState) -> Router {
             "/v3/{project_id}/{resource_type}/resource-instances/count",
             post(resource_tags::count_filtered),
         )
+        // Datasource authentication, v3 and the deprecated v2.0 twins.
+        .merge(auth_infos::routes())
         .route("/dsconn/v1/whoami", get(whoami))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

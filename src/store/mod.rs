@@ -1,6 +1,7 @@
 //! Durable state behind an async [`Store`] trait, so that the API and the workers do not
 //! care which database holds it. The backend is chosen from the configuration.
 
+pub mod auth_infos;
 pub mod enhanced;
 pub mod enhanced_sharing;
 mod group_commit;
@@ -21,6 +22,10 @@ use crate::domain::{
     TagFilter, Tags,
 };
 
+pub use auth_infos::{
+    AuthInfoChange, AuthInfoPage, AuthInfoQuery, AuthInfoRecord, AuthInfoStore,
+    AuthInfoUpdateOutcome, NewAuthInfo,
+};
 pub use enhanced::{
     BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedLimits,
     EnhancedListQuery, EnhancedOutcome, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
@@ -514,7 +519,7 @@ pub struct TokenRecord {
 
 #[async_trait]
 pub trait Store:
-    QueueWorkStore + EnhancedStore + EnhancedSharingStore + Send + Sync + 'static
+    QueueWorkStore + EnhancedStore + EnhancedSharingStore + AuthInfoStore + Send + Sync + 'static
 {
     /// Lets in-flight work finish and closes the connections.
     async fn close(&self) {}

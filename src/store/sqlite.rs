@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::auth_infos::impl_auth_info_store;
 use super::enhanced::impl_enhanced_store;
 use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_work::impl_queue_work_store;
@@ -274,3 +275,4 @@ impl_store!(SqliteStore, Sqlite);
 impl_queue_work_store!(SqliteStore, Sqlite);
 impl_enhanced_store!(SqliteStore, Sqlite);
 impl_enhanced_sharing_store!(SqliteStore, Sqlite);
+impl_auth_info_store!(SqliteStore, Sqlite);
