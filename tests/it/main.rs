@@ -4,6 +4,7 @@
 mod agent_netns;
 mod agents;
 mod auth;
+mod auth_infos;
 mod bindings;
 mod cli;
 mod crash;
@@ -32,4 +33,5 @@ mod sharing;
 mod signing_modes;
 mod signing_vectors;
 mod store_conformance;
+mod terraform_auth;
 mod terraform_privilege;

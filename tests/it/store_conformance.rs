@@ -2878,4 +2878,5 @@ async fn upgrading_counts_the_live_connections_made_before(#[case] backend: Back
     }
 }
 
+mod auth_infos;
 mod sharing;
