@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod crash_rounds;
 mod create_validation;
+mod enhanced;
 mod fanout;
 mod fuzz_corpus;
 mod helpers;
