@@ -30,3 +30,4 @@ mod replicas;
 mod signing_modes;
 mod signing_vectors;
 mod store_conformance;
+mod terraform_shaped;
