@@ -23,8 +23,9 @@ use crate::cli::settings::ConnectionArgs;
 use crate::client::{Client, ClientError};
 use crate::config::{LogFormat, ProbeArgs};
 use crate::domain::{EndpointList, now_millis};
-use crate::probe::{CheckReport, OutboundPolicy, Prober};
+use crate::probe::{CheckReport, HostsFile, OutboundPolicy, Prober};
 use crate::signing;
+use crate::store::SETUP_WORK;
 
 /// How long a claim waits on the server for work.
 const CLAIM_WAIT: Duration = Duration::from_secs(20);
@@ -259,6 +260,7 @@ impl Agent {
                 max: Some(room),
                 wait_ms: Some(u64::try_from(CLAIM_WAIT.as_millis()).unwrap_or(20_000)),
                 lease_ms: Some(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX)),
+                setups: true,
             };
             let path = self.agent_path(agent_id, "claim");
             let claimed = tokio::select! {
@@ -297,11 +299,16 @@ impl Agent {
     /// lasts.
     async fn perform(&self, agent_id: &str, work: AgentWorkItem, session: &CancellationToken) {
         let started = tokio::time::Instant::now();
-        let report = self.check(&work).await;
+        let (report, setup_error) = if work.kind == SETUP_WORK {
+            (CheckReport::default(), self.set_up(&work).err())
+        } else {
+            (self.check(&work).await, None)
+        };
         let result = AgentResultRequest {
             work_id: work.work_id.clone(),
             queue: work.queue.clone(),
             report,
+            setup_error,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
         let path = self.agent_path(agent_id, "results");
@@ -338,7 +345,20 @@ impl Agent {
         }
     }
 
-    /// The check itself, with the server's prober code.
+    /// Takes an enhanced connection's hosts and routes for a queue (or pool) of this
+    /// network: they must be within this agent's own check policy, as the queue's checks
+    /// will use them.
+    fn set_up(&self, work: &AgentWorkItem) -> Result<(), String> {
+        let hosts: Vec<(String, String)> = work
+            .hosts
+            .iter()
+            .map(|host| (host.name.clone(), host.ip.clone()))
+            .collect();
+        crate::check::setup_verdict(self.prober.policy(), &hosts, &work.routes)
+    }
+
+    /// The check itself, with the server's prober code, resolving the queue's hosts
+    /// file before DNS.
     async fn check(&self, work: &AgentWorkItem) -> CheckReport {
         let endpoints = match work.service {
             Some(service) => EndpointList::parse(&work.url, service),
@@ -346,7 +366,13 @@ impl Agent {
         };
         match endpoints {
             Ok(endpoints) => {
+                let hosts = HostsFile::from_entries(
+                    work.hosts
+                        .iter()
+                        .map(|host| (host.name.as_str(), host.ip.as_str())),
+                );
                 self.prober
+                    .with_hosts(Arc::new(hosts))
                     .check_endpoints(work.service, &endpoints, |_| async {})
                     .await
             }

@@ -54,17 +54,16 @@ impl Application {
         let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
         // One limit for every outbound socket, and for the worker's checks in flight.
         let max_concurrent_checks = config.probe.max_open_sockets();
+        // Judged by the bound address: a server reachable beyond loopback keeps checks
+        // off its own host.
+        let policy = OutboundPolicy::for_server(
+            config.probe.allow_cidrs.clone(),
+            config.probe.deny_cidrs.clone(),
+            listener.local_addr()?.ip(),
+        );
         let prober = config
             .probe
-            .prober(
-                // Judged by the bound address: a server reachable beyond loopback keeps
-                // checks off its own host.
-                OutboundPolicy::for_server(
-                    config.probe.allow_cidrs.clone(),
-                    config.probe.deny_cidrs.clone(),
-                    listener.local_addr()?.ip(),
-                ),
-            )
+            .prober(policy.clone())
             .map_err(anyhow::Error::msg)?;
         // One budget: the API spends it at requests, the worker drains it as it dials.
         let check_budget = Arc::new(CheckBudget::per_minute(config.checks_per_minute));
@@ -94,6 +93,7 @@ impl Application {
             pipeline: Arc::clone(&pipeline),
             deleted_retention: config.deleted_retention,
             max_concurrent_checks,
+            policy,
         };
         let state = AppState {
             store: dyn_store.clone(),

@@ -14,11 +14,11 @@ use rand::Rng;
 use tracing::{Instrument, Span, info, info_span, warn};
 
 use crate::domain::{ConnectionId, ConnectionState, EndpointList, ProjectId, Service, now_millis};
-use crate::probe::{CheckPlan, CheckReport, Prober};
+use crate::probe::{CheckPlan, CheckReport, HostsFile, OutboundPolicy, Prober};
 use crate::rate_limit::{CheckBudget, CheckRefusal};
 use crate::store::{
     BindingConnectivity, BindingResult, CheckResult, Connectivity, DynStore, PendingBinding,
-    PendingCheck, QueueWork, QueueWorkKind, StoreError, TaskResult,
+    PendingCheck, QueueWork, QueueWorkKind, SetupOutcome, StoreError, TaskResult,
 };
 use crate::telemetry::metrics;
 
@@ -103,6 +103,8 @@ pub struct CheckRequest {
     /// Where a check runs may depend on it.
     pub queue: Option<String>,
     pub charging: Charging,
+    /// Names resolved before DNS: the queue's hosts file (empty without a queue).
+    pub hosts: Arc<HostsFile>,
 }
 
 /// Told the share (0.0-1.0) of a check's endpoints done, as each finishes.
@@ -160,9 +162,16 @@ impl Checker for InProcess {
     ) -> Result<CheckReport, CheckRefusal> {
         let (service, endpoints) = (request.service, &request.endpoints);
         let on_progress = |share| progress.report(share);
+        let with_hosts;
+        let prober = if request.hosts.is_empty() {
+            &self.prober
+        } else {
+            with_hosts = self.prober.with_hosts(Arc::clone(&request.hosts));
+            &with_hosts
+        };
         Ok(match request.charging {
             Charging::Free => {
-                self.prober
+                prober
                     .check_endpoints(service, endpoints, on_progress)
                     .await
             }
@@ -176,15 +185,15 @@ impl Checker for InProcess {
                     self.budget
                         .drain(&request.project, u32::try_from(extra).unwrap_or(u32::MAX));
                 };
-                self.prober
+                prober
                     .check_endpoints_charged(service, endpoints, charge, on_progress)
                     .await
             }
             Charging::Upfront => {
                 self.budget.spend(&request.project, 1)?;
-                let plan = self.prober.plan(service, endpoints).await;
+                let plan = prober.plan(service, endpoints).await;
                 self.budget.spend(&request.project, extra_dials(&plan))?;
-                self.prober.run(plan, on_progress).await
+                prober.run(plan, on_progress).await
             }
         })
     }
@@ -725,6 +734,34 @@ pub struct Finished {
     pub recorded: crate::store::Result<bool>,
 }
 
+/// Whether a queue's (or pool's) side of an enhanced connection can be set up under
+/// `policy` (an agent's, or the server's for a queue without one): every host's address
+/// may be dialled, and every route leads somewhere checks may go. Err: why not, naming
+/// the entry. Pure.
+pub fn setup_verdict(
+    policy: &OutboundPolicy,
+    hosts: &[(String, String)],
+    routes: &[String],
+) -> Result<(), String> {
+    for (name, ip) in hosts {
+        let address: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| format!("host {name} has the invalid address {ip:?}"))?;
+        policy
+            .check(address)
+            .map_err(|why| format!("host {name} ({ip}) may not be checked: {why}"))?;
+    }
+    for cidr in routes {
+        let range: ipnet::IpNet = cidr
+            .parse()
+            .map_err(|_| format!("route {cidr:?} is not a CIDR"))?;
+        policy
+            .check_range(range)
+            .map_err(|why| format!("route {cidr} leads nowhere checks may go: {why}"))?;
+    }
+    Ok(())
+}
+
 /// How the pipeline schedules and retries.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineSettings {
@@ -846,6 +883,68 @@ impl CheckPipeline {
         recorded
     }
 
+    /// The hosts file of `queue`'s checks; without one (logged) when the store fails,
+    /// as a check that looks its names up in DNS is still a check.
+    pub async fn queue_hosts(&self, project: &str, queue: &str) -> Arc<HostsFile> {
+        let Ok(project_id) = ProjectId::parse(project) else {
+            return Arc::default();
+        };
+        match self.store.queue_hosts(&project_id, queue).await {
+            Ok(entries) if entries.is_empty() => Arc::default(),
+            Ok(entries) => Arc::new(HostsFile::from_entries(
+                entries
+                    .iter()
+                    .map(|(name, ip)| (name.as_str(), ip.as_str())),
+            )),
+            Err(error) => {
+                warn!(error = %error, queue = %queue, "reading the queue's hosts failed; checking with DNS only");
+                Arc::default()
+            }
+        }
+    }
+
+    /// Records the end of the set-up of binding `peer_id` (of queue or pool `name` in
+    /// `project`) from `place` under `owner`'s claim, and tells the API: false if the
+    /// claim is no longer held.
+    pub async fn record_setup(
+        &self,
+        project: &str,
+        peer_id: &str,
+        name: &str,
+        owner: &str,
+        verdict: Result<(), String>,
+        place: Place,
+    ) -> crate::store::Result<bool> {
+        let outcome = SetupOutcome {
+            active: verdict.is_ok(),
+            message: verdict
+                .err()
+                .map(|why| {
+                    format!(
+                        "{} cannot take this connection's hosts and routes: {why}",
+                        place.described()
+                    )
+                })
+                .unwrap_or_default(),
+            checked_from: place.label(),
+        };
+        let recorded = self
+            .store
+            .record_setup(peer_id, name, owner, &outcome, now_millis())
+            .await;
+        metrics::record_check_place(place.kind());
+        match &recorded {
+            Ok(true) => {
+                info!(peer.id = %peer_id, name = %name, active = outcome.active,
+                      checked_from = %outcome.checked_from, "binding set up");
+                self.changed(Changed::Project(project));
+            }
+            Ok(false) => info!(peer.id = %peer_id, "a set-up's claim was lost; not recorded"),
+            Err(error) => warn!(peer.id = %peer_id, error = %error, "recording a set-up failed"),
+        }
+        recorded
+    }
+
     /// Tells the API that answers changed.
     pub fn changed(&self, what: Changed<'_>) {
         (self.on_change)(what);
@@ -908,12 +1007,18 @@ impl CheckPipeline {
         endpoints: &EndpointList,
         started: Instant,
     ) -> Result<CheckReport, CheckRefusal> {
+        let queue = job.purpose.queue();
+        let hosts = match &queue {
+            Some(queue) => self.queue_hosts(&job.project, queue).await,
+            None => Arc::default(),
+        };
         let request = CheckRequest {
             project: job.project.clone(),
             service: job.service,
             endpoints: endpoints.clone(),
-            queue: job.purpose.queue(),
+            queue,
             charging: job.purpose.charging(),
+            hosts,
         };
         let report = match &job.purpose {
             // Only a connection's own check reports progress.

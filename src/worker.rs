@@ -39,6 +39,9 @@ pub struct WorkerSettings {
     pub deleted_retention: Duration,
     /// Checks running at once; their dials share the prober's limit of the same size.
     pub max_concurrent_checks: usize,
+    /// The server's outbound policy: what the set-up of a binding of a queue without an
+    /// agent is judged by.
+    pub policy: crate::probe::OutboundPolicy,
 }
 
 /// One unit of claimed work.
@@ -129,8 +132,11 @@ impl LifecycleWorker {
                     _ = in_flight.join_next() => continue,
                 }
             }
+            // Set-ups dial nothing: done here at once, before the checks.
+            let set_up = worker.set_up_bindings().await;
             let limit = u32::try_from(free).unwrap_or(CLAIM_BATCH).min(CLAIM_BATCH);
             match worker.claim(limit, now_millis()).await {
+                Ok(batch) if batch.is_empty() && set_up > 0 => continue,
                 Ok(batch) if !batch.is_empty() => {
                     for work in batch {
                         let worker = Arc::clone(&worker);
@@ -162,8 +168,16 @@ impl LifecycleWorker {
         // Re-checks due by the start only: a re-check reschedules its connection, and a
         // short interval must not keep this step going forever.
         let started = now_millis();
-        while let Ok(batch) = self.claim(CLAIM_BATCH, started).await {
+        loop {
+            let set_up = self.set_up_bindings().await;
+            done += set_up;
+            let Ok(batch) = self.claim(CLAIM_BATCH, started).await else {
+                break;
+            };
             if batch.is_empty() {
+                if set_up > 0 {
+                    continue;
+                }
                 break;
             }
             done += batch.len();
@@ -261,6 +275,52 @@ impl LifecycleWorker {
                 .map(Work::Recheck)
                 .collect(),
         })
+    }
+
+    /// Sets up a batch of CREATING enhanced bindings of queues and pools without an
+    /// online agent, judged by the server's policy (with `--require-agents` they wait for
+    /// an agent instead). How many it recorded; errors are logged.
+    async fn set_up_bindings(&self) -> usize {
+        let pipeline = &self.settings.pipeline;
+        if pipeline.requires_agents() {
+            return 0;
+        }
+        let now = now_millis();
+        let claimed = self
+            .store
+            .claim_server_setups(
+                &self.owner,
+                pipeline.lease(),
+                CLAIM_BATCH,
+                now,
+                pipeline.online_since(now),
+            )
+            .await;
+        let setups = match claimed {
+            Ok(setups) => setups,
+            Err(error) => {
+                warn!(error = %error, "claiming set-ups failed");
+                return 0;
+            }
+        };
+        let mut recorded = 0;
+        for work in &setups {
+            let verdict = check::setup_verdict(&self.settings.policy, &work.hosts, &work.routes);
+            if let Ok(true) = pipeline
+                .record_setup(
+                    &work.project_id,
+                    &work.peer_id,
+                    &work.name,
+                    &self.owner,
+                    verdict,
+                    Place::Server,
+                )
+                .await
+            {
+                recorded += 1;
+            }
+        }
+        recorded
     }
 
     /// Performs one claimed piece of work. A check that panics is contained here: it is
@@ -385,6 +445,7 @@ mod tests {
             pipeline: Arc::new(pipeline),
             deleted_retention: Duration::from_secs(60),
             max_concurrent_checks: 8,
+            policy: crate::probe::OutboundPolicy::default(),
         };
         LifecycleWorker::new(store, settings, Arc::new(Notify::new()))
     }

@@ -50,6 +50,8 @@ CREATE TABLE enhanced_bindings (
 
 CREATE INDEX enhanced_bindings_pending
     ON enhanced_bindings (update_time) WHERE status = 'CREATING';
+-- A binding's set-up is claimed and reported by its peer id.
+CREATE UNIQUE INDEX enhanced_bindings_by_peer ON enhanced_bindings (peer_id);
 CREATE INDEX enhanced_bindings_by_queue
     ON enhanced_bindings (project_id, kind, name, connection_id);
 

@@ -50,6 +50,10 @@ pub struct ClaimRequest {
     /// the lease it gets on each piece of work.
     #[serde(default)]
     pub lease_ms: Option<u64>,
+    /// Whether the agent sets up enhanced connections' bindings (`setup` work); agents
+    /// before this field existed do not, and get none.
+    #[serde(default)]
+    pub setups: bool,
 }
 
 /// One check for an agent to run.
@@ -58,11 +62,22 @@ pub struct AgentWorkItem {
     /// Names the work in the result.
     #[schema(example = "bind:1f0c6e3e-54a4-4d83-a2c3-1f5d2b7e9a10")]
     pub work_id: String,
-    /// `bind` (a new binding), `recheck` (an ACTIVE binding's re-check) or `test` (a
-    /// queue connection test).
+    /// `bind` (a new binding), `recheck` (an ACTIVE binding's re-check), `test` (a
+    /// queue connection test) or `setup` (an enhanced connection's binding to set up).
     #[schema(example = "bind")]
     pub kind: String,
+    /// The queue, or for a pool's `setup` the elastic resource pool.
     pub queue: String,
+    /// What `queue` names for `setup` work: `queue` or `pool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_as: Option<String>,
+    /// Names the check resolves before DNS (the queue's hosts file); for `setup` the
+    /// connection's hosts to take.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostEntry>,
+    /// `setup` only: the connection's routes (CIDRs) to take.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
     /// The protocol to verify; null for a test (TCP reachability only).
     #[schema(required = true)]
     pub service: Option<Service>,
@@ -79,15 +94,28 @@ pub struct ClaimResponse {
     pub work: Vec<AgentWorkItem>,
 }
 
+/// A hosts-file entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HostEntry {
+    pub name: String,
+    pub ip: String,
+}
+
 /// `POST /dsconn/v1/{project_id}/agents/{agent_id}/results`
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentResultRequest {
     pub work_id: String,
-    /// The work's queue, as claimed: a result for another queue is refused.
+    /// The work's queue (or a pool's `setup`, its pool), as claimed: a result for
+    /// another is refused.
     pub queue: String,
-    /// Per address checked, as the server's own checks report.
+    /// Per address checked, as the server's own checks report (empty for `setup`).
+    #[serde(default)]
     #[schema(value_type = Object)]
     pub report: CheckReport,
+    /// `setup` only: why the agent cannot take the connection's hosts and routes; none
+    /// when it took them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_error: Option<String>,
     /// How long the check took from the claim, for the metrics.
     #[serde(default)]
     pub elapsed_ms: u64,

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 
 use super::agent_types::{
     AgentItem, AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
-    ListAgentsResponse, QueueAgent, RegisterAgentRequest, RegisterAgentResponse,
+    HostEntry, ListAgentsResponse, QueueAgent, RegisterAgentRequest, RegisterAgentResponse,
 };
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
@@ -22,7 +22,9 @@ use super::state::AppState;
 use crate::check::{Place, Purpose};
 use crate::domain::{ConnectionId, ProjectId, QueueName, now_millis};
 use crate::probe::CheckReport;
-use crate::store::{AgentRecord, NewAgent, QueueWork, QueueWorkKind, RegisterOutcome};
+use crate::store::{
+    AgentRecord, NewAgent, QueueWork, QueueWorkKind, RegisterOutcome, SETUP_WORK, SetupWork,
+};
 use crate::telemetry::metrics;
 
 /// Most registrations one project may have.
@@ -247,6 +249,15 @@ pub async fn heartbeat(
     }))
 }
 
+fn not_held(work_id: &str, queue: &str) -> ApiError {
+    ApiError::StateConflict(format!(
+        "work {} is not held by this agent for queue {}: its lease expired and it was \
+         claimed again, or it is done",
+        super::error::bounded(work_id),
+        super::error::bounded(queue)
+    ))
+}
+
 fn not_registered(agent_id: &str) -> ApiError {
     ApiError::AgentNotRegistered(agent_id.chars().take(64).collect())
 }
@@ -281,15 +292,84 @@ pub async fn deregister(
     }))
 }
 
-fn work_item(work: QueueWork, lease_until: i64) -> AgentWorkItem {
+fn work_item(work: QueueWork, hosts: Vec<HostEntry>, lease_until: i64) -> AgentWorkItem {
     AgentWorkItem {
         work_id: work.work_id(),
         kind: work.kind.as_str().to_owned(),
         queue: work.queue_name,
+        bound_as: None,
         service: work.service,
         url: work.destination,
         lease_until,
+        hosts,
+        routes: Vec::new(),
     }
+}
+
+fn host_entries<'a>(hosts: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<HostEntry> {
+    hosts
+        .into_iter()
+        .map(|(name, ip)| HostEntry {
+            name: name.to_owned(),
+            ip: ip.to_owned(),
+        })
+        .collect()
+}
+
+fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
+    AgentWorkItem {
+        work_id: work.work_id(),
+        kind: SETUP_WORK.to_owned(),
+        hosts: host_entries(
+            work.hosts
+                .iter()
+                .map(|(name, ip)| (name.as_str(), ip.as_str())),
+        ),
+        queue: work.name,
+        bound_as: Some(work.kind),
+        service: None,
+        url: String::new(),
+        lease_until,
+        routes: work.routes,
+    }
+}
+
+/// The claimed work as the agent gets it: each queue's checks with the queue's hosts
+/// file (read once per queue), then the set-ups.
+async fn work_items(
+    state: &AppState,
+    project: &ProjectId,
+    claimed: Vec<QueueWork>,
+    setups: Vec<SetupWork>,
+    lease_until: i64,
+) -> Vec<AgentWorkItem> {
+    let mut hosts_of: std::collections::HashMap<String, Vec<HostEntry>> =
+        std::collections::HashMap::new();
+    let mut items = Vec::with_capacity(claimed.len() + setups.len());
+    for work in claimed {
+        let hosts = match hosts_of.get(&work.queue_name) {
+            Some(hosts) => hosts.clone(),
+            None => {
+                let file = state
+                    .checks
+                    .pipeline
+                    .queue_hosts(project.as_str(), &work.queue_name)
+                    .await;
+                let hosts: Vec<HostEntry> = file
+                    .entries()
+                    .map(|(name, ip)| HostEntry {
+                        name: name.to_owned(),
+                        ip: ip.to_string(),
+                    })
+                    .collect();
+                hosts_of.insert(work.queue_name.clone(), hosts.clone());
+                hosts
+            }
+        };
+        items.push(work_item(work, hosts, lease_until));
+    }
+    items.extend(setups.into_iter().map(|work| setup_item(work, lease_until)));
+    items
 }
 
 /// `POST /dsconn/v1/{project_id}/agents/{agent_id}/claim`
@@ -350,9 +430,25 @@ pub async fn claim(
         } else {
             Vec::new()
         };
-        if !claimed.is_empty() || tokio::time::Instant::now() >= give_up {
+        let room = max.saturating_sub(u32::try_from(claimed.len()).unwrap_or(max));
+        let setups = if request.setups
+            && room > 0
+            && state
+                .store
+                .agent_has_setups(&project, &agent_id, now)
+                .await?
+        {
+            state
+                .store
+                .claim_agent_setups(&project, &agent_id, lease, room, now)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let none = claimed.is_empty() && setups.is_empty();
+        if !none || tokio::time::Instant::now() >= give_up {
             let lease_until = now.saturating_add(i64::try_from(millis(lease)).unwrap_or(0));
-            if !claimed.is_empty() {
+            if !none {
                 // The project's answers show the bindings' new claims nowhere, but a
                 // replica's cache may hold "waiting" texts: cheap to drop.
                 state.read_cache.invalidate(project.as_str());
@@ -360,10 +456,7 @@ pub async fn claim(
             return Ok(Json(ClaimResponse {
                 is_success: true,
                 message: String::new(),
-                work: claimed
-                    .into_iter()
-                    .map(|work| work_item(work, lease_until))
-                    .collect(),
+                work: work_items(&state, &project, claimed, setups, lease_until).await,
             }));
         }
         let poll = tokio::time::Instant::now() + CLAIM_POLL;
@@ -415,7 +508,14 @@ pub async fn report(
 ) -> ApiResult<Json<AgentResultResponse>> {
     let project = principal.authorize(&project)?;
     let request: AgentResultRequest = body.parse()?;
-    let (kind, key) = parse_work_id(&request.work_id)?;
+    let setup_of = request
+        .work_id
+        .strip_prefix(SETUP_WORK)
+        .and_then(|rest| rest.strip_prefix(':'));
+    let (kind, key) = match setup_of {
+        Some(peer_id) if uuid::Uuid::parse_str(peer_id).is_ok() => (None, peer_id),
+        _ => parse_work_id(&request.work_id).map(|(kind, key)| (Some(kind), key))?,
+    };
     let queue = QueueName::parse(&request.queue)?.as_str().to_owned();
     let name = state
         .store
@@ -423,6 +523,31 @@ pub async fn report(
         .await?
         .ok_or_else(|| not_registered(&agent_id))?;
     let owner = format!("agent:{agent_id}");
+    let Some(kind) = kind else {
+        let verdict = match &request.setup_error {
+            None => Ok(()),
+            Some(why) => Err(super::error::bounded(why)),
+        };
+        let recorded = state
+            .checks
+            .pipeline
+            .record_setup(
+                project.as_str(),
+                key,
+                &queue,
+                &owner,
+                verdict,
+                Place::Agent(name),
+            )
+            .await?;
+        if !recorded {
+            return Err(not_held(&request.work_id, &request.queue));
+        }
+        return Ok(Json(AgentResultResponse {
+            is_success: true,
+            message: "recorded".into(),
+        }));
+    };
     let purpose = match kind {
         QueueWorkKind::Bind => Purpose::Bind {
             id: ConnectionId::nil(),
@@ -454,12 +579,7 @@ pub async fn report(
         )
         .await?;
     if !recorded {
-        return Err(ApiError::StateConflict(format!(
-            "work {} is not held by this agent for queue {}: its lease expired and it was \
-             claimed again, or it is done",
-            super::error::bounded(&request.work_id),
-            super::error::bounded(&request.queue)
-        )));
+        return Err(not_held(&request.work_id, &request.queue));
     }
     // The claim paid one dial for new bindings and tests; the rest drain the budget.
     if purpose.charging() == crate::check::Charging::Drain {

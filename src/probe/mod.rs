@@ -30,7 +30,7 @@ use crate::domain::{Endpoint, EndpointList, Host, Service};
 
 pub use policy::OutboundPolicy;
 pub use protocol::ProtocolOutcome;
-pub use resolve::Resolver;
+pub use resolve::{HostsFile, Resolver};
 pub use simulate::Simulator;
 
 /// Most addresses of one name a check dials: the first of its answers, in address order.
@@ -247,6 +247,8 @@ pub struct Prober {
     sockets: Arc<Semaphore>,
     /// Permits a name lookup takes: never more than exist.
     lookup_permits: u32,
+    /// Names resolved before DNS (a queue's hosts file); empty for most checks.
+    hosts: Arc<HostsFile>,
 }
 
 impl Prober {
@@ -270,7 +272,22 @@ impl Prober {
             lookup_permits: u32::try_from(max_open_sockets)
                 .unwrap_or(u32::MAX)
                 .min(SOCKETS_PER_LOOKUP),
+            hosts: Arc::default(),
         }
+    }
+
+    /// This prober, resolving the names of `hosts` from it before asking DNS (the same
+    /// socket limit is shared).
+    pub fn with_hosts(&self, hosts: Arc<HostsFile>) -> Self {
+        Self {
+            hosts,
+            ..self.clone()
+        }
+    }
+
+    /// The policy every dial obeys.
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.policy
     }
 
     /// How long one dial may hold its socket: connect, then the protocol check.
@@ -331,6 +348,11 @@ impl Prober {
         latest_start: tokio::time::Instant,
     ) -> Result<Vec<SocketAddr>, AddressCheck> {
         let started = Instant::now();
+        if let Host::Name(name) = &endpoint.host
+            && let Some(ip) = self.hosts.lookup(name.as_str())
+        {
+            return Ok(vec![SocketAddr::new(ip, endpoint.port)]);
+        }
         // A literal address needs no lookup and opens nothing.
         let _permit = match endpoint.host {
             Host::Name(_) => Some(

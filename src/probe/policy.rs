@@ -122,6 +122,19 @@ impl OutboundPolicy {
         Ok(())
     }
 
+    /// Ok, or why no address of `range` may be dialled: a denied range holds all of
+    /// it, or an allow list exists and none of its ranges meets it.
+    pub fn check_range(&self, range: IpNet) -> Result<(), String> {
+        let meets = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
+        if let Some(denied) = self.deny.iter().find(|denied| denied.contains(&range)) {
+            return Err(format!("{range} is inside the denied range {denied}"));
+        }
+        if !self.allow.is_empty() && !self.allow.iter().any(|allowed| meets(allowed, &range)) {
+            return Err(format!("{range} is outside every allowed range"));
+        }
+        Ok(())
+    }
+
     fn check_one(&self, address: IpAddr) -> Result<(), String> {
         if let Some(range) = self.deny.iter().find(|range| range.contains(&address)) {
             return Err(format!("{address} is in the denied range {range}"));

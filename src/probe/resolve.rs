@@ -94,3 +94,87 @@ impl Resolver {
         }
     }
 }
+
+/// Names a queue's checks resolve before asking DNS: the `hosts` of the enhanced
+/// connections bound to the queue, as DLI writes them into the queue's hosts file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostsFile {
+    /// Lower-case names; the first entry of a name wins, as in a hosts file.
+    entries: Vec<(String, IpAddr)>,
+}
+
+impl HostsFile {
+    /// Most entries one queue's hosts file holds; entries past it are left out (their
+    /// names are looked up in DNS), so no number of bound connections grows a check's
+    /// memory without bound.
+    pub const MAX_ENTRIES: usize = 20_000;
+
+    /// The entries in the order given (earlier wins), names compared ignoring ASCII
+    /// case; entries whose ip does not parse are skipped.
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut file = Self::default();
+        for (name, ip) in entries {
+            if file.entries.len() >= Self::MAX_ENTRIES {
+                break;
+            }
+            let Ok(ip) = ip.parse::<IpAddr>() else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if file.lookup(&name).is_none() {
+                file.entries.push((name, ip));
+            }
+        }
+        file
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The address the file gives `name`, if any.
+    pub fn lookup(&self, name: &str) -> Option<IpAddr> {
+        self.entries
+            .iter()
+            .find(|(entry, _)| entry.eq_ignore_ascii_case(name))
+            .map(|(_, ip)| *ip)
+    }
+
+    /// Every entry, names in lower case.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, IpAddr)> {
+        self.entries.iter().map(|(name, ip)| (name.as_str(), *ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_entry_of_a_name_wins_ignoring_case_and_bad_ips_are_skipped() {
+        let file = HostsFile::from_entries([
+            ("DB-1.example", "127.0.0.7"),
+            ("db-1.example", "127.0.0.8"),
+            ("other", "not-an-ip"),
+        ]);
+        assert_eq!(
+            file.lookup("db-1.EXAMPLE"),
+            Some("127.0.0.7".parse().unwrap())
+        );
+        assert_eq!(file.lookup("other"), None);
+        assert_eq!(file.len(), 1);
+    }
+
+    #[test]
+    fn a_hosts_file_holds_at_most_its_cap() {
+        let names: Vec<String> = (0..HostsFile::MAX_ENTRIES + 5)
+            .map(|n| format!("h{n}"))
+            .collect();
+        let file = HostsFile::from_entries(names.iter().map(|name| (name.as_str(), "127.0.0.1")));
+        assert_eq!(file.len(), HostsFile::MAX_ENTRIES);
+    }
+}

@@ -28,7 +28,8 @@ pub use enhanced::{
 pub use postgres::PgStore;
 pub use queue_work::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork, QueueWorkKind, QueueWorkStore,
-    RegisterOutcome, TaskRecord, TaskResult,
+    RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SETUP_WORK, SetupOutcome, SetupWork, TaskRecord,
+    TaskResult,
 };
 pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
 

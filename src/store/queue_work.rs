@@ -140,6 +140,60 @@ pub struct BindingConnectivity {
     pub next_check_at: i64,
 }
 
+/// A CREATING binding of an enhanced connection to set up: the queue's (or pool's) side
+/// takes the connection's hosts and routes. Claimed like the rest of a queue's work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupWork {
+    pub peer_id: String,
+    /// The bound queue's (or pool's) project.
+    pub project_id: String,
+    /// [`SERVES_QUEUE`] or [`SERVES_POOL`].
+    pub kind: String,
+    pub name: String,
+    pub connection_id: String,
+    /// The connection's hosts, `(name, ip)` as stored.
+    pub hosts: Vec<(String, String)>,
+    /// The connection's routes' CIDRs, by route name.
+    pub routes: Vec<String>,
+}
+
+impl SetupWork {
+    /// The id an agent names the work by.
+    pub fn work_id(&self) -> String {
+        format!("{SETUP_WORK}:{}", self.peer_id)
+    }
+}
+
+/// The kind of work id of a binding's set-up.
+pub const SETUP_WORK: &str = "setup";
+
+/// The end of a binding's set-up.
+#[derive(Debug, Clone)]
+pub struct SetupOutcome {
+    /// ACTIVE, or FAILED with `message`.
+    pub active: bool,
+    pub message: String,
+    pub checked_from: String,
+}
+
+/// One stored host entry, as enhanced_connections.hosts holds them.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(super) struct StoredHost {
+    pub name: String,
+    pub ip: String,
+}
+
+/// The entries of a stored hosts column; a corrupt one counts as none (and is logged).
+pub(super) fn stored_hosts(raw: &str) -> Vec<(String, String)> {
+    match serde_json::from_str::<Vec<StoredHost>>(raw) {
+        Ok(hosts) => hosts.into_iter().map(|host| (host.name, host.ip)).collect(),
+        Err(error) => {
+            tracing::error!(error = %error, "an enhanced connection's stored hosts do not parse");
+            Vec::new()
+        }
+    }
+}
+
 #[async_trait]
 pub trait QueueWorkStore: Send + Sync {
     /// Registers an agent for its queues and pools, replacing the project's registration
@@ -225,6 +279,48 @@ pub trait QueueWorkStore: Send + Sync {
         queue: &str,
         owner: &str,
         result: &TaskResult,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// The hosts file of a queue's checks: the hosts of the live enhanced connections
+    /// with an ACTIVE binding of the queue, oldest connection first, at most
+    /// [`crate::probe::HostsFile::MAX_ENTRIES`] of them.
+    async fn queue_hosts(&self, project: &ProjectId, queue: &str) -> Result<Vec<(String, String)>>;
+
+    /// Claims up to `limit` set-ups of CREATING enhanced bindings of the queues and pools
+    /// the agent serves.
+    async fn claim_agent_setups(
+        &self,
+        project: &ProjectId,
+        agent_id: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<SetupWork>>;
+
+    /// Whether the agent's queues and pools have a set-up to claim now (a read).
+    async fn agent_has_setups(&self, project: &ProjectId, agent_id: &str, now: i64)
+    -> Result<bool>;
+
+    /// Claims set-ups of queues and pools without an agent heard from since
+    /// `online_since`, for the server's worker.
+    async fn claim_server_setups(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+        now: i64,
+        online_since: i64,
+    ) -> Result<Vec<SetupWork>>;
+
+    /// Records a set-up's end while `owner`'s claim holds (and the binding still names
+    /// `name`); false if it does not any more.
+    async fn record_setup(
+        &self,
+        peer_id: &str,
+        name: &str,
+        owner: &str,
+        outcome: &SetupOutcome,
         now: i64,
     ) -> Result<bool>;
 
@@ -337,6 +433,51 @@ pub(super) const RECORD_TASK_RESULT: &str = "UPDATE connectivity_tasks \
          lease_owner = NULL, lease_until = NULL \
      WHERE task_id = $5 AND status = 'CHECKING' AND lease_owner = $6 AND queue_name = $7";
 
+pub(super) const RELEASE_SETUP_LEASES: &str =
+    "UPDATE enhanced_bindings SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
+
+/// The hosts columns of a queue's ACTIVE enhanced bindings: $1 project, $2 queue.
+pub(super) const SELECT_QUEUE_HOSTS: &str = "SELECT c.hosts FROM enhanced_bindings b \
+     JOIN enhanced_connections c ON c.id = b.connection_id \
+     WHERE b.project_id = $1 AND b.kind = 'queue' AND b.name = $2 AND b.status = 'ACTIVE' \
+       AND c.status = 'ACTIVE' AND c.hosts <> '[]' \
+     ORDER BY c.create_time, c.id";
+
+/// The agent's set-ups: $1 project, $2 agent, $3 now, $4 limit.
+pub(super) const SELECT_AGENT_SETUPS: &str = "SELECT w.peer_id, w.project_id, w.kind, w.name, \
+         c.id, c.hosts \
+     FROM enhanced_bindings w JOIN enhanced_connections c ON c.id = w.connection_id \
+     WHERE w.project_id = $1 AND w.status = 'CREATING' AND c.status = 'ACTIVE' \
+       AND EXISTS (SELECT 1 FROM agent_queues aq WHERE aq.agent_id = $2 \
+                   AND aq.kind = w.kind AND aq.queue_name = w.name) \
+       AND (w.lease_until IS NULL OR w.lease_until < $3) \
+     ORDER BY w.update_time, w.peer_id LIMIT $4";
+
+/// Whether any set-up waits for a claim ($1 now): the server's cheap first look.
+pub(super) const ANY_SETUP_DUE: &str = "SELECT peer_id FROM enhanced_bindings \
+     WHERE status = 'CREATING' AND (lease_until IS NULL OR lease_until < $1) LIMIT 1";
+
+/// An online agent serves the binding `w` (queue or pool); $online as in
+/// [`online_agent_serves`].
+pub(super) fn online_agent_serves_binding(online: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
+         WHERE aq.project_id = w.project_id AND aq.kind = w.kind \
+           AND aq.queue_name = w.name AND a.last_seen >= {online})"
+    )
+}
+
+pub(super) const SELECT_ROUTE_CIDRS: &str =
+    "SELECT cidr FROM enhanced_routes WHERE connection_id = $1 ORDER BY name";
+
+pub(super) const LEASE_SETUP: &str =
+    "UPDATE enhanced_bindings SET lease_owner = $1, lease_until = $2 WHERE peer_id = $3";
+
+pub(super) const RECORD_SETUP: &str = "UPDATE enhanced_bindings \
+     SET status = $1, err_msg = $2, checked_from = $3, update_time = $4, \
+         lease_owner = NULL, lease_until = NULL \
+     WHERE peer_id = $5 AND status = 'CREATING' AND lease_owner = $6 AND name = $7";
+
 pub(super) const PURGE_TASKS: &str =
     "DELETE FROM connectivity_tasks WHERE status <> 'CHECKING' AND update_time < $1";
 
@@ -352,7 +493,8 @@ macro_rules! impl_queue_work_store {
             use $crate::domain::{ConnectionId, ProjectId, Service};
             use $crate::store::queue_work::{
                 self as work, AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork,
-                QueueWorkKind, QueueWorkStore, RegisterOutcome, TaskRecord, TaskResult,
+                QueueWorkKind, QueueWorkStore, RegisterOutcome, SetupOutcome, SetupWork,
+                TaskRecord, TaskResult,
             };
             use $crate::store::shared::{Backend, Claim, Dialect};
             use $crate::store::{Result, StoreError};
@@ -367,7 +509,41 @@ macro_rules! impl_queue_work_store {
                 })
             }
 
+            /// A set-up row as the claims read it.
+            type SetupRow = (String, String, String, String, String, String);
+
             impl $store {
+                /// Leases the set-ups read and completes them with their routes.
+                async fn lease_setups(
+                    connection: &mut <$db as sqlx::Database>::Connection,
+                    rows: Vec<SetupRow>,
+                    claim: &Claim<'_>,
+                ) -> Result<Vec<SetupWork>> {
+                    let mut claimed = Vec::with_capacity(rows.len());
+                    for (peer_id, project_id, kind, name, connection_id, hosts) in rows {
+                        sqlx::query(work::LEASE_SETUP)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(&peer_id)
+                            .execute(&mut *connection)
+                            .await?;
+                        let routes: Vec<String> = sqlx::query_scalar(work::SELECT_ROUTE_CIDRS)
+                            .bind(&connection_id)
+                            .fetch_all(&mut *connection)
+                            .await?;
+                        claimed.push(SetupWork {
+                            peer_id,
+                            project_id,
+                            kind,
+                            name,
+                            connection_id,
+                            hosts: work::stored_hosts(&hosts),
+                            routes,
+                        });
+                    }
+                    Ok(claimed)
+                }
+
                 /// Gives back every claim of the agent registered as `agent_id`.
                 async fn release_leases(
                     connection: &mut <$db as sqlx::Database>::Connection,
@@ -379,6 +555,10 @@ macro_rules! impl_queue_work_store {
                         .execute(&mut *connection)
                         .await?;
                     sqlx::query(work::RELEASE_TEST_LEASES)
+                        .bind(&owner)
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query(work::RELEASE_SETUP_LEASES)
                         .bind(&owner)
                         .execute(&mut *connection)
                         .await?;
@@ -808,6 +988,137 @@ macro_rules! impl_queue_work_store {
                     Ok(self.write(statement).await? > 0)
                 }
 
+                async fn queue_hosts(
+                    &self,
+                    project: &ProjectId,
+                    queue: &str,
+                ) -> Result<Vec<(String, String)>> {
+                    use futures::TryStreamExt;
+                    let cap = $crate::probe::HostsFile::MAX_ENTRIES;
+                    let mut rows = sqlx::query_scalar::<_, String>(work::SELECT_QUEUE_HOSTS)
+                        .bind(project.as_str())
+                        .bind(queue)
+                        .fetch(self.reader());
+                    let mut hosts = Vec::new();
+                    while let Some(raw) = rows.try_next().await? {
+                        hosts.extend(work::stored_hosts(&raw));
+                        if hosts.len() >= cap {
+                            hosts.truncate(cap);
+                            break;
+                        }
+                    }
+                    Ok(hosts)
+                }
+
+                async fn claim_agent_setups(
+                    &self,
+                    project: &ProjectId,
+                    agent_id: &str,
+                    lease: Duration,
+                    limit: u32,
+                    now: i64,
+                ) -> Result<Vec<SetupWork>> {
+                    static SELECT: LazyLock<String> = LazyLock::new(|| {
+                        format!("{}{}", work::SELECT_AGENT_SETUPS, $store::CLAIM_LOCK)
+                    });
+                    let owner = format!("agent:{agent_id}");
+                    let claim = Claim::new(&owner, lease, limit, now);
+                    let mut transaction = self.begin_write().await?;
+                    let rows: Vec<SetupRow> = sqlx::query_as(&SELECT)
+                        .bind(project.as_str())
+                        .bind(agent_id)
+                        .bind(now)
+                        .bind(claim.limit)
+                        .fetch_all(&mut *transaction)
+                        .await?;
+                    let claimed = Self::lease_setups(&mut transaction, rows, &claim).await?;
+                    transaction.commit().await?;
+                    Ok(claimed)
+                }
+
+                async fn agent_has_setups(
+                    &self,
+                    project: &ProjectId,
+                    agent_id: &str,
+                    now: i64,
+                ) -> Result<bool> {
+                    let found = sqlx::query(work::SELECT_AGENT_SETUPS)
+                        .bind(project.as_str())
+                        .bind(agent_id)
+                        .bind(now)
+                        .bind(1_i64)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    Ok(found.is_some())
+                }
+
+                async fn claim_server_setups(
+                    &self,
+                    owner: &str,
+                    lease: Duration,
+                    limit: u32,
+                    now: i64,
+                    online_since: i64,
+                ) -> Result<Vec<SetupWork>> {
+                    static SELECT: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT w.peer_id, w.project_id, w.kind, w.name, c.id, c.hosts \
+                             FROM enhanced_bindings w \
+                             JOIN enhanced_connections c ON c.id = w.connection_id \
+                             WHERE w.status = 'CREATING' AND c.status = 'ACTIVE' \
+                               AND (w.lease_until IS NULL OR w.lease_until < $1) \
+                               AND NOT {} \
+                             ORDER BY w.update_time, w.peer_id LIMIT $3{}",
+                            work::online_agent_serves_binding("$2"),
+                            $store::CLAIM_LOCK
+                        )
+                    });
+                    // Most rounds find nothing to set up: a read says so without taking
+                    // the one writer.
+                    let any_due: Option<String> = sqlx::query_scalar(work::ANY_SETUP_DUE)
+                        .bind(now)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    if any_due.is_none() {
+                        return Ok(Vec::new());
+                    }
+                    let claim = Claim::new(owner, lease, limit, now);
+                    let mut transaction = self.begin_write().await?;
+                    let rows: Vec<SetupRow> = sqlx::query_as(&SELECT)
+                        .bind(now)
+                        .bind(online_since)
+                        .bind(claim.limit)
+                        .fetch_all(&mut *transaction)
+                        .await?;
+                    let claimed = Self::lease_setups(&mut transaction, rows, &claim).await?;
+                    transaction.commit().await?;
+                    Ok(claimed)
+                }
+
+                async fn record_setup(
+                    &self,
+                    peer_id: &str,
+                    name: &str,
+                    owner: &str,
+                    outcome: &SetupOutcome,
+                    now: i64,
+                ) -> Result<bool> {
+                    let (status, message) = if outcome.active {
+                        ("ACTIVE", "")
+                    } else {
+                        ("FAILED", outcome.message.as_str())
+                    };
+                    let statement = sqlx::query(work::RECORD_SETUP)
+                        .bind(status)
+                        .bind(message)
+                        .bind(&outcome.checked_from)
+                        .bind(now)
+                        .bind(peer_id)
+                        .bind(owner)
+                        .bind(name);
+                    Ok(self.write(statement).await? > 0)
+                }
+
                 async fn mark_waiting_for_agents(
                     &self,
                     online_since: i64,
@@ -843,10 +1154,24 @@ macro_rules! impl_queue_work_store {
                     let bindings = self
                         .write(sqlx::query(&BINDINGS).bind(online_since).bind(now))
                         .await?;
+                    static SETUPS: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "UPDATE enhanced_bindings AS w \
+                             SET err_msg = 'waiting for an agent of ' || \
+                                     CASE w.kind WHEN 'pool' THEN 'elastic resource pool ' \
+                                     ELSE 'queue ' END || w.name, \
+                                 update_time = $2 \
+                             WHERE w.status = 'CREATING' AND w.err_msg = '' AND NOT {}",
+                            work::online_agent_serves_binding("$1")
+                        )
+                    });
                     let tests = self
                         .write(sqlx::query(&TESTS).bind(online_since).bind(now))
                         .await?;
-                    Ok(bindings + tests)
+                    let setups = self
+                        .write(sqlx::query(&SETUPS).bind(online_since).bind(now))
+                        .await?;
+                    Ok(bindings + tests + setups)
                 }
 
                 async fn purge_queue_work(

@@ -10,6 +10,7 @@ mod crash;
 mod crash_rounds;
 mod create_validation;
 mod enhanced;
+mod enhanced_setup;
 mod fanout;
 mod fuzz_corpus;
 mod helpers;
