@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod bindings;
 mod cli;
+mod cli_enhanced;
 mod crash;
 mod crash_rounds;
 mod create_validation;
