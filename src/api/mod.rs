@@ -18,8 +18,11 @@ pub mod pools;
 pub mod queue_tests;
 pub mod queues;
 pub mod reactivate;
+pub mod resource_tags;
 pub mod router;
 pub mod service;
+pub mod sharing;
+pub mod sharing_types;
 pub mod state;
 pub mod types;
 

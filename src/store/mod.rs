@@ -2,6 +2,7 @@
 //! care which database holds it. The backend is chosen from the configuration.
 
 pub mod enhanced;
+pub mod enhanced_sharing;
 mod group_commit;
 mod postgres;
 pub mod queue_work;
@@ -25,6 +26,7 @@ pub use enhanced::{
     EnhancedListQuery, EnhancedOutcome, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
     HostEntry, NewEnhancedConnection, NewRoute,
 };
+pub use enhanced_sharing::EnhancedSharingStore;
 pub use postgres::PgStore;
 pub use queue_work::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork, QueueWorkKind, QueueWorkStore,
@@ -511,7 +513,9 @@ pub struct TokenRecord {
 }
 
 #[async_trait]
-pub trait Store: QueueWorkStore + EnhancedStore + Send + Sync + 'static {
+pub trait Store:
+    QueueWorkStore + EnhancedStore + EnhancedSharingStore + Send + Sync + 'static
+{
     /// Lets in-flight work finish and closes the connections.
     async fn close(&self) {}
 

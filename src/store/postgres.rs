@@ -11,6 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::enhanced::impl_enhanced_store;
+use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, impl_store};
 use super::{Result, StoreError};
@@ -234,3 +235,4 @@ impl Backend for PgStore {
 impl_store!(PgStore, Postgres);
 impl_queue_work_store!(PgStore, Postgres);
 impl_enhanced_store!(PgStore, Postgres);
+impl_enhanced_sharing_store!(PgStore, Postgres);

@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::enhanced::impl_enhanced_store;
+use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, GroupCommit, impl_store};
 use super::{Result, StoreError};
@@ -272,3 +273,4 @@ impl Backend for SqliteStore {
 impl_store!(SqliteStore, Sqlite);
 impl_queue_work_store!(SqliteStore, Sqlite);
 impl_enhanced_store!(SqliteStore, Sqlite);
+impl_enhanced_sharing_store!(SqliteStore, Sqlite);

@@ -303,6 +303,38 @@ async fn each_queue_is_checked_from_its_agents_network_and_falls_back_to_the_ser
     let answer = server.connection_test("q_none", &destination).await;
     assert_tested(&answer, "UNREACHABLE", "server");
 
+    // An enhanced connection bound to q_inside is set up by the inside agent, and its
+    // hosts are what that queue's checks resolve first: a name only the hosts know (the
+    // namespace has no route to any DNS server).
+    let enhanced = format!("/v2.0/{}/datasource/enhanced-connections", server.project);
+    let created = server
+        .post(
+            &enhanced,
+            &json!({"name": "inside_hosts", "dest_vpc_id": "v", "dest_network_id": "n",
+                    "queues": ["q_inside"],
+                    "hosts": [{"name": "warehouse.inside", "ip": "127.0.0.1"}]}),
+        )
+        .await;
+    let enhanced_id = created["connection_id"].as_str().expect("id").to_owned();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let set_up = loop {
+        let shown = server.get(&format!("{enhanced}/{enhanced_id}")).await;
+        let binding = shown["available_queue_info"][0].clone();
+        if binding["status"] != "CREATING" {
+            break binding;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never set up: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(set_up["status"], "ACTIVE", "{set_up}");
+    assert_eq!(set_up["checked_from"], "agent:inside", "{set_up}");
+    let by_name = format!("warehouse.inside:{}", listener.port);
+    let answer = server.connection_test("q_inside", &by_name).await;
+    assert_tested(&answer, "REACHABLE", "agent:inside");
+
     // For the note: how fast an agent checks a new binding, and its idle size.
     let mut timed = create_body("timed", "RDS", &destination);
     timed["queues"] = json!(["q_inside"]);

@@ -3562,3 +3562,5 @@ mod enhanced {
         stores.finish().await;
     }
 }
+
+mod sharing;
