@@ -7,6 +7,7 @@ mod auth;
 mod auth_infos;
 mod bindings;
 mod cli;
+mod cli_enhanced;
 mod crash;
 mod crash_rounds;
 mod create_validation;

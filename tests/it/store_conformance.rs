@@ -2880,6 +2880,7 @@ async fn upgrading_counts_the_live_connections_made_before(#[case] backend: Back
 
 mod auth_infos;
 mod sharing;
+
 // ---------------------------------------------------------------------------------------
 // Enhanced connections (issue 17)
 // ---------------------------------------------------------------------------------------
