@@ -4,7 +4,8 @@
 use clap::{Args, Subcommand};
 
 use super::client::{
-    ClientOutput, CommonArgs, connect, explain, local_time, or_dash, print_json, print_table, table,
+    ClientOutput, CommonArgs, connect, delete_each, explain, local_time, or_dash, print_json,
+    print_table, table,
 };
 use super::exit::{self, CliError};
 use crate::api::enhanced::types::{
@@ -418,38 +419,10 @@ async fn create(args: CreateEnhancedArgs) -> Result<(), CliError> {
 
 async fn delete(args: DeleteEnhancedArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let mut failed = Vec::new();
-    let mut answers = Vec::new();
-    for id in &args.ids {
-        match client.delete_enhanced(id).await {
-            Ok(answer) if args.common.output == ClientOutput::Json => answers.push(answer.raw),
-            Ok(_) => println!("deleted {id}"),
-            Err(error) => {
-                let error = explain(error, &settings);
-                if error.code == exit::UNREACHABLE {
-                    return Err(error);
-                }
-                eprintln!("dsconn: {id}: {error}");
-                failed.push(id.as_str());
-            }
-        }
-    }
-    if args.common.output == ClientOutput::Json {
-        print_json(&serde_json::Value::Array(answers));
-    }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            exit::SERVER_REFUSED,
-            format!(
-                "{} of {} deletes failed: {}",
-                failed.len(),
-                args.ids.len(),
-                failed.join(", ")
-            ),
-        ))
-    }
+    delete_each(&args.ids, args.common.output, &settings, |id| {
+        client.delete_enhanced(id)
+    })
+    .await
 }
 
 #[derive(Debug, Clone, Copy)]
