@@ -270,7 +270,21 @@ impl Agent {
             match claimed {
                 Ok(answer) => {
                     backoff = BACKOFF.0;
+                    let hosts_files: std::collections::HashMap<String, Arc<HostsFile>> = answer
+                        .value
+                        .hosts_files
+                        .iter()
+                        .map(|(queue, entries)| {
+                            let file = HostsFile::from_entries(
+                                entries
+                                    .iter()
+                                    .map(|host| (host.name.as_str(), host.ip.as_str())),
+                            );
+                            (queue.clone(), Arc::new(file))
+                        })
+                        .collect();
                     for work in answer.value.work {
+                        let hosts = hosts_files.get(&work.queue).cloned().unwrap_or_default();
                         let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
                             return SessionEnd::Stopping;
                         };
@@ -278,7 +292,7 @@ impl Agent {
                         let agent_id = agent_id.to_owned();
                         let session = session.clone();
                         in_flight.spawn(async move {
-                            agent.perform(&agent_id, work, &session).await;
+                            agent.perform(&agent_id, work, hosts, &session).await;
                             drop(permit);
                         });
                     }
@@ -297,12 +311,18 @@ impl Agent {
 
     /// Checks one piece of work and reports it, retrying the report while its lease
     /// lasts.
-    async fn perform(&self, agent_id: &str, work: AgentWorkItem, session: &CancellationToken) {
+    async fn perform(
+        &self,
+        agent_id: &str,
+        work: AgentWorkItem,
+        hosts: Arc<HostsFile>,
+        session: &CancellationToken,
+    ) {
         let started = tokio::time::Instant::now();
         let (report, setup_error) = if work.kind == SETUP_WORK {
             (CheckReport::default(), self.set_up(&work).err())
         } else {
-            (self.check(&work).await, None)
+            (self.check(&work, hosts).await, None)
         };
         let result = AgentResultRequest {
             work_id: work.work_id.clone(),
@@ -359,20 +379,15 @@ impl Agent {
 
     /// The check itself, with the server's prober code, resolving the queue's hosts
     /// file before DNS.
-    async fn check(&self, work: &AgentWorkItem) -> CheckReport {
+    async fn check(&self, work: &AgentWorkItem, hosts: Arc<HostsFile>) -> CheckReport {
         let endpoints = match work.service {
             Some(service) => EndpointList::parse(&work.url, service),
             None => EndpointList::parse_address(&work.url),
         };
         match endpoints {
             Ok(endpoints) => {
-                let hosts = HostsFile::from_entries(
-                    work.hosts
-                        .iter()
-                        .map(|host| (host.name.as_str(), host.ip.as_str())),
-                );
                 self.prober
-                    .with_hosts(Arc::new(hosts))
+                    .with_hosts(hosts)
                     .check_endpoints(work.service, &endpoints, |_| async {})
                     .await
             }

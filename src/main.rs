@@ -32,6 +32,9 @@ async fn main() -> ExitCode {
         Command::Wait(args) => client::wait(args).await.map_err(Into::into),
         Command::Test(args) => client::test(args).await.map_err(Into::into),
         Command::Queue { command } => dsconn::cli::queue::run(command).await.map_err(Into::into),
+        Command::Enhanced { command } => dsconn::cli::enhanced::run(command)
+            .await
+            .map_err(Into::into),
         Command::Migrate(storage) => dsconn::cli::serve::migrate(storage).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dsconn", &mut std::io::stdout());

@@ -123,6 +123,9 @@ const collection = (project) => `/v2.0/${segment(project)}/datasource-connection
 const one = (project, id) => `${collection(project)}/${segment(id)}`;
 const queues = (project) => `/v1.0/${segment(project)}/queues`;
 const queue = (project, name) => `${queues(project)}/${segment(name)}`;
+const enhancedCollection = (project) => `/v2.0/${segment(project)}/datasource/enhanced-connections`;
+const enhanced = (project, id) => `${enhancedCollection(project)}/${segment(id)}`;
+const enhancedRoutes = (project, id) => `/v3/${segment(project)}/datasource/enhanced-connections/${segment(id)}/routes`;
 
 export const api = {
   whoami: (credentials) => request('GET', '/dsconn/v1/whoami', { credentials }),
@@ -141,4 +144,15 @@ export const api = {
   removeQueue: (project, name) => request('DELETE', queue(project, name)),
   testFromQueue: (project, name, address) => request('POST', `${queue(project, name)}/connection-test`, { body: { address } }),
   queueTest: (project, name, taskId) => request('GET', `${queue(project, name)}/connection-test/${segment(taskId)}`),
+  listPools: (project) => request('GET', `/v3/${segment(project)}/elastic-resource-pools`),
+  // Enhanced connections (E1-E9).
+  listEnhanced: (project, query) => request('GET', enhancedCollection(project), { query }),
+  showEnhanced: (project, id) => request('GET', enhanced(project, id)),
+  createEnhanced: (project, body) => request('POST', enhancedCollection(project), { body }),
+  removeEnhanced: (project, id) => request('DELETE', enhanced(project, id)),
+  bindEnhanced: (project, id, body) => request('POST', `${enhanced(project, id)}/associate-queue`, { body }),
+  unbindEnhanced: (project, id, body) => request('POST', `${enhanced(project, id)}/disassociate-queue`, { body }),
+  updateEnhancedHosts: (project, id, hosts) => request('PUT', enhanced(project, id), { body: { hosts } }),
+  addEnhancedRoute: (project, id, route) => request('POST', enhancedRoutes(project, id), { body: route }),
+  removeEnhancedRoute: (project, id, name) => request('DELETE', `${enhancedRoutes(project, id)}/${segment(name)}`),
 };

@@ -1,5 +1,6 @@
 // The console's shell: a hash router (#/signin, #/projects, #/p/<project>,
-// #/p/<project>/new, #/p/<project>/c/<id>, #/p/<project>/queues), the session bar and
+// #/p/<project>/new, #/p/<project>/c/<id>, #/p/<project>/queues, #/p/<project>/enhanced,
+// #/p/<project>/enhanced/<id>), the session bar and
 // flash messages. A hash holds only project ids, connection ids and list filters: never a
 // credential.
 
@@ -11,6 +12,8 @@ import * as list from './views/list.js';
 import * as detail from './views/detail.js';
 import * as create from './views/create.js';
 import * as queues from './views/queues.js';
+import * as enhancedList from './views/enhanced.js';
+import * as enhancedDetail from './views/enhanced-detail.js';
 
 const ROUTES = [
   { pattern: /^#\/signin$/, view: signin, open: true },
@@ -18,6 +21,8 @@ const ROUTES = [
   { pattern: /^#\/p\/([^/?]+)\/new$/, view: create, keys: ['project'] },
   { pattern: /^#\/p\/([^/?]+)\/queues$/, view: queues, keys: ['project'] },
   { pattern: /^#\/p\/([^/?]+)\/c\/([^/?]+)$/, view: detail, keys: ['project', 'id'] },
+  { pattern: /^#\/p\/([^/?]+)\/enhanced(?:\?(.*))?$/, view: enhancedList, keys: ['project', 'query'] },
+  { pattern: /^#\/p\/([^/?]+)\/enhanced\/([^/?]+)$/, view: enhancedDetail, keys: ['project', 'id'] },
   { pattern: /^#\/p\/([^/?]+)(?:\?(.*))?$/, view: list, keys: ['project', 'query'] },
 ];
 

@@ -71,8 +71,8 @@ pub struct AgentWorkItem {
     /// What `queue` names for `setup` work: `queue` or `pool`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound_as: Option<String>,
-    /// Names the check resolves before DNS (the queue's hosts file); for `setup` the
-    /// connection's hosts to take.
+    /// `setup` only: the connection's hosts to take. (A check's hosts file is the
+    /// claim's `hosts_files` entry of its queue.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostEntry>,
     /// `setup` only: the connection's routes (CIDRs) to take.
@@ -92,6 +92,11 @@ pub struct ClaimResponse {
     pub is_success: bool,
     pub message: String,
     pub work: Vec<AgentWorkItem>,
+    /// The hosts file of each queue with claimed checks, by queue name, sent once per
+    /// queue (queues whose file is empty are left out): the names its checks resolve
+    /// before DNS.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hosts_files: std::collections::BTreeMap<String, Vec<HostEntry>>,
 }
 
 /// A hosts-file entry.

@@ -4,6 +4,7 @@
 //! a result is accepted only from the agent holding the work's lease and only for the
 //! work's own queue, and can change nothing but that binding's or test's outcome.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -35,6 +36,8 @@ const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
 /// (this process's own new work wakes it at once).
 const CLAIM_POLL: Duration = Duration::from_millis(500);
 const DEFAULT_CLAIM_BATCH: u32 = 8;
+/// Most set-ups one claim takes (each carries its connection's hosts).
+const MAX_SETUPS_PER_CLAIM: u32 = 8;
 const MAX_CLAIM_BATCH: u32 = 64;
 /// The lease an agent may ask for on each piece of work.
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(30 * 60));
@@ -292,7 +295,7 @@ pub async fn deregister(
     }))
 }
 
-fn work_item(work: QueueWork, hosts: Vec<HostEntry>, lease_until: i64) -> AgentWorkItem {
+fn work_item(work: QueueWork, lease_until: i64) -> AgentWorkItem {
     AgentWorkItem {
         work_id: work.work_id(),
         kind: work.kind.as_str().to_owned(),
@@ -301,30 +304,20 @@ fn work_item(work: QueueWork, hosts: Vec<HostEntry>, lease_until: i64) -> AgentW
         service: work.service,
         url: work.destination,
         lease_until,
-        hosts,
+        hosts: Vec::new(),
         routes: Vec::new(),
     }
-}
-
-fn host_entries<'a>(hosts: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<HostEntry> {
-    hosts
-        .into_iter()
-        .map(|(name, ip)| HostEntry {
-            name: name.to_owned(),
-            ip: ip.to_owned(),
-        })
-        .collect()
 }
 
 fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
     AgentWorkItem {
         work_id: work.work_id(),
         kind: SETUP_WORK.to_owned(),
-        hosts: host_entries(
-            work.hosts
-                .iter()
-                .map(|(name, ip)| (name.as_str(), ip.as_str())),
-        ),
+        hosts: work
+            .hosts
+            .into_iter()
+            .map(|(name, ip)| HostEntry { name, ip })
+            .collect(),
         queue: work.name,
         bound_as: Some(work.kind),
         service: None,
@@ -334,42 +327,35 @@ fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
     }
 }
 
-/// The claimed work as the agent gets it: each queue's checks with the queue's hosts
-/// file (read once per queue), then the set-ups.
-async fn work_items(
+/// The hosts file of each queue of the claimed checks (read once per queue), by queue.
+async fn hosts_files(
     state: &AppState,
     project: &ProjectId,
-    claimed: Vec<QueueWork>,
-    setups: Vec<SetupWork>,
-    lease_until: i64,
-) -> Vec<AgentWorkItem> {
-    let mut hosts_of: std::collections::HashMap<String, Vec<HostEntry>> =
-        std::collections::HashMap::new();
-    let mut items = Vec::with_capacity(claimed.len() + setups.len());
+    claimed: &[QueueWork],
+) -> BTreeMap<String, Vec<HostEntry>> {
+    let mut files = BTreeMap::new();
+    let mut read = std::collections::HashSet::new();
     for work in claimed {
-        let hosts = match hosts_of.get(&work.queue_name) {
-            Some(hosts) => hosts.clone(),
-            None => {
-                let file = state
-                    .checks
-                    .pipeline
-                    .queue_hosts(project.as_str(), &work.queue_name)
-                    .await;
-                let hosts: Vec<HostEntry> = file
-                    .entries()
-                    .map(|(name, ip)| HostEntry {
-                        name: name.to_owned(),
-                        ip: ip.to_string(),
-                    })
-                    .collect();
-                hosts_of.insert(work.queue_name.clone(), hosts.clone());
-                hosts
-            }
-        };
-        items.push(work_item(work, hosts, lease_until));
+        if !read.insert(work.queue_name.as_str()) {
+            continue;
+        }
+        let file = state
+            .checks
+            .pipeline
+            .queue_hosts(project.as_str(), &work.queue_name)
+            .await;
+        if !file.is_empty() {
+            let entries = file
+                .entries()
+                .map(|(name, ip)| HostEntry {
+                    name: name.to_owned(),
+                    ip: ip.to_string(),
+                })
+                .collect();
+            files.insert(work.queue_name.clone(), entries);
+        }
     }
-    items.extend(setups.into_iter().map(|work| setup_item(work, lease_until)));
-    items
+    files
 }
 
 /// `POST /dsconn/v1/{project_id}/agents/{agent_id}/claim`
@@ -430,7 +416,10 @@ pub async fn claim(
         } else {
             Vec::new()
         };
-        let room = max.saturating_sub(u32::try_from(claimed.len()).unwrap_or(max));
+        // Set-ups carry their connection's hosts (up to 20,000 each): a few per claim.
+        let room = max
+            .saturating_sub(u32::try_from(claimed.len()).unwrap_or(max))
+            .min(MAX_SETUPS_PER_CLAIM);
         let setups = if request.setups
             && room > 0
             && state
@@ -453,10 +442,17 @@ pub async fn claim(
                 // replica's cache may hold "waiting" texts: cheap to drop.
                 state.read_cache.invalidate(project.as_str());
             }
+            let hosts_files = hosts_files(&state, &project, &claimed).await;
+            let work = claimed
+                .into_iter()
+                .map(|work| work_item(work, lease_until))
+                .chain(setups.into_iter().map(|work| setup_item(work, lease_until)))
+                .collect();
             return Ok(Json(ClaimResponse {
                 is_success: true,
                 message: String::new(),
-                work: work_items(&state, &project, claimed, setups, lease_until).await,
+                work,
+                hosts_files,
             }));
         }
         let poll = tokio::time::Instant::now() + CLAIM_POLL;

@@ -293,6 +293,11 @@ impl Authenticator {
         self.mode
     }
 
+    /// The key file's box that seals secrets at rest (secret keys, auth info passwords).
+    pub fn secrets(&self) -> Option<&SecretBox> {
+        self.secrets.as_ref()
+    }
+
     async fn credential(&self, access_key: &str) -> Result<Option<CredentialEntry>, ApiError> {
         if let Some(cached) = self.credentials.get(access_key) {
             return Ok(cached);

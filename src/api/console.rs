@@ -70,6 +70,8 @@ const ASSETS: &[Asset] = &[
     asset!("js/views/detail.js", JAVASCRIPT),
     asset!("js/views/create.js", JAVASCRIPT),
     asset!("js/views/queues.js", JAVASCRIPT),
+    asset!("js/views/enhanced.js", JAVASCRIPT),
+    asset!("js/views/enhanced-detail.js", JAVASCRIPT),
 ];
 
 /// Assets by path, each with its strong `ETag` (a content hash), computed once.

@@ -4,6 +4,7 @@
 pub mod agent_types;
 pub mod agents;
 pub mod auth;
+pub mod auth_infos;
 pub mod bindings;
 pub mod checks;
 mod connection_json;
@@ -19,8 +20,11 @@ pub mod pools;
 pub mod queue_tests;
 pub mod queues;
 pub mod reactivate;
+pub mod resource_tags;
 pub mod router;
 pub mod service;
+pub mod sharing;
+pub mod sharing_types;
 pub mod state;
 pub mod types;
 

@@ -173,10 +173,53 @@ pub struct ApiDoc;
 )]
 struct QueueNetworkDoc;
 
+/// Sharing enhanced connections with other projects, and their tags (DLI's v3 tag API).
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::sharing::run_authorization_action,
+        super::sharing::list_authorization_privileges,
+        super::sharing::show_connection_privileges,
+        super::resource_tags::batch_create,
+        super::resource_tags::batch_delete,
+        super::resource_tags::show,
+        super::resource_tags::list_project_tags,
+        super::resource_tags::filter,
+        super::resource_tags::count_filtered,
+    ),
+    components(schemas(
+        super::sharing_types::AuthorizationRequest,
+        super::sharing_types::PrivilegeInput,
+        super::sharing_types::ConnectionPrivilegesResponse,
+        super::sharing_types::ConnectionPrivilege,
+        super::sharing_types::AuthorizationPrivilegesResponse,
+        super::sharing_types::AuthorizationPrivilege,
+        super::sharing_types::ResourceTagsRequest,
+        super::sharing_types::ResourceTagInput,
+        super::sharing_types::ResourceTagsResponse,
+        super::sharing_types::ProjectTagsResponse,
+        super::sharing_types::TagWithValues,
+        super::sharing_types::ResourceFilterRequest,
+        super::sharing_types::TagValuesInput,
+        super::sharing_types::MatchInput,
+        super::sharing_types::ResourceFilterResponse,
+        super::sharing_types::TaggedResource,
+        super::sharing_types::ResourceCountResponse,
+        crate::domain::Tag,
+    )),
+    tags(
+        (name = "sharing", description = "Sharing enhanced connections with other projects (BIND_QUEUE)"),
+        (name = "tags", description = "DLI's v3 tag API for enhanced connections (dli_enhanced_datasource)"),
+    ),
+)]
+struct SharingDoc;
+
 /// The whole document: DLI's operations and the extensions.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     document.merge(QueueNetworkDoc::openapi());
+    document.merge(SharingDoc::openapi());
+    document.merge(super::auth_infos::AuthInfoDoc::openapi());
     // The merged paths answer with a request id too.
     RequestIdHeader.modify(&mut document);
     document

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, Response};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -15,8 +15,8 @@ use super::error::ApiError;
 use super::service::{healthz, metrics, readyz, whoami};
 use super::state::AppState;
 use super::{
-    agents, bindings, checks, connections, enhanced, middleware, pools, queue_tests, queues,
-    reactivate,
+    agents, auth_infos, bindings, checks, connections, enhanced, middleware, pools, queue_tests,
+    queues, reactivate, resource_tags, sharing,
 };
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
@@ -131,6 +131,46 @@ pub fn router(state: AppState) -> Router {
             "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
             delete(enhanced::routes::delete_v2),
         )
+        // Sharing enhanced connections with other projects.
+        .route(
+            "/v1.0/{project_id}/authorization",
+            put(sharing::run_authorization_action),
+        )
+        .route(
+            "/v1.0/{project_id}/authorization/privileges",
+            get(sharing::list_authorization_privileges),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/privileges",
+            get(sharing::show_connection_privileges),
+        )
+        // DLI's v3 tag API, for enhanced connections.
+        .route(
+            "/v3/{project_id}/{resource_type}/{resource_id}/tags/create",
+            post(resource_tags::batch_create),
+        )
+        .route(
+            "/v3/{project_id}/{resource_type}/{resource_id}/tags/delete",
+            post(resource_tags::batch_delete),
+        )
+        .route(
+            "/v3/{project_id}/{resource_type}/{resource_id}/tags",
+            get(resource_tags::show),
+        )
+        .route(
+            "/v3/{project_id}/{resource_type}/tags",
+            get(resource_tags::list_project_tags),
+        )
+        .route(
+            "/v3/{project_id}/{resource_type}/resource-instances/filter",
+            post(resource_tags::filter),
+        )
+        .route(
+            "/v3/{project_id}/{resource_type}/resource-instances/count",
+            post(resource_tags::count_filtered),
+        )
+        // Datasource authentication, v3 and the deprecated v2.0 twins.
+        .merge(auth_infos::routes())
         .route("/dsconn/v1/whoami", get(whoami))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -9,7 +9,7 @@ use comfy_table::{Table, presets};
 use super::exit::{self, CliError};
 use super::settings::{ClientSettings, ConnectionArgs};
 use crate::api::types::{ConnectionResponse, CreateConnectionRequest, TagInput};
-use crate::client::{Client, ClientError, ListFilter};
+use crate::client::{Answer, Client, ClientError, ListFilter};
 use crate::domain::{ConnectionState, FailureReason, Reachability, Service};
 
 /// How often `wait` asks for the connection's state.
@@ -423,28 +423,42 @@ pub async fn create(args: CreateArgs) -> Result<(), CliError> {
 
 pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
+    delete_each(&args.ids, args.common.output, &settings, |id| {
+        client.delete(id)
+    })
+    .await
+}
+
+/// Deletes each id in turn with `delete`, printing each outcome (or, as JSON, every
+/// answer in one array): stops at once if the server is unreachable, otherwise fails at
+/// the end naming the ids whose delete was refused.
+pub(super) async fn delete_each<'a, T, F, Fut>(
+    ids: &'a [String],
+    output: ClientOutput,
+    settings: &ClientSettings,
+    delete: F,
+) -> Result<(), CliError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<Answer<T>, ClientError>>,
+{
     let mut failures = Vec::new();
     let mut answers = Vec::new();
-    for id in &args.ids {
-        match client.delete(id).await {
-            Ok(answer) => {
-                if args.common.output == ClientOutput::Json {
-                    answers.push(answer.raw);
-                } else {
-                    println!("deleted {id}");
-                }
-            }
+    for id in ids {
+        match delete(id).await {
+            Ok(answer) if output == ClientOutput::Json => answers.push(answer.raw),
+            Ok(_) => println!("deleted {id}"),
             Err(error) => {
-                let error = explain(error, &settings);
+                let error = explain(error, settings);
                 if error.code == exit::UNREACHABLE {
                     return Err(error);
                 }
                 eprintln!("dsconn: {id}: {error}");
-                failures.push(id.clone());
+                failures.push(id.as_str());
             }
         }
     }
-    if args.common.output == ClientOutput::Json {
+    if output == ClientOutput::Json {
         print_json(&serde_json::Value::Array(answers));
     }
     if failures.is_empty() {
@@ -455,7 +469,7 @@ pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
             format!(
                 "{} of {} deletes failed: {}",
                 failures.len(),
-                args.ids.len(),
+                ids.len(),
                 failures.join(", ")
             ),
         ))

@@ -6,6 +6,7 @@ use crate::config::ServeConfig;
 
 pub mod admin;
 pub mod client;
+pub mod enhanced;
 pub mod exit;
 pub mod queue;
 pub mod serve;
@@ -54,6 +55,11 @@ pub enum Command {
     Queue {
         #[command(subcommand)]
         command: queue::QueueCommand,
+    },
+    /// Manage enhanced datasource connections: bind queues and pools, hosts, routes.
+    Enhanced {
+        #[command(subcommand)]
+        command: enhanced::EnhancedCommand,
     },
     /// Apply database migrations and exit (serve applies them too, when needed).
     Migrate(crate::store::StorageArgs),

@@ -7,6 +7,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::api::enhanced::types::{
+    CreateEnhancedConnectionRequest, CreateEnhancedConnectionResponse, CreateEnhancedRouteRequest,
+    EnhancedBindingsRequest, ListEnhancedConnectionsResponse, ShowEnhancedConnectionResponse,
+    UpdateEnhancedConnectionRequest,
+};
 use crate::api::queue_tests::{
     CreateConnectivityTaskRequest, CreateConnectivityTaskResponse, ShowConnectivityTaskResponse,
 };
@@ -101,6 +106,45 @@ impl ListFilter {
         }
         if let Some(service) = &self.service {
             pairs.push(("service", service.clone()));
+        }
+        if let Some(limit) = self.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if let Some(offset) = self.offset {
+            pairs.push(("offset", offset.to_string()));
+        }
+        pairs
+            .iter()
+            .map(|(key, value)| format!("{}={}", signing::encode(key), signing::encode(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// A filter for [`Client::list_enhanced`] (E2's query parameters).
+#[derive(Debug, Clone, Default)]
+pub struct EnhancedListFilter {
+    /// `ACTIVE` or `DELETED`; the server lists ACTIVE ones without it.
+    pub status: Option<String>,
+    /// Exact name.
+    pub name: Option<String>,
+    /// `key=value` pairs; all must match.
+    pub tags: Vec<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+impl EnhancedListFilter {
+    fn query(&self) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(status) = &self.status {
+            pairs.push(("status", status.clone()));
+        }
+        if let Some(name) = &self.name {
+            pairs.push(("name", name.clone()));
+        }
+        if !self.tags.is_empty() {
+            pairs.push(("tags", self.tags.join(",")));
         }
         if let Some(limit) = self.limit {
             pairs.push(("limit", limit.to_string()));
@@ -435,5 +479,113 @@ impl Client {
             signing::encode(queue)
         );
         self.call(Method::GET, &path, "", None).await
+    }
+    // ---- Enhanced connections (DLI's `/v2.0/{project_id}/datasource/enhanced-connections`) ----
+
+    fn enhanced_path(&self) -> String {
+        format!(
+            "v2.0/{}/datasource/enhanced-connections",
+            signing::encode(&self.project)
+        )
+    }
+
+    fn enhanced_connection_path(&self, id: &str) -> String {
+        format!("{}/{}", self.enhanced_path(), signing::encode(id))
+    }
+
+    /// E1.
+    pub async fn create_enhanced(
+        &self,
+        request: &CreateEnhancedConnectionRequest,
+    ) -> Result<Answer<CreateEnhancedConnectionResponse>, ClientError> {
+        self.request(Method::POST, &self.enhanced_path(), Some(request))
+            .await
+    }
+
+    /// E2.
+    pub async fn list_enhanced(
+        &self,
+        filter: &EnhancedListFilter,
+    ) -> Result<Answer<ListEnhancedConnectionsResponse>, ClientError> {
+        self.call(Method::GET, &self.enhanced_path(), &filter.query(), None)
+            .await
+    }
+
+    /// E3.
+    pub async fn show_enhanced(
+        &self,
+        id: &str,
+    ) -> Result<Answer<ShowEnhancedConnectionResponse>, ClientError> {
+        self.call(Method::GET, &self.enhanced_connection_path(id), "", None)
+            .await
+    }
+
+    /// E4.
+    pub async fn delete_enhanced(&self, id: &str) -> Result<Answer<SuccessResponse>, ClientError> {
+        self.call(Method::DELETE, &self.enhanced_connection_path(id), "", None)
+            .await
+    }
+
+    /// E5: binds queues and/or pools of this project.
+    pub async fn bind_enhanced(
+        &self,
+        id: &str,
+        request: &EnhancedBindingsRequest,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/associate-queue", self.enhanced_connection_path(id));
+        self.request(Method::POST, &path, Some(request)).await
+    }
+
+    /// E6: unbinds queues and/or pools of this project.
+    pub async fn unbind_enhanced(
+        &self,
+        id: &str,
+        request: &EnhancedBindingsRequest,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/disassociate-queue", self.enhanced_connection_path(id));
+        self.request(Method::POST, &path, Some(request)).await
+    }
+
+    /// E7: replaces the host list.
+    pub async fn update_enhanced_hosts(
+        &self,
+        id: &str,
+        request: &UpdateEnhancedConnectionRequest,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        self.request(
+            Method::PUT,
+            &self.enhanced_connection_path(id),
+            Some(request),
+        )
+        .await
+    }
+
+    /// E8 (the v3 path).
+    pub async fn add_enhanced_route(
+        &self,
+        id: &str,
+        request: &CreateEnhancedRouteRequest,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!(
+            "v3/{}/datasource/enhanced-connections/{}/routes",
+            signing::encode(&self.project),
+            signing::encode(id)
+        );
+        self.request(Method::POST, &path, Some(request)).await
+    }
+
+    /// E9 (the v3 path).
+    pub async fn delete_enhanced_route(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!(
+            "v3/{}/datasource/enhanced-connections/{}/routes/{}",
+            signing::encode(&self.project),
+            signing::encode(id),
+            signing::encode(name)
+        );
+        self.call(Method::DELETE, &path, "", None).await
     }
 }

@@ -67,7 +67,7 @@ pub use connection::{
 pub(crate) use connection::{parse_dli_name, parse_new_dli_name};
 pub use endpoint::{Endpoint, EndpointList, Host};
 pub use scope::ProjectScope;
-pub use tag::{Tag, TagFilter, TagFilterTerm, Tags};
+pub use tag::{MAX_TAGS, Tag, TagFilter, TagFilterTerm, Tags};
 
 /// Milliseconds since the Unix epoch, UTC: the unit of every time on the wire.
 pub fn now_millis() -> i64 {

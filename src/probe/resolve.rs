@@ -101,6 +101,10 @@ impl Resolver {
 pub struct HostsFile {
     /// Lower-case names; the first entry of a name wins, as in a hosts file.
     entries: Vec<(String, IpAddr)>,
+    /// Lower-case name -> address: a file is built for every check of its queue (and in
+    /// agent claims) with up to [`Self::MAX_ENTRIES`] entries, so building and looking up
+    /// must not scan the list per entry (20,000² comparisons stalled a runtime thread).
+    by_name: std::collections::HashMap<String, IpAddr>,
 }
 
 impl HostsFile {
@@ -121,7 +125,10 @@ impl HostsFile {
                 continue;
             };
             let name = name.to_ascii_lowercase();
-            if file.lookup(&name).is_none() {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                file.by_name.entry(name.clone())
+            {
+                slot.insert(ip);
                 file.entries.push((name, ip));
             }
         }
@@ -138,10 +145,7 @@ impl HostsFile {
 
     /// The address the file gives `name`, if any.
     pub fn lookup(&self, name: &str) -> Option<IpAddr> {
-        self.entries
-            .iter()
-            .find(|(entry, _)| entry.eq_ignore_ascii_case(name))
-            .map(|(_, ip)| *ip)
+        self.by_name.get(&name.to_ascii_lowercase()).copied()
     }
 
     /// Every entry, names in lower case.
@@ -167,6 +171,27 @@ mod tests {
         );
         assert_eq!(file.lookup("other"), None);
         assert_eq!(file.len(), 1);
+    }
+
+    #[test]
+    fn a_full_hosts_file_keeps_the_first_of_each_name_and_finds_the_last() {
+        // Every name twice (the second in upper case, another ip): the 20,000 kept are
+        // the first copies, and the last of them resolves like the first.
+        let names: Vec<String> = (0..HostsFile::MAX_ENTRIES)
+            .map(|n| format!("h{n}.example"))
+            .collect();
+        let upper: Vec<String> = names.iter().map(|name| name.to_ascii_uppercase()).collect();
+        let file = HostsFile::from_entries(names.iter().zip(&upper).flat_map(|(name, upper)| {
+            [(name.as_str(), "127.0.0.1"), (upper.as_str(), "127.0.0.2")]
+        }));
+        assert_eq!(file.len(), HostsFile::MAX_ENTRIES);
+        let last = format!("H{}.EXAMPLE", HostsFile::MAX_ENTRIES - 1);
+        assert_eq!(file.lookup(&last), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            file.lookup("h0.example"),
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(file.lookup("unknown.example"), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Durable state behind an async [`Store`] trait, so that the API and the workers do not
 //! care which database holds it. The backend is chosen from the configuration.
 
+pub mod auth_infos;
 pub mod enhanced;
+pub mod enhanced_sharing;
 mod group_commit;
 mod postgres;
 pub mod queue_work;
@@ -20,11 +22,16 @@ use crate::domain::{
     TagFilter, Tags,
 };
 
+pub use auth_infos::{
+    AuthInfoChange, AuthInfoPage, AuthInfoQuery, AuthInfoRecord, AuthInfoStore,
+    AuthInfoUpdateOutcome, NewAuthInfo,
+};
 pub use enhanced::{
     BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedLimits,
     EnhancedListQuery, EnhancedOutcome, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
     HostEntry, NewEnhancedConnection, NewRoute,
 };
+pub use enhanced_sharing::EnhancedSharingStore;
 pub use postgres::PgStore;
 pub use queue_work::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork, QueueWorkKind, QueueWorkStore,
@@ -641,7 +648,9 @@ pub struct TokenRecord {
 }
 
 #[async_trait]
-pub trait Store: QueueWorkStore + EnhancedStore + Send + Sync + 'static {
+pub trait Store:
+    QueueWorkStore + EnhancedStore + EnhancedSharingStore + AuthInfoStore + Send + Sync + 'static
+{
     /// Lets in-flight work finish and closes the connections.
     async fn close(&self) {}
 

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
+use super::auth_infos::impl_auth_info_store;
 use super::enhanced::impl_enhanced_store;
+use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, impl_store};
 use super::{Result, StoreError};
@@ -234,3 +236,5 @@ impl Backend for PgStore {
 impl_store!(PgStore, Postgres);
 impl_queue_work_store!(PgStore, Postgres);
 impl_enhanced_store!(PgStore, Postgres);
+impl_enhanced_sharing_store!(PgStore, Postgres);
+impl_auth_info_store!(PgStore, Postgres);

@@ -21,7 +21,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::auth_infos::impl_auth_info_store;
 use super::enhanced::impl_enhanced_store;
+use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_work::impl_queue_work_store;
 use super::shared::{Backend, Dialect, GroupCommit, impl_store};
 use super::{Result, StoreError};
@@ -272,3 +274,5 @@ impl Backend for SqliteStore {
 impl_store!(SqliteStore, Sqlite);
 impl_queue_work_store!(SqliteStore, Sqlite);
 impl_enhanced_store!(SqliteStore, Sqlite);
+impl_enhanced_sharing_store!(SqliteStore, Sqlite);
+impl_auth_info_store!(SqliteStore, Sqlite);

@@ -512,6 +512,86 @@ test('the queues page lists queues and agents, creates and deletes a queue, and 
   await page.locator('h1', { hasText: 'Connections' }).waitFor();
 });
 
+test('the enhanced connections page lists, creates, and the detail page binds, unbinds, adds and deletes routes', async () => {
+  await apiCall('POST', `/v1.0/${PROJECT}/queues`, { queue_name: 'enh_queue', cu_count: 16 });
+  await apiCall('POST', `/v3/${PROJECT}/elastic-resource-pools`, { elastic_resource_pool_name: 'enh_pool', min_cu: 64, max_cu: 64 });
+  await page.goto(`${BASE}/console/#/p/${PROJECT}`);
+  await page.locator('#enhanced-link').click();
+  await page.locator('h1', { hasText: 'Enhanced connections' }).waitFor();
+  assert.equal(hashOf(), `#/p/${PROJECT}/enhanced`);
+  await page.locator('#enhanced-table td.empty', { hasText: 'No ACTIVE enhanced connections.' }).waitFor();
+
+  const form = page.locator('#enhanced-create-form');
+  await form.locator('input[name="queues"][value="api_queue"]').waitFor();
+  const offered = await form.locator('input[name="queues"]').evaluateAll((boxes) => boxes.map((b) => b.value));
+  assert.ok(offered.includes('enh_queue') && !offered.includes('default'), `offered ${offered}`);
+  await form.getByLabel('Name', { exact: true }).fill('orders_vpc');
+  await form.getByLabel('VPC id').fill('vpc-e2e');
+  await form.getByLabel('Subnet id').fill('subnet-e2e');
+  await form.getByLabel('api_queue').check();
+  await form.getByLabel('enh_pool').check();
+  // The server is the authority on host entries: its refusal is shown with its code.
+  await form.getByLabel('Host entries').fill('db-primary 300.1.1.1');
+  await page.locator('#enhanced-create-submit').click();
+  await page.locator('#enhanced-create-error', { hasText: 'DLI.0001' }).waitFor();
+  assert.equal((await apiCall('GET', `/v2.0/${PROJECT}/datasource/enhanced-connections`)).count, 0, 'nothing was created');
+  await form.getByLabel('Host entries').fill('db-primary 192.168.0.10\n\ncache=192.168.0.11');
+  await page.locator('#enhanced-create-submit').click();
+
+  // The detail page: bindings, where the set-up ran, hosts.
+  await page.locator('#flash', { hasText: 'Created enhanced connection orders_vpc.' }).waitFor();
+  await page.locator('h1', { hasText: 'orders_vpc' }).waitFor();
+  const id = hashOf().split('/').pop();
+  const binding = (name) => page.locator(`#enhanced-bindings-table tr[data-binding="${name}"]`);
+  await binding('api_queue').locator('.badge', { hasText: 'ACTIVE' }).waitFor();
+  assert.equal(await binding('api_queue').locator('td[data-label="Checked from"]').textContent(), 'server',
+    'the e2e server has no agent for api_queue, so the server set the binding up');
+  assert.equal(await binding('enh_pool').getAttribute('data-kind'), 'pool');
+  assert.deepEqual(await page.locator('#enhanced-hosts-table tr[data-host]').evaluateAll((trs) => trs.map((tr) => tr.dataset.host)),
+    ['db-primary', 'cache']);
+
+  // Routes: add, a refusal, delete.
+  await page.getByLabel('Route name').fill('r1');
+  await page.getByLabel('CIDR').fill('10.169.0.0/24');
+  await page.locator('#enhanced-route-submit').click();
+  await page.locator('#enhanced-routes-table tr[data-route="r1"]', { hasText: '10.169.0.0/24' }).waitFor();
+  await page.getByLabel('Route name').fill('r2');
+  await page.getByLabel('CIDR').fill('10.169.0.0/24');
+  await page.locator('#enhanced-route-submit').click();
+  await page.locator('#enhanced-detail-error', { hasText: 'DLI.0006' }).waitFor();
+  await page.getByRole('button', { name: 'Delete route r1' }).click();
+  await page.locator('#enhanced-routes-table tr[data-route="r1"]').waitFor({ state: 'detached' });
+  assert.deepEqual((await apiCall('GET', `/v2.0/${PROJECT}/datasource/enhanced-connections/${id}`)).routes, []);
+
+  // Bind and unbind a queue.
+  await page.getByLabel('Bind a queue').fill('no_such_queue');
+  await page.locator('#enhanced-bind-submit').click();
+  await page.locator('#enhanced-detail-error', { hasText: 'There is no queue named no_such_queue' }).waitFor();
+  await page.getByLabel('Bind a queue').fill('enh_queue');
+  await page.locator('#enhanced-bind-submit').click();
+  await binding('enh_queue').locator('.badge', { hasText: 'ACTIVE' }).waitFor();
+  await page.getByRole('button', { name: 'Unbind queue api_queue' }).click();
+  await binding('api_queue').waitFor({ state: 'detached' });
+  const shown = await apiCall('GET', `/v2.0/${PROJECT}/datasource/enhanced-connections/${id}`);
+  assert.deepEqual(shown.available_queue_info.map((b) => b.name), ['enh_queue']);
+  assert.ok(await sidewaysOverflow() <= 0, 'the enhanced detail page fits 1280 px');
+  await screenshot(page, 'console-enhanced-detail.png');
+  await accessibilityScan('enhanced detail');
+
+  // The list, then the status filter once it is deleted.
+  await page.locator('#enhanced-detail-back').click();
+  const listed = page.locator(`#enhanced-table tr[data-id="${id}"]`);
+  await listed.waitFor();
+  assert.match(await listed.locator('td[data-label="Queues"]').textContent(), /enh_queue/);
+  assert.equal(await listed.locator('td[data-label="Hosts"]').textContent(), '2');
+  await screenshot(page, 'console-enhanced-list.png');
+  await accessibilityScan('enhanced list');
+  await apiCall('DELETE', `/v2.0/${PROJECT}/datasource/enhanced-connections/${id}`);
+  await page.getByLabel('Status').selectOption('DELETED');
+  await page.locator(`#enhanced-table tr[data-id="${id}"] .badge`, { hasText: 'DELETED' }).waitFor();
+  assert.equal(hashOf(), `#/p/${PROJECT}/enhanced?status=DELETED`);
+});
+
 test('a FAILED connection is reactivated, then deleted after confirming', async () => {
   await page.goto(`${BASE}/console/#/p/${PROJECT}?state=FAILED`);
   await row('metrics-tsdb').locator('a.conn-name').click();

@@ -12,7 +12,7 @@ use crate::helpers::{
 };
 
 /// A client command with a clean environment: no settings leak in from the machine.
-fn dsconn(config_home: &Path) -> Command {
+pub(crate) fn dsconn(config_home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dsconn"));
     for name in [
         "DSCONN_ENDPOINT",
@@ -28,22 +28,22 @@ fn dsconn(config_home: &Path) -> Command {
     command
 }
 
-async fn run(mut command: Command) -> Output {
+pub(crate) async fn run(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || command.output().expect("dsconn runs"))
         .await
         .expect("joined")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// `dsconn` pointed at the app with the test token and a project.
-fn client(app: &TestApp, config_home: &Path, project: &str) -> Command {
+pub(crate) fn client(app: &TestApp, config_home: &Path, project: &str) -> Command {
     let mut command = dsconn(config_home);
     command
         .env("DSCONN_ENDPOINT", format!("http://{}", app.address))

@@ -190,3 +190,193 @@ async fn sigkill_amid_concurrent_creates_loses_no_acknowledged_one() {
         assert_eq!(response.status(), 200, "acknowledged create {id} was lost");
     }
 }
+
+/// What one client of an enhanced connection got acknowledged before the kill.
+#[derive(Default)]
+struct EnhancedAcks {
+    bound: Vec<String>,
+    routes_added: Vec<(String, String)>,
+    routes_deleted: Vec<String>,
+}
+
+/// Associates, route creates and route deletes answered 200 before a SIGKILL are all
+/// there after the restart (and the routes with the CIDRs they were given).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_amid_associates_and_route_changes_loses_no_acknowledged_one() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CONNECTIONS: usize = 8;
+    const QUEUES: usize = 60;
+    const NEW_ROUTES: usize = 60;
+    const OLD_ROUTES: usize = 30;
+    const KILL_AFTER: usize = 150;
+
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    let client = token_client(&cli_token(data_dir.path()))
+        .build()
+        .expect("client");
+    let queue_args: Vec<String> = (0..QUEUES)
+        .flat_map(|n| ["--queue".to_owned(), format!("q{n}")])
+        .collect();
+    let start = || {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--probe-mode".as_ref(),
+            "tcp".as_ref(),
+            "--data-dir".as_ref(),
+            data_dir.path().as_os_str(),
+        ];
+        args.extend(queue_args.iter().map(std::ffi::OsStr::new));
+        ServerProcess::start(&args)
+    };
+    let mut server = start();
+    let base = format!(
+        "http://{}/v2.0/{project}/datasource/enhanced-connections",
+        server.address
+    );
+    let mut ids = Vec::new();
+    for n in 0..CONNECTIONS {
+        let response = client
+            .post(&base)
+            .json(
+                &serde_json::json!({"name": format!("crash_{n}"), "dest_vpc_id": "v",
+                                      "dest_network_id": "s"}),
+            )
+            .send()
+            .await
+            .expect("create sent");
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.expect("body");
+        let id = body["connection_id"].as_str().expect("id").to_owned();
+        for r in 0..OLD_ROUTES {
+            let response = client
+                .post(format!("{base}/{id}/routes"))
+                .json(&serde_json::json!({"name": format!("old{r}"), "cidr": format!("10.200.{r}.0/24")}))
+                .send()
+                .await
+                .expect("route sent");
+            assert_eq!(response.status(), 200);
+        }
+        ids.push(id);
+    }
+
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let mut clients = tokio::task::JoinSet::new();
+    for (n, id) in ids.iter().enumerate() {
+        let (client, base, id, acknowledged) = (
+            client.clone(),
+            base.clone(),
+            id.clone(),
+            Arc::clone(&acknowledged),
+        );
+        clients.spawn(async move {
+            let mut acks = EnhancedAcks::default();
+            let ok = |response: Result<reqwest::Response, reqwest::Error>| {
+                matches!(response, Ok(response) if response.status() == 200)
+            };
+            // Interleaved so that every kind is in flight when the kill lands.
+            for step in 0..QUEUES.max(NEW_ROUTES) {
+                if step < QUEUES {
+                    let queue = format!("q{step}");
+                    let sent = client
+                        .post(format!("{base}/{id}/associate-queue"))
+                        .json(&serde_json::json!({"queues": [queue]}))
+                        .send()
+                        .await;
+                    if !ok(sent) {
+                        break;
+                    }
+                    acks.bound.push(queue);
+                    acknowledged.fetch_add(1, Ordering::SeqCst);
+                }
+                if step < NEW_ROUTES {
+                    let (name, cidr) = (format!("new{step}"), format!("10.{n}.{step}.0/24"));
+                    let sent = client
+                        .post(format!("{base}/{id}/routes"))
+                        .json(&serde_json::json!({"name": name, "cidr": cidr}))
+                        .send()
+                        .await;
+                    if !ok(sent) {
+                        break;
+                    }
+                    acks.routes_added.push((name, cidr));
+                    acknowledged.fetch_add(1, Ordering::SeqCst);
+                }
+                if step < OLD_ROUTES {
+                    let sent = client
+                        .delete(format!("{base}/{id}/routes/old{step}"))
+                        .send()
+                        .await;
+                    if !ok(sent) {
+                        break;
+                    }
+                    acks.routes_deleted.push(format!("old{step}"));
+                    acknowledged.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            (id, acks)
+        });
+    }
+    // Killed once enough is acknowledged: far from all of it (8 x 150 changes).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.load(Ordering::SeqCst) < KILL_AFTER {
+        assert!(Instant::now() < deadline, "the changes never got going");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.child.kill().expect("SIGKILL sent");
+    server.child.wait().expect("child reaped");
+    drop(server);
+    let mut results = Vec::new();
+    while let Some(result) = clients.join_next().await {
+        results.push(result.expect("client task"));
+    }
+    let total: usize = results
+        .iter()
+        .map(|(_, acks)| acks.bound.len() + acks.routes_added.len() + acks.routes_deleted.len())
+        .sum();
+    assert!(total >= KILL_AFTER);
+    assert!(
+        total < CONNECTIONS * (QUEUES + NEW_ROUTES + OLD_ROUTES),
+        "the kill landed after every change was done"
+    );
+
+    let server = start();
+    let base = format!(
+        "http://{}/v2.0/{project}/datasource/enhanced-connections",
+        server.address
+    );
+    for (id, acks) in &results {
+        let response = client
+            .get(format!("{base}/{id}"))
+            .send()
+            .await
+            .expect("show sent");
+        assert_eq!(response.status(), 200);
+        let shown: serde_json::Value = response.json().await.expect("body");
+        let bound: Vec<&str> = shown["available_queue_info"]
+            .as_array()
+            .expect("bindings")
+            .iter()
+            .filter_map(|binding| binding["name"].as_str())
+            .collect();
+        for queue in &acks.bound {
+            assert!(
+                bound.contains(&queue.as_str()),
+                "acknowledged bind of {queue} lost: {shown}"
+            );
+        }
+        let routes = shown["routes"].as_array().expect("routes");
+        let route = |name: &str| routes.iter().find(|route| route["name"] == name);
+        for (name, cidr) in &acks.routes_added {
+            let found =
+                route(name).unwrap_or_else(|| panic!("acknowledged route {name} lost: {shown}"));
+            assert_eq!(found["cidr"], cidr.as_str(), "{shown}");
+        }
+        for name in &acks.routes_deleted {
+            assert!(
+                route(name).is_none(),
+                "acknowledged delete of {name} undone: {shown}"
+            );
+        }
+    }
+}

@@ -233,6 +233,13 @@ async fn register(
 }
 
 async fn claim(app: &TestApp, project: &str, agent: &str, setups: bool) -> Vec<Value> {
+    claim_answer(app, project, agent, setups).await["work"]
+        .as_array()
+        .expect("work")
+        .clone()
+}
+
+async fn claim_answer(app: &TestApp, project: &str, agent: &str, setups: bool) -> Value {
     let response = post_json(
         app,
         &format!("/dsconn/v1/{project}/agents/{agent}/claim"),
@@ -242,7 +249,7 @@ async fn claim(app: &TestApp, project: &str, agent: &str, setups: bool) -> Vec<V
     let status = response.status();
     let body: Value = response.json().await.expect("json");
     assert_eq!(status, 200, "{body}");
-    body["work"].as_array().expect("work").clone()
+    body
 }
 
 async fn report_setup(
@@ -351,12 +358,14 @@ async fn a_queue_with_an_agent_is_set_up_by_the_agent_which_gets_the_hosts_and_r
     let path = format!("/v1.0/{project}/queues/vpcq/connection-test");
     let response = post_json(&app, &path, &json!({"address": "db1:3306"})).await;
     assert_eq!(response.status(), 200);
-    let work = claim(&app, &project, &agent, true).await;
-    assert_eq!(work.len(), 1, "{work:?}");
+    let answer = claim_answer(&app, &project, &agent, true).await;
+    let work = answer["work"].as_array().expect("work");
+    assert_eq!(work.len(), 1, "{answer}");
     assert_eq!(work[0]["kind"], "test");
     assert_eq!(
-        work[0]["hosts"],
-        json!([{"name": "db1", "ip": "127.0.0.1"}])
+        answer["hosts_files"],
+        json!({"vpcq": [{"name": "db1", "ip": "127.0.0.1"}]}),
+        "{answer}"
     );
 
     // Binding the failed pool again retries its set-up.

@@ -3022,3 +3022,691 @@ async fn a_page_is_read_with_its_bindings_in_one_snapshot(#[case] backend: Backe
     );
     stores.finish().await;
 }
+
+mod auth_infos;
+mod sharing;
+
+// ---------------------------------------------------------------------------------------
+// Enhanced connections (issue 17)
+// ---------------------------------------------------------------------------------------
+
+mod enhanced {
+    use super::*;
+    use dsconn::store::{
+        BindingKind, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedOutcome,
+        EnhancedStatus, HostEntry, NewEnhancedConnection, NewRoute,
+    };
+
+    const LIMITS: EnhancedLimits = EnhancedLimits {
+        connections_per_project: 3,
+        bindings_per_connection: 3,
+        routes_per_connection: 2,
+    };
+
+    fn new_enhanced(
+        project: &ProjectId,
+        name: &str,
+        tags: &[(&str, &str)],
+        queue_names: &[&str],
+        pool_names: &[&str],
+        now: i64,
+    ) -> NewEnhancedConnection {
+        let pairs: Vec<(String, String)> = tags
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        NewEnhancedConnection {
+            id: ConnectionId::generate(),
+            project_id: project.clone(),
+            name: name.to_owned(),
+            dest_vpc_id: "vpc-1".into(),
+            dest_network_id: "subnet-1".into(),
+            routetable_id: Some("rt-1".into()),
+            hosts: vec![HostEntry {
+                name: "db".into(),
+                ip: "10.0.0.1".into(),
+            }],
+            tags: Tags::parse(&pairs).expect("tags"),
+            queues: queues(queue_names),
+            pools: queues(pool_names),
+            now,
+        }
+    }
+
+    fn listing(
+        status: EnhancedStatus,
+        adjust: impl FnOnce(&mut EnhancedListQuery),
+    ) -> EnhancedListQuery {
+        let mut query = EnhancedListQuery {
+            status,
+            limit: 100,
+            ..EnhancedListQuery::default()
+        };
+        adjust(&mut query);
+        query
+    }
+
+    async fn listed_names(
+        store: &DynStore,
+        p: &ProjectId,
+        query: &EnhancedListQuery,
+    ) -> Vec<String> {
+        store
+            .list_enhanced(p, query)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|record| record.name)
+            .collect()
+    }
+
+    fn route(name: &str, cidr: &str, now: i64) -> NewRoute {
+        NewRoute {
+            name: name.into(),
+            cidr: cidr.into(),
+            now,
+        }
+    }
+
+    #[rstest]
+    #[case::sqlite(Backend::Sqlite)]
+    #[case::postgres(Backend::Postgres)]
+    #[tokio::test]
+    async fn enhanced_connections_live_alike(#[case] backend: Backend) {
+        let Some(stores) = open(backend).await else {
+            return;
+        };
+        story(&stores.first, &stores.second).await;
+        stores.finish().await;
+    }
+
+    async fn story(first: &DynStore, second: &DynStore) {
+        let pa = project("enh-a");
+        let pb = project("enh-b");
+        first
+            .create_queue(&new_queue(&pa, "q1", T0), 100)
+            .await
+            .expect("queue");
+        first
+            .create_queue(&new_queue(&pa, "q2", T0), 100)
+            .await
+            .expect("queue");
+        first
+            .create_pool(&new_queue(&pa, "pool1", T0), 100)
+            .await
+            .expect("pool");
+        first
+            .create_queue(&new_queue(&pb, "qb", T0), 100)
+            .await
+            .expect("queue");
+
+        // Create: bindings of existing queues and pools, refused whole otherwise.
+        let c1 = new_enhanced(&pa, "c1", &[("env", "prod")], &["q1"], &["pool1"], T0 + 1);
+        assert_eq!(
+            first
+                .create_enhanced(&c1, &[], &LIMITS)
+                .await
+                .expect("create"),
+            EnhancedOutcome::Done
+        );
+        let missing = new_enhanced(&pa, "c2", &[], &["q1", "ghost"], &[], T0 + 2);
+        assert_eq!(
+            second
+                .create_enhanced(&missing, &[], &LIMITS)
+                .await
+                .expect("create"),
+            EnhancedOutcome::UnknownQueue("ghost".into())
+        );
+        let missing = new_enhanced(&pa, "c2", &[], &[], &["nopool"], T0 + 2);
+        assert_eq!(
+            second
+                .create_enhanced(&missing, &[], &LIMITS)
+                .await
+                .expect("create"),
+            EnhancedOutcome::UnknownPool("nopool".into())
+        );
+        // Another project's queue is not the caller's.
+        let theirs = new_enhanced(&pa, "c2", &[], &["qb"], &[], T0 + 2);
+        assert_eq!(
+            second
+                .create_enhanced(&theirs, &[], &LIMITS)
+                .await
+                .expect("create"),
+            EnhancedOutcome::UnknownQueue("qb".into())
+        );
+        // A declared queue needs no row.
+        let declared = new_enhanced(&pa, "c2", &[("env", "dev")], &["declared_q"], &[], T0 + 3);
+        assert_eq!(
+            second
+                .create_enhanced(&declared, &queues(&["declared_q"]), &LIMITS)
+                .await
+                .expect("create"),
+            EnhancedOutcome::Done
+        );
+        let duplicate = new_enhanced(&pa, "c1", &[], &[], &[], T0 + 4);
+        assert_eq!(
+            second
+                .create_enhanced(&duplicate, &[], &LIMITS)
+                .await
+                .expect("create"),
+            EnhancedOutcome::NameTaken
+        );
+        let c3 = new_enhanced(&pa, "c3", &[], &[], &[], T0 + 5);
+        assert_eq!(
+            first
+                .create_enhanced(&c3, &[], &LIMITS)
+                .await
+                .expect("create"),
+            EnhancedOutcome::Done
+        );
+        assert_eq!(
+            first
+                .create_enhanced(
+                    &new_enhanced(&pa, "c4", &[], &[], &[], T0 + 6),
+                    &[],
+                    &LIMITS
+                )
+                .await
+                .expect("create"),
+            EnhancedOutcome::QuotaReached(3)
+        );
+
+        // Show: the owner sees everything; another project sees nothing.
+        let view = second
+            .get_enhanced(&pa, c1.id)
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(view.access, EnhancedAccess::Owner);
+        let record = view.connection;
+        assert_eq!(record.status, "ACTIVE");
+        assert_eq!(record.routetable_id.as_deref(), Some("rt-1"));
+        assert_eq!(record.hosts, c1.hosts);
+        assert_eq!(record.tags, c1.tags.as_slice());
+        assert!(record.is_privis);
+        assert_eq!(record.create_time, T0 + 1);
+        let bound: Vec<(BindingKind, &str, &str)> = record
+            .bindings
+            .iter()
+            .map(|b| (b.kind, b.name.as_str(), b.status.as_str()))
+            .collect();
+        assert_eq!(
+            bound,
+            [
+                (BindingKind::Queue, "q1", "CREATING"),
+                (BindingKind::Pool, "pool1", "CREATING")
+            ]
+        );
+        assert!(
+            record
+                .bindings
+                .iter()
+                .all(|b| b.project_id == "enh-a" && b.err_msg.is_empty())
+        );
+        let q1_peer = record.bindings[0].peer_id.clone();
+        assert!(
+            second
+                .get_enhanced(&pb, c1.id)
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            first
+                .get_enhanced(&pa, ConnectionId::generate())
+                .await
+                .expect("get")
+                .is_none()
+        );
+
+        // List: own, ACTIVE, oldest first; exact name; tags; paging.
+        let active = listing(EnhancedStatus::Active, |_| {});
+        assert_eq!(listed_names(first, &pa, &active).await, ["c1", "c2", "c3"]);
+        assert!(listed_names(first, &pb, &active).await.is_empty());
+        let page = listing(EnhancedStatus::Active, |q| {
+            q.limit = 2;
+            q.offset = 1;
+        });
+        assert_eq!(listed_names(second, &pa, &page).await, ["c2", "c3"]);
+        let past = listing(EnhancedStatus::Active, |q| q.offset = 3);
+        assert!(listed_names(second, &pa, &past).await.is_empty());
+        let named = listing(EnhancedStatus::Active, |q| q.name = Some("c".into()));
+        assert!(listed_names(first, &pa, &named).await.is_empty());
+        let tagged = listing(EnhancedStatus::Active, |q| {
+            q.tags = TagFilter::parse("env=prod").expect("filter");
+        });
+        assert_eq!(listed_names(first, &pa, &tagged).await, ["c1"]);
+        let listed = first.list_enhanced(&pa, &active).await.expect("list");
+        assert_eq!(listed[0].bindings.len(), 2, "the page carries its bindings");
+
+        // Bind: idempotent for CREATING, counted against the connection's limit.
+        assert_eq!(
+            second
+                .bind_enhanced(
+                    &pa,
+                    c1.id,
+                    &queues(&["q1", "q2"]),
+                    &[],
+                    &[],
+                    &LIMITS,
+                    T0 + 10
+                )
+                .await
+                .expect("bind"),
+            EnhancedOutcome::Done
+        );
+        let record = first
+            .get_enhanced(&pa, c1.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .connection;
+        assert_eq!(record.bindings.len(), 3);
+        assert_eq!(
+            record.bindings[0].peer_id, q1_peer,
+            "a re-bind keeps the binding"
+        );
+        assert_eq!(
+            first
+                .bind_enhanced(
+                    &pa,
+                    c1.id,
+                    &queues(&["declared_q"]),
+                    &[],
+                    &queues(&["declared_q"]),
+                    &LIMITS,
+                    T0 + 11
+                )
+                .await
+                .expect("bind"),
+            EnhancedOutcome::TooManyBindings(3)
+        );
+        assert_eq!(
+            first
+                .bind_enhanced(&pa, c1.id, &queues(&["ghost"]), &[], &[], &LIMITS, T0 + 11)
+                .await
+                .expect("bind"),
+            EnhancedOutcome::UnknownQueue("ghost".into())
+        );
+        assert_eq!(
+            first
+                .bind_enhanced(&pb, c1.id, &queues(&["qb"]), &[], &[], &LIMITS, T0 + 11)
+                .await
+                .expect("bind"),
+            EnhancedOutcome::NotFound
+        );
+        assert_eq!(
+            first
+                .get_enhanced(&pa, c1.id)
+                .await
+                .expect("get")
+                .expect("found")
+                .connection
+                .bindings
+                .len(),
+            3,
+            "refused binds bound nothing"
+        );
+
+        // A bound queue or pool cannot be deleted.
+        assert_eq!(
+            second.delete_queue(&pa, "q2").await.expect("delete"),
+            DeleteNamedOutcome::Bound(1)
+        );
+        assert_eq!(
+            second.delete_pool(&pa, "pool1").await.expect("delete"),
+            DeleteNamedOutcome::Bound(1)
+        );
+
+        // Unbind: all or nothing.
+        assert_eq!(
+            first
+                .unbind_enhanced(&pa, c1.id, &queues(&["q2"]), &queues(&["nopool"]))
+                .await
+                .expect("unbind"),
+            EnhancedOutcome::NotBound {
+                kind: BindingKind::Pool,
+                name: "nopool".into()
+            }
+        );
+        assert_eq!(
+            first
+                .unbind_enhanced(&pa, c1.id, &queues(&["q2"]), &queues(&["pool1"]))
+                .await
+                .expect("unbind"),
+            EnhancedOutcome::Done
+        );
+        assert_eq!(
+            second.delete_pool(&pa, "pool1").await.expect("delete"),
+            DeleteNamedOutcome::Deleted
+        );
+
+        // Hosts.
+        let hosts = vec![
+            HostEntry {
+                name: "a".into(),
+                ip: "10.0.0.2".into(),
+            },
+            HostEntry {
+                name: "b".into(),
+                ip: "10.0.0.3".into(),
+            },
+        ];
+        assert_eq!(
+            second
+                .replace_enhanced_hosts(&pa, c1.id, &hosts, T0 + 20)
+                .await
+                .expect("hosts"),
+            EnhancedOutcome::Done
+        );
+        assert_eq!(
+            first
+                .get_enhanced(&pa, c1.id)
+                .await
+                .expect("get")
+                .expect("found")
+                .connection
+                .hosts,
+            hosts
+        );
+        assert_eq!(
+            second
+                .replace_enhanced_hosts(&pb, c1.id, &[], T0 + 20)
+                .await
+                .expect("hosts"),
+            EnhancedOutcome::NotFound
+        );
+
+        // Routes.
+        assert_eq!(
+            first
+                .add_enhanced_route(&pa, c1.id, &route("r1", "10.1.0.0/16", T0 + 21), &LIMITS)
+                .await
+                .expect("route"),
+            EnhancedOutcome::Done
+        );
+        assert_eq!(
+            second
+                .add_enhanced_route(&pa, c1.id, &route("r1", "10.2.0.0/16", T0 + 22), &LIMITS)
+                .await
+                .expect("route"),
+            EnhancedOutcome::RouteNameTaken("r1".into())
+        );
+        assert_eq!(
+            second
+                .add_enhanced_route(&pa, c1.id, &route("r2", "10.1.0.0/16", T0 + 22), &LIMITS)
+                .await
+                .expect("route"),
+            EnhancedOutcome::RouteCidrTaken {
+                cidr: "10.1.0.0/16".into(),
+                route: "r1".into()
+            }
+        );
+        assert_eq!(
+            second
+                .add_enhanced_route(&pa, c1.id, &route("r2", "10.2.0.0/16", T0 + 23), &LIMITS)
+                .await
+                .expect("route"),
+            EnhancedOutcome::Done
+        );
+        assert_eq!(
+            second
+                .add_enhanced_route(&pa, c1.id, &route("r3", "10.3.0.0/16", T0 + 24), &LIMITS)
+                .await
+                .expect("route"),
+            EnhancedOutcome::TooManyRoutes(2)
+        );
+        let routes: Vec<(String, String, i64)> = first
+            .get_enhanced(&pa, c1.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .connection
+            .routes
+            .into_iter()
+            .map(|r| (r.name, r.cidr, r.create_time))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("r1".to_owned(), "10.1.0.0/16".to_owned(), T0 + 21),
+                ("r2".to_owned(), "10.2.0.0/16".to_owned(), T0 + 23)
+            ]
+        );
+        assert_eq!(
+            first
+                .delete_enhanced_route(&pa, c1.id, "r9")
+                .await
+                .expect("route"),
+            EnhancedOutcome::UnknownRoute("r9".into())
+        );
+        assert_eq!(
+            first
+                .delete_enhanced_route(&pa, c1.id, "r1")
+                .await
+                .expect("route"),
+            EnhancedOutcome::Done
+        );
+
+        // Delete: soft, idempotent, removes the bindings; DELETED changes nothing more.
+        assert_eq!(
+            first
+                .delete_enhanced(&pb, c1.id, T0 + 30)
+                .await
+                .expect("delete"),
+            EnhancedOutcome::NotFound
+        );
+        assert_eq!(
+            first
+                .delete_enhanced(&pa, c1.id, T0 + 30)
+                .await
+                .expect("delete"),
+            EnhancedOutcome::Done
+        );
+        assert_eq!(
+            second
+                .delete_enhanced(&pa, c1.id, T0 + 31)
+                .await
+                .expect("delete"),
+            EnhancedOutcome::Done
+        );
+        let record = second
+            .get_enhanced(&pa, c1.id)
+            .await
+            .expect("get")
+            .expect("found")
+            .connection;
+        assert_eq!(record.status, "DELETED");
+        assert_eq!(record.deleted_at, Some(T0 + 30));
+        assert!(record.bindings.is_empty());
+        assert_eq!(
+            first
+                .bind_enhanced(&pa, c1.id, &queues(&["q1"]), &[], &[], &LIMITS, T0 + 32)
+                .await
+                .expect("bind"),
+            EnhancedOutcome::Deleted
+        );
+        assert_eq!(
+            first
+                .add_enhanced_route(&pa, c1.id, &route("r5", "10.5.0.0/16", T0 + 32), &LIMITS)
+                .await
+                .expect("route"),
+            EnhancedOutcome::Deleted
+        );
+        assert_eq!(
+            first
+                .replace_enhanced_hosts(&pa, c1.id, &[], T0 + 32)
+                .await
+                .expect("hosts"),
+            EnhancedOutcome::Deleted
+        );
+        let deleted = listing(EnhancedStatus::Deleted, |_| {});
+        assert_eq!(listed_names(first, &pa, &deleted).await, ["c1"]);
+        assert_eq!(listed_names(first, &pa, &active).await, ["c2", "c3"]);
+        // The tag filter no longer finds it: its tags rows went with the delete.
+        let tagged_deleted = listing(EnhancedStatus::Deleted, |q| {
+            q.tags = TagFilter::parse("env=prod").expect("filter");
+        });
+        assert!(listed_names(first, &pa, &tagged_deleted).await.is_empty());
+        assert_eq!(
+            second.delete_queue(&pa, "q1").await.expect("delete"),
+            DeleteNamedOutcome::Deleted,
+            "the delete freed the queue"
+        );
+        // The name is free again, and the quota counts live ones only.
+        assert_eq!(
+            first
+                .create_enhanced(
+                    &new_enhanced(&pa, "c1", &[], &[], &[], T0 + 33),
+                    &[],
+                    &LIMITS
+                )
+                .await
+                .expect("create"),
+            EnhancedOutcome::Done
+        );
+
+        // Purge: only DELETED ones deleted before the time.
+        assert_eq!(
+            first.purge_deleted_enhanced(T0 + 30).await.expect("purge"),
+            0
+        );
+        assert_eq!(
+            second.purge_deleted_enhanced(T0 + 31).await.expect("purge"),
+            1
+        );
+        assert!(first.get_enhanced(&pa, c1.id).await.expect("get").is_none());
+        assert_eq!(listed_names(first, &pa, &active).await, ["c2", "c3", "c1"]);
+    }
+
+    /// Binds racing deletes of the same queue or pool, and of the connection, through
+    /// two handles: either the bind commits first and the delete is refused (or removes
+    /// the binding), or the delete wins and the bind finds nothing to bind.
+    #[rstest]
+    #[case::sqlite(Backend::Sqlite)]
+    #[case::postgres(Backend::Postgres)]
+    #[tokio::test]
+    async fn an_enhanced_bind_and_a_delete_never_both_leave_a_dangling_binding(
+        #[case] backend: Backend,
+    ) {
+        let Some(stores) = open(backend).await else {
+            return;
+        };
+        let p = project("enh-race");
+        let limits = EnhancedLimits {
+            connections_per_project: 1000,
+            bindings_per_connection: 100,
+            routes_per_connection: 100,
+        };
+        for round in 0..15_i64 {
+            let queue = format!("race_q{round}");
+            let pool = format!("race_p{round}");
+            stores
+                .first
+                .create_queue(&new_queue(&p, &queue, T0), 1000)
+                .await
+                .expect("queue");
+            stores
+                .first
+                .create_pool(&new_queue(&p, &pool, T0), 1000)
+                .await
+                .expect("pool");
+            let new = new_enhanced(&p, &format!("c{round}"), &[], &[], &[], T0 + round);
+            assert_eq!(
+                stores
+                    .first
+                    .create_enhanced(&new, &[], &limits)
+                    .await
+                    .expect("create"),
+                EnhancedOutcome::Done
+            );
+            let (binder, deleter) = (Arc::clone(&stores.first), Arc::clone(&stores.second));
+            let (queue_names, pool_names) = (queues(&[&queue]), queues(&[&pool]));
+            let (p1, p2, q, pl) = (p.clone(), p.clone(), queue.clone(), pool.clone());
+            let bind = tokio::spawn(async move {
+                binder
+                    .bind_enhanced(
+                        &p1,
+                        new.id,
+                        &queue_names,
+                        &pool_names,
+                        &[],
+                        &limits,
+                        T0 + 100,
+                    )
+                    .await
+            });
+            let delete = tokio::spawn(async move {
+                let queue = deleter.delete_queue(&p2, &q).await.expect("delete queue");
+                let pool = deleter.delete_pool(&p2, &pl).await.expect("delete pool");
+                (queue, pool)
+            });
+            let bound = bind.await.expect("bind task").expect("bind");
+            let (queue_deleted, pool_deleted) = delete.await.expect("delete task");
+            let record = stores
+                .first
+                .get_enhanced(&p, new.id)
+                .await
+                .expect("get")
+                .expect("found")
+                .connection;
+            let queue_exists = stores.first.queue_exists(&p, &queue).await.expect("exists");
+            let pools = stores.first.list_pools(&p).await.expect("pools");
+            let pool_exists = pools.iter().any(|stored| stored.name == pool);
+            // Every binding names a queue or pool that still exists.
+            for binding in &record.bindings {
+                match binding.kind {
+                    BindingKind::Queue => assert!(queue_exists, "round {round}: {record:?}"),
+                    BindingKind::Pool => assert!(pool_exists, "round {round}: {record:?}"),
+                }
+            }
+            match bound {
+                EnhancedOutcome::Done => {
+                    assert_eq!(record.bindings.len(), 2, "round {round}");
+                    assert_eq!(queue_deleted, DeleteNamedOutcome::Bound(1), "round {round}");
+                    assert_eq!(pool_deleted, DeleteNamedOutcome::Bound(1), "round {round}");
+                }
+                EnhancedOutcome::UnknownQueue(_) | EnhancedOutcome::UnknownPool(_) => {
+                    assert!(record.bindings.is_empty(), "round {round}");
+                }
+                other => panic!("round {round}: unexpected bind outcome {other:?}"),
+            }
+
+            // A bind racing the connection's delete: never a binding on a DELETED one.
+            let extra = format!("race_x{round}");
+            stores
+                .first
+                .create_queue(&new_queue(&p, &extra, T0), 1000)
+                .await
+                .expect("queue");
+            let (binder, deleter) = (Arc::clone(&stores.first), Arc::clone(&stores.second));
+            let (p1, p2, names) = (p.clone(), p.clone(), queues(&[&extra]));
+            let bind = tokio::spawn(async move {
+                binder
+                    .bind_enhanced(&p1, new.id, &names, &[], &[], &limits, T0 + 200)
+                    .await
+            });
+            let delete =
+                tokio::spawn(async move { deleter.delete_enhanced(&p2, new.id, T0 + 200).await });
+            let bound = bind.await.expect("bind task").expect("bind");
+            assert_eq!(
+                delete.await.expect("delete task").expect("delete"),
+                EnhancedOutcome::Done
+            );
+            assert!(
+                matches!(bound, EnhancedOutcome::Done | EnhancedOutcome::Deleted),
+                "round {round}: {bound:?}"
+            );
+            let record = stores
+                .first
+                .get_enhanced(&p, new.id)
+                .await
+                .expect("get")
+                .expect("found")
+                .connection;
+            assert_eq!(record.status, "DELETED");
+            assert!(record.bindings.is_empty(), "round {round}: {record:?}");
+        }
+        stores.finish().await;
+    }
+}

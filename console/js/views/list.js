@@ -161,6 +161,7 @@ export async function render(ctx) {
       h('h1', { tabindex: '-1' }, 'Connections'),
       h('span', { class: 'head-actions' },
         h('a', { class: 'btn btn-secondary', href: `#/p/${encodeURIComponent(project)}/queues`, id: 'queues-link' }, 'Queues'),
+        h('a', { class: 'btn btn-secondary', href: `#/p/${encodeURIComponent(project)}/enhanced`, id: 'enhanced-link' }, 'Enhanced connections'),
         h('a', { class: 'btn btn-primary', href: `#/p/${encodeURIComponent(project)}/new`, id: 'new-connection' }, '+ New connection'))),
     filterForm(ctx, project, filters),
     summary,

@@ -1,0 +1,1318 @@
+//! DLI's datasource authentication (auth infos): named credentials that Spark and Flink
+//! jobs refer to, created, listed, updated and deleted on `/v3/{project_id}/datasource/
+//! auth-infos` and on the deprecated `/v2.0/...` twins, which behave the same.
+//!
+//! The passwords (`password`, `truststore_password`, `keystore_password`,
+//! `key_password`) are write-only: sealed at rest with the server's key file as one JSON
+//! object bound to the project and name, never answered, logged or shown by `Debug`.
+//! Only an update opens them, to merge the fields it changes into the ones it keeps.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::auth::{Principal, PrincipalKind};
+use super::error::{ApiError, ApiResult, ErrorResponses};
+use super::extract::params::ProjectPath;
+use super::extract::{DliPath, JsonBody, parse_query};
+use super::state::AppState;
+use super::types::SuccessResponse;
+use crate::credentials::{Secret, SecretBox};
+use crate::domain::{ProjectId, ValidationError, now_millis};
+use crate::store::{
+    AuthInfoChange, AuthInfoQuery, AuthInfoRecord, AuthInfoUpdateOutcome, CreateNamedOutcome,
+    NewAuthInfo,
+};
+
+/// Most auth infos one project may have.
+pub const MAX_AUTH_INFOS_PER_PROJECT: u32 = 1000;
+/// Longest auth info name.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest value of any other field (user names, OBS paths, passwords).
+pub const MAX_FIELD_CHARS: usize = 1024;
+/// The page size of a list without `limit`.
+const DEFAULT_PAGE_SIZE: u64 = 100;
+/// Tries of an update whose record another update changed between read and write.
+const UPDATE_ATTEMPTS: usize = 3;
+/// The answer of an update, as DLI words it.
+const UPDATE_MESSAGE: &str = "Update success.";
+
+/// What a credential authenticates to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DatasourceType {
+    /// A user name and password (DWS, RDS, DDS, DCS).
+    #[serde(rename = "passwd")]
+    Passwd,
+    /// CSS security mode: a user name and password, optionally a certificate.
+    #[serde(rename = "CSS")]
+    Css,
+    /// MRS Kerberos: `krb5_conf` and `keytab`.
+    #[serde(rename = "KRB")]
+    Krb,
+    /// Kafka over SSL: a truststore and a keystore with their passwords.
+    #[serde(rename = "Kafka_SSL")]
+    KafkaSsl,
+}
+
+impl DatasourceType {
+    pub const ALL: [DatasourceType; 4] = [Self::Passwd, Self::Css, Self::Krb, Self::KafkaSsl];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passwd => "passwd",
+            Self::Css => "CSS",
+            Self::Krb => "KRB",
+            Self::KafkaSsl => "Kafka_SSL",
+        }
+    }
+
+    /// The type DLI spells `raw`, ignoring ASCII case.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(raw))
+    }
+
+    /// The fields that must be set for this type (beyond Terraform's pairings).
+    fn required(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            Self::Passwd | Self::Css => &[UserName, Password],
+            Self::Krb => &[Krb5Conf, Keytab],
+            Self::KafkaSsl => &[TruststoreLocation],
+        }
+    }
+
+    /// The fields that may be set for this type.
+    fn allowed(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            Self::Passwd => &[UserName, Password],
+            Self::Css => &[UserName, Password, CertificateLocation],
+            Self::Krb => &[UserName, Krb5Conf, Keytab],
+            Self::KafkaSsl => &[
+                TruststoreLocation,
+                TruststorePassword,
+                KeystoreLocation,
+                KeystorePassword,
+                KeyPassword,
+            ],
+        }
+    }
+}
+
+crate::domain::string_enum_schema!(
+    DatasourceType,
+    "DatasourceType",
+    "What a credential authenticates to: `passwd` (DWS, RDS, DDS, DCS), `CSS` (CSS \
+     security mode), `KRB` (MRS Kerberos) or `Kafka_SSL`. Matched ignoring case on input."
+);
+
+/// The fields of an auth info other than its name and type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Field {
+    UserName,
+    Password,
+    CertificateLocation,
+    Krb5Conf,
+    Keytab,
+    TruststoreLocation,
+    TruststorePassword,
+    KeystoreLocation,
+    KeystorePassword,
+    KeyPassword,
+}
+
+impl Field {
+    const ALL: [Field; 10] = [
+        Self::UserName,
+        Self::Password,
+        Self::CertificateLocation,
+        Self::Krb5Conf,
+        Self::Keytab,
+        Self::TruststoreLocation,
+        Self::TruststorePassword,
+        Self::KeystoreLocation,
+        Self::KeystorePassword,
+        Self::KeyPassword,
+    ];
+
+    /// Its wire name, also its key in the stored JSON objects.
+    fn name(self) -> &'static str {
+        match self {
+            Self::UserName => "user_name",
+            Self::Password => "password",
+            Self::CertificateLocation => "certificate_location",
+            Self::Krb5Conf => "krb5_conf",
+            Self::Keytab => "keytab",
+            Self::TruststoreLocation => "truststore_location",
+            Self::TruststorePassword => "truststore_password",
+            Self::KeystoreLocation => "keystore_location",
+            Self::KeystorePassword => "keystore_password",
+            Self::KeyPassword => "key_password",
+        }
+    }
+
+    fn is_secret(self) -> bool {
+        matches!(
+            self,
+            Self::Password | Self::TruststorePassword | Self::KeystorePassword | Self::KeyPassword
+        )
+    }
+
+    /// An OBS path (`obs://bucket/key`).
+    fn is_location(self) -> bool {
+        matches!(
+            self,
+            Self::CertificateLocation
+                | Self::Krb5Conf
+                | Self::Keytab
+                | Self::TruststoreLocation
+                | Self::KeystoreLocation
+        )
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|field| field.name() == name)
+    }
+}
+
+/// A secret field of a request body: any JSON value is accepted by the parser (so that
+/// its error messages, which quote values, never see one), and only a string is kept.
+/// `Debug` never shows it.
+#[derive(Clone)]
+pub struct SecretInput(Option<Secret>);
+
+impl SecretInput {
+    pub fn new(value: &str) -> Self {
+        Self(Some(Secret::new(value.to_owned())))
+    }
+}
+
+impl fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretInput(<redacted>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self(match Value::deserialize(deserializer)? {
+            Value::String(text) => Some(Secret::new(text)),
+            _ => None,
+        }))
+    }
+}
+
+/// Create and update body of `/v3/{project_id}/datasource/auth-infos` (and `/v2.0`).
+/// Every field is optional here so that errors name what is missing; unknown fields
+/// are ignored; a field that is null or `""` counts as not given.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "auth_info_name": "orders_db_login",
+    "datasource_type": "passwd",
+    "user_name": "etl",
+    "password": "********"
+}))]
+pub struct AuthInfoRequest {
+    /// 1-128 letters, digits and `_`; unique in the project (case-sensitive). Selects
+    /// the record on update.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9_]{1,128}$")]
+    pub auth_info_name: Option<Value>,
+    /// Required on create; on update only the stored type (it cannot change).
+    #[serde(default)]
+    #[schema(value_type = Option<DatasourceType>)]
+    pub datasource_type: Option<Value>,
+    /// `passwd`, `CSS` (required) and `KRB` (optional). At most 1,024 characters.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
+    pub user_name: Option<Value>,
+    /// The v2.0 name of `user_name`, accepted on both versions; giving both with
+    /// different values is refused.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
+    pub username: Option<Value>,
+    /// `passwd`, `CSS` (required). Write-only.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
+    pub password: Option<SecretInput>,
+    /// `CSS` only: `obs://` path of the cluster's `.cer`. Cannot change on update.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 1024, example = "obs://bucket/css/cert.cer")]
+    pub certificate_location: Option<Value>,
+    /// `KRB` (required, with `keytab`): `obs://` path of `krb5.conf`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
+    pub krb5_conf: Option<Value>,
+    /// `KRB` (required, with `krb5_conf`): `obs://` path of the keytab.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
+    pub keytab: Option<Value>,
+    /// `Kafka_SSL` (required): `obs://` path; requires the four fields below.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
+    pub truststore_location: Option<Value>,
+    /// `Kafka_SSL`. Write-only.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
+    pub truststore_password: Option<SecretInput>,
+    /// `Kafka_SSL`: `obs://` path.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
+    pub keystore_location: Option<Value>,
+    /// `Kafka_SSL`. Write-only.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
+    pub keystore_password: Option<SecretInput>,
+    /// `Kafka_SSL`. Write-only; cannot change on update.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
+    pub key_password: Option<SecretInput>,
+}
+
+/// One auth info of a list. Passwords are never answered; fields not set are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuthInfoItem {
+    pub auth_info_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_location: Option<String>,
+    pub datasource_type: DatasourceType,
+    /// Epoch milliseconds.
+    pub create_time: i64,
+    /// Epoch milliseconds; moves forward with every update.
+    pub update_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub krb5_conf: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keytab: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truststore_location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keystore_location: Option<String>,
+    /// Who created it: the access key or token id it was created with, or the project
+    /// id under `--auth none`.
+    pub owner: String,
+}
+
+/// `GET /v3/{project_id}/datasource/auth-infos`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ListAuthInfosResponse {
+    pub is_success: bool,
+    pub message: String,
+    /// How many match the filter in all, before `offset` and `limit`.
+    pub count: u64,
+    pub auth_infos: Vec<AuthInfoItem>,
+}
+
+/// `GET /v3/{project_id}/datasource/auth-infos` query, kept as text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListAuthInfosQuery {
+    /// Only the auth info of exactly this name (a miss is an empty list); empty: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info_name: Option<String>,
+    /// Matches to skip (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub offset: Option<String>,
+    /// Page size, 0-1000 (default 100); 0 means all (at most the per-project cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(value_type = Option<i32>, minimum = 0, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+/// `auth_info_name` path parameter.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AuthInfoPath {
+    /// The auth info's name.
+    pub auth_info_name: String,
+}
+
+// ---- Validation ----
+
+/// A name under the rules (1-128 of `[A-Za-z0-9_]`), or None.
+fn valid_name(raw: &str) -> Option<&str> {
+    let fits = (1..=MAX_NAME_CHARS).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    fits.then_some(raw)
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::InvalidRequest(format!(
+        "auth info {} does not exist",
+        name.chars().take(MAX_NAME_CHARS).collect::<String>()
+    ))
+}
+
+fn parse_name(value: &Option<Value>) -> Result<String, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Err(ValidationError::new("auth_info_name is required")),
+        Some(Value::String(raw)) if raw.is_empty() => {
+            Err(ValidationError::new("auth_info_name is required"))
+        }
+        Some(Value::String(raw)) => valid_name(raw).map(str::to_owned).ok_or_else(|| {
+            ValidationError::new("auth_info_name must be 1-128 letters, digits and underscores")
+        }),
+        Some(_) => Err(ValidationError::new("auth_info_name must be a string")),
+    }
+}
+
+fn parse_type(value: &Value) -> Result<DatasourceType, ValidationError> {
+    value
+        .as_str()
+        .and_then(DatasourceType::parse)
+        .ok_or_else(|| {
+            ValidationError::new("datasource_type must be one of passwd, CSS, KRB, Kafka_SSL")
+        })
+}
+
+/// A non-secret field's text: None when not given (null or `""`).
+fn plain_field(field: Field, value: &Option<Value>) -> Result<Option<String>, ValidationError> {
+    let name = field.name();
+    let text = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) if text.is_empty() => return Ok(None),
+        Some(Value::String(text)) => text,
+        Some(_) => return Err(ValidationError::new(format!("{name} must be a string"))),
+    };
+    if text.chars().count() > MAX_FIELD_CHARS || text.chars().any(char::is_control) {
+        return Err(ValidationError::new(format!(
+            "{name} must be at most {MAX_FIELD_CHARS} characters, without control characters"
+        )));
+    }
+    if field.is_location() {
+        let path = text
+            .get(..6)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("obs://"))
+            .map(|_| &text[6..]);
+        if path.is_none_or(str::is_empty) {
+            return Err(ValidationError::new(format!(
+                "{name} must be an OBS path such as obs://bucket/path/file"
+            )));
+        }
+    }
+    Ok(Some(text.clone()))
+}
+
+/// A secret field: None when not given (null or `""`). Its value is never quoted.
+fn secret_field(
+    field: Field,
+    value: &Option<SecretInput>,
+) -> Result<Option<Secret>, ValidationError> {
+    let name = field.name();
+    match value {
+        None => Ok(None),
+        Some(SecretInput(None)) => Err(ValidationError::new(format!("{name} must be a string"))),
+        Some(SecretInput(Some(secret))) if secret.expose().is_empty() => Ok(None),
+        Some(SecretInput(Some(secret))) => {
+            if secret.expose().chars().count() > MAX_FIELD_CHARS {
+                return Err(ValidationError::new(format!(
+                    "{name} must be at most {MAX_FIELD_CHARS} characters"
+                )));
+            }
+            Ok(Some(secret.clone()))
+        }
+    }
+}
+
+/// An auth info's fields other than its name and type: the plain ones (stored as the
+/// `attributes` JSON) and the secret ones (sealed).
+#[derive(Debug, Clone, Default)]
+struct Fields {
+    plain: BTreeMap<Field, String>,
+    secret: BTreeMap<Field, Secret>,
+}
+
+impl Fields {
+    /// The fields a body gives, each checked on its own.
+    fn of_request(body: &AuthInfoRequest) -> Result<Self, ValidationError> {
+        let mut fields = Self::default();
+        let user_name = plain_field(Field::UserName, &body.user_name)?;
+        let username = plain_field(Field::UserName, &body.username)?;
+        let user = match (user_name, username) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ValidationError::new(
+                    "user_name and username (its v2.0 name) differ; give one of them",
+                ));
+            }
+            (a, b) => a.or(b),
+        };
+        if let Some(user) = user {
+            fields.plain.insert(Field::UserName, user);
+        }
+        let plain = [
+            (Field::CertificateLocation, &body.certificate_location),
+            (Field::Krb5Conf, &body.krb5_conf),
+            (Field::Keytab, &body.keytab),
+            (Field::TruststoreLocation, &body.truststore_location),
+            (Field::KeystoreLocation, &body.keystore_location),
+        ];
+        for (field, value) in plain {
+            if let Some(text) = plain_field(field, value)? {
+                fields.plain.insert(field, text);
+            }
+        }
+        let secret = [
+            (Field::Password, &body.password),
+            (Field::TruststorePassword, &body.truststore_password),
+            (Field::KeystorePassword, &body.keystore_password),
+            (Field::KeyPassword, &body.key_password),
+        ];
+        for (field, value) in secret {
+            if let Some(secret) = secret_field(field, value)? {
+                fields.secret.insert(field, secret);
+            }
+        }
+        Ok(fields)
+    }
+
+    fn has(&self, field: Field) -> bool {
+        self.plain.contains_key(&field) || self.secret.contains_key(&field)
+    }
+
+    fn set(&self) -> impl Iterator<Item = Field> + '_ {
+        self.plain.keys().chain(self.secret.keys()).copied()
+    }
+
+    /// Terraform's pairings, then what the type needs and allows.
+    fn check(&self, kind: DatasourceType) -> Result<(), ValidationError> {
+        use Field::*;
+        let requires: [(Field, &[Field]); 3] = [
+            (
+                TruststoreLocation,
+                &[
+                    TruststorePassword,
+                    KeystoreLocation,
+                    KeystorePassword,
+                    KeyPassword,
+                ],
+            ),
+            (Krb5Conf, &[Keytab]),
+            (Keytab, &[Krb5Conf]),
+        ];
+        for (field, companions) in requires {
+            if let Some(missing) = companions
+                .iter()
+                .find(|companion| self.has(field) && !self.has(**companion))
+            {
+                return Err(ValidationError::new(format!(
+                    "{} requires {}",
+                    field.name(),
+                    missing.name()
+                )));
+            }
+        }
+        let conflicts = [
+            (UserName, TruststoreLocation),
+            (CertificateLocation, TruststoreLocation),
+            (CertificateLocation, Krb5Conf),
+        ];
+        for (field, other) in conflicts {
+            if self.has(field) && self.has(other) {
+                return Err(ValidationError::new(format!(
+                    "{} conflicts with {}",
+                    field.name(),
+                    other.name()
+                )));
+            }
+        }
+        if let Some(missing) = kind.required().iter().find(|field| !self.has(**field)) {
+            return Err(ValidationError::new(format!(
+                "datasource_type {} requires {}",
+                kind.as_str(),
+                missing.name()
+            )));
+        }
+        if let Some(extra) = self.set().find(|field| !kind.allowed().contains(field)) {
+            return Err(ValidationError::new(format!(
+                "{} does not apply to datasource_type {}",
+                extra.name(),
+                kind.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    fn attributes(&self) -> Map<String, Value> {
+        self.plain
+            .iter()
+            .map(|(field, text)| (field.name().to_owned(), Value::String(text.clone())))
+            .collect()
+    }
+
+    /// The plain fields of a stored record.
+    fn plain_of(record: &AuthInfoRecord) -> BTreeMap<Field, String> {
+        record
+            .attributes
+            .iter()
+            .filter_map(|(key, value)| Some((Field::from_name(key)?, value.as_str()?.to_owned())))
+            .filter(|(field, _)| !field.is_secret())
+            .collect()
+    }
+}
+
+/// What the secrets of the auth info `name` of `project` are sealed to: a row copied to
+/// another project or name does not open. Access keys (the other context) never hold `:`.
+pub fn sealing_context(project: &ProjectId, name: &str) -> String {
+    format!("auth-info:{project}:{name}")
+}
+
+/// Seals the secret fields as one JSON object.
+fn seal(
+    secrets: &SecretBox,
+    project: &ProjectId,
+    name: &str,
+    fields: &BTreeMap<Field, Secret>,
+) -> Vec<u8> {
+    let object: Map<String, Value> = fields
+        .iter()
+        .map(|(field, secret)| {
+            (
+                field.name().to_owned(),
+                Value::String(secret.expose().to_owned()),
+            )
+        })
+        .collect();
+    let plain = Secret::new(Value::Object(object).to_string());
+    secrets.seal(&plain, &sealing_context(project, name))
+}
+
+/// Opens a record's sealed secret fields (for an update to merge into).
+fn open(
+    secrets: &SecretBox,
+    project: &ProjectId,
+    record: &AuthInfoRecord,
+) -> ApiResult<BTreeMap<Field, Secret>> {
+    if record.sealed_secrets.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let opened = secrets
+        .open(
+            &record.sealed_secrets,
+            &sealing_context(project, &record.name),
+        )
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    let object: Map<String, Value> = serde_json::from_str(opened.expose()).map_err(|_| {
+        ApiError::Internal(anyhow::anyhow!(
+            "the sealed secrets of auth info {} are not a JSON object",
+            record.name
+        ))
+    })?;
+    Ok(object
+        .into_iter()
+        .filter_map(|(key, value)| match value {
+            Value::String(text) => Some((Field::from_name(&key)?, Secret::new(text))),
+            _ => None,
+        })
+        .filter(|(field, _)| field.is_secret())
+        .collect())
+}
+
+fn secret_box(state: &AppState) -> ApiResult<&SecretBox> {
+    state.auth.secrets().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "no key file to seal auth info secrets with"
+        ))
+    })
+}
+
+/// Who a new auth info is answered as belonging to.
+fn owner_of(principal: &Principal, project: &ProjectId) -> String {
+    match &principal.kind {
+        PrincipalKind::AccessKey(access_key) => access_key.clone(),
+        PrincipalKind::Token(id) => id.clone(),
+        PrincipalKind::Anonymous => project.as_str().to_owned(),
+    }
+}
+
+fn item_of(record: AuthInfoRecord) -> ApiResult<AuthInfoItem> {
+    let datasource_type = DatasourceType::parse(&record.datasource_type).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "auth info {} has an unknown stored type",
+            record.name
+        ))
+    })?;
+    let mut plain = Fields::plain_of(&record);
+    let mut take = |field: Field| plain.remove(&field);
+    Ok(AuthInfoItem {
+        user_name: take(Field::UserName),
+        certificate_location: take(Field::CertificateLocation),
+        krb5_conf: take(Field::Krb5Conf),
+        keytab: take(Field::Keytab),
+        truststore_location: take(Field::TruststoreLocation),
+        keystore_location: take(Field::KeystoreLocation),
+        auth_info_name: record.name,
+        datasource_type,
+        create_time: record.create_time,
+        update_time: record.update_time,
+        owner: record.owner,
+    })
+}
+
+fn parse_count(field: &str, raw: Option<&str>, max: u64, default: u64) -> ApiResult<u64> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!("{field} must be a whole number from 0 to {max}"))
+            }),
+    }
+}
+
+// ---- Handlers (one implementation each; the v3 and v2.0 routes both call it) ----
+
+async fn create_auth_info(
+    state: &AppState,
+    principal: &Principal,
+    project: &str,
+    body: &JsonBody,
+) -> ApiResult<(StatusCode, Json<SuccessResponse>)> {
+    let project = principal.authorize(project)?;
+    let body: AuthInfoRequest = body.parse_or_empty()?;
+    let name = parse_name(&body.auth_info_name)?;
+    let kind = match &body.datasource_type {
+        None | Some(Value::Null) => {
+            return Err(ValidationError::new("datasource_type is required").into());
+        }
+        Some(value) => parse_type(value)?,
+    };
+    let fields = Fields::of_request(&body)?;
+    fields.check(kind)?;
+    let now = now_millis();
+    let new = NewAuthInfo {
+        sealed_secrets: seal(secret_box(state)?, &project, &name, &fields.secret),
+        attributes: fields.attributes(),
+        owner: owner_of(principal, &project),
+        datasource_type: kind.as_str().to_owned(),
+        name,
+        project_id: project,
+        create_time: now,
+    };
+    match state
+        .store
+        .create_auth_info(&new, MAX_AUTH_INFOS_PER_PROJECT)
+        .await?
+    {
+        CreateNamedOutcome::Created => {}
+        CreateNamedOutcome::AlreadyExists => {
+            return Err(ApiError::NameTaken(format!(
+                "an auth info named {} already exists",
+                new.name
+            )));
+        }
+        CreateNamedOutcome::CapReached => {
+            return Err(ApiError::CapReached(format!(
+                "the project already has the maximum of {MAX_AUTH_INFOS_PER_PROJECT} auth \
+                 infos; delete some first"
+            )));
+        }
+    }
+    tracing::info!(
+        project.id = %new.project_id,
+        auth_info.name = new.name.as_str(),
+        auth_info.datasource_type = kind.as_str(),
+        "auth info created"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(SuccessResponse {
+            is_success: true,
+            message: String::new(),
+        }),
+    ))
+}
+
+async fn list_auth_infos(
+    state: &AppState,
+    principal: &Principal,
+    project: &str,
+    query: Option<&str>,
+) -> ApiResult<Json<ListAuthInfosResponse>> {
+    let project = principal.authorize(project)?;
+    let query: ListAuthInfosQuery = parse_query(query.unwrap_or_default())?;
+    let offset = parse_count("offset", query.offset.as_deref(), u64::from(u32::MAX), 0)?;
+    let limit = match parse_count(
+        "limit",
+        query.limit.as_deref(),
+        u64::from(MAX_AUTH_INFOS_PER_PROJECT),
+        DEFAULT_PAGE_SIZE,
+    )? {
+        0 => u64::from(MAX_AUTH_INFOS_PER_PROJECT),
+        limit => limit,
+    };
+    let name = query.auth_info_name.filter(|name| !name.is_empty());
+    let empty = || {
+        Json(ListAuthInfosResponse {
+            is_success: true,
+            message: String::new(),
+            count: 0,
+            auth_infos: Vec::new(),
+        })
+    };
+    // A name no auth info can have matches none.
+    if name
+        .as_deref()
+        .is_some_and(|name| valid_name(name).is_none())
+    {
+        return Ok(empty());
+    }
+    let page = state
+        .store
+        .list_auth_infos(
+            &project,
+            &AuthInfoQuery {
+                name,
+                offset,
+                limit,
+            },
+        )
+        .await?;
+    Ok(Json(ListAuthInfosResponse {
+        is_success: true,
+        message: String::new(),
+        count: page.total,
+        auth_infos: page
+            .items
+            .into_iter()
+            .map(item_of)
+            .collect::<ApiResult<_>>()?,
+    }))
+}
+
+async fn update_auth_info(
+    state: &AppState,
+    principal: &Principal,
+    project: &str,
+    body: &JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(project)?;
+    let body: AuthInfoRequest = body.parse_or_empty()?;
+    let name = parse_name(&body.auth_info_name)?;
+    let given_type = match &body.datasource_type {
+        None | Some(Value::Null) => None,
+        Some(Value::String(raw)) if raw.is_empty() => None,
+        Some(value) => Some(parse_type(value)?),
+    };
+    let given = Fields::of_request(&body)?;
+    let secrets = secret_box(state)?;
+    for _ in 0..UPDATE_ATTEMPTS {
+        let Some(record) = state.store.get_auth_info(&project, &name).await? else {
+            return Err(not_found(&name));
+        };
+        let kind = DatasourceType::parse(&record.datasource_type).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "auth info {name} has an unknown stored type"
+            ))
+        })?;
+        if given_type.is_some_and(|given| given != kind) {
+            return Err(ApiError::InvalidRequest(format!(
+                "datasource_type cannot be updated (auth info {name} is {}); delete it and \
+                 create it again",
+                kind.as_str()
+            )));
+        }
+        let mut merged = Fields {
+            plain: Fields::plain_of(&record),
+            secret: open(secrets, &project, &record)?,
+        };
+        // Fields DLI's update does not take: refused when they would change.
+        let unchanged_plain = merged.plain.get(&Field::CertificateLocation);
+        if given
+            .plain
+            .get(&Field::CertificateLocation)
+            .is_some_and(|value| Some(value) != unchanged_plain)
+        {
+            return Err(ValidationError::new(
+                "certificate_location cannot be updated; delete the auth info and create it again",
+            )
+            .into());
+        }
+        let unchanged_secret = merged.secret.get(&Field::KeyPassword);
+        if given
+            .secret
+            .get(&Field::KeyPassword)
+            .is_some_and(|value| Some(value) != unchanged_secret)
+        {
+            return Err(ValidationError::new(
+                "key_password cannot be updated; delete the auth info and create it again",
+            )
+            .into());
+        }
+        merged.plain.extend(given.plain.clone());
+        merged.secret.extend(given.secret.clone());
+        merged.check(kind)?;
+        // Every update moves update_time forward, even within one millisecond: it is
+        // also what the write compares against.
+        let change = AuthInfoChange {
+            attributes: merged.attributes(),
+            sealed_secrets: seal(secrets, &project, &name, &merged.secret),
+            read_update_time: record.update_time,
+            update_time: now_millis().max(record.update_time.saturating_add(1)),
+        };
+        match state
+            .store
+            .update_auth_info(&project, &name, &change)
+            .await?
+        {
+            AuthInfoUpdateOutcome::Updated => {
+                tracing::info!(project.id = %project, auth_info.name = name.as_str(), "auth info updated");
+                return Ok(Json(SuccessResponse {
+                    is_success: true,
+                    message: UPDATE_MESSAGE.to_owned(),
+                }));
+            }
+            AuthInfoUpdateOutcome::NotFound => return Err(not_found(&name)),
+            AuthInfoUpdateOutcome::ChangedMeanwhile => {}
+        }
+    }
+    Err(ApiError::StateConflict(format!(
+        "auth info {name} kept changing while this update was applied; try again"
+    )))
+}
+
+async fn delete_auth_info(
+    state: &AppState,
+    principal: &Principal,
+    project: &str,
+    name: &str,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(project)?;
+    let Some(name) = valid_name(name) else {
+        return Err(not_found(name));
+    };
+    if !state.store.delete_auth_info(&project, name).await? {
+        return Err(not_found(name));
+    }
+    tracing::info!(project.id = %project, auth_info.name = name, "auth info deleted");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: String::new(),
+    }))
+}
+
+// ---- Routes: v3 ----
+
+/// `POST /v3/{project_id}/datasource/auth-infos`
+#[utoipa::path(
+    post,
+    path = "/v3/{project_id}/datasource/auth-infos",
+    operation_id = "CreateJobAuthInfo",
+    tag = "datasource-auth",
+    summary = "Create a datasource authentication (its passwords are sealed, write-only)",
+    params(ProjectPath),
+    request_body(content = AuthInfoRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 201, description = "Created", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<SuccessResponse>)> {
+    create_auth_info(&state, &principal, &project, &body).await
+}
+
+/// `GET /v3/{project_id}/datasource/auth-infos`
+#[utoipa::path(
+    get,
+    path = "/v3/{project_id}/datasource/auth-infos",
+    operation_id = "ListJobAuthInfos",
+    tag = "datasource-auth",
+    summary = "List the project's datasource authentications (never their passwords)",
+    params(ProjectPath, ListAuthInfosQuery),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<ListAuthInfosResponse>> {
+    list_auth_infos(&state, &principal, &project, query.as_deref()).await
+}
+
+/// `PUT /v3/{project_id}/datasource/auth-infos`
+#[utoipa::path(
+    put,
+    path = "/v3/{project_id}/datasource/auth-infos",
+    operation_id = "UpdateJobAuthInfo",
+    tag = "datasource-auth",
+    summary = "Update a datasource authentication: only the fields given change",
+    params(ProjectPath),
+    request_body(content = AuthInfoRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Updated", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    update_auth_info(&state, &principal, &project, &body).await
+}
+
+/// `DELETE /v3/{project_id}/datasource/auth-infos/{auth_info_name}`
+#[utoipa::path(
+    delete,
+    path = "/v3/{project_id}/datasource/auth-infos/{auth_info_name}",
+    operation_id = "DeleteJobAuthInfo",
+    tag = "datasource-auth",
+    summary = "Delete a datasource authentication",
+    params(ProjectPath, AuthInfoPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, name)): DliPath<(String, String)>,
+) -> ApiResult<Json<SuccessResponse>> {
+    delete_auth_info(&state, &principal, &project, &name).await
+}
+
+// ---- Routes: the deprecated v2.0 twins ----
+
+/// `POST /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
+#[utoipa::path(
+    post,
+    path = "/v2.0/{project_id}/datasource/auth-infos",
+    operation_id = "CreateAuthInfo",
+    tag = "datasource-auth",
+    summary = "Create a datasource authentication (deprecated v2.0 path; as v3)",
+    params(ProjectPath),
+    request_body(content = AuthInfoRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 201, description = "Created", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+#[deprecated]
+pub async fn create_v2(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<SuccessResponse>)> {
+    create_auth_info(&state, &principal, &project, &body).await
+}
+
+/// `GET /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
+#[utoipa::path(
+    get,
+    path = "/v2.0/{project_id}/datasource/auth-infos",
+    operation_id = "ListAuthInfo",
+    tag = "datasource-auth",
+    summary = "List datasource authentications (deprecated v2.0 path; as v3)",
+    params(ProjectPath, ListAuthInfosQuery),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse),
+        ErrorResponses,
+    ),
+)]
+#[deprecated]
+pub async fn list_v2(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<ListAuthInfosResponse>> {
+    list_auth_infos(&state, &principal, &project, query.as_deref()).await
+}
+
+/// `PUT /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
+#[utoipa::path(
+    put,
+    path = "/v2.0/{project_id}/datasource/auth-infos",
+    operation_id = "UpdateAuthInfo",
+    tag = "datasource-auth",
+    summary = "Update a datasource authentication (deprecated v2.0 path; as v3)",
+    params(ProjectPath),
+    request_body(content = AuthInfoRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Updated", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+#[deprecated]
+pub async fn update_v2(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath(project): DliPath<String>,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    update_auth_info(&state, &principal, &project, &body).await
+}
+
+/// `DELETE /v2.0/{project_id}/datasource/auth-infos/{auth_info_name}` (deprecated; as v3)
+#[utoipa::path(
+    delete,
+    path = "/v2.0/{project_id}/datasource/auth-infos/{auth_info_name}",
+    operation_id = "DeleteAuthInfo",
+    tag = "datasource-auth",
+    summary = "Delete a datasource authentication (deprecated v2.0 path; as v3)",
+    params(ProjectPath, AuthInfoPath),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+#[deprecated]
+pub async fn delete_v2(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, name)): DliPath<(String, String)>,
+) -> ApiResult<Json<SuccessResponse>> {
+    delete_auth_info(&state, &principal, &project, &name).await
+}
+
+/// The routes of this module, v3 and v2.0, for the authenticated part of the router.
+#[expect(deprecated, reason = "the deprecated v2.0 twins are still served")]
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v3/{project_id}/datasource/auth-infos",
+            get(list).post(create).put(update),
+        )
+        .route(
+            "/v3/{project_id}/datasource/auth-infos/{auth_info_name}",
+            axum::routing::delete(delete),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/auth-infos",
+            get(list_v2).post(create_v2).put(update_v2),
+        )
+        .route(
+            "/v2.0/{project_id}/datasource/auth-infos/{auth_info_name}",
+            axum::routing::delete(delete_v2),
+        )
+}
+
+/// The part of the OpenAPI document this module serves.
+#[derive(OpenApi)]
+#[openapi(
+    paths(create, list, update, delete, create_v2, list_v2, update_v2, delete_v2),
+    components(schemas(
+        AuthInfoRequest,
+        AuthInfoItem,
+        ListAuthInfosResponse,
+        DatasourceType
+    )),
+    tags((name = "datasource-auth", description = "DLI's datasource authentication (auth infos)")),
+)]
+pub struct AuthInfoDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(value: Value) -> AuthInfoRequest {
+        serde_json::from_value(value).expect("a request body")
+    }
+
+    fn checked(value: Value) -> Result<(), String> {
+        let body = request(value);
+        let kind = parse_type(body.datasource_type.as_ref().expect("a type")).map_err(|e| e.0)?;
+        Fields::of_request(&body)
+            .and_then(|fields| fields.check(kind))
+            .map_err(|error| error.0)
+    }
+
+    #[test]
+    fn secret_inputs_never_show_in_debug_output() {
+        let body = request(serde_json::json!({
+            "auth_info_name": "a", "datasource_type": "passwd", "user_name": "u",
+            "password": "hunter2-secret", "key_password": 12345678
+        }));
+        let shown = format!("{body:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("12345678"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn a_secret_that_is_not_a_string_is_refused_without_quoting_it() {
+        let error = checked(serde_json::json!({
+            "datasource_type": "passwd", "user_name": "u", "password": 987654321
+        }))
+        .expect_err("refused");
+        assert_eq!(error, "password must be a string");
+    }
+
+    #[test]
+    fn types_match_ignoring_case_and_answer_dli_spelling() {
+        for (raw, kind) in [
+            ("passwd", DatasourceType::Passwd),
+            ("PASSWD", DatasourceType::Passwd),
+            ("krb", DatasourceType::Krb),
+            ("kafka_ssl", DatasourceType::KafkaSsl),
+            ("Css", DatasourceType::Css),
+        ] {
+            assert_eq!(DatasourceType::parse(raw), Some(kind), "{raw}");
+        }
+        assert_eq!(DatasourceType::parse("Kafka-SSL"), None);
+        assert_eq!(DatasourceType::KafkaSsl.as_str(), "Kafka_SSL");
+    }
+
+    #[test]
+    fn names_are_1_to_128_letters_digits_and_underscores() {
+        assert!(valid_name("a").is_some());
+        assert!(valid_name(&"a".repeat(128)).is_some());
+        assert!(valid_name(&"a".repeat(129)).is_none());
+        assert!(valid_name("").is_none());
+        assert!(valid_name("a-b").is_none());
+        assert!(valid_name("a b").is_none());
+        assert!(valid_name("é").is_none());
+    }
+
+    #[test]
+    fn terraforms_pairings_and_the_types_needs_are_enforced() {
+        let kafka = serde_json::json!({
+            "datasource_type": "Kafka_SSL",
+            "truststore_location": "obs://b/t.jks", "truststore_password": "a",
+            "keystore_location": "obs://b/k.jks", "keystore_password": "b", "key_password": "c"
+        });
+        assert_eq!(checked(kafka.clone()), Ok(()));
+        let mut missing = kafka.clone();
+        missing
+            .as_object_mut()
+            .expect("object")
+            .remove("key_password");
+        assert_eq!(
+            checked(missing),
+            Err("truststore_location requires key_password".into())
+        );
+        let mut with_user = kafka;
+        with_user["user_name"] = "u".into();
+        assert_eq!(
+            checked(with_user),
+            Err("user_name conflicts with truststore_location".into())
+        );
+        assert_eq!(
+            checked(serde_json::json!({"datasource_type": "KRB", "krb5_conf": "obs://b/k"})),
+            Err("krb5_conf requires keytab".into())
+        );
+        assert_eq!(
+            checked(serde_json::json!({"datasource_type": "KRB", "keytab": "obs://b/k"})),
+            Err("keytab requires krb5_conf".into())
+        );
+        assert_eq!(
+            checked(serde_json::json!({
+                "datasource_type": "KRB", "krb5_conf": "obs://b/k", "keytab": "obs://b/t",
+                "certificate_location": "obs://b/c.cer"
+            })),
+            Err("certificate_location conflicts with krb5_conf".into())
+        );
+        assert_eq!(
+            checked(serde_json::json!({"datasource_type": "passwd", "user_name": "u"})),
+            Err("datasource_type passwd requires password".into())
+        );
+        assert_eq!(
+            checked(serde_json::json!({
+                "datasource_type": "passwd", "user_name": "u", "password": "p",
+                "certificate_location": "obs://b/c.cer"
+            })),
+            Err("certificate_location does not apply to datasource_type passwd".into())
+        );
+        assert_eq!(
+            checked(serde_json::json!({
+                "datasource_type": "CSS", "user_name": "u", "password": "p",
+                "certificate_location": "obs://b/c.cer"
+            })),
+            Ok(())
+        );
+        assert_eq!(
+            checked(serde_json::json!({"datasource_type": "Kafka_SSL"})),
+            Err("datasource_type Kafka_SSL requires truststore_location".into())
+        );
+    }
+
+    #[test]
+    fn locations_are_obs_paths_and_fields_are_bounded() {
+        let krb = |krb5: Value| {
+            checked(serde_json::json!({
+                "datasource_type": "KRB", "krb5_conf": krb5, "keytab": "obs://b/t"
+            }))
+        };
+        assert_eq!(krb("OBS://b/krb5.conf".into()), Ok(()));
+        assert!(krb("/etc/krb5.conf".into()).is_err());
+        assert!(krb("obs://".into()).is_err());
+        assert!(krb(format!("obs://{}", "a".repeat(1018)).into()).is_ok());
+        assert!(krb(format!("obs://{}", "a".repeat(1019)).into()).is_err());
+        assert!(krb("obs://b/\nx".into()).is_err());
+        assert!(krb(5.into()).is_err());
+    }
+
+    #[test]
+    fn user_name_and_its_v2_name_must_agree() {
+        let both = |a: &str, b: &str| {
+            checked(serde_json::json!({
+                "datasource_type": "passwd", "user_name": a, "username": b, "password": "p"
+            }))
+        };
+        assert_eq!(both("u", "u"), Ok(()));
+        assert!(both("u", "v").is_err());
+        assert_eq!(
+            checked(serde_json::json!({
+                "datasource_type": "passwd", "username": "u", "password": "p"
+            })),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_project_and_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secrets = SecretBox::load_or_create(dir.path()).expect("key");
+        let project = ProjectId::parse("p1").expect("project");
+        let fields = BTreeMap::from([(Field::Password, Secret::new("s3cret-pw".into()))]);
+        let sealed = seal(&secrets, &project, "a1", &fields);
+        assert!(!sealed.windows(9).any(|w| w == b"s3cret-pw"));
+        let record = |name: &str| AuthInfoRecord {
+            name: name.into(),
+            datasource_type: "passwd".into(),
+            attributes: Map::new(),
+            sealed_secrets: sealed.clone(),
+            owner: "o".into(),
+            create_time: 1,
+            update_time: 1,
+        };
+        let opened = open(&secrets, &project, &record("a1")).expect("opens");
+        assert_eq!(opened[&Field::Password].expose(), "s3cret-pw");
+        assert!(open(&secrets, &project, &record("a2")).is_err());
+        let other = ProjectId::parse("p2").expect("project");
+        assert!(open(&secrets, &other, &record("a1")).is_err());
+    }
+}
