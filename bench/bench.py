@@ -887,6 +887,8 @@ Targets met: {met} of {len(report.summary)}.
 
 """
     why = previous_why_section(args.out) if args.mode == "full" else None
+    # target/ is not there when CARGO_TARGET_DIR builds elsewhere.
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as out:
         out.write(header)
         out.write("\n".join(report.sections))
