@@ -577,6 +577,20 @@ macro_rules! impl_enhanced_store {
             }
 
             impl $store {
+                /// Commits a change that was done; any other outcome is a refusal, which
+                /// leaves nothing behind.
+                async fn settle(
+                    transaction: sqlx::Transaction<'static, $db>,
+                    outcome: EnhancedOutcome,
+                ) -> Result<EnhancedOutcome> {
+                    if outcome == EnhancedOutcome::Done {
+                        transaction.commit().await?;
+                    } else {
+                        transaction.rollback().await?;
+                    }
+                    Ok(outcome)
+                }
+
                 /// Reads the connection row with `LOCK_FOR_UPDATE` (changes to one
                 /// connection take turns, so counts against its limits hold) and, for a
                 /// grantee, its grant row with `LOCK_FOR_SHARE` (a concurrent revoke
@@ -1023,12 +1037,7 @@ macro_rules! impl_enhanced_store {
                             .await?
                         }
                     };
-                    if outcome == EnhancedOutcome::Done {
-                        transaction.commit().await?;
-                    } else {
-                        transaction.rollback().await?;
-                    }
-                    Ok(outcome)
+                    Self::settle(transaction, outcome).await
                 }
 
                 async fn unbind_enhanced(
@@ -1116,12 +1125,7 @@ macro_rules! impl_enhanced_store {
                             EnhancedOutcome::Done
                         }
                     };
-                    if outcome == EnhancedOutcome::Done {
-                        transaction.commit().await?;
-                    } else {
-                        transaction.rollback().await?;
-                    }
-                    Ok(outcome)
+                    Self::settle(transaction, outcome).await
                 }
 
                 async fn add_enhanced_route(
@@ -1166,12 +1170,7 @@ macro_rules! impl_enhanced_store {
                             }
                         }
                     };
-                    if outcome == EnhancedOutcome::Done {
-                        transaction.commit().await?;
-                    } else {
-                        transaction.rollback().await?;
-                    }
-                    Ok(outcome)
+                    Self::settle(transaction, outcome).await
                 }
 
                 async fn delete_enhanced_route(
@@ -1199,12 +1198,7 @@ macro_rules! impl_enhanced_store {
                             }
                         }
                     };
-                    if outcome == EnhancedOutcome::Done {
-                        transaction.commit().await?;
-                    } else {
-                        transaction.rollback().await?;
-                    }
-                    Ok(outcome)
+                    Self::settle(transaction, outcome).await
                 }
 
                 async fn purge_deleted_enhanced(&self, deleted_before: i64) -> Result<u64> {
