@@ -369,12 +369,11 @@ impl Agent {
     /// network: they must be within this agent's own check policy, as the queue's checks
     /// will use them.
     fn set_up(&self, work: &AgentWorkItem) -> Result<(), String> {
-        let hosts: Vec<(String, String)> = work
+        let hosts = work
             .hosts
             .iter()
-            .map(|host| (host.name.clone(), host.ip.clone()))
-            .collect();
-        crate::check::setup_verdict(self.prober.policy(), &hosts, &work.routes)
+            .map(|host| (host.name.as_str(), host.ip.as_str()));
+        crate::check::setup_verdict(self.prober.policy(), hosts, &work.routes)
     }
 
     /// The check itself, with the server's prober code, resolving the queue's hosts

@@ -738,9 +738,9 @@ pub struct Finished {
 /// `policy` (an agent's, or the server's for a queue without one): every host's address
 /// may be dialled, and every route leads somewhere checks may go. Err: why not, naming
 /// the entry. Pure.
-pub fn setup_verdict(
+pub fn setup_verdict<'a>(
     policy: &OutboundPolicy,
-    hosts: &[(String, String)],
+    hosts: impl IntoIterator<Item = (&'a str, &'a str)>,
     routes: &[String],
 ) -> Result<(), String> {
     for (name, ip) in hosts {

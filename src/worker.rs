@@ -305,7 +305,13 @@ impl LifecycleWorker {
         };
         let mut recorded = 0;
         for work in &setups {
-            let verdict = check::setup_verdict(&self.settings.policy, &work.hosts, &work.routes);
+            let verdict = check::setup_verdict(
+                &self.settings.policy,
+                work.hosts
+                    .iter()
+                    .map(|(name, ip)| (name.as_str(), ip.as_str())),
+                &work.routes,
+            );
             if let Ok(true) = pipeline
                 .record_setup(
                     &work.project_id,

@@ -333,16 +333,18 @@ pub trait QueueWorkStore: Send + Sync {
     async fn purge_queue_work(&self, tests_before: i64, agents_before: i64) -> Result<u64>;
 }
 
-/// `a` online agent serves the queue of `queue_column` in `project_column`'s project;
-/// `$online` is the parameter holding the online threshold.
+/// `a` online agent serves the queue or pool of `queue_column` (of kind `kind`, a SQL
+/// expression: `'queue'`, or a column) in `project_column`'s project; `$online` is the
+/// parameter holding the online threshold.
 pub(super) fn online_agent_serves(
     project_column: &str,
+    kind: &str,
     queue_column: &str,
     online: &str,
 ) -> String {
     format!(
         "EXISTS (SELECT 1 FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
-         WHERE aq.project_id = {project_column} AND aq.kind = 'queue' \
+         WHERE aq.project_id = {project_column} AND aq.kind = {kind} \
            AND aq.queue_name = {queue_column} AND a.last_seen >= {online})"
     )
 }
@@ -456,16 +458,6 @@ pub(super) const SELECT_AGENT_SETUPS: &str = "SELECT w.peer_id, w.project_id, w.
 /// Whether any set-up waits for a claim ($1 now): the server's cheap first look.
 pub(super) const ANY_SETUP_DUE: &str = "SELECT peer_id FROM enhanced_bindings \
      WHERE status = 'CREATING' AND (lease_until IS NULL OR lease_until < $1) LIMIT 1";
-
-/// An online agent serves the binding `w` (queue or pool); $online as in
-/// [`online_agent_serves`].
-pub(super) fn online_agent_serves_binding(online: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
-         WHERE aq.project_id = w.project_id AND aq.kind = w.kind \
-           AND aq.queue_name = w.name AND a.last_seen >= {online})"
-    )
-}
 
 pub(super) const SELECT_ROUTE_CIDRS: &str =
     "SELECT cidr FROM enhanced_routes WHERE connection_id = $1 ORDER BY name";
@@ -847,7 +839,12 @@ macro_rules! impl_queue_work_store {
                                AND (w.lease_until IS NULL OR w.lease_until < $1) \
                                AND NOT {} \
                              ORDER BY w.create_time, w.task_id LIMIT $3{}",
-                            work::online_agent_serves("w.project_id", "w.queue_name", "$2"),
+                            work::online_agent_serves(
+                                "w.project_id",
+                                "'queue'",
+                                "w.queue_name",
+                                "$2"
+                            ),
                             $store::CLAIM_LOCK
                         )
                     });
@@ -1069,7 +1066,7 @@ macro_rules! impl_queue_work_store {
                                AND (w.lease_until IS NULL OR w.lease_until < $1) \
                                AND NOT {} \
                              ORDER BY w.update_time, w.peer_id LIMIT $3{}",
-                            work::online_agent_serves_binding("$2"),
+                            work::online_agent_serves("w.project_id", "w.kind", "w.name", "$2"),
                             $store::CLAIM_LOCK
                         )
                     });
@@ -1133,6 +1130,7 @@ macro_rules! impl_queue_work_store {
                             work::online_agent_serves(
                                 "(SELECT c.project_id FROM connections c \
                                   WHERE c.id = queue_bindings.connection_id)",
+                                "'queue'",
                                 "queue_bindings.queue_name",
                                 "$1"
                             )
@@ -1146,6 +1144,7 @@ macro_rules! impl_queue_work_store {
                              WHERE status = 'CHECKING' AND message = '' AND NOT {}",
                             work::online_agent_serves(
                                 "connectivity_tasks.project_id",
+                                "'queue'",
                                 "connectivity_tasks.queue_name",
                                 "$1"
                             )
@@ -1162,7 +1161,7 @@ macro_rules! impl_queue_work_store {
                                      ELSE 'queue ' END || w.name, \
                                  update_time = $2 \
                              WHERE w.status = 'CREATING' AND w.err_msg = '' AND NOT {}",
-                            work::online_agent_serves_binding("$1")
+                            work::online_agent_serves("w.project_id", "w.kind", "w.name", "$1")
                         )
                     });
                     let tests = self
