@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::api::agent_types::{
     AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
-    RegisterAgentRequest, RegisterAgentResponse,
+    HostsFileResponse, RegisterAgentRequest, RegisterAgentResponse,
 };
 use crate::cli::settings::ConnectionArgs;
 use crate::client::{Client, ClientError};
@@ -242,6 +242,7 @@ impl Agent {
         in_flight: &mut JoinSet<()>,
     ) -> SessionEnd {
         let mut backoff = BACKOFF.0;
+        let mut hosts_files = HostsFiles::default();
         loop {
             while in_flight.try_join_next().is_some() {}
             // Claim only what can start now, so no lease ticks away while queued here.
@@ -261,6 +262,7 @@ impl Agent {
                 wait_ms: Some(u64::try_from(CLAIM_WAIT.as_millis()).unwrap_or(20_000)),
                 lease_ms: Some(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX)),
                 setups: true,
+                hosts_by_version: true,
             };
             let path = self.agent_path(agent_id, "claim");
             let claimed = tokio::select! {
@@ -270,21 +272,20 @@ impl Agent {
             match claimed {
                 Ok(answer) => {
                     backoff = BACKOFF.0;
-                    let hosts_files: std::collections::HashMap<String, Arc<HostsFile>> = answer
-                        .value
-                        .hosts_files
-                        .iter()
-                        .map(|(queue, entries)| {
-                            let file = HostsFile::from_entries(
-                                entries
-                                    .iter()
-                                    .map(|host| (host.name.as_str(), host.ip.as_str())),
-                            );
-                            (queue.clone(), Arc::new(file))
-                        })
-                        .collect();
-                    for work in answer.value.work {
-                        let hosts = hosts_files.get(&work.queue).cloned().unwrap_or_default();
+                    let answer = answer.value;
+                    let unavailable = self
+                        .hosts_files_for(agent_id, &answer, &mut hosts_files)
+                        .await;
+                    for work in answer.work {
+                        let hosts = if work.kind == SETUP_WORK {
+                            Arc::default()
+                        } else if unavailable.contains(&work.queue) {
+                            // Checked without its hosts it could fail wrongly: its lease
+                            // lapses and it is claimed again.
+                            continue;
+                        } else {
+                            hosts_files.of(&work.queue)
+                        };
                         let Ok(permit) = Arc::clone(&self.slots).acquire_owned().await else {
                             return SessionEnd::Stopping;
                         };
@@ -307,6 +308,63 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Brings `files` up to the claim's hosts versions: a version held already (for any
+    /// queue) is used as it is, another is fetched once. The queues whose file could not
+    /// be fetched (logged).
+    async fn hosts_files_for(
+        &self,
+        agent_id: &str,
+        answer: &ClaimResponse,
+        files: &mut HostsFiles,
+    ) -> std::collections::HashSet<String> {
+        let mut unavailable = std::collections::HashSet::new();
+        let claimed: std::collections::BTreeSet<&str> = answer
+            .work
+            .iter()
+            .filter(|work| work.kind != SETUP_WORK)
+            .map(|work| work.queue.as_str())
+            .collect();
+        for queue in claimed {
+            let Some(version) = answer.hosts_versions.get(queue) else {
+                files.by_queue.remove(queue);
+                continue;
+            };
+            if files.by_version.contains_key(version) {
+                files.by_queue.insert(queue.to_owned(), version.clone());
+                continue;
+            }
+            let path =
+                self.agent_path(agent_id, &format!("hosts-files/{}", signing::encode(queue)));
+            let fetched = self
+                .client
+                .request::<HostsFileResponse, ()>(Method::GET, &path, None)
+                .await;
+            match fetched {
+                Ok(fetched) => {
+                    let fetched = fetched.value;
+                    let file = HostsFile::from_entries(
+                        fetched
+                            .hosts
+                            .iter()
+                            .map(|host| (host.name.as_str(), host.ip.as_str())),
+                    );
+                    info!(queue = %queue, version = %fetched.version, entries = file.len(),
+                          "hosts file fetched");
+                    files
+                        .by_queue
+                        .insert(queue.to_owned(), fetched.version.clone());
+                    files.by_version.insert(fetched.version, Arc::new(file));
+                }
+                Err(error) => {
+                    warn!(queue = %queue, error = %error, "fetching a queue's hosts file failed");
+                    unavailable.insert(queue.to_owned());
+                }
+            }
+        }
+        files.forget_unused();
+        unavailable
     }
 
     /// Checks one piece of work and reports it, retrying the report while its lease
@@ -422,6 +480,30 @@ impl Agent {
                 warn!(error = %error, "deregistering failed; the agent goes offline by its timeout")
             }
         }
+    }
+}
+
+/// The hosts files an agent holds: one per version, shared by every queue whose claim
+/// named that version, kept while a queue uses it.
+#[derive(Default)]
+struct HostsFiles {
+    by_queue: std::collections::HashMap<String, String>,
+    by_version: std::collections::HashMap<String, Arc<HostsFile>>,
+}
+
+impl HostsFiles {
+    /// The file of `queue` (empty when its last claim named none).
+    fn of(&self, queue: &str) -> Arc<HostsFile> {
+        self.by_queue
+            .get(queue)
+            .and_then(|version| self.by_version.get(version))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn forget_unused(&mut self) {
+        let used: std::collections::HashSet<&String> = self.by_queue.values().collect();
+        self.by_version.retain(|version, _| used.contains(version));
     }
 }
 

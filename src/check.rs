@@ -783,6 +783,9 @@ pub struct CheckPipeline {
     checker: Arc<dyn Checker>,
     on_change: OnChange,
     settings: PipelineSettings,
+    /// The hosts files in use, by version: every check (and agent fetch) of any queue
+    /// whose file has the same version shares one parsed copy, kept only while in use.
+    hosts_files: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<HostsFile>>>,
 }
 
 impl CheckPipeline {
@@ -797,6 +800,7 @@ impl CheckPipeline {
             checker,
             on_change,
             settings,
+            hosts_files: std::sync::Mutex::default(),
         }
     }
 
@@ -886,21 +890,70 @@ impl CheckPipeline {
     /// The hosts file of `queue`'s checks; without one (logged) when the store fails,
     /// as a check that looks its names up in DNS is still a check.
     pub async fn queue_hosts(&self, project: &str, queue: &str) -> Arc<HostsFile> {
-        let Ok(project_id) = ProjectId::parse(project) else {
-            return Arc::default();
-        };
-        match self.store.queue_hosts(&project_id, queue).await {
-            Ok(entries) if entries.is_empty() => Arc::default(),
-            Ok(entries) => Arc::new(HostsFile::from_entries(
-                entries
-                    .iter()
-                    .map(|(name, ip)| (name.as_str(), ip.as_str())),
-            )),
+        match self.versioned_queue_hosts(project, queue).await {
+            Ok((_, file)) => file,
             Err(error) => {
                 warn!(error = %error, queue = %queue, "reading the queue's hosts failed; checking with DNS only");
                 Arc::default()
             }
         }
+    }
+
+    /// The hosts file of `queue`'s checks with its version (None: empty). A file whose
+    /// version is in use already is shared, not read again: reading its version is one
+    /// small query, and 64 checks of queues bound to one connection with 20,000 hosts hold
+    /// one parsed copy, not 64.
+    pub async fn versioned_queue_hosts(
+        &self,
+        project: &str,
+        queue: &str,
+    ) -> crate::store::Result<(Option<String>, Arc<HostsFile>)> {
+        let Ok(project_id) = ProjectId::parse(project) else {
+            return Ok((None, Arc::default()));
+        };
+        let Some(version) = self.store.queue_hosts_version(&project_id, queue).await? else {
+            return Ok((None, Arc::default()));
+        };
+        if let Some(file) = self.cached_hosts_file(&version) {
+            return Ok((Some(version), file));
+        }
+        let read = self.store.queue_hosts(&project_id, queue).await?;
+        let Some(version) = read.version else {
+            return Ok((None, Arc::default()));
+        };
+        // Another check may have read the same version meanwhile: keep one copy.
+        if let Some(file) = self.cached_hosts_file(&version) {
+            return Ok((Some(version), file));
+        }
+        let file = Arc::new(HostsFile::from_entries(
+            read.entries
+                .iter()
+                .map(|(name, ip)| (name.as_str(), ip.as_str())),
+        ));
+        let mut files = self
+            .hosts_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        files.retain(|_, file| file.strong_count() > 0);
+        files.insert(version.clone(), Arc::downgrade(&file));
+        Ok((Some(version), file))
+    }
+
+    fn cached_hosts_file(&self, version: &str) -> Option<Arc<HostsFile>> {
+        self.hosts_files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(version)
+            .and_then(std::sync::Weak::upgrade)
+    }
+
+    /// The version of `queue`'s hosts file (None: empty), as an agent's claim names it.
+    pub async fn queue_hosts_version(
+        &self,
+        project: &ProjectId,
+        queue: &str,
+    ) -> crate::store::Result<Option<String>> {
+        self.store.queue_hosts_version(project, queue).await
     }
 
     /// Records the end of the set-up of binding `peer_id` (of queue or pool `name` in

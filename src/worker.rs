@@ -13,13 +13,17 @@ use tracing::{info, warn};
 
 use crate::check::{self, Changed, CheckPipeline, Job, Place};
 use crate::domain::now_millis;
-use crate::store::{DynStore, PendingBinding, PendingCheck, QueueWork};
+use crate::store::{DynStore, PendingBinding, PendingCheck, QueueWork, SetupWork};
 use crate::telemetry::metrics;
 
 /// How often the worker looks for work nobody announced (due re-checks, expired leases).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How many items one claim takes at most.
 const CLAIM_BATCH: u32 = 64;
+/// Most stored hosts (bytes of their JSON) the set-ups of one claim carry: a connection
+/// has up to 20,000 hosts (about 1-3 MB), and each connection's are read and parsed once
+/// per claim however many of its bindings the claim takes (issue 24).
+const SETUP_HOSTS_BYTES: usize = 4 << 20;
 /// How often DELETED connections past their retention are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a finished queue connection test can be read (DLI's ShowConnectivityTask).
@@ -51,6 +55,9 @@ enum Work {
     Recheck(PendingCheck),
     /// A queue connection test of a queue without an online agent.
     QueueTest(QueueWork),
+    /// The set-up of an enhanced connection's binding of a queue or pool without an
+    /// online agent: dials nothing, judged by the server's policy.
+    Setup(SetupWork),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +66,7 @@ enum WorkKind {
     Bind,
     Recheck,
     QueueTest,
+    Setup,
 }
 
 impl Work {
@@ -69,17 +77,19 @@ impl Work {
             Work::Bind(_) => WorkKind::Bind,
             Work::Recheck(_) => WorkKind::Recheck,
             Work::QueueTest(_) => WorkKind::QueueTest,
+            Work::Setup(_) => WorkKind::Setup,
         }
     }
 
-    /// The check it is, under this worker's claim.
-    fn job(&self, owner: &str) -> Job {
-        match self {
+    /// The check it is, under this worker's claim; None for a set-up (no check).
+    fn job(&self, owner: &str) -> Option<Job> {
+        Some(match self {
             Work::Create(pending) => Job::create(pending, owner),
             Work::Bind(binding) => Job::bind(binding, owner),
             Work::Recheck(pending) => Job::recheck(pending, owner),
             Work::QueueTest(work) => Job::queue_work(work, owner),
-        }
+            Work::Setup(_) => return None,
+        })
     }
 }
 
@@ -97,6 +107,9 @@ pub struct LifecycleWorker {
     /// Identifies this process's claims.
     owner: String,
     wake: Arc<Notify>,
+    /// Which kind of work a claim offers first, turning at each claim (see
+    /// [`crate::domain::fair_split`]).
+    rotation: std::sync::atomic::AtomicUsize,
 }
 
 impl LifecycleWorker {
@@ -106,6 +119,7 @@ impl LifecycleWorker {
             settings,
             owner: uuid::Uuid::new_v4().to_string(),
             wake,
+            rotation: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -132,11 +146,8 @@ impl LifecycleWorker {
                     _ = in_flight.join_next() => continue,
                 }
             }
-            // Set-ups dial nothing: done here at once, before the checks.
-            let set_up = worker.set_up_bindings().await;
             let limit = u32::try_from(free).unwrap_or(CLAIM_BATCH).min(CLAIM_BATCH);
             match worker.claim(limit, now_millis()).await {
-                Ok(batch) if batch.is_empty() && set_up > 0 => continue,
                 Ok(batch) if !batch.is_empty() => {
                     for work in batch {
                         let worker = Arc::clone(&worker);
@@ -169,15 +180,10 @@ impl LifecycleWorker {
         // short interval must not keep this step going forever.
         let started = now_millis();
         loop {
-            let set_up = self.set_up_bindings().await;
-            done += set_up;
             let Ok(batch) = self.claim(CLAIM_BATCH, started).await else {
                 break;
             };
             if batch.is_empty() {
-                if set_up > 0 {
-                    continue;
-                }
                 break;
             }
             done += batch.len();
@@ -187,20 +193,35 @@ impl LifecycleWorker {
         done
     }
 
-    /// Claims up to `limit` items, each kind (new connections, bindings, re-checks due
-    /// by `rechecks_due_by`) first up to a third of them, so a steady stream of creates
-    /// cannot starve bindings and re-checks; what one kind leaves is offered to the others.
+    /// Claims up to `limit` items of five kinds (new connections, bindings, queue tests,
+    /// re-checks due by `rechecks_due_by`, set-ups) by the rule of
+    /// [`crate::domain::fair_split`]: each kind first up to its share (a fifth, at least
+    /// one), the first kind turning at each claim; then what is left is offered in turn
+    /// to the kinds that filled their share, so no backlog of one kind starves another.
     async fn claim(&self, limit: u32, rechecks_due_by: i64) -> Result<Vec<Work>, ()> {
-        let share = limit.div_ceil(3).max(1);
+        const KINDS: [WorkKind; 5] = [
+            WorkKind::Create,
+            WorkKind::Bind,
+            WorkKind::QueueTest,
+            WorkKind::Recheck,
+            WorkKind::Setup,
+        ];
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let start = self
+            .rotation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let order: Vec<WorkKind> = (0..KINDS.len())
+            .map(|n| KINDS[(start + n) % KINDS.len()])
+            .collect();
         let mut work = Vec::new();
         // A kind that returned less than it asked for has nothing more: it is not asked
-        // again for what the others left (an idle worker makes three claims, not five).
+        // again for what the others left.
         let mut exhausted = Vec::new();
         // Queues without an online agent wait for one: their work is not claimed here,
         // and says so.
         let pipeline = &self.settings.pipeline;
         if pipeline.requires_agents() {
-            exhausted.extend([WorkKind::Bind, WorkKind::QueueTest]);
+            exhausted.extend([WorkKind::Bind, WorkKind::QueueTest, WorkKind::Setup]);
             let now = now_millis();
             match self
                 .store
@@ -212,24 +233,28 @@ impl LifecycleWorker {
                 Err(error) => warn!(error = %error, "marking work that waits for agents failed"),
             }
         }
-        for (kind, cap) in [
-            (WorkKind::Create, share),
-            (WorkKind::Bind, share),
-            (WorkKind::QueueTest, share),
-            (WorkKind::Recheck, limit),
-            (WorkKind::Create, limit),
-            (WorkKind::Bind, limit),
-        ] {
-            let left = limit.saturating_sub(u32::try_from(work.len()).unwrap_or(limit));
-            let take = cap.min(left);
-            if take == 0 || exhausted.contains(&kind) {
-                continue;
+        let mut share = (limit / KINDS.len()).max(1);
+        loop {
+            let before = work.len();
+            for &kind in &order {
+                let take = share.min(limit.saturating_sub(work.len()));
+                if take == 0 || exhausted.contains(&kind) {
+                    continue;
+                }
+                let asked = u32::try_from(take).unwrap_or(u32::MAX);
+                let claimed = self.claim_kind(kind, asked, rechecks_due_by).await?;
+                if claimed.len() < take {
+                    exhausted.push(kind);
+                }
+                work.extend(claimed);
             }
-            let claimed = self.claim_kind(kind, take, rechecks_due_by).await?;
-            if claimed.len() < usize::try_from(take).unwrap_or(usize::MAX) {
-                exhausted.push(kind);
+            let left = limit.saturating_sub(work.len());
+            let open = KINDS.len().saturating_sub(exhausted.len());
+            if left == 0 || open == 0 || work.len() == before {
+                break;
             }
-            work.extend(claimed);
+            // What is left, shared among the kinds that have more.
+            share = (left / open).max(1);
         }
         Ok(work)
     }
@@ -274,66 +299,58 @@ impl LifecycleWorker {
                 .into_iter()
                 .map(Work::Recheck)
                 .collect(),
+            WorkKind::Setup => store
+                .claim_server_setups(
+                    &self.owner,
+                    lease,
+                    limit,
+                    SETUP_HOSTS_BYTES,
+                    now,
+                    online_since,
+                )
+                .await
+                .map_err(log)?
+                .into_iter()
+                .map(Work::Setup)
+                .collect(),
         })
     }
 
-    /// Sets up a batch of CREATING enhanced bindings of queues and pools without an
-    /// online agent, judged by the server's policy (with `--require-agents` they wait for
-    /// an agent instead). How many it recorded; errors are logged.
-    async fn set_up_bindings(&self) -> usize {
-        let pipeline = &self.settings.pipeline;
-        if pipeline.requires_agents() {
-            return 0;
-        }
-        let now = now_millis();
-        let claimed = self
-            .store
-            .claim_server_setups(
+    /// Sets up a CREATING enhanced binding of a queue or pool without an online agent,
+    /// judged by the server's policy (with `--require-agents` none is claimed: they wait
+    /// for an agent instead). Errors are logged.
+    async fn set_up(&self, work: &SetupWork) {
+        let verdict = check::setup_verdict(
+            &self.settings.policy,
+            work.hosts
+                .iter()
+                .map(|(name, ip)| (name.as_str(), ip.as_str())),
+            &work.routes,
+        );
+        let _ = self
+            .settings
+            .pipeline
+            .record_setup(
+                &work.project_id,
+                &work.peer_id,
+                &work.name,
                 &self.owner,
-                pipeline.lease(),
-                CLAIM_BATCH,
-                now,
-                pipeline.online_since(now),
+                verdict,
+                Place::Server,
             )
             .await;
-        let setups = match claimed {
-            Ok(setups) => setups,
-            Err(error) => {
-                warn!(error = %error, "claiming set-ups failed");
-                return 0;
-            }
-        };
-        let mut recorded = 0;
-        for work in &setups {
-            let verdict = check::setup_verdict(
-                &self.settings.policy,
-                work.hosts
-                    .iter()
-                    .map(|(name, ip)| (name.as_str(), ip.as_str())),
-                &work.routes,
-            );
-            if let Ok(true) = pipeline
-                .record_setup(
-                    &work.project_id,
-                    &work.peer_id,
-                    &work.name,
-                    &self.owner,
-                    verdict,
-                    Place::Server,
-                )
-                .await
-            {
-                recorded += 1;
-            }
-        }
-        recorded
     }
 
     /// Performs one claimed piece of work. A check that panics is contained here: it is
     /// logged with what it was about, counted, and its claim given back with a result
     /// that says so, instead of vanishing silently and holding its lease until it expires.
     async fn perform(&self, work: Work) {
-        let job = work.job(&self.owner);
+        let Some(job) = work.job(&self.owner) else {
+            if let Work::Setup(setup) = &work {
+                self.set_up(setup).await;
+            }
+            return;
+        };
         let subject = job.clone();
         self.contain_panic(&subject, self.perform_unguarded(job))
             .await;
@@ -525,6 +542,106 @@ mod tests {
         assert_eq!(kinds(&claimed), (4, 1, 1), "each kind gets its share");
     }
 
+    /// Issue 24: with every kind backlogged at once (new connections, new bindings,
+    /// queue tests, due re-checks and set-ups), a claim of 16 gives each kind at least
+    /// its share of 3; before, creates, bindings and tests took 6+6+4 and re-checks none.
+    #[tokio::test]
+    async fn with_every_kind_backlogged_each_gets_its_share_of_a_claim() {
+        use crate::store::{EnhancedLimits, HostEntry, NewEnhancedConnection, NewTask};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let worker = worker_on(dir.path()).await;
+        let project = ProjectId::parse("backlog").expect("project");
+        // Ten ACTIVE connections due for a re-check.
+        let mut active = Vec::new();
+        for index in 0..10 {
+            active.push(create(&worker, &project, &format!("active-{index}")).await);
+        }
+        let claimed = worker.claim(10, now_millis()).await.expect("claim");
+        assert_eq!(kinds(&claimed), (10, 0, 0));
+        for id in &active {
+            let result = CheckResult {
+                state: ConnectionState::Active,
+                process: 1.0,
+                connection_url: "127.0.0.1:3306".into(),
+                message: String::new(),
+                failure_reason: None,
+                report: "{}".into(),
+                next_check_at: Some(now_millis() - 1),
+                normalized_url: "127.0.0.1:3306".into(),
+            };
+            let recorded = worker
+                .store
+                .record_check_result(*id, &worker.owner, &result, now_millis())
+                .await;
+            assert!(recorded.expect("recorded"));
+        }
+        // Ten new bindings, ten queue tests, ten set-ups, twenty new connections.
+        let queues: Vec<QueueName> = (0..10)
+            .map(|n| QueueName::parse(&format!("q{n}")).expect("queue"))
+            .collect();
+        worker
+            .store
+            .associate_queues(&project, active[0], &queues, &queues, now_millis())
+            .await
+            .expect("bound");
+        for task_id in 0..10 {
+            let task = NewTask {
+                task_id: 9_000 + task_id,
+                project_id: project.clone(),
+                queue_name: "q1".into(),
+                address: "127.0.0.1:9".into(),
+                now: now_millis(),
+            };
+            worker.store.create_task(&task).await.expect("task");
+        }
+        let new = NewEnhancedConnection {
+            id: ConnectionId::generate(),
+            project_id: project.clone(),
+            name: "enhanced".into(),
+            dest_vpc_id: "vpc-1".into(),
+            dest_network_id: "subnet-1".into(),
+            routetable_id: None,
+            hosts: vec![HostEntry {
+                name: "db".into(),
+                ip: "127.0.0.1".into(),
+            }],
+            tags: Tags::parse(&[]).expect("no tags"),
+            queues: queues.clone(),
+            pools: Vec::new(),
+            now: now_millis(),
+        };
+        let limits = EnhancedLimits {
+            connections_per_project: 10,
+            bindings_per_connection: 100,
+            routes_per_connection: 100,
+        };
+        worker
+            .store
+            .create_enhanced(&new, &queues, &limits)
+            .await
+            .expect("enhanced connection");
+        for index in 0..20 {
+            create(&worker, &project, &format!("new-{index}")).await;
+        }
+        let claimed = worker.claim(16, now_millis()).await.expect("claim");
+        let count = |kind| claimed.iter().filter(|work| work.kind() == kind).count();
+        let counts: Vec<(WorkKind, usize)> = [
+            WorkKind::Create,
+            WorkKind::Bind,
+            WorkKind::QueueTest,
+            WorkKind::Recheck,
+            WorkKind::Setup,
+        ]
+        .into_iter()
+        .map(|kind| (kind, count(kind)))
+        .collect();
+        assert_eq!(claimed.len(), 16, "{counts:?}");
+        assert!(
+            counts.iter().all(|(_, n)| *n >= 3),
+            "every kind gets its share: {counts:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_panicking_check_is_recorded_and_gives_its_claim_back() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -532,7 +649,7 @@ mod tests {
         let project = ProjectId::parse("panics").expect("project");
         let id = create(&worker, &project, "doomed").await;
         let claimed = worker.claim(1, now_millis()).await.expect("claim");
-        let subject = claimed[0].job(&worker.owner);
+        let subject = claimed[0].job(&worker.owner).expect("a check");
         assert!(
             matches!(subject.purpose, Purpose::Create { id: claimed, .. } if claimed == id),
             "{:?}",

@@ -54,6 +54,12 @@ pub struct ClaimRequest {
     /// before this field existed do not, and get none.
     #[serde(default)]
     pub setups: bool,
+    /// Whether the agent takes hosts files by version (`hosts_versions`, and
+    /// `GET .../hosts-files/{queue}` for a version it does not hold). Agents before this
+    /// field existed do not: their claims carry the files themselves (`hosts_files`),
+    /// within the same answer size, which takes fewer checks per claim.
+    #[serde(default)]
+    pub hosts_by_version: bool,
 }
 
 /// One check for an agent to run.
@@ -92,11 +98,31 @@ pub struct ClaimResponse {
     pub is_success: bool,
     pub message: String,
     pub work: Vec<AgentWorkItem>,
-    /// The hosts file of each queue with claimed checks, by queue name, sent once per
-    /// queue (queues whose file is empty are left out): the names its checks resolve
-    /// before DNS.
+    /// The version of the hosts file of each queue with claimed checks, by queue name
+    /// (queues whose file is empty are left out): the names its checks resolve before
+    /// DNS. Equal versions are equal files (for any queue); an agent keeps the files it
+    /// has by version and fetches another with `GET .../hosts-files/{queue}`. Only for
+    /// an agent that asked with `hosts_by_version`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub hosts_versions: std::collections::BTreeMap<String, String>,
+    /// For an agent that did not ask with `hosts_by_version`: the hosts file of each
+    /// queue with claimed checks, by queue name, once per queue (queues whose file is
+    /// empty are left out).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub hosts_files: std::collections::BTreeMap<String, Vec<HostEntry>>,
+}
+
+/// `GET /dsconn/v1/{project_id}/agents/{agent_id}/hosts-files/{queue_name}`: a queue's
+/// hosts file as it is now (at most 20,000 entries, about 3.3 MB at most).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostsFileResponse {
+    pub is_success: bool,
+    pub message: String,
+    pub queue: String,
+    /// The file's version, as claims name it; `""` for an empty file.
+    pub version: String,
+    /// Names in lower case, the first entry of a name only, oldest connection first.
+    pub hosts: Vec<HostEntry>,
 }
 
 /// A hosts-file entry.

@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 
 use super::agent_types::{
     AgentItem, AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
-    HostEntry, ListAgentsResponse, QueueAgent, RegisterAgentRequest, RegisterAgentResponse,
+    HostEntry, HostsFileResponse, ListAgentsResponse, QueueAgent, RegisterAgentRequest,
+    RegisterAgentResponse,
 };
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
@@ -36,9 +37,21 @@ const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
 /// (this process's own new work wakes it at once).
 const CLAIM_POLL: Duration = Duration::from_millis(500);
 const DEFAULT_CLAIM_BATCH: u32 = 8;
-/// Most set-ups one claim takes (each carries its connection's hosts).
-const MAX_SETUPS_PER_CLAIM: u32 = 8;
 const MAX_CLAIM_BATCH: u32 = 64;
+/// Most bytes a claim's answer has (issue 24), whatever the project holds: work is
+/// added while the answer stays within it, and the agent claims again for the rest.
+pub const MAX_CLAIM_ANSWER_BYTES: usize = 4 << 20;
+/// What a claim's checks take of [`MAX_CLAIM_ANSWER_BYTES`] at most: 64 pieces of about
+/// 1 KiB (a url is at most 512 characters) and their queues' hosts versions.
+const CLAIM_CHECKS_BYTES: usize = 256 << 10;
+/// What a set-up takes on the wire besides its connection's hosts: up to 100 routes and
+/// its names.
+const SETUP_ITEM_BYTES: usize = 8 << 10;
+/// The stored hosts a claim's set-ups may carry: the rest of the answer. Above the
+/// largest hosts a connection can have (20,000 entries of 128-character names, about
+/// 3.3 MB), so every set-up fits in a claim of its own.
+const CLAIM_SETUP_HOSTS_BYTES: usize =
+    MAX_CLAIM_ANSWER_BYTES - CLAIM_CHECKS_BYTES - MAX_CLAIM_BATCH as usize * SETUP_ITEM_BYTES;
 /// The lease an agent may ask for on each piece of work.
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(30 * 60));
 
@@ -315,47 +328,112 @@ fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
         kind: SETUP_WORK.to_owned(),
         hosts: work
             .hosts
-            .into_iter()
-            .map(|(name, ip)| HostEntry { name, ip })
+            .iter()
+            .map(|(name, ip)| HostEntry {
+                name: name.clone(),
+                ip: ip.clone(),
+            })
             .collect(),
         queue: work.name,
         bound_as: Some(work.kind),
         service: None,
         url: String::new(),
         lease_until,
-        routes: work.routes,
+        routes: work.routes.to_vec(),
     }
 }
 
-/// The hosts file of each queue of the claimed checks (read once per queue), by queue.
-async fn hosts_files(
+/// The claimed checks' queues, each once, in order.
+fn queues_of(claimed: &[QueueWork]) -> Vec<&str> {
+    let mut queues: Vec<&str> = claimed
+        .iter()
+        .map(|work| work.queue_name.as_str())
+        .collect();
+    queues.sort_unstable();
+    queues.dedup();
+    queues
+}
+
+/// The version of the hosts file of each queue of the claimed checks, by queue.
+async fn hosts_versions(
     state: &AppState,
     project: &ProjectId,
     claimed: &[QueueWork],
-) -> BTreeMap<String, Vec<HostEntry>> {
-    let mut files = BTreeMap::new();
-    let mut read = std::collections::HashSet::new();
-    for work in claimed {
-        if !read.insert(work.queue_name.as_str()) {
-            continue;
+) -> ApiResult<BTreeMap<String, String>> {
+    let mut versions = BTreeMap::new();
+    for queue in queues_of(claimed) {
+        let version = state
+            .checks
+            .pipeline
+            .queue_hosts_version(project, queue)
+            .await?;
+        if let Some(version) = version {
+            versions.insert(queue.to_owned(), version);
         }
+    }
+    Ok(versions)
+}
+
+/// For an agent that does not take hosts files by version: the file of each queue of
+/// the claimed checks, by queue, while they fit in `room` bytes (as JSON); the work of a
+/// queue whose file does not fit is given back (its lease released) and left out of
+/// `claimed`. At least one queue's work is kept: a full file (about 3.3 MB) fits.
+async fn inline_hosts_files(
+    state: &AppState,
+    project: &ProjectId,
+    owner: &str,
+    claimed: &mut Vec<QueueWork>,
+    room: usize,
+) -> ApiResult<BTreeMap<String, Vec<HostEntry>>> {
+    let mut files = BTreeMap::new();
+    let mut left_out = std::collections::HashSet::new();
+    let mut used = 0_usize;
+    for queue in queues_of(claimed) {
         let file = state
             .checks
             .pipeline
-            .queue_hosts(project.as_str(), &work.queue_name)
+            .queue_hosts(project.as_str(), queue)
             .await;
-        if !file.is_empty() {
-            let entries = file
-                .entries()
-                .map(|(name, ip)| HostEntry {
-                    name: name.to_owned(),
-                    ip: ip.to_string(),
-                })
-                .collect();
-            files.insert(work.queue_name.clone(), entries);
+        if file.is_empty() {
+            continue;
         }
+        let size: usize = file
+            .entries()
+            .map(|(name, ip)| name.len() + ip.to_string().len() + 20)
+            .sum();
+        if used.saturating_add(size) > room {
+            left_out.insert(queue.to_owned());
+            continue;
+        }
+        used += size;
+        let entries = file
+            .entries()
+            .map(|(name, ip)| HostEntry {
+                name: name.to_owned(),
+                ip: ip.to_string(),
+            })
+            .collect();
+        files.insert(queue.to_owned(), entries);
     }
-    files
+    if !left_out.is_empty() {
+        let (give_back, keep): (Vec<QueueWork>, Vec<QueueWork>) = std::mem::take(claimed)
+            .into_iter()
+            .partition(|work| left_out.contains(&work.queue_name));
+        *claimed = keep;
+        state.store.release_queue_work(owner, &give_back).await?;
+    }
+    Ok(files)
+}
+
+/// Estimated bytes of a set-up's item in a claim's answer: its connection's hosts as
+/// stored (the same JSON) and [`SETUP_ITEM_BYTES`].
+fn setup_bytes(work: &SetupWork) -> usize {
+    let hosts: usize = work
+        .hosts
+        .iter()
+        .map(|(name, ip)| name.len() + ip.len() + 20)
+        .sum();
+    hosts + SETUP_ITEM_BYTES
 }
 
 /// `POST /dsconn/v1/{project_id}/agents/{agent_id}/claim`
@@ -407,33 +485,58 @@ pub async fn claim(
         tokio::pin!(announced);
         announced.as_mut().enable();
         let now = now_millis();
-        let claimed = if state.store.agent_has_work(&project, &agent_id, now).await? {
+        let has_checks = state.store.agent_has_work(&project, &agent_id, now).await?;
+        let has_setups = request.setups
+            && state
+                .store
+                .agent_has_setups(&project, &agent_id, now)
+                .await?;
+        // Set-ups are a fourth kind of work beside new bindings, re-checks and tests
+        // (which the store shares among themselves): first their share, then what the
+        // checks leave (issue 24). Their hosts are bounded by bytes, not by count.
+        let setup_share = match (has_setups, has_checks) {
+            (false, _) => 0,
+            (true, true) => (max / 4).max(1),
+            (true, false) => max,
+        };
+        let mut setups = if setup_share > 0 {
             state
                 .store
-                .claim_agent_work(&project, &agent_id, &address, lease, max, now)
+                .claim_agent_setups(
+                    &project,
+                    &agent_id,
+                    lease,
+                    setup_share,
+                    CLAIM_SETUP_HOSTS_BYTES,
+                    now,
+                )
+                .await?
+        } else {
+            Vec::new()
+        };
+        let taken = |n: usize| u32::try_from(n).unwrap_or(max);
+        let room = max.saturating_sub(taken(setups.len()));
+        let mut claimed = if has_checks && room > 0 {
+            state
+                .store
+                .claim_agent_work(&project, &agent_id, &address, lease, room, now)
                 .await?
                 .ok_or_else(|| not_registered(&agent_id))?
         } else {
             Vec::new()
         };
-        // Set-ups carry their connection's hosts (up to 20,000 each): a few per claim.
-        let room = max
-            .saturating_sub(u32::try_from(claimed.len()).unwrap_or(max))
-            .min(MAX_SETUPS_PER_CLAIM);
-        let setups = if request.setups
-            && room > 0
-            && state
-                .store
-                .agent_has_setups(&project, &agent_id, now)
-                .await?
-        {
-            state
-                .store
-                .claim_agent_setups(&project, &agent_id, lease, room, now)
-                .await?
-        } else {
-            Vec::new()
-        };
+        let room = room.saturating_sub(taken(claimed.len()));
+        let setup_bytes_used: usize = setups.iter().map(setup_bytes).sum();
+        if has_setups && room > 0 && taken(setups.len()) == setup_share {
+            let hosts_room = CLAIM_SETUP_HOSTS_BYTES.saturating_sub(setup_bytes_used);
+            if hosts_room > 0 {
+                let more = state
+                    .store
+                    .claim_agent_setups(&project, &agent_id, lease, room, hosts_room, now)
+                    .await?;
+                setups.extend(more);
+            }
+        }
         let none = claimed.is_empty() && setups.is_empty();
         if !none || tokio::time::Instant::now() >= give_up {
             let lease_until = now.saturating_add(i64::try_from(millis(lease)).unwrap_or(0));
@@ -442,7 +545,21 @@ pub async fn claim(
                 // replica's cache may hold "waiting" texts: cheap to drop.
                 state.read_cache.invalidate(project.as_str());
             }
-            let hosts_files = hosts_files(&state, &project, &claimed).await;
+            let (hosts_versions, hosts_files) = if request.hosts_by_version {
+                (
+                    hosts_versions(&state, &project, &claimed).await?,
+                    BTreeMap::new(),
+                )
+            } else {
+                let used: usize = setups.iter().map(setup_bytes).sum();
+                let room = MAX_CLAIM_ANSWER_BYTES
+                    .saturating_sub(CLAIM_CHECKS_BYTES)
+                    .saturating_sub(used);
+                let owner = format!("agent:{agent_id}");
+                let files =
+                    inline_hosts_files(&state, &project, &owner, &mut claimed, room).await?;
+                (BTreeMap::new(), files)
+            };
             let work = claimed
                 .into_iter()
                 .map(|work| work_item(work, lease_until))
@@ -452,6 +569,7 @@ pub async fn claim(
                 is_success: true,
                 message: String::new(),
                 work,
+                hosts_versions,
                 hosts_files,
             }));
         }
@@ -461,6 +579,50 @@ pub async fn claim(
             _ = tokio::time::sleep_until(poll.min(give_up)) => {}
         }
     }
+}
+
+/// `GET /dsconn/v1/{project_id}/agents/{agent_id}/hosts-files/{queue_name}`
+#[utoipa::path(
+    get,
+    path = "/dsconn/v1/{project_id}/agents/{agent_id}/hosts-files/{queue_name}",
+    operation_id = "ShowAgentHostsFile",
+    tag = "agents",
+    summary = "A queue's hosts file and its version, for an agent whose claim named a version it does not hold",
+    params(ProjectPath, AgentPath, ("queue_name" = String, Path, description = "The queue")),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses((status = 200, body = HostsFileResponse), ErrorResponses),
+)]
+pub async fn hosts_file(
+    State(state): State<AppState>,
+    principal: Principal,
+    ClientAddress(address): ClientAddress,
+    DliPath((project, agent_id, queue)): DliPath<(String, String, String)>,
+) -> ApiResult<Json<HostsFileResponse>> {
+    let project = principal.authorize(&project)?;
+    let queue = QueueName::parse(&queue)?;
+    state
+        .store
+        .touch_agent(&project, &agent_id, &address.to_string(), now_millis())
+        .await?
+        .ok_or_else(|| not_registered(&agent_id))?;
+    let (version, file) = state
+        .checks
+        .pipeline
+        .versioned_queue_hosts(project.as_str(), queue.as_str())
+        .await?;
+    Ok(Json(HostsFileResponse {
+        is_success: true,
+        message: String::new(),
+        queue: queue.as_str().to_owned(),
+        version: version.unwrap_or_default(),
+        hosts: file
+            .entries()
+            .map(|(name, ip)| HostEntry {
+                name: name.to_owned(),
+                ip: ip.to_string(),
+            })
+            .collect(),
+    }))
 }
 
 /// What a work id names: its kind and key.

@@ -151,6 +151,7 @@ pub struct ApiDoc;
         super::agents::deregister,
         super::agents::claim,
         super::agents::report,
+        super::agents::hosts_file,
     ),
     components(schemas(
         super::queue_tests::CreateConnectivityTaskRequest,
@@ -166,6 +167,7 @@ pub struct ApiDoc;
         super::agent_types::QueueAgent,
         super::agent_types::AgentItem,
         super::agent_types::ListAgentsResponse,
+        super::agent_types::HostsFileResponse,
     )),
     tags(
         (name = "agents", description = "dsconn's agents: checks from a queue's own network"),

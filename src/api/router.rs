@@ -79,6 +79,10 @@ pub fn router(state: AppState) -> Router {
             "/dsconn/v1/{project_id}/agents/{agent_id}/results",
             post(agents::report),
         )
+        .route(
+            "/dsconn/v1/{project_id}/agents/{agent_id}/hosts-files/{queue_name}",
+            get(agents::hosts_file),
+        )
         // Queues and elastic resource pools.
         .route(
             "/v1.0/{project_id}/queues",

@@ -254,7 +254,10 @@ async fn list(args: ListEnhancedArgs) -> Result<(), CliError> {
             connection.status.clone(),
             bindings_text(&connection.available_queue_info),
             bindings_text(&connection.elastic_resource_pools),
-            connection.hosts.len().to_string(),
+            connection
+                .hosts_omitted
+                .unwrap_or(connection.hosts.len() as u64)
+                .to_string(),
             connection.routes.len().to_string(),
             local_time(connection.create_time),
         ]);

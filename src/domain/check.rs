@@ -151,8 +151,64 @@ super::reads_as_str!(FailureReason);
 super::reads_as_str!(Reachability);
 super::reads_as_str!(BindingStatus);
 
+/// How a claim of `limit` pieces of work is shared among kinds of work, given how many of
+/// each are `available` (in the same order): first every kind gets up to its share
+/// (`limit / kinds`, at least 1), then what is left is shared among the kinds with more,
+/// one piece each in turn, so no backlog of one kind starves another. The first round starts at kind `start`
+/// (mod the number of kinds): with fewer pieces than kinds, rotating the start lets every
+/// kind go first in turn. Pure; every claim of work (the worker's and the agents') uses
+/// this rule.
+pub fn fair_split(available: &[usize], limit: usize, start: usize) -> Vec<usize> {
+    let kinds = available.len();
+    let mut taken = vec![0; kinds];
+    if kinds == 0 {
+        return taken;
+    }
+    let share = (limit / kinds).max(1);
+    let mut left = limit;
+    let order: Vec<usize> = (0..kinds).map(|n| (start + n) % kinds).collect();
+    for &kind in &order {
+        let take = available[kind].min(share).min(left);
+        taken[kind] = take;
+        left -= take;
+    }
+    // What is left, one piece at a time to each kind that has more.
+    while left > 0 {
+        let before = left;
+        for &kind in &order {
+            if left > 0 && taken[kind] < available[kind] {
+                taken[kind] += 1;
+                left -= 1;
+            }
+        }
+        if left == before {
+            break;
+        }
+    }
+    taken
+}
+
 #[cfg(test)]
 mod tests {
+
+    use super::fair_split;
+
+    #[test]
+    fn every_backlogged_kind_gets_its_share_and_leftovers_go_to_the_rest() {
+        // Issue 24: a claim of 16 with five kinds backlogged gives each at least 3.
+        assert_eq!(
+            fair_split(&[100, 100, 100, 100, 100], 16, 0),
+            [4, 3, 3, 3, 3]
+        );
+        // Three backlogged kinds, one nearly idle, one idle: leftovers go to the others.
+        assert_eq!(fair_split(&[100, 100, 1, 0, 100], 16, 0), [5, 5, 1, 0, 5]);
+        // Fewer pieces than kinds: the start decides who goes first.
+        assert_eq!(fair_split(&[5, 5, 5], 1, 0), [1, 0, 0]);
+        assert_eq!(fair_split(&[5, 5, 5], 1, 2), [0, 0, 1]);
+        assert_eq!(fair_split(&[0, 0, 0], 8, 1), [0, 0, 0]);
+        assert_eq!(fair_split(&[], 8, 0), Vec::<usize>::new());
+    }
+
     use super::*;
 
     #[test]

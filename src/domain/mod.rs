@@ -59,7 +59,7 @@ mod endpoint;
 mod scope;
 mod tag;
 
-pub use check::{BindingStatus, FailureReason, Reachability};
+pub use check::{BindingStatus, FailureReason, Reachability, fair_split};
 pub use connection::{
     ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, QueueName, Service,
     ValidationError,

@@ -154,6 +154,9 @@ pub struct EnhancedConnectionRecord {
     pub routes: Vec<EnhancedRoute>,
     /// DLI's `isPrivis`: no grant to another project exists.
     pub is_privis: bool,
+    /// A list only: how many hosts the connection has when they were left out of the
+    /// list (`hosts` is then empty); see [`LIST_HOSTS_PER_CONNECTION`].
+    pub hosts_left_out: Option<u64>,
 }
 
 impl EnhancedConnectionRecord {
@@ -333,6 +336,33 @@ pub trait EnhancedStore: Send + Sync {
     async fn purge_deleted_enhanced(&self, deleted_before: i64) -> Result<u64>;
 }
 
+/// Most hosts of a connection an E2 list shows; a connection with more lists none, and
+/// says how many it has (E3 shows them whole), so a page of 1,000 connections is not
+/// 1,000 times 20,000 hosts (issue 24).
+pub const LIST_HOSTS_PER_CONNECTION: u64 = 100;
+/// Most hosts one E2 page shows in all (about 1.6 MB at most); the connections after are
+/// listed without their hosts, as above.
+pub const LIST_HOSTS_PER_PAGE: u64 = 10_000;
+
+/// The number of entries of a stored hosts column `c.hosts`, without parsing it: every
+/// entry has one `"ip"` key, and names and addresses cannot contain a `"`.
+const HOSTS_COUNT: &str = "((LENGTH(c.hosts) - LENGTH(REPLACE(c.hosts, '\"ip\"', ''))) / 4)";
+
+/// [`CONNECTION_COLUMNS`] for a list: hosts only when there are at most
+/// [`LIST_HOSTS_PER_CONNECTION`] of them (`'[]'` otherwise, so a large column is never
+/// read), then their count.
+pub(super) static LIST_CONNECTION_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        CONNECTION_COLUMNS.replacen(
+            "c.hosts,",
+            &format!(
+                "CASE WHEN {HOSTS_COUNT} <= {LIST_HOSTS_PER_CONNECTION} THEN c.hosts \
+                 ELSE '[]' END,"
+            ),
+            1,
+        ) + &format!(", CAST({HOSTS_COUNT} AS BIGINT) AS hosts_count")
+    });
+
 /// The columns of a connection row, in [`ConnectionRow`] order; `c` is the connection,
 /// `$1` the project whose grants count for `is_privis`-free reading.
 pub(super) const CONNECTION_COLUMNS: &str = "c.id, c.project_id, c.name, c.status, \
@@ -423,8 +453,11 @@ pub(super) const DELETE_BINDINGS_OF: &str =
 pub(super) const DELETE_GRANTS_OF: &str = "DELETE FROM enhanced_grants WHERE connection_id = $1";
 pub(super) const DELETE_TAGS_OF: &str = "DELETE FROM enhanced_tags WHERE connection_id = $1";
 
-pub(super) const UPDATE_HOSTS: &str =
-    "UPDATE enhanced_connections SET hosts = $2, update_time = $3 WHERE id = $1";
+/// `update_time` only moves forward, by at least 1 ms: it stamps the hosts, and a queue's
+/// hosts file version ([`super::queue_work::hosts_version`]) must change with them even
+/// when two changes fall in one millisecond.
+pub(super) const UPDATE_HOSTS: &str = "UPDATE enhanced_connections SET hosts = $2, \
+     update_time = CASE WHEN $3 > update_time THEN $3 ELSE update_time + 1 END WHERE id = $1";
 
 pub(super) const SELECT_ROUTES_OF: &str =
     "SELECT name, cidr FROM enhanced_routes WHERE connection_id = $1";
@@ -483,6 +516,7 @@ pub(super) fn connection_of(row: ConnectionRow) -> Result<EnhancedConnectionReco
         bindings: Vec::new(),
         routes: Vec::new(),
         is_privis,
+        hosts_left_out: None,
     })
 }
 
@@ -553,7 +587,7 @@ macro_rules! impl_enhanced_store {
         const _: () = {
             use std::sync::LazyLock;
 
-            use sqlx::QueryBuilder;
+            use sqlx::{FromRow, QueryBuilder};
 
             use $crate::domain::{ConnectionId, ProjectId, QueueName};
             use $crate::store::enhanced::{
@@ -885,7 +919,7 @@ macro_rules! impl_enhanced_store {
                 ) -> Result<Vec<EnhancedConnectionRecord>> {
                     let mut builder: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
                         "SELECT {} FROM enhanced_connections c WHERE c.project_id = ",
-                        enhanced::CONNECTION_COLUMNS
+                        *enhanced::LIST_CONNECTION_COLUMNS
                     ));
                     builder.push_bind(project.as_str());
                     builder
@@ -912,14 +946,26 @@ macro_rules! impl_enhanced_store {
                         .push(" OFFSET ")
                         .push_bind(i64::from(query.offset));
                     let mut transaction = self.begin_snapshot().await?;
-                    let rows: Vec<ConnectionRow> = builder
-                        .build_query_as()
-                        .fetch_all(&mut *transaction)
-                        .await?;
-                    let mut records = rows
-                        .into_iter()
-                        .map(enhanced::connection_of)
-                        .collect::<Result<Vec<_>>>()?;
+                    let rows: Vec<<$db as sqlx::Database>::Row> =
+                        builder.build().fetch_all(&mut *transaction).await?;
+                    let mut records = Vec::with_capacity(rows.len());
+                    let mut listed = 0_u64;
+                    for row in &rows {
+                        use sqlx::Row;
+                        let count: i64 = row.try_get("hosts_count")?;
+                        let count = u64::try_from(count).unwrap_or(0);
+                        let mut record = enhanced::connection_of(ConnectionRow::from_row(row)?)?;
+                        let fits = count <= enhanced::LIST_HOSTS_PER_CONNECTION
+                            && listed + count <= enhanced::LIST_HOSTS_PER_PAGE;
+                        if fits {
+                            listed += count;
+                        } else if count > 0 {
+                            record.hosts = Vec::new();
+                            record.hosts_left_out = Some(count);
+                        }
+                        records.push(record);
+                    }
+                    drop(rows);
                     Self::enhanced_details(&mut transaction, &mut records, None).await?;
                     transaction.commit().await?;
                     Ok(records)

@@ -34,9 +34,9 @@ pub use enhanced::{
 pub use enhanced_sharing::EnhancedSharingStore;
 pub use postgres::PgStore;
 pub use queue_work::{
-    AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork, QueueWorkKind, QueueWorkStore,
-    RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SETUP_WORK, SetupOutcome, SetupWork, TaskRecord,
-    TaskResult,
+    AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueHosts, QueueWork, QueueWorkKind,
+    QueueWorkStore, RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SETUP_WORK, SetupOutcome,
+    SetupWork, TaskRecord, TaskResult, hosts_version,
 };
 pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
 

@@ -6,9 +6,11 @@
 //! LOCKED` on PostgreSQL; SQLite's one writer needs none) and mark them in the same
 //! transaction, so one statement set serves both backends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sha2::Digest;
 
 use super::Result;
 use crate::domain::{ConnectionId, ProjectId, Service};
@@ -151,10 +153,12 @@ pub struct SetupWork {
     pub kind: String,
     pub name: String,
     pub connection_id: String,
-    /// The connection's hosts, `(name, ip)` as stored.
-    pub hosts: Vec<(String, String)>,
-    /// The connection's routes' CIDRs, by route name.
-    pub routes: Vec<String>,
+    /// The connection's hosts, `(name, ip)` as stored: one parsed list per connection,
+    /// shared by every set-up of it a claim takes (a connection bound to 100 queues is
+    /// not 100 copies of up to 20,000 hosts).
+    pub hosts: Arc<Vec<(String, String)>>,
+    /// The connection's routes' CIDRs, by route name (shared the same way).
+    pub routes: Arc<Vec<String>>,
 }
 
 impl SetupWork {
@@ -174,6 +178,35 @@ pub struct SetupOutcome {
     pub active: bool,
     pub message: String,
     pub checked_from: String,
+}
+
+/// A queue's hosts file as read in one snapshot: its version and its entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueHosts {
+    /// [`hosts_version`] of the file; None when it is empty.
+    pub version: Option<String>,
+    /// `(name, ip)` as stored, oldest connection first, at most
+    /// [`crate::probe::HostsFile::MAX_ENTRIES`].
+    pub entries: Vec<(String, String)>,
+}
+
+/// The version of a queue's hosts file, from the `(id, update_time)` of the connections
+/// it is merged from, in their order: the file is a function of those (a change of a
+/// connection's hosts moves its `update_time` forward, see [`super::enhanced`]), so equal
+/// versions are equal files, in any project, and any change gives a new version. None for
+/// an empty file. A hash, so that it is short and says nothing of the connections.
+pub fn hosts_version(stamps: &[(String, i64)]) -> Option<String> {
+    if stamps.is_empty() {
+        return None;
+    }
+    let mut hash = sha2::Sha256::new();
+    for (id, update_time) in stamps {
+        hash.update(id.as_bytes());
+        hash.update(b":");
+        hash.update(update_time.to_be_bytes());
+        hash.update(b";");
+    }
+    Some(hex::encode(&hash.finalize()[..12]))
 }
 
 /// One stored host entry, as enhanced_connections.hosts holds them.
@@ -226,7 +259,8 @@ pub trait QueueWorkStore: Send + Sync {
     -> Result<Vec<(String, String, u64)>>;
 
     /// Claims up to `limit` pieces of work of the agent's queues: CREATING bindings, ACTIVE
-    /// bindings due for a re-check, and tests; the agent is heard from. None if it is not
+    /// bindings due for a re-check, and tests, shared among the three kinds by
+    /// [`crate::domain::fair_split`]; the agent is heard from. None if it is not
     /// registered.
     async fn claim_agent_work(
         &self,
@@ -282,19 +316,29 @@ pub trait QueueWorkStore: Send + Sync {
         now: i64,
     ) -> Result<bool>;
 
-    /// The hosts file of a queue's checks: the hosts of the live enhanced connections
-    /// with an ACTIVE binding of the queue, oldest connection first, at most
-    /// [`crate::probe::HostsFile::MAX_ENTRIES`] of them.
-    async fn queue_hosts(&self, project: &ProjectId, queue: &str) -> Result<Vec<(String, String)>>;
+    /// Gives back the claims of `owner` on these pieces of work (a claim that could not
+    /// send them).
+    async fn release_queue_work(&self, owner: &str, work: &[QueueWork]) -> Result<()>;
+
+    /// The hosts file of a queue's checks with its version, read in one snapshot: the
+    /// hosts of the live enhanced connections with an ACTIVE binding of the queue, oldest
+    /// connection first, at most [`crate::probe::HostsFile::MAX_ENTRIES`] of them.
+    async fn queue_hosts(&self, project: &ProjectId, queue: &str) -> Result<QueueHosts>;
+
+    /// The version of a queue's hosts file (None: empty), without reading the hosts.
+    async fn queue_hosts_version(&self, project: &ProjectId, queue: &str)
+    -> Result<Option<String>>;
 
     /// Claims up to `limit` set-ups of CREATING enhanced bindings of the queues and pools
-    /// the agent serves.
+    /// the agent serves, oldest first, while their connections' stored hosts add up to at
+    /// most `hosts_bytes` (the first one is always taken).
     async fn claim_agent_setups(
         &self,
         project: &ProjectId,
         agent_id: &str,
         lease: Duration,
         limit: u32,
+        hosts_bytes: usize,
         now: i64,
     ) -> Result<Vec<SetupWork>>;
 
@@ -303,12 +347,14 @@ pub trait QueueWorkStore: Send + Sync {
     -> Result<bool>;
 
     /// Claims set-ups of queues and pools without an agent heard from since
-    /// `online_since`, for the server's worker.
+    /// `online_since`, for the server's worker; `hosts_bytes` as for
+    /// [`Self::claim_agent_setups`].
     async fn claim_server_setups(
         &self,
         owner: &str,
         lease: Duration,
         limit: u32,
+        hosts_bytes: usize,
         now: i64,
         online_since: i64,
     ) -> Result<Vec<SetupWork>>;
@@ -385,16 +431,16 @@ pub(super) const SELECT_AGENT_QUEUES: &str = "SELECT aq.agent_id, aq.kind, aq.qu
      FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
      WHERE a.project_id = $1 AND a.last_seen >= $2 ORDER BY aq.queue_name";
 
-/// The agent's bindings to check: CREATING ones and ACTIVE ones due ($3 now), oldest
-/// first; $1 project, $2 agent, $4 limit.
+/// The agent's bindings to check of status $5: CREATING ones, or ACTIVE ones due ($3
+/// now), oldest first; $1 project, $2 agent, $4 limit.
 pub(super) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, w.queue_name, w.status, \
          c.id, c.service, c.destination \
      FROM queue_bindings w JOIN connections c ON c.id = w.connection_id \
      WHERE c.project_id = $1 AND c.state <> 'DELETED' \
        AND w.queue_name IN (SELECT queue_name FROM agent_queues \
                             WHERE agent_id = $2 AND kind = 'queue') \
-       AND (w.status = 'CREATING' \
-            OR (w.status = 'ACTIVE' AND COALESCE(w.next_check_at, 0) <= $3)) \
+       AND w.status = $5 \
+       AND (w.status = 'CREATING' OR COALESCE(w.next_check_at, 0) <= $3) \
        AND (w.lease_until IS NULL OR w.lease_until < $3) \
      ORDER BY w.update_time, w.peer_id LIMIT $4";
 
@@ -417,6 +463,11 @@ pub(super) const LEASE_BINDING: &str =
 pub(super) const LEASE_TASK: &str =
     "UPDATE connectivity_tasks SET lease_owner = $1, lease_until = $2 WHERE task_id = $3";
 
+pub(super) const RELEASE_BINDING_LEASE: &str = "UPDATE queue_bindings \
+     SET lease_owner = NULL, lease_until = NULL WHERE peer_id = $1 AND lease_owner = $2";
+pub(super) const RELEASE_TASK_LEASE: &str = "UPDATE connectivity_tasks \
+     SET lease_owner = NULL, lease_until = NULL WHERE task_id = $1 AND lease_owner = $2";
+
 pub(super) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bindings \
      SET connectivity = $1, checked_from = $2, next_check_at = $3, last_checked_at = $4, \
          lease_owner = NULL, lease_until = NULL \
@@ -438,16 +489,29 @@ pub(super) const RECORD_TASK_RESULT: &str = "UPDATE connectivity_tasks \
 pub(super) const RELEASE_SETUP_LEASES: &str =
     "UPDATE enhanced_bindings SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
 
-/// The hosts columns of a queue's ACTIVE enhanced bindings: $1 project, $2 queue.
-pub(super) const SELECT_QUEUE_HOSTS: &str = "SELECT c.hosts FROM enhanced_bindings b \
+/// The connections a queue's hosts file is merged from: $1 project, $2 queue.
+const QUEUE_HOSTS_FROM: &str = "FROM enhanced_bindings b \
      JOIN enhanced_connections c ON c.id = b.connection_id \
      WHERE b.project_id = $1 AND b.kind = 'queue' AND b.name = $2 AND b.status = 'ACTIVE' \
        AND c.status = 'ACTIVE' AND c.hosts <> '[]' \
      ORDER BY c.create_time, c.id";
 
-/// The agent's set-ups: $1 project, $2 agent, $3 now, $4 limit.
+/// The hosts columns of a queue's ACTIVE enhanced bindings: $1 project, $2 queue.
+pub(super) static SELECT_QUEUE_HOSTS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT c.hosts {QUEUE_HOSTS_FROM}"));
+
+/// What [`hosts_version`] is computed from: $1 project, $2 queue.
+pub(super) static SELECT_QUEUE_HOSTS_STAMPS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT c.id, c.update_time {QUEUE_HOSTS_FROM}"));
+
+/// A connection's stored hosts, read once per connection by a claim of its set-ups.
+pub(super) const SELECT_CONNECTION_HOSTS: &str =
+    "SELECT hosts FROM enhanced_connections WHERE id = $1";
+
+/// The agent's set-ups: $1 project, $2 agent, $3 now, $4 limit; the connection's hosts
+/// by their stored size only (read once per connection when leased).
 pub(super) const SELECT_AGENT_SETUPS: &str = "SELECT w.peer_id, w.project_id, w.kind, w.name, \
-         c.id, c.hosts \
+         c.id, CAST(LENGTH(c.hosts) AS BIGINT) \
      FROM enhanced_bindings w JOIN enhanced_connections c ON c.id = w.connection_id \
      WHERE w.project_id = $1 AND w.status = 'CREATING' AND c.status = 'ACTIVE' \
        AND EXISTS (SELECT 1 FROM agent_queues aq WHERE aq.agent_id = $2 \
@@ -484,8 +548,8 @@ macro_rules! impl_queue_work_store {
 
             use $crate::domain::{ConnectionId, ProjectId, Service};
             use $crate::store::queue_work::{
-                self as work, AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork,
-                QueueWorkKind, QueueWorkStore, RegisterOutcome, SetupOutcome, SetupWork,
+                self as work, AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueHosts,
+                QueueWork, QueueWorkKind, QueueWorkStore, RegisterOutcome, SetupOutcome, SetupWork,
                 TaskRecord, TaskResult,
             };
             use $crate::store::shared::{Backend, Claim, Dialect};
@@ -501,35 +565,66 @@ macro_rules! impl_queue_work_store {
                 })
             }
 
-            /// A set-up row as the claims read it.
-            type SetupRow = (String, String, String, String, String, String);
+            /// A set-up row as the claims read it: the connection's hosts by their size.
+            type SetupRow = (String, String, String, String, String, i64);
 
             impl $store {
-                /// Leases the set-ups read and completes them with their routes.
+                /// Leases the set-ups read, oldest first, while their connections' stored
+                /// hosts add up to at most `hosts_bytes` (the first always), and completes
+                /// them with their hosts and routes, read and parsed once per connection.
                 async fn lease_setups(
                     connection: &mut <$db as sqlx::Database>::Connection,
                     rows: Vec<SetupRow>,
                     claim: &Claim<'_>,
+                    hosts_bytes: usize,
                 ) -> Result<Vec<SetupWork>> {
+                    type Shared = (
+                        std::sync::Arc<Vec<(String, String)>>,
+                        std::sync::Arc<Vec<String>>,
+                    );
+                    let mut read: std::collections::HashMap<String, Shared> =
+                        std::collections::HashMap::new();
                     let mut claimed = Vec::with_capacity(rows.len());
-                    for (peer_id, project_id, kind, name, connection_id, hosts) in rows {
+                    let mut bytes = 0_usize;
+                    for (peer_id, project_id, kind, name, connection_id, size) in rows {
+                        let size = usize::try_from(size).unwrap_or(usize::MAX);
+                        if !claimed.is_empty() && bytes.saturating_add(size) > hosts_bytes {
+                            break;
+                        }
+                        bytes = bytes.saturating_add(size);
                         sqlx::query(work::LEASE_SETUP)
                             .bind(claim.owner)
                             .bind(claim.lease_until)
                             .bind(&peer_id)
                             .execute(&mut *connection)
                             .await?;
-                        let routes: Vec<String> = sqlx::query_scalar(work::SELECT_ROUTE_CIDRS)
-                            .bind(&connection_id)
-                            .fetch_all(&mut *connection)
-                            .await?;
+                        let (hosts, routes) = match read.get(&connection_id) {
+                            Some(shared) => shared.clone(),
+                            None => {
+                                let raw: String = sqlx::query_scalar(work::SELECT_CONNECTION_HOSTS)
+                                    .bind(&connection_id)
+                                    .fetch_one(&mut *connection)
+                                    .await?;
+                                let routes: Vec<String> =
+                                    sqlx::query_scalar(work::SELECT_ROUTE_CIDRS)
+                                        .bind(&connection_id)
+                                        .fetch_all(&mut *connection)
+                                        .await?;
+                                let shared = (
+                                    std::sync::Arc::new(work::stored_hosts(&raw)),
+                                    std::sync::Arc::new(routes),
+                                );
+                                read.insert(connection_id.clone(), shared.clone());
+                                shared
+                            }
+                        };
                         claimed.push(SetupWork {
                             peer_id,
                             project_id,
                             kind,
                             name,
                             connection_id,
-                            hosts: work::stored_hosts(&hosts),
+                            hosts,
                             routes,
                         });
                     }
@@ -739,27 +834,39 @@ macro_rules! impl_queue_work_store {
                         transaction.rollback().await?;
                         return Ok(None);
                     }
-                    let bindings: Vec<(String, String, String, String, String, String)> =
-                        sqlx::query_as(&BINDINGS)
-                            .bind(project.as_str())
-                            .bind(agent_id)
-                            .bind(now)
-                            .bind(claim.limit)
-                            .fetch_all(&mut *transaction)
-                            .await?;
-                    let room = claim.limit - i64::try_from(bindings.len()).unwrap_or(0);
-                    let tests: Vec<(i64, String, String)> = if room > 0 {
-                        sqlx::query_as(&TESTS)
-                            .bind(project.as_str())
-                            .bind(agent_id)
-                            .bind(now)
-                            .bind(room)
-                            .fetch_all(&mut *transaction)
-                            .await?
-                    } else {
-                        Vec::new()
-                    };
-                    let mut claimed = Vec::with_capacity(bindings.len() + tests.len());
+                    type BindingRow = (String, String, String, String, String, String);
+                    let mut kinds: Vec<Vec<BindingRow>> = Vec::with_capacity(2);
+                    for status in ["CREATING", "ACTIVE"] {
+                        kinds.push(
+                            sqlx::query_as(&BINDINGS)
+                                .bind(project.as_str())
+                                .bind(agent_id)
+                                .bind(now)
+                                .bind(claim.limit)
+                                .bind(status)
+                                .fetch_all(&mut *transaction)
+                                .await?,
+                        );
+                    }
+                    let mut tests: Vec<(i64, String, String)> = sqlx::query_as(&TESTS)
+                        .bind(project.as_str())
+                        .bind(agent_id)
+                        .bind(now)
+                        .bind(claim.limit)
+                        .fetch_all(&mut *transaction)
+                        .await?;
+                    // Each kind its share first (issue 24): new bindings, re-checks, tests.
+                    let taken = $crate::domain::fair_split(
+                        &[kinds[0].len(), kinds[1].len(), tests.len()],
+                        usize::try_from(claim.limit).unwrap_or(0),
+                        usize::try_from(now.rem_euclid(3)).unwrap_or(0),
+                    );
+                    tests.truncate(taken[2]);
+                    let mut claimed = Vec::with_capacity(taken.iter().sum());
+                    let bindings = kinds
+                        .into_iter()
+                        .zip(&taken)
+                        .flat_map(|(rows, &take)| rows.into_iter().take(take));
                     for (peer_id, queue_name, status, id, service, destination) in bindings {
                         sqlx::query(work::LEASE_BINDING)
                             .bind(claim.owner)
@@ -808,19 +915,27 @@ macro_rules! impl_queue_work_store {
                     agent_id: &str,
                     now: i64,
                 ) -> Result<bool> {
-                    for select in [work::SELECT_AGENT_BINDINGS, work::SELECT_AGENT_TESTS] {
-                        let found = sqlx::query(select)
+                    for status in ["CREATING", "ACTIVE"] {
+                        let found = sqlx::query(work::SELECT_AGENT_BINDINGS)
                             .bind(project.as_str())
                             .bind(agent_id)
                             .bind(now)
                             .bind(1_i64)
+                            .bind(status)
                             .fetch_optional(self.reader())
                             .await?;
                         if found.is_some() {
                             return Ok(true);
                         }
                     }
-                    Ok(false)
+                    let found = sqlx::query(work::SELECT_AGENT_TESTS)
+                        .bind(project.as_str())
+                        .bind(agent_id)
+                        .bind(now)
+                        .bind(1_i64)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    Ok(found.is_some())
                 }
 
                 async fn claim_server_tests(
@@ -985,26 +1100,77 @@ macro_rules! impl_queue_work_store {
                     Ok(self.write(statement).await? > 0)
                 }
 
+                async fn release_queue_work(&self, owner: &str, work: &[QueueWork]) -> Result<()> {
+                    let mut transaction = self.begin_write().await?;
+                    for piece in work {
+                        match piece.kind {
+                            QueueWorkKind::Test => {
+                                sqlx::query(work::RELEASE_TASK_LEASE)
+                                    .bind(piece.key.parse::<i64>().unwrap_or_default())
+                                    .bind(owner)
+                                    .execute(&mut *transaction)
+                                    .await?;
+                            }
+                            QueueWorkKind::Bind | QueueWorkKind::RecheckBinding => {
+                                sqlx::query(work::RELEASE_BINDING_LEASE)
+                                    .bind(&piece.key)
+                                    .bind(owner)
+                                    .execute(&mut *transaction)
+                                    .await?;
+                            }
+                        }
+                    }
+                    transaction.commit().await?;
+                    Ok(())
+                }
+
                 async fn queue_hosts(
                     &self,
                     project: &ProjectId,
                     queue: &str,
-                ) -> Result<Vec<(String, String)>> {
+                ) -> Result<QueueHosts> {
                     use futures::TryStreamExt;
                     let cap = $crate::probe::HostsFile::MAX_ENTRIES;
-                    let mut rows = sqlx::query_scalar::<_, String>(work::SELECT_QUEUE_HOSTS)
-                        .bind(project.as_str())
-                        .bind(queue)
-                        .fetch(self.reader());
-                    let mut hosts = Vec::new();
-                    while let Some(raw) = rows.try_next().await? {
-                        hosts.extend(work::stored_hosts(&raw));
-                        if hosts.len() >= cap {
-                            hosts.truncate(cap);
-                            break;
+                    let mut transaction = self.begin_snapshot().await?;
+                    let stamps: Vec<(String, i64)> =
+                        sqlx::query_as(&work::SELECT_QUEUE_HOSTS_STAMPS)
+                            .bind(project.as_str())
+                            .bind(queue)
+                            .fetch_all(&mut *transaction)
+                            .await?;
+                    let mut entries = Vec::new();
+                    if !stamps.is_empty() {
+                        let mut rows = sqlx::query_scalar::<_, String>(&work::SELECT_QUEUE_HOSTS)
+                            .bind(project.as_str())
+                            .bind(queue)
+                            .fetch(&mut *transaction);
+                        while let Some(raw) = rows.try_next().await? {
+                            entries.extend(work::stored_hosts(&raw));
+                            if entries.len() >= cap {
+                                entries.truncate(cap);
+                                break;
+                            }
                         }
                     }
-                    Ok(hosts)
+                    transaction.commit().await?;
+                    Ok(QueueHosts {
+                        version: work::hosts_version(&stamps),
+                        entries,
+                    })
+                }
+
+                async fn queue_hosts_version(
+                    &self,
+                    project: &ProjectId,
+                    queue: &str,
+                ) -> Result<Option<String>> {
+                    let stamps: Vec<(String, i64)> =
+                        sqlx::query_as(&work::SELECT_QUEUE_HOSTS_STAMPS)
+                            .bind(project.as_str())
+                            .bind(queue)
+                            .fetch_all(self.reader())
+                            .await?;
+                    Ok(work::hosts_version(&stamps))
                 }
 
                 async fn claim_agent_setups(
@@ -1013,6 +1179,7 @@ macro_rules! impl_queue_work_store {
                     agent_id: &str,
                     lease: Duration,
                     limit: u32,
+                    hosts_bytes: usize,
                     now: i64,
                 ) -> Result<Vec<SetupWork>> {
                     static SELECT: LazyLock<String> = LazyLock::new(|| {
@@ -1028,7 +1195,8 @@ macro_rules! impl_queue_work_store {
                         .bind(claim.limit)
                         .fetch_all(&mut *transaction)
                         .await?;
-                    let claimed = Self::lease_setups(&mut transaction, rows, &claim).await?;
+                    let claimed =
+                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes).await?;
                     transaction.commit().await?;
                     Ok(claimed)
                 }
@@ -1054,12 +1222,14 @@ macro_rules! impl_queue_work_store {
                     owner: &str,
                     lease: Duration,
                     limit: u32,
+                    hosts_bytes: usize,
                     now: i64,
                     online_since: i64,
                 ) -> Result<Vec<SetupWork>> {
                     static SELECT: LazyLock<String> = LazyLock::new(|| {
                         format!(
-                            "SELECT w.peer_id, w.project_id, w.kind, w.name, c.id, c.hosts \
+                            "SELECT w.peer_id, w.project_id, w.kind, w.name, c.id, \
+                                    CAST(LENGTH(c.hosts) AS BIGINT) \
                              FROM enhanced_bindings w \
                              JOIN enhanced_connections c ON c.id = w.connection_id \
                              WHERE w.status = 'CREATING' AND c.status = 'ACTIVE' \
@@ -1087,7 +1257,8 @@ macro_rules! impl_queue_work_store {
                         .bind(claim.limit)
                         .fetch_all(&mut *transaction)
                         .await?;
-                    let claimed = Self::lease_setups(&mut transaction, rows, &claim).await?;
+                    let claimed =
+                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes).await?;
                     transaction.commit().await?;
                     Ok(claimed)
                 }

@@ -21,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod listing;
 mod logs;
+mod memory;
 mod openapi;
 mod operations;
 mod outbound_policy;

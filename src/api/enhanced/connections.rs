@@ -258,6 +258,7 @@ pub fn connection_body(
                 create_time: route.create_time,
             })
             .collect(),
+        hosts_omitted: record.hosts_left_out,
         is_privis: (access == EnhancedAccess::Owner).then_some(record.is_privis),
         ipv6_enable: false,
     }

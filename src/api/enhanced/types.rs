@@ -126,6 +126,11 @@ pub struct EnhancedConnection {
     /// Epoch ms.
     pub create_time: i64,
     pub hosts: Vec<EnhancedConnectionHost>,
+    /// Extension, E2 only: the connection has this many hosts and `hosts` is empty; a
+    /// list shows at most 100 hosts of a connection and 10,000 per page (E3 shows them
+    /// whole). Absent when `hosts` is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_omitted: Option<u64>,
     pub routes: Vec<EnhancedConnectionRoute>,
     /// True while the connection is granted to no other project; omitted for a grantee.
     #[serde(rename = "isPrivis", default, skip_serializing_if = "Option::is_none")]
