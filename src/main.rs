@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
         Command::Wait(args) => client::wait(args).await.map_err(Into::into),
         Command::Test(args) => client::test(args).await.map_err(Into::into),
         Command::Queue { command } => dsconn::cli::queue::run(command).await.map_err(Into::into),
+        Command::Pool { command } => dsconn::cli::pool::run(command).await.map_err(Into::into),
         Command::Enhanced { command } => dsconn::cli::enhanced::run(command)
             .await
             .map_err(Into::into),

@@ -145,6 +145,9 @@ export const api = {
   testFromQueue: (project, name, address) => request('POST', `${queue(project, name)}/connection-test`, { body: { address } }),
   queueTest: (project, name, taskId) => request('GET', `${queue(project, name)}/connection-test/${segment(taskId)}`),
   listPools: (project) => request('GET', `/v3/${segment(project)}/elastic-resource-pools`),
+  createPool: (project, body) => request('POST', `/v3/${segment(project)}/elastic-resource-pools`, { body }),
+  removePool: (project, name) => request('DELETE', `/v3/${segment(project)}/elastic-resource-pools/${segment(name)}`),
+  addQueueToPool: (project, pool, queueName) => request('POST', `/v3/${segment(project)}/elastic-resource-pools/${segment(pool)}/queues`, { body: { queue_name: queueName } }),
   // Enhanced connections (E1-E9).
   listEnhanced: (project, query) => request('GET', enhancedCollection(project), { query }),
   showEnhanced: (project, id) => request('GET', enhanced(project, id)),

@@ -1,12 +1,14 @@
 //! The HTTP API: DLI's classic datasource-connection operations, and its queues and
 //! elastic resource pools.
 
+pub mod agency;
 pub mod agent_types;
 pub mod agents;
 pub mod auth;
 pub mod auth_infos;
 pub mod bindings;
 pub mod checks;
+pub mod cidr_preflight;
 mod connection_json;
 pub mod connections;
 pub mod console;
@@ -16,9 +18,14 @@ pub mod extract;
 pub mod limits;
 pub mod middleware;
 pub mod openapi;
+pub mod pool_queues;
 pub mod pools;
+pub mod queue_changes;
+pub mod queue_pool_types;
+pub mod queue_properties;
 pub mod queue_tests;
 pub mod queues;
+pub mod quotas;
 pub mod reactivate;
 pub mod resource_tags;
 pub mod router;

@@ -81,6 +81,12 @@ fn validate_create(
             .ok_or_else(|| {
                 ValidationError::new("cidr_in_vpc must be an IPv4 CIDR such as 172.16.0.0/12")
             })?;
+        if let Some(overlap) = crate::domain::reserved_overlap(&crate::domain::ComputeNetwork {
+            net: cidr,
+            label: "the new elastic resource pool".to_owned(),
+        }) {
+            return Err(ValidationError::new(overlap.to_string()));
+        }
         attributes.insert("cidr_in_vpc".into(), cidr.to_string().into());
     }
     if let Some(value) = present(&body.charging_mode) {
@@ -136,7 +142,10 @@ fn pool_item(record: PoolRecord, queues: Vec<String>) -> PoolItem {
         resource_id: record.resource_id.clone(),
         status: "AVAILABLE".to_owned(),
         create_time: record.create_time,
-        update_time: record.create_time,
+        update_time: attributes
+            .get("update_time")
+            .and_then(Value::as_i64)
+            .unwrap_or(record.create_time),
         max_cu: number("max_cu", 0),
         min_cu: number("min_cu", 0),
         cidr_in_vpc: text("cidr_in_vpc").unwrap_or_else(|| DEFAULT_CIDR.to_owned()),

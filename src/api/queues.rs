@@ -6,7 +6,6 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::auth::Principal;
@@ -341,8 +340,22 @@ impl QueueView {
         attr_str(&self.attributes, "queue_type").unwrap_or_else(|| DECLARED_QUEUE_TYPE.to_owned())
     }
 
-    fn item(self, agents: &[AgentRecord]) -> QueueItem {
+    fn item(self, agents: &[AgentRecord], pools: &[crate::store::PoolRecord]) -> QueueItem {
+        let cidr_in_vpc = match &self.resource_id {
+            Some(resource_id) => super::cidr_preflight::queue_network(
+                &QueueRecord {
+                    name: self.name.clone(),
+                    resource_id: resource_id.clone(),
+                    attributes: self.attributes.clone(),
+                    create_time: self.create_time,
+                },
+                pools,
+            ),
+            None => crate::domain::DEFAULT_COMPUTE_CIDR,
+        }
+        .to_string();
         QueueItem {
+            cidr_in_vpc,
             agents: super::agents::agents_of(agents, &self.name),
             queue_type: self.queue_type(),
             cu_count: attr_i32(&self.attributes, "cu_count"),
@@ -430,7 +443,7 @@ pub async fn require_existing(
     request_body(content = CreateQueueRequest, content_type = "application/json"),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
-        (status = 201, description = "Created", body = CreateQueueResponse),
+        (status = 200, description = "Created (200, not DLI's documented 201: Terraform's provider accepts only 200)", body = CreateQueueResponse),
         ErrorResponses,
     ),
 )]
@@ -439,7 +452,7 @@ pub async fn create(
     principal: Principal,
     DliPath(project): DliPath<String>,
     body: JsonBody,
-) -> ApiResult<(StatusCode, Json<CreateQueueResponse>)> {
+) -> ApiResult<Json<CreateQueueResponse>> {
     let project = principal.authorize(&project)?;
     let new = validate_create(project, &body.parse()?)?;
     let taken = || {
@@ -467,14 +480,34 @@ pub async fn create(
     }
     state.read_cache.invalidate(new.project_id.as_str());
     tracing::info!(project.id = %new.project_id, queue = new.name.as_str(), "queue created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreateQueueResponse {
-            is_success: true,
-            message: String::new(),
-            queue_name: new.name.as_str().to_owned(),
-        }),
-    ))
+    Ok(Json(CreateQueueResponse {
+        is_success: true,
+        message: String::new(),
+        queue_name: new.name.as_str().to_owned(),
+    }))
+}
+
+/// Largest `page-size` of ListQueues.
+const MAX_PAGE_SIZE: usize = 1000;
+
+fn page_param(
+    field: &str,
+    raw: Option<&str>,
+    min: usize,
+    max: usize,
+) -> Result<Option<usize>, ValidationError> {
+    raw.map(|raw| {
+        raw.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ValidationError::new(format!(
+                    "{field} must be a whole number from {min} to {max}"
+                ))
+            })
+    })
+    .transpose()
 }
 
 fn parse_flag(field: &str, raw: &Option<String>) -> Result<(), ValidationError> {
@@ -529,11 +562,26 @@ pub async fn list(
             .map(QueueView::stored),
     );
     let agents = super::agents::online_agents(&state, &project).await?;
-    let queues = views
-        .map(|view| view.item(&agents))
+    let pools = state.store.list_pools(&project).await?;
+    let page_size = page_param("page-size", query.page_size.as_deref(), 1, MAX_PAGE_SIZE)?;
+    let current_page = page_param(
+        "current-page",
+        query.current_page.as_deref(),
+        1,
+        u32::MAX as usize,
+    )?;
+    let matching = views
+        .map(|view| view.item(&agents, &pools))
         .filter(|item| wanted_type == "all" || item.queue_type == wanted_type)
-        .filter(|item| tags.matches(item.echo.tags.as_deref().unwrap_or_default()))
-        .collect();
+        .filter(|item| tags.matches(item.echo.tags.as_deref().unwrap_or_default()));
+    // Without page-size, every queue; with it, one page (current-page, from 1).
+    let queues = match page_size {
+        None => matching.collect(),
+        Some(size) => matching
+            .skip(size.saturating_mul(current_page.unwrap_or(1).saturating_sub(1)))
+            .take(size)
+            .collect(),
+    };
     Ok(Json(ListQueuesResponse {
         is_success: true,
         message: String::new(),

@@ -15,8 +15,9 @@ use super::error::ApiError;
 use super::service::{healthz, metrics, readyz, whoami};
 use super::state::AppState;
 use super::{
-    agents, auth_infos, bindings, checks, connections, enhanced, middleware, pools, queue_tests,
-    queues, reactivate, resource_tags, sharing,
+    agency, agents, auth_infos, bindings, checks, connections, enhanced, middleware, pool_queues,
+    pools, queue_changes, queue_properties, queue_tests, queues, quotas, reactivate, resource_tags,
+    sharing,
 };
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
@@ -90,7 +91,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1.0/{project_id}/queues/{queue_name}",
-            get(queues::show).delete(queues::delete),
+            get(queues::show)
+                .delete(queues::delete)
+                .put(queue_changes::update_cidr),
+        )
+        .route(
+            "/v1.0/{project_id}/queues/{queue_name}/action",
+            put(queue_changes::action),
+        )
+        .route(
+            "/v3/{project_id}/queues/{queue_name}/properties",
+            get(queue_properties::list)
+                .post(queue_properties::create)
+                .put(queue_properties::update)
+                .delete(queue_properties::delete),
         )
         .route(
             "/v3/{project_id}/elastic-resource-pools",
@@ -98,7 +112,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}",
-            delete(pools::delete),
+            delete(pools::delete).put(pool_queues::update_pool),
+        )
+        .route(
+            "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}/queues",
+            get(pool_queues::list).post(pool_queues::associate),
+        )
+        .route(
+            "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}/queues/{queue_name}",
+            put(pool_queues::update_policies),
+        )
+        .route("/v3/{project_id}/quotas", get(quotas::show))
+        .route(
+            "/v2/{project_id}/agency",
+            get(agency::show).post(agency::create),
         )
         // Enhanced datasource connections (E1-E9, and the v2.0 route twins).
         .route(

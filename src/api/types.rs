@@ -473,6 +473,10 @@ pub struct QueueItem {
     pub cu_count: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
+    /// The queue's network: its own CIDR, else its pool's, else DLI's default
+    /// 172.16.0.0/12 (what a bind's CIDR check uses).
+    #[serde(default)]
+    pub cidr_in_vpc: String,
     #[serde(flatten)]
     pub echo: QueueEcho,
     /// Extension: declared by the server's configuration (`serve --queue`); cannot be
@@ -565,6 +569,19 @@ pub struct ListQueuesQuery {
     #[serde(rename = "with-priv", default, skip_serializing_if = "Option::is_none")]
     #[param(rename = "with-priv", value_type = Option<bool>)]
     pub with_priv: Option<String>,
+    /// Page size, 1-1000; without it every queue is answered (Terraform's data source
+    /// sends 100 and reads pages until one is short).
+    #[serde(rename = "page-size", default, skip_serializing_if = "Option::is_none")]
+    #[param(rename = "page-size", value_type = Option<i32>, minimum = 1, maximum = 1000)]
+    pub page_size: Option<String>,
+    /// The page to answer, from 1 (default 1); only with `page-size`.
+    #[serde(
+        rename = "current-page",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[param(rename = "current-page", value_type = Option<i32>, minimum = 1)]
+    pub current_page: Option<String>,
 }
 
 /// `POST /v3/{project_id}/elastic-resource-pools` body; fields as in

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod client;
 pub mod enhanced;
 pub mod exit;
+pub mod pool;
 pub mod queue;
 pub mod serve;
 pub mod settings;
@@ -55,6 +56,12 @@ pub enum Command {
     Queue {
         #[command(subcommand)]
         command: queue::QueueCommand,
+    },
+    /// Manage DLI elastic resource pools and their queues: a pool must exist before an
+    /// enhanced connection can bind it.
+    Pool {
+        #[command(subcommand)]
+        command: pool::PoolCommand,
     },
     /// Manage enhanced datasource connections: bind queues and pools, hosts, routes.
     Enhanced {

@@ -450,6 +450,64 @@ impl Client {
         self.call(Method::DELETE, &path, "", None).await
     }
 
+    // ---- Elastic resource pools (DLI's `/v3/{project_id}/elastic-resource-pools`) ----
+
+    fn pools_path(&self) -> String {
+        format!(
+            "v3/{}/elastic-resource-pools",
+            signing::encode(&self.project)
+        )
+    }
+
+    pub async fn create_pool(
+        &self,
+        request: &crate::api::types::CreatePoolRequest,
+    ) -> Result<Answer<crate::api::types::CreatePoolResponse>, ClientError> {
+        self.request(Method::POST, &self.pools_path(), Some(request))
+            .await
+    }
+
+    /// One page of pools (`name`: a case-insensitive part of the name).
+    pub async fn list_pools(
+        &self,
+        name: Option<&str>,
+        offset: usize,
+    ) -> Result<Answer<crate::api::types::ListPoolsResponse>, ClientError> {
+        let mut query = format!("limit=100&offset={offset}");
+        if let Some(name) = name {
+            query.push_str(&format!("&name={}", signing::encode(name)));
+        }
+        self.call(Method::GET, &self.pools_path(), &query, None)
+            .await
+    }
+
+    pub async fn delete_pool(&self, name: &str) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/{}", self.pools_path(), signing::encode(name));
+        self.call(Method::DELETE, &path, "", None).await
+    }
+
+    /// The pool's queues with their scaling policies (first 100).
+    pub async fn list_pool_queues(
+        &self,
+        pool: &str,
+    ) -> Result<Answer<crate::api::queue_pool_types::ListPoolQueuesResponse>, ClientError> {
+        let path = format!("{}/{}/queues", self.pools_path(), signing::encode(pool));
+        self.call(Method::GET, &path, "limit=100", None).await
+    }
+
+    /// Moves a queue that is in no pool into `pool`.
+    pub async fn add_pool_queue(
+        &self,
+        pool: &str,
+        queue: &str,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/{}/queues", self.pools_path(), signing::encode(pool));
+        let body = crate::api::queue_pool_types::AssociatePoolQueueRequest {
+            queue_name: Some(Value::String(queue.to_owned())),
+        };
+        self.request(Method::POST, &path, Some(&body)).await
+    }
+
     /// DLI's CreateConnectivityTask: is `address` reachable from the queue?
     pub async fn create_queue_test(
         &self,

@@ -56,6 +56,7 @@ pub(crate) use reads_as_str;
 mod check;
 mod connection;
 mod endpoint;
+mod network_overlap;
 mod scope;
 mod tag;
 
@@ -66,6 +67,10 @@ pub use connection::{
 };
 pub(crate) use connection::{parse_dli_name, parse_new_dli_name};
 pub use endpoint::{Endpoint, EndpointList, Host};
+pub use network_overlap::{
+    ComputeNetwork, DEFAULT_COMPUTE_CIDR, Overlap, PeerNetwork, RESERVED_RANGES, first_overlap,
+    reserved_overlap,
+};
 pub use scope::ProjectScope;
 pub use tag::{MAX_TAGS, Tag, TagFilter, TagFilterTerm, Tags};
 

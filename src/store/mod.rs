@@ -6,6 +6,7 @@ pub mod enhanced;
 pub mod enhanced_sharing;
 mod group_commit;
 mod postgres;
+pub mod queue_settings;
 pub mod queue_work;
 mod rows;
 mod shared;
@@ -33,6 +34,7 @@ pub use enhanced::{
 };
 pub use enhanced_sharing::EnhancedSharingStore;
 pub use postgres::PgStore;
+pub use queue_settings::{AgencyRecord, NamedTable, ProjectUsage, QueueSettingsStore};
 pub use queue_work::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueHosts, QueueWork, QueueWorkKind,
     QueueWorkStore, RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SETUP_WORK, SetupOutcome,
@@ -649,7 +651,14 @@ pub struct TokenRecord {
 
 #[async_trait]
 pub trait Store:
-    QueueWorkStore + EnhancedStore + EnhancedSharingStore + AuthInfoStore + Send + Sync + 'static
+    QueueWorkStore
+    + EnhancedStore
+    + EnhancedSharingStore
+    + AuthInfoStore
+    + QueueSettingsStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Lets in-flight work finish and closes the connections.
     async fn close(&self) {}

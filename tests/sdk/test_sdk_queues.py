@@ -32,9 +32,10 @@ from helpers import (FIXTURES, create, expect_error, is_uuid4, new_project_id, s
 DEFINITIONS_DIR = FIXTURES / "dli-definitions"
 
 
-def conforms(dli, operation, status):
+def conforms(dli, operation, status, documented=None):
     """The last raw answer is HTTP `status` and validates against `operation`'s official
-    schema for it; returns its JSON body."""
+    schema for `documented` (default: `status`); returns its JSON body. CreateQueue answers
+    200 where the definition documents 201 (Terraform's provider accepts only 200)."""
     raw = dli.last_response
     assert raw.status_code == status, raw.text
     assert raw.headers.get("Content-Type", "").startswith("application/json")
@@ -42,7 +43,7 @@ def conforms(dli, operation, status):
     doc = json.loads((DEFINITIONS_DIR / f"{operation}.json").read_text(encoding="utf-8"))
     (path_item,) = doc["paths"].values()
     (spec,) = path_item.values()
-    schema = {"definitions": doc["definitions"], **spec["responses"][str(status)]["schema"]}
+    schema = {"definitions": doc["definitions"], **spec["responses"][str(documented or status)]["schema"]}
     body = raw.json()
     errors = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
               for e in Draft4Validator(schema).iter_errors(body)]
@@ -77,7 +78,7 @@ def test_a_queue_is_created_listed_shown_and_deleted_through_the_sdk(dli):
         enterprise_project_id="0", platform="x86_64", resource_mode=1, labels=["multi_az=2"],
         feature="basic", tags=[Tag(key="team", value="data")], elastic_resource_pool_name="pool_a",
         engine="spark")
-    conforms(dli, "CreateQueue", 201)
+    conforms(dli, "CreateQueue", 200, documented=201)
     assert created.is_success is True
     assert created.queue_name == name, "DLI keeps queue names in lower case"
 

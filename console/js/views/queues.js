@@ -1,6 +1,8 @@
-// A project's DLI queues: their type, CU and online agents (where the queue's checks
-// run; none means the server), a create form, delete (confirmed; the server refuses a
-// bound or declared queue), and per queue a connection test of one host:port.
+// A project's DLI queues: their type, CU, pool and online agents (where the queue's
+// checks run; none means the server), a create form, delete (confirmed; the server
+// refuses a bound or declared queue), and per queue a connection test of one host:port.
+// Below them, the project's elastic resource pools: list, create, delete, and moving a
+// queue into a pool.
 
 import { api } from '../api.js';
 import {
@@ -116,6 +118,127 @@ function testPanel(ctx, project, queueName, columns) {
   return { row, input };
 }
 
+/**
+ * The project's elastic resource pools: a table (name, status, CU range, CIDR, queues,
+ * delete), a create form, and "move a queue into this pool". `reload` redraws the page.
+ */
+function poolsSection(ctx, project, reload) {
+  const problems = h('div', { class: 'problems', id: 'pool-problems' });
+  const region = h('div', { class: 'table-wrap', id: 'pools-region' });
+  const fail = (error, what) => {
+    const box = errorBox(refusal(error), { title: what });
+    clear(problems).append(box);
+    box.focus();
+  };
+  const act = async (button, what, call, done) => {
+    button.disabled = true;
+    clear(problems);
+    try {
+      await call();
+      if (ctx.signal.aborted) return;
+      ctx.flash(done);
+      await reload();
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      button.disabled = false;
+      fail(error, what);
+    }
+  };
+  const HEADERS = ['Name', 'Status', 'CU', 'CIDR', 'Queues', 'Created', 'Actions'];
+  function row(pool, movable) {
+    const name = pool.elastic_resource_pool_name;
+    const remove = h('button', { type: 'button', class: 'btn btn-small btn-danger', 'data-key': `delete-pool-${name}`, 'aria-label': `Delete pool ${name}` }, 'Delete');
+    remove.addEventListener('click', () => act(remove, `Could not delete ${name}`, () => api.removePool(project, name), `Deleted pool ${name}.`));
+    const selectId = uid('move-queue');
+    const select = h('select', { id: selectId, 'aria-label': `Queue to move into ${name}` },
+      h('option', { value: '' }, 'Move a queue here…'), movable.map((q) => h('option', { value: q }, q)));
+    const move = h('button', { type: 'button', class: 'btn btn-small btn-secondary', 'data-key': `move-${name}`, 'aria-label': `Move the chosen queue into ${name}` }, 'Move');
+    move.addEventListener('click', () => {
+      if (!select.value) { select.focus(); return; }
+      const queueName = select.value;
+      act(move, `Could not move ${queueName} into ${name}`, () => api.addQueueToPool(project, name, queueName), `Queue ${queueName} is in pool ${name}.`);
+    });
+    const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+    return h('tr', { 'data-pool': name },
+      h('th', { scope: 'row', 'data-label': 'Name' }, name),
+      cell('Status', badge(pool.status)),
+      cell('CU', `${pool.min_cu}–${pool.max_cu}`),
+      cell('CIDR', h('code', {}, pool.cidr_in_vpc)),
+      cell('Queues', (pool.queues ?? []).join(', ') || '—'),
+      cell('Created', compactTime(pool.create_time)),
+      cell('Actions', h('span', { class: 'row-actions' }, movable.length ? [select, ' ', move, ' '] : null, remove)));
+  }
+  async function load(movable) {
+    let answer;
+    try {
+      answer = await api.listPools(project);
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      fail(error, 'Could not list the elastic resource pools');
+      return;
+    }
+    if (ctx.signal.aborted) return;
+    const shown = answer.elastic_resource_pools ?? [];
+    clear(region).append(h('table', { class: 'results pools', id: 'pools-table' },
+      h('caption', { class: 'visually-hidden' }, `Elastic resource pools of project ${project}`),
+      h('thead', {}, h('tr', {}, HEADERS.map((label) => h('th', { scope: 'col' }, label)))),
+      h('tbody', {}, shown.length === 0
+        ? h('tr', {}, h('td', { colspan: String(HEADERS.length), class: 'empty' }, 'This project has no elastic resource pools yet.'))
+        : shown.map((pool) => row(pool, movable)))));
+  }
+
+  // Create: name, CU range and an optional CIDR; the server's rules decide.
+  const field = (label, hint, attributes) => {
+    const id = uid('pool-field');
+    const input = h('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-hint`, ...attributes });
+    return { input, element: h('div', { class: 'field' }, h('label', { for: id }, label), h('p', { class: 'hint', id: `${id}-hint` }, hint), input) };
+  };
+  const nameField = field('Pool name', 'The rules of a queue name.', { name: 'elastic_resource_pool_name' });
+  const minField = field('Min CUs', '16 to 32000.', { name: 'min_cu', inputmode: 'numeric', value: '16' });
+  const maxField = field('Max CUs', 'At least the minimum.', { name: 'max_cu', inputmode: 'numeric', value: '64' });
+  const cidrField = field('Network (CIDR)', 'Optional; default 172.16.0.0/12. It must not overlap the networks it connects to.', { name: 'cidr_in_vpc', placeholder: '172.16.0.0/12' });
+  const createButton = h('button', { type: 'submit', class: 'btn btn-primary', id: 'pool-create-submit' }, 'Create pool');
+  const createProblems = h('div', { id: 'pool-create-error-slot' });
+  const form = h('form', { class: 'queue-create', id: 'pool-create-form', novalidate: true, 'aria-labelledby': 'pool-create-title' },
+    h('h2', { id: 'pool-create-title' }, 'New elastic resource pool'),
+    h('div', { class: 'queue-create-fields' }, nameField.element, minField.element, maxField.element, cidrField.element,
+      h('div', { class: 'filter-actions' }, createButton)),
+    createProblems);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clear(createProblems);
+    const name = nameField.input.value.trim();
+    const body = {
+      elastic_resource_pool_name: name,
+      min_cu: Number(minField.input.value.trim()),
+      max_cu: Number(maxField.input.value.trim()),
+    };
+    const cidr = cidrField.input.value.trim();
+    if (cidr) body.cidr_in_vpc = cidr;
+    createButton.disabled = true;
+    try {
+      const answer = await api.createPool(project, body);
+      if (ctx.signal.aborted) return;
+      nameField.input.value = '';
+      cidrField.input.value = '';
+      ctx.flash(`Created pool ${answer.elastic_resource_pool_name ?? name.toLowerCase()}.`);
+      await reload();
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      const box = errorBox(refusal(error), { id: 'pool-create-error', title: 'The pool was not created' });
+      createProblems.append(box);
+      box.focus();
+    } finally {
+      createButton.disabled = false;
+    }
+  });
+  const section = h('section', { class: 'pools', 'aria-labelledby': 'pools-title' },
+    h('h2', { id: 'pools-title' }, 'Elastic resource pools'),
+    h('p', { class: 'lead' }, 'Pools, like queues, must exist before an enhanced connection can bind them; a queue in a pool uses the pool’s network.'),
+    problems, region, h('section', { class: 'card queue-create-card' }, form));
+  return { section, load };
+}
+
 export async function render(ctx) {
   const { project } = ctx.params;
   const listHref = `#/p/${encodeURIComponent(project)}`;
@@ -175,7 +298,7 @@ export async function render(ctx) {
     dialog.showModal();
   };
 
-  const HEADERS = ['Name', 'Type', 'CU', 'Declared', 'Agents (where checks run)', 'Created', 'Actions'];
+  const HEADERS = ['Name', 'Type', 'CU', 'Pool', 'Declared', 'Agents (where checks run)', 'Created', 'Actions'];
 
   function queueRows(queue) {
     const name = queue.queue_name;
@@ -207,6 +330,7 @@ export async function render(ctx) {
         h('th', { scope: 'row', 'data-label': 'Name' }, h('span', { class: 'queue-name' }, name)),
         cell('Type', queue.queue_type),
         cell('CU', text(queue.cu_count)),
+        cell('Pool', text(queue.elastic_resource_pool_name)),
         cell('Declared', queue.declared ? 'yes (--queue)' : 'no'),
         cell('Agents', agentsCell(queue)),
         cell('Created', compactTime(queue.create_time)),
@@ -245,7 +369,10 @@ export async function render(ctx) {
     const withAgents = shown.filter((q) => (q.agents ?? []).length > 0).length;
     summary.textContent = `${shown.length} queue${shown.length === 1 ? '' : 's'}`
       + ` · ${withAgents} with an online agent · updated ${formatTime(Date.now())}`;
+    await pools.load(shown.filter((q) => !q.declared && !q.elastic_resource_pool_name).map((q) => q.queue_name));
   }
+
+  const pools = poolsSection(ctx, project, () => load());
 
   // Create.
   const nameId = uid('queue-name');
@@ -334,6 +461,7 @@ export async function render(ctx) {
     problems,
     region,
     h('section', { class: 'card queue-create-card' }, createForm),
+    pools.section,
     dialog);
 
   const tick = () => {

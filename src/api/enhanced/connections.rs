@@ -287,6 +287,16 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreateEnhancedConnectionResponse>)> {
     let project = principal.authorize(&project)?;
     let new = validate_create(&project, &body.parse_or_empty()?)?;
+    crate::api::cidr_preflight::check_bind(
+        &state,
+        &project,
+        &new.name,
+        &new.hosts,
+        &[],
+        &new.queues,
+        &new.pools,
+    )
+    .await?;
     let outcome = state
         .store
         .create_enhanced(&new, &state.settings.declared_queues, &LIMITS)
@@ -496,6 +506,8 @@ pub async fn associate(
 ) -> ApiResult<Json<SuccessResponse>> {
     let id = target.id()?;
     let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
+    crate::api::cidr_preflight::check_associate(&state, &target.project, id, &queues, &pools)
+        .await?;
     let outcome = state
         .store
         .bind_enhanced(
@@ -584,6 +596,7 @@ pub async fn update(
     let id = target.id()?;
     let body: UpdateEnhancedConnectionRequest = body.parse_or_empty()?;
     let hosts = parse_hosts(body.hosts.as_ref())?;
+    crate::api::cidr_preflight::check_hosts(&state, &target.project, id, &hosts).await?;
     let outcome = state
         .store
         .replace_enhanced_hosts(&target.project, id, &hosts, now_millis())

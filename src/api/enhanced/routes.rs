@@ -69,6 +69,8 @@ async fn create(
         cidr: parse_cidr(cidr)?,
         now: now_millis(),
     };
+    crate::api::cidr_preflight::check_route(&state, &target.project, id, &route.name, &route.cidr)
+        .await?;
     let outcome = state
         .store
         .add_enhanced_route(&target.project, id, &route, &LIMITS)

@@ -1,0 +1,328 @@
+//! A queue's properties (issue 27): `GET/POST/PUT/DELETE /v3/{project_id}/queues/{queue}/
+//! properties`, with DLI's keys. They live in the queue's stored `properties` (the same
+//! object CreateQueue's `properties` fills) as strings; nothing reads them here.
+//! `network.cidrInVpc` is the queue's CIDR under another name: setting it is a CIDR change
+//! with its rules ([`super::queue_changes::set_queue_cidr`]), and it is listed when the
+//! queue has a CIDR of its own.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use serde_json::{Map, Value};
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult, ErrorResponses};
+use super::extract::params::ProjectPath;
+use super::extract::{DliPath, JsonBody, parse_query};
+use super::queue_changes::{change_named, changeable_queue, parse_queue_cidr, set_queue_cidr};
+use super::queue_pool_types::{
+    DeleteQueuePropertiesRequest, ListQueuePropertiesQuery, ListQueuePropertiesResponse,
+    PutQueuePropertiesRequest, QueueProperty,
+};
+use super::queues::{QueuePath, path_queue, present};
+use super::state::AppState;
+use super::types::SuccessResponse;
+use crate::domain::ValidationError;
+use crate::store::NamedTable;
+
+/// The property that is the queue's CIDR.
+const CIDR_KEY: &str = "network.cidrInVpc";
+
+/// DLI's whole-number keys and their ranges.
+const NUMBER_KEYS: [(&str, i64, i64); 3] = [
+    ("computeEngine.maxInstance", 1, 100_000),
+    ("job.maxConcurrent", 1, 100_000),
+    ("computeEngine.maxPrefetchInstance", 0, 100_000),
+];
+
+/// DLI's `true`/`false` keys.
+const FLAG_KEYS: [&str; 2] = [
+    "computeEngine.spark.nativeEnabled",
+    "job.saveJobResultToJobBucket",
+];
+
+/// Most properties one list page holds (and the default page size).
+const MAX_PAGE_SIZE: usize = 100;
+
+/// One property's value as stored (a string), or why not.
+fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
+    if let Some((_, min, max)) = NUMBER_KEYS.iter().find(|(name, _, _)| *name == key) {
+        let number = match value {
+            Value::Number(number) => number.as_i64(),
+            Value::String(text) => text.trim().parse().ok(),
+            _ => None,
+        };
+        return number
+            .filter(|number| (*min..=*max).contains(number))
+            .map(|number| number.to_string())
+            .ok_or_else(|| {
+                ValidationError::new(format!(
+                    "properties.{key} must be a whole number from {min} to {max}"
+                ))
+            });
+    }
+    if FLAG_KEYS.contains(&key) {
+        return match value {
+            Value::Bool(flag) => Ok(flag.to_string()),
+            Value::String(text) if text == "true" || text == "false" => Ok(text.clone()),
+            _ => Err(ValidationError::new(format!(
+                "properties.{key} must be true or false"
+            ))),
+        };
+    }
+    let known: Vec<&str> = NUMBER_KEYS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain(FLAG_KEYS)
+        .chain([CIDR_KEY])
+        .collect();
+    Err(ValidationError::new(format!(
+        "properties has an unknown key {}; the keys are {}",
+        crate::api::enhanced::echo(key),
+        known.join(", ")
+    )))
+}
+
+fn count_param(field: &str, raw: Option<&str>, max: usize, default: usize) -> ApiResult<usize> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= max && (field != "limit" || *n >= 1))
+            .ok_or_else(|| {
+                ValidationError::new(format!(
+                    "{field} must be a whole number up to {max}{}",
+                    if field == "limit" { ", at least 1" } else { "" }
+                ))
+                .into()
+            }),
+    }
+}
+
+/// `GET /v3/{project_id}/queues/{queue_name}/properties`
+#[utoipa::path(
+    get,
+    path = "/v3/{project_id}/queues/{queue_name}/properties",
+    operation_id = "ListQueueProperties",
+    tag = "queues",
+    summary = "List a queue's properties",
+    params(ProjectPath, QueuePath, ListQueuePropertiesQuery),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "The properties", body = ListQueuePropertiesResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, name)): DliPath<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<ListQueuePropertiesResponse>> {
+    let project = principal.authorize(&project)?;
+    let name = path_queue(&name)?;
+    let query: ListQueuePropertiesQuery = parse_query(query.as_deref().unwrap_or_default())?;
+    let limit = count_param(
+        "limit",
+        query.limit.as_deref(),
+        MAX_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    )?;
+    let offset = count_param("offset", query.offset.as_deref(), u32::MAX as usize, 0)?;
+    let mut properties = Vec::new();
+    if !state.settings.declared_queues.contains(&name) {
+        let queue = state
+            .store
+            .get_queue(&project, name.as_str())
+            .await?
+            .ok_or_else(|| ApiError::QueueNotFound(name.as_str().to_owned()))?;
+        if let Some(stored) = queue
+            .attributes
+            .get("properties")
+            .and_then(Value::as_object)
+        {
+            properties.extend(stored.iter().map(|(key, value)| QueueProperty {
+                key: key.clone(),
+                value: value.as_str().unwrap_or_default().to_owned(),
+            }));
+        }
+        if let Some(cidr) = super::cidr_preflight::stored_cidr(&queue.attributes) {
+            properties.push(QueueProperty {
+                key: CIDR_KEY.to_owned(),
+                value: cidr.to_string(),
+            });
+        }
+    }
+    let count = properties.len() as u64;
+    Ok(Json(ListQueuePropertiesResponse {
+        is_success: true,
+        message: String::new(),
+        count,
+        properties: properties.into_iter().skip(offset).take(limit).collect(),
+    }))
+}
+
+async fn put(
+    state: AppState,
+    principal: Principal,
+    project: String,
+    name: String,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let name = changeable_queue(&state, &name)?;
+    let body: PutQueuePropertiesRequest = body.parse()?;
+    let Some(given) = present(&body.properties).and_then(Value::as_object) else {
+        return Err(ValidationError::new("properties is required: an object of DLI's keys").into());
+    };
+    let mut values = Map::new();
+    let mut cidr = None;
+    for (key, value) in given {
+        if value.is_null() {
+            continue;
+        }
+        if key == CIDR_KEY {
+            cidr = Some(parse_queue_cidr("properties.network.cidrInVpc", value)?);
+        } else {
+            values.insert(key.clone(), property_value(key, value)?.into());
+        }
+    }
+    if let Some(cidr) = cidr {
+        set_queue_cidr(&state, &project, &name, Some(cidr)).await?;
+    }
+    change_named(
+        &state,
+        NamedTable::Queues,
+        &project,
+        name.as_str(),
+        |record| {
+            let mut attributes = record.attributes.clone();
+            let mut properties = attributes
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            properties.extend(values.clone());
+            if !properties.is_empty() {
+                attributes.insert("properties".into(), Value::Object(properties));
+            }
+            Ok(attributes)
+        },
+    )
+    .await?;
+    tracing::info!(project.id = %project, queue = name.as_str(), "queue properties set");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: String::new(),
+    }))
+}
+
+/// `PUT /v3/{project_id}/queues/{queue_name}/properties`
+#[utoipa::path(
+    put,
+    path = "/v3/{project_id}/queues/{queue_name}/properties",
+    operation_id = "UpdateQueueProperty",
+    tag = "queues",
+    summary = "Set queue properties (the given keys; others are kept)",
+    params(ProjectPath, QueuePath),
+    request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Set", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, name)): DliPath<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    put(state, principal, project, name, body).await
+}
+
+/// `POST /v3/{project_id}/queues/{queue_name}/properties`
+#[utoipa::path(
+    post,
+    path = "/v3/{project_id}/queues/{queue_name}/properties",
+    operation_id = "CreateQueueProperty",
+    tag = "queues",
+    summary = "Set queue properties (as PUT)",
+    params(ProjectPath, QueuePath),
+    request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Set", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, name)): DliPath<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    put(state, principal, project, name, body).await
+}
+
+/// `DELETE /v3/{project_id}/queues/{queue_name}/properties`
+#[utoipa::path(
+    delete,
+    path = "/v3/{project_id}/queues/{queue_name}/properties",
+    operation_id = "DeleteQueueProperty",
+    tag = "queues",
+    summary = "Remove queue properties by key (unset ones are ignored)",
+    params(ProjectPath, QueuePath),
+    request_body(content = DeleteQueuePropertiesRequest, content_type = "application/json"),
+    security(("auth_token" = []), ("aksk_signature" = [])),
+    responses(
+        (status = 200, description = "Removed", body = SuccessResponse),
+        ErrorResponses,
+    ),
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    DliPath((project, name)): DliPath<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<SuccessResponse>> {
+    let project = principal.authorize(&project)?;
+    let name = changeable_queue(&state, &name)?;
+    let body: DeleteQueuePropertiesRequest = body.parse()?;
+    let keys: Vec<String> = present(&body.keys)
+        .and_then(Value::as_array)
+        .and_then(|keys| {
+            keys.iter()
+                .map(|key| key.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| ValidationError::new("keys is required: an array of property keys"))?;
+    if keys.iter().any(|key| key == CIDR_KEY) {
+        set_queue_cidr(&state, &project, &name, None).await?;
+    }
+    change_named(
+        &state,
+        NamedTable::Queues,
+        &project,
+        name.as_str(),
+        |record| {
+            let mut attributes = record.attributes.clone();
+            if let Some(Value::Object(properties)) = attributes.get_mut("properties") {
+                for key in &keys {
+                    properties.shift_remove(key);
+                }
+                if properties.is_empty() {
+                    attributes.shift_remove("properties");
+                }
+            }
+            Ok(attributes)
+        },
+    )
+    .await?;
+    tracing::info!(project.id = %project, queue = name.as_str(), keys = keys.len(), "queue properties removed");
+    Ok(Json(SuccessResponse {
+        is_success: true,
+        message: String::new(),
+    }))
+}
