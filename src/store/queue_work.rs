@@ -330,8 +330,9 @@ pub trait QueueWorkStore: Send + Sync {
     -> Result<Option<String>>;
 
     /// Claims up to `limit` set-ups of CREATING enhanced bindings of the queues and pools
-    /// the agent serves, oldest first, while their connections' stored hosts add up to at
-    /// most `hosts_bytes` (the first one is always taken).
+    /// the agent serves, oldest first, while their connections' stored hosts, counted
+    /// once per set-up (an agent's answer carries them with each), add up to at most
+    /// `hosts_bytes` (the first one is always taken).
     async fn claim_agent_setups(
         &self,
         project: &ProjectId,
@@ -347,8 +348,9 @@ pub trait QueueWorkStore: Send + Sync {
     -> Result<bool>;
 
     /// Claims set-ups of queues and pools without an agent heard from since
-    /// `online_since`, for the server's worker; `hosts_bytes` as for
-    /// [`Self::claim_agent_setups`].
+    /// `online_since`, for the server's worker, while their connections' stored hosts,
+    /// counted once per connection (its set-ups share one parsed copy), add up to at most
+    /// `hosts_bytes` (the first one is always taken).
     async fn claim_server_setups(
         &self,
         owner: &str,
@@ -508,10 +510,11 @@ pub(super) static SELECT_QUEUE_HOSTS_STAMPS: std::sync::LazyLock<String> =
 pub(super) const SELECT_CONNECTION_HOSTS: &str =
     "SELECT hosts FROM enhanced_connections WHERE id = $1";
 
-/// The agent's set-ups: $1 project, $2 agent, $3 now, $4 limit; the connection's hosts
-/// by their stored size only (read once per connection when leased).
+/// The agent's set-ups: $1 project, $2 agent, $3 now, $4 limit; without the
+/// connection's hosts (read once per connection when leased: a sort of rows that each
+/// carry up to 3 MB of hosts is what made claims slow).
 pub(super) const SELECT_AGENT_SETUPS: &str = "SELECT w.peer_id, w.project_id, w.kind, w.name, \
-         c.id, CAST(LENGTH(c.hosts) AS BIGINT) \
+         c.id \
      FROM enhanced_bindings w JOIN enhanced_connections c ON c.id = w.connection_id \
      WHERE w.project_id = $1 AND w.status = 'CREATING' AND c.status = 'ACTIVE' \
        AND EXISTS (SELECT 1 FROM agent_queues aq WHERE aq.agent_id = $2 \
@@ -565,46 +568,54 @@ macro_rules! impl_queue_work_store {
                 })
             }
 
-            /// A set-up row as the claims read it: the connection's hosts by their size.
-            type SetupRow = (String, String, String, String, String, i64);
+            /// A set-up row as the claims read it: the binding and its connection's id.
+            type SetupRow = (String, String, String, String, String);
 
             impl $store {
                 /// Leases the set-ups read, oldest first, while their connections' stored
-                /// hosts add up to at most `hosts_bytes` (the first always), and completes
-                /// them with their hosts and routes, read and parsed once per connection.
+                /// hosts add up to at most `hosts_bytes` (the first always; counted once
+                /// per connection, or once per set-up when `per_item`, as an agent's
+                /// answer carries them), and completes them with their hosts and routes,
+                /// read and parsed once per connection.
                 async fn lease_setups(
                     connection: &mut <$db as sqlx::Database>::Connection,
                     rows: Vec<SetupRow>,
                     claim: &Claim<'_>,
                     hosts_bytes: usize,
+                    per_item: bool,
                 ) -> Result<Vec<SetupWork>> {
                     type Shared = (
                         std::sync::Arc<Vec<(String, String)>>,
                         std::sync::Arc<Vec<String>>,
+                        usize,
                     );
                     let mut read: std::collections::HashMap<String, Shared> =
                         std::collections::HashMap::new();
                     let mut claimed = Vec::with_capacity(rows.len());
                     let mut bytes = 0_usize;
-                    for (peer_id, project_id, kind, name, connection_id, size) in rows {
-                        let size = usize::try_from(size).unwrap_or(usize::MAX);
-                        if !claimed.is_empty() && bytes.saturating_add(size) > hosts_bytes {
-                            break;
-                        }
-                        bytes = bytes.saturating_add(size);
-                        sqlx::query(work::LEASE_SETUP)
-                            .bind(claim.owner)
-                            .bind(claim.lease_until)
-                            .bind(&peer_id)
-                            .execute(&mut *connection)
-                            .await?;
-                        let (hosts, routes) = match read.get(&connection_id) {
-                            Some(shared) => shared.clone(),
+                    for (peer_id, project_id, kind, name, connection_id) in rows {
+                        let (hosts, routes, _) = match read.get(&connection_id) {
+                            Some((hosts, routes, size)) => {
+                                // An agent's answer carries the hosts with every set-up.
+                                if per_item {
+                                    if bytes.saturating_add(*size) > hosts_bytes {
+                                        break;
+                                    }
+                                    bytes = bytes.saturating_add(*size);
+                                }
+                                (hosts.clone(), routes.clone(), *size)
+                            }
                             None => {
                                 let raw: String = sqlx::query_scalar(work::SELECT_CONNECTION_HOSTS)
                                     .bind(&connection_id)
                                     .fetch_one(&mut *connection)
                                     .await?;
+                                // Its stored size is about its size in a claim's answer.
+                                let size = raw.len();
+                                if !claimed.is_empty() && bytes.saturating_add(size) > hosts_bytes {
+                                    break;
+                                }
+                                bytes = bytes.saturating_add(size);
                                 let routes: Vec<String> =
                                     sqlx::query_scalar(work::SELECT_ROUTE_CIDRS)
                                         .bind(&connection_id)
@@ -613,11 +624,18 @@ macro_rules! impl_queue_work_store {
                                 let shared = (
                                     std::sync::Arc::new(work::stored_hosts(&raw)),
                                     std::sync::Arc::new(routes),
+                                    size,
                                 );
                                 read.insert(connection_id.clone(), shared.clone());
                                 shared
                             }
                         };
+                        sqlx::query(work::LEASE_SETUP)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(&peer_id)
+                            .execute(&mut *connection)
+                            .await?;
                         claimed.push(SetupWork {
                             peer_id,
                             project_id,
@@ -1196,7 +1214,8 @@ macro_rules! impl_queue_work_store {
                         .fetch_all(&mut *transaction)
                         .await?;
                     let claimed =
-                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes).await?;
+                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes, true)
+                            .await?;
                     transaction.commit().await?;
                     Ok(claimed)
                 }
@@ -1228,8 +1247,7 @@ macro_rules! impl_queue_work_store {
                 ) -> Result<Vec<SetupWork>> {
                     static SELECT: LazyLock<String> = LazyLock::new(|| {
                         format!(
-                            "SELECT w.peer_id, w.project_id, w.kind, w.name, c.id, \
-                                    CAST(LENGTH(c.hosts) AS BIGINT) \
+                            "SELECT w.peer_id, w.project_id, w.kind, w.name, c.id \
                              FROM enhanced_bindings w \
                              JOIN enhanced_connections c ON c.id = w.connection_id \
                              WHERE w.status = 'CREATING' AND c.status = 'ACTIVE' \
@@ -1258,7 +1276,8 @@ macro_rules! impl_queue_work_store {
                         .fetch_all(&mut *transaction)
                         .await?;
                     let claimed =
-                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes).await?;
+                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes, false)
+                            .await?;
                     transaction.commit().await?;
                     Ok(claimed)
                 }
