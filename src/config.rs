@@ -199,13 +199,15 @@ pub struct ProbeArgs {
 
     /// Address ranges checks may dial even if denied by default (repeat or comma-separate).
     /// When given, every other address is refused.
-    #[arg(long = "allow-cidr", env = "DSCONN_ALLOW_CIDRS", value_delimiter = ',')]
+    #[arg(long = "allow-cidr", env = "DSCONN_ALLOW_CIDRS", value_delimiter = ',',
+          value_parser = parse_cidr_setting)]
     pub allow_cidrs: Vec<IpNet>,
 
     /// Address ranges checks must never dial, on top of link-local, multicast and
     /// unspecified addresses and, when listening beyond loopback, this host's own
     /// addresses and loopback (repeat or comma-separate).
-    #[arg(long = "deny-cidr", env = "DSCONN_DENY_CIDRS", value_delimiter = ',')]
+    #[arg(long = "deny-cidr", env = "DSCONN_DENY_CIDRS", value_delimiter = ',',
+          value_parser = parse_cidr_setting)]
     pub deny_cidrs: Vec<IpNet>,
 
     /// Outbound sockets open at once, over every check of this process (worker checks,
@@ -263,6 +265,13 @@ fn parse_declared_queue(raw: &str) -> Result<crate::domain::QueueName, String> {
         return Err("the queue \"default\" is DLI's shared queue and cannot be declared".into());
     }
     Ok(queue)
+}
+
+/// An `--allow-cidr`/`--deny-cidr` range, read by the one address parser (the same rule
+/// as routes, hosts and urls); a bare address is its /32 (/128).
+fn parse_cidr_setting(raw: &str) -> Result<IpNet, String> {
+    crate::domain::parse_network(raw)
+        .map_err(|why| format!("{raw:?} is not a network such as 10.0.0.0/8 or an address: {why}"))
 }
 
 fn parse_allowed_host(raw: &str) -> Result<AllowedHost, String> {
@@ -331,6 +340,34 @@ mod tests {
         assert_eq!(config.storage.database_url, None);
         assert_eq!(config.auth, AuthMode::Required);
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    /// The check policy's ranges are read as routes are (issue 24): loosely written ones
+    /// are refused at start-up instead of meaning something else.
+    #[test]
+    fn policy_ranges_are_read_by_the_one_address_parser() {
+        let parse = |value: &str| {
+            defaults_command()
+                .try_get_matches_from(["dsconn-serve", "--deny-cidr", value])
+                .map(|matches| {
+                    ServeConfig::from_arg_matches(&matches)
+                        .expect("fits")
+                        .probe
+                        .deny_cidrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|error| error.to_string())
+        };
+        assert_eq!(
+            parse("127.0.0.0/8,10.0.0.1"),
+            Ok(vec!["127.0.0.0/8".to_owned(), "10.0.0.1/32".to_owned()])
+        );
+        for bad in ["127.000.0.0/8", "127.0.0.0/08", " 127.0.0.0/8"] {
+            let error = parse(bad).expect_err(bad);
+            assert!(error.contains("not a network"), "{bad}: {error}");
+        }
     }
 
     #[test]

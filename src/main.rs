@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use dsconn::cli::exit::CliError;
-use dsconn::cli::{Cli, Command, client};
+use dsconn::cli::{Cli, Command, client, output};
 
 /// jemalloc instead of glibc's malloc, for C's allocations (SQLite) too: glibc's
 /// per-thread arenas fragmented and the server's RSS kept growing under load. The
@@ -38,14 +38,18 @@ async fn main() -> ExitCode {
             .map_err(Into::into),
         Command::Migrate(storage) => dsconn::cli::serve::migrate(storage).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "dsconn", &mut std::io::stdout());
+            // clap_complete panics on a failed write: it writes to memory, and the
+            // script goes out with the commands' handling of a closed output.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dsconn", &mut script);
+            output::stdout_bytes(&script);
             Ok(())
         }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("dsconn: {error:#}");
+            output::stderr_line(format_args!("dsconn: {error:#}"));
             match error.downcast_ref::<CliError>() {
                 Some(cli_error) => ExitCode::from(cli_error.code),
                 None => ExitCode::FAILURE,

@@ -17,7 +17,12 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A line that cannot be written is dropped. tracing-subscriber would otherwise
+        // report the failure with `eprintln!`, which panics when standard error is the
+        // very thing that is closed: an agent or server whose log pipe closes would
+        // exit 101 instead of working on without its log (issue 24).
+        .log_internal_errors(false);
     // A second call (e.g. from tests) is harmless: the first subscriber stays.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

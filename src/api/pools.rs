@@ -77,7 +77,10 @@ fn validate_create(
     if let Some(value) = present(&body.cidr_in_vpc) {
         let cidr = value
             .as_str()
-            .and_then(|raw| raw.parse::<ipnet::Ipv4Net>().ok())
+            .and_then(|raw| match crate::domain::parse_network(raw) {
+                Ok(ipnet::IpNet::V4(net)) => Some(net),
+                _ => None,
+            })
             .ok_or_else(|| {
                 ValidationError::new("cidr_in_vpc must be an IPv4 CIDR such as 172.16.0.0/12")
             })?;

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::OutputFormat;
+use super::output::outln;
 use crate::domain::{ProjectScope, now_millis};
 use crate::issuing;
 use crate::store::{DynStore, OpenFor, StorageArgs};
@@ -132,17 +133,19 @@ fn print_listing(
                 .into_iter()
                 .map(|row| merge(row.json, scope_json(row.scope)))
                 .collect();
-            println!("{}", serde_json::Value::Array(items));
+            outln!("{}", serde_json::Value::Array(items));
         }
         OutputFormat::Text => {
             let [a, b, c] = widths;
-            println!(
+            outln!(
                 "{:<a$} {:<b$} {:<c$} PROJECTS",
-                header[0], header[1], header[2]
+                header[0],
+                header[1],
+                header[2]
             );
             for row in &rows {
                 let [first, second, third] = &row.columns;
-                println!(
+                outln!(
                     "{first:<a$} {second:<b$} {third:<c$} {}",
                     scope_text(row.scope)
                 );
@@ -155,7 +158,7 @@ fn report_revoked(revoked: bool, missing: String, done: String) -> anyhow::Resul
     if !revoked {
         anyhow::bail!(missing);
     }
-    println!("{done}");
+    outln!("{done}");
     Ok(())
 }
 
@@ -178,7 +181,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
             let secrets = issuing::open_secrets(&store, &data.storage.secret_key_path()).await?;
             let issued = issuing::create_credential(&store, &secrets, scope).await?;
             match output {
-                OutputFormat::Json => println!(
+                OutputFormat::Json => outln!(
                     "{}",
                     merge(
                         json!({
@@ -189,10 +192,10 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                     )
                 ),
                 OutputFormat::Text => {
-                    println!("access key: {}", issued.access_key);
-                    println!("secret key: {}", issued.secret_key.expose());
-                    println!("projects:   {}", scope_text(&issued.scope));
-                    println!("The secret key is shown only now; keep it somewhere safe.");
+                    outln!("access key: {}", issued.access_key);
+                    outln!("secret key: {}", issued.secret_key.expose());
+                    outln!("projects:   {}", scope_text(&issued.scope));
+                    outln!("The secret key is shown only now; keep it somewhere safe.");
                 }
             }
         }
@@ -252,7 +255,7 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
             let store = open_store(&data).await?;
             let issued = issuing::create_token(&store, scope, ttl).await?;
             match output {
-                OutputFormat::Json => println!(
+                OutputFormat::Json => outln!(
                     "{}",
                     merge(
                         json!({
@@ -264,11 +267,11 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                     )
                 ),
                 OutputFormat::Text => {
-                    println!("token:    {}", issued.token.expose());
-                    println!("id:       {}", issued.id);
-                    println!("projects: {}", scope_text(&issued.scope));
-                    println!("expires:  {}", time_text(issued.expires_at));
-                    println!("Send it as the X-Auth-Token header. It is shown only now.");
+                    outln!("token:    {}", issued.token.expose());
+                    outln!("id:       {}", issued.id);
+                    outln!("projects: {}", scope_text(&issued.scope));
+                    outln!("expires:  {}", time_text(issued.expires_at));
+                    outln!("Send it as the X-Auth-Token header. It is shown only now.");
                 }
             }
         }

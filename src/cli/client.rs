@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use comfy_table::{Table, presets};
 
 use super::exit::{self, CliError};
+use super::output::{errln, outln};
 use super::settings::{ClientSettings, ConnectionArgs};
 use crate::api::types::{ConnectionResponse, CreateConnectionRequest, TagInput};
 use crate::client::{Answer, Client, ClientError, ListFilter};
@@ -191,7 +192,7 @@ pub(super) fn explain(error: ClientError, settings: &ClientSettings) -> CliError
 }
 
 pub(super) fn print_json(value: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
     );
@@ -233,7 +234,7 @@ fn tags_text(connection: &ConnectionResponse) -> String {
 /// Prints a table without the padding comfy-table leaves at the end of each line.
 pub(super) fn print_table(table: &Table) {
     for line in table.to_string().lines() {
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end());
     }
 }
 
@@ -324,16 +325,16 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
         output => {
             let list = answer.value;
             if list.connections.is_empty() {
-                eprintln!("no connections in project {}", settings.project);
+                errln!("no connections in project {}", settings.project);
             } else {
-                println!(
+                outln!(
                     "{}",
                     connections_table(&list.connections, output == ClientOutput::Wide)
                 );
             }
             let shown = list.connections.len() as u64;
             if shown < list.count {
-                eprintln!("showing {shown} of {} connections", list.count);
+                errln!("showing {shown} of {} connections", list.count);
             }
         }
     }
@@ -351,7 +352,7 @@ pub async fn show(args: ShowArgs) -> Result<(), CliError> {
         _ => {
             print_table(&connection_details(&answer.value));
             if !answer.value.available_queue_info.is_empty() {
-                println!();
+                outln!();
                 print_table(&bindings_table(&answer.value));
             }
         }
@@ -409,12 +410,12 @@ pub async fn create(args: CreateArgs) -> Result<(), CliError> {
     if !args.wait {
         match args.common.output {
             ClientOutput::Json => print_json(&answer.raw),
-            _ => println!("created {} ({id})", args.name),
+            _ => outln!("created {} ({id})", args.name),
         }
         return Ok(());
     }
     if args.common.output != ClientOutput::Json {
-        eprintln!("created {} ({id}); checking it", args.name);
+        errln!("created {} ({id}); checking it", args.name);
     }
     let connection = wait_until(&client, &settings, &id, WaitFor::Settled, args.timeout).await?;
     report_final(&client, &settings, &connection, args.common.output).await?;
@@ -447,13 +448,13 @@ where
     for id in ids {
         match delete(id).await {
             Ok(answer) if output == ClientOutput::Json => answers.push(answer.raw),
-            Ok(_) => println!("deleted {id}"),
+            Ok(_) => outln!("deleted {id}"),
             Err(error) => {
                 let error = explain(error, settings);
                 if error.code == exit::UNREACHABLE {
                     return Err(error);
                 }
-                eprintln!("dsconn: {id}: {error}");
+                errln!("dsconn: {id}: {error}");
                 failures.push(id.as_str());
             }
         }
@@ -512,7 +513,7 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
         }
         print_table(&table);
         if !answer.value.message.is_empty() {
-            println!("{}", answer.value.message);
+            outln!("{}", answer.value.message);
         }
     }
     if answer.value.connectivity == Reachability::Reachable {
@@ -574,9 +575,9 @@ async fn report_final(
             }
         }
         _ if connection.state == ConnectionState::Failed => {
-            println!("{}: FAILED: {}", connection.name, connection.message);
+            outln!("{}: FAILED: {}", connection.name, connection.message);
         }
-        _ => println!("{}: {}", connection.name, connection.state),
+        _ => outln!("{}: {}", connection.name, connection.state),
     }
     Ok(())
 }
@@ -613,7 +614,7 @@ impl Progress {
             Progress::Lines { last } => {
                 let now = (connection.state.to_string(), percent(connection.process));
                 if last.as_ref() != Some(&now) {
-                    eprintln!("{}: {} {}", connection.name, now.0, now.1);
+                    errln!("{}: {} {}", connection.name, now.0, now.1);
                     *last = Some(now);
                 }
             }

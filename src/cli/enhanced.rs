@@ -8,6 +8,7 @@ use super::client::{
     print_table, table,
 };
 use super::exit::{self, CliError};
+use super::output::{errln, outln};
 use crate::api::enhanced::types::{
     CreateEnhancedConnectionRequest, CreateEnhancedRouteRequest, EnhancedBindingsRequest,
     EnhancedConnection, EnhancedConnectionHost, EnhancedConnectionResource,
@@ -240,7 +241,7 @@ async fn list(args: ListEnhancedArgs) -> Result<(), CliError> {
     }
     let connections = answer.value.connections;
     if connections.is_empty() {
-        eprintln!("no enhanced connections in project {}", settings.project);
+        errln!("no enhanced connections in project {}", settings.project);
         return Ok(());
     }
     let mut table = table();
@@ -322,15 +323,15 @@ async fn show(args: EnhancedIdArgs) -> Result<(), CliError> {
     }
     let connection = &answer.value.connection;
     print_table(&details_table(connection));
-    println!();
+    outln!();
     if connection.available_queue_info.is_empty() && connection.elastic_resource_pools.is_empty() {
-        println!("no bound queues or pools");
+        outln!("no bound queues or pools");
     } else {
         print_table(&resources_table(connection));
     }
-    println!();
+    outln!();
     if connection.hosts.is_empty() {
-        println!("no host entries");
+        outln!("no host entries");
     } else {
         let mut hosts = table();
         hosts.set_header(vec!["HOST", "IP"]);
@@ -339,9 +340,9 @@ async fn show(args: EnhancedIdArgs) -> Result<(), CliError> {
         }
         print_table(&hosts);
     }
-    println!();
+    outln!();
     if connection.routes.is_empty() {
-        println!("no routes");
+        outln!("no routes");
     } else {
         let mut routes = table();
         routes.set_header(vec!["ROUTE", "CIDR", "CREATED"]);
@@ -386,7 +387,7 @@ async fn create(args: CreateEnhancedArgs) -> Result<(), CliError> {
     if json {
         print_json(&answer.raw);
     } else {
-        println!("created {} ({id})", args.name);
+        outln!("created {} ({id})", args.name);
     }
     // As Terraform does: one E8 call per route once the connection exists.
     let mut failed = Vec::new();
@@ -396,11 +397,11 @@ async fn create(args: CreateEnhancedArgs) -> Result<(), CliError> {
             cidr: Some((*cidr).to_owned()),
         };
         match client.add_enhanced_route(&id, &route).await {
-            Ok(_) if !json => println!("added route {name} ({cidr})"),
+            Ok(_) if !json => outln!("added route {name} ({cidr})"),
             Ok(_) => {}
             Err(error) => {
                 let error = explain(error, &settings);
-                eprintln!("dsconn: route {name}: {error}");
+                errln!("dsconn: route {name}: {error}");
                 failed.push(*name);
             }
         }
@@ -455,8 +456,8 @@ async fn bindings(args: BindingsArgs, change: Change) -> Result<(), CliError> {
     .map_err(|error| explain(error, &settings))?;
     match (args.common.output, change) {
         (ClientOutput::Json, _) => print_json(&answer.raw),
-        (_, Change::Bind) => println!("bound {names} to {}", args.id),
-        (_, Change::Unbind) => println!("unbound {names} from {}", args.id),
+        (_, Change::Bind) => outln!("bound {names} to {}", args.id),
+        (_, Change::Unbind) => outln!("unbound {names} from {}", args.id),
     }
     Ok(())
 }
@@ -472,8 +473,8 @@ async fn hosts(args: HostsArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
-        _ if count == 0 => println!("cleared the host entries of {}", args.id),
-        _ => println!("{} now has {count} host entries", args.id),
+        _ if count == 0 => outln!("cleared the host entries of {}", args.id),
+        _ => outln!("{} now has {count} host entries", args.id),
     }
     Ok(())
 }
@@ -490,7 +491,7 @@ async fn add_route(args: AddRouteArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
-        _ => println!("added route {} ({}) to {}", args.name, args.cidr, args.id),
+        _ => outln!("added route {} ({}) to {}", args.name, args.cidr, args.id),
     }
     Ok(())
 }
@@ -503,7 +504,7 @@ async fn delete_route(args: DeleteRouteArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
-        _ => println!("deleted route {} of {}", args.name, args.id),
+        _ => outln!("deleted route {} of {}", args.name, args.id),
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod client;
 pub mod enhanced;
 pub mod exit;
+pub mod output;
 pub mod pool;
 pub mod queue;
 pub mod serve;

@@ -8,6 +8,7 @@ use super::client::{
     ClientOutput, CommonArgs, connect, explain, local_time, or_dash, print_json, print_table, table,
 };
 use super::exit::{self, CliError};
+use super::output::{errln, outln};
 use crate::api::types::{CreateQueueRequest, TagInput};
 
 #[derive(Debug, Subcommand)]
@@ -125,7 +126,7 @@ async fn create(args: CreateQueueArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
-        _ => println!("created queue {}", answer.value.queue_name),
+        _ => outln!("created queue {}", answer.value.queue_name),
     }
     Ok(())
 }
@@ -142,7 +143,7 @@ async fn list(args: ListQueuesArgs) -> Result<(), CliError> {
     }
     let queues = answer.value.queues;
     if queues.is_empty() {
-        eprintln!("no queues in project {}", settings.project);
+        errln!("no queues in project {}", settings.project);
         return Ok(());
     }
     let wide = args.common.output == ClientOutput::Wide;
@@ -267,7 +268,7 @@ async fn delete(args: DeleteQueuesArgs) -> Result<(), CliError> {
                 if args.common.output == ClientOutput::Json {
                     answers.push(answer.raw);
                 } else {
-                    println!("deleted queue {name}");
+                    outln!("deleted queue {name}");
                 }
             }
             Err(error) => {
@@ -275,7 +276,7 @@ async fn delete(args: DeleteQueuesArgs) -> Result<(), CliError> {
                 if error.code == exit::UNREACHABLE {
                     return Err(error);
                 }
-                eprintln!("dsconn: {name}: {error}");
+                errln!("dsconn: {name}: {error}");
                 failed += 1;
             }
         }
@@ -327,14 +328,14 @@ async fn test(args: TestQueueArgs) -> Result<(), CliError> {
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
     } else {
-        println!(
+        outln!(
             "{} from queue {}: {} ({})",
             test.address,
             args.queue,
             test.connectivity,
             or_dash(test.checked_from.as_deref().unwrap_or_default())
         );
-        println!("{}", test.detail);
+        outln!("{}", test.detail);
     }
     if test.connectivity == "REACHABLE" {
         Ok(())

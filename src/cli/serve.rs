@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -80,7 +82,9 @@ async fn bootstrap_first_credential(
     let scope = issuing::scope_of(std::slice::from_ref(&project), false)?;
     let issued = issuing::create_credential(&store, application.secrets(), scope).await?;
     info!(access_key = %issued.access_key, project.id = %project, "created the first credential");
-    println!(
+    // Not `outln!`: a server whose standard output is closed keeps serving.
+    let shown = writeln!(
+        std::io::stdout().lock(),
         "dsconn: no credential existed, so one was created. It is shown only now:\n\
          \x20 project id: {project}\n\
          \x20 access key: {ak}\n\
@@ -90,6 +94,13 @@ async fn bootstrap_first_credential(
         ak = issued.access_key,
         sk = issued.secret_key.expose(),
     );
+    if shown.is_err() {
+        warn!(
+            access_key = %issued.access_key,
+            "the first credential could not be printed (standard output is closed); create \
+             one with dsconn credential create"
+        );
+    }
     Ok(())
 }
 
@@ -100,7 +111,7 @@ pub async fn migrate(storage: crate::store::StorageArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("migrating {}", crate::app::store_location(&storage)))?;
     store.close().await;
-    println!(
+    super::output::outln!(
         "migrations applied to {}",
         crate::app::store_location(&storage)
     );

@@ -55,9 +55,8 @@ impl Endpoint {
             let (inside, after) = rest
                 .split_once(']')
                 .ok_or_else(|| invalid("an IPv6 address needs a closing ']'"))?;
-            let address: Ipv6Addr = inside
-                .parse()
-                .map_err(|_| invalid("not a valid IPv6 address"))?;
+            let address =
+                super::parse_ipv6(inside).map_err(|_| invalid("not a valid IPv6 address"))?;
             let port = match after {
                 "" => None,
                 _ => Some(
@@ -96,8 +95,7 @@ fn parse_host(host: &str) -> Result<Host, String> {
     }
     let looks_numeric = host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     if looks_numeric {
-        return host
-            .parse::<Ipv4Addr>()
+        return super::parse_ipv4(host)
             .map(Host::Ipv4)
             .map_err(|_| "not a valid IPv4 address".into());
     }

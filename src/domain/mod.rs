@@ -53,6 +53,7 @@ macro_rules! reads_as_str {
 }
 pub(crate) use reads_as_str;
 
+mod address;
 mod check;
 mod connection;
 mod endpoint;
@@ -60,6 +61,10 @@ mod network_overlap;
 mod scope;
 mod tag;
 
+pub use address::{
+    AddressError, NetworkError, parse_exact_network, parse_ip, parse_ipv4, parse_ipv6,
+    parse_network,
+};
 pub use check::{BindingStatus, FailureReason, Reachability, fair_split};
 pub use connection::{
     ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, QueueName, Service,

@@ -315,7 +315,7 @@ pub trait EnhancedStore: Send + Sync {
         now: i64,
     ) -> Result<EnhancedOutcome>;
 
-    /// Adds a route (owner or grantee).
+    /// Adds a route (the owner only: a grantee gets [`EnhancedOutcome::OwnerOnly`]).
     async fn add_enhanced_route(
         &self,
         viewer: &ProjectId,
@@ -324,7 +324,7 @@ pub trait EnhancedStore: Send + Sync {
         limits: &EnhancedLimits,
     ) -> Result<EnhancedOutcome>;
 
-    /// Removes a route by name (owner or grantee).
+    /// Removes a route by name (the owner only, as [`add_enhanced_route`](Self::add_enhanced_route)).
     async fn delete_enhanced_route(
         &self,
         viewer: &ProjectId,
@@ -1186,6 +1186,12 @@ macro_rules! impl_enhanced_store {
                     let reach = Self::enhanced_reach(&mut transaction, viewer, &id).await?;
                     let outcome = match reach {
                         Reach::Missing => EnhancedOutcome::NotFound,
+                        // Routes are the owner's: BIND_QUEUE lets a grantee bind its own
+                        // queues and pools, not steer the owner's traffic.
+                        Reach::Reached {
+                            access: EnhancedAccess::Grantee,
+                            ..
+                        } => EnhancedOutcome::OwnerOnly,
                         Reach::Reached { deleted: true, .. } => EnhancedOutcome::Deleted,
                         Reach::Reached { .. } => {
                             let routes: Vec<(String, String)> =
@@ -1230,6 +1236,10 @@ macro_rules! impl_enhanced_store {
                     let outcome = match Self::enhanced_reach(&mut transaction, viewer, &id).await?
                     {
                         Reach::Missing => EnhancedOutcome::NotFound,
+                        Reach::Reached {
+                            access: EnhancedAccess::Grantee,
+                            ..
+                        } => EnhancedOutcome::OwnerOnly,
                         Reach::Reached { deleted: true, .. } => EnhancedOutcome::Deleted,
                         Reach::Reached { .. } => {
                             let deleted = sqlx::query(enhanced::DELETE_ROUTE)

@@ -45,8 +45,9 @@ pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
 /// Where the state lives. Shared by `serve`, `migrate` and the admin commands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StorageArgs {
-    /// Directory for the SQLite database and the secret-key file (created if missing).
-    #[arg(long, env = "DSCONN_DATA_DIR", default_value = "dsconn-data")]
+    /// Directory for the SQLite database and the secret-key file. `serve` creates it if
+    /// missing; the admin commands (credential, token, migrate) need it to exist.
+    #[arg(long, env = "DSCONN_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// `postgres://...` to keep the state in PostgreSQL (several replicas can share it);
@@ -125,7 +126,10 @@ impl StorageArgs {
                 OpenFor::Server => {
                     Arc::new(SqliteStore::open_with(&dir, self.sqlite_durability).await?)
                 }
-                OpenFor::Admin => Arc::new(SqliteStore::open_for_admin(&dir).await?),
+                OpenFor::Admin => {
+                    require_data_dir(&dir)?;
+                    Arc::new(SqliteStore::open_for_admin(&dir).await?)
+                }
             }),
             Backend::Postgres(url) => {
                 let store = PgStore::connect(
@@ -141,6 +145,32 @@ impl StorageArgs {
             }
         }
     }
+}
+
+/// The default `--data-dir`, relative to the current directory.
+pub const DEFAULT_DATA_DIR: &str = "dsconn-data";
+
+/// Admin commands work on an existing data dir only (issue 24): one run from another
+/// directory would otherwise create a new, empty `./dsconn-data` and, say, print a token
+/// the running server has never heard of. An existing directory, even an empty one that
+/// a set-up script made before the first `serve`, is used as it is.
+fn require_data_dir(dir: &std::path::Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let default = if dir == std::path::Path::new(DEFAULT_DATA_DIR) {
+        " (the default: dsconn-data in the current directory)"
+    } else {
+        ""
+    };
+    Err(StoreError::Config(format!(
+        "the data dir {}{default} does not exist, and admin commands never create one. \
+         Point at the server's data dir with --data-dir DIR or DSCONN_DATA_DIR=DIR (or its \
+         database with --database-url); to prepare a new one before the first serve, \
+         create the directory first",
+        shown.display()
+    )))
 }
 
 /// A database URL without its password, for messages.

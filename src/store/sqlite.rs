@@ -11,6 +11,7 @@
 //! other connections and never wait for writers (WAL).
 
 use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -81,12 +82,13 @@ impl SqliteStore {
 
     /// [`open`](Self::open) with a chosen commit durability.
     pub async fn open_with(data_dir: &Path, durability: Durability) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(io_error(format!(
-            "cannot create data dir {}",
-            data_dir.display()
-        )))?;
+        create_private_dir(data_dir)?;
         let lock_path = data_dir.join(LOCK_FILE);
-        let lock = File::create(&lock_path)
+        let lock = private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
             .map_err(io_error(format!("cannot create {}", lock_path.display())))?;
         lock.try_lock().map_err(|_| StoreError::Io {
             context: format!(
@@ -96,6 +98,7 @@ impl SqliteStore {
             source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
         })?;
         let (pool, writer) = Self::connect(data_dir, durability).await?;
+        warn_if_readable_by_others(data_dir);
         // Frees every claim a previous process left: new checks, re-checks, bindings.
         sqlx::query(
             "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
@@ -118,12 +121,10 @@ impl SqliteStore {
     }
 
     /// Opens the database for administration (credentials, tokens) beside a running
-    /// server: no lock, no lease changes. SQLite's WAL lets both write safely.
+    /// server: no lock, no lease changes. SQLite's WAL lets both write safely. The data
+    /// dir must exist (the caller says so clearly when it does not); the database is
+    /// created in it if missing.
     pub async fn open_for_admin(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(io_error(format!(
-            "cannot create data dir {}",
-            data_dir.display()
-        )))?;
         let (pool, writer) = Self::connect(data_dir, Durability::PowerLoss).await?;
         Ok(Self {
             pool,
@@ -136,6 +137,22 @@ impl SqliteStore {
     /// The readers' pool and the one-connection writer's pool, migrated.
     async fn connect(data_dir: &Path, durability: Durability) -> Result<(SqlitePool, SqlitePool)> {
         let database_path: PathBuf = data_dir.join(DATABASE_FILE);
+        // SQLite would create the file 0644 (less the umask), and gives its -wal and -shm
+        // the database file's mode: an empty file made 0600 first keeps all three private.
+        match private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&database_path)
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                return Err(io_error(format!(
+                    "cannot create {}",
+                    database_path.display()
+                ))(error));
+            }
+        }
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(&database_path)
             .create_if_missing(true)
@@ -160,6 +177,55 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Ok((readers, writer))
+    }
+}
+
+/// Creates the data dir (and missing parents) readable by its owner only: the database
+/// holds every project's urls, hosts and routes, credentials' sealed keys and token hashes.
+fn create_private_dir(data_dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(io_error(format!(
+            "cannot create data dir {}",
+            data_dir.display()
+        )))
+}
+
+/// Options that create a file readable and writable by its owner only (as the key file).
+fn private_file_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.mode(0o600);
+    options
+}
+
+/// The database's files, which SQLite keeps beside it in WAL mode.
+const DATABASE_FILES: [&str; 3] = [DATABASE_FILE, "dsconn.db-wal", "dsconn.db-shm"];
+
+/// Warns at start-up about a data dir or database file that its group or other users
+/// may open: made by an older dsconn, or loosened by hand. Their modes are not changed
+/// behind the operator's back; the warning says how.
+fn warn_if_readable_by_others(data_dir: &Path) {
+    let paths = std::iter::once((data_dir.to_path_buf(), 0o700)).chain(
+        DATABASE_FILES
+            .iter()
+            .map(|file| (data_dir.join(file), 0o600)),
+    );
+    for (path, wanted) in paths {
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:04o}"),
+                "open to other users, though the database holds every project's connections \
+                 and the credentials' sealed keys: run chmod {wanted:o} {}",
+                path.display(),
+            );
+        }
     }
 }
 

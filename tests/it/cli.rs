@@ -597,3 +597,198 @@ async fn queue_test_waits_for_the_answer_and_show_says_where_bindings_were_check
     }
     app.stop().await;
 }
+
+/// A pipe whose reading end is already closed: every write to it fails with EPIPE, as
+/// when `| head -1` has read its line and gone. Deterministic, unlike racing a reader.
+fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    writer.into()
+}
+
+/// Issue 24: `dsconn completions bash | head -1` exited 101 with a panic. A command whose
+/// output is closed ends quietly: exit 0 when the output was its product, its usual code
+/// otherwise, never a panic.
+#[tokio::test]
+async fn a_closed_output_ends_each_command_quietly_with_its_usual_code() {
+    let app = spawn_app().await;
+    let target = TcpTarget::start().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    app.create_ok(
+        &project,
+        &create_body("piped", "RDS", &target.address.to_string()),
+    )
+    .await;
+    crate::helpers::create_queues(&app, &project, &["q_piped"]).await;
+
+    let mut completions = dsconn(home.path());
+    completions
+        .args(["completions", "bash"])
+        .stdout(closed_pipe());
+    let mut list = client(&app, home.path(), &project);
+    list.arg("list").stdout(closed_pipe());
+    let mut queues = client(&app, home.path(), &project);
+    queues.args(["queue", "list"]).stdout(closed_pipe());
+    for (what, command) in [
+        ("completions", completions),
+        ("list", list),
+        ("queue list", queues),
+    ] {
+        let output = run(command).await;
+        assert_eq!(output.status.code(), Some(0), "{what}: {}", stderr(&output));
+        assert_eq!(stderr(&output), "", "{what}: nothing said");
+    }
+
+    // A refusal keeps its exit code when even standard error is closed.
+    let mut show = client(&app, home.path(), &project);
+    show.args(["show", "5f0c1e2d-3b4a-4958-8776-655443322110"])
+        .stdout(closed_pipe())
+        .stderr(closed_pipe());
+    assert_eq!(run(show).await.status.code(), Some(1));
+}
+
+/// Issue 24: the agent exited 101 when its standard error closed (tracing-subscriber
+/// reported the failed log write with `eprintln!`, which panicked). It works on without
+/// its log, and still stops cleanly on SIGTERM.
+#[tokio::test]
+async fn an_agent_whose_log_pipe_closes_keeps_serving_its_queue() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let app = spawn_app().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let project = new_project();
+    crate::helpers::create_queues(&app, &project, &["q_quiet"]).await;
+    let mut agent = dsconn(home.path());
+    agent
+        .env_remove("DSCONN_AGENT_NAME")
+        .env("DSCONN_LOG", "info")
+        .args(["agent", "--endpoint", &format!("http://{}", app.address)])
+        .args(["--project", &project, "--token", &app.token])
+        .args(["--name", "quiet", "--queue", "q_quiet"])
+        .args(["--probe-mode", "tcp", "--check-timeout", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(closed_pipe());
+    let mut child = agent.spawn().expect("agent starts");
+    let listed = async || -> Value {
+        app.get(app.url(&format!("/dsconn/v1/{project}/agents")))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("agent polled") {
+            panic!("the agent exited ({status}) when its log pipe was closed");
+        }
+        if listed().await["agents"][0]["name"] == "quiet" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    kill(pid, Signal::SIGTERM).expect("SIGTERM sent");
+    let status = tokio::task::spawn_blocking(move || child.wait().expect("agent reaped"))
+        .await
+        .expect("joined");
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// A `dsconn` admin command run in `dir` with no data dir setting from the environment.
+fn admin_in(dir: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dsconn"));
+    for name in [
+        "DSCONN_DATA_DIR",
+        "DSCONN_DATABASE_URL",
+        "DSCONN_SECRET_KEY_FILE",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("dsconn runs")
+}
+
+/// Issue 24: `dsconn token create` run from another directory created `./dsconn-data`
+/// and printed a token the running server had never heard of.
+#[test]
+fn admin_commands_never_create_a_data_dir_and_say_where_they_looked() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let default = cwd.path().join("dsconn-data");
+    let missing = cwd.path().join("missing");
+    let missing_flag = missing.to_str().expect("utf-8 path");
+    for args in [
+        vec!["token", "create", "--all-projects"],
+        vec!["token", "list"],
+        vec!["token", "revoke", "some-id"],
+        vec!["credential", "create", "--all-projects"],
+        vec!["credential", "list"],
+        vec!["credential", "revoke", "AK"],
+        vec!["migrate"],
+        vec![
+            "token",
+            "create",
+            "--all-projects",
+            "--data-dir",
+            missing_flag,
+        ],
+    ] {
+        let output = admin_in(cwd.path(), &args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+        assert_eq!(stdout(&output), "", "{args:?}: no token or key printed");
+        let looked_at = if args.contains(&"--data-dir") {
+            &missing
+        } else {
+            &default
+        };
+        assert!(
+            message.contains(&looked_at.display().to_string())
+                && message.contains("does not exist")
+                && message.contains("--data-dir")
+                && message.contains("DSCONN_DATA_DIR"),
+            "{args:?}: {message}"
+        );
+        assert!(
+            !default.exists() && !missing.exists(),
+            "{args:?} made a dir"
+        );
+    }
+
+    // A named directory that exists, even empty (made by a set-up script before the
+    // first serve), keeps working, by flag or by environment.
+    let prepared = cwd.path().join("prepared");
+    std::fs::create_dir(&prepared).expect("empty data dir");
+    let output = admin_in(
+        cwd.path(),
+        &[
+            "token",
+            "create",
+            "--all-projects",
+            "--data-dir",
+            prepared.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("token:"), "{}", stdout(&output));
+    let listed = Command::new(env!("CARGO_BIN_EXE_dsconn"))
+        .current_dir(cwd.path())
+        .env("DSCONN_DATA_DIR", &prepared)
+        .env_remove("DSCONN_DATABASE_URL")
+        .args(["token", "list", "--output", "json"])
+        .output()
+        .expect("dsconn runs");
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let tokens: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(tokens.as_array().map(Vec::len), Some(1), "{tokens}");
+}

@@ -531,6 +531,11 @@ async fn routes_are_added_and_removed_on_v3_and_v2_paths() {
         json!({"name": "r"}),
         json!({"cidr": "10.0.0.0/8"}),
         json!({"name": "a/b", "cidr": "10.0.0.0/8"}),
+        // What hosts and urls refuse, routes refuse (issue 24): one address parser.
+        json!({"name": "r", "cidr": " 127.0.0.0/8"}),
+        json!({"name": "r", "cidr": "127.0.0.0/8 "}),
+        json!({"name": "r", "cidr": "127.000.0.0/8"}),
+        json!({"name": "r", "cidr": "127.0.0.0/08"}),
     ] {
         assert_dli_error(add("v3", bad).await, 400, "DLI.0001").await;
     }

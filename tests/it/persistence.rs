@@ -125,3 +125,55 @@ fn serve_and_credential_create_exit_non_zero_with_another_key_file() {
         );
     }
 }
+
+/// The mode bits of a path (permissions only).
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Issue 24: `dsconn.db`, `-wal` and `-shm` were created 0644 (access keys, token hashes,
+/// every project's urls, hosts and routes readable by any local user). A new data dir is
+/// 0700 and the database files 0600; an existing loose one is warned about at start-up.
+#[test]
+fn the_data_dir_is_private_and_a_loose_one_is_warned_about_at_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("temp dir");
+    let data_dir = parent.path().join("data");
+    let args = [std::ffi::OsStr::new("--data-dir"), data_dir.as_os_str()];
+    let server = crate::helpers::LoggedServer::start("info", &args);
+    assert_eq!(mode_of(&data_dir), 0o700, "data dir");
+    for file in ["dsconn.db", "dsconn.db-wal", "dsconn.db-shm", "secret.key"] {
+        assert_eq!(mode_of(&data_dir.join(file)), 0o600, "{file}");
+    }
+    assert!(
+        !server
+            .log()
+            .iter()
+            .any(|line| line.contains("open to other users")),
+        "{:?}",
+        server.log()
+    );
+    drop(server);
+
+    // As an older dsconn (or a hand) left them.
+    for (path, mode) in [
+        (data_dir.clone(), 0o755),
+        (data_dir.join("dsconn.db"), 0o644),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let server = crate::helpers::LoggedServer::start("info", &args);
+    let database = data_dir.join("dsconn.db");
+    for (path, fix) in [(&data_dir, "chmod 700"), (&database, "chmod 600")] {
+        let line = server.wait_for_line(&format!("{fix} {}", path.display()));
+        assert!(
+            line.contains("WARN") && line.contains("open to other users"),
+            "{line}"
+        );
+    }
+}

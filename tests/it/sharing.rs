@@ -233,26 +233,17 @@ async fn a_grantee_sees_exactly_what_the_grant_allows_before_during_and_after() 
         ["gq", "oq"],
         "{owners}"
     );
-    // Routes, both versions.
-    for version in ["v3", "v2.0"] {
-        let routes = format!("/{version}/{{p}}/datasource/enhanced-connections/{id}/routes");
-        let (status, answer) = grantee
-            .call(
-                "POST",
-                &routes,
-                Some(json!({"name": "by_grantee", "cidr": "10.1.0.0/24"})),
-            )
-            .await;
-        assert_eq!(status, 200, "{answer}");
-        let (_, owners) = owner.call("GET", &base, None).await;
-        assert_eq!(names(&owners["routes"]), ["by_grantee"]);
-        let (status, answer) = grantee
-            .call("DELETE", &format!("{routes}/by_grantee"), None)
-            .await;
-        assert_eq!(status, 200, "{answer}");
-    }
+    // The owner's route, which the grantee must not touch (issue 24).
+    let (status, answer) = owner
+        .call(
+            "POST",
+            &format!("/v3/{{p}}/datasource/enhanced-connections/{id}/routes"),
+            Some(json!({"name": "owners", "cidr": "10.1.0.0/24"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
     // What only the owner may do.
-    let forbidden: Vec<(&str, String, Option<Value>)> = vec![
+    let mut forbidden: Vec<(&str, String, Option<Value>)> = vec![
         ("DELETE", base.clone(), None),
         ("PUT", base.clone(), Some(json!({"hosts": []}))),
         ("GET", format!("{base}/privileges"), None),
@@ -283,6 +274,21 @@ async fn a_grantee_sees_exactly_what_the_grant_allows_before_during_and_after() 
             Some(json!({"tags": [{"key": "env"}]})),
         ),
     ];
+    // Routes are the owner's, in both versions: a grantee may neither add one (nor fill
+    // the connection's 100) nor remove one, whatever the name.
+    for version in ["v3", "v2.0"] {
+        let routes = format!("/{version}/{{p}}/datasource/enhanced-connections/{id}/routes");
+        forbidden.extend([
+            (
+                "POST",
+                routes.clone(),
+                Some(json!({"name": "by_grantee", "cidr": "10.2.0.0/24"})),
+            ),
+            ("DELETE", format!("{routes}/owners"), None),
+            ("DELETE", format!("{routes}/no_such_route"), None),
+            ("DELETE", format!("{routes}/not%20a%20name"), None),
+        ]);
+    }
     for (method, path, body) in forbidden {
         let (status, answer) = grantee.call(method, &path, body).await;
         assert_eq!(
@@ -331,6 +337,7 @@ async fn a_grantee_sees_exactly_what_the_grant_allows_before_during_and_after() 
     grantee_sees_nothing(&grantee, &id).await;
     let (_, owners) = owner.call("GET", &base, None).await;
     assert_eq!(names(&owners["available_queue_info"]), ["oq"], "{owners}");
+    assert_eq!(names(&owners["routes"]), ["owners"], "{owners}");
     let (_, list) = owner
         .call("GET", "/v2.0/{p}/datasource/enhanced-connections", None)
         .await;

@@ -150,7 +150,7 @@ pub fn parse_hosts(raw: Option<&Vec<EnhancedConnectionHost>>) -> ApiResult<Vec<H
                  with a letter"
             )));
         }
-        let ip: std::net::Ipv4Addr = host.ip.parse().map_err(|_| {
+        let ip = crate::domain::parse_ipv4(&host.ip).map_err(|_| {
             ApiError::InvalidRequest(format!(
                 "ip {:?} of host {shown} must be an IPv4 address such as 192.168.0.10",
                 host.ip.chars().take(64).collect::<String>()

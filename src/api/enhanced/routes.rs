@@ -1,5 +1,6 @@
 //! E8/E9 (v3) and their deprecated v2.0 twins E8'/E9' (what Terraform calls): custom
-//! routes of an enhanced connection. Owner and grantees alike may change them.
+//! routes of an enhanced connection. Only the owner changes them: a route steers every
+//! binding's traffic, so a project granted BIND_QUEUE gets 403 APIG.0302 (issue 24).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +13,7 @@ use crate::api::extract::JsonBody;
 use crate::api::extract::params::ProjectPath;
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
-use crate::domain::{ValidationError, now_millis};
+use crate::domain::{NetworkError, ValidationError, now_millis, parse_exact_network};
 use crate::store::{EnhancedOutcome, NewRoute};
 
 /// `{name}` path parameter of a route.
@@ -24,28 +25,20 @@ pub struct RoutePath {
 }
 
 /// A route's cidr: an IPv4 or IPv6 network whose host bits are zero, normalised; a bare
-/// address is a /32 (or /128).
+/// address is a /32 (or /128). Read by the one address parser ([`parse_exact_network`]),
+/// so it refuses what hosts and urls refuse: spaces, leading-zero octets and prefixes.
 pub fn parse_cidr(raw: &str) -> Result<String, ValidationError> {
-    let raw = raw.trim();
-    let net = match raw.parse::<ipnet::IpNet>() {
-        Ok(net) => net,
-        Err(_) => match raw.parse::<std::net::IpAddr>() {
-            Ok(address) => ipnet::IpNet::from(address),
-            Err(_) => {
-                return Err(ValidationError::new(format!(
-                    "cidr {:?} must be a network such as 10.169.0.0/24",
-                    echo(raw)
-                )));
+    parse_exact_network(raw)
+        .map(|net| net.to_string())
+        .map_err(|why| match why {
+            NetworkError::HostBits(meant) => {
+                ValidationError::new(format!("cidr {raw} has host bits set: write {meant}"))
             }
-        },
-    };
-    if net.trunc() != net {
-        return Err(ValidationError::new(format!(
-            "cidr {net} has host bits set: write {}",
-            net.trunc()
-        )));
-    }
-    Ok(net.to_string())
+            NetworkError::Syntax(why) => ValidationError::new(format!(
+                "cidr {:?} must be a network such as 10.169.0.0/24: {why}",
+                echo(raw)
+            )),
+        })
 }
 
 async fn create(
@@ -88,15 +81,12 @@ async fn create(
 async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<SuccessResponse>> {
     let id = target.id()?;
     let name = target.rest.get("name").cloned().unwrap_or_default();
-    // A name no route can have names no route.
-    let outcome = if parse_simple_name("name", &name).is_err() {
-        EnhancedOutcome::UnknownRoute(name.clone())
-    } else {
-        state
-            .store
-            .delete_enhanced_route(&target.project, id, &name)
-            .await?
-    };
+    // A name no route can have names no route, but the store still answers whose the
+    // connection is (a grantee is refused whatever the name).
+    let outcome = state
+        .store
+        .delete_enhanced_route(&target.project, id, &name)
+        .await?;
     if outcome != EnhancedOutcome::Done {
         // The connection must be visible before "no such route" is said.
         if let EnhancedOutcome::UnknownRoute(_) = outcome
@@ -224,6 +214,10 @@ mod tests {
     #[case("10.169.0.0/33")]
     #[case("not-a-net")]
     #[case("")]
+    #[case(" 127.0.0.0/8")]
+    #[case("127.0.0.0/8 ")]
+    #[case("127.000.0.0/8")]
+    #[case("127.0.0.0/08")]
     fn bad_cidrs_are_refused(#[case] raw: &str) {
         parse_cidr(raw).expect_err("invalid");
     }
