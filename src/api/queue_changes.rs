@@ -196,10 +196,11 @@ pub fn parse_queue_cidr(field: &str, value: &Value) -> Result<ipnet::Ipv4Net, Va
             QUEUE_CIDR_RANGES.join(", ")
         ))
     };
-    let net: ipnet::Ipv4Net = value
-        .as_str()
-        .and_then(|raw| raw.trim().parse().ok())
-        .ok_or_else(refused)?;
+    // The one address parser (no spaces, no leading zeros), as everywhere an address is read.
+    let net = match value.as_str().map(crate::domain::parse_network) {
+        Some(Ok(ipnet::IpNet::V4(net))) => net,
+        _ => return Err(refused()),
+    };
     let inside = QUEUE_CIDR_RANGES.iter().any(|range| {
         range
             .parse::<ipnet::Ipv4Net>()
