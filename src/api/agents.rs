@@ -587,7 +587,7 @@ pub async fn claim(
     path = "/dsconn/v1/{project_id}/agents/{agent_id}/hosts-files/{queue_name}",
     operation_id = "ShowAgentHostsFile",
     tag = "agents",
-    summary = "A queue's hosts file and its version, for an agent whose claim named a version it does not hold",
+    summary = "A queue's hosts file and its version, for an agent that lacks the version a claim named",
     params(ProjectPath, AgentPath, ("queue_name" = String, Path, description = "The queue")),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses((status = 200, body = HostsFileResponse), ErrorResponses),

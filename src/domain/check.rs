@@ -154,10 +154,10 @@ super::reads_as_str!(BindingStatus);
 /// How a claim of `limit` pieces of work is shared among kinds of work, given how many of
 /// each are `available` (in the same order): first every kind gets up to its share
 /// (`limit / kinds`, at least 1), then what is left is shared among the kinds with more,
-/// one piece each in turn, so no backlog of one kind starves another. The first round starts at kind `start`
-/// (mod the number of kinds): with fewer pieces than kinds, rotating the start lets every
-/// kind go first in turn. Pure; every claim of work (the worker's and the agents') uses
-/// this rule.
+/// one piece each in turn, so no backlog of one kind starves another. The first round
+/// starts at kind `start` (mod the number of kinds): with fewer pieces than kinds,
+/// rotating the start lets every kind go first in turn. Pure; the agents' claims use it,
+/// and the worker's claim follows the same rule one store call per kind.
 pub fn fair_split(available: &[usize], limit: usize, start: usize) -> Vec<usize> {
     let kinds = available.len();
     let mut taken = vec![0; kinds];

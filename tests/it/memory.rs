@@ -78,7 +78,10 @@ async fn large_hosts_files_cost_a_bounded_answer_and_bounded_memory() {
 
     // Item 2: one create of 20,000 hosts bound to 100 queues, set up by the server.
     let hosts: Vec<Value> = (0..HOSTS)
-        .map(|n| json!({"name": format!("host-{n}.example"), "ip": format!("127.0.{}.{}", n / 250, n % 250 + 1)}))
+        .map(|n| {
+            let ip = format!("127.0.{}.{}", n / 250, n % 250 + 1);
+            json!({"name": format!("host-{n}.example"), "ip": ip})
+        })
         .collect();
     let body = json!({
         "name": "large", "dest_vpc_id": "vpc-1", "dest_network_id": "subnet-1",
@@ -177,7 +180,8 @@ async fn large_hosts_files_cost_a_bounded_answer_and_bounded_memory() {
     let claim_peak = status_kib(pid, "VmHWM:");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
     eprintln!(
-        "claim of 64 tests of queues with {HOSTS}-entry hosts files: {} bytes; RSS before {} MiB, peak {} MiB",
+        "claim of 64 tests of queues with {HOSTS}-entry hosts files: {} bytes; \
+         RSS before {} MiB, peak {} MiB",
         answer.len(),
         before / MIB,
         claim_peak / MIB
