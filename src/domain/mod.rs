@@ -58,6 +58,7 @@ mod connection;
 mod endpoint;
 mod scope;
 mod tag;
+pub mod text;
 
 pub use check::{BindingStatus, FailureReason, Reachability};
 pub use connection::{
