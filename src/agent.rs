@@ -4,6 +4,11 @@
 //! It rides out a server restart or a network blip (retries with back-off; work whose
 //! lease lapses is claimed again), and on SIGTERM stops claiming, finishes or gives back
 //! what it holds, and deregisters, so its queues fall back to the server at once.
+//!
+//! What waiting cannot mend ends it instead, with one line and exit code 1: an unknown
+//! queue or project, a refused credential, a server without the agent API (see
+//! [`Verdict`]). Only an unreachable server, 5xx and 429 are retried, and a name held
+//! by another online agent for a while (it may be this agent's own crashed run).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +17,15 @@ use clap::Args;
 use http::Method;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::api::agent_types::{
     AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
     HostsFileResponse, RegisterAgentRequest, RegisterAgentResponse,
 };
+use crate::cli::exit::{self, CliError};
 use crate::cli::settings::ConnectionArgs;
 use crate::client::{Client, ClientError};
 use crate::config::{LogFormat, ProbeArgs};
@@ -38,6 +45,10 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// What a claim adds to the prober's slowest check for the lease it asks for: the
 /// result's way back to the server, with retries.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long a registration refused because another online agent holds the name is
+/// retried: long enough for a crashed run of this agent (with other queues) to go
+/// offline at the default `--agent-timeout` of 30 s; then it is a second agent.
+const NAME_IN_USE_PATIENCE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -47,8 +58,11 @@ pub struct AgentArgs {
     /// An elastic resource pool this agent serves (repeat for more).
     #[arg(long = "pool", value_name = "POOL")]
     pub pools: Vec<String>,
-    /// The agent's name in the project [default: the host name]. A registration of the
-    /// same name replaces the last one.
+    /// The agent's name in the project [default: the host name, '-' and 8 hex digits
+    /// naming its queues and pools, e.g. db-host-3f2a9c1e: stable across restarts, and
+    /// distinct for agents of other queues on one host]. A registration of the same name
+    /// replaces the last one when that is offline or serves the same queues and pools;
+    /// an online one serving others keeps the name.
     #[arg(long, env = "DSCONN_AGENT_NAME")]
     pub name: Option<String>,
     #[command(flatten)]
@@ -58,6 +72,24 @@ pub struct AgentArgs {
     /// Log line format.
     #[arg(long, env = "DSCONN_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
+}
+
+/// The default agent name: the host name and a digest of what the agent serves, so
+/// that two agents on one host (e.g. one in a network namespace) for other queues do
+/// not share a name, and a restart of one keeps its name.
+fn default_name(queues: &[String], pools: &[String]) -> String {
+    use sha2::Digest as _;
+    let mut served: Vec<String> = queues
+        .iter()
+        .map(|queue| format!("queue:{queue}"))
+        .chain(pools.iter().map(|pool| format!("pool:{pool}")))
+        .collect();
+    served.sort();
+    served.dedup();
+    let digest = sha2::Sha256::digest(served.join("\n").as_bytes());
+    let suffix = hex::encode(&digest[..4]);
+    let host: String = host_name().chars().take(64 - 1 - suffix.len()).collect();
+    format!("{host}-{suffix}")
 }
 
 /// This machine's host name, as an agent name (`.`, `_`, `-`, letters and digits).
@@ -87,23 +119,26 @@ fn host_name() -> String {
 /// Runs the agent until SIGINT or SIGTERM.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = crate::cli::serve::cancelled_on_signal()?;
-    args.probe.validate().map_err(anyhow::Error::msg)?;
+    args.probe.validate().map_err(CliError::usage)?;
     let settings = args.connection.resolve()?;
-    let client = Client::new(&settings.endpoint, &settings.project, settings.auth)?;
+    let client = Client::new(&settings.endpoint, &settings.project, settings.auth)
+        .map_err(|error| CliError::usage(error.to_string()))?;
     // An agent is a queue's node: its own host is as fair a destination as any other
     // there, so only the flags' ranges and the fixed deny list apply.
     let policy = OutboundPolicy::new(
         args.probe.allow_cidrs.clone(),
         args.probe.deny_cidrs.clone(),
     );
-    let prober = args.probe.prober(policy).map_err(anyhow::Error::msg)?;
+    let prober = args.probe.prober(policy).map_err(CliError::usage)?;
     let agent = Arc::new(Agent {
         client,
         lease: prober.worst_case() + LEASE_MARGIN,
         prober,
         slots: Arc::new(Semaphore::new(args.probe.max_open_sockets())),
         registration: RegisterAgentRequest {
-            name: args.name.unwrap_or_else(host_name),
+            name: args
+                .name
+                .unwrap_or_else(|| default_name(&args.queues, &args.pools)),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             queues: args.queues,
             elastic_resource_pools: args.pools,
@@ -116,9 +151,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         queues = ?agent.registration.queues,
         "dsconn agent starting"
     );
-    agent.run(shutdown).await;
-    info!("dsconn agent stopped");
-    Ok(())
+    let outcome = agent.run(shutdown).await;
+    match &outcome {
+        Ok(()) => info!("dsconn agent stopped"),
+        Err(error) => error!(error = %error, "dsconn agent gave up"),
+    }
+    outcome.map_err(|refused| CliError::new(exit::SERVER_REFUSED, refused).into())
 }
 
 struct Agent {
@@ -136,12 +174,69 @@ enum SessionEnd {
     Stopping,
     /// The server no longer knows this registration (e.g. replaced, or its store reset).
     NotRegistered,
+    /// The server refused for good: the one line to exit with.
+    Refused(String),
 }
 
-/// Whether the server says this registration is unknown.
-fn not_registered(error: &ClientError) -> bool {
-    matches!(error, ClientError::Api { code, message, .. }
-        if code == "DLI.0002" && message.contains("is not registered"))
+/// What an error of a call to the server means for the agent.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// It may heal by waiting: the server unreachable, a 5xx, a 429, a name held by
+    /// another online agent, the project's agent cap reached.
+    Retry,
+    /// The server no longer knows this registration: register again.
+    NotRegistered,
+    /// Waiting cannot mend it; the line to exit with.
+    Refused(String),
+}
+
+impl Verdict {
+    fn of(error: &ClientError, endpoint: &str) -> Self {
+        match error {
+            ClientError::Unreachable { .. } => Verdict::Retry,
+            ClientError::Api {
+                status,
+                code,
+                message,
+                ..
+            } => match (*status, code.as_str()) {
+                (429 | 500.., _) => Verdict::Retry,
+                (_, "DLI.0002") if message.contains("is not registered") => Verdict::NotRegistered,
+                // Another online agent has the name (maybe this agent's own crashed
+                // run), or the project has its maximum of agents: both can pass.
+                (400, "DLI.0006" | "DLI.0007") => Verdict::Retry,
+                (401, _) => Verdict::Refused(format!(
+                    "the server refused the credential ({error}); check --token or the \
+                     access and secret keys"
+                )),
+                (403, _) => Verdict::Refused(format!(
+                    "the credential may not use this project ({error}); check --project"
+                )),
+                (404, _) => Verdict::Refused(unsupported(endpoint, &error.to_string())),
+                _ => Verdict::Refused(format!("the server refused this agent: {error}")),
+            },
+            ClientError::Protocol { status, .. } if *status == 429 || *status >= 500 => {
+                Verdict::Retry
+            }
+            ClientError::Protocol { .. } => {
+                Verdict::Refused(unsupported(endpoint, &error.to_string()))
+            }
+            ClientError::Settings(_) => Verdict::Refused(error.to_string()),
+        }
+    }
+}
+
+fn unsupported(endpoint: &str, error: &str) -> String {
+    format!(
+        "{endpoint} does not serve the agent API of dsconn {} ({error}): it is not dsconn, \
+         or a version without agents; check --endpoint",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Whether an error says another online agent holds this agent's name.
+fn name_in_use(error: &ClientError) -> bool {
+    matches!(error, ClientError::Api { status: 400, code, .. } if code == "DLI.0006")
 }
 
 impl Agent {
@@ -161,40 +256,59 @@ impl Agent {
         }
     }
 
-    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Serves until stopping (Ok) or refused for good (Err: the one line saying why).
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), String> {
         let mut in_flight = JoinSet::new();
         loop {
-            let Some(registered) = self.register(&shutdown).await else {
-                break;
+            let registered = match self.register(&shutdown).await {
+                Ok(Some(registered)) => registered,
+                Ok(None) => return Ok(()),
+                Err(refused) => return Err(refused),
             };
             let agent_id = registered.agent_id.clone();
             info!(agent.id = %agent_id, "registered");
             let session = CancellationToken::new();
+            // Cancelled by the heartbeat when the server says the session is over.
+            let lost = CancellationToken::new();
             let heartbeat = tokio::spawn(Arc::clone(&self).heartbeat(
                 agent_id.clone(),
                 Duration::from_millis(registered.heartbeat_interval_ms.max(1_000)),
                 session.clone(),
+                lost.clone(),
             ));
-            let end = self
-                .claim_loop(&agent_id, &shutdown, &session, &mut in_flight)
+            let mut end = self
+                .claim_loop(&agent_id, &shutdown, &session, &lost, &mut in_flight)
                 .await;
             session.cancel();
-            let _ = heartbeat.await;
+            if let Ok(Some(heard)) = heartbeat.await
+                && lost.is_cancelled()
+            {
+                end = heard;
+            }
             match end {
                 SessionEnd::NotRegistered => {
                     warn!("the server no longer knows this agent; registering again");
                 }
                 SessionEnd::Stopping => {
                     self.stop(&agent_id, &mut in_flight).await;
-                    break;
+                    return Ok(());
+                }
+                SessionEnd::Refused(refused) => {
+                    in_flight.abort_all();
+                    return Err(refused);
                 }
             }
         }
     }
 
-    /// Registers, retrying with back-off; None when stopping.
-    async fn register(&self, shutdown: &CancellationToken) -> Option<RegisterAgentResponse> {
+    /// Registers, retrying what may heal with back-off: None when stopping, Err when
+    /// the server refuses for good.
+    async fn register(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<RegisterAgentResponse>, String> {
         let mut backoff = BACKOFF.0;
+        let mut name_refused_since = None;
         loop {
             let answer = self
                 .client
@@ -205,22 +319,38 @@ impl Agent {
                 )
                 .await;
             match answer {
-                Ok(answer) => return Some(answer.value),
-                Err(error) => warn!(error = %error, retry_in = ?backoff, "registering failed"),
+                Ok(answer) => return Ok(Some(answer.value)),
+                Err(error) => match Verdict::of(&error, self.client.endpoint()) {
+                    Verdict::Refused(refused) => return Err(refused),
+                    _ if name_in_use(&error) => {
+                        let since = *name_refused_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= NAME_IN_USE_PATIENCE {
+                            return Err(format!(
+                                "the name stayed in use for {}: {error}",
+                                humantime::format_duration(NAME_IN_USE_PATIENCE)
+                            ));
+                        }
+                        warn!(error = %error, retry_in = ?backoff, "registering failed");
+                    }
+                    _ => warn!(error = %error, retry_in = ?backoff, "registering failed"),
+                },
             }
             if !sleep_or_stop(backoff, shutdown).await {
-                return None;
+                return Ok(None);
             }
             backoff = (backoff * 2).min(BACKOFF.1);
         }
     }
 
+    /// Sends heartbeats until the session ends; when the server says it is over (the
+    /// registration is gone, or refused for good), cancels `lost` and says why.
     async fn heartbeat(
         self: Arc<Self>,
         agent_id: String,
         interval: Duration,
         session: CancellationToken,
-    ) {
+        lost: CancellationToken,
+    ) -> Option<SessionEnd> {
         while sleep_or_stop(interval, &session).await {
             let path = self.agent_path(&agent_id, "heartbeat");
             let answer = self
@@ -228,9 +358,19 @@ impl Agent {
                 .request::<AgentResultResponse, ()>(Method::POST, &path, None)
                 .await;
             if let Err(error) = answer {
-                warn!(error = %error, "heartbeat failed");
+                let end = match Verdict::of(&error, self.client.endpoint()) {
+                    Verdict::Retry => {
+                        warn!(error = %error, "heartbeat failed");
+                        continue;
+                    }
+                    Verdict::NotRegistered => SessionEnd::NotRegistered,
+                    Verdict::Refused(refused) => SessionEnd::Refused(refused),
+                };
+                lost.cancel();
+                return Some(end);
             }
         }
+        None
     }
 
     /// Claims and starts work until stopping or the registration is gone.
@@ -239,6 +379,7 @@ impl Agent {
         agent_id: &str,
         shutdown: &CancellationToken,
         session: &CancellationToken,
+        lost: &CancellationToken,
         in_flight: &mut JoinSet<()>,
     ) -> SessionEnd {
         let mut backoff = BACKOFF.0;
@@ -248,6 +389,8 @@ impl Agent {
             // Claim only what can start now, so no lease ticks away while queued here.
             let free = tokio::select! {
                 _ = shutdown.cancelled() => return SessionEnd::Stopping,
+                // The heartbeat's reason replaces this one.
+                _ = lost.cancelled() => return SessionEnd::NotRegistered,
                 permit = Arc::clone(&self.slots).acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => return SessionEnd::Stopping,
@@ -267,6 +410,7 @@ impl Agent {
             let path = self.agent_path(agent_id, "claim");
             let claimed = tokio::select! {
                 _ = shutdown.cancelled() => return SessionEnd::Stopping,
+                _ = lost.cancelled() => return SessionEnd::NotRegistered,
                 answer = self.client.request::<ClaimResponse, _>(Method::POST, &path, Some(&request)) => answer,
             };
             match claimed {
@@ -298,14 +442,17 @@ impl Agent {
                         });
                     }
                 }
-                Err(error) if not_registered(&error) => return SessionEnd::NotRegistered,
-                Err(error) => {
-                    warn!(error = %error, retry_in = ?backoff, "claiming work failed");
-                    if !sleep_or_stop(backoff, shutdown).await {
-                        return SessionEnd::Stopping;
+                Err(error) => match Verdict::of(&error, self.client.endpoint()) {
+                    Verdict::NotRegistered => return SessionEnd::NotRegistered,
+                    Verdict::Refused(refused) => return SessionEnd::Refused(refused),
+                    Verdict::Retry => {
+                        warn!(error = %error, retry_in = ?backoff, "claiming work failed");
+                        if !sleep_or_stop(backoff, shutdown).await {
+                            return SessionEnd::Stopping;
+                        }
+                        backoff = (backoff * 2).min(BACKOFF.1);
                     }
-                    backoff = (backoff * 2).min(BACKOFF.1);
-                }
+                },
             }
         }
     }

@@ -118,6 +118,7 @@ impl Application {
                 config.auth_failure_burst,
             )),
             read_cache,
+            stopping: CancellationToken::new(),
             auth: Arc::new(
                 Authenticator::new(config.auth, dyn_store, Some(secrets.clone()))
                     .with_allowed_hosts(config.allowed_hosts.clone()),
@@ -173,6 +174,14 @@ impl Application {
             Role::Api => tokio::spawn(async {}),
             Role::All | Role::Worker => tokio::spawn(self.worker().run(shutdown.clone())),
         };
+        // Long polls end at the stop's first moment, so that the connections drain at
+        // once (and a restart right after finds the data dir free).
+        let stopping = self.state.stopping.clone();
+        let stop_signal = shutdown.clone();
+        tokio::spawn(async move {
+            stop_signal.cancelled().await;
+            stopping.cancel();
+        });
         // A worker-only process answers /healthz and nothing else.
         let router = match self.role {
             Role::Worker => api::router::health_only(),

@@ -10,8 +10,9 @@ use crate::probe::CheckReport;
 /// `POST /dsconn/v1/{project_id}/agents`
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RegisterAgentRequest {
-    /// Unique in the project: a registration of the same name replaces the last one.
-    /// 1-64 letters, digits, `.`, `_` and `-`.
+    /// Unique in the project: a registration of the same name replaces the last one if
+    /// that is offline or serves the same queues and pools (a restart of the agent);
+    /// else it is refused (400 DLI.0006). 1-64 letters, digits, `.`, `_` and `-`.
     #[schema(example = "etl-vpc-1")]
     pub name: String,
     /// The agent's dsconn version (shown with the queue).

@@ -134,7 +134,7 @@ pub fn agents_of(agents: &[AgentRecord], queue: &str) -> Vec<QueueAgent> {
     request_body(content = RegisterAgentRequest, content_type = "application/json"),
     security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
-        (status = 201, description = "Registered; the same name's earlier registration is replaced", body = RegisterAgentResponse),
+        (status = 201, description = "Registered; the same name's earlier registration is replaced when it is offline or serves the same queues and pools (a restart); an online one serving others is kept and this one refused with 400 DLI.0006", body = RegisterAgentResponse),
         ErrorResponses,
     ),
 )]
@@ -159,6 +159,7 @@ pub async fn register(
     let pools = super::bindings::parse_queues(Some(&body.elastic_resource_pools))?;
     super::queues::require_existing(&state, &project, &queues).await?;
     let names = |list: Vec<QueueName>| list.iter().map(|q| q.as_str().to_owned()).collect();
+    let now = now_millis();
     let agent = NewAgent {
         agent_id: uuid::Uuid::new_v4().to_string(),
         project_id: project.clone(),
@@ -167,7 +168,8 @@ pub async fn register(
         address: address.to_string(),
         queues: names(queues),
         pools: names(pools),
-        now: now_millis(),
+        now,
+        online_since: state.checks.pipeline.online_since(now),
     };
     match state
         .store
@@ -178,6 +180,17 @@ pub async fn register(
         RegisterOutcome::TooManyAgents(max) => {
             return Err(ApiError::StateConflict(format!(
                 "the project already has the maximum of {max} agents; stop some first"
+            )));
+        }
+        RegisterOutcome::NameInUse { last_seen } => {
+            let silent = Duration::from_millis(u64::try_from(now - last_seen).unwrap_or(0));
+            return Err(ApiError::NameTaken(format!(
+                "agent name {} is in use by another online agent, which serves other queues or \
+                 pools (heard from {} ago); give this agent its own --name, or wait until that \
+                 one has not been heard from for {} (--agent-timeout)",
+                agent.name,
+                humantime::format_duration(Duration::from_secs(silent.as_secs())),
+                humantime::format_duration(state.checks.pipeline.agent_timeout()),
             )));
         }
     }
@@ -480,6 +493,16 @@ pub async fn claim(
         .await?
         .ok_or_else(|| not_registered(&agent_id))?;
     loop {
+        // A stopping server hands out nothing more: "no work", and the agent claims
+        // again (from another replica, or this server once it is back).
+        if state.stopping.is_cancelled() {
+            return Ok(Json(ClaimResponse {
+                is_success: true,
+                message: String::new(),
+                work: Vec::new(),
+                hosts_files: BTreeMap::new(),
+            }));
+        }
         // Listening before looking, so work announced in between is not missed.
         let announced = state.agent_wake.notified();
         tokio::pin!(announced);
@@ -576,6 +599,7 @@ pub async fn claim(
         let poll = tokio::time::Instant::now() + CLAIM_POLL;
         tokio::select! {
             _ = announced => {}
+            _ = state.stopping.cancelled() => {}
             _ = tokio::time::sleep_until(poll.min(give_up)) => {}
         }
     }

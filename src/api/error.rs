@@ -382,25 +382,14 @@ const EXCERPT_CHARS: usize = 8;
 /// then `...` if there were more. Echoing whole values would hand back whatever a client
 /// sent (a 15 KB access key) and confirm more than needed.
 pub fn excerpt(value: &str) -> String {
-    let mut chars = value.chars();
-    let head: String = chars.by_ref().take(EXCERPT_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head}...")
-    } else {
-        head
-    }
+    crate::domain::text::clean(value, EXCERPT_CHARS)
 }
 
-/// A message that may contain client input (e.g. a parser's error), bounded.
+/// A message that may contain client input (e.g. a parser's error, an agent's words),
+/// bounded and without control or bidi characters.
 pub fn bounded(message: &str) -> String {
     const MAX_CHARS: usize = 160;
-    let mut chars = message.chars();
-    let head: String = chars.by_ref().take(MAX_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head}...")
-    } else {
-        head
-    }
+    crate::domain::text::clean(message, MAX_CHARS)
 }
 
 #[cfg(test)]
@@ -414,6 +403,7 @@ mod tests {
         assert_eq!(excerpt(&"A".repeat(15_000)), "AAAAAAAA...");
         assert_eq!(excerpt("环境环境环境环境环境"), "环境环境环境环境...");
         assert_eq!(bounded(&"x".repeat(1000)).chars().count(), 163);
+        assert_eq!(bounded("a\u{1b}[2Jb\nc"), "a\u{FFFD}[2Jb c");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::auth::Authenticator;
 use super::limits::{AuthFailureLimiter, RequestLimiter};
@@ -23,6 +24,9 @@ pub struct AppState {
     /// Failed authentication attempts per client address.
     pub auth_failures: Arc<AuthFailureLimiter>,
     pub read_cache: Arc<ReadCache>,
+    /// Cancelled when the server starts to stop: long polls (agents' claims) answer
+    /// "no work" at once instead of holding the stop up.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {

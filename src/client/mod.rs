@@ -268,11 +268,15 @@ impl Client {
             .bytes()
             .await
             .map_err(|error| self.unreachable(&error))?;
-        let raw: Value = serde_json::from_slice(&bytes).map_err(|error| ClientError::Protocol {
-            endpoint: self.endpoint.to_string(),
-            status,
-            detail: format!("not JSON ({error})"),
-        })?;
+        let mut raw: Value =
+            serde_json::from_slice(&bytes).map_err(|error| ClientError::Protocol {
+                endpoint: self.endpoint.to_string(),
+                status,
+                detail: format!("not JSON ({error})"),
+            })?;
+        // Whatever the server sends, what the CLI prints (tables, messages, errors, the
+        // raw JSON) and the agent logs holds no control or bidi characters.
+        crate::domain::text::clean_json(&mut raw);
         if status >= 400 {
             let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
             return Err(ClientError::Api {

@@ -60,6 +60,7 @@ mod endpoint;
 mod network_overlap;
 mod scope;
 mod tag;
+pub mod text;
 
 pub use address::{
     AddressError, NetworkError, parse_exact_network, parse_ip, parse_ipv4, parse_ipv6,

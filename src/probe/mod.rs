@@ -87,13 +87,14 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// A report made elsewhere (an agent's), cut to what a check here could produce:
-    /// at most [`MAX_ADDRESSES_PER_CHECK`] entries with bounded texts.
+    /// at most [`MAX_ADDRESSES_PER_CHECK`] entries with bounded, cleaned texts.
     pub fn bounded(mut self) -> Self {
         let dropped = self.checks.len().saturating_sub(MAX_ADDRESSES_PER_CHECK);
         self.checks.truncate(MAX_ADDRESSES_PER_CHECK);
+        // Stored and shown as any other text: no control or bidi characters.
         for check in &mut self.checks {
-            check.endpoint = shorten(&check.endpoint, MAX_DETAIL_CHARS);
-            check.detail = shorten(&check.detail, MAX_DETAIL_CHARS);
+            check.endpoint = crate::domain::text::clean(&check.endpoint, MAX_DETAIL_CHARS);
+            check.detail = crate::domain::text::clean(&check.detail, MAX_DETAIL_CHARS);
         }
         self.not_checked = self
             .not_checked

@@ -30,6 +30,9 @@ pub struct NewAgent {
     pub queues: Vec<String>,
     pub pools: Vec<String>,
     pub now: i64,
+    /// Registrations heard from at this time or later are online: one of the same name
+    /// that serves other queues or pools is not replaced.
+    pub online_since: i64,
 }
 
 /// An agent as stored.
@@ -50,6 +53,11 @@ pub enum RegisterOutcome {
     Registered,
     /// The project has this many registrations already.
     TooManyAgents(u32),
+    /// An online registration of the same name serves other queues or pools: another
+    /// agent, not a restart of this one. It was last heard from at `last_seen`.
+    NameInUse {
+        last_seen: i64,
+    },
 }
 
 /// What a piece of queue work is.
@@ -230,7 +238,9 @@ pub(super) fn stored_hosts(raw: &str) -> Vec<(String, String)> {
 #[async_trait]
 pub trait QueueWorkStore: Send + Sync {
     /// Registers an agent for its queues and pools, replacing the project's registration
-    /// of the same name (whose leases then lapse), unless the project has `max` others.
+    /// of the same name (its leases are given back) when that one is offline or serves
+    /// the same queues and pools (a restart of the same agent), unless the project has
+    /// `max` others. An online one serving others is kept: [`RegisterOutcome::NameInUse`].
     async fn register_agent(&self, agent: &NewAgent, max: u32) -> Result<RegisterOutcome>;
 
     /// Records that an agent was heard from: its name, or None if it is not registered
@@ -403,8 +413,12 @@ pub(super) const INSERT_AGENT: &str = "INSERT INTO agents (agent_id, project_id,
 pub(super) const INSERT_AGENT_QUEUE: &str =
     "INSERT INTO agent_queues (agent_id, project_id, kind, queue_name) VALUES ($1, $2, $3, $4)";
 
-pub(super) const DELETE_AGENT_BY_NAME: &str =
-    "DELETE FROM agents WHERE project_id = $1 AND name = $2 RETURNING agent_id";
+pub(super) const SELECT_AGENTS_BY_NAME: &str =
+    "SELECT agent_id, last_seen FROM agents WHERE project_id = $1 AND name = $2";
+
+/// What a registration serves, as `kind:name` (sorted by the caller).
+pub(super) const SELECT_SERVED_BY: &str =
+    "SELECT kind, queue_name FROM agent_queues WHERE agent_id = $1";
 
 /// Gives back the claims of an agent that stopped or was replaced ($1 its lease owner),
 /// so its queues' work need not wait for the leases to lapse.
@@ -679,14 +693,50 @@ macro_rules! impl_queue_work_store {
                     max: u32,
                 ) -> Result<RegisterOutcome> {
                     let project = agent.project_id.as_str();
-                    let mut transaction = self.begin_write().await?;
-                    let replaced: Vec<String> = sqlx::query_scalar(work::DELETE_AGENT_BY_NAME)
+                    // Registrations in one project take turns (on every replica), so two
+                    // of one name cannot both see none, nor two the last free place.
+                    let mut transaction = self.begin_create(&agent.project_id).await?;
+                    let same_name: Vec<(String, i64)> = sqlx::query_as(work::SELECT_AGENTS_BY_NAME)
                         .bind(project)
                         .bind(&agent.name)
                         .fetch_all(&mut *transaction)
                         .await?;
-                    for agent_id in replaced {
-                        Self::release_leases(&mut transaction, &agent_id).await?;
+                    let mut serves: Vec<(String, String)> = agent
+                        .queues
+                        .iter()
+                        .map(|name| (work::SERVES_QUEUE.to_owned(), name.clone()))
+                        .chain(
+                            agent
+                                .pools
+                                .iter()
+                                .map(|name| (work::SERVES_POOL.to_owned(), name.clone())),
+                        )
+                        .collect();
+                    serves.sort();
+                    for (agent_id, last_seen) in &same_name {
+                        if *last_seen < agent.online_since {
+                            continue;
+                        }
+                        let mut served: Vec<(String, String)> =
+                            sqlx::query_as(work::SELECT_SERVED_BY)
+                                .bind(agent_id)
+                                .fetch_all(&mut *transaction)
+                                .await?;
+                        served.sort();
+                        if served != serves {
+                            transaction.rollback().await?;
+                            return Ok(RegisterOutcome::NameInUse {
+                                last_seen: *last_seen,
+                            });
+                        }
+                    }
+                    for (agent_id, _) in &same_name {
+                        sqlx::query(work::DELETE_AGENT)
+                            .bind(agent_id)
+                            .bind(project)
+                            .execute(&mut *transaction)
+                            .await?;
+                        Self::release_leases(&mut transaction, agent_id).await?;
                     }
                     let others: i64 = sqlx::query_scalar(work::COUNT_AGENTS)
                         .bind(project)

@@ -232,7 +232,7 @@ async fn each_queue_is_checked_from_its_agents_network_and_falls_back_to_the_ser
         endpoint: format!("http://{}", server.process.address),
         project: &server.project,
         token: &token,
-        name,
+        name: Some(name),
         queues: queue,
         config_home: config_home.path(),
     };

@@ -618,3 +618,482 @@ async fn in_simulation_a_queue_connection_test_obeys_the_simulation_rules() {
     }
     app.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 24: agents' names, permanent errors, agent-supplied text, stopping with agents.
+// ---------------------------------------------------------------------------------------
+
+/// Text as an attacker-controlled agent (or server) might send it: ANSI escapes, a C1
+/// CSI, a right-to-left override, an isolate, newlines, NUL, BEL and HTML.
+const HOSTILE: &str = "\u{1b}[31mred\u{1b}[0m\r\nnext\u{9b}2J\u{202E}gpj.exe\u{2066}x\u{0}\u{7}<script>alert(1)</script>";
+
+/// Whether a character must never be stored, answered or printed as it is.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Asserts one stored or answered text holds no unsafe character.
+fn assert_clean(what: &str, text: &str) {
+    assert!(!text.chars().any(unsafe_char), "{what} holds {text:?}");
+}
+
+/// The online agents' (name, queues).
+async fn listed_names(app: &TestApp, path: &str) -> Vec<(Value, Value)> {
+    let listed = get_json(app, path).await;
+    listed["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|agent| (agent["name"].clone(), agent["queues"].clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_online_agents_name_is_not_taken_over_by_an_agent_of_other_queues() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q_a", "q_b"]).await;
+    let path = format!("/dsconn/v1/{project}/agents");
+    let first = register(&app, &project, "shared-host", &["q_a"]).await;
+
+    // Another agent of that name serving another queue: refused, the first untouched.
+    let response = post_json(
+        &app,
+        &path,
+        &json!({"name": "shared-host", "version": "test", "queues": ["q_b"]}),
+    )
+    .await;
+    let message = assert_dli_error(response, 400, "DLI.0006").await;
+    assert!(
+        message.contains("shared-host") && message.contains("--name"),
+        "{message}"
+    );
+    assert_eq!(
+        listed_names(&app, &path).await,
+        [(json!("shared-host"), json!(["q_a"]))]
+    );
+    let heartbeat = post_json(&app, &format!("{path}/{first}/heartbeat"), &Value::Null).await;
+    assert_eq!(heartbeat.status(), 200, "the first registration lives on");
+
+    // A restart of the first (same name, same queues) replaces it.
+    let restarted = register(&app, &project, "shared-host", &["q_a"]).await;
+    assert_ne!(restarted, first);
+    let heartbeat = post_json(&app, &format!("{path}/{first}/heartbeat"), &Value::Null).await;
+    assert_dli_error(heartbeat, 400, "DLI.0002").await;
+
+    // Once that one is gone, the name is free for other queues.
+    let response = app
+        .delete_request(app.url(&format!("{path}/{restarted}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    register(&app, &project, "shared-host", &["q_b"]).await;
+    assert_eq!(
+        listed_names(&app, &path).await,
+        [(json!("shared-host"), json!(["q_b"]))]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_agents_words_are_stored_and_answered_without_control_or_bidi_characters() {
+    let app = app().await;
+    let project = new_project();
+    create_queues(&app, &project, &["q_words"]).await;
+    let agent = register(&app, &project, "words", &["q_words"]).await;
+    let results = format!("/dsconn/v1/{project}/agents/{agent}/results");
+    let long = format!("{HOSTILE}{}", "y".repeat(5_000));
+    let hostile_report = |url: &str| {
+        json!({"checks": [{
+            "endpoint": format!("{url}{HOSTILE}"),
+            "address": url,
+            "reachable": false,
+            "reason": "CONNECTION_REFUSED",
+            "detail": long,
+            "latency_ms": 1
+        }]})
+    };
+
+    // A queue connection test and a binding, each failed with hostile words.
+    let task = start_test(&app, &project, "q_words", "127.0.0.1:9").await;
+    let created = post_json(
+        &app,
+        &format!("/v2.0/{project}/datasource-connection"),
+        &with_queues("words", "127.0.0.1:9", &["q_words"]),
+    )
+    .await;
+    let created: Value = created.json().await.expect("json");
+    let id = created["connection_id"].as_str().expect("id").to_owned();
+    let mut work = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while work.len() < 2 {
+        work.extend(claim(&app, &project, &agent, 1_000, 60_000).await);
+        assert!(Instant::now() < deadline, "claimed only {work:?}");
+    }
+    for item in &work {
+        let url = item["url"].as_str().expect("url");
+        let response = post_json(
+            &app,
+            &results,
+            &json!({"work_id": item["work_id"], "queue": item["queue"],
+                    "report": hostile_report(url), "elapsed_ms": 5}),
+        )
+        .await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+    let answer = finished_test(&app, &project, "q_words", task).await;
+    let detail = answer["detail"].as_str().expect("detail");
+    assert_clean("the test's detail", detail);
+    assert!(detail.contains("<script>"), "markup stays text: {detail}");
+    assert!(detail.chars().count() < 1_000, "bounded: {detail}");
+    let shown = wait_for(&app, &project, &id, |shown| {
+        binding(shown, "q_words").status.as_str() != "CREATING"
+    })
+    .await;
+    let err_msg = &binding(&shown, "q_words").err_msg;
+    assert_clean("the binding's err_msg", err_msg);
+    assert!(err_msg.chars().count() < 1_000, "bounded: {err_msg}");
+    assert_clean("the connection's message", &shown.message);
+
+    // An enhanced connection's set-up refused with hostile words.
+    let created = post_json(
+        &app,
+        &format!("/v2.0/{project}/datasource/enhanced-connections"),
+        &json!({"name": "words_setup", "dest_vpc_id": "v", "dest_network_id": "n",
+                "queues": ["q_words"]}),
+    )
+    .await;
+    let created: Value = created.json().await.expect("json");
+    let enhanced_id = created["connection_id"].as_str().expect("id").to_owned();
+    let setup = loop {
+        let response = post_json(
+            &app,
+            &format!("/dsconn/v1/{project}/agents/{agent}/claim"),
+            &json!({"max": 8, "wait_ms": 1_000, "lease_ms": 60_000, "setups": true}),
+        )
+        .await;
+        let body: Value = response.json().await.expect("json");
+        if let Some(setup) = body["work"].as_array().and_then(|work| work.first()) {
+            break setup.clone();
+        }
+        assert!(Instant::now() < deadline, "no set-up claimed");
+    };
+    let response = post_json(
+        &app,
+        &results,
+        &json!({"work_id": setup["work_id"], "queue": setup["queue"], "setup_error": long}),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let shown = get_json(
+        &app,
+        &format!("/v2.0/{project}/datasource/enhanced-connections/{enhanced_id}"),
+    )
+    .await;
+    let err_msg = shown["available_queue_info"][0]["err_msg"]
+        .as_str()
+        .expect("err_msg");
+    assert_clean("the set-up's err_msg", err_msg);
+    assert!(
+        err_msg.contains("red") && err_msg.chars().count() < 1_000,
+        "{err_msg}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_cli_prints_no_control_or_bidi_characters_whatever_the_server_sends() {
+    use crate::cli::{dsconn, run, stderr, stdout};
+    // A server (or anything at the endpoint) whose every answer is hostile text: a
+    // queue test's creation and its answer both read from this one body.
+    let hostile = serde_json::to_string(&json!({
+        "is_success": true, "message": HOSTILE, "task_id": 1,
+        "connectivity": format!("UNREACHABLE{HOSTILE}"), "address": HOSTILE,
+        "detail": HOSTILE, "checked_from": HOSTILE
+    }))
+    .expect("json");
+    let refusal = serde_json::to_string(&json!({
+        "error_code": "DLI.0001", "error_msg": HOSTILE, "is_success": false, "message": HOSTILE
+    }))
+    .expect("json");
+    let home = tempfile::tempdir().expect("temp dir");
+    for (status, body) in [(200, hostile), (400, refusal)] {
+        let target =
+            crate::helpers::HttpTarget::start(status, Box::leak(body.into_boxed_str())).await;
+        for output_format in ["table", "json"] {
+            let mut command = dsconn(home.path());
+            command
+                .args(["queue", "test", "q1", "127.0.0.1:9", "--timeout", "5s"])
+                .args(["--endpoint", &format!("http://{}", target.address)])
+                .args(["--token", "t", "--project", "p", "--output", output_format]);
+            let output = run(command).await;
+            assert!(!output.status.success());
+            for (stream, text) in [("stdout", stdout(&output)), ("stderr", stderr(&output))] {
+                assert!(
+                    !text.chars().any(|c| c != '\n' && unsafe_char(c)),
+                    "{status} {output_format} {stream}: {text:?}"
+                );
+            }
+            assert!(
+                stdout(&output).contains("red") || stderr(&output).contains("red"),
+                "the words are shown, neutralised: {output:?}"
+            );
+        }
+    }
+}
+
+/// A real `dsconn serve` on loopback with a short agent timeout and request timeout
+/// (so heartbeats come every second and claims wait at most a second), the queues
+/// declared, and a token for it.
+struct AgentServer {
+    process: crate::helpers::ServerProcess,
+    data: tempfile::TempDir,
+    config_home: tempfile::TempDir,
+    token: String,
+    project: String,
+    client: reqwest::Client,
+}
+
+impl AgentServer {
+    fn start(extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let token = crate::helpers::cli_token(data.path());
+        let process = Self::serve(data.path(), extra);
+        Self {
+            process,
+            config_home: tempfile::tempdir().expect("temp dir"),
+            client: crate::helpers::token_client(&token)
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+            token,
+            project: new_project(),
+            data,
+        }
+    }
+
+    fn serve(data_dir: &std::path::Path, extra: &[&str]) -> crate::helpers::ServerProcess {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["--data-dir".as_ref(), data_dir.as_os_str()];
+        args.extend(["--queue", "q_one", "--queue", "q_two"].map(std::ffi::OsStr::new));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        crate::helpers::ServerProcess::start(&args)
+    }
+
+    fn agent(&self, name: Option<&str>, queues: &[&str]) -> crate::helpers::agent::AgentProcess {
+        crate::helpers::agent::AgentProcess::start(
+            std::process::Command::new(env!("CARGO_BIN_EXE_dsconn")),
+            &crate::helpers::agent::AgentSpec {
+                endpoint: format!("http://{}", self.process.address),
+                project: &self.project,
+                token: &self.token,
+                name,
+                queues,
+                config_home: self.config_home.path(),
+            },
+        )
+    }
+
+    /// The online agents: (name, queues), by name.
+    async fn online(&self) -> Vec<(String, Vec<String>)> {
+        let url = format!(
+            "http://{}/dsconn/v1/{}/agents",
+            self.process.address, self.project
+        );
+        let listed: Value = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        let mut online: Vec<(String, Vec<String>)> = listed["agents"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{listed}"))
+            .iter()
+            .map(|agent| {
+                let queues = agent["queues"]
+                    .as_array()
+                    .expect("queues")
+                    .iter()
+                    .map(|queue| queue.as_str().expect("name").to_owned())
+                    .collect();
+                (agent["name"].as_str().expect("name").to_owned(), queues)
+            })
+            .collect();
+        online.sort();
+        online
+    }
+
+    /// Waits until `count` agents are online.
+    async fn wait_for_online(&self, count: usize) -> Vec<(String, Vec<String>)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let online = self.online().await;
+            if online.len() == count {
+                return online;
+            }
+            assert!(Instant::now() < deadline, "online: {online:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_agents_on_one_host_for_two_queues_both_stay_listed_under_their_default_names() {
+    // Heartbeats every second (a third of the agent timeout); claims wait at most a
+    // second (half the request timeout): the window below sees several of each, where
+    // the issue needed 60 s at the defaults.
+    let server = AgentServer::start(&["--agent-timeout", "3s", "--request-timeout", "2s"]);
+    let one = server.agent(None, &["q_one"]);
+    let two = server.agent(None, &["q_two"]);
+    let online = server.wait_for_online(2).await;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name");
+    let prefix: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    for (name, _) in &online {
+        assert!(name.starts_with(&prefix), "{name} names the host {prefix}");
+    }
+    assert_ne!(online[0].0, online[1].0, "{online:?}");
+
+    // Both stay listed, each with its queue, through heartbeats and claims.
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(6) {
+        let now = server.online().await;
+        assert_eq!(now, online, "after {:?}", watched.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for agent in [&one, &two] {
+        let log = agent.log();
+        let registered = log
+            .iter()
+            .filter(|line| line.contains("registered"))
+            .count();
+        assert_eq!(registered, 1, "{}", log.join("\n"));
+        assert!(
+            !log.iter()
+                .any(|line| line.contains("registering again") || line.contains("WARN")),
+            "{}",
+            log.join("\n")
+        );
+    }
+}
+
+// Multi-threaded: the loopback HTTP targets answer while the test waits on the agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_exits_non_zero_at_once_for_what_waiting_cannot_mend() {
+    let server = AgentServer::start(&[]);
+    let exits_with = |mut agent: crate::helpers::agent::AgentProcess, why: &str| {
+        let started = Instant::now();
+        let status = agent.exited_within(Duration::from_secs(10));
+        let log = agent.log();
+        let status = status
+            .unwrap_or_else(|| panic!("still running after 10 s ({why}):\n{}", log.join("\n")));
+        assert_eq!(status.code(), Some(1), "{why}: {}", log.join("\n"));
+        let last = log.last().cloned().unwrap_or_default();
+        assert!(
+            last.starts_with("dsconn: ") && last.contains(why),
+            "{why}: the last line says why: {}",
+            log.join("\n")
+        );
+        eprintln!("exited after {:?}: {last}", started.elapsed());
+    };
+
+    exits_with(
+        server.agent(Some("a"), &["q_one", "q_unknown"]),
+        "There is no queue named q_unknown",
+    );
+    let wrong_token = crate::helpers::agent::AgentProcess::start(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dsconn")),
+        &crate::helpers::agent::AgentSpec {
+            endpoint: format!("http://{}", server.process.address),
+            project: &server.project,
+            token: "not-a-token",
+            name: None,
+            queues: &["q_one"],
+            config_home: server.config_home.path(),
+        },
+    );
+    exits_with(wrong_token, "refused the credential");
+
+    // Not a dsconn at all (404): nothing to wait for.
+    let not_dsconn = crate::helpers::HttpTarget::start(404, r#"{"error":"no such path"}"#).await;
+    let agent_at = |target: &crate::helpers::HttpTarget| {
+        crate::helpers::agent::AgentProcess::start(
+            std::process::Command::new(env!("CARGO_BIN_EXE_dsconn")),
+            &crate::helpers::agent::AgentSpec {
+                endpoint: format!("http://{}", target.address),
+                project: &server.project,
+                token: &server.token,
+                name: None,
+                queues: &["q_one"],
+                config_home: server.config_home.path(),
+            },
+        )
+    };
+    exits_with(agent_at(&not_dsconn), "does not serve the agent API");
+
+    // A server answering 503 may come back: the agent keeps trying until stopped.
+    let unavailable =
+        crate::helpers::HttpTarget::start(503, r#"{"error_code":"DLI.0999","error_msg":"x"}"#)
+            .await;
+    let mut patient = agent_at(&unavailable);
+    patient.wait_for_lines("registering failed", 2);
+    assert!(patient.exited_within(Duration::ZERO).is_none());
+    let status = patient.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_server_with_agents_attached_stops_at_once_and_restarts_on_its_data_dir() {
+    // The default request timeout: an agent's claim waits 15 s for work.
+    let mut server = AgentServer::start(&[]);
+    let _agent = server.agent(Some("attached"), &["q_one"]);
+    server.wait_for_online(1).await;
+    // Its first claim follows the registration at once; let it reach the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let pid =
+        nix::unistd::Pid::from_raw(i32::try_from(server.process.child.id()).expect("pid fits"));
+    let signalled = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
+    let status = loop {
+        if let Some(status) = server.process.child.try_wait().expect("waited for") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(20),
+            "the server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = signalled.elapsed();
+    eprintln!("a server with an agent's claim in flight stopped in {took:?}");
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_secs(1),
+        "stopping took {took:?} with a claim in flight"
+    );
+    // Started again on the same data dir at once: not "in use".
+    server.process = AgentServer::serve(server.data.path(), &[]);
+    let response = server
+        .client
+        .get(format!("http://{}/readyz", server.process.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+}

@@ -360,7 +360,7 @@ async fn an_agent_of_one_replica_serves_work_created_through_the_other() {
             endpoint: format!("http://{}", agents_side.server.address),
             project: &project,
             token: &token,
-            name: "pg-agent",
+            name: Some("pg-agent"),
             queues: &["qa"],
             config_home: config_home.path(),
         },

@@ -2394,7 +2394,66 @@ fn agent(p: &ProjectId, name: &str, queue_names: &[&str], now: i64) -> NewAgent 
         queues: queue_names.iter().map(|q| (*q).to_owned()).collect(),
         pools: Vec::new(),
         now,
+        online_since: now.saturating_sub(60_000),
     }
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn an_online_agent_keeps_its_name_from_an_agent_of_other_queues(#[case] backend: Backend) {
+    let Some(stores) = open(backend).await else {
+        return;
+    };
+    let (store, p) = (&stores.first, project("proj-agent-names"));
+    let ids = |agents: Vec<dsconn::store::AgentRecord>| -> Vec<(String, Vec<String>)> {
+        agents
+            .into_iter()
+            .map(|agent| (agent.agent_id, agent.queues))
+            .collect()
+    };
+    let first = agent(&p, "same", &["q_a"], T0 + 1);
+    assert_eq!(
+        store.register_agent(&first, 10).await.expect("register"),
+        RegisterOutcome::Registered
+    );
+    // Another agent of the name, for other queues, while the first is online: refused,
+    // and the first stays.
+    let other = agent(&p, "same", &["q_b"], T0 + 2);
+    assert_eq!(
+        store.register_agent(&other, 10).await.expect("register"),
+        RegisterOutcome::NameInUse { last_seen: T0 + 1 }
+    );
+    assert_eq!(
+        ids(store.online_agents(&p, T0).await.expect("list")),
+        [(first.agent_id.clone(), vec!["q_a".to_owned()])]
+    );
+    // The same queues again (a restart of the first): it replaces the first.
+    let restarted = agent(&p, "same", &["q_a"], T0 + 3);
+    assert_eq!(
+        store
+            .register_agent(&restarted, 10)
+            .await
+            .expect("register"),
+        RegisterOutcome::Registered
+    );
+    assert_eq!(
+        ids(store.online_agents(&p, T0).await.expect("list")),
+        [(restarted.agent_id.clone(), vec!["q_a".to_owned()])]
+    );
+    // Once it is offline, the name is free for other queues.
+    let mut later = agent(&p, "same", &["q_b"], T0 + 10);
+    later.online_since = T0 + 4;
+    assert_eq!(
+        store.register_agent(&later, 10).await.expect("register"),
+        RegisterOutcome::Registered
+    );
+    assert_eq!(
+        ids(store.online_agents(&p, T0).await.expect("list")),
+        [(later.agent_id.clone(), vec!["q_b".to_owned()])]
+    );
+    stores.finish().await;
 }
 
 #[rstest]

@@ -25,7 +25,8 @@ pub struct AgentSpec<'a> {
     pub endpoint: String,
     pub project: &'a str,
     pub token: &'a str,
-    pub name: &'a str,
+    /// `--name`; None: the agent's default name.
+    pub name: Option<&'a str>,
     pub queues: &'a [&'a str],
     /// An empty directory for XDG_CONFIG_HOME, so no profile file is read.
     pub config_home: &'a Path,
@@ -45,9 +46,12 @@ impl AgentProcess {
         }
         base.arg("agent")
             .args(["--endpoint", &spec.endpoint, "--project", spec.project])
-            .args(["--token", spec.token, "--name", spec.name])
+            .args(["--token", spec.token])
             .args(["--probe-mode", "tcp", "--check-timeout", "1s"])
             .args(["--log-format", "pretty"]);
+        if let Some(name) = spec.name {
+            base.args(["--name", name]);
+        }
         for queue in spec.queues {
             base.args(["--queue", queue]);
         }
@@ -61,7 +65,7 @@ impl AgentProcess {
         let stderr = child.stderr.take().expect("stderr piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&lines);
-        let name = spec.name.to_owned();
+        let name = spec.name.unwrap_or("(default name)").to_owned();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if std::env::var_os("TEST_LOG").is_some() {
@@ -80,6 +84,38 @@ impl AgentProcess {
     /// The log so far.
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits up to `deadline` for the agent to exit on its own: its status, or None if
+    /// it is still running.
+    pub fn exited_within(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("agent waited for") {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (up to 10 s) until `count` log lines contain `needle`.
+    pub fn wait_for_lines(&self, needle: &str, count: usize) {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.iter().filter(|line| line.contains(needle)).count() >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "no {count} lines with {needle:?}:\n{}",
+                log.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits (up to `deadline`) for the agent to exit; its status.
