@@ -501,6 +501,7 @@ pub async fn claim(
                 message: String::new(),
                 work: Vec::new(),
                 hosts_files: BTreeMap::new(),
+                hosts_versions: BTreeMap::new(),
             }));
         }
         // Listening before looking, so work announced in between is not missed.
