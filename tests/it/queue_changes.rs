@@ -45,7 +45,8 @@ async fn concurrent_scales_of_one_queue_are_all_kept_and_bad_ones_change_nothing
         futures::future::join_all(scales),
         futures::future::join_all(writes)
     );
-    assert!(scales.iter().all(|r| r.status() == 200));
+    let refused: Vec<_> = scales.iter().filter(|r| r.status() != 200).collect();
+    assert!(refused.is_empty(), "{refused:?}");
     assert!(
         writes
             .iter()
