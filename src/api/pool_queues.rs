@@ -138,6 +138,16 @@ fn parse_policies(value: &Value) -> Result<Vec<QueueScalingPolicy>, ValidationEr
                 "the period of queue_scaling_policies[{index}] overlaps another policy's"
             )));
         }
+        let inherit = match item.get("inherit_elastic_resource_pool_max_cu") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(flag)) => Some(*flag),
+            Some(_) => {
+                return Err(ValidationError::new(format!(
+                    "{} must be true or false",
+                    field("inherit_elastic_resource_pool_max_cu")
+                )));
+            }
+        };
         periods.push((from, to));
         let narrow = |n: i64| i32::try_from(n).unwrap_or_default();
         policies.push(QueueScalingPolicy {
@@ -146,6 +156,7 @@ fn parse_policies(value: &Value) -> Result<Vec<QueueScalingPolicy>, ValidationEr
             impact_stop_time: stop,
             min_cu: narrow(min_cu),
             max_cu: narrow(max_cu),
+            inherit_elastic_resource_pool_max_cu: inherit,
         });
     }
     Ok(policies)

@@ -22,7 +22,11 @@ use crate::domain::{ProjectId, QueueName, ValidationError};
 use crate::store::{NamedTable, QueueRecord};
 
 /// Attempts of a compare-and-swap before the change is refused as too contended.
-const MAX_SWAP_ATTEMPTS: usize = 8;
+const MAX_SWAP_ATTEMPTS: u32 = 64;
+
+/// The most a lost compare-and-swap waits before it reads again (a random part of it, so
+/// that writers that lost together do not meet again).
+const MAX_SWAP_BACKOFF: std::time::Duration = std::time::Duration::from_millis(4);
 
 /// Largest CU count of a queue (as at create).
 const MAX_CU: i64 = 32000;
@@ -75,6 +79,8 @@ where
                 ..record
             });
         }
+        let jitter = MAX_SWAP_BACKOFF.mul_f64(rand::random::<f64>());
+        tokio::time::sleep(jitter).await;
     }
     Err(ApiError::StateConflict(format!(
         "{name} is being changed by other requests; try again"

@@ -18,6 +18,9 @@ pub struct QueueScalingPolicy {
     pub impact_stop_time: String,
     pub min_cu: i32,
     pub max_cu: i32,
+    /// Whether the queue may grow to the pool's `max_cu` (stored and echoed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherit_elastic_resource_pool_max_cu: Option<bool>,
 }
 
 /// One queue of `GET /v3/{project_id}/elastic-resource-pools/{pool}/queues`.

@@ -2,8 +2,8 @@
 //! properties`, with DLI's keys. They live in the queue's stored `properties` (the same
 //! object CreateQueue's `properties` fills) as strings; nothing reads them here.
 //! `network.cidrInVpc` is the queue's CIDR under another name: setting it is a CIDR change
-//! with its rules ([`super::queue_changes::set_queue_cidr`]), and it is listed when the
-//! queue has a CIDR of its own.
+//! with its rules ([`super::queue_changes::set_queue_cidr`]). It is not listed: DLI's list
+//! has no such key (ListQueues answers the queue's `cidr_in_vpc`).
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -146,12 +146,6 @@ pub async fn list(
                 key: key.clone(),
                 value: value.as_str().unwrap_or_default().to_owned(),
             }));
-        }
-        if let Some(cidr) = super::cidr_preflight::stored_cidr(&queue.attributes) {
-            properties.push(QueueProperty {
-                key: CIDR_KEY.to_owned(),
-                value: cidr.to_string(),
-            });
         }
     }
     let count = properties.len() as u64;

@@ -30,6 +30,7 @@ mod outbound_policy;
 mod persistence;
 mod pg_cluster;
 mod probes;
+mod queue_changes;
 mod queues;
 mod reachability;
 mod replicas;
