@@ -8,6 +8,7 @@ mod auth_infos;
 mod bindings;
 mod cli;
 mod cli_enhanced;
+mod cli_resources;
 mod crash;
 mod crash_rounds;
 mod create_validation;
