@@ -69,8 +69,8 @@ pub struct AgentArgs {
     pub connection: ConnectionArgs,
     #[command(flatten)]
     pub probe: ProbeArgs,
-    /// Log line format.
-    #[arg(long, env = "DSCONN_LOG_FORMAT", value_enum, default_value = "pretty")]
+    /// Log format: `auto` is `human` on a terminal and `json` otherwise (services).
+    #[arg(long, env = "DSCONN_LOG_FORMAT", value_enum, default_value = "auto")]
     pub log_format: LogFormat,
 }
 

@@ -33,7 +33,14 @@ pub enum Role {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// `human` when standard error is a terminal, else `json`.
+    Auto,
+    /// One short line per event a person needs (start, stop, warnings, agents joining
+    /// and leaving); no access log.
+    Human,
+    /// Every event with its spans, as text (the access log included).
     Pretty,
+    /// One JSON object per line, the access log included.
     Json,
 }
 
@@ -162,8 +169,8 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_AUTH", value_enum, default_value = "required")]
     pub auth: AuthMode,
 
-    /// Log line format.
-    #[arg(long, env = "DSCONN_LOG_FORMAT", value_enum, default_value = "pretty")]
+    /// Log format: `auto` is `human` on a terminal and `json` otherwise (services).
+    #[arg(long, env = "DSCONN_LOG_FORMAT", value_enum, default_value = "auto")]
     pub log_format: LogFormat,
 }
 

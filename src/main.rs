@@ -31,6 +31,11 @@ async fn main() -> ExitCode {
         Command::Delete(args) => client::delete(args).await.map_err(Into::into),
         Command::Wait(args) => client::wait(args).await.map_err(Into::into),
         Command::Test(args) => client::test(args).await.map_err(Into::into),
+        Command::Bind(args) => client::bind(args).await.map_err(Into::into),
+        Command::Unbind(args) => client::unbind(args).await.map_err(Into::into),
+        Command::AuthInfo { command } => dsconn::cli::auth_info::run(command)
+            .await
+            .map_err(Into::into),
         Command::Queue { command } => dsconn::cli::queue::run(command).await.map_err(Into::into),
         Command::Pool { command } => dsconn::cli::pool::run(command).await.map_err(Into::into),
         Command::Enhanced { command } => dsconn::cli::enhanced::run(command)
@@ -48,12 +53,17 @@ async fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            output::stderr_line(format_args!("dsconn: {error:#}"));
-            match error.downcast_ref::<CliError>() {
-                Some(cli_error) => ExitCode::from(cli_error.code),
-                None => ExitCode::FAILURE,
+        Err(error) => match error.downcast_ref::<CliError>() {
+            Some(cli_error) => {
+                if !cli_error.is_quiet() {
+                    output::stderr_line(format_args!("dsconn: {error:#}"));
+                }
+                ExitCode::from(cli_error.code)
             }
-        }
+            None => {
+                output::stderr_line(format_args!("dsconn: {error:#}"));
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -6,17 +6,40 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// What the `human` format shows unless `DSCONN_LOG` or `RUST_LOG` says otherwise:
+/// warnings and errors from anywhere, and the start, stop and agent events (agents
+/// registering and leaving, an agent's own start and stop); not the access log.
+pub const HUMAN_FILTER: &str =
+    "warn,dsconn::cli::serve=info,dsconn::api::agents=info,dsconn::agent=info";
+
+/// The format `auto` stands for: `human` when standard error is a terminal (a person
+/// reads it), else `json` (a service manager or a log shipper reads it).
+pub fn resolve(format: LogFormat, stderr_is_terminal: bool) -> LogFormat {
+    match format {
+        LogFormat::Auto if stderr_is_terminal => LogFormat::Human,
+        LogFormat::Auto => LogFormat::Json,
+        other => other,
+    }
+}
+
 /// Installs the global subscriber. The level filter comes from `DSCONN_LOG`, then
-/// `RUST_LOG`, else `info`.
+/// `RUST_LOG`, else `info` (`human`: [`HUMAN_FILTER`]).
 pub fn init(format: LogFormat) {
+    let terminal = std::io::stderr().is_terminal();
+    let format = resolve(format, terminal);
+    let default_filter = if format == LogFormat::Human {
+        HUMAN_FILTER
+    } else {
+        "info"
+    };
     let filter = std::env::var("DSCONN_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|raw| EnvFilter::try_new(raw).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(terminal)
         .with_writer(std::io::stderr)
         // A line that cannot be written is dropped. tracing-subscriber would otherwise
         // report the failure with `eprintln!`, which panics when standard error is the
@@ -25,13 +48,87 @@ pub fn init(format: LogFormat) {
         .log_internal_errors(false);
     // A second call (e.g. from tests) is harmless: the first subscriber stays.
     let _ = match format {
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Human => builder.event_format(human::Human).try_init(),
+        LogFormat::Pretty | LogFormat::Auto => builder.try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .event_format(json_lines::JsonLines::default())
             .try_init(),
     };
+}
+
+/// The `human` line: local time, level, message and the event's own fields, without
+/// targets or request spans: `14:02:11  INFO dsconn is serving listen=127.0.0.1:8080`.
+pub(crate) mod human {
+    use std::fmt::{self, Write as _};
+
+    use tracing::field::{Field, Visit};
+    use tracing::{Event, Level, Subscriber};
+    use tracing_subscriber::fmt::format::Writer;
+    use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub struct Human;
+
+    /// The message, then ` key=value` for every other field.
+    #[derive(Default)]
+    struct Line {
+        message: String,
+        fields: String,
+    }
+
+    impl Visit for Line {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "message" {
+                self.message.push_str(value);
+            } else {
+                let _ = write!(self.fields, " {}={value}", field.name());
+            }
+        }
+
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() == "message" {
+                let _ = write!(self.message, "{value:?}");
+            } else if !field.name().starts_with("log.") {
+                let _ = write!(self.fields, " {}={value:?}", field.name());
+            }
+        }
+    }
+
+    impl<S, N> FormatEvent<S, N> for Human
+    where
+        S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+        N: for<'writer> FormatFields<'writer> + 'static,
+    {
+        fn format_event(
+            &self,
+            _context: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &Event<'_>,
+        ) -> fmt::Result {
+            let mut line = Line::default();
+            event.record(&mut line);
+            let level = *event.metadata().level();
+            let (colour, reset) = if writer.has_ansi_escapes() {
+                let colour = match level {
+                    Level::ERROR => "\x1b[31m",
+                    Level::WARN => "\x1b[33m",
+                    _ => "\x1b[32m",
+                };
+                (colour, "\x1b[0m")
+            } else {
+                ("", "")
+            };
+            writeln!(
+                writer,
+                "{} {colour}{level:>5}{reset} {}{}",
+                chrono::Local::now().format("%H:%M:%S"),
+                line.message,
+                line.fields
+            )
+        }
+    }
 }
 
 /// The JSON log line, written without re-parsing span fields (issue 19: the request log
@@ -479,6 +576,15 @@ mod tests {
     use tracing_subscriber::fmt::time::FormatTime;
 
     use super::json_lines::JsonLines;
+    use crate::config::LogFormat;
+
+    #[test]
+    fn auto_is_human_on_a_terminal_and_json_for_services() {
+        assert_eq!(super::resolve(LogFormat::Auto, true), LogFormat::Human);
+        assert_eq!(super::resolve(LogFormat::Auto, false), LogFormat::Json);
+        assert_eq!(super::resolve(LogFormat::Pretty, true), LogFormat::Pretty);
+        assert_eq!(super::resolve(LogFormat::Json, true), LogFormat::Json);
+    }
 
     #[derive(Clone)]
     struct FixedTime;

@@ -85,12 +85,16 @@ static INDEX: LazyLock<HashMap<&'static str, (&'static Asset, String)>> = LazyLo
         .collect()
 });
 
-/// `/console`, `/console/` and `/console/<asset>`, for any router state.
+/// `/` and `/console` (redirects), `/console/` and `/console/<asset>`, for any router
+/// state.
 pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
+        // A person who opens the server's address lands in the console; temporary, so
+        // browsers do not remember it should `/` ever answer something else.
+        .route("/", get(|| async { Redirect::temporary(BASE_PATH) }))
         .route("/console", get(|| async { Redirect::permanent(BASE_PATH) }))
         .route(BASE_PATH, get(index))
         .route("/console/{*asset}", get(asset))

@@ -1,6 +1,7 @@
 //! `dsconn credential ...` and `dsconn token ...`: administration straight on the data
 //! dir. A running server sees every change within a second (its cache's lifetime).
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::OutputFormat;
-use super::output::outln;
+use super::output::{errln, outln};
 use crate::domain::{ProjectScope, now_millis};
 use crate::issuing;
 use crate::store::{DynStore, OpenFor, StorageArgs};
@@ -29,27 +30,56 @@ pub struct ScopeArgs {
     pub all_projects: bool,
 }
 
+/// `-o/--output` of the admin commands.
+#[derive(Debug, Clone, Args)]
+pub struct AdminOutput {
+    /// How to print the result: `text`, or `json` for scripts.
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+/// How `create` prints a new secret.
+#[derive(Debug, Clone, Args)]
+pub struct SecretOutput {
+    #[command(flatten)]
+    pub format: AdminOutput,
+    /// Print only the secret on standard output, nothing else (the default when standard
+    /// output is not a terminal, e.g. in `$(...)`; the labels then go to standard error).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl SecretOutput {
+    /// True when stdout gets the bare secret: asked for, or stdout is not a terminal.
+    fn bare(&self) -> bool {
+        self.quiet || !std::io::stdout().is_terminal()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
-    /// Create an AK/SK pair; the secret key is printed once and never again.
+    /// Create an AK/SK pair; the secret key is printed once and never again. Standard
+    /// output gets `ACCESS_KEY SECRET_KEY` alone when it is not a terminal, or with --quiet.
     Create {
         #[command(flatten)]
         scope: ScopeArgs,
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[command(flatten)]
+        output: SecretOutput,
         #[command(flatten)]
         data: DataDirArgs,
     },
     /// List credentials (never their secret keys).
     List {
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[command(flatten)]
+        output: AdminOutput,
         #[command(flatten)]
         data: DataDirArgs,
     },
     /// Revoke a credential by its access key.
     Revoke {
         access_key: String,
+        #[command(flatten)]
+        output: AdminOutput,
         #[command(flatten)]
         data: DataDirArgs,
     },
@@ -58,27 +88,30 @@ pub enum CredentialCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token for X-Auth-Token; it is printed once and only its hash is kept.
+    /// Standard output gets the token alone when it is not a terminal, or with --quiet.
     Create {
         #[command(flatten)]
         scope: ScopeArgs,
         /// How long the token is valid, e.g. 30m, 12h, 7d.
         #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
         ttl: Duration,
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[command(flatten)]
+        output: SecretOutput,
         #[command(flatten)]
         data: DataDirArgs,
     },
     /// List tokens (ids and expiry; the tokens themselves are not stored).
     List {
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[command(flatten)]
+        output: AdminOutput,
         #[command(flatten)]
         data: DataDirArgs,
     },
     /// Revoke a token by its id.
     Revoke {
         id: String,
+        #[command(flatten)]
+        output: AdminOutput,
         #[command(flatten)]
         data: DataDirArgs,
     },
@@ -154,11 +187,20 @@ fn print_listing(
     }
 }
 
-fn report_revoked(revoked: bool, missing: String, done: String) -> anyhow::Result<()> {
+fn report_revoked(
+    revoked: bool,
+    missing: String,
+    done: String,
+    output: &AdminOutput,
+    json: serde_json::Value,
+) -> anyhow::Result<()> {
     if !revoked {
         anyhow::bail!(missing);
     }
-    outln!("{done}");
+    match output.output {
+        OutputFormat::Json => outln!("{json}"),
+        OutputFormat::Text => outln!("{done}"),
+    }
     Ok(())
 }
 
@@ -180,7 +222,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
             let store = open_store(&data).await?;
             let secrets = issuing::open_secrets(&store, &data.storage.secret_key_path()).await?;
             let issued = issuing::create_credential(&store, &secrets, scope).await?;
-            match output {
+            match output.format.output {
                 OutputFormat::Json => outln!(
                     "{}",
                     merge(
@@ -191,6 +233,16 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                         scope_json(&issued.scope),
                     )
                 ),
+                OutputFormat::Text if output.bare() => {
+                    outln!("{} {}", issued.access_key, issued.secret_key.expose());
+                    if !output.quiet {
+                        errln!(
+                            "dsconn: printed ACCESS_KEY SECRET_KEY (projects: {}); the secret \
+                             key is shown only now",
+                            scope_text(&issued.scope)
+                        );
+                    }
+                }
                 OutputFormat::Text => {
                     outln!("access key: {}", issued.access_key);
                     outln!("secret key: {}", issued.secret_key.expose());
@@ -224,19 +276,25 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                 })
                 .collect();
             print_listing(
-                output,
+                output.output,
                 ["ACCESS KEY", "STATUS", "CREATED"],
                 [22, 8, 21],
                 rows,
             );
         }
-        CredentialCommand::Revoke { access_key, data } => {
+        CredentialCommand::Revoke {
+            access_key,
+            output,
+            data,
+        } => {
             let store = open_store(&data).await?;
             let revoked = store.revoke_credential(&access_key, now_millis()).await?;
             report_revoked(
                 revoked,
                 format!("no active credential has the access key {access_key}"),
                 format!("revoked {access_key}"),
+                &output,
+                json!({"access_key": access_key, "status": "revoked"}),
             )?;
         }
     }
@@ -254,7 +312,7 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
             let scope = issuing::scope_of(&scope.projects, scope.all_projects)?;
             let store = open_store(&data).await?;
             let issued = issuing::create_token(&store, scope, ttl).await?;
-            match output {
+            match output.format.output {
                 OutputFormat::Json => outln!(
                     "{}",
                     merge(
@@ -266,6 +324,18 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                         scope_json(&issued.scope),
                     )
                 ),
+                OutputFormat::Text if output.bare() => {
+                    outln!("{}", issued.token.expose());
+                    if !output.quiet {
+                        errln!(
+                            "dsconn: printed token {} (projects: {}, expires {}); send it as \
+                             the X-Auth-Token header. It is shown only now.",
+                            issued.id,
+                            scope_text(&issued.scope),
+                            time_text(issued.expires_at)
+                        );
+                    }
+                }
                 OutputFormat::Text => {
                     outln!("token:    {}", issued.token.expose());
                     outln!("id:       {}", issued.id);
@@ -301,15 +371,22 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                     scope: &t.scope,
                 })
                 .collect();
-            print_listing(output, ["ID", "STATUS", "EXPIRES"], [37, 8, 21], rows);
+            print_listing(
+                output.output,
+                ["ID", "STATUS", "EXPIRES"],
+                [37, 8, 21],
+                rows,
+            );
         }
-        TokenCommand::Revoke { id, data } => {
+        TokenCommand::Revoke { id, output, data } => {
             let store = open_store(&data).await?;
             let revoked = store.revoke_token(&id, now_millis()).await?;
             report_revoked(
                 revoked,
                 format!("no active token has the id {id}"),
                 format!("revoked token {id}"),
+                &output,
+                json!({"id": id, "status": "revoked"}),
             )?;
         }
     }

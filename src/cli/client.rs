@@ -13,6 +13,9 @@ use crate::api::types::{ConnectionResponse, CreateConnectionRequest, TagInput};
 use crate::client::{Answer, Client, ClientError, ListFilter};
 use crate::domain::{ConnectionState, FailureReason, Reachability, Service};
 
+/// How much of a message `list -o wide` shows (`show` has all of it).
+const WIDE_MESSAGE_CHARS: usize = 80;
+
 /// How often `wait` asks for the connection's state.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -30,6 +33,8 @@ pub enum ClientOutput {
 /// What every client command takes: how to print, and which server as whom.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
+    /// How to print the result: `table`, `wide` (the table with more columns, e.g. ids,
+    /// tags and messages) or `json` (the server's JSON, for scripts).
     #[arg(long, short, value_enum, default_value = "table")]
     pub output: ClientOutput,
     #[command(flatten)]
@@ -41,8 +46,9 @@ pub struct ListArgs {
     /// Only connections with this tag; `key=value` or a bare `key` (repeat: all must match).
     #[arg(long = "tag", value_name = "KEY[=VALUE]")]
     pub tags: Vec<String>,
-    /// Only connections in these states (repeat or comma-separate).
-    #[arg(long = "state", value_delimiter = ',')]
+    /// Only connections in these states: CREATING, ACTIVE, FAILED or DELETED (repeat or
+    /// comma-separate; any case).
+    #[arg(long = "state", value_delimiter = ',', value_parser = parse_state)]
     pub states: Vec<String>,
     /// Only connections whose name contains this (case-insensitive).
     #[arg(long)]
@@ -62,7 +68,8 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Connection id.
+    /// Connection id or name.
+    #[arg(value_name = "ID|NAME")]
     pub id: String,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -70,6 +77,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The connection's name: 1-64 letters, digits and `_`, starting with a letter or digit.
     #[arg(long)]
     pub name: String,
     /// CloudTable, CloudTable.OpenTSDB, MRS.OpenTSDB, DWS, RDS or CSS.
@@ -78,8 +86,11 @@ pub struct CreateArgs {
     /// Comma-separated host[:port] endpoints.
     #[arg(long)]
     pub url: String,
+    /// The security group of the data source (stored and echoed: dsconn checks from its own
+    /// network, or from an agent's).
     #[arg(long)]
     pub security_group_id: String,
+    /// The subnet of the data source (stored and echoed, like --security-group-id).
     #[arg(long)]
     pub network_id: String,
     /// A tag as key=value (repeat for more).
@@ -91,7 +102,7 @@ pub struct CreateArgs {
     /// Wait until the check has finished, showing progress.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: how long to wait.
+    /// With --wait: how long to wait before giving up with exit code 4, e.g. 30s, 5m.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
@@ -100,8 +111,8 @@ pub struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Connection ids.
-    #[arg(required = true)]
+    /// Connection ids or names.
+    #[arg(required = true, value_name = "ID|NAME")]
     pub ids: Vec<String>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -109,8 +120,8 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// A saved connection to check now; or give --service and --url instead.
-    #[arg(conflicts_with_all = ["service", "url"], required_unless_present_all = ["service", "url"])]
+    /// A saved connection (id or name) to check now; or give --service and --url instead.
+    #[arg(value_name = "ID|NAME", conflicts_with_all = ["service", "url"], required_unless_present_all = ["service", "url"])]
     pub id: Option<String>,
     /// Service of a definition to check before saving it.
     #[arg(long, requires = "url")]
@@ -118,6 +129,18 @@ pub struct TestArgs {
     /// Endpoints of a definition to check before saving it.
     #[arg(long, requires = "service")]
     pub url: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    /// Connection id or name.
+    #[arg(value_name = "ID|NAME")]
+    pub id: String,
+    /// A queue of the project (repeat for more).
+    #[arg(long = "queue", value_name = "QUEUE", required = true)]
+    pub queues: Vec<String>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -133,11 +156,13 @@ pub enum WaitFor {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Connection id.
+    /// Connection id or name.
+    #[arg(value_name = "ID|NAME")]
     pub id: String,
     /// The state to wait for.
     #[arg(long = "for", value_enum, default_value = "settled")]
     pub target: WaitFor,
+    /// How long to wait before giving up with exit code 4, e.g. 30s, 5m.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
@@ -208,6 +233,13 @@ pub(super) fn local_time(millis: i64) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
+/// `--state`'s values, checked before anything is sent.
+fn parse_state(raw: &str) -> Result<String, String> {
+    raw.parse::<ConnectionState>()
+        .map(|state| state.as_str().to_owned())
+        .map_err(|_| "must be CREATING, ACTIVE, FAILED or DELETED".to_owned())
+}
+
 fn percent(process: f64) -> String {
     format!("{:.0}%", (process.clamp(0.0, 1.0) * 100.0).floor())
 }
@@ -220,15 +252,52 @@ pub(super) fn or_dash(text: &str) -> String {
     }
 }
 
+/// A DELETED connection has no progress to show.
+fn progress_text(connection: &ConnectionResponse) -> String {
+    if connection.state == ConnectionState::Deleted {
+        "-".to_owned()
+    } else {
+        percent(connection.process)
+    }
+}
+
 fn tags_text(connection: &ConnectionResponse) -> String {
+    tag_pairs(&connection.tags)
+}
+
+/// `key=value,...` of tags, `-` for none.
+pub(super) fn tag_pairs(tags: &[crate::domain::Tag]) -> String {
     or_dash(
-        &connection
-            .tags
+        &tags
             .iter()
             .map(|tag| format!("{}={}", tag.key, tag.value))
             .collect::<Vec<_>>()
             .join(","),
     )
+}
+
+/// The first line of a message, at most `chars` characters of it.
+pub(super) fn message_start(message: &str, chars: usize) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    if line.chars().count() > chars {
+        let mut start: String = line.chars().take(chars.saturating_sub(3)).collect();
+        start.push_str("...");
+        start
+    } else {
+        or_dash(line)
+    }
+}
+
+/// The connectivity of the last check, which the server itself ran: a queue's agent
+/// may still reach the data source (see the bindings' CHECKED FROM).
+fn connectivity_text(connection: &ConnectionResponse) -> String {
+    match connection.connectivity {
+        None => "- (not checked yet)".to_owned(),
+        Some(reachability) => match connection.failure_reason {
+            Some(reason) => format!("{reachability} ({reason}), as the server sees it"),
+            None => format!("{reachability}, as the server sees it"),
+        },
+    }
 }
 
 /// Prints a table without the padding comfy-table leaves at the end of each line.
@@ -247,6 +316,7 @@ pub(super) fn table() -> Table {
 fn connections_table(connections: &[ConnectionResponse], wide: bool) -> Table {
     let mut table = table();
     let mut header = vec![
+        "ID",
         "NAME",
         "STATE",
         "SERVICE",
@@ -256,25 +326,28 @@ fn connections_table(connections: &[ConnectionResponse], wide: bool) -> Table {
         "CREATED",
     ];
     if wide {
-        header.extend(["ID", "CONNECTION URL", "TAGS", "MESSAGE"]);
+        header.extend(["REASON", "CONNECTION URL", "TAGS", "MESSAGE"]);
     }
     table.set_header(header);
     for connection in connections {
         let mut row = vec![
+            connection.connection_id.clone(),
             connection.name.clone(),
             connection.state.to_string(),
             connection.service.to_string(),
             connection.destination.clone(),
             or_dash(&connection.queue_list.join(",")),
-            percent(connection.process),
+            progress_text(connection),
             local_time(connection.create_time),
         ];
         if wide {
             row.extend([
-                connection.connection_id.clone(),
+                connection
+                    .failure_reason
+                    .map_or_else(|| "-".to_owned(), |reason| reason.to_string()),
                 or_dash(&connection.connection_url),
                 tags_text(connection),
-                or_dash(&connection.message),
+                message_start(&connection.message, WIDE_MESSAGE_CHARS),
             ]);
         }
         table.add_row(row);
@@ -282,14 +355,15 @@ fn connections_table(connections: &[ConnectionResponse], wide: bool) -> Table {
     table
 }
 
-fn connection_details(connection: &ConnectionResponse) -> Table {
+fn connection_details(connection: &ConnectionResponse, wide: bool) -> Table {
     let mut table = table();
     let queues = or_dash(&connection.queue_list.join(","));
-    let rows = [
+    let mut rows = vec![
         ("Name", connection.name.clone()),
         ("ID", connection.connection_id.clone()),
         ("State", connection.state.to_string()),
-        ("Progress", percent(connection.process)),
+        ("Progress", progress_text(connection)),
+        ("Connectivity", connectivity_text(connection)),
         ("Service", connection.service.to_string()),
         ("Destination", connection.destination.clone()),
         ("Connection URL", or_dash(&connection.connection_url)),
@@ -300,6 +374,17 @@ fn connection_details(connection: &ConnectionResponse) -> Table {
         ("Created", local_time(connection.create_time)),
         ("Message", or_dash(&connection.message)),
     ];
+    if wide {
+        rows.extend([
+            ("Updated", local_time(connection.update_time)),
+            (
+                "Last checked",
+                connection
+                    .last_checked_at
+                    .map_or_else(|| "-".to_owned(), local_time),
+            ),
+        ]);
+    }
     for (label, value) in rows {
         table.add_row(vec![format!("{label}:"), value]);
     }
@@ -327,10 +412,10 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
             if list.connections.is_empty() {
                 errln!("no connections in project {}", settings.project);
             } else {
-                outln!(
-                    "{}",
-                    connections_table(&list.connections, output == ClientOutput::Wide)
-                );
+                print_table(&connections_table(
+                    &list.connections,
+                    output == ClientOutput::Wide,
+                ));
             }
             let shown = list.connections.len() as u64;
             if shown < list.count {
@@ -343,21 +428,119 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
 
 pub async fn show(args: ShowArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve_connection(&client, &settings, &args.id).await?;
     let answer = client
-        .show(&args.id)
+        .show(&id)
         .await
         .map_err(|error| explain(error, &settings))?;
+    let wide = args.common.output == ClientOutput::Wide;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => {
-            print_table(&connection_details(&answer.value));
+            print_table(&connection_details(&answer.value, wide));
             if !answer.value.available_queue_info.is_empty() {
                 outln!();
                 print_table(&bindings_table(&answer.value));
             }
+            let endpoints = answer.value.endpoints.as_deref().unwrap_or_default();
+            if wide && !endpoints.is_empty() {
+                outln!();
+                print_table(&endpoints_table(endpoints, "server"));
+            }
         }
     }
     Ok(())
+}
+
+/// Per-address results of a check, labelled with where it ran.
+fn endpoints_table(endpoints: &[crate::api::types::EndpointCheck], checked_from: &str) -> Table {
+    let mut table = table();
+    table.set_header(vec![
+        "ENDPOINT",
+        "ADDRESS",
+        "OUTCOME",
+        "REASON",
+        "LATENCY",
+        "CHECKED FROM",
+        "MESSAGE",
+    ]);
+    for check in endpoints {
+        table.add_row(vec![
+            check.endpoint.clone(),
+            check.address.clone().unwrap_or_else(|| "-".to_owned()),
+            check.outcome.to_string(),
+            check
+                .reason
+                .map_or_else(|| "-".to_owned(), |reason| reason.to_string()),
+            format!("{} ms", check.latency_ms),
+            checked_from.to_owned(),
+            check.message.clone(),
+        ]);
+    }
+    table
+}
+
+/// The id of a connection given by id or by name. A UUID is taken as an id; a name
+/// must match exactly one connection that is not DELETED (or, if all are DELETED,
+/// exactly one connection); otherwise the error lists the candidates' ids.
+pub(super) async fn resolve_connection(
+    client: &Client,
+    settings: &ClientSettings,
+    raw: &str,
+) -> Result<String, CliError> {
+    if uuid::Uuid::parse_str(raw).is_ok() {
+        return Ok(raw.to_owned());
+    }
+    let filter = ListFilter {
+        name: Some(raw.to_owned()),
+        ..ListFilter::default()
+    };
+    let listed = client
+        .list(&filter)
+        .await
+        .map_err(|error| explain(error, settings))?
+        .value
+        .connections;
+    let named: Vec<&ConnectionResponse> = listed
+        .iter()
+        .filter(|connection| connection.name == raw)
+        .collect();
+    let live: Vec<&ConnectionResponse> = named
+        .iter()
+        .copied()
+        .filter(|connection| connection.state != ConnectionState::Deleted)
+        .collect();
+    let candidates = if live.is_empty() { named } else { live };
+    match candidates.as_slice() {
+        [] => Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!(
+                "no connection has the id or name {raw:?} in project {}",
+                settings.project
+            ),
+        )),
+        [one] => Ok(one.connection_id.clone()),
+        many => Err(ambiguous(
+            raw,
+            many.iter()
+                .map(|connection| (connection.connection_id.as_str(), connection.state.as_str())),
+        )),
+    }
+}
+
+/// The error of a name that several resources have.
+pub(super) fn ambiguous<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = (&'a str, &'a str)>,
+) -> CliError {
+    let ids: Vec<String> = candidates
+        .map(|(id, state)| format!("  {id} ({state})"))
+        .collect();
+    CliError::usage(format!(
+        "{} connections are named {name:?}; give one of their ids:\n{}",
+        ids.len(),
+        ids.join("\n")
+    ))
 }
 
 /// Each binding's status and where it was checked.
@@ -424,10 +607,48 @@ pub async fn create(args: CreateArgs) -> Result<(), CliError> {
 
 pub async fn delete(args: DeleteArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    delete_each(&args.ids, args.common.output, &settings, |id| {
-        client.delete(id)
-    })
-    .await
+    let mut ids = Vec::with_capacity(args.ids.len());
+    for raw in &args.ids {
+        ids.push(resolve_connection(&client, &settings, raw).await?);
+    }
+    delete_each(&ids, args.common.output, &settings, |id| client.delete(id)).await
+}
+
+/// `dsconn bind`: DLI's associate-queue of a classic connection.
+pub async fn bind(args: BindArgs) -> Result<(), CliError> {
+    change_queues(args, true).await
+}
+
+/// `dsconn unbind`: DLI's disassociate-queue of a classic connection.
+pub async fn unbind(args: BindArgs) -> Result<(), CliError> {
+    change_queues(args, false).await
+}
+
+async fn change_queues(args: BindArgs, bind: bool) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve_connection(&client, &settings, &args.id).await?;
+    let answer = if bind {
+        client.associate_queues(&id, &args.queues).await
+    } else {
+        client.disassociate_queues(&id, &args.queues).await
+    }
+    .map_err(|error| explain(error, &settings))?;
+    match args.common.output {
+        ClientOutput::Json => print_json(&answer.raw),
+        _ => {
+            let queues = args.queues.join(", ");
+            if bind {
+                outln!("bound {queues} to {} ({})", args.id, answer.value.message);
+            } else {
+                outln!(
+                    "unbound {queues} from {} ({})",
+                    args.id,
+                    answer.value.message
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Deletes each id in turn with `delete`, printing each outcome (or, as JSON, every
@@ -481,7 +702,10 @@ where
 pub async fn test(args: TestArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
     let answer = match &args.id {
-        Some(id) => client.test_connection(id).await,
+        Some(raw) => {
+            let id = resolve_connection(&client, &settings, raw).await?;
+            client.test_connection(&id).await
+        }
         None => {
             client
                 .test_definition(&crate::api::types::TestDefinitionRequest {
@@ -534,7 +758,8 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
 
 pub async fn wait(args: WaitArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let connection = wait_until(&client, &settings, &args.id, args.target, args.timeout).await?;
+    let id = resolve_connection(&client, &settings, &args.id).await?;
+    let connection = wait_until(&client, &settings, &id, args.target, args.timeout).await?;
     report_final(&client, &settings, &connection, args.common.output).await?;
     match args.target {
         WaitFor::Settled => settled_outcome(&connection),
@@ -542,16 +767,11 @@ pub async fn wait(args: WaitArgs) -> Result<(), CliError> {
     }
 }
 
-/// A settled connection that FAILED ends the command with exit code 1.
+/// A settled connection that FAILED ends the command with exit code 1, quietly: the
+/// final line (or the JSON) already said so.
 fn settled_outcome(connection: &ConnectionResponse) -> Result<(), CliError> {
     if connection.state == ConnectionState::Failed {
-        return Err(CliError::new(
-            exit::SERVER_REFUSED,
-            format!(
-                "connection {} FAILED: {}",
-                connection.name, connection.message
-            ),
-        ));
+        return Err(CliError::quiet(exit::SERVER_REFUSED));
     }
     Ok(())
 }

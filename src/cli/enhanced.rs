@@ -1,11 +1,12 @@
-//! `dsconn enhanced list | show | create | delete | bind | unbind | hosts | route`: DLI's
-//! enhanced datasource connections (a resource apart from the classic connections).
+//! `dsconn enhanced list | show | create | delete | bind | unbind | hosts | route | share |
+//! unshare | privileges`: DLI's enhanced datasource connections (a resource apart from
+//! the classic connections).
 
 use clap::{Args, Subcommand};
 
 use super::client::{
-    ClientOutput, CommonArgs, connect, delete_each, explain, local_time, or_dash, print_json,
-    print_table, table,
+    ClientOutput, CommonArgs, ambiguous, connect, delete_each, explain, local_time, or_dash,
+    print_json, print_table, table, tag_pairs,
 };
 use super::exit::{self, CliError};
 use super::output::{errln, outln};
@@ -14,8 +15,10 @@ use crate::api::enhanced::types::{
     EnhancedConnection, EnhancedConnectionHost, EnhancedConnectionResource,
     UpdateEnhancedConnectionRequest,
 };
+use crate::api::sharing_types::{AuthorizationRequest, PrivilegeInput};
 use crate::api::types::TagInput;
-use crate::client::EnhancedListFilter;
+use crate::cli::settings::ClientSettings;
+use crate::client::{Client, EnhancedListFilter};
 
 #[derive(Debug, Subcommand)]
 pub enum EnhancedCommand {
@@ -38,6 +41,24 @@ pub enum EnhancedCommand {
         #[command(subcommand)]
         command: RouteCommand,
     },
+    /// Let other projects bind their queues to this connection (BIND_QUEUE).
+    Share(ShareArgs),
+    /// Take back what `share` gave the projects.
+    Unshare(ShareArgs),
+    /// List the projects the connection is shared with.
+    Privileges(EnhancedIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// Enhanced connection id or name.
+    #[arg(value_name = "ID|NAME")]
+    pub id: String,
+    /// A project to share with, or to take the share back from (repeat for more).
+    #[arg(long = "project-id", value_name = "PROJECT_ID", required = true)]
+    pub projects: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,13 +71,14 @@ pub enum RouteCommand {
 
 #[derive(Debug, Args)]
 pub struct ListEnhancedArgs {
-    /// `ACTIVE` (the server's default) or `DELETED`.
-    #[arg(long)]
+    /// `ACTIVE` (the server's default) or `DELETED` (any case).
+    #[arg(long, value_parser = parse_status)]
     pub status: Option<String>,
     /// Only the connection with exactly this name.
     #[arg(long)]
     pub name: Option<String>,
-    /// Only connections with this tag, as key=value (repeat: all must match).
+    /// Only connections with this tag, as key=value (repeat: all must match). Deleted
+    /// connections have no tags, so this cannot be combined with `--status DELETED`.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
     /// At most this many (the server's default is 100; 0 means all).
@@ -71,7 +93,8 @@ pub struct ListEnhancedArgs {
 
 #[derive(Debug, Args)]
 pub struct EnhancedIdArgs {
-    /// Enhanced connection id.
+    /// Enhanced connection id or name.
+    #[arg(value_name = "ID|NAME")]
     pub id: String,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -79,8 +102,8 @@ pub struct EnhancedIdArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteEnhancedArgs {
-    /// Enhanced connection ids.
-    #[arg(required = true)]
+    /// Enhanced connection ids or names.
+    #[arg(required = true, value_name = "ID|NAME")]
     pub ids: Vec<String>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -120,7 +143,8 @@ pub struct CreateEnhancedArgs {
 
 #[derive(Debug, Args)]
 pub struct BindingsArgs {
-    /// Enhanced connection id.
+    /// Enhanced connection id or name.
+    #[arg(value_name = "ID|NAME")]
     pub id: String,
     /// A queue of the project (repeat for more).
     #[arg(long = "queue", value_name = "QUEUE")]
@@ -134,7 +158,8 @@ pub struct BindingsArgs {
 
 #[derive(Debug, Args)]
 pub struct HostsArgs {
-    /// Enhanced connection id.
+    /// Enhanced connection id or name.
+    #[arg(value_name = "ID|NAME")]
     pub id: String,
     /// A host entry as name=ip (repeat for more); none clears the list.
     #[arg(long = "host", value_name = "NAME=IP")]
@@ -145,7 +170,8 @@ pub struct HostsArgs {
 
 #[derive(Debug, Args)]
 pub struct AddRouteArgs {
-    /// Enhanced connection id.
+    /// Enhanced connection id or name.
+    #[arg(value_name = "ID|NAME")]
     pub id: String,
     pub name: String,
     /// An IPv4 or IPv6 network, e.g. 10.169.0.0/24 (a bare address is a /32 or /128).
@@ -156,11 +182,62 @@ pub struct AddRouteArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteRouteArgs {
-    /// Enhanced connection id.
+    /// Enhanced connection id or name.
+    #[arg(value_name = "ID|NAME")]
     pub id: String,
     pub name: String,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--status`'s values, checked before anything is sent.
+fn parse_status(raw: &str) -> Result<String, String> {
+    match raw.to_ascii_uppercase().as_str() {
+        status @ ("ACTIVE" | "DELETED") => Ok(status.to_owned()),
+        _ => Err("must be ACTIVE or DELETED".to_owned()),
+    }
+}
+
+/// The id of an enhanced connection given by id or by name: a UUID is an id; a name
+/// must be that of exactly one live connection of the project.
+async fn resolve(
+    client: &Client,
+    settings: &ClientSettings,
+    raw: &str,
+) -> Result<String, CliError> {
+    if uuid::Uuid::parse_str(raw).is_ok() {
+        return Ok(raw.to_owned());
+    }
+    let filter = EnhancedListFilter {
+        name: Some(raw.to_owned()),
+        limit: Some(0),
+        ..EnhancedListFilter::default()
+    };
+    let listed = client
+        .list_enhanced(&filter)
+        .await
+        .map_err(|error| explain(error, settings))?
+        .value
+        .connections;
+    let named: Vec<&EnhancedConnection> = listed
+        .iter()
+        .filter(|connection| connection.name == raw)
+        .collect();
+    match named.as_slice() {
+        [] => Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!(
+                "no live enhanced connection has the id or name {raw:?} in project {}",
+                settings.project
+            ),
+        )),
+        [one] => Ok(one.id.clone()),
+        many => Err(ambiguous(
+            raw,
+            many.iter()
+                .map(|connection| (connection.id.as_str(), connection.status.as_str())),
+        )),
+    }
 }
 
 pub async fn run(command: EnhancedCommand) -> Result<(), CliError> {
@@ -178,6 +255,9 @@ pub async fn run(command: EnhancedCommand) -> Result<(), CliError> {
         EnhancedCommand::Route {
             command: RouteCommand::Delete(args),
         } => delete_route(args).await,
+        EnhancedCommand::Share(args) => share(args, true).await,
+        EnhancedCommand::Unshare(args) => share(args, false).await,
+        EnhancedCommand::Privileges(args) => privileges(args).await,
     }
 }
 
@@ -223,6 +303,12 @@ fn bindings_text(bindings: &[EnhancedConnectionResource]) -> String {
 }
 
 async fn list(args: ListEnhancedArgs) -> Result<(), CliError> {
+    if args.status.as_deref() == Some("DELETED") && !args.tags.is_empty() {
+        return Err(CliError::usage(
+            "--tag cannot match with --status DELETED: an enhanced connection's tags are \
+             deleted with it (list DELETED ones by --name instead)",
+        ));
+    }
     let (client, settings) = connect(&args.common.connection)?;
     let filter = EnhancedListFilter {
         status: args.status,
@@ -244,12 +330,17 @@ async fn list(args: ListEnhancedArgs) -> Result<(), CliError> {
         errln!("no enhanced connections in project {}", settings.project);
         return Ok(());
     }
+    let wide = args.common.output == ClientOutput::Wide;
     let mut table = table();
-    table.set_header(vec![
+    let mut header = vec![
         "ID", "NAME", "STATUS", "QUEUES", "POOLS", "HOSTS", "ROUTES", "CREATED",
-    ]);
+    ];
+    if wide {
+        header.extend(["VPC", "SUBNET", "SHARED", "TAGS"]);
+    }
+    table.set_header(header);
     for connection in &connections {
-        table.add_row(vec![
+        let mut row = vec![
             connection.id.clone(),
             connection.name.clone(),
             connection.status.clone(),
@@ -261,19 +352,51 @@ async fn list(args: ListEnhancedArgs) -> Result<(), CliError> {
                 .to_string(),
             connection.routes.len().to_string(),
             local_time(connection.create_time),
-        ]);
+        ];
+        if wide {
+            // One tag call per connection: only the wide table pays for it.
+            let tags = if connection.status == "DELETED" {
+                "-".to_owned()
+            } else {
+                tags_text(&client, &settings, &connection.id).await?
+            };
+            row.extend([
+                or_dash(&connection.dest_vpc_id),
+                or_dash(&connection.dest_network_id),
+                shared_text(connection).to_owned(),
+                tags,
+            ]);
+        }
+        table.add_row(row);
     }
     print_table(&table);
     Ok(())
 }
 
-fn details_table(connection: &EnhancedConnection) -> comfy_table::Table {
-    let shared = match connection.is_privis {
+/// The connection's tags as `key=value,...` (DLI's v3 tag API).
+async fn tags_text(
+    client: &Client,
+    settings: &ClientSettings,
+    id: &str,
+) -> Result<String, CliError> {
+    let answer = client
+        .enhanced_tags(id)
+        .await
+        .map_err(|error| explain(error, settings))?;
+    Ok(tag_pairs(&answer.value.tags))
+}
+
+fn shared_text(connection: &EnhancedConnection) -> &'static str {
+    match connection.is_privis {
         Some(true) => "no",
         Some(false) => "yes, with other projects",
         // Only a grantee is told nothing about the owner's grants.
         None => "-",
-    };
+    }
+}
+
+fn details_table(connection: &EnhancedConnection, tags: String) -> comfy_table::Table {
+    let shared = shared_text(connection);
     let rows = [
         ("Name", connection.name.clone()),
         ("ID", connection.id.clone()),
@@ -281,6 +404,7 @@ fn details_table(connection: &EnhancedConnection) -> comfy_table::Table {
         ("VPC", or_dash(&connection.dest_vpc_id)),
         ("Subnet", or_dash(&connection.dest_network_id)),
         ("Shared", shared.to_owned()),
+        ("Tags", tags),
         ("Created", local_time(connection.create_time)),
     ];
     let mut table = table();
@@ -313,8 +437,9 @@ fn resources_table(connection: &EnhancedConnection) -> comfy_table::Table {
 
 async fn show(args: EnhancedIdArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve(&client, &settings, &args.id).await?;
     let answer = client
-        .show_enhanced(&args.id)
+        .show_enhanced(&id)
         .await
         .map_err(|error| explain(error, &settings))?;
     if args.common.output == ClientOutput::Json {
@@ -322,7 +447,29 @@ async fn show(args: EnhancedIdArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let connection = &answer.value.connection;
-    print_table(&details_table(connection));
+    // A grantee may not read the owner's tags: it sees `-`.
+    let tags = match client.enhanced_tags(&id).await {
+        Ok(answer) => tag_pairs(&answer.value.tags),
+        Err(_) => "-".to_owned(),
+    };
+    print_table(&details_table(connection, tags));
+    if args.common.output == ClientOutput::Wide {
+        let privileges = match client.enhanced_privileges(&id).await {
+            Ok(answer) => or_dash(
+                &answer
+                    .value
+                    .privileges
+                    .iter()
+                    .map(|grant| grant.project_id.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Err(_) => "-".to_owned(),
+        };
+        let mut extra = table();
+        extra.add_row(vec!["Shared with:".to_owned(), privileges]);
+        print_table(&extra);
+    }
     outln!();
     if connection.available_queue_info.is_empty() && connection.elastic_resource_pools.is_empty() {
         outln!("no bound queues or pools");
@@ -423,10 +570,74 @@ async fn create(args: CreateEnhancedArgs) -> Result<(), CliError> {
 
 async fn delete(args: DeleteEnhancedArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    delete_each(&args.ids, args.common.output, &settings, |id| {
+    let mut ids = Vec::with_capacity(args.ids.len());
+    for raw in &args.ids {
+        ids.push(resolve(&client, &settings, raw).await?);
+    }
+    delete_each(&ids, args.common.output, &settings, |id| {
         client.delete_enhanced(id)
     })
     .await
+}
+
+/// `share` grants BIND_QUEUE to each project, `unshare` revokes it: one call per
+/// project (RunAuthorizationAction names one project).
+async fn share(args: ShareArgs, grant: bool) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve(&client, &settings, &args.id).await?;
+    let mut answers = Vec::new();
+    for project in &args.projects {
+        let request = AuthorizationRequest {
+            project_id: Some(project.clone()),
+            user_name: None,
+            action: Some(if grant { "grant" } else { "revoke" }.to_owned()),
+            privileges: Some(vec![PrivilegeInput {
+                object: Some(format!("edsconnections.{id}")),
+                privileges: Some(vec!["BIND_QUEUE".to_owned()]),
+            }]),
+        };
+        let answer = client
+            .authorize(&request)
+            .await
+            .map_err(|error| explain(error, &settings))?;
+        match args.common.output {
+            ClientOutput::Json => answers.push(answer.raw),
+            _ if grant => outln!("shared {} with project {project}", args.id),
+            _ => outln!("unshared {} from project {project}", args.id),
+        }
+    }
+    if args.common.output == ClientOutput::Json {
+        print_json(&serde_json::Value::Array(answers));
+    }
+    Ok(())
+}
+
+async fn privileges(args: EnhancedIdArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve(&client, &settings, &args.id).await?;
+    let answer = client
+        .enhanced_privileges(&id)
+        .await
+        .map_err(|error| explain(error, &settings))?;
+    if args.common.output == ClientOutput::Json {
+        print_json(&answer.raw);
+        return Ok(());
+    }
+    if answer.value.privileges.is_empty() {
+        errln!(
+            "{} is not shared; share it with dsconn enhanced share {} --project-id PROJECT",
+            args.id,
+            args.id
+        );
+        return Ok(());
+    }
+    let mut table = table();
+    table.set_header(vec!["PROJECT", "PRIVILEGES"]);
+    for grant in &answer.value.privileges {
+        table.add_row(vec![grant.project_id.clone(), grant.privileges.join(",")]);
+    }
+    print_table(&table);
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -437,6 +648,7 @@ enum Change {
 
 async fn bindings(args: BindingsArgs, change: Change) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve(&client, &settings, &args.id).await?;
     let names = args
         .queues
         .iter()
@@ -450,8 +662,8 @@ async fn bindings(args: BindingsArgs, change: Change) -> Result<(), CliError> {
         elastic_resource_pools: Some(args.pools),
     };
     let answer = match change {
-        Change::Bind => client.bind_enhanced(&args.id, &request).await,
-        Change::Unbind => client.unbind_enhanced(&args.id, &request).await,
+        Change::Bind => client.bind_enhanced(&id, &request).await,
+        Change::Unbind => client.unbind_enhanced(&id, &request).await,
     }
     .map_err(|error| explain(error, &settings))?;
     match (args.common.output, change) {
@@ -465,10 +677,11 @@ async fn bindings(args: BindingsArgs, change: Change) -> Result<(), CliError> {
 async fn hosts(args: HostsArgs) -> Result<(), CliError> {
     let hosts = parse_hosts(&args.hosts)?;
     let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve(&client, &settings, &args.id).await?;
     let count = hosts.len();
     let request = UpdateEnhancedConnectionRequest { hosts: Some(hosts) };
     let answer = client
-        .update_enhanced_hosts(&args.id, &request)
+        .update_enhanced_hosts(&id, &request)
         .await
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
@@ -481,12 +694,13 @@ async fn hosts(args: HostsArgs) -> Result<(), CliError> {
 
 async fn add_route(args: AddRouteArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve(&client, &settings, &args.id).await?;
     let request = CreateEnhancedRouteRequest {
         name: Some(args.name.clone()),
         cidr: Some(args.cidr.clone()),
     };
     let answer = client
-        .add_enhanced_route(&args.id, &request)
+        .add_enhanced_route(&id, &request)
         .await
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
@@ -498,8 +712,9 @@ async fn add_route(args: AddRouteArgs) -> Result<(), CliError> {
 
 async fn delete_route(args: DeleteRouteArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve(&client, &settings, &args.id).await?;
     let answer = client
-        .delete_enhanced_route(&args.id, &args.name)
+        .delete_enhanced_route(&id, &args.name)
         .await
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {

@@ -29,6 +29,16 @@ impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(USAGE, message)
     }
+
+    /// An exit code whose reason the command has already printed: `main` prints nothing.
+    pub fn quiet(code: u8) -> Self {
+        Self::new(code, String::new())
+    }
+
+    /// True when `main` should not print the error (see [`CliError::quiet`]).
+    pub fn is_quiet(&self) -> bool {
+        self.message.is_empty()
+    }
 }
 
 impl fmt::Display for CliError {

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::ServeConfig;
 
 pub mod admin;
+pub mod auth_info;
 pub mod client;
 pub mod enhanced;
 pub mod exit;
@@ -53,6 +54,15 @@ pub enum Command {
     Wait(client::WaitArgs),
     /// Check a saved connection, or a definition (--service, --url), now.
     Test(client::TestArgs),
+    /// Bind queues to a connection (DLI's associate-queue); each is then checked from it.
+    Bind(client::BindArgs),
+    /// Unbind queues from a connection (DLI's disassociate-queue).
+    Unbind(client::BindArgs),
+    /// Manage datasource authentication (auth infos): named credentials for jobs.
+    AuthInfo {
+        #[command(subcommand)]
+        command: auth_info::AuthInfoCommand,
+    },
     /// Manage DLI queues: a queue must exist before a connection can bind it.
     Queue {
         #[command(subcommand)]

@@ -8,6 +8,7 @@ use super::client::{
     ClientOutput, CommonArgs, connect, explain, local_time, or_dash, print_json, print_table, table,
 };
 use super::exit::{self, CliError};
+use super::output::{errln, outln};
 use crate::api::types::{CreatePoolRequest, PoolItem};
 
 #[derive(Debug, Subcommand)]
@@ -99,7 +100,7 @@ async fn create(args: CreatePoolArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
-        _ => println!(
+        _ => outln!(
             "created elastic resource pool {}",
             answer.value.elastic_resource_pool_name
         ),
@@ -147,7 +148,7 @@ async fn list(args: ListPoolsArgs) -> Result<(), CliError> {
         return Ok(());
     }
     if pools.is_empty() {
-        eprintln!("no elastic resource pools in project {}", settings.project);
+        errln!("no elastic resource pools in project {}", settings.project);
         return Ok(());
     }
     let wide = args.common.output == ClientOutput::Wide;
@@ -266,7 +267,7 @@ async fn delete(args: DeletePoolsArgs) -> Result<(), CliError> {
                 if args.common.output == ClientOutput::Json {
                     answers.push(answer.raw);
                 } else {
-                    println!("deleted elastic resource pool {name}");
+                    outln!("deleted elastic resource pool {name}");
                 }
             }
             Err(error) => {
@@ -274,7 +275,7 @@ async fn delete(args: DeletePoolsArgs) -> Result<(), CliError> {
                 if error.code == exit::UNREACHABLE {
                     return Err(error);
                 }
-                eprintln!("dsconn: {name}: {error}");
+                errln!("dsconn: {name}: {error}");
                 failed += 1;
             }
         }
@@ -299,7 +300,7 @@ async fn add_queue(args: AddQueueArgs) -> Result<(), CliError> {
         .map_err(|error| explain(error, &settings))?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
-        _ => println!(
+        _ => outln!(
             "queue {} is in elastic resource pool {}",
             args.queue.to_ascii_lowercase(),
             args.pool.to_ascii_lowercase()

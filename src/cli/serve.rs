@@ -56,6 +56,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     info!(
         listen = %address,
+        console = %console_url(address),
         store = %crate::app::store_location(&config.storage),
         check_timeout = %humantime::format_duration(config.probe.check_timeout),
         "dsconn is serving"
@@ -66,6 +67,20 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .context("dsconn stopped with an error")?;
     info!("dsconn stopped");
     Ok(())
+}
+
+/// The console's URL on `address`; an unspecified address (`0.0.0.0`, `::`) is
+/// reachable on loopback from this machine.
+pub fn console_url(address: std::net::SocketAddr) -> String {
+    let mut shown = address;
+    if address.ip().is_unspecified() {
+        shown.set_ip(if address.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("http://{shown}{}", crate::api::console::BASE_PATH)
 }
 
 /// On a store without any credential, creates one for a new project and prints it on

@@ -7,6 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::api::auth_infos::ListAuthInfosResponse;
 use crate::api::enhanced::types::{
     CreateEnhancedConnectionRequest, CreateEnhancedConnectionResponse, CreateEnhancedRouteRequest,
     EnhancedBindingsRequest, ListEnhancedConnectionsResponse, ShowEnhancedConnectionResponse,
@@ -15,9 +16,12 @@ use crate::api::enhanced::types::{
 use crate::api::queue_tests::{
     CreateConnectivityTaskRequest, CreateConnectivityTaskResponse, ShowConnectivityTaskResponse,
 };
+use crate::api::sharing_types::{
+    AuthorizationPrivilegesResponse, AuthorizationRequest, ResourceTagsResponse,
+};
 use crate::api::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
-    SuccessResponse, TestDefinitionRequest, TestResponse,
+    QueuesRequest, SuccessResponse, TestDefinitionRequest, TestResponse,
 };
 use crate::api::types::{
     CreateQueueRequest, CreateQueueResponse, ListQueuesResponse, ShowQueueResponse,
@@ -417,6 +421,89 @@ impl Client {
         self.call(Method::DELETE, &path, "", None).await
     }
 
+    /// DLI's AssociateQueueToDatasourceConnection (classic): binds queues.
+    pub async fn associate_queues(
+        &self,
+        id: &str,
+        queues: &[String],
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!(
+            "{}/{}/associate-queue",
+            self.collection_path(),
+            signing::encode(id)
+        );
+        let body = QueuesRequest {
+            queues: Some(queues.to_vec()),
+        };
+        self.request(Method::POST, &path, Some(&body)).await
+    }
+
+    /// DLI's DisassociateQueueFromDatasourceConnection (classic): unbinds queues.
+    pub async fn disassociate_queues(
+        &self,
+        id: &str,
+        queues: &[String],
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!(
+            "{}/{}/disassociate-queue",
+            self.collection_path(),
+            signing::encode(id)
+        );
+        let body = QueuesRequest {
+            queues: Some(queues.to_vec()),
+        };
+        self.request(Method::POST, &path, Some(&body)).await
+    }
+
+    // ---- Datasource authentication (DLI's `/v3/{project_id}/datasource/auth-infos`) ----
+
+    fn auth_infos_path(&self) -> String {
+        format!(
+            "v3/{}/datasource/auth-infos",
+            signing::encode(&self.project)
+        )
+    }
+
+    /// CreateJobAuthInfo; `body` is the request's JSON (its passwords included).
+    pub async fn create_auth_info(
+        &self,
+        body: &Value,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        self.request(Method::POST, &self.auth_infos_path(), Some(body))
+            .await
+    }
+
+    /// ListJobAuthInfos; `name` selects one by its exact name.
+    pub async fn list_auth_infos(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Answer<ListAuthInfosResponse>, ClientError> {
+        let mut query = "limit=0".to_owned();
+        if let Some(name) = name {
+            query.push_str(&format!("&auth_info_name={}", signing::encode(name)));
+        }
+        self.call(Method::GET, &self.auth_infos_path(), &query, None)
+            .await
+    }
+
+    /// UpdateJobAuthInfo: changes only the fields `body` gives.
+    pub async fn update_auth_info(
+        &self,
+        body: &Value,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        self.request(Method::PUT, &self.auth_infos_path(), Some(body))
+            .await
+    }
+
+    /// DeleteJobAuthInfo.
+    pub async fn delete_auth_info(
+        &self,
+        name: &str,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/{}", self.auth_infos_path(), signing::encode(name));
+        self.call(Method::DELETE, &path, "", None).await
+    }
+
     // ---- Queues (DLI's `/v1.0/{project_id}/queues`) ----
 
     fn queues_path(&self) -> String {
@@ -649,5 +736,44 @@ impl Client {
             signing::encode(name)
         );
         self.call(Method::DELETE, &path, "", None).await
+    }
+
+    /// RunAuthorizationAction: grants, revokes or replaces another project's privileges.
+    pub async fn authorize(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("v1.0/{}/authorization", signing::encode(&self.project));
+        self.request(Method::PUT, &path, Some(request)).await
+    }
+
+    /// ListAuthorizationPrivileges of one enhanced connection.
+    pub async fn enhanced_privileges(
+        &self,
+        id: &str,
+    ) -> Result<Answer<AuthorizationPrivilegesResponse>, ClientError> {
+        let path = format!(
+            "v1.0/{}/authorization/privileges",
+            signing::encode(&self.project)
+        );
+        let query = format!(
+            "object={}",
+            signing::encode(&format!("edsconnections.{id}"))
+        );
+        self.call(Method::GET, &path, &query, None).await
+    }
+
+    /// The tags of an enhanced connection (DLI's v3 tag API).
+    pub async fn enhanced_tags(
+        &self,
+        id: &str,
+    ) -> Result<Answer<ResourceTagsResponse>, ClientError> {
+        let path = format!(
+            "v3/{}/{}/{}/tags",
+            signing::encode(&self.project),
+            crate::api::resource_tags::RESOURCE_TYPE,
+            signing::encode(id)
+        );
+        self.call(Method::GET, &path, "", None).await
     }
 }

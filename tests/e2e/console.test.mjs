@@ -189,6 +189,17 @@ test('signing in with a token, by keyboard, then picking a project', async () =>
   assert.equal(stored.local, 0, 'nothing in localStorage');
 });
 
+test('an empty project says so once, with a link to create the first connection', async () => {
+  await page.goto(`${BASE}/console/#/p/e2e-empty-project`);
+  await page.locator('#list-empty', { hasText: 'This project has no connections yet.' }).waitFor();
+  assert.equal(await page.locator('#empty-create').getAttribute('href'), '#/p/e2e-empty-project/new');
+  const body = await page.locator('main').innerText();
+  assert.equal(body.split('no connections').length - 1, 1, `said once: ${body}`);
+  assert.ok(!body.includes('No connections match'), body);
+  await page.goto(`${BASE}/console/#/p/${PROJECT}`);
+  await row('warehouse-dws').waitFor();
+});
+
 test('the create form hints like the API, and the server refusal is shown', async () => {
   await page.locator('#new-connection').click();
   await page.locator('h1', { hasText: 'New connection' }).waitFor();
@@ -311,6 +322,10 @@ test('filters by state, service, name and tags; sorts by creation time', async (
   await page.waitForFunction(() => location.hash.includes('state=FAILED'));
   await page.locator('#list-summary', { hasText: '1 connection' }).waitFor();
   assert.deepEqual(await rowNames(), ['metrics-tsdb']);
+  // The reason column: the failure code and the start of the message, without a click.
+  const reason = await row('metrics-tsdb').locator('td[data-label="State"] .reason').innerText();
+  assert.match(reason, /[A-Z_]{6,}/, `a reason code in ${reason}`);
+  assert.ok(reason.length > 12, `and the start of the message: ${reason}`);
 
   await page.getByLabel('State').selectOption('CREATING,ACTIVE,FAILED');
   await page.getByLabel('Tags').fill('env=prod');
@@ -333,7 +348,14 @@ test('filters by state, service, name and tags; sorts by creation time', async (
   await page.getByLabel('Tags').press('Enter');
   await page.locator('.field-error', { hasText: 'has an empty key' }).waitFor();
 
+  // A filter that matches nothing says so once, with a way back.
   await page.getByRole('link', { name: 'Clear' }).click();
+  await page.getByLabel('Name contains').fill('no-such-connection');
+  await page.getByLabel('Name contains').press('Enter');
+  await page.locator('#list-empty', { hasText: 'Nothing matches these filters.' }).waitFor();
+  assert.equal(await page.locator('#empty-clear').count(), 1);
+
+  await page.getByRole('link', { name: 'Clear', exact: true }).click();
   await page.locator('#list-summary', { hasText: '6 connections' }).waitFor();
   const header = page.locator('th.col-created');
   assert.equal(await header.getAttribute('aria-sort'), 'descending');
@@ -398,10 +420,14 @@ test('the detail page shows every field, tests now, binds and unbinds queues', a
   assert.match(overview, /env=prod/);
   assert.match(overview, /team=orders/);
   assert.match(overview, /REACHABLE/);
+  // The connection-level connectivity is the server's view, and says so.
+  assert.equal(await page.locator('#overview [data-checked-from="server"]').count(), 1);
+  assert.match(overview, /checked from server/);
 
   await page.locator('#action-test').click();
   await page.locator('#test-result #test-connectivity', { hasText: 'REACHABLE' }).waitFor();
   await page.locator('#test-result tr[data-outcome="REACHABLE"]', { hasText: `127.0.0.1:${PORT}` }).waitFor();
+  await page.locator('#test-result [data-checked-from="server"]').waitFor();
 
   // The bind field suggests the project's queues not bound yet.
   await page.locator('#bind-form datalist option[value="adhoc_queue"]').waitFor({ state: 'attached' });
@@ -520,6 +546,9 @@ test('the enhanced connections page lists, creates, and the detail page binds, u
   await page.locator('h1', { hasText: 'Enhanced connections' }).waitFor();
   assert.equal(hashOf(), `#/p/${PROJECT}/enhanced`);
   await page.locator('#enhanced-table td.empty', { hasText: 'No ACTIVE enhanced connections.' }).waitFor();
+  const gap = await page.evaluate(() => document.querySelector('#enhanced-create-card').getBoundingClientRect().top
+    - document.querySelector('#enhanced-region').getBoundingClientRect().bottom);
+  assert.ok(gap >= 8, `the list and the create card do not touch (gap ${gap}px)`);
 
   const form = page.locator('#enhanced-create-form');
   await form.locator('input[name="queues"][value="api_queue"]').waitFor();
@@ -547,6 +576,8 @@ test('the enhanced connections page lists, creates, and the detail page binds, u
   assert.equal(await binding('api_queue').locator('td[data-label="Checked from"]').textContent(), 'server',
     'the e2e server has no agent for api_queue, so the server set the binding up');
   assert.equal(await binding('enh_pool').getAttribute('data-kind'), 'pool');
+  assert.equal(await binding('enh_pool').locator('td[data-label="Kind"]').evaluate((cell) => getComputedStyle(cell).whiteSpace), 'nowrap',
+    'the kind never wraps');
   assert.deepEqual(await page.locator('#enhanced-hosts-table tr[data-host]').evaluateAll((trs) => trs.map((tr) => tr.dataset.host)),
     ['db-primary', 'cache']);
 

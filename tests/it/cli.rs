@@ -95,6 +95,7 @@ async fn create_list_show_wait_and_delete_work_end_to_end() {
     assert_eq!(
         header,
         [
+            "ID",
             "NAME",
             "STATE",
             "SERVICE",
@@ -111,8 +112,9 @@ async fn create_list_show_wait_and_delete_work_end_to_end() {
         .split_whitespace()
         .collect();
     assert_eq!(
-        &row[..6],
+        &row[..7],
         [
+            &id,
             "orders",
             "ACTIVE",
             "RDS",

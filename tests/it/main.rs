@@ -10,6 +10,7 @@ mod cidr_rules;
 mod cli;
 mod cli_enhanced;
 mod cli_pool;
+mod cli_resources;
 mod crash;
 mod crash_rounds;
 mod create_validation;

@@ -15,6 +15,11 @@ function connectivity(value) {
   return badge(value);
 }
 
+/** A label saying where a result was checked: the server, or a queue's agent. */
+function checkedFromLabel(where) {
+  return h('span', { class: 'checked-from', 'data-checked-from': where }, 'checked from ', h('strong', {}, where));
+}
+
 function endpointsTable(endpoints, caption) {
   if (!endpoints || endpoints.length === 0) {
     return h('p', { class: 'muted' }, 'No check has finished yet.');
@@ -40,8 +45,13 @@ function checkedFrom(value) {
   return value;
 }
 
-function field(label, value) {
-  return [h('dt', {}, label), h('dd', {}, value)];
+function field(label, ...value) {
+  return [h('dt', {}, label), h('dd', {}, ...value)];
+}
+
+/** True when a binding of the connection was last checked by a queue's agent. */
+function agentChecked(connection) {
+  return (connection.available_queue_info ?? []).some((q) => String(q.checked_from ?? '').startsWith('agent:'));
 }
 
 export async function render(ctx) {
@@ -104,7 +114,7 @@ export async function render(ctx) {
       clear(testSlot).append(
         h('h2', { id: 'test-result-title', tabindex: '-1' }, 'Test result'),
         h('p', {}, 'Checked at ', time(Date.now()), ': ', badge(result.connectivity, { id: 'test-connectivity' }),
-          result.failure_reason ? [' ', h('code', {}, result.failure_reason)] : null),
+          result.failure_reason ? [' ', h('code', {}, result.failure_reason)] : null, ' · ', checkedFromLabel('server')),
         endpointsTable(result.endpoints, 'Result of the test, per address'));
       testSlot.hidden = false;
       testSlot.querySelector('h2').focus();
@@ -294,7 +304,10 @@ export async function render(ctx) {
       field('Service', c.service),
       field('Destination', endpointList(c.destination)),
       field('Connection address', endpointList(c.connection_url)),
-      field('Connectivity', connectivity(c.connectivity)),
+      field('Connectivity', connectivity(c.connectivity), ' ', checkedFromLabel('server'),
+        agentChecked(c) ? h('p', { class: 'hint', id: 'connectivity-note' },
+          "This is the server's own view. A queue with an agent is checked from the agent's network: see each binding's ‘Checked from’ below.")
+          : null),
       field('Last check', time(c.last_checked_at)),
       field('Failure reason', c.failure_reason ? h('code', {}, c.failure_reason) : text('')),
       field('Message', text(c.message)),
@@ -308,7 +321,9 @@ export async function render(ctx) {
     clear(bindingsSlot).append(bindingsTable(c));
     offerQueues();
     if (focusedKey) bindingsSlot.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
-    clear(endpointsSlot).append(endpointsTable(c.endpoints, 'Last check, per address'));
+    append(clear(endpointsSlot),
+      c.endpoints && c.endpoints.length > 0 ? h('p', { class: 'hint' }, 'The server\'s own check, ', checkedFromLabel('server'), '.') : null,
+      endpointsTable(c.endpoints, 'Last check, per address, checked from the server'));
     updateButtons();
   }
 

@@ -71,7 +71,7 @@ export async function render(ctx) {
         ctx.flash(`Unbound ${kind} ${binding.name}.`);
       }));
       return h('tr', { 'data-kind': kind, 'data-binding': binding.name, 'data-status': binding.status },
-        cell('Kind', kind),
+        h('td', { 'data-label': 'Kind', class: 'nowrap' }, kind),
         h('th', { scope: 'row', 'data-label': 'Name' }, binding.name),
         cell('Status', badge(binding.status)),
         cell('Checked from', h('span', { class: 'binding-checked-from' }, checkedFrom(binding.checked_from))),

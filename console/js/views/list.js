@@ -102,6 +102,37 @@ function queuesCell(connection) {
   return h('ul', { class: 'queue-names' }, connection.queue_list.map((name) => h('li', {}, name)));
 }
 
+/** How much of a FAILED connection's message the list shows (the detail page has all). */
+const REASON_CHARS = 48;
+
+/** The failure reason and the start of the message, under a FAILED row's state (a column
+ * of its own would not fit 1280 px beside the addresses); empty otherwise. */
+function reasonCell(connection) {
+  if (connection.state !== 'FAILED' && !connection.failure_reason) return text('');
+  const message = String(connection.message ?? '');
+  const start = message.length > REASON_CHARS ? `${message.slice(0, REASON_CHARS - 1)}…` : message;
+  return h('span', { class: 'reason', title: message },
+    connection.failure_reason ? h('code', {}, connection.failure_reason) : null,
+    start ? h('span', { class: 'reason-message' }, start) : null);
+}
+
+/** True when any filter narrows the list (then an empty list is "no match", not "none"). */
+function filtered(filters) {
+  return Boolean(filters.name || filters.state || filters.service || filters.tags);
+}
+
+/** The empty table's one row: what to do next. */
+function emptyRow(project, filters, columns) {
+  const content = filtered(filters)
+    ? ['Nothing matches these filters. ',
+      h('a', { href: listHref(project, { ...readFilters(new URLSearchParams()), order: filters.order }), id: 'empty-clear' }, 'Clear the filters'),
+      ' to see every connection.']
+    : ['This project has no connections yet. ',
+      h('a', { href: `#/p/${encodeURIComponent(project)}/new`, id: 'empty-create' }, 'Create the first one'),
+      ': a name, a service and the addresses to check.'];
+  return h('tr', {}, h('td', { colspan: String(columns), class: 'empty', id: 'list-empty' }, ...content));
+}
+
 function table(project, filters, connections) {
   const nextOrder = filters.order === 'desc' ? 'asc' : 'desc';
   const sortHref = listHref(project, { ...filters, order: nextOrder, page: 1 });
@@ -121,11 +152,11 @@ function table(project, filters, connections) {
         }, 'Created', h('span', { class: 'sort-arrow', 'aria-hidden': 'true' }, filters.order === 'desc' ? ' ▼' : ' ▲')))
       : h('th', { scope: 'col' }, label))))),
     h('tbody', {}, connections.length === 0
-      ? h('tr', {}, h('td', { colspan: String(headers.length), class: 'empty' }, 'No connections match.'))
+      ? emptyRow(project, filters, headers.length)
       : connections.map((c) => h('tr', { 'data-id': c.connection_id, 'data-state': c.state, class: `row-${c.state.toLowerCase()}` },
         h('th', { scope: 'row', 'data-label': 'Name' },
           h('a', { href: detailHref(c), 'data-key': `open-${c.connection_id}`, class: 'conn-name' }, c.name)),
-        cell('State', badge(c.state)),
+        cell('State', badge(c.state), reasonCell(c)),
         cell('Service', c.service),
         cell('Connection address', endpointList(c.connection_url)),
         cell('Destination', endpointList(c.destination)),
@@ -201,7 +232,7 @@ export async function render(ctx) {
     const first = count === 0 ? 0 : (filters.page - 1) * filters.size + 1;
     const last = (filters.page - 1) * filters.size + connections.length;
     summary.textContent = count === 0
-      ? 'No connections match.'
+      ? ''
       : `${count} connection${count === 1 ? '' : 's'} · showing ${first}–${last}`
         + ` · updated ${formatTime(Date.now())}${busy ? ' · refreshing every 2 s while one is being created' : ''}`;
     const focusedKey = region.contains(document.activeElement) ? document.activeElement.dataset.key : null;
