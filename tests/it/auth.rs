@@ -530,7 +530,10 @@ fn dsconn(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
         .expect("dsconn runs")
 }
 
-#[tokio::test]
+// Several threads: the CLI runs as a blocking child process while the in-process server
+// must keep going (a current-thread runtime froze the server mid-transaction, and the
+// CLI's write then found the database locked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_credential_cli_issues_lists_without_secrets_and_revokes_against_a_running_server() {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let app = crate::helpers::spawn_app_in(data_dir.path(), |_| {}).await;
@@ -598,7 +601,11 @@ async fn the_credential_cli_issues_lists_without_secrets_and_revokes_against_a_r
         &["credential", "revoke", &credential.access_key],
         data_dir.path(),
     );
-    assert!(revoked.status.success());
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
     let deadline = Instant::now() + Duration::from_millis(1500);
     loop {
         if app

@@ -179,7 +179,11 @@ async fn the_human_log_has_a_line_per_event_worth_attention_and_none_per_request
         .send()
         .await
         .expect("sent");
-    assert_eq!(queue.status(), 201);
+    assert_eq!(
+        queue.status(),
+        200,
+        "CreateQueue answers 200, as Terraform's provider expects"
+    );
     let registered: serde_json::Value = client
         .post(format!("http://{listen}/dsconn/v1/{project}/agents"))
         .json(&serde_json::json!({"name": "etl-1", "version": "0", "queues": ["etl"]}))
