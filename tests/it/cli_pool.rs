@@ -1,12 +1,10 @@
-//! `dsconn pool ...` (issue 27), and README's enhanced example run as written.
-
-use std::path::Path;
-use std::process::Command;
+//! `dsconn pool ...` (issue 27). README's examples, the enhanced one included, are run as
+//! written by `tests/readme/run`.
 
 use serde_json::Value;
 
 use crate::cli::{client, run, stderr, stdout};
-use crate::helpers::{TestApp, new_project, spawn_app};
+use crate::helpers::{new_project, spawn_app};
 
 #[tokio::test]
 async fn every_pool_command_works_against_the_server() {
@@ -86,93 +84,5 @@ async fn every_pool_command_works_against_the_server() {
     );
     let output = run(cli(&["pool", "list", "-o", "json"])).await;
     assert_eq!(stdout(&output).trim(), "[]");
-    app.stop().await;
-}
-
-/// The shell lines of README's `sh` block that holds `dsconn enhanced create`:
-/// continuations joined, comments dropped.
-fn readme_enhanced_example() -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
-    let block = readme
-        .split("```sh\n")
-        .skip(1)
-        .filter_map(|rest| rest.split("```").next())
-        .find(|block| block.contains("dsconn enhanced create"))
-        .expect("README has the enhanced example");
-    let mut lines = Vec::new();
-    let mut pending = String::new();
-    for line in block.lines() {
-        let line = line.split(" #").next().unwrap_or_default().trim_end();
-        if let Some(start) = line.strip_suffix('\\') {
-            pending.push_str(start);
-            continue;
-        }
-        pending.push_str(line);
-        if !pending.trim().is_empty() {
-            lines.push(pending.trim().to_owned());
-        }
-        pending.clear();
-    }
-    lines
-}
-
-fn shell(app: &TestApp, home: &Path, project: &str, line: &str) -> Command {
-    let bin = Path::new(env!("CARGO_BIN_EXE_dsconn"))
-        .parent()
-        .expect("the binary's directory")
-        .to_owned();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    // The environment `client` gives the binary, for a shell that finds it on PATH.
-    let template = client(app, home, project);
-    let mut command = Command::new("sh");
-    command.args(["-c", line]).env("PATH", path);
-    for (name, value) in template.get_envs() {
-        match value {
-            Some(value) => command.env(name, value),
-            None => command.env_remove(name),
-        };
-    }
-    command
-}
-
-#[tokio::test]
-async fn the_readme_enhanced_example_runs_as_written_on_a_fresh_server() {
-    let app = spawn_app().await;
-    let home = tempfile::tempdir().expect("temp dir");
-    let project = new_project();
-    let lines = readme_enhanced_example();
-    assert!(
-        lines
-            .iter()
-            .any(|line| line.starts_with("dsconn pool create")),
-        "{lines:?}"
-    );
-    let mut id = String::new();
-    for line in &lines {
-        let line = line.replace("<id>", &id);
-        let output = run(shell(&app, home.path(), &project, &line)).await;
-        assert!(
-            output.status.success(),
-            "{line}: {}{}",
-            stdout(&output),
-            stderr(&output)
-        );
-        if line.starts_with("dsconn enhanced create") {
-            let out = stdout(&output);
-            id = out
-                .lines()
-                .next()
-                .and_then(|first| first.strip_prefix("created orders_vpc ("))
-                .and_then(|rest| rest.strip_suffix(')'))
-                .unwrap_or_else(|| panic!("the id in {out}"))
-                .to_owned();
-        }
-    }
-    assert!(!id.is_empty());
     app.stop().await;
 }
