@@ -11,7 +11,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody, parse_query};
-use super::pools::PoolPath;
+use super::pools::{PoolPath, parse_count};
 use super::queue_changes::{change_named, changeable_queue};
 use super::queue_pool_types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
@@ -49,28 +49,6 @@ async fn require_pool(
         .into_iter()
         .find(|record| record.name == pool.as_str())
         .ok_or_else(|| ApiError::PoolNotFound(pool.as_str().to_owned()))
-}
-
-fn count_param(
-    field: &str,
-    raw: Option<&str>,
-    min: usize,
-    max: usize,
-    default: usize,
-) -> Result<usize, ValidationError> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                ValidationError::new(format!(
-                    "{field} must be a whole number from {min} to {max}"
-                ))
-            }),
-    }
 }
 
 /// `HH:MM` from 00:00 to 24:00, as minutes.
@@ -193,14 +171,14 @@ pub async fn list(
     let project = principal.authorize(&project)?;
     let pool = path_pool(&pool)?;
     let query: ListPoolQueuesQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = count_param(
+    let limit = parse_count(
         "limit",
         query.limit.as_deref(),
         1,
         MAX_PAGE_SIZE,
         MAX_PAGE_SIZE,
     )?;
-    let offset = count_param("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
+    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
     let wanted = query
         .queue_name
         .as_deref()

@@ -224,7 +224,9 @@ pub async fn create(
     }))
 }
 
-fn parse_count(
+/// A bounded whole-number query parameter (`limit`, `offset`, ...), shared by the pool and
+/// queue APIs.
+pub(super) fn parse_count(
     field: &str,
     raw: Option<&str>,
     min: usize,

@@ -13,6 +13,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody, parse_query};
+use super::pools::parse_count;
 use super::queue_changes::{change_named, changeable_queue, parse_queue_cidr, set_queue_cidr};
 use super::queue_pool_types::{
     DeleteQueuePropertiesRequest, ListQueuePropertiesQuery, ListQueuePropertiesResponse,
@@ -82,24 +83,6 @@ fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
     )))
 }
 
-fn count_param(field: &str, raw: Option<&str>, max: usize, default: usize) -> ApiResult<usize> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n <= max && (field != "limit" || *n >= 1))
-            .ok_or_else(|| {
-                ValidationError::new(format!(
-                    "{field} must be a whole number up to {max}{}",
-                    if field == "limit" { ", at least 1" } else { "" }
-                ))
-                .into()
-            }),
-    }
-}
-
 /// `GET /v3/{project_id}/queues/{queue_name}/properties`
 #[utoipa::path(
     get,
@@ -123,13 +106,14 @@ pub async fn list(
     let project = principal.authorize(&project)?;
     let name = path_queue(&name)?;
     let query: ListQueuePropertiesQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = count_param(
+    let limit = parse_count(
         "limit",
         query.limit.as_deref(),
+        1,
         MAX_PAGE_SIZE,
         MAX_PAGE_SIZE,
     )?;
-    let offset = count_param("offset", query.offset.as_deref(), u32::MAX as usize, 0)?;
+    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
     let mut properties = Vec::new();
     if !state.settings.declared_queues.contains(&name) {
         let queue = state
