@@ -698,6 +698,48 @@ where
     }
 }
 
+/// Deletes queues or pools by name, one call each, as `delete_each` does for connections:
+/// `deleted <noun> <name>` per success (or one JSON array), and exit 1 naming how many of
+/// `plural` were not deleted.
+pub(super) async fn delete_named<'a, T, F, Fut>(
+    names: &'a [String],
+    output: ClientOutput,
+    settings: &ClientSettings,
+    (noun, plural): (&str, &str),
+    delete: F,
+) -> Result<(), CliError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<Answer<T>, ClientError>>,
+{
+    let mut failed = 0;
+    let mut answers = Vec::new();
+    for name in names {
+        match delete(name).await {
+            Ok(answer) if output == ClientOutput::Json => answers.push(answer.raw),
+            Ok(_) => outln!("deleted {noun} {name}"),
+            Err(error) => {
+                let error = explain(error, settings);
+                if error.code == exit::UNREACHABLE {
+                    return Err(error);
+                }
+                errln!("dsconn: {name}: {error}");
+                failed += 1;
+            }
+        }
+    }
+    if output == ClientOutput::Json {
+        print_json(&serde_json::Value::Array(answers));
+    }
+    if failed > 0 {
+        return Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!("{failed} of {} {plural} not deleted", names.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// `dsconn test`: exits 0 if any address is reachable, 1 otherwise.
 pub async fn test(args: TestArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;

@@ -5,7 +5,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::client::{
-    ClientOutput, CommonArgs, connect, explain, local_time, or_dash, print_json, print_table, table,
+    ClientOutput, CommonArgs, connect, delete_named, explain, local_time, or_dash, print_json,
+    print_table, table,
 };
 use super::exit::{self, CliError};
 use super::output::{errln, outln};
@@ -259,37 +260,14 @@ async fn show(args: ShowPoolArgs) -> Result<(), CliError> {
 
 async fn delete(args: DeletePoolsArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let mut failed = 0;
-    let mut answers = Vec::new();
-    for name in &args.names {
-        match client.delete_pool(name).await {
-            Ok(answer) => {
-                if args.common.output == ClientOutput::Json {
-                    answers.push(answer.raw);
-                } else {
-                    outln!("deleted elastic resource pool {name}");
-                }
-            }
-            Err(error) => {
-                let error = explain(error, &settings);
-                if error.code == exit::UNREACHABLE {
-                    return Err(error);
-                }
-                errln!("dsconn: {name}: {error}");
-                failed += 1;
-            }
-        }
-    }
-    if args.common.output == ClientOutput::Json {
-        print_json(&serde_json::Value::Array(answers));
-    }
-    if failed > 0 {
-        return Err(CliError::new(
-            exit::SERVER_REFUSED,
-            format!("{failed} of {} pool(s) not deleted", args.names.len()),
-        ));
-    }
-    Ok(())
+    delete_named(
+        &args.names,
+        args.common.output,
+        &settings,
+        ("elastic resource pool", "pool(s)"),
+        |name| client.delete_pool(name),
+    )
+    .await
 }
 
 async fn add_queue(args: AddQueueArgs) -> Result<(), CliError> {
