@@ -13,6 +13,7 @@ pub use crate::api::auth::AllowedHost;
 use crate::probe::simulate::SimulationRule;
 use crate::probe::{OutboundPolicy, ProbeMode, Prober, Resolver, Simulator};
 use crate::store::StorageArgs;
+pub use crate::telemetry::LogFormat;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,19 +30,6 @@ pub enum Role {
     All,
     Api,
     Worker,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `human` when standard error is a terminal, else `json`.
-    Auto,
-    /// One short line per event a person needs (start, stop, warnings, agents joining
-    /// and leaving); no access log.
-    Human,
-    /// Every event with its spans, as text (the access log included).
-    Pretty,
-    /// One JSON object per line, the access log included.
-    Json,
 }
 
 /// Everything `dsconn serve` needs. Each field is a flag and an environment variable.

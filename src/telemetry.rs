@@ -2,9 +2,22 @@
 
 use std::io::IsTerminal;
 
+use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How the log is written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `human` when standard error is a terminal, else `json`.
+    Auto,
+    /// One short line per event a person needs (start, stop, warnings, agents joining
+    /// and leaving); no access log.
+    Human,
+    /// Every event with its spans, as text (the access log included).
+    Pretty,
+    /// One JSON object per line, the access log included.
+    Json,
+}
 
 /// What the `human` format shows unless `DSCONN_LOG` or `RUST_LOG` says otherwise:
 /// warnings and errors from anywhere, and the start, stop and agent events (agents
@@ -340,7 +353,13 @@ pub mod metrics {
 
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-    use crate::probe::CheckReport;
+    /// What a check's metrics say of it; the checks' report implements it, so that
+    /// telemetry, shared by every room, names none of them.
+    pub trait CheckLabels {
+        fn reachable(&self) -> bool;
+        /// The reason of an unreachable check, as its metric label.
+        fn failure_label(&self) -> Option<&'static str>;
+    }
 
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -477,10 +496,18 @@ pub mod metrics {
         )
     }
 
+    /// What the store holds, for the gauges.
+    pub struct StoredCounts<'a> {
+        /// (state, service, count) for every combination that has connections.
+        pub connections: &'a [(String, String, u64)],
+        pub pending_checks: u64,
+        pub leased_checks: u64,
+    }
+
     /// Sets the gauges describing the stored state. The store counts only the pairs it
     /// has, so a pair that dropped to zero since the last scrape is set to 0 here, or it
     /// would keep its last count forever.
-    pub fn record_store_stats(stats: &crate::store::StoreStats) {
+    pub fn record_store_stats(stats: &StoredCounts<'_>) {
         let present: BTreeSet<(String, String)> = stats
             .connections
             .iter()
@@ -493,7 +520,7 @@ pub mod metrics {
         for (state, service) in reported.difference(&present) {
             connections_gauge(state, service).set(0.0);
         }
-        for (state, service, count) in &stats.connections {
+        for (state, service, count) in stats.connections {
             connections_gauge(state, service).set(*count as f64);
         }
         *reported = present;
@@ -544,16 +571,11 @@ pub mod metrics {
     }
 
     /// Records one check: `kind` is create, bind, recheck or test.
-    pub fn record_check(kind: &'static str, report: &CheckReport, elapsed: Duration) {
-        let (outcome, reason) = if report.any_reachable() {
+    pub fn record_check(kind: &'static str, report: &impl CheckLabels, elapsed: Duration) {
+        let (outcome, reason) = if report.reachable() {
             ("reachable", "none")
         } else {
-            (
-                "unreachable",
-                report
-                    .failure_reason()
-                    .map_or("UNKNOWN", |reason| reason.as_str()),
-            )
+            ("unreachable", report.failure_label().unwrap_or("UNKNOWN"))
         };
         ::metrics::counter!(
             "dsconn_checks_total",

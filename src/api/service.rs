@@ -68,7 +68,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .into_response();
     };
     match state.store.stats().await {
-        Ok(stats) => crate::telemetry::metrics::record_store_stats(&stats),
+        Ok(stats) => crate::telemetry::metrics::record_store_stats(
+            &crate::telemetry::metrics::StoredCounts {
+                connections: &stats.connections,
+                pending_checks: stats.pending_checks,
+                leased_checks: stats.leased_checks,
+            },
+        ),
         Err(error) => tracing::warn!(error = %error, "metrics: the store did not answer"),
     }
     let online_since = state

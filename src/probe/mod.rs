@@ -172,6 +172,16 @@ impl CheckReport {
     }
 }
 
+impl crate::telemetry::metrics::CheckLabels for CheckReport {
+    fn reachable(&self) -> bool {
+        self.any_reachable()
+    }
+
+    fn failure_label(&self) -> Option<&'static str> {
+        self.failure_reason().map(FailureReason::as_str)
+    }
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
