@@ -8,8 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::OutputFormat;
-use super::output::{errln, outln};
+use super::output::{OutputFormat, errln, outln};
 use crate::domain::{ProjectScope, now_millis};
 use crate::issuing;
 use crate::store::{DynStore, OpenFor, StorageArgs};

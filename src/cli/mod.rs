@@ -1,6 +1,6 @@
 //! The command line: `dsconn serve`, and the admin commands that work on a data dir.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::config::ServeConfig;
 
@@ -86,14 +86,6 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-}
-
-/// How a command prints its result.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    #[default]
-    Text,
-    Json,
 }
 
 #[cfg(test)]

@@ -80,3 +80,11 @@ fn output_failed(error: &std::io::Error) -> ! {
     ));
     std::process::exit(1);
 }
+
+/// How an admin command (`credential`, `token`) prints its result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
