@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use dsconn::cli::exit::CliError;
-use dsconn::cli::{Cli, Command, client, output};
+use dsconn::cli::{Cli, Command, connection, output, wait};
 
 /// jemalloc instead of glibc's malloc, for C's allocations (SQLite) too: glibc's
 /// per-thread arenas fragmented and the server's RSS kept growing under load. The
@@ -25,14 +25,14 @@ async fn main() -> ExitCode {
         }
         Command::Credential { command } => dsconn::cli::admin::run_credential(command).await,
         Command::Token { command } => dsconn::cli::admin::run_token(command).await,
-        Command::List(args) => client::list(args).await.map_err(Into::into),
-        Command::Show(args) => client::show(args).await.map_err(Into::into),
-        Command::Create(args) => client::create(args).await.map_err(Into::into),
-        Command::Delete(args) => client::delete(args).await.map_err(Into::into),
-        Command::Wait(args) => client::wait(args).await.map_err(Into::into),
-        Command::Test(args) => client::test(args).await.map_err(Into::into),
-        Command::Bind(args) => client::bind(args).await.map_err(Into::into),
-        Command::Unbind(args) => client::unbind(args).await.map_err(Into::into),
+        Command::List(args) => connection::list(args).await.map_err(Into::into),
+        Command::Show(args) => connection::show(args).await.map_err(Into::into),
+        Command::Create(args) => connection::create(args).await.map_err(Into::into),
+        Command::Delete(args) => connection::delete(args).await.map_err(Into::into),
+        Command::Wait(args) => wait::wait(args).await.map_err(Into::into),
+        Command::Test(args) => connection::test(args).await.map_err(Into::into),
+        Command::Bind(args) => connection::bind(args).await.map_err(Into::into),
+        Command::Unbind(args) => connection::unbind(args).await.map_err(Into::into),
         Command::AuthInfo { command } => dsconn::cli::auth_info::run(command)
             .await
             .map_err(Into::into),

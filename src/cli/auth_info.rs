@@ -9,12 +9,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use super::client::{
-    ClientOutput, CommonArgs, connect, delete_each, explain, local_time, or_dash, print_json,
-    print_table, table,
-};
 use super::exit::{self, CliError};
+use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table};
 use super::output::{errln, outln};
+use super::remote::{CommonArgs, connect, delete_each, explain};
 use crate::api::auth_infos::{AuthInfoItem, DatasourceType};
 
 #[derive(Debug, Subcommand)]

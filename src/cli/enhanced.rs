@@ -4,12 +4,10 @@
 
 use clap::{Args, Subcommand};
 
-use super::client::{
-    ClientOutput, CommonArgs, ambiguous, connect, delete_each, explain, local_time, or_dash,
-    print_json, print_table, table, tag_pairs,
-};
 use super::exit::{self, CliError};
+use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table, tag_pairs};
 use super::output::{errln, outln};
+use super::remote::{CommonArgs, ambiguous, connect, delete_each, explain};
 use crate::api::enhanced::types::{
     CreateEnhancedConnectionRequest, CreateEnhancedRouteRequest, EnhancedBindingsRequest,
     EnhancedConnection, EnhancedConnectionHost, EnhancedConnectionResource,

@@ -6,14 +6,16 @@ use crate::config::ServeConfig;
 
 pub mod admin;
 pub mod auth_info;
-pub mod client;
+pub mod connection;
 pub mod enhanced;
 pub mod exit;
 pub mod output;
 pub mod pool;
 pub mod queue;
+pub mod remote;
 pub mod serve;
 pub mod settings;
+pub mod wait;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,21 +45,21 @@ pub enum Command {
         command: admin::TokenCommand,
     },
     /// List the project's connections.
-    List(client::ListArgs),
+    List(connection::ListArgs),
     /// Show one connection.
-    Show(client::ShowArgs),
+    Show(connection::ShowArgs),
     /// Create a connection (and optionally wait for its check).
-    Create(client::CreateArgs),
+    Create(connection::CreateArgs),
     /// Delete connections.
-    Delete(client::DeleteArgs),
+    Delete(connection::DeleteArgs),
     /// Wait until a connection reaches a state.
-    Wait(client::WaitArgs),
+    Wait(wait::WaitArgs),
     /// Check a saved connection, or a definition (--service, --url), now.
-    Test(client::TestArgs),
+    Test(connection::TestArgs),
     /// Bind queues to a connection (DLI's associate-queue); each is then checked from it.
-    Bind(client::BindArgs),
+    Bind(connection::BindArgs),
     /// Unbind queues from a connection (DLI's disassociate-queue).
-    Unbind(client::BindArgs),
+    Unbind(connection::BindArgs),
     /// Manage datasource authentication (auth infos): named credentials for jobs.
     AuthInfo {
         #[command(subcommand)]

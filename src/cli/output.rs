@@ -14,6 +14,9 @@
 use std::fmt;
 use std::io::Write;
 
+use clap::ValueEnum;
+use comfy_table::{Table, presets};
+
 /// `println!` for a command's result: a closed standard output ends the command with
 /// exit 0 (see the module's comment).
 macro_rules! outln {
@@ -87,4 +90,80 @@ pub enum OutputFormat {
     #[default]
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ClientOutput {
+    /// A readable table.
+    #[default]
+    Table,
+    /// The table with more columns.
+    Wide,
+    /// The server's JSON, for scripts.
+    Json,
+}
+
+pub(super) fn print_json(value: &serde_json::Value) {
+    outln!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+pub(super) fn local_time(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|time| {
+            time.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+pub(super) fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `key=value,...` of tags, `-` for none.
+pub(super) fn tag_pairs(tags: &[crate::domain::Tag]) -> String {
+    or_dash(
+        &tags
+            .iter()
+            .map(|tag| format!("{}={}", tag.key, tag.value))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// The first line of a message, at most `chars` characters of it.
+pub(super) fn message_start(message: &str, chars: usize) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    if line.chars().count() > chars {
+        let mut start: String = line.chars().take(chars.saturating_sub(3)).collect();
+        start.push_str("...");
+        start
+    } else {
+        or_dash(line)
+    }
+}
+
+/// Prints a table without the padding comfy-table leaves at the end of each line.
+pub(super) fn print_table(table: &Table) {
+    for line in table.to_string().lines() {
+        outln!("{}", line.trim_end());
+    }
+}
+
+pub(super) fn table() -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    table
+}
+
+pub(super) fn percent(process: f64) -> String {
+    format!("{:.0}%", (process.clamp(0.0, 1.0) * 100.0).floor())
 }

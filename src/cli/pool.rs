@@ -4,12 +4,10 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::client::{
-    ClientOutput, CommonArgs, connect, delete_named, explain, local_time, or_dash, print_json,
-    print_table, table,
-};
 use super::exit::{self, CliError};
+use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table};
 use super::output::{errln, outln};
+use super::remote::{CommonArgs, connect, delete_named, explain};
 use crate::api::types::{CreatePoolRequest, PoolItem};
 
 #[derive(Debug, Subcommand)]
