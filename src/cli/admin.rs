@@ -37,6 +37,15 @@ pub struct AdminOutput {
     pub output: OutputFormat,
 }
 
+/// What `list` and `revoke` take: how to print, and which data dir.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub output: AdminOutput,
+    #[command(flatten)]
+    pub data: DataDirArgs,
+}
+
 /// How `create` prints a new secret.
 #[derive(Debug, Clone, Args)]
 pub struct SecretOutput {
@@ -70,17 +79,13 @@ pub enum CredentialCommand {
     /// List credentials (never their secret keys).
     List {
         #[command(flatten)]
-        output: AdminOutput,
-        #[command(flatten)]
-        data: DataDirArgs,
+        admin: AdminArgs,
     },
     /// Revoke a credential by its access key.
     Revoke {
         access_key: String,
         #[command(flatten)]
-        output: AdminOutput,
-        #[command(flatten)]
-        data: DataDirArgs,
+        admin: AdminArgs,
     },
 }
 
@@ -102,17 +107,13 @@ pub enum TokenCommand {
     /// List tokens (ids and expiry; the tokens themselves are not stored).
     List {
         #[command(flatten)]
-        output: AdminOutput,
-        #[command(flatten)]
-        data: DataDirArgs,
+        admin: AdminArgs,
     },
     /// Revoke a token by its id.
     Revoke {
         id: String,
         #[command(flatten)]
-        output: AdminOutput,
-        #[command(flatten)]
-        data: DataDirArgs,
+        admin: AdminArgs,
     },
 }
 
@@ -250,7 +251,9 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        CredentialCommand::List { output, data } => {
+        CredentialCommand::List {
+            admin: AdminArgs { output, data },
+        } => {
             let store = open_store(&data).await?;
             let credentials = store.list_credentials().await?;
             let status = |revoked: Option<i64>| match revoked {
@@ -283,8 +286,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
         }
         CredentialCommand::Revoke {
             access_key,
-            output,
-            data,
+            admin: AdminArgs { output, data },
         } => {
             let store = open_store(&data).await?;
             let revoked = store.revoke_credential(&access_key, now_millis()).await?;
@@ -344,7 +346,9 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        TokenCommand::List { output, data } => {
+        TokenCommand::List {
+            admin: AdminArgs { output, data },
+        } => {
             let store = open_store(&data).await?;
             let now = now_millis();
             let tokens = store.list_tokens().await?;
@@ -377,7 +381,10 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 rows,
             );
         }
-        TokenCommand::Revoke { id, output, data } => {
+        TokenCommand::Revoke {
+            id,
+            admin: AdminArgs { output, data },
+        } => {
             let store = open_store(&data).await?;
             let revoked = store.revoke_token(&id, now_millis()).await?;
             report_revoked(

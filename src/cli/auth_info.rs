@@ -10,7 +10,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use super::exit::{self, CliError};
-use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table};
+use super::output::{
+    ClientOutput, details_table, local_time, or_dash, print_json, print_table, table,
+};
 use super::output::{errln, outln};
 use super::remote::{CommonArgs, connect, delete_each, explain};
 use crate::api::auth_infos::{AuthInfoItem, DatasourceType};
@@ -381,11 +383,7 @@ async fn show(args: ShowAuthInfoArgs) -> Result<(), CliError> {
         ("Created", local_time(item.create_time)),
         ("Updated", local_time(item.update_time)),
     ];
-    let mut table = table();
-    for (label, value) in rows {
-        table.add_row(vec![format!("{label}:"), value]);
-    }
-    print_table(&table);
+    print_table(&details_table(rows));
     Ok(())
 }
 

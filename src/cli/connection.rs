@@ -7,12 +7,12 @@ use comfy_table::Table;
 
 use super::exit::{self, CliError};
 use super::output::{
-    ClientOutput, errln, local_time, message_start, or_dash, outln, percent, print_json,
-    print_table, table, tag_pairs,
+    ClientOutput, details_table, errln, local_time, message_start, or_dash, outln, percent,
+    print_json, print_table, table, tag_pairs,
 };
-use super::remote::{CommonArgs, connect, delete_each, explain, resolve_connection};
+use super::remote::{CommonArgs, connect, delete_each, explain, parse_tag, resolve_connection};
 use super::wait::{WaitFor, report_final, settled_outcome, wait_until};
-use crate::api::types::{ConnectionResponse, CreateConnectionRequest, TagInput};
+use crate::api::types::{ConnectionResponse, CreateConnectionRequest};
 use crate::client::ListFilter;
 use crate::domain::{ConnectionState, FailureReason, Reachability};
 
@@ -198,7 +198,6 @@ fn connections_table(connections: &[ConnectionResponse], wide: bool) -> Table {
 }
 
 fn connection_details(connection: &ConnectionResponse, wide: bool) -> Table {
-    let mut table = table();
     let queues = or_dash(&connection.queue_list.join(","));
     let mut rows = vec![
         ("Name", connection.name.clone()),
@@ -227,10 +226,7 @@ fn connection_details(connection: &ConnectionResponse, wide: bool) -> Table {
             ),
         ]);
     }
-    for (label, value) in rows {
-        table.add_row(vec![format!("{label}:"), value]);
-    }
-    table
+    details_table(rows)
 }
 
 pub async fn list(args: ListArgs) -> Result<(), CliError> {
@@ -287,27 +283,25 @@ pub async fn show(args: ShowArgs) -> Result<(), CliError> {
             let endpoints = answer.value.endpoints.as_deref().unwrap_or_default();
             if wide && !endpoints.is_empty() {
                 outln!();
-                print_table(&endpoints_table(endpoints, "server"));
+                print_table(&endpoints_table(endpoints, Some("server")));
             }
         }
     }
     Ok(())
 }
 
-/// Per-address results of a check, labelled with where it ran.
-fn endpoints_table(endpoints: &[crate::api::types::EndpointCheck], checked_from: &str) -> Table {
+/// Per-address results of a check, labelled with where it ran when that is known.
+fn endpoints_table(
+    endpoints: &[crate::api::types::EndpointCheck],
+    checked_from: Option<&str>,
+) -> Table {
     let mut table = table();
-    table.set_header(vec![
-        "ENDPOINT",
-        "ADDRESS",
-        "OUTCOME",
-        "REASON",
-        "LATENCY",
-        "CHECKED FROM",
-        "MESSAGE",
-    ]);
+    let mut header = vec!["ENDPOINT", "ADDRESS", "OUTCOME", "REASON", "LATENCY"];
+    header.extend(checked_from.map(|_| "CHECKED FROM"));
+    header.push("MESSAGE");
+    table.set_header(header);
     for check in endpoints {
-        table.add_row(vec![
+        let mut row = vec![
             check.endpoint.clone(),
             check.address.clone().unwrap_or_else(|| "-".to_owned()),
             check.outcome.to_string(),
@@ -315,9 +309,10 @@ fn endpoints_table(endpoints: &[crate::api::types::EndpointCheck], checked_from:
                 .reason
                 .map_or_else(|| "-".to_owned(), |reason| reason.to_string()),
             format!("{} ms", check.latency_ms),
-            checked_from.to_owned(),
-            check.message.clone(),
-        ]);
+        ];
+        row.extend(checked_from.map(str::to_owned));
+        row.push(check.message.clone());
+        table.add_row(row);
     }
     table
 }
@@ -336,16 +331,6 @@ fn bindings_table(connection: &ConnectionResponse) -> Table {
         ]);
     }
     table
-}
-
-fn parse_tag(raw: &str) -> Result<TagInput, CliError> {
-    let (key, value) = raw
-        .split_once('=')
-        .ok_or_else(|| CliError::usage(format!("--tag {raw:?} must be key=value")))?;
-    Ok(TagInput {
-        key: Some(key.to_owned()),
-        value: Some(value.to_owned()),
-    })
 }
 
 pub async fn create(args: CreateArgs) -> Result<(), CliError> {
@@ -451,23 +436,7 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
     } else {
-        let mut table = table();
-        table.set_header(vec![
-            "ENDPOINT", "ADDRESS", "OUTCOME", "REASON", "LATENCY", "MESSAGE",
-        ]);
-        for check in &answer.value.endpoints {
-            table.add_row(vec![
-                check.endpoint.clone(),
-                check.address.clone().unwrap_or_else(|| "-".to_owned()),
-                check.outcome.to_string(),
-                check
-                    .reason
-                    .map_or_else(|| "-".to_owned(), |reason| reason.to_string()),
-                format!("{} ms", check.latency_ms),
-                check.message.clone(),
-            ]);
-        }
-        print_table(&table);
+        print_table(&endpoints_table(&answer.value.endpoints, None));
         if !answer.value.message.is_empty() {
             outln!("{}", answer.value.message);
         }

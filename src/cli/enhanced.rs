@@ -393,7 +393,7 @@ fn shared_text(connection: &EnhancedConnection) -> &'static str {
     }
 }
 
-fn details_table(connection: &EnhancedConnection, tags: String) -> comfy_table::Table {
+fn connection_details(connection: &EnhancedConnection, tags: String) -> comfy_table::Table {
     let shared = shared_text(connection);
     let rows = [
         ("Name", connection.name.clone()),
@@ -405,11 +405,7 @@ fn details_table(connection: &EnhancedConnection, tags: String) -> comfy_table::
         ("Tags", tags),
         ("Created", local_time(connection.create_time)),
     ];
-    let mut table = table();
-    for (label, value) in rows {
-        table.add_row(vec![format!("{label}:"), value]);
-    }
-    table
+    super::output::details_table(rows)
 }
 
 fn resources_table(connection: &EnhancedConnection) -> comfy_table::Table {
@@ -450,7 +446,7 @@ async fn show(args: EnhancedIdArgs) -> Result<(), CliError> {
         Ok(answer) => tag_pairs(&answer.value.tags),
         Err(_) => "-".to_owned(),
     };
-    print_table(&details_table(connection, tags));
+    print_table(&connection_details(connection, tags));
     if args.common.output == ClientOutput::Wide {
         let privileges = match client.enhanced_privileges(&id).await {
             Ok(answer) => or_dash(

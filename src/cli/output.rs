@@ -167,3 +167,12 @@ pub(super) fn table() -> Table {
 pub(super) fn percent(process: f64) -> String {
     format!("{:.0}%", (process.clamp(0.0, 1.0) * 100.0).floor())
 }
+
+/// A "Label: value" table, one row each, as `show` prints a resource.
+pub(super) fn details_table<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> Table {
+    let mut details = table();
+    for (label, value) in rows {
+        details.add_row(vec![format!("{label}:"), value]);
+    }
+    details
+}

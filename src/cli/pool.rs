@@ -5,7 +5,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::exit::{self, CliError};
-use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table};
+use super::output::{
+    ClientOutput, details_table, local_time, or_dash, print_json, print_table, table,
+};
 use super::output::{errln, outln};
 use super::remote::{CommonArgs, connect, delete_named, explain};
 use crate::api::types::{CreatePoolRequest, PoolItem};
@@ -248,11 +250,7 @@ async fn show(args: ShowPoolArgs) -> Result<(), CliError> {
             },
         ),
     ];
-    let mut table = table();
-    for (label, value) in rows {
-        table.add_row(vec![format!("{label}:"), value]);
-    }
-    print_table(&table);
+    print_table(&details_table(rows));
     Ok(())
 }
 

@@ -5,10 +5,12 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::exit::{self, CliError};
-use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table};
+use super::output::{
+    ClientOutput, details_table, local_time, or_dash, print_json, print_table, table,
+};
 use super::output::{errln, outln};
-use super::remote::{CommonArgs, connect, delete_named, explain};
-use crate::api::types::{CreateQueueRequest, TagInput};
+use super::remote::{CommonArgs, connect, delete_named, explain, parse_tag};
+use crate::api::types::CreateQueueRequest;
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
@@ -93,22 +95,12 @@ pub async fn run(command: QueueCommand) -> Result<(), CliError> {
     }
 }
 
-fn tag_input(raw: &str) -> Result<TagInput, CliError> {
-    let (key, value) = raw
-        .split_once('=')
-        .ok_or_else(|| CliError::usage(format!("--tag {raw:?} must be key=value")))?;
-    Ok(TagInput {
-        key: Some(key.to_owned()),
-        value: Some(value.to_owned()),
-    })
-}
-
 async fn create(args: CreateQueueArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
     let tags = args
         .tags
         .iter()
-        .map(|raw| tag_input(raw))
+        .map(|raw| parse_tag(raw))
         .collect::<Result<Vec<_>, _>>()?;
     let request = CreateQueueRequest {
         queue_name: Some(json!(args.name)),
@@ -249,11 +241,7 @@ async fn show(args: ShowQueueArgs) -> Result<(), CliError> {
             },
         ),
     ];
-    let mut table = table();
-    for (label, value) in rows {
-        table.add_row(vec![format!("{label}:"), value]);
-    }
-    print_table(&table);
+    print_table(&details_table(rows));
     Ok(())
 }
 

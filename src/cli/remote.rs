@@ -6,7 +6,7 @@ use clap::Args;
 use super::exit::{self, CliError};
 use super::output::{ClientOutput, errln, outln, print_json};
 use super::settings::{ClientSettings, ConnectionArgs};
-use crate::api::types::ConnectionResponse;
+use crate::api::types::{ConnectionResponse, TagInput};
 use crate::client::{Answer, Client, ClientError, ListFilter};
 use crate::domain::ConnectionState;
 
@@ -218,4 +218,15 @@ where
         ));
     }
     Ok(())
+}
+
+/// A `--tag key=value`.
+pub(super) fn parse_tag(raw: &str) -> Result<TagInput, CliError> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| CliError::usage(format!("--tag {raw:?} must be key=value")))?;
+    Ok(TagInput {
+        key: Some(key.to_owned()),
+        value: Some(value.to_owned()),
+    })
 }

@@ -111,18 +111,19 @@ impl ListFilter {
         if let Some(service) = &self.service {
             pairs.push(("service", service.clone()));
         }
-        if let Some(limit) = self.limit {
-            pairs.push(("limit", limit.to_string()));
-        }
-        if let Some(offset) = self.offset {
-            pairs.push(("offset", offset.to_string()));
-        }
-        pairs
-            .iter()
-            .map(|(key, value)| format!("{}={}", signing::encode(key), signing::encode(value)))
-            .collect::<Vec<_>>()
-            .join("&")
+        query_string(pairs, self.limit, self.offset)
     }
+}
+
+/// `pairs` and the paging, encoded as the SDK encodes a query (so signing matches exactly).
+fn query_string(mut pairs: Vec<(&str, String)>, limit: Option<u32>, offset: Option<u32>) -> String {
+    pairs.extend(limit.map(|limit| ("limit", limit.to_string())));
+    pairs.extend(offset.map(|offset| ("offset", offset.to_string())));
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{}={}", signing::encode(key), signing::encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A filter for [`Client::list_enhanced`] (E2's query parameters).
@@ -150,17 +151,7 @@ impl EnhancedListFilter {
         if !self.tags.is_empty() {
             pairs.push(("tags", self.tags.join(",")));
         }
-        if let Some(limit) = self.limit {
-            pairs.push(("limit", limit.to_string()));
-        }
-        if let Some(offset) = self.offset {
-            pairs.push(("offset", offset.to_string()));
-        }
-        pairs
-            .iter()
-            .map(|(key, value)| format!("{}={}", signing::encode(key), signing::encode(value)))
-            .collect::<Vec<_>>()
-            .join("&")
+        query_string(pairs, self.limit, self.offset)
     }
 }
 
@@ -427,15 +418,7 @@ impl Client {
         id: &str,
         queues: &[String],
     ) -> Result<Answer<SuccessResponse>, ClientError> {
-        let path = format!(
-            "{}/{}/associate-queue",
-            self.collection_path(),
-            signing::encode(id)
-        );
-        let body = QueuesRequest {
-            queues: Some(queues.to_vec()),
-        };
-        self.request(Method::POST, &path, Some(&body)).await
+        self.change_queues(id, queues, "associate-queue").await
     }
 
     /// DLI's DisassociateQueueFromDatasourceConnection (classic): unbinds queues.
@@ -444,8 +427,17 @@ impl Client {
         id: &str,
         queues: &[String],
     ) -> Result<Answer<SuccessResponse>, ClientError> {
+        self.change_queues(id, queues, "disassociate-queue").await
+    }
+
+    async fn change_queues(
+        &self,
+        id: &str,
+        queues: &[String],
+        action: &str,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
         let path = format!(
-            "{}/{}/disassociate-queue",
+            "{}/{}/{action}",
             self.collection_path(),
             signing::encode(id)
         );
@@ -681,8 +673,8 @@ impl Client {
         id: &str,
         request: &EnhancedBindingsRequest,
     ) -> Result<Answer<SuccessResponse>, ClientError> {
-        let path = format!("{}/associate-queue", self.enhanced_connection_path(id));
-        self.request(Method::POST, &path, Some(request)).await
+        self.change_enhanced_bindings(id, request, "associate-queue")
+            .await
     }
 
     /// E6: unbinds queues and/or pools of this project.
@@ -691,7 +683,17 @@ impl Client {
         id: &str,
         request: &EnhancedBindingsRequest,
     ) -> Result<Answer<SuccessResponse>, ClientError> {
-        let path = format!("{}/disassociate-queue", self.enhanced_connection_path(id));
+        self.change_enhanced_bindings(id, request, "disassociate-queue")
+            .await
+    }
+
+    async fn change_enhanced_bindings(
+        &self,
+        id: &str,
+        request: &EnhancedBindingsRequest,
+        action: &str,
+    ) -> Result<Answer<SuccessResponse>, ClientError> {
+        let path = format!("{}/{action}", self.enhanced_connection_path(id));
         self.request(Method::POST, &path, Some(request)).await
     }
 
