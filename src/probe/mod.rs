@@ -10,177 +10,31 @@
 //! and dial of every check in the process holds a permit of one shared semaphore
 //! (`--max-concurrent-checks`) while its socket is open.
 
+mod caps;
 pub mod policy;
 pub mod protocol;
+mod report;
 mod resolve;
 pub mod simulate;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 pub use crate::domain::FailureReason;
 use crate::domain::{Endpoint, EndpointList, Host, Service};
 
+pub use caps::{MAX_ADDRESSES_PER_CHECK, MAX_ADDRESSES_PER_NAME, MAX_DIALS_IN_FLIGHT_PER_CHECK};
+use caps::{ROUNDS, SOCKETS_PER_LOOKUP};
 pub use policy::OutboundPolicy;
 pub use protocol::ProtocolOutcome;
+pub use report::{AddressCheck, CheckReport, MAX_DETAIL_CHARS, shorten};
 pub use resolve::{HostsFile, Resolver};
 pub use simulate::Simulator;
-
-/// Most addresses of one name a check dials: the first of its answers, in address order.
-pub const MAX_ADDRESSES_PER_NAME: usize = 16;
-/// Most addresses one check dials over all its endpoints; a name that does not resolve
-/// takes one place too. Endpoints past this are not even looked up.
-pub const MAX_ADDRESSES_PER_CHECK: usize = 64;
-/// Most lookups or dials one check has in flight, so that concurrent checks share the
-/// process-wide limit instead of one of them taking every permit.
-pub const MAX_DIALS_IN_FLIGHT_PER_CHECK: usize = 16;
-/// Rounds of lookups, then of dials, that the caps allow in one check: the time a check
-/// may take, waiting for permits included.
-const ROUNDS: u32 = MAX_ADDRESSES_PER_CHECK.div_ceil(MAX_DIALS_IN_FLIGHT_PER_CHECK) as u32;
-/// Sockets one name lookup may hold at once (A and AAAA queries side by side).
-const SOCKETS_PER_LOOKUP: u32 = 2;
-/// Longest detail kept per address, in characters.
-pub const MAX_DETAIL_CHARS: usize = 240;
-/// Failures named in a FAILED message; the rest are counted.
-const MAX_FAILURES_IN_MESSAGE: usize = 8;
-
-/// The outcome of checking one address of an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddressCheck {
-    pub endpoint: String,
-    /// None when the name did not resolve (or in simulation).
-    pub address: Option<SocketAddr>,
-    pub reachable: bool,
-    pub reason: Option<FailureReason>,
-    /// What was found, in words a person can act on.
-    pub detail: String,
-    pub latency_ms: u64,
-}
-
-impl fmt::Display for AddressCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.address {
-            Some(address) if address.to_string() != self.endpoint => {
-                write!(f, "{} ({address}): {}", self.endpoint, self.detail)
-            }
-            _ => write!(f, "{}: {}", self.endpoint, self.detail),
-        }
-    }
-}
-
-/// Every address checked for one connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckReport {
-    pub checks: Vec<AddressCheck>,
-    /// Addresses left undialled by the per-name and per-check caps; an endpoint that was
-    /// not looked up at all counts as one.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub not_checked: u64,
-}
-
-impl CheckReport {
-    /// A report made elsewhere (an agent's), cut to what a check here could produce:
-    /// at most [`MAX_ADDRESSES_PER_CHECK`] entries with bounded, cleaned texts.
-    pub fn bounded(mut self) -> Self {
-        let dropped = self.checks.len().saturating_sub(MAX_ADDRESSES_PER_CHECK);
-        self.checks.truncate(MAX_ADDRESSES_PER_CHECK);
-        // Stored and shown as any other text: no control or bidi characters.
-        for check in &mut self.checks {
-            check.endpoint = crate::domain::text::clean(&check.endpoint, MAX_DETAIL_CHARS);
-            check.detail = crate::domain::text::clean(&check.detail, MAX_DETAIL_CHARS);
-        }
-        self.not_checked = self
-            .not_checked
-            .saturating_add(u64::try_from(dropped).unwrap_or(u64::MAX));
-        self
-    }
-
-    /// The addresses it dialled (what the check budget counts).
-    pub fn dials(&self) -> usize {
-        self.checks
-            .iter()
-            .filter(|check| {
-                check.address.is_some() && check.reason != Some(FailureReason::DeniedByPolicy)
-            })
-            .count()
-    }
-}
-
-fn is_zero(count: &u64) -> bool {
-    *count == 0
-}
-
-/// `text` cut to at most `max` characters, marked with an ellipsis when cut.
-pub fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}...", &text[..end]),
-    }
-}
-
-impl CheckReport {
-    pub fn any_reachable(&self) -> bool {
-        self.checks.iter().any(|check| check.reachable)
-    }
-
-    /// The FAILED message: the first failures in url order, then counts of the rest and
-    /// of the addresses not checked, so its length does not grow with the answers.
-    pub fn failure_summary(&self) -> String {
-        let failures: Vec<&AddressCheck> = self
-            .checks
-            .iter()
-            .filter(|check| !check.reachable)
-            .collect();
-        let mut clauses: Vec<String> = failures
-            .iter()
-            .take(MAX_FAILURES_IN_MESSAGE)
-            .map(|check| shorten(&check.to_string(), MAX_DETAIL_CHARS))
-            .collect();
-        let unnamed = failures.len().saturating_sub(MAX_FAILURES_IN_MESSAGE);
-        if unnamed > 0 {
-            clauses.push(format!("and {unnamed} more failures"));
-        }
-        let mut message = format!("no endpoint is reachable: {}", clauses.join("; "));
-        if let Some(skipped) = self.not_checked_summary() {
-            message.push_str("; ");
-            message.push_str(&skipped);
-        }
-        message
-    }
-
-    /// "and N more addresses not checked (...)", when the caps left any out.
-    pub fn not_checked_summary(&self) -> Option<String> {
-        (self.not_checked > 0).then(|| {
-            format!(
-                "and {} more addresses not checked (a check dials at most \
-                 {MAX_ADDRESSES_PER_NAME} addresses per name, {MAX_ADDRESSES_PER_CHECK} in all)",
-                self.not_checked
-            )
-        })
-    }
-
-    /// The machine-readable reason of a failed check: the first failure's, in url order.
-    pub fn failure_reason(&self) -> Option<FailureReason> {
-        self.checks.iter().find_map(|check| check.reason)
-    }
-}
-
-impl crate::telemetry::metrics::CheckLabels for CheckReport {
-    fn reachable(&self) -> bool {
-        self.any_reachable()
-    }
-
-    fn failure_label(&self) -> Option<&'static str> {
-        self.failure_reason().map(FailureReason::as_str)
-    }
-}
 
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -739,101 +593,4 @@ fn classify_connect_error(error: &std::io::Error) -> (FailureReason, String) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tcp_prober() -> Prober {
-        Prober::new(
-            ProbeMode::Tcp,
-            Resolver::System,
-            Duration::from_secs(2),
-            OutboundPolicy::default(),
-            Simulator::default(),
-            64,
-        )
-    }
-
-    #[tokio::test]
-    async fn a_listening_port_is_reachable_and_a_closed_one_is_refused() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let open = listener.local_addr().expect("address").port();
-        let closed = {
-            let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            socket.local_addr().expect("address").port()
-        };
-        let url = format!("127.0.0.1:{open},127.0.0.1:{closed}");
-        let endpoints = EndpointList::parse(&url, Service::Rds).expect("valid url");
-        let report = tcp_prober()
-            .check_endpoints(Some(Service::Rds), &endpoints, |_| async {})
-            .await;
-        assert_eq!(report.checks.len(), 2);
-        assert!(report.checks[0].reachable);
-        assert_eq!(
-            report.checks[1].reason,
-            Some(FailureReason::ConnectionRefused)
-        );
-        assert!(report.any_reachable());
-    }
-
-    #[tokio::test]
-    async fn a_denied_address_is_refused_without_a_connection() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("address").port();
-        let policy = OutboundPolicy::new(Vec::new(), vec!["127.0.0.1/32".parse().expect("net")]);
-        let prober = Prober::new(
-            ProbeMode::Full,
-            Resolver::System,
-            Duration::from_secs(2),
-            policy,
-            Simulator::default(),
-            64,
-        );
-        let endpoints =
-            EndpointList::parse(&format!("127.0.0.1:{port}"), Service::Rds).expect("valid url");
-        let report = prober
-            .check_endpoints(Some(Service::Rds), &endpoints, |_| async {})
-            .await;
-        assert_eq!(report.checks[0].reason, Some(FailureReason::DeniedByPolicy));
-        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
-        assert!(
-            accepted.is_err(),
-            "no connection may reach a denied address"
-        );
-    }
-
-    #[test]
-    fn a_failure_summary_names_a_few_failures_and_counts_the_rest() {
-        let failure = |index: usize| AddressCheck {
-            endpoint: format!("db{index}.example:3306"),
-            address: None,
-            reachable: false,
-            reason: Some(FailureReason::Timeout),
-            detail: "x".repeat(10_000),
-            latency_ms: 1,
-        };
-        let report = CheckReport {
-            checks: (0..1000).map(failure).collect(),
-            not_checked: 5000,
-        };
-        let summary = report.failure_summary();
-        assert!(summary.contains("and 992 more failures"), "{summary}");
-        assert!(
-            summary.contains("and 5000 more addresses not checked"),
-            "{summary}"
-        );
-        assert!(summary.len() < 4096, "{} characters", summary.len());
-    }
-
-    #[test]
-    fn reasons_round_trip_through_their_names() {
-        for reason in FailureReason::ALL {
-            assert_eq!(FailureReason::parse(reason.as_str()), Some(reason));
-            let json = serde_json::to_string(&reason).expect("json");
-            assert_eq!(json, format!("\"{}\"", reason.as_str()));
-        }
-    }
-}
+mod tests;

@@ -18,8 +18,6 @@ mod wire;
 mod zookeeper;
 
 #[cfg(test)]
-mod layering;
-#[cfg(test)]
 mod test_support;
 
 use std::time::Duration;
