@@ -11,6 +11,8 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod issuing;
+#[cfg(test)]
+mod layering;
 pub mod probe;
 pub mod rate_limit;
 pub mod read_cache;

@@ -233,7 +233,12 @@ pub(crate) mod json_lines {
     }
 
     impl Fields<'_, '_> {
-        fn entry(&mut self, field: &Field, value: impl serde::Serialize) {
+        /// Writes `,"name":` then the value with `write_value`, unless a write failed.
+        fn write_entry(
+            &mut self,
+            field: &Field,
+            write_value: impl FnOnce(&mut Writer<'_>) -> fmt::Result,
+        ) {
             if self.result.is_err() {
                 return;
             }
@@ -241,9 +246,15 @@ pub(crate) mod json_lines {
                 self.writer.write_char(',')?;
                 string(self.writer, field.name())?;
                 self.writer.write_char(':')?;
-                let value = serde_json::to_string(&value).map_err(|_| fmt::Error)?;
-                self.writer.write_str(&value)
+                write_value(self.writer)
             })();
+        }
+
+        fn entry(&mut self, field: &Field, value: impl serde::Serialize) {
+            self.write_entry(field, |writer| {
+                let value = serde_json::to_string(&value).map_err(|_| fmt::Error)?;
+                writer.write_str(&value)
+            });
         }
     }
 
@@ -261,15 +272,7 @@ pub(crate) mod json_lines {
             self.entry(field, value);
         }
         fn record_str(&mut self, field: &Field, value: &str) {
-            if self.result.is_err() {
-                return;
-            }
-            self.result = (|| {
-                self.writer.write_char(',')?;
-                string(self.writer, field.name())?;
-                self.writer.write_char(':')?;
-                string(self.writer, value)
-            })();
+            self.write_entry(field, |writer| string(writer, value));
         }
         fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
             self.record_str(field, &format!("{value:?}"));
