@@ -14,7 +14,7 @@ use super::output::{
     ClientOutput, details_table, local_time, or_dash, print_json, print_table, table,
 };
 use super::output::{errln, outln};
-use super::remote::{CommonArgs, connect, delete_each, explain};
+use super::remote::{CommonArgs, Explained, connect, delete_each};
 use crate::api::auth_infos::{AuthInfoItem, DatasourceType};
 
 #[derive(Debug, Subcommand)]
@@ -263,7 +263,7 @@ async fn create(args: CreateAuthInfoArgs) -> Result<(), CliError> {
     let answer = client
         .create_auth_info(&Value::Object(body))
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => outln!("created auth info {}", args.name),
@@ -284,7 +284,7 @@ async fn update(args: UpdateAuthInfoArgs) -> Result<(), CliError> {
     let answer = client
         .update_auth_info(&Value::Object(body))
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => outln!("updated auth info {}", args.name),
@@ -294,10 +294,7 @@ async fn update(args: UpdateAuthInfoArgs) -> Result<(), CliError> {
 
 async fn list(args: ListAuthInfosArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let answer = client
-        .list_auth_infos(None)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.list_auth_infos(None).await.explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
         return Ok(());
@@ -354,7 +351,7 @@ async fn show(args: ShowAuthInfoArgs) -> Result<(), CliError> {
     let answer = client
         .list_auth_infos(Some(&args.name))
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     let Some(item) = answer.value.auth_infos.first() else {
         return Err(CliError::new(
             exit::SERVER_REFUSED,

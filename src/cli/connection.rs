@@ -10,7 +10,7 @@ use super::output::{
     ClientOutput, details_table, errln, local_time, message_start, or_dash, outln, percent,
     print_json, print_table, table, tag_pairs,
 };
-use super::remote::{CommonArgs, connect, delete_each, explain, parse_tag, resolve_connection};
+use super::remote::{CommonArgs, Explained, connect, delete_each, parse_tags, resolve_connection};
 use super::wait::{WaitFor, report_final, settled_outcome, wait_until};
 use crate::api::types::{ConnectionResponse, CreateConnectionRequest};
 use crate::client::ListFilter;
@@ -239,10 +239,7 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
         limit: args.limit,
         offset: args.offset,
     };
-    let answer = client
-        .list(&filter)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.list(&filter).await.explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         output => {
@@ -267,10 +264,7 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
 pub async fn show(args: ShowArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
     let id = resolve_connection(&client, &settings, &args.id).await?;
-    let answer = client
-        .show(&id)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.show(&id).await.explained(&settings)?;
     let wide = args.common.output == ClientOutput::Wide;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
@@ -335,11 +329,7 @@ fn bindings_table(connection: &ConnectionResponse) -> Table {
 
 pub async fn create(args: CreateArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let tags = args
-        .tags
-        .iter()
-        .map(|raw| parse_tag(raw))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = parse_tags(&args.tags)?;
     let request = CreateConnectionRequest {
         name: Some(args.name.clone()),
         service: Some(args.service.clone()),
@@ -349,10 +339,7 @@ pub async fn create(args: CreateArgs) -> Result<(), CliError> {
         tags: (!tags.is_empty()).then_some(tags),
         queues: (!args.queues.is_empty()).then(|| args.queues.clone()),
     };
-    let answer = client
-        .create(&request)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.create(&request).await.explained(&settings)?;
     let id = answer.value.connection_id.clone();
     if !args.wait {
         match args.common.output {
@@ -396,7 +383,7 @@ async fn change_queues(args: BindArgs, bind: bool) -> Result<(), CliError> {
     } else {
         client.disassociate_queues(&id, &args.queues).await
     }
-    .map_err(|error| explain(error, &settings))?;
+    .explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => {
@@ -432,7 +419,7 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
                 .await
         }
     }
-    .map_err(|error| explain(error, &settings))?;
+    .explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
     } else {

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::exit::{self, CliError};
 use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table, tag_pairs};
 use super::output::{errln, outln};
-use super::remote::{CommonArgs, ambiguous, connect, delete_each, explain};
+use super::remote::{CommonArgs, Explained, ambiguous, connect, delete_each, explain};
 use crate::api::enhanced::types::{
     CreateEnhancedConnectionRequest, CreateEnhancedRouteRequest, EnhancedBindingsRequest,
     EnhancedConnection, EnhancedConnectionHost, EnhancedConnectionResource,
@@ -214,7 +214,7 @@ async fn resolve(
     let listed = client
         .list_enhanced(&filter)
         .await
-        .map_err(|error| explain(error, settings))?
+        .explained(settings)?
         .value
         .connections;
     let named: Vec<&EnhancedConnection> = listed
@@ -315,10 +315,7 @@ async fn list(args: ListEnhancedArgs) -> Result<(), CliError> {
         limit: args.limit,
         offset: args.offset,
     };
-    let answer = client
-        .list_enhanced(&filter)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.list_enhanced(&filter).await.explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
         return Ok(());
@@ -377,10 +374,7 @@ async fn tags_text(
     settings: &ClientSettings,
     id: &str,
 ) -> Result<String, CliError> {
-    let answer = client
-        .enhanced_tags(id)
-        .await
-        .map_err(|error| explain(error, settings))?;
+    let answer = client.enhanced_tags(id).await.explained(settings)?;
     Ok(tag_pairs(&answer.value.tags))
 }
 
@@ -432,10 +426,7 @@ fn resources_table(connection: &EnhancedConnection) -> comfy_table::Table {
 async fn show(args: EnhancedIdArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
     let id = resolve(&client, &settings, &args.id).await?;
-    let answer = client
-        .show_enhanced(&id)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.show_enhanced(&id).await.explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
         return Ok(());
@@ -522,7 +513,7 @@ async fn create(args: CreateEnhancedArgs) -> Result<(), CliError> {
     let answer = client
         .create_enhanced(&request)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     let id = answer.value.connection_id.clone();
     let json = args.common.output == ClientOutput::Json;
     if json {
@@ -590,10 +581,7 @@ async fn share(args: ShareArgs, grant: bool) -> Result<(), CliError> {
                 privileges: Some(vec!["BIND_QUEUE".to_owned()]),
             }]),
         };
-        let answer = client
-            .authorize(&request)
-            .await
-            .map_err(|error| explain(error, &settings))?;
+        let answer = client.authorize(&request).await.explained(&settings)?;
         match args.common.output {
             ClientOutput::Json => answers.push(answer.raw),
             _ if grant => outln!("shared {} with project {project}", args.id),
@@ -609,10 +597,7 @@ async fn share(args: ShareArgs, grant: bool) -> Result<(), CliError> {
 async fn privileges(args: EnhancedIdArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
     let id = resolve(&client, &settings, &args.id).await?;
-    let answer = client
-        .enhanced_privileges(&id)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.enhanced_privileges(&id).await.explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
         return Ok(());
@@ -659,7 +644,7 @@ async fn bindings(args: BindingsArgs, change: Change) -> Result<(), CliError> {
         Change::Bind => client.bind_enhanced(&id, &request).await,
         Change::Unbind => client.unbind_enhanced(&id, &request).await,
     }
-    .map_err(|error| explain(error, &settings))?;
+    .explained(&settings)?;
     match (args.common.output, change) {
         (ClientOutput::Json, _) => print_json(&answer.raw),
         (_, Change::Bind) => outln!("bound {names} to {}", args.id),
@@ -677,7 +662,7 @@ async fn hosts(args: HostsArgs) -> Result<(), CliError> {
     let answer = client
         .update_enhanced_hosts(&id, &request)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ if count == 0 => outln!("cleared the host entries of {}", args.id),
@@ -696,7 +681,7 @@ async fn add_route(args: AddRouteArgs) -> Result<(), CliError> {
     let answer = client
         .add_enhanced_route(&id, &request)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => outln!("added route {} ({}) to {}", args.name, args.cidr, args.id),
@@ -710,7 +695,7 @@ async fn delete_route(args: DeleteRouteArgs) -> Result<(), CliError> {
     let answer = client
         .delete_enhanced_route(&id, &args.name)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => outln!("deleted route {} of {}", args.name, args.id),

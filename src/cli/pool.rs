@@ -9,7 +9,7 @@ use super::output::{
     ClientOutput, details_table, local_time, or_dash, print_json, print_table, table,
 };
 use super::output::{errln, outln};
-use super::remote::{CommonArgs, connect, delete_named, explain};
+use super::remote::{CommonArgs, Explained, connect, delete_named};
 use crate::api::types::{CreatePoolRequest, PoolItem};
 
 #[derive(Debug, Subcommand)]
@@ -95,10 +95,7 @@ async fn create(args: CreatePoolArgs) -> Result<(), CliError> {
         description: args.description.map(|text| json!(text)),
         ..CreatePoolRequest::default()
     };
-    let answer = client
-        .create_pool(&request)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.create_pool(&request).await.explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => outln!(
@@ -121,7 +118,7 @@ async fn all_pools(
         let answer = client
             .list_pools(name, pools.len())
             .await
-            .map_err(|error| explain(error, settings))?;
+            .explained(settings)?;
         let page = answer.value.elastic_resource_pools;
         let done = page.is_empty() || pools.len() + page.len() >= answer.value.count as usize;
         pools.extend(page);
@@ -196,7 +193,7 @@ async fn show(args: ShowPoolArgs) -> Result<(), CliError> {
     let queues = client
         .list_pool_queues(&wanted)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         let mut shown = serde_json::to_value(&pool).unwrap_or_default();
         shown["pool_queues"] = queues.raw["queues"].clone();
@@ -271,7 +268,7 @@ async fn add_queue(args: AddQueueArgs) -> Result<(), CliError> {
     let answer = client
         .add_pool_queue(&args.pool, &args.queue)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => outln!(

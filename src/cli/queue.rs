@@ -9,7 +9,7 @@ use super::output::{
     ClientOutput, details_table, local_time, or_dash, print_json, print_table, table,
 };
 use super::output::{errln, outln};
-use super::remote::{CommonArgs, connect, delete_named, explain, parse_tag};
+use super::remote::{CommonArgs, Explained, connect, delete_named, parse_tags};
 use crate::api::types::CreateQueueRequest;
 
 #[derive(Debug, Subcommand)]
@@ -97,11 +97,7 @@ pub async fn run(command: QueueCommand) -> Result<(), CliError> {
 
 async fn create(args: CreateQueueArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let tags = args
-        .tags
-        .iter()
-        .map(|raw| parse_tag(raw))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = parse_tags(&args.tags)?;
     let request = CreateQueueRequest {
         queue_name: Some(json!(args.name)),
         cu_count: Some(json!(args.cu_count)),
@@ -111,10 +107,7 @@ async fn create(args: CreateQueueArgs) -> Result<(), CliError> {
         tags: (!tags.is_empty()).then(|| json!(tags)),
         ..CreateQueueRequest::default()
     };
-    let answer = client
-        .create_queue(&request)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.create_queue(&request).await.explained(&settings)?;
     match args.common.output {
         ClientOutput::Json => print_json(&answer.raw),
         _ => outln!("created queue {}", answer.value.queue_name),
@@ -127,7 +120,7 @@ async fn list(args: ListQueuesArgs) -> Result<(), CliError> {
     let answer = client
         .list_queues(&args.queue_type)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
         return Ok(());
@@ -179,10 +172,7 @@ async fn list(args: ListQueuesArgs) -> Result<(), CliError> {
 
 async fn show(args: ShowQueueArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let answer = client
-        .show_queue(&args.name)
-        .await
-        .map_err(|error| explain(error, &settings))?;
+    let answer = client.show_queue(&args.name).await.explained(&settings)?;
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
         return Ok(());
@@ -265,14 +255,14 @@ async fn test(args: TestQueueArgs) -> Result<(), CliError> {
     let created = client
         .create_queue_test(&args.queue, &args.address)
         .await
-        .map_err(|error| explain(error, &settings))?;
+        .explained(&settings)?;
     let task_id = created.value.task_id;
     let give_up = tokio::time::Instant::now() + args.timeout;
     let answer = loop {
         let answer = client
             .show_queue_test(&args.queue, task_id)
             .await
-            .map_err(|error| explain(error, &settings))?;
+            .explained(&settings)?;
         if answer.value.connectivity != crate::api::queue_tests::CHECKING {
             break answer;
         }

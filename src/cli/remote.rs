@@ -29,6 +29,17 @@ pub(super) fn connect(args: &ConnectionArgs) -> Result<(Client, ClientSettings),
     Ok((client, settings))
 }
 
+/// `.explained(&settings)?` on a client call: its error as advice and an exit code.
+pub(super) trait Explained<T> {
+    fn explained(self, settings: &ClientSettings) -> Result<T, CliError>;
+}
+
+impl<T> Explained<T> for Result<T, ClientError> {
+    fn explained(self, settings: &ClientSettings) -> Result<T, CliError> {
+        self.map_err(|error| explain(error, settings))
+    }
+}
+
 /// Turns a client error into advice and an exit code.
 pub(super) fn explain(error: ClientError, settings: &ClientSettings) -> CliError {
     match error {
@@ -86,7 +97,7 @@ pub(super) async fn resolve_connection(
     let listed = client
         .list(&filter)
         .await
-        .map_err(|error| explain(error, settings))?
+        .explained(settings)?
         .value
         .connections;
     let named: Vec<&ConnectionResponse> = listed
@@ -220,8 +231,13 @@ where
     Ok(())
 }
 
+/// Every `--tag key=value` of a create.
+pub(super) fn parse_tags(raw: &[String]) -> Result<Vec<TagInput>, CliError> {
+    raw.iter().map(|raw| parse_tag(raw)).collect()
+}
+
 /// A `--tag key=value`.
-pub(super) fn parse_tag(raw: &str) -> Result<TagInput, CliError> {
+fn parse_tag(raw: &str) -> Result<TagInput, CliError> {
     let (key, value) = raw
         .split_once('=')
         .ok_or_else(|| CliError::usage(format!("--tag {raw:?} must be key=value")))?;

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::exit::{self, CliError};
 use super::output::{ClientOutput, errln, outln, percent, print_json};
-use super::remote::{CommonArgs, connect, explain, resolve_connection};
+use super::remote::{CommonArgs, Explained, connect, explain, resolve_connection};
 use super::settings::ClientSettings;
 use crate::api::types::ConnectionResponse;
 use crate::client::{Client, ClientError};
@@ -73,7 +73,7 @@ pub(super) async fn report_final(
             let answer = client
                 .show(&connection.connection_id)
                 .await
-                .map_err(|error| explain(error, settings));
+                .explained(settings);
             match answer {
                 Ok(answer) => print_json(&answer.raw),
                 Err(_) => print_json(&last_known_json(connection)),
