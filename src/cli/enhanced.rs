@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::exit::{self, CliError};
 use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table, tag_pairs};
 use super::output::{errln, outln};
-use super::remote::{CommonArgs, Explained, ambiguous, connect, delete_each, explain};
+use super::remote::{CommonArgs, Explained, connect, delete_each, explain, the_one_named};
 use crate::api::enhanced::types::{
     CreateEnhancedConnectionRequest, CreateEnhancedRouteRequest, EnhancedBindingsRequest,
     EnhancedConnection, EnhancedConnectionHost, EnhancedConnectionResource,
@@ -217,25 +217,15 @@ async fn resolve(
         .explained(settings)?
         .value
         .connections;
-    let named: Vec<&EnhancedConnection> = listed
-        .iter()
-        .filter(|connection| connection.name == raw)
-        .collect();
-    match named.as_slice() {
-        [] => Err(CliError::new(
-            exit::SERVER_REFUSED,
-            format!(
-                "no live enhanced connection has the id or name {raw:?} in project {}",
-                settings.project
-            ),
-        )),
-        [one] => Ok(one.id.clone()),
-        many => Err(ambiguous(
-            raw,
-            many.iter()
-                .map(|connection| (connection.id.as_str(), connection.status.as_str())),
-        )),
-    }
+    the_one_named(
+        raw,
+        settings,
+        "live enhanced connection",
+        listed
+            .iter()
+            .filter(|connection| connection.name == raw)
+            .map(|connection| (connection.id.as_str(), connection.status.as_str())),
+    )
 }
 
 pub async fn run(command: EnhancedCommand) -> Result<(), CliError> {

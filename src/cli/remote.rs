@@ -110,25 +110,40 @@ pub(super) async fn resolve_connection(
         .filter(|connection| connection.state != ConnectionState::Deleted)
         .collect();
     let candidates = if live.is_empty() { named } else { live };
+    the_one_named(
+        raw,
+        settings,
+        "connection",
+        candidates
+            .iter()
+            .map(|connection| (connection.connection_id.as_str(), connection.state.as_str())),
+    )
+}
+
+/// The id of the one candidate `(id, state)` that has the name `raw`; an error naming
+/// the project when there is none, listing the ids when there are several.
+pub(super) fn the_one_named<'a>(
+    raw: &str,
+    settings: &ClientSettings,
+    noun: &str,
+    candidates: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<String, CliError> {
+    let candidates: Vec<(&str, &str)> = candidates.collect();
     match candidates.as_slice() {
         [] => Err(CliError::new(
             exit::SERVER_REFUSED,
             format!(
-                "no connection has the id or name {raw:?} in project {}",
+                "no {noun} has the id or name {raw:?} in project {}",
                 settings.project
             ),
         )),
-        [one] => Ok(one.connection_id.clone()),
-        many => Err(ambiguous(
-            raw,
-            many.iter()
-                .map(|connection| (connection.connection_id.as_str(), connection.state.as_str())),
-        )),
+        [(id, _)] => Ok((*id).to_owned()),
+        many => Err(ambiguous(raw, many.iter().copied())),
     }
 }
 
 /// The error of a name that several resources have.
-pub(super) fn ambiguous<'a>(
+fn ambiguous<'a>(
     name: &str,
     candidates: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> CliError {
