@@ -91,7 +91,7 @@ async fn stored(app: &TestApp, project: &str, name: &str) -> AuthInfoRecord {
 }
 
 /// The stored secret fields, opened with the server's key file.
-async fn opened_secrets(app: &TestApp, project: &str, name: &str) -> Value {
+pub(crate) async fn opened_secrets(app: &TestApp, project: &str, name: &str) -> Value {
     let record = stored(app, project, name).await;
     let project = ProjectId::parse(project).expect("project");
     let opened = app

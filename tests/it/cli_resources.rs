@@ -554,3 +554,93 @@ async fn token_and_credential_create_print_only_the_secret_when_piped_and_take_d
         "revoked"
     );
 }
+
+/// Runs `command` with a terminal (a pseudo-terminal) as its standard input and error,
+/// answers `answer` once the command has turned echo off, and returns its exit status
+/// with everything the terminal showed.
+async fn run_on_terminal(
+    mut command: Command,
+    answer: &'static str,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    use nix::sys::termios::{LocalFlags, tcgetattr};
+
+    tokio::task::spawn_blocking(move || {
+        let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+        let slave_for_stdin = pty.slave.try_clone().expect("slave fd");
+        let mut child = command
+            .stdin(Stdio::from(slave_for_stdin))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(pty.slave))
+            .spawn()
+            .expect("dsconn runs");
+        // The parent's copies of the slave go with the command, so that the master reads
+        // end of file (EIO) once the child has exited.
+        drop(command);
+        let mut master = std::fs::File::from(pty.master);
+        // Wait for the prompt, then for echo to be off: text typed before that would be
+        // echoed by the terminal itself, whatever the command does.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut shown = Vec::new();
+        let mut buffer = [0u8; 256];
+        while !String::from_utf8_lossy(&shown).contains("password: ") {
+            assert!(Instant::now() < deadline, "no prompt: {shown:?}");
+            let read = master.read(&mut buffer).expect("terminal output");
+            assert!(read > 0, "the command ended before it asked");
+            shown.extend_from_slice(&buffer[..read]);
+        }
+        while tcgetattr(&master)
+            .expect("terminal settings")
+            .local_flags
+            .contains(LocalFlags::ECHO)
+        {
+            assert!(Instant::now() < deadline, "echo stayed on");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        master.write_all(answer.as_bytes()).expect("typed");
+        let status = child.wait().expect("exit status");
+        // Whatever the terminal showed after the answer (EIO once the child is gone).
+        loop {
+            match master.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => shown.extend_from_slice(&buffer[..read]),
+            }
+        }
+        (status, String::from_utf8_lossy(&shown).into_owned())
+    })
+    .await
+    .expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_info_create_asks_for_the_password_on_a_terminal_without_echoing_it() {
+    let app = spawn_app().await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let cli = Cli {
+        app: &app,
+        home: home.path(),
+        project: new_project(),
+    };
+    let create = cli.command(&sub(
+        "auth-info",
+        &[
+            "create",
+            "typed_login",
+            "--type",
+            "passwd",
+            "--user-name",
+            "etl",
+        ],
+    ));
+    let (status, shown) = run_on_terminal(create, "typed-pw-7731\n").await;
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("password: "), "{shown:?}");
+    assert!(
+        !shown.contains("typed-pw-7731"),
+        "the password was echoed: {shown:?}"
+    );
+    let secrets = crate::auth_infos::opened_secrets(&app, &cli.project, "typed_login").await;
+    assert_eq!(secrets["password"], "typed-pw-7731", "{secrets}");
+}
