@@ -156,3 +156,31 @@ export function messageOf(error) {
   if (error && typeof error.message === 'string' && error.message) return error.message;
   return String(error);
 }
+
+/**
+ * The error line under a form field: `show(message)` fills it and marks the input
+ * invalid (screen readers read it with the hint), `show('')` clears both.
+ */
+export function fieldError(input) {
+  const hintId = input.getAttribute('aria-describedby') ?? '';
+  const element = h('p', { class: 'field-error', id: `${input.id}-error`, hidden: true });
+  const show = (message) => {
+    element.textContent = message ?? '';
+    element.hidden = !message;
+    if (message) {
+      input.setAttribute('aria-invalid', 'true');
+      input.setAttribute('aria-describedby', `${hintId} ${element.id}`.trim());
+    } else {
+      input.removeAttribute('aria-invalid');
+      if (hintId) input.setAttribute('aria-describedby', hintId); else input.removeAttribute('aria-describedby');
+    }
+  };
+  return { element, show };
+}
+
+/** Which of `fields` a server message is about: the first whose words it mentions. */
+export function fieldOfMessage(message, fields) {
+  const lower = String(message ?? '').toLowerCase();
+  const found = fields.find(({ words }) => words.some((word) => lower.includes(word)));
+  return found ? found.name : null;
+}

@@ -500,6 +500,16 @@ test('the queues page lists queues and agents, creates and deletes a queue, and 
   await page.locator('#flash', { hasText: 'Created queue scratch_queue.' }).waitFor();
   assert.equal(await queueRow('scratch_queue').locator('td[data-label="CU"]').textContent(), '8');
 
+  // A pool the server refuses: the message is in the box and under the field it is about.
+  await page.getByLabel('Pool name').fill('scratch_pool');
+  await page.getByLabel('Min CUs').fill('64');
+  await page.getByLabel('Max CUs').fill('16');
+  await page.locator('#pool-create-submit').click();
+  await page.locator('#pool-create-error', { hasText: 'min_cu must not be more than max_cu' }).waitFor();
+  await page.locator('#pool-create-form [data-field="min_cu"] .field-error', { hasText: 'min_cu must not be more than max_cu' }).waitFor();
+  assert.equal(await page.getByLabel('Min CUs').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.locator('#pool-create-form .field-error:not([hidden])').count(), 1, 'only the field it is about');
+
   // Delete, confirmed: refused for the bound queue (the DLI error shown), done for the other.
   await page.getByRole('button', { name: 'Delete queue api_queue' }).click();
   await page.locator('#queue-confirm-dialog').waitFor();
@@ -554,6 +564,10 @@ test('the enhanced connections page lists, creates, and the detail page binds, u
   await form.locator('input[name="queues"][value="api_queue"]').waitFor();
   const offered = await form.locator('input[name="queues"]').evaluateAll((boxes) => boxes.map((b) => b.value));
   assert.ok(offered.includes('enh_queue') && !offered.includes('default'), `offered ${offered}`);
+  // A mistake the page sees is shown under its field, before anything is sent.
+  await form.getByLabel('Name', { exact: true }).fill('orders vpc!');
+  await page.locator('#enhanced-create-submit').click();
+  await form.locator('[data-field="name"] .field-error', { hasText: 'the name must be 1-64 letters' }).waitFor();
   await form.getByLabel('Name', { exact: true }).fill('orders_vpc');
   await form.getByLabel('VPC id').fill('vpc-e2e');
   await form.getByLabel('Subnet id').fill('subnet-e2e');
@@ -563,6 +577,8 @@ test('the enhanced connections page lists, creates, and the detail page binds, u
   await form.getByLabel('Host entries').fill('db-primary 300.1.1.1');
   await page.locator('#enhanced-create-submit').click();
   await page.locator('#enhanced-create-error', { hasText: 'DLI.0001' }).waitFor();
+  await form.locator('[data-field="hosts"] .field-error', { hasText: 'must be an IPv4 address' }).waitFor();
+  assert.equal(await form.locator('.field-error:not([hidden])').count(), 1, 'the name error cleared, the hosts one shown');
   assert.equal((await apiCall('GET', `/v2.0/${PROJECT}/datasource/enhanced-connections`)).count, 0, 'nothing was created');
   await form.getByLabel('Host entries').fill('db-primary 192.168.0.10\n\ncache=192.168.0.11');
   await page.locator('#enhanced-create-submit').click();

@@ -3,7 +3,9 @@
 // VPC, subnet, the project's queues and pools to bind, host entries).
 
 import { api } from '../api.js';
-import { append, badge, clear, compactTime, errorBox, h, messageOf, text, uid } from '../dom.js';
+import {
+  append, badge, clear, compactTime, errorBox, fieldError, fieldOfMessage, h, messageOf, text, uid,
+} from '../dom.js';
 import { rememberProject } from './projects.js';
 
 const STATUSES = ['ACTIVE', 'DELETED'];
@@ -56,8 +58,13 @@ function createForm(ctx, project, queueNames, poolNames) {
   const vpcId = uid('enhanced-vpc');
   const subnetId = uid('enhanced-subnet');
   const hostsId = uid('enhanced-hosts');
-  const field = (id, label, hint, input) => h('div', { class: 'field' },
-    h('label', { for: id }, label), h('p', { class: 'hint', id: `${id}-hint` }, hint), input);
+  // Each field's error line sits under it; the refusal's box stays above the button.
+  const errors = {};
+  const field = (id, label, hint, input) => {
+    errors[input.name] = fieldError(input);
+    return h('div', { class: 'field', 'data-field': input.name },
+      h('label', { for: id }, label), h('p', { class: 'hint', id: `${id}-hint` }, hint), input, errors[input.name].element);
+  };
   const input = (id, name) => h('input', {
     id, name, type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-hint`,
   });
@@ -78,14 +85,26 @@ function createForm(ctx, project, queueNames, poolNames) {
     h('div', { class: 'filter-actions' }, submit),
     problems);
 
+  // Which field a server refusal is about, by the words its message uses.
+  const MESSAGE_FIELDS = [
+    { name: 'hosts', words: ['host'] },
+    { name: 'dest_vpc_id', words: ['dest_vpc_id', 'vpc'] },
+    { name: 'dest_network_id', words: ['dest_network_id', 'subnet'] },
+    // Bindings are checkboxes: their refusal stays in the box (and must not go to the name).
+    { name: 'queues', words: ['queue', 'pool'] },
+    { name: 'name', words: ['name'] },
+  ];
   const refuse = (message, focus) => {
     const box = errorBox(message, { id: 'enhanced-create-error', title: 'The connection was not created' });
     clear(problems).append(box);
+    const about = focus?.name ?? fieldOfMessage(message, MESSAGE_FIELDS);
+    if (errors[about]) errors[about].show(message);
     (focus ?? box).focus();
   };
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clear(problems);
+    for (const error of Object.values(errors)) error.show('');
     const name = nameInput.value.trim();
     if (!NAME_PATTERN.test(name)) { refuse('the name must be 1-64 letters, digits, ‘_’ or ‘-’', nameInput); return; }
     const parsed = parseHosts(hostsInput.value);

@@ -6,7 +6,7 @@
 
 import { api } from '../api.js';
 import {
-  append, badge, clear, compactTime, errorBox, formatTime, h, messageOf, refreshSince, since, text, uid,
+  append, badge, clear, compactTime, errorBox, fieldError, fieldOfMessage, formatTime, h, messageOf, refreshSince, since, text, uid,
 } from '../dom.js';
 import * as validate from '../validate.js';
 import { rememberProject } from './projects.js';
@@ -191,8 +191,21 @@ function poolsSection(ctx, project, reload) {
   const field = (label, hint, attributes) => {
     const id = uid('pool-field');
     const input = h('input', { id, type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${id}-hint`, ...attributes });
-    return { input, element: h('div', { class: 'field' }, h('label', { for: id }, label), h('p', { class: 'hint', id: `${id}-hint` }, hint), input) };
+    const error = fieldError(input);
+    return {
+      input,
+      error,
+      element: h('div', { class: 'field', 'data-field': attributes.name },
+        h('label', { for: id }, label), h('p', { class: 'hint', id: `${id}-hint` }, hint), input, error.element),
+    };
   };
+  // Which field a server refusal is about, by the words its message uses.
+  const POOL_MESSAGE_FIELDS = [
+    { name: 'cidr_in_vpc', words: ['cidr', 'network'] },
+    { name: 'min_cu', words: ['min_cu'] },
+    { name: 'max_cu', words: ['max_cu'] },
+    { name: 'elastic_resource_pool_name', words: ['name'] },
+  ];
   const nameField = field('Pool name', 'The rules of a queue name.', { name: 'elastic_resource_pool_name' });
   const minField = field('Min CUs', '16 to 32000.', { name: 'min_cu', inputmode: 'numeric', value: '16' });
   const maxField = field('Max CUs', 'At least the minimum.', { name: 'max_cu', inputmode: 'numeric', value: '64' });
@@ -207,6 +220,8 @@ function poolsSection(ctx, project, reload) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clear(createProblems);
+    const poolFields = [nameField, minField, maxField, cidrField];
+    for (const { error } of poolFields) error.show('');
     const name = nameField.input.value.trim();
     const body = {
       elastic_resource_pool_name: name,
@@ -225,8 +240,12 @@ function poolsSection(ctx, project, reload) {
       await reload();
     } catch (error) {
       if (ctx.signal.aborted) return;
-      const box = errorBox(refusal(error), { id: 'pool-create-error', title: 'The pool was not created' });
+      const message = refusal(error);
+      const box = errorBox(message, { id: 'pool-create-error', title: 'The pool was not created' });
       createProblems.append(box);
+      const about = fieldOfMessage(message, POOL_MESSAGE_FIELDS);
+      const refused = poolFields.find(({ input }) => input.name === about);
+      if (refused) refused.error.show(message);
       box.focus();
     } finally {
       createButton.disabled = false;
