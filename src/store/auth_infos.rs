@@ -168,7 +168,7 @@ pub(super) fn record_of(row: AuthInfoRow) -> Result<AuthInfoRecord> {
     })
 }
 
-/// Writes `impl AuthInfoStore for $store`, as [`super::shared::impl_store`] does.
+/// Writes `impl AuthInfoStore for $store`, as [`super::classic::impl_store`] does.
 macro_rules! impl_auth_info_store {
     ($store:ident, $db:ty) => {
         const _: () = {
@@ -177,7 +177,7 @@ macro_rules! impl_auth_info_store {
                 self as auth, AuthInfoChange, AuthInfoPage, AuthInfoQuery, AuthInfoRecord,
                 AuthInfoRow, AuthInfoStore, AuthInfoUpdateOutcome, NewAuthInfo,
             };
-            use $crate::store::shared::Backend;
+            use $crate::store::sql::Backend;
             use $crate::store::{CreateNamedOutcome, Result};
 
             #[async_trait::async_trait]

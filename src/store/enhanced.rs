@@ -581,7 +581,7 @@ pub(super) fn attach(
     Ok(())
 }
 
-/// Writes `impl EnhancedStore for $store`, as [`super::shared::impl_store`] does.
+/// Writes `impl EnhancedStore for $store`, as [`super::classic::impl_store`] does.
 macro_rules! impl_enhanced_store {
     ($store:ident, $db:ty) => {
         const _: () = {
@@ -596,7 +596,7 @@ macro_rules! impl_enhanced_store {
                 EnhancedStore, EnhancedView, HostEntry, NewEnhancedConnection, NewRoute,
                 RouteRow,
             };
-            use $crate::store::shared::{Backend, Dialect};
+            use $crate::store::sql::{Backend, Dialect};
             use $crate::store::{Result, StoreError};
 
             type Connection = <$db as sqlx::Database>::Connection;

@@ -246,7 +246,7 @@ pub(super) const INSERT_TAG_ROW: &str = "INSERT INTO enhanced_tags \
 pub(super) const SELECT_TAGGED: &str = "SELECT id, name, tags FROM enhanced_connections \
      WHERE project_id = $1 AND status = 'ACTIVE' ORDER BY create_time, id";
 
-/// Writes `impl EnhancedSharingStore for $store`, as [`super::shared::impl_store`] does.
+/// Writes `impl EnhancedSharingStore for $store`, as [`super::classic::impl_store`] does.
 macro_rules! impl_enhanced_sharing_store {
     ($store:ident, $db:ty) => {
         const _: () = {
@@ -255,7 +255,7 @@ macro_rules! impl_enhanced_sharing_store {
                 self as sharing, ConnectionAccess, EnhancedSharingStore, GrantOutcome, GrantRecord,
                 GrantRequest, TagChange, TaggedConnection, TagsOutcome,
             };
-            use $crate::store::shared::{Backend, Dialect};
+            use $crate::store::sql::{Backend, Dialect};
             use $crate::store::{Result, StoreError};
 
             fn privileges_of(raw: &str) -> Result<Vec<String>> {

@@ -121,7 +121,7 @@ impl ProjectUsage {
     }
 }
 
-/// Writes `impl QueueSettingsStore for $store`, as [`super::shared::impl_store`] does.
+/// Writes `impl QueueSettingsStore for $store`, as [`super::classic::impl_store`] does.
 macro_rules! impl_queue_settings_store {
     ($store:ident, $db:ty) => {
         const _: () = {
@@ -131,7 +131,7 @@ macro_rules! impl_queue_settings_store {
             use $crate::store::queue_settings::{
                 self as settings, AgencyRecord, NamedTable, ProjectUsage, QueueSettingsStore,
             };
-            use $crate::store::shared::Backend;
+            use $crate::store::sql::Backend;
 
             #[async_trait::async_trait]
             impl QueueSettingsStore for $store {
@@ -156,7 +156,11 @@ macro_rules! impl_queue_settings_store {
                         .bind(&new)
                         .execute(self.writer())
                         .await?;
-                    Ok(done.rows_affected() > 0)
+                    let swapped = done.rows_affected() > 0;
+                    if swapped {
+                        self.announce($crate::store::Change::Project(project.as_str()));
+                    }
+                    Ok(swapped)
                 }
 
                 async fn count_enhanced_bound(
