@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::Result;
+use super::{Refusable, Result};
 use crate::domain::{ConnectionId, ProjectId, QueueName, Tag, TagFilter, Tags};
 
 /// `enhanced_bindings.kind` of a bound queue.
@@ -206,10 +206,9 @@ pub struct NewRoute {
     pub now: i64,
 }
 
-/// The end of a change to an enhanced connection.
+/// Why a change to an enhanced connection was refused (nothing changed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnhancedOutcome {
-    Done,
+pub enum EnhancedRefusal {
     /// No such connection visible to the project.
     NotFound,
     /// Visible through a grant, but only the owner may do this.
@@ -253,7 +252,7 @@ pub trait EnhancedStore: Send + Sync {
         new: &NewEnhancedConnection,
         declared: &[QueueName],
         limits: &EnhancedLimits,
-    ) -> Result<EnhancedOutcome>;
+    ) -> Refusable<(), EnhancedRefusal>;
 
     /// A page of the project's own connections of one status, by create time then id,
     /// with their bindings and routes (two more statements for the whole page).
@@ -271,13 +270,13 @@ pub trait EnhancedStore: Send + Sync {
     ) -> Result<Option<EnhancedView>>;
 
     /// Soft-deletes an owner's connection, removing its bindings, grants and tags; a
-    /// DELETED one is `Done` again (idempotent).
+    /// DELETED one is deleted again (idempotent).
     async fn delete_enhanced(
         &self,
         project: &ProjectId,
         id: ConnectionId,
         now: i64,
-    ) -> Result<EnhancedOutcome>;
+    ) -> Refusable<(), EnhancedRefusal>;
 
     /// Binds queues and pools of `viewer`'s project: new ones CREATING, FAILED ones back
     /// to CREATING, CREATING/ACTIVE ones unchanged.
@@ -294,7 +293,7 @@ pub trait EnhancedStore: Send + Sync {
         declared: &[QueueName],
         limits: &EnhancedLimits,
         now: i64,
-    ) -> Result<EnhancedOutcome>;
+    ) -> Refusable<(), EnhancedRefusal>;
 
     /// Removes `viewer`'s project's bindings of these queues and pools, whatever their
     /// status; `NotBound` (changing nothing) if one is not bound.
@@ -304,7 +303,7 @@ pub trait EnhancedStore: Send + Sync {
         id: ConnectionId,
         queues: &[QueueName],
         pools: &[QueueName],
-    ) -> Result<EnhancedOutcome>;
+    ) -> Refusable<(), EnhancedRefusal>;
 
     /// Replaces an owner's connection's host entries.
     async fn replace_enhanced_hosts(
@@ -313,16 +312,16 @@ pub trait EnhancedStore: Send + Sync {
         id: ConnectionId,
         hosts: &[HostEntry],
         now: i64,
-    ) -> Result<EnhancedOutcome>;
+    ) -> Refusable<(), EnhancedRefusal>;
 
-    /// Adds a route (the owner only: a grantee gets [`EnhancedOutcome::OwnerOnly`]).
+    /// Adds a route (the owner only: a grantee gets [`EnhancedRefusal::OwnerOnly`]).
     async fn add_enhanced_route(
         &self,
         viewer: &ProjectId,
         id: ConnectionId,
         route: &NewRoute,
         limits: &EnhancedLimits,
-    ) -> Result<EnhancedOutcome>;
+    ) -> Refusable<(), EnhancedRefusal>;
 
     /// Removes a route by name (the owner only, as [`add_enhanced_route`](Self::add_enhanced_route)).
     async fn delete_enhanced_route(
@@ -330,7 +329,7 @@ pub trait EnhancedStore: Send + Sync {
         viewer: &ProjectId,
         id: ConnectionId,
         name: &str,
-    ) -> Result<EnhancedOutcome>;
+    ) -> Refusable<(), EnhancedRefusal>;
 
     /// Removes DELETED connections deleted before the given time (with their routes).
     async fn purge_deleted_enhanced(&self, deleted_before: i64) -> Result<u64>;
@@ -592,12 +591,12 @@ macro_rules! impl_enhanced_store {
             use $crate::domain::{ConnectionId, ProjectId, QueueName};
             use $crate::store::enhanced::{
                 self as enhanced, BindingKind, BindingRow, ConnectionRow, EnhancedAccess,
-                EnhancedConnectionRecord, EnhancedLimits, EnhancedListQuery, EnhancedOutcome,
+                EnhancedConnectionRecord, EnhancedLimits, EnhancedListQuery, EnhancedRefusal,
                 EnhancedStore, EnhancedView, HostEntry, NewEnhancedConnection, NewRoute,
                 RouteRow,
             };
-            use $crate::store::sql::{Backend, Dialect};
-            use $crate::store::{Result, StoreError};
+            use $crate::store::sql::{Backend, Change, Dialect};
+            use $crate::store::{Refusable, Result, StoreError};
 
             type Connection = <$db as sqlx::Database>::Connection;
 
@@ -614,11 +613,13 @@ macro_rules! impl_enhanced_store {
                 /// Commits a change that was done; any other outcome is a refusal, which
                 /// leaves nothing behind.
                 async fn settle(
+                    &self,
                     transaction: sqlx::Transaction<'static, $db>,
-                    outcome: EnhancedOutcome,
-                ) -> Result<EnhancedOutcome> {
-                    if outcome == EnhancedOutcome::Done {
-                        transaction.commit().await?;
+                    change: Change<'_>,
+                    outcome: std::result::Result<(), EnhancedRefusal>,
+                ) -> Refusable<(), EnhancedRefusal> {
+                    if outcome.is_ok() {
+                        self.commit(transaction, change).await?;
                     } else {
                         transaction.rollback().await?;
                     }
@@ -728,7 +729,7 @@ macro_rules! impl_enhanced_store {
                     declared: &[QueueName],
                     limits: &EnhancedLimits,
                     now: i64,
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     if let Some(missing) = Self::enhanced_missing(
                         connection,
                         project,
@@ -738,13 +739,13 @@ macro_rules! impl_enhanced_store {
                     )
                     .await?
                     {
-                        return Ok(EnhancedOutcome::UnknownQueue(missing));
+                        return Ok(Err(EnhancedRefusal::UnknownQueue(missing)));
                     }
                     if let Some(missing) =
                         Self::enhanced_missing(connection, project, BindingKind::Pool, pools, &[])
                             .await?
                     {
-                        return Ok(EnhancedOutcome::UnknownPool(missing));
+                        return Ok(Err(EnhancedRefusal::UnknownPool(missing)));
                     }
                     let wanted = queues
                         .iter()
@@ -767,11 +768,11 @@ macro_rules! impl_enhanced_store {
                         .fetch_one(&mut *connection)
                         .await?;
                     if bound > i64::from(limits.bindings_per_connection) {
-                        return Ok(EnhancedOutcome::TooManyBindings(
+                        return Ok(Err(EnhancedRefusal::TooManyBindings(
                             limits.bindings_per_connection,
-                        ));
+                        )));
                     }
-                    Ok(EnhancedOutcome::Done)
+                    Ok(Ok(()))
                 }
 
                 /// Bindings and routes of these connections, each in one statement.
@@ -837,7 +838,7 @@ macro_rules! impl_enhanced_store {
                     new: &NewEnhancedConnection,
                     declared: &[QueueName],
                     limits: &EnhancedLimits,
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     let project = &new.project_id;
                     let id = new.id.to_string();
                     let hosts = serde_json::to_string(&new.hosts)
@@ -851,9 +852,9 @@ macro_rules! impl_enhanced_store {
                         .await?;
                     if live >= i64::from(limits.connections_per_project) {
                         transaction.rollback().await?;
-                        return Ok(EnhancedOutcome::QuotaReached(
+                        return Ok(Err(EnhancedRefusal::QuotaReached(
                             limits.connections_per_project,
-                        ));
+                        )));
                     }
                     let taken: Option<String> = sqlx::query_scalar(enhanced::SELECT_LIVE_NAME)
                         .bind(project.as_str())
@@ -862,7 +863,7 @@ macro_rules! impl_enhanced_store {
                         .await?;
                     if taken.is_some() {
                         transaction.rollback().await?;
-                        return Ok(EnhancedOutcome::NameTaken);
+                        return Ok(Err(EnhancedRefusal::NameTaken));
                     }
                     let inserted = sqlx::query(enhanced::INSERT_CONNECTION)
                         .bind(&id)
@@ -880,7 +881,7 @@ macro_rules! impl_enhanced_store {
                         Ok(_) => {}
                         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
                             transaction.rollback().await?;
-                            return Ok(EnhancedOutcome::NameTaken);
+                            return Ok(Err(EnhancedRefusal::NameTaken));
                         }
                         Err(error) => return Err(error.into()),
                     }
@@ -904,12 +905,8 @@ macro_rules! impl_enhanced_store {
                         new.now,
                     )
                     .await?;
-                    if outcome != EnhancedOutcome::Done {
-                        transaction.rollback().await?;
-                        return Ok(outcome);
-                    }
-                    transaction.commit().await?;
-                    Ok(EnhancedOutcome::Done)
+                    self.settle(transaction, Change::Project(project.as_str()), outcome)
+                        .await
                 }
 
                 async fn list_enhanced(
@@ -1013,24 +1010,24 @@ macro_rules! impl_enhanced_store {
                     project: &ProjectId,
                     id: ConnectionId,
                     now: i64,
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
                     match Self::enhanced_reach(&mut transaction, project, &id).await? {
                         Reach::Missing => {
                             transaction.rollback().await?;
-                            return Ok(EnhancedOutcome::NotFound);
+                            return Ok(Err(EnhancedRefusal::NotFound));
                         }
                         Reach::Reached {
                             access: EnhancedAccess::Grantee,
                             ..
                         } => {
                             transaction.rollback().await?;
-                            return Ok(EnhancedOutcome::OwnerOnly);
+                            return Ok(Err(EnhancedRefusal::OwnerOnly));
                         }
                         Reach::Reached { deleted: true, .. } => {
                             transaction.rollback().await?;
-                            return Ok(EnhancedOutcome::Done);
+                            return Ok(Ok(()));
                         }
                         Reach::Reached { .. } => {}
                     }
@@ -1049,8 +1046,9 @@ macro_rules! impl_enhanced_store {
                         .bind(now)
                         .execute(&mut *transaction)
                         .await?;
-                    transaction.commit().await?;
-                    Ok(EnhancedOutcome::Done)
+                    self.commit(transaction, Change::Project(project.as_str()))
+                        .await?;
+                    Ok(Ok(()))
                 }
 
                 async fn bind_enhanced(
@@ -1062,13 +1060,13 @@ macro_rules! impl_enhanced_store {
                     declared: &[QueueName],
                     limits: &EnhancedLimits,
                     now: i64,
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
                     let outcome = match Self::enhanced_reach(&mut transaction, viewer, &id).await?
                     {
-                        Reach::Missing => EnhancedOutcome::NotFound,
-                        Reach::Reached { deleted: true, .. } => EnhancedOutcome::Deleted,
+                        Reach::Missing => Err(EnhancedRefusal::NotFound),
+                        Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
                         Reach::Reached { .. } => {
                             Self::enhanced_bind_in(
                                 &mut transaction,
@@ -1083,7 +1081,8 @@ macro_rules! impl_enhanced_store {
                             .await?
                         }
                     };
-                    Self::settle(transaction, outcome).await
+                    self.settle(transaction, Change::Project(viewer.as_str()), outcome)
+                        .await
                 }
 
                 async fn unbind_enhanced(
@@ -1092,17 +1091,17 @@ macro_rules! impl_enhanced_store {
                     id: ConnectionId,
                     queues: &[QueueName],
                     pools: &[QueueName],
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
                     match Self::enhanced_reach(&mut transaction, viewer, &id).await? {
                         Reach::Missing => {
                             transaction.rollback().await?;
-                            return Ok(EnhancedOutcome::NotFound);
+                            return Ok(Err(EnhancedRefusal::NotFound));
                         }
                         Reach::Reached { deleted: true, .. } => {
                             transaction.rollback().await?;
-                            return Ok(EnhancedOutcome::Deleted);
+                            return Ok(Err(EnhancedRefusal::Deleted));
                         }
                         Reach::Reached { .. } => {}
                     }
@@ -1124,10 +1123,10 @@ macro_rules! impl_enhanced_store {
                     });
                     if let Some((kind, name)) = not_bound {
                         transaction.rollback().await?;
-                        return Ok(EnhancedOutcome::NotBound {
+                        return Ok(Err(EnhancedRefusal::NotBound {
                             kind: *kind,
                             name: name.as_str().to_owned(),
-                        });
+                        }));
                     }
                     for (kind, name) in wanted {
                         sqlx::query(enhanced::DELETE_BINDING)
@@ -1138,8 +1137,9 @@ macro_rules! impl_enhanced_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    transaction.commit().await?;
-                    Ok(EnhancedOutcome::Done)
+                    self.commit(transaction, Change::Project(viewer.as_str()))
+                        .await?;
+                    Ok(Ok(()))
                 }
 
                 async fn replace_enhanced_hosts(
@@ -1148,19 +1148,19 @@ macro_rules! impl_enhanced_store {
                     id: ConnectionId,
                     hosts: &[HostEntry],
                     now: i64,
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
                     let hosts = serde_json::to_string(hosts)
                         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                     let mut transaction = self.begin_write().await?;
                     let outcome = match Self::enhanced_reach(&mut transaction, project, &id).await?
                     {
-                        Reach::Missing => EnhancedOutcome::NotFound,
+                        Reach::Missing => Err(EnhancedRefusal::NotFound),
                         Reach::Reached {
                             access: EnhancedAccess::Grantee,
                             ..
-                        } => EnhancedOutcome::OwnerOnly,
-                        Reach::Reached { deleted: true, .. } => EnhancedOutcome::Deleted,
+                        } => Err(EnhancedRefusal::OwnerOnly),
+                        Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
                         Reach::Reached { .. } => {
                             sqlx::query(enhanced::UPDATE_HOSTS)
                                 .bind(&id)
@@ -1168,10 +1168,11 @@ macro_rules! impl_enhanced_store {
                                 .bind(now)
                                 .execute(&mut *transaction)
                                 .await?;
-                            EnhancedOutcome::Done
+                            Ok(())
                         }
                     };
-                    Self::settle(transaction, outcome).await
+                    self.settle(transaction, Change::Project(project.as_str()), outcome)
+                        .await
                 }
 
                 async fn add_enhanced_route(
@@ -1180,19 +1181,19 @@ macro_rules! impl_enhanced_store {
                     id: ConnectionId,
                     route: &NewRoute,
                     limits: &EnhancedLimits,
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
                     let reach = Self::enhanced_reach(&mut transaction, viewer, &id).await?;
                     let outcome = match reach {
-                        Reach::Missing => EnhancedOutcome::NotFound,
+                        Reach::Missing => Err(EnhancedRefusal::NotFound),
                         // Routes are the owner's: BIND_QUEUE lets a grantee bind its own
                         // queues and pools, not steer the owner's traffic.
                         Reach::Reached {
                             access: EnhancedAccess::Grantee,
                             ..
-                        } => EnhancedOutcome::OwnerOnly,
-                        Reach::Reached { deleted: true, .. } => EnhancedOutcome::Deleted,
+                        } => Err(EnhancedRefusal::OwnerOnly),
+                        Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
                         Reach::Reached { .. } => {
                             let routes: Vec<(String, String)> =
                                 sqlx::query_as(enhanced::SELECT_ROUTES_OF)
@@ -1200,16 +1201,16 @@ macro_rules! impl_enhanced_store {
                                     .fetch_all(&mut *transaction)
                                     .await?;
                             if routes.iter().any(|(name, _)| *name == route.name) {
-                                EnhancedOutcome::RouteNameTaken(route.name.clone())
+                                Err(EnhancedRefusal::RouteNameTaken(route.name.clone()))
                             } else if let Some((name, _)) =
                                 routes.iter().find(|(_, cidr)| *cidr == route.cidr)
                             {
-                                EnhancedOutcome::RouteCidrTaken {
+                                Err(EnhancedRefusal::RouteCidrTaken {
                                     cidr: route.cidr.clone(),
                                     route: name.clone(),
-                                }
+                                })
                             } else if routes.len() >= limits.routes_per_connection as usize {
-                                EnhancedOutcome::TooManyRoutes(limits.routes_per_connection)
+                                Err(EnhancedRefusal::TooManyRoutes(limits.routes_per_connection))
                             } else {
                                 sqlx::query(enhanced::INSERT_ROUTE)
                                     .bind(&id)
@@ -1218,11 +1219,12 @@ macro_rules! impl_enhanced_store {
                                     .bind(route.now)
                                     .execute(&mut *transaction)
                                     .await?;
-                                EnhancedOutcome::Done
+                                Ok(())
                             }
                         }
                     };
-                    Self::settle(transaction, outcome).await
+                    self.settle(transaction, Change::Project(viewer.as_str()), outcome)
+                        .await
                 }
 
                 async fn delete_enhanced_route(
@@ -1230,17 +1232,17 @@ macro_rules! impl_enhanced_store {
                     viewer: &ProjectId,
                     id: ConnectionId,
                     name: &str,
-                ) -> Result<EnhancedOutcome> {
+                ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
                     let outcome = match Self::enhanced_reach(&mut transaction, viewer, &id).await?
                     {
-                        Reach::Missing => EnhancedOutcome::NotFound,
+                        Reach::Missing => Err(EnhancedRefusal::NotFound),
                         Reach::Reached {
                             access: EnhancedAccess::Grantee,
                             ..
-                        } => EnhancedOutcome::OwnerOnly,
-                        Reach::Reached { deleted: true, .. } => EnhancedOutcome::Deleted,
+                        } => Err(EnhancedRefusal::OwnerOnly),
+                        Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
                         Reach::Reached { .. } => {
                             let deleted = sqlx::query(enhanced::DELETE_ROUTE)
                                 .bind(&id)
@@ -1248,21 +1250,26 @@ macro_rules! impl_enhanced_store {
                                 .execute(&mut *transaction)
                                 .await?;
                             if deleted.rows_affected() == 0 {
-                                EnhancedOutcome::UnknownRoute(name.to_owned())
+                                Err(EnhancedRefusal::UnknownRoute(name.to_owned()))
                             } else {
-                                EnhancedOutcome::Done
+                                Ok(())
                             }
                         }
                     };
-                    Self::settle(transaction, outcome).await
+                    self.settle(transaction, Change::Project(viewer.as_str()), outcome)
+                        .await
                 }
 
                 async fn purge_deleted_enhanced(&self, deleted_before: i64) -> Result<u64> {
-                    Ok(sqlx::query(enhanced::PURGE_DELETED)
+                    let purged = sqlx::query(enhanced::PURGE_DELETED)
                         .bind(deleted_before)
                         .execute(self.writer())
                         .await?
-                        .rows_affected())
+                        .rows_affected();
+                    if purged > 0 {
+                        self.announce(Change::Everything);
+                    }
+                    Ok(purged)
                 }
             }
         };

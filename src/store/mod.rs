@@ -38,7 +38,7 @@ pub use commits::{Change, Commits};
 pub use error::{Result, StoreError};
 pub use open::{Backend, DEFAULT_DATA_DIR, OpenFor, StorageArgs, redact_url};
 pub use outcomes::{
-    BindingOutcome, CreateNamedOutcome, DeleteNamedOutcome, DeleteOutcome, ReactivateOutcome,
+    Refusable, BindingOutcome, CreateNamedOutcome, DeleteNamedOutcome, DeleteOutcome, ReactivateOutcome,
 };
 pub use records::{
     BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity,
@@ -53,7 +53,7 @@ pub use auth_infos::{
 };
 pub use enhanced::{
     BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedLimits,
-    EnhancedListQuery, EnhancedOutcome, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
+    EnhancedListQuery, EnhancedRefusal, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
     HostEntry, NewEnhancedConnection, NewRoute,
 };
 pub use enhanced_sharing::EnhancedSharingStore;

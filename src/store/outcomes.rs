@@ -2,6 +2,10 @@
 
 use crate::domain::ConnectionState;
 
+/// The answer of a write the request can be refused: `Ok(Ok(done))`, `Ok(Err(refusal))`
+/// (nothing changed; the request's fault, not the store's), or a store error.
+pub type Refusable<T, R> = super::Result<std::result::Result<T, R>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
     Deleted,
