@@ -213,7 +213,7 @@ fn validate_create(
 fn resource(binding: &EnhancedBinding) -> EnhancedConnectionResource {
     EnhancedConnectionResource {
         peer_id: binding.peer_id.clone(),
-        status: binding.status.clone(),
+        status: binding.status.to_string(),
         name: binding.name.clone(),
         err_msg: binding.err_msg.clone(),
         update_time: binding.update_time,
@@ -229,7 +229,7 @@ pub fn connection_body(
     EnhancedConnection {
         id: record.id.to_string(),
         name: record.name.clone(),
-        status: record.status.clone(),
+        status: record.status.to_string(),
         available_queue_info: record
             .bindings_of(BindingKind::Queue)
             .map(resource)
