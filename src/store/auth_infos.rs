@@ -144,28 +144,38 @@ pub(super) const AUTH_INFO_EXISTS: &str =
 pub(super) const DELETE_AUTH_INFO: &str =
     "DELETE FROM auth_infos WHERE project_id = $1 AND name = $2";
 
-/// A stored row, as read.
-pub(super) type AuthInfoRow = (String, String, String, Option<Vec<u8>>, String, i64, i64);
+/// A stored row, as [`AUTH_INFO_COLUMNS`] reads it.
+#[derive(sqlx::FromRow)]
+pub(super) struct AuthInfoRow {
+    name: String,
+    datasource_type: String,
+    attributes: String,
+    sealed_secrets: Option<Vec<u8>>,
+    owner: String,
+    create_time: i64,
+    update_time: i64,
+}
 
-pub(super) fn record_of(row: AuthInfoRow) -> Result<AuthInfoRecord> {
-    let (name, datasource_type, attributes, sealed_secrets, owner, create_time, update_time) = row;
-    let attributes = match serde_json::from_str(&attributes) {
-        Ok(Value::Object(attributes)) => attributes,
-        _ => {
+impl TryFrom<AuthInfoRow> for AuthInfoRecord {
+    type Error = super::StoreError;
+
+    fn try_from(row: AuthInfoRow) -> Result<Self> {
+        let Ok(Value::Object(attributes)) = serde_json::from_str(&row.attributes) else {
             return Err(super::StoreError::Corrupt(format!(
-                "auth info {name}: attributes are not a JSON object"
+                "auth info {}: attributes are not a JSON object",
+                row.name
             )));
-        }
-    };
-    Ok(AuthInfoRecord {
-        name,
-        datasource_type,
-        attributes,
-        sealed_secrets: sealed_secrets.unwrap_or_default(),
-        owner,
-        create_time,
-        update_time,
-    })
+        };
+        Ok(AuthInfoRecord {
+            name: row.name,
+            datasource_type: row.datasource_type,
+            attributes,
+            sealed_secrets: row.sealed_secrets.unwrap_or_default(),
+            owner: row.owner,
+            create_time: row.create_time,
+            update_time: row.update_time,
+        })
+    }
 }
 
 /// Writes `impl AuthInfoStore for $store`, as [`super::classic::impl_store`] does.
@@ -227,7 +237,7 @@ macro_rules! impl_auth_info_store {
                         .bind(name)
                         .fetch_optional(self.reader())
                         .await?;
-                    row.map(auth::record_of).transpose()
+                    row.map(AuthInfoRecord::try_from).transpose()
                 }
 
                 async fn list_auth_infos(
@@ -256,7 +266,7 @@ macro_rules! impl_auth_info_store {
                         total: u64::try_from(total).unwrap_or(0),
                         items: rows
                             .into_iter()
-                            .map(auth::record_of)
+                            .map(AuthInfoRecord::try_from)
                             .collect::<Result<_>>()?,
                     })
                 }
