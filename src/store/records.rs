@@ -2,6 +2,7 @@
 //! status an enum on the way out.
 
 use crate::domain::{
+    BindingStatus,
     ConnectionId, ConnectionState, EndpointList, ProjectId, ProjectScope, QueueName, Service,
     TagFilter, Tags,
 };
@@ -33,8 +34,7 @@ pub struct NewConnection {
 pub struct QueueBinding {
     pub peer_id: String,
     pub queue_name: String,
-    /// CREATING, ACTIVE or FAILED.
-    pub status: String,
+    pub status: BindingStatus,
     pub err_msg: String,
     pub failure_reason: Option<String>,
     pub connectivity: Option<String>,

@@ -180,19 +180,24 @@ pub(super) struct QueueBindingColumns {
     checked_from: Option<String>,
 }
 
-impl From<QueueBindingColumns> for QueueBinding {
-    fn from(row: QueueBindingColumns) -> Self {
-        QueueBinding {
+impl TryFrom<QueueBindingColumns> for QueueBinding {
+    type Error = StoreError;
+
+    fn try_from(row: QueueBindingColumns) -> Result<Self, StoreError> {
+        let status = crate::domain::BindingStatus::parse(&row.status).ok_or_else(|| {
+            StoreError::Corrupt(format!("binding {}: status {:?}", row.peer_id, row.status))
+        })?;
+        Ok(QueueBinding {
             peer_id: row.peer_id,
             queue_name: row.queue_name,
-            status: row.status,
+            status,
             err_msg: row.err_msg,
             failure_reason: row.failure_reason,
             connectivity: row.connectivity,
             last_checked_at: row.last_checked_at,
             update_time: row.update_time,
             checked_from: row.checked_from,
-        }
+        })
     }
 }
 

@@ -41,7 +41,7 @@ macro_rules! impl_classic_steps {
                         .await?;
                     let rows = rows
                         .into_iter()
-                        .map(|row| Ok((row.connection_id, row.binding.into())));
+                        .map(|row| Ok((row.connection_id, row.binding.try_into()?)));
                     $crate::store::sql::group_bindings(rows)
                 }
 

@@ -7,7 +7,7 @@ use dsconn::store::enhanced_sharing::{
     MAX_GRANTEES_PER_CONNECTION, TagChange, TagsOutcome,
 };
 use dsconn::store::{
-    DynStore, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedRefusal, EnhancedStatus,
+    DynStore, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedStatus,
     NewEnhancedConnection,
 };
 use rstest::rstest;
@@ -413,7 +413,7 @@ async fn tag_story(first: &DynStore, second: &DynStore) {
         second.connection_tags(&stranger, id).await.expect("tags"),
         None
     );
-    first
+    let _refusal = first
         .delete_enhanced(&owner, id, T0 + 5)
         .await
         .expect("delete");
