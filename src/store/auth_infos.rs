@@ -209,22 +209,11 @@ macro_rules! impl_auth_info_store {
                         .bind(new.create_time)
                         .bind(i64::from(cap))
                         .execute(&mut *transaction)
-                        .await;
-                    let outcome = match inserted {
-                        Ok(done) if done.rows_affected() == 0 => CreateNamedOutcome::CapReached,
-                        Ok(_) => CreateNamedOutcome::Created,
-                        // The primary key is (project, name): the only unique one.
-                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                            CreateNamedOutcome::AlreadyExists
-                        }
-                        Err(error) => return Err(error.into()),
-                    };
-                    if outcome == CreateNamedOutcome::Created {
-                        transaction.commit().await?;
-                    } else {
-                        transaction.rollback().await?;
-                    }
-                    Ok(outcome)
+                        .await
+                        .map(|done| done.rows_affected());
+                    let change = $crate::store::Change::Project(new.project_id.as_str());
+                    self.finish_capped_insert(transaction, inserted, change)
+                        .await
                 }
 
                 async fn get_auth_info(
@@ -290,7 +279,8 @@ macro_rules! impl_auth_info_store {
                         .execute(&mut *transaction)
                         .await?;
                     if updated.rows_affected() == 1 {
-                        transaction.commit().await?;
+                        let change = $crate::store::Change::Project(project.as_str());
+                        self.commit(transaction, change).await?;
                         return Ok(AuthInfoUpdateOutcome::Updated);
                     }
                     let exists: Option<i32> = sqlx::query_scalar(auth::AUTH_INFO_EXISTS)
@@ -312,7 +302,11 @@ macro_rules! impl_auth_info_store {
                         .bind(name)
                         .execute(self.writer())
                         .await?;
-                    Ok(deleted.rows_affected() > 0)
+                    let deleted = deleted.rows_affected() > 0;
+                    if deleted {
+                        self.announce($crate::store::Change::Project(project.as_str()));
+                    }
+                    Ok(deleted)
                 }
             }
         };

@@ -75,7 +75,10 @@ mod tests {
                     Change::Everything => "everything".to_owned(),
                     Change::Access => "access".to_owned(),
                 };
-                heard.lock().expect("not poisoned").push(format!("{name}: {change}"));
+                heard
+                    .lock()
+                    .expect("not poisoned")
+                    .push(format!("{name}: {change}"));
             });
         }
         commits.announce(Change::Project("p1"));

@@ -246,7 +246,6 @@ pub(super) const INSERT_TAG_ROW: &str = "INSERT INTO enhanced_tags \
 pub(super) const SELECT_TAGGED: &str = "SELECT id, name, tags FROM enhanced_connections \
      WHERE project_id = $1 AND status = 'ACTIVE' ORDER BY create_time, id";
 
-
 /// A grant row, as [`SELECT_GRANTS`] reads it.
 #[derive(sqlx::FromRow)]
 pub(super) struct GrantRow {
@@ -313,7 +312,7 @@ macro_rules! impl_enhanced_sharing_store {
                 GrantRequest, GrantRow, TagChange, TaggedConnection, TaggedRow, TagsOutcome,
                 privileges_of, tags_of,
             };
-            use $crate::store::sql::{Backend, Dialect};
+            use $crate::store::sql::{Backend, Change, Dialect};
             use $crate::store::{Result, StoreError};
 
             fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -410,7 +409,10 @@ macro_rules! impl_enhanced_sharing_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    transaction.commit().await?;
+                    // What the grantee sees changes as much as what the owner sees.
+                    self.commit(transaction, Change::Project(request.owner.as_str()))
+                        .await?;
+                    self.announce(Change::Project(request.grantee.as_str()));
                     Ok(GrantOutcome::Applied)
                 }
 
@@ -488,7 +490,8 @@ macro_rules! impl_enhanced_sharing_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    transaction.commit().await?;
+                    self.commit(transaction, Change::Project(owner.as_str()))
+                        .await?;
                     Ok(TagsOutcome::Applied)
                 }
 

@@ -34,29 +34,23 @@ use async_trait::async_trait;
 
 use crate::domain::{ConnectionId, ProjectId, QueueName};
 
-pub use commits::{Change, Commits};
-pub use error::{Result, StoreError};
-pub use open::{Backend, DEFAULT_DATA_DIR, OpenFor, StorageArgs, redact_url};
-pub use outcomes::{
-    Refusable, BindingOutcome, CreateNamedOutcome, DeleteNamedOutcome, DeleteOutcome, ReactivateOutcome,
-};
-pub use records::{
-    BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity,
-    CredentialRecord, ListQuery, NewConnection, NewCredential, NewPool, NewQueue, NewToken,
-    PendingBinding, PendingCheck, PoolRecord, QueueBinding, QueueRecord, SortOrder,
-    StoreStats, TokenRecord,
-};
-pub use tags::StoredTags;
 pub use auth_infos::{
     AuthInfoChange, AuthInfoPage, AuthInfoQuery, AuthInfoRecord, AuthInfoStore,
     AuthInfoUpdateOutcome, NewAuthInfo,
 };
+pub use commits::{Change, Commits};
 pub use enhanced::{
     BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedLimits,
     EnhancedListQuery, EnhancedRefusal, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
     HostEntry, NewEnhancedConnection, NewRoute,
 };
 pub use enhanced_sharing::EnhancedSharingStore;
+pub use error::{Result, StoreError};
+pub use open::{Backend, DEFAULT_DATA_DIR, OpenFor, StorageArgs, redact_url};
+pub use outcomes::{
+    BindingOutcome, CreateNamedOutcome, DeleteNamedOutcome, DeleteOutcome, ReactivateOutcome,
+    Refusable,
+};
 pub use postgres::PgStore;
 pub use queue_settings::{AgencyRecord, NamedTable, ProjectUsage, QueueSettingsStore};
 pub use queue_work::{
@@ -64,7 +58,13 @@ pub use queue_work::{
     QueueWorkStore, RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SETUP_WORK, SetupOutcome,
     SetupWork, TaskRecord, TaskResult, hosts_version,
 };
+pub use records::{
+    BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity, CredentialRecord,
+    ListQuery, NewConnection, NewCredential, NewPool, NewQueue, NewToken, PendingBinding,
+    PendingCheck, PoolRecord, QueueBinding, QueueRecord, SortOrder, StoreStats, TokenRecord,
+};
 pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
+pub use tags::StoredTags;
 
 #[async_trait]
 pub trait Store:

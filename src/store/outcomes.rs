@@ -47,4 +47,3 @@ pub enum DeleteNamedOutcome {
     /// Refused: this many live connections have the queue bound.
     Bound(u64),
 }
-

@@ -242,8 +242,11 @@ macro_rules! impl_queue_settings_store {
                         .bind(project.as_str())
                         .fetch_one(&mut *transaction)
                         .await?;
-                    self.commit(transaction, $crate::store::Change::Project(project.as_str()))
-                        .await?;
+                    self.commit(
+                        transaction,
+                        $crate::store::Change::Project(project.as_str()),
+                    )
+                    .await?;
                     AgencyRecord::try_from(row)
                 }
 

@@ -2,9 +2,8 @@
 //! status an enum on the way out.
 
 use crate::domain::{
-    BindingStatus,
-    ConnectionId, ConnectionState, EndpointList, ProjectId, ProjectScope, QueueName, Service,
-    TagFilter, Tags,
+    BindingStatus, ConnectionId, ConnectionState, EndpointList, ProjectId, ProjectScope, QueueName,
+    Service, TagFilter, Tags,
 };
 
 use super::{Result, StoreError, StoredTags};

@@ -345,3 +345,29 @@ impl TryFrom<QueueRow> for QueueRecord {
         })
     }
 }
+
+#[cfg(test)]
+mod binding_tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_binding_status_is_refused_as_corrupt_when_read() {
+        let row = |status: &str| QueueBindingColumns {
+            peer_id: "peer-q1".to_owned(),
+            queue_name: "q1".to_owned(),
+            status: status.to_owned(),
+            err_msg: String::new(),
+            failure_reason: None,
+            connectivity: None,
+            last_checked_at: None,
+            update_time: 1,
+            checked_from: None,
+        };
+        let read = QueueBinding::try_from(row("ACTIVE")).expect("a stored status");
+        assert_eq!(read.status, crate::domain::BindingStatus::Active);
+        assert!(matches!(
+            QueueBinding::try_from(row("LOST")),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}

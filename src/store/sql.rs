@@ -17,7 +17,7 @@ use sqlx::{Pool, Transaction};
 pub(super) use super::commits::{Change, Commits};
 pub(super) use super::group_commit::GroupCommit;
 use super::records::QueueBinding;
-use super::{Result, StoreError};
+use super::{CreateNamedOutcome, Result, StoreError};
 use crate::domain::{ConnectionState, ProjectId};
 
 /// SQL that the two databases spell differently.
@@ -111,6 +111,32 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
         Ok(())
     }
 
+    /// Ends a capped insert (a queue's, a pool's, an auth info's) made in `transaction`
+    /// (`inserted`: the rows it inserted): committed, announcing `change`, if its row
+    /// went in; rolled back if the cap was reached (no row) or the name is taken.
+    async fn finish_capped_insert(
+        &self,
+        transaction: Transaction<'static, Self::Db>,
+        inserted: std::result::Result<u64, sqlx::Error>,
+        change: Change<'_>,
+    ) -> Result<CreateNamedOutcome> {
+        let outcome = match inserted {
+            Ok(0) => CreateNamedOutcome::CapReached,
+            Ok(_) => CreateNamedOutcome::Created,
+            // The primary key is (project, name): the only unique one.
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                CreateNamedOutcome::AlreadyExists
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if outcome == CreateNamedOutcome::Created {
+            self.commit(transaction, change).await?;
+        } else {
+            transaction.rollback().await?;
+        }
+        Ok(outcome)
+    }
+
     /// Announces a change that committed without a transaction of the caller's (one
     /// statement on its own, or a write inside a grouped commit that has completed).
     fn announce(&self, change: Change<'_>) {
@@ -171,11 +197,15 @@ pub(super) fn group_bindings(
 }
 
 /// The query that lists a database's applied migrations (sqlx's own table).
-pub(super) const APPLIED_MIGRATIONS: &str = "SELECT version, success FROM _sqlx_migrations ORDER BY version";
+pub(super) const APPLIED_MIGRATIONS: &str =
+    "SELECT version, success FROM _sqlx_migrations ORDER BY version";
 
 /// Checks that the applied migrations (`version`, `success`) are exactly the ones this
 /// build knows: none missing, none failed, none from a newer build.
-pub(super) fn check_migrations(known: &sqlx::migrate::Migrator, applied: &[(i64, bool)]) -> Result<()> {
+pub(super) fn check_migrations(
+    known: &sqlx::migrate::Migrator,
+    applied: &[(i64, bool)],
+) -> Result<()> {
     let expected: std::collections::BTreeSet<i64> = known
         .iter()
         .filter(|migration| !migration.migration_type.is_down_migration())

@@ -23,11 +23,11 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::auth_infos::impl_auth_info_store;
+use super::classic::impl_store;
 use super::enhanced::impl_enhanced_store;
 use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_settings::impl_queue_settings_store;
 use super::queue_work::impl_queue_work_store;
-use super::classic::impl_store;
 use super::sql::{Backend, Commits, Dialect, GroupCommit};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;

@@ -3748,10 +3748,7 @@ mod enhanced {
             let delete =
                 tokio::spawn(async move { deleter.delete_enhanced(&p2, new.id, T0 + 200).await });
             let bound = bind.await.expect("bind task").expect("bind");
-            assert_eq!(
-                delete.await.expect("delete task").expect("delete"),
-                Ok(())
-            );
+            assert_eq!(delete.await.expect("delete task").expect("delete"), Ok(()));
             assert!(
                 matches!(bound, Ok(()) | Err(EnhancedRefusal::Deleted)),
                 "round {round}: {bound:?}"

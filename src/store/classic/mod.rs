@@ -23,16 +23,15 @@ macro_rules! impl_store {
             use $crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName};
             use $crate::store::classic::statements as shared;
             use $crate::store::rows::{
-                self, ConnectionRow, CredentialRow, PendingBindingRow, PendingRow, QueueRow,
-                TokenRow,
+                self, ConnectionRow, CredentialRow, PendingBindingRow, QueueRow, TokenRow,
             };
             use $crate::store::sql::{Backend, BindingsByConnection, Change, Claim, Dialect};
             use $crate::store::{
                 BindingOutcome, BindingResult, CheckResult, ConnectionPage, ConnectionRecord,
                 Connectivity, CreateNamedOutcome, CredentialRecord, DeleteNamedOutcome,
                 DeleteOutcome, ListQuery, NewConnection, NewCredential, NewPool, NewQueue,
-                NewToken, PendingBinding, PendingCheck, PoolRecord, QueueRecord,
-                ReactivateOutcome, Result, SortOrder, Store, StoreStats, TokenRecord,
+                NewToken, PendingBinding, PendingCheck, PoolRecord, QueueRecord, ReactivateOutcome,
+                Result, SortOrder, Store, StoreStats, TokenRecord,
             };
 
             #[async_trait::async_trait]
@@ -272,8 +271,7 @@ macro_rules! impl_store {
                     now: i64,
                 ) -> Result<Vec<PendingCheck>> {
                     let claim = Claim::new(owner, lease, limit, now);
-                    let rows: Vec<PendingRow> = self.claim(Self::CLAIM_CREATING, claim).await?;
-                    rows.into_iter().map(PendingCheck::try_from).collect()
+                    self.claim_checks(Self::CLAIM_CREATING, claim).await
                 }
 
                 async fn record_progress(
@@ -407,8 +405,7 @@ macro_rules! impl_store {
                     now: i64,
                 ) -> Result<Vec<PendingCheck>> {
                     let claim = Claim::new(owner, lease, limit, now);
-                    let due: Vec<PendingRow> = self.claim(Self::CLAIM_RECHECKS, claim).await?;
-                    due.into_iter().map(PendingCheck::try_from).collect()
+                    self.claim_checks(Self::CLAIM_RECHECKS, claim).await
                 }
 
                 async fn record_connectivity(

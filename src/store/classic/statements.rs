@@ -35,7 +35,10 @@ pub(in crate::store) fn normalized_url(service: &str, destination: &str) -> Stri
 const MAX_MESSAGE_CHARS: usize = 4096;
 
 /// The message of a connection reached neither from the server nor from its queues.
-pub(in crate::store) fn unreached_message(server_message: &str, queue_failures: &[String]) -> String {
+pub(in crate::store) fn unreached_message(
+    server_message: &str,
+    queue_failures: &[String],
+) -> String {
     if queue_failures.is_empty() {
         return server_message.to_owned();
     }
@@ -176,7 +179,8 @@ pub(in crate::store) const RECORD_BINDING_RESULT: &str = "UPDATE queue_bindings 
      RETURNING connection_id";
 
 /// The project of a connection, for the change its binding's result makes.
-pub(in crate::store) const SELECT_PROJECT_OF: &str = "SELECT project_id FROM connections WHERE id = $1";
+pub(in crate::store) const SELECT_PROJECT_OF: &str =
+    "SELECT project_id FROM connections WHERE id = $1";
 
 /// What decides the state of a connection that waits for its queues' checks.
 pub(in crate::store) const SELECT_AWAITING: &str = "SELECT service, destination, message FROM connections \
@@ -243,7 +247,8 @@ pub(in crate::store) const RECHECK_FAILED_BINDINGS: &str = "UPDATE queue_binding
          lease_owner = NULL, lease_until = NULL \
      WHERE connection_id = $2 AND status = 'FAILED'";
 
-pub(in crate::store) const DELETE_BINDINGS_OF: &str = "DELETE FROM queue_bindings WHERE connection_id = $1";
+pub(in crate::store) const DELETE_BINDINGS_OF: &str =
+    "DELETE FROM queue_bindings WHERE connection_id = $1";
 
 pub(in crate::store) const RELEASE_RECHECK: &str = "UPDATE connections \
      SET next_check_at = $1, lease_owner = NULL, lease_until = NULL \
@@ -291,7 +296,8 @@ pub(in crate::store) const COUNT_BOUND_CONNECTIONS: &str = "SELECT COUNT(DISTINC
      FROM queue_bindings b JOIN connections c ON c.id = b.connection_id \
      WHERE c.project_id = $1 AND b.queue_name = $2 AND c.state <> 'DELETED'";
 
-pub(in crate::store) const DELETE_QUEUE: &str = "DELETE FROM queues WHERE project_id = $1 AND name = $2";
+pub(in crate::store) const DELETE_QUEUE: &str =
+    "DELETE FROM queues WHERE project_id = $1 AND name = $2";
 
 pub(in crate::store) const DELETE_POOL: &str =
     "DELETE FROM elastic_resource_pools WHERE project_id = $1 AND name = $2";

@@ -11,16 +11,26 @@ macro_rules! impl_classic_steps {
 
             use $crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName};
             use $crate::store::classic::statements as shared;
-            use $crate::store::rows::{self, BindingRow};
-            use $crate::store::sql::{Backend, BindingsByConnection, Change, Dialect};
+            use $crate::store::rows::{self, BindingRow, PendingRow};
+            use $crate::store::sql::{Backend, BindingsByConnection, Change, Claim, Dialect};
             use $crate::store::{
                 BindingOutcome, CheckResult, Connectivity, CreateNamedOutcome, ListQuery,
-                NewConnection, NewQueue, Result, StoreError,
+                NewConnection, NewQueue, PendingCheck, Result, StoreError,
             };
 
             type Connection = <$db as sqlx::Database>::Connection;
 
             impl $store {
+                /// Runs one of the claims of connections (new ones, or re-checks).
+                async fn claim_checks(
+                    &self,
+                    statement: &'static str,
+                    claim: Claim<'_>,
+                ) -> Result<Vec<PendingCheck>> {
+                    let rows: Vec<PendingRow> = self.claim(statement, claim).await?;
+                    rows.into_iter().map(PendingCheck::try_from).collect()
+                }
+
                 /// The bindings of these connections, in one query, by connection id.
                 async fn bindings_for(
                     connection: &mut Connection,
@@ -358,23 +368,11 @@ macro_rules! impl_classic_steps {
                         .bind(new.create_time)
                         .bind(i64::from(cap))
                         .execute(&mut *transaction)
-                        .await;
-                    let outcome = match inserted {
-                        Ok(done) if done.rows_affected() == 0 => CreateNamedOutcome::CapReached,
-                        Ok(_) => CreateNamedOutcome::Created,
-                        // The primary key is (project, name): the only unique one.
-                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                            CreateNamedOutcome::AlreadyExists
-                        }
-                        Err(error) => return Err(error.into()),
-                    };
-                    if outcome == CreateNamedOutcome::Created {
-                        let project = Change::Project(new.project_id.as_str());
-                        self.commit(transaction, project).await?;
-                    } else {
-                        transaction.rollback().await?;
-                    }
-                    Ok(outcome)
+                        .await
+                        .map(|done| done.rows_affected());
+                    let change = Change::Project(new.project_id.as_str());
+                    self.finish_capped_insert(transaction, inserted, change)
+                        .await
                 }
 
                 /// A create's writes, in the caller's transaction: the quota, the row, its
@@ -540,7 +538,6 @@ macro_rules! impl_classic_steps {
                     )
                 }
             }
-
         };
     };
 }

@@ -68,7 +68,10 @@ impl TryFrom<ConnectionRow> for EnhancedConnectionRecord {
         let id = ConnectionId::parse(&row.id)
             .ok_or_else(|| StoreError::Corrupt(format!("enhanced connection id {:?}", row.id)))?;
         let status = EnhancedStatus::parse(&row.status).ok_or_else(|| {
-            StoreError::Corrupt(format!("status {:?} of enhanced connection {id}", row.status))
+            StoreError::Corrupt(format!(
+                "status {:?} of enhanced connection {id}",
+                row.status
+            ))
         })?;
         let hosts: Vec<HostEntry> = serde_json::from_str(&row.hosts)
             .map_err(|error| StoreError::Corrupt(format!("hosts of {id}: {error}")))?;

@@ -28,10 +28,8 @@ pub(in crate::store) const CONNECTION_COLUMNS: &str = "c.id, c.project_id, c.nam
      c.update_time, c.deleted_at, \
      NOT EXISTS (SELECT 1 FROM enhanced_grants g WHERE g.connection_id = c.id) AS is_privis";
 
-
 pub(in crate::store) const BINDING_COLUMNS: &str = "connection_id, kind, project_id, name, peer_id, \
      status, err_msg, checked_from, create_time, update_time";
-
 
 pub(in crate::store) const INSERT_CONNECTION: &str = "INSERT INTO enhanced_connections (id, project_id, \
      name, status, dest_vpc_id, dest_network_id, routetable_id, hosts, tags, create_time, \
@@ -76,8 +74,10 @@ pub(in crate::store) const MARK_DELETED: &str = "UPDATE enhanced_connections \
 
 pub(in crate::store) const DELETE_BINDINGS_OF: &str =
     "DELETE FROM enhanced_bindings WHERE connection_id = $1";
-pub(in crate::store) const DELETE_GRANTS_OF: &str = "DELETE FROM enhanced_grants WHERE connection_id = $1";
-pub(in crate::store) const DELETE_TAGS_OF: &str = "DELETE FROM enhanced_tags WHERE connection_id = $1";
+pub(in crate::store) const DELETE_GRANTS_OF: &str =
+    "DELETE FROM enhanced_grants WHERE connection_id = $1";
+pub(in crate::store) const DELETE_TAGS_OF: &str =
+    "DELETE FROM enhanced_tags WHERE connection_id = $1";
 
 /// `update_time` only moves forward, by at least 1 ms: it stamps the hosts, and a queue's
 /// hosts file version ([`crate::store::queue_work::hosts_version`]) must change with them even
