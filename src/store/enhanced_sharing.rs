@@ -288,6 +288,12 @@ impl TryFrom<TaggedRow> for TaggedConnection {
     }
 }
 
+/// Whether a connection's stored status (None: no such connection of the owner) is a
+/// live one's.
+pub(super) fn is_live(status: Option<&str>) -> bool {
+    status.and_then(super::EnhancedStatus::parse) == Some(super::EnhancedStatus::Active)
+}
+
 /// A stored privileges list.
 pub(super) fn privileges_of(raw: &str) -> Result<Vec<String>> {
     serde_json::from_str(raw).map_err(|error| {
@@ -334,7 +340,7 @@ macro_rules! impl_enhanced_sharing_store {
                         .fetch_optional(self.reader())
                         .await?;
                     if let Some(status) = owned {
-                        return Ok(Some(if status == "ACTIVE" {
+                        return Ok(Some(if sharing::is_live(Some(&status)) {
                             ConnectionAccess::OwnerLive
                         } else {
                             ConnectionAccess::OwnerDeleted
@@ -360,7 +366,7 @@ macro_rules! impl_enhanced_sharing_store {
                             .bind(request.owner.as_str())
                             .fetch_optional(&mut *transaction)
                             .await?;
-                        if status.as_deref() != Some("ACTIVE") {
+                        if !sharing::is_live(status.as_deref()) {
                             transaction.rollback().await?;
                             return Ok(GrantOutcome::NotFound(change.connection_id));
                         }
@@ -429,7 +435,7 @@ macro_rules! impl_enhanced_sharing_store {
                         .bind(owner.as_str())
                         .fetch_optional(&mut *transaction)
                         .await?;
-                    if status.as_deref() != Some("ACTIVE") {
+                    if !sharing::is_live(status.as_deref()) {
                         transaction.rollback().await?;
                         return Ok(None);
                     }

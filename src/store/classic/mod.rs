@@ -22,6 +22,7 @@ macro_rules! impl_store {
 
             use $crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName};
             use $crate::store::classic::statements as shared;
+            use $crate::store::queue_settings::NamedTable;
             use $crate::store::rows::{
                 self, ConnectionRow, CredentialRow, PendingBindingRow, QueueRow, TokenRow,
             };
@@ -569,48 +570,7 @@ macro_rules! impl_store {
                     project: &ProjectId,
                     name: &str,
                 ) -> Result<DeleteNamedOutcome> {
-                    static SELECT: LazyLock<String> = LazyLock::new(|| {
-                        let lock = $store::LOCK_FOR_UPDATE;
-                        format!("SELECT name FROM queues WHERE project_id = $1 AND name = $2{lock}")
-                    });
-                    let mut transaction = self.begin_write().await?;
-                    let found: Option<String> = sqlx::query_scalar(&SELECT)
-                        .bind(project.as_str())
-                        .bind(name)
-                        .fetch_optional(&mut *transaction)
-                        .await?;
-                    if found.is_none() {
-                        transaction.rollback().await?;
-                        return Ok(DeleteNamedOutcome::NotFound);
-                    }
-                    // Read after the lock: sees every bind committed before it.
-                    let bound: i64 = sqlx::query_scalar(shared::COUNT_BOUND_CONNECTIONS)
-                        .bind(project.as_str())
-                        .bind(name)
-                        .fetch_one(&mut *transaction)
-                        .await?;
-                    let enhanced_bound: i64 =
-                        sqlx::query_scalar($crate::store::enhanced::COUNT_ENHANCED_BOUND)
-                            .bind(project.as_str())
-                            .bind($crate::store::enhanced::KIND_QUEUE)
-                            .bind(name)
-                            .fetch_one(&mut *transaction)
-                            .await?;
-                    let bound = bound.saturating_add(enhanced_bound);
-                    if bound > 0 {
-                        transaction.rollback().await?;
-                        return Ok(DeleteNamedOutcome::Bound(
-                            u64::try_from(bound).unwrap_or_default(),
-                        ));
-                    }
-                    sqlx::query(shared::DELETE_QUEUE)
-                        .bind(project.as_str())
-                        .bind(name)
-                        .execute(&mut *transaction)
-                        .await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
-                        .await?;
-                    Ok(DeleteNamedOutcome::Deleted)
+                    self.delete_named(NamedTable::Queues, project, name).await
                 }
 
                 async fn create_pool(&self, new: &NewPool, cap: u32) -> Result<CreateNamedOutcome> {
@@ -627,45 +587,7 @@ macro_rules! impl_store {
                     project: &ProjectId,
                     name: &str,
                 ) -> Result<DeleteNamedOutcome> {
-                    static SELECT: LazyLock<String> = LazyLock::new(|| {
-                        let lock = $store::LOCK_FOR_UPDATE;
-                        format!(
-                            "SELECT name FROM elastic_resource_pools \
-                             WHERE project_id = $1 AND name = $2{lock}"
-                        )
-                    });
-                    let mut transaction = self.begin_write().await?;
-                    let found: Option<String> = sqlx::query_scalar(&SELECT)
-                        .bind(project.as_str())
-                        .bind(name)
-                        .fetch_optional(&mut *transaction)
-                        .await?;
-                    if found.is_none() {
-                        transaction.rollback().await?;
-                        return Ok(DeleteNamedOutcome::NotFound);
-                    }
-                    // Read after the lock: sees every bind committed before it.
-                    let bound: i64 =
-                        sqlx::query_scalar($crate::store::enhanced::COUNT_ENHANCED_BOUND)
-                            .bind(project.as_str())
-                            .bind($crate::store::enhanced::KIND_POOL)
-                            .bind(name)
-                            .fetch_one(&mut *transaction)
-                            .await?;
-                    if bound > 0 {
-                        transaction.rollback().await?;
-                        return Ok(DeleteNamedOutcome::Bound(
-                            u64::try_from(bound).unwrap_or_default(),
-                        ));
-                    }
-                    sqlx::query(shared::DELETE_POOL)
-                        .bind(project.as_str())
-                        .bind(name)
-                        .execute(&mut *transaction)
-                        .await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
-                        .await?;
-                    Ok(DeleteNamedOutcome::Deleted)
+                    self.delete_named(NamedTable::Pools, project, name).await
                 }
 
                 async fn insert_credential(&self, credential: &NewCredential) -> Result<()> {

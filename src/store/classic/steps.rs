@@ -11,11 +11,12 @@ macro_rules! impl_classic_steps {
 
             use $crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName};
             use $crate::store::classic::statements as shared;
+            use $crate::store::queue_settings::NamedTable;
             use $crate::store::rows::{self, BindingRow, PendingRow};
             use $crate::store::sql::{Backend, BindingsByConnection, Change, Claim, Dialect};
             use $crate::store::{
-                BindingOutcome, CheckResult, Connectivity, CreateNamedOutcome, ListQuery,
-                NewConnection, NewQueue, PendingCheck, Result, StoreError,
+                BindingOutcome, CheckResult, Connectivity, CreateNamedOutcome, DeleteNamedOutcome,
+                ListQuery, NewConnection, NewQueue, PendingCheck, Result, StoreError,
             };
 
             type Connection = <$db as sqlx::Database>::Connection;
@@ -348,6 +349,82 @@ macro_rules! impl_classic_steps {
                         Some(missing) => Err(StoreError::UnknownQueue((*missing).to_owned())),
                         None => Ok(()),
                     }
+                }
+
+                /// Deletes a queue or pool that no live connection (classic or enhanced)
+                /// has bound. Atomic with binding: the row is read with
+                /// `LOCK_FOR_UPDATE`, so a bind that commits first makes the delete
+                /// refused, and one that commits after finds no queue or pool.
+                async fn delete_named(
+                    &self,
+                    table: NamedTable,
+                    project: &ProjectId,
+                    name: &str,
+                ) -> Result<DeleteNamedOutcome> {
+                    static SELECT_QUEUE: LazyLock<String> = LazyLock::new(|| {
+                        let lock = $store::LOCK_FOR_UPDATE;
+                        format!("SELECT name FROM queues WHERE project_id = $1 AND name = $2{lock}")
+                    });
+                    static SELECT_POOL: LazyLock<String> = LazyLock::new(|| {
+                        let lock = $store::LOCK_FOR_UPDATE;
+                        format!(
+                            "SELECT name FROM elastic_resource_pools \
+                             WHERE project_id = $1 AND name = $2{lock}"
+                        )
+                    });
+                    let (select, delete, kind) = match table {
+                        NamedTable::Queues => (
+                            SELECT_QUEUE.as_str(),
+                            shared::DELETE_QUEUE,
+                            $crate::store::enhanced::KIND_QUEUE,
+                        ),
+                        NamedTable::Pools => (
+                            SELECT_POOL.as_str(),
+                            shared::DELETE_POOL,
+                            $crate::store::enhanced::KIND_POOL,
+                        ),
+                    };
+                    let mut transaction = self.begin_write().await?;
+                    let found: Option<String> = sqlx::query_scalar(select)
+                        .bind(project.as_str())
+                        .bind(name)
+                        .fetch_optional(&mut *transaction)
+                        .await?;
+                    if found.is_none() {
+                        transaction.rollback().await?;
+                        return Ok(DeleteNamedOutcome::NotFound);
+                    }
+                    // Read after the lock: sees every bind committed before it.
+                    let mut bound: i64 =
+                        sqlx::query_scalar($crate::store::enhanced::COUNT_ENHANCED_BOUND)
+                            .bind(project.as_str())
+                            .bind(kind)
+                            .bind(name)
+                            .fetch_one(&mut *transaction)
+                            .await?;
+                    if table == NamedTable::Queues {
+                        // Only queues are bound to classic connections.
+                        let classic: i64 = sqlx::query_scalar(shared::COUNT_BOUND_CONNECTIONS)
+                            .bind(project.as_str())
+                            .bind(name)
+                            .fetch_one(&mut *transaction)
+                            .await?;
+                        bound = bound.saturating_add(classic);
+                    }
+                    if bound > 0 {
+                        transaction.rollback().await?;
+                        return Ok(DeleteNamedOutcome::Bound(
+                            u64::try_from(bound).unwrap_or_default(),
+                        ));
+                    }
+                    sqlx::query(delete)
+                        .bind(project.as_str())
+                        .bind(name)
+                        .execute(&mut *transaction)
+                        .await?;
+                    self.commit(transaction, Change::Project(project.as_str()))
+                        .await?;
+                    Ok(DeleteNamedOutcome::Deleted)
                 }
 
                 /// Inserts a queue or pool with `insert` ([`shared::INSERT_QUEUE`] or

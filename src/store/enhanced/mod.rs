@@ -32,9 +32,6 @@ pub const KIND_POOL: &str = "pool";
 pub const STATUS_ACTIVE: &str = "ACTIVE";
 pub const STATUS_DELETED: &str = "DELETED";
 
-/// A binding's status right after it is made (or retried after FAILED).
-pub const BINDING_CREATING: &str = "CREATING";
-
 /// What a binding binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BindingKind {
