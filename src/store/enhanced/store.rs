@@ -48,6 +48,29 @@ macro_rules! impl_enhanced_store {
                     Ok(outcome)
                 }
 
+                /// Begins a change only the owner of a live connection may make: its
+                /// transaction, or why `viewer` may not (nothing left behind). Hosts and
+                /// routes are the owner's: BIND_QUEUE lets a grantee bind its own queues
+                /// and pools, not steer the owner's traffic.
+                async fn begin_owner_change(
+                    &self,
+                    viewer: &ProjectId,
+                    id: &str,
+                ) -> Refusable<sqlx::Transaction<'static, $db>, EnhancedRefusal> {
+                    let mut transaction = self.begin_write().await?;
+                    let refusal = match Self::enhanced_reach(&mut transaction, viewer, id).await? {
+                        Reach::Missing => EnhancedRefusal::NotFound,
+                        Reach::Reached {
+                            access: EnhancedAccess::Grantee,
+                            ..
+                        } => EnhancedRefusal::OwnerOnly,
+                        Reach::Reached { deleted: true, .. } => EnhancedRefusal::Deleted,
+                        Reach::Reached { .. } => return Ok(Ok(transaction)),
+                    };
+                    transaction.rollback().await?;
+                    Ok(Err(refusal))
+                }
+
                 /// Reads the connection row with `LOCK_FOR_UPDATE` (changes to one
                 /// connection take turns, so counts against its limits hold) and, for a
                 /// grantee, its grant row with `LOCK_FOR_SHARE` (a concurrent revoke
@@ -573,24 +596,18 @@ macro_rules! impl_enhanced_store {
                     let id = id.to_string();
                     let hosts = serde_json::to_string(hosts)
                         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                    let mut transaction = self.begin_write().await?;
-                    let outcome = match Self::enhanced_reach(&mut transaction, project, &id).await?
-                    {
-                        Reach::Missing => Err(EnhancedRefusal::NotFound),
-                        Reach::Reached {
-                            access: EnhancedAccess::Grantee,
-                            ..
-                        } => Err(EnhancedRefusal::OwnerOnly),
-                        Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
-                        Reach::Reached { .. } => {
-                            sqlx::query(enhanced::UPDATE_HOSTS)
-                                .bind(&id)
-                                .bind(&hosts)
-                                .bind(now)
-                                .execute(&mut *transaction)
-                                .await?;
-                            Ok(())
-                        }
+                    let mut transaction = match self.begin_owner_change(project, &id).await? {
+                        Ok(transaction) => transaction,
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
+                    let outcome = {
+                        sqlx::query(enhanced::UPDATE_HOSTS)
+                            .bind(&id)
+                            .bind(&hosts)
+                            .bind(now)
+                            .execute(&mut *transaction)
+                            .await?;
+                        Ok(())
                     };
                     self.settle(transaction, Change::Project(project.as_str()), outcome)
                         .await
@@ -604,44 +621,36 @@ macro_rules! impl_enhanced_store {
                     limits: &EnhancedLimits,
                 ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
-                    let mut transaction = self.begin_write().await?;
-                    let reach = Self::enhanced_reach(&mut transaction, viewer, &id).await?;
-                    let outcome = match reach {
-                        Reach::Missing => Err(EnhancedRefusal::NotFound),
-                        // Routes are the owner's: BIND_QUEUE lets a grantee bind its own
-                        // queues and pools, not steer the owner's traffic.
-                        Reach::Reached {
-                            access: EnhancedAccess::Grantee,
-                            ..
-                        } => Err(EnhancedRefusal::OwnerOnly),
-                        Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
-                        Reach::Reached { .. } => {
-                            let routes: Vec<RouteCidrRow> =
-                                sqlx::query_as(enhanced::SELECT_ROUTES_OF)
-                                    .bind(&id)
-                                    .fetch_all(&mut *transaction)
-                                    .await?;
-                            if routes.iter().any(|taken| taken.name == route.name) {
-                                Err(EnhancedRefusal::RouteNameTaken(route.name.clone()))
-                            } else if let Some(taken) =
-                                routes.iter().find(|taken| taken.cidr == route.cidr)
-                            {
-                                Err(EnhancedRefusal::RouteCidrTaken {
-                                    cidr: route.cidr.clone(),
-                                    route: taken.name.clone(),
-                                })
-                            } else if routes.len() >= limits.routes_per_connection as usize {
-                                Err(EnhancedRefusal::TooManyRoutes(limits.routes_per_connection))
-                            } else {
-                                sqlx::query(enhanced::INSERT_ROUTE)
-                                    .bind(&id)
-                                    .bind(&route.name)
-                                    .bind(&route.cidr)
-                                    .bind(route.now)
-                                    .execute(&mut *transaction)
-                                    .await?;
-                                Ok(())
-                            }
+                    let mut transaction = match self.begin_owner_change(viewer, &id).await? {
+                        Ok(transaction) => transaction,
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
+                    let outcome = {
+                        let routes: Vec<RouteCidrRow> =
+                            sqlx::query_as(enhanced::SELECT_ROUTES_OF)
+                                .bind(&id)
+                                .fetch_all(&mut *transaction)
+                                .await?;
+                        if routes.iter().any(|taken| taken.name == route.name) {
+                            Err(EnhancedRefusal::RouteNameTaken(route.name.clone()))
+                        } else if let Some(taken) =
+                            routes.iter().find(|taken| taken.cidr == route.cidr)
+                        {
+                            Err(EnhancedRefusal::RouteCidrTaken {
+                                cidr: route.cidr.clone(),
+                                route: taken.name.clone(),
+                            })
+                        } else if routes.len() >= limits.routes_per_connection as usize {
+                            Err(EnhancedRefusal::TooManyRoutes(limits.routes_per_connection))
+                        } else {
+                            sqlx::query(enhanced::INSERT_ROUTE)
+                                .bind(&id)
+                                .bind(&route.name)
+                                .bind(&route.cidr)
+                                .bind(route.now)
+                                .execute(&mut *transaction)
+                                .await?;
+                            Ok(())
                         }
                     };
                     self.settle(transaction, Change::Project(viewer.as_str()), outcome)
@@ -655,26 +664,20 @@ macro_rules! impl_enhanced_store {
                     name: &str,
                 ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
-                    let mut transaction = self.begin_write().await?;
-                    let outcome = match Self::enhanced_reach(&mut transaction, viewer, &id).await?
-                    {
-                        Reach::Missing => Err(EnhancedRefusal::NotFound),
-                        Reach::Reached {
-                            access: EnhancedAccess::Grantee,
-                            ..
-                        } => Err(EnhancedRefusal::OwnerOnly),
-                        Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
-                        Reach::Reached { .. } => {
-                            let deleted = sqlx::query(enhanced::DELETE_ROUTE)
-                                .bind(&id)
-                                .bind(name)
-                                .execute(&mut *transaction)
-                                .await?;
-                            if deleted.rows_affected() == 0 {
-                                Err(EnhancedRefusal::UnknownRoute(name.to_owned()))
-                            } else {
-                                Ok(())
-                            }
+                    let mut transaction = match self.begin_owner_change(viewer, &id).await? {
+                        Ok(transaction) => transaction,
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
+                    let outcome = {
+                        let deleted = sqlx::query(enhanced::DELETE_ROUTE)
+                            .bind(&id)
+                            .bind(name)
+                            .execute(&mut *transaction)
+                            .await?;
+                        if deleted.rows_affected() == 0 {
+                            Err(EnhancedRefusal::UnknownRoute(name.to_owned()))
+                        } else {
+                            Ok(())
                         }
                     };
                     self.settle(transaction, Change::Project(viewer.as_str()), outcome)
