@@ -52,6 +52,11 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let dyn_store: DynStore = store.clone();
         let read_cache = Arc::new(ReadCache::new(config.read_cache_ttl));
+        // Every committed write tells the cache, before the write answers its request.
+        dyn_store.commits().subscribe({
+            let read_cache = Arc::clone(&read_cache);
+            move |change| read_cache.committed(change)
+        });
         // One limit for every outbound socket, and for the worker's checks in flight.
         let max_concurrent_checks = config.probe.max_open_sockets();
         // Judged by the bound address: a server reachable beyond loopback keeps checks

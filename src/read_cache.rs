@@ -151,6 +151,16 @@ impl ReadCache {
         self.generations().bump(project);
     }
 
+    /// Learns of a change a store committed (its commit point's subscriber).
+    pub fn committed(&self, change: crate::store::Change<'_>) {
+        match change {
+            crate::store::Change::Project(project) => self.invalidate(project),
+            crate::store::Change::Everything => self.invalidate_all(),
+            // Who may ask changed, not what is answered.
+            crate::store::Change::Access => {}
+        }
+    }
+
     /// Forgets everything (e.g. after a purge across projects).
     pub fn invalidate_all(&self) {
         self.generations().bump_all();

@@ -615,7 +615,7 @@ mod tests {
             bindings_per_connection: 100,
             routes_per_connection: 100,
         };
-        worker
+        let _refusal = worker
             .store
             .create_enhanced(&new, &queues, &limits)
             .await

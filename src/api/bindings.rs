@@ -98,7 +98,6 @@ pub async fn associate(
         )
         .await?;
     let added = binding_outcome(outcome, id)?;
-    state.read_cache.invalidate(project.as_str());
     state.work_arrived();
     tracing::info!(connection.id = %id, added, "queues associated");
     Ok(Json(SuccessResponse {
@@ -133,7 +132,6 @@ pub async fn disassociate(
         .disassociate_queues(&project, id, &queues, now_millis())
         .await?;
     let removed = binding_outcome(outcome, id)?;
-    state.read_cache.invalidate(project.as_str());
     tracing::info!(connection.id = %id, removed, "queues disassociated");
     Ok(Json(SuccessResponse {
         is_success: true,

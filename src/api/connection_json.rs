@@ -12,7 +12,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::types::EndpointCheck;
-use crate::domain::{BindingStatus, FailureReason, Reachability};
+use crate::domain::{FailureReason, Reachability};
 use crate::probe::shorten;
 use crate::store::{ConnectionRecord, QueueBinding};
 
@@ -124,7 +124,7 @@ impl Writer {
 
     /// One entry of `available_queue_info`, fields in [`super::types::QueueInfo`] order.
     fn queue_info(&mut self, binding: &QueueBinding) -> ApiResult<()> {
-        let status = stored("binding status", &binding.status, BindingStatus::parse)?;
+        let status = binding.status;
         self.raw("{");
         self.key("peer_id");
         self.string(&binding.peer_id);
@@ -287,7 +287,7 @@ pub(super) fn show_answer(
 mod tests {
     use super::*;
     use crate::api::types::{ConnectionResponse, ListConnectionsResponse, QueueInfo};
-    use crate::domain::{ConnectionId, ConnectionState, Service, Tag};
+    use crate::domain::{BindingStatus, ConnectionId, ConnectionState, Service, Tag};
     use crate::store::StoredTags;
 
     /// The answer as serde writes it from the wire types: what the bytes must equal.
@@ -315,7 +315,7 @@ mod tests {
                 .iter()
                 .map(|binding| QueueInfo {
                     peer_id: binding.peer_id.clone(),
-                    status: BindingStatus::parse(&binding.status).expect("status"),
+                    status: binding.status,
                     name: binding.queue_name.clone(),
                     err_msg: shorten(&binding.err_msg, MAX_MESSAGE_CHARS),
                     update_time: binding.update_time,
@@ -362,7 +362,7 @@ mod tests {
         QueueBinding {
             peer_id: format!("peer-{queue}"),
             queue_name: queue.to_owned(),
-            status: status.to_owned(),
+            status: BindingStatus::parse(status).expect("a binding status"),
             err_msg: err_msg.to_owned(),
             failure_reason: (status == "FAILED").then(|| "TIMEOUT".to_owned()),
             connectivity: (status != "CREATING").then(|| {
@@ -502,11 +502,7 @@ mod tests {
             list_answer(1, std::slice::from_ref(&record)),
             Err(ApiError::Internal(_))
         ));
-        let mut record = records().remove(0);
-        record.queues = vec![binding("q1", "LOST", "")];
-        assert!(matches!(
-            show_answer(&record, &[], 0),
-            Err(ApiError::Internal(_))
-        ));
+        // A damaged binding status no longer reaches an answer: the store refuses the row
+        // as corrupt when it reads it (store::rows), which the API answers as internal.
     }
 }

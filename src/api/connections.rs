@@ -140,7 +140,6 @@ pub async fn create(
         }
         Err(other) => return Err(other.into()),
     }
-    state.read_cache.invalidate(new.project_id.as_str());
     state.work_arrived();
     tracing::info!(connection.id = %new.id, project.id = %new.project_id, service = %new.service, "connection created");
     Ok(created(new.id.to_string()))
@@ -368,7 +367,6 @@ pub async fn delete(
         .await?
     {
         DeleteOutcome::Deleted | DeleteOutcome::AlreadyDeleted => {
-            state.read_cache.invalidate(project.as_str());
             tracing::info!(connection.id = %id, project.id = %project, "connection deleted");
             Ok(Json(SuccessResponse {
                 is_success: true,

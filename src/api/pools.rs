@@ -215,7 +215,6 @@ pub async fn create(
             )));
         }
     }
-    state.read_cache.invalidate(new.project_id.as_str());
     tracing::info!(project.id = %new.project_id, pool = new.name.as_str(), "elastic resource pool created");
     Ok(Json(CreatePoolResponse {
         is_success: true,
@@ -355,7 +354,6 @@ pub async fn delete(
             )));
         }
     }
-    state.read_cache.invalidate(project.as_str());
     tracing::info!(project.id = %project, pool = pool.as_str(), "elastic resource pool deleted");
     Ok(Json(SuccessResponse {
         is_success: true,

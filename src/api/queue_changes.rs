@@ -73,7 +73,6 @@ where
             .swap_named_attributes(table, project, name, &record.attributes, &attributes)
             .await?
         {
-            state.read_cache.invalidate(project.as_str());
             return Ok(QueueRecord {
                 attributes,
                 ..record

@@ -478,7 +478,6 @@ pub async fn create(
             )));
         }
     }
-    state.read_cache.invalidate(new.project_id.as_str());
     tracing::info!(project.id = %new.project_id, queue = new.name.as_str(), "queue created");
     Ok(Json(CreateQueueResponse {
         is_success: true,
@@ -664,7 +663,6 @@ pub async fn delete(
             )));
         }
     }
-    state.read_cache.invalidate(project.as_str());
     tracing::info!(project.id = %project, queue = name.as_str(), "queue deleted");
     Ok(Json(SuccessResponse {
         is_success: true,

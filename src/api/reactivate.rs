@@ -37,7 +37,6 @@ pub async fn reactivate(
         .await?
     {
         ReactivateOutcome::Reactivated => {
-            state.read_cache.invalidate(project.as_str());
             state.work_arrived();
             tracing::info!(connection.id = %id, "connection reactivated");
             Ok(Json(SuccessResponse {

@@ -144,31 +144,41 @@ pub(super) const AUTH_INFO_EXISTS: &str =
 pub(super) const DELETE_AUTH_INFO: &str =
     "DELETE FROM auth_infos WHERE project_id = $1 AND name = $2";
 
-/// A stored row, as read.
-pub(super) type AuthInfoRow = (String, String, String, Option<Vec<u8>>, String, i64, i64);
-
-pub(super) fn record_of(row: AuthInfoRow) -> Result<AuthInfoRecord> {
-    let (name, datasource_type, attributes, sealed_secrets, owner, create_time, update_time) = row;
-    let attributes = match serde_json::from_str(&attributes) {
-        Ok(Value::Object(attributes)) => attributes,
-        _ => {
-            return Err(super::StoreError::Corrupt(format!(
-                "auth info {name}: attributes are not a JSON object"
-            )));
-        }
-    };
-    Ok(AuthInfoRecord {
-        name,
-        datasource_type,
-        attributes,
-        sealed_secrets: sealed_secrets.unwrap_or_default(),
-        owner,
-        create_time,
-        update_time,
-    })
+/// A stored row, as [`AUTH_INFO_COLUMNS`] reads it.
+#[derive(sqlx::FromRow)]
+pub(super) struct AuthInfoRow {
+    name: String,
+    datasource_type: String,
+    attributes: String,
+    sealed_secrets: Option<Vec<u8>>,
+    owner: String,
+    create_time: i64,
+    update_time: i64,
 }
 
-/// Writes `impl AuthInfoStore for $store`, as [`super::shared::impl_store`] does.
+impl TryFrom<AuthInfoRow> for AuthInfoRecord {
+    type Error = super::StoreError;
+
+    fn try_from(row: AuthInfoRow) -> Result<Self> {
+        let Ok(Value::Object(attributes)) = serde_json::from_str(&row.attributes) else {
+            return Err(super::StoreError::Corrupt(format!(
+                "auth info {}: attributes are not a JSON object",
+                row.name
+            )));
+        };
+        Ok(AuthInfoRecord {
+            name: row.name,
+            datasource_type: row.datasource_type,
+            attributes,
+            sealed_secrets: row.sealed_secrets.unwrap_or_default(),
+            owner: row.owner,
+            create_time: row.create_time,
+            update_time: row.update_time,
+        })
+    }
+}
+
+/// Writes `impl AuthInfoStore for $store`, as [`super::classic::impl_store`] does.
 macro_rules! impl_auth_info_store {
     ($store:ident, $db:ty) => {
         const _: () = {
@@ -177,7 +187,7 @@ macro_rules! impl_auth_info_store {
                 self as auth, AuthInfoChange, AuthInfoPage, AuthInfoQuery, AuthInfoRecord,
                 AuthInfoRow, AuthInfoStore, AuthInfoUpdateOutcome, NewAuthInfo,
             };
-            use $crate::store::shared::Backend;
+            use $crate::store::sql::Backend;
             use $crate::store::{CreateNamedOutcome, Result};
 
             #[async_trait::async_trait]
@@ -199,22 +209,11 @@ macro_rules! impl_auth_info_store {
                         .bind(new.create_time)
                         .bind(i64::from(cap))
                         .execute(&mut *transaction)
-                        .await;
-                    let outcome = match inserted {
-                        Ok(done) if done.rows_affected() == 0 => CreateNamedOutcome::CapReached,
-                        Ok(_) => CreateNamedOutcome::Created,
-                        // The primary key is (project, name): the only unique one.
-                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                            CreateNamedOutcome::AlreadyExists
-                        }
-                        Err(error) => return Err(error.into()),
-                    };
-                    if outcome == CreateNamedOutcome::Created {
-                        transaction.commit().await?;
-                    } else {
-                        transaction.rollback().await?;
-                    }
-                    Ok(outcome)
+                        .await
+                        .map(|done| done.rows_affected());
+                    let change = $crate::store::Change::Project(new.project_id.as_str());
+                    self.finish_capped_insert(transaction, inserted, change)
+                        .await
                 }
 
                 async fn get_auth_info(
@@ -227,7 +226,7 @@ macro_rules! impl_auth_info_store {
                         .bind(name)
                         .fetch_optional(self.reader())
                         .await?;
-                    row.map(auth::record_of).transpose()
+                    row.map(AuthInfoRecord::try_from).transpose()
                 }
 
                 async fn list_auth_infos(
@@ -256,7 +255,7 @@ macro_rules! impl_auth_info_store {
                         total: u64::try_from(total).unwrap_or(0),
                         items: rows
                             .into_iter()
-                            .map(auth::record_of)
+                            .map(AuthInfoRecord::try_from)
                             .collect::<Result<_>>()?,
                     })
                 }
@@ -280,7 +279,8 @@ macro_rules! impl_auth_info_store {
                         .execute(&mut *transaction)
                         .await?;
                     if updated.rows_affected() == 1 {
-                        transaction.commit().await?;
+                        let change = $crate::store::Change::Project(project.as_str());
+                        self.commit(transaction, change).await?;
                         return Ok(AuthInfoUpdateOutcome::Updated);
                     }
                     let exists: Option<i32> = sqlx::query_scalar(auth::AUTH_INFO_EXISTS)
@@ -302,7 +302,11 @@ macro_rules! impl_auth_info_store {
                         .bind(name)
                         .execute(self.writer())
                         .await?;
-                    Ok(deleted.rows_affected() > 0)
+                    let deleted = deleted.rows_affected() > 0;
+                    if deleted {
+                        self.announce($crate::store::Change::Project(project.as_str()));
+                    }
+                    Ok(deleted)
                 }
             }
         };

@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 
-use super::Result;
+use super::{Result, StoreError};
 use crate::domain::{ConnectionId, ProjectId, Tag};
 
 /// The one privilege an enhanced connection can be granted with.
@@ -246,29 +246,80 @@ pub(super) const INSERT_TAG_ROW: &str = "INSERT INTO enhanced_tags \
 pub(super) const SELECT_TAGGED: &str = "SELECT id, name, tags FROM enhanced_connections \
      WHERE project_id = $1 AND status = 'ACTIVE' ORDER BY create_time, id";
 
-/// Writes `impl EnhancedSharingStore for $store`, as [`super::shared::impl_store`] does.
+/// A grant row, as [`SELECT_GRANTS`] reads it.
+#[derive(sqlx::FromRow)]
+pub(super) struct GrantRow {
+    grantee_project_id: String,
+    privileges: String,
+    create_time: i64,
+    update_time: i64,
+}
+
+impl TryFrom<GrantRow> for GrantRecord {
+    type Error = StoreError;
+
+    fn try_from(row: GrantRow) -> Result<Self> {
+        Ok(GrantRecord {
+            privileges: privileges_of(&row.privileges)?,
+            grantee_project_id: row.grantee_project_id,
+            create_time: row.create_time,
+            update_time: row.update_time,
+        })
+    }
+}
+
+/// A connection's tags, as [`SELECT_TAGGED`] reads them.
+#[derive(sqlx::FromRow)]
+pub(super) struct TaggedRow {
+    id: String,
+    name: String,
+    tags: String,
+}
+
+impl TryFrom<TaggedRow> for TaggedConnection {
+    type Error = StoreError;
+
+    fn try_from(row: TaggedRow) -> Result<Self> {
+        Ok(TaggedConnection {
+            tags: tags_of(&row.tags)?,
+            id: row.id,
+            name: row.name,
+        })
+    }
+}
+
+/// Whether a connection's stored status (None: no such connection of the owner) is a
+/// live one's.
+pub(super) fn is_live(status: Option<&str>) -> bool {
+    status.and_then(super::EnhancedStatus::parse) == Some(super::EnhancedStatus::Active)
+}
+
+/// A stored privileges list.
+pub(super) fn privileges_of(raw: &str) -> Result<Vec<String>> {
+    serde_json::from_str(raw).map_err(|error| {
+        StoreError::Corrupt(format!("grant privileges are not a JSON list: {error}"))
+    })
+}
+
+/// Stored tags text as tags.
+pub(super) fn tags_of(raw: &str) -> Result<Vec<Tag>> {
+    serde_json::from_str(raw).map_err(|error| {
+        StoreError::Corrupt(format!("connection tags are not a JSON list: {error}"))
+    })
+}
+
+/// Writes `impl EnhancedSharingStore for $store`, as [`super::classic::impl_store`] does.
 macro_rules! impl_enhanced_sharing_store {
     ($store:ident, $db:ty) => {
         const _: () = {
             use $crate::domain::{ConnectionId, ProjectId, Tag};
             use $crate::store::enhanced_sharing::{
                 self as sharing, ConnectionAccess, EnhancedSharingStore, GrantOutcome, GrantRecord,
-                GrantRequest, TagChange, TaggedConnection, TagsOutcome,
+                GrantRequest, GrantRow, TagChange, TaggedConnection, TaggedRow, TagsOutcome,
+                privileges_of, tags_of,
             };
-            use $crate::store::shared::{Backend, Dialect};
+            use $crate::store::sql::{Backend, Change, Dialect};
             use $crate::store::{Result, StoreError};
-
-            fn privileges_of(raw: &str) -> Result<Vec<String>> {
-                serde_json::from_str(raw).map_err(|error| {
-                    StoreError::Corrupt(format!("grant privileges are not a JSON list: {error}"))
-                })
-            }
-
-            fn tags_of(raw: &str) -> Result<Vec<Tag>> {
-                serde_json::from_str(raw).map_err(|error| {
-                    StoreError::Corrupt(format!("connection tags are not a JSON list: {error}"))
-                })
-            }
 
             fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
                 serde_json::to_string(value)
@@ -289,7 +340,7 @@ macro_rules! impl_enhanced_sharing_store {
                         .fetch_optional(self.reader())
                         .await?;
                     if let Some(status) = owned {
-                        return Ok(Some(if status == "ACTIVE" {
+                        return Ok(Some(if sharing::is_live(Some(&status)) {
                             ConnectionAccess::OwnerLive
                         } else {
                             ConnectionAccess::OwnerDeleted
@@ -315,7 +366,7 @@ macro_rules! impl_enhanced_sharing_store {
                             .bind(request.owner.as_str())
                             .fetch_optional(&mut *transaction)
                             .await?;
-                        if status.as_deref() != Some("ACTIVE") {
+                        if !sharing::is_live(status.as_deref()) {
                             transaction.rollback().await?;
                             return Ok(GrantOutcome::NotFound(change.connection_id));
                         }
@@ -364,7 +415,10 @@ macro_rules! impl_enhanced_sharing_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    transaction.commit().await?;
+                    // What the grantee sees changes as much as what the owner sees.
+                    self.commit(transaction, Change::Project(request.owner.as_str()))
+                        .await?;
+                    self.announce(Change::Project(request.grantee.as_str()));
                     Ok(GrantOutcome::Applied)
                 }
 
@@ -381,27 +435,17 @@ macro_rules! impl_enhanced_sharing_store {
                         .bind(owner.as_str())
                         .fetch_optional(&mut *transaction)
                         .await?;
-                    if status.as_deref() != Some("ACTIVE") {
+                    if !sharing::is_live(status.as_deref()) {
                         transaction.rollback().await?;
                         return Ok(None);
                     }
-                    let rows: Vec<(String, String, i64, i64)> =
-                        sqlx::query_as(sharing::SELECT_GRANTS)
-                            .bind(&id)
-                            .fetch_all(&mut *transaction)
-                            .await?;
+                    let rows: Vec<GrantRow> = sqlx::query_as(sharing::SELECT_GRANTS)
+                        .bind(&id)
+                        .fetch_all(&mut *transaction)
+                        .await?;
                     transaction.rollback().await?;
                     rows.into_iter()
-                        .map(
-                            |(grantee_project_id, privileges, create_time, update_time)| {
-                                Ok(GrantRecord {
-                                    grantee_project_id,
-                                    privileges: privileges_of(&privileges)?,
-                                    create_time,
-                                    update_time,
-                                })
-                            },
-                        )
+                        .map(GrantRecord::try_from)
                         .collect::<Result<Vec<_>>>()
                         .map(Some)
                 }
@@ -452,7 +496,8 @@ macro_rules! impl_enhanced_sharing_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    transaction.commit().await?;
+                    self.commit(transaction, Change::Project(owner.as_str()))
+                        .await?;
                     Ok(TagsOutcome::Applied)
                 }
 
@@ -473,20 +518,11 @@ macro_rules! impl_enhanced_sharing_store {
                     &self,
                     owner: &ProjectId,
                 ) -> Result<Vec<TaggedConnection>> {
-                    let rows: Vec<(String, String, String)> =
-                        sqlx::query_as(sharing::SELECT_TAGGED)
-                            .bind(owner.as_str())
-                            .fetch_all(self.reader())
-                            .await?;
-                    rows.into_iter()
-                        .map(|(id, name, tags)| {
-                            Ok(TaggedConnection {
-                                id,
-                                name,
-                                tags: tags_of(&tags)?,
-                            })
-                        })
-                        .collect()
+                    let rows: Vec<TaggedRow> = sqlx::query_as(sharing::SELECT_TAGGED)
+                        .bind(owner.as_str())
+                        .fetch_all(self.reader())
+                        .await?;
+                    rows.into_iter().map(TaggedConnection::try_from).collect()
                 }
             }
         };

@@ -11,11 +11,12 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::auth_infos::impl_auth_info_store;
+use super::classic::impl_store;
 use super::enhanced::impl_enhanced_store;
 use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_settings::impl_queue_settings_store;
 use super::queue_work::impl_queue_work_store;
-use super::shared::{Backend, Dialect, impl_store};
+use super::sql::{Backend, Commits, Dialect};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -49,6 +50,8 @@ const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// A pool of connections to a PostgreSQL database that other replicas may share.
 pub struct PgStore {
     pool: PgPool,
+    /// Who hears of committed changes.
+    commits: Commits,
 }
 
 impl PgStore {
@@ -77,7 +80,10 @@ impl PgStore {
             .test_before_acquire(true)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            commits: Commits::default(),
+        })
     }
 
     /// Applies pending migrations. Safe when several replicas start at once: sqlx 0.8's
@@ -205,6 +211,10 @@ impl Backend for PgStore {
 
     fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn subscribers(&self) -> &Commits {
+        &self.commits
     }
 
     async fn close_pools(&self) {

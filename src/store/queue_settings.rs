@@ -92,11 +92,13 @@ pub(super) const UPSERT_AGENCY: &str = "INSERT INTO dli_agencies \
              update_time = excluded.update_time";
 
 pub(super) const COUNT_USAGE: &str = "SELECT \
-       (SELECT COUNT(*) FROM queues WHERE project_id = $1), \
-       (SELECT COUNT(*) FROM elastic_resource_pools WHERE project_id = $1), \
-       (SELECT COUNT(*) FROM connections WHERE project_id = $1 AND state <> 'DELETED'), \
-       (SELECT COUNT(*) FROM enhanced_connections WHERE project_id = $1 AND status <> 'DELETED'), \
-       (SELECT COUNT(*) FROM auth_infos WHERE project_id = $1)";
+       (SELECT COUNT(*) FROM queues WHERE project_id = $1) AS queues, \
+       (SELECT COUNT(*) FROM elastic_resource_pools WHERE project_id = $1) AS pools, \
+       (SELECT COUNT(*) FROM connections WHERE project_id = $1 AND state <> 'DELETED') \
+         AS connections, \
+       (SELECT COUNT(*) FROM enhanced_connections WHERE project_id = $1 AND status <> 'DELETED') \
+         AS enhanced_connections, \
+       (SELECT COUNT(*) FROM auth_infos WHERE project_id = $1) AS auth_infos";
 
 /// A stored roles list.
 pub(super) fn roles_of(raw: &str) -> Result<Vec<String>> {
@@ -109,19 +111,49 @@ fn count(raw: i64) -> u64 {
     u64::try_from(raw).unwrap_or_default()
 }
 
-impl ProjectUsage {
-    pub(super) fn of(row: (i64, i64, i64, i64, i64)) -> Self {
+/// The counts [`COUNT_USAGE`] reads.
+#[derive(sqlx::FromRow)]
+pub(super) struct UsageRow {
+    queues: i64,
+    pools: i64,
+    connections: i64,
+    enhanced_connections: i64,
+    auth_infos: i64,
+}
+
+impl From<UsageRow> for ProjectUsage {
+    fn from(row: UsageRow) -> Self {
         Self {
-            queues: count(row.0),
-            pools: count(row.1),
-            connections: count(row.2),
-            enhanced_connections: count(row.3),
-            auth_infos: count(row.4),
+            queues: count(row.queues),
+            pools: count(row.pools),
+            connections: count(row.connections),
+            enhanced_connections: count(row.enhanced_connections),
+            auth_infos: count(row.auth_infos),
         }
     }
 }
 
-/// Writes `impl QueueSettingsStore for $store`, as [`super::shared::impl_store`] does.
+/// An agency row, as [`SELECT_AGENCY`] reads it.
+#[derive(sqlx::FromRow)]
+pub(super) struct AgencyRow {
+    roles: String,
+    version: i64,
+    update_time: i64,
+}
+
+impl TryFrom<AgencyRow> for AgencyRecord {
+    type Error = super::StoreError;
+
+    fn try_from(row: AgencyRow) -> Result<Self> {
+        Ok(AgencyRecord {
+            roles: roles_of(&row.roles)?,
+            version: row.version.to_string(),
+            update_time: row.update_time,
+        })
+    }
+}
+
+/// Writes `impl QueueSettingsStore for $store`, as [`super::classic::impl_store`] does.
 macro_rules! impl_queue_settings_store {
     ($store:ident, $db:ty) => {
         const _: () = {
@@ -129,9 +161,10 @@ macro_rules! impl_queue_settings_store {
             use $crate::domain::ProjectId;
             use $crate::store::Result;
             use $crate::store::queue_settings::{
-                self as settings, AgencyRecord, NamedTable, ProjectUsage, QueueSettingsStore,
+                self as settings, AgencyRecord, AgencyRow, NamedTable, ProjectUsage,
+                QueueSettingsStore, UsageRow,
             };
-            use $crate::store::shared::Backend;
+            use $crate::store::sql::Backend;
 
             #[async_trait::async_trait]
             impl QueueSettingsStore for $store {
@@ -156,7 +189,11 @@ macro_rules! impl_queue_settings_store {
                         .bind(&new)
                         .execute(self.writer())
                         .await?;
-                    Ok(done.rows_affected() > 0)
+                    let swapped = done.rows_affected() > 0;
+                    if swapped {
+                        self.announce($crate::store::Change::Project(project.as_str()));
+                    }
+                    Ok(swapped)
                 }
 
                 async fn count_enhanced_bound(
@@ -176,18 +213,11 @@ macro_rules! impl_queue_settings_store {
                 }
 
                 async fn get_agency(&self, project: &ProjectId) -> Result<Option<AgencyRecord>> {
-                    let row: Option<(String, i64, i64)> = sqlx::query_as(settings::SELECT_AGENCY)
+                    let row: Option<AgencyRow> = sqlx::query_as(settings::SELECT_AGENCY)
                         .bind(project.as_str())
                         .fetch_optional(self.reader())
                         .await?;
-                    row.map(|(roles, version, update_time)| {
-                        Ok(AgencyRecord {
-                            roles: settings::roles_of(&roles)?,
-                            version: version.to_string(),
-                            update_time,
-                        })
-                    })
-                    .transpose()
+                    row.map(AgencyRecord::try_from).transpose()
                 }
 
                 async fn put_agency(
@@ -208,25 +238,24 @@ macro_rules! impl_queue_settings_store {
                         .bind(now)
                         .execute(&mut *transaction)
                         .await?;
-                    let (roles, version, update_time): (String, i64, i64) =
-                        sqlx::query_as(settings::SELECT_AGENCY)
-                            .bind(project.as_str())
-                            .fetch_one(&mut *transaction)
-                            .await?;
-                    transaction.commit().await?;
-                    Ok(AgencyRecord {
-                        roles: settings::roles_of(&roles)?,
-                        version: version.to_string(),
-                        update_time,
-                    })
+                    let row: AgencyRow = sqlx::query_as(settings::SELECT_AGENCY)
+                        .bind(project.as_str())
+                        .fetch_one(&mut *transaction)
+                        .await?;
+                    self.commit(
+                        transaction,
+                        $crate::store::Change::Project(project.as_str()),
+                    )
+                    .await?;
+                    AgencyRecord::try_from(row)
                 }
 
                 async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage> {
-                    let row: (i64, i64, i64, i64, i64) = sqlx::query_as(settings::COUNT_USAGE)
+                    let row: UsageRow = sqlx::query_as(settings::COUNT_USAGE)
                         .bind(project.as_str())
                         .fetch_one(self.reader())
                         .await?;
-                    Ok(ProjectUsage::of(row))
+                    Ok(ProjectUsage::from(row))
                 }
             }
         };

@@ -180,19 +180,24 @@ pub(super) struct QueueBindingColumns {
     checked_from: Option<String>,
 }
 
-impl From<QueueBindingColumns> for QueueBinding {
-    fn from(row: QueueBindingColumns) -> Self {
-        QueueBinding {
+impl TryFrom<QueueBindingColumns> for QueueBinding {
+    type Error = StoreError;
+
+    fn try_from(row: QueueBindingColumns) -> Result<Self, StoreError> {
+        let status = crate::domain::BindingStatus::parse(&row.status).ok_or_else(|| {
+            StoreError::Corrupt(format!("binding {}: status {:?}", row.peer_id, row.status))
+        })?;
+        Ok(QueueBinding {
             peer_id: row.peer_id,
             queue_name: row.queue_name,
-            status: row.status,
+            status,
             err_msg: row.err_msg,
             failure_reason: row.failure_reason,
             connectivity: row.connectivity,
             last_checked_at: row.last_checked_at,
             update_time: row.update_time,
             checked_from: row.checked_from,
-        }
+        })
     }
 }
 
@@ -338,5 +343,31 @@ impl TryFrom<QueueRow> for QueueRecord {
             attributes,
             create_time: row.create_time,
         })
+    }
+}
+
+#[cfg(test)]
+mod binding_tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_binding_status_is_refused_as_corrupt_when_read() {
+        let row = |status: &str| QueueBindingColumns {
+            peer_id: "peer-q1".to_owned(),
+            queue_name: "q1".to_owned(),
+            status: status.to_owned(),
+            err_msg: String::new(),
+            failure_reason: None,
+            connectivity: None,
+            last_checked_at: None,
+            update_time: 1,
+            checked_from: None,
+        };
+        let read = QueueBinding::try_from(row("ACTIVE")).expect("a stored status");
+        assert_eq!(read.status, crate::domain::BindingStatus::Active);
+        assert!(matches!(
+            QueueBinding::try_from(row("LOST")),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

@@ -23,11 +23,12 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::auth_infos::impl_auth_info_store;
+use super::classic::impl_store;
 use super::enhanced::impl_enhanced_store;
 use super::enhanced_sharing::impl_enhanced_sharing_store;
 use super::queue_settings::impl_queue_settings_store;
 use super::queue_work::impl_queue_work_store;
-use super::shared::{Backend, Dialect, GroupCommit, impl_store};
+use super::sql::{Backend, Commits, Dialect, GroupCommit};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -63,6 +64,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Creates and check writes, grouped into shared commits on `writer`.
     group: GroupCommit<Sqlite>,
+    /// Who hears of committed changes.
+    commits: Commits,
     /// Held open for the life of a server's store: the OS lock on it keeps a second
     /// server off the same data dir, whose leases this process assumes it owns.
     _lock: Option<File>,
@@ -116,6 +119,7 @@ impl SqliteStore {
             pool,
             group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE),
             writer,
+            commits: Commits::default(),
             _lock: Some(lock),
         })
     }
@@ -130,6 +134,7 @@ impl SqliteStore {
             pool,
             group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE),
             writer,
+            commits: Commits::default(),
             _lock: None,
         })
     }
@@ -330,6 +335,10 @@ impl Backend for SqliteStore {
 
     fn group_commit(&self) -> Option<&GroupCommit<Sqlite>> {
         Some(&self.group)
+    }
+
+    fn subscribers(&self) -> &Commits {
+        &self.commits
     }
 
     /// The one writer serialises creates.

@@ -833,7 +833,7 @@ async fn the_quota_of_live_connections_is_dli_1028_and_deleted_ones_do_not_count
             .create_enhanced(&new, &[], &dsconn::api::enhanced::LIMITS)
             .await
             .expect("stored");
-        assert_eq!(outcome, dsconn::store::EnhancedOutcome::Done);
+        assert_eq!(outcome, Ok(()));
     }
     let response = app
         .post(enhanced_collection(&app, project.as_str()))

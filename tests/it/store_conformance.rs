@@ -3092,7 +3092,7 @@ mod sharing;
 mod enhanced {
     use super::*;
     use dsconn::store::{
-        BindingKind, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedOutcome,
+        BindingKind, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedRefusal,
         EnhancedStatus, HostEntry, NewEnhancedConnection, NewRoute,
     };
 
@@ -3206,7 +3206,7 @@ mod enhanced {
                 .create_enhanced(&c1, &[], &LIMITS)
                 .await
                 .expect("create"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         let missing = new_enhanced(&pa, "c2", &[], &["q1", "ghost"], &[], T0 + 2);
         assert_eq!(
@@ -3214,7 +3214,7 @@ mod enhanced {
                 .create_enhanced(&missing, &[], &LIMITS)
                 .await
                 .expect("create"),
-            EnhancedOutcome::UnknownQueue("ghost".into())
+            Err(EnhancedRefusal::UnknownQueue("ghost".into()))
         );
         let missing = new_enhanced(&pa, "c2", &[], &[], &["nopool"], T0 + 2);
         assert_eq!(
@@ -3222,7 +3222,7 @@ mod enhanced {
                 .create_enhanced(&missing, &[], &LIMITS)
                 .await
                 .expect("create"),
-            EnhancedOutcome::UnknownPool("nopool".into())
+            Err(EnhancedRefusal::UnknownPool("nopool".into()))
         );
         // Another project's queue is not the caller's.
         let theirs = new_enhanced(&pa, "c2", &[], &["qb"], &[], T0 + 2);
@@ -3231,7 +3231,7 @@ mod enhanced {
                 .create_enhanced(&theirs, &[], &LIMITS)
                 .await
                 .expect("create"),
-            EnhancedOutcome::UnknownQueue("qb".into())
+            Err(EnhancedRefusal::UnknownQueue("qb".into()))
         );
         // A declared queue needs no row.
         let declared = new_enhanced(&pa, "c2", &[("env", "dev")], &["declared_q"], &[], T0 + 3);
@@ -3240,7 +3240,7 @@ mod enhanced {
                 .create_enhanced(&declared, &queues(&["declared_q"]), &LIMITS)
                 .await
                 .expect("create"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         let duplicate = new_enhanced(&pa, "c1", &[], &[], &[], T0 + 4);
         assert_eq!(
@@ -3248,7 +3248,7 @@ mod enhanced {
                 .create_enhanced(&duplicate, &[], &LIMITS)
                 .await
                 .expect("create"),
-            EnhancedOutcome::NameTaken
+            Err(EnhancedRefusal::NameTaken)
         );
         let c3 = new_enhanced(&pa, "c3", &[], &[], &[], T0 + 5);
         assert_eq!(
@@ -3256,7 +3256,7 @@ mod enhanced {
                 .create_enhanced(&c3, &[], &LIMITS)
                 .await
                 .expect("create"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         assert_eq!(
             first
@@ -3267,7 +3267,7 @@ mod enhanced {
                 )
                 .await
                 .expect("create"),
-            EnhancedOutcome::QuotaReached(3)
+            Err(EnhancedRefusal::QuotaReached(3))
         );
 
         // Show: the owner sees everything; another project sees nothing.
@@ -3352,7 +3352,7 @@ mod enhanced {
                 )
                 .await
                 .expect("bind"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         let record = first
             .get_enhanced(&pa, c1.id)
@@ -3378,21 +3378,21 @@ mod enhanced {
                 )
                 .await
                 .expect("bind"),
-            EnhancedOutcome::TooManyBindings(3)
+            Err(EnhancedRefusal::TooManyBindings(3))
         );
         assert_eq!(
             first
                 .bind_enhanced(&pa, c1.id, &queues(&["ghost"]), &[], &[], &LIMITS, T0 + 11)
                 .await
                 .expect("bind"),
-            EnhancedOutcome::UnknownQueue("ghost".into())
+            Err(EnhancedRefusal::UnknownQueue("ghost".into()))
         );
         assert_eq!(
             first
                 .bind_enhanced(&pb, c1.id, &queues(&["qb"]), &[], &[], &LIMITS, T0 + 11)
                 .await
                 .expect("bind"),
-            EnhancedOutcome::NotFound
+            Err(EnhancedRefusal::NotFound)
         );
         assert_eq!(
             first
@@ -3423,17 +3423,17 @@ mod enhanced {
                 .unbind_enhanced(&pa, c1.id, &queues(&["q2"]), &queues(&["nopool"]))
                 .await
                 .expect("unbind"),
-            EnhancedOutcome::NotBound {
+            Err(EnhancedRefusal::NotBound {
                 kind: BindingKind::Pool,
                 name: "nopool".into()
-            }
+            })
         );
         assert_eq!(
             first
                 .unbind_enhanced(&pa, c1.id, &queues(&["q2"]), &queues(&["pool1"]))
                 .await
                 .expect("unbind"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         assert_eq!(
             second.delete_pool(&pa, "pool1").await.expect("delete"),
@@ -3456,7 +3456,7 @@ mod enhanced {
                 .replace_enhanced_hosts(&pa, c1.id, &hosts, T0 + 20)
                 .await
                 .expect("hosts"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         assert_eq!(
             first
@@ -3473,7 +3473,7 @@ mod enhanced {
                 .replace_enhanced_hosts(&pb, c1.id, &[], T0 + 20)
                 .await
                 .expect("hosts"),
-            EnhancedOutcome::NotFound
+            Err(EnhancedRefusal::NotFound)
         );
 
         // Routes.
@@ -3482,38 +3482,38 @@ mod enhanced {
                 .add_enhanced_route(&pa, c1.id, &route("r1", "10.1.0.0/16", T0 + 21), &LIMITS)
                 .await
                 .expect("route"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         assert_eq!(
             second
                 .add_enhanced_route(&pa, c1.id, &route("r1", "10.2.0.0/16", T0 + 22), &LIMITS)
                 .await
                 .expect("route"),
-            EnhancedOutcome::RouteNameTaken("r1".into())
+            Err(EnhancedRefusal::RouteNameTaken("r1".into()))
         );
         assert_eq!(
             second
                 .add_enhanced_route(&pa, c1.id, &route("r2", "10.1.0.0/16", T0 + 22), &LIMITS)
                 .await
                 .expect("route"),
-            EnhancedOutcome::RouteCidrTaken {
+            Err(EnhancedRefusal::RouteCidrTaken {
                 cidr: "10.1.0.0/16".into(),
                 route: "r1".into()
-            }
+            })
         );
         assert_eq!(
             second
                 .add_enhanced_route(&pa, c1.id, &route("r2", "10.2.0.0/16", T0 + 23), &LIMITS)
                 .await
                 .expect("route"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         assert_eq!(
             second
                 .add_enhanced_route(&pa, c1.id, &route("r3", "10.3.0.0/16", T0 + 24), &LIMITS)
                 .await
                 .expect("route"),
-            EnhancedOutcome::TooManyRoutes(2)
+            Err(EnhancedRefusal::TooManyRoutes(2))
         );
         let routes: Vec<(String, String, i64)> = first
             .get_enhanced(&pa, c1.id)
@@ -3537,14 +3537,14 @@ mod enhanced {
                 .delete_enhanced_route(&pa, c1.id, "r9")
                 .await
                 .expect("route"),
-            EnhancedOutcome::UnknownRoute("r9".into())
+            Err(EnhancedRefusal::UnknownRoute("r9".into()))
         );
         assert_eq!(
             first
                 .delete_enhanced_route(&pa, c1.id, "r1")
                 .await
                 .expect("route"),
-            EnhancedOutcome::Done
+            Ok(())
         );
 
         // Delete: soft, idempotent, removes the bindings; DELETED changes nothing more.
@@ -3553,21 +3553,21 @@ mod enhanced {
                 .delete_enhanced(&pb, c1.id, T0 + 30)
                 .await
                 .expect("delete"),
-            EnhancedOutcome::NotFound
+            Err(EnhancedRefusal::NotFound)
         );
         assert_eq!(
             first
                 .delete_enhanced(&pa, c1.id, T0 + 30)
                 .await
                 .expect("delete"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         assert_eq!(
             second
                 .delete_enhanced(&pa, c1.id, T0 + 31)
                 .await
                 .expect("delete"),
-            EnhancedOutcome::Done
+            Ok(())
         );
         let record = second
             .get_enhanced(&pa, c1.id)
@@ -3583,21 +3583,21 @@ mod enhanced {
                 .bind_enhanced(&pa, c1.id, &queues(&["q1"]), &[], &[], &LIMITS, T0 + 32)
                 .await
                 .expect("bind"),
-            EnhancedOutcome::Deleted
+            Err(EnhancedRefusal::Deleted)
         );
         assert_eq!(
             first
                 .add_enhanced_route(&pa, c1.id, &route("r5", "10.5.0.0/16", T0 + 32), &LIMITS)
                 .await
                 .expect("route"),
-            EnhancedOutcome::Deleted
+            Err(EnhancedRefusal::Deleted)
         );
         assert_eq!(
             first
                 .replace_enhanced_hosts(&pa, c1.id, &[], T0 + 32)
                 .await
                 .expect("hosts"),
-            EnhancedOutcome::Deleted
+            Err(EnhancedRefusal::Deleted)
         );
         let deleted = listing(EnhancedStatus::Deleted, |_| {});
         assert_eq!(listed_names(first, &pa, &deleted).await, ["c1"]);
@@ -3622,7 +3622,7 @@ mod enhanced {
                 )
                 .await
                 .expect("create"),
-            EnhancedOutcome::Done
+            Ok(())
         );
 
         // Purge: only DELETED ones deleted before the time.
@@ -3677,7 +3677,7 @@ mod enhanced {
                     .create_enhanced(&new, &[], &limits)
                     .await
                     .expect("create"),
-                EnhancedOutcome::Done
+                Ok(())
             );
             let (binder, deleter) = (Arc::clone(&stores.first), Arc::clone(&stores.second));
             let (queue_names, pool_names) = (queues(&[&queue]), queues(&[&pool]));
@@ -3720,12 +3720,12 @@ mod enhanced {
                 }
             }
             match bound {
-                EnhancedOutcome::Done => {
+                Ok(()) => {
                     assert_eq!(record.bindings.len(), 2, "round {round}");
                     assert_eq!(queue_deleted, DeleteNamedOutcome::Bound(1), "round {round}");
                     assert_eq!(pool_deleted, DeleteNamedOutcome::Bound(1), "round {round}");
                 }
-                EnhancedOutcome::UnknownQueue(_) | EnhancedOutcome::UnknownPool(_) => {
+                Err(EnhancedRefusal::UnknownQueue(_)) | Err(EnhancedRefusal::UnknownPool(_)) => {
                     assert!(record.bindings.is_empty(), "round {round}");
                 }
                 other => panic!("round {round}: unexpected bind outcome {other:?}"),
@@ -3748,12 +3748,9 @@ mod enhanced {
             let delete =
                 tokio::spawn(async move { deleter.delete_enhanced(&p2, new.id, T0 + 200).await });
             let bound = bind.await.expect("bind task").expect("bind");
-            assert_eq!(
-                delete.await.expect("delete task").expect("delete"),
-                EnhancedOutcome::Done
-            );
+            assert_eq!(delete.await.expect("delete task").expect("delete"), Ok(()));
             assert!(
-                matches!(bound, EnhancedOutcome::Done | EnhancedOutcome::Deleted),
+                matches!(bound, Ok(()) | Err(EnhancedRefusal::Deleted)),
                 "round {round}: {bound:?}"
             );
             let record = stores

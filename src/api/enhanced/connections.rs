@@ -24,7 +24,7 @@ use crate::domain::{
 };
 use crate::store::{
     BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedListQuery,
-    EnhancedOutcome, EnhancedStatus, HostEntry, NewEnhancedConnection,
+    EnhancedStatus, HostEntry, NewEnhancedConnection,
 };
 
 /// Most host entries of one connection (the contract's bound).
@@ -213,7 +213,7 @@ fn validate_create(
 fn resource(binding: &EnhancedBinding) -> EnhancedConnectionResource {
     EnhancedConnectionResource {
         peer_id: binding.peer_id.clone(),
-        status: binding.status.clone(),
+        status: binding.status.to_string(),
         name: binding.name.clone(),
         err_msg: binding.err_msg.clone(),
         update_time: binding.update_time,
@@ -229,7 +229,7 @@ pub fn connection_body(
     EnhancedConnection {
         id: record.id.to_string(),
         name: record.name.clone(),
-        status: record.status.clone(),
+        status: record.status.to_string(),
         available_queue_info: record
             .bindings_of(BindingKind::Queue)
             .map(resource)
@@ -301,8 +301,8 @@ pub async fn create(
         .store
         .create_enhanced(&new, &state.settings.declared_queues, &LIMITS)
         .await?;
-    if outcome != EnhancedOutcome::Done {
-        return Err(outcome_error(outcome, &new.id.to_string(), Some(&new.name)));
+    if let Err(refusal) = outcome {
+        return Err(outcome_error(refusal, &new.id.to_string(), Some(&new.name)));
     }
     if !new.queues.is_empty() || !new.pools.is_empty() {
         state.work_arrived();
@@ -452,8 +452,8 @@ pub async fn delete(
         .store
         .delete_enhanced(&target.project, id, now_millis())
         .await?;
-    if outcome != EnhancedOutcome::Done {
-        return Err(outcome_error(outcome, &target.raw_id, None));
+    if let Err(refusal) = outcome {
+        return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, "enhanced connection deleted");
     Ok(Json(SuccessResponse {
@@ -520,8 +520,8 @@ pub async fn associate(
             now_millis(),
         )
         .await?;
-    if outcome != EnhancedOutcome::Done {
-        return Err(outcome_error(outcome, &target.raw_id, None));
+    if let Err(refusal) = outcome {
+        return Err(outcome_error(refusal, &target.raw_id, None));
     }
     state.work_arrived();
     tracing::info!(project.id = %target.project, connection.id = %id, queues = queues.len(), pools = pools.len(), "enhanced connection bound");
@@ -560,8 +560,8 @@ pub async fn disassociate(
         .store
         .unbind_enhanced(&target.project, id, &queues, &pools)
         .await?;
-    if outcome != EnhancedOutcome::Done {
-        return Err(outcome_error(outcome, &target.raw_id, None));
+    if let Err(refusal) = outcome {
+        return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, queues = queues.len(), pools = pools.len(), "enhanced connection unbound");
     Ok(Json(SuccessResponse {
@@ -601,8 +601,8 @@ pub async fn update(
         .store
         .replace_enhanced_hosts(&target.project, id, &hosts, now_millis())
         .await?;
-    if outcome != EnhancedOutcome::Done {
-        return Err(outcome_error(outcome, &target.raw_id, None));
+    if let Err(refusal) = outcome {
+        return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, hosts = hosts.len(), "enhanced connection hosts replaced");
     Ok(Json(SuccessResponse {

@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::extract::DliPath;
 use super::state::AppState;
 use crate::domain::{ConnectionId, ProjectId};
-use crate::store::{BindingKind, EnhancedLimits, EnhancedOutcome};
+use crate::store::{BindingKind, EnhancedLimits, EnhancedRefusal};
 
 /// Most live enhanced connections per project.
 pub const MAX_CONNECTIONS_PER_PROJECT: u32 = 1000;
@@ -94,49 +94,46 @@ impl FromRequestParts<AppState> for EnhancedTarget {
 }
 
 /// The DLI error of a change that did not happen, for connection `id` (as given).
-pub fn outcome_error(outcome: EnhancedOutcome, id: &str, name: Option<&str>) -> ApiError {
+pub fn outcome_error(outcome: EnhancedRefusal, id: &str, name: Option<&str>) -> ApiError {
     match outcome {
-        EnhancedOutcome::NotFound => not_found(id),
-        EnhancedOutcome::OwnerOnly => ApiError::Forbidden(format!(
+        EnhancedRefusal::NotFound => not_found(id),
+        EnhancedRefusal::OwnerOnly => ApiError::Forbidden(format!(
             "connection {id} is shared with this project for BIND_QUEUE only"
         )),
-        EnhancedOutcome::Deleted => {
+        EnhancedRefusal::Deleted => {
             ApiError::StateConflict(format!("connection {id} is DELETED; it cannot change"))
         }
-        EnhancedOutcome::NameTaken => ApiError::NameTaken(format!(
+        EnhancedRefusal::NameTaken => ApiError::NameTaken(format!(
             "an enhanced connection named {} already exists",
             name.unwrap_or_default()
         )),
-        EnhancedOutcome::QuotaReached(quota) => ApiError::CapReached(format!(
+        EnhancedRefusal::QuotaReached(quota) => ApiError::CapReached(format!(
             "the project already has the maximum of {quota} enhanced connections; delete some \
              first"
         )),
-        EnhancedOutcome::UnknownQueue(queue) => ApiError::QueueNotFound(queue),
-        EnhancedOutcome::UnknownPool(pool) => ApiError::PoolNotFound(pool),
-        EnhancedOutcome::TooManyBindings(max) => ApiError::CapReached(format!(
+        EnhancedRefusal::UnknownQueue(queue) => ApiError::QueueNotFound(queue),
+        EnhancedRefusal::UnknownPool(pool) => ApiError::PoolNotFound(pool),
+        EnhancedRefusal::TooManyBindings(max) => ApiError::CapReached(format!(
             "connection {id} may have at most {max} bound queues and elastic resource pools"
         )),
-        EnhancedOutcome::NotBound { kind, name } => ApiError::InvalidRequest(match kind {
+        EnhancedRefusal::NotBound { kind, name } => ApiError::InvalidRequest(match kind {
             BindingKind::Queue => format!("queue {name} is not bound to connection {id}"),
             BindingKind::Pool => {
                 format!("elastic resource pool {name} is not bound to connection {id}")
             }
         }),
-        EnhancedOutcome::RouteNameTaken(route) => {
+        EnhancedRefusal::RouteNameTaken(route) => {
             ApiError::NameTaken(format!("route {route} already exists in connection {id}"))
         }
-        EnhancedOutcome::RouteCidrTaken { cidr, route } => ApiError::NameTaken(format!(
+        EnhancedRefusal::RouteCidrTaken { cidr, route } => ApiError::NameTaken(format!(
             "route {route} of connection {id} already has cidr {cidr}"
         )),
-        EnhancedOutcome::TooManyRoutes(max) => {
+        EnhancedRefusal::TooManyRoutes(max) => {
             ApiError::CapReached(format!("connection {id} may have at most {max} routes"))
         }
-        EnhancedOutcome::UnknownRoute(route) => ApiError::InvalidRequest(format!(
+        EnhancedRefusal::UnknownRoute(route) => ApiError::InvalidRequest(format!(
             "route {} does not exist in connection {id}",
             echo(&route)
-        )),
-        EnhancedOutcome::Done => ApiError::Internal(anyhow::anyhow!(
-            "a successful enhanced-connection change was answered as an error"
         )),
     }
 }

@@ -14,7 +14,7 @@ use crate::api::extract::params::ProjectPath;
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{NetworkError, ValidationError, now_millis, parse_exact_network};
-use crate::store::{EnhancedOutcome, NewRoute};
+use crate::store::{EnhancedRefusal, NewRoute};
 
 /// `{name}` path parameter of a route.
 #[derive(utoipa::IntoParams)]
@@ -68,8 +68,8 @@ async fn create(
         .store
         .add_enhanced_route(&target.project, id, &route, &LIMITS)
         .await?;
-    if outcome != EnhancedOutcome::Done {
-        return Err(outcome_error(outcome, &target.raw_id, None));
+    if let Err(refusal) = outcome {
+        return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, route = route.name, "route added");
     Ok(Json(SuccessResponse {
@@ -87,9 +87,9 @@ async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<Succe
         .store
         .delete_enhanced_route(&target.project, id, &name)
         .await?;
-    if outcome != EnhancedOutcome::Done {
+    if let Err(refusal) = outcome {
         // The connection must be visible before "no such route" is said.
-        if let EnhancedOutcome::UnknownRoute(_) = outcome
+        if let EnhancedRefusal::UnknownRoute(_) = refusal
             && state
                 .store
                 .get_enhanced(&target.project, id)
@@ -98,7 +98,7 @@ async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<Succe
         {
             return Err(target.not_found());
         }
-        return Err(outcome_error(outcome, &target.raw_id, None));
+        return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, route = name, "route deleted");
     Ok(Json(SuccessResponse {

@@ -7,7 +7,7 @@ use dsconn::store::enhanced_sharing::{
     MAX_GRANTEES_PER_CONNECTION, TagChange, TagsOutcome,
 };
 use dsconn::store::{
-    DynStore, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedOutcome, EnhancedStatus,
+    DynStore, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedStatus,
     NewEnhancedConnection,
 };
 use rstest::rstest;
@@ -51,7 +51,7 @@ async fn create(
         .create_enhanced(&new, &[], &LIMITS)
         .await
         .expect("create");
-    assert_eq!(outcome, EnhancedOutcome::Done);
+    assert_eq!(outcome, Ok(()));
     new.id
 }
 
@@ -216,7 +216,7 @@ async fn sharing_story(first: &DynStore, second: &DynStore) {
         )
         .await
         .expect("bind");
-    assert_eq!(bound, EnhancedOutcome::Done);
+    assert_eq!(bound, Ok(()));
     let bindings = owner_view(first, &owner, id).await.bindings;
     assert_eq!(bindings.len(), 1);
     assert_eq!(bindings[0].project_id, grantee.as_str());
@@ -290,7 +290,7 @@ async fn sharing_story(first: &DynStore, second: &DynStore) {
         .delete_enhanced(&owner, id, T0 + 30)
         .await
         .expect("delete");
-    assert_eq!(deleted, EnhancedOutcome::Done);
+    assert_eq!(deleted, Ok(()));
     assert_eq!(
         second.enhanced_access(&owner, id).await.expect("access"),
         Some(ConnectionAccess::OwnerDeleted)
@@ -413,7 +413,7 @@ async fn tag_story(first: &DynStore, second: &DynStore) {
         second.connection_tags(&stranger, id).await.expect("tags"),
         None
     );
-    first
+    let _refusal = first
         .delete_enhanced(&owner, id, T0 + 5)
         .await
         .expect("delete");

@@ -1,0 +1,380 @@
+//! The SQL toolkit both backends share, written once.
+//!
+//! Statements use `$N` placeholders, which both drivers bind by position. What really
+//! differs is behind two small traits each backend implements: [`Dialect`] (SQL that is
+//! spelled differently, the claims among it) and [`Backend`] (pools, and how transactions
+//! begin, where the locking differs). The `impl_*_store!` macros (the classic store in
+//! [`super::classic`], the enhanced one, ...) then write each store trait's
+//! implementation for a backend: generic code over sqlx's `Database` needs a bound per
+//! bound type, per statement, so one macro expanding the same code for each backend's
+//! concrete types reads better.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::{Pool, Transaction};
+
+pub(super) use super::commits::{Change, Commits};
+pub(super) use super::group_commit::GroupCommit;
+use super::records::QueueBinding;
+use super::{CreateNamedOutcome, Result, StoreError};
+use crate::domain::{ConnectionState, ProjectId};
+
+/// SQL that the two databases spell differently.
+pub(super) trait Dialect {
+    type Db: sqlx::Database;
+    /// A list of text values travelling as one parameter, so that every length is the
+    /// same statement (a list of n placeholders would prepare, and cache in every
+    /// connection, one statement per length).
+    type TextList: Send;
+    fn text_list<S: AsRef<str>>(values: &[S]) -> Self::TextList;
+    /// What goes around a text-list parameter to test `column` for membership.
+    const IN_TEXT_LIST: (&'static str, &'static str);
+    /// What goes around a parameter to test whether `name` contains it, ignoring ASCII
+    /// case.
+    const NAME_CONTAINS: (&'static str, &'static str);
+    /// What LIMIT is bound to for "no limit".
+    const NO_LIMIT: Option<i64>;
+    /// Appended to the read of a connection's state before its bindings change: holds
+    /// off a concurrent delete until the transaction ends ("" where the one writer
+    /// already does).
+    const LOCK_FOR_SHARE: &'static str;
+    /// Appended to a claim's read of the rows it takes (aliased `w`): locks them and
+    /// skips those another claimer holds ("" where the one writer already serialises).
+    const CLAIM_LOCK: &'static str;
+    /// Appended to the read of a queue before it is deleted: holds off concurrent binds
+    /// (which read it [`Self::LOCK_FOR_SHARE`]) until the delete ends.
+    const LOCK_FOR_UPDATE: &'static str;
+    /// Inserts CREATING bindings, skipping queues already bound (or listed twice):
+    /// $1 connection id, $2 time, $3 peer ids and $4 queue names as text lists.
+    const INSERT_BINDINGS: &'static str;
+    /// Inserts a connection's tags: $1 connection id, $2 project, $3 keys and $4 values
+    /// as text lists.
+    const INSERT_TAGS: &'static str;
+
+    // The claims bind $1 owner, $2 lease end, $3 now and $4 limit, and each takes its
+    // rows in one statement, so that two claimers never take the same one.
+
+    /// Claims CREATING connections, oldest first: `id, project_id, service, destination`.
+    const CLAIM_CREATING: &'static str;
+    /// Claims CREATING bindings of live connections whose queue has no agent heard from
+    /// since $5: `peer_id, queue_name, update_time` and their connection's `id,
+    /// project_id, service, destination`.
+    const CLAIM_BINDINGS: &'static str;
+    /// Claims ACTIVE connections whose re-check is due, as [`Self::CLAIM_CREATING`].
+    const CLAIM_RECHECKS: &'static str;
+
+    /// Whether a unique violation is the one of a live name taken.
+    fn is_duplicate_name(error: &dyn sqlx::error::DatabaseError) -> bool;
+
+    /// `IN` a text list given as `parameter` (`$1`).
+    fn in_text_list(parameter: &str) -> String {
+        let (open, close) = Self::IN_TEXT_LIST;
+        format!("{open}{parameter}{close}")
+    }
+}
+
+/// What each backend does its own way: its pools and how its transactions begin.
+#[async_trait]
+pub(super) trait Backend: Dialect + Send + Sync + 'static {
+    fn migrator() -> &'static sqlx::migrate::Migrator;
+    /// Where reads go.
+    fn reader(&self) -> &Pool<Self::Db>;
+    /// Where writes go.
+    fn writer(&self) -> &Pool<Self::Db>;
+    async fn close_pools(&self);
+    /// A transaction that reads, then writes on what it read.
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>>;
+    /// A read-only transaction whose statements see one snapshot.
+    async fn begin_snapshot(&self) -> Result<Transaction<'static, Self::Db>>;
+    /// The transaction of a create in `project`: the quota's count and the insert must
+    /// not interleave with another create's.
+    async fn begin_create(&self, project: &ProjectId) -> Result<Transaction<'static, Self::Db>>;
+    /// Where the hot writes (creates, check progress and results, re-check results, the
+    /// worker's claims of new connections and re-checks) are grouped into shared commits;
+    /// None: each commits on its own.
+    fn group_commit(&self) -> Option<&GroupCommit<Self::Db>> {
+        None
+    }
+    /// Who hears of this store's committed changes.
+    fn subscribers(&self) -> &Commits;
+
+    /// The one commit point of a transaction: commits it, then announces `change`
+    /// (see [`super::commits`]).
+    async fn commit(
+        &self,
+        transaction: Transaction<'static, Self::Db>,
+        change: Change<'_>,
+    ) -> Result<()> {
+        transaction.commit().await?;
+        self.announce(change);
+        Ok(())
+    }
+
+    /// Ends a capped insert (a queue's, a pool's, an auth info's) made in `transaction`
+    /// (`inserted`: the rows it inserted): committed, announcing `change`, if its row
+    /// went in; rolled back if the cap was reached (no row) or the name is taken.
+    async fn finish_capped_insert(
+        &self,
+        transaction: Transaction<'static, Self::Db>,
+        inserted: std::result::Result<u64, sqlx::Error>,
+        change: Change<'_>,
+    ) -> Result<CreateNamedOutcome> {
+        let outcome = match inserted {
+            Ok(0) => CreateNamedOutcome::CapReached,
+            Ok(_) => CreateNamedOutcome::Created,
+            // The primary key is (project, name): the only unique one.
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                CreateNamedOutcome::AlreadyExists
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if outcome == CreateNamedOutcome::Created {
+            self.commit(transaction, change).await?;
+        } else {
+            transaction.rollback().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Announces a change that committed without a transaction of the caller's (one
+    /// statement on its own, or a write inside a grouped commit that has completed).
+    fn announce(&self, change: Change<'_>) {
+        self.subscribers().announce(change);
+    }
+}
+
+/// What every claim binds.
+pub(super) struct Claim<'a> {
+    pub owner: &'a str,
+    pub lease_until: i64,
+    pub now: i64,
+    pub limit: i64,
+}
+
+impl<'a> Claim<'a> {
+    pub fn new(owner: &'a str, lease: Duration, limit: u32, now: i64) -> Self {
+        Self {
+            owner,
+            lease_until: now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)),
+            now,
+            limit: i64::from(limit),
+        }
+    }
+}
+
+/// Rows affected as a count of queues.
+pub(super) fn affected(rows: u64) -> usize {
+    usize::try_from(rows).unwrap_or(usize::MAX)
+}
+
+/// States as an SQL list, `('ACTIVE', 'FAILED')`. The names are fixed upper-case words,
+/// so they need no escaping.
+pub(super) fn sql_states(states: &[ConnectionState]) -> String {
+    let quoted: Vec<String> = states
+        .iter()
+        .map(|state| format!("'{}'", state.as_str()))
+        .collect();
+    format!("({})", quoted.join(", "))
+}
+
+/// Queue bindings by connection id.
+pub(super) type BindingsByConnection = std::collections::HashMap<String, Vec<QueueBinding>>;
+
+/// Groups `(connection id, binding)` rows by connection, keeping their order.
+pub(super) fn group_bindings(
+    rows: impl IntoIterator<Item = Result<(String, QueueBinding)>>,
+) -> Result<BindingsByConnection> {
+    let mut by_connection = BindingsByConnection::new();
+    for row in rows {
+        let (connection_id, binding) = row?;
+        by_connection
+            .entry(connection_id)
+            .or_default()
+            .push(binding);
+    }
+    Ok(by_connection)
+}
+
+/// The query that lists a database's applied migrations (sqlx's own table).
+pub(super) const APPLIED_MIGRATIONS: &str =
+    "SELECT version, success FROM _sqlx_migrations ORDER BY version";
+
+/// Checks that the applied migrations (`version`, `success`) are exactly the ones this
+/// build knows: none missing, none failed, none from a newer build.
+pub(super) fn check_migrations(
+    known: &sqlx::migrate::Migrator,
+    applied: &[(i64, bool)],
+) -> Result<()> {
+    let expected: std::collections::BTreeSet<i64> = known
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+        .map(|migration| migration.version)
+        .collect();
+    if let Some((version, _)) = applied.iter().find(|(_, success)| !success) {
+        return Err(StoreError::SchemaNotCurrent(format!(
+            "migration {version} failed part-way; fix the database, then restart"
+        )));
+    }
+    let present: std::collections::BTreeSet<i64> =
+        applied.iter().map(|(version, _)| *version).collect();
+    if let Some(unknown) = present.difference(&expected).next() {
+        return Err(StoreError::SchemaNotCurrent(format!(
+            "migration {unknown} was applied by a newer dsconn; upgrade this replica"
+        )));
+    }
+    if let Some(missing) = expected.difference(&present).next() {
+        return Err(StoreError::SchemaNotCurrent(format!(
+            "migration {missing} is not applied; run `dsconn migrate` or restart"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the statement runners every store of a backend uses (`$db` is its sqlx
+/// database): a write on its own, reads decoded into records through their row's
+/// `TryFrom`, and the claims (grouped into shared commits where the backend groups).
+macro_rules! impl_sql_access {
+    ($store:ident, $db:ty) => {
+        const _: () = {
+            use sqlx::query::{Query, QueryAs};
+
+            use $crate::store::sql::{Backend, Claim};
+            use $crate::store::{Result, StoreError};
+
+            type Arguments<'q> = <$db as sqlx::Database>::Arguments<'q>;
+            type Connection = <$db as sqlx::Database>::Connection;
+            type Row = <$db as sqlx::Database>::Row;
+
+            impl $store {
+                /// Runs `work` in the next grouped commit where the backend groups
+                /// writes, else on a writer connection of its own (each of its
+                /// statements commits by itself).
+                async fn grouped_or_alone<T, F>(&self, work: F) -> Result<T>
+                where
+                    T: Send + 'static,
+                    F: for<'c> FnOnce(
+                            &'c mut Connection,
+                        ) -> futures::future::BoxFuture<'c, Result<T>>
+                        + Send
+                        + 'static,
+                {
+                    match self.group_commit() {
+                        Some(group) => group.run(work).await,
+                        None => {
+                            let mut connection = self.writer().acquire().await?;
+                            work(&mut *connection).await
+                        }
+                    }
+                }
+
+                /// Runs a write on its own; how many rows it changed.
+                async fn write<'q>(&self, statement: Query<'q, $db, Arguments<'q>>) -> Result<u64> {
+                    Ok(statement.execute(self.writer()).await?.rows_affected())
+                }
+
+                /// Reads at most one row, as a record.
+                async fn read_one<'q, R, T>(
+                    &self,
+                    statement: QueryAs<'q, $db, R, Arguments<'q>>,
+                ) -> Result<Option<T>>
+                where
+                    R: for<'r> sqlx::FromRow<'r, Row> + Send + Unpin,
+                    T: TryFrom<R, Error = StoreError>,
+                {
+                    let row = statement.fetch_optional(self.reader()).await?;
+                    row.map(T::try_from).transpose()
+                }
+
+                /// Reads every row, as records.
+                async fn read_all<'q, R, T>(
+                    &self,
+                    statement: QueryAs<'q, $db, R, Arguments<'q>>,
+                ) -> Result<Vec<T>>
+                where
+                    R: for<'r> sqlx::FromRow<'r, Row> + Send + Unpin,
+                    T: TryFrom<R, Error = StoreError>,
+                {
+                    let rows = statement.fetch_all(self.reader()).await?;
+                    rows.into_iter().map(T::try_from).collect()
+                }
+
+                /// Runs one of the dialect's claim statements.
+                async fn claim<R>(
+                    &self,
+                    statement: &'static str,
+                    claim: Claim<'_>,
+                ) -> Result<Vec<R>>
+                where
+                    R: for<'r> sqlx::FromRow<'r, Row> + Send + Unpin + 'static,
+                {
+                    let Some(group) = self.group_commit() else {
+                        return Ok(sqlx::query_as(statement)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(claim.now)
+                            .bind(claim.limit)
+                            .fetch_all(self.writer())
+                            .await?);
+                    };
+                    // The worker claims as checks finish, a few at a time: its claims
+                    // share commits with the results being recorded (one commit each
+                    // would be one more fsync per check).
+                    let Claim {
+                        owner,
+                        lease_until,
+                        now,
+                        limit,
+                    } = claim;
+                    let owner = owner.to_owned();
+                    group
+                        .run(move |c| {
+                            Box::pin(async move {
+                                Ok(sqlx::query_as(statement)
+                                    .bind(owner)
+                                    .bind(lease_until)
+                                    .bind(now)
+                                    .bind(limit)
+                                    .fetch_all(c)
+                                    .await?)
+                            })
+                        })
+                        .await
+                }
+            }
+        };
+    };
+}
+
+pub(super) use impl_sql_access;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static KNOWN: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+    fn all_applied() -> Vec<(i64, bool)> {
+        KNOWN.iter().map(|m| (m.version, true)).collect()
+    }
+
+    #[test]
+    fn the_schema_is_current_only_with_exactly_the_known_migrations() {
+        check_migrations(&KNOWN, &all_applied()).expect("current");
+
+        let mut missing = all_applied();
+        missing.pop();
+        let error = check_migrations(&KNOWN, &missing).expect_err("one missing");
+        assert!(error.to_string().contains("is not applied"), "{error}");
+
+        let mut newer = all_applied();
+        newer.push((99_990_101_000_000, true));
+        let error = check_migrations(&KNOWN, &newer).expect_err("one unknown");
+        assert!(error.to_string().contains("newer dsconn"), "{error}");
+
+        let mut failed = all_applied();
+        failed[0].1 = false;
+        let error = check_migrations(&KNOWN, &failed).expect_err("one failed");
+        assert!(error.to_string().contains("failed part-way"), "{error}");
+    }
+}
