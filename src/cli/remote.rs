@@ -143,10 +143,7 @@ pub(super) fn the_one_named<'a>(
 }
 
 /// The error of a name that several resources have.
-fn ambiguous<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = (&'a str, &'a str)>,
-) -> CliError {
+fn ambiguous<'a>(name: &str, candidates: impl Iterator<Item = (&'a str, &'a str)>) -> CliError {
     let ids: Vec<String> = candidates
         .map(|(id, state)| format!("  {id} ({state})"))
         .collect();
