@@ -60,32 +60,7 @@ pub enum RegisterOutcome {
     },
 }
 
-/// What a piece of queue work is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueWorkKind {
-    /// A CREATING binding's first check.
-    Bind,
-    /// An ACTIVE binding's re-check, by an agent of its queue.
-    RecheckBinding,
-    /// A queue connection test (DLI's CreateConnectivityTask).
-    Test,
-}
-
-impl QueueWorkKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueWorkKind::Bind => "bind",
-            QueueWorkKind::RecheckBinding => "recheck",
-            QueueWorkKind::Test => "test",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Bind, Self::RecheckBinding, Self::Test]
-            .into_iter()
-            .find(|kind| kind.as_str() == raw)
-    }
-}
+pub use crate::domain::QueueWorkKind;
 
 /// One claimed piece of queue work, with everything needed to check it anywhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +81,7 @@ pub struct QueueWork {
 impl QueueWork {
     /// The id an agent names the work by: `<kind>:<key>`.
     pub fn work_id(&self) -> String {
-        format!("{}:{}", self.kind.as_str(), self.key)
+        format!("{}:{}", self.kind, self.key)
     }
 }
 
@@ -170,14 +145,11 @@ pub struct SetupWork {
 }
 
 impl SetupWork {
-    /// The id an agent names the work by.
+    /// The id an agent names the work by: `<kind>:<peer id>`, as [`QueueWork::work_id`].
     pub fn work_id(&self) -> String {
-        format!("{SETUP_WORK}:{}", self.peer_id)
+        format!("{}:{}", QueueWorkKind::Setup, self.peer_id)
     }
 }
-
-/// The kind of work id of a binding's set-up.
-pub const SETUP_WORK: &str = "setup";
 
 /// The end of a binding's set-up.
 #[derive(Debug, Clone)]
@@ -194,7 +166,7 @@ pub struct QueueHosts {
     /// [`hosts_version`] of the file; None when it is empty.
     pub version: Option<String>,
     /// `(name, ip)` as stored, oldest connection first, at most
-    /// [`crate::probe::HostsFile::MAX_ENTRIES`].
+    /// [`crate::domain::MAX_HOSTS_FILE_ENTRIES`].
     pub entries: Vec<(String, String)>,
 }
 
@@ -332,7 +304,7 @@ pub trait QueueWorkStore: Send + Sync {
 
     /// The hosts file of a queue's checks with its version, read in one snapshot: the
     /// hosts of the live enhanced connections with an ACTIVE binding of the queue, oldest
-    /// connection first, at most [`crate::probe::HostsFile::MAX_ENTRIES`] of them.
+    /// connection first, at most [`crate::domain::MAX_HOSTS_FILE_ENTRIES`] of them.
     async fn queue_hosts(&self, project: &ProjectId, queue: &str) -> Result<QueueHosts>;
 
     /// The version of a queue's hosts file (None: empty), without reading the hosts.
@@ -483,6 +455,8 @@ pub(super) const RELEASE_BINDING_LEASE: &str = "UPDATE queue_bindings \
      SET lease_owner = NULL, lease_until = NULL WHERE peer_id = $1 AND lease_owner = $2";
 pub(super) const RELEASE_TASK_LEASE: &str = "UPDATE connectivity_tasks \
      SET lease_owner = NULL, lease_until = NULL WHERE task_id = $1 AND lease_owner = $2";
+pub(super) const RELEASE_SETUP_LEASE: &str = "UPDATE enhanced_bindings \
+     SET lease_owner = NULL, lease_until = NULL WHERE peer_id = $1 AND lease_owner = $2";
 
 pub(super) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bindings \
      SET connectivity = $1, checked_from = $2, next_check_at = $3, last_checked_at = $4, \
@@ -1171,22 +1145,17 @@ macro_rules! impl_queue_work_store {
                 async fn release_queue_work(&self, owner: &str, work: &[QueueWork]) -> Result<()> {
                     let mut transaction = self.begin_write().await?;
                     for piece in work {
-                        match piece.kind {
-                            QueueWorkKind::Test => {
-                                sqlx::query(work::RELEASE_TASK_LEASE)
-                                    .bind(piece.key.parse::<i64>().unwrap_or_default())
-                                    .bind(owner)
-                                    .execute(&mut *transaction)
-                                    .await?;
-                            }
+                        let release = match piece.kind {
+                            QueueWorkKind::Test => sqlx::query(work::RELEASE_TASK_LEASE)
+                                .bind(piece.key.parse::<i64>().unwrap_or_default()),
                             QueueWorkKind::Bind | QueueWorkKind::RecheckBinding => {
-                                sqlx::query(work::RELEASE_BINDING_LEASE)
-                                    .bind(&piece.key)
-                                    .bind(owner)
-                                    .execute(&mut *transaction)
-                                    .await?;
+                                sqlx::query(work::RELEASE_BINDING_LEASE).bind(&piece.key)
                             }
-                        }
+                            QueueWorkKind::Setup => {
+                                sqlx::query(work::RELEASE_SETUP_LEASE).bind(&piece.key)
+                            }
+                        };
+                        release.bind(owner).execute(&mut *transaction).await?;
                     }
                     transaction.commit().await?;
                     Ok(())
@@ -1198,7 +1167,7 @@ macro_rules! impl_queue_work_store {
                     queue: &str,
                 ) -> Result<QueueHosts> {
                     use futures::TryStreamExt;
-                    let cap = $crate::probe::HostsFile::MAX_ENTRIES;
+                    let cap = $crate::domain::MAX_HOSTS_FILE_ENTRIES;
                     let mut transaction = self.begin_snapshot().await?;
                     let stamps: Vec<(String, i64)> =
                         sqlx::query_as(&work::SELECT_QUEUE_HOSTS_STAMPS)
