@@ -151,9 +151,10 @@ super::reads_as_str!(FailureReason);
 super::reads_as_str!(Reachability);
 super::reads_as_str!(BindingStatus);
 
-/// What a piece of a queue's work is: claimed by the queue's agent or, for a queue
-/// without an online agent, by the server's worker, and named on the agent wire by its
-/// serde spelling (`bind`, `recheck`, `test`, `setup`).
+/// What a piece of a queue's work is: `bind` (a CREATING binding's first check),
+/// `recheck` (an ACTIVE binding's re-check), `test` (a queue connection test) or `setup`
+/// (an enhanced connection's binding to set up). Claimed by the queue's agent or, for a
+/// queue without an online agent, by the server's worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueWorkKind {
