@@ -461,6 +461,20 @@ mod tests {
         new.id
     }
 
+    /// A check's result that makes a connection ACTIVE and due for a re-check now.
+    fn active_and_due() -> CheckResult {
+        CheckResult {
+            state: ConnectionState::Active,
+            process: 1.0,
+            connection_url: "127.0.0.1:3306".into(),
+            message: String::new(),
+            failure_reason: None,
+            report: "{}".into(),
+            next_check_at: Some(now_millis() - 1),
+            normalized_url: "127.0.0.1:3306".into(),
+        }
+    }
+
     fn kinds(work: &[Work]) -> (usize, usize, usize) {
         let count = |kind| work.iter().filter(|work| work.kind() == kind).count();
         (
@@ -479,16 +493,7 @@ mod tests {
         let active = create(&worker, &project, "active").await;
         let claimed = worker.claim(1, now_millis()).await.expect("claim");
         assert_eq!(kinds(&claimed), (1, 0, 0));
-        let result = CheckResult {
-            state: ConnectionState::Active,
-            process: 1.0,
-            connection_url: "127.0.0.1:3306".into(),
-            message: String::new(),
-            failure_reason: None,
-            report: "{}".into(),
-            next_check_at: Some(now_millis() - 1),
-            normalized_url: "127.0.0.1:3306".into(),
-        };
+        let result = active_and_due();
         let recorded = worker
             .store
             .record_check_result(active, &worker.owner, &result, now_millis())
@@ -525,16 +530,7 @@ mod tests {
         let claimed = worker.claim(10, now_millis()).await.expect("claim");
         assert_eq!(kinds(&claimed), (10, 0, 0));
         for id in &active {
-            let result = CheckResult {
-                state: ConnectionState::Active,
-                process: 1.0,
-                connection_url: "127.0.0.1:3306".into(),
-                message: String::new(),
-                failure_reason: None,
-                report: "{}".into(),
-                next_check_at: Some(now_millis() - 1),
-                normalized_url: "127.0.0.1:3306".into(),
-            };
+            let result = active_and_due();
             let recorded = worker
                 .store
                 .record_check_result(*id, &worker.owner, &result, now_millis())

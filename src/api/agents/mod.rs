@@ -24,7 +24,7 @@ use super::extract::params::ProjectPath;
 use super::extract::{ClientAddress, DliPath, JsonBody};
 use super::state::AppState;
 use crate::check::{Charging, Place, Purpose};
-use crate::domain::{ProjectId, QueueName, QueueWorkKind, now_millis};
+use crate::domain::{ProjectId, QueueName, QueueWorkKind, fair_split, now_millis};
 use crate::probe::CheckReport;
 use crate::store::{AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork};
 use crate::telemetry::metrics;
@@ -510,13 +510,17 @@ pub async fn claim(
                 .agent_has_setups(&project, &agent_id, now)
                 .await?;
         // Set-ups are a fourth kind of work beside new bindings, re-checks and tests
-        // (which the store shares among themselves): first their share, then what the
+        // (which the store shares among themselves): first their share by
+        // [`fair_split`] (offered first, so a claim of one takes a set-up), then what the
         // checks leave (issue 24). Their hosts are bounded by bytes, not by count.
-        let setup_share = match (has_setups, has_checks) {
-            (false, _) => 0,
-            (true, true) => (max / 4).max(1),
-            (true, false) => max,
-        };
+        let backlog = |has: bool| if has { max as usize } else { 0 };
+        let checks = backlog(has_checks);
+        let shares = fair_split(
+            &[checks, checks, checks, backlog(has_setups)],
+            max as usize,
+            3,
+        );
+        let setup_share = u32::try_from(shares[3]).unwrap_or(max);
         let mut setups = if setup_share > 0 {
             state
                 .store

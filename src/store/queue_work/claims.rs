@@ -287,26 +287,16 @@ macro_rules! impl_claims {
                     now: i64,
                 ) -> Result<bool> {
                     for status in ["CREATING", "ACTIVE"] {
-                        let found = sqlx::query(work::SELECT_AGENT_BINDINGS)
-                            .bind(project.as_str())
-                            .bind(agent_id)
-                            .bind(now)
-                            .bind(1_i64)
-                            .bind(status)
-                            .fetch_optional(self.reader())
-                            .await?;
-                        if found.is_some() {
+                        let bindings = work::SELECT_AGENT_BINDINGS;
+                        if self
+                            .agent_finds(bindings, project, agent_id, now, Some(status))
+                            .await?
+                        {
                             return Ok(true);
                         }
                     }
-                    let found = sqlx::query(work::SELECT_AGENT_TESTS)
-                        .bind(project.as_str())
-                        .bind(agent_id)
-                        .bind(now)
-                        .bind(1_i64)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    Ok(found.is_some())
+                    self.agent_finds(work::SELECT_AGENT_TESTS, project, agent_id, now, None)
+                        .await
                 }
 
                 async fn claim_server_tests(
@@ -334,23 +324,19 @@ macro_rules! impl_claims {
                             $store::CLAIM_LOCK
                         )
                     });
-                    // Most rounds of the worker find no test: a read says so without
-                    // taking the one writer.
-                    let any_due: Option<i64> = sqlx::query_scalar(work::ANY_TEST_DUE)
-                        .bind(now)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    if any_due.is_none() {
-                        return Ok(Vec::new());
-                    }
                     let claim = Claim::new(owner, lease, limit, now);
-                    let mut transaction = self.begin_write().await?;
-                    let due: Vec<(i64, String, String, String)> = sqlx::query_as(&SELECT)
-                        .bind(now)
-                        .bind(online_since)
-                        .bind(claim.limit)
-                        .fetch_all(&mut *transaction)
-                        .await?;
+                    let Some((mut transaction, due)) = self
+                        .server_claim_rows::<(i64, String, String, String)>(
+                            work::ANY_TEST_DUE,
+                            &SELECT,
+                            now,
+                            online_since,
+                            claim.limit,
+                        )
+                        .await?
+                    else {
+                        return Ok(Vec::new());
+                    };
                     let mut claimed = Vec::with_capacity(due.len());
                     for (task_id, project_id, queue_name, address) in due {
                         sqlx::query(work::LEASE_TASK)

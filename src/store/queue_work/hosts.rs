@@ -2,10 +2,10 @@
 //! version that names its content.
 
 use async_trait::async_trait;
+use sha2::Digest;
 
 use crate::domain::ProjectId;
 use crate::store::Result;
-use sha2::Digest;
 
 /// A queue's hosts file as read in one snapshot: its version and its entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

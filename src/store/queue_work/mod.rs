@@ -194,6 +194,68 @@ pub(in crate::store) fn online_agent_serves(
 /// Writes the queue-work traits for `$store`, as [`super::shared::impl_store`] does.
 macro_rules! impl_queue_work_store {
     ($store:ident, $db:ty) => {
+        const _: () = {
+            use $crate::domain::ProjectId;
+            use $crate::store::Result;
+            use $crate::store::shared::Backend;
+
+            /// What the rooms' claims share.
+            impl $store {
+                /// Whether an agent's claim statement ($1 project, $2 agent, $3 now, $4
+                /// limit, and `status` as $5 when given) finds a row: a read, so that a
+                /// waiting claim polls without writing.
+                async fn agent_finds(
+                    &self,
+                    statement: &str,
+                    project: &ProjectId,
+                    agent_id: &str,
+                    now: i64,
+                    status: Option<&str>,
+                ) -> Result<bool> {
+                    let mut query = sqlx::query(statement)
+                        .bind(project.as_str())
+                        .bind(agent_id)
+                        .bind(now)
+                        .bind(1_i64);
+                    if let Some(status) = status {
+                        query = query.bind(status);
+                    }
+                    Ok(query.fetch_optional(self.reader()).await?.is_some())
+                }
+
+                /// The rows a server's claim takes by `select` ($1 now, $2 online since,
+                /// $3 limit), in the transaction that leases them; None when `any_due`
+                /// ($1 now) finds nothing due: most rounds of the worker find nothing, and
+                /// a read says so without taking the one writer.
+                async fn server_claim_rows<R>(
+                    &self,
+                    any_due: &str,
+                    select: &str,
+                    now: i64,
+                    online_since: i64,
+                    limit: i64,
+                ) -> Result<Option<(sqlx::Transaction<'static, $db>, Vec<R>)>>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                {
+                    let due = sqlx::query(any_due)
+                        .bind(now)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    if due.is_none() {
+                        return Ok(None);
+                    }
+                    let mut transaction = self.begin_write().await?;
+                    let rows: Vec<R> = sqlx::query_as(select)
+                        .bind(now)
+                        .bind(online_since)
+                        .bind(limit)
+                        .fetch_all(&mut *transaction)
+                        .await?;
+                    Ok(Some((transaction, rows)))
+                }
+            }
+        };
         $crate::store::queue_work::agents::impl_agents!($store, $db);
         $crate::store::queue_work::claims::impl_claims!($store, $db);
         $crate::store::queue_work::setups::impl_setups!($store, $db);

@@ -111,9 +111,9 @@ macro_rules! impl_setups {
                 /// hosts add up to at most `hosts_bytes` (the first always; counted once
                 /// per connection, or once per set-up when `per_item`, as an agent's
                 /// answer carries them), and completes them with their hosts and routes,
-                /// read and parsed once per connection.
+                /// read and parsed once per connection; then commits the claim.
                 async fn lease_setups(
-                    connection: &mut <$db as sqlx::Database>::Connection,
+                    mut transaction: sqlx::Transaction<'static, $db>,
                     rows: Vec<SetupRow>,
                     claim: &Claim<'_>,
                     hosts_bytes: usize,
@@ -143,7 +143,7 @@ macro_rules! impl_setups {
                             None => {
                                 let raw: String = sqlx::query_scalar(work::SELECT_CONNECTION_HOSTS)
                                     .bind(&connection_id)
-                                    .fetch_one(&mut *connection)
+                                    .fetch_one(&mut *transaction)
                                     .await?;
                                 // Its stored size is about its size in a claim's answer.
                                 let size = raw.len();
@@ -154,7 +154,7 @@ macro_rules! impl_setups {
                                 let routes: Vec<String> =
                                     sqlx::query_scalar(work::SELECT_ROUTE_CIDRS)
                                         .bind(&connection_id)
-                                        .fetch_all(&mut *connection)
+                                        .fetch_all(&mut *transaction)
                                         .await?;
                                 let shared = (
                                     std::sync::Arc::new(work::stored_hosts(&raw)),
@@ -169,7 +169,7 @@ macro_rules! impl_setups {
                             .bind(claim.owner)
                             .bind(claim.lease_until)
                             .bind(&peer_id)
-                            .execute(&mut *connection)
+                            .execute(&mut *transaction)
                             .await?;
                         claimed.push(SetupWork {
                             peer_id,
@@ -181,6 +181,7 @@ macro_rules! impl_setups {
                             routes,
                         });
                     }
+                    transaction.commit().await?;
                     Ok(claimed)
                 }
             }
@@ -209,11 +210,7 @@ macro_rules! impl_setups {
                         .bind(claim.limit)
                         .fetch_all(&mut *transaction)
                         .await?;
-                    let claimed =
-                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes, true)
-                            .await?;
-                    transaction.commit().await?;
-                    Ok(claimed)
+                    Self::lease_setups(transaction, rows, &claim, hosts_bytes, true).await
                 }
 
                 async fn agent_has_setups(
@@ -222,14 +219,8 @@ macro_rules! impl_setups {
                     agent_id: &str,
                     now: i64,
                 ) -> Result<bool> {
-                    let found = sqlx::query(work::SELECT_AGENT_SETUPS)
-                        .bind(project.as_str())
-                        .bind(agent_id)
-                        .bind(now)
-                        .bind(1_i64)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    Ok(found.is_some())
+                    self.agent_finds(work::SELECT_AGENT_SETUPS, project, agent_id, now, None)
+                        .await
                 }
 
                 async fn claim_server_setups(
@@ -254,28 +245,20 @@ macro_rules! impl_setups {
                             $store::CLAIM_LOCK
                         )
                     });
-                    // Most rounds find nothing to set up: a read says so without taking
-                    // the one writer.
-                    let any_due: Option<String> = sqlx::query_scalar(work::ANY_SETUP_DUE)
-                        .bind(now)
-                        .fetch_optional(self.reader())
-                        .await?;
-                    if any_due.is_none() {
-                        return Ok(Vec::new());
-                    }
                     let claim = Claim::new(owner, lease, limit, now);
-                    let mut transaction = self.begin_write().await?;
-                    let rows: Vec<SetupRow> = sqlx::query_as(&SELECT)
-                        .bind(now)
-                        .bind(online_since)
-                        .bind(claim.limit)
-                        .fetch_all(&mut *transaction)
-                        .await?;
-                    let claimed =
-                        Self::lease_setups(&mut transaction, rows, &claim, hosts_bytes, false)
-                            .await?;
-                    transaction.commit().await?;
-                    Ok(claimed)
+                    let Some((transaction, rows)) = self
+                        .server_claim_rows::<SetupRow>(
+                            work::ANY_SETUP_DUE,
+                            &SELECT,
+                            now,
+                            online_since,
+                            claim.limit,
+                        )
+                        .await?
+                    else {
+                        return Ok(Vec::new());
+                    };
+                    Self::lease_setups(transaction, rows, &claim, hosts_bytes, false).await
                 }
 
                 async fn record_setup(
