@@ -8,6 +8,17 @@ pub(in crate::store) use super::{SERVES_POOL, SERVES_QUEUE};
 use crate::domain::ProjectId;
 use crate::store::Result;
 
+/// An agent as [`SELECT_ONLINE_AGENTS`] reads it (what it serves is read beside).
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct AgentRow {
+    pub agent_id: String,
+    pub name: String,
+    pub version: String,
+    pub address: String,
+    pub registered_at: i64,
+    pub last_seen: i64,
+}
+
 /// Agents and what they serve: registrations, heartbeats, the online ones.
 #[async_trait]
 pub trait AgentRegistry: Send + Sync {
@@ -254,12 +265,11 @@ macro_rules! impl_agents {
                     online_since: i64,
                 ) -> Result<Vec<AgentRecord>> {
                     let mut transaction = self.begin_snapshot().await?;
-                    let agents: Vec<(String, String, String, String, i64, i64)> =
-                        sqlx::query_as(work::SELECT_ONLINE_AGENTS)
-                            .bind(project.as_str())
-                            .bind(online_since)
-                            .fetch_all(&mut *transaction)
-                            .await?;
+                    let agents: Vec<work::AgentRow> = sqlx::query_as(work::SELECT_ONLINE_AGENTS)
+                        .bind(project.as_str())
+                        .bind(online_since)
+                        .fetch_all(&mut *transaction)
+                        .await?;
                     let served: Vec<(String, String, String)> =
                         sqlx::query_as(work::SELECT_AGENT_QUEUES)
                             .bind(project.as_str())
@@ -269,27 +279,25 @@ macro_rules! impl_agents {
                     transaction.commit().await?;
                     Ok(agents
                         .into_iter()
-                        .map(
-                            |(agent_id, name, version, address, registered_at, last_seen)| {
-                                let names = |kind: &str| {
-                                    served
-                                        .iter()
-                                        .filter(|(id, k, _)| *id == agent_id && k == kind)
-                                        .map(|(_, _, name)| name.clone())
-                                        .collect()
-                                };
-                                AgentRecord {
-                                    queues: names(work::SERVES_QUEUE),
-                                    pools: names(work::SERVES_POOL),
-                                    agent_id,
-                                    name,
-                                    version,
-                                    address,
-                                    registered_at,
-                                    last_seen,
-                                }
-                            },
-                        )
+                        .map(|agent| {
+                            let names = |kind: &str| {
+                                served
+                                    .iter()
+                                    .filter(|(id, k, _)| *id == agent.agent_id && k == kind)
+                                    .map(|(_, _, name)| name.clone())
+                                    .collect()
+                            };
+                            AgentRecord {
+                                queues: names(work::SERVES_QUEUE),
+                                pools: names(work::SERVES_POOL),
+                                agent_id: agent.agent_id,
+                                name: agent.name,
+                                version: agent.version,
+                                address: agent.address,
+                                registered_at: agent.registered_at,
+                                last_seen: agent.last_seen,
+                            }
+                        })
                         .collect())
                 }
 

@@ -12,6 +12,34 @@ use super::{BindingConnectivity, NewTask, QueueWork, TaskRecord, TaskResult};
 use crate::domain::ProjectId;
 use crate::store::Result;
 
+/// A queue connection test as [`SELECT_TASK`] reads it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct TaskRow {
+    task_id: i64,
+    queue_name: String,
+    address: String,
+    status: String,
+    message: String,
+    checked_from: Option<String>,
+    create_time: i64,
+    update_time: i64,
+}
+
+impl From<TaskRow> for TaskRecord {
+    fn from(row: TaskRow) -> Self {
+        TaskRecord {
+            task_id: row.task_id,
+            queue_name: row.queue_name,
+            address: row.address,
+            status: row.status,
+            message: row.message,
+            checked_from: row.checked_from,
+            create_time: row.create_time,
+            update_time: row.update_time,
+        }
+    }
+}
+
 /// The checks of a queue: its bindings' first checks and re-checks and its connection
 /// tests, claimed by its agents or the server, and their ends.
 #[async_trait]
@@ -397,43 +425,13 @@ macro_rules! impl_claims {
                     queue: &str,
                     task_id: i64,
                 ) -> Result<Option<TaskRecord>> {
-                    type TaskRow = (
-                        i64,
-                        String,
-                        String,
-                        String,
-                        String,
-                        Option<String>,
-                        i64,
-                        i64,
-                    );
-                    let row: Option<TaskRow> = sqlx::query_as(work::SELECT_TASK)
+                    let row: Option<work::TaskRow> = sqlx::query_as(work::SELECT_TASK)
                         .bind(task_id)
                         .bind(project.as_str())
                         .bind(queue)
                         .fetch_optional(self.reader())
                         .await?;
-                    Ok(row.map(
-                        |(
-                            task_id,
-                            queue_name,
-                            address,
-                            status,
-                            message,
-                            checked_from,
-                            create_time,
-                            update_time,
-                        )| TaskRecord {
-                            task_id,
-                            queue_name,
-                            address,
-                            status,
-                            message,
-                            checked_from,
-                            create_time,
-                            update_time,
-                        },
-                    ))
+                    Ok(row.map(TaskRecord::from))
                 }
 
                 async fn record_task_result(

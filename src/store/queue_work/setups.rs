@@ -11,6 +11,18 @@ use super::{SetupOutcome, SetupWork};
 use crate::domain::ProjectId;
 use crate::store::Result;
 
+/// A set-up as the claims read it: the binding and its connection's id.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct SetupRow {
+    pub peer_id: String,
+    pub project_id: String,
+    /// What `name` is: a queue or a pool.
+    pub kind: String,
+    pub name: String,
+    #[sqlx(rename = "id")]
+    pub connection_id: String,
+}
+
 /// The set-ups of enhanced bindings, claimed like the rest of a queue's work, and their
 /// ends.
 #[async_trait]
@@ -103,8 +115,7 @@ macro_rules! impl_setups {
             use $crate::store::queue_work::{SetupOutcome, SetupWork};
             use $crate::store::shared::{Backend, Claim, Dialect};
 
-            /// A set-up row as the claims read it: the binding and its connection's id.
-            type SetupRow = (String, String, String, String, String);
+            use $crate::store::queue_work::setups::SetupRow;
 
             impl $store {
                 /// Leases the set-ups read, oldest first, while their connections' stored
@@ -128,7 +139,14 @@ macro_rules! impl_setups {
                         std::collections::HashMap::new();
                     let mut claimed = Vec::with_capacity(rows.len());
                     let mut bytes = 0_usize;
-                    for (peer_id, project_id, kind, name, connection_id) in rows {
+                    for SetupRow {
+                        peer_id,
+                        project_id,
+                        kind,
+                        name,
+                        connection_id,
+                    } in rows
+                    {
                         let (hosts, routes, _) = match read.get(&connection_id) {
                             Some((hosts, routes, size)) => {
                                 // An agent's answer carries the hosts with every set-up.
