@@ -9,8 +9,75 @@ use async_trait::async_trait;
 pub(in crate::store) use super::agents::TOUCH_AGENT;
 pub(in crate::store) use super::online_agent_serves;
 use super::{BindingConnectivity, NewTask, QueueWork, TaskRecord, TaskResult};
-use crate::domain::ProjectId;
-use crate::store::Result;
+use crate::domain::{BindingStatus, ConnectionId, ProjectId, QueueWorkKind, Service};
+use crate::store::{Result, StoreError};
+
+/// A binding to check as [`SELECT_AGENT_BINDINGS`] reads it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct BindingRow {
+    peer_id: String,
+    project_id: String,
+    queue_name: String,
+    /// CREATING (its first check) or ACTIVE (a re-check).
+    status: String,
+    id: String,
+    service: String,
+    destination: String,
+}
+
+impl TryFrom<BindingRow> for QueueWork {
+    type Error = StoreError;
+
+    fn try_from(row: BindingRow) -> Result<Self> {
+        let kind = match BindingStatus::parse(&row.status) {
+            Some(BindingStatus::Creating) => QueueWorkKind::Bind,
+            Some(BindingStatus::Active) => QueueWorkKind::RecheckBinding,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "binding {} to check has the status {:?}",
+                    row.peer_id, row.status
+                )));
+            }
+        };
+        let service =
+            Service::parse(&row.service).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let connection_id = ConnectionId::parse(&row.id).ok_or_else(|| {
+            StoreError::Corrupt(format!("connection id {:?} is not a UUID", row.id))
+        })?;
+        Ok(QueueWork {
+            kind,
+            key: row.peer_id,
+            project_id: row.project_id,
+            queue_name: row.queue_name,
+            service: Some(service),
+            destination: row.destination,
+            connection_id: Some(connection_id),
+        })
+    }
+}
+
+/// A queue connection test to run, as the claims read it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct TestRow {
+    pub task_id: i64,
+    project_id: String,
+    queue_name: String,
+    address: String,
+}
+
+impl From<TestRow> for QueueWork {
+    fn from(row: TestRow) -> Self {
+        QueueWork {
+            kind: QueueWorkKind::Test,
+            key: row.task_id.to_string(),
+            project_id: row.project_id,
+            queue_name: row.queue_name,
+            service: None,
+            destination: row.address,
+            connection_id: None,
+        }
+    }
+}
 
 /// A queue connection test as [`SELECT_TASK`] reads it.
 #[derive(sqlx::FromRow)]
@@ -117,8 +184,8 @@ pub trait QueueClaims: Send + Sync {
 
 /// The agent's bindings to check of status $5: CREATING ones, or ACTIVE ones due ($3
 /// now), oldest first; $1 project, $2 agent, $4 limit.
-pub(in crate::store) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, w.queue_name, w.status, \
-         c.id, c.service, c.destination \
+pub(in crate::store) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, c.project_id, w.queue_name, \
+         w.status, c.id, c.service, c.destination \
      FROM queue_bindings w JOIN connections c ON c.id = w.connection_id \
      WHERE c.project_id = $1 AND c.state <> 'DELETED' \
        AND w.queue_name IN (SELECT queue_name FROM agent_queues \
@@ -129,7 +196,8 @@ pub(in crate::store) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, w.qu
      ORDER BY w.update_time, w.peer_id LIMIT $4";
 
 /// The agent's tests to run; parameters as [`SELECT_AGENT_BINDINGS`].
-pub(in crate::store) const SELECT_AGENT_TESTS: &str = "SELECT w.task_id, w.queue_name, w.address \
+pub(in crate::store) const SELECT_AGENT_TESTS: &str = "SELECT w.task_id, w.project_id, w.queue_name, \
+     w.address \
      FROM connectivity_tasks w \
      WHERE w.project_id = $1 AND w.status = 'CHECKING' \
        AND w.queue_name IN (SELECT queue_name FROM agent_queues \
@@ -184,22 +252,33 @@ macro_rules! impl_claims {
             use std::sync::LazyLock;
             use std::time::Duration;
 
-            use $crate::domain::{ConnectionId, ProjectId, Service};
+            use $crate::domain::ProjectId;
+            use $crate::store::Result;
             use $crate::store::queue_work::claims::{self as work, QueueClaims};
             use $crate::store::queue_work::{
                 BindingConnectivity, NewTask, QueueWork, QueueWorkKind, TaskRecord, TaskResult,
             };
             use $crate::store::shared::{Backend, Claim, Dialect};
-            use $crate::store::{Result, StoreError};
 
-            fn service_of(raw: &str) -> Result<Service> {
-                Service::parse(raw).map_err(|error| StoreError::Corrupt(error.to_string()))
-            }
-
-            fn connection_id_of(raw: &str) -> Result<ConnectionId> {
-                ConnectionId::parse(raw).ok_or_else(|| {
-                    StoreError::Corrupt(format!("connection id {raw:?} is not a UUID"))
-                })
+            impl $store {
+                /// Leases the tests read to the claim: the work they are.
+                async fn lease_tests(
+                    connection: &mut <$db as sqlx::Database>::Connection,
+                    rows: Vec<work::TestRow>,
+                    claim: &Claim<'_>,
+                ) -> Result<Vec<QueueWork>> {
+                    let mut claimed = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        sqlx::query(work::LEASE_TASK)
+                            .bind(claim.owner)
+                            .bind(claim.lease_until)
+                            .bind(row.task_id)
+                            .execute(&mut *connection)
+                            .await?;
+                        claimed.push(QueueWork::from(row));
+                    }
+                    Ok(claimed)
+                }
             }
 
             #[async_trait::async_trait]
@@ -233,8 +312,7 @@ macro_rules! impl_claims {
                         transaction.rollback().await?;
                         return Ok(None);
                     }
-                    type BindingRow = (String, String, String, String, String, String);
-                    let mut kinds: Vec<Vec<BindingRow>> = Vec::with_capacity(2);
+                    let mut kinds: Vec<Vec<work::BindingRow>> = Vec::with_capacity(2);
                     for status in ["CREATING", "ACTIVE"] {
                         kinds.push(
                             sqlx::query_as(&BINDINGS)
@@ -247,7 +325,7 @@ macro_rules! impl_claims {
                                 .await?,
                         );
                     }
-                    let mut tests: Vec<(i64, String, String)> = sqlx::query_as(&TESTS)
+                    let mut tests: Vec<work::TestRow> = sqlx::query_as(&TESTS)
                         .bind(project.as_str())
                         .bind(agent_id)
                         .bind(now)
@@ -266,44 +344,17 @@ macro_rules! impl_claims {
                         .into_iter()
                         .zip(&taken)
                         .flat_map(|(rows, &take)| rows.into_iter().take(take));
-                    for (peer_id, queue_name, status, id, service, destination) in bindings {
+                    for row in bindings {
+                        let work = QueueWork::try_from(row)?;
                         sqlx::query(work::LEASE_BINDING)
                             .bind(claim.owner)
                             .bind(claim.lease_until)
-                            .bind(&peer_id)
+                            .bind(&work.key)
                             .execute(&mut *transaction)
                             .await?;
-                        claimed.push(QueueWork {
-                            kind: if status == "CREATING" {
-                                QueueWorkKind::Bind
-                            } else {
-                                QueueWorkKind::RecheckBinding
-                            },
-                            key: peer_id,
-                            project_id: project.as_str().to_owned(),
-                            queue_name,
-                            service: Some(service_of(&service)?),
-                            destination,
-                            connection_id: Some(connection_id_of(&id)?),
-                        });
+                        claimed.push(work);
                     }
-                    for (task_id, queue_name, address) in tests {
-                        sqlx::query(work::LEASE_TASK)
-                            .bind(claim.owner)
-                            .bind(claim.lease_until)
-                            .bind(task_id)
-                            .execute(&mut *transaction)
-                            .await?;
-                        claimed.push(QueueWork {
-                            kind: QueueWorkKind::Test,
-                            key: task_id.to_string(),
-                            project_id: project.as_str().to_owned(),
-                            queue_name,
-                            service: None,
-                            destination: address,
-                            connection_id: None,
-                        });
-                    }
+                    claimed.extend(Self::lease_tests(&mut transaction, tests, &claim).await?);
                     transaction.commit().await?;
                     Ok(Some(claimed))
                 }
@@ -354,7 +405,7 @@ macro_rules! impl_claims {
                     });
                     let claim = Claim::new(owner, lease, limit, now);
                     let Some((mut transaction, due)) = self
-                        .server_claim_rows::<(i64, String, String, String)>(
+                        .server_claim_rows::<work::TestRow>(
                             work::ANY_TEST_DUE,
                             &SELECT,
                             now,
@@ -365,24 +416,7 @@ macro_rules! impl_claims {
                     else {
                         return Ok(Vec::new());
                     };
-                    let mut claimed = Vec::with_capacity(due.len());
-                    for (task_id, project_id, queue_name, address) in due {
-                        sqlx::query(work::LEASE_TASK)
-                            .bind(claim.owner)
-                            .bind(claim.lease_until)
-                            .bind(task_id)
-                            .execute(&mut *transaction)
-                            .await?;
-                        claimed.push(QueueWork {
-                            kind: QueueWorkKind::Test,
-                            key: task_id.to_string(),
-                            project_id,
-                            queue_name,
-                            service: None,
-                            destination: address,
-                            connection_id: None,
-                        });
-                    }
+                    let claimed = Self::lease_tests(&mut transaction, due, &claim).await?;
                     transaction.commit().await?;
                     Ok(claimed)
                 }
