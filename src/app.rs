@@ -66,10 +66,7 @@ impl Application {
             config.probe.deny_cidrs.clone(),
             listener.local_addr()?.ip(),
         );
-        let prober = config
-            .probe
-            .prober(policy.clone())
-            .map_err(anyhow::Error::msg)?;
+        let prober = config.probe.prober(policy).map_err(anyhow::Error::msg)?;
         // One budget: the API spends it at requests, the worker drains it as it dials.
         let check_budget = Arc::new(CheckBudget::per_minute(config.checks_per_minute));
         // The worker tells the API what its checks changed; it knows no cache.
@@ -98,7 +95,6 @@ impl Application {
             pipeline: Arc::clone(&pipeline),
             deleted_retention: config.deleted_retention,
             max_concurrent_checks,
-            policy,
         };
         let state = AppState {
             store: dyn_store.clone(),

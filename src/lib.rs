@@ -1,7 +1,6 @@
 //! dsconn: a self-hostable, wire-compatible implementation of Huawei Cloud DLI's classic
 //! datasource-connection API.
 
-pub mod agent;
 pub mod api;
 pub mod app;
 pub mod check;

@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
         }
         Command::Agent(args) => {
             dsconn::telemetry::init(args.log_format);
-            dsconn::agent::run(args).await
+            dsconn::cli::agent::run(args).await
         }
         Command::Credential { command } => dsconn::cli::admin::run_credential(command).await,
         Command::Token { command } => dsconn::cli::admin::run_token(command).await,

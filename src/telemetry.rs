@@ -23,7 +23,7 @@ pub enum LogFormat {
 /// warnings and errors from anywhere, and the start, stop and agent events (agents
 /// registering and leaving, an agent's own start and stop); not the access log.
 pub const HUMAN_FILTER: &str =
-    "warn,dsconn::cli::serve=info,dsconn::api::agents=info,dsconn::agent=info";
+    "warn,dsconn::cli::serve=info,dsconn::api::agents=info,dsconn::cli::agent=info";
 
 /// The format `auto` stands for: `human` when standard error is a terminal (a person
 /// reads it), else `json` (a service manager or a log shipper reads it).

@@ -43,9 +43,6 @@ pub struct WorkerSettings {
     pub deleted_retention: Duration,
     /// Checks running at once; their dials share the prober's limit of the same size.
     pub max_concurrent_checks: usize,
-    /// The server's outbound policy: what the set-up of a binding of a queue without an
-    /// agent is judged by.
-    pub policy: crate::probe::OutboundPolicy,
 }
 
 /// One unit of claimed work.
@@ -56,7 +53,8 @@ enum Work {
     /// A queue connection test of a queue without an online agent.
     QueueTest(QueueWork),
     /// The set-up of an enhanced connection's binding of a queue or pool without an
-    /// online agent: dials nothing, judged by the server's policy.
+    /// online agent: dials nothing, judged by the server's policy (the pipeline's
+    /// checker's).
     Setup(SetupWork),
 }
 
@@ -81,15 +79,29 @@ impl Work {
         }
     }
 
-    /// The check it is, under this worker's claim; None for a set-up (no check).
-    fn job(&self, owner: &str) -> Option<Job> {
-        Some(match self {
+    /// The check it is, under this worker's claim.
+    fn job(&self, owner: &str) -> Job {
+        match self {
             Work::Create(pending) => Job::create(pending, owner),
             Work::Bind(binding) => Job::bind(binding, owner),
             Work::Recheck(pending) => Job::recheck(pending, owner),
             Work::QueueTest(work) => Job::queue_work(work, owner),
-            Work::Setup(_) => return None,
-        })
+            Work::Setup(setup) => Job::setup(setup, owner),
+        }
+    }
+}
+
+/// One kind's claimed work as [`Work`]; a store error is logged (the claim backs off).
+fn claimed<T>(
+    claimed: crate::store::Result<Vec<T>>,
+    work: impl Fn(T) -> Work,
+) -> Result<Vec<Work>, ()> {
+    match claimed {
+        Ok(claimed) => Ok(claimed.into_iter().map(work).collect()),
+        Err(error) => {
+            warn!(error = %error, "claiming work failed");
+            Err(())
+        }
     }
 }
 
@@ -268,89 +280,44 @@ impl LifecycleWorker {
         let lease = self.settings.pipeline.lease();
         let now = now_millis();
         let online_since = self.settings.pipeline.online_since(now);
-        let log = |error: crate::store::StoreError| warn!(error = %error, "claiming work failed");
-        let store = &self.store;
-        Ok(match kind {
-            WorkKind::Create => store
-                .claim_pending_checks(&self.owner, lease, limit, now)
-                .await
-                .map_err(log)?
-                .into_iter()
-                .map(Work::Create)
-                .collect(),
-            WorkKind::Bind => store
-                .claim_pending_bindings(&self.owner, lease, limit, now, online_since)
-                .await
-                .map_err(log)?
-                .into_iter()
-                .map(Work::Bind)
-                .collect(),
-            WorkKind::QueueTest => store
-                .claim_server_tests(&self.owner, lease, limit, now, online_since)
-                .await
-                .map_err(log)?
-                .into_iter()
-                .map(Work::QueueTest)
-                .collect(),
-            WorkKind::Recheck => store
-                .claim_due_rechecks(&self.owner, lease, limit, rechecks_due_by)
-                .await
-                .map_err(log)?
-                .into_iter()
-                .map(Work::Recheck)
-                .collect(),
-            WorkKind::Setup => store
-                .claim_server_setups(
-                    &self.owner,
-                    lease,
-                    limit,
-                    SETUP_HOSTS_BYTES,
-                    now,
-                    online_since,
-                )
-                .await
-                .map_err(log)?
-                .into_iter()
-                .map(Work::Setup)
-                .collect(),
-        })
-    }
-
-    /// Sets up a CREATING enhanced binding of a queue or pool without an online agent,
-    /// judged by the server's policy (with `--require-agents` none is claimed: they wait
-    /// for an agent instead). Errors are logged.
-    async fn set_up(&self, work: &SetupWork) {
-        let verdict = check::setup_verdict(
-            &self.settings.policy,
-            work.hosts
-                .iter()
-                .map(|(name, ip)| (name.as_str(), ip.as_str())),
-            &work.routes,
-        );
-        let _ = self
-            .settings
-            .pipeline
-            .record_setup(
-                &work.project_id,
-                &work.peer_id,
-                &work.name,
-                &self.owner,
-                verdict,
-                Place::Server,
-            )
-            .await;
+        let (store, owner) = (&self.store, self.owner.as_str());
+        match kind {
+            WorkKind::Create => claimed(
+                store.claim_pending_checks(owner, lease, limit, now).await,
+                Work::Create,
+            ),
+            WorkKind::Bind => claimed(
+                store
+                    .claim_pending_bindings(owner, lease, limit, now, online_since)
+                    .await,
+                Work::Bind,
+            ),
+            WorkKind::QueueTest => claimed(
+                store
+                    .claim_server_tests(owner, lease, limit, now, online_since)
+                    .await,
+                Work::QueueTest,
+            ),
+            WorkKind::Recheck => claimed(
+                store
+                    .claim_due_rechecks(owner, lease, limit, rechecks_due_by)
+                    .await,
+                Work::Recheck,
+            ),
+            WorkKind::Setup => claimed(
+                store
+                    .claim_server_setups(owner, lease, limit, SETUP_HOSTS_BYTES, now, online_since)
+                    .await,
+                Work::Setup,
+            ),
+        }
     }
 
     /// Performs one claimed piece of work. A check that panics is contained here: it is
     /// logged with what it was about, counted, and its claim given back with a result
     /// that says so, instead of vanishing silently and holding its lease until it expires.
     async fn perform(&self, work: Work) {
-        let Some(job) = work.job(&self.owner) else {
-            if let Work::Setup(setup) = &work {
-                self.set_up(setup).await;
-            }
-            return;
-        };
+        let job = work.job(&self.owner);
         let subject = job.clone();
         self.contain_panic(&subject, self.perform_unguarded(job))
             .await;
@@ -468,7 +435,6 @@ mod tests {
             pipeline: Arc::new(pipeline),
             deleted_retention: Duration::from_secs(60),
             max_concurrent_checks: 8,
-            policy: crate::probe::OutboundPolicy::default(),
         };
         LifecycleWorker::new(store, settings, Arc::new(Notify::new()))
     }
@@ -495,6 +461,20 @@ mod tests {
         new.id
     }
 
+    /// A check's result that makes a connection ACTIVE and due for a re-check now.
+    fn active_and_due() -> CheckResult {
+        CheckResult {
+            state: ConnectionState::Active,
+            process: 1.0,
+            connection_url: "127.0.0.1:3306".into(),
+            message: String::new(),
+            failure_reason: None,
+            report: "{}".into(),
+            next_check_at: Some(now_millis() - 1),
+            normalized_url: "127.0.0.1:3306".into(),
+        }
+    }
+
     fn kinds(work: &[Work]) -> (usize, usize, usize) {
         let count = |kind| work.iter().filter(|work| work.kind() == kind).count();
         (
@@ -513,16 +493,7 @@ mod tests {
         let active = create(&worker, &project, "active").await;
         let claimed = worker.claim(1, now_millis()).await.expect("claim");
         assert_eq!(kinds(&claimed), (1, 0, 0));
-        let result = CheckResult {
-            state: ConnectionState::Active,
-            process: 1.0,
-            connection_url: "127.0.0.1:3306".into(),
-            message: String::new(),
-            failure_reason: None,
-            report: "{}".into(),
-            next_check_at: Some(now_millis() - 1),
-            normalized_url: "127.0.0.1:3306".into(),
-        };
+        let result = active_and_due();
         let recorded = worker
             .store
             .record_check_result(active, &worker.owner, &result, now_millis())
@@ -559,16 +530,7 @@ mod tests {
         let claimed = worker.claim(10, now_millis()).await.expect("claim");
         assert_eq!(kinds(&claimed), (10, 0, 0));
         for id in &active {
-            let result = CheckResult {
-                state: ConnectionState::Active,
-                process: 1.0,
-                connection_url: "127.0.0.1:3306".into(),
-                message: String::new(),
-                failure_reason: None,
-                report: "{}".into(),
-                next_check_at: Some(now_millis() - 1),
-                normalized_url: "127.0.0.1:3306".into(),
-            };
+            let result = active_and_due();
             let recorded = worker
                 .store
                 .record_check_result(*id, &worker.owner, &result, now_millis())
@@ -649,7 +611,7 @@ mod tests {
         let project = ProjectId::parse("panics").expect("project");
         let id = create(&worker, &project, "doomed").await;
         let claimed = worker.claim(1, now_millis()).await.expect("claim");
-        let subject = claimed[0].job(&worker.owner).expect("a check");
+        let subject = claimed[0].job(&worker.owner);
         assert!(
             matches!(subject.purpose, Purpose::Create { id: claimed, .. } if claimed == id),
             "{:?}",

@@ -13,33 +13,7 @@ use super::types::{QueuesRequest, SuccessResponse};
 use crate::domain::{ConnectionId, QueueName, now_millis};
 use crate::store::BindingOutcome;
 
-/// Most queues one request may name.
-const MAX_QUEUES_PER_REQUEST: usize = 100;
-
-/// Validates queue names; `default` is DLI's shared queue and can never be bound.
-pub fn parse_queues(raw: Option<&Vec<String>>) -> Result<Vec<QueueName>, ApiError> {
-    let raw = raw.map(Vec::as_slice).unwrap_or_default();
-    if raw.len() > MAX_QUEUES_PER_REQUEST {
-        return Err(ApiError::InvalidRequest(format!(
-            "at most {MAX_QUEUES_PER_REQUEST} queues per request, got {}",
-            raw.len()
-        )));
-    }
-    let mut queues: Vec<QueueName> = Vec::with_capacity(raw.len());
-    for name in raw {
-        let queue = QueueName::parse(name)?;
-        if queue.is_default() {
-            return Err(ApiError::StateConflict(
-                "the queue \"default\" is shared and cannot be bound to a datasource connection"
-                    .into(),
-            ));
-        }
-        if !queues.contains(&queue) {
-            queues.push(queue);
-        }
-    }
-    Ok(queues)
-}
+pub use super::queue_lookup::parse_queues;
 
 fn queues_required(body: &QueuesRequest) -> ApiResult<Vec<QueueName>> {
     let queues = parse_queues(body.queues.as_ref())?;
@@ -82,7 +56,7 @@ pub async fn associate(
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
     let queues = queues_required(&body.parse()?)?;
-    super::queues::require_existing(&state, &project, &queues).await?;
+    super::queue_lookup::require_existing(&state, &project, &queues).await?;
     state.checks.budget.spend(
         project.as_str(),
         u32::try_from(queues.len()).unwrap_or(u32::MAX),

@@ -2,8 +2,9 @@
 //! elastic resource pools.
 
 pub mod agency;
-pub mod agent_types;
 pub mod agents;
+/// The agent API's wire types, under the name the document and the client know.
+pub use agents::types as agent_types;
 pub mod auth;
 pub mod auth_infos;
 pub mod bindings;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod pool_queues;
 pub mod pools;
 pub mod queue_changes;
+pub mod queue_lookup;
 pub mod queue_pool_types;
 pub mod queue_properties;
 pub mod queue_tests;

@@ -69,7 +69,7 @@ pub struct ShowConnectivityTaskResponse {
 /// no queue.
 async fn existing_queue(state: &AppState, project: &ProjectId, raw: &str) -> ApiResult<String> {
     let queue = super::queues::path_queue(raw)?;
-    super::queues::require_existing(state, project, std::slice::from_ref(&queue)).await?;
+    super::queue_lookup::require_existing(state, project, std::slice::from_ref(&queue)).await?;
     Ok(queue.as_str().to_owned())
 }
 

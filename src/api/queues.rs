@@ -12,6 +12,8 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody, parse_query};
+use super::queue_lookup::declared_queue;
+pub use super::queue_lookup::require_existing;
 use super::state::AppState;
 use super::types::{
     CreateQueueRequest, CreateQueueResponse, ListQueuesQuery, ListQueuesResponse, QueueEcho,
@@ -399,35 +401,9 @@ impl QueueView {
     }
 }
 
-fn declared_queue<'a>(state: &'a AppState, name: &QueueName) -> Option<&'a QueueName> {
-    state
-        .settings
-        .declared_queues
-        .iter()
-        .find(|queue| *queue == name)
-}
-
 /// A path's queue name; one that cannot be a queue name names no queue.
 pub(super) fn path_queue(raw: &str) -> ApiResult<QueueName> {
     QueueName::parse(raw).map_err(|_| ApiError::QueueNotFound(raw.chars().take(128).collect()))
-}
-
-/// Refuses (DLI.0002) the first queue that is neither declared nor stored in the
-/// project. The binding transaction checks again, atomically with a delete; this one
-/// answers before anything (the check budget) is spent.
-pub async fn require_existing(
-    state: &AppState,
-    project: &ProjectId,
-    queues: &[QueueName],
-) -> ApiResult<()> {
-    for queue in queues {
-        if declared_queue(state, queue).is_none()
-            && !state.store.queue_exists(project, queue.as_str()).await?
-        {
-            return Err(ApiError::QueueNotFound(queue.as_str().to_owned()));
-        }
-    }
-    Ok(())
 }
 
 // ---- Handlers ----
@@ -560,7 +536,7 @@ pub async fn list(
             .filter(|record| !declared.iter().any(|queue| queue.as_str() == record.name))
             .map(QueueView::stored),
     );
-    let agents = super::agents::online_agents(&state, &project).await?;
+    let agents = super::queue_lookup::online_agents(&state, &project).await?;
     let pools = state.store.list_pools(&project).await?;
     let page_size = page_param("page-size", query.page_size.as_deref(), 1, MAX_PAGE_SIZE)?;
     let current_page = page_param(
@@ -619,7 +595,7 @@ pub async fn show(
                 .ok_or_else(|| ApiError::QueueNotFound(name.as_str().to_owned()))?,
         ),
     };
-    let agents = super::agents::online_agents(&state, &project).await?;
+    let agents = super::queue_lookup::online_agents(&state, &project).await?;
     Ok(Json(view.show(&agents)))
 }
 

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::config::ServeConfig;
 
 pub mod admin;
+pub mod agent;
 pub mod auth_info;
 pub mod connection;
 pub mod enhanced;
@@ -33,7 +34,7 @@ pub enum Command {
     /// Run the API server and the background worker.
     Serve(ServeConfig),
     /// Run a queue's checks from the queue's own network (no database, no inbound port).
-    Agent(crate::agent::AgentArgs),
+    Agent(agent::AgentArgs),
     /// Manage AK/SK credentials (works on the data dir, server running or not).
     Credential {
         #[command(subcommand)]

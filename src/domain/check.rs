@@ -151,6 +151,44 @@ super::reads_as_str!(FailureReason);
 super::reads_as_str!(Reachability);
 super::reads_as_str!(BindingStatus);
 
+/// What a piece of a queue's work is: `bind` (a CREATING binding's first check),
+/// `recheck` (an ACTIVE binding's re-check), `test` (a queue connection test) or `setup`
+/// (an enhanced connection's binding to set up). Claimed by the queue's agent or, for a
+/// queue without an online agent, by the server's worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueWorkKind {
+    /// A CREATING binding's first check.
+    Bind,
+    /// An ACTIVE binding's re-check, by an agent of its queue.
+    #[serde(rename = "recheck")]
+    RecheckBinding,
+    /// A queue connection test (DLI's CreateConnectivityTask).
+    Test,
+    /// The set-up of an enhanced connection's binding of a queue or pool: the place's
+    /// policy verdict on the connection's hosts and routes.
+    Setup,
+}
+
+impl fmt::Display for QueueWorkKind {
+    /// Its wire spelling: serde's, so there is one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(spelling)) => f.write_str(&spelling),
+            _ => Err(fmt::Error),
+        }
+    }
+}
+
+impl std::str::FromStr for QueueWorkKind {
+    type Err = serde_json::Error;
+
+    /// Reads its wire spelling.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+    }
+}
+
 /// How a claim of `limit` pieces of work is shared among kinds of work, given how many of
 /// each are `available` (in the same order): first every kind gets up to its share
 /// (`limit / kinds`, at least 1), then what is left is shared among the kinds with more,
@@ -238,5 +276,26 @@ mod tests {
             assert_eq!(BindingStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(BindingStatus::parse("DELETED"), None);
+    }
+
+    #[test]
+    fn a_work_kind_reads_and_writes_the_spelling_agents_know() {
+        let kinds = [
+            QueueWorkKind::Bind,
+            QueueWorkKind::RecheckBinding,
+            QueueWorkKind::Test,
+            QueueWorkKind::Setup,
+        ];
+        // The spellings agents before the enum already sent.
+        assert_eq!(QueueWorkKind::Bind.to_string(), "bind");
+        assert_eq!(QueueWorkKind::RecheckBinding.to_string(), "recheck");
+        for kind in kinds {
+            assert_eq!(kind.to_string().parse::<QueueWorkKind>().ok(), Some(kind));
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(kind.to_string().into())
+            );
+        }
+        assert!("recheck_binding".parse::<QueueWorkKind>().is_err());
     }
 }

@@ -66,7 +66,11 @@ pub use address::{
     AddressError, NetworkError, parse_exact_network, parse_ip, parse_ipv4, parse_ipv6,
     parse_network,
 };
-pub use check::{BindingStatus, FailureReason, Reachability, fair_split};
+pub use check::{BindingStatus, FailureReason, QueueWorkKind, Reachability, fair_split};
+
+/// Most entries a queue's hosts file holds: the store reads no more, the prober builds
+/// no more (issue 24: 20,000 hosts is about 3.3 MB).
+pub const MAX_HOSTS_FILE_ENTRIES: usize = 20_000;
 pub use connection::{
     ConnectionId, ConnectionName, ConnectionState, NetworkRef, ProjectId, QueueName, Service,
     ValidationError,

@@ -111,7 +111,7 @@ impl HostsFile {
     /// Most entries one queue's hosts file holds; entries past it are left out (their
     /// names are looked up in DNS), so no number of bound connections grows a check's
     /// memory without bound.
-    pub const MAX_ENTRIES: usize = 20_000;
+    pub const MAX_ENTRIES: usize = crate::domain::MAX_HOSTS_FILE_ENTRIES;
 
     /// The entries in the order given (earlier wins), names compared ignoring ASCII
     /// case; entries whose ip does not parse are skipped.

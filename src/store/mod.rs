@@ -55,8 +55,8 @@ pub use postgres::PgStore;
 pub use queue_settings::{AgencyRecord, NamedTable, ProjectUsage, QueueSettingsStore};
 pub use queue_work::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueHosts, QueueWork, QueueWorkKind,
-    QueueWorkStore, RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SETUP_WORK, SetupOutcome,
-    SetupWork, TaskRecord, TaskResult, hosts_version,
+    QueueWorkStore, RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SetupOutcome, SetupWork,
+    TaskRecord, TaskResult, hosts_version,
 };
 pub use records::{
     BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity, CredentialRecord,

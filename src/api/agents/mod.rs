@@ -11,7 +11,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::agent_types::{
+pub mod types;
+
+use self::types::{
     AgentItem, AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
     HostEntry, HostsFileResponse, ListAgentsResponse, QueueAgent, RegisterAgentRequest,
     RegisterAgentResponse,
@@ -21,12 +23,10 @@ use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
 use super::extract::{ClientAddress, DliPath, JsonBody};
 use super::state::AppState;
-use crate::check::{Place, Purpose};
-use crate::domain::{ConnectionId, ProjectId, QueueName, now_millis};
+use crate::check::{Charging, Place, Purpose};
+use crate::domain::{ProjectId, QueueName, QueueWorkKind, fair_split, now_millis};
 use crate::probe::CheckReport;
-use crate::store::{
-    AgentRecord, NewAgent, QueueWork, QueueWorkKind, RegisterOutcome, SETUP_WORK, SetupWork,
-};
+use crate::store::{AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork};
 use crate::telemetry::metrics;
 
 /// Most registrations one project may have.
@@ -103,12 +103,6 @@ fn agent_item(agent: AgentRecord) -> AgentItem {
     }
 }
 
-/// The online agents of each of the project's queues, for the queue API.
-pub async fn online_agents(state: &AppState, project: &ProjectId) -> ApiResult<Vec<AgentRecord>> {
-    let online_since = state.checks.pipeline.online_since(now_millis());
-    Ok(state.store.online_agents(project, online_since).await?)
-}
-
 /// The agents of `agents` that serve `queue`, as a queue shows them.
 pub fn agents_of(agents: &[AgentRecord], queue: &str) -> Vec<QueueAgent> {
     agents
@@ -150,14 +144,14 @@ pub async fn register(
     valid_agent_name(&body.name)?;
     valid_version(&body.version)?;
     // Validated as bindings' queue names are: at most 100, never `default`, each once.
-    let queues = super::bindings::parse_queues(Some(&body.queues))?;
+    let queues = super::queue_lookup::parse_queues(Some(&body.queues))?;
     if queues.is_empty() {
         return Err(ApiError::InvalidRequest(
             "queues must list at least one queue name".into(),
         ));
     }
-    let pools = super::bindings::parse_queues(Some(&body.elastic_resource_pools))?;
-    super::queues::require_existing(&state, &project, &queues).await?;
+    let pools = super::queue_lookup::parse_queues(Some(&body.elastic_resource_pools))?;
+    super::queue_lookup::require_existing(&state, &project, &queues).await?;
     let names = |list: Vec<QueueName>| list.iter().map(|q| q.as_str().to_owned()).collect();
     let now = now_millis();
     let agent = NewAgent {
@@ -237,7 +231,7 @@ pub async fn list(
     DliPath(project): DliPath<String>,
 ) -> ApiResult<Json<ListAgentsResponse>> {
     let project = principal.authorize(&project)?;
-    let agents: Vec<AgentItem> = online_agents(&state, &project)
+    let agents: Vec<AgentItem> = super::queue_lookup::online_agents(&state, &project)
         .await?
         .into_iter()
         .map(agent_item)
@@ -324,7 +318,7 @@ pub async fn deregister(
 fn work_item(work: QueueWork, lease_until: i64) -> AgentWorkItem {
     AgentWorkItem {
         work_id: work.work_id(),
-        kind: work.kind.as_str().to_owned(),
+        kind: work.kind,
         queue: work.queue_name,
         bound_as: None,
         service: work.service,
@@ -338,7 +332,7 @@ fn work_item(work: QueueWork, lease_until: i64) -> AgentWorkItem {
 fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
     AgentWorkItem {
         work_id: work.work_id(),
-        kind: SETUP_WORK.to_owned(),
+        kind: QueueWorkKind::Setup,
         hosts: work
             .hosts
             .iter()
@@ -516,13 +510,17 @@ pub async fn claim(
                 .agent_has_setups(&project, &agent_id, now)
                 .await?;
         // Set-ups are a fourth kind of work beside new bindings, re-checks and tests
-        // (which the store shares among themselves): first their share, then what the
+        // (which the store shares among themselves): first their share by
+        // [`fair_split`] (offered first, so a claim of one takes a set-up), then what the
         // checks leave (issue 24). Their hosts are bounded by bytes, not by count.
-        let setup_share = match (has_setups, has_checks) {
-            (false, _) => 0,
-            (true, true) => (max / 4).max(1),
-            (true, false) => max,
-        };
+        let backlog = |has: bool| if has { max as usize } else { 0 };
+        let checks = backlog(has_checks);
+        let shares = fair_split(
+            &[checks, checks, checks, backlog(has_setups)],
+            max as usize,
+            3,
+        );
+        let setup_share = u32::try_from(shares[3]).unwrap_or(max);
         let mut setups = if setup_share > 0 {
             state
                 .store
@@ -650,14 +648,22 @@ pub async fn hosts_file(
     }))
 }
 
-/// What a work id names: its kind and key.
-fn parse_work_id(work_id: &str) -> ApiResult<(QueueWorkKind, &str)> {
+/// What a result names: the work's kind (its `kind`; from agents before that field, the
+/// kind its id starts with) and key, the part of its id after the kind.
+fn work_of(work_id: &str, kind: Option<QueueWorkKind>) -> ApiResult<(QueueWorkKind, &str)> {
     work_id
         .split_once(':')
-        .and_then(|(kind, key)| Some((QueueWorkKind::parse(kind)?, key)))
+        .and_then(|(named, key)| {
+            let named = named.parse::<QueueWorkKind>().ok()?;
+            // A kind is one the id was claimed with.
+            (kind.is_none() || kind == Some(named)).then_some((named, key))
+        })
         .filter(|(kind, key)| match kind {
             QueueWorkKind::Test => key.parse::<i64>().is_ok(),
-            _ => !key.is_empty() && key.len() <= 64,
+            QueueWorkKind::Setup => uuid::Uuid::parse_str(key).is_ok(),
+            QueueWorkKind::Bind | QueueWorkKind::RecheckBinding => {
+                !key.is_empty() && key.len() <= 64
+            }
         })
         .ok_or_else(|| {
             ApiError::InvalidRequest(format!(
@@ -691,14 +697,7 @@ pub async fn report(
 ) -> ApiResult<Json<AgentResultResponse>> {
     let project = principal.authorize(&project)?;
     let request: AgentResultRequest = body.parse()?;
-    let setup_of = request
-        .work_id
-        .strip_prefix(SETUP_WORK)
-        .and_then(|rest| rest.strip_prefix(':'));
-    let (kind, key) = match setup_of {
-        Some(peer_id) if uuid::Uuid::parse_str(peer_id).is_ok() => (None, peer_id),
-        _ => parse_work_id(&request.work_id).map(|(kind, key)| (Some(kind), key))?,
-    };
+    let (kind, key) = work_of(&request.work_id, request.kind)?;
     let queue = QueueName::parse(&request.queue)?.as_str().to_owned();
     let name = state
         .store
@@ -706,57 +705,21 @@ pub async fn report(
         .await?
         .ok_or_else(|| not_registered(&agent_id))?;
     let owner = format!("agent:{agent_id}");
-    let Some(kind) = kind else {
-        let verdict = match &request.setup_error {
-            None => Ok(()),
-            Some(why) => Err(super::error::bounded(why)),
-        };
-        let recorded = state
-            .checks
-            .pipeline
-            .record_setup(
-                project.as_str(),
-                key,
-                &queue,
-                &owner,
-                verdict,
-                Place::Agent(name),
-            )
-            .await?;
-        if !recorded {
-            return Err(not_held(&request.work_id, &request.queue));
-        }
-        return Ok(Json(AgentResultResponse {
-            is_success: true,
-            message: "recorded".into(),
-        }));
-    };
-    let purpose = match kind {
-        QueueWorkKind::Bind => Purpose::Bind {
-            id: ConnectionId::nil(),
-            peer_id: key.to_owned(),
-            queue,
-            owner,
-        },
-        QueueWorkKind::RecheckBinding => Purpose::RecheckBinding {
-            peer_id: key.to_owned(),
-            queue,
-            owner,
-        },
-        QueueWorkKind::Test => Purpose::QueueTest {
-            task_id: key.parse().unwrap_or_default(),
-            queue,
-            owner,
-        },
-    };
+    let purpose = Purpose::of_queue_work(kind, key, queue, owner, None);
     let report: CheckReport = request.report.bounded();
+    // A set-up reports the verdict of its policy stage; a check, its probe's report.
+    let refused = match (kind, &request.setup_error) {
+        (QueueWorkKind::Setup, Some(why)) => Some(super::error::bounded(why)),
+        _ => None,
+    };
+    let checked = refused.as_deref().map_or(Ok(&report), Err);
     let took = Duration::from_millis(request.elapsed_ms.min(millis(LEASE_RANGE.1)));
     let pipeline = &state.checks.pipeline;
     let recorded = pipeline
         .record_reported(
             project.as_str(),
             &purpose,
-            &report,
+            checked,
             Place::Agent(name),
             took,
         )
@@ -765,14 +728,17 @@ pub async fn report(
         return Err(not_held(&request.work_id, &request.queue));
     }
     // The claim paid one dial for new bindings and tests; the rest drain the budget.
-    if purpose.charging() == crate::check::Charging::Drain {
+    if purpose.charging() == Charging::Drain {
         let extra = report.dials().saturating_sub(1);
         state
             .checks
             .budget
             .drain(project.as_str(), u32::try_from(extra).unwrap_or(u32::MAX));
     }
-    metrics::record_agent_claim_to_result(took);
+    // A set-up checks nothing: its time is not a check's.
+    if kind != QueueWorkKind::Setup {
+        metrics::record_agent_claim_to_result(took);
+    }
     Ok(Json(AgentResultResponse {
         is_success: true,
         message: "recorded".into(),

@@ -21,18 +21,21 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::api::agent_types::{
+use super::exit::{self, CliError};
+use super::settings::ConnectionArgs;
+use crate::api::agents::types::{
     AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
     HostsFileResponse, RegisterAgentRequest, RegisterAgentResponse,
 };
-use crate::cli::exit::{self, CliError};
-use crate::cli::settings::ConnectionArgs;
+use crate::check::{
+    Charging, Findings, InProcess, NoProgress, SetupTarget, StageInputs, Target, run_stages,
+};
 use crate::client::{Client, ClientError};
 use crate::config::{LogFormat, ProbeArgs};
-use crate::domain::{EndpointList, now_millis};
-use crate::probe::{CheckReport, HostsFile, OutboundPolicy, Prober};
+use crate::domain::{QueueWorkKind, now_millis};
+use crate::probe::{HostsFile, OutboundPolicy};
+use crate::rate_limit::CheckBudget;
 use crate::signing;
-use crate::store::SETUP_WORK;
 
 /// How long a claim waits on the server for work.
 const CLAIM_WAIT: Duration = Duration::from_secs(20);
@@ -118,7 +121,7 @@ fn host_name() -> String {
 
 /// Runs the agent until SIGINT or SIGTERM.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let shutdown = crate::cli::serve::cancelled_on_signal()?;
+    let shutdown = super::serve::cancelled_on_signal()?;
     args.probe.validate().map_err(CliError::usage)?;
     let settings = args.connection.resolve()?;
     let client = Client::new(&settings.endpoint, &settings.project, settings.auth)
@@ -133,7 +136,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let agent = Arc::new(Agent {
         client,
         lease: prober.worst_case() + LEASE_MARGIN,
-        prober,
+        checker: InProcess {
+            prober,
+            // Never charged: the agent's checks are [`Charging::Free`] here, and the
+            // server drains the project's budget when their results come.
+            budget: Arc::new(CheckBudget::per_minute(1)),
+        },
         slots: Arc::new(Semaphore::new(args.probe.max_open_sockets())),
         registration: RegisterAgentRequest {
             name: args
@@ -161,7 +169,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
 struct Agent {
     client: Client,
-    prober: Prober,
+    /// Runs the stages of its work with the agent's own prober and policy.
+    checker: InProcess,
     /// One per check in flight, so a claim takes only what can start now.
     slots: Arc<Semaphore>,
     /// The lease each claimed piece of work asks for.
@@ -421,7 +430,7 @@ impl Agent {
                         .hosts_files_for(agent_id, &answer, &mut hosts_files)
                         .await;
                     for work in answer.work {
-                        let hosts = if work.kind == SETUP_WORK {
+                        let hosts = if work.kind == QueueWorkKind::Setup {
                             Arc::default()
                         } else if unavailable.contains(&work.queue) {
                             // Checked without its hosts it could fail wrongly: its lease
@@ -470,7 +479,7 @@ impl Agent {
         let claimed: std::collections::BTreeSet<&str> = answer
             .work
             .iter()
-            .filter(|work| work.kind != SETUP_WORK)
+            .filter(|work| work.kind != QueueWorkKind::Setup)
             .map(|work| work.queue.as_str())
             .collect();
         for queue in claimed {
@@ -524,13 +533,20 @@ impl Agent {
         session: &CancellationToken,
     ) {
         let started = tokio::time::Instant::now();
-        let (report, setup_error) = if work.kind == SETUP_WORK {
-            (CheckReport::default(), self.set_up(&work).err())
-        } else {
-            (self.check(&work, hosts).await, None)
+        let Findings {
+            report, stopped, ..
+        } = self.run_stages(&work, hosts).await;
+        let setup_error = match (work.kind, stopped) {
+            (_, None) => None,
+            (QueueWorkKind::Setup, refused) => refused,
+            (_, Some(error)) => {
+                warn!(work.id = %work.work_id, error = %error, "the work's url does not parse");
+                None
+            }
         };
         let result = AgentResultRequest {
             work_id: work.work_id.clone(),
+            kind: Some(work.kind),
             queue: work.queue.clone(),
             report,
             setup_error,
@@ -570,36 +586,33 @@ impl Agent {
         }
     }
 
-    /// Takes an enhanced connection's hosts and routes for a queue (or pool) of this
-    /// network: they must be within this agent's own check policy, as the queue's checks
-    /// will use them.
-    fn set_up(&self, work: &AgentWorkItem) -> Result<(), String> {
-        let hosts = work
-            .hosts
-            .iter()
-            .map(|host| (host.name.as_str(), host.ip.as_str()));
-        crate::check::setup_verdict(self.prober.policy(), hosts, &work.routes)
-    }
-
-    /// The check itself, with the server's prober code, resolving the queue's hosts
-    /// file before DNS.
-    async fn check(&self, work: &AgentWorkItem, hosts: Arc<HostsFile>) -> CheckReport {
-        let endpoints = match work.service {
-            Some(service) => EndpointList::parse(&work.url, service),
-            None => EndpointList::parse_address(&work.url),
+    /// Runs the work's stages as the server would: a check's probe with the server's
+    /// prober code, resolving the queue's hosts file before DNS; a set-up's policy
+    /// verdict on the connection's hosts and routes, by this agent's own check policy,
+    /// as the queue's checks will use them.
+    async fn run_stages(&self, work: &AgentWorkItem, hosts: Arc<HostsFile>) -> Findings {
+        let target = match work.kind {
+            QueueWorkKind::Setup => Target::Setup(SetupTarget {
+                hosts: Arc::new(
+                    work.hosts
+                        .iter()
+                        .map(|host| (host.name.clone(), host.ip.clone()))
+                        .collect(),
+                ),
+                routes: Arc::new(work.routes.clone()),
+            }),
+            _ => Target::endpoints(work.service, &work.url),
         };
-        match endpoints {
-            Ok(endpoints) => {
-                self.prober
-                    .with_hosts(hosts)
-                    .check_endpoints(work.service, &endpoints, |_| async {})
-                    .await
-            }
-            Err(error) => {
-                warn!(work.id = %work.work_id, error = %error, "the work's url does not parse");
-                CheckReport::default()
-            }
-        }
+        let inputs = StageInputs {
+            checker: &self.checker,
+            project: self.client.project(),
+            queue: Some(work.queue.clone()),
+            charging: Charging::Free,
+            hosts,
+            progress: &NoProgress,
+        };
+        // Charging nothing, no stage is refused by a budget.
+        run_stages(&target, &inputs).await.unwrap_or_default()
     }
 
     /// Lets checks in flight finish for a while, then deregisters: the server gives

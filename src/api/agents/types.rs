@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::Service;
+use crate::domain::{QueueWorkKind, Service};
 use crate::probe::CheckReport;
 
 /// `POST /dsconn/v1/{project_id}/agents`
@@ -71,8 +71,7 @@ pub struct AgentWorkItem {
     pub work_id: String,
     /// `bind` (a new binding), `recheck` (an ACTIVE binding's re-check), `test` (a
     /// queue connection test) or `setup` (an enhanced connection's binding to set up).
-    #[schema(example = "bind")]
-    pub kind: String,
+    pub kind: QueueWorkKind,
     /// The queue, or for a pool's `setup` the elastic resource pool.
     pub queue: String,
     /// What `queue` names for `setup` work: `queue` or `pool`.
@@ -137,6 +136,10 @@ pub struct HostEntry {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentResultRequest {
     pub work_id: String,
+    /// The work's `kind`, as claimed. Agents before this field send none: the kind
+    /// their `work_id` starts with is taken then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<QueueWorkKind>,
     /// The work's queue (or a pool's `setup`, its pool), as claimed: a result for
     /// another is refused.
     pub queue: String,

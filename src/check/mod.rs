@@ -1,0 +1,41 @@
+//! The one check pipeline, for every check dsconn runs: the worker's (a new connection, a
+//! queue binding, a health re-check, a queue test, an enhanced binding's set-up), the
+//! API's tests, and what an agent reports. A check is a [`Job`]: what it is for
+//! ([`Purpose`]) and what it checks ([`Target`]), whose plan is an ordered list of
+//! [`Stage`]s run through a [`Checker`] (where the check runs: in this process, or an
+//! agent's), stopping at the first that fails; then the pure [`outcome`] (what the stages
+//! found and the purpose -> what to record), then [`CheckPipeline::record`], which writes
+//! it (retrying claimed work while its lease lasts) and tells the API what changed.
+//! Metrics and logs are written here too, once.
+//!
+//! Rooms: `job` (what a check is), `stages` (the stages and their runner, store-free so
+//! an agent runs them too), `checker` (where the probing runs), `outcome` (the pure
+//! rules), `pipeline` (budget, record with retries, the changed-callback), `hosts` (the
+//! queues' hosts files shared by version).
+
+use std::sync::Arc;
+
+mod checker;
+mod hosts;
+mod job;
+mod outcome;
+mod pipeline;
+mod stages;
+
+pub use checker::{Charging, CheckRequest, Checker, InProcess, NoProgress, Progress, extra_dials};
+pub use job::{Job, Place, Purpose, SetupTarget, Target};
+pub use outcome::{Circumstances, Record, after_panic, check_result, outcome};
+pub use pipeline::{CheckPipeline, Finished, PipelineSettings};
+pub use stages::{Findings, Stage, StageInputs, StageReport, Verdict, run_stages, setup_verdict};
+
+/// What the pipeline changed, for whoever caches answers (the API's read cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed<'a> {
+    /// The answers about this project's connections.
+    Project(&'a str),
+    /// Any project's (e.g. after a purge).
+    Everything,
+}
+
+/// Called after every write that changes what the API answers.
+pub type OnChange = Arc<dyn Fn(Changed<'_>) + Send + Sync>;

@@ -1,0 +1,751 @@
+//! The pure rules of a check's end: what the stages found and what the check is for ->
+//! the [`Record`] to write. No clock, no store (a record writes itself, see
+//! [`Record::write`]).
+
+use super::job::{Place, Purpose};
+use crate::domain::{ConnectionId, ConnectionState};
+use crate::probe::CheckReport;
+use crate::store::{
+    BindingConnectivity, BindingResult, CheckResult, Connectivity, DynStore, SetupOutcome,
+    TaskResult,
+};
+
+/// What a connection whose stored url no longer parses is told.
+pub(super) const INVALID_STORED_URL: &str =
+    "the stored url is invalid; delete and create the connection again";
+
+/// A write the pipeline makes, with the claim it must hold.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// A CREATING connection's end: ACTIVE or FAILED.
+    Check {
+        id: ConnectionId,
+        owner: String,
+        result: CheckResult,
+    },
+    /// A binding's end.
+    Binding {
+        peer_id: String,
+        queue: String,
+        owner: String,
+        result: BindingResult,
+    },
+    /// An ACTIVE connection's connectivity (and its bindings'); without an owner it is
+    /// written whatever holds the claim.
+    Connectivity {
+        id: ConnectionId,
+        owner: Option<String>,
+        connectivity: Connectivity,
+    },
+    /// An agent's re-check of a binding.
+    BindingConnectivity {
+        peer_id: String,
+        queue: String,
+        owner: String,
+        result: BindingConnectivity,
+    },
+    /// A queue connection test's end.
+    Task {
+        task_id: i64,
+        queue: String,
+        owner: String,
+        result: TaskResult,
+    },
+    /// A binding's set-up's end.
+    Setup {
+        peer_id: String,
+        /// The bound queue or pool: the binding must still name it.
+        name: String,
+        owner: String,
+        outcome: SetupOutcome,
+    },
+    /// A claimed re-check given back without a result: nothing was learnt.
+    ReleaseRecheck {
+        id: ConnectionId,
+        owner: String,
+        next_check_at: i64,
+    },
+    Nothing,
+}
+
+impl Record {
+    /// Writes it at `now`: false if its claim is no longer held (or nothing to write).
+    pub async fn write(&self, store: &DynStore, now: i64) -> crate::store::Result<bool> {
+        match self {
+            Record::Nothing => Ok(false),
+            Record::Check { id, owner, result } => {
+                store.record_check_result(*id, owner, result, now).await
+            }
+            Record::Binding {
+                peer_id,
+                queue,
+                owner,
+                result,
+            } => {
+                store
+                    .record_binding_result(peer_id, queue, owner, result, now)
+                    .await
+            }
+            Record::BindingConnectivity {
+                peer_id,
+                queue,
+                owner,
+                result,
+            } => {
+                store
+                    .record_binding_connectivity(peer_id, queue, owner, result, now)
+                    .await
+            }
+            Record::Task {
+                task_id,
+                queue,
+                owner,
+                result,
+            } => {
+                store
+                    .record_task_result(*task_id, queue, owner, result, now)
+                    .await
+            }
+            Record::Setup {
+                peer_id,
+                name,
+                owner,
+                outcome,
+            } => store.record_setup(peer_id, name, owner, outcome, now).await,
+            Record::Connectivity {
+                id,
+                owner,
+                connectivity,
+            } => {
+                store
+                    .record_connectivity(*id, owner.as_deref(), connectivity, now)
+                    .await
+            }
+            Record::ReleaseRecheck {
+                id,
+                owner,
+                next_check_at,
+            } => store.release_recheck(*id, owner, *next_check_at).await,
+        }
+    }
+}
+
+/// What a check's end is recorded with, besides its report: when an ACTIVE connection
+/// or binding is due again, where the check ran, and which bindings a server check of
+/// the connection stands for.
+#[derive(Debug, Clone)]
+pub struct Circumstances {
+    pub next_check_at: i64,
+    pub place: Place,
+    /// See [`Connectivity::server_bindings`].
+    pub server_bindings: Option<i64>,
+}
+
+/// Turns a check report into the connection's new state: ACTIVE if any address answered.
+pub fn check_result(
+    report: &CheckReport,
+    normalized_url: String,
+    next_check_at: i64,
+) -> CheckResult {
+    let report_json = report_json(report);
+    if report.any_reachable() {
+        CheckResult {
+            state: ConnectionState::Active,
+            process: 1.0,
+            connection_url: normalized_url.clone(),
+            message: String::new(),
+            failure_reason: None,
+            report: report_json,
+            next_check_at: Some(next_check_at),
+            normalized_url,
+        }
+    } else {
+        CheckResult {
+            state: ConnectionState::Failed,
+            process: 1.0,
+            connection_url: String::new(),
+            message: report.failure_summary(),
+            failure_reason: report.failure_reason().map(|r| r.as_str().to_owned()),
+            report: report_json,
+            // Used only if one of the connection's queues reaches it.
+            next_check_at: Some(next_check_at),
+            normalized_url,
+        }
+    }
+}
+
+fn report_json(report: &CheckReport) -> String {
+    serde_json::to_string(report).unwrap_or_else(|_| "{}".into())
+}
+
+/// A FAILED result that carries no report.
+fn failed(message: String) -> CheckResult {
+    CheckResult {
+        state: ConnectionState::Failed,
+        process: 1.0,
+        connection_url: String::new(),
+        message,
+        failure_reason: None,
+        report: "{}".into(),
+        next_check_at: None,
+        normalized_url: String::new(),
+    }
+}
+
+/// A binding's result: ACTIVE, or FAILED with a message naming its queue and the place.
+fn binding_result(
+    queue: &str,
+    checked: Result<&CheckReport, &str>,
+    circumstances: &Circumstances,
+) -> BindingResult {
+    let place = &circumstances.place;
+    let (active, err_msg, failure_reason) = match checked {
+        Ok(report) if report.any_reachable() => (true, String::new(), None),
+        Ok(report) => (
+            false,
+            format!(
+                "queue {queue}, checked from {}: {}",
+                place.described(),
+                report.failure_summary()
+            ),
+            report.failure_reason().map(|r| r.as_str().to_owned()),
+        ),
+        Err(message) => (false, message.to_owned(), None),
+    };
+    BindingResult {
+        active,
+        err_msg,
+        failure_reason,
+        checked_from: place.label(),
+        next_check_at: circumstances.next_check_at,
+    }
+}
+
+/// A queue test's answer: what was reached and from where, or why not.
+fn task_result(checked: Result<&CheckReport, &str>, place: &Place) -> TaskResult {
+    let (reachable, message) = match checked {
+        Ok(report) if report.any_reachable() => {
+            let detail = report
+                .checks
+                .iter()
+                .find(|check| check.reachable)
+                .map(|check| check.detail.as_str())
+                .unwrap_or_default();
+            (
+                true,
+                format!("reached from {}: {detail}", place.described()),
+            )
+        }
+        Ok(report) => (
+            false,
+            format!(
+                "not reached from {}: {}",
+                place.described(),
+                report.failure_summary()
+            ),
+        ),
+        Err(message) => (false, message.to_owned()),
+    };
+    TaskResult {
+        reachable,
+        message,
+        checked_from: place.label(),
+    }
+}
+
+/// A set-up's end: ACTIVE, or FAILED saying why the place cannot take the connection.
+fn setup_outcome(verdict: Result<&CheckReport, &str>, place: &Place) -> SetupOutcome {
+    SetupOutcome {
+        active: verdict.is_ok(),
+        message: verdict
+            .err()
+            .map(|why| {
+                format!(
+                    "{} cannot take this connection's hosts and routes: {why}",
+                    place.described()
+                )
+            })
+            .unwrap_or_default(),
+        checked_from: place.label(),
+    }
+}
+
+/// What a check's end records, by its purpose: `checked` is the report, or why there is
+/// none (the stored url does not parse; a set-up's policy refuses it); `normalized_url`
+/// is the url it covered, as an ACTIVE connection shows it. Pure: no clock, no store.
+pub fn outcome(
+    purpose: &Purpose,
+    checked: Result<&CheckReport, &str>,
+    normalized_url: &str,
+    circumstances: &Circumstances,
+) -> Record {
+    let next_check_at = circumstances.next_check_at;
+    let report_only = checked;
+    match purpose {
+        Purpose::Create { id, owner } => Record::Check {
+            id: *id,
+            owner: owner.clone(),
+            result: match checked {
+                Ok(report) => check_result(report, normalized_url.to_owned(), next_check_at),
+                Err(_) => failed(INVALID_STORED_URL.to_owned()),
+            },
+        },
+        Purpose::Bind {
+            peer_id,
+            queue,
+            owner,
+            ..
+        } => Record::Binding {
+            peer_id: peer_id.clone(),
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: binding_result(queue, report_only, circumstances),
+        },
+        Purpose::RecheckBinding {
+            peer_id,
+            queue,
+            owner,
+        } => Record::BindingConnectivity {
+            peer_id: peer_id.clone(),
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: BindingConnectivity {
+                reachable: report_only.is_ok_and(CheckReport::any_reachable),
+                checked_from: circumstances.place.label(),
+                next_check_at,
+            },
+        },
+        Purpose::QueueTest {
+            task_id,
+            queue,
+            owner,
+        } => Record::Task {
+            task_id: *task_id,
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: task_result(report_only, &circumstances.place),
+        },
+        Purpose::Recheck { id, owner } => {
+            // A url that no longer parses reaches nothing.
+            let nothing = CheckReport::default();
+            let report = report_only.unwrap_or(&nothing);
+            Record::Connectivity {
+                id: *id,
+                owner: Some(owner.clone()),
+                connectivity: Connectivity {
+                    reachable: report.any_reachable(),
+                    report: report_json(report),
+                    next_check_at: Some(next_check_at),
+                    server_bindings: circumstances.server_bindings,
+                },
+            }
+        }
+        Purpose::Test { id } => match report_only {
+            Ok(report) => Record::Connectivity {
+                id: *id,
+                owner: None,
+                connectivity: Connectivity {
+                    reachable: report.any_reachable(),
+                    report: report_json(report),
+                    // A test leaves the schedule as it is.
+                    next_check_at: None,
+                    server_bindings: circumstances.server_bindings,
+                },
+            },
+            Err(_) => Record::Nothing,
+        },
+        Purpose::Setup {
+            peer_id,
+            name,
+            owner,
+        } => Record::Setup {
+            peer_id: peer_id.clone(),
+            name: name.clone(),
+            owner: owner.clone(),
+            outcome: setup_outcome(checked, &circumstances.place),
+        },
+        Purpose::TestDefinition => Record::Nothing,
+    }
+}
+
+/// What a check that panicked records, so its claim is given back at once instead of
+/// lapsing with its lease. Pure.
+pub fn after_panic(purpose: &Purpose, circumstances: &Circumstances) -> Record {
+    let message = |subject: &dyn std::fmt::Display| {
+        format!(
+            "the check stopped on an internal error (logged with {subject}); \
+             check it again"
+        )
+    };
+    let next_check_at = circumstances.next_check_at;
+    match purpose {
+        Purpose::Create { id, owner } => Record::Check {
+            id: *id,
+            owner: owner.clone(),
+            result: failed(message(&format_args!("connection id {id}"))),
+        },
+        Purpose::Bind {
+            id,
+            peer_id,
+            queue,
+            owner,
+        } => Record::Binding {
+            peer_id: peer_id.clone(),
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: binding_result(
+                queue,
+                Err(&message(&format_args!("connection id {id}"))),
+                circumstances,
+            ),
+        },
+        Purpose::QueueTest {
+            task_id,
+            queue,
+            owner,
+        } => Record::Task {
+            task_id: *task_id,
+            queue: queue.clone(),
+            owner: owner.clone(),
+            result: task_result(
+                Err(&message(&format_args!("task id {task_id}"))),
+                &circumstances.place,
+            ),
+        },
+        // Nothing was learnt about the destination: keep its connectivity.
+        Purpose::Recheck { id, owner } => Record::ReleaseRecheck {
+            id: *id,
+            owner: owner.clone(),
+            next_check_at,
+        },
+        // Its lease lapses and it is checked (or set up) again.
+        Purpose::RecheckBinding { .. }
+        | Purpose::Setup { .. }
+        | Purpose::Test { .. }
+        | Purpose::TestDefinition => Record::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Charging;
+    use crate::domain::{EndpointList, Service};
+    use crate::probe::{AddressCheck, FailureReason};
+
+    const NEXT: i64 = 42_000;
+
+    fn at_server() -> Circumstances {
+        Circumstances {
+            next_check_at: NEXT,
+            place: Place::Server,
+            server_bindings: Some(7),
+        }
+    }
+
+    fn id() -> ConnectionId {
+        ConnectionId::parse("3f2c1e0a-8b7d-4c6e-9a5f-1b2c3d4e5f60").expect("id")
+    }
+
+    fn endpoints() -> EndpointList {
+        EndpointList::parse("db.example:3306, 127.0.0.1:3306", Service::Rds).expect("url")
+    }
+
+    fn report(reachable: bool) -> CheckReport {
+        CheckReport {
+            checks: vec![AddressCheck {
+                endpoint: "db.example:3306".into(),
+                address: None,
+                reachable,
+                reason: (!reachable).then_some(FailureReason::ConnectionRefused),
+                detail: if reachable {
+                    "MariaDB greeting"
+                } else {
+                    "refused"
+                }
+                .into(),
+                latency_ms: 1,
+            }],
+            not_checked: 0,
+        }
+    }
+
+    fn create() -> Purpose {
+        Purpose::Create {
+            id: id(),
+            owner: "w1".into(),
+        }
+    }
+
+    fn bind() -> Purpose {
+        Purpose::Bind {
+            id: id(),
+            peer_id: "peer-1".into(),
+            queue: "q1".into(),
+            owner: "w1".into(),
+        }
+    }
+
+    fn recheck() -> Purpose {
+        Purpose::Recheck {
+            id: id(),
+            owner: "w1".into(),
+        }
+    }
+
+    #[test]
+    fn a_reachable_create_is_active_with_its_normalized_url_and_a_recheck_time() {
+        let (report, endpoints) = (report(true), endpoints());
+        let Record::Check {
+            id: written,
+            owner,
+            result,
+        } = outcome(
+            &create(),
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        )
+        else {
+            panic!("a create records a check result");
+        };
+        assert_eq!((written, owner.as_str()), (id(), "w1"));
+        assert_eq!(result.state, ConnectionState::Active);
+        assert_eq!(result.connection_url, endpoints.normalized());
+        assert_eq!(result.next_check_at, Some(NEXT));
+        assert_eq!(result.message, "");
+        assert_eq!(result.report, report_json(&report));
+    }
+
+    #[test]
+    fn an_unreachable_create_fails_with_the_summary_and_reason_and_no_url() {
+        let (report, endpoints) = (report(false), endpoints());
+        let Record::Check { result, .. } = outcome(
+            &create(),
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        ) else {
+            panic!("a create records a check result");
+        };
+        assert_eq!(result.state, ConnectionState::Failed);
+        assert_eq!(result.message, report.failure_summary());
+        assert_eq!(result.failure_reason.as_deref(), Some("CONNECTION_REFUSED"));
+        assert_eq!(result.connection_url, "");
+        // Kept for a queue's check that turns the connection ACTIVE after all.
+        assert_eq!(result.next_check_at, Some(NEXT));
+        assert_eq!(result.normalized_url, endpoints.normalized());
+    }
+
+    #[test]
+    fn a_create_whose_stored_url_no_longer_parses_fails_with_advice() {
+        let Record::Check { result, .. } = outcome(&create(), Err("corrupt row"), "", &at_server())
+        else {
+            panic!("a create records a check result");
+        };
+        assert_eq!(result.state, ConnectionState::Failed);
+        assert_eq!(result.message, INVALID_STORED_URL);
+        assert_eq!(result.report, "{}");
+    }
+
+    #[test]
+    fn a_binding_is_active_or_names_its_queue_in_the_failure() {
+        let endpoints = endpoints();
+        let Record::Binding {
+            peer_id, result, ..
+        } = outcome(
+            &bind(),
+            Ok(&report(true)),
+            &endpoints.normalized(),
+            &at_server(),
+        )
+        else {
+            panic!("a binding records a binding result");
+        };
+        assert_eq!(peer_id, "peer-1");
+        assert!(result.active);
+        assert_eq!(result.err_msg, "");
+
+        let failed = report(false);
+        let Record::Binding { result, .. } =
+            outcome(&bind(), Ok(&failed), &endpoints.normalized(), &at_server())
+        else {
+            panic!("a binding records a binding result");
+        };
+        assert!(!result.active);
+        assert_eq!(
+            result.err_msg,
+            format!(
+                "queue q1, checked from the server: {}",
+                failed.failure_summary()
+            )
+        );
+        assert_eq!(result.failure_reason.as_deref(), Some("CONNECTION_REFUSED"));
+
+        let Record::Binding { result, .. } =
+            outcome(&bind(), Err("connection x: bad url"), "", &at_server())
+        else {
+            panic!("a binding records a binding result");
+        };
+        assert!(!result.active);
+        assert_eq!(result.err_msg, "connection x: bad url");
+    }
+
+    #[test]
+    fn a_recheck_records_connectivity_under_its_claim_and_reschedules() {
+        let (report, endpoints) = (report(false), endpoints());
+        let Record::Connectivity {
+            id: written,
+            owner,
+            connectivity,
+        } = outcome(
+            &recheck(),
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        )
+        else {
+            panic!("a re-check records connectivity");
+        };
+        assert_eq!((written, owner.as_deref()), (id(), Some("w1")));
+        assert!(!connectivity.reachable);
+        assert_eq!(connectivity.report, report_json(&report));
+        assert_eq!(connectivity.next_check_at, Some(NEXT));
+
+        let Record::Connectivity { connectivity, .. } =
+            outcome(&recheck(), Err("bad"), "", &at_server())
+        else {
+            panic!("a re-check records connectivity");
+        };
+        assert!(
+            !connectivity.reachable,
+            "a url that does not parse reaches nothing"
+        );
+        assert_eq!(connectivity.report, report_json(&CheckReport::default()));
+    }
+
+    #[test]
+    fn a_test_records_connectivity_without_a_claim_or_schedule_and_a_definition_nothing() {
+        let (report, endpoints) = (report(true), endpoints());
+        let Record::Connectivity {
+            owner,
+            connectivity,
+            ..
+        } = outcome(
+            &Purpose::Test { id: id() },
+            Ok(&report),
+            &endpoints.normalized(),
+            &at_server(),
+        )
+        else {
+            panic!("a test records connectivity");
+        };
+        assert_eq!(owner, None);
+        assert!(connectivity.reachable);
+        assert_eq!(connectivity.next_check_at, None);
+        assert!(matches!(
+            outcome(
+                &Purpose::TestDefinition,
+                Ok(&report),
+                &endpoints.normalized(),
+                &at_server()
+            ),
+            Record::Nothing
+        ));
+    }
+
+    #[test]
+    fn a_panic_fails_a_create_or_binding_and_gives_a_recheck_back_untouched() {
+        let Record::Check { result, .. } = after_panic(&create(), &at_server()) else {
+            panic!("a create records a check result");
+        };
+        assert_eq!(result.state, ConnectionState::Failed);
+        assert!(
+            result.message.contains("internal error"),
+            "{}",
+            result.message
+        );
+        assert!(
+            result.message.contains(&id().to_string()),
+            "{}",
+            result.message
+        );
+
+        let Record::Binding { result, .. } = after_panic(&bind(), &at_server()) else {
+            panic!("a binding records a binding result");
+        };
+        assert!(!result.active);
+        assert!(
+            result.err_msg.contains("internal error"),
+            "{}",
+            result.err_msg
+        );
+
+        let Record::ReleaseRecheck { next_check_at, .. } = after_panic(&recheck(), &at_server())
+        else {
+            panic!("a re-check is released");
+        };
+        assert_eq!(next_check_at, NEXT);
+    }
+
+    #[test]
+    fn each_purpose_pays_as_its_origin_requires() {
+        assert_eq!(create().charging(), Charging::Drain);
+        assert_eq!(bind().charging(), Charging::Drain);
+        assert_eq!(recheck().charging(), Charging::Free);
+        assert_eq!(Purpose::Test { id: id() }.charging(), Charging::Upfront);
+        assert_eq!(Purpose::TestDefinition.charging(), Charging::Upfront);
+        let labels: Vec<_> = [create(), bind(), recheck(), Purpose::TestDefinition]
+            .iter()
+            .map(Purpose::label)
+            .collect();
+        assert_eq!(labels, ["create", "bind", "recheck", "test"]);
+    }
+
+    #[test]
+    fn a_setup_is_active_or_says_why_its_place_cannot_take_the_connection() {
+        let setup = Purpose::Setup {
+            peer_id: "peer-1".into(),
+            name: "q1".into(),
+            owner: "agent:a1".into(),
+        };
+        let agent = Circumstances {
+            place: Place::Agent("etl".into()),
+            ..at_server()
+        };
+        let Record::Setup { outcome: taken, .. } =
+            outcome(&setup, Ok(&CheckReport::default()), "", &agent)
+        else {
+            panic!("a set-up records a set-up outcome");
+        };
+        assert!(taken.active);
+        assert_eq!(
+            (taken.message.as_str(), taken.checked_from.as_str()),
+            ("", "agent:etl")
+        );
+        let Record::Setup {
+            peer_id,
+            name,
+            owner,
+            outcome: refused,
+        } = outcome(
+            &setup,
+            Err("route 10.0.0.0/8 leads nowhere"),
+            "",
+            &at_server(),
+        )
+        else {
+            panic!("a set-up records a set-up outcome");
+        };
+        assert_eq!(
+            (peer_id.as_str(), name.as_str(), owner.as_str()),
+            ("peer-1", "q1", "agent:a1")
+        );
+        assert!(!refused.active);
+        assert_eq!(
+            refused.message,
+            "the server cannot take this connection's hosts and routes: route 10.0.0.0/8 leads nowhere"
+        );
+        assert!(matches!(after_panic(&setup, &at_server()), Record::Nothing));
+    }
+}

@@ -1,0 +1,420 @@
+//! [`CheckPipeline`]: runs a [`Job`]'s stages (paying the budget as its purpose says),
+//! the pure outcome, and the record with retries; tells the API what changed; writes the
+//! metrics and the log line, once for every kind of check.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rand::Rng;
+use tracing::{Instrument, info, warn};
+
+use super::checker::{Checker, NoProgress, Progress};
+use super::hosts::SharedHostsFiles;
+use super::job::{Job, Place, Purpose, Target};
+use super::outcome::{Circumstances, Record, outcome};
+use super::stages::{Findings, Stage, StageInputs, StageReport, run_stages};
+use super::{Changed, OnChange};
+use crate::domain::{ConnectionId, ProjectId, now_millis};
+use crate::probe::{CheckReport, HostsFile};
+use crate::rate_limit::CheckRefusal;
+use crate::store::{DynStore, StoreError};
+use crate::telemetry::metrics;
+
+/// Wait between attempts to write a result while the store is unavailable.
+const WRITE_RETRY_BACKOFF: Duration = Duration::from_secs(2);
+/// Re-check times are spread by up to this share of the interval either way, so that
+/// connections created together are not re-checked together forever.
+const RECHECK_JITTER: f64 = 0.1;
+
+/// The end of a check run through the pipeline.
+#[derive(Debug)]
+pub struct Finished {
+    /// The probe's report (empty when it did not run).
+    pub report: CheckReport,
+    /// What each stage of the plan found, in order.
+    pub stages: Vec<StageReport>,
+    /// Whether the record was written: false if the claim was lost meanwhile or there
+    /// was nothing to write.
+    pub recorded: crate::store::Result<bool>,
+}
+
+/// How the pipeline schedules and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineSettings {
+    /// How often an ACTIVE connection is re-checked (spread by a jitter).
+    pub recheck_interval: Duration,
+    /// How long a claim outlives the slowest possible check: the time a claimed
+    /// result's write is retried for.
+    pub lease_grace: Duration,
+    /// An agent not heard from for this long is offline: its queues' checks fall back
+    /// to the server (or wait, with `require_agents`).
+    pub agent_timeout: Duration,
+    /// Queues without an online agent wait for one instead of being checked here.
+    pub require_agents: bool,
+}
+
+/// Stages -> outcome -> record, for every kind of check.
+pub struct CheckPipeline {
+    store: DynStore,
+    checker: Arc<dyn Checker>,
+    on_change: OnChange,
+    settings: PipelineSettings,
+    hosts_files: SharedHostsFiles,
+}
+
+impl CheckPipeline {
+    pub fn new(
+        store: DynStore,
+        checker: Arc<dyn Checker>,
+        on_change: OnChange,
+        settings: PipelineSettings,
+    ) -> Self {
+        Self {
+            store,
+            checker,
+            on_change,
+            settings,
+            hosts_files: SharedHostsFiles::default(),
+        }
+    }
+
+    /// How long a claim lasts: the slowest possible check with room to write the result.
+    pub fn lease(&self) -> Duration {
+        self.checker.worst_case() + self.settings.lease_grace
+    }
+
+    /// When an ACTIVE connection checked now is re-checked.
+    pub fn next_check_at(&self, now: i64) -> i64 {
+        let interval = self.settings.recheck_interval.as_millis() as f64;
+        let jitter = rand::thread_rng().gen_range(-RECHECK_JITTER..=RECHECK_JITTER);
+        now.saturating_add((interval * (1.0 + jitter)) as i64)
+    }
+
+    /// Agents heard from at this time or later are online.
+    pub fn online_since(&self, now: i64) -> i64 {
+        now.saturating_sub(i64::try_from(self.settings.agent_timeout.as_millis()).unwrap_or(0))
+    }
+
+    /// Not heard from for this long, an agent is offline.
+    pub fn agent_timeout(&self) -> Duration {
+        self.settings.agent_timeout
+    }
+
+    /// Whether queues without an online agent wait for one.
+    pub fn requires_agents(&self) -> bool {
+        self.settings.require_agents
+    }
+
+    /// What a check ending now from `place` is recorded with.
+    pub fn circumstances(&self, place: Place) -> Circumstances {
+        let now = now_millis();
+        Circumstances {
+            next_check_at: self.next_check_at(now),
+            place,
+            server_bindings: (!self.settings.require_agents).then(|| self.online_since(now)),
+        }
+    }
+
+    /// Records what a check that ran elsewhere (an agent's) found for `purpose` (its
+    /// report, or why it found none: a set-up's refusal), as [`Self::run`] records its
+    /// own: false if the claim in it is no longer held.
+    pub async fn record_reported(
+        &self,
+        project: &str,
+        purpose: &Purpose,
+        checked: Result<&CheckReport, &str>,
+        place: Place,
+        took: Duration,
+    ) -> crate::store::Result<bool> {
+        // A set-up probes nothing: only where it ran is counted.
+        if let (Ok(report), false) = (checked, matches!(purpose, Purpose::Setup { .. })) {
+            metrics::record_check(purpose.label(), report, took);
+        }
+        metrics::record_check_place(place.kind());
+        let started = Instant::now()
+            .checked_sub(took)
+            .unwrap_or_else(Instant::now);
+        self.conclude(
+            project,
+            purpose,
+            checked,
+            "",
+            place,
+            Duration::ZERO,
+            started,
+        )
+        .await
+    }
+
+    /// The end every check shares, wherever it ran: the pure outcome, its record
+    /// (retried for `retry_for`) and the log line.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude(
+        &self,
+        project: &str,
+        purpose: &Purpose,
+        checked: Result<&CheckReport, &str>,
+        normalized_url: &str,
+        place: Place,
+        retry_for: Duration,
+        started: Instant,
+    ) -> crate::store::Result<bool> {
+        let record = outcome(purpose, checked, normalized_url, &self.circumstances(place));
+        let recorded = self.record(project, &record, retry_for).await;
+        log_recorded(&record, &recorded, started);
+        recorded
+    }
+
+    /// The hosts file of `queue`'s checks; without one (logged) when the store fails,
+    /// as a check that looks its names up in DNS is still a check.
+    pub async fn queue_hosts(&self, project: &str, queue: &str) -> Arc<HostsFile> {
+        match self.versioned_queue_hosts(project, queue).await {
+            Ok((_, file)) => file,
+            Err(error) => {
+                warn!(error = %error, queue = %queue, "reading the queue's hosts failed; checking with DNS only");
+                Arc::default()
+            }
+        }
+    }
+
+    /// The hosts file of `queue`'s checks with its version (None: empty), shared with
+    /// every check of the same version (see [`SharedHostsFiles::versioned`]).
+    pub async fn versioned_queue_hosts(
+        &self,
+        project: &str,
+        queue: &str,
+    ) -> crate::store::Result<(Option<String>, Arc<HostsFile>)> {
+        self.hosts_files
+            .versioned(&self.store, project, queue)
+            .await
+    }
+
+    /// The version of `queue`'s hosts file (None: empty), as an agent's claim names it.
+    pub async fn queue_hosts_version(
+        &self,
+        project: &ProjectId,
+        queue: &str,
+    ) -> crate::store::Result<Option<String>> {
+        self.store.queue_hosts_version(project, queue).await
+    }
+
+    /// Tells the API that answers changed.
+    pub fn changed(&self, what: Changed<'_>) {
+        (self.on_change)(what);
+    }
+
+    /// Runs one check to its end. Err only when a request's check is refused by the
+    /// budget; everything after the stages (the record included) is in [`Finished`].
+    pub async fn run(&self, job: Job) -> Result<Finished, CheckRefusal> {
+        let span = job.span();
+        self.run_in_span(job).instrument(span).await
+    }
+
+    async fn run_in_span(&self, job: Job) -> Result<Finished, CheckRefusal> {
+        let started = Instant::now();
+        let findings = self.run_stages(&job).await?;
+        if findings.ran(Stage::Probe) {
+            metrics::record_check(job.purpose.label(), &findings.report, started.elapsed());
+        }
+        if findings.ran(Stage::Probe) || findings.ran(Stage::Policy) {
+            metrics::record_check_place(Place::Server.kind());
+        }
+        if let (
+            Target::Endpoints {
+                endpoints: Err(error),
+                ..
+            },
+            Purpose::Create { .. } | Purpose::Recheck { .. },
+        ) = (&job.target, &job.purpose)
+        {
+            warn!(error = %error, "stored url no longer parses");
+        }
+        let normalized = match &job.target {
+            Target::Endpoints {
+                endpoints: Ok(endpoints),
+                ..
+            } => endpoints.normalized(),
+            _ => String::new(),
+        };
+        let retry_for = match job.purpose.owner() {
+            Some(_) => self.settings.lease_grace,
+            None => Duration::ZERO,
+        };
+        let recorded = self
+            .conclude(
+                &job.project,
+                &job.purpose,
+                findings.checked(),
+                &normalized,
+                Place::Server,
+                retry_for,
+                started,
+            )
+            .await;
+        Ok(Finished {
+            report: findings.report,
+            stages: findings.stages,
+            recorded,
+        })
+    }
+
+    /// The job's stages, through the checker, with the queue's hosts file for a probe
+    /// and progress for a connection's own check.
+    async fn run_stages(&self, job: &Job) -> Result<Findings, CheckRefusal> {
+        let queue = job.purpose.queue();
+        let probes = matches!(
+            job.target,
+            Target::Endpoints {
+                endpoints: Ok(_),
+                ..
+            }
+        );
+        let hosts = match &queue {
+            Some(queue) if probes => self.queue_hosts(&job.project, queue).await,
+            _ => Arc::default(),
+        };
+        let store_progress;
+        let progress: &dyn Progress = match &job.purpose {
+            // Only a connection's own check reports progress.
+            Purpose::Create { id, owner } => {
+                store_progress = StoreProgress {
+                    pipeline: self,
+                    id: *id,
+                    owner,
+                    project: &job.project,
+                };
+                &store_progress
+            }
+            _ => &NoProgress,
+        };
+        let inputs = StageInputs {
+            checker: self.checker.as_ref(),
+            project: &job.project,
+            queue,
+            charging: job.purpose.charging(),
+            hosts,
+            progress,
+        };
+        run_stages(&job.target, &inputs).await
+    }
+
+    /// Writes `record`, retrying while the store is unavailable (e.g. a database
+    /// restart) for up to `retry_for`, so a finished check need not run again; then
+    /// tells the API the project changed. False if the claim was lost meanwhile.
+    pub async fn record(
+        &self,
+        project: &str,
+        record: &Record,
+        retry_for: Duration,
+    ) -> crate::store::Result<bool> {
+        if matches!(record, Record::Nothing) {
+            return Ok(false);
+        }
+        let recorded = retrying(retry_for, || record.write(&self.store, now_millis())).await;
+        self.changed(Changed::Project(project));
+        recorded
+    }
+}
+
+/// Writes a claimed connection check's progress as its endpoints finish.
+struct StoreProgress<'a> {
+    pipeline: &'a CheckPipeline,
+    id: ConnectionId,
+    owner: &'a str,
+    project: &'a str,
+}
+
+#[async_trait]
+impl Progress for StoreProgress<'_> {
+    async fn report(&self, share: f64) {
+        let recorded = self
+            .pipeline
+            .store
+            .record_progress(self.id, self.owner, share, now_millis())
+            .await;
+        self.pipeline.changed(Changed::Project(self.project));
+        if let Err(error) = recorded {
+            warn!(connection.id = %self.id, error = %error, "recording progress failed");
+        }
+    }
+}
+
+/// Runs `write` until it succeeds, fails for a reason other than the database, or the
+/// next attempt would start after `retry_for` from now.
+async fn retrying<T, F, Fut>(retry_for: Duration, mut write: F) -> crate::store::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = crate::store::Result<T>>,
+{
+    let give_up = tokio::time::Instant::now() + retry_for;
+    loop {
+        match write().await {
+            Err(StoreError::Database(error))
+                if tokio::time::Instant::now() + WRITE_RETRY_BACKOFF < give_up =>
+            {
+                warn!(error = %error, "writing a check result failed; retrying");
+                tokio::time::sleep(WRITE_RETRY_BACKOFF).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// The worker's log line for a written result (requests answer instead).
+fn log_recorded(record: &Record, recorded: &crate::store::Result<bool>, started: Instant) {
+    match (record, recorded) {
+        (Record::Check { result, .. }, Ok(true)) => info!(
+            state = %result.state,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "connection checked"
+        ),
+        (Record::Check { .. }, Ok(false)) => {
+            info!("claim lost before the result was written; another worker owns it")
+        }
+        // The lease expires and the check runs again: results are idempotent.
+        (Record::Check { .. }, Err(error)) => {
+            warn!(error = %error, "recording a check result failed")
+        }
+        (Record::Binding { result, .. }, Ok(true)) => {
+            info!(active = result.active, "queue binding checked")
+        }
+        (Record::Binding { .. }, Ok(false)) => {
+            info!("binding claim lost or binding removed meanwhile")
+        }
+        (Record::Binding { .. }, Err(error)) => {
+            warn!(error = %error, "recording a binding result failed")
+        }
+        (
+            Record::Connectivity {
+                owner: Some(_),
+                connectivity,
+                ..
+            },
+            Ok(true),
+        ) => info!(connectivity = connectivity.label(), "connection re-checked"),
+        (Record::Connectivity { owner: Some(_), .. }, Ok(false)) => {
+            info!("re-check claim lost, or the connection changed meanwhile")
+        }
+        (Record::Connectivity { owner: Some(_), .. }, Err(error)) => {
+            warn!(error = %error, "recording a re-check failed")
+        }
+        (
+            Record::Setup {
+                peer_id,
+                name,
+                outcome,
+                ..
+            },
+            Ok(true),
+        ) => info!(peer.id = %peer_id, name = %name, active = outcome.active,
+                   checked_from = %outcome.checked_from, "binding set up"),
+        (Record::Setup { peer_id, .. }, Ok(false)) => {
+            info!(peer.id = %peer_id, "a set-up's claim was lost; not recorded")
+        }
+        (Record::Setup { peer_id, .. }, Err(error)) => {
+            warn!(peer.id = %peer_id, error = %error, "recording a set-up failed")
+        }
+        _ => {}
+    }
+}
