@@ -9,7 +9,8 @@ use comfy_table::{Table, presets};
 use super::exit::{self, CliError};
 use super::output::{errln, outln};
 use super::settings::{ClientSettings, ConnectionArgs};
-use crate::api::types::{ConnectionResponse, CreateConnectionRequest, TagInput};
+use crate::api::connections::types::{ConnectionResponse, CreateConnectionRequest};
+use crate::api::types::TagInput;
 use crate::client::{Answer, Client, ClientError, ListFilter};
 use crate::domain::{ConnectionState, FailureReason, Reachability, Service};
 

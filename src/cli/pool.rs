@@ -10,7 +10,7 @@ use super::client::{
 };
 use super::exit::{self, CliError};
 use super::output::{errln, outln};
-use crate::api::types::{CreatePoolRequest, PoolItem};
+use crate::api::pools::types::{CreatePoolRequest, PoolItem};
 
 #[derive(Debug, Subcommand)]
 pub enum PoolCommand {
@@ -203,7 +203,7 @@ async fn show(args: ShowPoolArgs) -> Result<(), CliError> {
         print_json(&shown);
         return Ok(());
     }
-    let policies = |policies: &[crate::api::queue_pool_types::QueueScalingPolicy]| {
+    let policies = |policies: &[crate::api::pools::types::QueueScalingPolicy]| {
         if policies.is_empty() {
             return "no scaling policies".to_owned();
         }

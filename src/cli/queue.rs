@@ -10,7 +10,8 @@ use super::client::{
 };
 use super::exit::{self, CliError};
 use super::output::{errln, outln};
-use crate::api::types::{CreateQueueRequest, TagInput};
+use crate::api::queues::types::CreateQueueRequest;
+use crate::api::types::TagInput;
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {

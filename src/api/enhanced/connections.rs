@@ -273,7 +273,6 @@ pub fn connection_body(
     summary = "Create an enhanced connection (ACTIVE at once; its bindings start CREATING)",
     params(ProjectPath),
     request_body(content = CreateEnhancedConnectionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 201, description = "Created", body = CreateEnhancedConnectionResponse),
         ErrorResponses,
@@ -287,7 +286,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreateEnhancedConnectionResponse>)> {
     let project = principal.authorize(&project)?;
     let new = validate_create(&project, &body.parse_or_empty()?)?;
-    crate::api::cidr_preflight::check_bind(
+    crate::api::queues::cidr_preflight::check_bind(
         &state,
         &project,
         &new.name,
@@ -359,7 +358,6 @@ fn parse_status(raw: Option<&str>) -> ApiResult<EnhancedStatus> {
     tag = "enhanced",
     summary = "List the project's own enhanced connections, oldest first",
     params(ProjectPath, ListEnhancedConnectionsQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "A page; `count` is its size", body = ListEnhancedConnectionsResponse),
         ErrorResponses,
@@ -406,7 +404,6 @@ pub async fn list(
     tag = "enhanced",
     summary = "Show an enhanced connection (DELETED ones until purged; a grantee sees its own bindings)",
     params(ProjectPath, EnhancedConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The connection", body = ShowEnhancedConnectionResponse),
         ErrorResponses,
@@ -437,7 +434,6 @@ pub async fn show(
     tag = "enhanced",
     summary = "Delete an enhanced connection (soft; again is 200)",
     params(ProjectPath, EnhancedConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`Deleted`", body = SuccessResponse),
         ErrorResponses,
@@ -493,7 +489,6 @@ fn joined(queues: &[QueueName], pools: &[QueueName]) -> String {
     summary = "Bind queues and/or pools of the caller's project (each starts CREATING)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = EnhancedBindingsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`associated peer connection for queues: {q1,q2}.`", body = SuccessResponse),
         ErrorResponses,
@@ -506,8 +501,14 @@ pub async fn associate(
 ) -> ApiResult<Json<SuccessResponse>> {
     let id = target.id()?;
     let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
-    crate::api::cidr_preflight::check_associate(&state, &target.project, id, &queues, &pools)
-        .await?;
+    crate::api::queues::cidr_preflight::check_associate(
+        &state,
+        &target.project,
+        id,
+        &queues,
+        &pools,
+    )
+    .await?;
     let outcome = state
         .store
         .bind_enhanced(
@@ -543,7 +544,6 @@ pub async fn associate(
     summary = "Unbind queues and/or pools of the caller's project, whatever their status",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = EnhancedBindingsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`Disassociated peer connection for queues:{q1,q2}.`", body = SuccessResponse),
         ErrorResponses,
@@ -582,7 +582,6 @@ pub async fn disassociate(
     summary = "Replace the host entries (`{}` or `[]` clears them)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = UpdateEnhancedConnectionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Replaced", body = SuccessResponse),
         ErrorResponses,
@@ -596,7 +595,7 @@ pub async fn update(
     let id = target.id()?;
     let body: UpdateEnhancedConnectionRequest = body.parse_or_empty()?;
     let hosts = parse_hosts(body.hosts.as_ref())?;
-    crate::api::cidr_preflight::check_hosts(&state, &target.project, id, &hosts).await?;
+    crate::api::queues::cidr_preflight::check_hosts(&state, &target.project, id, &hosts).await?;
     let outcome = state
         .store
         .replace_enhanced_hosts(&target.project, id, &hosts, now_millis())

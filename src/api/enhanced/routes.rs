@@ -62,8 +62,14 @@ async fn create(
         cidr: parse_cidr(cidr)?,
         now: now_millis(),
     };
-    crate::api::cidr_preflight::check_route(&state, &target.project, id, &route.name, &route.cidr)
-        .await?;
+    crate::api::queues::cidr_preflight::check_route(
+        &state,
+        &target.project,
+        id,
+        &route.name,
+        &route.cidr,
+    )
+    .await?;
     let outcome = state
         .store
         .add_enhanced_route(&target.project, id, &route, &LIMITS)
@@ -116,7 +122,6 @@ async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<Succe
     summary = "Add a custom route",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Added", body = SuccessResponse),
         ErrorResponses,
@@ -139,7 +144,6 @@ pub async fn create_v3(
     summary = "Add a custom route (deprecated v2.0 twin of E8, used by Terraform)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Added", body = SuccessResponse),
         ErrorResponses,
@@ -161,7 +165,6 @@ pub async fn create_v2(
     tag = "enhanced",
     summary = "Remove a custom route",
     params(ProjectPath, EnhancedConnectionPath, RoutePath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`Deleted`", body = SuccessResponse),
         ErrorResponses,
@@ -182,7 +185,6 @@ pub async fn delete_v3(
     tag = "enhanced",
     summary = "Remove a custom route (deprecated v2.0 twin of E9, used by Terraform)",
     params(ProjectPath, EnhancedConnectionPath, RoutePath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`Deleted`", body = SuccessResponse),
         ErrorResponses,

@@ -1,23 +1,26 @@
 //! The four DLI operations on classic datasource connections.
 
+mod json;
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::auth::Principal;
-use super::bindings::parse_queues;
-use super::checks::endpoint_checks;
-use super::connection_json;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::{ConnectionPath, ProjectPath};
-use super::extract::{ConnectionTarget, DliPath, JsonBody, parse_query};
-use super::state::AppState;
-use super::types::{
+use crate::api::auth::Principal;
+use crate::api::bindings::parse_queues;
+use crate::api::checks::endpoint_checks;
+use crate::api::connections::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
-    ListConnectionsResponse, SuccessResponse,
+    ListConnectionsResponse,
 };
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::{ConnectionPath, ProjectPath};
+use crate::api::extract::{ConnectionTarget, DliPath, JsonBody, parse_query};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{
     ConnectionId, ConnectionName, ConnectionState, EndpointList, NetworkRef, ProjectId, Service,
     TagFilter, Tags, ValidationError, now_millis,
@@ -92,7 +95,6 @@ fn validate_create(
     summary = "Create a connection; its check runs in the background",
     params(ProjectPath),
     request_body(content = CreateConnectionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 201, description = "Created, in state CREATING. An identical create retried \
             within 10 minutes answers the existing connection's id.",
@@ -118,7 +120,7 @@ pub async fn create(
     let project = principal.authorize(&project)?;
     let body: CreateConnectionRequest = body.parse()?;
     let new = validate_create(project, &body, &state.settings.declared_queues)?;
-    super::queues::require_existing(&state, &new.project_id, &new.queues).await?;
+    crate::api::queues::require_existing(&state, &new.project_id, &new.queues).await?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     // A refused create may be the retry of one whose answer the client lost: that one
     // took the place (and the budget) this retry would need, so it is answered first.
@@ -266,7 +268,6 @@ fn parse_list_query(query: &ListConnectionsQuery) -> Result<ListQuery, Validatio
     tag = "connections",
     summary = "List the project's connections, DELETED ones included until purged",
     params(ProjectPath, ListConnectionsQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The matching connections, newest first unless `order=asc`",
             body = ListConnectionsResponse),
@@ -288,7 +289,7 @@ pub async fn list(
             let query: ListConnectionsQuery = parse_query(&raw_query)?;
             let query = parse_list_query(&query)?;
             let page = state.store.list_connections(&project, &query).await?;
-            connection_json::list_answer(page.total, &page.connections).map(Bytes::from)
+            json::list_answer(page.total, &page.connections).map(Bytes::from)
         })
         .await?;
     Ok(json_bytes(body))
@@ -311,7 +312,6 @@ fn json_bytes(body: Bytes) -> Response {
     tag = "connections",
     summary = "Show one connection with its last check's per-address results",
     params(ProjectPath, ConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse),
         ErrorResponses,
@@ -337,7 +337,7 @@ pub async fn show(
                 .and_then(|json| serde_json::from_str(json).ok())
                 .unwrap_or_default();
             let endpoints = endpoint_checks(&report);
-            connection_json::show_answer(&record, &endpoints, report.not_checked).map(Bytes::from)
+            json::show_answer(&record, &endpoints, report.not_checked).map(Bytes::from)
         })
         .await?;
     Ok(json_bytes(body))
@@ -351,7 +351,6 @@ pub async fn show(
     tag = "connections",
     summary = "Delete a connection that is not CREATING; deleting a DELETED one succeeds",
     params(ProjectPath, ConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Deleted: `{\"is_success\": true, \"message\": \"Deleted\"}`",
             body = SuccessResponse),

@@ -2,14 +2,17 @@
 //! in the background, and unbind them. Binding spends one unit of the project's check
 //! budget per queue.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::State;
 
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::{ConnectionPath, ProjectPath};
-use super::extract::{ConnectionTarget, JsonBody};
-use super::state::AppState;
-use super::types::{QueuesRequest, SuccessResponse};
+use crate::api::bindings::types::QueuesRequest;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::{ConnectionPath, ProjectPath};
+use crate::api::extract::{ConnectionTarget, JsonBody};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ConnectionId, QueueName, now_millis};
 use crate::store::BindingOutcome;
 
@@ -70,7 +73,6 @@ fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize
     summary = "Bind queues to a connection; each binding is checked in the background",
     params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`associated N queue(s)`, N counting the new bindings", body = SuccessResponse),
         ErrorResponses,
@@ -82,7 +84,7 @@ pub async fn associate(
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
     let queues = queues_required(&body.parse()?)?;
-    super::queues::require_existing(&state, &project, &queues).await?;
+    crate::api::queues::require_existing(&state, &project, &queues).await?;
     state.checks.budget.spend(
         project.as_str(),
         u32::try_from(queues.len()).unwrap_or(u32::MAX),
@@ -116,7 +118,6 @@ pub async fn associate(
     summary = "Unbind queues from a connection",
     params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`disassociated N queue(s)`, N counting the removed bindings", body = SuccessResponse),
         ErrorResponses,

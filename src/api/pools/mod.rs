@@ -2,20 +2,23 @@
 //! its fields are validated, stored and echoed. A pool bound to a live enhanced
 //! connection cannot be deleted (DLI.0007), as a bound queue cannot.
 
+pub mod queues;
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::queues::{OWNER, any_char, id_char, integer, present, string_map, tags, text};
-use super::state::AppState;
-use super::types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
-    SuccessResponse,
 };
+use crate::api::queues::{OWNER, any_char, id_char, integer, present, string_map, tags, text};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, Tag, TagFilter, ValidationError, now_millis};
 use crate::store::{CreateNamedOutcome, DeleteNamedOutcome, NewPool, PoolRecord};
 
@@ -186,7 +189,6 @@ fn pool_item(record: PoolRecord, queues: Vec<String>) -> PoolItem {
     summary = "Create an elastic resource pool (its DLI fields are stored and echoed)",
     params(ProjectPath),
     request_body(content = CreatePoolRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Created", body = CreatePoolResponse),
         ErrorResponses,
@@ -256,7 +258,6 @@ pub(super) fn parse_count(
     tag = "queues",
     summary = "List the project's elastic resource pools, by name",
     params(ProjectPath, ListPoolsQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The matching pools", body = ListPoolsResponse),
         ErrorResponses,
@@ -327,7 +328,6 @@ pub async fn list(
     tag = "queues",
     summary = "Delete an elastic resource pool",
     params(ProjectPath, PoolPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Deleted", body = SuccessResponse),
         ErrorResponses,

@@ -3,18 +3,20 @@
 //! roles are stored and echoed only, which lets `huaweicloud_dli_agency` (create, read,
 //! update, and delete as `{"roles": []}`) be applied.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
-use super::auth::Principal;
-use super::error::{ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody};
-use super::queue_pool_types::{CreateAgencyRequest, ShowAgencyResponse};
-use super::queues::present;
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::agency::types::{CreateAgencyRequest, ShowAgencyResponse};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody};
+use crate::api::queues::present;
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ValidationError, now_millis};
 
 /// Most roles one agency has.
@@ -64,7 +66,6 @@ fn parse_roles(value: Option<&Value>) -> Result<Vec<String>, ValidationError> {
     summary = "Set the roles of DLI's service agency (stored and echoed; `[]` removes them)",
     params(ProjectPath),
     request_body(content = CreateAgencyRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Set", body = SuccessResponse),
         ErrorResponses,
@@ -98,7 +99,6 @@ pub async fn create(
     tag = "queues",
     summary = "The roles of DLI's service agency (none before the first POST)",
     params(ProjectPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The agency", body = ShowAgencyResponse),
         ErrorResponses,

@@ -2,26 +2,28 @@
 //! properties`, with DLI's keys. They live in the queue's stored `properties` (the same
 //! object CreateQueue's `properties` fills) as strings; nothing reads them here.
 //! `network.cidrInVpc` is the queue's CIDR under another name: setting it is a CIDR change
-//! with its rules ([`super::queue_changes::set_queue_cidr`]). It is not listed: DLI's list
+//! with its rules ([`crate::api::queues::changes::set_queue_cidr`]). It is not listed: DLI's list
 //! has no such key (ListQueues answers the queue's `cidr_in_vpc`).
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::pools::parse_count;
-use super::queue_changes::{change_named, changeable_queue, parse_queue_cidr, set_queue_cidr};
-use super::queue_pool_types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::pools::parse_count;
+use crate::api::queues::changes::{
+    change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
+};
+use crate::api::queues::types::{
     DeleteQueuePropertiesRequest, ListQueuePropertiesQuery, ListQueuePropertiesResponse,
     PutQueuePropertiesRequest, QueueProperty,
 };
-use super::queues::{QueuePath, path_queue, present};
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::queues::{QueuePath, path_queue, present};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::ValidationError;
 use crate::store::NamedTable;
 
@@ -91,7 +93,6 @@ fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
     tag = "queues",
     summary = "List a queue's properties",
     params(ProjectPath, QueuePath, ListQueuePropertiesQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The properties", body = ListQueuePropertiesResponse),
         ErrorResponses,
@@ -205,7 +206,6 @@ async fn put(
     summary = "Set queue properties (the given keys; others are kept)",
     params(ProjectPath, QueuePath),
     request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Set", body = SuccessResponse),
         ErrorResponses,
@@ -229,7 +229,6 @@ pub async fn update(
     summary = "Set queue properties (as PUT)",
     params(ProjectPath, QueuePath),
     request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Set", body = SuccessResponse),
         ErrorResponses,
@@ -253,7 +252,6 @@ pub async fn create(
     summary = "Remove queue properties by key (unset ones are ignored)",
     params(ProjectPath, QueuePath),
     request_body(content = DeleteQueuePropertiesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Removed", body = SuccessResponse),
         ErrorResponses,

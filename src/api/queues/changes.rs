@@ -10,14 +10,14 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody};
-use super::queue_pool_types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
-use super::queues::{QueuePath, integer, path_queue, present};
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody};
+use crate::api::queues::types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
+use crate::api::queues::{QueuePath, integer, path_queue, present};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, ValidationError};
 use crate::store::{NamedTable, QueueRecord};
 
@@ -140,7 +140,6 @@ fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError>
     summary = "Scale a queue out or in (its stored cu_count changes at once) or restart it (no effect)",
     params(ProjectPath, QueuePath),
     request_body(content = QueueActionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Done", body = QueueActionResponse),
         ErrorResponses,
@@ -229,12 +228,13 @@ pub async fn set_queue_cidr(
     let Some(queue) = state.store.get_queue(project, name.as_str()).await? else {
         return Err(ApiError::QueueNotFound(name.as_str().to_owned()));
     };
-    let current = super::cidr_preflight::stored_cidr(&queue.attributes);
+    let current = crate::api::queues::cidr_preflight::stored_cidr(&queue.attributes);
     if current == cidr {
         return Ok(());
     }
     let target = cidr.unwrap_or(crate::domain::DEFAULT_COMPUTE_CIDR);
-    super::cidr_preflight::check_queue_cidr_change(state, project, &queue, target).await?;
+    crate::api::queues::cidr_preflight::check_queue_cidr_change(state, project, &queue, target)
+        .await?;
     change_named(
         state,
         NamedTable::Queues,
@@ -263,7 +263,6 @@ pub async fn set_queue_cidr(
     summary = "Change a queue's CIDR (refused while an enhanced connection binds it, or if it overlaps a network it connects to)",
     params(ProjectPath, QueuePath),
     request_body(content = UpdateQueueCidrRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Changed", body = SuccessResponse),
         ErrorResponses,

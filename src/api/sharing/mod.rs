@@ -4,19 +4,21 @@
 //! connection's grants; a project it is granted to is refused with 403, anything else is
 //! answered like an unknown connection.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::sharing_types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::sharing::types::{
     AuthorizationPrivilege, AuthorizationPrivilegesQuery, AuthorizationPrivilegesResponse,
     AuthorizationRequest, ConnectionPrivilege, ConnectionPrivilegesResponse, PrivilegeInput,
 };
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ConnectionId, ProjectId, ValidationError, now_millis};
 use crate::store::enhanced_sharing::{
     BIND_QUEUE, ConnectionAccess, GrantAction, GrantChange, GrantOutcome, GrantRequest,
@@ -198,7 +200,6 @@ fn validate_grant(
     summary = "Grant, revoke or replace another project's BIND_QUEUE on enhanced connections (all objects or none)",
     params(ProjectPath),
     request_body(content = AuthorizationRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Applied to every object", body = SuccessResponse),
         ErrorResponses,
@@ -261,7 +262,6 @@ pub struct EnhancedConnectionPath {
     tag = "sharing",
     summary = "The projects an enhanced connection is granted to (its owner only)",
     params(ProjectPath, EnhancedConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The grants", body = ConnectionPrivilegesResponse),
         ErrorResponses,
@@ -304,7 +304,6 @@ pub async fn show_connection_privileges(
     tag = "sharing",
     summary = "The grantees of an object; dsconn has only edsconnections.<id> objects",
     params(ProjectPath, AuthorizationPrivilegesQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The grantees", body = AuthorizationPrivilegesResponse),
         ErrorResponses,

@@ -10,20 +10,19 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
-use super::auth::{Principal, PrincipalKind};
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::auth::{Principal, PrincipalKind};
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::credentials::{Secret, SecretBox};
 use crate::domain::{ProjectId, ValidationError, now_millis};
 use crate::store::{
@@ -915,7 +914,6 @@ async fn delete_auth_info(
     summary = "Create a datasource authentication (its passwords are sealed, write-only)",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 201, description = "Created", body = SuccessResponse),
         ErrorResponses,
@@ -938,7 +936,6 @@ pub async fn create(
     tag = "datasource-auth",
     summary = "List the project's datasource authentications (never their passwords)",
     params(ProjectPath, ListAuthInfosQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse),
         ErrorResponses,
@@ -962,7 +959,6 @@ pub async fn list(
     summary = "Update a datasource authentication: only the fields given change",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Updated", body = SuccessResponse),
         ErrorResponses,
@@ -985,7 +981,6 @@ pub async fn update(
     tag = "datasource-auth",
     summary = "Delete a datasource authentication",
     params(ProjectPath, AuthInfoPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Deleted", body = SuccessResponse),
         ErrorResponses,
@@ -1010,7 +1005,6 @@ pub async fn delete(
     summary = "Create a datasource authentication (deprecated v2.0 path; as v3)",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 201, description = "Created", body = SuccessResponse),
         ErrorResponses,
@@ -1034,7 +1028,6 @@ pub async fn create_v2(
     tag = "datasource-auth",
     summary = "List datasource authentications (deprecated v2.0 path; as v3)",
     params(ProjectPath, ListAuthInfosQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse),
         ErrorResponses,
@@ -1059,7 +1052,6 @@ pub async fn list_v2(
     summary = "Update a datasource authentication (deprecated v2.0 path; as v3)",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Updated", body = SuccessResponse),
         ErrorResponses,
@@ -1083,7 +1075,6 @@ pub async fn update_v2(
     tag = "datasource-auth",
     summary = "Delete a datasource authentication (deprecated v2.0 path; as v3)",
     params(ProjectPath, AuthInfoPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Deleted", body = SuccessResponse),
         ErrorResponses,
@@ -1097,42 +1088,6 @@ pub async fn delete_v2(
 ) -> ApiResult<Json<SuccessResponse>> {
     delete_auth_info(&state, &principal, &project, &name).await
 }
-
-/// The routes of this module, v3 and v2.0, for the authenticated part of the router.
-#[expect(deprecated, reason = "the deprecated v2.0 twins are still served")]
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v3/{project_id}/datasource/auth-infos",
-            get(list).post(create).put(update),
-        )
-        .route(
-            "/v3/{project_id}/datasource/auth-infos/{auth_info_name}",
-            axum::routing::delete(delete),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/auth-infos",
-            get(list_v2).post(create_v2).put(update_v2),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/auth-infos/{auth_info_name}",
-            axum::routing::delete(delete_v2),
-        )
-}
-
-/// The part of the OpenAPI document this module serves.
-#[derive(OpenApi)]
-#[openapi(
-    paths(create, list, update, delete, create_v2, list_v2, update_v2, delete_v2),
-    components(schemas(
-        AuthInfoRequest,
-        AuthInfoItem,
-        ListAuthInfosResponse,
-        DatasourceType
-    )),
-    tags((name = "datasource-auth", description = "DLI's datasource authentication (auth infos)")),
-)]
-pub struct AuthInfoDoc;
 
 #[cfg(test)]
 mod tests {

@@ -7,19 +7,19 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::pools::{PoolPath, parse_count};
-use super::queue_changes::{change_named, changeable_queue};
-use super::queue_pool_types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::pools::types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
     QueueScalingPolicy, UpdatePoolQueueRequest, UpdatePoolRequest,
 };
-use super::queues::{OWNER, QueuePath, any_char, integer, present, string_map, text};
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::pools::{PoolPath, parse_count};
+use crate::api::queues::changes::{change_named, changeable_queue};
+use crate::api::queues::{OWNER, QueuePath, any_char, integer, present, string_map, text};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, ValidationError};
 use crate::store::{NamedTable, PoolRecord};
 
@@ -156,7 +156,6 @@ fn stored_policies(attributes: &Map<String, Value>) -> Vec<QueueScalingPolicy> {
     tag = "queues",
     summary = "List a pool's queues with their scaling policies, by name",
     params(ProjectPath, PoolPath, ListPoolQueuesQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The pool's queues", body = ListPoolQueuesResponse),
         ErrorResponses,
@@ -235,7 +234,6 @@ pub async fn list(
     summary = "Move a queue that is in no pool into this pool",
     params(ProjectPath, PoolPath),
     request_body(content = AssociatePoolQueueRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Moved", body = SuccessResponse),
         ErrorResponses,
@@ -314,7 +312,6 @@ pub async fn associate(
     summary = "Replace the scaling policies of a queue in this pool (stored and echoed)",
     params(ProjectPath, PoolPath, QueuePath),
     request_body(content = UpdatePoolQueueRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Replaced", body = SuccessResponse),
         ErrorResponses,
@@ -375,7 +372,6 @@ pub async fn update_policies(
     summary = "Change a pool's description, CU range or label (stored and echoed)",
     params(ProjectPath, PoolPath),
     request_body(content = UpdatePoolRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Changed", body = SuccessResponse),
         ErrorResponses,

@@ -4,23 +4,25 @@
 //! Tags follow the rules of a classic connection's tags ([`crate::domain::Tag`]); only
 //! the owner project may read or change them.
 
+pub mod types;
+
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::sharing::{connection_not_exist, owned_live_connection};
-use super::sharing_types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::resource_tags::types::{
     MatchInput, ProjectTagsResponse, ResourceCountResponse, ResourceFilterRequest,
     ResourceFilterResponse, ResourceTagInput, ResourceTagsRequest, ResourceTagsResponse,
     TagPageQuery, TagValuesInput, TagWithValues, TaggedResource,
 };
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::sharing::{connection_not_exist, owned_live_connection};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, Tag, Tags, ValidationError, now_millis};
 use crate::store::enhanced_sharing::{TagChange, TaggedConnection, TagsOutcome};
 
@@ -193,7 +195,6 @@ async fn change(
     summary = "Add tags to an enhanced connection (a key already there gets the new value)",
     params(ProjectPath, ResourceTypePath, ResourceIdPath),
     request_body(content = ResourceTagsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Tags set", body = SuccessResponse),
         ErrorResponses,
@@ -218,7 +219,6 @@ pub async fn batch_create(
     summary = "Remove tags of an enhanced connection by key (keys it does not have are ignored)",
     params(ProjectPath, ResourceTypePath, ResourceIdPath),
     request_body(content = ResourceTagsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Tags removed", body = SuccessResponse),
         ErrorResponses,
@@ -242,7 +242,6 @@ pub async fn batch_delete(
     tag = "tags",
     summary = "The tags of an enhanced connection",
     params(ProjectPath, ResourceTypePath, ResourceIdPath, TagPageQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The tags", body = ResourceTagsResponse),
         ErrorResponses,
@@ -297,7 +296,6 @@ fn keys_with_values(connections: &[TaggedConnection]) -> Vec<TagWithValues> {
     tag = "tags",
     summary = "Every tag key of the project's live enhanced connections, with its values",
     params(ProjectPath, ResourceTypePath, TagPageQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The keys and values", body = ProjectTagsResponse),
         ErrorResponses,
@@ -430,7 +428,6 @@ async fn filtered(
     summary = "The project's live enhanced connections whose tags (and name) match",
     params(ProjectPath, ResourceTypePath, TagPageQuery),
     request_body(content = ResourceFilterRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "A page of the matching connections", body = ResourceFilterResponse),
         ErrorResponses,
@@ -470,7 +467,6 @@ pub async fn filter(
     summary = "How many of the project's live enhanced connections match",
     params(ProjectPath, ResourceTypePath),
     request_body(content = ResourceFilterRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The count", body = ResourceCountResponse),
         ErrorResponses,

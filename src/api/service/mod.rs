@@ -1,15 +1,17 @@
 //! The service's own endpoints: who the caller is, liveness, readiness, metrics.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Principal;
-use super::error::{ApiError, CallerErrorResponses, ServiceErrorResponses};
-use super::state::AppState;
-use super::types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, CallerErrorResponses, ServiceErrorResponses};
+use crate::api::service::types::{
     HealthResponse, HealthStatus, PrincipalKind, ReadyResponse, ReadyStatus, WhoamiResponse,
 };
+use crate::api::state::AppState;
 use crate::domain::ProjectScope;
 
 /// Who the caller is and which projects it may use: for consoles and CLIs to offer a
@@ -20,14 +22,13 @@ use crate::domain::ProjectScope;
     operation_id = "Whoami",
     tag = "service",
     summary = "The caller's identity and the projects it may use",
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The caller", body = WhoamiResponse),
         CallerErrorResponses,
     ),
 )]
 pub async fn whoami(principal: Principal) -> Json<WhoamiResponse> {
-    use super::auth::PrincipalKind as Authenticated;
+    use crate::api::auth::PrincipalKind as Authenticated;
     let (kind, id) = match &principal.kind {
         Authenticated::Anonymous => (PrincipalKind::Anonymous, None),
         Authenticated::AccessKey(access_key) => {
