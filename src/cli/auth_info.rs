@@ -15,7 +15,8 @@ use super::client::{
 };
 use super::exit::{self, CliError};
 use super::output::{errln, outln};
-use crate::api::auth_infos::{AuthInfoItem, DatasourceType};
+use crate::api::auth_infos::types::AuthInfoItem;
+use crate::domain::auth_info::DatasourceType;
 
 #[derive(Debug, Subcommand)]
 pub enum AuthInfoCommand {

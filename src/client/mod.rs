@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::auth_infos::ListAuthInfosResponse;
+use crate::api::auth_infos::types::ListAuthInfosResponse;
 use crate::api::bindings::types::QueuesRequest;
 use crate::api::connections::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,

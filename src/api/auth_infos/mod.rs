@@ -7,15 +7,19 @@
 //! object bound to the project and name, never answered, logged or shown by `Debug`.
 //! Only an update opens them, to merge the fields it changes into the ones it keeps.
 
+pub mod types;
+
 use std::collections::BTreeMap;
-use std::fmt;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use serde_json::Value;
+
+use self::types::{
+    AuthInfoItem, AuthInfoPath, AuthInfoRequest, ListAuthInfosQuery, ListAuthInfosResponse,
+    SecretInput,
+};
 
 use crate::api::auth::{Principal, PrincipalKind};
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
@@ -23,7 +27,11 @@ use crate::api::extract::params::ProjectPath;
 use crate::api::extract::{DliPath, JsonBody, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
-use crate::credentials::{Secret, SecretBox};
+use crate::credentials::{Secret, SecretBox, auth_info_sealing_context};
+use crate::domain::auth_info::{
+    DatasourceType, Field, Fields, MAX_FIELD_CHARS, MAX_NAME_CHARS, parse_name, parse_type,
+    plain_field, plain_fields, valid_name,
+};
 use crate::domain::{ProjectId, ValidationError, now_millis};
 use crate::store::{
     AuthInfoChange, AuthInfoQuery, AuthInfoRecord, AuthInfoUpdateOutcome, CreateNamedOutcome,
@@ -32,10 +40,6 @@ use crate::store::{
 
 /// Most auth infos one project may have.
 pub const MAX_AUTH_INFOS_PER_PROJECT: u32 = 1000;
-/// Longest auth info name.
-pub const MAX_NAME_CHARS: usize = 128;
-/// Longest value of any other field (user names, OBS paths, passwords).
-pub const MAX_FIELD_CHARS: usize = 1024;
 /// The page size of a list without `limit`.
 const DEFAULT_PAGE_SIZE: u64 = 100;
 /// Tries of an update whose record another update changed between read and write.
@@ -43,365 +47,13 @@ const UPDATE_ATTEMPTS: usize = 3;
 /// The answer of an update, as DLI words it.
 const UPDATE_MESSAGE: &str = "Update success.";
 
-/// What a credential authenticates to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DatasourceType {
-    /// A user name and password (DWS, RDS, DDS, DCS).
-    #[serde(rename = "passwd")]
-    Passwd,
-    /// CSS security mode: a user name and password, optionally a certificate.
-    #[serde(rename = "CSS")]
-    Css,
-    /// MRS Kerberos: `krb5_conf` and `keytab`.
-    #[serde(rename = "KRB")]
-    Krb,
-    /// Kafka over SSL: a truststore and a keystore with their passwords.
-    #[serde(rename = "Kafka_SSL")]
-    KafkaSsl,
-}
-
-impl DatasourceType {
-    pub const ALL: [DatasourceType; 4] = [Self::Passwd, Self::Css, Self::Krb, Self::KafkaSsl];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Passwd => "passwd",
-            Self::Css => "CSS",
-            Self::Krb => "KRB",
-            Self::KafkaSsl => "Kafka_SSL",
-        }
-    }
-
-    /// The type DLI spells `raw`, ignoring ASCII case.
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str().eq_ignore_ascii_case(raw))
-    }
-
-    /// The fields that must be set for this type (beyond Terraform's pairings).
-    fn required(self) -> &'static [Field] {
-        use Field::*;
-        match self {
-            Self::Passwd | Self::Css => &[UserName, Password],
-            Self::Krb => &[Krb5Conf, Keytab],
-            Self::KafkaSsl => &[TruststoreLocation],
-        }
-    }
-
-    /// The fields that may be set for this type.
-    fn allowed(self) -> &'static [Field] {
-        use Field::*;
-        match self {
-            Self::Passwd => &[UserName, Password],
-            Self::Css => &[UserName, Password, CertificateLocation],
-            Self::Krb => &[UserName, Krb5Conf, Keytab],
-            Self::KafkaSsl => &[
-                TruststoreLocation,
-                TruststorePassword,
-                KeystoreLocation,
-                KeystorePassword,
-                KeyPassword,
-            ],
-        }
-    }
-}
-
-crate::domain::string_enum_schema!(
-    DatasourceType,
-    "DatasourceType",
-    "What a credential authenticates to: `passwd` (DWS, RDS, DDS, DCS), `CSS` (CSS \
-     security mode), `KRB` (MRS Kerberos) or `Kafka_SSL`. Matched ignoring case on input."
-);
-
-/// The fields of an auth info other than its name and type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Field {
-    UserName,
-    Password,
-    CertificateLocation,
-    Krb5Conf,
-    Keytab,
-    TruststoreLocation,
-    TruststorePassword,
-    KeystoreLocation,
-    KeystorePassword,
-    KeyPassword,
-}
-
-impl Field {
-    const ALL: [Field; 10] = [
-        Self::UserName,
-        Self::Password,
-        Self::CertificateLocation,
-        Self::Krb5Conf,
-        Self::Keytab,
-        Self::TruststoreLocation,
-        Self::TruststorePassword,
-        Self::KeystoreLocation,
-        Self::KeystorePassword,
-        Self::KeyPassword,
-    ];
-
-    /// Its wire name, also its key in the stored JSON objects.
-    fn name(self) -> &'static str {
-        match self {
-            Self::UserName => "user_name",
-            Self::Password => "password",
-            Self::CertificateLocation => "certificate_location",
-            Self::Krb5Conf => "krb5_conf",
-            Self::Keytab => "keytab",
-            Self::TruststoreLocation => "truststore_location",
-            Self::TruststorePassword => "truststore_password",
-            Self::KeystoreLocation => "keystore_location",
-            Self::KeystorePassword => "keystore_password",
-            Self::KeyPassword => "key_password",
-        }
-    }
-
-    fn is_secret(self) -> bool {
-        matches!(
-            self,
-            Self::Password | Self::TruststorePassword | Self::KeystorePassword | Self::KeyPassword
-        )
-    }
-
-    /// An OBS path (`obs://bucket/key`).
-    fn is_location(self) -> bool {
-        matches!(
-            self,
-            Self::CertificateLocation
-                | Self::Krb5Conf
-                | Self::Keytab
-                | Self::TruststoreLocation
-                | Self::KeystoreLocation
-        )
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|field| field.name() == name)
-    }
-}
-
-/// A secret field of a request body: any JSON value is accepted by the parser (so that
-/// its error messages, which quote values, never see one), and only a string is kept.
-/// `Debug` never shows it.
-#[derive(Clone)]
-pub struct SecretInput(Option<Secret>);
-
-impl SecretInput {
-    pub fn new(value: &str) -> Self {
-        Self(Some(Secret::new(value.to_owned())))
-    }
-}
-
-impl fmt::Debug for SecretInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretInput(<redacted>)")
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretInput {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Self(match Value::deserialize(deserializer)? {
-            Value::String(text) => Some(Secret::new(text)),
-            _ => None,
-        }))
-    }
-}
-
-/// Create and update body of `/v3/{project_id}/datasource/auth-infos` (and `/v2.0`).
-/// Every field is optional here so that errors name what is missing; unknown fields
-/// are ignored; a field that is null or `""` counts as not given.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "auth_info_name": "orders_db_login",
-    "datasource_type": "passwd",
-    "user_name": "etl",
-    "password": "********"
-}))]
-pub struct AuthInfoRequest {
-    /// 1-128 letters, digits and `_`; unique in the project (case-sensitive). Selects
-    /// the record on update.
-    #[serde(default)]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9_]{1,128}$")]
-    pub auth_info_name: Option<Value>,
-    /// Required on create; on update only the stored type (it cannot change).
-    #[serde(default)]
-    #[schema(value_type = Option<DatasourceType>)]
-    pub datasource_type: Option<Value>,
-    /// `passwd`, `CSS` (required) and `KRB` (optional). At most 1,024 characters.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 1024)]
-    pub user_name: Option<Value>,
-    /// The v2.0 name of `user_name`, accepted on both versions; giving both with
-    /// different values is refused.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 1024)]
-    pub username: Option<Value>,
-    /// `passwd`, `CSS` (required). Write-only.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
-    pub password: Option<SecretInput>,
-    /// `CSS` only: `obs://` path of the cluster's `.cer`. Cannot change on update.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 1024, example = "obs://bucket/css/cert.cer")]
-    pub certificate_location: Option<Value>,
-    /// `KRB` (required, with `keytab`): `obs://` path of `krb5.conf`.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 1024)]
-    pub krb5_conf: Option<Value>,
-    /// `KRB` (required, with `krb5_conf`): `obs://` path of the keytab.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 1024)]
-    pub keytab: Option<Value>,
-    /// `Kafka_SSL` (required): `obs://` path; requires the four fields below.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 1024)]
-    pub truststore_location: Option<Value>,
-    /// `Kafka_SSL`. Write-only.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
-    pub truststore_password: Option<SecretInput>,
-    /// `Kafka_SSL`: `obs://` path.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, max_length = 1024)]
-    pub keystore_location: Option<Value>,
-    /// `Kafka_SSL`. Write-only.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
-    pub keystore_password: Option<SecretInput>,
-    /// `Kafka_SSL`. Write-only; cannot change on update.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password, write_only, max_length = 1024)]
-    pub key_password: Option<SecretInput>,
-}
-
-/// One auth info of a list. Passwords are never answered; fields not set are left out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AuthInfoItem {
-    pub auth_info_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate_location: Option<String>,
-    pub datasource_type: DatasourceType,
-    /// Epoch milliseconds.
-    pub create_time: i64,
-    /// Epoch milliseconds; moves forward with every update.
-    pub update_time: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub krb5_conf: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keytab: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub truststore_location: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keystore_location: Option<String>,
-    /// Who created it: the access key or token id it was created with, or the project
-    /// id under `--auth none`.
-    pub owner: String,
-}
-
-/// `GET /v3/{project_id}/datasource/auth-infos`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ListAuthInfosResponse {
-    pub is_success: bool,
-    pub message: String,
-    /// How many match the filter in all, before `offset` and `limit`.
-    pub count: u64,
-    pub auth_infos: Vec<AuthInfoItem>,
-}
-
-/// `GET /v3/{project_id}/datasource/auth-infos` query, kept as text.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListAuthInfosQuery {
-    /// Only the auth info of exactly this name (a miss is an empty list); empty: all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_info_name: Option<String>,
-    /// Matches to skip (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub offset: Option<String>,
-    /// Page size, 0-1000 (default 100); 0 means all (at most the per-project cap).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[param(value_type = Option<i32>, minimum = 0, maximum = 1000)]
-    pub limit: Option<String>,
-}
-
-/// `auth_info_name` path parameter.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct AuthInfoPath {
-    /// The auth info's name.
-    pub auth_info_name: String,
-}
-
 // ---- Validation ----
-
-/// A name under the rules (1-128 of `[A-Za-z0-9_]`), or None.
-fn valid_name(raw: &str) -> Option<&str> {
-    let fits = (1..=MAX_NAME_CHARS).contains(&raw.len())
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    fits.then_some(raw)
-}
 
 fn not_found(name: &str) -> ApiError {
     ApiError::InvalidRequest(format!(
         "auth info {} does not exist",
         name.chars().take(MAX_NAME_CHARS).collect::<String>()
     ))
-}
-
-fn parse_name(value: &Option<Value>) -> Result<String, ValidationError> {
-    match value {
-        None | Some(Value::Null) => Err(ValidationError::new("auth_info_name is required")),
-        Some(Value::String(raw)) if raw.is_empty() => {
-            Err(ValidationError::new("auth_info_name is required"))
-        }
-        Some(Value::String(raw)) => valid_name(raw).map(str::to_owned).ok_or_else(|| {
-            ValidationError::new("auth_info_name must be 1-128 letters, digits and underscores")
-        }),
-        Some(_) => Err(ValidationError::new("auth_info_name must be a string")),
-    }
-}
-
-fn parse_type(value: &Value) -> Result<DatasourceType, ValidationError> {
-    value
-        .as_str()
-        .and_then(DatasourceType::parse)
-        .ok_or_else(|| {
-            ValidationError::new("datasource_type must be one of passwd, CSS, KRB, Kafka_SSL")
-        })
-}
-
-/// A non-secret field's text: None when not given (null or `""`).
-fn plain_field(field: Field, value: &Option<Value>) -> Result<Option<String>, ValidationError> {
-    let name = field.name();
-    let text = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(text)) if text.is_empty() => return Ok(None),
-        Some(Value::String(text)) => text,
-        Some(_) => return Err(ValidationError::new(format!("{name} must be a string"))),
-    };
-    if text.chars().count() > MAX_FIELD_CHARS || text.chars().any(char::is_control) {
-        return Err(ValidationError::new(format!(
-            "{name} must be at most {MAX_FIELD_CHARS} characters, without control characters"
-        )));
-    }
-    if field.is_location() {
-        let path = text
-            .get(..6)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("obs://"))
-            .map(|_| &text[6..]);
-        if path.is_none_or(str::is_empty) {
-            return Err(ValidationError::new(format!(
-                "{name} must be an OBS path such as obs://bucket/path/file"
-            )));
-        }
-    }
-    Ok(Some(text.clone()))
 }
 
 /// A secret field: None when not given (null or `""`). Its value is never quoted.
@@ -425,166 +77,59 @@ fn secret_field(
     }
 }
 
-/// An auth info's fields other than its name and type: the plain ones (stored as the
-/// `attributes` JSON) and the secret ones (sealed).
-#[derive(Debug, Clone, Default)]
-struct Fields {
-    plain: BTreeMap<Field, String>,
-    secret: BTreeMap<Field, Secret>,
+/// The fields a body gives, each checked on its own.
+fn fields_of(body: &AuthInfoRequest) -> Result<Fields<Secret>, ValidationError> {
+    let mut fields = Fields::default();
+    let user_name = plain_field(Field::UserName, &body.user_name)?;
+    let username = plain_field(Field::UserName, &body.username)?;
+    let user = match (user_name, username) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ValidationError::new(
+                "user_name and username (its v2.0 name) differ; give one of them",
+            ));
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(user) = user {
+        fields.plain.insert(Field::UserName, user);
+    }
+    let plain = [
+        (Field::CertificateLocation, &body.certificate_location),
+        (Field::Krb5Conf, &body.krb5_conf),
+        (Field::Keytab, &body.keytab),
+        (Field::TruststoreLocation, &body.truststore_location),
+        (Field::KeystoreLocation, &body.keystore_location),
+    ];
+    for (field, value) in plain {
+        if let Some(text) = plain_field(field, value)? {
+            fields.plain.insert(field, text);
+        }
+    }
+    let secret = [
+        (Field::Password, &body.password),
+        (Field::TruststorePassword, &body.truststore_password),
+        (Field::KeystorePassword, &body.keystore_password),
+        (Field::KeyPassword, &body.key_password),
+    ];
+    for (field, value) in secret {
+        if let Some(secret) = secret_field(field, value)? {
+            fields.secret.insert(field, secret);
+        }
+    }
+    Ok(fields)
 }
 
-impl Fields {
-    /// The fields a body gives, each checked on its own.
-    fn of_request(body: &AuthInfoRequest) -> Result<Self, ValidationError> {
-        let mut fields = Self::default();
-        let user_name = plain_field(Field::UserName, &body.user_name)?;
-        let username = plain_field(Field::UserName, &body.username)?;
-        let user = match (user_name, username) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(ValidationError::new(
-                    "user_name and username (its v2.0 name) differ; give one of them",
-                ));
-            }
-            (a, b) => a.or(b),
-        };
-        if let Some(user) = user {
-            fields.plain.insert(Field::UserName, user);
-        }
-        let plain = [
-            (Field::CertificateLocation, &body.certificate_location),
-            (Field::Krb5Conf, &body.krb5_conf),
-            (Field::Keytab, &body.keytab),
-            (Field::TruststoreLocation, &body.truststore_location),
-            (Field::KeystoreLocation, &body.keystore_location),
-        ];
-        for (field, value) in plain {
-            if let Some(text) = plain_field(field, value)? {
-                fields.plain.insert(field, text);
-            }
-        }
-        let secret = [
-            (Field::Password, &body.password),
-            (Field::TruststorePassword, &body.truststore_password),
-            (Field::KeystorePassword, &body.keystore_password),
-            (Field::KeyPassword, &body.key_password),
-        ];
-        for (field, value) in secret {
-            if let Some(secret) = secret_field(field, value)? {
-                fields.secret.insert(field, secret);
-            }
-        }
-        Ok(fields)
-    }
-
-    fn has(&self, field: Field) -> bool {
-        self.plain.contains_key(&field) || self.secret.contains_key(&field)
-    }
-
-    fn set(&self) -> impl Iterator<Item = Field> + '_ {
-        self.plain.keys().chain(self.secret.keys()).copied()
-    }
-
-    /// Terraform's pairings, then what the type needs and allows.
-    fn check(&self, kind: DatasourceType) -> Result<(), ValidationError> {
-        use Field::*;
-        let requires: [(Field, &[Field]); 3] = [
-            (
-                TruststoreLocation,
-                &[
-                    TruststorePassword,
-                    KeystoreLocation,
-                    KeystorePassword,
-                    KeyPassword,
-                ],
-            ),
-            (Krb5Conf, &[Keytab]),
-            (Keytab, &[Krb5Conf]),
-        ];
-        for (field, companions) in requires {
-            if let Some(missing) = companions
-                .iter()
-                .find(|companion| self.has(field) && !self.has(**companion))
-            {
-                return Err(ValidationError::new(format!(
-                    "{} requires {}",
-                    field.name(),
-                    missing.name()
-                )));
-            }
-        }
-        let conflicts = [
-            (UserName, TruststoreLocation),
-            (CertificateLocation, TruststoreLocation),
-            (CertificateLocation, Krb5Conf),
-        ];
-        for (field, other) in conflicts {
-            if self.has(field) && self.has(other) {
-                return Err(ValidationError::new(format!(
-                    "{} conflicts with {}",
-                    field.name(),
-                    other.name()
-                )));
-            }
-        }
-        if let Some(missing) = kind.required().iter().find(|field| !self.has(**field)) {
-            return Err(ValidationError::new(format!(
-                "datasource_type {} requires {}",
-                kind.as_str(),
-                missing.name()
-            )));
-        }
-        if let Some(extra) = self.set().find(|field| !kind.allowed().contains(field)) {
-            return Err(ValidationError::new(format!(
-                "{} does not apply to datasource_type {}",
-                extra.name(),
-                kind.as_str()
-            )));
-        }
-        Ok(())
-    }
-
-    fn attributes(&self) -> Map<String, Value> {
-        self.plain
-            .iter()
-            .map(|(field, text)| (field.name().to_owned(), Value::String(text.clone())))
-            .collect()
-    }
-
-    /// The plain fields of a stored record.
-    fn plain_of(record: &AuthInfoRecord) -> BTreeMap<Field, String> {
-        record
-            .attributes
-            .iter()
-            .filter_map(|(key, value)| Some((Field::from_name(key)?, value.as_str()?.to_owned())))
-            .filter(|(field, _)| !field.is_secret())
-            .collect()
-    }
-}
-
-/// What the secrets of the auth info `name` of `project` are sealed to: a row copied to
-/// another project or name does not open. Access keys (the other context) never hold `:`.
-pub fn sealing_context(project: &ProjectId, name: &str) -> String {
-    format!("auth-info:{project}:{name}")
-}
-
-/// Seals the secret fields as one JSON object.
+/// Seals the secret fields as one object bound to the auth info's project and name.
 fn seal(
     secrets: &SecretBox,
     project: &ProjectId,
     name: &str,
     fields: &BTreeMap<Field, Secret>,
 ) -> Vec<u8> {
-    let object: Map<String, Value> = fields
-        .iter()
-        .map(|(field, secret)| {
-            (
-                field.name().to_owned(),
-                Value::String(secret.expose().to_owned()),
-            )
-        })
-        .collect();
-    let plain = Secret::new(Value::Object(object).to_string());
-    secrets.seal(&plain, &sealing_context(project, name))
+    secrets.seal_fields(
+        fields.iter().map(|(field, secret)| (field.name(), secret)),
+        &auth_info_sealing_context(project, name),
+    )
 }
 
 /// Opens a record's sealed secret fields (for an update to merge into).
@@ -597,23 +142,19 @@ fn open(
         return Ok(BTreeMap::new());
     }
     let opened = secrets
-        .open(
+        .open_fields(
             &record.sealed_secrets,
-            &sealing_context(project, &record.name),
+            &auth_info_sealing_context(project, &record.name),
         )
-        .map_err(|error| ApiError::Internal(error.into()))?;
-    let object: Map<String, Value> = serde_json::from_str(opened.expose()).map_err(|_| {
-        ApiError::Internal(anyhow::anyhow!(
-            "the sealed secrets of auth info {} are not a JSON object",
-            record.name
-        ))
-    })?;
-    Ok(object
+        .map_err(|error| {
+            ApiError::Internal(
+                anyhow::Error::new(error)
+                    .context(format!("the sealed secrets of auth info {}", record.name)),
+            )
+        })?;
+    Ok(opened
         .into_iter()
-        .filter_map(|(key, value)| match value {
-            Value::String(text) => Some((Field::from_name(&key)?, Secret::new(text))),
-            _ => None,
-        })
+        .filter_map(|(key, secret)| Some((Field::from_name(&key)?, secret)))
         .filter(|(field, _)| field.is_secret())
         .collect())
 }
@@ -642,7 +183,7 @@ fn item_of(record: AuthInfoRecord) -> ApiResult<AuthInfoItem> {
             record.name
         ))
     })?;
-    let mut plain = Fields::plain_of(&record);
+    let mut plain = plain_fields(&record.attributes);
     let mut take = |field: Field| plain.remove(&field);
     Ok(AuthInfoItem {
         user_name: take(Field::UserName),
@@ -689,7 +230,7 @@ async fn create_auth_info(
         }
         Some(value) => parse_type(value)?,
     };
-    let fields = Fields::of_request(&body)?;
+    let fields = fields_of(&body)?;
     fields.check(kind)?;
     let now = now_millis();
     let new = NewAuthInfo {
@@ -806,7 +347,7 @@ async fn update_auth_info(
         Some(Value::String(raw)) if raw.is_empty() => None,
         Some(value) => Some(parse_type(value)?),
     };
-    let given = Fields::of_request(&body)?;
+    let given = fields_of(&body)?;
     let secrets = secret_box(state)?;
     for _ in 0..UPDATE_ATTEMPTS {
         let Some(record) = state.store.get_auth_info(&project, &name).await? else {
@@ -824,8 +365,8 @@ async fn update_auth_info(
                 kind.as_str()
             )));
         }
-        let mut merged = Fields {
-            plain: Fields::plain_of(&record),
+        let mut merged = Fields::<Secret> {
+            plain: plain_fields(&record.attributes),
             secret: open(secrets, &project, &record)?,
         };
         // Fields DLI's update does not take: refused when they would change.
@@ -1100,7 +641,7 @@ mod tests {
     fn checked(value: Value) -> Result<(), String> {
         let body = request(value);
         let kind = parse_type(body.datasource_type.as_ref().expect("a type")).map_err(|e| e.0)?;
-        Fields::of_request(&body)
+        fields_of(&body)
             .and_then(|fields| fields.check(kind))
             .map_err(|error| error.0)
     }
@@ -1124,32 +665,6 @@ mod tests {
         }))
         .expect_err("refused");
         assert_eq!(error, "password must be a string");
-    }
-
-    #[test]
-    fn types_match_ignoring_case_and_answer_dli_spelling() {
-        for (raw, kind) in [
-            ("passwd", DatasourceType::Passwd),
-            ("PASSWD", DatasourceType::Passwd),
-            ("krb", DatasourceType::Krb),
-            ("kafka_ssl", DatasourceType::KafkaSsl),
-            ("Css", DatasourceType::Css),
-        ] {
-            assert_eq!(DatasourceType::parse(raw), Some(kind), "{raw}");
-        }
-        assert_eq!(DatasourceType::parse("Kafka-SSL"), None);
-        assert_eq!(DatasourceType::KafkaSsl.as_str(), "Kafka_SSL");
-    }
-
-    #[test]
-    fn names_are_1_to_128_letters_digits_and_underscores() {
-        assert!(valid_name("a").is_some());
-        assert!(valid_name(&"a".repeat(128)).is_some());
-        assert!(valid_name(&"a".repeat(129)).is_none());
-        assert!(valid_name("").is_none());
-        assert!(valid_name("a-b").is_none());
-        assert!(valid_name("a b").is_none());
-        assert!(valid_name("é").is_none());
     }
 
     #[test]
@@ -1258,7 +773,7 @@ mod tests {
         let record = |name: &str| AuthInfoRecord {
             name: name.into(),
             datasource_type: "passwd".into(),
-            attributes: Map::new(),
+            attributes: serde_json::Map::new(),
             sealed_secrets: sealed.clone(),
             owner: "o".into(),
             create_time: 1,
