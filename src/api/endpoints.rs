@@ -155,10 +155,7 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     path = "/openapi.json",
     operation_id = "GetOpenApiDocument",
     tag = "service",
-    responses(
-        (status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object),
-        ServiceErrorResponses,
-    ),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object), ServiceErrorResponses),
 )]
 pub async fn openapi_json() -> axum::response::Response {
     (

@@ -28,6 +28,21 @@ pub struct SuccessResponse {
     pub message: String,
 }
 
+impl SuccessResponse {
+    /// A success with DLI's empty message.
+    pub fn ok() -> Self {
+        Self::new(String::new())
+    }
+
+    /// A success with a message (DLI words some, e.g. `Update success.`).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            is_success: true,
+            message: message.into(),
+        }
+    }
+}
+
 /// The outcome of checking one address of an endpoint (extension).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointCheck {

@@ -66,10 +66,7 @@ fn parse_roles(value: Option<&Value>) -> Result<Vec<String>, ValidationError> {
     summary = "Set the roles of DLI's service agency (stored and echoed; `[]` removes them)",
     params(ProjectPath),
     request_body(content = CreateAgencyRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Set", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -85,10 +82,7 @@ pub async fn create(
         .put_agency(&project, &roles, now_millis())
         .await?;
     tracing::info!(project.id = %project, roles = stored.roles.len(), version = stored.version, "agency set");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `GET /v2/{project_id}/agency`
@@ -99,10 +93,7 @@ pub async fn create(
     tag = "queues",
     summary = "The roles of DLI's service agency (none before the first POST)",
     params(ProjectPath),
-    responses(
-        (status = 200, description = "The agency", body = ShowAgencyResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The agency", body = ShowAgencyResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,

@@ -267,13 +267,7 @@ async fn create_auth_info(
         auth_info.datasource_type = kind.as_str(),
         "auth info created"
     );
-    Ok((
-        StatusCode::CREATED,
-        Json(SuccessResponse {
-            is_success: true,
-            message: String::new(),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(SuccessResponse::ok())))
 }
 
 async fn list_auth_infos(
@@ -410,10 +404,7 @@ async fn update_auth_info(
         {
             AuthInfoUpdateOutcome::Updated => {
                 tracing::info!(project.id = %project, auth_info.name = name.as_str(), "auth info updated");
-                return Ok(Json(SuccessResponse {
-                    is_success: true,
-                    message: UPDATE_MESSAGE.to_owned(),
-                }));
+                return Ok(Json(SuccessResponse::new(UPDATE_MESSAGE)));
             }
             AuthInfoUpdateOutcome::NotFound => return Err(not_found(&name)),
             AuthInfoUpdateOutcome::ChangedMeanwhile => {}
@@ -438,10 +429,7 @@ async fn delete_auth_info(
         return Err(not_found(name));
     }
     tracing::info!(project.id = %project, auth_info.name = name, "auth info deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 // ---- Routes: v3 ----
@@ -455,10 +443,7 @@ async fn delete_auth_info(
     summary = "Create a datasource authentication (its passwords are sealed, write-only)",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 201, description = "Created", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -477,10 +462,7 @@ pub async fn create(
     tag = "datasource-auth",
     summary = "List the project's datasource authentications (never their passwords)",
     params(ProjectPath, ListAuthInfosQuery),
-    responses(
-        (status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -500,10 +482,7 @@ pub async fn list(
     summary = "Update a datasource authentication: only the fields given change",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Updated", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Updated", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -522,10 +501,7 @@ pub async fn update(
     tag = "datasource-auth",
     summary = "Delete a datasource authentication",
     params(ProjectPath, AuthInfoPath),
-    responses(
-        (status = 200, description = "Deleted", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -546,10 +522,7 @@ pub async fn delete(
     summary = "Create a datasource authentication (deprecated v2.0 path; as v3)",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 201, description = "Created", body = SuccessResponse), ErrorResponses),
 )]
 #[deprecated]
 pub async fn create_v2(
@@ -569,10 +542,7 @@ pub async fn create_v2(
     tag = "datasource-auth",
     summary = "List datasource authentications (deprecated v2.0 path; as v3)",
     params(ProjectPath, ListAuthInfosQuery),
-    responses(
-        (status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse), ErrorResponses),
 )]
 #[deprecated]
 pub async fn list_v2(
@@ -593,10 +563,7 @@ pub async fn list_v2(
     summary = "Update a datasource authentication (deprecated v2.0 path; as v3)",
     params(ProjectPath),
     request_body(content = AuthInfoRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Updated", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Updated", body = SuccessResponse), ErrorResponses),
 )]
 #[deprecated]
 pub async fn update_v2(
@@ -616,10 +583,7 @@ pub async fn update_v2(
     tag = "datasource-auth",
     summary = "Delete a datasource authentication (deprecated v2.0 path; as v3)",
     params(ProjectPath, AuthInfoPath),
-    responses(
-        (status = 200, description = "Deleted", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
 )]
 #[deprecated]
 pub async fn delete_v2(

@@ -73,10 +73,7 @@ fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize
     summary = "Bind queues to a connection; each binding is checked in the background",
     params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "`associated N queue(s)`, N counting the new bindings", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`associated N queue(s)`, N counting the new bindings", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn associate(
     State(state): State<AppState>,
@@ -103,10 +100,9 @@ pub async fn associate(
     state.read_cache.invalidate(project.as_str());
     state.work_arrived();
     tracing::info!(connection.id = %id, added, "queues associated");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!("associated {added} queue(s)"),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "associated {added} queue(s)"
+    ))))
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/disassociate-queue`
@@ -118,10 +114,7 @@ pub async fn associate(
     summary = "Unbind queues from a connection",
     params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "`disassociated N queue(s)`, N counting the removed bindings", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`disassociated N queue(s)`, N counting the removed bindings", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn disassociate(
     State(state): State<AppState>,
@@ -136,8 +129,7 @@ pub async fn disassociate(
     let removed = binding_outcome(outcome, id)?;
     state.read_cache.invalidate(project.as_str());
     tracing::info!(connection.id = %id, removed, "queues disassociated");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!("disassociated {removed} queue(s)"),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "disassociated {removed} queue(s)"
+    ))))
 }

@@ -312,10 +312,7 @@ fn json_bytes(body: Bytes) -> Response {
     tag = "connections",
     summary = "Show one connection with its last check's per-address results",
     params(ProjectPath, ConnectionPath),
-    responses(
-        (status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -369,10 +366,7 @@ pub async fn delete(
         DeleteOutcome::Deleted | DeleteOutcome::AlreadyDeleted => {
             state.read_cache.invalidate(project.as_str());
             tracing::info!(connection.id = %id, project.id = %project, "connection deleted");
-            Ok(Json(SuccessResponse {
-                is_success: true,
-                message: "Deleted".into(),
-            }))
+            Ok(Json(SuccessResponse::new("Deleted")))
         }
         DeleteOutcome::StillCreating => Err(ApiError::StateConflict(format!(
             "connection {id} is still CREATING; wait until it is ACTIVE or FAILED, then delete it"

@@ -273,10 +273,7 @@ pub fn connection_body(
     summary = "Create an enhanced connection (ACTIVE at once; its bindings start CREATING)",
     params(ProjectPath),
     request_body(content = CreateEnhancedConnectionRequest, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = CreateEnhancedConnectionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 201, description = "Created", body = CreateEnhancedConnectionResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -358,10 +355,7 @@ fn parse_status(raw: Option<&str>) -> ApiResult<EnhancedStatus> {
     tag = "enhanced",
     summary = "List the project's own enhanced connections, oldest first",
     params(ProjectPath, ListEnhancedConnectionsQuery),
-    responses(
-        (status = 200, description = "A page; `count` is its size", body = ListEnhancedConnectionsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "A page; `count` is its size", body = ListEnhancedConnectionsResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -404,10 +398,7 @@ pub async fn list(
     tag = "enhanced",
     summary = "Show an enhanced connection (DELETED ones until purged; a grantee sees its own bindings)",
     params(ProjectPath, EnhancedConnectionPath),
-    responses(
-        (status = 200, description = "The connection", body = ShowEnhancedConnectionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The connection", body = ShowEnhancedConnectionResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -434,10 +425,7 @@ pub async fn show(
     tag = "enhanced",
     summary = "Delete an enhanced connection (soft; again is 200)",
     params(ProjectPath, EnhancedConnectionPath),
-    responses(
-        (status = 200, description = "`Deleted`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -452,10 +440,7 @@ pub async fn delete(
         return Err(outcome_error(outcome, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, "enhanced connection deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: "Deleted".into(),
-    }))
+    Ok(Json(SuccessResponse::new("Deleted")))
 }
 
 /// Queues and pools of an E5/E6 body: at least one in all.
@@ -489,10 +474,7 @@ fn joined(queues: &[QueueName], pools: &[QueueName]) -> String {
     summary = "Bind queues and/or pools of the caller's project (each starts CREATING)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = EnhancedBindingsRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "`associated peer connection for queues: {q1,q2}.`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`associated peer connection for queues: {q1,q2}.`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn associate(
     State(state): State<AppState>,
@@ -526,13 +508,10 @@ pub async fn associate(
     }
     state.work_arrived();
     tracing::info!(project.id = %target.project, connection.id = %id, queues = queues.len(), pools = pools.len(), "enhanced connection bound");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!(
-            "associated peer connection for queues: {{{}}}.",
-            joined(&queues, &pools)
-        ),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "associated peer connection for queues: {{{}}}.",
+        joined(&queues, &pools)
+    ))))
 }
 
 /// `POST .../enhanced-connections/{connection_id}/disassociate-queue` (E6)
@@ -544,10 +523,7 @@ pub async fn associate(
     summary = "Unbind queues and/or pools of the caller's project, whatever their status",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = EnhancedBindingsRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "`Disassociated peer connection for queues:{q1,q2}.`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`Disassociated peer connection for queues:{q1,q2}.`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn disassociate(
     State(state): State<AppState>,
@@ -564,13 +540,10 @@ pub async fn disassociate(
         return Err(outcome_error(outcome, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, queues = queues.len(), pools = pools.len(), "enhanced connection unbound");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!(
-            "Disassociated peer connection for queues:{{{}}}.",
-            joined(&queues, &pools)
-        ),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "Disassociated peer connection for queues:{{{}}}.",
+        joined(&queues, &pools)
+    ))))
 }
 
 /// `PUT /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}` (E7)
@@ -582,10 +555,7 @@ pub async fn disassociate(
     summary = "Replace the host entries (`{}` or `[]` clears them)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = UpdateEnhancedConnectionRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Replaced", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Replaced", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -604,10 +574,7 @@ pub async fn update(
         return Err(outcome_error(outcome, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, hosts = hosts.len(), "enhanced connection hosts replaced");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 #[cfg(test)]

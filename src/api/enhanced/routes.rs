@@ -78,10 +78,7 @@ async fn create(
         return Err(outcome_error(outcome, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, route = route.name, "route added");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<SuccessResponse>> {
@@ -107,10 +104,7 @@ async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<Succe
         return Err(outcome_error(outcome, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, route = name, "route deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: "Deleted".into(),
-    }))
+    Ok(Json(SuccessResponse::new("Deleted")))
 }
 
 /// `POST /v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8)
@@ -122,10 +116,7 @@ async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<Succe
     summary = "Add a custom route",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Added", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Added", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn create_v3(
     State(state): State<AppState>,
@@ -144,10 +135,7 @@ pub async fn create_v3(
     summary = "Add a custom route (deprecated v2.0 twin of E8, used by Terraform)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Added", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Added", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn create_v2(
     State(state): State<AppState>,
@@ -165,10 +153,7 @@ pub async fn create_v2(
     tag = "enhanced",
     summary = "Remove a custom route",
     params(ProjectPath, EnhancedConnectionPath, RoutePath),
-    responses(
-        (status = 200, description = "`Deleted`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete_v3(
     State(state): State<AppState>,
@@ -185,10 +170,7 @@ pub async fn delete_v3(
     tag = "enhanced",
     summary = "Remove a custom route (deprecated v2.0 twin of E9, used by Terraform)",
     params(ProjectPath, EnhancedConnectionPath, RoutePath),
-    responses(
-        (status = 200, description = "`Deleted`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete_v2(
     State(state): State<AppState>,

@@ -189,10 +189,7 @@ fn pool_item(record: PoolRecord, queues: Vec<String>) -> PoolItem {
     summary = "Create an elastic resource pool (its DLI fields are stored and echoed)",
     params(ProjectPath),
     request_body(content = CreatePoolRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Created", body = CreatePoolResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Created", body = CreatePoolResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -258,10 +255,7 @@ pub(super) fn parse_count(
     tag = "queues",
     summary = "List the project's elastic resource pools, by name",
     params(ProjectPath, ListPoolsQuery),
-    responses(
-        (status = 200, description = "The matching pools", body = ListPoolsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The matching pools", body = ListPoolsResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -328,10 +322,7 @@ pub async fn list(
     tag = "queues",
     summary = "Delete an elastic resource pool",
     params(ProjectPath, PoolPath),
-    responses(
-        (status = 200, description = "Deleted", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -357,8 +348,5 @@ pub async fn delete(
     }
     state.read_cache.invalidate(project.as_str());
     tracing::info!(project.id = %project, pool = pool.as_str(), "elastic resource pool deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

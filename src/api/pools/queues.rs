@@ -156,10 +156,7 @@ fn stored_policies(attributes: &Map<String, Value>) -> Vec<QueueScalingPolicy> {
     tag = "queues",
     summary = "List a pool's queues with their scaling policies, by name",
     params(ProjectPath, PoolPath, ListPoolQueuesQuery),
-    responses(
-        (status = 200, description = "The pool's queues", body = ListPoolQueuesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The pool's queues", body = ListPoolQueuesResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -234,10 +231,7 @@ pub async fn list(
     summary = "Move a queue that is in no pool into this pool",
     params(ProjectPath, PoolPath),
     request_body(content = AssociatePoolQueueRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Moved", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Moved", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn associate(
     State(state): State<AppState>,
@@ -297,10 +291,7 @@ pub async fn associate(
     )
     .await?;
     tracing::info!(project.id = %project, queue = queue.as_str(), pool = pool.as_str(), "queue moved into pool");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `PUT /v3/{project_id}/elastic-resource-pools/{pool}/queues/{queue}`
@@ -312,10 +303,7 @@ pub async fn associate(
     summary = "Replace the scaling policies of a queue in this pool (stored and echoed)",
     params(ProjectPath, PoolPath, QueuePath),
     request_body(content = UpdatePoolQueueRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Replaced", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Replaced", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update_policies(
     State(state): State<AppState>,
@@ -357,10 +345,7 @@ pub async fn update_policies(
     )
     .await?;
     tracing::info!(project.id = %project, queue = queue.as_str(), pool = pool.as_str(), policies = policies.len(), "queue scaling policies replaced");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `PUT /v3/{project_id}/elastic-resource-pools/{pool}`
@@ -372,10 +357,7 @@ pub async fn update_policies(
     summary = "Change a pool's description, CU range or label (stored and echoed)",
     params(ProjectPath, PoolPath),
     request_body(content = UpdatePoolRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Changed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Changed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update_pool(
     State(state): State<AppState>,
@@ -436,10 +418,7 @@ pub async fn update_pool(
     )
     .await?;
     tracing::info!(project.id = %project, pool = pool.as_str(), "elastic resource pool updated");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 #[cfg(test)]

@@ -140,10 +140,7 @@ fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError>
     summary = "Scale a queue out or in (its stored cu_count changes at once) or restart it (no effect)",
     params(ProjectPath, QueuePath),
     request_body(content = QueueActionRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Done", body = QueueActionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Done", body = QueueActionResponse), ErrorResponses),
 )]
 pub async fn action(
     State(state): State<AppState>,
@@ -263,10 +260,7 @@ pub async fn set_queue_cidr(
     summary = "Change a queue's CIDR (refused while an enhanced connection binds it, or if it overlaps a network it connects to)",
     params(ProjectPath, QueuePath),
     request_body(content = UpdateQueueCidrRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Changed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Changed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update_cidr(
     State(state): State<AppState>,
@@ -281,8 +275,5 @@ pub async fn update_cidr(
         .ok_or_else(|| ValidationError::new("cidr_in_vpc is required"))?;
     let cidr = parse_queue_cidr("cidr_in_vpc", cidr)?;
     set_queue_cidr(&state, &project, &name, Some(cidr)).await?;
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

@@ -447,10 +447,7 @@ pub async fn require_existing(
     summary = "Create a queue (its DLI fields are stored and echoed)",
     params(ProjectPath),
     request_body(content = CreateQueueRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Created (200, not DLI's documented 201: Terraform's provider accepts only 200)", body = CreateQueueResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Created (200, not DLI's documented 201: Terraform's provider accepts only 200)", body = CreateQueueResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -601,10 +598,7 @@ pub async fn list(
     tag = "queues",
     summary = "Show one queue",
     params(ProjectPath, QueuePath),
-    responses(
-        (status = 200, description = "The queue", body = ShowQueueResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The queue", body = ShowQueueResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -635,10 +629,7 @@ pub async fn show(
     tag = "queues",
     summary = "Delete a queue that no live connection has bound (declared queues cannot be deleted)",
     params(ProjectPath, QueuePath),
-    responses(
-        (status = 200, description = "Deleted", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -668,8 +659,5 @@ pub async fn delete(
     }
     state.read_cache.invalidate(project.as_str());
     tracing::info!(project.id = %project, queue = name.as_str(), "queue deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

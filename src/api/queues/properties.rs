@@ -93,10 +93,7 @@ fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
     tag = "queues",
     summary = "List a queue's properties",
     params(ProjectPath, QueuePath, ListQueuePropertiesQuery),
-    responses(
-        (status = 200, description = "The properties", body = ListQueuePropertiesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The properties", body = ListQueuePropertiesResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -191,10 +188,7 @@ async fn put(
     )
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), "queue properties set");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `PUT /v3/{project_id}/queues/{queue_name}/properties`
@@ -206,10 +200,7 @@ async fn put(
     summary = "Set queue properties (the given keys; others are kept)",
     params(ProjectPath, QueuePath),
     request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Set", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -229,10 +220,7 @@ pub async fn update(
     summary = "Set queue properties (as PUT)",
     params(ProjectPath, QueuePath),
     request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Set", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -252,10 +240,7 @@ pub async fn create(
     summary = "Remove queue properties by key (unset ones are ignored)",
     params(ProjectPath, QueuePath),
     request_body(content = DeleteQueuePropertiesRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Removed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Removed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -297,8 +282,5 @@ pub async fn delete(
     )
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), keys = keys.len(), "queue properties removed");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

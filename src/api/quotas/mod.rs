@@ -54,10 +54,7 @@ fn resource(kind: &str, quota: u64, used: u64) -> QuotaResource {
     tag = "queues",
     summary = "The project's quotas: DLI's types and dsconn's own caps (DSCONN_*)",
     params(ProjectPath, ShowQuotaQuery),
-    responses(
-        (status = 200, description = "The quotas", body = ShowQuotaResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The quotas", body = ShowQuotaResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,

@@ -155,10 +155,7 @@ fn request_tags(body: &ResourceTagsRequest) -> Result<&[ResourceTagInput], Valid
 
 /// What T1 and T2 answer.
 fn done() -> Json<SuccessResponse> {
-    Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    })
+    Json(SuccessResponse::ok())
 }
 
 async fn change(
@@ -195,10 +192,7 @@ async fn change(
     summary = "Add tags to an enhanced connection (a key already there gets the new value)",
     params(ProjectPath, ResourceTypePath, ResourceIdPath),
     request_body(content = ResourceTagsRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Tags set", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Tags set", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn batch_create(
     State(state): State<AppState>,
@@ -219,10 +213,7 @@ pub async fn batch_create(
     summary = "Remove tags of an enhanced connection by key (keys it does not have are ignored)",
     params(ProjectPath, ResourceTypePath, ResourceIdPath),
     request_body(content = ResourceTagsRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Tags removed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Tags removed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn batch_delete(
     State(state): State<AppState>,
@@ -242,10 +233,7 @@ pub async fn batch_delete(
     tag = "tags",
     summary = "The tags of an enhanced connection",
     params(ProjectPath, ResourceTypePath, ResourceIdPath, TagPageQuery),
-    responses(
-        (status = 200, description = "The tags", body = ResourceTagsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The tags", body = ResourceTagsResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -296,10 +284,7 @@ fn keys_with_values(connections: &[TaggedConnection]) -> Vec<TagWithValues> {
     tag = "tags",
     summary = "Every tag key of the project's live enhanced connections, with its values",
     params(ProjectPath, ResourceTypePath, TagPageQuery),
-    responses(
-        (status = 200, description = "The keys and values", body = ProjectTagsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The keys and values", body = ProjectTagsResponse), ErrorResponses),
 )]
 pub async fn list_project_tags(
     State(state): State<AppState>,
@@ -428,10 +413,7 @@ async fn filtered(
     summary = "The project's live enhanced connections whose tags (and name) match",
     params(ProjectPath, ResourceTypePath, TagPageQuery),
     request_body(content = ResourceFilterRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "A page of the matching connections", body = ResourceFilterResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "A page of the matching connections", body = ResourceFilterResponse), ErrorResponses),
 )]
 pub async fn filter(
     State(state): State<AppState>,
@@ -467,10 +449,7 @@ pub async fn filter(
     summary = "How many of the project's live enhanced connections match",
     params(ProjectPath, ResourceTypePath),
     request_body(content = ResourceFilterRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The count", body = ResourceCountResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The count", body = ResourceCountResponse), ErrorResponses),
 )]
 pub async fn count_filtered(
     State(state): State<AppState>,

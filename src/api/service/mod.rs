@@ -22,10 +22,7 @@ use crate::domain::ProjectScope;
     operation_id = "Whoami",
     tag = "service",
     summary = "The caller's identity and the projects it may use",
-    responses(
-        (status = 200, description = "The caller", body = WhoamiResponse),
-        CallerErrorResponses,
-    ),
+    responses((status = 200, description = "The caller", body = WhoamiResponse), CallerErrorResponses),
 )]
 pub async fn whoami(principal: Principal) -> Json<WhoamiResponse> {
     use crate::api::auth::PrincipalKind as Authenticated;
@@ -99,10 +96,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     operation_id = "Readyz",
     tag = "service",
     summary = "Readiness: the store answers and its migrations are this build's; no credentials needed",
-    responses(
-        (status = 200, description = "Ready", body = ReadyResponse),
-        ServiceErrorResponses,
-    ),
+    responses((status = 200, description = "Ready", body = ReadyResponse), ServiceErrorResponses),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, ApiError> {
     state.store.ping().await.map_err(|error| {
@@ -121,10 +115,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>
     operation_id = "Healthz",
     tag = "service",
     summary = "Liveness: the process answers; no credentials needed",
-    responses(
-        (status = 200, description = "Alive", body = HealthResponse),
-        ServiceErrorResponses,
-    ),
+    responses((status = 200, description = "Alive", body = HealthResponse), ServiceErrorResponses),
 )]
 pub async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse {

@@ -200,10 +200,7 @@ fn validate_grant(
     summary = "Grant, revoke or replace another project's BIND_QUEUE on enhanced connections (all objects or none)",
     params(ProjectPath),
     request_body(content = AuthorizationRequest, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Applied to every object", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Applied to every object", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn run_authorization_action(
     State(state): State<AppState>,
@@ -240,10 +237,7 @@ pub async fn run_authorization_action(
             )));
         }
     }
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `{connection_id}` of the privileges path.
@@ -262,10 +256,7 @@ pub struct EnhancedConnectionPath {
     tag = "sharing",
     summary = "The projects an enhanced connection is granted to (its owner only)",
     params(ProjectPath, EnhancedConnectionPath),
-    responses(
-        (status = 200, description = "The grants", body = ConnectionPrivilegesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The grants", body = ConnectionPrivilegesResponse), ErrorResponses),
 )]
 pub async fn show_connection_privileges(
     State(state): State<AppState>,
@@ -304,10 +295,7 @@ pub async fn show_connection_privileges(
     tag = "sharing",
     summary = "The grantees of an object; dsconn has only edsconnections.<id> objects",
     params(ProjectPath, AuthorizationPrivilegesQuery),
-    responses(
-        (status = 200, description = "The grantees", body = AuthorizationPrivilegesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The grantees", body = AuthorizationPrivilegesResponse), ErrorResponses),
 )]
 pub async fn list_authorization_privileges(
     State(state): State<AppState>,
