@@ -1,6 +1,23 @@
 //! The HTTP API: DLI's classic datasource-connection operations, and its queues and
 //! elastic resource pools.
 
+/// Declares a handler served on a second path (DLI's deprecated v2.0 twin of a v3
+/// operation): its own attributes (its `#[utoipa::path]` entry), and the extractors and
+/// answer of `$original`, which it calls. Used before the modules that declare twins.
+macro_rules! twin {
+    (
+        $(#[$attribute:meta])*
+        pub async fn $twin:ident = $original:ident(
+            $($argument:ident: $extractor:ty),* $(,)?
+        ) -> $answer:ty;
+    ) => {
+        $(#[$attribute])*
+        pub async fn $twin($($argument: $extractor),*) -> $answer {
+            $original($($argument),*).await
+        }
+    };
+}
+
 pub mod agency;
 pub mod agent_types;
 pub mod agents;

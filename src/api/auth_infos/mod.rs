@@ -513,85 +513,86 @@ pub async fn delete(
 
 // ---- Routes: the deprecated v2.0 twins ----
 
-/// `POST /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
-#[utoipa::path(
-    post,
-    path = "/v2.0/{project_id}/datasource/auth-infos",
-    operation_id = "CreateAuthInfo",
-    tag = "datasource-auth",
-    summary = "Create a datasource authentication (deprecated v2.0 path; as v3)",
-    params(ProjectPath),
-    request_body(content = AuthInfoRequest, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = SuccessResponse), ErrorResponses),
-)]
-#[deprecated]
-pub async fn create_v2(
-    State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
-) -> ApiResult<(StatusCode, Json<SuccessResponse>)> {
-    create_auth_info(&state, &principal, &project, &body).await
+twin! {
+    /// `POST /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
+    #[utoipa::path(
+        post,
+        path = "/v2.0/{project_id}/datasource/auth-infos",
+        operation_id = "CreateAuthInfo",
+        tag = "datasource-auth",
+        summary = "Create a datasource authentication (deprecated v2.0 path; as v3)",
+        params(ProjectPath),
+        request_body(content = AuthInfoRequest, content_type = "application/json"),
+        responses((status = 201, description = "Created", body = SuccessResponse), ErrorResponses),
+    )]
+    #[deprecated]
+    pub async fn create_v2 = create(
+        state: State<AppState>,
+        principal: Principal,
+        project: DliPath<String>,
+        body: JsonBody,
+    ) -> ApiResult<(StatusCode, Json<SuccessResponse>)>;
 }
 
-/// `GET /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
-#[utoipa::path(
-    get,
-    path = "/v2.0/{project_id}/datasource/auth-infos",
-    operation_id = "ListAuthInfo",
-    tag = "datasource-auth",
-    summary = "List datasource authentications (deprecated v2.0 path; as v3)",
-    params(ProjectPath, ListAuthInfosQuery),
-    responses((status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse), ErrorResponses),
-)]
-#[deprecated]
-pub async fn list_v2(
-    State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    RawQuery(query): RawQuery,
-) -> ApiResult<Json<ListAuthInfosResponse>> {
-    list_auth_infos(&state, &principal, &project, query.as_deref()).await
+twin! {
+    /// `GET /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
+    #[utoipa::path(
+        get,
+        path = "/v2.0/{project_id}/datasource/auth-infos",
+        operation_id = "ListAuthInfo",
+        tag = "datasource-auth",
+        summary = "List datasource authentications (deprecated v2.0 path; as v3)",
+        params(ProjectPath, ListAuthInfosQuery),
+        responses((status = 200, description = "The matching auth infos, oldest first", body = ListAuthInfosResponse), ErrorResponses),
+    )]
+    #[deprecated]
+    pub async fn list_v2 = list(
+        state: State<AppState>,
+        principal: Principal,
+        project: DliPath<String>,
+        query: RawQuery,
+    ) -> ApiResult<Json<ListAuthInfosResponse>>;
 }
 
-/// `PUT /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
-#[utoipa::path(
-    put,
-    path = "/v2.0/{project_id}/datasource/auth-infos",
-    operation_id = "UpdateAuthInfo",
-    tag = "datasource-auth",
-    summary = "Update a datasource authentication (deprecated v2.0 path; as v3)",
-    params(ProjectPath),
-    request_body(content = AuthInfoRequest, content_type = "application/json"),
-    responses((status = 200, description = "Updated", body = SuccessResponse), ErrorResponses),
-)]
-#[deprecated]
-pub async fn update_v2(
-    State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
-) -> ApiResult<Json<SuccessResponse>> {
-    update_auth_info(&state, &principal, &project, &body).await
+twin! {
+    /// `PUT /v2.0/{project_id}/datasource/auth-infos` (deprecated; as v3)
+    #[utoipa::path(
+        put,
+        path = "/v2.0/{project_id}/datasource/auth-infos",
+        operation_id = "UpdateAuthInfo",
+        tag = "datasource-auth",
+        summary = "Update a datasource authentication (deprecated v2.0 path; as v3)",
+        params(ProjectPath),
+        request_body(content = AuthInfoRequest, content_type = "application/json"),
+        responses((status = 200, description = "Updated", body = SuccessResponse), ErrorResponses),
+    )]
+    #[deprecated]
+    pub async fn update_v2 = update(
+        state: State<AppState>,
+        principal: Principal,
+        project: DliPath<String>,
+        body: JsonBody,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
-/// `DELETE /v2.0/{project_id}/datasource/auth-infos/{auth_info_name}` (deprecated; as v3)
-#[utoipa::path(
-    delete,
-    path = "/v2.0/{project_id}/datasource/auth-infos/{auth_info_name}",
-    operation_id = "DeleteAuthInfo",
-    tag = "datasource-auth",
-    summary = "Delete a datasource authentication (deprecated v2.0 path; as v3)",
-    params(ProjectPath, AuthInfoPath),
-    responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
-)]
-#[deprecated]
-pub async fn delete_v2(
-    State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-) -> ApiResult<Json<SuccessResponse>> {
-    delete_auth_info(&state, &principal, &project, &name).await
+twin! {
+    /// `DELETE /v2.0/{project_id}/datasource/auth-infos/{auth_info_name}` (deprecated; as v3)
+    #[utoipa::path(
+        delete,
+        path = "/v2.0/{project_id}/datasource/auth-infos/{auth_info_name}",
+        operation_id = "DeleteAuthInfo",
+        tag = "datasource-auth",
+        summary = "Delete a datasource authentication (deprecated v2.0 path; as v3)",
+        params(ProjectPath, AuthInfoPath),
+        responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
+    )]
+    #[deprecated]
+    pub async fn delete_v2 = delete(
+        state: State<AppState>,
+        principal: Principal,
+        path: DliPath<(String,
+        String)>,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
 #[cfg(test)]

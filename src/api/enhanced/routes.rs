@@ -126,23 +126,23 @@ pub async fn create_v3(
     create(state, target, body).await
 }
 
-/// `POST /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8')
-#[utoipa::path(
-    post,
-    path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
-    operation_id = "CreateEnhancedConnectionRoutes",
-    tag = "enhanced",
-    summary = "Add a custom route (deprecated v2.0 twin of E8, used by Terraform)",
-    params(ProjectPath, EnhancedConnectionPath),
-    request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
-    responses((status = 200, description = "Added", body = SuccessResponse), ErrorResponses),
-)]
-pub async fn create_v2(
-    State(state): State<AppState>,
-    target: EnhancedTarget,
-    body: JsonBody,
-) -> ApiResult<Json<SuccessResponse>> {
-    create(state, target, body).await
+twin! {
+    /// `POST /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8')
+    #[utoipa::path(
+        post,
+        path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
+        operation_id = "CreateEnhancedConnectionRoutes",
+        tag = "enhanced",
+        summary = "Add a custom route (deprecated v2.0 twin of E8, used by Terraform)",
+        params(ProjectPath, EnhancedConnectionPath),
+        request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
+        responses((status = 200, description = "Added", body = SuccessResponse), ErrorResponses),
+    )]
+    pub async fn create_v2 = create_v3(
+        state: State<AppState>,
+        target: EnhancedTarget,
+        body: JsonBody,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
 /// `DELETE /v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9)
@@ -162,21 +162,21 @@ pub async fn delete_v3(
     delete(state, target).await
 }
 
-/// `DELETE /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9')
-#[utoipa::path(
-    delete,
-    path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
-    operation_id = "DeleteEnhancedConnectionRoutes",
-    tag = "enhanced",
-    summary = "Remove a custom route (deprecated v2.0 twin of E9, used by Terraform)",
-    params(ProjectPath, EnhancedConnectionPath, RoutePath),
-    responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
-)]
-pub async fn delete_v2(
-    State(state): State<AppState>,
-    target: EnhancedTarget,
-) -> ApiResult<Json<SuccessResponse>> {
-    delete(state, target).await
+twin! {
+    /// `DELETE /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9')
+    #[utoipa::path(
+        delete,
+        path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
+        operation_id = "DeleteEnhancedConnectionRoutes",
+        tag = "enhanced",
+        summary = "Remove a custom route (deprecated v2.0 twin of E9, used by Terraform)",
+        params(ProjectPath, EnhancedConnectionPath, RoutePath),
+        responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
+    )]
+    pub async fn delete_v2 = delete_v3(
+        state: State<AppState>,
+        target: EnhancedTarget,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
 #[cfg(test)]
