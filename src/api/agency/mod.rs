@@ -13,7 +13,7 @@ use crate::api::agency::types::{CreateAgencyRequest, ShowAgencyResponse};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody};
+use crate::api::extract::{DliPath, JsonBody, ProjectTarget};
 use crate::api::queues::present;
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
@@ -97,10 +97,8 @@ pub async fn create(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
 ) -> ApiResult<Json<ShowAgencyResponse>> {
-    let project = principal.authorize(&project)?;
     let roles = state
         .store
         .get_agency(&project)

@@ -24,7 +24,7 @@ use self::types::{
 use crate::api::auth::{Principal, PrincipalKind};
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, ProjectTarget, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::credentials::{Secret, SecretBox, auth_info_sealing_context};
@@ -272,11 +272,9 @@ async fn create_auth_info(
 
 async fn list_auth_infos(
     state: &AppState,
-    principal: &Principal,
-    project: &str,
+    project: &ProjectId,
     query: Option<&str>,
 ) -> ApiResult<Json<ListAuthInfosResponse>> {
-    let project = principal.authorize(project)?;
     let query: ListAuthInfosQuery = parse_query(query.unwrap_or_default())?;
     let offset = parse_count("offset", query.offset.as_deref(), u64::from(u32::MAX), 0)?;
     let limit = match parse_count(
@@ -307,7 +305,7 @@ async fn list_auth_infos(
     let page = state
         .store
         .list_auth_infos(
-            &project,
+            project,
             &AuthInfoQuery {
                 name,
                 offset,
@@ -417,15 +415,13 @@ async fn update_auth_info(
 
 async fn delete_auth_info(
     state: &AppState,
-    principal: &Principal,
-    project: &str,
+    project: &ProjectId,
     name: &str,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(project)?;
     let Some(name) = valid_name(name) else {
         return Err(not_found(name));
     };
-    if !state.store.delete_auth_info(&project, name).await? {
+    if !state.store.delete_auth_info(project, name).await? {
         return Err(not_found(name));
     }
     tracing::info!(project.id = %project, auth_info.name = name, "auth info deleted");
@@ -466,11 +462,10 @@ pub async fn create(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListAuthInfosResponse>> {
-    list_auth_infos(&state, &principal, &project, query.as_deref()).await
+    list_auth_infos(&state, &project, query.as_deref()).await
 }
 
 /// `PUT /v3/{project_id}/datasource/auth-infos`
@@ -505,10 +500,9 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    delete_auth_info(&state, &principal, &project, &name).await
+    delete_auth_info(&state, &project, &name).await
 }
 
 // ---- Routes: the deprecated v2.0 twins ----
@@ -548,8 +542,7 @@ twin! {
     #[deprecated]
     pub async fn list_v2 = list(
         state: State<AppState>,
-        principal: Principal,
-        project: DliPath<String>,
+        target: ProjectTarget,
         query: RawQuery,
     ) -> ApiResult<Json<ListAuthInfosResponse>>;
 }
@@ -589,9 +582,7 @@ twin! {
     #[deprecated]
     pub async fn delete_v2 = delete(
         state: State<AppState>,
-        principal: Principal,
-        path: DliPath<(String,
-        String)>,
+        target: NamedTarget,
     ) -> ApiResult<Json<SuccessResponse>>;
 }
 

@@ -18,7 +18,7 @@ use crate::api::connections::types::{
 };
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::{ConnectionPath, ProjectPath};
-use crate::api::extract::{ConnectionTarget, DliPath, JsonBody, parse_query};
+use crate::api::extract::{ConnectionTarget, DliPath, JsonBody, ProjectTarget, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{
@@ -276,11 +276,9 @@ fn parse_list_query(query: &ListConnectionsQuery) -> Result<ListQuery, Validatio
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let project = principal.authorize(&project)?;
     let raw_query = query.unwrap_or_default();
     let key = format!("list?{raw_query}");
     let body = state

@@ -16,7 +16,7 @@ use super::{EnhancedTarget, LIMITS, outcome_error};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, ProjectTarget, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{
@@ -359,11 +359,9 @@ fn parse_status(raw: Option<&str>) -> ApiResult<EnhancedStatus> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListEnhancedConnectionsResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ListEnhancedConnectionsQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let name = match query.name.as_deref() {
         None | Some("") => None,

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, ProjectTarget, parse_query};
 use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
 };
@@ -259,11 +259,9 @@ pub(super) fn parse_count(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListPoolsResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ListPoolsQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let limit = parse_count(
         "limit",
@@ -326,10 +324,8 @@ pub async fn list(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     // A name that cannot be a pool's names no pool.
     let pool = QueueName::parse(&name)
         .map_err(|_| ApiError::PoolNotFound(name.chars().take(128).collect()))?;

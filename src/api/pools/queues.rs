@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
 use crate::api::pools::types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
     QueueScalingPolicy, UpdatePoolQueueRequest, UpdatePoolRequest,
@@ -160,11 +160,12 @@ fn stored_policies(attributes: &Map<String, Value>) -> Vec<QueueScalingPolicy> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, pool)): DliPath<(String, String)>,
+    NamedTarget {
+        project,
+        name: pool,
+    }: NamedTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListPoolQueuesResponse>> {
-    let project = principal.authorize(&project)?;
     let pool = path_pool(&pool)?;
     let query: ListPoolQueuesQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let limit = parse_count(

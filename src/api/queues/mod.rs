@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, ProjectTarget, parse_query};
 use crate::api::queues::types::{
     CreateQueueRequest, CreateQueueResponse, ListQueuesQuery, ListQueuesResponse, QueueEcho,
     QueueItem, ShowQueueResponse,
@@ -537,11 +537,9 @@ fn parse_flag(field: &str, raw: &Option<String>) -> Result<(), ValidationError> 
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListQueuesResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ListQueuesQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let wanted_type = match query.queue_type.as_deref() {
         None => "sql",
@@ -602,10 +600,8 @@ pub async fn list(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<ShowQueueResponse>> {
-    let project = principal.authorize(&project)?;
     let name = path_queue(&name)?;
     let view = match declared_queue(&state, &name) {
         Some(declared) => QueueView::declared(declared),
@@ -633,10 +629,8 @@ pub async fn show(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let name = path_queue(&name)?;
     if declared_queue(&state, &name).is_some() {
         return Err(ApiError::StateConflict(format!(

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
 use crate::api::pools::parse_count;
 use crate::api::queues::changes::{
     change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
@@ -97,11 +97,9 @@ fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListQueuePropertiesResponse>> {
-    let project = principal.authorize(&project)?;
     let name = path_queue(&name)?;
     let query: ListQueuePropertiesQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let limit = parse_count(

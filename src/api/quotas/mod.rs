@@ -8,10 +8,9 @@ pub mod types;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 
-use crate::api::auth::Principal;
 use crate::api::error::{ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, parse_query};
+use crate::api::extract::{ProjectTarget, parse_query};
 use crate::api::quotas::types::{QuotaResource, Quotas, ShowQuotaQuery, ShowQuotaResponse};
 use crate::api::state::AppState;
 use crate::domain::ValidationError;
@@ -58,11 +57,9 @@ fn resource(kind: &str, quota: u64, used: u64) -> QuotaResource {
 )]
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ShowQuotaResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ShowQuotaQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let usage = state.store.project_usage(&project).await?;
     let mut resources = vec![

@@ -14,7 +14,7 @@ use axum::extract::{RawQuery, State};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
 use crate::api::resource_tags::types::{
     MatchInput, ProjectTagsResponse, ResourceCountResponse, ResourceFilterRequest,
     ResourceFilterResponse, ResourceTagInput, ResourceTagsRequest, ResourceTagsResponse,
@@ -288,11 +288,12 @@ fn keys_with_values(connections: &[TaggedConnection]) -> Vec<TagWithValues> {
 )]
 pub async fn list_project_tags(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, resource_type)): DliPath<(String, String)>,
+    NamedTarget {
+        project: owner,
+        name: resource_type,
+    }: NamedTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ProjectTagsResponse>> {
-    let owner = principal.authorize(&project)?;
     check_resource_type(&resource_type)?;
     let (limit, offset) = page(query.as_deref())?;
     let keys = keys_with_values(&state.store.tagged_connections(&owner).await?);

@@ -12,7 +12,7 @@ use axum::extract::{RawQuery, State};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, ProjectTarget, parse_query};
 use crate::api::sharing::types::{
     AuthorizationPrivilege, AuthorizationPrivilegesQuery, AuthorizationPrivilegesResponse,
     AuthorizationRequest, ConnectionPrivilege, ConnectionPrivilegesResponse, PrivilegeInput,
@@ -260,10 +260,11 @@ pub struct EnhancedConnectionPath {
 )]
 pub async fn show_connection_privileges(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, raw_id)): DliPath<(String, String)>,
+    NamedTarget {
+        project: owner,
+        name: raw_id,
+    }: NamedTarget,
 ) -> ApiResult<Json<ConnectionPrivilegesResponse>> {
-    let owner = principal.authorize(&project)?;
     let id = owned_live_connection(&state, &owner, &raw_id).await?;
     let grants = state
         .store
@@ -299,11 +300,9 @@ pub async fn show_connection_privileges(
 )]
 pub async fn list_authorization_privileges(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project: owner, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<AuthorizationPrivilegesResponse>> {
-    let owner = principal.authorize(&project)?;
     let query: AuthorizationPrivilegesQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let object = query
         .object
