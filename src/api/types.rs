@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{FailureReason, Reachability, Service};
+use crate::domain::{FailureReason, Reachability, Service, ValidationError};
 
 /// A tag of a create body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -19,6 +19,24 @@ pub struct TagInput {
     #[serde(default)]
     #[schema(value_type = String, required = true, max_length = 255)]
     pub value: Option<String>,
+}
+
+/// The `(key, value)` of each tag of a request body, both required (`tags[i].key is
+/// required`); the pairs are then checked as [`crate::domain::Tags`].
+pub fn key_value_pairs<'a>(
+    tags: impl Iterator<Item = (Option<&'a String>, Option<&'a String>)>,
+) -> Result<Vec<(String, String)>, ValidationError> {
+    tags.enumerate()
+        .map(|(index, (key, value))| {
+            let key = key
+                .cloned()
+                .ok_or_else(|| ValidationError::new(format!("tags[{index}].key is required")))?;
+            let value = value
+                .cloned()
+                .ok_or_else(|| ValidationError::new(format!("tags[{index}].value is required")))?;
+            Ok((key, value))
+        })
+        .collect()
 }
 
 /// DLI's plain success body, e.g. of a delete.

@@ -21,6 +21,7 @@ use crate::api::extract::params::{ConnectionPath, ProjectPath};
 use crate::api::extract::{ConnectionTarget, DliPath, JsonBody, ProjectTarget, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
+use crate::api::types::key_value_pairs;
 use crate::domain::{
     ConnectionId, ConnectionName, ConnectionState, EndpointList, NetworkRef, ProjectId, Service,
     TagFilter, Tags, ValidationError, now_millis,
@@ -54,21 +55,12 @@ fn validate_create(
     let network_id = NetworkRef::parse("network_id", required("network_id", &body.network_id)?)?;
     let url = required("url", &body.url)?;
     EndpointList::parse(url, service)?;
-    let tag_pairs =
+    let tag_pairs = key_value_pairs(
         body.tags
             .iter()
             .flatten()
-            .enumerate()
-            .map(|(index, tag)| {
-                let key = tag.key.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].key is required"))
-                })?;
-                let value = tag.value.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].value is required"))
-                })?;
-                Ok((key, value))
-            })
-            .collect::<Result<Vec<_>, ValidationError>>()?;
+            .map(|tag| (tag.key.as_ref(), tag.value.as_ref())),
+    )?;
     let tags = Tags::parse(&tag_pairs)?;
     let queues = parse_queues(body.queues.as_ref())?;
     Ok(NewConnection {

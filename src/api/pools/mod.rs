@@ -28,7 +28,8 @@ pub const MAX_POOLS_PER_PROJECT: u32 = 1000;
 /// The VPC range a pool answers when created without one (DLI's default).
 const DEFAULT_CIDR: &str = "172.16.0.0/12";
 
-/// The most pools one list page holds (and the default page size).
+/// The most pools, pool queues or queue properties one list page holds (and the default
+/// page size).
 const MAX_PAGE_SIZE: usize = 100;
 
 /// `elastic_resource_pool_name` path parameter.
@@ -247,6 +248,18 @@ pub(super) fn parse_count(
     }
 }
 
+/// A list page's `limit` (1 to [`MAX_PAGE_SIZE`], all of it by default) and `offset` (0
+/// by default), as the lists of pools, of a pool's queues and of a queue's properties
+/// read them.
+pub(super) fn parse_page(
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> Result<(usize, usize), ValidationError> {
+    let limit = parse_count("limit", limit, 1, MAX_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let offset = parse_count("offset", offset, 0, u32::MAX as usize, 0)?;
+    Ok((limit, offset))
+}
+
 /// `GET /v3/{project_id}/elastic-resource-pools`
 #[utoipa::path(
     get,
@@ -263,14 +276,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListPoolsResponse>> {
     let query: ListPoolsQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = parse_count(
-        "limit",
-        query.limit.as_deref(),
-        1,
-        MAX_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    )?;
-    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
+    let (limit, offset) = parse_page(query.limit.as_deref(), query.offset.as_deref())?;
     let tags = TagFilter::parse(query.tags.as_deref().unwrap_or_default())?;
     let name = query.name.as_deref().map(str::to_ascii_lowercase);
     let pools = state.store.list_pools(&project).await?;

@@ -15,16 +15,13 @@ use crate::api::pools::types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
     QueueScalingPolicy, UpdatePoolQueueRequest, UpdatePoolRequest,
 };
-use crate::api::pools::{PoolPath, parse_count};
+use crate::api::pools::{PoolPath, parse_page};
 use crate::api::queues::changes::{change_named, changeable_queue};
 use crate::api::queues::{OWNER, QueuePath, any_char, integer, present, string_map, text};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, ValidationError};
 use crate::store::{NamedTable, PoolRecord};
-
-/// Most pool queues one list page holds (and the default page size).
-const MAX_PAGE_SIZE: usize = 100;
 
 /// Most scaling policies of one queue.
 const MAX_POLICIES: usize = 24;
@@ -168,14 +165,7 @@ pub async fn list(
 ) -> ApiResult<Json<ListPoolQueuesResponse>> {
     let pool = path_pool(&pool)?;
     let query: ListPoolQueuesQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = parse_count(
-        "limit",
-        query.limit.as_deref(),
-        1,
-        MAX_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    )?;
-    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
+    let (limit, offset) = parse_page(query.limit.as_deref(), query.offset.as_deref())?;
     let wanted = query
         .queue_name
         .as_deref()

@@ -13,7 +13,7 @@ use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
 use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
-use crate::api::pools::parse_count;
+use crate::api::pools::parse_page;
 use crate::api::queues::changes::{
     change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
 };
@@ -42,9 +42,6 @@ const FLAG_KEYS: [&str; 2] = [
     "computeEngine.spark.nativeEnabled",
     "job.saveJobResultToJobBucket",
 ];
-
-/// Most properties one list page holds (and the default page size).
-const MAX_PAGE_SIZE: usize = 100;
 
 /// One property's value as stored (a string), or why not.
 fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
@@ -102,14 +99,7 @@ pub async fn list(
 ) -> ApiResult<Json<ListQueuePropertiesResponse>> {
     let name = path_queue(&name)?;
     let query: ListQueuePropertiesQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = parse_count(
-        "limit",
-        query.limit.as_deref(),
-        1,
-        MAX_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    )?;
-    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
+    let (limit, offset) = parse_page(query.limit.as_deref(), query.offset.as_deref())?;
     let mut properties = Vec::new();
     if !state.settings.declared_queues.contains(&name) {
         let queue = state
@@ -209,24 +199,24 @@ pub async fn update(
     put(state, principal, project, name, body).await
 }
 
-/// `POST /v3/{project_id}/queues/{queue_name}/properties`
-#[utoipa::path(
-    post,
-    path = "/v3/{project_id}/queues/{queue_name}/properties",
-    operation_id = "CreateQueueProperty",
-    tag = "queues",
-    summary = "Set queue properties (as PUT)",
-    params(ProjectPath, QueuePath),
-    request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
-    responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
-)]
-pub async fn create(
-    State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
-) -> ApiResult<Json<SuccessResponse>> {
-    put(state, principal, project, name, body).await
+twin! {
+    /// `POST /v3/{project_id}/queues/{queue_name}/properties`
+    #[utoipa::path(
+        post,
+        path = "/v3/{project_id}/queues/{queue_name}/properties",
+        operation_id = "CreateQueueProperty",
+        tag = "queues",
+        summary = "Set queue properties (as PUT)",
+        params(ProjectPath, QueuePath),
+        request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
+        responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
+    )]
+    pub async fn create = update(
+        state: State<AppState>,
+        principal: Principal,
+        path: DliPath<(String, String)>,
+        body: JsonBody,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
 /// `DELETE /v3/{project_id}/queues/{queue_name}/properties`

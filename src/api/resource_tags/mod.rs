@@ -23,6 +23,7 @@ use crate::api::resource_tags::types::{
 use crate::api::sharing::{connection_not_exist, owned_live_connection};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
+use crate::api::types::key_value_pairs;
 use crate::domain::{ProjectId, Tag, Tags, ValidationError, now_millis};
 use crate::store::enhanced_sharing::{TagChange, TaggedConnection, TagsOutcome};
 
@@ -107,20 +108,11 @@ fn count(items: usize) -> u64 {
 
 fn tags_to_set(body: &ResourceTagsRequest) -> Result<Vec<Tag>, ValidationError> {
     let inputs = request_tags(body)?;
-    let pairs =
+    let pairs = key_value_pairs(
         inputs
             .iter()
-            .enumerate()
-            .map(|(index, tag)| {
-                let key = tag.key.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].key is required"))
-                })?;
-                let value = tag.value.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].value is required"))
-                })?;
-                Ok((key, value))
-            })
-            .collect::<Result<Vec<_>, ValidationError>>()?;
+            .map(|tag| (tag.key.as_ref(), tag.value.as_ref())),
+    )?;
     Ok(Tags::parse(&pairs)?.as_slice().to_vec())
 }
 
