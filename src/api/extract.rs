@@ -161,11 +161,72 @@ impl FromRequestParts<AppState> for ProjectTarget {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = Principal::from_request_parts(parts, state).await?;
-        let DliPath(mut rest) =
-            DliPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        let (principal, mut rest) = caller_and_path(parts, state).await?;
         let project = principal.authorize(&rest.remove("project_id").unwrap_or_default())?;
         Ok(Self { project, rest })
+    }
+}
+
+/// The caller and a path's parameters by name, in the order the handlers always read
+/// them: the credentials (401), then the path (400).
+async fn caller_and_path(
+    parts: &mut Parts,
+    state: &AppState,
+) -> ApiResult<(Principal, HashMap<String, String>)> {
+    let principal = Principal::from_request_parts(parts, state).await?;
+    let DliPath(params) =
+        DliPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+    Ok((principal, params))
+}
+
+/// [`ProjectTarget`] with the request's body, read before the project is authorized (as
+/// a handler taking `Principal`, the path and [`JsonBody`] does, so that a body error
+/// keeps coming before a 403) and parsed by the handler after.
+pub struct ProjectRequest {
+    pub project: ProjectId,
+    pub rest: HashMap<String, String>,
+    pub body: JsonBody,
+}
+
+impl FromRequest<AppState> for ProjectRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let (principal, mut rest) = caller_and_path(&mut parts, state).await?;
+        let body = JsonBody::from_request(Request::from_parts(parts, body), state).await?;
+        let project = principal.authorize(&rest.remove("project_id").unwrap_or_default())?;
+        Ok(Self {
+            project,
+            rest,
+            body,
+        })
+    }
+}
+
+/// [`NamedTarget`] with the request's body, as [`ProjectRequest`].
+pub struct NamedRequest {
+    pub project: ProjectId,
+    pub name: String,
+    pub body: JsonBody,
+}
+
+impl FromRequest<AppState> for NamedRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ProjectRequest {
+            project,
+            rest,
+            body,
+        } = ProjectRequest::from_request(request, state).await?;
+        // The routes of a named resource have one parameter after the project.
+        let name = rest.into_values().next().unwrap_or_default();
+        Ok(Self {
+            project,
+            name,
+            body,
+        })
     }
 }
 

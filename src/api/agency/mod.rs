@@ -10,10 +10,9 @@ use axum::extract::State;
 use serde_json::Value;
 
 use crate::api::agency::types::{CreateAgencyRequest, ShowAgencyResponse};
-use crate::api::auth::Principal;
 use crate::api::error::{ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, ProjectTarget};
+use crate::api::extract::{ProjectRequest, ProjectTarget};
 use crate::api::queues::present;
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
@@ -70,11 +69,8 @@ fn parse_roles(value: Option<&Value>) -> Result<Vec<String>, ValidationError> {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let body: CreateAgencyRequest = body.parse()?;
     let roles = parse_roles(present(&body.roles))?;
     let stored = state

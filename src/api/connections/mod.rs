@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::api::auth::Principal;
 use crate::api::bindings::parse_queues;
 use crate::api::checks::endpoint_checks;
 use crate::api::connections::types::{
@@ -18,7 +17,7 @@ use crate::api::connections::types::{
 };
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::{ConnectionPath, ProjectPath};
-use crate::api::extract::{ConnectionTarget, DliPath, JsonBody, ProjectTarget, parse_query};
+use crate::api::extract::{ConnectionTarget, ProjectRequest, ProjectTarget, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::api::types::key_value_pairs;
@@ -105,11 +104,8 @@ fn validate_create(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
-    let project = principal.authorize(&project)?;
     let body: CreateConnectionRequest = body.parse()?;
     let new = validate_create(project, &body, &state.settings.declared_queues)?;
     crate::api::queues::require_existing(&state, &new.project_id, &new.queues).await?;

@@ -13,10 +13,9 @@ use super::types::{
     UpdateEnhancedConnectionRequest,
 };
 use super::{EnhancedTarget, LIMITS, outcome_error};
-use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, ProjectTarget, parse_query};
+use crate::api::extract::{JsonBody, ProjectRequest, ProjectTarget, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{
@@ -277,11 +276,8 @@ pub fn connection_body(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<(StatusCode, Json<CreateEnhancedConnectionResponse>)> {
-    let project = principal.authorize(&project)?;
     let new = validate_create(&project, &body.parse_or_empty()?)?;
     crate::api::queues::cidr_preflight::check_bind(
         &state,

@@ -9,10 +9,9 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedTarget, ProjectTarget, parse_query};
+use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
 use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
 };
@@ -194,11 +193,8 @@ fn pool_item(record: PoolRecord, queues: Vec<String>) -> PoolItem {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<Json<CreatePoolResponse>> {
-    let project = principal.authorize(&project)?;
     let new = validate_create(project, &body.parse()?)?;
     match state.store.create_pool(&new, MAX_POOLS_PER_PROJECT).await? {
         CreateNamedOutcome::Created => {}

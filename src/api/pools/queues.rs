@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
 use crate::api::pools::types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
     QueueScalingPolicy, UpdatePoolQueueRequest, UpdatePoolRequest,
@@ -226,11 +226,12 @@ pub async fn list(
 )]
 pub async fn associate(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, pool)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name: pool,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let pool = path_pool(&pool)?;
     let body: AssociatePoolQueueRequest = body.parse()?;
     let raw = match present(&body.queue_name) {
@@ -352,11 +353,12 @@ pub async fn update_policies(
 )]
 pub async fn update_pool(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, pool)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name: pool,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let pool = path_pool(&pool)?;
     let body: UpdatePoolRequest = body.parse_or_empty()?;
     let cu = |field: &str, value: &Option<Value>| {

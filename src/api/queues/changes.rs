@@ -10,10 +10,9 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value};
 
-use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::NamedRequest;
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody};
 use crate::api::queues::types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
 use crate::api::queues::{QueuePath, integer, path_queue, present};
 use crate::api::state::AppState;
@@ -144,11 +143,12 @@ fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError>
 )]
 pub async fn action(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<QueueActionResponse>> {
-    let project = principal.authorize(&project)?;
     let name = changeable_queue(&state, &name)?;
     let (action, delta) = cu_delta(&body.parse()?)?;
     let changed = change_named(
@@ -264,11 +264,12 @@ pub async fn set_queue_cidr(
 )]
 pub async fn update_cidr(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let name = changeable_queue(&state, &name)?;
     let body: UpdateQueueCidrRequest = body.parse()?;
     let cidr = present(&body.cidr_in_vpc)

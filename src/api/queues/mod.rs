@@ -13,10 +13,9 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedTarget, ProjectTarget, parse_query};
+use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
 use crate::api::queues::types::{
     CreateQueueRequest, CreateQueueResponse, ListQueuesQuery, ListQueuesResponse, QueueEcho,
     QueueItem, ShowQueueResponse,
@@ -451,11 +450,8 @@ pub async fn require_existing(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<Json<CreateQueueResponse>> {
-    let project = principal.authorize(&project)?;
     let new = validate_create(project, &body.parse()?)?;
     let taken = || {
         ApiError::NameTaken(format!(

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
 use crate::api::pools::parse_page;
 use crate::api::queues::changes::{
     change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
@@ -232,11 +232,12 @@ twin! {
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let name = changeable_queue(&state, &name)?;
     let body: DeleteQueuePropertiesRequest = body.parse()?;
     let keys: Vec<String> = present(&body.keys)

@@ -9,10 +9,9 @@ pub mod types;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 
-use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedTarget, ProjectTarget, parse_query};
+use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
 use crate::api::sharing::types::{
     AuthorizationPrivilege, AuthorizationPrivilegesQuery, AuthorizationPrivilegesResponse,
     AuthorizationRequest, ConnectionPrivilege, ConnectionPrivilegesResponse, PrivilegeInput,
@@ -204,11 +203,12 @@ fn validate_grant(
 )]
 pub async fn run_authorization_action(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest {
+        project: owner,
+        body,
+        ..
+    }: ProjectRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let owner = principal.authorize(&project)?;
     let parsed = validate_grant(&owner, &body.parse_or_empty()?)?;
     let mut changes = Vec::with_capacity(parsed.objects.len());
     // Every object is checked before anything changes: all or nothing.
