@@ -437,6 +437,16 @@ pub async fn delete(
     Ok(Json(SuccessResponse::new("Deleted")))
 }
 
+/// The connection, queues and pools of an E5/E6 request.
+fn binding_request(
+    target: &EnhancedTarget,
+    body: &JsonBody,
+) -> ApiResult<(ConnectionId, Vec<QueueName>, Vec<QueueName>)> {
+    let id = target.id()?;
+    let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
+    Ok((id, queues, pools))
+}
+
 /// Queues and pools of an E5/E6 body: at least one in all.
 fn bindings_of(body: &EnhancedBindingsRequest) -> ApiResult<(Vec<QueueName>, Vec<QueueName>)> {
     let queues = parse_names(BindingKind::Queue, body.queues.as_ref())?;
@@ -475,8 +485,7 @@ pub async fn associate(
     target: EnhancedTarget,
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let id = target.id()?;
-    let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
+    let (id, queues, pools) = binding_request(&target, &body)?;
     crate::api::queues::cidr_preflight::check_associate(
         &state,
         &target.project,
@@ -524,8 +533,7 @@ pub async fn disassociate(
     target: EnhancedTarget,
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let id = target.id()?;
-    let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
+    let (id, queues, pools) = binding_request(&target, &body)?;
     let outcome = state
         .store
         .unbind_enhanced(&target.project, id, &queues, &pools)
