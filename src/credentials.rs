@@ -91,6 +91,14 @@ pub enum SecretsError {
     BadKeyFile(PathBuf),
     #[error("a stored secret cannot be decrypted: the key file does not match this database")]
     Undecryptable,
+    #[error("sealed fields are not a JSON object")]
+    NotFields,
+}
+
+/// What the secrets of the auth info `name` of `project` are sealed to: a row copied to
+/// another project or name does not open. Access keys (the other context) never hold `:`.
+pub fn auth_info_sealing_context(project: &impl fmt::Display, name: &str) -> String {
+    format!("auth-info:{project}:{name}")
 }
 
 /// Encrypts secrets at rest with XChaCha20-Poly1305 under a key kept in a file.
@@ -178,6 +186,44 @@ impl SecretBox {
     pub fn opens_key_check(&self, sealed: &[u8]) -> bool {
         self.open(sealed, KEY_CHECK_CONTEXT)
             .is_ok_and(|text| text.expose() == KEY_CHECK_TEXT)
+    }
+
+    /// Seals named secrets (an auth info's passwords) as one JSON object, bound to
+    /// `context` as [`SecretBox::seal`].
+    pub fn seal_fields<'a>(
+        &self,
+        fields: impl IntoIterator<Item = (&'a str, &'a Secret)>,
+        context: &str,
+    ) -> Vec<u8> {
+        let object: serde_json::Map<String, serde_json::Value> = fields
+            .into_iter()
+            .map(|(name, secret)| {
+                (
+                    name.to_owned(),
+                    serde_json::Value::String(secret.expose().to_owned()),
+                )
+            })
+            .collect();
+        let plain = Secret::new(serde_json::Value::Object(object).to_string());
+        self.seal(&plain, context)
+    }
+
+    /// Opens what [`SecretBox::seal_fields`] sealed; fields that are not strings are left out.
+    pub fn open_fields(
+        &self,
+        sealed: &[u8],
+        context: &str,
+    ) -> Result<Vec<(String, Secret)>, SecretsError> {
+        let opened = self.open(sealed, context)?;
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(opened.expose()).map_err(|_| SecretsError::NotFields)?;
+        Ok(object
+            .into_iter()
+            .filter_map(|(name, value)| match value {
+                serde_json::Value::String(text) => Some((name, Secret::new(text))),
+                _ => None,
+            })
+            .collect())
     }
 
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<Secret, SecretsError> {

@@ -4,7 +4,6 @@
 //! `X-Auth-Token`) and puts the [`Principal`] in the request; handlers then call
 //! [`Principal::authorize`] with the path's project.
 
-use std::fmt;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -13,7 +12,7 @@ use http::HeaderMap;
 use moka::sync::Cache;
 
 use super::error::{ApiError, excerpt};
-use crate::config::AuthMode;
+use crate::config::{AllowedHost, AuthMode, split_host_port};
 use crate::credentials::{Secret, SecretBox, hash_token};
 use crate::domain::{ProjectId, ProjectScope, now_millis};
 use crate::signing::{self, Authorization, RequestParts, SigningError};
@@ -215,60 +214,6 @@ fn rejected_signature(access_key: &str) -> Refusal {
             excerpt(access_key)
         )),
     )
-}
-
-/// One entry of `--allowed-hosts`: a host name or address, with or without a port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedHost {
-    host: String,
-    /// None: any port.
-    port: Option<u16>,
-}
-
-impl AllowedHost {
-    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        split_host_port(raw.trim())
-            .filter(|(host, _)| !host.is_empty() && !host.contains(char::is_whitespace))
-            .map(|(host, port)| Self { host, port })
-            .ok_or_else(|| format!("{raw:?} is not a host or host:port"))
-    }
-
-    fn matches(&self, host: &str, port: Option<u16>) -> bool {
-        self.host == host && (self.port.is_none() || self.port == port)
-    }
-}
-
-impl fmt::Display for AllowedHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        match self.port {
-            Some(port) => write!(f, "{host}:{port}"),
-            None => write!(f, "{host}"),
-        }
-    }
-}
-
-/// A `Host` value as (lower-case host without a trailing dot, port).
-fn split_host_port(raw: &str) -> Option<(String, Option<u16>)> {
-    let normal = |host: &str| host.trim_end_matches('.').to_ascii_lowercase();
-    if let Some(rest) = raw.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':')?.parse().ok()?),
-        };
-        return Some((normal(host), port));
-    }
-    match raw.split_once(':') {
-        Some((host, port)) if !port.contains(':') => Some((normal(host), Some(port.parse().ok()?))),
-        // No colon, or a bare IPv6 address.
-        _ => Some((normal(raw), None)),
-    }
 }
 
 impl Authenticator {
@@ -524,36 +469,5 @@ mod tests {
             "{} entries",
             cache.entry_count()
         );
-    }
-
-    #[test]
-    fn allowed_hosts_match_by_name_and_optionally_port() {
-        let parse = |raw: &str| AllowedHost::parse(raw).expect("parses");
-        let host = |raw: &str| split_host_port(raw).expect("splits");
-        let any_port = parse("DLI.Example.com");
-        let (name, port) = host("dli.example.com:8443");
-        assert!(any_port.matches(&name, port));
-        let (name, port) = host("dli.example.com.");
-        assert!(any_port.matches(&name, port));
-        let (name, port) = host("evil.example.com");
-        assert!(!any_port.matches(&name, port));
-
-        let one_port = parse("127.0.0.1:8080");
-        let (name, port) = host("127.0.0.1:8080");
-        assert!(one_port.matches(&name, port));
-        let (name, port) = host("127.0.0.1:9090");
-        assert!(!one_port.matches(&name, port));
-        let (name, port) = host("127.0.0.1");
-        assert!(!one_port.matches(&name, port));
-
-        let v6 = parse("[::1]:8080");
-        let (name, port) = host("[::1]:8080");
-        assert!(v6.matches(&name, port));
-        assert_eq!(v6.to_string(), "[::1]:8080");
-        assert_eq!(parse("::1").to_string(), "[::1]");
-
-        assert!(AllowedHost::parse("").is_err());
-        assert!(AllowedHost::parse("host:notaport").is_err());
-        assert!(AllowedHost::parse("[::1").is_err());
     }
 }

@@ -63,7 +63,6 @@ fn test_response(report: &CheckReport) -> TestResponse {
     tag = "extensions",
     summary = "Check a connection now; an ACTIVE one takes the result as a re-check",
     params(ProjectPath, ConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The check's result per address", body = TestResponse),
         ErrorResponses,
@@ -98,7 +97,6 @@ pub async fn test_connection(
     summary = "Check a service and url before creating a connection; nothing is stored",
     params(ProjectPath),
     request_body(content = TestDefinitionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The check's result per address", body = TestResponse),
         ErrorResponses,

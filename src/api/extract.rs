@@ -1,6 +1,8 @@
 //! Extractors whose rejections are DLI errors, so that malformed JSON, a wrong content
 //! type or an oversized body get the same error body as every other client mistake.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -135,10 +137,125 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
+/// The parameters of a `/{project_id}/...` path, for a caller allowed to use that
+/// project: the project (a malformed path is 400, another project 403) and the other
+/// parameters by name. What every target below starts from; a handler that reads a body
+/// takes [`Principal`] and the path instead and authorizes after reading it, so that a
+/// body error (413) keeps coming before a 403.
+pub struct ProjectTarget {
+    pub project: ProjectId,
+    pub rest: HashMap<String, String>,
+}
+
+impl ProjectTarget {
+    /// The path parameter `name` as given (empty if the route has none).
+    pub fn take(&mut self, name: &str) -> String {
+        self.rest.remove(name).unwrap_or_default()
+    }
+}
+
+impl FromRequestParts<AppState> for ProjectTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (principal, mut rest) = caller_and_path(parts, state).await?;
+        let project = principal.authorize(&rest.remove("project_id").unwrap_or_default())?;
+        Ok(Self { project, rest })
+    }
+}
+
+/// The caller and a path's parameters by name, in the order the handlers always read
+/// them: the credentials (401), then the path (400).
+async fn caller_and_path(
+    parts: &mut Parts,
+    state: &AppState,
+) -> ApiResult<(Principal, HashMap<String, String>)> {
+    let principal = Principal::from_request_parts(parts, state).await?;
+    let DliPath(params) =
+        DliPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+    Ok((principal, params))
+}
+
+/// [`ProjectTarget`] with the request's body, read before the project is authorized (as
+/// a handler taking `Principal`, the path and [`JsonBody`] does, so that a body error
+/// keeps coming before a 403) and parsed by the handler after.
+pub struct ProjectRequest {
+    pub project: ProjectId,
+    pub rest: HashMap<String, String>,
+    pub body: JsonBody,
+}
+
+impl FromRequest<AppState> for ProjectRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let (principal, mut rest) = caller_and_path(&mut parts, state).await?;
+        let body = JsonBody::from_request(Request::from_parts(parts, body), state).await?;
+        let project = principal.authorize(&rest.remove("project_id").unwrap_or_default())?;
+        Ok(Self {
+            project,
+            rest,
+            body,
+        })
+    }
+}
+
+/// [`NamedTarget`] with the request's body, as [`ProjectRequest`].
+pub struct NamedRequest {
+    pub project: ProjectId,
+    pub name: String,
+    pub body: JsonBody,
+}
+
+impl FromRequest<AppState> for NamedRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ProjectRequest {
+            project,
+            rest,
+            body,
+        } = ProjectRequest::from_request(request, state).await?;
+        // The routes of a named resource have one parameter after the project.
+        let name = rest.into_values().next().unwrap_or_default();
+        Ok(Self {
+            project,
+            name,
+            body,
+        })
+    }
+}
+
+/// The project and the name of a `/{project_id}/.../{name}` path (a queue, a pool, an
+/// auth info), as [`ProjectTarget`]: the name as given, for each resource to check with
+/// its own rule.
+pub struct NamedTarget {
+    pub project: ProjectId,
+    pub name: String,
+}
+
+impl FromRequestParts<AppState> for NamedTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ProjectTarget { project, rest } =
+            ProjectTarget::from_request_parts(parts, state).await?;
+        // The routes of a named resource have one parameter after the project.
+        let name = rest.into_values().next().unwrap_or_default();
+        Ok(Self { project, name })
+    }
+}
+
 /// The project and connection of a `/{project_id}/datasource-connection/{connection_id}`
-/// path, for a caller allowed to use that project: what every handler of one connection
-/// starts from. A malformed path is 400, another project 403, and an id that is not a
-/// UUID is answered like an unknown one.
+/// path, as [`ProjectTarget`]: what every handler of one connection starts from. An id
+/// that is not a UUID is answered like an unknown one.
 pub struct ConnectionTarget {
     pub project: ProjectId,
     pub id: ConnectionId,
@@ -151,13 +268,11 @@ impl FromRequestParts<AppState> for ConnectionTarget {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = Principal::from_request_parts(parts, state).await?;
-        let DliPath((project, id)) =
-            DliPath::<(String, String)>::from_request_parts(parts, state).await?;
-        let project = principal.authorize(&project)?;
+        let mut target = ProjectTarget::from_request_parts(parts, state).await?;
+        let id = connection_id(&target.take("connection_id"))?;
         Ok(Self {
-            project,
-            id: connection_id(&id)?,
+            project: target.project,
+            id,
         })
     }
 }

@@ -82,7 +82,6 @@ async fn existing_queue(state: &AppState, project: &ProjectId, raw: &str) -> Api
     summary = "Test whether an address is reachable from a queue (where its checks run)",
     params(ProjectPath, QueuePath),
     request_body(content = CreateConnectivityTaskRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The test was submitted; read it with its task_id", body = CreateConnectivityTaskResponse),
         ErrorResponses,
@@ -132,7 +131,6 @@ pub async fn create(
     tag = "queues",
     summary = "A queue connection test's answer",
     params(ProjectPath, QueuePath, TaskPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses((status = 200, body = ShowConnectivityTaskResponse), ErrorResponses),
 )]
 pub async fn show(

@@ -20,7 +20,6 @@ use crate::store::ReactivateOutcome;
     tag = "extensions",
     summary = "Start a FAILED connection over: FAILED -> CREATING and a new check",
     params(ProjectPath, ConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "`Reactivated`", body = SuccessResponse),
         ErrorResponses,

@@ -4,214 +4,34 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, Response};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::endpoints::{Access, endpoints};
 use super::error::ApiError;
-use super::service::{healthz, metrics, readyz, whoami};
+use super::service::healthz;
 use super::state::AppState;
-use super::{
-    agency, agents, auth_infos, bindings, checks, connections, enhanced, middleware, pool_queues,
-    pools, queue_changes, queue_properties, queue_tests, queues, quotas, reactivate, resource_tags,
-    sharing,
-};
+use super::{console, middleware};
 
 /// The whole HTTP surface, with request ids, tracing and DLI-shaped fallbacks.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.settings.max_body_bytes).unwrap_or(usize::MAX);
-    let api = Router::new()
-        .route(
-            "/v2.0/{project_id}/datasource-connection",
-            get(connections::list).post(connections::create),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource-connection/{connection_id}",
-            get(connections::show).delete(connections::delete),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource-connection/test",
-            post(checks::test_definition),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource-connection/{connection_id}/associate-queue",
-            post(bindings::associate),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource-connection/{connection_id}/disassociate-queue",
-            post(bindings::disassociate),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource-connection/{connection_id}/reactivate",
-            post(reactivate::reactivate),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
-            post(checks::test_connection),
-        )
-        .route(
-            "/v1.0/{project_id}/queues/{queue_name}/connection-test",
-            post(queue_tests::create),
-        )
-        .route(
-            "/v1.0/{project_id}/queues/{queue_name}/connection-test/{task_id}",
-            get(queue_tests::show),
-        )
-        .route(
-            "/dsconn/v1/{project_id}/agents",
-            get(agents::list).post(agents::register),
-        )
-        .route(
-            "/dsconn/v1/{project_id}/agents/{agent_id}",
-            axum::routing::delete(agents::deregister),
-        )
-        .route(
-            "/dsconn/v1/{project_id}/agents/{agent_id}/heartbeat",
-            post(agents::heartbeat),
-        )
-        .route(
-            "/dsconn/v1/{project_id}/agents/{agent_id}/claim",
-            post(agents::claim),
-        )
-        .route(
-            "/dsconn/v1/{project_id}/agents/{agent_id}/results",
-            post(agents::report),
-        )
-        .route(
-            "/dsconn/v1/{project_id}/agents/{agent_id}/hosts-files/{queue_name}",
-            get(agents::hosts_file),
-        )
-        // Queues and elastic resource pools.
-        .route(
-            "/v1.0/{project_id}/queues",
-            get(queues::list).post(queues::create),
-        )
-        .route(
-            "/v1.0/{project_id}/queues/{queue_name}",
-            get(queues::show)
-                .delete(queues::delete)
-                .put(queue_changes::update_cidr),
-        )
-        .route(
-            "/v1.0/{project_id}/queues/{queue_name}/action",
-            put(queue_changes::action),
-        )
-        .route(
-            "/v3/{project_id}/queues/{queue_name}/properties",
-            get(queue_properties::list)
-                .post(queue_properties::create)
-                .put(queue_properties::update)
-                .delete(queue_properties::delete),
-        )
-        .route(
-            "/v3/{project_id}/elastic-resource-pools",
-            get(pools::list).post(pools::create),
-        )
-        .route(
-            "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}",
-            delete(pools::delete).put(pool_queues::update_pool),
-        )
-        .route(
-            "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}/queues",
-            get(pool_queues::list).post(pool_queues::associate),
-        )
-        .route(
-            "/v3/{project_id}/elastic-resource-pools/{elastic_resource_pool_name}/queues/{queue_name}",
-            put(pool_queues::update_policies),
-        )
-        .route("/v3/{project_id}/quotas", get(quotas::show))
-        .route(
-            "/v2/{project_id}/agency",
-            get(agency::show).post(agency::create),
-        )
-        // Enhanced datasource connections (E1-E9, and the v2.0 route twins).
-        .route(
-            "/v2.0/{project_id}/datasource/enhanced-connections",
-            get(enhanced::connections::list).post(enhanced::connections::create),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}",
-            get(enhanced::connections::show)
-                .delete(enhanced::connections::delete)
-                .put(enhanced::connections::update),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/associate-queue",
-            post(enhanced::connections::associate),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/disassociate-queue",
-            post(enhanced::connections::disassociate),
-        )
-        .route(
-            "/v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
-            post(enhanced::routes::create_v3),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
-            post(enhanced::routes::create_v2),
-        )
-        .route(
-            "/v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
-            delete(enhanced::routes::delete_v3),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
-            delete(enhanced::routes::delete_v2),
-        )
-        // Sharing enhanced connections with other projects.
-        .route(
-            "/v1.0/{project_id}/authorization",
-            put(sharing::run_authorization_action),
-        )
-        .route(
-            "/v1.0/{project_id}/authorization/privileges",
-            get(sharing::list_authorization_privileges),
-        )
-        .route(
-            "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/privileges",
-            get(sharing::show_connection_privileges),
-        )
-        // DLI's v3 tag API, for enhanced connections.
-        .route(
-            "/v3/{project_id}/{resource_type}/{resource_id}/tags/create",
-            post(resource_tags::batch_create),
-        )
-        .route(
-            "/v3/{project_id}/{resource_type}/{resource_id}/tags/delete",
-            post(resource_tags::batch_delete),
-        )
-        .route(
-            "/v3/{project_id}/{resource_type}/{resource_id}/tags",
-            get(resource_tags::show),
-        )
-        .route(
-            "/v3/{project_id}/{resource_type}/tags",
-            get(resource_tags::list_project_tags),
-        )
-        .route(
-            "/v3/{project_id}/{resource_type}/resource-instances/filter",
-            post(resource_tags::filter),
-        )
-        .route(
-            "/v3/{project_id}/{resource_type}/resource-instances/count",
-            post(resource_tags::count_filtered),
-        )
-        // Datasource authentication, v3 and the deprecated v2.0 twins.
-        .merge(auth_infos::routes())
-        .route("/dsconn/v1/whoami", get(whoami))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::authenticate,
-        ))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(super::openapi::openapi_json))
-        .merge(super::console::routes())
+    let authenticate =
+        axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate);
+    let api = endpoints()
+        .into_iter()
+        .fold(Router::new(), |api, (access, routes)| {
+            let routes = Router::from(routes);
+            api.merge(match access {
+                Access::Public => routes,
+                Access::Credentials => routes.route_layer(authenticate.clone()),
+            })
+        })
+        .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))

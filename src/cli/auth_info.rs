@@ -15,7 +15,8 @@ use super::output::{
 };
 use super::output::{errln, outln};
 use super::remote::{CommonArgs, Explained, connect, delete_each};
-use crate::api::auth_infos::{AuthInfoItem, DatasourceType};
+use crate::api::auth_infos::types::AuthInfoItem;
+use crate::domain::auth_info::DatasourceType;
 
 #[derive(Debug, Subcommand)]
 pub enum AuthInfoCommand {

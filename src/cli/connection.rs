@@ -12,7 +12,7 @@ use super::output::{
 };
 use super::remote::{CommonArgs, Explained, connect, delete_each, parse_tags, resolve_connection};
 use super::wait::{WaitFor, report_final, settled_outcome, wait_until};
-use crate::api::types::{ConnectionResponse, CreateConnectionRequest};
+use crate::api::connections::types::{ConnectionResponse, CreateConnectionRequest};
 use crate::client::ListFilter;
 use crate::domain::{ConnectionState, FailureReason, Reachability};
 

@@ -13,7 +13,7 @@ use crate::api::enhanced::types::{
     EnhancedConnection, EnhancedConnectionHost, EnhancedConnectionResource,
     UpdateEnhancedConnectionRequest,
 };
-use crate::api::sharing_types::{AuthorizationRequest, PrivilegeInput};
+use crate::api::sharing::types::{AuthorizationRequest, PrivilegeInput};
 use crate::api::types::TagInput;
 use crate::cli::settings::ClientSettings;
 use crate::client::{Client, EnhancedListFilter};

@@ -10,7 +10,7 @@ use super::output::{
 };
 use super::output::{errln, outln};
 use super::remote::{CommonArgs, Explained, connect, delete_named};
-use crate::api::types::{CreatePoolRequest, PoolItem};
+use crate::api::pools::types::{CreatePoolRequest, PoolItem};
 
 #[derive(Debug, Subcommand)]
 pub enum PoolCommand {
@@ -200,7 +200,7 @@ async fn show(args: ShowPoolArgs) -> Result<(), CliError> {
         print_json(&shown);
         return Ok(());
     }
-    let policies = |policies: &[crate::api::queue_pool_types::QueueScalingPolicy]| {
+    let policies = |policies: &[crate::api::pools::types::QueueScalingPolicy]| {
         if policies.is_empty() {
             return "no scaling policies".to_owned();
         }

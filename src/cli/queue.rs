@@ -10,7 +10,7 @@ use super::output::{
 };
 use super::output::{errln, outln};
 use super::remote::{CommonArgs, Explained, connect, delete_named, parse_tags};
-use crate::api::types::CreateQueueRequest;
+use crate::api::queues::types::CreateQueueRequest;
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {

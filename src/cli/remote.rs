@@ -6,7 +6,8 @@ use clap::Args;
 use super::exit::{self, CliError};
 use super::output::{ClientOutput, errln, outln, print_json};
 use super::settings::{ClientSettings, ConnectionArgs};
-use crate::api::types::{ConnectionResponse, TagInput};
+use crate::api::connections::types::ConnectionResponse;
+use crate::api::types::TagInput;
 use crate::client::{Answer, Client, ClientError, ListFilter};
 use crate::domain::ConnectionState;
 

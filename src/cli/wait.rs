@@ -10,7 +10,7 @@ use super::exit::{self, CliError};
 use super::output::{ClientOutput, errln, outln, percent, print_json};
 use super::remote::{CommonArgs, Explained, connect, explain, resolve_connection};
 use super::settings::ClientSettings;
-use crate::api::types::ConnectionResponse;
+use crate::api::connections::types::ConnectionResponse;
 use crate::client::{Client, ClientError};
 use crate::domain::{ConnectionState, Service};
 

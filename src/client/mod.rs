@@ -7,7 +7,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::auth_infos::ListAuthInfosResponse;
+use crate::api::auth_infos::types::ListAuthInfosResponse;
+use crate::api::bindings::types::QueuesRequest;
+use crate::api::connections::types::{
+    ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
+};
 use crate::api::enhanced::types::{
     CreateEnhancedConnectionRequest, CreateEnhancedConnectionResponse, CreateEnhancedRouteRequest,
     EnhancedBindingsRequest, ListEnhancedConnectionsResponse, ShowEnhancedConnectionResponse,
@@ -16,16 +20,12 @@ use crate::api::enhanced::types::{
 use crate::api::queue_tests::{
     CreateConnectivityTaskRequest, CreateConnectivityTaskResponse, ShowConnectivityTaskResponse,
 };
-use crate::api::sharing_types::{
-    AuthorizationPrivilegesResponse, AuthorizationRequest, ResourceTagsResponse,
-};
-use crate::api::types::{
-    ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsResponse,
-    QueuesRequest, SuccessResponse, TestDefinitionRequest, TestResponse,
-};
-use crate::api::types::{
+use crate::api::queues::types::{
     CreateQueueRequest, CreateQueueResponse, ListQueuesResponse, ShowQueueResponse,
 };
+use crate::api::resource_tags::types::ResourceTagsResponse;
+use crate::api::sharing::types::{AuthorizationPrivilegesResponse, AuthorizationRequest};
+use crate::api::types::{SuccessResponse, TestDefinitionRequest, TestResponse};
 use crate::signing::{self, Algorithm, KeyPair, SigningMode};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -544,8 +544,8 @@ impl Client {
 
     pub async fn create_pool(
         &self,
-        request: &crate::api::types::CreatePoolRequest,
-    ) -> Result<Answer<crate::api::types::CreatePoolResponse>, ClientError> {
+        request: &crate::api::pools::types::CreatePoolRequest,
+    ) -> Result<Answer<crate::api::pools::types::CreatePoolResponse>, ClientError> {
         self.request(Method::POST, &self.pools_path(), Some(request))
             .await
     }
@@ -555,7 +555,7 @@ impl Client {
         &self,
         name: Option<&str>,
         offset: usize,
-    ) -> Result<Answer<crate::api::types::ListPoolsResponse>, ClientError> {
+    ) -> Result<Answer<crate::api::pools::types::ListPoolsResponse>, ClientError> {
         let mut query = format!("limit=100&offset={offset}");
         if let Some(name) = name {
             query.push_str(&format!("&name={}", signing::encode(name)));
@@ -573,7 +573,7 @@ impl Client {
     pub async fn list_pool_queues(
         &self,
         pool: &str,
-    ) -> Result<Answer<crate::api::queue_pool_types::ListPoolQueuesResponse>, ClientError> {
+    ) -> Result<Answer<crate::api::pools::types::ListPoolQueuesResponse>, ClientError> {
         let path = format!("{}/{}/queues", self.pools_path(), signing::encode(pool));
         self.call(Method::GET, &path, "limit=100", None).await
     }
@@ -585,7 +585,7 @@ impl Client {
         queue: &str,
     ) -> Result<Answer<SuccessResponse>, ClientError> {
         let path = format!("{}/{}/queues", self.pools_path(), signing::encode(pool));
-        let body = crate::api::queue_pool_types::AssociatePoolQueueRequest {
+        let body = crate::api::pools::types::AssociatePoolQueueRequest {
             queue_name: Some(Value::String(queue.to_owned())),
         };
         self.request(Method::POST, &path, Some(&body)).await

@@ -54,6 +54,7 @@ macro_rules! reads_as_str {
 pub(crate) use reads_as_str;
 
 mod address;
+pub mod auth_info;
 mod check;
 mod connection;
 mod endpoint;

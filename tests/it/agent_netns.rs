@@ -9,7 +9,7 @@
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use dsconn::api::types::{ConnectionResponse, QueueInfo};
+use dsconn::api::connections::types::{ConnectionResponse, QueueInfo};
 use serde_json::{Value, json};
 
 use crate::helpers::agent::{AgentProcess, AgentSpec};

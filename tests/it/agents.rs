@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use dsconn::api::types::ConnectionResponse;
+use dsconn::api::connections::types::ConnectionResponse;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -122,7 +122,10 @@ async fn wait_for(
     }
 }
 
-fn binding<'a>(shown: &'a ConnectionResponse, queue: &str) -> &'a dsconn::api::types::QueueInfo {
+fn binding<'a>(
+    shown: &'a ConnectionResponse,
+    queue: &str,
+) -> &'a dsconn::api::connections::types::QueueInfo {
     shown
         .available_queue_info
         .iter()

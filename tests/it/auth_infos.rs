@@ -4,7 +4,8 @@
 
 use std::ffi::OsStr;
 
-use dsconn::api::auth_infos::{MAX_AUTH_INFOS_PER_PROJECT, sealing_context};
+use dsconn::api::auth_infos::MAX_AUTH_INFOS_PER_PROJECT;
+use dsconn::credentials::auth_info_sealing_context as sealing_context;
 use dsconn::domain::ProjectId;
 use dsconn::store::{AuthInfoRecord, CreateNamedOutcome, NewAuthInfo};
 use serde_json::{Value, json};

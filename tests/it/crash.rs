@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dsconn::api::types::ConnectionResponse;
+use dsconn::api::connections::types::ConnectionResponse;
 
 use crate::helpers::{
     HangingTarget, ServerProcess, TcpTarget, cli_token, create_body, new_project, token_client,
@@ -59,7 +59,7 @@ async fn sigkill_while_checks_run_loses_no_acknowledged_create_and_leaves_none_c
         let id = body["connection_id"].as_str().expect("id").to_owned();
         acknowledged.push((id, index % 2 == 0));
     }
-    let before: dsconn::api::types::ListConnectionsResponse = client
+    let before: dsconn::api::connections::types::ListConnectionsResponse = client
         .get(server.collection(&project))
         .send()
         .await

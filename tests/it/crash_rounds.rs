@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dsconn::api::types::ListConnectionsResponse;
+use dsconn::api::connections::types::ListConnectionsResponse;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

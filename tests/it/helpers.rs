@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use dsconn::api::types::{ConnectionResponse, ListConnectionsResponse};
+use dsconn::api::connections::types::{ConnectionResponse, ListConnectionsResponse};
 use dsconn::app::Application;
 use dsconn::config::ServeConfig;
 use serde_json::{Value, json};

@@ -27,7 +27,7 @@ async fn seed(app: &crate::helpers::TestApp, project: &str) -> Vec<String> {
     ids
 }
 
-fn names(list: &dsconn::api::types::ListConnectionsResponse) -> Vec<&str> {
+fn names(list: &dsconn::api::connections::types::ListConnectionsResponse) -> Vec<&str> {
     list.connections.iter().map(|c| c.name.as_str()).collect()
 }
 

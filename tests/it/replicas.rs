@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dsconn::api::types::ListConnectionsResponse;
+use dsconn::api::connections::types::ListConnectionsResponse;
 use serde_json::Value;
 
 use crate::helpers::services::fresh_postgres_database;

@@ -126,7 +126,6 @@ pub fn agents_of(agents: &[AgentRecord], queue: &str) -> Vec<QueueAgent> {
     summary = "Register an agent that runs its queues' checks from their own network",
     params(ProjectPath),
     request_body(content = RegisterAgentRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 201, description = "Registered; the same name's earlier registration is replaced when it is offline or serves the same queues and pools (a restart); an online one serving others is kept and this one refused with 400 DLI.0006", body = RegisterAgentResponse),
         ErrorResponses,
@@ -222,7 +221,6 @@ fn millis(duration: Duration) -> u64 {
     tag = "agents",
     summary = "The project's online agents",
     params(ProjectPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses((status = 200, body = ListAgentsResponse), ErrorResponses),
 )]
 pub async fn list(
@@ -251,7 +249,6 @@ pub async fn list(
     tag = "agents",
     summary = "Tell the server the agent is alive (a claim does too)",
     params(ProjectPath, AgentPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses((status = 200, body = AgentResultResponse), ErrorResponses),
 )]
 pub async fn heartbeat(
@@ -293,7 +290,6 @@ fn not_registered(agent_id: &str) -> ApiError {
     tag = "agents",
     summary = "Take an agent offline at once (it stops); its queues fall back to the server",
     params(ProjectPath, AgentPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses((status = 200, body = AgentResultResponse), ErrorResponses),
 )]
 pub async fn deregister(
@@ -452,7 +448,6 @@ fn setup_bytes(work: &SetupWork) -> usize {
     summary = "Take checks of the agent's queues, waiting for some (a long poll)",
     params(ProjectPath, AgentPath),
     request_body(content = ClaimRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses((status = 200, description = "The work taken; empty when none came within `wait_ms`", body = ClaimResponse), ErrorResponses),
 )]
 pub async fn claim(
@@ -612,7 +607,6 @@ pub async fn claim(
     tag = "agents",
     summary = "A queue's hosts file and its version, for an agent that lacks the version a claim named",
     params(ProjectPath, AgentPath, ("queue_name" = String, Path, description = "The queue")),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses((status = 200, body = HostsFileResponse), ErrorResponses),
 )]
 pub async fn hosts_file(
@@ -682,7 +676,6 @@ fn work_of(work_id: &str, kind: Option<QueueWorkKind>) -> ApiResult<(QueueWorkKi
     summary = "Report a claimed check's result",
     params(ProjectPath, AgentPath),
     request_body(content = AgentResultRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Recorded", body = AgentResultResponse),
         ErrorResponses,

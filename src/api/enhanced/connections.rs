@@ -13,10 +13,9 @@ use super::types::{
     UpdateEnhancedConnectionRequest,
 };
 use super::{EnhancedTarget, LIMITS, outcome_error};
-use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, parse_query};
+use crate::api::extract::{JsonBody, ProjectRequest, ProjectTarget, parse_query};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{
@@ -273,21 +272,14 @@ pub fn connection_body(
     summary = "Create an enhanced connection (ACTIVE at once; its bindings start CREATING)",
     params(ProjectPath),
     request_body(content = CreateEnhancedConnectionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 201, description = "Created", body = CreateEnhancedConnectionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 201, description = "Created", body = CreateEnhancedConnectionResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<(StatusCode, Json<CreateEnhancedConnectionResponse>)> {
-    let project = principal.authorize(&project)?;
     let new = validate_create(&project, &body.parse_or_empty()?)?;
-    crate::api::cidr_preflight::check_bind(
+    crate::api::queues::cidr_preflight::check_bind(
         &state,
         &project,
         &new.name,
@@ -359,19 +351,13 @@ fn parse_status(raw: Option<&str>) -> ApiResult<EnhancedStatus> {
     tag = "enhanced",
     summary = "List the project's own enhanced connections, oldest first",
     params(ProjectPath, ListEnhancedConnectionsQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "A page; `count` is its size", body = ListEnhancedConnectionsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "A page; `count` is its size", body = ListEnhancedConnectionsResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListEnhancedConnectionsResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ListEnhancedConnectionsQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let name = match query.name.as_deref() {
         None | Some("") => None,
@@ -406,11 +392,7 @@ pub async fn list(
     tag = "enhanced",
     summary = "Show an enhanced connection (DELETED ones until purged; a grantee sees its own bindings)",
     params(ProjectPath, EnhancedConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The connection", body = ShowEnhancedConnectionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The connection", body = ShowEnhancedConnectionResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -437,11 +419,7 @@ pub async fn show(
     tag = "enhanced",
     summary = "Delete an enhanced connection (soft; again is 200)",
     params(ProjectPath, EnhancedConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "`Deleted`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -456,10 +434,17 @@ pub async fn delete(
         return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, "enhanced connection deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: "Deleted".into(),
-    }))
+    Ok(Json(SuccessResponse::new("Deleted")))
+}
+
+/// The connection, queues and pools of an E5/E6 request.
+fn binding_request(
+    target: &EnhancedTarget,
+    body: &JsonBody,
+) -> ApiResult<(ConnectionId, Vec<QueueName>, Vec<QueueName>)> {
+    let id = target.id()?;
+    let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
+    Ok((id, queues, pools))
 }
 
 /// Queues and pools of an E5/E6 body: at least one in all.
@@ -493,21 +478,22 @@ fn joined(queues: &[QueueName], pools: &[QueueName]) -> String {
     summary = "Bind queues and/or pools of the caller's project (each starts CREATING)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = EnhancedBindingsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "`associated peer connection for queues: {q1,q2}.`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`associated peer connection for queues: {q1,q2}.`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn associate(
     State(state): State<AppState>,
     target: EnhancedTarget,
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let id = target.id()?;
-    let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
-    crate::api::cidr_preflight::check_associate(&state, &target.project, id, &queues, &pools)
-        .await?;
+    let (id, queues, pools) = binding_request(&target, &body)?;
+    crate::api::queues::cidr_preflight::check_associate(
+        &state,
+        &target.project,
+        id,
+        &queues,
+        &pools,
+    )
+    .await?;
     let outcome = state
         .store
         .bind_enhanced(
@@ -525,13 +511,10 @@ pub async fn associate(
     }
     state.work_arrived();
     tracing::info!(project.id = %target.project, connection.id = %id, queues = queues.len(), pools = pools.len(), "enhanced connection bound");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!(
-            "associated peer connection for queues: {{{}}}.",
-            joined(&queues, &pools)
-        ),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "associated peer connection for queues: {{{}}}.",
+        joined(&queues, &pools)
+    ))))
 }
 
 /// `POST .../enhanced-connections/{connection_id}/disassociate-queue` (E6)
@@ -543,19 +526,14 @@ pub async fn associate(
     summary = "Unbind queues and/or pools of the caller's project, whatever their status",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = EnhancedBindingsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "`Disassociated peer connection for queues:{q1,q2}.`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`Disassociated peer connection for queues:{q1,q2}.`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn disassociate(
     State(state): State<AppState>,
     target: EnhancedTarget,
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let id = target.id()?;
-    let (queues, pools) = bindings_of(&body.parse_or_empty()?)?;
+    let (id, queues, pools) = binding_request(&target, &body)?;
     let outcome = state
         .store
         .unbind_enhanced(&target.project, id, &queues, &pools)
@@ -564,13 +542,10 @@ pub async fn disassociate(
         return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, queues = queues.len(), pools = pools.len(), "enhanced connection unbound");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!(
-            "Disassociated peer connection for queues:{{{}}}.",
-            joined(&queues, &pools)
-        ),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "Disassociated peer connection for queues:{{{}}}.",
+        joined(&queues, &pools)
+    ))))
 }
 
 /// `PUT /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}` (E7)
@@ -582,11 +557,7 @@ pub async fn disassociate(
     summary = "Replace the host entries (`{}` or `[]` clears them)",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = UpdateEnhancedConnectionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Replaced", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Replaced", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -596,7 +567,7 @@ pub async fn update(
     let id = target.id()?;
     let body: UpdateEnhancedConnectionRequest = body.parse_or_empty()?;
     let hosts = parse_hosts(body.hosts.as_ref())?;
-    crate::api::cidr_preflight::check_hosts(&state, &target.project, id, &hosts).await?;
+    crate::api::queues::cidr_preflight::check_hosts(&state, &target.project, id, &hosts).await?;
     let outcome = state
         .store
         .replace_enhanced_hosts(&target.project, id, &hosts, now_millis())
@@ -605,10 +576,7 @@ pub async fn update(
         return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, hosts = hosts.len(), "enhanced connection hosts replaced");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 #[cfg(test)]

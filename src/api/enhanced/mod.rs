@@ -15,9 +15,8 @@ use std::collections::HashMap;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::auth::Principal;
 use super::error::ApiError;
-use super::extract::DliPath;
+use super::extract::ProjectTarget;
 use super::state::AppState;
 use crate::domain::{ConnectionId, ProjectId};
 use crate::store::{BindingKind, EnhancedLimits, EnhancedRefusal};
@@ -78,17 +77,13 @@ impl FromRequestParts<AppState> for EnhancedTarget {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = Principal::from_request_parts(parts, state).await?;
-        let DliPath(mut params) =
-            DliPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
-        let project = params.remove("project_id").unwrap_or_default();
-        let project = principal.authorize(&project)?;
-        let raw = params.remove("connection_id").unwrap_or_default();
+        let mut target = ProjectTarget::from_request_parts(parts, state).await?;
+        let raw = target.take("connection_id");
         Ok(Self {
-            project,
+            project: target.project,
             parsed: ConnectionId::parse(&raw),
             raw_id: echo(&raw),
-            rest: params,
+            rest: target.rest,
         })
     }
 }

@@ -62,8 +62,14 @@ async fn create(
         cidr: parse_cidr(cidr)?,
         now: now_millis(),
     };
-    crate::api::cidr_preflight::check_route(&state, &target.project, id, &route.name, &route.cidr)
-        .await?;
+    crate::api::queues::cidr_preflight::check_route(
+        &state,
+        &target.project,
+        id,
+        &route.name,
+        &route.cidr,
+    )
+    .await?;
     let outcome = state
         .store
         .add_enhanced_route(&target.project, id, &route, &LIMITS)
@@ -72,10 +78,7 @@ async fn create(
         return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, route = route.name, "route added");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<SuccessResponse>> {
@@ -101,10 +104,7 @@ async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<Succe
         return Err(outcome_error(refusal, &target.raw_id, None));
     }
     tracing::info!(project.id = %target.project, connection.id = %id, route = name, "route deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: "Deleted".into(),
-    }))
+    Ok(Json(SuccessResponse::new("Deleted")))
 }
 
 /// `POST /v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8)
@@ -116,11 +116,7 @@ async fn delete(state: AppState, target: EnhancedTarget) -> ApiResult<Json<Succe
     summary = "Add a custom route",
     params(ProjectPath, EnhancedConnectionPath),
     request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Added", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Added", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn create_v3(
     State(state): State<AppState>,
@@ -130,27 +126,23 @@ pub async fn create_v3(
     create(state, target, body).await
 }
 
-/// `POST /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8')
-#[utoipa::path(
-    post,
-    path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
-    operation_id = "CreateEnhancedConnectionRoutes",
-    tag = "enhanced",
-    summary = "Add a custom route (deprecated v2.0 twin of E8, used by Terraform)",
-    params(ProjectPath, EnhancedConnectionPath),
-    request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Added", body = SuccessResponse),
-        ErrorResponses,
-    ),
-)]
-pub async fn create_v2(
-    State(state): State<AppState>,
-    target: EnhancedTarget,
-    body: JsonBody,
-) -> ApiResult<Json<SuccessResponse>> {
-    create(state, target, body).await
+twin! {
+    /// `POST /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes` (E8')
+    #[utoipa::path(
+        post,
+        path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes",
+        operation_id = "CreateEnhancedConnectionRoutes",
+        tag = "enhanced",
+        summary = "Add a custom route (deprecated v2.0 twin of E8, used by Terraform)",
+        params(ProjectPath, EnhancedConnectionPath),
+        request_body(content = CreateEnhancedRouteRequest, content_type = "application/json"),
+        responses((status = 200, description = "Added", body = SuccessResponse), ErrorResponses),
+    )]
+    pub async fn create_v2 = create_v3(
+        state: State<AppState>,
+        target: EnhancedTarget,
+        body: JsonBody,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
 /// `DELETE /v3/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9)
@@ -161,11 +153,7 @@ pub async fn create_v2(
     tag = "enhanced",
     summary = "Remove a custom route",
     params(ProjectPath, EnhancedConnectionPath, RoutePath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "`Deleted`", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete_v3(
     State(state): State<AppState>,
@@ -174,25 +162,21 @@ pub async fn delete_v3(
     delete(state, target).await
 }
 
-/// `DELETE /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9')
-#[utoipa::path(
-    delete,
-    path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
-    operation_id = "DeleteEnhancedConnectionRoutes",
-    tag = "enhanced",
-    summary = "Remove a custom route (deprecated v2.0 twin of E9, used by Terraform)",
-    params(ProjectPath, EnhancedConnectionPath, RoutePath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "`Deleted`", body = SuccessResponse),
-        ErrorResponses,
-    ),
-)]
-pub async fn delete_v2(
-    State(state): State<AppState>,
-    target: EnhancedTarget,
-) -> ApiResult<Json<SuccessResponse>> {
-    delete(state, target).await
+twin! {
+    /// `DELETE /v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}` (E9')
+    #[utoipa::path(
+        delete,
+        path = "/v2.0/{project_id}/datasource/enhanced-connections/{connection_id}/routes/{name}",
+        operation_id = "DeleteEnhancedConnectionRoutes",
+        tag = "enhanced",
+        summary = "Remove a custom route (deprecated v2.0 twin of E9, used by Terraform)",
+        params(ProjectPath, EnhancedConnectionPath, RoutePath),
+        responses((status = 200, description = "`Deleted`", body = SuccessResponse), ErrorResponses),
+    )]
+    pub async fn delete_v2 = delete_v3(
+        state: State<AppState>,
+        target: EnhancedTarget,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
 #[cfg(test)]

@@ -4,19 +4,20 @@
 //! connection's grants; a project it is granted to is refused with 403, anything else is
 //! answered like an unknown connection.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::sharing_types::{
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
+use crate::api::sharing::types::{
     AuthorizationPrivilege, AuthorizationPrivilegesQuery, AuthorizationPrivilegesResponse,
     AuthorizationRequest, ConnectionPrivilege, ConnectionPrivilegesResponse, PrivilegeInput,
 };
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ConnectionId, ProjectId, ValidationError, now_millis};
 use crate::store::enhanced_sharing::{
     BIND_QUEUE, ConnectionAccess, GrantAction, GrantChange, GrantOutcome, GrantRequest,
@@ -198,19 +199,16 @@ fn validate_grant(
     summary = "Grant, revoke or replace another project's BIND_QUEUE on enhanced connections (all objects or none)",
     params(ProjectPath),
     request_body(content = AuthorizationRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Applied to every object", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Applied to every object", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn run_authorization_action(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest {
+        project: owner,
+        body,
+        ..
+    }: ProjectRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let owner = principal.authorize(&project)?;
     let parsed = validate_grant(&owner, &body.parse_or_empty()?)?;
     let mut changes = Vec::with_capacity(parsed.objects.len());
     // Every object is checked before anything changes: all or nothing.
@@ -239,10 +237,7 @@ pub async fn run_authorization_action(
             )));
         }
     }
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `{connection_id}` of the privileges path.
@@ -261,18 +256,15 @@ pub struct EnhancedConnectionPath {
     tag = "sharing",
     summary = "The projects an enhanced connection is granted to (its owner only)",
     params(ProjectPath, EnhancedConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The grants", body = ConnectionPrivilegesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The grants", body = ConnectionPrivilegesResponse), ErrorResponses),
 )]
 pub async fn show_connection_privileges(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, raw_id)): DliPath<(String, String)>,
+    NamedTarget {
+        project: owner,
+        name: raw_id,
+    }: NamedTarget,
 ) -> ApiResult<Json<ConnectionPrivilegesResponse>> {
-    let owner = principal.authorize(&project)?;
     let id = owned_live_connection(&state, &owner, &raw_id).await?;
     let grants = state
         .store
@@ -304,19 +296,13 @@ pub async fn show_connection_privileges(
     tag = "sharing",
     summary = "The grantees of an object; dsconn has only edsconnections.<id> objects",
     params(ProjectPath, AuthorizationPrivilegesQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The grantees", body = AuthorizationPrivilegesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The grantees", body = AuthorizationPrivilegesResponse), ErrorResponses),
 )]
 pub async fn list_authorization_privileges(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project: owner, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<AuthorizationPrivilegesResponse>> {
-    let owner = principal.authorize(&project)?;
     let query: AuthorizationPrivilegesQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let object = query
         .object

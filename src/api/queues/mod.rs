@@ -4,21 +4,26 @@
 //! echoed. Queues declared with `serve --queue` are present in every project without
 //! being stored, and cannot be deleted.
 
+pub mod changes;
+pub mod cidr_preflight;
+pub mod properties;
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::queue_lookup::declared_queue;
-pub use super::queue_lookup::require_existing;
-use super::state::AppState;
-use super::types::{
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
+use crate::api::queue_lookup::declared_queue;
+pub use crate::api::queue_lookup::require_existing;
+use crate::api::queues::types::{
     CreateQueueRequest, CreateQueueResponse, ListQueuesQuery, ListQueuesResponse, QueueEcho,
-    QueueItem, ShowQueueResponse, SuccessResponse,
+    QueueItem, ShowQueueResponse,
 };
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, Tag, TagFilter, Tags, ValidationError, now_millis};
 use crate::store::{AgentRecord, CreateNamedOutcome, DeleteNamedOutcome, NewQueue, QueueRecord};
 
@@ -344,7 +349,7 @@ impl QueueView {
 
     fn item(self, agents: &[AgentRecord], pools: &[crate::store::PoolRecord]) -> QueueItem {
         let cidr_in_vpc = match &self.resource_id {
-            Some(resource_id) => super::cidr_preflight::queue_network(
+            Some(resource_id) => crate::api::queues::cidr_preflight::queue_network(
                 &QueueRecord {
                     name: self.name.clone(),
                     resource_id: resource_id.clone(),
@@ -358,7 +363,7 @@ impl QueueView {
         .to_string();
         QueueItem {
             cidr_in_vpc,
-            agents: super::agents::agents_of(agents, &self.name),
+            agents: crate::api::agents::agents_of(agents, &self.name),
             queue_type: self.queue_type(),
             cu_count: attr_i32(&self.attributes, "cu_count"),
             echo: echo_of(&self.attributes),
@@ -371,7 +376,7 @@ impl QueueView {
     }
 
     fn show(self, agents: &[AgentRecord]) -> ShowQueueResponse {
-        let agents = super::agents::agents_of(agents, &self.name);
+        let agents = crate::api::agents::agents_of(agents, &self.name);
         let queue_type = self.queue_type();
         let cu_count = attr_i32(&self.attributes, "cu_count");
         let echo = echo_of(&self.attributes);
@@ -417,19 +422,12 @@ pub(super) fn path_queue(raw: &str) -> ApiResult<QueueName> {
     summary = "Create a queue (its DLI fields are stored and echoed)",
     params(ProjectPath),
     request_body(content = CreateQueueRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Created (200, not DLI's documented 201: Terraform's provider accepts only 200)", body = CreateQueueResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Created (200, not DLI's documented 201: Terraform's provider accepts only 200)", body = CreateQueueResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<Json<CreateQueueResponse>> {
-    let project = principal.authorize(&project)?;
     let new = validate_create(project, &body.parse()?)?;
     let taken = || {
         ApiError::NameTaken(format!(
@@ -502,7 +500,6 @@ fn parse_flag(field: &str, raw: &Option<String>) -> Result<(), ValidationError> 
     tag = "queues",
     summary = "List the project's queues, declared ones first, then stored ones by name",
     params(ProjectPath, ListQueuesQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The queues of the requested type (`sql` unless `queue_type` says otherwise)",
             body = ListQueuesResponse),
@@ -511,11 +508,9 @@ fn parse_flag(field: &str, raw: &Option<String>) -> Result<(), ValidationError> 
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListQueuesResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ListQueuesQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let wanted_type = match query.queue_type.as_deref() {
         None => "sql",
@@ -536,7 +531,7 @@ pub async fn list(
             .filter(|record| !declared.iter().any(|queue| queue.as_str() == record.name))
             .map(QueueView::stored),
     );
-    let agents = super::queue_lookup::online_agents(&state, &project).await?;
+    let agents = crate::api::queue_lookup::online_agents(&state, &project).await?;
     let pools = state.store.list_pools(&project).await?;
     let page_size = page_param("page-size", query.page_size.as_deref(), 1, MAX_PAGE_SIZE)?;
     let current_page = page_param(
@@ -572,18 +567,12 @@ pub async fn list(
     tag = "queues",
     summary = "Show one queue",
     params(ProjectPath, QueuePath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The queue", body = ShowQueueResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The queue", body = ShowQueueResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<ShowQueueResponse>> {
-    let project = principal.authorize(&project)?;
     let name = path_queue(&name)?;
     let view = match declared_queue(&state, &name) {
         Some(declared) => QueueView::declared(declared),
@@ -595,7 +584,7 @@ pub async fn show(
                 .ok_or_else(|| ApiError::QueueNotFound(name.as_str().to_owned()))?,
         ),
     };
-    let agents = super::queue_lookup::online_agents(&state, &project).await?;
+    let agents = crate::api::queue_lookup::online_agents(&state, &project).await?;
     Ok(Json(view.show(&agents)))
 }
 
@@ -607,18 +596,12 @@ pub async fn show(
     tag = "queues",
     summary = "Delete a queue that no live connection has bound (declared queues cannot be deleted)",
     params(ProjectPath, QueuePath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Deleted", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let name = path_queue(&name)?;
     if declared_queue(&state, &name).is_some() {
         return Err(ApiError::StateConflict(format!(
@@ -640,8 +623,5 @@ pub async fn delete(
         }
     }
     tracing::info!(project.id = %project, queue = name.as_str(), "queue deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

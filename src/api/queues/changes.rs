@@ -10,14 +10,13 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody};
-use super::queue_pool_types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
-use super::queues::{QueuePath, integer, path_queue, present};
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::NamedRequest;
+use crate::api::extract::params::ProjectPath;
+use crate::api::queues::types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
+use crate::api::queues::{QueuePath, integer, path_queue, present};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, ValidationError};
 use crate::store::{NamedTable, QueueRecord};
 
@@ -139,19 +138,16 @@ fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError>
     summary = "Scale a queue out or in (its stored cu_count changes at once) or restart it (no effect)",
     params(ProjectPath, QueuePath),
     request_body(content = QueueActionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Done", body = QueueActionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Done", body = QueueActionResponse), ErrorResponses),
 )]
 pub async fn action(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<QueueActionResponse>> {
-    let project = principal.authorize(&project)?;
     let name = changeable_queue(&state, &name)?;
     let (action, delta) = cu_delta(&body.parse()?)?;
     let changed = change_named(
@@ -228,12 +224,13 @@ pub async fn set_queue_cidr(
     let Some(queue) = state.store.get_queue(project, name.as_str()).await? else {
         return Err(ApiError::QueueNotFound(name.as_str().to_owned()));
     };
-    let current = super::cidr_preflight::stored_cidr(&queue.attributes);
+    let current = crate::api::queues::cidr_preflight::stored_cidr(&queue.attributes);
     if current == cidr {
         return Ok(());
     }
     let target = cidr.unwrap_or(crate::domain::DEFAULT_COMPUTE_CIDR);
-    super::cidr_preflight::check_queue_cidr_change(state, project, &queue, target).await?;
+    crate::api::queues::cidr_preflight::check_queue_cidr_change(state, project, &queue, target)
+        .await?;
     change_named(
         state,
         NamedTable::Queues,
@@ -262,27 +259,21 @@ pub async fn set_queue_cidr(
     summary = "Change a queue's CIDR (refused while an enhanced connection binds it, or if it overlaps a network it connects to)",
     params(ProjectPath, QueuePath),
     request_body(content = UpdateQueueCidrRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Changed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Changed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update_cidr(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let name = changeable_queue(&state, &name)?;
     let body: UpdateQueueCidrRequest = body.parse()?;
     let cidr = present(&body.cidr_in_vpc)
         .ok_or_else(|| ValidationError::new("cidr_in_vpc is required"))?;
     let cidr = parse_queue_cidr("cidr_in_vpc", cidr)?;
     set_queue_cidr(&state, &project, &name, Some(cidr)).await?;
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

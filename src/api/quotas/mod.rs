@@ -3,15 +3,16 @@
 //! for (classic and enhanced connections, auth infos). DLI's compute types (CU, JOB_CU,
 //! SL_*) count nothing here: used 0, quota the largest a create accepts.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 
-use super::auth::Principal;
-use super::error::{ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, parse_query};
-use super::queue_pool_types::{QuotaResource, Quotas, ShowQuotaQuery, ShowQuotaResponse};
-use super::state::AppState;
+use crate::api::error::{ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{ProjectTarget, parse_query};
+use crate::api::quotas::types::{QuotaResource, Quotas, ShowQuotaQuery, ShowQuotaResponse};
+use crate::api::state::AppState;
 use crate::domain::ValidationError;
 
 /// The extension type of classic datasource connections (DLI.1028 when full).
@@ -52,30 +53,24 @@ fn resource(kind: &str, quota: u64, used: u64) -> QuotaResource {
     tag = "queues",
     summary = "The project's quotas: DLI's types and dsconn's own caps (DSCONN_*)",
     params(ProjectPath, ShowQuotaQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The quotas", body = ShowQuotaResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The quotas", body = ShowQuotaResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ShowQuotaResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ShowQuotaQuery = parse_query(query.as_deref().unwrap_or_default())?;
     let usage = state.store.project_usage(&project).await?;
     let mut resources = vec![
         resource(
             "QUEUE",
-            u64::from(super::queues::MAX_QUEUES_PER_PROJECT),
+            u64::from(crate::api::queues::MAX_QUEUES_PER_PROJECT),
             usage.queues,
         ),
         resource(
             "ELASTIC_RESOURCE_POOL",
-            u64::from(super::pools::MAX_POOLS_PER_PROJECT),
+            u64::from(crate::api::pools::MAX_POOLS_PER_PROJECT),
             usage.pools,
         ),
         resource(
@@ -85,12 +80,12 @@ pub async fn show(
         ),
         resource(
             ENHANCED_CONNECTION_TYPE,
-            u64::from(super::enhanced::MAX_CONNECTIONS_PER_PROJECT),
+            u64::from(crate::api::enhanced::MAX_CONNECTIONS_PER_PROJECT),
             usage.enhanced_connections,
         ),
         resource(
             AUTH_INFO_TYPE,
-            u64::from(super::auth_infos::MAX_AUTH_INFOS_PER_PROJECT),
+            u64::from(crate::api::auth_infos::MAX_AUTH_INFOS_PER_PROJECT),
             usage.auth_infos,
         ),
     ];

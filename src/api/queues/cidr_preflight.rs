@@ -10,8 +10,8 @@
 use ipnet::{IpNet, Ipv4Net};
 use serde_json::Value;
 
-use super::error::{ApiError, ApiResult};
-use super::state::AppState;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::state::AppState;
 use crate::domain::{
     ComputeNetwork, DEFAULT_COMPUTE_CIDR, PeerNetwork, ProjectId, QueueName, first_overlap,
     reserved_overlap,
@@ -276,7 +276,7 @@ pub async fn check_queue_cidr_change(
         return Ok(());
     };
     let query = EnhancedListQuery {
-        limit: super::enhanced::MAX_CONNECTIONS_PER_PROJECT,
+        limit: crate::api::enhanced::MAX_CONNECTIONS_PER_PROJECT,
         ..EnhancedListQuery::default()
     };
     let compute = [ComputeNetwork {

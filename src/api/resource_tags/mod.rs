@@ -4,23 +4,26 @@
 //! Tags follow the rules of a classic connection's tags ([`crate::domain::Tag`]); only
 //! the owner project may read or change them.
 
+pub mod types;
+
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::sharing::{connection_not_exist, owned_live_connection};
-use super::sharing_types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
+use crate::api::resource_tags::types::{
     MatchInput, ProjectTagsResponse, ResourceCountResponse, ResourceFilterRequest,
     ResourceFilterResponse, ResourceTagInput, ResourceTagsRequest, ResourceTagsResponse,
     TagPageQuery, TagValuesInput, TagWithValues, TaggedResource,
 };
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::sharing::{connection_not_exist, owned_live_connection};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
+use crate::api::types::key_value_pairs;
 use crate::domain::{ProjectId, Tag, Tags, ValidationError, now_millis};
 use crate::store::enhanced_sharing::{TagChange, TaggedConnection, TagsOutcome};
 
@@ -105,20 +108,11 @@ fn count(items: usize) -> u64 {
 
 fn tags_to_set(body: &ResourceTagsRequest) -> Result<Vec<Tag>, ValidationError> {
     let inputs = request_tags(body)?;
-    let pairs =
+    let pairs = key_value_pairs(
         inputs
             .iter()
-            .enumerate()
-            .map(|(index, tag)| {
-                let key = tag.key.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].key is required"))
-                })?;
-                let value = tag.value.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].value is required"))
-                })?;
-                Ok((key, value))
-            })
-            .collect::<Result<Vec<_>, ValidationError>>()?;
+            .map(|tag| (tag.key.as_ref(), tag.value.as_ref())),
+    )?;
     Ok(Tags::parse(&pairs)?.as_slice().to_vec())
 }
 
@@ -153,10 +147,7 @@ fn request_tags(body: &ResourceTagsRequest) -> Result<&[ResourceTagInput], Valid
 
 /// What T1 and T2 answer.
 fn done() -> Json<SuccessResponse> {
-    Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    })
+    Json(SuccessResponse::ok())
 }
 
 async fn change(
@@ -193,11 +184,7 @@ async fn change(
     summary = "Add tags to an enhanced connection (a key already there gets the new value)",
     params(ProjectPath, ResourceTypePath, ResourceIdPath),
     request_body(content = ResourceTagsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Tags set", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Tags set", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn batch_create(
     State(state): State<AppState>,
@@ -218,11 +205,7 @@ pub async fn batch_create(
     summary = "Remove tags of an enhanced connection by key (keys it does not have are ignored)",
     params(ProjectPath, ResourceTypePath, ResourceIdPath),
     request_body(content = ResourceTagsRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Tags removed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Tags removed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn batch_delete(
     State(state): State<AppState>,
@@ -242,11 +225,7 @@ pub async fn batch_delete(
     tag = "tags",
     summary = "The tags of an enhanced connection",
     params(ProjectPath, ResourceTypePath, ResourceIdPath, TagPageQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The tags", body = ResourceTagsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The tags", body = ResourceTagsResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -297,19 +276,16 @@ fn keys_with_values(connections: &[TaggedConnection]) -> Vec<TagWithValues> {
     tag = "tags",
     summary = "Every tag key of the project's live enhanced connections, with its values",
     params(ProjectPath, ResourceTypePath, TagPageQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The keys and values", body = ProjectTagsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The keys and values", body = ProjectTagsResponse), ErrorResponses),
 )]
 pub async fn list_project_tags(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, resource_type)): DliPath<(String, String)>,
+    NamedTarget {
+        project: owner,
+        name: resource_type,
+    }: NamedTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ProjectTagsResponse>> {
-    let owner = principal.authorize(&project)?;
     check_resource_type(&resource_type)?;
     let (limit, offset) = page(query.as_deref())?;
     let keys = keys_with_values(&state.store.tagged_connections(&owner).await?);
@@ -430,11 +406,7 @@ async fn filtered(
     summary = "The project's live enhanced connections whose tags (and name) match",
     params(ProjectPath, ResourceTypePath, TagPageQuery),
     request_body(content = ResourceFilterRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "A page of the matching connections", body = ResourceFilterResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "A page of the matching connections", body = ResourceFilterResponse), ErrorResponses),
 )]
 pub async fn filter(
     State(state): State<AppState>,
@@ -470,11 +442,7 @@ pub async fn filter(
     summary = "How many of the project's live enhanced connections match",
     params(ProjectPath, ResourceTypePath),
     request_body(content = ResourceFilterRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The count", body = ResourceCountResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The count", body = ResourceCountResponse), ErrorResponses),
 )]
 pub async fn count_filtered(
     State(state): State<AppState>,

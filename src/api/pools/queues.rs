@@ -7,24 +7,21 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::pools::{PoolPath, parse_count};
-use super::queue_changes::{change_named, changeable_queue};
-use super::queue_pool_types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
+use crate::api::pools::types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
     QueueScalingPolicy, UpdatePoolQueueRequest, UpdatePoolRequest,
 };
-use super::queues::{OWNER, QueuePath, any_char, integer, present, string_map, text};
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::pools::{PoolPath, parse_page};
+use crate::api::queues::changes::{change_named, changeable_queue};
+use crate::api::queues::{OWNER, QueuePath, any_char, integer, present, string_map, text};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, ValidationError};
 use crate::store::{NamedTable, PoolRecord};
-
-/// Most pool queues one list page holds (and the default page size).
-const MAX_PAGE_SIZE: usize = 100;
 
 /// Most scaling policies of one queue.
 const MAX_POLICIES: usize = 24;
@@ -156,29 +153,19 @@ fn stored_policies(attributes: &Map<String, Value>) -> Vec<QueueScalingPolicy> {
     tag = "queues",
     summary = "List a pool's queues with their scaling policies, by name",
     params(ProjectPath, PoolPath, ListPoolQueuesQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The pool's queues", body = ListPoolQueuesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The pool's queues", body = ListPoolQueuesResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, pool)): DliPath<(String, String)>,
+    NamedTarget {
+        project,
+        name: pool,
+    }: NamedTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListPoolQueuesResponse>> {
-    let project = principal.authorize(&project)?;
     let pool = path_pool(&pool)?;
     let query: ListPoolQueuesQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = parse_count(
-        "limit",
-        query.limit.as_deref(),
-        1,
-        MAX_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    )?;
-    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
+    let (limit, offset) = parse_page(query.limit.as_deref(), query.offset.as_deref())?;
     let wanted = query
         .queue_name
         .as_deref()
@@ -235,19 +222,16 @@ pub async fn list(
     summary = "Move a queue that is in no pool into this pool",
     params(ProjectPath, PoolPath),
     request_body(content = AssociatePoolQueueRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Moved", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Moved", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn associate(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, pool)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name: pool,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let pool = path_pool(&pool)?;
     let body: AssociatePoolQueueRequest = body.parse()?;
     let raw = match present(&body.queue_name) {
@@ -299,10 +283,7 @@ pub async fn associate(
     )
     .await?;
     tracing::info!(project.id = %project, queue = queue.as_str(), pool = pool.as_str(), "queue moved into pool");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `PUT /v3/{project_id}/elastic-resource-pools/{pool}/queues/{queue}`
@@ -314,11 +295,7 @@ pub async fn associate(
     summary = "Replace the scaling policies of a queue in this pool (stored and echoed)",
     params(ProjectPath, PoolPath, QueuePath),
     request_body(content = UpdatePoolQueueRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Replaced", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Replaced", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update_policies(
     State(state): State<AppState>,
@@ -360,10 +337,7 @@ pub async fn update_policies(
     )
     .await?;
     tracing::info!(project.id = %project, queue = queue.as_str(), pool = pool.as_str(), policies = policies.len(), "queue scaling policies replaced");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `PUT /v3/{project_id}/elastic-resource-pools/{pool}`
@@ -375,19 +349,16 @@ pub async fn update_policies(
     summary = "Change a pool's description, CU range or label (stored and echoed)",
     params(ProjectPath, PoolPath),
     request_body(content = UpdatePoolRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Changed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Changed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update_pool(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, pool)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name: pool,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let pool = path_pool(&pool)?;
     let body: UpdatePoolRequest = body.parse_or_empty()?;
     let cu = |field: &str, value: &Option<Value>| {
@@ -440,10 +411,7 @@ pub async fn update_pool(
     )
     .await?;
     tracing::info!(project.id = %project, pool = pool.as_str(), "elastic resource pool updated");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 #[cfg(test)]

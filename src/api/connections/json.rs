@@ -7,11 +7,11 @@
 //! [`ListConnectionsResponse`] (the wire types, which the OpenAPI document and the
 //! clients use) with serde_json; the tests below hold the two to each other.
 //!
-//! [`ConnectionResponse`]: super::types::ConnectionResponse
-//! [`ListConnectionsResponse`]: super::types::ListConnectionsResponse
+//! [`ConnectionResponse`]: crate::api::connections::types::ConnectionResponse
+//! [`ListConnectionsResponse`]: crate::api::connections::types::ListConnectionsResponse
 
-use super::error::{ApiError, ApiResult};
-use super::types::EndpointCheck;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::types::EndpointCheck;
 use crate::domain::{FailureReason, Reachability};
 use crate::probe::shorten;
 use crate::store::{ConnectionRecord, QueueBinding};
@@ -122,7 +122,7 @@ impl Writer {
         Ok(())
     }
 
-    /// One entry of `available_queue_info`, fields in [`super::types::QueueInfo`] order.
+    /// One entry of `available_queue_info`, fields in [`crate::api::connections::types::QueueInfo`] order.
     fn queue_info(&mut self, binding: &QueueBinding) -> ApiResult<()> {
         let status = binding.status;
         self.raw("{");
@@ -159,7 +159,7 @@ impl Writer {
         Ok(())
     }
 
-    /// A connection, fields in [`super::types::ConnectionResponse`] order; `shown` adds
+    /// A connection, fields in [`crate::api::connections::types::ConnectionResponse`] order; `shown` adds
     /// show's per-address results.
     fn connection(
         &mut self,
@@ -286,7 +286,7 @@ pub(super) fn show_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::types::{ConnectionResponse, ListConnectionsResponse, QueueInfo};
+    use crate::api::connections::types::{ConnectionResponse, ListConnectionsResponse, QueueInfo};
     use crate::domain::{BindingStatus, ConnectionId, ConnectionState, Service, Tag};
     use crate::store::StoredTags;
 

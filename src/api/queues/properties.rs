@@ -2,26 +2,28 @@
 //! properties`, with DLI's keys. They live in the queue's stored `properties` (the same
 //! object CreateQueue's `properties` fills) as strings; nothing reads them here.
 //! `network.cidrInVpc` is the queue's CIDR under another name: setting it is a CIDR change
-//! with its rules ([`super::queue_changes::set_queue_cidr`]). It is not listed: DLI's list
+//! with its rules ([`crate::api::queues::changes::set_queue_cidr`]). It is not listed: DLI's list
 //! has no such key (ListQueues answers the queue's `cidr_in_vpc`).
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::pools::parse_count;
-use super::queue_changes::{change_named, changeable_queue, parse_queue_cidr, set_queue_cidr};
-use super::queue_pool_types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
+use crate::api::pools::parse_page;
+use crate::api::queues::changes::{
+    change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
+};
+use crate::api::queues::types::{
     DeleteQueuePropertiesRequest, ListQueuePropertiesQuery, ListQueuePropertiesResponse,
     PutQueuePropertiesRequest, QueueProperty,
 };
-use super::queues::{QueuePath, path_queue, present};
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::queues::{QueuePath, path_queue, present};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::ValidationError;
 use crate::store::NamedTable;
 
@@ -40,9 +42,6 @@ const FLAG_KEYS: [&str; 2] = [
     "computeEngine.spark.nativeEnabled",
     "job.saveJobResultToJobBucket",
 ];
-
-/// Most properties one list page holds (and the default page size).
-const MAX_PAGE_SIZE: usize = 100;
 
 /// One property's value as stored (a string), or why not.
 fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
@@ -91,29 +90,16 @@ fn property_value(key: &str, value: &Value) -> Result<String, ValidationError> {
     tag = "queues",
     summary = "List a queue's properties",
     params(ProjectPath, QueuePath, ListQueuePropertiesQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The properties", body = ListQueuePropertiesResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The properties", body = ListQueuePropertiesResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListQueuePropertiesResponse>> {
-    let project = principal.authorize(&project)?;
     let name = path_queue(&name)?;
     let query: ListQueuePropertiesQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = parse_count(
-        "limit",
-        query.limit.as_deref(),
-        1,
-        MAX_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    )?;
-    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
+    let (limit, offset) = parse_page(query.limit.as_deref(), query.offset.as_deref())?;
     let mut properties = Vec::new();
     if !state.settings.declared_queues.contains(&name) {
         let queue = state
@@ -190,10 +176,7 @@ async fn put(
     )
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), "queue properties set");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `PUT /v3/{project_id}/queues/{queue_name}/properties`
@@ -205,11 +188,7 @@ async fn put(
     summary = "Set queue properties (the given keys; others are kept)",
     params(ProjectPath, QueuePath),
     request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Set", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -220,28 +199,24 @@ pub async fn update(
     put(state, principal, project, name, body).await
 }
 
-/// `POST /v3/{project_id}/queues/{queue_name}/properties`
-#[utoipa::path(
-    post,
-    path = "/v3/{project_id}/queues/{queue_name}/properties",
-    operation_id = "CreateQueueProperty",
-    tag = "queues",
-    summary = "Set queue properties (as PUT)",
-    params(ProjectPath, QueuePath),
-    request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Set", body = SuccessResponse),
-        ErrorResponses,
-    ),
-)]
-pub async fn create(
-    State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
-) -> ApiResult<Json<SuccessResponse>> {
-    put(state, principal, project, name, body).await
+twin! {
+    /// `POST /v3/{project_id}/queues/{queue_name}/properties`
+    #[utoipa::path(
+        post,
+        path = "/v3/{project_id}/queues/{queue_name}/properties",
+        operation_id = "CreateQueueProperty",
+        tag = "queues",
+        summary = "Set queue properties (as PUT)",
+        params(ProjectPath, QueuePath),
+        request_body(content = PutQueuePropertiesRequest, content_type = "application/json"),
+        responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
+    )]
+    pub async fn create = update(
+        state: State<AppState>,
+        principal: Principal,
+        path: DliPath<(String, String)>,
+        body: JsonBody,
+    ) -> ApiResult<Json<SuccessResponse>>;
 }
 
 /// `DELETE /v3/{project_id}/queues/{queue_name}/properties`
@@ -253,19 +228,16 @@ pub async fn create(
     summary = "Remove queue properties by key (unset ones are ignored)",
     params(ProjectPath, QueuePath),
     request_body(content = DeleteQueuePropertiesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Removed", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Removed", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
-    body: JsonBody,
+    NamedRequest {
+        project,
+        name,
+        body,
+    }: NamedRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let name = changeable_queue(&state, &name)?;
     let body: DeleteQueuePropertiesRequest = body.parse()?;
     let keys: Vec<String> = present(&body.keys)
@@ -299,8 +271,5 @@ pub async fn delete(
     )
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), keys = keys.len(), "queue properties removed");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

@@ -1,15 +1,17 @@
 //! The service's own endpoints: who the caller is, liveness, readiness, metrics.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Principal;
-use super::error::{ApiError, CallerErrorResponses, ServiceErrorResponses};
-use super::state::AppState;
-use super::types::{
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, CallerErrorResponses, ServiceErrorResponses};
+use crate::api::service::types::{
     HealthResponse, HealthStatus, PrincipalKind, ReadyResponse, ReadyStatus, WhoamiResponse,
 };
+use crate::api::state::AppState;
 use crate::domain::ProjectScope;
 
 /// Who the caller is and which projects it may use: for consoles and CLIs to offer a
@@ -20,14 +22,10 @@ use crate::domain::ProjectScope;
     operation_id = "Whoami",
     tag = "service",
     summary = "The caller's identity and the projects it may use",
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The caller", body = WhoamiResponse),
-        CallerErrorResponses,
-    ),
+    responses((status = 200, description = "The caller", body = WhoamiResponse), CallerErrorResponses),
 )]
 pub async fn whoami(principal: Principal) -> Json<WhoamiResponse> {
-    use super::auth::PrincipalKind as Authenticated;
+    use crate::api::auth::PrincipalKind as Authenticated;
     let (kind, id) = match &principal.kind {
         Authenticated::Anonymous => (PrincipalKind::Anonymous, None),
         Authenticated::AccessKey(access_key) => {
@@ -104,10 +102,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     operation_id = "Readyz",
     tag = "service",
     summary = "Readiness: the store answers and its migrations are this build's; no credentials needed",
-    responses(
-        (status = 200, description = "Ready", body = ReadyResponse),
-        ServiceErrorResponses,
-    ),
+    responses((status = 200, description = "Ready", body = ReadyResponse), ServiceErrorResponses),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>, ApiError> {
     state.store.ping().await.map_err(|error| {
@@ -126,10 +121,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<ReadyResponse>
     operation_id = "Healthz",
     tag = "service",
     summary = "Liveness: the process answers; no credentials needed",
-    responses(
-        (status = 200, description = "Alive", body = HealthResponse),
-        ServiceErrorResponses,
-    ),
+    responses((status = 200, description = "Alive", body = HealthResponse), ServiceErrorResponses),
 )]
 pub async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse {

@@ -2,14 +2,17 @@
 //! in the background, and unbind them. Binding spends one unit of the project's check
 //! budget per queue.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::State;
 
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::{ConnectionPath, ProjectPath};
-use super::extract::{ConnectionTarget, JsonBody};
-use super::state::AppState;
-use super::types::{QueuesRequest, SuccessResponse};
+use crate::api::bindings::types::QueuesRequest;
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::{ConnectionPath, ProjectPath};
+use crate::api::extract::{ConnectionTarget, JsonBody};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ConnectionId, QueueName, now_millis};
 use crate::store::BindingOutcome;
 
@@ -44,11 +47,7 @@ fn binding_outcome(outcome: BindingOutcome, id: ConnectionId) -> ApiResult<usize
     summary = "Bind queues to a connection; each binding is checked in the background",
     params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "`associated N queue(s)`, N counting the new bindings", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`associated N queue(s)`, N counting the new bindings", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn associate(
     State(state): State<AppState>,
@@ -56,7 +55,7 @@ pub async fn associate(
     body: JsonBody,
 ) -> ApiResult<Json<SuccessResponse>> {
     let queues = queues_required(&body.parse()?)?;
-    super::queue_lookup::require_existing(&state, &project, &queues).await?;
+    crate::api::queue_lookup::require_existing(&state, &project, &queues).await?;
     state.checks.budget.spend(
         project.as_str(),
         u32::try_from(queues.len()).unwrap_or(u32::MAX),
@@ -74,10 +73,9 @@ pub async fn associate(
     let added = binding_outcome(outcome, id)?;
     state.work_arrived();
     tracing::info!(connection.id = %id, added, "queues associated");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!("associated {added} queue(s)"),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "associated {added} queue(s)"
+    ))))
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/disassociate-queue`
@@ -89,11 +87,7 @@ pub async fn associate(
     summary = "Unbind queues from a connection",
     params(ProjectPath, ConnectionPath),
     request_body(content = QueuesRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "`disassociated N queue(s)`, N counting the removed bindings", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "`disassociated N queue(s)`, N counting the removed bindings", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn disassociate(
     State(state): State<AppState>,
@@ -107,8 +101,7 @@ pub async fn disassociate(
         .await?;
     let removed = binding_outcome(outcome, id)?;
     tracing::info!(connection.id = %id, removed, "queues disassociated");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: format!("disassociated {removed} queue(s)"),
-    }))
+    Ok(Json(SuccessResponse::new(format!(
+        "disassociated {removed} queue(s)"
+    ))))
 }

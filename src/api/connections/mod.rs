@@ -1,23 +1,26 @@
 //! The four DLI operations on classic datasource connections.
 
+mod json;
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::auth::Principal;
-use super::bindings::parse_queues;
-use super::checks::endpoint_checks;
-use super::connection_json;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::{ConnectionPath, ProjectPath};
-use super::extract::{ConnectionTarget, DliPath, JsonBody, parse_query};
-use super::state::AppState;
-use super::types::{
+use crate::api::bindings::parse_queues;
+use crate::api::checks::endpoint_checks;
+use crate::api::connections::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
-    ListConnectionsResponse, SuccessResponse,
+    ListConnectionsResponse,
 };
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::{ConnectionPath, ProjectPath};
+use crate::api::extract::{ConnectionTarget, ProjectRequest, ProjectTarget, parse_query};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
+use crate::api::types::key_value_pairs;
 use crate::domain::{
     ConnectionId, ConnectionName, ConnectionState, EndpointList, NetworkRef, ProjectId, Service,
     TagFilter, Tags, ValidationError, now_millis,
@@ -51,21 +54,12 @@ fn validate_create(
     let network_id = NetworkRef::parse("network_id", required("network_id", &body.network_id)?)?;
     let url = required("url", &body.url)?;
     EndpointList::parse(url, service)?;
-    let tag_pairs =
+    let tag_pairs = key_value_pairs(
         body.tags
             .iter()
             .flatten()
-            .enumerate()
-            .map(|(index, tag)| {
-                let key = tag.key.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].key is required"))
-                })?;
-                let value = tag.value.clone().ok_or_else(|| {
-                    ValidationError::new(format!("tags[{index}].value is required"))
-                })?;
-                Ok((key, value))
-            })
-            .collect::<Result<Vec<_>, ValidationError>>()?;
+            .map(|tag| (tag.key.as_ref(), tag.value.as_ref())),
+    )?;
     let tags = Tags::parse(&tag_pairs)?;
     let queues = parse_queues(body.queues.as_ref())?;
     Ok(NewConnection {
@@ -92,7 +86,6 @@ fn validate_create(
     summary = "Create a connection; its check runs in the background",
     params(ProjectPath),
     request_body(content = CreateConnectionRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 201, description = "Created, in state CREATING. An identical create retried \
             within 10 minutes answers the existing connection's id.",
@@ -111,14 +104,11 @@ fn validate_create(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
-    let project = principal.authorize(&project)?;
     let body: CreateConnectionRequest = body.parse()?;
     let new = validate_create(project, &body, &state.settings.declared_queues)?;
-    super::queues::require_existing(&state, &new.project_id, &new.queues).await?;
+    crate::api::queues::require_existing(&state, &new.project_id, &new.queues).await?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     // A refused create may be the retry of one whose answer the client lost: that one
     // took the place (and the budget) this retry would need, so it is answered first.
@@ -265,7 +255,6 @@ fn parse_list_query(query: &ListConnectionsQuery) -> Result<ListQuery, Validatio
     tag = "connections",
     summary = "List the project's connections, DELETED ones included until purged",
     params(ProjectPath, ListConnectionsQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "The matching connections, newest first unless `order=asc`",
             body = ListConnectionsResponse),
@@ -274,11 +263,9 @@ fn parse_list_query(query: &ListConnectionsQuery) -> Result<ListQuery, Validatio
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let project = principal.authorize(&project)?;
     let raw_query = query.unwrap_or_default();
     let key = format!("list?{raw_query}");
     let body = state
@@ -287,7 +274,7 @@ pub async fn list(
             let query: ListConnectionsQuery = parse_query(&raw_query)?;
             let query = parse_list_query(&query)?;
             let page = state.store.list_connections(&project, &query).await?;
-            connection_json::list_answer(page.total, &page.connections).map(Bytes::from)
+            json::list_answer(page.total, &page.connections).map(Bytes::from)
         })
         .await?;
     Ok(json_bytes(body))
@@ -310,11 +297,7 @@ fn json_bytes(body: Bytes) -> Response {
     tag = "connections",
     summary = "Show one connection with its last check's per-address results",
     params(ProjectPath, ConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The connection, with `endpoints`", body = ConnectionResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -336,7 +319,7 @@ pub async fn show(
                 .and_then(|json| serde_json::from_str(json).ok())
                 .unwrap_or_default();
             let endpoints = endpoint_checks(&report);
-            connection_json::show_answer(&record, &endpoints, report.not_checked).map(Bytes::from)
+            json::show_answer(&record, &endpoints, report.not_checked).map(Bytes::from)
         })
         .await?;
     Ok(json_bytes(body))
@@ -350,7 +333,6 @@ pub async fn show(
     tag = "connections",
     summary = "Delete a connection that is not CREATING; deleting a DELETED one succeeds",
     params(ProjectPath, ConnectionPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
     responses(
         (status = 200, description = "Deleted: `{\"is_success\": true, \"message\": \"Deleted\"}`",
             body = SuccessResponse),
@@ -368,10 +350,7 @@ pub async fn delete(
     {
         DeleteOutcome::Deleted | DeleteOutcome::AlreadyDeleted => {
             tracing::info!(connection.id = %id, project.id = %project, "connection deleted");
-            Ok(Json(SuccessResponse {
-                is_success: true,
-                message: "Deleted".into(),
-            }))
+            Ok(Json(SuccessResponse::new("Deleted")))
         }
         DeleteOutcome::StillCreating => Err(ApiError::StateConflict(format!(
             "connection {id} is still CREATING; wait until it is ACTIVE or FAILED, then delete it"

@@ -2,20 +2,22 @@
 //! its fields are validated, stored and echoed. A pool bound to a live enhanced
 //! connection cannot be deleted (DLI.0007), as a bound queue cannot.
 
+pub mod queues;
+pub mod types;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::error::{ApiError, ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody, parse_query};
-use super::queues::{OWNER, any_char, id_char, integer, present, string_map, tags, text};
-use super::state::AppState;
-use super::types::{
+use crate::api::error::{ApiError, ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
+use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
-    SuccessResponse,
 };
+use crate::api::queues::{OWNER, any_char, id_char, integer, present, string_map, tags, text};
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, Tag, TagFilter, ValidationError, now_millis};
 use crate::store::{CreateNamedOutcome, DeleteNamedOutcome, NewPool, PoolRecord};
 
@@ -25,7 +27,8 @@ pub const MAX_POOLS_PER_PROJECT: u32 = 1000;
 /// The VPC range a pool answers when created without one (DLI's default).
 const DEFAULT_CIDR: &str = "172.16.0.0/12";
 
-/// The most pools one list page holds (and the default page size).
+/// The most pools, pool queues or queue properties one list page holds (and the default
+/// page size).
 const MAX_PAGE_SIZE: usize = 100;
 
 /// `elastic_resource_pool_name` path parameter.
@@ -186,19 +189,12 @@ fn pool_item(record: PoolRecord, queues: Vec<String>) -> PoolItem {
     summary = "Create an elastic resource pool (its DLI fields are stored and echoed)",
     params(ProjectPath),
     request_body(content = CreatePoolRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Created", body = CreatePoolResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Created", body = CreatePoolResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<Json<CreatePoolResponse>> {
-    let project = principal.authorize(&project)?;
     let new = validate_create(project, &body.parse()?)?;
     match state.store.create_pool(&new, MAX_POOLS_PER_PROJECT).await? {
         CreateNamedOutcome::Created => {}
@@ -247,6 +243,18 @@ pub(super) fn parse_count(
     }
 }
 
+/// A list page's `limit` (1 to [`MAX_PAGE_SIZE`], all of it by default) and `offset` (0
+/// by default), as the lists of pools, of a pool's queues and of a queue's properties
+/// read them.
+pub(super) fn parse_page(
+    limit: Option<&str>,
+    offset: Option<&str>,
+) -> Result<(usize, usize), ValidationError> {
+    let limit = parse_count("limit", limit, 1, MAX_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let offset = parse_count("offset", offset, 0, u32::MAX as usize, 0)?;
+    Ok((limit, offset))
+}
+
 /// `GET /v3/{project_id}/elastic-resource-pools`
 #[utoipa::path(
     get,
@@ -255,28 +263,15 @@ pub(super) fn parse_count(
     tag = "queues",
     summary = "List the project's elastic resource pools, by name",
     params(ProjectPath, ListPoolsQuery),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The matching pools", body = ListPoolsResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The matching pools", body = ListPoolsResponse), ErrorResponses),
 )]
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<ListPoolsResponse>> {
-    let project = principal.authorize(&project)?;
     let query: ListPoolsQuery = parse_query(query.as_deref().unwrap_or_default())?;
-    let limit = parse_count(
-        "limit",
-        query.limit.as_deref(),
-        1,
-        MAX_PAGE_SIZE,
-        MAX_PAGE_SIZE,
-    )?;
-    let offset = parse_count("offset", query.offset.as_deref(), 0, u32::MAX as usize, 0)?;
+    let (limit, offset) = parse_page(query.limit.as_deref(), query.offset.as_deref())?;
     let tags = TagFilter::parse(query.tags.as_deref().unwrap_or_default())?;
     let name = query.name.as_deref().map(str::to_ascii_lowercase);
     let pools = state.store.list_pools(&project).await?;
@@ -326,18 +321,12 @@ pub async fn list(
     tag = "queues",
     summary = "Delete an elastic resource pool",
     params(ProjectPath, PoolPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Deleted", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Deleted", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath((project, name)): DliPath<(String, String)>,
+    NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     // A name that cannot be a pool's names no pool.
     let pool = QueueName::parse(&name)
         .map_err(|_| ApiError::PoolNotFound(name.chars().take(128).collect()))?;
@@ -355,8 +344,5 @@ pub async fn delete(
         }
     }
     tracing::info!(project.id = %project, pool = pool.as_str(), "elastic resource pool deleted");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }

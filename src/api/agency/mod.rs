@@ -3,18 +3,19 @@
 //! roles are stored and echoed only, which lets `huaweicloud_dli_agency` (create, read,
 //! update, and delete as `{"roles": []}`) be applied.
 
+pub mod types;
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
-use super::auth::Principal;
-use super::error::{ApiResult, ErrorResponses};
-use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody};
-use super::queue_pool_types::{CreateAgencyRequest, ShowAgencyResponse};
-use super::queues::present;
-use super::state::AppState;
-use super::types::SuccessResponse;
+use crate::api::agency::types::{CreateAgencyRequest, ShowAgencyResponse};
+use crate::api::error::{ApiResult, ErrorResponses};
+use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{ProjectRequest, ProjectTarget};
+use crate::api::queues::present;
+use crate::api::state::AppState;
+use crate::api::types::SuccessResponse;
 use crate::domain::{ValidationError, now_millis};
 
 /// Most roles one agency has.
@@ -64,19 +65,12 @@ fn parse_roles(value: Option<&Value>) -> Result<Vec<String>, ValidationError> {
     summary = "Set the roles of DLI's service agency (stored and echoed; `[]` removes them)",
     params(ProjectPath),
     request_body(content = CreateAgencyRequest, content_type = "application/json"),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "Set", body = SuccessResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "Set", body = SuccessResponse), ErrorResponses),
 )]
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
-    body: JsonBody,
+    ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let project = principal.authorize(&project)?;
     let body: CreateAgencyRequest = body.parse()?;
     let roles = parse_roles(present(&body.roles))?;
     let stored = state
@@ -84,10 +78,7 @@ pub async fn create(
         .put_agency(&project, &roles, now_millis())
         .await?;
     tracing::info!(project.id = %project, roles = stored.roles.len(), version = stored.version, "agency set");
-    Ok(Json(SuccessResponse {
-        is_success: true,
-        message: String::new(),
-    }))
+    Ok(Json(SuccessResponse::ok()))
 }
 
 /// `GET /v2/{project_id}/agency`
@@ -98,18 +89,12 @@ pub async fn create(
     tag = "queues",
     summary = "The roles of DLI's service agency (none before the first POST)",
     params(ProjectPath),
-    security(("auth_token" = []), ("aksk_signature" = [])),
-    responses(
-        (status = 200, description = "The agency", body = ShowAgencyResponse),
-        ErrorResponses,
-    ),
+    responses((status = 200, description = "The agency", body = ShowAgencyResponse), ErrorResponses),
 )]
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    DliPath(project): DliPath<String>,
+    ProjectTarget { project, .. }: ProjectTarget,
 ) -> ApiResult<Json<ShowAgencyResponse>> {
-    let project = principal.authorize(&project)?;
     let roles = state
         .store
         .get_agency(&project)
