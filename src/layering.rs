@@ -30,15 +30,16 @@ const LAYERS: &[(&str, u8)] = &[
     ("server", 5),
     // The check pipeline.
     ("check", 4),
-    // Server settings (they name the store's and the checks' flags) and issuing.
+    // Server settings (they name the store's and the checks' flags), issuing, and the
+    // read cache (it follows the store's commits).
     ("config", 3),
     ("issuing", 3),
+    ("read_cache", 3),
     // The checks themselves and the durable state.
     ("probe", 2),
     ("store", 2),
     // Pieces everything shares.
     ("telemetry", 1),
-    ("read_cache", 1),
     ("rate_limit", 1),
     ("credentials", 1),
     ("signing", 1),
@@ -391,11 +392,15 @@ fn path_tree(text: &str) -> Vec<Vec<String>> {
 fn in_pub_use(code: &str, at: usize) -> bool {
     let start = code[..at].rfind([';', '}', '{']).map_or(0, |i| i + 1);
     let statement = code[start..at].trim_start();
-    let statement = statement
-        .strip_prefix("pub(crate)")
-        .or_else(|| statement.strip_prefix("pub"))
-        .map(str::trim_start);
-    statement.is_some_and(|rest| rest.starts_with("use "))
+    let Some(rest) = statement.strip_prefix("pub") else {
+        return false;
+    };
+    // `pub`, `pub(crate)`, `pub(super)`, `pub(in path)`.
+    let rest = match rest.trim_start().strip_prefix('(') {
+        Some(inside) => inside.split_once(')').map_or("", |(_, after)| after),
+        None => rest,
+    };
+    rest.trim_start().starts_with("use ")
 }
 
 /// The file edges of the library: (from file, to file), by the rules in the module doc.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tracing::{Span, info_span};
 
 use super::checker::Charging;
-use super::stages::Stage;
+use super::stages::{SetupTarget, Target};
 use crate::domain::{ConnectionId, EndpointList, ProjectId, QueueWorkKind, Service};
 use crate::store::{PendingBinding, PendingCheck, QueueWork, SetupWork};
 
@@ -166,53 +166,6 @@ impl Purpose {
             | Purpose::RecheckBinding { queue, .. }
             | Purpose::QueueTest { queue, .. } => Some(queue.clone()),
             _ => None,
-        }
-    }
-}
-
-/// What a job checks, which decides its stages ([`Target::plan`]).
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// Endpoints to reach.
-    Endpoints {
-        /// None: TCP reachability only (a queue connection test).
-        service: Option<Service>,
-        /// The endpoints, or why the stored url no longer parses.
-        endpoints: Result<EndpointList, String>,
-    },
-    /// Hosts and routes a queue's (or pool's) side of an enhanced connection takes.
-    Setup(SetupTarget),
-}
-
-/// An enhanced connection's hosts and routes, as a binding's set-up judges them.
-#[derive(Debug, Clone, Default)]
-pub struct SetupTarget {
-    /// `(name, ip)` as stored: shared by every set-up of the connection a claim takes.
-    pub hosts: Arc<Vec<(String, String)>>,
-    /// The routes' CIDRs.
-    pub routes: Arc<Vec<String>>,
-}
-
-impl Target {
-    /// The url of a claimed piece of work (a connection's url, or a test's `host:port`
-    /// when there is no service) as endpoints to check.
-    pub fn endpoints(service: Option<Service>, url: &str) -> Self {
-        let endpoints = match service {
-            Some(service) => EndpointList::parse(url, service),
-            None => EndpointList::parse_address(url),
-        };
-        Target::Endpoints {
-            service,
-            endpoints: endpoints.map_err(|error| error.to_string()),
-        }
-    }
-
-    /// The stages it runs, in order: adding a stage is a change here and in
-    /// [`super::stages`], not at any caller.
-    pub fn plan(&self) -> &'static [Stage] {
-        match self {
-            Target::Endpoints { .. } => &[Stage::Endpoints, Stage::Probe],
-            Target::Setup(_) => &[Stage::Policy],
         }
     }
 }

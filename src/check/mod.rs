@@ -23,10 +23,13 @@ mod pipeline;
 mod stages;
 
 pub use checker::{Charging, CheckRequest, Checker, InProcess, NoProgress, Progress, extra_dials};
-pub use job::{Job, Place, Purpose, SetupTarget, Target};
+pub use job::{Job, Place, Purpose};
 pub use outcome::{Circumstances, Record, after_panic, check_result, outcome};
 pub use pipeline::{CheckPipeline, Finished, PipelineSettings};
-pub use stages::{Findings, Stage, StageInputs, StageReport, Verdict, run_stages, setup_verdict};
+pub use stages::{
+    Findings, SetupTarget, Stage, StageInputs, StageReport, Target, Verdict, run_stages,
+    setup_verdict,
+};
 
 /// What the pipeline changed, for whoever caches answers (the API's read cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use tracing::{Instrument, info, warn};
 
 use super::checker::{Checker, NoProgress, Progress};
 use super::hosts::SharedHostsFiles;
-use super::job::{Job, Place, Purpose, Target};
+use super::job::{Job, Place, Purpose};
 use super::outcome::{Circumstances, Record, outcome};
+use super::stages::Target;
 use super::stages::{Findings, Stage, StageInputs, StageReport, run_stages};
 use super::{Changed, OnChange};
 use crate::domain::{ConnectionId, ProjectId, now_millis};

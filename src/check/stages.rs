@@ -1,4 +1,4 @@
-//! The stages of a check and their runner. A [`super::Target`]'s plan is an ordered list
+//! The stages of a check and their runner. A [`Target`]'s plan is an ordered list
 //! of [`Stage`]s; [`run_stages`] runs them through a [`Checker`], one [`StageReport`]
 //! each, stopping at the first that fails (the rest are skipped). Store-free, so the
 //! server's pipeline and an agent run the same code. A new stage (TLS details, login,
@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::checker::{Charging, CheckRequest, Checker, Progress};
-use super::job::{SetupTarget, Target};
-use crate::domain::FailureReason;
+use crate::domain::{EndpointList, FailureReason, Service};
 use crate::probe::{CheckReport, HostsFile, OutboundPolicy};
 use crate::rate_limit::CheckRefusal;
 
@@ -224,4 +223,51 @@ pub fn setup_verdict<'a>(
             .map_err(|why| format!("route {cidr} leads nowhere checks may go: {why}"))?;
     }
     Ok(())
+}
+
+/// What a job checks, which decides its stages ([`Target::plan`]).
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Endpoints to reach.
+    Endpoints {
+        /// None: TCP reachability only (a queue connection test).
+        service: Option<Service>,
+        /// The endpoints, or why the stored url no longer parses.
+        endpoints: Result<EndpointList, String>,
+    },
+    /// Hosts and routes a queue's (or pool's) side of an enhanced connection takes.
+    Setup(SetupTarget),
+}
+
+/// An enhanced connection's hosts and routes, as a binding's set-up judges them.
+#[derive(Debug, Clone, Default)]
+pub struct SetupTarget {
+    /// `(name, ip)` as stored: shared by every set-up of the connection a claim takes.
+    pub hosts: Arc<Vec<(String, String)>>,
+    /// The routes' CIDRs.
+    pub routes: Arc<Vec<String>>,
+}
+
+impl Target {
+    /// The url of a claimed piece of work (a connection's url, or a test's `host:port`
+    /// when there is no service) as endpoints to check.
+    pub fn endpoints(service: Option<Service>, url: &str) -> Self {
+        let endpoints = match service {
+            Some(service) => EndpointList::parse(url, service),
+            None => EndpointList::parse_address(url),
+        };
+        Target::Endpoints {
+            service,
+            endpoints: endpoints.map_err(|error| error.to_string()),
+        }
+    }
+
+    /// The stages it runs, in order: adding a stage is a change here and in
+    /// [`run_stages`], not at any caller.
+    pub fn plan(&self) -> &'static [Stage] {
+        match self {
+            Target::Endpoints { .. } => &[Stage::Endpoints, Stage::Probe],
+            Target::Setup(_) => &[Stage::Policy],
+        }
+    }
 }

@@ -252,11 +252,11 @@ macro_rules! impl_claims {
             use std::sync::LazyLock;
             use std::time::Duration;
 
-            use $crate::domain::ProjectId;
+            use $crate::domain::{ProjectId, QueueWorkKind};
             use $crate::store::Result;
             use $crate::store::queue_work::claims::{self as work, QueueClaims};
             use $crate::store::queue_work::{
-                BindingConnectivity, NewTask, QueueWork, QueueWorkKind, TaskRecord, TaskResult,
+                BindingConnectivity, NewTask, QueueWork, TaskRecord, TaskResult,
             };
             use $crate::store::shared::{Backend, Claim, Dialect};
 
