@@ -470,6 +470,14 @@ mod tests {
         }
     }
 
+    /// What `purpose` records when the server's check reached (or did not reach) the
+    /// test endpoints; with the report and endpoints it was given.
+    fn checked(purpose: &Purpose, reachable: bool) -> (Record, CheckReport, EndpointList) {
+        let (report, endpoints) = (report(reachable), endpoints());
+        let record = outcome(purpose, Ok(&report), &endpoints.normalized(), &at_server());
+        (record, report, endpoints)
+    }
+
     fn create() -> Purpose {
         Purpose::Create {
             id: id(),
@@ -495,17 +503,12 @@ mod tests {
 
     #[test]
     fn a_reachable_create_is_active_with_its_normalized_url_and_a_recheck_time() {
-        let (report, endpoints) = (report(true), endpoints());
+        let (record, report, endpoints) = checked(&create(), true);
         let Record::Check {
             id: written,
             owner,
             result,
-        } = outcome(
-            &create(),
-            Ok(&report),
-            &endpoints.normalized(),
-            &at_server(),
-        )
+        } = record
         else {
             panic!("a create records a check result");
         };
@@ -519,13 +522,8 @@ mod tests {
 
     #[test]
     fn an_unreachable_create_fails_with_the_summary_and_reason_and_no_url() {
-        let (report, endpoints) = (report(false), endpoints());
-        let Record::Check { result, .. } = outcome(
-            &create(),
-            Ok(&report),
-            &endpoints.normalized(),
-            &at_server(),
-        ) else {
+        let (record, report, endpoints) = checked(&create(), false);
+        let Record::Check { result, .. } = record else {
             panic!("a create records a check result");
         };
         assert_eq!(result.state, ConnectionState::Failed);
@@ -593,17 +591,12 @@ mod tests {
 
     #[test]
     fn a_recheck_records_connectivity_under_its_claim_and_reschedules() {
-        let (report, endpoints) = (report(false), endpoints());
+        let (record, report, _) = checked(&recheck(), false);
         let Record::Connectivity {
             id: written,
             owner,
             connectivity,
-        } = outcome(
-            &recheck(),
-            Ok(&report),
-            &endpoints.normalized(),
-            &at_server(),
-        )
+        } = record
         else {
             panic!("a re-check records connectivity");
         };
@@ -626,17 +619,12 @@ mod tests {
 
     #[test]
     fn a_test_records_connectivity_without_a_claim_or_schedule_and_a_definition_nothing() {
-        let (report, endpoints) = (report(true), endpoints());
+        let (record, report, endpoints) = checked(&Purpose::Test { id: id() }, true);
         let Record::Connectivity {
             owner,
             connectivity,
             ..
-        } = outcome(
-            &Purpose::Test { id: id() },
-            Ok(&report),
-            &endpoints.normalized(),
-            &at_server(),
-        )
+        } = record
         else {
             panic!("a test records connectivity");
         };
