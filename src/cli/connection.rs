@@ -10,7 +10,9 @@ use super::output::{
     ClientOutput, details_table, errln, local_time, message_start, or_dash, outln, percent,
     print_json, print_table, table, tag_pairs,
 };
-use super::remote::{CommonArgs, Explained, connect, delete_each, parse_tags, resolve_connection};
+use super::remote::{
+    CommonArgs, Explained, PageArgs, connect, delete_each, parse_tags, resolve_connection,
+};
 use super::wait::{WaitFor, report_final, settled_outcome, wait_until};
 use crate::api::connections::types::{ConnectionResponse, CreateConnectionRequest};
 use crate::client::ListFilter;
@@ -34,12 +36,8 @@ pub struct ListArgs {
     /// Only connections to this service.
     #[arg(long)]
     pub service: Option<String>,
-    /// At most this many connections.
-    #[arg(long)]
-    pub limit: Option<u32>,
-    /// Skip this many connections first.
-    #[arg(long)]
-    pub offset: Option<u32>,
+    #[command(flatten)]
+    pub page: PageArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -236,8 +234,8 @@ pub async fn list(args: ListArgs) -> Result<(), CliError> {
         states: args.states,
         name: args.name,
         service: args.service,
-        limit: args.limit,
-        offset: args.offset,
+        limit: args.page.limit,
+        offset: args.page.offset,
     };
     let answer = client.list(&filter).await.explained(&settings)?;
     match args.common.output {

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::exit::{self, CliError};
 use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table, tag_pairs};
 use super::output::{errln, outln};
-use super::remote::{CommonArgs, Explained, connect, delete_each, explain, the_one_named};
+use super::remote::{CommonArgs, Explained, PageArgs, connect, delete_each, explain, id_or_name};
 use crate::api::enhanced::types::{
     CreateEnhancedConnectionRequest, CreateEnhancedRouteRequest, EnhancedBindingsRequest,
     EnhancedConnection, EnhancedConnectionHost, EnhancedConnectionResource,
@@ -79,12 +79,8 @@ pub struct ListEnhancedArgs {
     /// connections have no tags, so this cannot be combined with `--status DELETED`.
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
-    /// At most this many (the server's default is 100; 0 means all).
-    #[arg(long)]
-    pub limit: Option<u32>,
-    /// Skip this many first.
-    #[arg(long)]
-    pub offset: Option<u32>,
+    #[command(flatten)]
+    pub page: PageArgs,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -203,29 +199,22 @@ async fn resolve(
     settings: &ClientSettings,
     raw: &str,
 ) -> Result<String, CliError> {
-    if uuid::Uuid::parse_str(raw).is_ok() {
-        return Ok(raw.to_owned());
-    }
-    let filter = EnhancedListFilter {
-        name: Some(raw.to_owned()),
-        limit: Some(0),
-        ..EnhancedListFilter::default()
-    };
-    let listed = client
-        .list_enhanced(&filter)
-        .await
-        .explained(settings)?
-        .value
-        .connections;
-    the_one_named(
-        raw,
-        settings,
-        "live enhanced connection",
-        listed
+    id_or_name(raw, settings, "live enhanced connection", || async {
+        let filter = EnhancedListFilter {
+            name: Some(raw.to_owned()),
+            limit: Some(0),
+            ..EnhancedListFilter::default()
+        };
+        let listed = client.list_enhanced(&filter).await.explained(settings)?;
+        Ok(listed
+            .value
+            .connections
             .iter()
             .filter(|connection| connection.name == raw)
-            .map(|connection| (connection.id.as_str(), connection.status.as_str())),
-    )
+            .map(|connection| (connection.id.clone(), connection.status.clone()))
+            .collect())
+    })
+    .await
 }
 
 pub async fn run(command: EnhancedCommand) -> Result<(), CliError> {
@@ -302,8 +291,8 @@ async fn list(args: ListEnhancedArgs) -> Result<(), CliError> {
         status: args.status,
         name: args.name,
         tags: args.tags,
-        limit: args.limit,
-        offset: args.offset,
+        limit: args.page.limit,
+        offset: args.page.offset,
     };
     let answer = client.list_enhanced(&filter).await.explained(&settings)?;
     if args.common.output == ClientOutput::Json {

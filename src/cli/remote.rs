@@ -30,6 +30,18 @@ pub(super) fn connect(args: &ConnectionArgs) -> Result<(Client, ClientSettings),
     Ok((client, settings))
 }
 
+/// `--limit` and `--offset` of a list.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// At most this many (for enhanced connections the server's default is 100; 0 means
+    /// all).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Skip this many first.
+    #[arg(long)]
+    pub offset: Option<u32>,
+}
+
 /// `.explained(&settings)?` on a client call: its error as advice and an exit code.
 pub(super) trait Explained<T> {
     fn explained(self, settings: &ClientSettings) -> Result<T, CliError>;
@@ -88,42 +100,64 @@ pub(super) async fn resolve_connection(
     settings: &ClientSettings,
     raw: &str,
 ) -> Result<String, CliError> {
+    id_or_name(raw, settings, "connection", || async {
+        let filter = ListFilter {
+            name: Some(raw.to_owned()),
+            ..ListFilter::default()
+        };
+        let listed = client.list(&filter).await.explained(settings)?.value;
+        let named: Vec<&ConnectionResponse> = listed
+            .connections
+            .iter()
+            .filter(|connection| connection.name == raw)
+            .collect();
+        let live: Vec<&ConnectionResponse> = named
+            .iter()
+            .copied()
+            .filter(|connection| connection.state != ConnectionState::Deleted)
+            .collect();
+        let candidates = if live.is_empty() { named } else { live };
+        Ok(candidates
+            .iter()
+            .map(|connection| {
+                (
+                    connection.connection_id.clone(),
+                    connection.state.to_string(),
+                )
+            })
+            .collect())
+    })
+    .await
+}
+
+/// `raw` itself when it is a UUID (an id), else the id of the one `(id, state)` that
+/// `named` lists for the name `raw`.
+pub(super) async fn id_or_name<Fut>(
+    raw: &str,
+    settings: &ClientSettings,
+    noun: &str,
+    named: impl FnOnce() -> Fut,
+) -> Result<String, CliError>
+where
+    Fut: std::future::Future<Output = Result<Vec<(String, String)>, CliError>>,
+{
     if uuid::Uuid::parse_str(raw).is_ok() {
         return Ok(raw.to_owned());
     }
-    let filter = ListFilter {
-        name: Some(raw.to_owned()),
-        ..ListFilter::default()
-    };
-    let listed = client
-        .list(&filter)
-        .await
-        .explained(settings)?
-        .value
-        .connections;
-    let named: Vec<&ConnectionResponse> = listed
-        .iter()
-        .filter(|connection| connection.name == raw)
-        .collect();
-    let live: Vec<&ConnectionResponse> = named
-        .iter()
-        .copied()
-        .filter(|connection| connection.state != ConnectionState::Deleted)
-        .collect();
-    let candidates = if live.is_empty() { named } else { live };
+    let candidates = named().await?;
     the_one_named(
         raw,
         settings,
-        "connection",
+        noun,
         candidates
             .iter()
-            .map(|connection| (connection.connection_id.as_str(), connection.state.as_str())),
+            .map(|(id, state)| (id.as_str(), state.as_str())),
     )
 }
 
 /// The id of the one candidate `(id, state)` that has the name `raw`; an error naming
 /// the project when there is none, listing the ids when there are several.
-pub(super) fn the_one_named<'a>(
+fn the_one_named<'a>(
     raw: &str,
     settings: &ClientSettings,
     noun: &str,
