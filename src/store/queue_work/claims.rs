@@ -408,9 +408,8 @@ macro_rules! impl_claims {
                         .server_claim_rows::<work::TestRow>(
                             work::ANY_TEST_DUE,
                             &SELECT,
-                            now,
+                            &claim,
                             online_since,
-                            claim.limit,
                         )
                         .await?
                     else {

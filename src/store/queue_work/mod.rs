@@ -75,15 +75,14 @@ macro_rules! impl_queue_work_store {
                     &self,
                     any_due: &str,
                     select: &str,
-                    now: i64,
+                    claim: &$crate::store::shared::Claim<'_>,
                     online_since: i64,
-                    limit: i64,
                 ) -> Result<Option<(sqlx::Transaction<'static, $db>, Vec<R>)>>
                 where
                     R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
                 {
                     let due = sqlx::query(any_due)
-                        .bind(now)
+                        .bind(claim.now)
                         .fetch_optional(self.reader())
                         .await?;
                     if due.is_none() {
@@ -91,9 +90,9 @@ macro_rules! impl_queue_work_store {
                     }
                     let mut transaction = self.begin_write().await?;
                     let rows: Vec<R> = sqlx::query_as(select)
-                        .bind(now)
+                        .bind(claim.now)
                         .bind(online_since)
-                        .bind(limit)
+                        .bind(claim.limit)
                         .fetch_all(&mut *transaction)
                         .await?;
                     Ok(Some((transaction, rows)))

@@ -268,9 +268,8 @@ macro_rules! impl_setups {
                         .server_claim_rows::<SetupRow>(
                             work::ANY_SETUP_DUE,
                             &SELECT,
-                            now,
+                            &claim,
                             online_since,
-                            claim.limit,
                         )
                         .await?
                     else {
