@@ -93,8 +93,12 @@ async fn run_writer<DB: Database>(
 {
     // Ends when the store, and with it the sender, is dropped.
     while let Some(first) = queue.recv().await {
-        let mut acks: Vec<Ack> = Vec::new();
-        let outcome = run_batch(&writer, begin, first, &mut queue, &mut acks).await;
+        let mut batch = Batch {
+            queue: &mut queue,
+            acks: Vec::new(),
+        };
+        let outcome = batch.run(&writer, begin, first).await;
+        let acks = batch.acks;
         let committed = outcome.map_err(|error| error.to_string());
         if let Err(error) = &committed {
             tracing::warn!(error = %error, writes = acks.len(), "a grouped commit failed");
@@ -105,58 +109,62 @@ async fn run_writer<DB: Database>(
     }
 }
 
-/// One transaction: `first`, then whatever is queued meanwhile, up to [`MAX_BATCH`].
-/// On any error the transaction is rolled back, so the writer is left usable.
-async fn run_batch<DB: Database>(
-    writer: &Pool<DB>,
-    begin: &'static str,
-    first: Job<DB>,
-    queue: &mut mpsc::Receiver<Job<DB>>,
-    acks: &mut Vec<Ack>,
-) -> std::result::Result<(), sqlx::Error>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
-    // A failed acquire drops `first`, whose caller then hears that nothing committed.
-    let mut pooled: PoolConnection<DB> = writer.acquire().await?;
-    let connection: &mut DB::Connection = &mut pooled;
-    (&mut *connection).execute(begin).await?;
-    let outcome = match run_jobs(&mut *connection, first, queue, acks).await {
-        Ok(()) => (&mut *connection).execute("COMMIT").await.map(|_| ()),
-        Err(error) => Err(error),
-    };
-    if outcome.is_err() {
-        // Best effort: the connection may already be outside a transaction.
-        let _ = (&mut *connection).execute("ROLLBACK").await;
-    }
-    outcome
+/// One grouped transaction being run: where more jobs come from, and the acks of the
+/// jobs taken so far (each told of the commit, or of its failure, once it is over).
+struct Batch<'q, DB: Database> {
+    queue: &'q mut mpsc::Receiver<Job<DB>>,
+    acks: Vec<Ack>,
 }
 
-async fn run_jobs<DB: Database>(
-    connection: &mut DB::Connection,
-    first: Job<DB>,
-    queue: &mut mpsc::Receiver<Job<DB>>,
-    acks: &mut Vec<Ack>,
-) -> std::result::Result<(), sqlx::Error>
+impl<DB: Database> Batch<'_, DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let mut next = Some(first);
-    while let Some(job) = next.take() {
-        (&mut *connection)
-            .execute("SAVEPOINT grouped_write")
-            .await?;
-        let (succeeded, ack) = job(&mut *connection).await;
-        acks.push(ack);
-        if !succeeded {
-            (&mut *connection)
-                .execute("ROLLBACK TO grouped_write")
-                .await?;
+    /// One transaction: `first`, then whatever is queued meanwhile, up to [`MAX_BATCH`].
+    /// On any error the transaction is rolled back, so the writer is left usable.
+    async fn run(
+        &mut self,
+        writer: &Pool<DB>,
+        begin: &'static str,
+        first: Job<DB>,
+    ) -> std::result::Result<(), sqlx::Error> {
+        // A failed acquire drops `first`, whose caller then hears that nothing committed.
+        let mut pooled: PoolConnection<DB> = writer.acquire().await?;
+        let connection: &mut DB::Connection = &mut pooled;
+        (&mut *connection).execute(begin).await?;
+        let outcome = match self.run_jobs(&mut *connection, first).await {
+            Ok(()) => (&mut *connection).execute("COMMIT").await.map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if outcome.is_err() {
+            // Best effort: the connection may already be outside a transaction.
+            let _ = (&mut *connection).execute("ROLLBACK").await;
         }
-        (&mut *connection).execute("RELEASE grouped_write").await?;
-        if acks.len() < MAX_BATCH {
-            next = queue.try_recv().ok();
-        }
+        outcome
     }
-    Ok(())
+
+    async fn run_jobs(
+        &mut self,
+        connection: &mut DB::Connection,
+        first: Job<DB>,
+    ) -> std::result::Result<(), sqlx::Error> {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            (&mut *connection)
+                .execute("SAVEPOINT grouped_write")
+                .await?;
+            let (succeeded, ack) = job(&mut *connection).await;
+            self.acks.push(ack);
+            if !succeeded {
+                (&mut *connection)
+                    .execute("ROLLBACK TO grouped_write")
+                    .await?;
+            }
+            (&mut *connection).execute("RELEASE grouped_write").await?;
+            if self.acks.len() < MAX_BATCH {
+                next = self.queue.try_recv().ok();
+            }
+        }
+        Ok(())
+    }
 }

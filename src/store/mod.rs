@@ -7,6 +7,7 @@
 //! [`outcomes`] what they take and answer; [`open`] the flags that pick a backend.
 
 pub mod auth_infos;
+mod backends;
 mod classic;
 pub mod commits;
 pub mod enhanced;

@@ -10,13 +10,8 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
-use super::auth_infos::impl_auth_info_store;
-use super::classic::impl_store;
-use super::enhanced::impl_enhanced_store;
-use super::enhanced_sharing::impl_enhanced_sharing_store;
-use super::queue_settings::impl_queue_settings_store;
-use super::queue_work::impl_queue_work_store;
-use super::sql::{Backend, Commits, Dialect};
+use super::backends::impl_stores;
+use super::sql::{Backend, Commits, Dialect, select_due_server_bindings};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -162,17 +157,10 @@ impl Dialect for PgStore {
              RETURNING c.id, c.project_id, c.service, c.destination, c.create_time) \
          SELECT id, project_id, service, destination FROM claimed \
          ORDER BY create_time, id";
-    const CLAIM_BINDINGS: &'static str = "WITH due AS MATERIALIZED ( \
-             SELECT b.peer_id FROM queue_bindings b \
-             JOIN connections c ON c.id = b.connection_id \
-             WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
-               AND (b.lease_until IS NULL OR b.lease_until < $3) \
-               AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
-                    JOIN agents a ON a.agent_id = aq.agent_id \
-                    WHERE aq.project_id = c.project_id AND aq.kind = 'queue' \
-                      AND aq.queue_name = b.queue_name AND a.last_seen >= $5) \
-             ORDER BY b.update_time LIMIT $4 \
-             FOR UPDATE OF b SKIP LOCKED), \
+    const CLAIM_BINDINGS: &'static str = concat!(
+        "WITH due AS MATERIALIZED ( ",
+        select_due_server_bindings!(),
+        " FOR UPDATE OF b SKIP LOCKED), \
          claimed AS ( \
              UPDATE queue_bindings b SET lease_owner = $1, lease_until = $2 \
              FROM due WHERE b.peer_id = due.peer_id \
@@ -180,7 +168,8 @@ impl Dialect for PgStore {
          SELECT claimed.peer_id, claimed.queue_name, claimed.update_time, c.id, \
              c.project_id, c.service, c.destination \
          FROM claimed JOIN connections c ON c.id = claimed.connection_id \
-         ORDER BY claimed.update_time, claimed.peer_id";
+         ORDER BY claimed.update_time, claimed.peer_id"
+    );
     const CLAIM_RECHECKS: &'static str = "WITH due AS MATERIALIZED ( \
              SELECT id FROM connections \
              WHERE state = 'ACTIVE' AND next_check_at <= $3 \
@@ -244,9 +233,4 @@ impl Backend for PgStore {
     }
 }
 
-impl_store!(PgStore, Postgres);
-impl_queue_work_store!(PgStore, Postgres);
-impl_enhanced_store!(PgStore, Postgres);
-impl_enhanced_sharing_store!(PgStore, Postgres);
-impl_auth_info_store!(PgStore, Postgres);
-impl_queue_settings_store!(PgStore, Postgres);
+impl_stores!(PgStore, Postgres);

@@ -348,6 +348,25 @@ macro_rules! impl_sql_access {
 
 pub(super) use impl_sql_access;
 
+/// The CREATING bindings of live connections whose queue no agent heard from since $5
+/// serves, with a free or expired lease ($3 now), oldest first, at most $4: what
+/// `CLAIM_BINDINGS` of each dialect leases.
+macro_rules! select_due_server_bindings {
+    () => {
+        "SELECT b.peer_id FROM queue_bindings b \
+         JOIN connections c ON c.id = b.connection_id \
+         WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
+           AND (b.lease_until IS NULL OR b.lease_until < $3) \
+           AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
+                JOIN agents a ON a.agent_id = aq.agent_id \
+                WHERE aq.project_id = c.project_id AND aq.kind = 'queue' \
+                  AND aq.queue_name = b.queue_name AND a.last_seen >= $5) \
+         ORDER BY b.update_time LIMIT $4"
+    };
+}
+
+pub(super) use select_due_server_bindings;
+
 #[cfg(test)]
 mod tests {
     use super::*;

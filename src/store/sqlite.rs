@@ -22,13 +22,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::auth_infos::impl_auth_info_store;
-use super::classic::impl_store;
-use super::enhanced::impl_enhanced_store;
-use super::enhanced_sharing::impl_enhanced_sharing_store;
-use super::queue_settings::impl_queue_settings_store;
-use super::queue_work::impl_queue_work_store;
-use super::sql::{Backend, Commits, Dialect, GroupCommit};
+use super::backends::impl_stores;
+use super::sql::{Backend, Commits, Dialect, GroupCommit, select_due_server_bindings};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -272,24 +267,20 @@ impl Dialect for SqliteStore {
          RETURNING id, project_id, service, destination";
     /// RETURNING may read other tables through subqueries: no read per binding
     /// afterwards. It has no order; the shared code sorts.
-    const CLAIM_BINDINGS: &'static str = "UPDATE queue_bindings \
+    const CLAIM_BINDINGS: &'static str = concat!(
+        "UPDATE queue_bindings \
          SET lease_owner = $1, lease_until = $2 \
-         WHERE peer_id IN (SELECT b.peer_id FROM queue_bindings b \
-                           JOIN connections c ON c.id = b.connection_id \
-                           WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
-                             AND (b.lease_until IS NULL OR b.lease_until < $3) \
-                             AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
-                    JOIN agents a ON a.agent_id = aq.agent_id \
-                    WHERE aq.project_id = c.project_id AND aq.kind = 'queue' \
-                      AND aq.queue_name = b.queue_name AND a.last_seen >= $5) \
-                           ORDER BY b.update_time LIMIT $4) \
+         WHERE peer_id IN (",
+        select_due_server_bindings!(),
+        ") \
          RETURNING peer_id, queue_name, update_time, connection_id AS id, \
              (SELECT c.project_id FROM connections c \
               WHERE c.id = queue_bindings.connection_id) AS project_id, \
              (SELECT c.service FROM connections c \
               WHERE c.id = queue_bindings.connection_id) AS service, \
              (SELECT c.destination FROM connections c \
-              WHERE c.id = queue_bindings.connection_id) AS destination";
+              WHERE c.id = queue_bindings.connection_id) AS destination"
+    );
     const CLAIM_RECHECKS: &'static str = "UPDATE connections \
          SET lease_owner = $1, lease_until = $2 \
          WHERE id IN (SELECT id FROM connections \
@@ -347,9 +338,4 @@ impl Backend for SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, Sqlite);
-impl_queue_work_store!(SqliteStore, Sqlite);
-impl_enhanced_store!(SqliteStore, Sqlite);
-impl_enhanced_sharing_store!(SqliteStore, Sqlite);
-impl_auth_info_store!(SqliteStore, Sqlite);
-impl_queue_settings_store!(SqliteStore, Sqlite);
+impl_stores!(SqliteStore, Sqlite);

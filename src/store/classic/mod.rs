@@ -301,10 +301,11 @@ macro_rules! impl_store {
                     result: &CheckResult,
                     now: i64,
                 ) -> Result<bool> {
+                    let id = id.to_string();
                     if result.state == ConnectionState::Failed {
-                        return self.record_failed_check(id, owner, result, now).await;
+                        return self.record_failed_check(&id, owner, result, now).await;
                     }
-                    let (id, owner, result) = (id.to_string(), owner.to_owned(), result.clone());
+                    let (owner, result) = (owner.to_owned(), result.clone());
                     let project = self
                         .grouped_or_alone(move |c| {
                             Box::pin(async move {

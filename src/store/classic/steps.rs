@@ -9,7 +9,7 @@ macro_rules! impl_classic_steps {
 
             use sqlx::QueryBuilder;
 
-            use $crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName};
+            use $crate::domain::{ConnectionState, ProjectId, QueueName};
             use $crate::store::classic::statements as shared;
             use $crate::store::queue_settings::NamedTable;
             use $crate::store::rows::{self, BindingRow, PendingRow};
@@ -173,14 +173,13 @@ macro_rules! impl_classic_steps {
                 /// checked, FAILED (with their reasons) otherwise.
                 async fn record_failed_check(
                     &self,
-                    id: ConnectionId,
+                    id: &str,
                     owner: &str,
                     result: &CheckResult,
                     now: i64,
                 ) -> Result<bool> {
-                    let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
-                    let (active, creating) = Self::binding_counts(&mut transaction, &id).await?;
+                    let (active, creating) = Self::binding_counts(&mut transaction, id).await?;
                     let (state, url, message) = if active > 0 {
                         (
                             ConnectionState::Active,
@@ -195,14 +194,14 @@ macro_rules! impl_classic_steps {
                                 .bind(&result.report)
                                 .bind(now)
                                 .bind(result.failure_reason.as_deref())
-                                .bind(&id)
+                                .bind(id)
                                 .bind(owner)
                                 .fetch_optional(&mut *transaction)
                                 .await?;
                         return self.commit_on(transaction, project).await;
                     } else {
                         let message =
-                            Self::failed_everywhere(&mut transaction, &id, &result.message).await?;
+                            Self::failed_everywhere(&mut transaction, id, &result.message).await?;
                         (ConnectionState::Failed, String::new(), message)
                     };
                     let reached = state == ConnectionState::Active;
@@ -220,7 +219,7 @@ macro_rules! impl_classic_steps {
                         })
                         .bind("UNREACHABLE")
                         .bind(if reached { result.next_check_at } else { None })
-                        .bind(&id)
+                        .bind(id)
                         .bind(owner)
                         .fetch_optional(&mut *transaction)
                         .await?;

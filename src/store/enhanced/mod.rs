@@ -15,7 +15,7 @@ mod store;
 
 pub(in crate::store) use rows::{BindingRow, ConnectionRow, ListedConnectionRow, RouteRow, attach};
 pub(in crate::store) use statements::*;
-pub(in crate::store) use store::impl_enhanced_store;
+pub(in crate::store) use store::{impl_enhanced_store, owner_change};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,19 @@
 //! The enhanced store, written once for both backends.
 
+/// A change only the owner of a live connection may make: begins it (or answers why
+/// `$viewer` may not), runs `$work` on the transaction, then commits what was done or
+/// rolls back what was refused. For use inside [`impl_enhanced_store`] only.
+macro_rules! owner_change {
+    ($store:expr, $viewer:expr, $id:expr, |$transaction:ident| $work:block) => {{
+        let mut $transaction = match $store.begin_owner_change($viewer, $id).await? {
+            Ok(transaction) => transaction,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let outcome = $work;
+        $store.settle($transaction, $viewer, outcome).await
+    }};
+}
+
 /// Writes `impl EnhancedStore for $store`, as [`crate::store::classic::impl_store`] does.
 macro_rules! impl_enhanced_store {
     ($store:ident, $db:ty) => {
@@ -31,17 +45,27 @@ macro_rules! impl_enhanced_store {
                 },
             }
 
+            /// What a bind (of a create, or of `bind_enhanced`) asks for.
+            struct BindRequest<'a> {
+                queues: &'a [QueueName],
+                pools: &'a [QueueName],
+                declared: &'a [QueueName],
+                limits: &'a EnhancedLimits,
+                now: i64,
+            }
+
             impl $store {
                 /// Commits a change that was done; any other outcome is a refusal, which
                 /// leaves nothing behind.
                 async fn settle(
                     &self,
                     transaction: sqlx::Transaction<'static, $db>,
-                    change: Change<'_>,
+                    project: &ProjectId,
                     outcome: std::result::Result<(), EnhancedRefusal>,
                 ) -> Refusable<(), EnhancedRefusal> {
                     if outcome.is_ok() {
-                        self.commit(transaction, change).await?;
+                        self.commit(transaction, Change::Project(project.as_str()))
+                            .await?;
                     } else {
                         transaction.rollback().await?;
                     }
@@ -164,17 +188,19 @@ macro_rules! impl_enhanced_store {
 
                 /// Checks the queues and pools exist, then binds them all; an outcome
                 /// other than `Done` means nothing may be committed.
-                #[expect(clippy::too_many_arguments, reason = "a bind's inputs")]
                 async fn enhanced_bind_in(
                     connection: &mut Connection,
                     project: &ProjectId,
                     id: &str,
-                    queues: &[QueueName],
-                    pools: &[QueueName],
-                    declared: &[QueueName],
-                    limits: &EnhancedLimits,
-                    now: i64,
+                    request: BindRequest<'_>,
                 ) -> Refusable<(), EnhancedRefusal> {
+                    let BindRequest {
+                        queues,
+                        pools,
+                        declared,
+                        limits,
+                        now,
+                    } = request;
                     if let Some(missing) = Self::enhanced_missing(
                         connection,
                         project,
@@ -343,14 +369,16 @@ macro_rules! impl_enhanced_store {
                         &mut transaction,
                         project,
                         &id,
-                        &new.queues,
-                        &new.pools,
-                        declared,
-                        limits,
-                        new.now,
+                        BindRequest {
+                            queues: &new.queues,
+                            pools: &new.pools,
+                            declared,
+                            limits,
+                            now: new.now,
+                        },
                     )
                     .await?;
-                    self.settle(transaction, Change::Project(project.as_str()), outcome)
+                    self.settle(transaction, project, outcome)
                         .await
                 }
 
@@ -490,9 +518,7 @@ macro_rules! impl_enhanced_store {
                         .bind(now)
                         .execute(&mut *transaction)
                         .await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
-                        .await?;
-                    Ok(Ok(()))
+                    self.settle(transaction, project, Ok(())).await
                 }
 
                 async fn bind_enhanced(
@@ -516,16 +542,18 @@ macro_rules! impl_enhanced_store {
                                 &mut transaction,
                                 viewer,
                                 &id,
-                                queues,
-                                pools,
-                                declared,
-                                limits,
-                                now,
+                                BindRequest {
+                                    queues,
+                                    pools,
+                                    declared,
+                                    limits,
+                                    now,
+                                },
                             )
                             .await?
                         }
                     };
-                    self.settle(transaction, Change::Project(viewer.as_str()), outcome)
+                    self.settle(transaction, viewer, outcome)
                         .await
                 }
 
@@ -581,9 +609,7 @@ macro_rules! impl_enhanced_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    self.commit(transaction, Change::Project(viewer.as_str()))
-                        .await?;
-                    Ok(Ok(()))
+                    self.settle(transaction, viewer, Ok(())).await
                 }
 
                 async fn replace_enhanced_hosts(
@@ -596,11 +622,7 @@ macro_rules! impl_enhanced_store {
                     let id = id.to_string();
                     let hosts = serde_json::to_string(hosts)
                         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                    let mut transaction = match self.begin_owner_change(project, &id).await? {
-                        Ok(transaction) => transaction,
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    let outcome = {
+                    $crate::store::enhanced::owner_change!(self, project, &id, |transaction| {
                         sqlx::query(enhanced::UPDATE_HOSTS)
                             .bind(&id)
                             .bind(&hosts)
@@ -608,9 +630,7 @@ macro_rules! impl_enhanced_store {
                             .execute(&mut *transaction)
                             .await?;
                         Ok(())
-                    };
-                    self.settle(transaction, Change::Project(project.as_str()), outcome)
-                        .await
+                    })
                 }
 
                 async fn add_enhanced_route(
@@ -621,11 +641,7 @@ macro_rules! impl_enhanced_store {
                     limits: &EnhancedLimits,
                 ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
-                    let mut transaction = match self.begin_owner_change(viewer, &id).await? {
-                        Ok(transaction) => transaction,
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    let outcome = {
+                    $crate::store::enhanced::owner_change!(self, viewer, &id, |transaction| {
                         let routes: Vec<RouteCidrRow> =
                             sqlx::query_as(enhanced::SELECT_ROUTES_OF)
                                 .bind(&id)
@@ -652,9 +668,7 @@ macro_rules! impl_enhanced_store {
                                 .await?;
                             Ok(())
                         }
-                    };
-                    self.settle(transaction, Change::Project(viewer.as_str()), outcome)
-                        .await
+                    })
                 }
 
                 async fn delete_enhanced_route(
@@ -664,11 +678,7 @@ macro_rules! impl_enhanced_store {
                     name: &str,
                 ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
-                    let mut transaction = match self.begin_owner_change(viewer, &id).await? {
-                        Ok(transaction) => transaction,
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    let outcome = {
+                    $crate::store::enhanced::owner_change!(self, viewer, &id, |transaction| {
                         let deleted = sqlx::query(enhanced::DELETE_ROUTE)
                             .bind(&id)
                             .bind(name)
@@ -679,9 +689,7 @@ macro_rules! impl_enhanced_store {
                         } else {
                             Ok(())
                         }
-                    };
-                    self.settle(transaction, Change::Project(viewer.as_str()), outcome)
-                        .await
+                    })
                 }
 
                 async fn purge_deleted_enhanced(&self, deleted_before: i64) -> Result<u64> {
@@ -700,4 +708,4 @@ macro_rules! impl_enhanced_store {
     };
 }
 
-pub(in crate::store) use impl_enhanced_store;
+pub(in crate::store) use {impl_enhanced_store, owner_change};

@@ -68,14 +68,13 @@ pub(in crate::store) const SELECT_SERVED_BY: &str =
     "SELECT kind, queue_name FROM agent_queues WHERE agent_id = $1";
 
 /// Gives back the claims of an agent that stopped or was replaced ($1 its lease owner),
-/// so its queues' work need not wait for the leases to lapse.
-pub(in crate::store) const RELEASE_BINDING_LEASES: &str =
-    "UPDATE queue_bindings SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
-pub(in crate::store) const RELEASE_TEST_LEASES: &str =
-    "UPDATE connectivity_tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
-
-pub(in crate::store) const RELEASE_SETUP_LEASES: &str =
-    "UPDATE enhanced_bindings SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1";
+/// so its queues' work need not wait for the leases to lapse: one statement per table
+/// of leased work (bindings, tests, set-ups).
+pub(in crate::store) const RELEASE_AGENT_LEASES: [&str; 3] = [
+    "UPDATE queue_bindings SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+    "UPDATE connectivity_tasks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+    "UPDATE enhanced_bindings SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+];
 
 pub(in crate::store) const COUNT_AGENTS: &str = "SELECT COUNT(*) FROM agents WHERE project_id = $1";
 
@@ -117,18 +116,12 @@ macro_rules! impl_agents {
                     agent_id: &str,
                 ) -> Result<()> {
                     let owner = format!("agent:{agent_id}");
-                    sqlx::query(work::RELEASE_BINDING_LEASES)
-                        .bind(&owner)
-                        .execute(&mut *connection)
-                        .await?;
-                    sqlx::query(work::RELEASE_TEST_LEASES)
-                        .bind(&owner)
-                        .execute(&mut *connection)
-                        .await?;
-                    sqlx::query(work::RELEASE_SETUP_LEASES)
-                        .bind(&owner)
-                        .execute(&mut *connection)
-                        .await?;
+                    for statement in work::RELEASE_AGENT_LEASES {
+                        sqlx::query(statement)
+                            .bind(&owner)
+                            .execute(&mut *connection)
+                            .await?;
+                    }
                     Ok(())
                 }
             }

@@ -256,7 +256,7 @@ macro_rules! impl_claims {
             use $crate::store::Result;
             use $crate::store::queue_work::claims::{self as work, QueueClaims};
             use $crate::store::queue_work::{
-                BindingConnectivity, NewTask, QueueWork, TaskRecord, TaskResult,
+                BindingConnectivity, NewTask, QueueWork, ServerClaimQuery, TaskRecord, TaskResult,
             };
             use $crate::store::shared::{Backend, Claim, Dialect};
 
@@ -325,13 +325,9 @@ macro_rules! impl_claims {
                                 .await?,
                         );
                     }
-                    let mut tests: Vec<work::TestRow> = sqlx::query_as(&TESTS)
-                        .bind(project.as_str())
-                        .bind(agent_id)
-                        .bind(now)
-                        .bind(claim.limit)
-                        .fetch_all(&mut *transaction)
-                        .await?;
+                    let mut tests: Vec<work::TestRow> =
+                        Self::agent_claim_rows(&mut transaction, &TESTS, project, agent_id, &claim)
+                            .await?;
                     // Each kind its share first (issue 24): new bindings, re-checks, tests.
                     let taken = $crate::domain::fair_split(
                         &[kinds[0].len(), kinds[1].len(), tests.len()],
@@ -386,8 +382,9 @@ macro_rules! impl_claims {
                     now: i64,
                     online_since: i64,
                 ) -> Result<Vec<QueueWork>> {
-                    static SELECT: LazyLock<String> = LazyLock::new(|| {
-                        format!(
+                    static QUERY: LazyLock<ServerClaimQuery> = LazyLock::new(|| ServerClaimQuery {
+                        any_due: work::ANY_TEST_DUE,
+                        select: format!(
                             "SELECT w.task_id, w.project_id, w.queue_name, w.address \
                              FROM connectivity_tasks w \
                              WHERE w.status = 'CHECKING' \
@@ -401,17 +398,11 @@ macro_rules! impl_claims {
                                 "$2"
                             ),
                             $store::CLAIM_LOCK
-                        )
+                        ),
                     });
                     let claim = Claim::new(owner, lease, limit, now);
                     let Some((mut transaction, due)) = self
-                        .server_claim_rows::<work::TestRow>(
-                            work::ANY_TEST_DUE,
-                            &SELECT,
-                            now,
-                            online_since,
-                            claim.limit,
-                        )
+                        .server_claim_rows::<work::TestRow>(&QUERY, &claim, online_since)
                         .await?
                     else {
                         return Ok(Vec::new());

@@ -19,11 +19,11 @@ pub(super) mod hosts;
 mod records;
 pub(super) mod setups;
 
-pub(in crate::store) use records::online_agent_serves;
 pub use records::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueWork, RegisterOutcome, SERVES_POOL,
     SERVES_QUEUE, SetupOutcome, SetupWork, TaskRecord, TaskResult,
 };
+pub(in crate::store) use records::{ServerClaimQuery, online_agent_serves};
 
 pub use agents::AgentRegistry;
 pub use claims::QueueClaims;
@@ -67,33 +67,52 @@ macro_rules! impl_queue_work_store {
                     Ok(query.fetch_optional(self.reader()).await?.is_some())
                 }
 
+                /// The rows of an agent's queues its claim may lease: `select` binds $1
+                /// the project, $2 the agent, $3 now and $4 the claim's limit.
+                async fn agent_claim_rows<R>(
+                    connection: &mut <$db as sqlx::Database>::Connection,
+                    select: &str,
+                    project: &ProjectId,
+                    agent_id: &str,
+                    claim: &$crate::store::shared::Claim<'_>,
+                ) -> Result<Vec<R>>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                {
+                    Ok(sqlx::query_as(select)
+                        .bind(project.as_str())
+                        .bind(agent_id)
+                        .bind(claim.now)
+                        .bind(claim.limit)
+                        .fetch_all(&mut *connection)
+                        .await?)
+                }
+
                 /// The rows a server's claim takes by `select` ($1 now, $2 online since,
                 /// $3 limit), in the transaction that leases them; None when `any_due`
                 /// ($1 now) finds nothing due: most rounds of the worker find nothing, and
                 /// a read says so without taking the one writer.
                 async fn server_claim_rows<R>(
                     &self,
-                    any_due: &str,
-                    select: &str,
-                    now: i64,
+                    query: &$crate::store::queue_work::ServerClaimQuery,
+                    claim: &$crate::store::shared::Claim<'_>,
                     online_since: i64,
-                    limit: i64,
                 ) -> Result<Option<(sqlx::Transaction<'static, $db>, Vec<R>)>>
                 where
                     R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
                 {
-                    let due = sqlx::query(any_due)
-                        .bind(now)
+                    let due = sqlx::query(query.any_due)
+                        .bind(claim.now)
                         .fetch_optional(self.reader())
                         .await?;
                     if due.is_none() {
                         return Ok(None);
                     }
                     let mut transaction = self.begin_write().await?;
-                    let rows: Vec<R> = sqlx::query_as(select)
-                        .bind(now)
+                    let rows: Vec<R> = sqlx::query_as(&query.select)
+                        .bind(claim.now)
                         .bind(online_since)
-                        .bind(limit)
+                        .bind(claim.limit)
                         .fetch_all(&mut *transaction)
                         .await?;
                     Ok(Some((transaction, rows)))

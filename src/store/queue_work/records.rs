@@ -164,3 +164,10 @@ pub(in crate::store) fn online_agent_serves(
            AND aq.queue_name = {queue_column} AND a.last_seen >= {online})"
     )
 }
+
+/// A server claim's two statements: the cheap look whether anything is due at all ($1
+/// now), then the select of the due rows ($1 now, $2 online since, $3 limit).
+pub(in crate::store) struct ServerClaimQuery {
+    pub any_due: &'static str,
+    pub select: String,
+}

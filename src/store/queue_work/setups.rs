@@ -112,7 +112,7 @@ macro_rules! impl_setups {
             use $crate::domain::ProjectId;
             use $crate::store::Result;
             use $crate::store::queue_work::setups::{self as work, SetupClaims};
-            use $crate::store::queue_work::{SetupOutcome, SetupWork};
+            use $crate::store::queue_work::{ServerClaimQuery, SetupOutcome, SetupWork};
             use $crate::store::shared::{Backend, Claim, Dialect};
 
             use $crate::store::queue_work::setups::SetupRow;
@@ -221,13 +221,14 @@ macro_rules! impl_setups {
                     let owner = format!("agent:{agent_id}");
                     let claim = Claim::new(&owner, lease, limit, now);
                     let mut transaction = self.begin_write().await?;
-                    let rows: Vec<SetupRow> = sqlx::query_as(&SELECT)
-                        .bind(project.as_str())
-                        .bind(agent_id)
-                        .bind(now)
-                        .bind(claim.limit)
-                        .fetch_all(&mut *transaction)
-                        .await?;
+                    let rows: Vec<SetupRow> = Self::agent_claim_rows(
+                        &mut transaction,
+                        &SELECT,
+                        project,
+                        agent_id,
+                        &claim,
+                    )
+                    .await?;
                     Self::lease_setups(transaction, rows, &claim, hosts_bytes, true).await
                 }
 
@@ -250,8 +251,9 @@ macro_rules! impl_setups {
                     now: i64,
                     online_since: i64,
                 ) -> Result<Vec<SetupWork>> {
-                    static SELECT: LazyLock<String> = LazyLock::new(|| {
-                        format!(
+                    static QUERY: LazyLock<ServerClaimQuery> = LazyLock::new(|| ServerClaimQuery {
+                        any_due: work::ANY_SETUP_DUE,
+                        select: format!(
                             "SELECT w.peer_id, w.project_id, w.kind, w.name, c.id \
                              FROM enhanced_bindings w \
                              JOIN enhanced_connections c ON c.id = w.connection_id \
@@ -261,17 +263,11 @@ macro_rules! impl_setups {
                              ORDER BY w.update_time, w.peer_id LIMIT $3{}",
                             work::online_agent_serves("w.project_id", "w.kind", "w.name", "$2"),
                             $store::CLAIM_LOCK
-                        )
+                        ),
                     });
                     let claim = Claim::new(owner, lease, limit, now);
                     let Some((transaction, rows)) = self
-                        .server_claim_rows::<SetupRow>(
-                            work::ANY_SETUP_DUE,
-                            &SELECT,
-                            now,
-                            online_since,
-                            claim.limit,
-                        )
+                        .server_claim_rows::<SetupRow>(&QUERY, &claim, online_since)
                         .await?
                     else {
                         return Ok(Vec::new());
