@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
+use crate::api::extract::{
+    JsonBody, NamedRequest, NamedTarget, ProjectRequest, ProjectTarget, extract_from, parse_query,
+};
 use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
 };
@@ -38,6 +40,27 @@ pub struct PoolPath {
     /// The pool's name (case-insensitive).
     pub elastic_resource_pool_name: String,
 }
+
+/// A path's pool name; one that cannot be a pool's names no pool.
+pub(super) fn path_pool(raw: &str) -> ApiResult<QueueName> {
+    QueueName::parse(raw).map_err(|_| ApiError::PoolNotFound(raw.chars().take(128).collect()))
+}
+
+/// [`NamedRequest`] of a pool's path, its name parsed ([`path_pool`]): where the handlers
+/// that change one pool start.
+pub struct PoolRequest {
+    pub project: ProjectId,
+    pub pool: QueueName,
+    pub body: JsonBody,
+}
+
+extract_from!(request PoolRequest = NamedRequest, |request, _| {
+    Ok(Self {
+        pool: path_pool(&request.name)?,
+        project: request.project,
+        body: request.body,
+    })
+});
 
 fn validate_create(
     project: ProjectId,
@@ -327,9 +350,7 @@ pub async fn delete(
     State(state): State<AppState>,
     NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    // A name that cannot be a pool's names no pool.
-    let pool = QueueName::parse(&name)
-        .map_err(|_| ApiError::PoolNotFound(name.chars().take(128).collect()))?;
+    let pool = path_pool(&name)?;
     match state.store.delete_pool(&project, pool.as_str()).await? {
         DeleteNamedOutcome::Deleted => {}
         DeleteNamedOutcome::NotFound => {

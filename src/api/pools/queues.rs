@@ -10,12 +10,12 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
 use crate::api::pools::types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
     QueueScalingPolicy, UpdatePoolQueueRequest, UpdatePoolRequest,
 };
-use crate::api::pools::{PoolPath, parse_page};
+use crate::api::pools::{PoolPath, PoolRequest, parse_page, path_pool};
 use crate::api::queues::changes::{change_named, changeable_queue};
 use crate::api::queues::{OWNER, QueuePath, any_char, integer, present, string_map, text};
 use crate::api::state::AppState;
@@ -28,11 +28,6 @@ const MAX_POLICIES: usize = 24;
 
 /// The stored queue attribute that holds the policies.
 const POLICIES: &str = "queue_scaling_policies";
-
-/// A path's pool name; one that cannot be a pool's names no pool.
-fn path_pool(raw: &str) -> ApiResult<QueueName> {
-    QueueName::parse(raw).map_err(|_| ApiError::PoolNotFound(raw.chars().take(128).collect()))
-}
 
 async fn require_pool(
     state: &AppState,
@@ -226,13 +221,12 @@ pub async fn list(
 )]
 pub async fn associate(
     State(state): State<AppState>,
-    NamedRequest {
+    PoolRequest {
         project,
-        name: pool,
+        pool,
         body,
-    }: NamedRequest,
+    }: PoolRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let pool = path_pool(&pool)?;
     let body: AssociatePoolQueueRequest = body.parse()?;
     let raw = match present(&body.queue_name) {
         None => return Err(ValidationError::new("queue_name is required").into()),
@@ -258,8 +252,7 @@ pub async fn associate(
         NamedTable::Queues,
         &project,
         queue.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |record, attributes| {
             match attributes
                 .get("elastic_resource_pool_name")
                 .and_then(Value::as_str)
@@ -278,7 +271,7 @@ pub async fn associate(
                     );
                 }
             }
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;
@@ -318,8 +311,7 @@ pub async fn update_policies(
         NamedTable::Queues,
         &project,
         queue.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |record, attributes| {
             if attributes
                 .get("elastic_resource_pool_name")
                 .and_then(Value::as_str)
@@ -332,7 +324,7 @@ pub async fn update_policies(
                 )));
             }
             attributes.insert(POLICIES.into(), stored.clone());
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;
@@ -353,13 +345,12 @@ pub async fn update_policies(
 )]
 pub async fn update_pool(
     State(state): State<AppState>,
-    NamedRequest {
+    PoolRequest {
         project,
-        name: pool,
+        pool,
         body,
-    }: NamedRequest,
+    }: PoolRequest,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let pool = path_pool(&pool)?;
     let body: UpdatePoolRequest = body.parse_or_empty()?;
     let cu = |field: &str, value: &Option<Value>| {
         present(value)
@@ -379,8 +370,7 @@ pub async fn update_pool(
         NamedTable::Pools,
         &project,
         pool.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |_, attributes| {
             if let Some(max) = max_cu {
                 attributes.insert("max_cu".into(), max.into());
             }
@@ -406,7 +396,7 @@ pub async fn update_pool(
                 attributes.insert("label".into(), label.clone());
             }
             attributes.insert("update_time".into(), crate::domain::now_millis().into());
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;

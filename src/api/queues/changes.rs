@@ -11,8 +11,8 @@ use axum::extract::State;
 use serde_json::{Map, Value};
 
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
-use crate::api::extract::NamedRequest;
 use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{JsonBody, NamedRequest, extract_from};
 use crate::api::queues::types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
 use crate::api::queues::{QueuePath, integer, path_queue, present};
 use crate::api::state::AppState;
@@ -33,8 +33,8 @@ const MAX_CU: i64 = 32000;
 /// The private ranges DLI lets a queue's CIDR be in.
 const QUEUE_CIDR_RANGES: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
-/// Reads the stored queue or pool `name`, applies `edit` to its fields, and stores the
-/// result if nothing changed it meanwhile (else reads again). `edit` refuses with an
+/// Reads the stored queue or pool `name`, applies `edit` to a copy of its fields, and
+/// stores the result if nothing changed it meanwhile (else reads again). `edit` refuses with an
 /// error; it sees the record as read. Declared queues are not stored: callers refuse them
 /// first.
 pub async fn change_named<F>(
@@ -45,7 +45,7 @@ pub async fn change_named<F>(
     edit: F,
 ) -> ApiResult<QueueRecord>
 where
-    F: Fn(&QueueRecord) -> ApiResult<Map<String, Value>>,
+    F: Fn(&QueueRecord, &mut Map<String, Value>) -> ApiResult<()>,
 {
     for _ in 0..MAX_SWAP_ATTEMPTS {
         let record = match table {
@@ -63,7 +63,8 @@ where
                 NamedTable::Pools => ApiError::PoolNotFound(name.to_owned()),
             });
         };
-        let attributes = edit(&record)?;
+        let mut attributes = record.attributes.clone();
+        edit(&record, &mut attributes)?;
         if attributes == record.attributes {
             return Ok(record);
         }
@@ -96,6 +97,22 @@ pub fn changeable_queue(state: &AppState, raw: &str) -> ApiResult<QueueName> {
     }
     Ok(name)
 }
+
+/// [`NamedRequest`] of a queue that may change ([`changeable_queue`]): where every
+/// handler that changes one stored queue starts.
+pub struct QueueChange {
+    pub project: ProjectId,
+    pub name: QueueName,
+    pub body: JsonBody,
+}
+
+extract_from!(request QueueChange = NamedRequest, |request, state| {
+    Ok(Self {
+        name: changeable_queue(state, &request.name)?,
+        project: request.project,
+        body: request.body,
+    })
+});
 
 /// The CU change an action asks for: +n, -n, or 0 for a restart.
 fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError> {
@@ -142,23 +159,21 @@ fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError>
 )]
 pub async fn action(
     State(state): State<AppState>,
-    NamedRequest {
+    QueueChange {
         project,
         name,
         body,
-    }: NamedRequest,
+    }: QueueChange,
 ) -> ApiResult<Json<QueueActionResponse>> {
-    let name = changeable_queue(&state, &name)?;
     let (action, delta) = cu_delta(&body.parse()?)?;
     let changed = change_named(
         &state,
         NamedTable::Queues,
         &project,
         name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |record, attributes| {
             if delta == 0 {
-                return Ok(attributes);
+                return Ok(());
             }
             let current = attributes
                 .get("cu_count")
@@ -175,7 +190,7 @@ pub async fn action(
                 .into());
             }
             attributes.insert("cu_count".into(), next.into());
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;
@@ -236,13 +251,12 @@ pub async fn set_queue_cidr(
         NamedTable::Queues,
         project,
         name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |_, attributes| {
             match cidr {
                 Some(net) => attributes.insert("cidr_in_vpc".into(), net.to_string().into()),
                 None => attributes.shift_remove("cidr_in_vpc"),
             };
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;
@@ -263,13 +277,12 @@ pub async fn set_queue_cidr(
 )]
 pub async fn update_cidr(
     State(state): State<AppState>,
-    NamedRequest {
+    QueueChange {
         project,
         name,
         body,
-    }: NamedRequest,
+    }: QueueChange,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let name = changeable_queue(&state, &name)?;
     let body: UpdateQueueCidrRequest = body.parse()?;
     let cidr = present(&body.cidr_in_vpc)
         .ok_or_else(|| ValidationError::new("cidr_in_vpc is required"))?;

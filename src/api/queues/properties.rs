@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
 use crate::api::pools::parse_page;
 use crate::api::queues::changes::{
-    change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
+    QueueChange, change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
 };
 use crate::api::queues::types::{
     DeleteQueuePropertiesRequest, ListQueuePropertiesQuery, ListQueuePropertiesResponse,
@@ -160,8 +160,7 @@ async fn put(
         NamedTable::Queues,
         &project,
         name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |_, attributes| {
             let mut properties = attributes
                 .get("properties")
                 .and_then(Value::as_object)
@@ -171,7 +170,7 @@ async fn put(
             if !properties.is_empty() {
                 attributes.insert("properties".into(), Value::Object(properties));
             }
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;
@@ -232,13 +231,12 @@ twin! {
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    NamedRequest {
+    QueueChange {
         project,
         name,
         body,
-    }: NamedRequest,
+    }: QueueChange,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let name = changeable_queue(&state, &name)?;
     let body: DeleteQueuePropertiesRequest = body.parse()?;
     let keys: Vec<String> = present(&body.keys)
         .and_then(Value::as_array)
@@ -256,8 +254,7 @@ pub async fn delete(
         NamedTable::Queues,
         &project,
         name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |_, attributes| {
             if let Some(Value::Object(properties)) = attributes.get_mut("properties") {
                 for key in &keys {
                     properties.shift_remove(key);
@@ -266,7 +263,7 @@ pub async fn delete(
                     attributes.shift_remove("properties");
                 }
             }
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;
