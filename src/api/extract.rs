@@ -226,8 +226,11 @@ macro_rules! extract_from {
             }
         }
     };
-    (request $target:ty = $inner:ty, |$from:pat_param, $state:pat_param| $build:expr) => {
-        impl axum::extract::FromRequest<$crate::api::state::AppState> for $target {
+    (request<$($param:ident: $bound:path),*> $target:ty = $inner:ty,
+     |$from:pat_param, $state:pat_param| $build:expr) => {
+        impl<$($param: $bound),*> axum::extract::FromRequest<$crate::api::state::AppState>
+            for $target
+        {
             type Rejection = $crate::api::error::ApiError;
 
             async fn from_request(
@@ -241,8 +244,34 @@ macro_rules! extract_from {
             }
         }
     };
+    (request $target:ty = $inner:ty, |$from:pat_param, $state:pat_param| $build:expr) => {
+        $crate::api::extract::extract_from!(
+            request<> $target = $inner, |$from, $state| $build
+        );
+    };
 }
 pub(crate) use extract_from;
+
+/// A request body type as a handler reads it from [`JsonBody`]: JSON of its shape, or
+/// (in [`OrEmpty`]) also nothing, read as `{}`.
+pub trait FromJsonBody: Sized {
+    fn from_json_body(body: &JsonBody) -> ApiResult<Self>;
+}
+
+impl<T: DeserializeOwned> FromJsonBody for T {
+    fn from_json_body(body: &JsonBody) -> ApiResult<Self> {
+        body.parse()
+    }
+}
+
+/// A body that may be empty ([`JsonBody::parse_or_empty`]).
+pub struct OrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned> FromJsonBody for OrEmpty<T> {
+    fn from_json_body(body: &JsonBody) -> ApiResult<Self> {
+        body.parse_or_empty().map(OrEmpty)
+    }
+}
 
 /// [`NamedTarget`] with the request's body, as [`ProjectRequest`].
 pub struct NamedRequest {

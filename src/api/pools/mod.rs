@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
 use crate::api::extract::{
-    JsonBody, NamedRequest, NamedTarget, ProjectRequest, ProjectTarget, extract_from, parse_query,
+    FromJsonBody, NamedRequest, NamedTarget, ProjectRequest, ProjectTarget, extract_from,
+    parse_query,
 };
 use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
@@ -46,19 +47,20 @@ pub(super) fn path_pool(raw: &str) -> ApiResult<QueueName> {
     QueueName::parse(raw).map_err(|_| ApiError::PoolNotFound(raw.chars().take(128).collect()))
 }
 
-/// [`NamedRequest`] of a pool's path, its name parsed ([`path_pool`]): where the handlers
-/// that change one pool start.
-pub struct PoolRequest {
+/// [`NamedRequest`] of a pool's path, its name parsed ([`path_pool`]), then its body:
+/// where the handlers that change one pool start.
+pub struct PoolRequest<T> {
     pub project: ProjectId,
     pub pool: QueueName,
-    pub body: JsonBody,
+    pub body: T,
 }
 
-extract_from!(request PoolRequest = NamedRequest, |request, _| {
+extract_from!(request<T: FromJsonBody> PoolRequest<T> = NamedRequest, |request, _| {
+    let pool = path_pool(&request.name)?;
     Ok(Self {
-        pool: path_pool(&request.name)?,
         project: request.project,
-        body: request.body,
+        pool,
+        body: T::from_json_body(&request.body)?,
     })
 });
 

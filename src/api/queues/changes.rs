@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{JsonBody, NamedRequest, extract_from};
+use crate::api::extract::{FromJsonBody, NamedRequest, extract_from};
 use crate::api::queues::types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
 use crate::api::queues::{QueuePath, integer, path_queue, present};
 use crate::api::state::AppState;
@@ -86,6 +86,19 @@ where
     )))
 }
 
+/// [`change_named`] of a stored queue.
+pub async fn change_queue<F>(
+    state: &AppState,
+    project: &ProjectId,
+    name: &QueueName,
+    edit: F,
+) -> ApiResult<QueueRecord>
+where
+    F: Fn(&QueueRecord, &mut Map<String, Value>) -> ApiResult<()>,
+{
+    change_named(state, NamedTable::Queues, project, name.as_str(), edit).await
+}
+
 /// A stored queue of the path; a declared one cannot change (DLI.0007).
 pub fn changeable_queue(state: &AppState, raw: &str) -> ApiResult<QueueName> {
     let name = path_queue(raw)?;
@@ -98,19 +111,20 @@ pub fn changeable_queue(state: &AppState, raw: &str) -> ApiResult<QueueName> {
     Ok(name)
 }
 
-/// [`NamedRequest`] of a queue that may change ([`changeable_queue`]): where every
-/// handler that changes one stored queue starts.
-pub struct QueueChange {
+/// [`NamedRequest`] of a queue that may change ([`changeable_queue`]), then its body
+/// parsed: where every handler that changes one stored queue starts.
+pub struct QueueChange<T> {
     pub project: ProjectId,
     pub name: QueueName,
-    pub body: JsonBody,
+    pub body: T,
 }
 
-extract_from!(request QueueChange = NamedRequest, |request, state| {
+extract_from!(request<T: FromJsonBody> QueueChange<T> = NamedRequest, |request, state| {
+    let name = changeable_queue(state, &request.name)?;
     Ok(Self {
-        name: changeable_queue(state, &request.name)?,
         project: request.project,
-        body: request.body,
+        name,
+        body: T::from_json_body(&request.body)?,
     })
 });
 
@@ -163,36 +177,30 @@ pub async fn action(
         project,
         name,
         body,
-    }: QueueChange,
+    }: QueueChange<QueueActionRequest>,
 ) -> ApiResult<Json<QueueActionResponse>> {
-    let (action, delta) = cu_delta(&body.parse()?)?;
-    let changed = change_named(
-        &state,
-        NamedTable::Queues,
-        &project,
-        name.as_str(),
-        |record, attributes| {
-            if delta == 0 {
-                return Ok(());
-            }
-            let current = attributes
-                .get("cu_count")
-                .and_then(Value::as_i64)
-                .unwrap_or_default();
-            let next = current.saturating_add(delta);
-            if !(1..=MAX_CU).contains(&next) {
-                return Err(ValidationError::new(format!(
-                    "{action} by {} would leave queue {} with {next} CUs; a queue has 1 to \
+    let (action, delta) = cu_delta(&body)?;
+    let changed = change_queue(&state, &project, &name, |record, attributes| {
+        if delta == 0 {
+            return Ok(());
+        }
+        let current = attributes
+            .get("cu_count")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
+        let next = current.saturating_add(delta);
+        if !(1..=MAX_CU).contains(&next) {
+            return Err(ValidationError::new(format!(
+                "{action} by {} would leave queue {} with {next} CUs; a queue has 1 to \
                      {MAX_CU}",
-                    delta.abs(),
-                    record.name
-                ))
-                .into());
-            }
-            attributes.insert("cu_count".into(), next.into());
-            Ok(())
-        },
-    )
+                delta.abs(),
+                record.name
+            ))
+            .into());
+        }
+        attributes.insert("cu_count".into(), next.into());
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = changed.name, action, "queue action");
     Ok(Json(QueueActionResponse {
@@ -246,19 +254,13 @@ pub async fn set_queue_cidr(
     let target = cidr.unwrap_or(crate::domain::DEFAULT_COMPUTE_CIDR);
     crate::api::queues::cidr_preflight::check_queue_cidr_change(state, project, &queue, target)
         .await?;
-    change_named(
-        state,
-        NamedTable::Queues,
-        project,
-        name.as_str(),
-        |_, attributes| {
-            match cidr {
-                Some(net) => attributes.insert("cidr_in_vpc".into(), net.to_string().into()),
-                None => attributes.shift_remove("cidr_in_vpc"),
-            };
-            Ok(())
-        },
-    )
+    change_queue(state, project, name, |_, attributes| {
+        match cidr {
+            Some(net) => attributes.insert("cidr_in_vpc".into(), net.to_string().into()),
+            None => attributes.shift_remove("cidr_in_vpc"),
+        };
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), cidr = %target, "queue CIDR changed");
     Ok(())
@@ -281,9 +283,8 @@ pub async fn update_cidr(
         project,
         name,
         body,
-    }: QueueChange,
+    }: QueueChange<UpdateQueueCidrRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let body: UpdateQueueCidrRequest = body.parse()?;
     let cidr = present(&body.cidr_in_vpc)
         .ok_or_else(|| ValidationError::new("cidr_in_vpc is required"))?;
     let cidr = parse_queue_cidr("cidr_in_vpc", cidr)?;
