@@ -18,7 +18,10 @@ use crate::api::extract::{
 use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
 };
-use crate::api::queues::{OWNER, any_char, id_char, integer, present, string_map, tags, text};
+use crate::api::queues::{
+    OWNER, any_char, id_char, insert_checked, integer, present, string_map, tags, text,
+    whole_number,
+};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, Tag, TagFilter, ValidationError, now_millis};
@@ -96,12 +99,9 @@ fn validate_create(
     let mut attributes = Map::new();
     attributes.insert("max_cu".into(), max_cu.into());
     attributes.insert("min_cu".into(), min_cu.into());
-    if let Some(value) = present(&body.description) {
-        attributes.insert(
-            "description".into(),
-            text("description", value, 256, any_char)?.into(),
-        );
-    }
+    insert_checked(&mut attributes, "description", &body.description, |value| {
+        Ok(text("description", value, 256, any_char)?.into())
+    })?;
     if let Some(value) = present(&body.cidr_in_vpc) {
         let cidr = value
             .as_str()
@@ -120,22 +120,24 @@ fn validate_create(
         }
         attributes.insert("cidr_in_vpc".into(), cidr.to_string().into());
     }
-    if let Some(value) = present(&body.charging_mode) {
-        attributes.insert(
-            "charging_mode".into(),
-            integer("charging_mode", value, 1, 1)?.into(),
-        );
-    }
-    if let Some(value) = present(&body.enterprise_project_id) {
-        let id = text("enterprise_project_id", value, 128, id_char)?;
-        attributes.insert("enterprise_project_id".into(), id.into());
-    }
-    if let Some(value) = present(&body.tags) {
-        attributes.insert("tags".into(), tags("tags", value)?);
-    }
-    if let Some(value) = present(&body.label) {
-        attributes.insert("label".into(), string_map("label", value, 10)?);
-    }
+    insert_checked(
+        &mut attributes,
+        "charging_mode",
+        &body.charging_mode,
+        |value| Ok(integer("charging_mode", value, 1, 1)?.into()),
+    )?;
+    insert_checked(
+        &mut attributes,
+        "enterprise_project_id",
+        &body.enterprise_project_id,
+        |value| Ok(text("enterprise_project_id", value, 128, id_char)?.into()),
+    )?;
+    insert_checked(&mut attributes, "tags", &body.tags, |value| {
+        tags("tags", value)
+    })?;
+    insert_checked(&mut attributes, "label", &body.label, |value| {
+        string_map("label", value, 10)
+    })?;
     if let Some(value) = present(&body.ipv6_enable) {
         let enable = value
             .as_bool()
@@ -253,19 +255,7 @@ pub(super) fn parse_count(
     max: usize,
     default: usize,
 ) -> Result<usize, ValidationError> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                ValidationError::new(format!(
-                    "{field} must be a whole number from {min} to {max}"
-                ))
-            }),
-    }
+    raw.map_or(Ok(default), |raw| whole_number(field, raw, min, max))
 }
 
 /// A list page's `limit` (1 to [`MAX_PAGE_SIZE`], all of it by default) and `offset` (0
