@@ -19,12 +19,12 @@ use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
 };
 use crate::api::queues::{
-    OWNER, any_char, id_char, insert_checked, integer, present, string_map, tags, text,
-    whole_number,
+    OWNER, any_char, insert_billing, insert_checked, integer, new_named, present, string_map, tags,
+    text, whole_number,
 };
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
-use crate::domain::{ProjectId, QueueName, Tag, TagFilter, ValidationError, now_millis};
+use crate::domain::{ProjectId, QueueName, Tag, TagFilter, ValidationError};
 use crate::store::{CreateNamedOutcome, DeleteNamedOutcome, NewPool, PoolRecord};
 
 /// Most elastic resource pools one project may have.
@@ -120,17 +120,11 @@ fn validate_create(
         }
         attributes.insert("cidr_in_vpc".into(), cidr.to_string().into());
     }
-    insert_checked(
+    insert_billing(
         &mut attributes,
-        "charging_mode",
         &body.charging_mode,
-        |value| Ok(integer("charging_mode", value, 1, 1)?.into()),
-    )?;
-    insert_checked(
-        &mut attributes,
-        "enterprise_project_id",
+        1,
         &body.enterprise_project_id,
-        |value| Ok(text("enterprise_project_id", value, 128, id_char)?.into()),
     )?;
     insert_checked(&mut attributes, "tags", &body.tags, |value| {
         tags("tags", value)
@@ -145,13 +139,7 @@ fn validate_create(
         attributes.insert("ipv6_enable".into(), enable.into());
     }
     let name = QueueName::parse(&name)?;
-    Ok(NewPool {
-        project_id: project,
-        name,
-        resource_id: uuid::Uuid::new_v4().to_string(),
-        attributes,
-        create_time: now_millis(),
-    })
+    Ok(new_named(project, name, attributes))
 }
 
 /// A stored pool as answered, with the stored queues that name it.

@@ -199,6 +199,40 @@ pub(super) fn insert_checked(
     Ok(())
 }
 
+/// The billing fields DLI gives queues and pools: `charging_mode` (1 to
+/// `max_charging_mode`) and `enterprise_project_id`.
+pub(super) fn insert_billing(
+    attributes: &mut Map<String, Value>,
+    charging_mode: &Option<Value>,
+    max_charging_mode: i64,
+    enterprise_project_id: &Option<Value>,
+) -> Result<(), ValidationError> {
+    insert_checked(attributes, "charging_mode", charging_mode, |value| {
+        Ok(integer("charging_mode", value, 1, max_charging_mode)?.into())
+    })?;
+    insert_checked(
+        attributes,
+        "enterprise_project_id",
+        enterprise_project_id,
+        |value| Ok(text("enterprise_project_id", value, 128, id_char)?.into()),
+    )
+}
+
+/// A new stored queue or pool: a fresh resource id, created now.
+pub(super) fn new_named(
+    project: ProjectId,
+    name: QueueName,
+    attributes: Map<String, Value>,
+) -> NewQueue {
+    NewQueue {
+        project_id: project,
+        name,
+        resource_id: uuid::Uuid::new_v4().to_string(),
+        attributes,
+        create_time: now_millis(),
+    }
+}
+
 const MAX_LABELS: usize = 10;
 const MAX_LABEL_CHARS: usize = 256;
 
@@ -232,17 +266,11 @@ fn validate_create(
     insert_checked(&mut attributes, "description", &body.description, |value| {
         Ok(text("description", value, 256, any_char)?.into())
     })?;
-    insert_checked(
+    insert_billing(
         &mut attributes,
-        "charging_mode",
         &body.charging_mode,
-        |value| Ok(integer("charging_mode", value, 1, 2)?.into()),
-    )?;
-    insert_checked(
-        &mut attributes,
-        "enterprise_project_id",
+        2,
         &body.enterprise_project_id,
-        |value| Ok(text("enterprise_project_id", value, 128, id_char)?.into()),
     )?;
     insert_checked(&mut attributes, "platform", &body.platform, |value| {
         Ok(text("platform", value, 64, platform_char)?.into())
@@ -289,13 +317,7 @@ fn validate_create(
     insert_checked(&mut attributes, "engine", &body.engine, |value| {
         Ok(one_of("engine", value, &["spark", "hetuEngine"])?.into())
     })?;
-    Ok(NewQueue {
-        project_id: project,
-        name,
-        resource_id: uuid::Uuid::new_v4().to_string(),
-        attributes,
-        create_time: now_millis(),
-    })
+    Ok(new_named(project, name, attributes))
 }
 
 // ---- Answers ----
