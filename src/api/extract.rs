@@ -204,6 +204,75 @@ impl FromRequest<AppState> for ProjectRequest {
     }
 }
 
+/// An extractor made from another one: the inner extractor's checks first (credentials,
+/// path, project, body), then `build`'s own on what it gave; the rejection is an
+/// [`ApiError`] as everywhere. `parts` for one from the request's parts, `request` for one
+/// that reads the body.
+macro_rules! extract_from {
+    (parts $target:ty = $inner:ty, |$from:pat_param, $state:pat_param| $build:expr) => {
+        impl axum::extract::FromRequestParts<$crate::api::state::AppState> for $target {
+            type Rejection = $crate::api::error::ApiError;
+
+            async fn from_request_parts(
+                parts: &mut axum::http::request::Parts,
+                state: &$crate::api::state::AppState,
+            ) -> Result<Self, Self::Rejection> {
+                let $from = <$inner as axum::extract::FromRequestParts<_>>::from_request_parts(
+                    parts, state,
+                )
+                .await?;
+                let $state = state;
+                $build
+            }
+        }
+    };
+    (request<$($param:ident: $bound:path),*> $target:ty = $inner:ty,
+     |$from:pat_param, $state:pat_param| $build:expr) => {
+        impl<$($param: $bound),*> axum::extract::FromRequest<$crate::api::state::AppState>
+            for $target
+        {
+            type Rejection = $crate::api::error::ApiError;
+
+            async fn from_request(
+                request: axum::extract::Request,
+                state: &$crate::api::state::AppState,
+            ) -> Result<Self, Self::Rejection> {
+                let $from =
+                    <$inner as axum::extract::FromRequest<_>>::from_request(request, state).await?;
+                let $state = state;
+                $build
+            }
+        }
+    };
+    (request $target:ty = $inner:ty, |$from:pat_param, $state:pat_param| $build:expr) => {
+        $crate::api::extract::extract_from!(
+            request<> $target = $inner, |$from, $state| $build
+        );
+    };
+}
+pub(crate) use extract_from;
+
+/// A request body type as a handler reads it from [`JsonBody`]: JSON of its shape, or
+/// (in [`OrEmpty`]) also nothing, read as `{}`.
+pub trait FromJsonBody: Sized {
+    fn from_json_body(body: &JsonBody) -> ApiResult<Self>;
+}
+
+impl<T: DeserializeOwned> FromJsonBody for T {
+    fn from_json_body(body: &JsonBody) -> ApiResult<Self> {
+        body.parse()
+    }
+}
+
+/// A body that may be empty ([`JsonBody::parse_or_empty`]).
+pub struct OrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned> FromJsonBody for OrEmpty<T> {
+    fn from_json_body(body: &JsonBody) -> ApiResult<Self> {
+        body.parse_or_empty().map(OrEmpty)
+    }
+}
+
 /// [`NamedTarget`] with the request's body, as [`ProjectRequest`].
 pub struct NamedRequest {
     pub project: ProjectId,
@@ -211,24 +280,15 @@ pub struct NamedRequest {
     pub body: JsonBody,
 }
 
-impl FromRequest<AppState> for NamedRequest {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ProjectRequest {
-            project,
-            rest,
-            body,
-        } = ProjectRequest::from_request(request, state).await?;
-        // The routes of a named resource have one parameter after the project.
-        let name = rest.into_values().next().unwrap_or_default();
-        Ok(Self {
-            project,
-            name,
-            body,
-        })
-    }
-}
+extract_from!(request NamedRequest = ProjectRequest, |request, _| {
+    // The routes of a named resource have one parameter after the project.
+    let name = request.rest.into_values().next().unwrap_or_default();
+    Ok(Self {
+        project: request.project,
+        name,
+        body: request.body,
+    })
+});
 
 /// The project and the name of a `/{project_id}/.../{name}` path (a queue, a pool, an
 /// auth info), as [`ProjectTarget`]: the name as given, for each resource to check with
@@ -238,20 +298,11 @@ pub struct NamedTarget {
     pub name: String,
 }
 
-impl FromRequestParts<AppState> for NamedTarget {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let ProjectTarget { project, rest } =
-            ProjectTarget::from_request_parts(parts, state).await?;
-        // The routes of a named resource have one parameter after the project.
-        let name = rest.into_values().next().unwrap_or_default();
-        Ok(Self { project, name })
-    }
-}
+extract_from!(parts NamedTarget = ProjectTarget, |ProjectTarget { project, rest }, _| {
+    // The routes of a named resource have one parameter after the project.
+    let name = rest.into_values().next().unwrap_or_default();
+    Ok(Self { project, name })
+});
 
 /// The project and connection of a `/{project_id}/datasource-connection/{connection_id}`
 /// path, as [`ProjectTarget`]: what every handler of one connection starts from. An id
@@ -261,21 +312,13 @@ pub struct ConnectionTarget {
     pub id: ConnectionId,
 }
 
-impl FromRequestParts<AppState> for ConnectionTarget {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let mut target = ProjectTarget::from_request_parts(parts, state).await?;
-        let id = connection_id(&target.take("connection_id"))?;
-        Ok(Self {
-            project: target.project,
-            id,
-        })
-    }
-}
+extract_from!(parts ConnectionTarget = ProjectTarget, |mut target, _| {
+    let id = connection_id(&target.take("connection_id"))?;
+    Ok(Self {
+        project: target.project,
+        id,
+    })
+});
 
 /// A path's connection id. Anything that is not a UUID names no connection: answered
 /// like an unknown id.

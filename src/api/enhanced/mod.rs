@@ -12,12 +12,8 @@ pub mod types;
 
 use std::collections::HashMap;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-
 use super::error::ApiError;
-use super::extract::ProjectTarget;
-use super::state::AppState;
+use super::extract::{ProjectTarget, extract_from};
 use crate::domain::{ConnectionId, ProjectId};
 use crate::store::{BindingKind, EnhancedLimits, EnhancedRefusal};
 
@@ -70,23 +66,15 @@ pub fn echo(raw: &str) -> String {
     raw.chars().take(MAX_ECHO_CHARS).collect()
 }
 
-impl FromRequestParts<AppState> for EnhancedTarget {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let mut target = ProjectTarget::from_request_parts(parts, state).await?;
-        let raw = target.take("connection_id");
-        Ok(Self {
-            project: target.project,
-            parsed: ConnectionId::parse(&raw),
-            raw_id: echo(&raw),
-            rest: target.rest,
-        })
-    }
-}
+extract_from!(parts EnhancedTarget = ProjectTarget, |mut target, _| {
+    let raw = target.take("connection_id");
+    Ok(Self {
+        project: target.project,
+        parsed: ConnectionId::parse(&raw),
+        raw_id: echo(&raw),
+        rest: target.rest,
+    })
+});
 
 /// The DLI error of a change that did not happen, for connection `id` (as given).
 pub fn outcome_error(outcome: EnhancedRefusal, id: &str, name: Option<&str>) -> ApiError {

@@ -11,14 +11,20 @@ use serde_json::{Map, Value};
 
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
+use crate::api::extract::{
+    FromJsonBody, NamedRequest, NamedTarget, ProjectRequest, ProjectTarget, extract_from,
+    parse_query,
+};
 use crate::api::pools::types::{
     CreatePoolRequest, CreatePoolResponse, ListPoolsQuery, ListPoolsResponse, PoolItem,
 };
-use crate::api::queues::{OWNER, any_char, id_char, integer, present, string_map, tags, text};
+use crate::api::queues::{
+    OWNER, any_char, insert_billing, insert_checked, integer, new_named, present, string_map, tags,
+    text, whole_number,
+};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
-use crate::domain::{ProjectId, QueueName, Tag, TagFilter, ValidationError, now_millis};
+use crate::domain::{ProjectId, QueueName, Tag, TagFilter, ValidationError};
 use crate::store::{CreateNamedOutcome, DeleteNamedOutcome, NewPool, PoolRecord};
 
 /// Most elastic resource pools one project may have.
@@ -38,6 +44,28 @@ pub struct PoolPath {
     /// The pool's name (case-insensitive).
     pub elastic_resource_pool_name: String,
 }
+
+/// A path's pool name; one that cannot be a pool's names no pool.
+pub(super) fn path_pool(raw: &str) -> ApiResult<QueueName> {
+    QueueName::parse(raw).map_err(|_| ApiError::PoolNotFound(raw.chars().take(128).collect()))
+}
+
+/// [`NamedRequest`] of a pool's path, its name parsed ([`path_pool`]), then its body:
+/// where the handlers that change one pool start.
+pub struct PoolRequest<T> {
+    pub project: ProjectId,
+    pub pool: QueueName,
+    pub body: T,
+}
+
+extract_from!(request<T: FromJsonBody> PoolRequest<T> = NamedRequest, |request, _| {
+    let pool = path_pool(&request.name)?;
+    Ok(Self {
+        project: request.project,
+        pool,
+        body: T::from_json_body(&request.body)?,
+    })
+});
 
 fn validate_create(
     project: ProjectId,
@@ -71,12 +99,9 @@ fn validate_create(
     let mut attributes = Map::new();
     attributes.insert("max_cu".into(), max_cu.into());
     attributes.insert("min_cu".into(), min_cu.into());
-    if let Some(value) = present(&body.description) {
-        attributes.insert(
-            "description".into(),
-            text("description", value, 256, any_char)?.into(),
-        );
-    }
+    insert_checked(&mut attributes, "description", &body.description, |value| {
+        Ok(text("description", value, 256, any_char)?.into())
+    })?;
     if let Some(value) = present(&body.cidr_in_vpc) {
         let cidr = value
             .as_str()
@@ -95,22 +120,18 @@ fn validate_create(
         }
         attributes.insert("cidr_in_vpc".into(), cidr.to_string().into());
     }
-    if let Some(value) = present(&body.charging_mode) {
-        attributes.insert(
-            "charging_mode".into(),
-            integer("charging_mode", value, 1, 1)?.into(),
-        );
-    }
-    if let Some(value) = present(&body.enterprise_project_id) {
-        let id = text("enterprise_project_id", value, 128, id_char)?;
-        attributes.insert("enterprise_project_id".into(), id.into());
-    }
-    if let Some(value) = present(&body.tags) {
-        attributes.insert("tags".into(), tags("tags", value)?);
-    }
-    if let Some(value) = present(&body.label) {
-        attributes.insert("label".into(), string_map("label", value, 10)?);
-    }
+    insert_billing(
+        &mut attributes,
+        &body.charging_mode,
+        1,
+        &body.enterprise_project_id,
+    )?;
+    insert_checked(&mut attributes, "tags", &body.tags, |value| {
+        tags("tags", value)
+    })?;
+    insert_checked(&mut attributes, "label", &body.label, |value| {
+        string_map("label", value, 10)
+    })?;
     if let Some(value) = present(&body.ipv6_enable) {
         let enable = value
             .as_bool()
@@ -118,13 +139,7 @@ fn validate_create(
         attributes.insert("ipv6_enable".into(), enable.into());
     }
     let name = QueueName::parse(&name)?;
-    Ok(NewPool {
-        project_id: project,
-        name,
-        resource_id: uuid::Uuid::new_v4().to_string(),
-        attributes,
-        create_time: now_millis(),
-    })
+    Ok(new_named(project, name, attributes))
 }
 
 /// A stored pool as answered, with the stored queues that name it.
@@ -228,19 +243,7 @@ pub(super) fn parse_count(
     max: usize,
     default: usize,
 ) -> Result<usize, ValidationError> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                ValidationError::new(format!(
-                    "{field} must be a whole number from {min} to {max}"
-                ))
-            }),
-    }
+    raw.map_or(Ok(default), |raw| whole_number(field, raw, min, max))
 }
 
 /// A list page's `limit` (1 to [`MAX_PAGE_SIZE`], all of it by default) and `offset` (0
@@ -327,9 +330,7 @@ pub async fn delete(
     State(state): State<AppState>,
     NamedTarget { project, name }: NamedTarget,
 ) -> ApiResult<Json<SuccessResponse>> {
-    // A name that cannot be a pool's names no pool.
-    let pool = QueueName::parse(&name)
-        .map_err(|_| ApiError::PoolNotFound(name.chars().take(128).collect()))?;
+    let pool = path_pool(&name)?;
     match state.store.delete_pool(&project, pool.as_str()).await? {
         DeleteNamedOutcome::Deleted => {}
         DeleteNamedOutcome::NotFound => {

@@ -10,13 +10,13 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, OrEmpty, parse_query};
 use crate::api::pools::types::{
     AssociatePoolQueueRequest, ListPoolQueuesQuery, ListPoolQueuesResponse, PoolQueueItem,
     QueueScalingPolicy, UpdatePoolQueueRequest, UpdatePoolRequest,
 };
-use crate::api::pools::{PoolPath, parse_page};
-use crate::api::queues::changes::{change_named, changeable_queue};
+use crate::api::pools::{PoolPath, PoolRequest, parse_page, path_pool};
+use crate::api::queues::changes::{change_named, change_queue, changeable_queue};
 use crate::api::queues::{OWNER, QueuePath, any_char, integer, present, string_map, text};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
@@ -28,11 +28,6 @@ const MAX_POLICIES: usize = 24;
 
 /// The stored queue attribute that holds the policies.
 const POLICIES: &str = "queue_scaling_policies";
-
-/// A path's pool name; one that cannot be a pool's names no pool.
-fn path_pool(raw: &str) -> ApiResult<QueueName> {
-    QueueName::parse(raw).map_err(|_| ApiError::PoolNotFound(raw.chars().take(128).collect()))
-}
 
 async fn require_pool(
     state: &AppState,
@@ -226,14 +221,12 @@ pub async fn list(
 )]
 pub async fn associate(
     State(state): State<AppState>,
-    NamedRequest {
+    PoolRequest {
         project,
-        name: pool,
+        pool,
         body,
-    }: NamedRequest,
+    }: PoolRequest<AssociatePoolQueueRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let pool = path_pool(&pool)?;
-    let body: AssociatePoolQueueRequest = body.parse()?;
     let raw = match present(&body.queue_name) {
         None => return Err(ValidationError::new("queue_name is required").into()),
         Some(Value::String(raw)) => raw.clone(),
@@ -253,34 +246,27 @@ pub async fn associate(
             queue.as_str()
         )));
     }
-    change_named(
-        &state,
-        NamedTable::Queues,
-        &project,
-        queue.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
-            match attributes
-                .get("elastic_resource_pool_name")
-                .and_then(Value::as_str)
-            {
-                Some(current) if current == pool.as_str() => {}
-                Some(current) => {
-                    return Err(ApiError::StateConflict(format!(
-                        "queue {} is already in elastic resource pool {current}",
-                        record.name
-                    )));
-                }
-                None => {
-                    attributes.insert(
-                        "elastic_resource_pool_name".into(),
-                        pool.as_str().to_owned().into(),
-                    );
-                }
+    change_queue(&state, &project, &queue, |record, attributes| {
+        match attributes
+            .get("elastic_resource_pool_name")
+            .and_then(Value::as_str)
+        {
+            Some(current) if current == pool.as_str() => {}
+            Some(current) => {
+                return Err(ApiError::StateConflict(format!(
+                    "queue {} is already in elastic resource pool {current}",
+                    record.name
+                )));
             }
-            Ok(attributes)
-        },
-    )
+            None => {
+                attributes.insert(
+                    "elastic_resource_pool_name".into(),
+                    pool.as_str().to_owned().into(),
+                );
+            }
+        }
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = queue.as_str(), pool = pool.as_str(), "queue moved into pool");
     Ok(Json(SuccessResponse::ok()))
@@ -313,28 +299,21 @@ pub async fn update_policies(
     let stored = serde_json::to_value(&policies)
         .map_err(|_| ValidationError::new("queue_scaling_policies cannot be stored"))?;
     require_pool(&state, &project, &pool).await?;
-    change_named(
-        &state,
-        NamedTable::Queues,
-        &project,
-        queue.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
-            if attributes
-                .get("elastic_resource_pool_name")
-                .and_then(Value::as_str)
-                != Some(pool.as_str())
-            {
-                return Err(ApiError::InvalidRequest(format!(
-                    "queue {} is not in elastic resource pool {}",
-                    record.name,
-                    pool.as_str()
-                )));
-            }
-            attributes.insert(POLICIES.into(), stored.clone());
-            Ok(attributes)
-        },
-    )
+    change_queue(&state, &project, &queue, |record, attributes| {
+        if attributes
+            .get("elastic_resource_pool_name")
+            .and_then(Value::as_str)
+            != Some(pool.as_str())
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "queue {} is not in elastic resource pool {}",
+                record.name,
+                pool.as_str()
+            )));
+        }
+        attributes.insert(POLICIES.into(), stored.clone());
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = queue.as_str(), pool = pool.as_str(), policies = policies.len(), "queue scaling policies replaced");
     Ok(Json(SuccessResponse::ok()))
@@ -353,14 +332,13 @@ pub async fn update_policies(
 )]
 pub async fn update_pool(
     State(state): State<AppState>,
-    NamedRequest {
+    PoolRequest {
         project,
-        name: pool,
+        pool,
         body,
-    }: NamedRequest,
+    }: PoolRequest<OrEmpty<UpdatePoolRequest>>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let pool = path_pool(&pool)?;
-    let body: UpdatePoolRequest = body.parse_or_empty()?;
+    let OrEmpty(body) = body;
     let cu = |field: &str, value: &Option<Value>| {
         present(value)
             .map(|value| integer(field, value, 16, 32000))
@@ -379,8 +357,7 @@ pub async fn update_pool(
         NamedTable::Pools,
         &project,
         pool.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
+        |_, attributes| {
             if let Some(max) = max_cu {
                 attributes.insert("max_cu".into(), max.into());
             }
@@ -406,7 +383,7 @@ pub async fn update_pool(
                 attributes.insert("label".into(), label.clone());
             }
             attributes.insert("update_time".into(), crate::domain::now_millis().into());
-            Ok(attributes)
+            Ok(())
         },
     )
     .await?;

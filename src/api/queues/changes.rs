@@ -11,8 +11,8 @@ use axum::extract::State;
 use serde_json::{Map, Value};
 
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
-use crate::api::extract::NamedRequest;
 use crate::api::extract::params::ProjectPath;
+use crate::api::extract::{FromJsonBody, NamedRequest, extract_from};
 use crate::api::queues::types::{QueueActionRequest, QueueActionResponse, UpdateQueueCidrRequest};
 use crate::api::queues::{QueuePath, integer, path_queue, present};
 use crate::api::state::AppState;
@@ -33,8 +33,8 @@ const MAX_CU: i64 = 32000;
 /// The private ranges DLI lets a queue's CIDR be in.
 const QUEUE_CIDR_RANGES: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
-/// Reads the stored queue or pool `name`, applies `edit` to its fields, and stores the
-/// result if nothing changed it meanwhile (else reads again). `edit` refuses with an
+/// Reads the stored queue or pool `name`, applies `edit` to a copy of its fields, and
+/// stores the result if nothing changed it meanwhile (else reads again). `edit` refuses with an
 /// error; it sees the record as read. Declared queues are not stored: callers refuse them
 /// first.
 pub async fn change_named<F>(
@@ -45,7 +45,7 @@ pub async fn change_named<F>(
     edit: F,
 ) -> ApiResult<QueueRecord>
 where
-    F: Fn(&QueueRecord) -> ApiResult<Map<String, Value>>,
+    F: Fn(&QueueRecord, &mut Map<String, Value>) -> ApiResult<()>,
 {
     for _ in 0..MAX_SWAP_ATTEMPTS {
         let record = match table {
@@ -63,7 +63,8 @@ where
                 NamedTable::Pools => ApiError::PoolNotFound(name.to_owned()),
             });
         };
-        let attributes = edit(&record)?;
+        let mut attributes = record.attributes.clone();
+        edit(&record, &mut attributes)?;
         if attributes == record.attributes {
             return Ok(record);
         }
@@ -85,6 +86,19 @@ where
     )))
 }
 
+/// [`change_named`] of a stored queue.
+pub async fn change_queue<F>(
+    state: &AppState,
+    project: &ProjectId,
+    name: &QueueName,
+    edit: F,
+) -> ApiResult<QueueRecord>
+where
+    F: Fn(&QueueRecord, &mut Map<String, Value>) -> ApiResult<()>,
+{
+    change_named(state, NamedTable::Queues, project, name.as_str(), edit).await
+}
+
 /// A stored queue of the path; a declared one cannot change (DLI.0007).
 pub fn changeable_queue(state: &AppState, raw: &str) -> ApiResult<QueueName> {
     let name = path_queue(raw)?;
@@ -96,6 +110,23 @@ pub fn changeable_queue(state: &AppState, raw: &str) -> ApiResult<QueueName> {
     }
     Ok(name)
 }
+
+/// [`NamedRequest`] of a queue that may change ([`changeable_queue`]), then its body
+/// parsed: where every handler that changes one stored queue starts.
+pub struct QueueChange<T> {
+    pub project: ProjectId,
+    pub name: QueueName,
+    pub body: T,
+}
+
+extract_from!(request<T: FromJsonBody> QueueChange<T> = NamedRequest, |request, state| {
+    let name = changeable_queue(state, &request.name)?;
+    Ok(Self {
+        project: request.project,
+        name,
+        body: T::from_json_body(&request.body)?,
+    })
+});
 
 /// The CU change an action asks for: +n, -n, or 0 for a restart.
 fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError> {
@@ -142,42 +173,34 @@ fn cu_delta(body: &QueueActionRequest) -> Result<(String, i64), ValidationError>
 )]
 pub async fn action(
     State(state): State<AppState>,
-    NamedRequest {
+    QueueChange {
         project,
         name,
         body,
-    }: NamedRequest,
+    }: QueueChange<QueueActionRequest>,
 ) -> ApiResult<Json<QueueActionResponse>> {
-    let name = changeable_queue(&state, &name)?;
-    let (action, delta) = cu_delta(&body.parse()?)?;
-    let changed = change_named(
-        &state,
-        NamedTable::Queues,
-        &project,
-        name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
-            if delta == 0 {
-                return Ok(attributes);
-            }
-            let current = attributes
-                .get("cu_count")
-                .and_then(Value::as_i64)
-                .unwrap_or_default();
-            let next = current.saturating_add(delta);
-            if !(1..=MAX_CU).contains(&next) {
-                return Err(ValidationError::new(format!(
-                    "{action} by {} would leave queue {} with {next} CUs; a queue has 1 to \
+    let (action, delta) = cu_delta(&body)?;
+    let changed = change_queue(&state, &project, &name, |record, attributes| {
+        if delta == 0 {
+            return Ok(());
+        }
+        let current = attributes
+            .get("cu_count")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
+        let next = current.saturating_add(delta);
+        if !(1..=MAX_CU).contains(&next) {
+            return Err(ValidationError::new(format!(
+                "{action} by {} would leave queue {} with {next} CUs; a queue has 1 to \
                      {MAX_CU}",
-                    delta.abs(),
-                    record.name
-                ))
-                .into());
-            }
-            attributes.insert("cu_count".into(), next.into());
-            Ok(attributes)
-        },
-    )
+                delta.abs(),
+                record.name
+            ))
+            .into());
+        }
+        attributes.insert("cu_count".into(), next.into());
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = changed.name, action, "queue action");
     Ok(Json(QueueActionResponse {
@@ -231,20 +254,13 @@ pub async fn set_queue_cidr(
     let target = cidr.unwrap_or(crate::domain::DEFAULT_COMPUTE_CIDR);
     crate::api::queues::cidr_preflight::check_queue_cidr_change(state, project, &queue, target)
         .await?;
-    change_named(
-        state,
-        NamedTable::Queues,
-        project,
-        name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
-            match cidr {
-                Some(net) => attributes.insert("cidr_in_vpc".into(), net.to_string().into()),
-                None => attributes.shift_remove("cidr_in_vpc"),
-            };
-            Ok(attributes)
-        },
-    )
+    change_queue(state, project, name, |_, attributes| {
+        match cidr {
+            Some(net) => attributes.insert("cidr_in_vpc".into(), net.to_string().into()),
+            None => attributes.shift_remove("cidr_in_vpc"),
+        };
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), cidr = %target, "queue CIDR changed");
     Ok(())
@@ -263,14 +279,12 @@ pub async fn set_queue_cidr(
 )]
 pub async fn update_cidr(
     State(state): State<AppState>,
-    NamedRequest {
+    QueueChange {
         project,
         name,
         body,
-    }: NamedRequest,
+    }: QueueChange<UpdateQueueCidrRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let name = changeable_queue(&state, &name)?;
-    let body: UpdateQueueCidrRequest = body.parse()?;
     let cidr = present(&body.cidr_in_vpc)
         .ok_or_else(|| ValidationError::new("cidr_in_vpc is required"))?;
     let cidr = parse_queue_cidr("cidr_in_vpc", cidr)?;

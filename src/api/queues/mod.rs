@@ -9,6 +9,8 @@ pub mod cidr_preflight;
 pub mod properties;
 pub mod types;
 
+use std::fmt::Display;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value};
@@ -61,11 +63,27 @@ pub(super) fn integer(
     value
         .as_i64()
         .filter(|number| (min..=max).contains(number))
-        .ok_or_else(|| {
-            ValidationError::new(format!(
-                "{field} must be a whole number from {min} to {max}"
-            ))
-        })
+        .ok_or_else(|| not_in_range(field, min, max))
+}
+
+/// A whole number in `min..=max` from a query parameter's text.
+pub(super) fn whole_number(
+    field: &str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> Result<usize, ValidationError> {
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| not_in_range(field, min, max))
+}
+
+fn not_in_range(field: &str, min: impl Display, max: impl Display) -> ValidationError {
+    ValidationError::new(format!(
+        "{field} must be a whole number from {min} to {max}"
+    ))
 }
 
 /// A string of at most `max` characters without control characters, whose characters
@@ -167,6 +185,54 @@ pub(super) fn string_map(
     Ok(value.clone())
 }
 
+/// Adds an optional field to a new queue's or pool's stored fields under its own name,
+/// validated by `check`; an absent or null one is left out.
+pub(super) fn insert_checked(
+    attributes: &mut Map<String, Value>,
+    field: &str,
+    value: &Option<Value>,
+    check: impl FnOnce(&Value) -> Result<Value, ValidationError>,
+) -> Result<(), ValidationError> {
+    if let Some(value) = present(value) {
+        attributes.insert(field.into(), check(value)?);
+    }
+    Ok(())
+}
+
+/// The billing fields DLI gives queues and pools: `charging_mode` (1 to
+/// `max_charging_mode`) and `enterprise_project_id`.
+pub(super) fn insert_billing(
+    attributes: &mut Map<String, Value>,
+    charging_mode: &Option<Value>,
+    max_charging_mode: i64,
+    enterprise_project_id: &Option<Value>,
+) -> Result<(), ValidationError> {
+    insert_checked(attributes, "charging_mode", charging_mode, |value| {
+        Ok(integer("charging_mode", value, 1, max_charging_mode)?.into())
+    })?;
+    insert_checked(
+        attributes,
+        "enterprise_project_id",
+        enterprise_project_id,
+        |value| Ok(text("enterprise_project_id", value, 128, id_char)?.into()),
+    )
+}
+
+/// A new stored queue or pool: a fresh resource id, created now.
+pub(super) fn new_named(
+    project: ProjectId,
+    name: QueueName,
+    attributes: Map<String, Value>,
+) -> NewQueue {
+    NewQueue {
+        project_id: project,
+        name,
+        resource_id: uuid::Uuid::new_v4().to_string(),
+        attributes,
+        create_time: now_millis(),
+    }
+}
+
 const MAX_LABELS: usize = 10;
 const MAX_LABEL_CHARS: usize = 256;
 
@@ -197,34 +263,24 @@ fn validate_create(
         Some(value) => one_of("queue_type", value, &["sql", "general"])?,
     };
     attributes.insert("queue_type".into(), queue_type.into());
-    if let Some(value) = present(&body.description) {
-        attributes.insert(
-            "description".into(),
-            text("description", value, 256, any_char)?.into(),
-        );
-    }
-    if let Some(value) = present(&body.charging_mode) {
-        attributes.insert(
-            "charging_mode".into(),
-            integer("charging_mode", value, 1, 2)?.into(),
-        );
-    }
-    if let Some(value) = present(&body.enterprise_project_id) {
-        let id = text("enterprise_project_id", value, 128, id_char)?;
-        attributes.insert("enterprise_project_id".into(), id.into());
-    }
-    if let Some(value) = present(&body.platform) {
-        attributes.insert(
-            "platform".into(),
-            text("platform", value, 64, platform_char)?.into(),
-        );
-    }
-    if let Some(value) = present(&body.resource_mode) {
-        attributes.insert(
-            "resource_mode".into(),
-            integer("resource_mode", value, 0, 1)?.into(),
-        );
-    }
+    insert_checked(&mut attributes, "description", &body.description, |value| {
+        Ok(text("description", value, 256, any_char)?.into())
+    })?;
+    insert_billing(
+        &mut attributes,
+        &body.charging_mode,
+        2,
+        &body.enterprise_project_id,
+    )?;
+    insert_checked(&mut attributes, "platform", &body.platform, |value| {
+        Ok(text("platform", value, 64, platform_char)?.into())
+    })?;
+    insert_checked(
+        &mut attributes,
+        "resource_mode",
+        &body.resource_mode,
+        |value| Ok(integer("resource_mode", value, 0, 1)?.into()),
+    )?;
     if let Some(value) = present(&body.labels) {
         let fits = value.as_array().is_some_and(|labels| {
             labels.len() <= MAX_LABELS
@@ -240,15 +296,12 @@ fn validate_create(
         }
         attributes.insert("labels".into(), value.clone());
     }
-    if let Some(value) = present(&body.feature) {
-        attributes.insert(
-            "feature".into(),
-            text("feature", value, 64, id_char)?.into(),
-        );
-    }
-    if let Some(value) = present(&body.tags) {
-        attributes.insert("tags".into(), tags("tags", value)?);
-    }
+    insert_checked(&mut attributes, "feature", &body.feature, |value| {
+        Ok(text("feature", value, 64, id_char)?.into())
+    })?;
+    insert_checked(&mut attributes, "tags", &body.tags, |value| {
+        tags("tags", value)
+    })?;
     if let Some(value) = present(&body.elastic_resource_pool_name) {
         let Some(raw) = value.as_str() else {
             return Err(ValidationError::new(
@@ -258,22 +311,13 @@ fn validate_create(
         let pool = crate::domain::parse_dli_name("elastic_resource_pool_name", raw)?;
         attributes.insert("elastic_resource_pool_name".into(), pool.into());
     }
-    if let Some(value) = present(&body.properties) {
-        attributes.insert("properties".into(), string_map("properties", value, 20)?);
-    }
-    if let Some(value) = present(&body.engine) {
-        attributes.insert(
-            "engine".into(),
-            one_of("engine", value, &["spark", "hetuEngine"])?.into(),
-        );
-    }
-    Ok(NewQueue {
-        project_id: project,
-        name,
-        resource_id: uuid::Uuid::new_v4().to_string(),
-        attributes,
-        create_time: now_millis(),
-    })
+    insert_checked(&mut attributes, "properties", &body.properties, |value| {
+        string_map("properties", value, 20)
+    })?;
+    insert_checked(&mut attributes, "engine", &body.engine, |value| {
+        Ok(one_of("engine", value, &["spark", "hetuEngine"])?.into())
+    })?;
+    Ok(new_named(project, name, attributes))
 }
 
 // ---- Answers ----
@@ -469,18 +513,8 @@ fn page_param(
     min: usize,
     max: usize,
 ) -> Result<Option<usize>, ValidationError> {
-    raw.map(|raw| {
-        raw.trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                ValidationError::new(format!(
-                    "{field} must be a whole number from {min} to {max}"
-                ))
-            })
-    })
-    .transpose()
+    raw.map(|raw| whole_number(field, raw, min, max))
+        .transpose()
 }
 
 fn parse_flag(field: &str, raw: &Option<String>) -> Result<(), ValidationError> {

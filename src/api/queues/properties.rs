@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
-use crate::api::extract::{DliPath, JsonBody, NamedRequest, NamedTarget, parse_query};
+use crate::api::extract::{DliPath, JsonBody, NamedTarget, parse_query};
 use crate::api::pools::parse_page;
 use crate::api::queues::changes::{
-    change_named, changeable_queue, parse_queue_cidr, set_queue_cidr,
+    QueueChange, change_queue, changeable_queue, parse_queue_cidr, set_queue_cidr,
 };
 use crate::api::queues::types::{
     DeleteQueuePropertiesRequest, ListQueuePropertiesQuery, ListQueuePropertiesResponse,
@@ -25,7 +25,6 @@ use crate::api::queues::{QueuePath, path_queue, present};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::ValidationError;
-use crate::store::NamedTable;
 
 /// The property that is the queue's CIDR.
 const CIDR_KEY: &str = "network.cidrInVpc";
@@ -155,25 +154,18 @@ async fn put(
     if let Some(cidr) = cidr {
         set_queue_cidr(&state, &project, &name, Some(cidr)).await?;
     }
-    change_named(
-        &state,
-        NamedTable::Queues,
-        &project,
-        name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
-            let mut properties = attributes
-                .get("properties")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            properties.extend(values.clone());
-            if !properties.is_empty() {
-                attributes.insert("properties".into(), Value::Object(properties));
-            }
-            Ok(attributes)
-        },
-    )
+    change_queue(&state, &project, &name, |_, attributes| {
+        let mut properties = attributes
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        properties.extend(values.clone());
+        if !properties.is_empty() {
+            attributes.insert("properties".into(), Value::Object(properties));
+        }
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), "queue properties set");
     Ok(Json(SuccessResponse::ok()))
@@ -232,14 +224,12 @@ twin! {
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    NamedRequest {
+    QueueChange {
         project,
         name,
         body,
-    }: NamedRequest,
+    }: QueueChange<DeleteQueuePropertiesRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    let name = changeable_queue(&state, &name)?;
-    let body: DeleteQueuePropertiesRequest = body.parse()?;
     let keys: Vec<String> = present(&body.keys)
         .and_then(Value::as_array)
         .and_then(|keys| {
@@ -251,24 +241,17 @@ pub async fn delete(
     if keys.iter().any(|key| key == CIDR_KEY) {
         set_queue_cidr(&state, &project, &name, None).await?;
     }
-    change_named(
-        &state,
-        NamedTable::Queues,
-        &project,
-        name.as_str(),
-        |record| {
-            let mut attributes = record.attributes.clone();
-            if let Some(Value::Object(properties)) = attributes.get_mut("properties") {
-                for key in &keys {
-                    properties.shift_remove(key);
-                }
-                if properties.is_empty() {
-                    attributes.shift_remove("properties");
-                }
+    change_queue(&state, &project, &name, |_, attributes| {
+        if let Some(Value::Object(properties)) = attributes.get_mut("properties") {
+            for key in &keys {
+                properties.shift_remove(key);
             }
-            Ok(attributes)
-        },
-    )
+            if properties.is_empty() {
+                attributes.shift_remove("properties");
+            }
+        }
+        Ok(())
+    })
     .await?;
     tracing::info!(project.id = %project, queue = name.as_str(), keys = keys.len(), "queue properties removed");
     Ok(Json(SuccessResponse::ok()))
