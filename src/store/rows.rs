@@ -371,3 +371,33 @@ mod binding_tests {
         ));
     }
 }
+
+/// One applied migration, as sqlx's own table records it.
+#[derive(sqlx::FromRow)]
+pub(super) struct MigrationRow {
+    pub version: i64,
+    pub success: bool,
+}
+
+/// How many connections have one state and service (the metrics' gauges).
+#[derive(sqlx::FromRow)]
+pub(super) struct StateCountRow {
+    pub state: String,
+    pub service: String,
+    pub n: i64,
+}
+
+/// Checks waiting for a worker, and checks a worker holds.
+#[derive(sqlx::FromRow)]
+pub(super) struct WorkCountsRow {
+    pub pending: i64,
+    pub leased: i64,
+}
+
+/// What settles a connection that waited for its queues' checks.
+#[derive(sqlx::FromRow)]
+pub(super) struct AwaitingRow {
+    pub service: String,
+    pub destination: String,
+    pub message: String,
+}

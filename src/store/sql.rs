@@ -204,20 +204,21 @@ pub(super) const APPLIED_MIGRATIONS: &str =
 /// build knows: none missing, none failed, none from a newer build.
 pub(super) fn check_migrations(
     known: &sqlx::migrate::Migrator,
-    applied: &[(i64, bool)],
+    applied: &[super::rows::MigrationRow],
 ) -> Result<()> {
     let expected: std::collections::BTreeSet<i64> = known
         .iter()
         .filter(|migration| !migration.migration_type.is_down_migration())
         .map(|migration| migration.version)
         .collect();
-    if let Some((version, _)) = applied.iter().find(|(_, success)| !success) {
+    if let Some(failed) = applied.iter().find(|migration| !migration.success) {
         return Err(StoreError::SchemaNotCurrent(format!(
-            "migration {version} failed part-way; fix the database, then restart"
+            "migration {} failed part-way; fix the database, then restart",
+            failed.version
         )));
     }
     let present: std::collections::BTreeSet<i64> =
-        applied.iter().map(|(version, _)| *version).collect();
+        applied.iter().map(|migration| migration.version).collect();
     if let Some(unknown) = present.difference(&expected).next() {
         return Err(StoreError::SchemaNotCurrent(format!(
             "migration {unknown} was applied by a newer dsconn; upgrade this replica"
@@ -373,8 +374,12 @@ mod tests {
 
     static KNOWN: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-    fn all_applied() -> Vec<(i64, bool)> {
-        KNOWN.iter().map(|m| (m.version, true)).collect()
+    fn applied(version: i64, success: bool) -> super::super::rows::MigrationRow {
+        super::super::rows::MigrationRow { version, success }
+    }
+
+    fn all_applied() -> Vec<super::super::rows::MigrationRow> {
+        KNOWN.iter().map(|m| applied(m.version, true)).collect()
     }
 
     #[test]
@@ -387,12 +392,12 @@ mod tests {
         assert!(error.to_string().contains("is not applied"), "{error}");
 
         let mut newer = all_applied();
-        newer.push((99_990_101_000_000, true));
+        newer.push(applied(99_990_101_000_000, true));
         let error = check_migrations(&KNOWN, &newer).expect_err("one unknown");
         assert!(error.to_string().contains("newer dsconn"), "{error}");
 
         let mut failed = all_applied();
-        failed[0].1 = false;
+        failed[0].success = false;
         let error = check_migrations(&KNOWN, &failed).expect_err("one failed");
         assert!(error.to_string().contains("failed part-way"), "{error}");
     }

@@ -118,7 +118,7 @@ macro_rules! impl_store {
                 }
 
                 async fn ping(&self) -> Result<()> {
-                    let applied: Vec<(i64, bool)> =
+                    let applied: Vec<rows::MigrationRow> =
                         sqlx::query_as($crate::store::sql::APPLIED_MIGRATIONS)
                             .fetch_all(self.reader())
                             .await?;
@@ -127,10 +127,10 @@ macro_rules! impl_store {
 
                 async fn stats(&self) -> Result<StoreStats> {
                     let now = $crate::domain::now_millis();
-                    let counts: Vec<(String, String, i64)> = sqlx::query_as(shared::STATS_BY_STATE)
+                    let counts: Vec<rows::StateCountRow> = sqlx::query_as(shared::STATS_BY_STATE)
                         .fetch_all(self.reader())
                         .await?;
-                    let (pending, leased): (i64, i64) = sqlx::query_as(shared::STATS_WORK)
+                    let work: rows::WorkCountsRow = sqlx::query_as(shared::STATS_WORK)
                         .bind(now)
                         .fetch_one(self.reader())
                         .await?;
@@ -138,10 +138,10 @@ macro_rules! impl_store {
                     Ok(StoreStats {
                         connections: counts
                             .into_iter()
-                            .map(|(state, service, n)| (state, service, count(n)))
+                            .map(|row| (row.state, row.service, count(row.n)))
                             .collect(),
-                        pending_checks: count(pending),
-                        leased_checks: count(leased),
+                        pending_checks: count(work.pending),
+                        leased_checks: count(work.leased),
                     })
                 }
 

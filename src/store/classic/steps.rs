@@ -282,12 +282,17 @@ macro_rules! impl_classic_steps {
                     now: i64,
                     next_check_at: i64,
                 ) -> Result<()> {
-                    let waiting: Option<(String, String, String)> =
+                    let waiting: Option<rows::AwaitingRow> =
                         sqlx::query_as(shared::SELECT_AWAITING)
                             .bind(connection_id)
                             .fetch_optional(&mut *connection)
                             .await?;
-                    let Some((service, destination, message)) = waiting else {
+                    let Some(rows::AwaitingRow {
+                        service,
+                        destination,
+                        message,
+                    }) = waiting
+                    else {
                         return Ok(());
                     };
                     let (active, creating) =

@@ -19,6 +19,37 @@ pub(in crate::store) struct AgentRow {
     pub last_seen: i64,
 }
 
+/// A registration of a name, as [`SELECT_AGENTS_BY_NAME`] reads it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct NamedAgentRow {
+    pub agent_id: String,
+    pub last_seen: i64,
+}
+
+/// One queue or pool a registration serves ([`SELECT_SERVED_BY`]); ordered so that two
+/// registrations' lists compare after a sort.
+#[derive(sqlx::FromRow, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(in crate::store) struct ServedRow {
+    pub kind: String,
+    pub queue_name: String,
+}
+
+/// One queue or pool an online agent serves ([`SELECT_AGENT_QUEUES`]).
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct AgentQueueRow {
+    pub agent_id: String,
+    pub kind: String,
+    pub queue_name: String,
+}
+
+/// How many online agents serve one queue ([`COUNT_ONLINE_BY_QUEUE`]).
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct OnlineCountRow {
+    pub project_id: String,
+    pub queue_name: String,
+    pub n: i64,
+}
+
 /// Agents and what they serve: registrations, heartbeats, the online ones.
 #[async_trait]
 pub trait AgentRegistry: Send + Sync {
@@ -89,7 +120,7 @@ pub(in crate::store) const SELECT_ONLINE_AGENTS: &str = "SELECT agent_id, name, 
      ORDER BY name, agent_id";
 
 pub(in crate::store) const COUNT_ONLINE_BY_QUEUE: &str = "SELECT aq.project_id, aq.queue_name, \
-     COUNT(*) FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
+     COUNT(*) AS n FROM agent_queues aq JOIN agents a ON a.agent_id = aq.agent_id \
      WHERE aq.kind = 'queue' AND a.last_seen >= $1 \
      GROUP BY aq.project_id, aq.queue_name ORDER BY aq.project_id, aq.queue_name";
 
@@ -137,41 +168,46 @@ macro_rules! impl_agents {
                     // Registrations in one project take turns (on every replica), so two
                     // of one name cannot both see none, nor two the last free place.
                     let mut transaction = self.begin_create(&agent.project_id).await?;
-                    let same_name: Vec<(String, i64)> = sqlx::query_as(work::SELECT_AGENTS_BY_NAME)
-                        .bind(project)
-                        .bind(&agent.name)
-                        .fetch_all(&mut *transaction)
-                        .await?;
-                    let mut serves: Vec<(String, String)> = agent
+                    let same_name: Vec<work::NamedAgentRow> =
+                        sqlx::query_as(work::SELECT_AGENTS_BY_NAME)
+                            .bind(project)
+                            .bind(&agent.name)
+                            .fetch_all(&mut *transaction)
+                            .await?;
+                    let served_as = |kind: &str, name: &String| work::ServedRow {
+                        kind: kind.to_owned(),
+                        queue_name: name.clone(),
+                    };
+                    let mut serves: Vec<work::ServedRow> = agent
                         .queues
                         .iter()
-                        .map(|name| (work::SERVES_QUEUE.to_owned(), name.clone()))
+                        .map(|name| served_as(work::SERVES_QUEUE, name))
                         .chain(
                             agent
                                 .pools
                                 .iter()
-                                .map(|name| (work::SERVES_POOL.to_owned(), name.clone())),
+                                .map(|name| served_as(work::SERVES_POOL, name)),
                         )
                         .collect();
                     serves.sort();
-                    for (agent_id, last_seen) in &same_name {
-                        if *last_seen < agent.online_since {
+                    for named in &same_name {
+                        if named.last_seen < agent.online_since {
                             continue;
                         }
-                        let mut served: Vec<(String, String)> =
+                        let mut served: Vec<work::ServedRow> =
                             sqlx::query_as(work::SELECT_SERVED_BY)
-                                .bind(agent_id)
+                                .bind(&named.agent_id)
                                 .fetch_all(&mut *transaction)
                                 .await?;
                         served.sort();
                         if served != serves {
                             transaction.rollback().await?;
                             return Ok(RegisterOutcome::NameInUse {
-                                last_seen: *last_seen,
+                                last_seen: named.last_seen,
                             });
                         }
                     }
-                    for (agent_id, _) in &same_name {
+                    for work::NamedAgentRow { agent_id, .. } in &same_name {
                         sqlx::query(work::DELETE_AGENT)
                             .bind(agent_id)
                             .bind(project)
@@ -263,7 +299,7 @@ macro_rules! impl_agents {
                         .bind(online_since)
                         .fetch_all(&mut *transaction)
                         .await?;
-                    let served: Vec<(String, String, String)> =
+                    let served: Vec<work::AgentQueueRow> =
                         sqlx::query_as(work::SELECT_AGENT_QUEUES)
                             .bind(project.as_str())
                             .bind(online_since)
@@ -276,8 +312,10 @@ macro_rules! impl_agents {
                             let names = |kind: &str| {
                                 served
                                     .iter()
-                                    .filter(|(id, k, _)| *id == agent.agent_id && k == kind)
-                                    .map(|(_, _, name)| name.clone())
+                                    .filter(|row| {
+                                        row.agent_id == agent.agent_id && row.kind == kind
+                                    })
+                                    .map(|row| row.queue_name.clone())
                                     .collect()
                             };
                             AgentRecord {
@@ -298,15 +336,19 @@ macro_rules! impl_agents {
                     &self,
                     online_since: i64,
                 ) -> Result<Vec<(String, String, u64)>> {
-                    let rows: Vec<(String, String, i64)> =
+                    let rows: Vec<work::OnlineCountRow> =
                         sqlx::query_as(work::COUNT_ONLINE_BY_QUEUE)
                             .bind(online_since)
                             .fetch_all(self.reader())
                             .await?;
                     Ok(rows
                         .into_iter()
-                        .map(|(project, queue, count)| {
-                            (project, queue, u64::try_from(count).unwrap_or(0))
+                        .map(|row| {
+                            (
+                                row.project_id,
+                                row.queue_name,
+                                u64::try_from(row.n).unwrap_or(0),
+                            )
                         })
                         .collect())
                 }

@@ -17,20 +17,27 @@ pub struct QueueHosts {
     pub entries: Vec<(String, String)>,
 }
 
+/// A connection a queue's hosts file is merged from, as its version counts it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HostsStampRow {
+    pub id: String,
+    pub update_time: i64,
+}
+
 /// The version of a queue's hosts file, from the `(id, update_time)` of the connections
 /// it is merged from, in their order: the file is a function of those (a change of a
 /// connection's hosts moves its `update_time` forward, see [`super::enhanced`]), so equal
 /// versions are equal files, in any project, and any change gives a new version. None for
 /// an empty file. A hash, so that it is short and says nothing of the connections.
-pub fn hosts_version(stamps: &[(String, i64)]) -> Option<String> {
+pub fn hosts_version(stamps: &[HostsStampRow]) -> Option<String> {
     if stamps.is_empty() {
         return None;
     }
     let mut hash = sha2::Sha256::new();
-    for (id, update_time) in stamps {
-        hash.update(id.as_bytes());
+    for stamp in stamps {
+        hash.update(stamp.id.as_bytes());
         hash.update(b":");
-        hash.update(update_time.to_be_bytes());
+        hash.update(stamp.update_time.to_be_bytes());
         hash.update(b";");
     }
     Some(hex::encode(&hash.finalize()[..12]))
@@ -102,7 +109,7 @@ macro_rules! impl_hosts {
                     use futures::TryStreamExt;
                     let cap = $crate::domain::MAX_HOSTS_FILE_ENTRIES;
                     let mut transaction = self.begin_snapshot().await?;
-                    let stamps: Vec<(String, i64)> =
+                    let stamps: Vec<work::HostsStampRow> =
                         sqlx::query_as(&work::SELECT_QUEUE_HOSTS_STAMPS)
                             .bind(project.as_str())
                             .bind(queue)
@@ -134,7 +141,7 @@ macro_rules! impl_hosts {
                     project: &ProjectId,
                     queue: &str,
                 ) -> Result<Option<String>> {
-                    let stamps: Vec<(String, i64)> =
+                    let stamps: Vec<work::HostsStampRow> =
                         sqlx::query_as(&work::SELECT_QUEUE_HOSTS_STAMPS)
                             .bind(project.as_str())
                             .bind(queue)
