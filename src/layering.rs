@@ -677,10 +677,13 @@ fn no_room_of_src_imports_a_room_above_it() {
 fn the_reading_finds_a_cycle_and_an_upward_arrow_it_is_shown() {
     let texts: BTreeMap<String, String> = [
         ("lib.rs", "pub mod store; pub mod api;"),
-        ("store/mod.rs", "mod rows;\npub use rows::Row;\n"),
+        (
+            "store/mod.rs",
+            "mod rows;\npub use rows::Row;\npub(in crate::store) use rows::Other;\n",
+        ),
         (
             "store/rows.rs",
-            "// crate::api::Ignored in a comment\nuse crate::api::Handler;\npub struct Row;",
+            "// crate::api::Ignored in a comment\nuse crate::api::Handler;\npub struct Row;\npub struct Other;",
         ),
         (
             "api/mod.rs",
