@@ -183,6 +183,12 @@ impl Application {
             stop_signal.cancelled().await;
             stopping.cancel();
         });
+        if !matches!(self.role, Role::Worker) {
+            tokio::spawn(api::agents::log_agents_going_offline(
+                self.state.clone(),
+                shutdown.clone(),
+            ));
+        }
         // A worker-only process answers /healthz and nothing else.
         let router = match self.role {
             Role::Worker => api::router::health_only(),

@@ -123,6 +123,8 @@ async fn the_human_log_has_a_line_per_event_worth_attention_and_none_per_request
     let (mut child, lines) = serve_with_log(&[
         OsStr::new("--log-format"),
         OsStr::new("human"),
+        OsStr::new("--agent-timeout"),
+        OsStr::new("2s"),
         OsStr::new("--data-dir"),
         data.path().as_os_str(),
     ]);
@@ -209,6 +211,22 @@ async fn the_human_log_has_a_line_per_event_worth_attention_and_none_per_request
     assert_eq!(left.status(), 200);
     let line = next_line(&lines);
     assert!(line.contains("agent deregistered"), "{line}");
+
+    // An agent that goes quiet is logged once, when it crosses --agent-timeout.
+    let quiet = client
+        .post(format!("http://{listen}/dsconn/v1/{project}/agents"))
+        .json(&serde_json::json!({"name": "etl-2", "version": "0", "queues": ["etl"]}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(quiet.status(), 201);
+    let joined = next_line(&lines);
+    assert!(joined.contains("agent.name=etl-2"), "{joined}");
+    let offline = next_line(&lines);
+    assert!(
+        offline.contains("agent offline") && offline.contains("agent.name=etl-2"),
+        "{offline}"
+    );
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),

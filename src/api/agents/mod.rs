@@ -53,6 +53,8 @@ const SETUP_ITEM_BYTES: usize = 8 << 10;
 const CLAIM_SETUP_HOSTS_BYTES: usize =
     MAX_CLAIM_ANSWER_BYTES - CLAIM_CHECKS_BYTES - MAX_CLAIM_BATCH as usize * SETUP_ITEM_BYTES;
 /// The lease an agent may ask for on each piece of work.
+/// How often the server looks for agents that went offline.
+const OFFLINE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(30 * 60));
 
 /// `/dsconn/v1/{project_id}/agents/{agent_id}`
@@ -736,4 +738,36 @@ pub async fn report(
         is_success: true,
         message: "recorded".into(),
     }))
+}
+
+/// Logs each agent that goes offline (not heard from within `--agent-timeout`) once, as
+/// it crosses that line: registering and leaving are logged by their requests, going
+/// quiet has no request of its own. Every process that serves the API logs it.
+pub async fn log_agents_going_offline(
+    state: AppState,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let pipeline = &state.checks.pipeline;
+    // Agents that were already offline at the start are not news.
+    let mut watched_from = pipeline.online_since(now_millis());
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(OFFLINE_WATCH_INTERVAL) => {}
+        }
+        let threshold = pipeline.online_since(now_millis());
+        match state.store.quiet_agents(watched_from, threshold).await {
+            Ok(quiet) => {
+                for agent in quiet {
+                    tracing::info!(agent.name = %agent.name, agent.id = %agent.agent_id,
+                                   project = %agent.project_id, agent.last_seen = agent.last_seen,
+                                   "agent offline: not heard from within --agent-timeout");
+                }
+                watched_from = threshold;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "the agents that went offline could not be read");
+            }
+        }
+    }
 }

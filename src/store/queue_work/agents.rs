@@ -50,6 +50,19 @@ pub(in crate::store) struct OnlineCountRow {
     pub n: i64,
 }
 
+/// A registration last heard from in a given span of time: an agent that went quiet.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct QuietAgent {
+    pub project_id: String,
+    pub agent_id: String,
+    pub name: String,
+    pub last_seen: i64,
+}
+
+/// The registrations last heard from in `[$1, $2)`, oldest first.
+pub(in crate::store) const SELECT_QUIET_AGENTS: &str = "SELECT project_id, agent_id, name, last_seen \
+     FROM agents WHERE last_seen >= $1 AND last_seen < $2 ORDER BY last_seen, agent_id";
+
 /// Agents and what they serve: registrations, heartbeats, the online ones.
 #[async_trait]
 pub trait AgentRegistry: Send + Sync {
@@ -83,6 +96,11 @@ pub trait AgentRegistry: Send + Sync {
     /// `online_since` serves, for the metrics.
     async fn online_agents_by_queue(&self, online_since: i64)
     -> Result<Vec<(String, String, u64)>>;
+
+    /// The registrations (of every project) last heard from at or after `heard_from`
+    /// and before `heard_before`: with `heard_before` the online threshold, the agents
+    /// that went offline since the threshold was `heard_from`.
+    async fn quiet_agents(&self, heard_from: i64, heard_before: i64) -> Result<Vec<QuietAgent>>;
 }
 
 pub(in crate::store) const INSERT_AGENT: &str = "INSERT INTO agents (agent_id, project_id, name, version, \
@@ -330,6 +348,18 @@ macro_rules! impl_agents {
                             }
                         })
                         .collect())
+                }
+
+                async fn quiet_agents(
+                    &self,
+                    heard_from: i64,
+                    heard_before: i64,
+                ) -> Result<Vec<work::QuietAgent>> {
+                    Ok(sqlx::query_as(work::SELECT_QUIET_AGENTS)
+                        .bind(heard_from)
+                        .bind(heard_before)
+                        .fetch_all(self.reader())
+                        .await?)
                 }
 
                 async fn online_agents_by_queue(
