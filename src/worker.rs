@@ -380,10 +380,8 @@ impl LifecycleWorker {
             .await
         {
             Ok(0) => {}
-            Ok(purged) => {
-                self.settings.pipeline.changed(Changed::Everything);
-                info!(purged, "purged deleted connections past retention");
-            }
+            // The store's commit point has told the read cache.
+            Ok(purged) => info!(purged, "purged deleted connections past retention"),
             Err(error) => warn!(error = %error, "purging deleted connections failed"),
         }
         match self

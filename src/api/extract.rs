@@ -21,6 +21,17 @@ pub struct JsonBody {
     bytes: Bytes,
 }
 
+/// JSON of the operation's shape, or a DLI error quoting (bounded) what serde said.
+fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        // Bounded: serde's messages quote the offending input.
+        ApiError::InvalidRequest(format!(
+            "the request body is not valid JSON for this operation: {}",
+            bounded(&error.to_string())
+        ))
+    })
+}
+
 impl JsonBody {
     /// Requires `Content-Type: application/json` and JSON of the operation's shape.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
@@ -34,27 +45,14 @@ impl JsonBody {
                 "Content-Type must be application/json".into(),
             ));
         }
-        serde_json::from_slice(&self.bytes).map_err(|error| {
-            // Bounded: serde's messages quote the offending input.
-            ApiError::InvalidRequest(format!(
-                "the request body is not valid JSON for this operation: {}",
-                bounded(&error.to_string())
-            ))
-        })
+        from_json(&self.bytes)
     }
-}
 
-impl JsonBody {
     /// As [`parse`](Self::parse), but an empty body (what the SDK sends when a request's
     /// optional body is left unset) reads as `{}`, whatever the content type.
     pub fn parse_or_empty<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if self.bytes.iter().all(u8::is_ascii_whitespace) {
-            return serde_json::from_slice(b"{}").map_err(|error| {
-                ApiError::InvalidRequest(format!(
-                    "the request body is not valid JSON for this operation: {}",
-                    bounded(&error.to_string())
-                ))
-            });
+            return from_json(b"{}");
         }
         self.parse()
     }

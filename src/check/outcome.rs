@@ -69,6 +69,16 @@ pub enum Record {
 }
 
 impl Record {
+    /// Whether its write tells the read cache itself, through the store's commit point
+    /// (the classic writes). Queue work's writes do not announce yet: for those the
+    /// pipeline still tells the cache.
+    pub fn announced_by_store(&self) -> bool {
+        matches!(
+            self,
+            Record::Check { .. } | Record::Binding { .. } | Record::Connectivity { .. }
+        )
+    }
+
     /// Writes it at `now`: false if its claim is no longer held (or nothing to write).
     pub async fn write(&self, store: &DynStore, now: i64) -> crate::store::Result<bool> {
         match self {

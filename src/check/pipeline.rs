@@ -13,8 +13,7 @@ use super::checker::{Checker, NoProgress, Progress};
 use super::hosts::SharedHostsFiles;
 use super::job::{Job, Place, Purpose};
 use super::outcome::{Circumstances, Record, outcome};
-use super::stages::Target;
-use super::stages::{Findings, Stage, StageInputs, StageReport, run_stages};
+use super::stages::{Findings, Stage, StageInputs, StageReport, Target, run_stages};
 use super::{Changed, OnChange};
 use crate::domain::{ConnectionId, ProjectId, now_millis};
 use crate::probe::{CheckReport, HostsFile};
@@ -283,7 +282,6 @@ impl CheckPipeline {
                     pipeline: self,
                     id: *id,
                     owner,
-                    project: &job.project,
                 };
                 &store_progress
             }
@@ -302,7 +300,7 @@ impl CheckPipeline {
 
     /// Writes `record`, retrying while the store is unavailable (e.g. a database
     /// restart) for up to `retry_for`, so a finished check need not run again; then
-    /// tells the API the project changed. False if the claim was lost meanwhile.
+    /// makes sure the read cache hears of it. False if the claim was lost meanwhile.
     pub async fn record(
         &self,
         project: &str,
@@ -313,7 +311,9 @@ impl CheckPipeline {
             return Ok(false);
         }
         let recorded = retrying(retry_for, || record.write(&self.store, now_millis())).await;
-        self.changed(Changed::Project(project));
+        if !record.announced_by_store() {
+            self.changed(Changed::Project(project));
+        }
         recorded
     }
 }
@@ -323,7 +323,6 @@ struct StoreProgress<'a> {
     pipeline: &'a CheckPipeline,
     id: ConnectionId,
     owner: &'a str,
-    project: &'a str,
 }
 
 #[async_trait]
@@ -334,7 +333,6 @@ impl Progress for StoreProgress<'_> {
             .store
             .record_progress(self.id, self.owner, share, now_millis())
             .await;
-        self.pipeline.changed(Changed::Project(self.project));
         if let Err(error) = recorded {
             warn!(connection.id = %self.id, error = %error, "recording progress failed");
         }

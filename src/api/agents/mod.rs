@@ -52,9 +52,9 @@ const SETUP_ITEM_BYTES: usize = 8 << 10;
 /// 3.3 MB), so every set-up fits in a claim of its own.
 const CLAIM_SETUP_HOSTS_BYTES: usize =
     MAX_CLAIM_ANSWER_BYTES - CLAIM_CHECKS_BYTES - MAX_CLAIM_BATCH as usize * SETUP_ITEM_BYTES;
-/// The lease an agent may ask for on each piece of work.
 /// How often the server looks for agents that went offline.
 const OFFLINE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// The lease an agent may ask for on each piece of work.
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(30 * 60));
 
 /// `/dsconn/v1/{project_id}/agents/{agent_id}`
@@ -189,7 +189,6 @@ pub async fn register(
             )));
         }
     }
-    state.read_cache.invalidate(project.as_str());
     // Work of its queues that the server's worker would otherwise take now waits for it.
     state.agent_wake.notify_waiters();
     tracing::info!(agent.name = %agent.name, agent.id = %agent.agent_id, queues = ?agent.queues,
@@ -303,7 +302,6 @@ pub async fn deregister(
     if !state.store.deregister_agent(&project, &agent_id).await? {
         return Err(not_registered(&agent_id));
     }
-    state.read_cache.invalidate(project.as_str());
     // Its queues' waiting work is the server's again.
     state.wake_worker.notify_one();
     tracing::info!(agent.id = %agent_id, "agent deregistered");

@@ -16,7 +16,7 @@ use crate::api::types::SuccessResponse;
 use crate::domain::{ConnectionId, QueueName, now_millis};
 use crate::store::BindingOutcome;
 
-pub use super::queue_lookup::parse_queues;
+use super::queue_lookup::parse_queues;
 
 fn queues_required(body: &QueuesRequest) -> ApiResult<Vec<QueueName>> {
     let queues = parse_queues(body.queues.as_ref())?;

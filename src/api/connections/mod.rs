@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::api::bindings::parse_queues;
 use crate::api::checks::endpoint_checks;
 use crate::api::connections::types::{
     ConnectionResponse, CreateConnectionRequest, CreateConnectionResponse, ListConnectionsQuery,
@@ -18,6 +17,7 @@ use crate::api::connections::types::{
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::{ConnectionPath, ProjectPath};
 use crate::api::extract::{ConnectionTarget, ProjectRequest, ProjectTarget, parse_query};
+use crate::api::queue_lookup::{parse_queues, require_existing};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::api::types::key_value_pairs;
@@ -108,7 +108,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
     let body: CreateConnectionRequest = body.parse()?;
     let new = validate_create(project, &body, &state.settings.declared_queues)?;
-    crate::api::queues::require_existing(&state, &new.project_id, &new.queues).await?;
+    require_existing(&state, &new.project_id, &new.queues).await?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     // A refused create may be the retry of one whose answer the client lost: that one
     // took the place (and the budget) this retry would need, so it is answered first.

@@ -19,7 +19,6 @@ use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
 use crate::api::extract::{NamedTarget, ProjectRequest, ProjectTarget, parse_query};
 use crate::api::queue_lookup::declared_queue;
-pub use crate::api::queue_lookup::require_existing;
 use crate::api::queues::types::{
     CreateQueueRequest, CreateQueueResponse, ListQueuesQuery, ListQueuesResponse, QueueEcho,
     QueueItem, ShowQueueResponse,

@@ -183,10 +183,6 @@ pub struct EnhancedConnectionRecord {
 }
 
 impl EnhancedConnectionRecord {
-    pub fn is_deleted(&self) -> bool {
-        self.status == EnhancedStatus::Deleted
-    }
-
     /// The bindings of one kind, in order.
     pub fn bindings_of(&self, kind: BindingKind) -> impl Iterator<Item = &EnhancedBinding> {
         self.bindings.iter().filter(move |b| b.kind == kind)

@@ -156,7 +156,7 @@ macro_rules! impl_agents {
             use $crate::store::Result;
             use $crate::store::queue_work::agents::{self as work, AgentRegistry};
             use $crate::store::queue_work::{AgentRecord, NewAgent, RegisterOutcome};
-            use $crate::store::shared::Backend;
+            use $crate::store::shared::{Backend, Change};
 
             impl $store {
                 /// Gives back every claim of the agent registered as `agent_id`.
@@ -264,7 +264,7 @@ macro_rules! impl_agents {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    transaction.commit().await?;
+                    self.commit(transaction, Change::Project(project)).await?;
                     Ok(RegisterOutcome::Registered)
                 }
 
@@ -302,7 +302,8 @@ macro_rules! impl_agents {
                         return Ok(false);
                     }
                     Self::release_leases(&mut transaction, agent_id).await?;
-                    transaction.commit().await?;
+                    self.commit(transaction, Change::Project(project.as_str()))
+                        .await?;
                     Ok(true)
                 }
 
