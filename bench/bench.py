@@ -473,11 +473,21 @@ def cmd_wrk(args):
     the server under test, wrk, and everything else (other work skews the figures, and
     this shows by how much). A run with failed requests is a broken step."""
     raw = os.path.join(args.dir, f"{args.name}.txt")
-    busy, server, client = machine_busy_s(), process_cpu_s(args.pid), children_cpu_s()
-    started = time.monotonic()
-    with open(raw, "w", encoding="utf-8") as out:
-        completed = subprocess.run(args.command, stdout=out, stderr=subprocess.STDOUT, check=False)
-    elapsed = time.monotonic() - started
+    # wrk has been seen (once, in CI) to exit 0 having printed nothing at all, not even
+    # its "Running" line; such a run measured nothing, so it is run once more.
+    for attempt in (1, 2):
+        busy, server, client = machine_busy_s(), process_cpu_s(args.pid), children_cpu_s()
+        started = time.monotonic()
+        with open(raw, "w", encoding="utf-8") as out:
+            completed = subprocess.run(args.command, stdout=out, stderr=subprocess.STDOUT,
+                                       check=False)
+        elapsed = time.monotonic() - started
+        with open(raw, encoding="utf-8", errors="replace") as source:
+            text = source.read()
+        if completed.returncode == 0 and not text.strip() and attempt == 1:
+            log(f"{args.name}: wrk exited 0 with no output; running it once more")
+            continue
+        break
     cpu = {
         "server": process_cpu_s(args.pid) - server,
         "wrk": children_cpu_s() - client,
@@ -485,8 +495,6 @@ def cmd_wrk(args):
     }
     cpu["other"] = max(0.0, cpu["machine"] - cpu["server"] - cpu["wrk"])
     cpu_pct = {name: round(100 * seconds / elapsed) for name, seconds in cpu.items()}
-    with open(raw, encoding="utf-8", errors="replace") as source:
-        text = source.read()
     lines = [line for line in text.splitlines() if line.startswith("BENCH_JSON ")]
     if completed.returncode != 0 or not lines:
         raise SystemExit(f"{raw}: wrk failed (exit {completed.returncode}):\n{text[-2000:]}")
