@@ -12,7 +12,7 @@ use crate::api::auth::Authenticator;
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
 use crate::api::state::CheckService;
 use crate::api::{self, ApiSettings, AppState};
-use crate::check::{Changed, CheckPipeline, InProcess, OnChange, PipelineSettings};
+use crate::check::{Changed, CheckPipeline, InProcess, Logins, OnChange, PipelineSettings};
 use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
@@ -77,20 +77,23 @@ impl Application {
                 Changed::Everything => read_cache.invalidate_all(),
             })
         };
-        let pipeline = Arc::new(CheckPipeline::new(
-            dyn_store.clone(),
-            Arc::new(InProcess {
-                prober,
-                budget: Arc::clone(&check_budget),
-            }),
-            on_change,
-            PipelineSettings {
-                recheck_interval: config.recheck_interval,
-                lease_grace: config.lease_grace,
-                agent_timeout: config.agent_timeout,
-                require_agents: config.require_agents,
-            },
-        ));
+        let pipeline = Arc::new(
+            CheckPipeline::new(
+                dyn_store.clone(),
+                Arc::new(InProcess {
+                    prober,
+                    budget: Arc::clone(&check_budget),
+                }),
+                on_change,
+                PipelineSettings {
+                    recheck_interval: config.recheck_interval,
+                    lease_grace: config.lease_grace,
+                    agent_timeout: config.agent_timeout,
+                    require_agents: config.require_agents,
+                },
+            )
+            .with_logins(Logins::new(Some(secrets.clone()))),
+        );
         let worker_settings = WorkerSettings {
             pipeline: Arc::clone(&pipeline),
             deleted_retention: config.deleted_retention,

@@ -20,6 +20,23 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
+/// How a request's connection reached the server, as a request extension: handlers that
+/// would send a secret check it (see `api::agents`).
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    pub tls: bool,
+}
+
+/// Whether `ip` is a loopback address, also when written as `::ffff:127.x.y.z`.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+    }
+}
+
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {

@@ -317,7 +317,10 @@ impl LifecycleWorker {
     /// logged with what it was about, counted, and its claim given back with a result
     /// that says so, instead of vanishing silently and holding its lease until it expires.
     async fn perform(&self, work: Work) {
-        let job = work.job(&self.owner);
+        let mut job = work.job(&self.owner);
+        if let Work::QueueTest(test) = &work {
+            job = self.settings.pipeline.with_session(job, test).await;
+        }
         let subject = job.clone();
         self.contain_panic(&subject, self.perform_unguarded(job))
             .await;
@@ -551,6 +554,8 @@ mod tests {
                 queue_name: "q1".into(),
                 address: "127.0.0.1:9".into(),
                 now: now_millis(),
+                service: None,
+                session: None,
             };
             worker.store.create_task(&task).await.expect("task");
         }

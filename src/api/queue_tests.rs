@@ -15,7 +15,13 @@ use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody};
 use super::queues::QueuePath;
 use super::state::AppState;
-use crate::domain::{EndpointList, ProjectId, now_millis};
+use crate::check::InlineLogin;
+use crate::credentials::Secret;
+use crate::domain::auth_info::{self, DatasourceType};
+use crate::domain::{
+    EndpointList, MAX_PRIVILEGE_REQUESTS, PrivilegeRequest, ProjectId, Service, SessionCheck,
+    StageResult, now_millis, parse_database,
+};
 use crate::store::NewTask;
 
 /// What a test still running answers as `connectivity` (extension: DLI documents only
@@ -38,6 +44,45 @@ pub struct CreateConnectivityTaskRequest {
     /// `host:port`: an IPv4 address, a domain name or `[IPv6]`, with its port.
     #[schema(example = "example.com:8080")]
     pub address: String,
+    // Extensions (issue 26): a staged, credentialed test.
+    /// The source's service (RDS, DWS, CSS, CloudTable, ...): adds the `protocol` stage.
+    /// Required with an auth info.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// An auth info of the project to log in with: adds `login`, `query` (and with
+    /// `privileges`, `privileges`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info_name: Option<String>,
+    /// An auth info used for this test only and never stored (test before saving).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info: Option<InlineAuthInfo>,
+    /// The database to log in to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// What the job needs, checked in the server's own catalog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<PrivilegeRequest>,
+}
+
+/// An auth info given with one test: used once, held in memory until the test ends,
+/// never stored and never answered.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct InlineAuthInfo {
+    /// `passwd` (default) or `CSS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasource_type: Option<String>,
+    pub user_name: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for InlineAuthInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineAuthInfo")
+            .field("datasource_type", &self.datasource_type)
+            .field("user_name", &self.user_name)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -63,6 +108,16 @@ pub struct ShowConnectivityTaskResponse {
     /// Where it ran: `server` or `agent:<name>`; null while it runs.
     #[schema(required = true)]
     pub checked_from: Option<String>,
+    /// What each stage found, in order (empty while it runs).
+    pub stages: Vec<StageResult>,
+    /// True only when every stage PASSED.
+    pub verified: bool,
+    /// The service the test verified, if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The auth info it logged in with, if one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info_name: Option<String>,
 }
 
 /// The path's queue, if the project has it (declared or stored); an invalid name names
@@ -97,11 +152,15 @@ pub async fn create(
     let queue = existing_queue(&state, &project, &queue).await?;
     let body: CreateConnectivityTaskRequest = body.parse()?;
     let address = EndpointList::parse_address(&body.address)?;
+    let asked = session_of(&state, &project, &body).await?;
     // The test's first dial is paid here; further addresses of a name drain the rest.
     state.checks.budget.spend(project.as_str(), 1)?;
     let task_id = rand::thread_rng().gen_range(1..MAX_TASK_ID);
     let endpoint = &address.endpoints()[0];
-    state
+    if let Some(login) = asked.inline {
+        state.checks.pipeline.logins().hold_inline(task_id, login);
+    }
+    let created = state
         .store
         .create_task(&NewTask {
             task_id,
@@ -109,8 +168,14 @@ pub async fn create(
             queue_name: queue.clone(),
             address: address.normalized(),
             now: now_millis(),
+            service: asked.service,
+            session: asked.session,
         })
-        .await?;
+        .await;
+    if let Err(error) = created {
+        state.checks.pipeline.logins().forget_inline(task_id);
+        return Err(error.into());
+    }
     state.work_arrived();
     tracing::info!(queue = %queue, task.id = task_id, "queue connection test created");
     Ok(Json(CreateConnectivityTaskResponse {
@@ -157,6 +222,15 @@ pub async fn show(
     } else {
         task.status
     };
+    let stages: Vec<StageResult> = task
+        .stages
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    let session: Option<SessionCheck> = task
+        .session
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok());
     Ok(Json(ShowConnectivityTaskResponse {
         is_success: true,
         message: format!("Get node connectivity status successfully for addressId:{id}"),
@@ -164,5 +238,114 @@ pub async fn show(
         address: task.address,
         detail: task.message,
         checked_from: task.checked_from,
+        verified: crate::domain::verified(&stages),
+        stages,
+        service: task.service,
+        auth_info_name: session.and_then(|session| session.auth_info_name),
     }))
+}
+
+/// What a test asks for besides reachability, validated: the service, the stored
+/// session (no secret) and an inline login to hold until the test ends.
+struct AskedSession {
+    service: Option<Service>,
+    session: Option<String>,
+    inline: Option<InlineLogin>,
+}
+
+async fn session_of(
+    state: &AppState,
+    project: &ProjectId,
+    body: &CreateConnectivityTaskRequest,
+) -> ApiResult<AskedSession> {
+    let invalid = |message: String| ApiError::InvalidRequest(message);
+    let service = body.service.as_deref().map(Service::parse).transpose()?;
+    let credentialed = body.auth_info_name.is_some() || body.auth_info.is_some();
+    if body.auth_info_name.is_some() && body.auth_info.is_some() {
+        return Err(invalid(
+            "give either auth_info_name or auth_info, not both".to_owned(),
+        ));
+    }
+    if !credentialed {
+        if body.database.is_some() || !body.privileges.is_empty() {
+            return Err(invalid(
+                "database and privileges need an auth info (auth_info_name or auth_info)"
+                    .to_owned(),
+            ));
+        }
+        return Ok(AskedSession {
+            service,
+            session: None,
+            inline: None,
+        });
+    }
+    if service.is_none() {
+        return Err(invalid(
+            "service is required with an auth info (RDS, DWS or CSS)".to_owned(),
+        ));
+    }
+    if body.privileges.len() > MAX_PRIVILEGE_REQUESTS {
+        return Err(invalid(format!(
+            "at most {MAX_PRIVILEGE_REQUESTS} privileges may be checked at once"
+        )));
+    }
+    let database = body
+        .database
+        .as_deref()
+        .map(parse_database)
+        .transpose()
+        .map_err(invalid)?;
+    if let Some(name) = body.auth_info_name.as_deref() {
+        let known = match auth_info::valid_name(name) {
+            Some(name) => state.store.get_auth_info(project, name).await?.is_some(),
+            None => false,
+        };
+        if !known {
+            return Err(invalid(format!(
+                "the project has no auth info named {}",
+                super::error::bounded(name)
+            )));
+        }
+    }
+    let inline = body.auth_info.as_ref().map(inline_login).transpose()?;
+    let check = SessionCheck {
+        auth_info_name: body.auth_info_name.clone(),
+        inline: inline.is_some(),
+        database,
+        privileges: body.privileges.clone(),
+    };
+    Ok(AskedSession {
+        service,
+        session: Some(serde_json::to_string(&check).map_err(|error| {
+            ApiError::Internal(anyhow::anyhow!(
+                "a test's session did not serialize: {error}"
+            ))
+        })?),
+        inline,
+    })
+}
+
+/// An inline auth info as a login: a user name and password within the auth infos'
+/// limits, of a type that has them.
+fn inline_login(given: &InlineAuthInfo) -> ApiResult<InlineLogin> {
+    let invalid = |message: &str| ApiError::InvalidRequest(format!("auth_info: {message}"));
+    let kind = match given.datasource_type.as_deref() {
+        None => DatasourceType::Passwd,
+        Some(raw) => match DatasourceType::parse(raw) {
+            Some(kind @ (DatasourceType::Passwd | DatasourceType::Css)) => kind,
+            _ => return Err(invalid("datasource_type must be passwd or CSS")),
+        },
+    };
+    let fits = |text: &str| !text.is_empty() && text.chars().count() <= auth_info::MAX_FIELD_CHARS;
+    if !fits(&given.user_name) {
+        return Err(invalid("user_name must be 1-1024 characters"));
+    }
+    if !fits(&given.password) {
+        return Err(invalid("password must be 1-1024 characters"));
+    }
+    Ok(InlineLogin {
+        kind,
+        user: given.user_name.clone(),
+        password: Secret::new(given.password.clone()),
+    })
 }

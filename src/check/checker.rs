@@ -73,6 +73,9 @@ pub trait Checker: Send + Sync {
     /// The outbound policy of where it runs: what a set-up's hosts and routes are judged
     /// by ([`super::Stage::Policy`]).
     fn policy(&self) -> &OutboundPolicy;
+
+    /// How long each credentialed stage (tls, login, query, privileges) may take.
+    fn stage_timeout(&self) -> Duration;
 }
 
 /// Checks from this process, charging the project's budget as the request says.
@@ -88,12 +91,17 @@ pub fn extra_dials(plan: &CheckPlan) -> u32 {
 
 #[async_trait]
 impl Checker for InProcess {
+    /// The probe, then up to four credentialed stages.
     fn worst_case(&self) -> Duration {
-        self.prober.worst_case()
+        self.prober.worst_case() + self.stage_timeout() * 4
     }
 
     fn policy(&self) -> &OutboundPolicy {
         self.prober.policy()
+    }
+
+    fn stage_timeout(&self) -> Duration {
+        self.prober.timeout()
     }
 
     async fn check(

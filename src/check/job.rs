@@ -218,6 +218,7 @@ impl Job {
             target: Target::Endpoints {
                 service: Some(pending.service),
                 endpoints: pending.endpoints().map_err(|error| error.to_string()),
+                session: None,
             },
         }
     }
@@ -282,6 +283,7 @@ impl Job {
             target: Target::Endpoints {
                 service: Some(service),
                 endpoints: Ok(endpoints),
+                session: None,
             },
         }
     }

@@ -18,14 +18,20 @@ use std::sync::Arc;
 mod checker;
 mod hosts;
 mod job;
+mod logins;
 mod outcome;
 mod pipeline;
+mod session;
+mod stage_results;
 mod stages;
 
 pub use checker::{Charging, CheckRequest, Checker, InProcess, NoProgress, Progress, extra_dials};
 pub use job::{Job, Place, Purpose};
+pub use logins::{INLINE_LOGIN_TTL, InlineLogin, Logins};
 pub use outcome::{Circumstances, Record, after_panic, check_result, outcome};
 pub use pipeline::{CheckPipeline, Finished, PipelineSettings};
+pub use session::{Login, LoginSource, NoLogin, SessionTarget};
+pub use stage_results::{bounded as bounded_stages, stage_results};
 pub use stages::{
     Findings, SetupTarget, Stage, StageInputs, StageReport, Target, Verdict, run_stages,
     setup_verdict,

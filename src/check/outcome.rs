@@ -3,7 +3,7 @@
 //! [`Record::write`]).
 
 use super::job::{Place, Purpose};
-use crate::domain::{ConnectionId, ConnectionState};
+use crate::domain::{ConnectionId, ConnectionState, StageName, StageResult, StageVerdict};
 use crate::probe::CheckReport;
 use crate::store::{
     BindingConnectivity, BindingResult, CheckResult, Connectivity, DynStore, SetupOutcome,
@@ -149,6 +149,9 @@ pub struct Circumstances {
     pub place: Place,
     /// See [`Connectivity::server_bindings`].
     pub server_bindings: Option<i64>,
+    /// What each stage found, as answers show it (see [`super::stage_results`]); a queue
+    /// test keeps it.
+    pub stages: Vec<StageResult>,
 }
 
 /// Turns a check report into the connection's new state: ACTIVE if any address answered.
@@ -231,8 +234,43 @@ fn binding_result(
     }
 }
 
-/// A queue test's answer: what was reached and from where, or why not.
-fn task_result(checked: Result<&CheckReport, &str>, place: &Place) -> TaskResult {
+/// A queue test's answer: what was reached and from where, or why not. With stages,
+/// REACHABLE keeps DLI's meaning (the `connect` stage passed) and the message leads with
+/// the first stage that failed.
+fn task_result(
+    checked: Result<&CheckReport, &str>,
+    place: &Place,
+    stages: &[StageResult],
+) -> TaskResult {
+    if !stages.is_empty() {
+        let connected = stages.iter().any(|stage| {
+            stage.stage == StageName::Connect && stage.verdict == StageVerdict::Passed
+        });
+        let message = match stages
+            .iter()
+            .find(|stage| stage.verdict == StageVerdict::Failed)
+        {
+            Some(failed) => format!(
+                "{} failed from {}: {}",
+                failed.stage.as_str(),
+                place.described(),
+                failed.message
+            ),
+            None if crate::domain::verified(stages) => {
+                format!("every stage passed from {}", place.described())
+            }
+            None => format!(
+                "checked from {}; some stages were not run (see stages)",
+                place.described()
+            ),
+        };
+        return TaskResult {
+            reachable: connected,
+            message,
+            checked_from: place.label(),
+            stages: serde_json::to_string(stages).ok(),
+        };
+    }
     let (reachable, message) = match checked {
         Ok(report) if report.any_reachable() => {
             let detail = report
@@ -260,6 +298,7 @@ fn task_result(checked: Result<&CheckReport, &str>, place: &Place) -> TaskResult
         reachable,
         message,
         checked_from: place.label(),
+        stages: None,
     }
 }
 
@@ -333,7 +372,7 @@ pub fn outcome(
             task_id: *task_id,
             queue: queue.clone(),
             owner: owner.clone(),
-            result: task_result(report_only, &circumstances.place),
+            result: task_result(report_only, &circumstances.place, &circumstances.stages),
         },
         Purpose::Recheck { id, owner } => {
             // A url that no longer parses reaches nothing.
@@ -420,6 +459,7 @@ pub fn after_panic(purpose: &Purpose, circumstances: &Circumstances) -> Record {
             result: task_result(
                 Err(&message(&format_args!("task id {task_id}"))),
                 &circumstances.place,
+                &[],
             ),
         },
         // Nothing was learnt about the destination: keep its connectivity.
@@ -450,6 +490,7 @@ mod tests {
             next_check_at: NEXT,
             place: Place::Server,
             server_bindings: Some(7),
+            stages: Vec::new(),
         }
     }
 
@@ -464,6 +505,7 @@ mod tests {
     fn report(reachable: bool) -> CheckReport {
         CheckReport {
             checks: vec![AddressCheck {
+                connected: false,
                 endpoint: "db.example:3306".into(),
                 address: None,
                 reachable,

@@ -12,13 +12,15 @@ use tracing::{Instrument, info, warn};
 use super::checker::{Checker, NoProgress, Progress};
 use super::hosts::SharedHostsFiles;
 use super::job::{Job, Place, Purpose};
+use super::logins::Logins;
 use super::outcome::{Circumstances, Record, outcome};
+use super::stage_results::stage_results;
 use super::stages::{Findings, Stage, StageInputs, StageReport, Target, run_stages};
 use super::{Changed, OnChange};
-use crate::domain::{ConnectionId, ProjectId, now_millis};
+use crate::domain::{ConnectionId, ProjectId, StageResult, now_millis};
 use crate::probe::{CheckReport, HostsFile};
 use crate::rate_limit::CheckRefusal;
-use crate::store::{DynStore, StoreError};
+use crate::store::{DynStore, QueueWork, StoreError};
 use crate::telemetry::metrics;
 
 /// Wait between attempts to write a result while the store is unavailable.
@@ -61,6 +63,7 @@ pub struct CheckPipeline {
     on_change: OnChange,
     settings: PipelineSettings,
     hosts_files: SharedHostsFiles,
+    logins: Logins,
 }
 
 impl CheckPipeline {
@@ -76,7 +79,32 @@ impl CheckPipeline {
             on_change,
             settings,
             hosts_files: SharedHostsFiles::default(),
+            logins: Logins::default(),
         }
+    }
+
+    /// This pipeline, opening credentialed checks' logins with `logins`.
+    pub fn with_logins(self, logins: Logins) -> Self {
+        Self { logins, ..self }
+    }
+
+    /// Where credentialed checks' logins come from.
+    pub fn logins(&self) -> &Logins {
+        &self.logins
+    }
+
+    /// `job` (a queue's claimed work) with the credentialed stages its stored session
+    /// asks for, opening the login here (the server runs it).
+    pub async fn with_session(&self, mut job: Job, work: &QueueWork) -> Job {
+        if work.session.is_some() {
+            let task_id = work.key.parse().ok();
+            let session = self
+                .logins
+                .session_target(&self.store, &job.project, task_id, work.session.as_deref())
+                .await;
+            job.target = job.target.with_session(session);
+        }
+        job
     }
 
     /// How long a claim lasts: the slowest possible check with room to write the result.
@@ -113,6 +141,7 @@ impl CheckPipeline {
             next_check_at: self.next_check_at(now),
             place,
             server_bindings: (!self.settings.require_agents).then(|| self.online_since(now)),
+            stages: Vec::new(),
         }
     }
 
@@ -124,6 +153,7 @@ impl CheckPipeline {
         project: &str,
         purpose: &Purpose,
         checked: Result<&CheckReport, &str>,
+        stages: Vec<StageResult>,
         place: Place,
         took: Duration,
     ) -> crate::store::Result<bool> {
@@ -139,6 +169,7 @@ impl CheckPipeline {
             project,
             purpose,
             checked,
+            stages,
             "",
             place,
             Duration::ZERO,
@@ -155,13 +186,22 @@ impl CheckPipeline {
         project: &str,
         purpose: &Purpose,
         checked: Result<&CheckReport, &str>,
+        stages: Vec<StageResult>,
         normalized_url: &str,
         place: Place,
         retry_for: Duration,
         started: Instant,
     ) -> crate::store::Result<bool> {
-        let record = outcome(purpose, checked, normalized_url, &self.circumstances(place));
+        let circumstances = Circumstances {
+            stages,
+            ..self.circumstances(place)
+        };
+        let record = outcome(purpose, checked, normalized_url, &circumstances);
         let recorded = self.record(project, &record, retry_for).await;
+        // A test's inline auth info is used once.
+        if let (Purpose::QueueTest { task_id, .. }, Ok(true)) = (purpose, &recorded) {
+            self.logins.forget_inline(*task_id);
+        }
         log_recorded(&record, &recorded, started);
         recorded
     }
@@ -241,11 +281,22 @@ impl CheckPipeline {
             Some(_) => self.settings.lease_grace,
             None => Duration::ZERO,
         };
+        // A queue test answers its stages; the rest keep their reports for now.
+        let stages = match (&job.purpose, &job.target) {
+            (
+                Purpose::QueueTest { .. },
+                Target::Endpoints {
+                    service, session, ..
+                },
+            ) => stage_results(&findings, *service, session.is_some()),
+            _ => Vec::new(),
+        };
         let recorded = self
             .conclude(
                 &job.project,
                 &job.purpose,
                 findings.checked(),
+                stages,
                 &normalized,
                 Place::Server,
                 retry_for,

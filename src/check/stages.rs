@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::checker::{Charging, CheckRequest, Checker, Progress};
+use super::session::{SessionTarget, run_session};
 use crate::domain::{EndpointList, FailureReason, Service};
+use crate::probe::session::{SessionStageReport, SessionVerdict};
 use crate::probe::{CheckReport, HostsFile, OutboundPolicy};
 use crate::rate_limit::CheckRefusal;
 
@@ -23,6 +25,9 @@ pub enum Stage {
     /// A set-up's verdict: the place's outbound policy allows the connection's hosts and
     /// routes.
     Policy,
+    /// With an auth info: tls, login, query and privileges against the first address the
+    /// probe reached (see [`super::session`]).
+    Session,
 }
 
 /// How a stage ended.
@@ -84,6 +89,8 @@ pub struct Findings {
     /// is refused: the message of the stage that stopped it. A probe that reaches
     /// nothing is not that: its report says what happened.
     pub stopped: Option<String>,
+    /// What the credentialed stages found (empty when they did not run).
+    pub session: Vec<SessionStageReport>,
 }
 
 impl Findings {
@@ -142,7 +149,12 @@ pub async fn run_stages(
                     StageReport::failed(stage, why.clone())
                 }
             },
-            (Stage::Probe, Target::Endpoints { service, endpoints }) => {
+            (
+                Stage::Probe,
+                Target::Endpoints {
+                    service, endpoints, ..
+                },
+            ) => {
                 let Ok(endpoints) = endpoints else {
                     // Unreachable in a plan: the endpoints stage stopped it.
                     findings.stages.push(StageReport::skipped(stage));
@@ -168,6 +180,23 @@ pub async fn run_stages(
                     }
                 }
             }
+            (
+                Stage::Session,
+                Target::Endpoints {
+                    service,
+                    session: Some(session),
+                    ..
+                },
+            ) => {
+                findings.session = run_session(
+                    *service,
+                    &findings.report,
+                    session,
+                    inputs.checker.stage_timeout(),
+                )
+                .await;
+                session_report(&findings.session)
+            }
             // A stage that does not apply to the target is not in its plan.
             _ => StageReport::skipped(stage),
         };
@@ -175,6 +204,17 @@ pub async fn run_stages(
         findings.stages.push(report);
     }
     Ok(findings)
+}
+
+/// The session stage fails when one of its stages failed.
+fn session_report(reports: &[SessionStageReport]) -> StageReport {
+    match reports
+        .iter()
+        .find(|report| report.verdict == SessionVerdict::Failed)
+    {
+        Some(failed) => StageReport::failed(Stage::Session, failed.message.clone()),
+        None => StageReport::passed(Stage::Session),
+    }
 }
 
 /// The probe stage passes when any address answered as its service should.
@@ -234,6 +274,8 @@ pub enum Target {
         service: Option<Service>,
         /// The endpoints, or why the stored url no longer parses.
         endpoints: Result<EndpointList, String>,
+        /// With an auth info: the credentialed stages to run after the probe.
+        session: Option<Arc<SessionTarget>>,
     },
     /// Hosts and routes a queue's (or pool's) side of an enhanced connection takes.
     Setup(SetupTarget),
@@ -259,6 +301,21 @@ impl Target {
         Target::Endpoints {
             service,
             endpoints: endpoints.map_err(|error| error.to_string()),
+            session: None,
+        }
+    }
+
+    /// This target with credentialed stages after its probe (endpoints only).
+    pub fn with_session(self, session: Option<Arc<SessionTarget>>) -> Self {
+        match self {
+            Target::Endpoints {
+                service, endpoints, ..
+            } => Target::Endpoints {
+                service,
+                endpoints,
+                session,
+            },
+            setup @ Target::Setup(_) => setup,
         }
     }
 
@@ -266,7 +323,10 @@ impl Target {
     /// [`run_stages`], not at any caller.
     pub fn plan(&self) -> &'static [Stage] {
         match self {
-            Target::Endpoints { .. } => &[Stage::Endpoints, Stage::Probe],
+            Target::Endpoints { session: None, .. } => &[Stage::Endpoints, Stage::Probe],
+            Target::Endpoints {
+                session: Some(_), ..
+            } => &[Stage::Endpoints, Stage::Probe, Stage::Session],
             Target::Setup(_) => &[Stage::Policy],
         }
     }

@@ -187,7 +187,10 @@ fn prompt_secret(label: &str) -> Result<String, CliError> {
 
 /// The password, if one was asked for; `default_prompt` prompts when no source is
 /// given and standard input is a terminal.
-fn password(args: &PasswordArgs, default_prompt: bool) -> Result<Option<String>, CliError> {
+pub(super) fn password(
+    args: &PasswordArgs,
+    default_prompt: bool,
+) -> Result<Option<String>, CliError> {
     if args.password_stdin {
         return read_stdin_line().map(Some);
     }

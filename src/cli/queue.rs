@@ -32,11 +32,34 @@ pub struct TestQueueArgs {
     pub queue: String,
     /// `host:port`: an IPv4 address, a domain name or `[IPv6]`, with its port.
     pub address: String,
+    /// The source's service (RDS, DWS, CSS, ...): adds the protocol stage.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Log in with this auth info of the project (adds login, query, privileges).
+    #[arg(long = "auth-info", conflicts_with = "user")]
+    pub auth_info: Option<String>,
+    /// Log in as this user instead (test before saving), with the password from
+    /// --password-stdin, --password-file or a prompt: used for this test only, never
+    /// stored.
+    #[arg(long)]
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub password: super::auth_info::PasswordArgs,
+    /// The database to log in to.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// A privilege the job needs, e.g. `SELECT:orders` or `CREATE` (repeatable).
+    #[arg(long = "privilege", value_parser = parse_privilege)]
+    pub privileges: Vec<crate::domain::PrivilegeRequest>,
     /// How long to wait for the answer.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+fn parse_privilege(raw: &str) -> Result<crate::domain::PrivilegeRequest, String> {
+    crate::domain::PrivilegeRequest::parse(raw)
 }
 
 #[derive(Debug, Args)]
@@ -252,8 +275,28 @@ const TEST_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 async fn test(args: TestQueueArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
+    let auth_info = match &args.user {
+        Some(user) => Some(crate::api::queue_tests::InlineAuthInfo {
+            datasource_type: None,
+            user_name: user.clone(),
+            password: super::auth_info::password(&args.password, true)?.ok_or_else(|| {
+                CliError::usage(
+                    "--user needs a password: --password-stdin, --password-file or a terminal",
+                )
+            })?,
+        }),
+        None => None,
+    };
+    let body = crate::api::queue_tests::CreateConnectivityTaskRequest {
+        address: args.address.clone(),
+        service: args.service.clone(),
+        auth_info_name: args.auth_info.clone(),
+        auth_info,
+        database: args.database.clone(),
+        privileges: args.privileges.clone(),
+    };
     let created = client
-        .create_queue_test(&args.queue, &args.address)
+        .create_queue_test(&args.queue, &body)
         .await
         .explained(&settings)?;
     let task_id = created.value.task_id;
@@ -290,8 +333,36 @@ async fn test(args: TestQueueArgs) -> Result<(), CliError> {
             or_dash(test.checked_from.as_deref().unwrap_or_default())
         );
         outln!("{}", test.detail);
+        if !test.stages.is_empty() {
+            print_table(&stages_table(&test.stages));
+        }
     }
-    if test.connectivity == "REACHABLE" {
+    // With stages, success is every stage passing; DLI's plain test, reachability.
+    let staged = !test.stages.is_empty();
+    if staged && test.verified {
+        Ok(())
+    } else if staged {
+        let failed = test
+            .stages
+            .iter()
+            .find(|stage| stage.verdict == crate::domain::StageVerdict::Failed);
+        Err(CliError::new(
+            exit::SERVER_REFUSED,
+            match failed {
+                Some(stage) => format!(
+                    "{} from queue {} is not verified: {} failed: {}",
+                    test.address,
+                    args.queue,
+                    stage.stage.as_str(),
+                    stage.message
+                ),
+                None => format!(
+                    "{} from queue {} is not verified: some stages did not run",
+                    test.address, args.queue
+                ),
+            },
+        ))
+    } else if test.connectivity == "REACHABLE" {
         Ok(())
     } else {
         Err(CliError::new(
@@ -302,4 +373,20 @@ async fn test(args: TestQueueArgs) -> Result<(), CliError> {
             ),
         ))
     }
+}
+
+/// The stages of a test, failing one first in the message above, in order here.
+fn stages_table(stages: &[crate::domain::StageResult]) -> comfy_table::Table {
+    let mut table = super::output::table();
+    table.set_header(["Stage", "Verdict", "Reason", "Took", "Message"]);
+    for stage in stages {
+        table.add_row([
+            stage.stage.as_str().to_owned(),
+            stage.verdict.as_str().to_owned(),
+            or_dash(&stage.reason).to_owned(),
+            format!("{} ms", stage.elapsed_ms),
+            or_dash(&stage.message).to_owned(),
+        ]);
+    }
+    table
 }

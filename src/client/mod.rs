@@ -591,21 +591,19 @@ impl Client {
         self.request(Method::POST, &path, Some(&body)).await
     }
 
-    /// DLI's CreateConnectivityTask: is `address` reachable from the queue?
+    /// DLI's CreateConnectivityTask: is the request's `address` reachable from the
+    /// queue (and with its extensions, does it log in)?
     pub async fn create_queue_test(
         &self,
         queue: &str,
-        address: &str,
+        body: &CreateConnectivityTaskRequest,
     ) -> Result<Answer<CreateConnectivityTaskResponse>, ClientError> {
         let path = format!(
             "{}/{}/connection-test",
             self.queues_path(),
             signing::encode(queue)
         );
-        let body = CreateConnectivityTaskRequest {
-            address: address.to_owned(),
-        };
-        self.request(Method::POST, &path, Some(&body)).await
+        self.request(Method::POST, &path, Some(body)).await
     }
 
     /// DLI's ShowConnectivityTask.

@@ -59,7 +59,9 @@ mod check;
 mod connection;
 mod endpoint;
 mod network_overlap;
+mod privilege;
 mod scope;
+mod stage;
 mod tag;
 pub mod text;
 
@@ -82,7 +84,12 @@ pub use network_overlap::{
     ComputeNetwork, DEFAULT_COMPUTE_CIDR, Overlap, PeerNetwork, RESERVED_RANGES, first_overlap,
     reserved_overlap,
 };
+pub use privilege::{Privilege, PrivilegeRequest};
 pub use scope::ProjectScope;
+pub use stage::{
+    MAX_PRIVILEGE_REQUESTS, MAX_STAGES, SessionCheck, StageName, StageResult, StageVerdict,
+    parse_database, verified,
+};
 pub use tag::{MAX_TAGS, Tag, TagFilter, TagFilterTerm, Tags};
 
 /// Milliseconds since the Unix epoch, UTC: the unit of every time on the wire.

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod protocol;
 mod report;
 mod resolve;
+pub mod session;
 pub mod simulate;
 
 use std::net::SocketAddr;
@@ -150,6 +151,11 @@ impl Prober {
         }
     }
 
+    /// How long one lookup, connect or protocol check may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The policy every dial obeys.
     pub fn policy(&self) -> &OutboundPolicy {
         &self.policy
@@ -193,6 +199,7 @@ impl Prober {
         waited: Instant,
     ) -> AddressCheck {
         AddressCheck {
+            connected: false,
             endpoint: endpoint.to_string(),
             address,
             reachable: false,
@@ -231,6 +238,7 @@ impl Prober {
             .resolve(endpoint, self.timeout)
             .await
             .map_err(|detail| AddressCheck {
+                connected: false,
                 endpoint: endpoint.to_string(),
                 address: None,
                 reachable: false,
@@ -350,6 +358,7 @@ impl Prober {
             .check(address.ip())
             .err()
             .map(|why| AddressCheck {
+                connected: false,
                 endpoint: endpoint.to_string(),
                 address: Some(address),
                 reachable: false,
@@ -368,6 +377,11 @@ impl Prober {
         let started = Instant::now();
         let result =
             |reachable: bool, reason: Option<FailureReason>, detail: String| AddressCheck {
+                connected: reachable
+                    || matches!(
+                        reason,
+                        Some(FailureReason::ProtocolMismatch | FailureReason::TlsError)
+                    ),
                 endpoint: endpoint.to_string(),
                 address: Some(address),
                 reachable,
@@ -411,9 +425,11 @@ impl Prober {
             ProtocolOutcome::TlsError { detail } => {
                 result(false, Some(FailureReason::TlsError), detail)
             }
-            ProtocolOutcome::Timeout { detail } => {
-                result(false, Some(FailureReason::Timeout), detail)
-            }
+            // Connected, then no complete answer: the protocol stage's timeout.
+            ProtocolOutcome::Timeout { detail } => AddressCheck {
+                connected: true,
+                ..result(false, Some(FailureReason::Timeout), detail)
+            },
         }
     }
 

@@ -22,6 +22,10 @@ pub struct AddressCheck {
     /// None when the name did not resolve (or in simulation).
     pub address: Option<SocketAddr>,
     pub reachable: bool,
+    /// The TCP connect succeeded (whatever the protocol check then found): tells a
+    /// `connect` stage's failure from a `protocol` one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub connected: bool,
     pub reason: Option<FailureReason>,
     /// What was found, in words a person can act on.
     pub detail: String,

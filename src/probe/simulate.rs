@@ -187,6 +187,11 @@ impl Simulator {
                     ),
                 };
                 AddressCheck {
+                    connected: reachable
+                        || matches!(
+                            reason,
+                            Some(FailureReason::ProtocolMismatch | FailureReason::TlsError)
+                        ),
                     endpoint: endpoint.to_string(),
                     address: None,
                     reachable,

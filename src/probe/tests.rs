@@ -68,6 +68,7 @@ async fn a_denied_address_is_refused_without_a_connection() {
 #[test]
 fn a_failure_summary_names_a_few_failures_and_counts_the_rest() {
     let failure = |index: usize| AddressCheck {
+        connected: false,
         endpoint: format!("db{index}.example:3306"),
         address: None,
         reachable: false,

@@ -2638,7 +2638,12 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     );
 
     // Queue connection tests: a2's queue is a2's; another queue's is the server's.
-    for (task_id, queue) in [(11_i64, "q_a"), (12, "q_b")] {
+    // a2's is a staged one: its service and session come back with the claim.
+    let session = r#"{"auth_info_name":"db_app","database":"shop"}"#;
+    for (task_id, queue, service, asked) in [
+        (11_i64, "q_a", Some(Service::Rds), Some(session)),
+        (12, "q_b", None, None),
+    ] {
         first
             .create_task(&NewTask {
                 task_id,
@@ -2646,6 +2651,8 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
                 queue_name: queue.to_owned(),
                 address: "127.0.0.1:9".to_owned(),
                 now: T0 + 20,
+                service,
+                session: asked.map(str::to_owned),
             })
             .await
             .expect("task");
@@ -2668,13 +2675,20 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
         .expect("registered");
     assert_eq!(agent_tests.len(), 1);
     assert_eq!(
-        (agent_tests[0].kind, agent_tests[0].service),
-        (QueueWorkKind::Test, None)
+        (
+            agent_tests[0].kind,
+            agent_tests[0].service,
+            agent_tests[0].session.as_deref()
+        ),
+        (QueueWorkKind::Test, Some(Service::Rds), Some(session))
     );
+    assert_eq!(server_tests[0].session, None);
+    let stages = r#"[{"stage":"login","verdict":"FAILED","reason":"AUTH_FAILED"}]"#;
     let answer = TaskResult {
         reachable: true,
         message: "reached".to_owned(),
         checked_from: "agent:a2".to_owned(),
+        stages: Some(stages.to_owned()),
     };
     assert!(
         !first
@@ -2697,6 +2711,14 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     assert_eq!(
         (task.status.as_str(), task.checked_from.as_deref()),
         ("REACHABLE", Some("agent:a2"))
+    );
+    assert_eq!(
+        (
+            task.service.as_deref(),
+            task.session.as_deref(),
+            task.stages.as_deref()
+        ),
+        (Some("RDS"), Some(session), Some(stages))
     );
     assert_eq!(second.get_task(&p, "q_b", 11).await.expect("read"), None);
     assert_eq!(
@@ -2735,6 +2757,8 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
             queue_name: "q_b".to_owned(),
             address: "127.0.0.1:9".to_owned(),
             now: T0 + 30,
+            service: None,
+            session: None,
         })
         .await
         .expect("task");

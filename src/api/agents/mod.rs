@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,17 +15,17 @@ use axum::http::StatusCode;
 pub mod types;
 
 use self::types::{
-    AgentItem, AgentResultRequest, AgentResultResponse, AgentWorkItem, ClaimRequest, ClaimResponse,
-    HostEntry, HostsFileResponse, ListAgentsResponse, QueueAgent, RegisterAgentRequest,
-    RegisterAgentResponse,
+    AgentItem, AgentLogin, AgentResultRequest, AgentResultResponse, AgentSession, AgentWorkItem,
+    ClaimRequest, ClaimResponse, HostEntry, HostsFileResponse, ListAgentsResponse, QueueAgent,
+    RegisterAgentRequest, RegisterAgentResponse,
 };
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
 use super::extract::{ClientAddress, DliPath, JsonBody};
 use super::state::AppState;
-use crate::check::{Charging, Place, Purpose};
-use crate::domain::{ProjectId, QueueName, QueueWorkKind, fair_split, now_millis};
+use crate::check::{Charging, LoginSource, Place, Purpose};
+use crate::domain::{ProjectId, QueueName, QueueWorkKind, SessionCheck, fair_split, now_millis};
 use crate::probe::CheckReport;
 use crate::store::{AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork};
 use crate::telemetry::metrics;
@@ -311,8 +312,9 @@ pub async fn deregister(
     }))
 }
 
-fn work_item(work: QueueWork, lease_until: i64) -> AgentWorkItem {
+fn work_item(work: QueueWork, lease_until: i64, session: Option<AgentSession>) -> AgentWorkItem {
     AgentWorkItem {
+        session,
         work_id: work.work_id(),
         kind: work.kind,
         queue: work.queue_name,
@@ -343,7 +345,69 @@ fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
         url: String::new(),
         lease_until,
         routes: work.routes.to_vec(),
+        session: None,
     }
+}
+
+/// Whether a login may be sent to the agent at `peer` over this connection: only over
+/// TLS or loopback, so that a password never crosses a network in clear.
+fn secrets_may_go_to(peer: std::net::IpAddr, tls: bool) -> Result<(), String> {
+    if tls || crate::server::is_loopback(peer) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the server sends credentials only over TLS or loopback, and this agent \
+             ({peer}) reaches it over plain HTTP: serve with --tls-cert/--tls-key, or give \
+             the agent the auth info itself with --auth-info NAME=FILE"
+        ))
+    }
+}
+
+/// A claimed test's credentialed stages for the agent, with the login when it may be
+/// sent (see [`secrets_may_go_to`]) and the agent asked for credentials.
+async fn agent_session(
+    state: &AppState,
+    project: &ProjectId,
+    work: &QueueWork,
+    sendable: &Result<(), String>,
+) -> Option<AgentSession> {
+    let check: SessionCheck = serde_json::from_str(work.session.as_deref()?).unwrap_or_default();
+    let mut session = AgentSession {
+        auth_info_name: check.auth_info_name.clone(),
+        database: check.database.clone(),
+        privileges: check.privileges.clone(),
+        login: None,
+        withheld: None,
+    };
+    if let Err(why) = sendable {
+        session.withheld = Some(why.clone());
+        return Some(session);
+    }
+    let logins = state.checks.pipeline.logins();
+    match logins
+        .login(
+            &state.store,
+            project.as_str(),
+            work.key.parse().ok(),
+            &check,
+        )
+        .await
+    {
+        Ok(login) => {
+            session.login = Some(AgentLogin {
+                datasource_type: login.kind.as_str().to_owned(),
+                user_name: login.user,
+                password: login.password.expose().to_owned(),
+                source: match login.source {
+                    LoginSource::Inline => "inline",
+                    _ => "server",
+                }
+                .to_owned(),
+            });
+        }
+        Err(none) => session.withheld = Some(none.message),
+    }
+    Some(session)
 }
 
 /// The claimed checks' queues, each once, in order.
@@ -454,6 +518,7 @@ pub async fn claim(
     State(state): State<AppState>,
     principal: Principal,
     ClientAddress(address): ClientAddress,
+    transport: Option<Extension<crate::server::Transport>>,
     DliPath((project, agent_id)): DliPath<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Json<ClaimResponse>> {
@@ -473,6 +538,7 @@ pub async fn claim(
         .lease_ms
         .map_or_else(|| state.checks.pipeline.lease(), Duration::from_millis)
         .clamp(LEASE_RANGE.0, LEASE_RANGE.1);
+    let peer = address;
     let address = address.to_string();
     let give_up = tokio::time::Instant::now() + wait;
     // Heard from now; while it waits, the store is only read until there is work.
@@ -577,11 +643,21 @@ pub async fn claim(
                     inline_hosts_files(&state, &project, &owner, &mut claimed, room).await?;
                 (BTreeMap::new(), files)
             };
-            let work = claimed
-                .into_iter()
-                .map(|work| work_item(work, lease_until))
-                .chain(setups.into_iter().map(|work| setup_item(work, lease_until)))
-                .collect();
+            let sendable = if request.credentials {
+                secrets_may_go_to(peer, transport.is_some_and(|Extension(t)| t.tls))
+            } else {
+                Err(
+                    "the agent does not take credentials from the server (it reaches the \
+                     server over plain HTTP to another host, or is older)"
+                        .to_owned(),
+                )
+            };
+            let mut work = Vec::with_capacity(claimed.len() + setups.len());
+            for piece in claimed {
+                let session = agent_session(&state, &project, &piece, &sendable).await;
+                work.push(work_item(piece, lease_until, session));
+            }
+            work.extend(setups.into_iter().map(|work| setup_item(work, lease_until)));
             return Ok(Json(ClaimResponse {
                 is_success: true,
                 message: String::new(),
@@ -713,6 +789,7 @@ pub async fn report(
             project.as_str(),
             &purpose,
             checked,
+            crate::check::bounded_stages(request.stages),
             Place::Agent(name),
             took,
         )

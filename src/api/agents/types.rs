@@ -61,6 +61,11 @@ pub struct ClaimRequest {
     /// within the same answer size, which takes fewer checks per claim.
     #[serde(default)]
     pub hosts_by_version: bool,
+    /// Whether the agent takes credentials from the server for credentialed checks.
+    /// An agent that reaches the server over plain HTTP to another host says false, and
+    /// the server sends none to a peer that is neither on loopback nor on TLS anyway.
+    #[serde(default)]
+    pub credentials: bool,
 }
 
 /// One check for an agent to run.
@@ -91,6 +96,50 @@ pub struct AgentWorkItem {
     pub url: String,
     /// Until when (epoch milliseconds) the agent holds the work.
     pub lease_until: i64,
+    /// A credentialed test's login, database and privileges to check after the probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<AgentSession>,
+}
+
+/// What a credentialed check asks of an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentSession {
+    /// The auth info it names (an agent's own copy of that name is used first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<crate::domain::PrivilegeRequest>,
+    /// The login, when the server may send it: the agent asked for credentials and
+    /// reaches the server over TLS or loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<AgentLogin>,
+    /// Why no login was sent, when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<String>,
+}
+
+/// A login sent to an agent inside the claim of the work that needs it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AgentLogin {
+    /// `passwd`, `CSS`, `KRB` or `Kafka_SSL`.
+    pub datasource_type: String,
+    pub user_name: String,
+    pub password: String,
+    /// `server` (the project's auth info) or `inline` (given with the test).
+    pub source: String,
+}
+
+impl std::fmt::Debug for AgentLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentLogin")
+            .field("datasource_type", &self.datasource_type)
+            .field("user_name", &self.user_name)
+            .field("password", &"[redacted]")
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -151,6 +200,9 @@ pub struct AgentResultRequest {
     /// when it took them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_error: Option<String>,
+    /// What each stage found, in order (agents before this field send none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<crate::domain::StageResult>,
     /// How long the check took from the claim, for the metrics.
     #[serde(default)]
     pub elapsed_ms: u64,

@@ -21,6 +21,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+mod logins;
+
+use self::logins::{LocalLogins, credentials_may_travel};
 use super::exit::{self, CliError};
 use super::settings::ConnectionArgs;
 use crate::api::agents::types::{
@@ -28,7 +31,8 @@ use crate::api::agents::types::{
     HostsFileResponse, RegisterAgentRequest, RegisterAgentResponse,
 };
 use crate::check::{
-    Charging, Findings, InProcess, NoProgress, SetupTarget, StageInputs, Target, run_stages,
+    Charging, Checker as _, Findings, InProcess, NoProgress, SetupTarget, StageInputs, Target,
+    run_stages, stage_results,
 };
 use crate::client::{Client, ClientError};
 use crate::config::{LogFormat, ProbeArgs};
@@ -75,6 +79,11 @@ pub struct AgentArgs {
     /// Log format: `auto` is `human` on a terminal and `json` otherwise (services).
     #[arg(long, env = "DSCONN_LOG_FORMAT", value_enum, default_value = "auto")]
     pub log_format: LogFormat,
+    /// An auth info this agent holds itself, `NAME=FILE` (a JSON file with `user_name`
+    /// and `password`; repeatable): credentialed checks naming it log in with this copy,
+    /// which never leaves the agent's network, instead of the server's.
+    #[arg(long = "auth-info", value_name = "NAME=FILE")]
+    pub auth_infos: Vec<String>,
 }
 
 /// The default agent name: the host name and a digest of what the agent serves, so
@@ -133,15 +142,23 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         args.probe.deny_cidrs.clone(),
     );
     let prober = args.probe.prober(policy).map_err(CliError::usage)?;
+    let logins = LocalLogins::load(&args.auth_infos).map_err(CliError::usage)?;
+    let credentials = credentials_may_travel(client.endpoint());
+    if let Err(why) = &credentials {
+        warn!("{why}");
+    }
+    let checker = InProcess {
+        prober,
+        // Never charged: the agent's checks are [`Charging::Free`] here, and the
+        // server drains the project's budget when their results come.
+        budget: Arc::new(CheckBudget::per_minute(1)),
+    };
     let agent = Arc::new(Agent {
         client,
-        lease: prober.worst_case() + LEASE_MARGIN,
-        checker: InProcess {
-            prober,
-            // Never charged: the agent's checks are [`Charging::Free`] here, and the
-            // server drains the project's budget when their results come.
-            budget: Arc::new(CheckBudget::per_minute(1)),
-        },
+        lease: checker.worst_case() + LEASE_MARGIN,
+        checker,
+        logins,
+        takes_credentials: credentials.is_ok(),
         slots: Arc::new(Semaphore::new(args.probe.max_open_sockets())),
         registration: RegisterAgentRequest {
             name: args
@@ -157,6 +174,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         project = %agent.client.project(),
         name = %agent.registration.name,
         queues = ?agent.registration.queues,
+        auth_infos = ?agent.logins.names().collect::<Vec<_>>(),
         "dsconn agent starting"
     );
     let outcome = agent.run(shutdown).await;
@@ -171,6 +189,10 @@ struct Agent {
     client: Client,
     /// Runs the stages of its work with the agent's own prober and policy.
     checker: InProcess,
+    /// The auth infos it holds itself.
+    logins: LocalLogins,
+    /// Whether it asks the server for credentials (TLS or a loopback server).
+    takes_credentials: bool,
     /// One per check in flight, so a claim takes only what can start now.
     slots: Arc<Semaphore>,
     /// The lease each claimed piece of work asks for.
@@ -415,6 +437,7 @@ impl Agent {
                 lease_ms: Some(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX)),
                 setups: true,
                 hosts_by_version: true,
+                credentials: self.takes_credentials,
             };
             let path = self.agent_path(agent_id, "claim");
             let claimed = tokio::select! {
@@ -533,9 +556,14 @@ impl Agent {
         session: &CancellationToken,
     ) {
         let started = tokio::time::Instant::now();
+        let findings = self.run_stages(&work, hosts).await;
+        let stages = match work.kind {
+            QueueWorkKind::Test => stage_results(&findings, work.service, work.session.is_some()),
+            _ => Vec::new(),
+        };
         let Findings {
             report, stopped, ..
-        } = self.run_stages(&work, hosts).await;
+        } = findings;
         let setup_error = match (work.kind, stopped) {
             (_, None) => None,
             (QueueWorkKind::Setup, refused) => refused,
@@ -550,6 +578,7 @@ impl Agent {
             queue: work.queue.clone(),
             report,
             setup_error,
+            stages,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
         let path = self.agent_path(agent_id, "results");
@@ -601,7 +630,8 @@ impl Agent {
                 ),
                 routes: Arc::new(work.routes.clone()),
             }),
-            _ => Target::endpoints(work.service, &work.url),
+            _ => Target::endpoints(work.service, &work.url)
+                .with_session(self.logins.session_target(work.session.as_ref())),
         };
         let inputs = StageInputs {
             checker: &self.checker,

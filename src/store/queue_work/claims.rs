@@ -52,6 +52,7 @@ impl TryFrom<BindingRow> for QueueWork {
             service: Some(service),
             destination: row.destination,
             connection_id: Some(connection_id),
+            session: None,
         })
     }
 }
@@ -63,6 +64,8 @@ pub(in crate::store) struct TestRow {
     project_id: String,
     queue_name: String,
     address: String,
+    service: Option<String>,
+    session: Option<String>,
 }
 
 impl From<TestRow> for QueueWork {
@@ -72,9 +75,14 @@ impl From<TestRow> for QueueWork {
             key: row.task_id.to_string(),
             project_id: row.project_id,
             queue_name: row.queue_name,
-            service: None,
+            // A service the API accepted; one that no longer parses tests TCP only.
+            service: row
+                .service
+                .as_deref()
+                .and_then(|raw| Service::parse(raw).ok()),
             destination: row.address,
             connection_id: None,
+            session: row.session,
         }
     }
 }
@@ -90,6 +98,9 @@ pub(in crate::store) struct TaskRow {
     checked_from: Option<String>,
     create_time: i64,
     update_time: i64,
+    service: Option<String>,
+    session: Option<String>,
+    stages: Option<String>,
 }
 
 impl From<TaskRow> for TaskRecord {
@@ -103,6 +114,9 @@ impl From<TaskRow> for TaskRecord {
             checked_from: row.checked_from,
             create_time: row.create_time,
             update_time: row.update_time,
+            service: row.service,
+            session: row.session,
+            stages: row.stages,
         }
     }
 }
@@ -197,7 +211,7 @@ pub(in crate::store) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, c.pr
 
 /// The agent's tests to run; parameters as [`SELECT_AGENT_BINDINGS`].
 pub(in crate::store) const SELECT_AGENT_TESTS: &str = "SELECT w.task_id, w.project_id, w.queue_name, \
-     w.address \
+     w.address, w.service, w.session \
      FROM connectivity_tasks w \
      WHERE w.project_id = $1 AND w.status = 'CHECKING' \
        AND w.queue_name IN (SELECT queue_name FROM agent_queues \
@@ -228,16 +242,16 @@ pub(in crate::store) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bin
      WHERE peer_id = $5 AND status = 'ACTIVE' AND lease_owner = $6 AND queue_name = $7";
 
 pub(in crate::store) const INSERT_TASK: &str = "INSERT INTO connectivity_tasks (task_id, project_id, \
-     queue_name, address, status, create_time, update_time) \
-     VALUES ($1, $2, $3, $4, 'CHECKING', $5, $5)";
+     queue_name, address, status, create_time, update_time, service, session) \
+     VALUES ($1, $2, $3, $4, 'CHECKING', $5, $5, $6, $7)";
 
 pub(in crate::store) const SELECT_TASK: &str = "SELECT task_id, queue_name, address, status, message, \
-     checked_from, create_time, update_time FROM connectivity_tasks \
+     checked_from, create_time, update_time, service, session, stages FROM connectivity_tasks \
      WHERE task_id = $1 AND project_id = $2 AND queue_name = $3";
 
 pub(in crate::store) const RECORD_TASK_RESULT: &str = "UPDATE connectivity_tasks \
      SET status = $1, message = $2, checked_from = $3, update_time = $4, \
-         lease_owner = NULL, lease_until = NULL \
+         lease_owner = NULL, lease_until = NULL, stages = $8 \
      WHERE task_id = $5 AND status = 'CHECKING' AND lease_owner = $6 AND queue_name = $7";
 
 pub(in crate::store) const PURGE_TASKS: &str =
@@ -385,7 +399,8 @@ macro_rules! impl_claims {
                     static QUERY: LazyLock<ServerClaimQuery> = LazyLock::new(|| ServerClaimQuery {
                         any_due: work::ANY_TEST_DUE,
                         select: format!(
-                            "SELECT w.task_id, w.project_id, w.queue_name, w.address \
+                            "SELECT w.task_id, w.project_id, w.queue_name, w.address, \
+                             w.service, w.session \
                              FROM connectivity_tasks w \
                              WHERE w.status = 'CHECKING' \
                                AND (w.lease_until IS NULL OR w.lease_until < $1) \
@@ -439,7 +454,9 @@ macro_rules! impl_claims {
                         .bind(task.project_id.as_str())
                         .bind(&task.queue_name)
                         .bind(&task.address)
-                        .bind(task.now);
+                        .bind(task.now)
+                        .bind(task.service.map($crate::domain::Service::as_str))
+                        .bind(&task.session);
                     self.write(statement).await?;
                     Ok(())
                 }
@@ -476,7 +493,8 @@ macro_rules! impl_claims {
                         .bind(now)
                         .bind(task_id)
                         .bind(owner)
-                        .bind(queue);
+                        .bind(queue)
+                        .bind(&result.stages);
                     Ok(self.write(statement).await? > 0)
                 }
 

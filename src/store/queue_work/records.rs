@@ -65,6 +65,8 @@ pub struct QueueWork {
     pub destination: String,
     /// The binding's connection; None for a test.
     pub connection_id: Option<ConnectionId>,
+    /// A test's credentialed stages, as the API stored them (JSON); None for the rest.
+    pub session: Option<String>,
 }
 
 impl QueueWork {
@@ -82,6 +84,10 @@ pub struct NewTask {
     pub queue_name: String,
     pub address: String,
     pub now: i64,
+    /// The protocol to verify; None: TCP reachability only.
+    pub service: Option<Service>,
+    /// The credentialed stages asked for, as JSON (never a secret).
+    pub session: Option<String>,
 }
 
 /// A queue connection test as stored.
@@ -96,6 +102,10 @@ pub struct TaskRecord {
     pub checked_from: Option<String>,
     pub create_time: i64,
     pub update_time: i64,
+    pub service: Option<String>,
+    pub session: Option<String>,
+    /// What each stage found, as JSON, once ended.
+    pub stages: Option<String>,
 }
 
 /// The end of a queue connection test.
@@ -104,6 +114,8 @@ pub struct TaskResult {
     pub reachable: bool,
     pub message: String,
     pub checked_from: String,
+    /// What each stage found, as JSON.
+    pub stages: Option<String>,
 }
 
 /// The end of an agent's re-check of a binding.

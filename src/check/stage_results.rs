@@ -1,0 +1,299 @@
+//! The stage list every answer shows (issue 26): what a check's stages found, as
+//! `resolve` -> `connect` -> `tls` -> `protocol` -> `login` -> `query` -> `privileges`,
+//! the list the API answers and the store keeps. Pure.
+
+use super::stages::Findings;
+use crate::domain::{FailureReason, Service, StageName, StageResult, StageVerdict};
+use crate::probe::session::{SessionStage, SessionStageReport, SessionVerdict};
+use crate::probe::{AddressCheck, CheckReport, MAX_DETAIL_CHARS, shorten};
+
+fn result(stage: StageName, verdict: StageVerdict, reason: &str, message: String) -> StageResult {
+    StageResult {
+        stage,
+        verdict,
+        reason: reason.to_owned(),
+        message: shorten(&message, MAX_DETAIL_CHARS * 2),
+        elapsed_ms: 0,
+    }
+}
+
+/// The address check a failing probe is told by: the one that got furthest (connected,
+/// then dialled, then looked up).
+fn furthest(report: &CheckReport) -> Option<&AddressCheck> {
+    report
+        .checks
+        .iter()
+        .find(|check| check.reachable)
+        .or_else(|| report.checks.iter().find(|check| check.connected))
+        .or_else(|| report.checks.iter().find(|check| check.address.is_some()))
+        .or_else(|| report.checks.first())
+}
+
+fn reason_of(check: &AddressCheck) -> &'static str {
+    check.reason.map(FailureReason::as_str).unwrap_or_default()
+}
+
+/// What every stage of `findings` found, in order, for a check of `service` (None: TCP
+/// reachability only, so no protocol stage) that `session_asked` for credentialed stages.
+/// A stage after the first FAILED one is SKIPPED with `EARLIER_STAGE_FAILED`.
+pub fn stage_results(
+    findings: &Findings,
+    service: Option<Service>,
+    session_asked: bool,
+) -> Vec<StageResult> {
+    let mut stages = Vec::new();
+    let mut planned = vec![StageName::Resolve, StageName::Connect];
+    if service.is_some() {
+        planned.push(StageName::Protocol);
+    }
+    if session_asked {
+        planned.extend([StageName::Login, StageName::Query]);
+    }
+    match &findings.stopped {
+        Some(why) => stages.push(result(
+            StageName::Resolve,
+            StageVerdict::Failed,
+            "INVALID_ADDRESS",
+            why.clone(),
+        )),
+        None => probe_stages(&findings.report, service, &mut stages),
+    }
+    for report in &findings.session {
+        stages.push(session_result(report));
+    }
+    // Stages planned but not run: skipped after a failure.
+    let failed = stages
+        .iter()
+        .any(|stage| stage.verdict == StageVerdict::Failed);
+    for name in planned {
+        if !stages.iter().any(|stage| stage.stage == name) {
+            let (reason, message) = if failed {
+                ("EARLIER_STAGE_FAILED", "not run: an earlier stage failed")
+            } else {
+                ("NOT_CHECKED", "not run")
+            };
+            stages.push(result(
+                name,
+                StageVerdict::Skipped,
+                reason,
+                message.to_owned(),
+            ));
+        }
+    }
+    stages.sort_by_key(|stage| stage.stage as u8);
+    stages
+}
+
+/// `resolve`, `connect`, `tls` (when the protocol's TLS failed) and `protocol` from the
+/// probe's report.
+fn probe_stages(report: &CheckReport, service: Option<Service>, stages: &mut Vec<StageResult>) {
+    let Some(check) = furthest(report) else {
+        stages.push(result(
+            StageName::Resolve,
+            StageVerdict::Failed,
+            "NOT_CHECKED",
+            report
+                .not_checked_summary()
+                .unwrap_or_else(|| "no address was checked".to_owned()),
+        ));
+        return;
+    };
+    let summary = || report.failure_summary();
+    let Some(address) = check.address else {
+        stages.push(result(
+            StageName::Resolve,
+            StageVerdict::Failed,
+            reason_of(check),
+            summary(),
+        ));
+        return;
+    };
+    stages.push(result(
+        StageName::Resolve,
+        StageVerdict::Passed,
+        "",
+        format!("{} resolved to {}", check.endpoint, address.ip()),
+    ));
+    if !check.connected {
+        stages.push(result(
+            StageName::Connect,
+            StageVerdict::Failed,
+            reason_of(check),
+            summary(),
+        ));
+        return;
+    }
+    stages.push(result(
+        StageName::Connect,
+        StageVerdict::Passed,
+        "",
+        format!("TCP connect to {address} succeeded"),
+    ));
+    if service.is_none() {
+        return;
+    }
+    if check.reachable {
+        stages.push(result(
+            StageName::Protocol,
+            StageVerdict::Passed,
+            "",
+            check.detail.clone(),
+        ));
+    } else if check.reason == Some(FailureReason::TlsError) {
+        stages.push(result(
+            StageName::Tls,
+            StageVerdict::Failed,
+            "TLS_FAILED",
+            summary(),
+        ));
+    } else {
+        stages.push(result(
+            StageName::Protocol,
+            StageVerdict::Failed,
+            reason_of(check),
+            summary(),
+        ));
+    }
+}
+
+fn session_result(report: &SessionStageReport) -> StageResult {
+    let stage = match report.stage {
+        SessionStage::Tls => StageName::Tls,
+        SessionStage::Login => StageName::Login,
+        SessionStage::Query => StageName::Query,
+        SessionStage::Privileges => StageName::Privileges,
+    };
+    let verdict = match report.verdict {
+        SessionVerdict::Passed => StageVerdict::Passed,
+        SessionVerdict::Failed => StageVerdict::Failed,
+        SessionVerdict::Skipped => StageVerdict::Skipped,
+    };
+    StageResult {
+        elapsed_ms: report.elapsed_ms,
+        ..result(stage, verdict, report.reason, report.message.clone())
+    }
+}
+
+/// An agent's stage list as the server keeps it: at most one per stage, messages cut.
+pub fn bounded(mut stages: Vec<StageResult>) -> Vec<StageResult> {
+    stages.truncate(crate::domain::MAX_STAGES);
+    for stage in &mut stages {
+        stage.reason = shorten(&stage.reason, 64);
+        stage.message = shorten(&stage.message, MAX_DETAIL_CHARS * 2);
+    }
+    stages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::session::skipped;
+    use std::net::SocketAddr;
+
+    fn check(reachable: bool, connected: bool, reason: Option<FailureReason>) -> AddressCheck {
+        AddressCheck {
+            endpoint: "db.example:3306".to_owned(),
+            address: Some(
+                "127.0.0.1:3306"
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1))),
+            ),
+            reachable,
+            connected,
+            reason,
+            detail: "detail".to_owned(),
+            latency_ms: 1,
+        }
+    }
+
+    fn findings(checks: Vec<AddressCheck>) -> Findings {
+        Findings {
+            report: CheckReport {
+                checks,
+                not_checked: 0,
+            },
+            ..Findings::default()
+        }
+    }
+
+    fn verdicts(stages: &[StageResult]) -> Vec<(StageName, StageVerdict)> {
+        stages.iter().map(|s| (s.stage, s.verdict)).collect()
+    }
+
+    #[test]
+    fn a_refused_connect_fails_connect_and_skips_the_rest() {
+        let stages = stage_results(
+            &findings(vec![check(
+                false,
+                false,
+                Some(FailureReason::ConnectionRefused),
+            )]),
+            Some(Service::Rds),
+            true,
+        );
+        assert_eq!(
+            verdicts(&stages),
+            vec![
+                (StageName::Resolve, StageVerdict::Passed),
+                (StageName::Connect, StageVerdict::Failed),
+                (StageName::Protocol, StageVerdict::Skipped),
+                (StageName::Login, StageVerdict::Skipped),
+                (StageName::Query, StageVerdict::Skipped),
+            ]
+        );
+        assert_eq!(stages[1].reason, "CONNECTION_REFUSED");
+        assert_eq!(stages[4].reason, "EARLIER_STAGE_FAILED");
+    }
+
+    #[test]
+    fn a_protocol_timeout_after_connect_is_the_protocol_stage() {
+        let stages = stage_results(
+            &findings(vec![check(false, true, Some(FailureReason::Timeout))]),
+            Some(Service::Dws),
+            false,
+        );
+        assert_eq!(
+            verdicts(&stages),
+            vec![
+                (StageName::Resolve, StageVerdict::Passed),
+                (StageName::Connect, StageVerdict::Passed),
+                (StageName::Protocol, StageVerdict::Failed),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tcp_only_test_has_no_protocol_stage_and_dns_failures_fail_resolve() {
+        let mut dns = check(false, false, Some(FailureReason::DnsFailed));
+        dns.address = None;
+        let stages = stage_results(&findings(vec![dns]), None, false);
+        assert_eq!(
+            verdicts(&stages),
+            vec![
+                (StageName::Resolve, StageVerdict::Failed),
+                (StageName::Connect, StageVerdict::Skipped),
+            ]
+        );
+        assert_eq!(stages[0].reason, "DNS_FAILED");
+    }
+
+    #[test]
+    fn session_reports_follow_the_protocol_stage() {
+        let mut found = findings(vec![check(true, true, None)]);
+        found.session = vec![
+            SessionStageReport {
+                stage: SessionStage::Login,
+                verdict: SessionVerdict::Failed,
+                reason: "AUTH_FAILED",
+                message: "wrong password".to_owned(),
+                elapsed_ms: 3,
+            },
+            skipped(SessionStage::Query, "EARLIER_STAGE_FAILED", String::new()),
+        ];
+        let stages = stage_results(&found, Some(Service::Rds), true);
+        assert_eq!(stages[3].stage, StageName::Login);
+        assert_eq!(stages[3].reason, "AUTH_FAILED");
+        assert_eq!(stages[3].elapsed_ms, 3);
+        assert!(!crate::domain::verified(&stages));
+    }
+}
