@@ -124,8 +124,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = super::serve::cancelled_on_signal()?;
     args.probe.validate().map_err(CliError::usage)?;
     let settings = args.connection.resolve()?;
-    let client = Client::new(&settings.endpoint, &settings.project, settings.auth)
-        .map_err(|error| CliError::usage(error.to_string()))?;
+    let client = Client::new(
+        &settings.endpoint,
+        &settings.project,
+        settings.auth,
+        settings.ca_cert.as_deref(),
+    )
+    .map_err(|error| CliError::usage(error.to_string()))?;
     // An agent is a queue's node: its own host is as fair a destination as any other
     // there, so only the flags' ranges and the fixed deny list apply.
     let policy = OutboundPolicy::new(
