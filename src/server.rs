@@ -311,4 +311,74 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
         assert_eq!(key("::ffff:127.0.0.1"), key("127.0.0.1"));
     }
+
+    /// Serves a router that answers with the request's `Transport` and peer; the
+    /// address and the token that stops it.
+    async fn serve_transport(tls: Option<TlsAcceptor>) -> (SocketAddr, CancellationToken) {
+        use axum::Extension;
+        let router = Router::new().route(
+            "/",
+            axum::routing::get(
+                |Extension(transport): Extension<Transport>,
+                 ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                    format!("tls={} loopback={}", transport.tls, peer.ip().is_loopback())
+                },
+            ),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        let limits = ServerLimits {
+            max_connections: 8,
+            max_connections_per_client: 8,
+            header_read_timeout: Duration::from_secs(5),
+            max_header_bytes: 16 * 1024,
+            drain_timeout: Duration::from_secs(1),
+        };
+        tokio::spawn(serve(listener, router, limits, tls, shutdown.clone()));
+        (address, shutdown)
+    }
+
+    #[tokio::test]
+    async fn handlers_tell_a_tls_connection_from_a_plain_one() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let dir = tempfile::tempdir().expect("dir");
+        let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_file, certificate.pem()).expect("cert");
+        std::fs::write(&key_file, key.serialize_pem()).expect("key");
+        let acceptor = tls_acceptor(&cert_file, &key_file).expect("acceptor");
+
+        let (plain, stop_plain) = serve_transport(None).await;
+        let body = reqwest::get(format!("http://{plain}/"))
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(body, "tls=false loopback=true");
+        stop_plain.cancel();
+
+        let (secure, stop_secure) = serve_transport(Some(acceptor)).await;
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(certificate.pem().as_bytes()).expect("root"),
+            )
+            .build()
+            .expect("client");
+        let body = client
+            .get(format!("https://localhost:{}/", secure.port()))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(body, "tls=true loopback=true");
+        stop_secure.cancel();
+    }
 }

@@ -40,13 +40,15 @@ pub(super) fn untrusted_certificate(
 ) -> Option<String> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        // rustls' error arrives wrapped in an io::Error, whose `source` skips it.
-        let refused = cause.downcast_ref::<rustls::Error>().or_else(|| {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .and_then(std::io::Error::get_ref)
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
+        // rustls' error arrives wrapped in io::Errors, whose `source` skips what they wrap.
+        let mut inner: &(dyn std::error::Error + 'static) = cause;
+        while let Some(wrapped) = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            inner = wrapped;
+        }
+        let refused = inner.downcast_ref::<rustls::Error>();
         if let Some(rustls::Error::InvalidCertificate(why)) = refused {
             let advice = match why {
                 rustls::CertificateError::NotValidForName
