@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::Authenticator;
@@ -30,6 +31,7 @@ pub struct Application {
     secrets: SecretBox,
     role: Role,
     limits: ServerLimits,
+    tls: Option<TlsAcceptor>,
     worker_settings: WorkerSettings,
 }
 
@@ -37,6 +39,15 @@ impl Application {
     /// Opens the store (migrating it) and binds the listen address. Nothing is served yet.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
+        // Before the store is touched: a bad certificate stops nothing half-way.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::server::tls_acceptor(cert, key)
+                    .map_err(|why| anyhow::anyhow!("--tls-cert/--tls-key: {why}"))?,
+            ),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+        };
         // Install the metrics recorder before anything is counted.
         crate::telemetry::metrics::handle();
         let store = config
@@ -138,6 +149,7 @@ impl Application {
             state,
             secrets,
             worker_settings,
+            tls,
             role: config.role,
             limits: ServerLimits {
                 max_connections: usize::try_from(config.max_connections).unwrap_or(1024),
@@ -156,6 +168,11 @@ impl Application {
 
     pub fn secrets(&self) -> &SecretBox {
         &self.secrets
+    }
+
+    /// Whether connections are served over TLS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -197,7 +214,14 @@ impl Application {
             Role::Worker => api::router::health_only(),
             Role::All | Role::Api => api::router(self.state),
         };
-        crate::server::serve(self.listener, router, self.limits, shutdown.clone()).await;
+        crate::server::serve(
+            self.listener,
+            router,
+            self.limits,
+            self.tls,
+            shutdown.clone(),
+        )
+        .await;
         shutdown.cancel();
         worker.await.context("the lifecycle worker panicked")?;
         self.store.close().await;

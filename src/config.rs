@@ -39,6 +39,25 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Serve HTTPS with this PEM certificate chain (leaf first; with --tls-key).
+    /// Without both, plain HTTP: then credentials go only to agents on loopback.
+    #[arg(
+        long,
+        env = "DSCONN_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key (PKCS#8, RSA or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        env = "DSCONN_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
     #[command(flatten)]
     pub storage: StorageArgs,
 

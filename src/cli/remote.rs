@@ -25,8 +25,13 @@ pub struct CommonArgs {
 /// Connects using the resolved settings.
 pub(super) fn connect(args: &ConnectionArgs) -> Result<(Client, ClientSettings), CliError> {
     let settings = args.resolve()?;
-    let client = Client::new(&settings.endpoint, &settings.project, settings.auth.clone())
-        .map_err(|error| CliError::usage(error.to_string()))?;
+    let client = Client::new(
+        &settings.endpoint,
+        &settings.project,
+        settings.auth.clone(),
+        settings.ca_cert.as_deref(),
+    )
+    .map_err(|error| CliError::usage(error.to_string()))?;
     Ok((client, settings))
 }
 

@@ -33,11 +33,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
 
     let application = Application::build(&config).await?;
     let address = application.local_addr()?;
+    let base = base_url(address, application.tls_enabled());
     match config.auth {
         AuthMode::None => warn!(
             "authentication is off (--auth none): every request is accepted; use this only for local emulation"
         ),
-        AuthMode::Required => bootstrap_first_credential(&application, address).await?,
+        AuthMode::Required => bootstrap_first_credential(&application, &base).await?,
     }
     if config.auth == AuthMode::None {
         // Nothing is signed, so there is no host to check.
@@ -56,7 +57,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     info!(
         listen = %address,
-        console = %console_url(address),
+        tls = application.tls_enabled(),
+        console = %format!("{base}{}", crate::api::console::BASE_PATH),
         store = %crate::app::store_location(&config.storage),
         check_timeout = %humantime::format_duration(config.probe.check_timeout),
         "dsconn is serving"
@@ -69,9 +71,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The console's URL on `address`; an unspecified address (`0.0.0.0`, `::`) is
-/// reachable on loopback from this machine.
-pub fn console_url(address: std::net::SocketAddr) -> String {
+/// The server's URL on `address` (`https` with TLS); an unspecified address (`0.0.0.0`,
+/// `::`) is reachable on loopback from this machine.
+pub fn base_url(address: std::net::SocketAddr, tls: bool) -> String {
     let mut shown = address;
     if address.ip().is_unspecified() {
         shown.set_ip(if address.is_ipv4() {
@@ -80,14 +82,15 @@ pub fn console_url(address: std::net::SocketAddr) -> String {
             std::net::Ipv6Addr::LOCALHOST.into()
         });
     }
-    format!("http://{shown}{}", crate::api::console::BASE_PATH)
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{shown}")
 }
 
 /// On a store without any credential, creates one for a new project and prints it on
 /// standard output (never in the log), once.
 async fn bootstrap_first_credential(
     application: &Application,
-    address: std::net::SocketAddr,
+    base_url: &str,
 ) -> anyhow::Result<()> {
     let store = application.store();
     if store.count_credentials().await? > 0 {
@@ -104,8 +107,8 @@ async fn bootstrap_first_credential(
          \x20 project id: {project}\n\
          \x20 access key: {ak}\n\
          \x20 secret key: {sk}\n\
-         Use it with any Huawei Cloud SDK (endpoint http://{address}) or the dsconn CLI:\n\
-         \x20 HUAWEICLOUD_SDK_AK={ak} HUAWEICLOUD_SDK_SK={sk} HUAWEICLOUD_SDK_PROJECT_ID={project} dsconn list --endpoint http://{address}",
+         Use it with any Huawei Cloud SDK (endpoint {base_url}) or the dsconn CLI:\n\
+         \x20 HUAWEICLOUD_SDK_AK={ak} HUAWEICLOUD_SDK_SK={sk} HUAWEICLOUD_SDK_PROJECT_ID={project} dsconn list --endpoint {base_url}",
         ak = issued.access_key,
         sk = issued.secret_key.expose(),
     );

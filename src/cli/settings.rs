@@ -41,6 +41,10 @@ pub struct ConnectionArgs {
     /// Profile in the config file [env: DSCONN_PROFILE; default: default]
     #[arg(long)]
     pub profile: Option<String>,
+    /// PEM file of CA certificates to trust for an https:// server, besides the
+    /// built-in roots [env: DSCONN_CA_CERT]
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,6 +56,7 @@ struct Profile {
     sk: Option<String>,
     token: Option<String>,
     signing_algorithm: Option<String>,
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +74,8 @@ pub struct ClientSettings {
     pub auth: ClientAuth,
     /// Where the credentials came from, for advice on a 401.
     pub auth_source: String,
+    /// CAs trusted besides the built-in roots.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The config file's path: `$XDG_CONFIG_HOME/dsconn/config.toml`, else
@@ -172,6 +179,11 @@ impl ConnectionArgs {
                 )
             })?;
         let algorithm = self.signing_algorithm(&profile, &profile_source)?;
+        let ca_cert = self
+            .ca_cert
+            .clone()
+            .or_else(|| env("DSCONN_CA_CERT").map(PathBuf::from))
+            .or(profile.ca_cert.clone());
         let levels = [
             (
                 "--token/--ak/--sk".to_owned(),
@@ -229,6 +241,7 @@ impl ConnectionArgs {
             project,
             auth,
             auth_source,
+            ca_cert,
         })
     }
 

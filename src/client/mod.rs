@@ -1,6 +1,7 @@
 //! An HTTP client for dsconn (or DLI itself): signs requests with the shared signing
 //! module and answers with the API's own wire types.
 
+use std::path::Path;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -27,6 +28,9 @@ use crate::api::resource_tags::types::ResourceTagsResponse;
 use crate::api::sharing::types::{AuthorizationPrivilegesResponse, AuthorizationRequest};
 use crate::api::types::{SuccessResponse, TestDefinitionRequest, TestResponse};
 use crate::signing::{self, Algorithm, KeyPair, SigningMode};
+
+mod tls;
+pub use tls::secrets_may_travel;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -170,7 +174,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(endpoint: &str, project: &str, auth: ClientAuth) -> Result<Self, ClientError> {
+    /// A client of `endpoint`; with `ca_cert`, the PEM CAs in it are trusted too.
+    pub fn new(
+        endpoint: &str,
+        project: &str,
+        auth: ClientAuth,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, ClientError> {
         let mut endpoint = reqwest::Url::parse(endpoint).map_err(|error| {
             ClientError::Settings(format!(
                 "the endpoint {endpoint:?} is not a URL ({error}); write e.g. http://127.0.0.1:8080"
@@ -186,7 +196,8 @@ impl Client {
             let path = format!("{}/", endpoint.path());
             endpoint.set_path(&path);
         }
-        let http = reqwest::Client::builder()
+        let http = tls::trusting(reqwest::Client::builder(), ca_cert)
+            .map_err(ClientError::Settings)?
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(USER_AGENT)
@@ -290,6 +301,9 @@ impl Client {
     }
 
     fn unreachable(&self, error: &reqwest::Error) -> ClientError {
+        if let Some(untrusted) = tls::untrusted_certificate(error, &self.endpoint) {
+            return ClientError::Settings(untrusted);
+        }
         // The innermost cause says what happened ("Connection refused"); the outer
         // layers only repeat the URL.
         let mut detail = if error.is_timeout() {

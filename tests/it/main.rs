@@ -36,6 +36,7 @@ mod queues;
 mod reachability;
 mod replicas;
 mod resource_tags;
+mod serve_tls;
 mod sharing;
 mod signing_modes;
 mod signing_vectors;

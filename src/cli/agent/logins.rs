@@ -154,43 +154,9 @@ fn read_file(name: &str, path: &Path) -> Result<Held, String> {
     })
 }
 
-/// Whether the server may send this agent credentials: only over TLS or to a loopback
-/// server. Err: why not, and what to do.
-pub fn credentials_may_travel(endpoint: &str) -> Result<(), String> {
-    let url = reqwest::Url::parse(endpoint).map_err(|error| error.to_string())?;
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(crate::server::is_loopback);
-    if url.scheme() == "https" || loopback {
-        Ok(())
-    } else {
-        Err(format!(
-            "credentials are sent only over TLS or loopback: the server {url} is plain HTTP \
-             to another host; serve with --tls-cert/--tls-key and use https://, or give the \
-             agent the credentials itself with --auth-info NAME=FILE"
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_travel_only_over_tls_or_loopback() {
-        assert!(credentials_may_travel("https://dsconn.example:8443/").is_ok());
-        assert!(credentials_may_travel("http://127.0.0.2:8080/").is_ok());
-        assert!(credentials_may_travel("http://[::1]:8080/").is_ok());
-        assert!(credentials_may_travel("http://localhost:8080/").is_ok());
-        let refused = credentials_may_travel("http://10.0.0.1:8080/").unwrap_err();
-        assert!(refused.contains("--tls-cert"), "{refused}");
-    }
 
     #[test]
     fn a_file_is_read_without_telling_its_content() {

@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 
 mod logins;
 
-use self::logins::{LocalLogins, credentials_may_travel};
+use self::logins::LocalLogins;
 use super::exit::{self, CliError};
 use super::settings::ConnectionArgs;
 use crate::api::agents::types::{
@@ -133,8 +133,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = super::serve::cancelled_on_signal()?;
     args.probe.validate().map_err(CliError::usage)?;
     let settings = args.connection.resolve()?;
-    let client = Client::new(&settings.endpoint, &settings.project, settings.auth)
-        .map_err(|error| CliError::usage(error.to_string()))?;
+    let client = Client::new(
+        &settings.endpoint,
+        &settings.project,
+        settings.auth,
+        settings.ca_cert.as_deref(),
+    )
+    .map_err(|error| CliError::usage(error.to_string()))?;
     // An agent is a queue's node: its own host is as fair a destination as any other
     // there, so only the flags' ranges and the fixed deny list apply.
     let policy = OutboundPolicy::new(
@@ -143,7 +148,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     );
     let prober = args.probe.prober(policy).map_err(CliError::usage)?;
     let logins = LocalLogins::load(&args.auth_infos).map_err(CliError::usage)?;
-    let credentials = credentials_may_travel(client.endpoint());
+    let credentials = reqwest::Url::parse(client.endpoint())
+        .map_err(|error| error.to_string())
+        .and_then(|url| crate::client::secrets_may_travel(&url));
     if let Err(why) = &credentials {
         warn!("{why}");
     }
