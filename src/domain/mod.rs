@@ -59,6 +59,7 @@ mod check;
 mod connection;
 mod endpoint;
 mod network_overlap;
+mod privilege;
 mod scope;
 mod tag;
 pub mod text;
@@ -82,6 +83,7 @@ pub use network_overlap::{
     ComputeNetwork, DEFAULT_COMPUTE_CIDR, Overlap, PeerNetwork, RESERVED_RANGES, first_overlap,
     reserved_overlap,
 };
+pub use privilege::{MAX_TABLE_CHARS, Privilege, PrivilegeRequest};
 pub use scope::ProjectScope;
 pub use tag::{MAX_TAGS, Tag, TagFilter, TagFilterTerm, Tags};
 

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod protocol;
 mod report;
 mod resolve;
+pub mod session;
 pub mod simulate;
 
 use std::net::SocketAddr;

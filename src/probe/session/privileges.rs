@@ -1,0 +1,1 @@
+//! Privilege wording (next commit).

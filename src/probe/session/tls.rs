@@ -1,0 +1,1 @@
+//! Certificate judgement (next commit).
