@@ -198,4 +198,6 @@ pub async fn check_session(request: &SessionRequest) -> Vec<SessionStageReport> 
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

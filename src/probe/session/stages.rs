@@ -41,6 +41,17 @@ impl Verdict {
     }
 }
 
+#[cfg(test)]
+impl Verdict {
+    pub(super) fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    pub(super) fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 /// How a stage's work ended.
 pub(super) enum Step<T> {
     /// Reported with this verdict (PASSED or SKIPPED); the check goes on with `T`.
