@@ -225,3 +225,88 @@ fn the_greeting_s_capabilities_are_read() {
     // An error packet is no greeting.
     assert_eq!(super::capabilities(&[0xff, 0x69, 0x04]), None);
 }
+
+/// A scripted MySQL server that offers TLS: a greeting with CLIENT_SSL, then, after the
+/// client's SSLRequest, a real TLS handshake with the test certificate, then it closes.
+async fn mysql_offering_tls(pki: &super::super::test_support::TestPki) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let chain = vec![CertificateDer::from_pem_slice(pki.server_pem.as_bytes()).expect("cert")];
+    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let mut payload = vec![10];
+                payload.extend_from_slice(b"8.0.36\0");
+                payload.extend_from_slice(&[1, 0, 0, 0]);
+                payload.extend_from_slice(b"abcdefgh\0");
+                payload.extend_from_slice(&[0x00, 0xaa, 45, 2, 0, 0xff, 0x01, 21]);
+                payload.extend_from_slice(&[0; 10]);
+                payload.extend_from_slice(b"ijklmnopqrst\0mysql_native_password\0");
+                let mut packet = vec![u8::try_from(payload.len()).expect("short"), 0, 0, 0];
+                packet.extend_from_slice(&payload);
+                let mut ssl_request = [0u8; 36];
+                if stream.write_all(&packet).await.is_ok()
+                    && stream.read_exact(&mut ssl_request).await.is_ok()
+                {
+                    let _ = acceptor.accept(stream).await;
+                }
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_server_offering_tls_gets_a_tls_stage_judged_against_the_given_ca() {
+    let pki = super::super::test_support::test_pki("dsconn test CA");
+    let address = mysql_offering_tls(&pki).await;
+    let mut request = request(Engine::MySql, address, "app", PASSWORD, None, &[]);
+    request.ca_pem = Some(pki.ca_pem.clone().into_bytes());
+    let reports = check_session(&request).await;
+    let tls = assert_stage(&reports, SessionStage::Tls, SessionVerdict::Passed, "");
+    assert!(
+        tls.contains("chain trusted by the given CA, host name matches, expires in"),
+        "{tls}"
+    );
+    // The scripted server closes after the handshake: the login fails, and says so.
+    assert_stage(
+        &reports,
+        SessionStage::Login,
+        SessionVerdict::Failed,
+        "LOGIN_FAILED",
+    );
+    request.ca_pem = Some(
+        super::super::test_support::test_pki("another CA")
+            .ca_pem
+            .into_bytes(),
+    );
+    let reports = check_session(&request).await;
+    assert_eq!(
+        shape(&reports),
+        ["tls:FAILED", "login:SKIPPED", "query:SKIPPED"]
+    );
+    assert_stage(
+        &reports,
+        SessionStage::Tls,
+        SessionVerdict::Failed,
+        "TLS_UNTRUSTED",
+    );
+    assert_no_secret(&reports, &request, PASSWORD);
+}
