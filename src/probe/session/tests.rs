@@ -19,7 +19,7 @@ async fn a_refused_connection_reports_no_password() {
     let address: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("free port");
-    for engine in [Engine::Postgres, Engine::MySql] {
+    for engine in [Engine::Postgres, Engine::MySql, Engine::Search] {
         let password = "refused-Pw-123";
         let request = request(
             engine,
