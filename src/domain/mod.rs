@@ -84,7 +84,7 @@ pub use network_overlap::{
     ComputeNetwork, DEFAULT_COMPUTE_CIDR, Overlap, PeerNetwork, RESERVED_RANGES, first_overlap,
     reserved_overlap,
 };
-pub use privilege::{Privilege, PrivilegeRequest};
+pub use privilege::{MAX_TABLE_CHARS, Privilege, PrivilegeRequest};
 pub use scope::ProjectScope;
 pub use stage::{
     MAX_PRIVILEGE_REQUESTS, MAX_STAGES, SessionCheck, StageName, StageResult, StageVerdict,

@@ -1,80 +1,61 @@
-//! Placeholder until the hsession branch lands (its version replaces this file).
+//! The credentialed stages of a check (issue 26): `tls`, `login`, `query` and
+//! `privileges`, run after the protocol stage when a check has credentials.
+//!
+//! Each stage gets its own bound ([`SessionRequest::timeout`]); the first FAILED stage
+//! stops the check and every stage after it is SKIPPED with `EARLIER_STAGE_FAILED`.
+//!
+//! Decisions:
+//! - **No second resolution.** Drivers get the IP literal the connect stage resolved and
+//!   the policy allowed; the written host name is only used for TLS (SNI, the name check)
+//!   and HTTP's `Host`.
+//! - **One login attempt per call**, never retried, so a check cannot lock an account out.
+//!   The `tls` stage opens its own short connection before the login, which never
+//!   authenticates (PostgreSQL: an SSLRequest and a handshake, then close).
+//! - **TLS judgement.** The handshake accepts any certificate (its signature is still
+//!   checked), then the stage judges the leaf: expired is always FAILED (`TLS_EXPIRED`).
+//!   An untrusted chain (`TLS_UNTRUSTED`) or a name the certificate does not cover
+//!   (`TLS_NAME_MISMATCH`) is FAILED only when a CA was given (`ca_pem`), since that says
+//!   the job verifies against it; with no CA the stage PASSES and its message says "not
+//!   trusted by this machine's roots" or that the name does not match, as a job with
+//!   `sslmode=require` would not check either. The login itself uses TLS when the server
+//!   offers it (PostgreSQL `sslmode=prefer`, MySQL `PREFERRED`) without verifying, since
+//!   the `tls` stage already reported on the certificate.
+//! - **Secrets.** The password lives in a [`Secret`] (redacted in `Debug`/`Display`,
+//!   zeroed on drop), and every message is scrubbed of it before it is reported, whatever
+//!   a driver or server put in its errors.
+//! - **Search** (Elasticsearch/OpenSearch, CSS): the scheme is found by the `tls` stage
+//!   (a TLS handshake on its own connection: https when it completes, else plain http with
+//!   no tls stage); the stages are described in `search.rs`.
 
-use std::fmt;
-use std::net::SocketAddr;
-use std::time::Duration;
+mod mysql;
+mod postgres;
+mod privileges;
+mod request;
+mod search;
+mod stages;
+mod tls;
 
-use crate::domain::PrivilegeRequest;
+pub use request::{
+    Engine, Secret, SessionRequest, SessionStage, SessionStageReport, SessionVerdict,
+};
+use stages::Stages;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    MySql,
-    Postgres,
-    Search,
-}
-
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-#[derive(Debug)]
-pub struct SessionRequest {
-    pub engine: Engine,
-    pub address: SocketAddr,
-    pub server_name: String,
-    pub user: String,
-    pub password: Secret,
-    pub database: Option<String>,
-    pub privileges: Vec<PrivilegeRequest>,
-    pub ca_pem: Option<Vec<u8>>,
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionStage {
-    Tls,
-    Login,
-    Query,
-    Privileges,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionVerdict {
-    Passed,
-    Failed,
-    Skipped,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionStageReport {
-    pub stage: SessionStage,
-    pub verdict: SessionVerdict,
-    pub reason: &'static str,
-    pub message: String,
-    pub elapsed_ms: u64,
-}
-
+/// Runs tls (only when the source offers/uses TLS; absent from the list otherwise), login,
+/// query (`SELECT 1`), privileges (only when `privileges` is non-empty; absent otherwise),
+/// stopping at the first FAILED one (the rest SKIPPED with reason EARLIER_STAGE_FAILED).
+/// Exactly ONE login attempt per call (never retry a login: it must not lock accounts out).
 pub async fn check_session(request: &SessionRequest) -> Vec<SessionStageReport> {
-    let _ = request;
-    vec![SessionStageReport {
-        stage: SessionStage::Login,
-        verdict: SessionVerdict::Skipped,
-        reason: "NOT_CHECKED",
-        message: "not built yet".to_owned(),
-        elapsed_ms: 0,
-    }]
+    let mut stages = Stages::new(request);
+    // Err only says a stage failed; the failure is already in the reports.
+    let _ = match request.engine {
+        Engine::Postgres => postgres::run(request, &mut stages).await,
+        Engine::MySql => mysql::run(request, &mut stages).await,
+        Engine::Search => search::run(request, &mut stages).await,
+    };
+    stages.finish()
 }
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
