@@ -235,6 +235,7 @@ async fn each_queue_is_checked_from_its_agents_network_and_falls_back_to_the_ser
         name: Some(name),
         queues: queue,
         config_home: config_home.path(),
+        extra_args: &[],
     };
     let inside_spec = spec("inside", &["q_inside"]);
     let host_spec = spec("host-agent", &["q_host"]);

@@ -895,6 +895,7 @@ impl AgentServer {
                 name,
                 queues,
                 config_home: self.config_home.path(),
+                extra_args: &[],
             },
         )
     }
@@ -1028,6 +1029,7 @@ async fn an_agent_exits_non_zero_at_once_for_what_waiting_cannot_mend() {
             name: None,
             queues: &["q_one"],
             config_home: server.config_home.path(),
+            extra_args: &[],
         },
     );
     exits_with(wrong_token, "refused the credential");
@@ -1044,6 +1046,7 @@ async fn an_agent_exits_non_zero_at_once_for_what_waiting_cannot_mend() {
                 name: None,
                 queues: &["q_one"],
                 config_home: server.config_home.path(),
+                extra_args: &[],
             },
         )
     };

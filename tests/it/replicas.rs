@@ -363,6 +363,7 @@ async fn an_agent_of_one_replica_serves_work_created_through_the_other() {
             name: Some("pg-agent"),
             queues: &["qa"],
             config_home: config_home.path(),
+            extra_args: &[],
         },
     );
     // A sees B's agent online: registrations live in the shared store.

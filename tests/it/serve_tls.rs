@@ -278,6 +278,7 @@ async fn an_agent_registers_with_a_tls_server_whose_ca_it_is_given() {
             name: Some("tls-agent"),
             queues: &["q_tls"],
             config_home: home.path(),
+            extra_args: &[],
         },
     );
     agent.wait_for_lines("registered", 1);

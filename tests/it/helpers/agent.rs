@@ -30,6 +30,8 @@ pub struct AgentSpec<'a> {
     pub queues: &'a [&'a str],
     /// An empty directory for XDG_CONFIG_HOME, so no profile file is read.
     pub config_home: &'a Path,
+    /// More flags; a `--probe-mode` here replaces the default `tcp`.
+    pub extra_args: &'a [&'a str],
 }
 
 pub struct AgentProcess {
@@ -39,7 +41,8 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     /// Starts `<base> agent ...` where `base` is the dsconn binary, on the host or
-    /// wrapped (e.g. in `ip netns exec`); probe mode tcp with a 1 s check timeout.
+    /// wrapped (e.g. in `ip netns exec`); probe mode tcp (unless `extra_args` say) with
+    /// a 1 s check timeout.
     pub fn start(mut base: Command, spec: &AgentSpec<'_>) -> Self {
         for name in INHERITED_SETTINGS {
             base.env_remove(name);
@@ -47,8 +50,11 @@ impl AgentProcess {
         base.arg("agent")
             .args(["--endpoint", &spec.endpoint, "--project", spec.project])
             .args(["--token", spec.token])
-            .args(["--probe-mode", "tcp", "--check-timeout", "1s"])
-            .args(["--log-format", "pretty"]);
+            .args(["--check-timeout", "1s", "--log-format", "pretty"])
+            .args(spec.extra_args);
+        if !spec.extra_args.contains(&"--probe-mode") {
+            base.args(["--probe-mode", "tcp"]);
+        }
         if let Some(name) = spec.name {
             base.args(["--name", name]);
         }
