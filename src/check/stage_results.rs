@@ -65,10 +65,18 @@ pub fn stage_results(
     let failed = stages
         .iter()
         .any(|stage| stage.verdict == StageVerdict::Failed);
+    let skipped = stages
+        .iter()
+        .any(|stage| stage.verdict == StageVerdict::Skipped);
     for name in planned {
         if !stages.iter().any(|stage| stage.stage == name) {
             let (reason, message) = if failed {
                 ("EARLIER_STAGE_FAILED", "not run: an earlier stage failed")
+            } else if skipped {
+                (
+                    "EARLIER_STAGE_SKIPPED",
+                    "not run: an earlier stage was skipped (its reason says why)",
+                )
             } else {
                 ("NOT_CHECKED", "not run")
             };

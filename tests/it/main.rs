@@ -40,6 +40,7 @@ mod serve_tls;
 mod sharing;
 mod signing_modes;
 mod signing_vectors;
+mod staged_netns;
 mod staged_tests;
 mod store_conformance;
 mod terraform_auth;

@@ -12,6 +12,8 @@ pub struct PgCluster {
     bin: PathBuf,
     data: PathBuf,
     pub port: u16,
+    /// The network namespace the server runs in (its 127.0.0.1), if not the host's.
+    namespace: Option<String>,
     _root: tempfile::TempDir,
 }
 
@@ -63,6 +65,20 @@ impl PgCluster {
     /// initdb and start; trust authentication, listening on 127.0.0.1 only. None when
     /// PostgreSQL is not installed and services are not required (a skip).
     pub fn start() -> Option<Self> {
+        Self::start_with(None, None)
+    }
+
+    /// initdb and start inside network namespace `namespace` (listening on its own
+    /// 127.0.0.1: reachable from there only), with TCP logins by `scram-sha-256`
+    /// password; the unix socket (in the data dir) trusts, for [`Self::psql`].
+    pub fn start_in_namespace(namespace: &str) -> Option<Self> {
+        Self::start_with(
+            Some(namespace.to_owned()),
+            Some("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"),
+        )
+    }
+
+    fn start_with(namespace: Option<String>, hba: Option<&str>) -> Option<Self> {
         let bin = postgres_bin()?;
         let root = tempfile::Builder::new()
             .prefix("dsconn-pg-")
@@ -83,10 +99,14 @@ impl PgCluster {
             .arg(&data)
             .args(["-A", "trust", "-U", "postgres", "--no-sync"]);
         run(initdb, "initdb");
+        if let Some(hba) = hba {
+            std::fs::write(data.join("pg_hba.conf"), hba).expect("pg_hba.conf");
+        }
         let cluster = Self {
             bin,
             data,
             port: free_port(),
+            namespace,
             _root: root,
         };
         cluster.start_server();
@@ -100,11 +120,21 @@ impl PgCluster {
     /// Starts the server (again) and waits until it accepts connections.
     pub fn start_server(&self) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c log_connections=on",
             self.port,
             self.data.display()
         );
-        let mut pg_ctl = as_postgres(&self.bin.join("pg_ctl"));
+        let mut pg_ctl = match &self.namespace {
+            // `ip netns exec` runs runuser, which runs pg_ctl, whose server stays there.
+            Some(namespace) => {
+                let mut wrapped = Command::new("ip");
+                wrapped.args(["netns", "exec", namespace]);
+                let inner = as_postgres(&self.bin.join("pg_ctl"));
+                wrapped.arg(inner.get_program()).args(inner.get_args());
+                wrapped
+            }
+            None => as_postgres(&self.bin.join("pg_ctl")),
+        };
         pg_ctl
             .arg("-D")
             .arg(&self.data)
@@ -122,6 +152,31 @@ impl PgCluster {
             .arg(&self.data)
             .args(["-m", "fast", "-w", "-t", "30", "stop"]);
         run(pg_ctl, "pg_ctl stop");
+    }
+}
+
+impl PgCluster {
+    /// Runs `sql` as the superuser over the unix socket (no network, whatever the
+    /// namespace); panics with psql's message when it fails.
+    pub fn psql(&self, database: &str, sql: &str) {
+        let mut psql = as_postgres(&self.bin.join("psql"));
+        psql.arg("-h")
+            .arg(&self.data)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql]);
+        run(psql, "psql");
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
     }
 }
 

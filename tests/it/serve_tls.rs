@@ -16,12 +16,17 @@ use crate::helpers::ServerProcess;
 use crate::helpers::agent::{AgentProcess, AgentSpec};
 
 /// A CA, and a server certificate it signed for 127.0.0.1 and localhost, as PEM files.
-struct Certificates {
+pub struct Certificates {
     dir: tempfile::TempDir,
 }
 
 impl Certificates {
     fn new() -> Self {
+        Self::for_names(&["127.0.0.1", "localhost"])
+    }
+
+    /// A CA and a server certificate for `names` (host names or IP addresses).
+    pub fn for_names(names: &[&str]) -> Self {
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -30,11 +35,15 @@ impl Certificates {
             .push(rcgen::DnType::CommonName, "dsconn test CA");
         let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
         let server_key = rcgen::KeyPair::generate().expect("server key");
-        let server =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .expect("server")
-                .signed_by(&server_key, &ca, &ca_key)
-                .expect("server certificate");
+        let server = rcgen::CertificateParams::new(
+            names
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .expect("server")
+        .signed_by(&server_key, &ca, &ca_key)
+        .expect("server certificate");
         let dir = tempfile::tempdir().expect("temp dir");
         let write = |name: &str, pem: String| std::fs::write(dir.path().join(name), pem);
         write("ca.pem", ca.pem()).expect("ca.pem");
@@ -43,11 +52,11 @@ impl Certificates {
         Self { dir }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn ca(&self) -> PathBuf {
+    pub fn ca(&self) -> PathBuf {
         self.path("ca.pem")
     }
 

@@ -647,8 +647,10 @@ pub async fn claim(
                 secrets_may_go_to(peer, transport.is_some_and(|Extension(t)| t.tls))
             } else {
                 Err(
-                    "the agent does not take credentials from the server (it reaches the \
-                     server over plain HTTP to another host, or is older)"
+                    "the agent takes no credentials from the server: it reaches the server \
+                     over plain HTTP, not TLS, to another host (serve with --tls-cert/--tls-key \
+                     and give the agent an https:// endpoint, or give the agent the auth info \
+                     itself with --auth-info NAME=FILE), or it is older than credentialed checks"
                         .to_owned(),
                 )
             };
