@@ -22,7 +22,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A `dsconn serve` on the host's veth address, and a client of one project.
 struct Server {
-    process: ServerProcess,
+    _process: ServerProcess,
     client: reqwest::Client,
     base: String,
     project: String,
@@ -65,7 +65,7 @@ impl Server {
         };
         Self {
             base: format!("{scheme}://{}", process.address),
-            process,
+            _process: process,
             client: client.build().expect("client"),
             project: new_project(),
             token,
