@@ -122,21 +122,26 @@ fn probe_stages(report: &CheckReport, service: Option<Service>, stages: &mut Vec
         "",
         format!("{} resolved to {}", check.endpoint, address.ip()),
     ));
+    // The address's time: its connect and (with a service) its protocol check.
+    let took = |stage: StageResult| StageResult {
+        elapsed_ms: check.latency_ms,
+        ..stage
+    };
     if !check.connected {
-        stages.push(result(
+        stages.push(took(result(
             StageName::Connect,
             StageVerdict::Failed,
             reason_of(check),
             summary(),
-        ));
+        )));
         return;
     }
-    stages.push(result(
+    stages.push(took(result(
         StageName::Connect,
         StageVerdict::Passed,
         "",
         format!("TCP connect to {address} succeeded"),
-    ));
+    )));
     if service.is_none() {
         return;
     }

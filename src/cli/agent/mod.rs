@@ -152,7 +152,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .map_err(|error| error.to_string())
         .and_then(|url| crate::client::secrets_may_travel(&url));
     if let Err(why) = &credentials {
-        warn!("{why}");
+        // Not a fault: checks without credentials are unaffected.
+        info!("{why}");
     }
     let checker = InProcess {
         prober,
