@@ -453,15 +453,31 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
             .contains("the agent's own copy"),
         "{answer}"
     );
-    // An inline auth info reaches the agent inside its claim, once.
-    let answer = api
-        .queue_test(
-            "etl",
-            &json!({"address": MARIADB, "service": "RDS", "database": shop.database,
-                    "auth_info": {"user_name": shop.user, "password": PASSWORD}}),
-        )
-        .await;
-    assert_eq!(answer["verified"], true, "{answer}");
+    // Test before saving from the queue's agent: a wrong password, then the right one;
+    // each inline auth info reaches the agent inside its claim, once, and nothing is
+    // stored in between.
+    let auth_infos = format!("/v3/{project}/datasource/auth-infos");
+    let stored_before = api.send(reqwest::Method::GET, &auth_infos, None).await.1["count"].clone();
+    for (password, verified) in [(WRONG, false), (PASSWORD, true)] {
+        let answer = api
+            .queue_test(
+                "etl",
+                &json!({"address": MARIADB, "service": "RDS", "database": shop.database,
+                        "auth_info": {"user_name": shop.user, "password": password}}),
+            )
+            .await;
+        assert_eq!(answer["checked_from"], "agent:etl", "{answer}");
+        assert_eq!(answer["verified"], verified, "{answer}");
+        assert!(
+            stage(&answer, "login")["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("given with the request"),
+            "{answer}"
+        );
+    }
+    let stored_after = api.send(reqwest::Method::GET, &auth_infos, None).await.1["count"].clone();
+    assert_eq!(stored_before, stored_after);
 
     // The password is in no log line of the server or the agents, nor in the data dir
     // (the database file and its WAL) in clear.
