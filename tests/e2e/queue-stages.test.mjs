@@ -251,7 +251,7 @@ test('an answer without stages (an agent from before them) looks as before: no t
   }
 });
 
-test('no serious accessibility problems on the staged result; no script errors', { skip }, async () => {
+test('no serious accessibility problems on the staged result, it fits a phone; no script errors', { skip }, async () => {
   await runTest({ service: 'DWS' });
   await result().locator('.test-failure').waitFor();
   await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
@@ -262,5 +262,11 @@ test('no serious accessibility problems on the staged result; no script errors',
       .map((v) => ({ id: v.id, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
   });
   assert.deepEqual(violations, []);
+  // At a phone's width the stages become one card each, without sideways scrolling.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(sideways <= 0, `the staged result fits a phone (${sideways}px too wide)`);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'console-queue-stages-phone.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
   assert.deepEqual(problems, []);
 });
