@@ -142,12 +142,15 @@ export const api = {
   listQueues: (project) => request('GET', queues(project), { query: [['queue_type', 'all']] }),
   createQueue: (project, body) => request('POST', queues(project), { body }),
   removeQueue: (project, name) => request('DELETE', queue(project, name)),
-  testFromQueue: (project, name, address) => request('POST', `${queue(project, name)}/connection-test`, { body: { address } }),
+  // `body`: {address} and, for a staged test, service, auth_info_name, database.
+  testFromQueue: (project, name, body) => request('POST', `${queue(project, name)}/connection-test`, { body }),
   queueTest: (project, name, taskId) => request('GET', `${queue(project, name)}/connection-test/${segment(taskId)}`),
   listPools: (project) => request('GET', `/v3/${segment(project)}/elastic-resource-pools`),
   createPool: (project, body) => request('POST', `/v3/${segment(project)}/elastic-resource-pools`, { body }),
   removePool: (project, name) => request('DELETE', `/v3/${segment(project)}/elastic-resource-pools/${segment(name)}`),
   addQueueToPool: (project, pool, queueName) => request('POST', `/v3/${segment(project)}/elastic-resource-pools/${segment(pool)}/queues`, { body: { queue_name: queueName } }),
+  // The project's auth infos (names and users; the API never answers a password). Limit 0: all.
+  listAuthInfos: (project) => request('GET', `/v3/${segment(project)}/datasource/auth-infos`, { query: [['limit', '0']] }),
   // Enhanced connections (E1-E9).
   listEnhanced: (project, query) => request('GET', enhancedCollection(project), { query }),
   showEnhanced: (project, id) => request('GET', enhanced(project, id)),

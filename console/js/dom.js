@@ -157,6 +157,12 @@ export function messageOf(error) {
   return String(error);
 }
 
+/** The server's message, with its DLI code when it has one (it says which rule refused). */
+export function refusal(error) {
+  const message = messageOf(error);
+  return typeof error?.code === 'string' && error.code.startsWith('DLI.') ? `${message} (${error.code})` : message;
+}
+
 /**
  * The error line under a form field: `show(message)` fills it and marks the input
  * invalid (screen readers read it with the hint), `show('')` clears both.

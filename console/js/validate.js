@@ -192,6 +192,12 @@ export function testAddress(raw) {
   return null;
 }
 
+/** A staged queue test's database, as the server's parse_database reads it. */
+export function testDatabase(raw) {
+  const fits = raw !== '' && chars(raw) <= 64 && !/[\p{Cc}'"`\\]/u.test(raw);
+  return fits ? null : 'database must be 1-64 characters without quotes, backslashes or control characters';
+}
+
 /** The list's tags filter, `k1=v1,k2`: only what the server would refuse outright. */
 export function tagFilter(raw) {
   if (raw.trim() === '') return null;

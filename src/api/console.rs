@@ -70,6 +70,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/views/detail.js", JAVASCRIPT),
     asset!("js/views/create.js", JAVASCRIPT),
     asset!("js/views/queues.js", JAVASCRIPT),
+    asset!("js/views/queue-test.js", JAVASCRIPT),
     asset!("js/views/enhanced.js", JAVASCRIPT),
     asset!("js/views/enhanced-detail.js", JAVASCRIPT),
 ];

@@ -6,24 +6,15 @@
 
 import { api } from '../api.js';
 import {
-  append, badge, clear, compactTime, errorBox, fieldError, fieldOfMessage, formatTime, h, messageOf, refreshSince, since, text, uid,
+  append, badge, clear, compactTime, errorBox, fieldError, fieldOfMessage, formatTime, h, refreshSince, refusal, since, text, uid,
 } from '../dom.js';
 import * as validate from '../validate.js';
 import { rememberProject } from './projects.js';
+import { testPanel } from './queue-test.js';
 
 /** Relative "last seen" times are re-read this often (the table is not redrawn for it). */
 const SINCE_TICK_MS = 10_000;
-/** A running test is asked about this often ... */
-const TEST_POLL_MS = 500;
-/** ... until it finishes or this much time has passed. */
-const TEST_TIMEOUT_MS = 60_000;
 const DEFAULT_CU = '16';
-
-/** The server's message, with its DLI code when it has one (it says which rule refused). */
-function refusal(error) {
-  const message = messageOf(error);
-  return typeof error?.code === 'string' && error.code.startsWith('DLI.') ? `${message} (${error.code})` : message;
-}
 
 function agentsCell(queue) {
   const agents = queue.agents ?? [];
@@ -31,91 +22,6 @@ function agentsCell(queue) {
   return h('ul', { class: 'agents', 'aria-label': `Agents of ${queue.queue_name}` }, agents.map((agent) => h('li', { 'data-agent': agent.name },
     h('strong', { class: 'agent-name' }, agent.name), agent.version ? [' ', h('span', { class: 'muted' }, `version ${agent.version}`)] : null,
     h('br'), h('code', {}, agent.address || '—'), ' · last seen ', since(agent.last_seen))));
-}
-
-/** Waits `ms`; rejects when the page is left meanwhile. */
-function pause(ctx, ms) {
-  return new Promise((resolve, reject) => {
-    if (ctx.signal.aborted) { reject(new Error('left the page')); return; }
-    ctx.later(ms, resolve);
-    ctx.signal.addEventListener('abort', () => reject(new Error('left the page')), { once: true });
-  });
-}
-
-/**
- * The "test address" row under one queue's row: a host:port field, and the outcome of
- * the queue's connection test (polled while CHECKING). Kept across redraws of the table.
- */
-function testPanel(ctx, project, queueName, columns) {
-  const inputId = uid('test-address');
-  const hintId = `${inputId}-hint`;
-  const input = h('input', {
-    id: inputId, name: 'address', type: 'text', autocomplete: 'off', spellcheck: 'false',
-    placeholder: 'db.example.com:5432', 'aria-describedby': hintId,
-  });
-  const fieldError = h('p', { class: 'field-error', id: `${inputId}-error`, hidden: true });
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-key': `run-test-${queueName}` }, 'Test');
-  const result = h('div', { class: 'queue-test-result', role: 'status', 'aria-live': 'polite' });
-  const form = h('form', { class: 'queue-test-form', novalidate: true, 'data-queue': queueName },
-    h('div', { class: 'field' },
-      h('label', { for: inputId }, `Address to test from ${queueName}`),
-      h('p', { class: 'hint', id: hintId }, 'One host:port, the port required: the test dials TCP from where the queue’s checks run.'),
-      h('div', { class: 'input-row' }, input, submit),
-      fieldError),
-    result);
-  const row = h('tr', { class: 'test-row', 'data-test-for': queueName, hidden: true },
-    h('td', { colspan: String(columns), class: 'test-cell' }, form));
-
-  const show = (connectivity, ...rest) => {
-    clear(result).append(h('p', { class: 'test-outcome' }, badge(connectivity, { 'data-connectivity': connectivity }), ' ', ...rest));
-  };
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const address = input.value.trim();
-    const problem = validate.testAddress(address);
-    if (problem) {
-      fieldError.textContent = problem;
-      fieldError.hidden = false;
-      input.setAttribute('aria-invalid', 'true');
-      input.setAttribute('aria-describedby', `${hintId} ${fieldError.id}`);
-      input.focus();
-      return;
-    }
-    fieldError.hidden = true;
-    input.removeAttribute('aria-invalid');
-    input.setAttribute('aria-describedby', hintId);
-    submit.disabled = true;
-    submit.setAttribute('aria-busy', 'true');
-    clear(result).append(h('p', { class: 'muted' }, `Testing ${address} from ${queueName}…`));
-    try {
-      const { task_id: taskId } = await api.testFromQueue(project, queueName, address);
-      const deadline = Date.now() + TEST_TIMEOUT_MS;
-      for (;;) {
-        const task = await api.queueTest(project, queueName, String(taskId));
-        if (ctx.signal.aborted) return;
-        if (task.connectivity !== 'CHECKING') {
-          show(task.connectivity, h('code', {}, task.address), task.detail ? [': ', task.detail] : null,
-            h('span', { class: 'checked-from' }, 'Checked from ',
-              h('strong', { class: 'test-checked-from' }, task.checked_from ?? '—')));
-          break;
-        }
-        if (Date.now() > deadline) {
-          show('CHECKING', `still running after ${TEST_TIMEOUT_MS / 1000} s`,
-            task.detail ? [': ', task.detail] : null, ` (task ${taskId}); test again later.`);
-          break;
-        }
-        show('CHECKING', task.detail || `testing ${address}…`);
-        await pause(ctx, TEST_POLL_MS);
-      }
-    } catch (error) {
-      if (ctx.signal.aborted) return;
-      clear(result).append(errorBox(refusal(error), { title: 'The test was refused' }));
-    } finally {
-      submit.disabled = false;
-      submit.removeAttribute('aria-busy');
-    }
-  });
-  return { row, input };
 }
 
 /**
@@ -370,8 +276,12 @@ export async function render(ctx) {
 
   async function load() {
     let answer;
+    let authInfos; // for the tests' auth info choice; null when they could not be listed
     try {
-      answer = await api.listQueues(project);
+      [answer, authInfos] = await Promise.all([
+        api.listQueues(project),
+        api.listAuthInfos(project).then((list) => list.auth_infos ?? [], () => null),
+      ]);
     } catch (error) {
       if (ctx.signal.aborted) return;
       fail(error, 'Could not list the queues');
@@ -384,6 +294,7 @@ export async function render(ctx) {
     for (const name of panels.keys()) if (!names.has(name)) panels.delete(name);
     const focusedKey = region.contains(document.activeElement) ? document.activeElement.dataset.key : null;
     clear(region).append(table(shown));
+    for (const panel of panels.values()) panel.setAuthInfos(authInfos);
     if (focusedKey) region.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
     const withAgents = shown.filter((q) => (q.agents ?? []).length > 0).length;
     summary.textContent = `${shown.length} queue${shown.length === 1 ? '' : 's'}`
