@@ -107,7 +107,7 @@ fn probe_stages(report: &CheckReport, service: Option<Service>, stages: &mut Vec
         return;
     };
     let summary = || report.failure_summary();
-    let Some(address) = check.address else {
+    if check.reason == Some(FailureReason::DnsFailed) {
         stages.push(result(
             StageName::Resolve,
             StageVerdict::Failed,
@@ -115,12 +115,20 @@ fn probe_stages(report: &CheckReport, service: Option<Service>, stages: &mut Vec
             summary(),
         ));
         return;
+    }
+    // A simulated check has no address.
+    let address = check
+        .address
+        .map_or_else(|| check.endpoint.clone(), |address| address.to_string());
+    let resolved = match check.address {
+        Some(address) => format!("{} resolved to {}", check.endpoint, address.ip()),
+        None => format!("{}: no lookup (simulated)", check.endpoint),
     };
     stages.push(result(
         StageName::Resolve,
         StageVerdict::Passed,
         "",
-        format!("{} resolved to {}", check.endpoint, address.ip()),
+        resolved,
     ));
     // The address's time: its connect and (with a service) its protocol check.
     let took = |stage: StageResult| StageResult {
