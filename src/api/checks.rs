@@ -12,8 +12,11 @@ use super::extract::params::{ConnectionPath, ProjectPath};
 use super::extract::{ConnectionTarget, DliPath, JsonBody};
 use super::state::AppState;
 use super::types::{EndpointCheck, TestDefinitionRequest, TestResponse};
-use crate::check::Job;
-use crate::domain::{EndpointList, Reachability, Service, ValidationError};
+use std::sync::Arc;
+
+use super::queue_tests::{SessionFields, session_of};
+use crate::check::{Job, Login, LoginSource, SessionTarget};
+use crate::domain::{EndpointList, Reachability, Service, StageResult, ValidationError};
 use crate::probe::{AddressCheck, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten};
 
 /// The wire form of one address's outcome.
@@ -39,8 +42,10 @@ pub fn endpoint_checks(report: &CheckReport) -> Vec<EndpointCheck> {
         .collect()
 }
 
-fn test_response(report: &CheckReport) -> TestResponse {
+fn test_response(report: &CheckReport, stages: Vec<StageResult>) -> TestResponse {
     TestResponse {
+        verified: crate::domain::verified(&stages),
+        stages,
         is_success: true,
         message: report.not_checked_summary().unwrap_or_default(),
         connectivity: Reachability::from_reachable(report.any_reachable()),
@@ -84,7 +89,7 @@ pub async fn test_connection(
     let job = Job::test(id, &project, record.service, endpoints);
     let finished = state.checks.pipeline.run(job).await?;
     finished.recorded?;
-    Ok(Json(test_response(&finished.report)))
+    Ok(Json(test_response(&finished.report, finished.results)))
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/test`: checks a definition before it
@@ -121,7 +126,41 @@ pub async fn test_definition(
             .ok_or_else(|| ValidationError::new("url is required"))?,
         service,
     )?;
-    let job = Job::test_definition(&project, service, endpoints);
+    let asked = session_of(
+        &state,
+        &project,
+        SessionFields {
+            service: body.service.as_deref(),
+            auth_info_name: body.auth_info_name.as_deref(),
+            auth_info: body.auth_info.as_ref(),
+            database: body.database.as_deref(),
+            privileges: &body.privileges,
+        },
+    )
+    .await?;
+    let mut job = Job::test_definition(&project, service, endpoints);
+    if let Some(check) = asked.check {
+        // Run here, in this request: the login is opened (or taken as given) now.
+        let login = match asked.inline {
+            Some(inline) => Ok(Login {
+                source: LoginSource::Inline,
+                kind: inline.kind,
+                user: inline.user,
+                password: inline.password,
+            }),
+            None => {
+                state
+                    .checks
+                    .pipeline
+                    .logins()
+                    .login(&state.store, project.as_str(), None, &check)
+                    .await
+            }
+        };
+        job.target = job
+            .target
+            .with_session(Some(Arc::new(SessionTarget { check, login })));
+    }
     let finished = state.checks.pipeline.run(job).await?;
-    Ok(Json(test_response(&finished.report)))
+    Ok(Json(test_response(&finished.report, finished.results)))
 }

@@ -152,7 +152,7 @@ pub async fn create(
     let queue = existing_queue(&state, &project, &queue).await?;
     let body: CreateConnectivityTaskRequest = body.parse()?;
     let address = EndpointList::parse_address(&body.address)?;
-    let asked = session_of(&state, &project, &body).await?;
+    let asked = session_of(&state, &project, SessionFields::from(&body)).await?;
     // The test's first dial is paid here; further addresses of a name drain the rest.
     state.checks.budget.spend(project.as_str(), 1)?;
     let task_id = rand::thread_rng().gen_range(1..MAX_TASK_ID);
@@ -245,21 +245,43 @@ pub async fn show(
     }))
 }
 
-/// What a test asks for besides reachability, validated: the service, the stored
-/// session (no secret) and an inline login to hold until the test ends.
-struct AskedSession {
-    service: Option<Service>,
-    session: Option<String>,
-    inline: Option<InlineLogin>,
+/// The credentialed fields of a test's request (a queue test's, an unsaved test's).
+pub(super) struct SessionFields<'a> {
+    pub service: Option<&'a str>,
+    pub auth_info_name: Option<&'a str>,
+    pub auth_info: Option<&'a InlineAuthInfo>,
+    pub database: Option<&'a str>,
+    pub privileges: &'a [PrivilegeRequest],
 }
 
-async fn session_of(
+impl<'a> From<&'a CreateConnectivityTaskRequest> for SessionFields<'a> {
+    fn from(body: &'a CreateConnectivityTaskRequest) -> Self {
+        Self {
+            service: body.service.as_deref(),
+            auth_info_name: body.auth_info_name.as_deref(),
+            auth_info: body.auth_info.as_ref(),
+            database: body.database.as_deref(),
+            privileges: &body.privileges,
+        }
+    }
+}
+
+/// What a test asks for besides reachability, validated: the service, the session (no
+/// secret; also as stored JSON) and an inline login to hold until the test ends.
+pub(super) struct AskedSession {
+    pub service: Option<Service>,
+    pub check: Option<SessionCheck>,
+    pub session: Option<String>,
+    pub inline: Option<InlineLogin>,
+}
+
+pub(super) async fn session_of(
     state: &AppState,
     project: &ProjectId,
-    body: &CreateConnectivityTaskRequest,
+    body: SessionFields<'_>,
 ) -> ApiResult<AskedSession> {
     let invalid = |message: String| ApiError::InvalidRequest(message);
-    let service = body.service.as_deref().map(Service::parse).transpose()?;
+    let service = body.service.map(Service::parse).transpose()?;
     let credentialed = body.auth_info_name.is_some() || body.auth_info.is_some();
     if body.auth_info_name.is_some() && body.auth_info.is_some() {
         return Err(invalid(
@@ -275,6 +297,7 @@ async fn session_of(
         }
         return Ok(AskedSession {
             service,
+            check: None,
             session: None,
             inline: None,
         });
@@ -291,11 +314,10 @@ async fn session_of(
     }
     let database = body
         .database
-        .as_deref()
         .map(parse_database)
         .transpose()
         .map_err(invalid)?;
-    if let Some(name) = body.auth_info_name.as_deref() {
+    if let Some(name) = body.auth_info_name {
         let known = match auth_info::valid_name(name) {
             Some(name) => state.store.get_auth_info(project, name).await?.is_some(),
             None => false,
@@ -307,12 +329,12 @@ async fn session_of(
             )));
         }
     }
-    let inline = body.auth_info.as_ref().map(inline_login).transpose()?;
+    let inline = body.auth_info.map(inline_login).transpose()?;
     let check = SessionCheck {
-        auth_info_name: body.auth_info_name.clone(),
+        auth_info_name: body.auth_info_name.map(str::to_owned),
         inline: inline.is_some(),
         database,
-        privileges: body.privileges.clone(),
+        privileges: body.privileges.to_vec(),
     };
     Ok(AskedSession {
         service,
@@ -321,6 +343,7 @@ async fn session_of(
                 "a test's session did not serialize: {error}"
             ))
         })?),
+        check: Some(check),
         inline,
     })
 }

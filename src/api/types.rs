@@ -92,6 +92,19 @@ pub struct TestDefinitionRequest {
     #[serde(default)]
     #[schema(value_type = String, required = true, min_length = 1, max_length = 512, example = "db.example.com:3306")]
     pub url: Option<String>,
+    /// Extension (issue 26): log in with this auth info of the project after the
+    /// protocol check (adds the login, query and privileges stages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info_name: Option<String>,
+    /// Extension: an auth info used for this test only, never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info: Option<super::queue_tests::InlineAuthInfo>,
+    /// Extension: the database to log in to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Extension: the privileges the job needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<crate::domain::PrivilegeRequest>,
 }
 
 /// The answer of a check run on demand.
@@ -112,4 +125,10 @@ pub struct TestResponse {
     #[serde(default)]
     #[schema(required = true)]
     pub not_checked: u64,
+    /// Extension (issue 26): what each stage found, in order, from the server.
+    #[serde(default)]
+    pub stages: Vec<crate::domain::StageResult>,
+    /// Extension: true only when every stage PASSED.
+    #[serde(default)]
+    pub verified: bool,
 }

@@ -36,6 +36,8 @@ pub struct Finished {
     pub report: CheckReport,
     /// What each stage of the plan found, in order.
     pub stages: Vec<StageReport>,
+    /// The same as answers show it (resolve ... privileges); empty for a set-up.
+    pub results: Vec<StageResult>,
     /// Whether the record was written: false if the claim was lost meanwhile or there
     /// was nothing to write.
     pub recorded: crate::store::Result<bool>,
@@ -281,14 +283,15 @@ impl CheckPipeline {
             Some(_) => self.settings.lease_grace,
             None => Duration::ZERO,
         };
-        // A queue test answers its stages; the rest keep their reports for now.
-        let stages = match (&job.purpose, &job.target) {
-            (
-                Purpose::QueueTest { .. },
-                Target::Endpoints {
-                    service, session, ..
-                },
-            ) => stage_results(&findings, *service, session.is_some()),
+        let results = match &job.target {
+            Target::Endpoints {
+                service, session, ..
+            } => stage_results(&findings, *service, session.is_some()),
+            Target::Setup(_) => Vec::new(),
+        };
+        // A queue test keeps its stages; the rest keep their reports for now.
+        let stages = match &job.purpose {
+            Purpose::QueueTest { .. } => results.clone(),
             _ => Vec::new(),
         };
         let recorded = self
@@ -306,6 +309,7 @@ impl CheckPipeline {
         Ok(Finished {
             report: findings.report,
             stages: findings.stages,
+            results,
             recorded,
         })
     }

@@ -105,6 +105,22 @@ pub struct TestArgs {
     /// Endpoints of a definition to check before saving it.
     #[arg(long, requires = "service")]
     pub url: Option<String>,
+    /// Also log in (from the server) with this auth info of the project: adds the
+    /// login, query and privileges stages.
+    #[arg(long = "auth-info", requires = "url", conflicts_with = "user")]
+    pub auth_info: Option<String>,
+    /// Log in as this user instead, with the password from --password-stdin,
+    /// --password-file or a prompt: used once, never stored.
+    #[arg(long, requires = "url")]
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub password: super::auth_info::PasswordArgs,
+    /// The database to log in to.
+    #[arg(long, requires = "url")]
+    pub database: Option<String>,
+    /// A privilege the job needs, e.g. `SELECT:orders` or `CREATE` (repeatable).
+    #[arg(long = "privilege", requires = "url", value_parser = crate::domain::PrivilegeRequest::parse)]
+    pub privileges: Vec<crate::domain::PrivilegeRequest>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -409,15 +425,35 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
             client.test_connection(&id).await
         }
         None => {
+            let auth_info = match &args.user {
+                Some(user) => Some(crate::api::queue_tests::InlineAuthInfo {
+                    datasource_type: None,
+                    user_name: user.clone(),
+                    password: super::auth_info::password(&args.password, true)?.ok_or_else(
+                        || {
+                            CliError::usage(
+                                "--user needs a password: --password-stdin, --password-file \
+                                 or a terminal",
+                            )
+                        },
+                    )?,
+                }),
+                None => None,
+            };
             client
                 .test_definition(&crate::api::types::TestDefinitionRequest {
                     service: args.service.clone(),
                     url: args.url.clone(),
+                    auth_info_name: args.auth_info.clone(),
+                    auth_info,
+                    database: args.database.clone(),
+                    privileges: args.privileges.clone(),
                 })
                 .await
         }
     }
     .explained(&settings)?;
+    let logged_in = args.auth_info.is_some() || args.user.is_some();
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
     } else {
@@ -425,6 +461,28 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
         if !answer.value.message.is_empty() {
             outln!("{}", answer.value.message);
         }
+        if logged_in {
+            print_table(&super::output::stages_table(&answer.value.stages));
+        }
+    }
+    if logged_in {
+        return match answer
+            .value
+            .stages
+            .iter()
+            .find(|stage| stage.verdict != crate::domain::StageVerdict::Passed)
+        {
+            None => Ok(()),
+            Some(stage) => Err(CliError::new(
+                exit::SERVER_REFUSED,
+                format!(
+                    "not verified: {} {}: {}",
+                    stage.stage.as_str(),
+                    stage.verdict.as_str(),
+                    stage.message
+                ),
+            )),
+        };
     }
     if answer.value.connectivity == Reachability::Reachable {
         Ok(())

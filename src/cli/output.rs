@@ -176,3 +176,19 @@ pub(super) fn details_table<'a>(rows: impl IntoIterator<Item = (&'a str, String)
     }
     details
 }
+
+/// The stages of a test, failing one first in the message above, in order here.
+pub(super) fn stages_table(stages: &[crate::domain::StageResult]) -> comfy_table::Table {
+    let mut table = table();
+    table.set_header(["Stage", "Verdict", "Reason", "Took", "Message"]);
+    for stage in stages {
+        table.add_row([
+            stage.stage.as_str().to_owned(),
+            stage.verdict.as_str().to_owned(),
+            or_dash(&stage.reason).to_owned(),
+            format!("{} ms", stage.elapsed_ms),
+            or_dash(&stage.message).to_owned(),
+        ]);
+    }
+    table
+}

@@ -334,7 +334,7 @@ async fn test(args: TestQueueArgs) -> Result<(), CliError> {
         );
         outln!("{}", test.detail);
         if !test.stages.is_empty() {
-            print_table(&stages_table(&test.stages));
+            print_table(&super::output::stages_table(&test.stages));
         }
     }
     // With stages, success is every stage passing; DLI's plain test, reachability.
@@ -373,20 +373,4 @@ async fn test(args: TestQueueArgs) -> Result<(), CliError> {
             ),
         ))
     }
-}
-
-/// The stages of a test, failing one first in the message above, in order here.
-fn stages_table(stages: &[crate::domain::StageResult]) -> comfy_table::Table {
-    let mut table = super::output::table();
-    table.set_header(["Stage", "Verdict", "Reason", "Took", "Message"]);
-    for stage in stages {
-        table.add_row([
-            stage.stage.as_str().to_owned(),
-            stage.verdict.as_str().to_owned(),
-            or_dash(&stage.reason).to_owned(),
-            format!("{} ms", stage.elapsed_ms),
-            or_dash(&stage.message).to_owned(),
-        ]);
-    }
-    table
 }
