@@ -72,7 +72,18 @@ pub struct InlineAuthInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datasource_type: Option<String>,
     pub user_name: String,
+    /// Read as any JSON value so that a wrong type is refused without echoing it.
+    #[serde(deserialize_with = "password_string")]
     pub password: String,
+}
+
+/// The password as a string; any other JSON value is refused without being repeated
+/// (serde's own message would quote it).
+fn password_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(text),
+        _ => Err(serde::de::Error::custom("the password must be a string")),
+    }
 }
 
 impl std::fmt::Debug for InlineAuthInfo {

@@ -76,6 +76,9 @@ pub trait Checker: Send + Sync {
 
     /// How long each credentialed stage (tls, login, query, privileges) may take.
     fn stage_timeout(&self) -> Duration;
+
+    /// Whether a probe verifies the service's protocol (false: TCP connect only).
+    fn checks_protocols(&self) -> bool;
 }
 
 /// Checks from this process, charging the project's budget as the request says.
@@ -91,9 +94,15 @@ pub fn extra_dials(plan: &CheckPlan) -> u32 {
 
 #[async_trait]
 impl Checker for InProcess {
-    /// The probe, then up to four credentialed stages.
+    /// The probe, then the credentialed stages: tls, login, query, privileges and the
+    /// connection's close, each bounded by the stage timeout. A lease shorter than this
+    /// could let the work be claimed again after a login, and log in twice.
     fn worst_case(&self) -> Duration {
-        self.prober.worst_case() + self.stage_timeout() * 4
+        self.prober.worst_case() + self.stage_timeout() * 5
+    }
+
+    fn checks_protocols(&self) -> bool {
+        self.prober.mode() != crate::probe::ProbeMode::Tcp
     }
 
     fn policy(&self) -> &OutboundPolicy {

@@ -13,8 +13,8 @@ use crate::store::DynStore;
 /// How long an inline auth info waits for its test to be claimed and run; the test's
 /// login is SKIPPED after (the test must be made again).
 pub const INLINE_LOGIN_TTL: Duration = Duration::from_secs(15 * 60);
-/// Most inline auth infos held at once: more tests with one wait for room (the oldest
-/// are dropped first, their logins SKIPPED).
+/// Most inline auth infos held at once (each at most about 2 KiB): past it the least
+/// recently held is dropped, and its test's login is SKIPPED (`CREDENTIALS_UNAVAILABLE`).
 const MAX_INLINE_LOGINS: u64 = 10_000;
 
 /// An auth info given with one test.
@@ -45,6 +45,7 @@ impl Logins {
             secrets,
             inline: moka::sync::Cache::builder()
                 .max_capacity(MAX_INLINE_LOGINS)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_live(INLINE_LOGIN_TTL)
                 .build(),
         }

@@ -31,7 +31,7 @@ pub use logins::{INLINE_LOGIN_TTL, InlineLogin, Logins};
 pub use outcome::{Circumstances, Record, after_panic, check_result, outcome};
 pub use pipeline::{CheckPipeline, Finished, PipelineSettings};
 pub use session::{Login, LoginSource, NoLogin, SessionTarget};
-pub use stage_results::{bounded as bounded_stages, stage_results};
+pub use stage_results::{Asked, bounded as bounded_stages, stage_results, stages_of_old_agent};
 pub use stages::{
     Findings, SetupTarget, Stage, StageInputs, StageReport, Target, Verdict, run_stages,
     setup_verdict,

@@ -14,7 +14,7 @@ use super::hosts::SharedHostsFiles;
 use super::job::{Job, Place, Purpose};
 use super::logins::Logins;
 use super::outcome::{Circumstances, Record, outcome};
-use super::stage_results::stage_results;
+use super::stage_results::{Asked, stage_results};
 use super::stages::{Findings, Stage, StageInputs, StageReport, Target, run_stages};
 use super::{Changed, OnChange};
 use crate::domain::{ConnectionId, ProjectId, StageResult, now_millis};
@@ -286,7 +286,7 @@ impl CheckPipeline {
         let results = match &job.target {
             Target::Endpoints {
                 service, session, ..
-            } => stage_results(&findings, *service, session.is_some()),
+            } => stage_results(&findings, *service, asked(session.as_deref())),
             Target::Setup(_) => Vec::new(),
         };
         // A queue test keeps its stages; the rest keep their reports for now.
@@ -470,5 +470,13 @@ fn log_recorded(record: &Record, recorded: &crate::store::Result<bool>, started:
             warn!(peer.id = %peer_id, error = %error, "recording a set-up failed")
         }
         _ => {}
+    }
+}
+
+/// What a target's session asks for.
+fn asked(session: Option<&super::session::SessionTarget>) -> Asked {
+    Asked {
+        session: session.is_some(),
+        privileges: session.is_some_and(|session| !session.check.privileges.is_empty()),
     }
 }

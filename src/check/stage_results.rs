@@ -3,16 +3,47 @@
 //! the list the API answers and the store keeps. Pure.
 
 use super::stages::Findings;
+use crate::domain::text::clean;
 use crate::domain::{FailureReason, Service, StageName, StageResult, StageVerdict};
 use crate::probe::session::{SessionStage, SessionStageReport, SessionVerdict};
-use crate::probe::{AddressCheck, CheckReport, MAX_DETAIL_CHARS, shorten};
+use crate::probe::{AddressCheck, CheckReport, MAX_DETAIL_CHARS};
 
+/// Longest message of a stage.
+const MAX_STAGE_MESSAGE_CHARS: usize = MAX_DETAIL_CHARS * 2;
+/// Longest reason: reasons are short SCREAMING_SNAKE words.
+const MAX_REASON_CHARS: usize = 64;
+
+/// What a check asked for besides reachability, which decides the stages planned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// Login and query (an auth info was named or given).
+    pub session: bool,
+    /// Privileges too.
+    pub privileges: bool,
+}
+
+/// A reason as kept: SCREAMING_SNAKE of at most 64 characters, else none (an agent's
+/// free text is not machine-readable).
+fn reason_word(reason: &str) -> String {
+    let word = reason.len() <= MAX_REASON_CHARS
+        && reason
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if word {
+        reason.to_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// Every text a stage keeps (a data source's error, an agent's report) is cleaned of
+/// control and bidi characters and bounded, as reports are.
 fn result(stage: StageName, verdict: StageVerdict, reason: &str, message: String) -> StageResult {
     StageResult {
         stage,
         verdict,
-        reason: reason.to_owned(),
-        message: shorten(&message, MAX_DETAIL_CHARS * 2),
+        reason: reason_word(reason),
+        message: clean(&message, MAX_STAGE_MESSAGE_CHARS),
         elapsed_ms: 0,
     }
 }
@@ -24,9 +55,15 @@ fn furthest(report: &CheckReport) -> Option<&AddressCheck> {
         .checks
         .iter()
         .find(|check| check.reachable)
-        .or_else(|| report.checks.iter().find(|check| check.connected))
+        .or_else(|| report.checks.iter().find(|check| connected(check)))
         .or_else(|| report.checks.iter().find(|check| check.address.is_some()))
         .or_else(|| report.checks.first())
+}
+
+/// Whether the TCP connect succeeded; reports from before `connected` existed say so
+/// only by being reachable.
+fn connected(check: &AddressCheck) -> bool {
+    check.connected || check.reachable
 }
 
 fn reason_of(check: &AddressCheck) -> &'static str {
@@ -34,20 +71,23 @@ fn reason_of(check: &AddressCheck) -> &'static str {
 }
 
 /// What every stage of `findings` found, in order, for a check of `service` (None: TCP
-/// reachability only, so no protocol stage) that `session_asked` for credentialed stages.
-/// A stage after the first FAILED one is SKIPPED with `EARLIER_STAGE_FAILED`.
+/// reachability only, so no protocol stage) that `asked` for credentialed stages. A stage
+/// after the first FAILED one is SKIPPED with `EARLIER_STAGE_FAILED`.
 pub fn stage_results(
     findings: &Findings,
     service: Option<Service>,
-    session_asked: bool,
+    asked: Asked,
 ) -> Vec<StageResult> {
     let mut stages = Vec::new();
     let mut planned = vec![StageName::Resolve, StageName::Connect];
     if service.is_some() {
         planned.push(StageName::Protocol);
     }
-    if session_asked {
+    if asked.session {
         planned.extend([StageName::Login, StageName::Query]);
+    }
+    if asked.session && asked.privileges {
+        planned.push(StageName::Privileges);
     }
     match &findings.stopped {
         Some(why) => stages.push(result(
@@ -56,7 +96,19 @@ pub fn stage_results(
             "INVALID_ADDRESS",
             why.clone(),
         )),
-        None => probe_stages(&findings.report, service, &mut stages),
+        None => probe_stages(
+            &findings.report,
+            service.filter(|_| !findings.protocol_unchecked),
+            &mut stages,
+        ),
+    }
+    if service.is_some() && findings.protocol_unchecked && findings.stopped.is_none() {
+        stages.push(result(
+            StageName::Protocol,
+            StageVerdict::Skipped,
+            "NOT_CHECKED",
+            "not checked: the prober runs with --probe-mode tcp".to_owned(),
+        ));
     }
     for report in &findings.session {
         stages.push(session_result(report));
@@ -107,7 +159,9 @@ fn probe_stages(report: &CheckReport, service: Option<Service>, stages: &mut Vec
         return;
     };
     let summary = || report.failure_summary();
-    if check.reason == Some(FailureReason::DnsFailed) {
+    let unresolved =
+        check.address.is_none() && !check.reachable && !check.detail.starts_with("simulated");
+    if check.reason == Some(FailureReason::DnsFailed) || unresolved {
         stages.push(result(
             StageName::Resolve,
             StageVerdict::Failed,
@@ -135,7 +189,7 @@ fn probe_stages(report: &CheckReport, service: Option<Service>, stages: &mut Vec
         elapsed_ms: check.latency_ms,
         ..stage
     };
-    if !check.connected {
+    if !connected(check) {
         stages.push(took(result(
             StageName::Connect,
             StageVerdict::Failed,
@@ -196,13 +250,41 @@ fn session_result(report: &SessionStageReport) -> StageResult {
 }
 
 /// An agent's stage list as the server keeps it: at most one per stage, messages cut.
-pub fn bounded(mut stages: Vec<StageResult>) -> Vec<StageResult> {
-    stages.truncate(crate::domain::MAX_STAGES);
-    for stage in &mut stages {
-        stage.reason = shorten(&stage.reason, 64);
-        stage.message = shorten(&stage.message, MAX_DETAIL_CHARS * 2);
+/// Cleaned and bounded like the server's own: one per stage (the first), in order.
+pub fn bounded(stages: Vec<StageResult>) -> Vec<StageResult> {
+    let mut kept: Vec<StageResult> = Vec::with_capacity(crate::domain::MAX_STAGES);
+    for stage in stages {
+        if kept.iter().any(|known| known.stage == stage.stage) {
+            continue;
+        }
+        kept.push(StageResult {
+            elapsed_ms: stage.elapsed_ms,
+            ..result(stage.stage, stage.verdict, &stage.reason, stage.message)
+        });
     }
-    stages
+    kept.sort_by_key(|stage| stage.stage as u8);
+    kept
+}
+
+/// The stages of a test an agent from before stages ran: from its report, with the
+/// login SKIPPED when one was asked (that agent cannot log in).
+pub fn stages_of_old_agent(
+    report: &CheckReport,
+    service: Option<Service>,
+    asked: Asked,
+) -> Vec<StageResult> {
+    let mut findings = Findings {
+        report: report.clone(),
+        ..Findings::default()
+    };
+    if asked.session {
+        findings.session = vec![super::session::skipped(
+            SessionStage::Login,
+            "AGENT_TOO_OLD",
+            "the agent that ran this test predates credentialed checks; upgrade it".to_owned(),
+        )];
+    }
+    stage_results(&findings, service, asked)
 }
 
 #[cfg(test)]
@@ -250,7 +332,10 @@ mod tests {
                 Some(FailureReason::ConnectionRefused),
             )]),
             Some(Service::Rds),
-            true,
+            Asked {
+                session: true,
+                privileges: false,
+            },
         );
         assert_eq!(
             verdicts(&stages),
@@ -271,7 +356,7 @@ mod tests {
         let stages = stage_results(
             &findings(vec![check(false, true, Some(FailureReason::Timeout))]),
             Some(Service::Dws),
-            false,
+            Asked::default(),
         );
         assert_eq!(
             verdicts(&stages),
@@ -287,7 +372,7 @@ mod tests {
     fn a_tcp_only_test_has_no_protocol_stage_and_dns_failures_fail_resolve() {
         let mut dns = check(false, false, Some(FailureReason::DnsFailed));
         dns.address = None;
-        let stages = stage_results(&findings(vec![dns]), None, false);
+        let stages = stage_results(&findings(vec![dns]), None, Asked::default());
         assert_eq!(
             verdicts(&stages),
             vec![
@@ -296,6 +381,76 @@ mod tests {
             ]
         );
         assert_eq!(stages[0].reason, "DNS_FAILED");
+    }
+
+    #[test]
+    fn in_tcp_mode_the_protocol_is_not_checked_and_nothing_is_verified() {
+        let mut found = findings(vec![check(true, true, None)]);
+        found.protocol_unchecked = true;
+        let stages = stage_results(&found, Some(Service::Rds), Asked::default());
+        assert_eq!(
+            verdicts(&stages),
+            vec![
+                (StageName::Resolve, StageVerdict::Passed),
+                (StageName::Connect, StageVerdict::Passed),
+                (StageName::Protocol, StageVerdict::Skipped),
+            ]
+        );
+        assert!(!crate::domain::verified(&stages));
+    }
+
+    #[test]
+    fn an_old_agents_report_reads_as_connected_and_its_login_as_skipped() {
+        let mut old = check(true, false, None);
+        old.connected = false;
+        let report = CheckReport {
+            checks: vec![old],
+            not_checked: 0,
+        };
+        let asked = Asked {
+            session: true,
+            privileges: true,
+        };
+        let stages = stages_of_old_agent(&report, None, asked);
+        assert_eq!(
+            verdicts(&stages),
+            vec![
+                (StageName::Resolve, StageVerdict::Passed),
+                (StageName::Connect, StageVerdict::Passed),
+                (StageName::Login, StageVerdict::Skipped),
+                (StageName::Query, StageVerdict::Skipped),
+                (StageName::Privileges, StageVerdict::Skipped),
+            ]
+        );
+        assert_eq!(stages[2].reason, "AGENT_TOO_OLD");
+    }
+
+    #[test]
+    fn an_agents_stages_are_cleaned_deduplicated_and_ordered() {
+        let sent = vec![
+            StageResult {
+                stage: StageName::Login,
+                verdict: StageVerdict::Failed,
+                reason: "AUTH_FAILED".to_owned(),
+                message: "bad\u{1b}[31m \u{202e}pw".to_owned(),
+                elapsed_ms: 3,
+            },
+            StageResult {
+                reason: "free text, not a word".to_owned(),
+                ..result(StageName::Connect, StageVerdict::Passed, "", String::new())
+            },
+            result(StageName::Login, StageVerdict::Passed, "", String::new()),
+        ];
+        let kept = bounded(sent);
+        assert_eq!(
+            verdicts(&kept),
+            vec![
+                (StageName::Connect, StageVerdict::Passed),
+                (StageName::Login, StageVerdict::Failed),
+            ]
+        );
+        assert_eq!(kept[0].reason, "");
+        assert!(!kept[1].message.contains('\u{1b}') && !kept[1].message.contains('\u{202e}'));
     }
 
     #[test]
@@ -311,7 +466,14 @@ mod tests {
             },
             skipped(SessionStage::Query, "EARLIER_STAGE_FAILED", String::new()),
         ];
-        let stages = stage_results(&found, Some(Service::Rds), true);
+        let stages = stage_results(
+            &found,
+            Some(Service::Rds),
+            Asked {
+                session: true,
+                privileges: false,
+            },
+        );
         assert_eq!(stages[3].stage, StageName::Login);
         assert_eq!(stages[3].reason, "AUTH_FAILED");
         assert_eq!(stages[3].elapsed_ms, 3);

@@ -91,6 +91,8 @@ pub struct Findings {
     pub stopped: Option<String>,
     /// What the credentialed stages found (empty when they did not run).
     pub session: Vec<SessionStageReport>,
+    /// The probe connected only (`--probe-mode tcp`): no protocol was verified.
+    pub protocol_unchecked: bool,
 }
 
 impl Findings {
@@ -169,6 +171,7 @@ pub async fn run_stages(
                     hosts: Arc::clone(&inputs.hosts),
                 };
                 findings.report = inputs.checker.check(&request, inputs.progress).await?;
+                findings.protocol_unchecked = !inputs.checker.checks_protocols();
                 probe_report(&findings.report)
             }
             (Stage::Policy, Target::Setup(setup)) => {

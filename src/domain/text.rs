@@ -58,7 +58,8 @@ pub fn clean_unbounded(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Cleans, in place, every string (keys included) of a JSON value, without a length
-/// bound: what a client shows of an answer.
+/// bound: what a client shows of an answer. A `password` is left as sent: a client
+/// never shows one, and an agent logs in with it (a changed one is a failed login).
 pub fn clean_json(value: &mut serde_json::Value) {
     use serde_json::Value;
     match value {
@@ -70,7 +71,9 @@ pub fn clean_json(value: &mut serde_json::Value) {
         Value::Array(items) => items.iter_mut().for_each(clean_json),
         Value::Object(map) => {
             if map.keys().all(|key| is_clean(key)) {
-                map.values_mut().for_each(clean_json);
+                map.iter_mut()
+                    .filter(|(key, _)| key.as_str() != "password")
+                    .for_each(|(_, item)| clean_json(item));
             } else {
                 let entries = std::mem::take(map);
                 for (key, mut item) in entries {
@@ -86,6 +89,15 @@ pub fn clean_json(value: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_is_left_as_sent() {
+        let mut answer =
+            serde_json::json!({"login": {"user_name": "a\u{200e}b", "password": "p\tw\u{200e}"}});
+        clean_json(&mut answer);
+        assert_eq!(answer["login"]["password"], "p\tw\u{200e}");
+        assert_ne!(answer["login"]["user_name"], "a\u{200e}b");
+    }
 
     #[test]
     fn escapes_bidi_and_newlines_are_neutralised_and_markup_is_kept_as_text() {

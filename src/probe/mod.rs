@@ -151,6 +151,11 @@ impl Prober {
         }
     }
 
+    /// How it reaches destinations.
+    pub fn mode(&self) -> ProbeMode {
+        self.mode
+    }
+
     /// How long one lookup, connect or protocol check may take.
     pub fn timeout(&self) -> Duration {
         self.timeout

@@ -785,13 +785,18 @@ pub async fn report(
     };
     let checked = refused.as_deref().map_or(Ok(&report), Err);
     let took = Duration::from_millis(request.elapsed_ms.min(millis(LEASE_RANGE.1)));
+    let stages = if kind == QueueWorkKind::Test && request.stages.is_empty() {
+        old_agents_stages(&state, &project, &request.queue, key, &report).await?
+    } else {
+        crate::check::bounded_stages(request.stages)
+    };
     let pipeline = &state.checks.pipeline;
     let recorded = pipeline
         .record_reported(
             project.as_str(),
             &purpose,
             checked,
-            crate::check::bounded_stages(request.stages),
+            stages,
             Place::Agent(name),
             took,
         )
@@ -815,6 +820,36 @@ pub async fn report(
         is_success: true,
         message: "recorded".into(),
     }))
+}
+
+/// The stages of a test reported by an agent from before stages: built here from its
+/// report and what the test asked (its login SKIPPED: that agent cannot log in).
+async fn old_agents_stages(
+    state: &AppState,
+    project: &ProjectId,
+    queue: &str,
+    key: &str,
+    report: &CheckReport,
+) -> ApiResult<Vec<crate::domain::StageResult>> {
+    let Ok(task_id) = key.parse::<i64>() else {
+        return Ok(Vec::new());
+    };
+    let Some(task) = state.store.get_task(project, queue, task_id).await? else {
+        return Ok(Vec::new());
+    };
+    let service = task
+        .service
+        .as_deref()
+        .and_then(|raw| crate::domain::Service::parse(raw).ok());
+    let check: Option<SessionCheck> = task
+        .session
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok());
+    let asked = crate::check::Asked {
+        session: check.is_some(),
+        privileges: check.is_some_and(|check| !check.privileges.is_empty()),
+    };
+    Ok(crate::check::stages_of_old_agent(report, service, asked))
 }
 
 /// Logs each agent that goes offline (not heard from within `--agent-timeout`) once, as

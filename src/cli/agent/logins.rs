@@ -64,8 +64,13 @@ impl LocalLogins {
     }
 
     /// The stages a claimed piece of work asks for, with the login to use: this agent's
-    /// own copy of the named auth info first, else the server's, else why there is none.
-    pub fn session_target(&self, session: Option<&AgentSession>) -> Option<Arc<SessionTarget>> {
+    /// own copy of the named auth info first, else the server's (only if `takes_sent`:
+    /// the agent asked for credentials), else why there is none.
+    pub fn session_target(
+        &self,
+        session: Option<&AgentSession>,
+        takes_sent: bool,
+    ) -> Option<Arc<SessionTarget>> {
         let session = session?;
         let check = SessionCheck {
             auth_info_name: session.auth_info_name.clone(),
@@ -77,7 +82,8 @@ impl LocalLogins {
             .auth_info_name
             .as_deref()
             .and_then(|name| self.held.get(name));
-        let login = match (own, &session.login) {
+        let sent = session.login.as_ref().filter(|_| takes_sent);
+        let login = match (own, sent) {
             (Some(held), _) => Ok(Login {
                 source: LoginSource::Agent,
                 kind: held.kind,
@@ -191,7 +197,7 @@ mod tests {
             }),
             withheld: None,
         };
-        let target = logins.session_target(Some(&session)).expect("target");
+        let target = logins.session_target(Some(&session), true).expect("target");
         let login = target.login.as_ref().expect("login");
         assert_eq!(
             (login.user.as_str(), login.source),
@@ -203,7 +209,9 @@ mod tests {
             withheld: Some("plain HTTP".into()),
             ..session
         };
-        let target = logins.session_target(Some(&withheld)).expect("target");
+        let target = logins
+            .session_target(Some(&withheld), true)
+            .expect("target");
         let none = target.login.as_ref().expect_err("no login");
         assert_eq!(none.reason, "CREDENTIALS_WITHHELD");
     }

@@ -31,8 +31,8 @@ use crate::api::agents::types::{
     HostsFileResponse, RegisterAgentRequest, RegisterAgentResponse,
 };
 use crate::check::{
-    Charging, Checker as _, Findings, InProcess, NoProgress, SetupTarget, StageInputs, Target,
-    run_stages, stage_results,
+    Asked, Charging, Checker as _, Findings, InProcess, NoProgress, SetupTarget, StageInputs,
+    Target, run_stages, stage_results,
 };
 use crate::client::{Client, ClientError};
 use crate::config::{LogFormat, ProbeArgs};
@@ -566,7 +566,17 @@ impl Agent {
         let started = tokio::time::Instant::now();
         let findings = self.run_stages(&work, hosts).await;
         let stages = match work.kind {
-            QueueWorkKind::Test => stage_results(&findings, work.service, work.session.is_some()),
+            QueueWorkKind::Test => stage_results(
+                &findings,
+                work.service,
+                Asked {
+                    session: work.session.is_some(),
+                    privileges: work
+                        .session
+                        .as_ref()
+                        .is_some_and(|session| !session.privileges.is_empty()),
+                },
+            ),
             _ => Vec::new(),
         };
         let Findings {
@@ -638,8 +648,10 @@ impl Agent {
                 ),
                 routes: Arc::new(work.routes.clone()),
             }),
-            _ => Target::endpoints(work.service, &work.url)
-                .with_session(self.logins.session_target(work.session.as_ref())),
+            _ => Target::endpoints(work.service, &work.url).with_session(
+                self.logins
+                    .session_target(work.session.as_ref(), self.takes_credentials),
+            ),
         };
         let inputs = StageInputs {
             checker: &self.checker,

@@ -70,8 +70,43 @@ async fn tls_stage(request: &SessionRequest) -> Step<Scheme> {
             Step::Failed(verdict) => Step::Failed(verdict),
             Step::Absent(()) => Step::Absent(Scheme::Https),
         },
-        Err(tls_error) => Step::Absent(Scheme::Http { tls_error }),
+        // Plain http only when the server answers plain HTTP without credentials: a
+        // handshake that fails for another reason (an old protocol, a reset) must not
+        // turn into basic auth in clear.
+        Err(tls_error) => {
+            if speaks_plain_http(request).await {
+                Step::Absent(Scheme::Http { tls_error })
+            } else {
+                Step::fail(
+                    "TLS_FAILED",
+                    format!(
+                        "the TLS handshake failed ({tls_error}) and the server does not answer \
+                         plain HTTP either; no credentials were sent"
+                    ),
+                )
+            }
+        }
     }
+}
+
+/// Whether the server answers a credential-less `GET /` over plain HTTP with an HTTP
+/// status line, within the stage's bound.
+async fn speaks_plain_http(request: &SessionRequest) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = TcpStream::connect(request.address).await.ok()?;
+        stream
+            .write_all(b"GET / HTTP/1.0\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut head = [0u8; 5];
+        stream.read_exact(&mut head).await.ok()?;
+        Some(&head == b"HTTP/")
+    };
+    matches!(
+        tokio::time::timeout(request.timeout, probe).await,
+        Ok(Some(true))
+    )
 }
 
 /// A logged-in client and where it points.
