@@ -9,7 +9,7 @@ use axum::extract::State;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::{ConnectionPath, ProjectPath};
-use super::extract::{ConnectionTarget, DliPath, JsonBody};
+use super::extract::{ConnectionTarget, DliPath, JsonBody, Transported};
 use super::state::AppState;
 use super::types::{EndpointCheck, TestDefinitionRequest, TestResponse};
 use std::sync::Arc;
@@ -110,6 +110,7 @@ pub async fn test_connection(
 pub async fn test_definition(
     State(state): State<AppState>,
     principal: Principal,
+    transported: Transported,
     DliPath(project): DliPath<String>,
     body: JsonBody,
 ) -> ApiResult<Json<TestResponse>> {
@@ -136,6 +137,7 @@ pub async fn test_definition(
             database: body.database.as_deref(),
             privileges: &body.privileges,
         },
+        &transported,
     )
     .await?;
     let mut job = Job::test_definition(&project, service, endpoints);

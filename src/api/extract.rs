@@ -135,6 +135,33 @@ impl FromRequestParts<AppState> for ClientAddress {
     }
 }
 
+/// How a request reached the server: from which peer, and whether over TLS.
+pub struct Transported {
+    pub peer: std::net::IpAddr,
+    pub tls: bool,
+}
+
+impl Transported {
+    /// Whether a secret may come (or go) this way: over TLS, or from loopback.
+    pub fn carries_secrets(&self) -> bool {
+        self.tls || crate::server::is_loopback(self.peer)
+    }
+}
+
+impl FromRequestParts<AppState> for Transported {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            peer: super::middleware::client_address(parts),
+            tls: parts
+                .extensions
+                .get::<crate::server::Transport>()
+                .is_some_and(|transport| transport.tls),
+        })
+    }
+}
+
 /// The parameters of a `/{project_id}/...` path, for a caller allowed to use that
 /// project: the project (a malformed path is 400, another project 403) and the other
 /// parameters by name. What every target below starts from; a handler that reads a body

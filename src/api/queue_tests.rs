@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
-use super::extract::{DliPath, JsonBody};
+use super::extract::{DliPath, JsonBody, Transported};
 use super::queues::QueuePath;
 use super::state::AppState;
 use crate::check::InlineLogin;
@@ -156,6 +156,7 @@ async fn existing_queue(state: &AppState, project: &ProjectId, raw: &str) -> Api
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    transported: Transported,
     DliPath((project, queue)): DliPath<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Json<CreateConnectivityTaskResponse>> {
@@ -163,7 +164,7 @@ pub async fn create(
     let queue = existing_queue(&state, &project, &queue).await?;
     let body: CreateConnectivityTaskRequest = body.parse()?;
     let address = EndpointList::parse_address(&body.address)?;
-    let asked = session_of(&state, &project, SessionFields::from(&body)).await?;
+    let asked = session_of(&state, &project, SessionFields::from(&body), &transported).await?;
     // The test's first dial is paid here; further addresses of a name drain the rest.
     state.checks.budget.spend(project.as_str(), 1)?;
     let task_id = rand::thread_rng().gen_range(1..MAX_TASK_ID);
@@ -290,8 +291,17 @@ pub(super) async fn session_of(
     state: &AppState,
     project: &ProjectId,
     body: SessionFields<'_>,
+    transported: &Transported,
 ) -> ApiResult<AskedSession> {
     let invalid = |message: String| ApiError::InvalidRequest(message);
+    if body.auth_info.is_some() && !transported.carries_secrets() {
+        return Err(invalid(
+            "an inline auth_info (with its password) is accepted only over TLS or from \
+             loopback: serve with --tls-cert/--tls-key and use https://, or name a stored \
+             auth info with auth_info_name"
+                .to_owned(),
+        ));
+    }
     let service = body.service.map(Service::parse).transpose()?;
     let credentialed = body.auth_info_name.is_some() || body.auth_info.is_some();
     if body.auth_info_name.is_some() && body.auth_info.is_some() {

@@ -395,3 +395,28 @@ async fn delete(args: DeleteAuthInfosArgs) -> Result<(), CliError> {
     })
     .await
 }
+
+/// A test's inline auth info (`--user` and a password from --password-stdin,
+/// --password-file or a prompt), or None without `--user`. Refused before the password
+/// is read when `client` would send it over plain HTTP to another host.
+pub(super) fn inline_auth_info(
+    client: &crate::client::Client,
+    user: Option<&str>,
+    password_args: &PasswordArgs,
+) -> Result<Option<crate::api::queue_tests::InlineAuthInfo>, CliError> {
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    let endpoint = reqwest::Url::parse(client.endpoint())
+        .map_err(|error| CliError::usage(format!("the endpoint is not a URL: {error}")))?;
+    crate::client::secrets_may_travel(&endpoint)
+        .map_err(|why| CliError::usage(format!("--user: {why}")))?;
+    let password = password(password_args, true)?.ok_or_else(|| {
+        CliError::usage("--user needs a password: --password-stdin, --password-file or a terminal")
+    })?;
+    Ok(Some(crate::api::queue_tests::InlineAuthInfo {
+        datasource_type: None,
+        user_name: user.to_owned(),
+        password,
+    }))
+}

@@ -425,21 +425,8 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
             client.test_connection(&id).await
         }
         None => {
-            let auth_info = match &args.user {
-                Some(user) => Some(crate::api::queue_tests::InlineAuthInfo {
-                    datasource_type: None,
-                    user_name: user.clone(),
-                    password: super::auth_info::password(&args.password, true)?.ok_or_else(
-                        || {
-                            CliError::usage(
-                                "--user needs a password: --password-stdin, --password-file \
-                                 or a terminal",
-                            )
-                        },
-                    )?,
-                }),
-                None => None,
-            };
+            let auth_info =
+                super::auth_info::inline_auth_info(&client, args.user.as_deref(), &args.password)?;
             client
                 .test_definition(&crate::api::types::TestDefinitionRequest {
                     service: args.service.clone(),

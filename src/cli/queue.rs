@@ -275,18 +275,8 @@ const TEST_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 async fn test(args: TestQueueArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
-    let auth_info = match &args.user {
-        Some(user) => Some(crate::api::queue_tests::InlineAuthInfo {
-            datasource_type: None,
-            user_name: user.clone(),
-            password: super::auth_info::password(&args.password, true)?.ok_or_else(|| {
-                CliError::usage(
-                    "--user needs a password: --password-stdin, --password-file or a terminal",
-                )
-            })?,
-        }),
-        None => None,
-    };
+    let auth_info =
+        super::auth_info::inline_auth_info(&client, args.user.as_deref(), &args.password)?;
     let body = crate::api::queue_tests::CreateConnectivityTaskRequest {
         address: args.address.clone(),
         service: args.service.clone(),

@@ -258,18 +258,42 @@ async fn an_agent_in_another_network_logs_in_where_the_server_cannot_reach() {
         "the plain agent says why at start-up"
     );
 
+    // An inline password comes only over TLS or from loopback: this client reaches the
+    // plain server at its veth address.
+    let inline = json!({"address": destination, "service": "DWS", "database": "shop",
+                        "auth_info": {"user_name": "app", "password": PASSWORD}});
+    let refused = plain
+        .client
+        .post(format!(
+            "{}/v1.0/{}/queues/q_plain/connection-test",
+            plain.base, plain.project
+        ))
+        .json(&inline)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refused.status(), 400);
+    let refusal = refused.text().await.expect("body");
+    assert!(
+        refusal.contains("only over TLS or from loopback"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains(PASSWORD), "{refusal}");
+    let answer = tls.queue_test("q_tls", &inline).await;
+    assert_eq!(answer["verified"], true, "over TLS it is taken: {answer}");
+
     // From the server (a queue without an agent): the namespace's loopback is not its own.
     let answer = tls.queue_test("q_none", &body("shop_app")).await;
     assert_eq!(answer["checked_from"], "server", "{answer}");
     assert_eq!(stage(&answer, "connect")["verdict"], "FAILED", "{answer}");
     assert_eq!(stage(&answer, "login")["verdict"], "SKIPPED", "{answer}");
 
-    // One login per test that logged in (two), none where none was sent or reached.
+    // One login per test that logged in (three), none where none was sent or reached.
     let authorized = postgres
         .log()
         .matches("connection authorized: user=app")
         .count();
-    assert_eq!(authorized, 2, "{}", postgres.log());
+    assert_eq!(authorized, 3, "{}", postgres.log());
     for mut agent in agents.drain(..) {
         agent.terminate(DEADLINE);
         for line in agent.log() {
