@@ -349,6 +349,9 @@ fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
     }
 }
 
+/// Most names of auth infos an agent holds that a claim reads.
+const MAX_HELD_NAMES: usize = 64;
+
 /// Whether a login may be sent to the agent at `peer` over this connection: only over
 /// TLS or loopback, so that a password never crosses a network in clear.
 fn secrets_may_go_to(peer: std::net::IpAddr, tls: bool) -> Result<(), String> {
@@ -370,6 +373,7 @@ async fn agent_session(
     project: &ProjectId,
     work: &QueueWork,
     sendable: &Result<(), String>,
+    held: &[String],
 ) -> Option<AgentSession> {
     let check: SessionCheck = serde_json::from_str(work.session.as_deref()?).unwrap_or_default();
     let mut session = AgentSession {
@@ -378,9 +382,19 @@ async fn agent_session(
         privileges: check.privileges.clone(),
         login: None,
         withheld: None,
+        withheld_reason: None,
     };
+    // The agent's own copy is used first: the server's need not travel.
+    if check
+        .auth_info_name
+        .as_ref()
+        .is_some_and(|name| held.contains(name))
+    {
+        return Some(session);
+    }
     if let Err(why) = sendable {
         session.withheld = Some(why.clone());
+        session.withheld_reason = Some("CREDENTIALS_WITHHELD".to_owned());
         return Some(session);
     }
     let logins = state.checks.pipeline.logins();
@@ -405,7 +419,10 @@ async fn agent_session(
                 .to_owned(),
             });
         }
-        Err(none) => session.withheld = Some(none.message),
+        Err(none) => {
+            session.withheld = Some(none.message);
+            session.withheld_reason = Some(none.reason.to_owned());
+        }
     }
     Some(session)
 }
@@ -655,8 +672,10 @@ pub async fn claim(
                 )
             };
             let mut work = Vec::with_capacity(claimed.len() + setups.len());
+            let held =
+                &request.held_auth_infos[..request.held_auth_infos.len().min(MAX_HELD_NAMES)];
             for piece in claimed {
-                let session = agent_session(&state, &project, &piece, &sendable).await;
+                let session = agent_session(&state, &project, &piece, &sendable, held).await;
                 work.push(work_item(piece, lease_until, session));
             }
             work.extend(setups.into_iter().map(|work| setup_item(work, lease_until)));

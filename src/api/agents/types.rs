@@ -66,6 +66,10 @@ pub struct ClaimRequest {
     /// the server sends none to a peer that is neither on loopback nor on TLS anyway.
     #[serde(default)]
     pub credentials: bool,
+    /// The auth infos the agent holds itself (`--auth-info`): their passwords are not
+    /// sent (at most 64 names are read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_auth_infos: Vec<String>,
 }
 
 /// One check for an agent to run.
@@ -118,6 +122,10 @@ pub struct AgentSession {
     /// Why no login was sent, when none was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld: Option<String>,
+    /// The same, machine-readable: `CREDENTIALS_WITHHELD`, `CREDENTIALS_UNAVAILABLE`,
+    /// `UNKNOWN_AUTH_INFO` or `NOT_CHECKED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_reason: Option<String>,
 }
 
 /// A login sent to an agent inside the claim of the work that needs it.

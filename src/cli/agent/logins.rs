@@ -59,7 +59,7 @@ impl LocalLogins {
         Ok(Self { held })
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
         self.held.keys().map(String::as_str)
     }
 
@@ -110,13 +110,23 @@ impl LocalLogins {
                 }),
             },
             (None, None) => Err(NoLogin {
-                reason: "CREDENTIALS_WITHHELD",
+                reason: withheld_reason(session.withheld_reason.as_deref()),
                 message: session.withheld.clone().unwrap_or_else(|| {
                     "no login was sent and this agent holds no copy of the auth info".to_owned()
                 }),
             }),
         };
         Some(Arc::new(SessionTarget { check, login }))
+    }
+}
+
+/// The server's reason for sending no login, as one of the words an answer may say.
+fn withheld_reason(sent: Option<&str>) -> &'static str {
+    match sent {
+        Some("CREDENTIALS_UNAVAILABLE") => "CREDENTIALS_UNAVAILABLE",
+        Some("UNKNOWN_AUTH_INFO") => "UNKNOWN_AUTH_INFO",
+        Some("NOT_CHECKED") => "NOT_CHECKED",
+        _ => "CREDENTIALS_WITHHELD",
     }
 }
 
@@ -196,6 +206,7 @@ mod tests {
                 source: "server".into(),
             }),
             withheld: None,
+            withheld_reason: None,
         };
         let target = logins.session_target(Some(&session), true).expect("target");
         let login = target.login.as_ref().expect("login");
@@ -207,6 +218,7 @@ mod tests {
             auth_info_name: Some("other".into()),
             login: None,
             withheld: Some("plain HTTP".into()),
+            withheld_reason: None,
             ..session
         };
         let target = logins

@@ -446,6 +446,7 @@ impl Agent {
                 setups: true,
                 hosts_by_version: true,
                 credentials: self.takes_credentials,
+                held_auth_infos: self.logins.names().map(str::to_owned).collect(),
             };
             let path = self.agent_path(agent_id, "claim");
             let claimed = tokio::select! {

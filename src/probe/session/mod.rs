@@ -17,9 +17,10 @@
 //!   (`TLS_NAME_MISMATCH`) is FAILED only when a CA was given (`ca_pem`), since that says
 //!   the job verifies against it; with no CA the stage PASSES and its message says "not
 //!   trusted by this machine's roots" or that the name does not match, as a job with
-//!   `sslmode=require` would not check either. The login itself uses TLS when the server
-//!   offers it (PostgreSQL `sslmode=prefer`, MySQL `PREFERRED`) without verifying, since
-//!   the `tls` stage already reported on the certificate.
+//!   `sslmode=require` would not check either. The login uses TLS without verifying it, since
+//!   the `tls` stage already reported on the certificate, and insists on it when that
+//!   stage found TLS (PostgreSQL `sslmode=require`, MySQL `REQUIRED`; else `prefer`), so
+//!   a connection stripped of TLS cannot carry the password in the clear.
 //! - **Secrets.** The password lives in a [`Secret`] (redacted in `Debug`/`Display`,
 //!   zeroed on drop), and every message is scrubbed of it before it is reported, whatever
 //!   a driver or server put in its errors.

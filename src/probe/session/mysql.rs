@@ -29,8 +29,10 @@ const MAX_GREETING_BYTES: usize = 1024;
 const UTF8MB4: u8 = 45;
 
 pub(super) async fn run(request: &SessionRequest, stages: &mut Stages<'_>) -> Result<(), Stopped> {
-    stages.run(SessionStage::Tls, tls_stage(request)).await?;
-    let mut connection = stages.run(SessionStage::Login, login(request)).await?;
+    // A server that offered TLS to the tls stage must use it for the login too: a
+    // connection stripped of it would carry the password in the clear.
+    let tls = stages.run(SessionStage::Tls, tls_stage(request)).await?;
+    let mut connection = stages.run(SessionStage::Login, login(request, tls)).await?;
     let result = after_login(request, stages, &mut connection).await;
     // COM_QUIT politely (bounded), so the server counts no aborted connection.
     let _ = tokio::time::timeout(request.timeout, connection.close()).await;
@@ -56,7 +58,8 @@ async fn after_login(
 
 /// Reads the greeting on a short connection of its own that never logs in; when it
 /// offers TLS, asks for it, shakes hands and judges the certificate.
-async fn tls_stage(request: &SessionRequest) -> Step<()> {
+/// True when the server offers TLS (and the stage passed).
+async fn tls_stage(request: &SessionRequest) -> Step<bool> {
     let greeted = async {
         let mut stream = TcpStream::connect(request.address).await?;
         let greeting = read_packet(&mut stream).await?;
@@ -73,7 +76,7 @@ async fn tls_stage(request: &SessionRequest) -> Step<()> {
     };
     // An error packet (host not allowed, too many connections) is the login's to report.
     if capabilities(&greeting).is_none_or(|flags| flags & CLIENT_SSL == 0) {
-        return Step::Absent(());
+        return Step::Absent(false);
     }
     let mut ssl_request = vec![32, 0, 0, 1];
     ssl_request.extend_from_slice(
@@ -86,7 +89,7 @@ async fn tls_stage(request: &SessionRequest) -> Step<()> {
         return Step::fail("TLS_FAILED", format!("asking for TLS failed: {error}"));
     }
     match tls::handshake(stream, request).await {
-        Ok(presented) => tls::judge(&presented, request),
+        Ok(presented) => tls::judge(&presented, request).map(|()| true),
         Err(message) => Step::fail("TLS_FAILED", message),
     }
 }
@@ -127,13 +130,17 @@ fn capabilities(greeting: &[u8]) -> Option<u32> {
 }
 
 /// The one login attempt of the check.
-async fn login(request: &SessionRequest) -> Step<MySqlConnection> {
+async fn login(request: &SessionRequest, tls: bool) -> Step<MySqlConnection> {
     let mut options = MySqlConnectOptions::new()
         .host(&request.address.ip().to_string())
         .port(request.address.port())
         .username(&request.user)
         .password(request.password.expose())
-        .ssl_mode(MySqlSslMode::Preferred)
+        .ssl_mode(if tls {
+            MySqlSslMode::Required
+        } else {
+            MySqlSslMode::Preferred
+        })
         .disable_statement_logging();
     if let Some(database) = &request.database {
         options = options.database(database);

@@ -1,6 +1,6 @@
 //! PostgreSQL (DWS, RDS for PostgreSQL): `tls` when the server answers the SSLRequest
-//! with 'S', then one login with sqlx (md5 or SCRAM-SHA-256, `sslmode=prefer`),
-//! `SELECT 1`, and the requested privileges from the catalog.
+//! with 'S', then one login with sqlx (md5 or SCRAM-SHA-256; `sslmode=require` when it
+//! offered TLS, else `prefer`), `SELECT 1`, and the requested privileges from the catalog.
 //!
 //! Privileges: on a table, `has_table_privilege` (the name as `to_regclass` reads it, so
 //! an unqualified one follows the search path); CREATE means "can create tables": CREATE
@@ -25,8 +25,10 @@ const TABLES_SHOWN: i64 = 5;
 const INVALID_NAME: &str = "42602";
 
 pub(super) async fn run(request: &SessionRequest, stages: &mut Stages<'_>) -> Result<(), Stopped> {
-    stages.run(SessionStage::Tls, tls_stage(request)).await?;
-    let mut connection = stages.run(SessionStage::Login, login(request)).await?;
+    // A server that offered TLS to the tls stage must use it for the login too: a
+    // connection stripped of it would carry the password in the clear.
+    let tls = stages.run(SessionStage::Tls, tls_stage(request)).await?;
+    let mut connection = stages.run(SessionStage::Login, login(request, tls)).await?;
     let result = after_login(request, stages, &mut connection).await;
     // Terminate politely (bounded), so the server logs no broken connection.
     let _ = tokio::time::timeout(request.timeout, connection.close()).await;
@@ -52,7 +54,8 @@ async fn after_login(
 
 /// Asks whether the server offers TLS on a short connection of its own that never
 /// logs in; when it does, shakes hands and judges the certificate.
-async fn tls_stage(request: &SessionRequest) -> Step<()> {
+/// True when the server offers TLS (and the stage passed).
+async fn tls_stage(request: &SessionRequest) -> Step<bool> {
     let asked = async {
         let mut stream = TcpStream::connect(request.address).await?;
         stream.write_all(&SSL_REQUEST).await?;
@@ -63,7 +66,7 @@ async fn tls_stage(request: &SessionRequest) -> Step<()> {
     let stream = match asked.await {
         Ok((stream, b'S')) => stream,
         // 'N' (or an old server's error): no TLS here, so no tls stage.
-        Ok(_) => return Step::Absent(()),
+        Ok(_) => return Step::Absent(false),
         Err(error) => {
             return Step::fail(
                 "TLS_FAILED",
@@ -75,13 +78,13 @@ async fn tls_stage(request: &SessionRequest) -> Step<()> {
         }
     };
     match tls::handshake(stream, request).await {
-        Ok(presented) => tls::judge(&presented, request),
+        Ok(presented) => tls::judge(&presented, request).map(|()| true),
         Err(message) => Step::fail("TLS_FAILED", message),
     }
 }
 
 /// The one login attempt of the check.
-async fn login(request: &SessionRequest) -> Step<PgConnection> {
+async fn login(request: &SessionRequest, tls: bool) -> Step<PgConnection> {
     // As libpq: with no database named, the user's own.
     let database = request.database.as_deref().unwrap_or(&request.user);
     // Not `new()`: a password from a .pgpass file must never stand in for the given one.
@@ -91,7 +94,11 @@ async fn login(request: &SessionRequest) -> Step<PgConnection> {
         .username(&request.user)
         .password(request.password.expose())
         .database(database)
-        .ssl_mode(PgSslMode::Prefer)
+        .ssl_mode(if tls {
+            PgSslMode::Require
+        } else {
+            PgSslMode::Prefer
+        })
         .application_name("dsconn-check")
         .disable_statement_logging();
     let connection = match PgConnection::connect_with(&options).await {

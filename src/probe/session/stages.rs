@@ -66,6 +66,15 @@ impl<T> Step<T> {
     pub(super) fn fail(reason: &'static str, message: impl Into<String>) -> Self {
         Step::Failed(Verdict::failed(reason, message))
     }
+
+    /// The same step carrying `to(value)` instead.
+    pub(super) fn map<U>(self, to: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Done(value, verdict) => Step::Done(to(value), verdict),
+            Step::Failed(verdict) => Step::Failed(verdict),
+            Step::Absent(value) => Step::Absent(to(value)),
+        }
+    }
 }
 
 /// Returned when a stage failed: its report is written, the check stops.
