@@ -15,6 +15,7 @@ use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody, Transported};
 use super::queues::QueuePath;
 use super::state::AppState;
+pub use super::types::InlineAuthInfo;
 use crate::check::InlineLogin;
 use crate::credentials::Secret;
 use crate::domain::auth_info::{self, DatasourceType};
@@ -62,38 +63,6 @@ pub struct CreateConnectivityTaskRequest {
     /// What the job needs, checked in the server's own catalog.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privileges: Vec<PrivilegeRequest>,
-}
-
-/// An auth info given with one test: used once, held in memory until the test ends,
-/// never stored and never answered.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
-pub struct InlineAuthInfo {
-    /// `passwd` (default) or `CSS`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub datasource_type: Option<String>,
-    pub user_name: String,
-    /// Read as any JSON value so that a wrong type is refused without echoing it.
-    #[serde(deserialize_with = "password_string")]
-    pub password: String,
-}
-
-/// The password as a string; any other JSON value is refused without being repeated
-/// (serde's own message would quote it).
-fn password_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(text) => Ok(text),
-        _ => Err(serde::de::Error::custom("the password must be a string")),
-    }
-}
-
-impl std::fmt::Debug for InlineAuthInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InlineAuthInfo")
-            .field("datasource_type", &self.datasource_type)
-            .field("user_name", &self.user_name)
-            .field("password", &"[redacted]")
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -98,7 +98,7 @@ pub struct TestDefinitionRequest {
     pub auth_info_name: Option<String>,
     /// Extension: an auth info used for this test only, never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_info: Option<super::queue_tests::InlineAuthInfo>,
+    pub auth_info: Option<InlineAuthInfo>,
     /// Extension: the database to log in to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
@@ -131,4 +131,36 @@ pub struct TestResponse {
     /// Extension: true only when every stage PASSED.
     #[serde(default)]
     pub verified: bool,
+}
+
+/// An auth info given with one test: used once, held in memory until the test ends,
+/// never stored and never answered.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct InlineAuthInfo {
+    /// `passwd` (default) or `CSS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasource_type: Option<String>,
+    pub user_name: String,
+    /// Read as any JSON value so that a wrong type is refused without echoing it.
+    #[serde(deserialize_with = "password_string")]
+    pub password: String,
+}
+
+/// The password as a string; any other JSON value is refused without being repeated
+/// (serde's own message would quote it).
+fn password_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(text),
+        _ => Err(serde::de::Error::custom("the password must be a string")),
+    }
+}
+
+impl std::fmt::Debug for InlineAuthInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineAuthInfo")
+            .field("datasource_type", &self.datasource_type)
+            .field("user_name", &self.user_name)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
