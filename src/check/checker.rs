@@ -79,6 +79,10 @@ pub trait Checker: Send + Sync {
 
     /// Whether a probe verifies the service's protocol (false: TCP connect only).
     fn checks_protocols(&self) -> bool;
+
+    /// A socket of the place's outbound limit for the credentialed stages; None when
+    /// none is free within a stage timeout.
+    async fn session_socket(&self) -> Option<tokio::sync::OwnedSemaphorePermit>;
 }
 
 /// Checks from this process, charging the project's budget as the request says.
@@ -94,15 +98,20 @@ pub fn extra_dials(plan: &CheckPlan) -> u32 {
 
 #[async_trait]
 impl Checker for InProcess {
-    /// The probe, then the credentialed stages: tls, login, query, privileges and the
-    /// connection's close, each bounded by the stage timeout. A lease shorter than this
-    /// could let the work be claimed again after a login, and log in twice.
+    /// The probe, then the credentialed stages: the wait for a socket, tls, login,
+    /// query, privileges and the connection's close, each bounded by the stage timeout.
+    /// A lease shorter than this could let the work be claimed again after a login, and
+    /// log in twice.
     fn worst_case(&self) -> Duration {
-        self.prober.worst_case() + self.stage_timeout() * 5
+        self.prober.worst_case() + self.stage_timeout() * 6
     }
 
     fn checks_protocols(&self) -> bool {
         self.prober.mode() != crate::probe::ProbeMode::Tcp
+    }
+
+    async fn session_socket(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.prober.session_socket(self.stage_timeout()).await
     }
 
     fn policy(&self) -> &OutboundPolicy {

@@ -191,13 +191,24 @@ pub async fn run_stages(
                     ..
                 },
             ) => {
-                findings.session = run_session(
-                    *service,
-                    &findings.report,
-                    session,
-                    inputs.checker.stage_timeout(),
-                )
-                .await;
+                // The stages' connections count against the outbound limit, as dials do.
+                findings.session = match inputs.checker.session_socket().await {
+                    Some(_socket) => {
+                        run_session(
+                            *service,
+                            &findings.report,
+                            session,
+                            inputs.checker.stage_timeout(),
+                        )
+                        .await
+                    }
+                    None => vec![super::session::skipped(
+                        crate::probe::session::SessionStage::Login,
+                        "TIMEOUT",
+                        "not checked: the outbound limit (--max-concurrent-checks) stayed busy"
+                            .to_owned(),
+                    )],
+                };
                 session_report(&findings.session)
             }
             // A stage that does not apply to the target is not in its plan.

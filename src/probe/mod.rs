@@ -184,6 +184,19 @@ impl Prober {
         }
     }
 
+    /// One socket of the process-wide limit for a check's credentialed stages (which
+    /// open one connection at a time), held until dropped; None if none is free within
+    /// `wait`.
+    pub async fn session_socket(
+        &self,
+        wait: Duration,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(wait, Arc::clone(&self.sockets).acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     /// A permit for `permits` sockets, or None if none is free before `latest`.
     async fn socket_permit(
         &self,
