@@ -294,7 +294,13 @@ impl LifecycleWorker {
             ),
             WorkKind::QueueTest => claimed(
                 store
-                    .claim_server_tests(owner, lease, limit, now, online_since)
+                    .claim_server_tests(
+                        owner,
+                        self.settings.pipeline.test_lease(),
+                        limit,
+                        now,
+                        online_since,
+                    )
                     .await,
                 Work::QueueTest,
             ),

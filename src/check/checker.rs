@@ -77,6 +77,14 @@ pub trait Checker: Send + Sync {
     /// How long each credentialed stage (tls, login, query, privileges) may take.
     fn stage_timeout(&self) -> Duration;
 
+    /// What credentialed stages add to [`Self::worst_case`]: the wait for a socket, tls,
+    /// login, query, privileges and the connection's close, each bounded by the stage
+    /// timeout. A lease of a test shorter than both could let it be claimed again after
+    /// a login, and log in twice.
+    fn session_worst_case(&self) -> Duration {
+        self.stage_timeout() * 6
+    }
+
     /// Whether a probe verifies the service's protocol (false: TCP connect only).
     fn checks_protocols(&self) -> bool;
 
@@ -98,12 +106,8 @@ pub fn extra_dials(plan: &CheckPlan) -> u32 {
 
 #[async_trait]
 impl Checker for InProcess {
-    /// The probe, then the credentialed stages: the wait for a socket, tls, login,
-    /// query, privileges and the connection's close, each bounded by the stage timeout.
-    /// A lease shorter than this could let the work be claimed again after a login, and
-    /// log in twice.
     fn worst_case(&self) -> Duration {
-        self.prober.worst_case() + self.stage_timeout() * 6
+        self.prober.worst_case()
     }
 
     fn checks_protocols(&self) -> bool {

@@ -114,6 +114,11 @@ impl CheckPipeline {
         self.checker.worst_case() + self.settings.lease_grace
     }
 
+    /// How long a queue test's claim lasts: it may run the credentialed stages too.
+    pub fn test_lease(&self) -> Duration {
+        self.lease() + self.checker.session_worst_case()
+    }
+
     /// When an ACTIVE connection checked now is re-checked.
     pub fn next_check_at(&self, now: i64) -> i64 {
         let interval = self.settings.recheck_interval.as_millis() as f64;

@@ -163,7 +163,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     let agent = Arc::new(Agent {
         client,
-        lease: checker.worst_case() + LEASE_MARGIN,
+        // Any piece may be a credentialed test.
+        lease: checker.worst_case() + checker.session_worst_case() + LEASE_MARGIN,
         checker,
         logins,
         takes_credentials: credentials.is_ok(),
