@@ -7,25 +7,25 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+mod sessions;
 pub mod types;
 
 use self::types::{
-    AgentItem, AgentLogin, AgentResultRequest, AgentResultResponse, AgentSession, AgentWorkItem,
-    ClaimRequest, ClaimResponse, HostEntry, HostsFileResponse, ListAgentsResponse, QueueAgent,
+    AgentItem, AgentResultRequest, AgentResultResponse, AgentSession, AgentWorkItem, ClaimRequest,
+    ClaimResponse, HostEntry, HostsFileResponse, ListAgentsResponse, QueueAgent,
     RegisterAgentRequest, RegisterAgentResponse,
 };
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
-use super::extract::{ClientAddress, DliPath, JsonBody};
+use super::extract::{ClientAddress, DliPath, JsonBody, Transported};
 use super::state::AppState;
-use crate::check::{Charging, LoginSource, Place, Purpose};
-use crate::domain::{ProjectId, QueueName, QueueWorkKind, SessionCheck, fair_split, now_millis};
+use crate::check::{Charging, Place, Purpose};
+use crate::domain::{ProjectId, QueueName, QueueWorkKind, fair_split, now_millis};
 use crate::probe::CheckReport;
 use crate::store::{AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork};
 use crate::telemetry::metrics;
@@ -349,84 +349,6 @@ fn setup_item(work: SetupWork, lease_until: i64) -> AgentWorkItem {
     }
 }
 
-/// Most names of auth infos an agent holds that a claim reads.
-const MAX_HELD_NAMES: usize = 64;
-
-/// Whether a login may be sent to the agent at `peer` over this connection: only over
-/// TLS or loopback, so that a password never crosses a network in clear.
-fn secrets_may_go_to(peer: std::net::IpAddr, tls: bool) -> Result<(), String> {
-    if tls || crate::server::is_loopback(peer) {
-        Ok(())
-    } else {
-        Err(format!(
-            "the server sends credentials only over TLS or loopback, and this agent \
-             ({peer}) reaches it over plain HTTP: serve with --tls-cert/--tls-key, or give \
-             the agent the auth info itself with --auth-info NAME=FILE"
-        ))
-    }
-}
-
-/// A claimed test's credentialed stages for the agent, with the login when it may be
-/// sent (see [`secrets_may_go_to`]) and the agent asked for credentials.
-async fn agent_session(
-    state: &AppState,
-    project: &ProjectId,
-    work: &QueueWork,
-    sendable: &Result<(), String>,
-    held: &[String],
-) -> Option<AgentSession> {
-    let check: SessionCheck = serde_json::from_str(work.session.as_deref()?).unwrap_or_default();
-    let mut session = AgentSession {
-        auth_info_name: check.auth_info_name.clone(),
-        database: check.database.clone(),
-        privileges: check.privileges.clone(),
-        login: None,
-        withheld: None,
-        withheld_reason: None,
-    };
-    // The agent's own copy is used first: the server's need not travel.
-    if check
-        .auth_info_name
-        .as_ref()
-        .is_some_and(|name| held.contains(name))
-    {
-        return Some(session);
-    }
-    if let Err(why) = sendable {
-        session.withheld = Some(why.clone());
-        session.withheld_reason = Some("CREDENTIALS_WITHHELD".to_owned());
-        return Some(session);
-    }
-    let logins = state.checks.pipeline.logins();
-    match logins
-        .login(
-            &state.store,
-            project.as_str(),
-            work.key.parse().ok(),
-            &check,
-        )
-        .await
-    {
-        Ok(login) => {
-            session.login = Some(AgentLogin {
-                datasource_type: login.kind.as_str().to_owned(),
-                user_name: login.user,
-                password: login.password.expose().to_owned(),
-                source: match login.source {
-                    LoginSource::Inline => "inline",
-                    _ => "server",
-                }
-                .to_owned(),
-            });
-        }
-        Err(none) => {
-            session.withheld = Some(none.message);
-            session.withheld_reason = Some(none.reason.to_owned());
-        }
-    }
-    Some(session)
-}
-
 /// The claimed checks' queues, each once, in order.
 fn queues_of(claimed: &[QueueWork]) -> Vec<&str> {
     let mut queues: Vec<&str> = claimed
@@ -534,8 +456,7 @@ fn setup_bytes(work: &SetupWork) -> usize {
 pub async fn claim(
     State(state): State<AppState>,
     principal: Principal,
-    ClientAddress(address): ClientAddress,
-    transport: Option<Extension<crate::server::Transport>>,
+    transported: Transported,
     DliPath((project, agent_id)): DliPath<(String, String)>,
     body: JsonBody,
 ) -> ApiResult<Json<ClaimResponse>> {
@@ -555,8 +476,7 @@ pub async fn claim(
         .lease_ms
         .map_or_else(|| state.checks.pipeline.test_lease(), Duration::from_millis)
         .clamp(LEASE_RANGE.0, LEASE_RANGE.1);
-    let peer = address;
-    let address = address.to_string();
+    let address = transported.peer.to_string();
     let give_up = tokio::time::Instant::now() + wait;
     // Heard from now; while it waits, the store is only read until there is work.
     state
@@ -660,22 +580,10 @@ pub async fn claim(
                     inline_hosts_files(&state, &project, &owner, &mut claimed, room).await?;
                 (BTreeMap::new(), files)
             };
-            let sendable = if request.credentials {
-                secrets_may_go_to(peer, transport.is_some_and(|Extension(t)| t.tls))
-            } else {
-                Err(
-                    "the agent takes no credentials from the server: it reaches the server \
-                     over plain HTTP, not TLS, to another host (serve with --tls-cert/--tls-key \
-                     and give the agent an https:// endpoint, or give the agent the auth info \
-                     itself with --auth-info NAME=FILE), or it is older than credentialed checks"
-                        .to_owned(),
-                )
-            };
+            let sending = sessions::Sending::new(&request, &transported);
             let mut work = Vec::with_capacity(claimed.len() + setups.len());
-            let held =
-                &request.held_auth_infos[..request.held_auth_infos.len().min(MAX_HELD_NAMES)];
             for piece in claimed {
-                let session = agent_session(&state, &project, &piece, &sendable, held).await;
+                let session = sending.session(&state, &project, &piece).await;
                 work.push(work_item(piece, lease_until, session));
             }
             work.extend(setups.into_iter().map(|work| setup_item(work, lease_until)));
@@ -805,7 +713,7 @@ pub async fn report(
     let checked = refused.as_deref().map_or(Ok(&report), Err);
     let took = Duration::from_millis(request.elapsed_ms.min(millis(LEASE_RANGE.1)));
     let stages = if kind == QueueWorkKind::Test && request.stages.is_empty() {
-        old_agents_stages(&state, &project, &request.queue, key, &report).await?
+        sessions::old_agents_stages(&state, &project, &request.queue, key, &report).await?
     } else {
         crate::check::bounded_stages(request.stages)
     };
@@ -839,36 +747,6 @@ pub async fn report(
         is_success: true,
         message: "recorded".into(),
     }))
-}
-
-/// The stages of a test reported by an agent from before stages: built here from its
-/// report and what the test asked (its login SKIPPED: that agent cannot log in).
-async fn old_agents_stages(
-    state: &AppState,
-    project: &ProjectId,
-    queue: &str,
-    key: &str,
-    report: &CheckReport,
-) -> ApiResult<Vec<crate::domain::StageResult>> {
-    let Ok(task_id) = key.parse::<i64>() else {
-        return Ok(Vec::new());
-    };
-    let Some(task) = state.store.get_task(project, queue, task_id).await? else {
-        return Ok(Vec::new());
-    };
-    let service = task
-        .service
-        .as_deref()
-        .and_then(|raw| crate::domain::Service::parse(raw).ok());
-    let check: Option<SessionCheck> = task
-        .session
-        .as_deref()
-        .and_then(|json| serde_json::from_str(json).ok());
-    let asked = crate::check::Asked {
-        session: check.is_some(),
-        privileges: check.is_some_and(|check| !check.privileges.is_empty()),
-    };
-    Ok(crate::check::stages_of_old_agent(report, service, asked))
 }
 
 /// Logs each agent that goes offline (not heard from within `--agent-timeout`) once, as

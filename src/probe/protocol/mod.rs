@@ -13,7 +13,7 @@ mod mysql;
 mod outcome;
 mod postgres;
 mod text;
-mod tls;
+pub(crate) mod tls;
 mod wire;
 mod zookeeper;
 

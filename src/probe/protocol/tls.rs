@@ -152,10 +152,18 @@ pub(super) fn classify(error: &io::Error) -> HandshakeFailure {
     }
 }
 
-/// Accepts any certificate but checks that the handshake is signed by its key.
+/// Accepts any certificate but checks that the handshake is signed by its key: the
+/// certificate is judged after the handshake (here, and by the credentialed `tls`
+/// stage), so a person learns what is wrong with it.
 #[derive(Debug)]
-struct AcceptAnyCertificate {
+pub(crate) struct AcceptAnyCertificate {
     provider: Arc<CryptoProvider>,
+}
+
+impl AcceptAnyCertificate {
+    pub(crate) fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self { provider }
+    }
 }
 
 impl ServerCertVerifier for AcceptAnyCertificate {

@@ -6,14 +6,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, ProtocolVersion, RootCertStore,
-    SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, ProtocolVersion, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
 use x509_parser::extensions::GeneralName;
@@ -21,6 +17,7 @@ use x509_parser::prelude::X509Certificate;
 
 use super::SessionRequest;
 use super::stages::{Step, Verdict};
+use crate::probe::protocol::tls::AcceptAnyCertificate;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 /// SAN entries named in a mismatch message; a certificate may list hundreds.
@@ -74,7 +71,7 @@ fn connector() -> Result<TlsConnector, String> {
                 .with_safe_default_protocol_versions()
                 .map_err(|error| format!("TLS set-up failed: {error}"))?
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(provider)))
                 .with_no_client_auth();
             Ok(TlsConnector::from(Arc::new(config)))
         })
@@ -299,58 +296,4 @@ fn date(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0)
         .map(|time| time.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| seconds.to_string())
-}
-
-/// Accepts any certificate but checks that the handshake is signed by its key: the
-/// certificate is judged after the handshake, so a person learns what is wrong with it.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
