@@ -287,8 +287,15 @@ impl LifecycleWorker {
                 Work::Create,
             ),
             WorkKind::Bind => claimed(
+                // A binding's check may run the credentialed stages: a test's lease.
                 store
-                    .claim_pending_bindings(owner, lease, limit, now, online_since)
+                    .claim_pending_bindings(
+                        owner,
+                        self.settings.pipeline.test_lease(),
+                        limit,
+                        now,
+                        online_since,
+                    )
                     .await,
                 Work::Bind,
             ),
@@ -324,8 +331,16 @@ impl LifecycleWorker {
     /// that says so, instead of vanishing silently and holding its lease until it expires.
     async fn perform(&self, work: Work) {
         let mut job = work.job(&self.owner);
-        if let Work::QueueTest(test) = &work {
-            job = self.settings.pipeline.with_session(job, test).await;
+        match &work {
+            Work::QueueTest(test) => job = self.settings.pipeline.with_session(job, test).await,
+            Work::Bind(binding) => {
+                job = self
+                    .settings
+                    .pipeline
+                    .with_binding_session(job, binding)
+                    .await
+            }
+            _ => {}
         }
         let subject = job.clone();
         self.contain_panic(&subject, self.perform_unguarded(job))
@@ -459,6 +474,7 @@ mod tests {
             queues: Vec::new(),
             declared_queues: Vec::new(),
             create_time: now_millis(),
+            session: None,
         };
         worker
             .store

@@ -137,7 +137,7 @@ pub async fn test_definition(
             database: body.database.as_deref(),
             privileges: &body.privileges,
         },
-        &transported,
+        transported.carries_secrets(),
     )
     .await?;
     let mut job = Job::test_definition(&project, service, endpoints);
@@ -155,7 +155,7 @@ pub async fn test_definition(
                     .checks
                     .pipeline
                     .logins()
-                    .login(&state.store, project.as_str(), None, &check)
+                    .login(&state.store, project.as_str(), None, &check, None)
                     .await
             }
         };

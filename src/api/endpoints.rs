@@ -42,6 +42,7 @@ pub fn endpoints() -> [(Access, OpenApiRouter<AppState>); 3] {
         .routes(routes!(bindings::associate))
         .routes(routes!(bindings::disassociate))
         .routes(routes!(reactivate::reactivate))
+        .routes(routes!(connections::credentials::set_auth_info))
         .routes(routes!(checks::test_connection))
         .routes(routes!(checks::test_definition))
         // Queues and elastic resource pools.

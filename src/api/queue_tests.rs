@@ -133,7 +133,13 @@ pub async fn create(
     let queue = existing_queue(&state, &project, &queue).await?;
     let body: CreateConnectivityTaskRequest = body.parse()?;
     let address = EndpointList::parse_address(&body.address)?;
-    let asked = session_of(&state, &project, SessionFields::from(&body), &transported).await?;
+    let asked = session_of(
+        &state,
+        &project,
+        SessionFields::from(&body),
+        transported.carries_secrets(),
+    )
+    .await?;
     // The test's first dial is paid here; further addresses of a name drain the rest.
     state.checks.budget.spend(project.as_str(), 1)?;
     let task_id = rand::thread_rng().gen_range(1..MAX_TASK_ID);
@@ -260,10 +266,10 @@ pub(super) async fn session_of(
     state: &AppState,
     project: &ProjectId,
     body: SessionFields<'_>,
-    transported: &Transported,
+    carries_secrets: bool,
 ) -> ApiResult<AskedSession> {
     let invalid = |message: String| ApiError::InvalidRequest(message);
-    if body.auth_info.is_some() && !transported.carries_secrets() {
+    if body.auth_info.is_some() && !carries_secrets {
         return Err(invalid(
             "an inline auth_info (with its password) is accepted only over TLS or from \
              loopback: serve with --tls-cert/--tls-key and use https://, or name a stored \

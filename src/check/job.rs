@@ -189,16 +189,28 @@ impl Job {
         )
     }
 
+    /// A claimed binding's check: its first (CREATING), or a re-check of one whose
+    /// connection names an auth info.
     pub fn bind(binding: &PendingBinding, owner: &str) -> Self {
-        Self::claimed(
-            &binding.check,
-            Purpose::Bind {
+        let (peer_id, queue, owner) = (
+            binding.peer_id.clone(),
+            binding.queue_name.clone(),
+            owner.to_owned(),
+        );
+        let purpose = match binding.status {
+            crate::domain::BindingStatus::Creating => Purpose::Bind {
                 id: binding.check.id,
-                peer_id: binding.peer_id.clone(),
-                queue: binding.queue_name.clone(),
-                owner: owner.to_owned(),
+                peer_id,
+                queue,
+                owner,
             },
-        )
+            _ => Purpose::RecheckBinding {
+                peer_id,
+                queue,
+                owner,
+            },
+        };
+        Self::claimed(&binding.check, purpose)
     }
 
     pub fn recheck(pending: &PendingCheck, owner: &str) -> Self {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::credentials::LAST_LOGIN_FAILED;
 use super::session::{Login, LoginSource, NoLogin, SessionTarget};
 use crate::credentials::{Secret, SecretBox, auth_info_sealing_context};
 use crate::domain::{ProjectId, SessionCheck, auth_info::DatasourceType};
@@ -62,13 +63,15 @@ impl Logins {
     }
 
     /// The credentialed stages of test `task_id` (None: not a test), as `session_json`
-    /// (the stored [`SessionCheck`]) asks; None when it asks for none.
+    /// (the stored [`SessionCheck`]) asks; None when it asks for none. `last_failed`: when
+    /// a binding's last login FAILED (see [`Self::login`]).
     pub async fn session_target(
         &self,
         store: &DynStore,
         project: &str,
         task_id: Option<i64>,
         session_json: Option<&str>,
+        last_failed: Option<i64>,
     ) -> Option<Arc<SessionTarget>> {
         let check: SessionCheck = match serde_json::from_str(session_json?) {
             Ok(check) => check,
@@ -77,17 +80,22 @@ impl Logins {
                 SessionCheck::default()
             }
         };
-        let login = self.login(store, project, task_id, &check).await;
+        let login = self
+            .login(store, project, task_id, &check, last_failed)
+            .await;
         Some(Arc::new(SessionTarget { check, login }))
     }
 
-    /// The login `check` names: its inline auth info, or the project's auth info.
+    /// The login `check` names: its inline auth info, or the project's auth info. A
+    /// re-check's login whose last one FAILED at `last_failed` is not tried again while
+    /// the auth info is unchanged since (no lockouts): Err with [`LAST_LOGIN_FAILED`].
     pub async fn login(
         &self,
         store: &DynStore,
         project: &str,
         task_id: Option<i64>,
         check: &SessionCheck,
+        last_failed: Option<i64>,
     ) -> Result<Login, NoLogin> {
         if check.inline {
             let held = task_id.and_then(|id| self.inline.get(&id));
@@ -113,7 +121,28 @@ impl Logins {
                 message: "no auth info was named".to_owned(),
             });
         };
-        self.stored_login(store, project, name).await
+        self.stored_login(store, project, name, last_failed).await
+    }
+
+    /// Whether the auth info `check` names was updated after `failed_at` (a login that
+    /// FAILED then may be tried again). An auth info the server cannot read (or does not
+    /// hold: an agent's own copy) has not changed.
+    pub async fn changed_since(
+        &self,
+        store: &DynStore,
+        project: &str,
+        check: &SessionCheck,
+        failed_at: i64,
+    ) -> bool {
+        let (Ok(project_id), Some(name)) =
+            (ProjectId::parse(project), check.auth_info_name.as_deref())
+        else {
+            return false;
+        };
+        match store.get_auth_info(&project_id, name).await {
+            Ok(Some(record)) => record.update_time > failed_at,
+            _ => false,
+        }
     }
 
     async fn stored_login(
@@ -121,6 +150,7 @@ impl Logins {
         store: &DynStore,
         project: &str,
         name: &str,
+        last_failed: Option<i64>,
     ) -> Result<Login, NoLogin> {
         let unavailable = |message: String| NoLogin {
             reason: "CREDENTIALS_UNAVAILABLE",
@@ -139,6 +169,9 @@ impl Logins {
                 reason: "UNKNOWN_AUTH_INFO",
                 message: format!("the project has no auth info named {name} (deleted?)"),
             })?;
+        if let Some(failed_at) = last_failed.filter(|at| record.update_time <= *at) {
+            return Err(last_login_failed(failed_at));
+        }
         let kind = DatasourceType::parse(&record.datasource_type).ok_or_else(|| {
             unavailable(format!(
                 "auth info {name} has the unknown type {:?}",
@@ -180,5 +213,20 @@ impl Logins {
                 password: password.unwrap_or_else(|| Secret::new(String::new())),
             }),
         }
+    }
+}
+
+/// Why a login is not tried again: the last one FAILED at `failed_at` (ms) and the auth
+/// info has not changed since.
+pub fn last_login_failed(failed_at: i64) -> NoLogin {
+    let when = chrono::DateTime::from_timestamp_millis(failed_at)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| failed_at.to_string());
+    NoLogin {
+        reason: LAST_LOGIN_FAILED,
+        message: format!(
+            "last login failed at {when}; update the auth info or test again (a re-check \
+             does not repeat a failed login, so that it cannot lock the user out)"
+        ),
     }
 }

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 mod checker;
+mod credentials;
 mod hosts;
 mod job;
 mod logins;
@@ -26,8 +27,9 @@ mod stage_results;
 mod stages;
 
 pub use checker::{Charging, CheckRequest, Checker, InProcess, NoProgress, Progress, extra_dials};
+pub use credentials::LAST_LOGIN_FAILED;
 pub use job::{Job, Place, Purpose};
-pub use logins::{INLINE_LOGIN_TTL, InlineLogin, Logins};
+pub use logins::{INLINE_LOGIN_TTL, InlineLogin, Logins, last_login_failed};
 pub use outcome::{Circumstances, Record, after_panic, check_result, outcome};
 pub use pipeline::{CheckPipeline, Finished, PipelineSettings};
 pub use session::{Login, LoginSource, NoLogin, SessionTarget};

@@ -2,6 +2,7 @@
 //! the [`Record`] to write. No clock, no store (a record writes itself, see
 //! [`Record::write`]).
 
+use super::credentials::credential_finding;
 use super::job::{Place, Purpose};
 use crate::domain::{ConnectionId, ConnectionState, StageName, StageResult, StageVerdict};
 use crate::probe::CheckReport;
@@ -150,8 +151,10 @@ pub struct Circumstances {
     /// See [`Connectivity::server_bindings`].
     pub server_bindings: Option<i64>,
     /// What each stage found, as answers show it (see [`super::stage_results`]); a queue
-    /// test keeps it.
+    /// test keeps it, and a binding whose connection names an auth info.
     pub stages: Vec<StageResult>,
+    /// When the check started (a login that FAILED is marked with it).
+    pub checked_at: i64,
 }
 
 /// Turns a check report into the connection's new state: ACTIVE if any address answered.
@@ -212,9 +215,19 @@ fn binding_result(
     circumstances: &Circumstances,
 ) -> BindingResult {
     let place = &circumstances.place;
-    let (active, err_msg, failure_reason) = match checked {
-        Ok(report) if report.any_reachable() => (true, String::new(), None),
-        Ok(report) => (
+    let finding = credential_finding(
+        &circumstances.stages,
+        queue,
+        place,
+        circumstances.checked_at,
+    );
+    let reachable = checked.is_ok_and(CheckReport::any_reachable);
+    let (active, err_msg, failure_reason) = match (checked, finding.verdict) {
+        (Ok(report), Some(verdict)) if report.any_reachable() => {
+            (verdict.active, verdict.err_msg, verdict.failure_reason)
+        }
+        (Ok(report), _) if report.any_reachable() => (true, String::new(), None),
+        (Ok(report), _) => (
             false,
             format!(
                 "queue {queue}, checked from {}: {}",
@@ -223,10 +236,12 @@ fn binding_result(
             ),
             report.failure_reason().map(|r| r.as_str().to_owned()),
         ),
-        Err(message) => (false, message.to_owned(), None),
+        (Err(message), _) => (false, message.to_owned(), None),
     };
     BindingResult {
         active,
+        reachable,
+        credentials: finding.credentials,
         err_msg,
         failure_reason,
         checked_from: place.label(),
@@ -358,10 +373,20 @@ pub fn outcome(
             peer_id: peer_id.clone(),
             queue: queue.clone(),
             owner: owner.clone(),
-            result: BindingConnectivity {
-                reachable: report_only.is_ok_and(CheckReport::any_reachable),
-                checked_from: circumstances.place.label(),
-                next_check_at,
+            result: {
+                let finding = credential_finding(
+                    &circumstances.stages,
+                    queue,
+                    &circumstances.place,
+                    circumstances.checked_at,
+                );
+                BindingConnectivity {
+                    reachable: report_only.is_ok_and(CheckReport::any_reachable),
+                    checked_from: circumstances.place.label(),
+                    next_check_at,
+                    credentials: finding.credentials,
+                    verdict: finding.verdict,
+                }
             },
         },
         Purpose::QueueTest {
@@ -491,6 +516,7 @@ mod tests {
             place: Place::Server,
             server_bindings: Some(7),
             stages: Vec::new(),
+            checked_at: 1,
         }
     }
 

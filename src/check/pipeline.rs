@@ -20,7 +20,7 @@ use super::{Changed, OnChange};
 use crate::domain::{ConnectionId, ProjectId, StageResult, now_millis};
 use crate::probe::{CheckReport, HostsFile};
 use crate::rate_limit::CheckRefusal;
-use crate::store::{DynStore, QueueWork, StoreError};
+use crate::store::{DynStore, PendingBinding, QueueWork, StoreError};
 use crate::telemetry::metrics;
 
 /// Wait between attempts to write a result while the store is unavailable.
@@ -97,12 +97,31 @@ impl CheckPipeline {
 
     /// `job` (a queue's claimed work) with the credentialed stages its stored session
     /// asks for, opening the login here (the server runs it).
-    pub async fn with_session(&self, mut job: Job, work: &QueueWork) -> Job {
-        if work.session.is_some() {
-            let task_id = work.key.parse().ok();
+    pub async fn with_session(&self, job: Job, work: &QueueWork) -> Job {
+        let task_id = work.key.parse().ok();
+        self.with_stored_session(job, task_id, work.session.as_deref(), None)
+            .await
+    }
+
+    /// `job` (a claimed binding's check) with the credentialed stages its connection
+    /// names; its login skipped while the last one FAILED and the auth info is unchanged.
+    pub async fn with_binding_session(&self, job: Job, binding: &PendingBinding) -> Job {
+        let last_failed = binding.login_failed_at;
+        self.with_stored_session(job, None, binding.check.session.as_deref(), last_failed)
+            .await
+    }
+
+    async fn with_stored_session(
+        &self,
+        mut job: Job,
+        task_id: Option<i64>,
+        session: Option<&str>,
+        last_failed: Option<i64>,
+    ) -> Job {
+        if session.is_some() {
             let session = self
                 .logins
-                .session_target(&self.store, &job.project, task_id, work.session.as_deref())
+                .session_target(&self.store, &job.project, task_id, session, last_failed)
                 .await;
             job.target = job.target.with_session(session);
         }
@@ -149,6 +168,7 @@ impl CheckPipeline {
             place,
             server_bindings: (!self.settings.require_agents).then(|| self.online_since(now)),
             stages: Vec::new(),
+            checked_at: now,
         }
     }
 
@@ -199,9 +219,12 @@ impl CheckPipeline {
         retry_for: Duration,
         started: Instant,
     ) -> crate::store::Result<bool> {
+        let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let now = self.circumstances(place);
         let circumstances = Circumstances {
             stages,
-            ..self.circumstances(place)
+            checked_at: now.checked_at.saturating_sub(took),
+            ..now
         };
         let record = outcome(purpose, checked, normalized_url, &circumstances);
         let recorded = self.record(project, &record, retry_for).await;
@@ -294,9 +317,12 @@ impl CheckPipeline {
             } => stage_results(&findings, *service, asked(session.as_deref())),
             Target::Setup(_) => Vec::new(),
         };
-        // A queue test keeps its stages; the rest keep their reports for now.
+        // A queue test keeps its stages, and a binding (whose connection may name an auth
+        // info); the rest keep their reports for now.
         let stages = match &job.purpose {
-            Purpose::QueueTest { .. } => results.clone(),
+            Purpose::QueueTest { .. } | Purpose::Bind { .. } | Purpose::RecheckBinding { .. } => {
+                results.clone()
+            }
             _ => Vec::new(),
         };
         let recorded = self

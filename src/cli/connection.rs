@@ -75,6 +75,17 @@ pub struct CreateArgs {
     /// A queue to bind (repeat for more).
     #[arg(long = "queue", value_name = "QUEUE")]
     pub queues: Vec<String>,
+    /// An auth info of the project: every check from the connection's queues, and their
+    /// re-checks, also log in (login, query, privileges stages); a binding whose login
+    /// FAILED is FAILED. RDS, DWS and CSS.
+    #[arg(long = "auth-info", value_name = "NAME")]
+    pub auth_info: Option<String>,
+    /// With --auth-info: the database to log in to.
+    #[arg(long, requires = "auth_info")]
+    pub database: Option<String>,
+    /// With --auth-info: a privilege the jobs need, e.g. `SELECT:orders` (repeatable).
+    #[arg(long = "privilege", requires = "auth_info", value_parser = crate::domain::PrivilegeRequest::parse)]
+    pub privileges: Vec<crate::domain::PrivilegeRequest>,
     /// Wait until the check has finished, showing progress.
     #[arg(long)]
     pub wait: bool,
@@ -352,6 +363,9 @@ pub async fn create(args: CreateArgs) -> Result<(), CliError> {
         url: Some(args.url.clone()),
         tags: (!tags.is_empty()).then_some(tags),
         queues: (!args.queues.is_empty()).then(|| args.queues.clone()),
+        auth_info_name: args.auth_info.clone(),
+        database: args.database.clone(),
+        privileges: args.privileges.clone(),
     };
     let answer = client.create(&request).await.explained(&settings)?;
     let id = answer.value.connection_id.clone();

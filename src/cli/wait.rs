@@ -245,5 +245,8 @@ fn deleted_placeholder(id: &str) -> ConnectionResponse {
         last_checked_at: None,
         endpoints: None,
         not_checked: None,
+        auth_info_name: None,
+        database: None,
+        privileges: Vec::new(),
     }
 }

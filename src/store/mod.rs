@@ -60,9 +60,10 @@ pub use queue_work::{
     TaskRecord, TaskResult, hosts_version,
 };
 pub use records::{
-    BindingResult, CheckResult, ConnectionPage, ConnectionRecord, Connectivity, CredentialRecord,
-    ListQuery, NewConnection, NewCredential, NewPool, NewQueue, NewToken, PendingBinding,
-    PendingCheck, PoolRecord, QueueBinding, QueueRecord, SortOrder, StoreStats, TokenRecord,
+    BindingCredentials, BindingResult, BindingVerdict, CheckResult, ConnectionPage,
+    ConnectionRecord, Connectivity, CredentialRecord, ListQuery, LoginMark, NewConnection,
+    NewCredential, NewPool, NewQueue, NewToken, PendingBinding, PendingCheck, PoolRecord,
+    QueueBinding, QueueRecord, SortOrder, StoreStats, TokenRecord,
 };
 pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
 pub use tags::StoredTags;
@@ -172,6 +173,17 @@ pub trait Store:
         queue: &str,
         owner: &str,
         result: &BindingResult,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Sets (or with None, clears) the credentialed stages of a live connection's checks
+    /// from its queues: its bindings forget their last login failure and are re-checked
+    /// at once. False if the project has no such live connection.
+    async fn set_connection_session(
+        &self,
+        project: &ProjectId,
+        id: ConnectionId,
+        session: Option<&str>,
         now: i64,
     ) -> Result<bool>;
 

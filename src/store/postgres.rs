@@ -164,9 +164,10 @@ impl Dialect for PgStore {
          claimed AS ( \
              UPDATE queue_bindings b SET lease_owner = $1, lease_until = $2 \
              FROM due WHERE b.peer_id = due.peer_id \
-             RETURNING b.peer_id, b.queue_name, b.connection_id, b.update_time) \
-         SELECT claimed.peer_id, claimed.queue_name, claimed.update_time, c.id, \
-             c.project_id, c.service, c.destination \
+             RETURNING b.peer_id, b.queue_name, b.connection_id, b.update_time, b.status, \
+                 b.login_failed_at) \
+         SELECT claimed.peer_id, claimed.queue_name, claimed.update_time, claimed.status, \
+             claimed.login_failed_at, c.id, c.project_id, c.service, c.destination, c.session \
          FROM claimed JOIN connections c ON c.id = claimed.connection_id \
          ORDER BY claimed.update_time, claimed.peer_id"
     );

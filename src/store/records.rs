@@ -26,6 +26,9 @@ pub struct NewConnection {
     /// without being stored.
     pub declared_queues: Vec<QueueName>,
     pub create_time: i64,
+    /// The credentialed stages its checks from queues run (the
+    /// [`crate::domain::SessionCheck`] JSON); None: reachability only.
+    pub session: Option<String>,
 }
 
 /// A queue bound to a connection.
@@ -41,6 +44,9 @@ pub struct QueueBinding {
     pub update_time: i64,
     /// Where its last check ran: `server` or `agent:<name>`; None before the first.
     pub checked_from: Option<String>,
+    /// JSON of what each stage of its last check found, when its connection names an
+    /// auth info.
+    pub stages: Option<String>,
 }
 
 /// A connection as stored.
@@ -67,6 +73,9 @@ pub struct ConnectionRecord {
     pub queues: Vec<QueueBinding>,
     /// JSON of the last check's per-address outcomes (read by `show` only).
     pub check_report: Option<String>,
+    /// The credentialed stages of its checks from queues (the
+    /// [`crate::domain::SessionCheck`] JSON); None: reachability only.
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,6 +113,9 @@ pub struct PendingCheck {
     pub project_id: String,
     pub service: Service,
     pub destination: String,
+    /// The credentialed stages its checks from queues run (the stored
+    /// [`crate::domain::SessionCheck`] JSON); None: reachability only.
+    pub session: Option<String>,
 }
 
 impl PendingCheck {
@@ -150,18 +162,68 @@ impl Connectivity {
     }
 }
 
-/// A CREATING queue binding claimed for checking.
+/// A queue binding claimed for checking: a CREATING one (its first check) or, of a
+/// connection with credentialed stages, one due for its re-check.
 #[derive(Debug, Clone)]
 pub struct PendingBinding {
     pub peer_id: String,
     pub queue_name: String,
+    /// CREATING: its first check; ACTIVE or FAILED (for its credentials): a re-check.
+    pub status: crate::domain::BindingStatus,
+    /// When its last login FAILED (re-checks skip the login until the auth info is
+    /// updated after it).
+    pub login_failed_at: Option<i64>,
     pub check: PendingCheck,
+}
+
+/// What a binding's login did at its last check, as its record keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoginMark {
+    /// No login ran (none asked, or skipped): the last failure, if any, stands.
+    #[default]
+    Keep,
+    /// It FAILED in the check that started at this time.
+    Failed(i64),
+    /// It PASSED: no failure stands.
+    Passed,
+}
+
+impl LoginMark {
+    /// The columns' values: whether the stored time is kept, and the new one.
+    pub fn columns(self) -> (i64, Option<i64>) {
+        match self {
+            LoginMark::Keep => (1, None),
+            LoginMark::Failed(at) => (0, Some(at)),
+            LoginMark::Passed => (0, None),
+        }
+    }
+}
+
+/// What a binding's credentialed stages found (issue 26), as its record keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindingCredentials {
+    /// JSON of every stage of the check; None: its connection names no auth info.
+    pub stages: Option<String>,
+    /// FAILED for its credentials: its login, query or privileges FAILED, or its login
+    /// was skipped after one that FAILED. Such a binding is still re-checked.
+    pub failed: bool,
+    pub login: LoginMark,
+}
+
+/// A binding's status as a re-check with credentialed stages decides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingVerdict {
+    pub active: bool,
+    pub err_msg: String,
+    pub failure_reason: Option<String>,
 }
 
 /// The end of a binding's check.
 #[derive(Debug, Clone)]
 pub struct BindingResult {
     pub active: bool,
+    /// Reached from the queue (a binding FAILED for its credentials was).
+    pub reachable: bool,
     pub err_msg: String,
     pub failure_reason: Option<String>,
     /// `server` or `agent:<name>`.
@@ -169,6 +231,7 @@ pub struct BindingResult {
     /// When an agent re-checks it (and when its connection is re-checked, if the
     /// binding turns the connection ACTIVE).
     pub next_check_at: i64,
+    pub credentials: BindingCredentials,
 }
 
 /// A DLI queue as stored. `attributes` is the JSON object of the DLI fields dsconn

@@ -14,7 +14,7 @@ macro_rules! connection_columns {
     () => {
         "id, project_id, name, service, destination, security_group_id, network_id, tags, \
          state, process, connection_url, message, create_time, update_time, failure_reason, \
-         connectivity, last_checked_at"
+         connectivity, last_checked_at, session"
     };
 }
 /// Whether the row's connection has queue bindings, 0 or 1: a page without any skips
@@ -28,7 +28,7 @@ macro_rules! has_bindings_column {
 macro_rules! binding_columns {
     () => {
         "peer_id, connection_id, queue_name, status, err_msg, failure_reason, connectivity, \
-         last_checked_at, update_time, checked_from"
+         last_checked_at, update_time, checked_from, stages"
     };
 }
 // The columns consecutive_failures and locked_until (migration 0002) are no longer read
@@ -69,7 +69,7 @@ pub(super) struct ConnectionRow {
 }
 
 /// Columns of a [`ConnectionRow`]; what a statement selects after them starts here.
-pub(super) const CONNECTION_ROW_COLUMNS: usize = 18;
+pub(super) const CONNECTION_ROW_COLUMNS: usize = 19;
 
 impl<'r, R> sqlx::FromRow<'r, R> for ConnectionRow
 where
@@ -97,7 +97,7 @@ where
         let state: &str = row.try_get(8)?;
         let state = ConnectionState::from_str(state)
             .map_err(|error| corrupt("state", format!("connection {id}: {error}")))?;
-        let has_bindings: i64 = row.try_get(17)?;
+        let has_bindings: i64 = row.try_get(18)?;
         Ok(ConnectionRow {
             record: ConnectionRecord {
                 id,
@@ -119,6 +119,7 @@ where
                 last_checked_at: row.try_get(16)?,
                 queues: Vec::new(),
                 check_report: None,
+                session: row.try_get(17)?,
             },
             has_bindings: has_bindings != 0,
         })
@@ -178,6 +179,7 @@ pub(super) struct QueueBindingColumns {
     last_checked_at: Option<i64>,
     update_time: i64,
     checked_from: Option<String>,
+    stages: Option<String>,
 }
 
 impl TryFrom<QueueBindingColumns> for QueueBinding {
@@ -197,17 +199,22 @@ impl TryFrom<QueueBindingColumns> for QueueBinding {
             last_checked_at: row.last_checked_at,
             update_time: row.update_time,
             checked_from: row.checked_from,
+            stages: row.stages,
         })
     }
 }
 
-/// A claimed connection: `id, project_id, service, destination`.
+/// A claimed connection: `id, project_id, service, destination` (and a binding's claim,
+/// its `session`).
 #[derive(sqlx::FromRow)]
 pub(super) struct PendingRow {
     id: String,
     project_id: String,
     service: String,
     destination: String,
+    /// Read by bindings' claims only: a connection's own check runs no credentialed stages.
+    #[sqlx(default)]
+    session: Option<String>,
 }
 
 impl TryFrom<PendingRow> for PendingCheck {
@@ -220,6 +227,7 @@ impl TryFrom<PendingRow> for PendingCheck {
             service: Service::parse(&row.service)
                 .map_err(|error| StoreError::Corrupt(error.to_string()))?,
             destination: row.destination,
+            session: row.session,
         })
     }
 }
@@ -231,6 +239,8 @@ pub(super) struct PendingBindingRow {
     queue_name: String,
     /// For ordering where the claim itself cannot (SQLite's RETURNING).
     pub update_time: i64,
+    status: String,
+    login_failed_at: Option<i64>,
     #[sqlx(flatten)]
     check: PendingRow,
 }
@@ -239,9 +249,14 @@ impl TryFrom<PendingBindingRow> for PendingBinding {
     type Error = StoreError;
 
     fn try_from(row: PendingBindingRow) -> Result<Self, StoreError> {
+        let status = crate::domain::BindingStatus::parse(&row.status).ok_or_else(|| {
+            StoreError::Corrupt(format!("binding {}: status {:?}", row.peer_id, row.status))
+        })?;
         Ok(PendingBinding {
             peer_id: row.peer_id,
             queue_name: row.queue_name,
+            status,
+            login_failed_at: row.login_failed_at,
             check: row.check.try_into()?,
         })
     }
@@ -362,6 +377,7 @@ mod binding_tests {
             last_checked_at: None,
             update_time: 1,
             checked_from: None,
+            stages: None,
         };
         let read = QueueBinding::try_from(row("ACTIVE")).expect("a stored status");
         assert_eq!(read.status, crate::domain::BindingStatus::Active);

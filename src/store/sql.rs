@@ -356,7 +356,10 @@ macro_rules! select_due_server_bindings {
     () => {
         "SELECT b.peer_id FROM queue_bindings b \
          JOIN connections c ON c.id = b.connection_id \
-         WHERE b.status = 'CREATING' AND c.state <> 'DELETED' \
+         WHERE c.state <> 'DELETED' \
+           AND (b.status = 'CREATING' \
+                OR (c.session IS NOT NULL AND b.next_check_at <= $3 \
+                    AND (b.status = 'ACTIVE' OR b.credentials_failed = 1))) \
            AND (b.lease_until IS NULL OR b.lease_until < $3) \
            AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
                 JOIN agents a ON a.agent_id = aq.agent_id \

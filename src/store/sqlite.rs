@@ -273,7 +273,10 @@ impl Dialect for SqliteStore {
          WHERE peer_id IN (",
         select_due_server_bindings!(),
         ") \
-         RETURNING peer_id, queue_name, update_time, connection_id AS id, \
+         RETURNING peer_id, queue_name, update_time, status, login_failed_at, \
+             connection_id AS id, \
+             (SELECT c.session FROM connections c \
+              WHERE c.id = queue_bindings.connection_id) AS session, \
              (SELECT c.project_id FROM connections c \
               WHERE c.id = queue_bindings.connection_id) AS project_id, \
              (SELECT c.service FROM connections c \

@@ -11,6 +11,7 @@ mod cli;
 mod cli_enhanced;
 mod cli_pool;
 mod cli_resources;
+mod connection_credentials;
 mod crash;
 mod crash_rounds;
 mod create_validation;

@@ -68,6 +68,16 @@ impl PgCluster {
         Self::start_with(None, None)
     }
 
+    /// initdb and start on loopback with TCP logins by `scram-sha-256` password (the unix
+    /// socket trusts, for [`Self::psql`]): the machine's own PostgreSQL trusts every
+    /// password, so a login test needs its own.
+    pub fn start_with_passwords() -> Option<Self> {
+        Self::start_with(
+            None,
+            Some("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"),
+        )
+    }
+
     /// initdb and start inside network namespace `namespace` (listening on its own
     /// 127.0.0.1: reachable from there only), with TCP logins by `scram-sha-256`
     /// password; the unix socket (in the data dir) trusts, for [`Self::psql`].

@@ -142,6 +142,7 @@ fn connection(
         // The stories of bindings bind declared queues; `queue_story` binds stored ones.
         declared_queues: queues(queue_names),
         create_time,
+        session: None,
     }
 }
 
@@ -191,6 +192,8 @@ fn binding_result(active: bool) -> BindingResult {
         failure_reason: (!active).then(|| "CONNECTION_REFUSED".to_owned()),
         checked_from: "server".to_owned(),
         next_check_at: T0 + 3_600_000,
+        reachable: active,
+        credentials: Default::default(),
     }
 }
 
@@ -2619,6 +2622,8 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
         reachable: false,
         checked_from: "agent:a2".to_owned(),
         next_check_at: due + 300_000,
+        credentials: Default::default(),
+        verdict: None,
     };
     assert!(
         first
@@ -3107,6 +3112,7 @@ async fn a_page_is_read_with_its_bindings_in_one_snapshot(#[case] backend: Backe
 }
 
 mod auth_infos;
+mod credentials;
 mod sharing;
 
 // ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-//! What the agent API sends and takes for credentialed tests (issue 26): a claimed
-//! test's session, with its login only where a password may travel, and the stages of a
+//! What the agent API sends and takes for credentialed checks (issue 26): a claimed
+//! test's or binding's session, with its login only where a password may travel, and the stages of a
 //! test that an agent from before stages reported.
 
 use super::types::{AgentLogin, AgentSession, ClaimRequest};
@@ -69,6 +69,19 @@ impl<'a> Sending<'a> {
             withheld: None,
             withheld_reason: None,
         };
+        let logins = state.checks.pipeline.logins();
+        // A binding's login that FAILED is not tried again, from either copy, until the
+        // server's auth info is updated after it (or the connection's is set again).
+        if let Some(failed_at) = work.login_failed_at
+            && !logins
+                .changed_since(&state.store, project.as_str(), &check, failed_at)
+                .await
+        {
+            let skipped = crate::check::last_login_failed(failed_at);
+            session.withheld = Some(skipped.message);
+            session.withheld_reason = Some(skipped.reason.to_owned());
+            return Some(session);
+        }
         // The agent's own copy is used first: the server's need not travel.
         if check
             .auth_info_name
@@ -82,14 +95,12 @@ impl<'a> Sending<'a> {
             session.withheld_reason = Some("CREDENTIALS_WITHHELD".to_owned());
             return Some(session);
         }
-        let logins = state.checks.pipeline.logins();
+        let task_id = match work.kind {
+            crate::domain::QueueWorkKind::Test => work.key.parse().ok(),
+            _ => None,
+        };
         match logins
-            .login(
-                &state.store,
-                project.as_str(),
-                work.key.parse().ok(),
-                &check,
-            )
+            .login(&state.store, project.as_str(), task_id, &check, None)
             .await
         {
             Ok(login) => {

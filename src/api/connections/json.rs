@@ -12,7 +12,7 @@
 
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::types::EndpointCheck;
-use crate::domain::{FailureReason, Reachability};
+use crate::domain::{FailureReason, Reachability, SessionCheck, StageResult};
 use crate::probe::shorten;
 use crate::store::{ConnectionRecord, QueueBinding};
 
@@ -74,6 +74,12 @@ impl Writer {
         } else {
             self.string(&shorten(text, MAX_MESSAGE_CHARS));
         }
+    }
+
+    /// A value as serde_json writes it.
+    fn json(&mut self, value: &impl serde::Serialize) -> ApiResult<()> {
+        serde_json::to_writer(&mut self.out, value)
+            .map_err(|error| ApiError::Internal(error.into()))
     }
 
     fn integer(&mut self, value: impl itoa::Integer) {
@@ -155,6 +161,14 @@ impl Writer {
         self.raw(",");
         self.key("checked_from");
         self.optional_string(binding.checked_from.as_deref());
+        if let Some(stages) = binding.stages.as_deref() {
+            let stages: Vec<StageResult> = serde_json::from_str(stages).map_err(|error| {
+                ApiError::Internal(anyhow::anyhow!("stored stages do not parse: {error}"))
+            })?;
+            self.raw(",");
+            self.key("stages");
+            self.json(&stages)?;
+        }
         self.raw("}");
         Ok(())
     }
@@ -246,6 +260,26 @@ impl Writer {
             self.key("not_checked");
             self.integer(not_checked);
         }
+        if let Some(session) = record.session.as_deref() {
+            let session: SessionCheck = serde_json::from_str(session).map_err(|error| {
+                ApiError::Internal(anyhow::anyhow!("a stored session does not parse: {error}"))
+            })?;
+            if let Some(name) = &session.auth_info_name {
+                self.raw(",");
+                self.key("auth_info_name");
+                self.string(name);
+            }
+            if let Some(database) = &session.database {
+                self.raw(",");
+                self.key("database");
+                self.string(database);
+            }
+            if !session.privileges.is_empty() {
+                self.raw(",");
+                self.key("privileges");
+                self.json(&session.privileges)?;
+            }
+        }
         self.raw("}");
         Ok(())
     }
@@ -290,6 +324,13 @@ mod tests {
     use crate::domain::{BindingStatus, ConnectionId, ConnectionState, Service, Tag};
     use crate::store::StoredTags;
 
+    fn session(record: &ConnectionRecord) -> Option<SessionCheck> {
+        record
+            .session
+            .as_deref()
+            .map(|json| serde_json::from_str(json).expect("a stored session"))
+    }
+
     /// The answer as serde writes it from the wire types: what the bytes must equal.
     fn wire(record: &ConnectionRecord) -> ConnectionResponse {
         let option = |raw: Option<&String>, field, parse: fn(&str) -> Option<_>| {
@@ -328,6 +369,10 @@ mod tests {
                     connectivity: reachability(binding.connectivity.as_ref()),
                     last_checked_at: binding.last_checked_at,
                     checked_from: binding.checked_from.clone(),
+                    stages: binding
+                        .stages
+                        .as_deref()
+                        .map(|json| serde_json::from_str(json).expect("stored stages")),
                 })
                 .collect(),
             queue_list: record.queues.iter().map(|q| q.queue_name.clone()).collect(),
@@ -344,6 +389,11 @@ mod tests {
             last_checked_at: record.last_checked_at,
             endpoints: None,
             not_checked: None,
+            auth_info_name: session(record).and_then(|session| session.auth_info_name),
+            database: session(record).and_then(|session| session.database),
+            privileges: session(record)
+                .map(|session| session.privileges)
+                .unwrap_or_default(),
         }
     }
 
@@ -376,6 +426,10 @@ mod tests {
             last_checked_at: (status != "CREATING").then_some(1_700_000_000_123),
             update_time: 1_700_000_000_456,
             checked_from: (status != "CREATING").then(|| "agent:vpc \"1\"".to_owned()),
+            stages: (status == "FAILED").then(|| {
+                r#"[{"stage":"login","verdict":"FAILED","reason":"AUTH_FAILED","message":"denied \"x\"","elapsed_ms":3}]"#
+                    .to_owned()
+            }),
         }
     }
 
@@ -401,6 +455,7 @@ mod tests {
             last_checked_at: None,
             queues: Vec::new(),
             check_report: None,
+            session: None,
         };
         let mut records = Vec::new();
         for (index, service) in Service::ALL.into_iter().enumerate() {
@@ -440,6 +495,10 @@ mod tests {
             binding("q2", "FAILED", &"x\"".repeat(MAX_MESSAGE_CHARS)),
             binding("q3", "CREATING", ""),
         ];
+        unusual.session = Some(
+            r#"{"auth_info_name":"pg \"ro\"","database":"shop","privileges":[{"privilege":"SELECT","table":"orders"},{"privilege":"CREATE"}]}"#
+                .to_owned(),
+        );
         records.push(unusual);
         let mut no_tags = base.clone();
         no_tags.tags = tags(&[]);

@@ -1,5 +1,6 @@
 //! The four DLI operations on classic datasource connections.
 
+pub mod credentials;
 mod json;
 pub mod types;
 
@@ -74,6 +75,7 @@ fn validate_create(
         queues,
         declared_queues: declared_queues.to_vec(),
         create_time: now_millis(),
+        session: None,
     })
 }
 
@@ -107,7 +109,16 @@ pub async fn create(
     ProjectRequest { project, body, .. }: ProjectRequest,
 ) -> ApiResult<(StatusCode, Json<CreateConnectionResponse>)> {
     let body: CreateConnectionRequest = body.parse()?;
-    let new = validate_create(project, &body, &state.settings.declared_queues)?;
+    let mut new = validate_create(project, &body, &state.settings.declared_queues)?;
+    new.session = credentials::connection_session(
+        &state,
+        &new.project_id,
+        new.service,
+        body.auth_info_name.as_deref(),
+        body.database.as_deref(),
+        &body.privileges,
+    )
+    .await?;
     require_existing(&state, &new.project_id, &new.queues).await?;
     let checks = 1 + u32::try_from(new.queues.len()).unwrap_or(u32::MAX);
     // A refused create may be the retry of one whose answer the client lost: that one

@@ -6,7 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::types::{EndpointCheck, TagInput};
 use crate::domain::{
-    BindingStatus, ConnectionState, FailureReason, QueueName, Reachability, Service, Tag,
+    BindingStatus, ConnectionState, FailureReason, PrivilegeRequest, QueueName, Reachability,
+    Service, StageResult, Tag,
 };
 
 /// `POST /v2.0/{project_id}/datasource-connection` body. Every field is optional here so
@@ -54,6 +55,30 @@ pub struct CreateConnectionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Vec<QueueName>, max_items = 100)]
     pub queues: Option<Vec<String>>,
+    /// An auth info of the project (extension, issue 26): every check of the connection
+    /// from its queues then logs in, queries and checks `privileges`, and a binding whose
+    /// login, query or privileges FAILED is FAILED. RDS, DWS and CSS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info_name: Option<String>,
+    /// The database those checks log in to (with `auth_info_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// What the jobs need, checked in the source's own catalog (with `auth_info_name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<PrivilegeRequest>,
+}
+
+/// `PUT .../datasource-connection/{connection_id}/auth-info` (extension, issue 26): the
+/// auth info a connection's checks from its queues log in with; null clears it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetConnectionAuthInfoRequest {
+    #[serde(default)]
+    pub auth_info_name: Option<String>,
+    #[serde(default)]
+    pub database: Option<String>,
+    #[serde(default)]
+    pub privileges: Vec<PrivilegeRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -97,6 +122,10 @@ pub struct QueueInfo {
     #[serde(default)]
     #[schema(required = true, example = "agent:etl-vpc-1")]
     pub checked_from: Option<String>,
+    /// What each stage of the last check found, when the connection names an auth info
+    /// (issue 26); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<StageResult>>,
 }
 
 /// A connection as listed and shown.
@@ -161,6 +190,16 @@ pub struct ConnectionResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = u64)]
     pub not_checked: Option<u64>,
+    /// The auth info every check of it from its queues logs in with (issue 26); absent:
+    /// reachability only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info_name: Option<String>,
+    /// The database those checks log in to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The privileges those checks verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<PrivilegeRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

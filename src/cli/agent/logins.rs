@@ -78,9 +78,13 @@ impl LocalLogins {
             database: session.database.clone(),
             privileges: session.privileges.clone(),
         };
+        // A login the server says FAILED last time is not tried again with any copy.
+        let locked_out =
+            session.withheld_reason.as_deref() == Some(crate::check::LAST_LOGIN_FAILED);
         let own = session
             .auth_info_name
             .as_deref()
+            .filter(|_| !locked_out)
             .and_then(|name| self.held.get(name));
         let sent = session.login.as_ref().filter(|_| takes_sent);
         let login = match (own, sent) {
@@ -126,6 +130,7 @@ fn withheld_reason(sent: Option<&str>) -> &'static str {
         Some("CREDENTIALS_UNAVAILABLE") => "CREDENTIALS_UNAVAILABLE",
         Some("UNKNOWN_AUTH_INFO") => "UNKNOWN_AUTH_INFO",
         Some("NOT_CHECKED") => "NOT_CHECKED",
+        Some(crate::check::LAST_LOGIN_FAILED) => crate::check::LAST_LOGIN_FAILED,
         _ => "CREDENTIALS_WITHHELD",
     }
 }

@@ -567,18 +567,20 @@ impl Agent {
     ) {
         let started = tokio::time::Instant::now();
         let findings = self.run_stages(&work, hosts).await;
+        let asked = Asked {
+            session: work.session.is_some(),
+            privileges: work
+                .session
+                .as_ref()
+                .is_some_and(|session| !session.privileges.is_empty()),
+        };
+        // A test reports its stages, and a binding's check whose connection names an
+        // auth info.
         let stages = match work.kind {
-            QueueWorkKind::Test => stage_results(
-                &findings,
-                work.service,
-                Asked {
-                    session: work.session.is_some(),
-                    privileges: work
-                        .session
-                        .as_ref()
-                        .is_some_and(|session| !session.privileges.is_empty()),
-                },
-            ),
+            QueueWorkKind::Test => stage_results(&findings, work.service, asked),
+            QueueWorkKind::Bind | QueueWorkKind::RecheckBinding if asked.session => {
+                stage_results(&findings, work.service, asked)
+            }
             _ => Vec::new(),
         };
         let Findings {

@@ -350,6 +350,37 @@ macro_rules! impl_store {
                     rows.into_iter().map(PendingBinding::try_from).collect()
                 }
 
+                async fn set_connection_session(
+                    &self,
+                    project: &ProjectId,
+                    id: ConnectionId,
+                    session: Option<&str>,
+                    now: i64,
+                ) -> Result<bool> {
+                    let mut transaction = self.begin_write().await?;
+                    let id = id.to_string();
+                    let found: Option<String> = sqlx::query_scalar(shared::SET_SESSION)
+                        .bind(session)
+                        .bind(now)
+                        .bind(&id)
+                        .bind(project.as_str())
+                        .fetch_optional(&mut *transaction)
+                        .await?;
+                    if found.is_none() {
+                        transaction.rollback().await?;
+                        return Ok(false);
+                    }
+                    sqlx::query(shared::RESCHEDULE_BINDINGS)
+                        .bind(&id)
+                        .bind(now)
+                        .bind(i64::from(session.is_some()))
+                        .execute(&mut *transaction)
+                        .await?;
+                    self.commit(transaction, Change::Project(project.as_str()))
+                        .await?;
+                    Ok(true)
+                }
+
                 async fn record_binding_result(
                     &self,
                     peer_id: &str,
@@ -364,7 +395,8 @@ macro_rules! impl_store {
                         crate::domain::BindingStatus::Failed
                     };
                     let connectivity =
-                        crate::domain::Reachability::from_reachable(result.active).as_str();
+                        crate::domain::Reachability::from_reachable(result.reachable).as_str();
+                    let (keep_failure, failed_at) = result.credentials.login.columns();
                     let mut transaction = self.begin_write().await?;
                     let connection_id: Option<String> =
                         sqlx::query_scalar(shared::RECORD_BINDING_RESULT)
@@ -378,6 +410,10 @@ macro_rules! impl_store {
                             .bind(&result.checked_from)
                             .bind(result.next_check_at)
                             .bind(queue)
+                            .bind(result.credentials.stages.as_deref())
+                            .bind(i64::from(result.credentials.failed))
+                            .bind(keep_failure)
+                            .bind(failed_at)
                             .fetch_optional(&mut *transaction)
                             .await?;
                     let Some(connection_id) = connection_id else {

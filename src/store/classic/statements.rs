@@ -59,8 +59,8 @@ pub(in crate::store) fn unreached_message(
 /// [`COUNT_CREATED`] commits with it.
 pub(in crate::store) const INSERT_CONNECTION: &str = "INSERT INTO connections (id, project_id, name, \
          service, destination, security_group_id, network_id, tags, state, process, \
-         create_time, update_time) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'CREATING', 0.0, $9, $9 \
+         create_time, update_time, session) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'CREATING', 0.0, $9, $9, $11 \
      WHERE COALESCE((SELECT live_connections FROM project_counts \
                      WHERE project_id = $2), 0) < $10";
 
@@ -174,9 +174,28 @@ pub(in crate::store) const RECORD_CHECK_RESULT: &str = "UPDATE connections SET s
 pub(in crate::store) const RECORD_BINDING_RESULT: &str = "UPDATE queue_bindings SET status = $1, \
          err_msg = $2, failure_reason = $3, connectivity = $4, last_checked_at = $5, \
          update_time = $5, lease_owner = NULL, lease_until = NULL, checked_from = $8, \
-         next_check_at = $9 \
+         next_check_at = $9, stages = $11, credentials_failed = $12, \
+         login_failed_at = COALESCE($14, CASE WHEN $13 = 1 THEN login_failed_at END) \
      WHERE peer_id = $6 AND status = 'CREATING' AND lease_owner = $7 AND queue_name = $10 \
      RETURNING connection_id";
+
+/// Sets the credentialed stages of connection $3 of project $4 ($1 the session JSON or
+/// NULL, $2 now); its bindings are re-checked at once by [`RESCHEDULE_BINDINGS`].
+pub(in crate::store) const SET_SESSION: &str = "UPDATE connections SET session = $1, \
+     update_time = $2 WHERE id = $3 AND project_id = $4 AND state <> 'DELETED' \
+     RETURNING project_id";
+
+/// A connection's bindings ($1) forget their last login failure and their stages and
+/// are due ($2 now): a new auth info is tried at once, by the re-checks.
+pub(in crate::store) const RESCHEDULE_BINDINGS: &str = "UPDATE queue_bindings \
+     SET login_failed_at = NULL, next_check_at = $2, \
+         stages = CASE WHEN $3 = 1 THEN stages END, \
+         credentials_failed = CASE WHEN $3 = 1 THEN credentials_failed ELSE 0 END, \
+         status = CASE WHEN $3 = 0 AND credentials_failed = 1 THEN 'ACTIVE' ELSE status END, \
+         err_msg = CASE WHEN $3 = 0 AND credentials_failed = 1 THEN '' ELSE err_msg END, \
+         failure_reason = CASE WHEN $3 = 0 AND credentials_failed = 1 THEN NULL \
+             ELSE failure_reason END \
+     WHERE connection_id = $1";
 
 /// The project of a connection, for the change its binding's result makes.
 pub(in crate::store) const SELECT_PROJECT_OF: &str =

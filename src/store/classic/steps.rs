@@ -480,6 +480,7 @@ macro_rules! impl_classic_steps {
                         .bind(&tags_json)
                         .bind(new.create_time)
                         .bind(i64::from(quota))
+                        .bind(new.session.as_deref())
                         .execute(&mut *connection)
                         .await
                         .map_err(|error| match &error {

@@ -23,6 +23,8 @@ pub(in crate::store) struct BindingRow {
     id: String,
     service: String,
     destination: String,
+    session: Option<String>,
+    login_failed_at: Option<i64>,
 }
 
 impl TryFrom<BindingRow> for QueueWork {
@@ -31,7 +33,8 @@ impl TryFrom<BindingRow> for QueueWork {
     fn try_from(row: BindingRow) -> Result<Self> {
         let kind = match BindingStatus::parse(&row.status) {
             Some(BindingStatus::Creating) => QueueWorkKind::Bind,
-            Some(BindingStatus::Active) => QueueWorkKind::RecheckBinding,
+            // A FAILED one is claimed only when FAILED for its credentials.
+            Some(BindingStatus::Active | BindingStatus::Failed) => QueueWorkKind::RecheckBinding,
             _ => {
                 return Err(StoreError::Corrupt(format!(
                     "binding {} to check has the status {:?}",
@@ -52,7 +55,8 @@ impl TryFrom<BindingRow> for QueueWork {
             service: Some(service),
             destination: row.destination,
             connection_id: Some(connection_id),
-            session: None,
+            session: row.session,
+            login_failed_at: row.login_failed_at,
         })
     }
 }
@@ -83,6 +87,7 @@ impl From<TestRow> for QueueWork {
             destination: row.address,
             connection_id: None,
             session: row.session,
+            login_failed_at: None,
         }
     }
 }
@@ -197,14 +202,16 @@ pub trait QueueClaims: Send + Sync {
 }
 
 /// The agent's bindings to check of status $5: CREATING ones, or ACTIVE ones due ($3
-/// now), oldest first; $1 project, $2 agent, $4 limit.
+/// now) with those FAILED for their credentials, oldest first; $1 project, $2 agent, $4
+/// limit.
 pub(in crate::store) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, c.project_id, w.queue_name, \
-         w.status, c.id, c.service, c.destination \
+         w.status, c.id, c.service, c.destination, c.session, w.login_failed_at \
      FROM queue_bindings w JOIN connections c ON c.id = w.connection_id \
      WHERE c.project_id = $1 AND c.state <> 'DELETED' \
        AND w.queue_name IN (SELECT queue_name FROM agent_queues \
                             WHERE agent_id = $2 AND kind = 'queue') \
-       AND w.status = $5 \
+       AND (w.status = $5 OR ($5 = 'ACTIVE' AND w.status = 'FAILED' \
+                              AND w.credentials_failed = 1)) \
        AND (w.status = 'CREATING' OR COALESCE(w.next_check_at, 0) <= $3) \
        AND (w.lease_until IS NULL OR w.lease_until < $3) \
      ORDER BY w.update_time, w.peer_id LIMIT $4";
@@ -236,10 +243,21 @@ pub(in crate::store) const RELEASE_TASK_LEASE: &str = "UPDATE connectivity_tasks
 pub(in crate::store) const RELEASE_SETUP_LEASE: &str = "UPDATE enhanced_bindings \
      SET lease_owner = NULL, lease_until = NULL WHERE peer_id = $1 AND lease_owner = $2";
 
+/// A re-check's end: $8 the new status (NULL keeps it) with $9 its message and $10 its
+/// reason; $11 the stages (NULL keeps them), $12 FAILED for its credentials, $13 keep
+/// the last login failure, $14 a new one.
 pub(in crate::store) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bindings \
      SET connectivity = $1, checked_from = $2, next_check_at = $3, last_checked_at = $4, \
-         lease_owner = NULL, lease_until = NULL \
-     WHERE peer_id = $5 AND status = 'ACTIVE' AND lease_owner = $6 AND queue_name = $7";
+         lease_owner = NULL, lease_until = NULL, \
+         status = COALESCE($8, status), \
+         err_msg = CASE WHEN $8 IS NULL THEN err_msg ELSE $9 END, \
+         failure_reason = CASE WHEN $8 IS NULL THEN failure_reason ELSE $10 END, \
+         update_time = CASE WHEN $8 IS NULL OR $8 = status THEN update_time ELSE $4 END, \
+         stages = COALESCE($11, stages), \
+         credentials_failed = CASE WHEN $8 IS NULL THEN credentials_failed ELSE $12 END, \
+         login_failed_at = COALESCE($14, CASE WHEN $13 = 1 THEN login_failed_at END) \
+     WHERE peer_id = $5 AND (status = 'ACTIVE' OR credentials_failed = 1) \
+       AND lease_owner = $6 AND queue_name = $7";
 
 pub(in crate::store) const INSERT_TASK: &str = "INSERT INTO connectivity_tasks (task_id, project_id, \
      queue_name, address, status, create_time, update_time, service, session) \
@@ -437,6 +455,10 @@ macro_rules! impl_claims {
                 ) -> Result<bool> {
                     let connectivity =
                         $crate::domain::Reachability::from_reachable(result.reachable).as_str();
+                    let verdict = result.verdict.as_ref();
+                    let status =
+                        verdict.map(|verdict| if verdict.active { "ACTIVE" } else { "FAILED" });
+                    let (keep_failure, failed_at) = result.credentials.login.columns();
                     let statement = sqlx::query(work::RECORD_BINDING_CONNECTIVITY)
                         .bind(connectivity)
                         .bind(&result.checked_from)
@@ -444,7 +466,14 @@ macro_rules! impl_claims {
                         .bind(now)
                         .bind(peer_id)
                         .bind(owner)
-                        .bind(queue);
+                        .bind(queue)
+                        .bind(status)
+                        .bind(verdict.map(|verdict| verdict.err_msg.as_str()))
+                        .bind(verdict.and_then(|verdict| verdict.failure_reason.as_deref()))
+                        .bind(result.credentials.stages.as_deref())
+                        .bind(i64::from(result.credentials.failed))
+                        .bind(keep_failure)
+                        .bind(failed_at);
                     Ok(self.write(statement).await? > 0)
                 }
 

@@ -65,8 +65,11 @@ pub struct QueueWork {
     pub destination: String,
     /// The binding's connection; None for a test.
     pub connection_id: Option<ConnectionId>,
-    /// A test's credentialed stages, as the API stored them (JSON); None for the rest.
+    /// The credentialed stages, as the API stored them (JSON): a test's, or a binding's
+    /// connection's; None: reachability only.
     pub session: Option<String>,
+    /// A binding's last FAILED login (see [`crate::store::PendingBinding`]).
+    pub login_failed_at: Option<i64>,
 }
 
 impl QueueWork {
@@ -124,6 +127,9 @@ pub struct BindingConnectivity {
     pub reachable: bool,
     pub checked_from: String,
     pub next_check_at: i64,
+    pub credentials: crate::store::BindingCredentials,
+    /// The binding's new status when its credentialed stages decided one; None keeps it.
+    pub verdict: Option<crate::store::BindingVerdict>,
 }
 
 /// A CREATING binding of an enhanced connection to set up: the queue's (or pool's) side

@@ -1,0 +1,11 @@
+-- Credentialed checks of saved connections (issue 26). `connections.session` is the
+-- credentialed stages every check of the connection from its queues runs, as JSON (auth
+-- info name, database, privileges; never a secret); NULL: reachability only, as before.
+-- A binding keeps what each stage found at its last check (`stages`), when its last
+-- login FAILED (`login_failed_at`: re-checks skip the login until the auth info is
+-- updated after it), and whether it is FAILED for its credentials (`credentials_failed`:
+-- such a binding is still re-checked, so it heals when the auth info is fixed).
+ALTER TABLE connections ADD COLUMN session TEXT;
+ALTER TABLE queue_bindings ADD COLUMN stages TEXT;
+ALTER TABLE queue_bindings ADD COLUMN login_failed_at INTEGER;
+ALTER TABLE queue_bindings ADD COLUMN credentials_failed INTEGER NOT NULL DEFAULT 0;
