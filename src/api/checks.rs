@@ -60,7 +60,8 @@ fn test_response(report: &CheckReport, stages: Vec<StageResult>) -> TestResponse
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/{id}/test`: checks now and answers
-/// per address. An ACTIVE connection's connectivity is updated too.
+/// per address (and, when the connection names an auth info, logs in). An ACTIVE
+/// connection's connectivity is updated too.
 #[utoipa::path(
     post,
     path = "/v2.0/{project_id}/datasource-connection/{connection_id}/test",
@@ -87,7 +88,13 @@ pub async fn test_connection(
     // Charged up front (429 when the budget is short); only an ACTIVE connection takes
     // the result, for others it is informational.
     let job = Job::test(id, &project, record.service, endpoints);
-    let finished = state.checks.pipeline.run(job).await?;
+    // A connection that names an auth info is tested with it (a test asked for logs in
+    // even after a re-check's login FAILED).
+    let pipeline = &state.checks.pipeline;
+    let job = pipeline
+        .with_connection_session(job, record.session.as_deref())
+        .await;
+    let finished = pipeline.run(job).await?;
     finished.recorded?;
     Ok(Json(test_response(&finished.report, finished.results)))
 }

@@ -111,6 +111,12 @@ impl CheckPipeline {
             .await
     }
 
+    /// `job` (a test of a saved connection, asked for explicitly) with the credentialed
+    /// stages the connection names: its login is always tried.
+    pub async fn with_connection_session(&self, job: Job, session: Option<&str>) -> Job {
+        self.with_stored_session(job, None, session, None).await
+    }
+
     async fn with_stored_session(
         &self,
         mut job: Job,

@@ -256,6 +256,18 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(failed_logins(&postgres, "app"), 2, "{}", postgres.log());
 
+    // A test asked for logs in all the same (once).
+    let tested = api
+        .ok(
+            reqwest::Method::POST,
+            &format!("{connections}/{id}/test"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(verdict(&tested, "login"), "FAILED", "{tested}");
+    assert_eq!(tested["verified"], false, "{tested}");
+    assert_eq!(failed_logins(&postgres, "app"), 3, "{}", postgres.log());
+
     // The right password: the next re-checks log in, query, and name the missing grant.
     api.ok(
         reqwest::Method::PUT,
