@@ -270,3 +270,27 @@ test('no serious accessibility problems on the staged result, it fits a phone; n
   await page.setViewportSize({ width: 1280, height: 900 });
   assert.deepEqual(problems, []);
 });
+
+test('a connection that names an auth info shows each binding\'s stages, the failing one first', { skip }, async () => {
+  const created = await apiCall('POST', `/v2.0/${PROJECT}/datasource-connection`, {
+    name: 'with_login', service: 'RDS', url: MARIADB, security_group_id: 'sg-1', network_id: 'net-1',
+    queues: [QUEUE], auth_info_name: AUTH_INFO, database: 'mysql',
+  });
+  const id = created.connection_id;
+  await page.goto(`${base}/console/#/p/${PROJECT}/c/${id}`);
+  const section = page.locator(`section.binding-stages[data-queue="${QUEUE}"]`);
+  await section.locator('tr[data-stage="login"][data-verdict="FAILED"]').waitFor();
+  // The user does not exist: the login FAILED, so the binding is FAILED though reached.
+  const row = page.locator(`tr[data-queue="${QUEUE}"]`);
+  await row.locator('td[data-label="Status"]', { hasText: 'FAILED' }).waitFor();
+  assert.match(await row.locator('td[data-label="Connectivity"]').textContent(), /REACHABLE/);
+  const failure = section.locator('.stage-failure');
+  assert.equal(await failure.getAttribute('data-stage'), 'login');
+  assert.match(await failure.textContent(), /^login failed: /);
+  const order = await section.locator(':scope > *').evaluateAll((nodes) => nodes.map((n) => n.tagName.toLowerCase()));
+  assert.deepEqual(order, ['h3', 'p', 'div'], 'the failure leads, then the stages');
+  assert.match(await page.locator('#auth-info-name').textContent(), new RegExp(`^${AUTH_INFO}$`));
+  assert.ok(!(await page.locator('main').textContent()).includes('Not-a-real-1'), 'no password on the page');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'console-connection-stages.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+});

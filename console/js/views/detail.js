@@ -1,12 +1,14 @@
-// One connection: every field, its queue bindings, the last check per address, and the
-// actions delete (confirmed; not while CREATING), reactivate, test now, bind (offering the
-// project's queues) and unbind.
+// One connection: every field, its queue bindings (with each binding's stages when the
+// connection names an auth info, the failing stage's message first), the last check per
+// address, and the actions delete (confirmed; not while CREATING), reactivate, test now,
+// bind (offering the project's queues) and unbind.
 
 import { api } from '../api.js';
 import {
   append, badge, clear, endpointList, errorBox, formatTime, h, messageOf, progress, tagList, text, time, uid,
 } from '../dom.js';
 import * as validate from '../validate.js';
+import { stageTable } from './queue-test.js';
 
 const REFRESH_MS = 2000;
 
@@ -286,6 +288,32 @@ export async function render(ctx) {
       }))));
   }
 
+  /** Each binding's last stages (a connection that names an auth info), failure first. */
+  function bindingStages(c) {
+    return (c.available_queue_info ?? []).filter((q) => Array.isArray(q.stages) && q.stages.length > 0)
+      .map((q) => {
+        const failed = q.stages.find((stage) => stage.verdict === 'FAILED')
+          ?? q.stages.find((stage) => stage.reason === 'LAST_LOGIN_FAILED');
+        return h('section', { class: 'binding-stages', 'data-queue': q.name },
+          h('h3', {}, `Stages from queue ${q.name}`,
+            h('span', { class: 'muted' }, `, checked from ${q.checked_from ?? '—'}`)),
+          failed ? h('p', { class: 'alert alert-error stage-failure', 'data-stage': failed.stage },
+            h('strong', {}, `${failed.stage} ${failed.verdict === 'FAILED' ? 'failed' : 'skipped'}: `),
+            failed.message || failed.reason) : null,
+          stageTable(`Stages of the last check from ${q.name}`, q.stages));
+      });
+  }
+
+  /** The auth info the checks from queues log in with, and what they ask for. */
+  function authInfoField(c) {
+    if (!c.auth_info_name) return text('none: the checks prove reachability only');
+    const asked = [
+      c.database ? `database ${c.database}` : null,
+      ...(c.privileges ?? []).map((p) => (p.table ? `${p.privilege} on ${p.table}` : p.privilege)),
+    ].filter(Boolean);
+    return [h('code', { id: 'auth-info-name' }, c.auth_info_name), asked.length > 0 ? ` (${asked.join(', ')})` : null];
+  }
+
   function draw(c) {
     ctx.title(c.name);
     title.textContent = c.name;
@@ -310,6 +338,7 @@ export async function render(ctx) {
           : null),
       field('Last check', time(c.last_checked_at)),
       field('Failure reason', c.failure_reason ? h('code', {}, c.failure_reason) : text('')),
+      field('Auth info', authInfoField(c)),
       field('Message', text(c.message)),
       field('Security group id', text(c.security_group_id)),
       field('Network id', text(c.network_id)),
@@ -318,7 +347,7 @@ export async function render(ctx) {
       field('Cluster name', text(c.cluster_name)),
       field('Created', time(c.create_time)),
       field('Updated', time(c.update_time)));
-    clear(bindingsSlot).append(bindingsTable(c));
+    append(clear(bindingsSlot), bindingsTable(c), ...bindingStages(c));
     offerQueues();
     if (focusedKey) bindingsSlot.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
     append(clear(endpointsSlot),

@@ -50,12 +50,13 @@ function verification(verified) {
   }, verified ? 'verified' : 'not verified');
 }
 
-function stageTable(queueName, task) {
+/** A check's stages as a table: stage, verdict, reason, duration, message. */
+export function stageTable(caption, stages) {
   const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
   return h('div', { class: 'table-scroll' }, h('table', { class: 'results stages' },
-    h('caption', { class: 'visually-hidden' }, `Stages of the test of ${task.address} from ${queueName}`),
+    h('caption', { class: 'visually-hidden' }, caption),
     h('thead', {}, h('tr', {}, STAGE_HEADERS.map((label) => h('th', { scope: 'col' }, label)))),
-    h('tbody', {}, task.stages.map((stage) => h('tr', { 'data-stage': stage.stage, 'data-verdict': stage.verdict },
+    h('tbody', {}, stages.map((stage) => h('tr', { 'data-stage': stage.stage, 'data-verdict': stage.verdict },
       h('th', { scope: 'row', 'data-label': 'Stage' }, stage.stage),
       cell('Verdict', badge(stage.verdict)),
       cell('Reason', stage.reason ? h('code', {}, stage.reason) : text('')),
@@ -130,7 +131,7 @@ export function testPanel(ctx, project, queueName, columns) {
       h('p', { class: 'test-outcome' }, badge(task.connectivity, { 'data-connectivity': task.connectivity }), ' ',
         h('code', {}, task.address), ' ', verification(task.verified === true),
         !failed && task.detail ? [': ', task.detail] : null, checkedFrom(task)),
-      stageTable(queueName, task));
+      stageTable(`Stages of the test of ${task.address} from ${queueName}`, stages));
   };
 
   /** Client-side problems, each under its field; the first gets focus. True when any. */
