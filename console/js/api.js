@@ -129,6 +129,7 @@ const enhancedRoutes = (project, id) => `/v3/${segment(project)}/datasource/enha
 
 export const api = {
   whoami: (credentials) => request('GET', '/dsconn/v1/whoami', { credentials }),
+  projects: () => request('GET', '/dsconn/v1/projects'),
   list: (project, query) => request('GET', collection(project), { query }),
   show: (project, id) => request('GET', one(project, id)),
   create: (project, body) => request('POST', collection(project), { body }),

@@ -81,7 +81,8 @@ pub fn endpoints() -> [(Access, OpenApiRouter<AppState>); 3] {
         .routes(routes!(enhanced::routes::delete_v3))
         .routes(routes!(enhanced::routes::create_v2))
         .routes(routes!(enhanced::routes::delete_v2))
-        .routes(routes!(service::whoami));
+        .routes(routes!(service::whoami))
+        .routes(routes!(service::projects));
     let service = OpenApiRouter::new()
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))

@@ -73,7 +73,23 @@ pub trait QueueSettingsStore: Send + Sync {
 
     /// The project's live resources.
     async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage>;
+
+    /// The projects that hold a live resource (a connection, an enhanced connection, a
+    /// queue, a pool, an auth info or an agent), in order, at most `limit`: what an
+    /// all-projects caller may pick from.
+    async fn known_projects(&self, limit: u32) -> Result<Vec<String>>;
 }
+
+/// [`QueueSettingsStore::known_projects`]: $1 the limit. Each branch reads an index
+/// that leads with `project_id`.
+pub(super) const KNOWN_PROJECTS: &str = "SELECT project_id FROM ( \
+         SELECT project_id FROM connections WHERE state <> 'DELETED' \
+         UNION SELECT project_id FROM enhanced_connections WHERE status <> 'DELETED' \
+         UNION SELECT project_id FROM queues \
+         UNION SELECT project_id FROM elastic_resource_pools \
+         UNION SELECT project_id FROM auth_infos \
+         UNION SELECT project_id FROM agents) AS known \
+     ORDER BY project_id LIMIT $1";
 
 pub(super) const SWAP_QUEUE: &str = "UPDATE queues SET attributes = $4 \
      WHERE project_id = $1 AND name = $2 AND attributes = $3";
@@ -248,6 +264,13 @@ macro_rules! impl_queue_settings_store {
                     )
                     .await?;
                     AgencyRecord::try_from(row)
+                }
+
+                async fn known_projects(&self, limit: u32) -> Result<Vec<String>> {
+                    Ok(sqlx::query_scalar(settings::KNOWN_PROJECTS)
+                        .bind(i64::from(limit))
+                        .fetch_all(self.reader())
+                        .await?)
                 }
 
                 async fn project_usage(&self, project: &ProjectId) -> Result<ProjectUsage> {

@@ -170,7 +170,11 @@ test('signing in with a token, by keyboard, then picking a project', async () =>
   assert.ok(!page.url().includes(TOKEN), 'the token is never in the URL');
   assert.match(await page.locator('#session-nav').textContent(), /token/);
 
-  // An all-projects token types its project id; the console checks it first.
+  // An all-projects token is offered the projects that hold something on the server.
+  const known = await page.locator('#known-projects a.project-choice').allTextContents();
+  assert.ok(known.includes(PROJECT) && known.includes(PAGING_PROJECT), `offered: ${known}`);
+  assert.equal(await page.locator(`#known-projects a[href="#/p/${PROJECT}"]`).count(), 1);
+  // Any other project id is typed; the console checks it first.
   const projectInput = page.getByLabel('Project id');
   await projectInput.fill('not a project!');
   await projectInput.press('Enter');

@@ -727,3 +727,63 @@ async fn whoami_names_the_caller_and_its_projects() {
         .expect("sent");
     assert_dli_error(anonymous, 401, "APIG.0301").await;
 }
+
+#[tokio::test]
+async fn the_projects_offered_are_the_callers_own_or_those_that_hold_something() {
+    let app = spawn_app().await;
+    let (busy, emptied, queued) = (new_project(), new_project(), new_project());
+    let definition = serde_json::json!({"name": "c1", "service": "RDS", "url": "127.0.0.1:1",
+        "security_group_id": "sg-1", "network_id": "net-1"});
+    app.create_ok(&busy, &definition).await;
+    // A project whose only connection was deleted holds nothing any more.
+    let gone = app.create_ok(&emptied, &definition).await;
+    app.settled(&emptied, &gone).await;
+    assert_eq!(app.delete(&emptied, &gone).await.status(), 200);
+    let queue = app
+        .post(app.url(&format!("/v1.0/{queued}/queues")))
+        .json(&serde_json::json!({"queue_name": "etl", "cu_count": 16}))
+        .send()
+        .await
+        .expect("sent");
+    assert!(queue.status().is_success(), "{}", queue.status());
+
+    // An all-projects token: every project that holds something, in order.
+    let body: Value = app
+        .get(app.url("/dsconn/v1/projects"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let listed: Vec<&str> = body["projects"]
+        .as_array()
+        .expect("projects")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut expected = vec![busy.as_str(), queued.as_str()];
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "{body}");
+    assert_eq!(body["truncated"], false);
+
+    // A credential of one project: that project, whatever the server holds.
+    let credential = project_credential(&app, &emptied).await;
+    let request = SignedRequest {
+        method: reqwest::Method::GET,
+        target: "/dsconn/v1/projects".into(),
+        body: Vec::new(),
+        credential: &credential,
+        sdk_date: None,
+        extra_headers: vec![],
+    };
+    let body: Value = app.signed(&request).await.json().await.expect("json");
+    assert_eq!(body["projects"], serde_json::json!([emptied]), "{body}");
+    let anonymous = app
+        .client
+        .get(app.url("/dsconn/v1/projects"))
+        .send()
+        .await
+        .expect("sent");
+    assert_dli_error(anonymous, 401, "APIG.0301").await;
+}

@@ -1,5 +1,6 @@
 // The project picker: the credential's projects from whoami, or (for a credential good
-// for all projects) a field to type a project id.
+// for all projects) the projects the server knows (ListProjects) and a field to type any
+// project id.
 
 import { api, loadSession, saveSession } from '../api.js';
 import { append, errorBox, h, messageOf, uid } from '../dom.js';
@@ -86,6 +87,23 @@ export async function render(ctx) {
       ctx.navigate(projectHref(project));
     });
     append(section, form);
+    // The projects that hold something here; a failure only loses the suggestions.
+    let known = null;
+    try {
+      known = await api.projects();
+    } catch {
+      known = null;
+    }
+    if (ctx.signal.aborted) return;
+    if (known && known.projects.length > 0) {
+      append(section, h('h2', {}, 'Projects on this server'),
+        h('ul', { class: 'project-list', id: 'known-projects' }, known.projects.map((project) => h('li', {},
+          h('a', { href: projectHref(project), class: 'project-choice' }, project)))),
+        known.truncated ? h('p', { class: 'hint' }, 'Only the first 1,000 are listed; type any other project id above.') : null);
+    } else if (known) {
+      append(section, h('p', { class: 'hint', id: 'no-known-projects' },
+        'No project holds anything on this server yet: type the id of the project to start in.'));
+    }
     const recent = recentProjects();
     if (recent.length > 0) {
       append(section, h('h2', {}, 'Recently opened'),

@@ -7,9 +7,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::auth::Principal;
-use crate::api::error::{ApiError, CallerErrorResponses, ServiceErrorResponses};
+use crate::api::error::{ApiError, ApiResult, CallerErrorResponses, ServiceErrorResponses};
 use crate::api::service::types::{
-    HealthResponse, HealthStatus, PrincipalKind, ReadyResponse, ReadyStatus, WhoamiResponse,
+    HealthResponse, HealthStatus, PrincipalKind, ProjectsResponse, ReadyResponse, ReadyStatus,
+    WhoamiResponse,
 };
 use crate::api::state::AppState;
 use crate::domain::ProjectScope;
@@ -45,6 +46,41 @@ pub async fn whoami(principal: Principal) -> Json<WhoamiResponse> {
         all_projects,
         projects,
     })
+}
+
+/// Most projects [`projects`] answers.
+const MAX_PROJECTS_LISTED: u32 = 1_000;
+
+/// The projects the caller may pick from: its own, or (for an all-projects caller) those
+/// that hold something on this server.
+#[utoipa::path(
+    get,
+    path = "/dsconn/v1/projects",
+    operation_id = "ListProjects",
+    tag = "service",
+    summary = "The projects the caller may pick from",
+    responses((status = 200, description = "The projects", body = ProjectsResponse), CallerErrorResponses),
+)]
+pub async fn projects(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<ProjectsResponse>> {
+    let (mut projects, truncated) = match &principal.scope {
+        ProjectScope::Projects(projects) => (projects.clone(), false),
+        ProjectScope::All => {
+            let mut known = state.store.known_projects(MAX_PROJECTS_LISTED + 1).await?;
+            let truncated = known.len() > MAX_PROJECTS_LISTED as usize;
+            known.truncate(MAX_PROJECTS_LISTED as usize);
+            (known, truncated)
+        }
+    };
+    projects.sort();
+    Ok(Json(ProjectsResponse {
+        is_success: true,
+        message: String::new(),
+        projects,
+        truncated,
+    }))
 }
 
 /// Prometheus text exposition. Stored-state gauges are read from the store per scrape.

@@ -28,6 +28,20 @@ pub struct WhoamiResponse {
     pub projects: Vec<String>,
 }
 
+/// `GET /dsconn/v1/projects`: the projects a caller may pick from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProjectsResponse {
+    pub is_success: bool,
+    pub message: String,
+    /// A caller bound to projects: those. An all-projects caller: every project that
+    /// holds a live resource on this server (a connection, an enhanced connection, a
+    /// queue, a pool, an auth info or an agent), in order, at most 1,000; any other
+    /// project id may still be used.
+    pub projects: Vec<String>,
+    /// True when there were more than were answered.
+    pub truncated: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
