@@ -578,6 +578,7 @@ mod tests {
                 now: now_millis(),
                 service: None,
                 session: None,
+                hosts: None,
             };
             worker.store.create_task(&task).await.expect("task");
         }

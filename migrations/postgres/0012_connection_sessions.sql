@@ -5,6 +5,9 @@
 -- login FAILED (`login_failed_at`: re-checks skip the login until the auth info is
 -- updated after it), and whether it is FAILED for its credentials (`credentials_failed`:
 -- such a binding is still re-checked, so it heals when the auth info is fixed).
+-- A queue test's own host entries (`hosts`: names resolved before the queue's hosts file
+-- and DNS, to try a route before it is saved), as JSON; NULL: none.
+ALTER TABLE connectivity_tasks ADD COLUMN hosts TEXT;
 ALTER TABLE connections ADD COLUMN session TEXT;
 ALTER TABLE queue_bindings ADD COLUMN stages TEXT;
 ALTER TABLE queue_bindings ADD COLUMN login_failed_at BIGINT;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Principal;
+use super::enhanced::types::EnhancedConnectionHost;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::ProjectPath;
 use super::extract::{DliPath, JsonBody, Transported};
@@ -63,7 +64,15 @@ pub struct CreateConnectivityTaskRequest {
     /// What the job needs, checked in the server's own catalog.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privileges: Vec<PrivilegeRequest>,
+    /// Names this test resolves before the queue's hosts file and DNS (a route tried
+    /// before it is saved, e.g. a new enhanced connection's hosts): at most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 100)]
+    pub hosts: Vec<EnhancedConnectionHost>,
 }
+
+/// Most host entries one test may bring.
+pub const MAX_TEST_HOSTS: usize = 100;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateConnectivityTaskResponse {
@@ -133,6 +142,7 @@ pub async fn create(
     let queue = existing_queue(&state, &project, &queue).await?;
     let body: CreateConnectivityTaskRequest = body.parse()?;
     let address = EndpointList::parse_address(&body.address)?;
+    let hosts = test_hosts(&body.hosts)?;
     let asked = session_of(
         &state,
         &project,
@@ -157,6 +167,7 @@ pub async fn create(
             now: now_millis(),
             service: asked.service,
             session: asked.session,
+            hosts,
         })
         .await;
     if let Err(error) = created {
@@ -230,6 +241,25 @@ pub async fn show(
         service: task.service,
         auth_info_name: session.and_then(|session| session.auth_info_name),
     }))
+}
+
+/// A test's own host entries, validated as an enhanced connection's are, as the stored
+/// JSON; None without any.
+fn test_hosts(raw: &[EnhancedConnectionHost]) -> ApiResult<Option<String>> {
+    if raw.len() > MAX_TEST_HOSTS {
+        return Err(ApiError::InvalidRequest(format!(
+            "hosts may have at most {MAX_TEST_HOSTS} entries in a test, got {}",
+            raw.len()
+        )));
+    }
+    let hosts = super::enhanced::connections::parse_hosts(Some(&raw.to_vec()))?;
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    let json = serde_json::to_string(&hosts).map_err(|error| {
+        ApiError::Internal(anyhow::anyhow!("a test's hosts did not serialize: {error}"))
+    })?;
+    Ok(Some(json))
 }
 
 /// The credentialed fields of a test's request (a queue test's, an unsaved test's).

@@ -170,12 +170,33 @@ impl Purpose {
     }
 }
 
+/// A test's stored host entries as (name, ip); a row that does not parse gives none
+/// (logged), as the test then still resolves with the queue's file and DNS.
+pub fn own_hosts(json: Option<&str>) -> Vec<(String, String)> {
+    let Some(json) = json else {
+        return Vec::new();
+    };
+    match serde_json::from_str::<Vec<crate::store::HostEntry>>(json) {
+        Ok(entries) => entries
+            .into_iter()
+            .map(|entry| (entry.name, entry.ip))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(error = %error, "a test's stored hosts do not parse; left out");
+            Vec::new()
+        }
+    }
+}
+
 /// One check to run through the pipeline.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub purpose: Purpose,
     pub project: String,
     pub target: Target,
+    /// Names it resolves before its queue's hosts file and DNS: a queue test's own
+    /// `hosts` (name, ip), in order.
+    pub own_hosts: Vec<(String, String)>,
 }
 
 impl Job {
@@ -225,6 +246,7 @@ impl Job {
 
     fn claimed(pending: &PendingCheck, purpose: Purpose) -> Self {
         Self {
+            own_hosts: Vec::new(),
             purpose,
             project: pending.project_id.clone(),
             target: Target::Endpoints {
@@ -238,6 +260,7 @@ impl Job {
     /// A queue's claimed work (by an agent, or by the server for a queue without one).
     pub fn queue_work(work: &QueueWork, owner: &str) -> Self {
         Self {
+            own_hosts: own_hosts(work.hosts.as_deref()),
             purpose: Purpose::of_queue_work(
                 work.kind,
                 &work.key,
@@ -253,6 +276,7 @@ impl Job {
     /// The set-up of an enhanced binding (of a queue or pool without an online agent).
     pub fn setup(work: &SetupWork, owner: &str) -> Self {
         Self {
+            own_hosts: Vec::new(),
             purpose: Purpose::of_queue_work(
                 QueueWorkKind::Setup,
                 &work.peer_id,
@@ -290,6 +314,7 @@ impl Job {
         endpoints: EndpointList,
     ) -> Self {
         Self {
+            own_hosts: Vec::new(),
             purpose,
             project: project.as_str().to_owned(),
             target: Target::Endpoints {

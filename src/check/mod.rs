@@ -28,10 +28,10 @@ mod stages;
 
 pub use checker::{Charging, CheckRequest, Checker, InProcess, NoProgress, Progress, extra_dials};
 pub use credentials::LAST_LOGIN_FAILED;
-pub use job::{Job, Place, Purpose};
+pub use job::{Job, Place, Purpose, own_hosts};
 pub use logins::{INLINE_LOGIN_TTL, InlineLogin, Logins, last_login_failed};
 pub use outcome::{Circumstances, Record, after_panic, check_result, outcome};
-pub use pipeline::{CheckPipeline, Finished, PipelineSettings};
+pub use pipeline::{CheckPipeline, Finished, PipelineSettings, with_own_hosts};
 pub use session::{Login, LoginSource, NoLogin, SessionTarget};
 pub use stage_results::{Asked, bounded as bounded_stages, stage_results, stages_of_old_agent};
 pub use stages::{

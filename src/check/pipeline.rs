@@ -366,6 +366,7 @@ impl CheckPipeline {
             Some(queue) if probes => self.queue_hosts(&job.project, queue).await,
             _ => Arc::default(),
         };
+        let hosts = with_own_hosts(&job.own_hosts, hosts);
         let store_progress;
         let progress: &dyn Progress = match &job.purpose {
             // Only a connection's own check reports progress.
@@ -508,6 +509,22 @@ fn log_recorded(record: &Record, recorded: &crate::store::Result<bool>, started:
         }
         _ => {}
     }
+}
+
+/// `queue_hosts` with a test's own entries first (an entry of the same name wins).
+pub fn with_own_hosts(own: &[(String, String)], queue_hosts: Arc<HostsFile>) -> Arc<HostsFile> {
+    if own.is_empty() {
+        return queue_hosts;
+    }
+    let queue_entries: Vec<(&str, String)> = queue_hosts
+        .entries()
+        .map(|(name, ip)| (name, ip.to_string()))
+        .collect();
+    let entries = own
+        .iter()
+        .map(|(name, ip)| (name.as_str(), ip.as_str()))
+        .chain(queue_entries.iter().map(|(name, ip)| (*name, ip.as_str())));
+    Arc::new(HostsFile::from_entries(entries))
 }
 
 /// What a target's session asks for.

@@ -51,6 +51,10 @@ pub struct TestQueueArgs {
     /// A privilege the job needs, e.g. `SELECT:orders` or `CREATE` (repeatable).
     #[arg(long = "privilege", value_parser = parse_privilege)]
     pub privileges: Vec<crate::domain::PrivilegeRequest>,
+    /// NAME=IP: resolve NAME to this IPv4 address in this test, before the queue's hosts
+    /// file and DNS (repeatable; try a route before saving it).
+    #[arg(long = "host", value_name = "NAME=IP", value_parser = parse_host)]
+    pub hosts: Vec<crate::api::enhanced::types::EnhancedConnectionHost>,
     /// How long to wait for the answer.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
@@ -60,6 +64,17 @@ pub struct TestQueueArgs {
 
 fn parse_privilege(raw: &str) -> Result<crate::domain::PrivilegeRequest, String> {
     crate::domain::PrivilegeRequest::parse(raw)
+}
+
+/// `NAME=IP` (the server checks both).
+fn parse_host(raw: &str) -> Result<crate::api::enhanced::types::EnhancedConnectionHost, String> {
+    let (name, ip) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=IP, got {raw:?}"))?;
+    Ok(crate::api::enhanced::types::EnhancedConnectionHost {
+        name: name.trim().to_owned(),
+        ip: ip.trim().to_owned(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +299,7 @@ async fn test(args: TestQueueArgs) -> Result<(), CliError> {
         auth_info,
         database: args.database.clone(),
         privileges: args.privileges.clone(),
+        hosts: args.hosts.clone(),
     };
     let created = client
         .create_queue_test(&args.queue, &body)

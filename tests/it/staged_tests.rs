@@ -253,6 +253,21 @@ async fn a_queue_test_logs_in_with_an_auth_info_and_names_the_missing_privilege(
         "{answer}"
     );
 
+    // A route tried before it is saved: a name only the test's own hosts resolve.
+    let mut routed = asked("shop_app");
+    routed["address"] = json!("shop-db.dsconn-test.internal:3306");
+    routed["privileges"] = json!([{"privilege": "SELECT", "table": "items"}]);
+    routed["hosts"] = json!([{"name": "shop-db.dsconn-test.internal", "ip": "127.0.0.1"}]);
+    let answer = api.queue_test("etl", &routed).await;
+    assert_eq!(answer["verified"], true, "{answer}");
+    assert!(
+        stage(&answer, "resolve")["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{answer}"
+    );
+
     // An unknown database is named.
     let mut unknown = asked("shop_app");
     unknown["database"] = json!("dsconn_no_such_db");
@@ -318,6 +333,16 @@ async fn a_queue_test_logs_in_with_an_auth_info_and_names_the_missing_privilege(
         (
             json!({"address": MARIADB, "database": "x"}),
             "need an auth info",
+        ),
+        (
+            json!({"address": MARIADB, "hosts": [{"name": "db", "ip": "db.example"}]}),
+            "must be an IPv4 address",
+        ),
+        (
+            json!({"address": MARIADB, "hosts": (0..101)
+                .map(|n| json!({"name": format!("h{n}"), "ip": "127.0.0.1"}))
+                .collect::<Vec<_>>()}),
+            "at most 100 entries",
         ),
     ] {
         let (status, answer) = api
@@ -438,6 +463,16 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
             .as_str()
             .unwrap_or_default()
             .contains("the server's copy"),
+        "{answer}"
+    );
+    // The test's own hosts reach the agent with its claim.
+    let mut routed = body("shop_app");
+    routed["address"] = json!("shop-db.dsconn-test.internal:3306");
+    routed["hosts"] = json!([{"name": "shop-db.dsconn-test.internal", "ip": "127.0.0.1"}]);
+    let answer = api.queue_test("etl", &routed).await;
+    assert_eq!(
+        (&answer["checked_from"], &answer["verified"]),
+        (&json!("agent:etl"), &json!(true)),
         "{answer}"
     );
     let answer = api.queue_test("local", &body("shop_local")).await;

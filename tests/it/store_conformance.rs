@@ -2658,6 +2658,8 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
                 now: T0 + 20,
                 service,
                 session: asked.map(str::to_owned),
+                // Each test's own host entries come back with its claim.
+                hosts: Some(format!(r#"[{{"name":"db-{task_id}","ip":"127.0.0.9"}}]"#)),
             })
             .await
             .expect("task");
@@ -2688,6 +2690,14 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
         (QueueWorkKind::Test, Some(Service::Rds), Some(session))
     );
     assert_eq!(server_tests[0].session, None);
+    assert_eq!(
+        server_tests[0].hosts.as_deref(),
+        Some(r#"[{"name":"db-12","ip":"127.0.0.9"}]"#)
+    );
+    assert_eq!(
+        agent_tests[0].hosts.as_deref(),
+        Some(r#"[{"name":"db-11","ip":"127.0.0.9"}]"#)
+    );
     let stages = r#"[{"stage":"login","verdict":"FAILED","reason":"AUTH_FAILED"}]"#;
     let answer = TaskResult {
         reachable: true,
@@ -2764,6 +2774,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
             now: T0 + 30,
             service: None,
             session: None,
+            hosts: None,
         })
         .await
         .expect("task");

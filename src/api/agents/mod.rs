@@ -313,6 +313,11 @@ pub async fn deregister(
 }
 
 fn work_item(work: QueueWork, lease_until: i64, session: Option<AgentSession>) -> AgentWorkItem {
+    // A test's own host entries travel with it (a set-up's are its connection's).
+    let hosts = crate::check::own_hosts(work.hosts.as_deref())
+        .into_iter()
+        .map(|(name, ip)| HostEntry { name, ip })
+        .collect();
     AgentWorkItem {
         session,
         work_id: work.work_id(),
@@ -322,7 +327,7 @@ fn work_item(work: QueueWork, lease_until: i64, session: Option<AgentSession>) -
         service: work.service,
         url: work.destination,
         lease_until,
-        hosts: Vec::new(),
+        hosts,
         routes: Vec::new(),
     }
 }

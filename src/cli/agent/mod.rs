@@ -657,6 +657,19 @@ impl Agent {
                     .session_target(work.session.as_ref(), self.takes_credentials),
             ),
         };
+        // A test's own host entries come before the queue's file (a set-up's are its
+        // connection's, judged above).
+        let hosts = match work.kind {
+            QueueWorkKind::Test => {
+                let own: Vec<(String, String)> = work
+                    .hosts
+                    .iter()
+                    .map(|host| (host.name.clone(), host.ip.clone()))
+                    .collect();
+                crate::check::with_own_hosts(&own, hosts)
+            }
+            _ => hosts,
+        };
         let inputs = StageInputs {
             checker: &self.checker,
             project: self.client.project(),

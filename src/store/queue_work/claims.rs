@@ -57,6 +57,7 @@ impl TryFrom<BindingRow> for QueueWork {
             connection_id: Some(connection_id),
             session: row.session,
             login_failed_at: row.login_failed_at,
+            hosts: None,
         })
     }
 }
@@ -70,6 +71,7 @@ pub(in crate::store) struct TestRow {
     address: String,
     service: Option<String>,
     session: Option<String>,
+    hosts: Option<String>,
 }
 
 impl From<TestRow> for QueueWork {
@@ -88,6 +90,7 @@ impl From<TestRow> for QueueWork {
             connection_id: None,
             session: row.session,
             login_failed_at: None,
+            hosts: row.hosts,
         }
     }
 }
@@ -218,7 +221,7 @@ pub(in crate::store) const SELECT_AGENT_BINDINGS: &str = "SELECT w.peer_id, c.pr
 
 /// The agent's tests to run; parameters as [`SELECT_AGENT_BINDINGS`].
 pub(in crate::store) const SELECT_AGENT_TESTS: &str = "SELECT w.task_id, w.project_id, w.queue_name, \
-     w.address, w.service, w.session \
+     w.address, w.service, w.session, w.hosts \
      FROM connectivity_tasks w \
      WHERE w.project_id = $1 AND w.status = 'CHECKING' \
        AND w.queue_name IN (SELECT queue_name FROM agent_queues \
@@ -260,8 +263,8 @@ pub(in crate::store) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bin
        AND lease_owner = $6 AND queue_name = $7";
 
 pub(in crate::store) const INSERT_TASK: &str = "INSERT INTO connectivity_tasks (task_id, project_id, \
-     queue_name, address, status, create_time, update_time, service, session) \
-     VALUES ($1, $2, $3, $4, 'CHECKING', $5, $5, $6, $7)";
+     queue_name, address, status, create_time, update_time, service, session, hosts) \
+     VALUES ($1, $2, $3, $4, 'CHECKING', $5, $5, $6, $7, $8)";
 
 pub(in crate::store) const SELECT_TASK: &str = "SELECT task_id, queue_name, address, status, message, \
      checked_from, create_time, update_time, service, session, stages FROM connectivity_tasks \
@@ -418,7 +421,7 @@ macro_rules! impl_claims {
                         any_due: work::ANY_TEST_DUE,
                         select: format!(
                             "SELECT w.task_id, w.project_id, w.queue_name, w.address, \
-                             w.service, w.session \
+                             w.service, w.session, w.hosts \
                              FROM connectivity_tasks w \
                              WHERE w.status = 'CHECKING' \
                                AND (w.lease_until IS NULL OR w.lease_until < $1) \
@@ -485,7 +488,8 @@ macro_rules! impl_claims {
                         .bind(&task.address)
                         .bind(task.now)
                         .bind(task.service.map($crate::domain::Service::as_str))
-                        .bind(&task.session);
+                        .bind(&task.session)
+                        .bind(&task.hosts);
                     self.write(statement).await?;
                     Ok(())
                 }

@@ -70,6 +70,9 @@ pub struct QueueWork {
     pub session: Option<String>,
     /// A binding's last FAILED login (see [`crate::store::PendingBinding`]).
     pub login_failed_at: Option<i64>,
+    /// A test's own host entries (JSON `[{"name", "ip"}]`), resolved before the queue's
+    /// hosts file; None for the rest.
+    pub hosts: Option<String>,
 }
 
 impl QueueWork {
@@ -91,6 +94,8 @@ pub struct NewTask {
     pub service: Option<Service>,
     /// The credentialed stages asked for, as JSON (never a secret).
     pub session: Option<String>,
+    /// The test's own host entries, as JSON `[{"name", "ip"}]`; None: none.
+    pub hosts: Option<String>,
 }
 
 /// A queue connection test as stored.
