@@ -410,6 +410,13 @@ pub(super) struct WorkCountsRow {
     pub leased: i64,
 }
 
+/// How many of a connection's bindings are ACTIVE and CREATING.
+#[derive(sqlx::FromRow)]
+pub(super) struct BindingCountsRow {
+    pub active: i64,
+    pub creating: i64,
+}
+
 /// What settles a connection that waited for its queues' checks.
 #[derive(sqlx::FromRow)]
 pub(super) struct AwaitingRow {

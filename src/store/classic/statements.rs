@@ -207,8 +207,8 @@ pub(in crate::store) const SELECT_AWAITING: &str = "SELECT service, destination,
 
 /// How many of a connection's bindings are ACTIVE and CREATING.
 pub(in crate::store) const COUNT_BINDINGS_BY_STATUS: &str = "SELECT \
-       COALESCE(SUM(CASE WHEN status = 'ACTIVE' THEN 1 ELSE 0 END), 0), \
-       COALESCE(SUM(CASE WHEN status = 'CREATING' THEN 1 ELSE 0 END), 0) \
+       COALESCE(SUM(CASE WHEN status = 'ACTIVE' THEN 1 ELSE 0 END), 0) AS active, \
+       COALESCE(SUM(CASE WHEN status = 'CREATING' THEN 1 ELSE 0 END), 0) AS creating \
      FROM queue_bindings WHERE connection_id = $1";
 
 /// The failures of a connection's bindings, for its message.

@@ -179,7 +179,8 @@ macro_rules! impl_classic_steps {
                     now: i64,
                 ) -> Result<bool> {
                     let mut transaction = self.begin_write().await?;
-                    let (active, creating) = Self::binding_counts(&mut transaction, id).await?;
+                    let rows::BindingCountsRow { active, creating } =
+                        Self::binding_counts(&mut transaction, id).await?;
                     let (state, url, message) = if active > 0 {
                         (
                             ConnectionState::Active,
@@ -249,11 +250,11 @@ macro_rules! impl_classic_steps {
                     project.is_some()
                 }
 
-                /// How many of a connection's bindings are (ACTIVE, CREATING).
+                /// How many of a connection's bindings are ACTIVE and CREATING.
                 async fn binding_counts(
                     connection: &mut Connection,
                     connection_id: &str,
-                ) -> Result<(i64, i64)> {
+                ) -> Result<rows::BindingCountsRow> {
                     Ok(sqlx::query_as(shared::COUNT_BINDINGS_BY_STATUS)
                         .bind(connection_id)
                         .fetch_one(connection)
@@ -295,7 +296,7 @@ macro_rules! impl_classic_steps {
                     else {
                         return Ok(());
                     };
-                    let (active, creating) =
+                    let rows::BindingCountsRow { active, creating } =
                         Self::binding_counts(connection, connection_id).await?;
                     if active > 0 {
                         let url = shared::normalized_url(&service, &destination);
