@@ -350,15 +350,22 @@ macro_rules! impl_sql_access {
 pub(super) use impl_sql_access;
 
 /// The CREATING bindings of live connections whose queue no agent heard from since $5
-/// serves, with a free or expired lease ($3 now), oldest first, at most $4: what
-/// `CLAIM_BINDINGS` of each dialect leases.
+/// serves, and (of connections that name an auth info) the ACTIVE ones and those FAILED
+/// for their credentials whose re-check is due, with a free or expired lease ($3 now),
+/// oldest first, at most $4: what `CLAIM_BINDINGS` of each dialect leases. The
+/// candidates come from two partial indexes (CREATING; with stages, by next check), not
+/// a scan of every binding.
 macro_rules! select_due_server_bindings {
     () => {
         "SELECT b.peer_id FROM queue_bindings b \
          JOIN connections c ON c.id = b.connection_id \
          WHERE c.state <> 'DELETED' \
+           AND b.peer_id IN ( \
+                SELECT peer_id FROM queue_bindings WHERE status = 'CREATING' \
+                UNION ALL SELECT peer_id FROM queue_bindings \
+                WHERE stages IS NOT NULL AND next_check_at <= $3) \
            AND (b.status = 'CREATING' \
-                OR (c.session IS NOT NULL AND b.next_check_at <= $3 \
+                OR (c.session IS NOT NULL \
                     AND (b.status = 'ACTIVE' OR b.credentials_failed = 1))) \
            AND (b.lease_until IS NULL OR b.lease_until < $3) \
            AND NOT EXISTS (SELECT 1 FROM agent_queues aq \
