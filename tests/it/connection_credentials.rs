@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::agent::{AgentProcess, AgentSpec};
+use crate::helpers::project_api::{ProjectApi, stage};
 use crate::helpers::{LoggedServer, cli_token, new_project, token_client};
 use crate::pg_cluster::PgCluster;
 
@@ -18,67 +19,27 @@ const PASSWORD: &str = "Conn-pw-5d1e8b";
 const WRONG: &str = "not-the-password-either";
 const DEADLINE: Duration = Duration::from_secs(45);
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    project: String,
+/// The connection `id` as shown.
+async fn connection(api: &ProjectApi, id: &str) -> Value {
+    let path = format!("/v2.0/{}/datasource-connection/{id}", api.project);
+    api.ok(reqwest::Method::GET, &path, None).await
 }
 
-impl Api {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(body);
+/// The connection once every binding satisfies `done`, or a panic naming `what`.
+async fn until(api: &ProjectApi, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let answer = connection(api, id).await;
+        let bindings = answer["available_queue_info"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !bindings.is_empty() && bindings.iter().all(&done) {
+            return answer;
         }
-        let response = request.send().await.expect("sent");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("json"))
+        assert!(started.elapsed() < DEADLINE, "never {what}: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-
-    async fn ok(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
-        let (status, answer) = self.send(method.clone(), path, Some(body)).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {answer}"
-        );
-        answer
-    }
-
-    async fn connection(&self, id: &str) -> Value {
-        let path = format!("/v2.0/{}/datasource-connection/{id}", self.project);
-        let (status, answer) = self.send(reqwest::Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{answer}");
-        answer
-    }
-
-    /// The connection once every binding satisfies `done`, or a panic naming `what`.
-    async fn until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let started = Instant::now();
-        loop {
-            let answer = self.connection(id).await;
-            let bindings = answer["available_queue_info"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            if !bindings.is_empty() && bindings.iter().all(&done) {
-                return answer;
-            }
-            assert!(started.elapsed() < DEADLINE, "never {what}: {answer}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn stage<'a>(binding: &'a Value, name: &str) -> &'a Value {
-    binding["stages"]
-        .as_array()
-        .and_then(|stages| stages.iter().find(|stage| stage["stage"] == name))
-        .unwrap_or(&Value::Null)
 }
 
 fn verdict(binding: &Value, name: &str) -> String {
@@ -124,7 +85,7 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
     );
     let token = cli_token(data.path());
     let project = new_project();
-    let api = Api {
+    let api = ProjectApi {
         client: token_client(&token).build().expect("client"),
         base: format!("http://{}", server.address),
         project: project.clone(),
@@ -133,7 +94,7 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
         api.ok(
             reqwest::Method::POST,
             &format!("/v1.0/{project}/queues"),
-            &json!({"queue_name": queue, "cu_count": 16}),
+            Some(&json!({"queue_name": queue, "cu_count": 16})),
         )
         .await;
     }
@@ -141,8 +102,10 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
     api.ok(
         reqwest::Method::POST,
         &auth_infos,
-        &json!({"auth_info_name": "shop", "datasource_type": "passwd",
+        Some(
+            &json!({"auth_info_name": "shop", "datasource_type": "passwd",
                 "user_name": "app", "password": WRONG}),
+        ),
     )
     .await;
     // `edge` has an agent of its own; `etl` is checked by the server.
@@ -193,15 +156,16 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
         .ok(
             reqwest::Method::POST,
             &connections,
-            &definition("orders", "DWS", "shop"),
+            Some(&definition("orders", "DWS", "shop")),
         )
         .await;
     let id = created["connection_id"].as_str().expect("id").to_owned();
 
     // The wrong password: each binding's login FAILED, so the binding is FAILED, reached.
-    let shown = api
-        .until(&id, "checked", |binding| binding["status"] != "CREATING")
-        .await;
+    let shown = until(&api, &id, "checked", |binding| {
+        binding["status"] != "CREATING"
+    })
+    .await;
     assert_eq!(shown["auth_info_name"], "shop", "{shown}");
     assert_eq!(shown["database"], "shop", "{shown}");
     for binding in shown["available_queue_info"].as_array().expect("bindings") {
@@ -233,11 +197,10 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
     );
 
     // Re-checks come and skip the login: one attempt per binding, however many re-checks.
-    let skipped = api
-        .until(&id, "re-checked without a login", |binding| {
-            stage(binding, "login")["reason"] == "LAST_LOGIN_FAILED"
-        })
-        .await;
+    let skipped = until(&api, &id, "re-checked without a login", |binding| {
+        stage(binding, "login")["reason"] == "LAST_LOGIN_FAILED"
+    })
+    .await;
     for binding in skipped["available_queue_info"]
         .as_array()
         .expect("bindings")
@@ -261,7 +224,7 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
         .ok(
             reqwest::Method::POST,
             &format!("{connections}/{id}/test"),
-            &json!({}),
+            Some(&json!({})),
         )
         .await;
     assert_eq!(verdict(&tested, "login"), "FAILED", "{tested}");
@@ -272,14 +235,13 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
     api.ok(
         reqwest::Method::PUT,
         &auth_infos,
-        &json!({"auth_info_name": "shop", "password": PASSWORD}),
+        Some(&json!({"auth_info_name": "shop", "password": PASSWORD})),
     )
     .await;
-    let ungranted = api
-        .until(&id, "checked with the new password", |binding| {
-            verdict(binding, "privileges") == "FAILED"
-        })
-        .await;
+    let ungranted = until(&api, &id, "checked with the new password", |binding| {
+        verdict(binding, "privileges") == "FAILED"
+    })
+    .await;
     for binding in ungranted["available_queue_info"]
         .as_array()
         .expect("bindings")
@@ -295,9 +257,7 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
 
     // The grant: every stage passes and the bindings are ACTIVE again.
     postgres.psql("shop", "GRANT SELECT ON orders TO app");
-    let healed = api
-        .until(&id, "ACTIVE", |binding| binding["status"] == "ACTIVE")
-        .await;
+    let healed = until(&api, &id, "ACTIVE", |binding| binding["status"] == "ACTIVE").await;
     for binding in healed["available_queue_info"].as_array().expect("bindings") {
         let stages = binding["stages"].as_array().expect("stages");
         assert!(
@@ -311,10 +271,10 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
     api.ok(
         reqwest::Method::PUT,
         &format!("{connections}/{id}/auth-info"),
-        &json!({"auth_info_name": null}),
+        Some(&json!({"auth_info_name": null})),
     )
     .await;
-    let plain = api.connection(&id).await;
+    let plain = connection(&api, &id).await;
     assert!(plain.get("auth_info_name").is_none(), "{plain}");
     for binding in plain["available_queue_info"].as_array().expect("bindings") {
         assert_eq!(binding["status"], "ACTIVE", "{binding}");

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod agent;
 pub mod netns;
+pub mod project_api;
 pub mod services;
 
 /// How long a test waits for a connection to leave CREATING.

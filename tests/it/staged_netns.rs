@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::agent::{AgentProcess, AgentSpec};
 use crate::helpers::netns::VethNamespace;
+use crate::helpers::project_api::{ProjectApi, stage};
 use crate::helpers::{ServerProcess, cli_token, new_project, token_client};
 use crate::pg_cluster::PgCluster;
 use crate::serve_tls::Certificates;
@@ -23,9 +24,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// A `dsconn serve` on the host's veth address, and a client of one project.
 struct Server {
     _process: ServerProcess,
-    client: reqwest::Client,
-    base: String,
-    project: String,
+    api: ProjectApi,
     token: String,
     _data: tempfile::TempDir,
 }
@@ -64,41 +63,29 @@ impl Server {
             "http"
         };
         Self {
-            base: format!("{scheme}://{}", process.address),
+            api: ProjectApi {
+                base: format!("{scheme}://{}", process.address),
+                client: client.build().expect("client"),
+                project: new_project(),
+            },
             _process: process,
-            client: client.build().expect("client"),
-            project: new_project(),
             token,
             _data: data,
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Value {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("sent");
-        let status = response.status();
-        let answer: Value = response.json().await.expect("json");
-        assert!(status.is_success(), "{path}: {status} {answer}");
-        answer
-    }
-
     async fn auth_info(&self, name: &str, password: &str) {
-        let path = format!("/v3/{}/datasource/auth-infos", self.project);
-        let body = json!({"auth_info_name": name, "datasource_type": "passwd",
-                          "user_name": "app", "password": password});
-        self.send(reqwest::Method::POST, &path, Some(&body)).await;
+        self.api.auth_info(name, "app", password).await;
     }
 
     async fn online(&self, name: &str) {
         let started = Instant::now();
         loop {
             let listed = self
-                .send(
+                .api
+                .ok(
                     reqwest::Method::GET,
-                    &format!("/dsconn/v1/{}/agents", self.project),
+                    &format!("/dsconn/v1/{}/agents", self.api.project),
                     None,
                 )
                 .await;
@@ -114,21 +101,9 @@ impl Server {
     }
 
     async fn queue_test(&self, queue: &str, body: &Value) -> Value {
-        let base = format!("/v1.0/{}/queues/{queue}/connection-test", self.project);
-        let created = self.send(reqwest::Method::POST, &base, Some(body)).await;
-        let task = created["task_id"].as_i64().expect("task id");
-        let started = Instant::now();
-        loop {
-            let answer = self
-                .send(reqwest::Method::GET, &format!("{base}/{task}"), None)
-                .await;
-            if answer["connectivity"] != "CHECKING" {
-                assert!(!answer.to_string().contains(PASSWORD), "{answer}");
-                return answer;
-            }
-            assert!(started.elapsed() < DEADLINE, "still checking: {answer}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let answer = self.api.queue_test(queue, body).await;
+        assert!(!answer.to_string().contains(PASSWORD), "{answer}");
+        answer
     }
 
     /// A real agent inside `namespace` for `queue`, with `extra` flags.
@@ -142,8 +117,8 @@ impl Server {
         let mut args = vec!["--probe-mode", "full"];
         args.extend_from_slice(extra);
         let spec = AgentSpec {
-            endpoint: self.base.clone(),
-            project: &self.project,
+            endpoint: self.api.base.clone(),
+            project: &self.api.project,
             token: &self.token,
             name: Some(queue),
             queues: &[queue],
@@ -152,13 +127,6 @@ impl Server {
         };
         AgentProcess::start(namespace.command(env!("CARGO_BIN_EXE_dsconn")), &spec)
     }
-}
-
-fn stage<'a>(answer: &'a Value, name: &str) -> &'a Value {
-    answer["stages"]
-        .as_array()
-        .and_then(|stages| stages.iter().find(|stage| stage["stage"] == name))
-        .unwrap_or_else(|| panic!("no {name} stage: {answer}"))
 }
 
 fn says(stage: &Value, needle: &str) -> bool {
@@ -263,10 +231,11 @@ async fn an_agent_in_another_network_logs_in_where_the_server_cannot_reach() {
     let inline = json!({"address": destination, "service": "DWS", "database": "shop",
                         "auth_info": {"user_name": "app", "password": PASSWORD}});
     let refused = plain
+        .api
         .client
         .post(format!(
             "{}/v1.0/{}/queues/q_plain/connection-test",
-            plain.base, plain.project
+            plain.api.base, plain.api.project
         ))
         .json(&inline)
         .send()

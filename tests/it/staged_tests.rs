@@ -5,11 +5,12 @@
 //! must appear in no answer, no log line and not in the database file in clear.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::helpers::agent::{AgentProcess, AgentSpec};
+use crate::helpers::project_api::{ProjectApi, stage};
 use crate::helpers::services::{MARIADB, missing};
 use crate::helpers::{LoggedServer, TestApp, cli_token, new_project, spawn_app_with, token_client};
 
@@ -91,83 +92,14 @@ fn verdicts(answer: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn stage<'a>(answer: &'a Value, name: &str) -> &'a Value {
-    answer["stages"]
-        .as_array()
-        .and_then(|stages| stages.iter().find(|stage| stage["stage"] == name))
-        .unwrap_or_else(|| panic!("no {name} stage: {answer}"))
-}
-
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect()
 }
 
-/// A client of one project on a server at `base`.
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    project: String,
-}
-
-impl Api {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("sent");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("json"))
-    }
-
-    async fn post_ok(&self, path: &str, body: &Value) -> Value {
-        let (status, answer) = self.send(reqwest::Method::POST, path, Some(body)).await;
-        assert!(
-            (200..300).contains(&status),
-            "POST {path}: {status} {answer}"
-        );
-        answer
-    }
-
-    async fn auth_info(&self, name: &str, user: &str, password: &str) {
-        let path = format!("/v3/{}/datasource/auth-infos", self.project);
-        self.post_ok(
-            &path,
-            &json!({"auth_info_name": name, "datasource_type": "passwd",
-                    "user_name": user, "password": password}),
-        )
-        .await;
-    }
-
-    /// Runs a queue connection test of `body` to its answer.
-    async fn queue_test(&self, queue: &str, body: &Value) -> Value {
-        let base = format!("/v1.0/{}/queues/{queue}/connection-test", self.project);
-        let created = self.post_ok(&base, body).await;
-        let task = created["task_id"].as_i64().expect("task id");
-        let started = Instant::now();
-        loop {
-            let (status, answer) = self
-                .send(reqwest::Method::GET, &format!("{base}/{task}"), None)
-                .await;
-            assert_eq!(status, 200, "{answer}");
-            if answer["connectivity"] != "CHECKING" {
-                return answer;
-            }
-            assert!(started.elapsed() < DEADLINE, "still checking: {answer}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-fn app_api(app: &TestApp, project: &str) -> Api {
-    Api {
+fn app_api(app: &TestApp, project: &str) -> ProjectApi {
+    ProjectApi {
         client: token_client(&app.token).build().expect("client"),
         base: format!("http://{}", app.address),
         project: project.to_owned(),
@@ -399,7 +331,7 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
     );
     let token = cli_token(data.path());
     let project = new_project();
-    let api = Api {
+    let api = ProjectApi {
         client: token_client(&token).build().expect("client"),
         base: format!("http://{}", server.address),
         project: project.clone(),
