@@ -693,14 +693,7 @@ async fn whoami_names_the_caller_and_its_projects() {
     let app = spawn_app().await;
     let project = new_project();
     let credential = project_credential(&app, &project).await;
-    let request = SignedRequest {
-        method: reqwest::Method::GET,
-        target: "/dsconn/v1/whoami".into(),
-        body: Vec::new(),
-        credential: &credential,
-        sdk_date: None,
-        extra_headers: vec![],
-    };
+    let request = SignedRequest::get("/dsconn/v1/whoami", &credential);
     let body: Value = app.signed(&request).await.json().await.expect("json");
     assert_eq!(body["kind"], "access_key");
     assert_eq!(body["id"], credential.access_key.as_str());
@@ -769,14 +762,7 @@ async fn the_projects_offered_are_the_callers_own_or_those_that_hold_something()
 
     // A credential of one project: that project, whatever the server holds.
     let credential = project_credential(&app, &emptied).await;
-    let request = SignedRequest {
-        method: reqwest::Method::GET,
-        target: "/dsconn/v1/projects".into(),
-        body: Vec::new(),
-        credential: &credential,
-        sdk_date: None,
-        extra_headers: vec![],
-    };
+    let request = SignedRequest::get("/dsconn/v1/projects", &credential);
     let body: Value = app.signed(&request).await.json().await.expect("json");
     assert_eq!(body["projects"], serde_json::json!([emptied]), "{body}");
     let anonymous = app

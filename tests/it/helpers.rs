@@ -523,6 +523,20 @@ pub struct SignedRequest<'a> {
     pub extra_headers: Vec<(&'static str, String)>,
 }
 
+impl<'a> SignedRequest<'a> {
+    /// A plain signed `GET target`.
+    pub fn get(target: &str, credential: &'a TestCredential) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            target: target.to_owned(),
+            body: Vec::new(),
+            credential,
+            sdk_date: None,
+            extra_headers: vec![],
+        }
+    }
+}
+
 impl TestApp {
     pub async fn issue_credential(&self, scope: dsconn::domain::ProjectScope) -> TestCredential {
         let issued = dsconn::issuing::create_credential(&self.store, &self.secrets, scope)
