@@ -1,5 +1,6 @@
 //! What the agent API sends and takes for credentialed checks (issue 26): a claimed
-//! test's or binding's session, with its login only where a password may travel, and the stages of a
+//! test's or binding's session, with its login only where a password may travel (and
+//! none while a binding's last login FAILED), and the stages of a
 //! test that an agent from before stages reported.
 
 use super::types::{AgentLogin, AgentSession, ClaimRequest};

@@ -91,6 +91,10 @@ pub async fn set_auth_info(
         &body.privileges,
     )
     .await?;
+    // Each binding is re-checked at once, logging in: paid as that many checks (429 when
+    // the project's budget is short), so no client can drive logins faster than tests.
+    let checks = u32::try_from(record.queues.len().max(1)).unwrap_or(u32::MAX);
+    state.checks.budget.spend(project.as_str(), checks)?;
     if !state
         .store
         .set_connection_session(&project, id, session.as_deref(), now_millis())
