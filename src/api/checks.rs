@@ -10,8 +10,9 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorResponses};
 use super::extract::params::{ConnectionPath, ProjectPath};
 use super::extract::{ConnectionTarget, DliPath, JsonBody, Transported};
+use super::queue_fanout::{Definition, from_queues};
 use super::state::AppState;
-use super::types::{EndpointCheck, TestDefinitionRequest, TestResponse};
+use super::types::{EndpointCheck, QueueTestAnswer, TestDefinitionRequest, TestResponse};
 use std::sync::Arc;
 
 use super::queue_tests::{SessionFields, session_of};
@@ -56,6 +57,26 @@ fn test_response(report: &CheckReport, stages: Vec<StageResult>) -> TestResponse
         },
         endpoints: endpoint_checks(report),
         not_checked: report.not_checked,
+        queues: Vec::new(),
+    }
+}
+
+/// The answer of a test run from queues: each queue's result; REACHABLE when any queue
+/// reached the source, verified when every queue verified it.
+fn queues_response(queues: Vec<QueueTestAnswer>) -> TestResponse {
+    let reached = queues
+        .iter()
+        .any(|queue| queue.connectivity == Reachability::Reachable.as_str());
+    TestResponse {
+        is_success: true,
+        message: format!("tested from {} queue(s); see queues", queues.len()),
+        connectivity: Reachability::from_reachable(reached),
+        failure_reason: None,
+        endpoints: Vec::new(),
+        not_checked: 0,
+        stages: Vec::new(),
+        verified: !queues.is_empty() && queues.iter().all(|queue| queue.verified),
+        queues,
     }
 }
 
@@ -100,7 +121,8 @@ pub async fn test_connection(
 }
 
 /// `POST /v2.0/{project_id}/datasource-connection/test`: checks a definition before it
-/// is saved. Nothing is stored.
+/// is saved, from the server or (with `queues`) from each named queue. Nothing is stored
+/// but the queue tests' results (no secret).
 #[utoipa::path(
     post,
     path = "/v2.0/{project_id}/datasource-connection/test",
@@ -147,7 +169,20 @@ pub async fn test_definition(
         transported.carries_secrets(),
     )
     .await?;
+    let hosts = crate::api::queue_tests::test_hosts(&body.hosts)?;
+    if !body.queues.is_empty() {
+        let definition = Definition {
+            url: endpoints.normalized(),
+            service,
+            session: asked.session,
+            hosts,
+            inline: asked.inline,
+        };
+        let answers = from_queues(&state, &project, &body.queues, definition).await?;
+        return Ok(Json(queues_response(answers)));
+    }
     let mut job = Job::test_definition(&project, service, endpoints);
+    job.own_hosts = crate::check::own_hosts(hosts.as_deref());
     if let Some(check) = asked.check {
         // Run here, in this request: the login is opened (or taken as given) now.
         let login = match asked.inline {

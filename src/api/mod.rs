@@ -36,6 +36,7 @@ pub mod limits;
 pub mod middleware;
 pub mod openapi;
 pub mod pools;
+pub mod queue_fanout;
 pub mod queue_lookup;
 pub mod queue_tests;
 pub mod queues;

@@ -24,14 +24,14 @@ use crate::domain::{
     EndpointList, MAX_PRIVILEGE_REQUESTS, PrivilegeRequest, ProjectId, Service, SessionCheck,
     StageResult, now_millis, parse_database,
 };
-use crate::store::NewTask;
+use crate::store::{NewTask, TaskRecord};
 
 /// What a test still running answers as `connectivity` (extension: DLI documents only
 /// REACHABLE and UNREACHABLE).
 pub const CHECKING: &str = "CHECKING";
 
 /// Task ids stay below 2^53, so JavaScript clients read them exactly.
-const MAX_TASK_ID: i64 = 1 << 53;
+pub(super) const MAX_TASK_ID: i64 = 1 << 53;
 
 /// `.../connection-test/{task_id}`
 #[derive(utoipa::IntoParams)]
@@ -215,6 +215,11 @@ pub async fn show(
         .get_task(&project, &queue, id)
         .await?
         .ok_or_else(unknown)?;
+    Ok(Json(task_answer(task, id)))
+}
+
+/// A stored test as ShowConnectivityTask answers it.
+pub(super) fn task_answer(task: TaskRecord, id: i64) -> ShowConnectivityTaskResponse {
     let connectivity = if task.status == "CHECKING" {
         CHECKING.to_owned()
     } else {
@@ -229,7 +234,7 @@ pub async fn show(
         .session
         .as_deref()
         .and_then(|json| serde_json::from_str(json).ok());
-    Ok(Json(ShowConnectivityTaskResponse {
+    ShowConnectivityTaskResponse {
         is_success: true,
         message: format!("Get node connectivity status successfully for addressId:{id}"),
         connectivity,
@@ -240,12 +245,12 @@ pub async fn show(
         stages,
         service: task.service,
         auth_info_name: session.and_then(|session| session.auth_info_name),
-    }))
+    }
 }
 
 /// A test's own host entries, validated as an enhanced connection's are, as the stored
 /// JSON; None without any.
-fn test_hosts(raw: &[EnhancedConnectionHost]) -> ApiResult<Option<String>> {
+pub(super) fn test_hosts(raw: &[EnhancedConnectionHost]) -> ApiResult<Option<String>> {
     if raw.len() > MAX_TEST_HOSTS {
         return Err(ApiError::InvalidRequest(format!(
             "hosts may have at most {MAX_TEST_HOSTS} entries in a test, got {}",

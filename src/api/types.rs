@@ -105,6 +105,36 @@ pub struct TestDefinitionRequest {
     /// Extension: the privileges the job needs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub privileges: Vec<crate::domain::PrivilegeRequest>,
+    /// Extension: names resolved before each queue's hosts file and DNS (as a queue
+    /// test's `hosts`), at most 100.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 100)]
+    pub hosts: Vec<crate::api::enhanced::types::EnhancedConnectionHost>,
+    /// Extension: run the test from each of these queues (where each queue's checks run:
+    /// its agent, else the server) instead of from the server, at most 10; the answer
+    /// then has one entry per queue in `queues`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 10)]
+    pub queues: Vec<String>,
+}
+
+/// One queue's result of a test before saving run from queues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QueueTestAnswer {
+    pub queue: String,
+    /// The queue connection test it was (read it with ShowConnectivityTask).
+    pub task_id: i64,
+    /// REACHABLE or UNREACHABLE; CHECKING when it had not ended when the answer was due.
+    pub connectivity: String,
+    /// What the test found, in words a person can act on.
+    pub detail: String,
+    /// `server` or `agent:<name>`; null while it runs.
+    #[schema(required = true)]
+    pub checked_from: Option<String>,
+    /// What each stage found, in order.
+    pub stages: Vec<crate::domain::StageResult>,
+    /// True only when every stage PASSED.
+    pub verified: bool,
 }
 
 /// The answer of a check run on demand.
@@ -128,9 +158,13 @@ pub struct TestResponse {
     /// Extension (issue 26): what each stage found, in order, from the server.
     #[serde(default)]
     pub stages: Vec<crate::domain::StageResult>,
-    /// Extension: true only when every stage PASSED.
+    /// Extension: true only when every stage PASSED (with `queues`: from every queue).
     #[serde(default)]
     pub verified: bool,
+    /// Extension: with `queues` in the request, each queue's result (the server then
+    /// checks nothing itself: `endpoints` and `stages` are empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<QueueTestAnswer>,
 }
 
 /// An auth info given with one test: used once, held in memory until the test ends,

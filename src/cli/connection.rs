@@ -132,6 +132,14 @@ pub struct TestArgs {
     /// A privilege the job needs, e.g. `SELECT:orders` or `CREATE` (repeatable).
     #[arg(long = "privilege", requires = "url", value_parser = crate::domain::PrivilegeRequest::parse)]
     pub privileges: Vec<crate::domain::PrivilegeRequest>,
+    /// NAME=IP: resolve NAME to this IPv4 address in this test, before DNS (and each
+    /// queue's hosts file) (repeatable).
+    #[arg(long = "host", value_name = "NAME=IP", requires = "url", value_parser = super::queue::parse_host)]
+    pub hosts: Vec<crate::api::enhanced::types::EnhancedConnectionHost>,
+    /// Test from this queue (where its checks run: its agent, else the server) instead of
+    /// from the server (repeatable, at most 10).
+    #[arg(long = "queue", value_name = "QUEUE", requires = "url")]
+    pub queues: Vec<String>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -430,6 +438,55 @@ async fn change_queues(args: BindArgs, bind: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Each queue's result of a test run from queues; exit 0 only when every queue verified
+/// the definition (with a login) or reached it (without).
+fn report_queue_tests(
+    queues: &[crate::api::types::QueueTestAnswer],
+    output: ClientOutput,
+    raw: &serde_json::Value,
+    logged_in: bool,
+) -> Result<(), CliError> {
+    if output == ClientOutput::Json {
+        print_json(raw);
+    } else {
+        for queue in queues {
+            outln!(
+                "queue {} (checked from {}): {} {}",
+                queue.queue,
+                queue.checked_from.as_deref().unwrap_or("-"),
+                queue.connectivity,
+                queue.detail
+            );
+            if !queue.stages.is_empty() {
+                print_table(&super::output::stages_table(&queue.stages));
+            }
+        }
+    }
+    let failed: Vec<&str> = queues
+        .iter()
+        .filter(|queue| {
+            if logged_in {
+                !queue.verified
+            } else {
+                queue.connectivity != Reachability::Reachable.as_str()
+            }
+        })
+        .map(|queue| queue.queue.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            exit::SERVER_REFUSED,
+            format!(
+                "not {} from: {}",
+                if logged_in { "verified" } else { "reached" },
+                failed.join(", ")
+            ),
+        ))
+    }
+}
+
 /// `dsconn test`: exits 0 if any address is reachable, 1 otherwise.
 pub async fn test(args: TestArgs) -> Result<(), CliError> {
     let (client, settings) = connect(&args.common.connection)?;
@@ -449,12 +506,22 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
                     auth_info,
                     database: args.database.clone(),
                     privileges: args.privileges.clone(),
+                    hosts: args.hosts.clone(),
+                    queues: args.queues.clone(),
                 })
                 .await
         }
     }
     .explained(&settings)?;
     let logged_in = args.auth_info.is_some() || args.user.is_some();
+    if !answer.value.queues.is_empty() {
+        return report_queue_tests(
+            &answer.value.queues,
+            args.common.output,
+            &answer.raw,
+            logged_in,
+        );
+    }
     if args.common.output == ClientOutput::Json {
         print_json(&answer.raw);
     } else {

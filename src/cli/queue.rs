@@ -67,7 +67,9 @@ fn parse_privilege(raw: &str) -> Result<crate::domain::PrivilegeRequest, String>
 }
 
 /// `NAME=IP` (the server checks both).
-fn parse_host(raw: &str) -> Result<crate::api::enhanced::types::EnhancedConnectionHost, String> {
+pub(super) fn parse_host(
+    raw: &str,
+) -> Result<crate::api::enhanced::types::EnhancedConnectionHost, String> {
     let (name, ip) = raw
         .split_once('=')
         .ok_or_else(|| format!("expected NAME=IP, got {raw:?}"))?;

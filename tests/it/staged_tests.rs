@@ -443,8 +443,66 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
             "{answer}"
         );
     }
+    // The unsaved test, run from the queue's agent: a whole proposed definition (with a
+    // route of its own), a wrong password and then the right one.
+    let unsaved = format!("/v2.0/{project}/datasource-connection/test");
+    for (password, verified) in [(WRONG, false), (PASSWORD, true)] {
+        let answer = api
+            .post_ok(
+                &unsaved,
+                &json!({"service": "RDS", "url": "shop-db.dsconn-test.internal:3306",
+                        "database": shop.database, "queues": ["etl"],
+                        "hosts": [{"name": "shop-db.dsconn-test.internal", "ip": "127.0.0.1"}],
+                        "auth_info": {"user_name": shop.user, "password": password}}),
+            )
+            .await;
+        let from_etl = &answer["queues"][0];
+        assert_eq!(
+            (&from_etl["queue"], &from_etl["checked_from"]),
+            (&json!("etl"), &json!("agent:etl")),
+            "{answer}"
+        );
+        assert_eq!(from_etl["verified"], verified, "{answer}");
+        assert_eq!(answer["verified"], verified, "{answer}");
+        assert!(!answer.to_string().contains(password), "{answer}");
+    }
     let stored_after = api.send(reqwest::Method::GET, &auth_infos, None).await.1["count"].clone();
     assert_eq!(stored_before, stored_after);
+
+    // The same from the command line, naming the stored auth info: exit 0, verified.
+    let output = crate::cli::dsconn(config_home.path())
+        .env("DSCONN_ENDPOINT", &endpoint)
+        .env("DSCONN_TOKEN", &token)
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", &project)
+        .args([
+            "test",
+            "--service",
+            "RDS",
+            "--url",
+            MARIADB,
+            "--auth-info",
+            "shop_app",
+        ])
+        .args([
+            "--database",
+            shop.database.as_str(),
+            "--queue",
+            "etl",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("dsconn test runs");
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        printed["queues"][0]["checked_from"], "agent:etl",
+        "{printed}"
+    );
 
     // The password is in no log line of the server or the agents, nor in the data dir
     // (the database file and its WAL) in clear.
