@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use super::queue_tests::{SessionFields, session_of};
 use crate::check::{Job, Login, LoginSource, SessionTarget};
-use crate::domain::{EndpointList, Reachability, Service, StageResult, ValidationError};
+use crate::domain::{
+    EndpointList, Reachability, Service, StageResult, ValidationError, now_millis,
+};
 use crate::probe::{AddressCheck, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten};
 
 /// The wire form of one address's outcome.
@@ -117,6 +119,19 @@ pub async fn test_connection(
         .await;
     let finished = pipeline.run(job).await?;
     finished.recorded?;
+    // A login that passed when asked for lets the bindings' re-checks log in again at
+    // once (a failure fixed on the source's side, not in the auth info).
+    let logged_in = finished.results.iter().any(|stage| {
+        stage.stage == crate::domain::StageName::Login
+            && stage.verdict == crate::domain::StageVerdict::Passed
+    });
+    if logged_in && record.session.is_some() {
+        state
+            .store
+            .set_connection_session(&project, id, record.session.as_deref(), now_millis())
+            .await?;
+        state.work_arrived();
+    }
     Ok(Json(test_response(&finished.report, finished.results)))
 }
 

@@ -229,7 +229,37 @@ async fn a_connections_checks_log_in_from_each_queue_and_never_repeat_a_failed_l
         .await;
     assert_eq!(verdict(&tested, "login"), "FAILED", "{tested}");
     assert_eq!(tested["verified"], false, "{tested}");
+    // ... and a failed one changes nothing: the re-checks still skip theirs.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(failed_logins(&postgres, "app"), 3, "{}", postgres.log());
+
+    // Fixed on the source's side (the user's password is now the auth info's): a test
+    // asked for logs in, and the bindings' re-checks log in again at once.
+    postgres.psql("postgres", &format!("ALTER ROLE app PASSWORD '{WRONG}'"));
+    let tested = api
+        .ok(
+            reqwest::Method::POST,
+            &format!("{connections}/{id}/test"),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(verdict(&tested, "login"), "PASSED", "{tested}");
+    until(
+        &api,
+        &id,
+        "logged in after the source was fixed",
+        |binding| verdict(binding, "login") == "PASSED",
+    )
+    .await;
+
+    // Changed back on the source's side: one failed login per binding, then skips again.
+    postgres.psql("postgres", &format!("ALTER ROLE app PASSWORD '{PASSWORD}'"));
+    until(&api, &id, "skipping the login again", |binding| {
+        stage(binding, "login")["reason"] == "LAST_LOGIN_FAILED"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(failed_logins(&postgres, "app"), 5, "{}", postgres.log());
 
     // The right password: the next re-checks log in, query, and name the missing grant.
     api.ok(
