@@ -60,6 +60,7 @@ fn test_response(report: &CheckReport, stages: Vec<StageResult>) -> TestResponse
         endpoints: endpoint_checks(report),
         not_checked: report.not_checked,
         queues: Vec::new(),
+        checked_from: Some(crate::check::Place::Server.label()),
     }
 }
 
@@ -79,6 +80,7 @@ fn queues_response(queues: Vec<QueueTestAnswer>) -> TestResponse {
         stages: Vec::new(),
         verified: !queues.is_empty() && queues.iter().all(|queue| queue.verified),
         queues,
+        checked_from: None,
     }
 }
 

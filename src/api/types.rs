@@ -165,6 +165,10 @@ pub struct TestResponse {
     /// checks nothing itself: `endpoints` and `stages` are empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub queues: Vec<QueueTestAnswer>,
+    /// Extension: where the top-level results were checked: `server`; absent with
+    /// `queues`, whose entries each say where they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_from: Option<String>,
 }
 
 /// An auth info given with one test: used once, held in memory until the test ends,

@@ -246,6 +246,18 @@ async fn a_queue_test_logs_in_with_an_auth_info_and_names_the_missing_privilege(
         .1["count"]
         .clone();
     assert_eq!(auth_infos_before, auth_infos_after);
+    // The unsaved test from the server says so, as every result says where it ran.
+    let answer = api
+        .post_ok(
+            &format!("/v2.0/{project}/datasource-connection/test"),
+            &json!({"service": "RDS", "url": MARIADB}),
+        )
+        .await;
+    assert_eq!(
+        (&answer["checked_from"], &answer["connectivity"]),
+        (&json!("server"), &json!("REACHABLE")),
+        "{answer}"
+    );
 
     // Refusals: an auth info without a service, an unknown one, both kinds at once.
     for (body, says) in [
