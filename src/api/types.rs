@@ -109,13 +109,29 @@ pub struct TestDefinitionRequest {
     /// test's `hosts`), at most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 100)]
-    pub hosts: Vec<crate::api::enhanced::types::EnhancedConnectionHost>,
+    pub hosts: Vec<EnhancedConnectionHost>,
     /// Extension: run the test from each of these queues (where each queue's checks run:
     /// its agent, else the server) instead of from the server, at most 10; the answer
     /// then has one entry per queue in `queues`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 10)]
     pub queues: Vec<String>,
+}
+
+/// A custom host entry: `name` 1-128 of `[A-Za-z0-9_.-]` starting with a letter, `ip`
+/// an IPv4 address. Names are unique (ignoring case) within a connection (or a test's
+/// own `hosts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "db-primary", "ip": "192.168.0.10"}))]
+pub struct EnhancedConnectionHost {
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
+    )]
+    pub name: String,
+    #[schema(format = Ipv4)]
+    pub ip: String,
 }
 
 /// One queue's result of a test before saving run from queues.

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// The host entry is shared with tests' own hosts (api/types.rs), so it lives there.
+pub use crate::api::types::EnhancedConnectionHost;
 use crate::api::types::TagInput;
 
 /// `POST /v2.0/{project_id}/datasource/enhanced-connections` body. Fields are optional
@@ -65,21 +67,6 @@ pub struct CreateEnhancedConnectionResponse {
     pub is_success: bool,
     pub message: String,
     pub connection_id: String,
-}
-
-/// A custom host entry: `name` 1-128 of `[A-Za-z0-9_.-]` starting with a letter, `ip`
-/// an IPv4 address. Names are unique (ignoring case) within a connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "db-primary", "ip": "192.168.0.10"}))]
-pub struct EnhancedConnectionHost {
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
-    )]
-    pub name: String,
-    #[schema(format = Ipv4)]
-    pub ip: String,
 }
 
 /// A custom route of a connection (read by Terraform from E2 and E3).
