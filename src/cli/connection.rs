@@ -248,6 +248,15 @@ fn connection_details(connection: &ConnectionResponse, wide: bool) -> Table {
         ("Created", local_time(connection.create_time)),
         ("Message", or_dash(&connection.message)),
     ];
+    // The auth info its checks from queues log in with (issue 26), when it names one.
+    if let Some(name) = &connection.auth_info_name {
+        let database = connection
+            .database
+            .as_deref()
+            .map(|database| format!(" (database {database})"))
+            .unwrap_or_default();
+        rows.push(("Auth info", format!("{name}{database}")));
+    }
     if wide {
         rows.extend([
             ("Updated", local_time(connection.update_time)),

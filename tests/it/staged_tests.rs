@@ -516,6 +516,72 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
         "{printed}"
     );
 
+    // A saved connection that names the auth info, made and shown with the CLI: its
+    // binding's check from the queue's agent logs in.
+    let cli = |args: &[&str]| {
+        crate::cli::dsconn(config_home.path())
+            .env("DSCONN_ENDPOINT", &endpoint)
+            .env("DSCONN_TOKEN", &token)
+            .env("HUAWEICLOUD_SDK_PROJECT_ID", &project)
+            .args(args)
+            .output()
+            .expect("dsconn runs")
+    };
+    let created = cli(&[
+        "create",
+        "--name",
+        "shop",
+        "--service",
+        "RDS",
+        "--url",
+        MARIADB,
+        "--security-group-id",
+        "sg-1",
+        "--network-id",
+        "net-1",
+        "--queue",
+        "etl",
+        "--auth-info",
+        "shop_app",
+        "--database",
+        shop.database.as_str(),
+        "-o",
+        "json",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let shown = cli(&["show", "shop"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!("shop_app (database {})", shop.database)),
+        "{shown}"
+    );
+    let started = std::time::Instant::now();
+    let binding = loop {
+        let listed = api
+            .ok(
+                reqwest::Method::GET,
+                &format!("/v2.0/{project}/datasource-connection?name=shop"),
+                None,
+            )
+            .await;
+        let binding = listed["connections"][0]["available_queue_info"][0].clone();
+        if binding["status"] != "CREATING" && binding["status"] != Value::Null {
+            break binding;
+        }
+        assert!(started.elapsed() < DEADLINE, "never checked: {listed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (&binding["status"], &binding["checked_from"]),
+        (&json!("ACTIVE"), &json!("agent:etl")),
+        "{binding}"
+    );
+    assert_eq!(stage(&binding, "login")["verdict"], "PASSED", "{binding}");
+
     // The password is in no log line of the server or the agents, nor in the data dir
     // (the database file and its WAL) in clear.
     let logs = server
