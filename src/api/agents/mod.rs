@@ -11,7 +11,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+mod answer_bytes;
 mod sessions;
+
+use answer_bytes::{
+    CLAIM_CHECKS_BYTES, CLAIM_SETUP_HOSTS_BYTES, MAX_CLAIM_ANSWER_BYTES, MAX_CLAIM_BATCH,
+    setup_bytes, split_off_beyond,
+};
 pub mod types;
 
 use self::types::{
@@ -38,21 +44,6 @@ const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
 /// (this process's own new work wakes it at once).
 const CLAIM_POLL: Duration = Duration::from_millis(500);
 const DEFAULT_CLAIM_BATCH: u32 = 8;
-const MAX_CLAIM_BATCH: u32 = 64;
-/// Most bytes a claim's answer has (issue 24), whatever the project holds: work is
-/// added while the answer stays within it, and the agent claims again for the rest.
-pub const MAX_CLAIM_ANSWER_BYTES: usize = 4 << 20;
-/// What a claim's checks take of [`MAX_CLAIM_ANSWER_BYTES`] at most: 64 pieces of about
-/// 1 KiB (a url is at most 512 characters) and their queues' hosts versions.
-const CLAIM_CHECKS_BYTES: usize = 256 << 10;
-/// What a set-up takes on the wire besides its connection's hosts: up to 100 routes and
-/// its names.
-const SETUP_ITEM_BYTES: usize = 8 << 10;
-/// The stored hosts a claim's set-ups may carry: the rest of the answer. Above the
-/// largest hosts a connection can have (20,000 entries of 128-character names, about
-/// 3.3 MB), so every set-up fits in a claim of its own.
-const CLAIM_SETUP_HOSTS_BYTES: usize =
-    MAX_CLAIM_ANSWER_BYTES - CLAIM_CHECKS_BYTES - MAX_CLAIM_BATCH as usize * SETUP_ITEM_BYTES;
 /// How often the server looks for agents that went offline.
 const OFFLINE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// The lease an agent may ask for on each piece of work.
@@ -436,17 +427,6 @@ async fn inline_hosts_files(
     Ok(files)
 }
 
-/// Estimated bytes of a set-up's item in a claim's answer: its connection's hosts as
-/// stored (the same JSON) and [`SETUP_ITEM_BYTES`].
-fn setup_bytes(work: &SetupWork) -> usize {
-    let hosts: usize = work
-        .hosts
-        .iter()
-        .map(|(name, ip)| name.len() + ip.len() + 20)
-        .sum();
-    hosts + SETUP_ITEM_BYTES
-}
-
 /// `POST /dsconn/v1/{project_id}/agents/{agent_id}/claim`
 #[utoipa::path(
     post,
@@ -550,6 +530,15 @@ pub async fn claim(
         } else {
             Vec::new()
         };
+        // A test brings its own hosts and credentialed stages: what does not fit the
+        // checks' share of the answer is given back for the next claim.
+        let excess = split_off_beyond(&mut claimed, CLAIM_CHECKS_BYTES);
+        if !excess.is_empty() {
+            state
+                .store
+                .release_queue_work(&format!("agent:{agent_id}"), &excess)
+                .await?;
+        }
         let room = room.saturating_sub(taken(claimed.len()));
         let setup_bytes_used: usize = setups.iter().map(setup_bytes).sum();
         if has_setups && room > 0 && taken(setups.len()) == setup_share {
