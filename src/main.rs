@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
         Command::Test(args) => connection::test(args).await.map_err(Into::into),
         Command::Bind(args) => connection::bind(args).await.map_err(Into::into),
         Command::Unbind(args) => connection::unbind(args).await.map_err(Into::into),
+        Command::SetAuthInfo(args) => connection::set_auth_info(args).await.map_err(Into::into),
         Command::AuthInfo { command } => dsconn::cli::auth_info::run(command)
             .await
             .map_err(Into::into),

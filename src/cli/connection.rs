@@ -145,6 +145,32 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SetAuthInfoArgs {
+    /// Connection id or name.
+    #[arg(value_name = "ID|NAME")]
+    pub id: String,
+    /// The auth info every check of the connection from its queues, and every re-check,
+    /// logs in with; setting it again lets re-checks retry a login that failed.
+    #[arg(
+        long = "auth-info",
+        value_name = "NAME",
+        required_unless_present = "none"
+    )]
+    pub auth_info: Option<String>,
+    /// With --auth-info: the database to log in to.
+    #[arg(long, requires = "auth_info")]
+    pub database: Option<String>,
+    /// With --auth-info: a privilege the jobs need, e.g. `SELECT:orders` (repeatable).
+    #[arg(long = "privilege", requires = "auth_info", value_parser = crate::domain::PrivilegeRequest::parse)]
+    pub privileges: Vec<crate::domain::PrivilegeRequest>,
+    /// Name no auth info any more: the checks prove reachability only.
+    #[arg(long, conflicts_with = "auth_info")]
+    pub none: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct BindArgs {
     /// Connection id or name.
     #[arg(value_name = "ID|NAME")]
@@ -575,4 +601,37 @@ pub async fn test(args: TestArgs) -> Result<(), CliError> {
             ),
         ))
     }
+}
+
+/// `dsconn set-auth-info`: the auth info a connection's checks from its queues log in
+/// with (`PUT .../auth-info`); its bindings are re-checked at once.
+pub async fn set_auth_info(args: SetAuthInfoArgs) -> Result<(), CliError> {
+    let (client, settings) = connect(&args.common.connection)?;
+    let id = resolve_connection(&client, &settings, &args.id).await?;
+    let path = format!(
+        "v2.0/{}/datasource-connection/{}/auth-info",
+        crate::signing::encode(client.project()),
+        crate::signing::encode(&id)
+    );
+    let body = crate::api::connections::types::SetConnectionAuthInfoRequest {
+        auth_info_name: args.auth_info.clone(),
+        database: args.database.clone(),
+        privileges: args.privileges.clone(),
+    };
+    let answer: crate::client::Answer<crate::api::types::SuccessResponse> = client
+        .request(reqwest::Method::PUT, &path, Some(&body))
+        .await
+        .explained(&settings)?;
+    match (args.common.output, &args.auth_info) {
+        (ClientOutput::Json, _) => print_json(&answer.raw),
+        (_, Some(name)) => outln!(
+            "{} now logs in with auth info {name} from its queues; its bindings are re-checked now",
+            args.id
+        ),
+        (_, None) => outln!(
+            "{} logs in no more: its checks prove reachability only",
+            args.id
+        ),
+    }
+    Ok(())
 }

@@ -61,6 +61,9 @@ pub enum Command {
     Bind(connection::BindArgs),
     /// Unbind queues from a connection (DLI's disassociate-queue).
     Unbind(connection::BindArgs),
+    /// Name the auth info a connection's checks from its queues log in with (--none: no
+    /// login); its bindings are re-checked at once.
+    SetAuthInfo(connection::SetAuthInfoArgs),
     /// Manage datasource authentication (auth infos): named credentials for jobs.
     AuthInfo {
         #[command(subcommand)]

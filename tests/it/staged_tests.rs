@@ -582,6 +582,30 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
     );
     assert_eq!(stage(&binding, "login")["verdict"], "PASSED", "{binding}");
 
+    // Named no more, then again, with the CLI: show follows.
+    let unnamed = cli(&["set-auth-info", "shop", "--none"]);
+    assert!(
+        unnamed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unnamed.stderr)
+    );
+    let shown = cli(&["show", "shop"]);
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains("Auth info"));
+    let named = cli(&[
+        "set-auth-info",
+        "shop",
+        "--auth-info",
+        "shop_app",
+        "--database",
+        shop.database.as_str(),
+        "-o",
+        "json",
+    ]);
+    let answer: Value = serde_json::from_slice(&named.stdout).unwrap_or_default();
+    assert_eq!(answer["message"], "Updated", "{answer}");
+    let shown = cli(&["show", "shop"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("shop_app (database"));
+
     // The password is in no log line of the server or the agents, nor in the data dir
     // (the database file and its WAL) in clear.
     let logs = server
