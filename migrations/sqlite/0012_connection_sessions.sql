@@ -12,7 +12,7 @@ ALTER TABLE connections ADD COLUMN session TEXT;
 ALTER TABLE queue_bindings ADD COLUMN stages TEXT;
 ALTER TABLE queue_bindings ADD COLUMN login_failed_at INTEGER;
 ALTER TABLE queue_bindings ADD COLUMN credentials_failed INTEGER NOT NULL DEFAULT 0;
--- The server's claim finds due credentialed re-checks through this, beside the CREATING
--- bindings' index, instead of scanning every binding (see `select_due_server_bindings`).
-CREATE INDEX queue_bindings_credentialed ON queue_bindings (next_check_at)
-    WHERE stages IS NOT NULL;
+-- The server's claim finds due credentialed re-checks from these connections' bindings,
+-- beside the CREATING bindings' index, instead of scanning every binding (see
+-- `select_due_server_bindings`).
+CREATE INDEX connections_with_session ON connections (id) WHERE session IS NOT NULL;

@@ -353,8 +353,9 @@ pub(super) use impl_sql_access;
 /// serves, and (of connections that name an auth info) the ACTIVE ones and those FAILED
 /// for their credentials whose re-check is due, with a free or expired lease ($3 now),
 /// oldest first, at most $4: what `CLAIM_BINDINGS` of each dialect leases. The
-/// candidates come from two partial indexes (CREATING; with stages, by next check), not
-/// a scan of every binding.
+/// candidates come from the CREATING bindings' partial index and from the bindings of
+/// the connections that name an auth info (a partial index of those; CROSS JOIN keeps
+/// SQLite reading them first), not a scan of every binding.
 macro_rules! select_due_server_bindings {
     () => {
         "SELECT b.peer_id FROM queue_bindings b \
@@ -362,8 +363,10 @@ macro_rules! select_due_server_bindings {
          WHERE c.state <> 'DELETED' \
            AND b.peer_id IN ( \
                 SELECT peer_id FROM queue_bindings WHERE status = 'CREATING' \
-                UNION ALL SELECT peer_id FROM queue_bindings \
-                WHERE stages IS NOT NULL AND next_check_at <= $3) \
+                UNION ALL SELECT cb.peer_id FROM connections cs \
+                CROSS JOIN queue_bindings cb \
+                WHERE cs.session IS NOT NULL AND cb.connection_id = cs.id \
+                  AND cb.next_check_at <= $3) \
            AND (b.status = 'CREATING' \
                 OR (c.session IS NOT NULL \
                     AND (b.status = 'ACTIVE' OR b.credentials_failed = 1))) \

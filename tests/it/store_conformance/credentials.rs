@@ -9,7 +9,7 @@ use dsconn::store::{
 };
 use rstest::rstest;
 
-use super::{Backend, LEASE, T0, agent, connection, get, open, project};
+use super::{Backend, LEASE, LEASE_MS, T0, agent, connection, get, open, project};
 
 const SESSION: &str = r#"{"auth_info_name":"shop","database":"shop"}"#;
 const NEVER: i64 = i64::MAX;
@@ -182,6 +182,24 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
         (BindingStatus::Active, "")
     );
     assert_eq!(binding.checked_from.as_deref(), Some("agent:a1"));
+
+    // A connection that named no auth info names one: its ACTIVE binding (never checked
+    // with a login) is the server's to re-check at once, with the session (once the
+    // agent's claim on its plain re-check has lapsed).
+    assert!(
+        second
+            .set_connection_session(&p, plain.id, Some(SESSION), T0 + 250)
+            .await
+            .expect("set")
+    );
+    let now_due = second
+        .claim_pending_bindings("server", LEASE, 10, T0 + 200 + LEASE_MS + 1, NEVER)
+        .await
+        .expect("claim");
+    let theirs_now: Vec<_> = now_due.iter().filter(|b| b.check.id == plain.id).collect();
+    assert_eq!(theirs_now.len(), 1, "{now_due:?}");
+    assert_eq!(theirs_now[0].status, BindingStatus::Active);
+    assert_eq!(theirs_now[0].check.session.as_deref(), Some(SESSION));
 
     // Setting the auth info again (here: clearing it) makes the bindings due at once and
     // forgets their stages; an unknown connection is not found.
