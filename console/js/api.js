@@ -139,6 +139,8 @@ export const api = {
   testDefinition: (project, body) => request('POST', `${collection(project)}/test`, { body }),
   associate: (project, id, queues) => request('POST', `${one(project, id)}/associate-queue`, { body: { queues } }),
   disassociate: (project, id, queues) => request('POST', `${one(project, id)}/disassociate-queue`, { body: { queues } }),
+  // The auth info a connection's checks from its queues log in with (issue 26).
+  setAuthInfo: (project, id, body) => request('PUT', `${one(project, id)}/auth-info`, { body }),
   // DLI's queues (every type), and its queue connection test.
   listQueues: (project) => request('GET', queues(project), { query: [['queue_type', 'all']] }),
   createQueue: (project, body) => request('POST', queues(project), { body }),

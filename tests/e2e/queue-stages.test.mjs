@@ -292,5 +292,19 @@ test('a connection that names an auth info shows each binding\'s stages, the fai
   assert.match(await page.locator('#auth-info-name').textContent(), new RegExp(`^${AUTH_INFO}$`));
   assert.ok(!(await page.locator('main').textContent()).includes('Not-a-real-1'), 'no password on the page');
   await page.screenshot({ path: path.join(ARTIFACTS, 'console-connection-stages.png'), fullPage: true });
+
+  // The form below the bindings names no auth info any more, then this one again.
+  const form = page.locator('#login-form');
+  assert.equal(await form.locator('select[name="auth_info_name"]').inputValue(), AUTH_INFO);
+  assert.equal(await form.locator('input[name="database"]').inputValue(), 'mysql');
+  await form.locator('select[name="auth_info_name"]').selectOption('');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#auth-info-name').waitFor({ state: 'detached' });
+  await section.waitFor({ state: 'detached' });
+  await form.locator('select[name="auth_info_name"]').selectOption(AUTH_INFO);
+  await form.locator('input[name="database"]').fill('mysql');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#auth-info-name', { hasText: AUTH_INFO }).waitFor();
+  await section.locator('tr[data-stage="login"][data-verdict="FAILED"]').waitFor();
   assert.deepEqual(problems, []);
 });

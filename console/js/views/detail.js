@@ -216,6 +216,65 @@ export async function render(ctx) {
     });
   });
 
+  // The auth info the checks from the queues log in with (issue 26).
+  const loginId = uid('login');
+  const databaseId = uid('login-database');
+  const loginSelect = h('select', { id: loginId, name: 'auth_info_name', 'aria-describedby': `${loginId}-hint` },
+    h('option', { value: '' }, 'none'));
+  const databaseInput = h('input', {
+    id: databaseId, name: 'database', type: 'text', autocomplete: 'off', spellcheck: 'false', maxlength: '64',
+  });
+  const loginButton = h('button', { type: 'submit', class: 'btn btn-secondary', id: 'login-submit' }, 'Save');
+  const loginForm = h('form', { class: 'inline-form', novalidate: true, id: 'login-form' },
+    h('div', { class: 'field' },
+      h('label', { for: loginId }, 'Log in from the queues with'),
+      h('p', { class: 'hint', id: `${loginId}-hint` },
+        'An auth info of the project: every check from the bound queues then logs in, and a binding whose login, ',
+        'query or privileges fail is FAILED. None: the checks prove reachability only.'),
+      h('div', { class: 'input-row' }, loginSelect)),
+    h('div', { class: 'field' },
+      h('label', { for: databaseId }, 'Database'),
+      h('div', { class: 'input-row' }, databaseInput, loginButton)));
+  loginForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = loginSelect.value;
+    const database = databaseInput.value.trim();
+    busy(loginButton, 'Saving…', async () => {
+      try {
+        await api.setAuthInfo(project, id, { auth_info_name: name || null, database: name && database ? database : null });
+        await load();
+        ctx.flash(name ? `The checks from the queues now log in with ${name}.` : 'The checks from the queues no longer log in.');
+      } catch (error) {
+        fail(error, 'Setting the auth info was refused');
+      }
+    });
+  });
+
+  /** The form shows the connection's auth info, unless someone is editing it. */
+  function showLogin(c) {
+    if (loginForm.contains(document.activeElement)) return;
+    const name = c.auth_info_name ?? '';
+    if (name && ![...loginSelect.options].some((option) => option.value === name)) {
+      loginSelect.append(h('option', { value: name }, name));
+    }
+    loginSelect.value = name;
+    databaseInput.value = c.database ?? '';
+  }
+
+  async function loadAuthInfos() {
+    try {
+      const answer = await api.listAuthInfos(project);
+      if (ctx.signal.aborted) return;
+      const chosen = loginSelect.value;
+      append(clear(loginSelect), h('option', { value: '' }, 'none'),
+        (answer.auth_infos ?? []).map((item) => h('option', { value: item.auth_info_name }, item.auth_info_name)));
+      if (connection) showLogin(connection);
+      else loginSelect.value = chosen;
+    } catch {
+      // Only the choices are missing; the connection's own auth info is still shown.
+    }
+  }
+
   const unbind = (queue, button) => busy(button, 'Unbinding…', async () => {
     try {
       const answer = await api.disassociate(project, id, [queue]);
@@ -259,6 +318,7 @@ export async function render(ctx) {
     reactivateWhy.textContent = 'Only a FAILED connection can be reactivated.';
     if (!pending(testButton)) testButton.disabled = state === 'DELETED';
     if (!pending(bindButton)) bindButton.disabled = state === 'DELETED';
+    if (!pending(loginButton)) loginButton.disabled = state === 'DELETED';
     bindInput.disabled = state === 'DELETED';
   }
 
@@ -348,6 +408,7 @@ export async function render(ctx) {
       field('Created', time(c.create_time)),
       field('Updated', time(c.update_time)));
     append(clear(bindingsSlot), bindingsTable(c), ...bindingStages(c));
+    showLogin(c);
     offerQueues();
     if (focusedKey) bindingsSlot.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
     append(clear(endpointsSlot),
@@ -362,7 +423,9 @@ export async function render(ctx) {
       if (ctx.signal.aborted) return;
       connection = c;
       draw(c);
-      const pending = c.state === 'CREATING' || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING');
+      // A binding not yet checked with the connection's auth info is being checked too.
+      const pending = c.state === 'CREATING' || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING'
+        || (c.auth_info_name && !(Array.isArray(q.stages) && q.stages.length > 0)));
       refreshNote.textContent = `Updated ${formatTime(Date.now())}${pending ? ' · refreshing every 2 s while a check runs' : ''}`;
       if (pending) schedule(REFRESH_MS);
     } catch (error) {
@@ -393,14 +456,15 @@ export async function render(ctx) {
         h('section', { class: 'card', 'aria-labelledby': 'bindings-title' },
           h('h2', { id: 'bindings-title' }, 'Queue bindings'),
           bindingsSlot,
-          bindForm),
+          bindForm,
+          loginForm),
         h('section', { class: 'card', 'aria-labelledby': 'endpoints-title' },
           h('h2', { id: 'endpoints-title' }, 'Last check, per address'),
           endpointsSlot))),
     dialog);
 
   try {
-    await Promise.all([load(), loadQueues()]);
+    await Promise.all([load(), loadQueues(), loadAuthInfos()]);
   } catch (error) {
     clear(ctx.main).append(
       h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' }, h('a', { href: listHref }, 'Connections')),
