@@ -423,9 +423,12 @@ export async function render(ctx) {
       if (ctx.signal.aborted) return;
       connection = c;
       draw(c);
-      // A binding not yet checked with the connection's auth info is being checked too.
-      const pending = c.state === 'CREATING' || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING'
-        || (c.auth_info_name && !(Array.isArray(q.stages) && q.stages.length > 0)));
+      // An ACTIVE binding not yet checked with the connection's auth info is re-checked
+      // with it at once (a FAILED one for reachability is not re-checked at all).
+      const unchecked = (q) => q.status === 'ACTIVE' && c.auth_info_name && c.state !== 'DELETED'
+        && !(Array.isArray(q.stages) && q.stages.length > 0);
+      const pending = c.state === 'CREATING'
+        || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING' || unchecked(q));
       refreshNote.textContent = `Updated ${formatTime(Date.now())}${pending ? ' · refreshing every 2 s while a check runs' : ''}`;
       if (pending) schedule(REFRESH_MS);
     } catch (error) {
