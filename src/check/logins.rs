@@ -140,7 +140,7 @@ impl Logins {
             return false;
         };
         match store.get_auth_info(&project_id, name).await {
-            Ok(Some(record)) => record.update_time > failed_at,
+            Ok(Some(record)) => !still_failed(record.update_time, failed_at),
             _ => false,
         }
     }
@@ -169,7 +169,7 @@ impl Logins {
                 reason: "UNKNOWN_AUTH_INFO",
                 message: format!("the project has no auth info named {name} (deleted?)"),
             })?;
-        if let Some(failed_at) = last_failed.filter(|at| record.update_time <= *at) {
+        if let Some(failed_at) = last_failed.filter(|at| still_failed(record.update_time, *at)) {
             return Err(last_login_failed(failed_at));
         }
         let kind = DatasourceType::parse(&record.datasource_type).ok_or_else(|| {
@@ -214,6 +214,12 @@ impl Logins {
             }),
         }
     }
+}
+
+/// Whether a login that FAILED at `failed_at` still stands for an auth info last updated
+/// at `updated_at`: it was not updated after the failure.
+fn still_failed(updated_at: i64, failed_at: i64) -> bool {
+    updated_at <= failed_at
 }
 
 /// Why a login is not tried again: the last one FAILED at `failed_at` (ms) and the auth

@@ -62,6 +62,11 @@ pub struct SessionTarget {
     pub login: Result<Login, NoLogin>,
 }
 
+/// Whether dsconn checks a login for `service` (RDS, DWS, CSS; not CloudTable or OpenTSDB).
+pub fn logs_in(service: Service) -> bool {
+    engine(service).is_some()
+}
+
 /// The engine a service logs in with; None: dsconn checks no login for it.
 fn engine(service: Service) -> Option<Engine> {
     match service {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::agent::{AgentProcess, AgentSpec};
 use crate::helpers::netns::VethNamespace;
-use crate::helpers::project_api::{ProjectApi, stage};
+use crate::helpers::project_api::{ProjectApi, says, stage};
 use crate::helpers::{ServerProcess, cli_token, new_project, token_client};
 use crate::pg_cluster::PgCluster;
 use crate::serve_tls::Certificates;
@@ -127,12 +127,6 @@ impl Server {
         };
         AgentProcess::start(namespace.command(env!("CARGO_BIN_EXE_dsconn")), &spec)
     }
-}
-
-fn says(stage: &Value, needle: &str) -> bool {
-    stage["message"]
-        .as_str()
-        .is_some_and(|message| message.contains(needle))
 }
 
 #[tokio::test(flavor = "multi_thread")]

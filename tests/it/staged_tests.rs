@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::agent::{AgentProcess, AgentSpec};
-use crate::helpers::project_api::{ProjectApi, stage};
+use crate::helpers::project_api::{ProjectApi, says, stage};
 use crate::helpers::services::{MARIADB, missing};
 use crate::helpers::{LoggedServer, TestApp, cli_token, new_project, spawn_app_with, token_client};
 
@@ -154,10 +154,7 @@ async fn a_queue_test_logs_in_with_an_auth_info_and_names_the_missing_privilege(
     assert_eq!(answer["checked_from"], "server");
     assert_eq!(answer["auth_info_name"], "shop_app");
     assert!(
-        stage(&answer, "login")["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("the server's copy"),
+        says(stage(&answer, "login"), "the server's copy"),
         "{answer}"
     );
 
@@ -192,13 +189,7 @@ async fn a_queue_test_logs_in_with_an_auth_info_and_names_the_missing_privilege(
     routed["hosts"] = json!([{"name": "shop-db.dsconn-test.internal", "ip": "127.0.0.1"}]);
     let answer = api.queue_test("etl", &routed).await;
     assert_eq!(answer["verified"], true, "{answer}");
-    assert!(
-        stage(&answer, "resolve")["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("127.0.0.1"),
-        "{answer}"
-    );
+    assert!(says(stage(&answer, "resolve"), "127.0.0.1"), "{answer}");
 
     // An unknown database is named.
     let mut unknown = asked("shop_app");
@@ -403,10 +394,7 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
     assert_eq!(answer["checked_from"], "agent:etl", "{answer}");
     assert_eq!(answer["verified"], true, "{answer}");
     assert!(
-        stage(&answer, "login")["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("the server's copy"),
+        says(stage(&answer, "login"), "the server's copy"),
         "{answer}"
     );
     // The test's own hosts reach the agent with its claim.
@@ -426,10 +414,7 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
         "the agent's own copy is right: {answer}"
     );
     assert!(
-        stage(&answer, "login")["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("the agent's own copy"),
+        says(stage(&answer, "login"), "the agent's own copy"),
         "{answer}"
     );
     // Test before saving from the queue's agent: a wrong password, then the right one;
@@ -448,10 +433,7 @@ async fn a_queues_agent_logs_in_with_the_servers_copy_or_its_own_and_no_password
         assert_eq!(answer["checked_from"], "agent:etl", "{answer}");
         assert_eq!(answer["verified"], verified, "{answer}");
         assert!(
-            stage(&answer, "login")["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("given with the request"),
+            says(stage(&answer, "login"), "given with the request"),
             "{answer}"
         );
     }

@@ -24,12 +24,7 @@ pub(super) async fn connection_session(
     database: Option<&str>,
     privileges: &[PrivilegeRequest],
 ) -> ApiResult<Option<String>> {
-    if auth_info_name.is_some()
-        && matches!(
-            service,
-            Service::CloudTable | Service::CloudTableOpenTsdb | Service::MrsOpenTsdb
-        )
-    {
+    if auth_info_name.is_some() && !crate::check::logs_in(service) {
         return Err(ApiError::InvalidRequest(format!(
             "auth_info_name: dsconn checks no login for {} sources (only RDS, DWS and CSS)",
             service.as_str()

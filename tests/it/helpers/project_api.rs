@@ -86,3 +86,10 @@ pub fn stage<'a>(answer: &'a Value, name: &str) -> &'a Value {
         .and_then(|stages| stages.iter().find(|stage| stage["stage"] == name))
         .unwrap_or(&Value::Null)
 }
+
+/// Whether `stage`'s message contains `needle`.
+pub fn says(stage: &Value, needle: &str) -> bool {
+    stage["message"]
+        .as_str()
+        .is_some_and(|message| message.contains(needle))
+}
