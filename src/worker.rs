@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::check::{self, Changed, CheckPipeline, Job, Place};
 use crate::domain::now_millis;
-use crate::store::{DynStore, PendingBinding, PendingCheck, QueueWork, SetupWork};
+use crate::store::{ClaimTerms, DynStore, PendingBinding, PendingCheck, QueueWork, SetupWork};
 use crate::telemetry::metrics;
 
 /// How often the worker looks for work nobody announced (due re-checks, expired leases).
@@ -281,45 +281,34 @@ impl LifecycleWorker {
         let now = now_millis();
         let online_since = self.settings.pipeline.online_since(now);
         let (store, owner) = (&self.store, self.owner.as_str());
+        let terms = ClaimTerms::new(owner, lease, limit, now);
+        // A binding's check and a queue test may run the credentialed stages: a test's lease.
+        let test_terms = ClaimTerms {
+            lease: self.settings.pipeline.test_lease(),
+            ..terms
+        };
         match kind {
-            WorkKind::Create => claimed(
-                store.claim_pending_checks(owner, lease, limit, now).await,
-                Work::Create,
-            ),
+            WorkKind::Create => claimed(store.claim_pending_checks(terms).await, Work::Create),
             WorkKind::Bind => claimed(
-                // A binding's check may run the credentialed stages: a test's lease.
-                store
-                    .claim_pending_bindings(
-                        owner,
-                        self.settings.pipeline.test_lease(),
-                        limit,
-                        now,
-                        online_since,
-                    )
-                    .await,
+                store.claim_pending_bindings(test_terms, online_since).await,
                 Work::Bind,
             ),
             WorkKind::QueueTest => claimed(
-                store
-                    .claim_server_tests(
-                        owner,
-                        self.settings.pipeline.test_lease(),
-                        limit,
-                        now,
-                        online_since,
-                    )
-                    .await,
+                store.claim_server_tests(test_terms, online_since).await,
                 Work::QueueTest,
             ),
             WorkKind::Recheck => claimed(
                 store
-                    .claim_due_rechecks(owner, lease, limit, rechecks_due_by)
+                    .claim_due_rechecks(ClaimTerms {
+                        now: rechecks_due_by,
+                        ..terms
+                    })
                     .await,
                 Work::Recheck,
             ),
             WorkKind::Setup => claimed(
                 store
-                    .claim_server_setups(owner, lease, limit, SETUP_HOSTS_BYTES, now, online_since)
+                    .claim_server_setups(terms, SETUP_HOSTS_BYTES, online_since)
                     .await,
                 Work::Setup,
             ),
@@ -427,7 +416,9 @@ mod tests {
     use crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName, Service, Tags};
     use crate::probe::{OutboundPolicy, ProbeMode, Prober, Resolver, Simulator};
     use crate::rate_limit::CheckBudget;
-    use crate::store::{CheckResult, NewConnection, SqliteStore};
+    use crate::store::{
+        CheckResult, ConnectionKey, HeldCheck, NewConnection, QueuesToBind, SqliteStore,
+    };
 
     async fn worker_on(dir: &std::path::Path) -> LifecycleWorker {
         let store: DynStore = Arc::new(SqliteStore::open(dir).await.expect("store"));
@@ -519,13 +510,27 @@ mod tests {
         let result = active_and_due();
         let recorded = worker
             .store
-            .record_check_result(active, &worker.owner, &result, now_millis())
+            .record_check_result(
+                HeldCheck {
+                    id: active,
+                    owner: &worker.owner,
+                },
+                &result,
+                now_millis(),
+            )
             .await;
         assert!(recorded.expect("recorded"));
         let queue = [QueueName::parse("q1").expect("queue")];
         worker
             .store
-            .associate_queues(&project, active, &queue, &queue, now_millis())
+            .associate_queues(
+                ConnectionKey::new(&project, active),
+                QueuesToBind {
+                    queues: &queue,
+                    declared: &queue,
+                },
+                now_millis(),
+            )
             .await
             .expect("bound");
         // Then many new connections arrive.
@@ -556,7 +561,14 @@ mod tests {
             let result = active_and_due();
             let recorded = worker
                 .store
-                .record_check_result(*id, &worker.owner, &result, now_millis())
+                .record_check_result(
+                    HeldCheck {
+                        id: *id,
+                        owner: &worker.owner,
+                    },
+                    &result,
+                    now_millis(),
+                )
                 .await;
             assert!(recorded.expect("recorded"));
         }
@@ -566,7 +578,14 @@ mod tests {
             .collect();
         worker
             .store
-            .associate_queues(&project, active[0], &queues, &queues, now_millis())
+            .associate_queues(
+                ConnectionKey::new(&project, active[0]),
+                QueuesToBind {
+                    queues: &queues,
+                    declared: &queues,
+                },
+                now_millis(),
+            )
             .await
             .expect("bound");
         for task_id in 0..10 {

@@ -21,6 +21,7 @@ use crate::domain::{
     EndpointList, Reachability, Service, StageResult, ValidationError, now_millis,
 };
 use crate::probe::{AddressCheck, CheckReport, MAX_ADDRESSES_PER_CHECK, MAX_DETAIL_CHARS, shorten};
+use crate::store::ConnectionKey;
 
 /// The wire form of one address's outcome.
 fn endpoint_check(check: &AddressCheck) -> EndpointCheck {
@@ -130,7 +131,11 @@ pub async fn test_connection(
     if logged_in && record.session.is_some() {
         state
             .store
-            .set_connection_session(&project, id, record.session.as_deref(), now_millis())
+            .set_connection_session(
+                ConnectionKey::new(&project, id),
+                record.session.as_deref(),
+                now_millis(),
+            )
             .await?;
         state.work_arrived();
     }

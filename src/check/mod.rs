@@ -30,7 +30,7 @@ pub use checker::{Charging, CheckRequest, Checker, InProcess, NoProgress, Progre
 pub use credentials::LAST_LOGIN_FAILED;
 pub use job::{Job, Place, Purpose, own_hosts};
 pub use logins::{INLINE_LOGIN_TTL, InlineLogin, Logins, last_login_failed};
-pub use outcome::{Circumstances, Record, after_panic, check_result, outcome};
+pub use outcome::{Circumstances, Held, Record, after_panic, check_result, outcome};
 pub use pipeline::{CheckPipeline, Finished, PipelineSettings, with_own_hosts};
 pub use session::{Login, LoginSource, NoLogin, SessionTarget, logs_in};
 pub use stage_results::{Asked, bounded as bounded_stages, stage_results, stages_of_old_agent};

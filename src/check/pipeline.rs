@@ -17,10 +17,10 @@ use super::outcome::{Circumstances, Record, outcome};
 use super::stage_results::{Asked, stage_results};
 use super::stages::{Findings, Stage, StageInputs, StageReport, Target, run_stages};
 use super::{Changed, OnChange};
-use crate::domain::{ConnectionId, ProjectId, StageResult, now_millis};
+use crate::domain::{ProjectId, StageResult, now_millis};
 use crate::probe::{CheckReport, HostsFile};
 use crate::rate_limit::CheckRefusal;
-use crate::store::{DynStore, PendingBinding, QueueWork, StoreError};
+use crate::store::{DynStore, HeldCheck, PendingBinding, QueueWork, StoreError};
 use crate::telemetry::metrics;
 
 /// Wait between attempts to write a result while the store is unavailable.
@@ -373,8 +373,7 @@ impl CheckPipeline {
             Purpose::Create { id, owner } => {
                 store_progress = StoreProgress {
                     pipeline: self,
-                    id: *id,
-                    owner,
+                    held: HeldCheck { id: *id, owner },
                 };
                 &store_progress
             }
@@ -414,8 +413,7 @@ impl CheckPipeline {
 /// Writes a claimed connection check's progress as its endpoints finish.
 struct StoreProgress<'a> {
     pipeline: &'a CheckPipeline,
-    id: ConnectionId,
-    owner: &'a str,
+    held: HeldCheck<'a>,
 }
 
 #[async_trait]
@@ -424,10 +422,10 @@ impl Progress for StoreProgress<'_> {
         let recorded = self
             .pipeline
             .store
-            .record_progress(self.id, self.owner, share, now_millis())
+            .record_progress(self.held, share, now_millis())
             .await;
         if let Err(error) = recorded {
-            warn!(connection.id = %self.id, error = %error, "recording progress failed");
+            warn!(connection.id = %self.held.id, error = %error, "recording progress failed");
         }
     }
 }
@@ -491,21 +489,15 @@ fn log_recorded(record: &Record, recorded: &crate::store::Result<bool>, started:
         (Record::Connectivity { owner: Some(_), .. }, Err(error)) => {
             warn!(error = %error, "recording a re-check failed")
         }
-        (
-            Record::Setup {
-                peer_id,
-                name,
-                outcome,
-                ..
-            },
-            Ok(true),
-        ) => info!(peer.id = %peer_id, name = %name, active = outcome.active,
-                   checked_from = %outcome.checked_from, "binding set up"),
-        (Record::Setup { peer_id, .. }, Ok(false)) => {
-            info!(peer.id = %peer_id, "a set-up's claim was lost; not recorded")
+        (Record::Setup { held, outcome }, Ok(true)) => {
+            info!(peer.id = %held.key, name = %held.queue, active = outcome.active,
+                   checked_from = %outcome.checked_from, "binding set up")
         }
-        (Record::Setup { peer_id, .. }, Err(error)) => {
-            warn!(peer.id = %peer_id, error = %error, "recording a set-up failed")
+        (Record::Setup { held, .. }, Ok(false)) => {
+            info!(peer.id = %held.key, "a set-up's claim was lost; not recorded")
+        }
+        (Record::Setup { held, .. }, Err(error)) => {
+            warn!(peer.id = %held.key, error = %error, "recording a set-up failed")
         }
         _ => {}
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::output::{OutputFormat, errln, outln};
 use crate::domain::{ProjectScope, now_millis};
 use crate::issuing;
-use crate::store::{DynStore, OpenFor, StorageArgs};
+use crate::store::{CredentialRecord, DynStore, OpenFor, StorageArgs, TokenRecord};
 
 #[derive(Debug, Clone, Args)]
 pub struct DataDirArgs {
@@ -204,6 +204,49 @@ fn report_revoked(
     Ok(())
 }
 
+fn listed_credential(credential: &CredentialRecord) -> Listed<'_> {
+    let status = match credential.revoked_at {
+        Some(_) => "revoked",
+        None => "active",
+    };
+    Listed {
+        json: json!({
+            "access_key": credential.access_key,
+            "status": status,
+            "created_at": credential.created_at,
+            "revoked_at": credential.revoked_at,
+        }),
+        columns: [
+            credential.access_key.clone(),
+            status.to_owned(),
+            time_text(credential.created_at),
+        ],
+        scope: &credential.scope,
+    }
+}
+
+fn listed_token(token: &TokenRecord, now: i64) -> Listed<'_> {
+    let status = match token.revoked_at {
+        Some(_) => "revoked",
+        None if token.expires_at <= now => "expired",
+        None => "active",
+    };
+    Listed {
+        json: json!({
+            "id": token.id,
+            "status": status,
+            "created_at": token.created_at,
+            "expires_at": token.expires_at,
+        }),
+        columns: [
+            token.id.clone(),
+            status.to_owned(),
+            time_text(token.expires_at),
+        ],
+        scope: &token.scope,
+    }
+}
+
 fn merge(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
     if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
         base.extend(extra.clone());
@@ -251,50 +294,21 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        CredentialCommand::List {
-            admin: AdminArgs { output, data },
-        } => {
-            let store = open_store(&data).await?;
+        CredentialCommand::List { admin } => {
+            let store = open_store(&admin.data).await?;
             let credentials = store.list_credentials().await?;
-            let status = |revoked: Option<i64>| match revoked {
-                Some(_) => "revoked",
-                None => "active",
-            };
-            let rows = credentials
-                .iter()
-                .map(|c| Listed {
-                    json: json!({
-                        "access_key": c.access_key,
-                        "status": status(c.revoked_at),
-                        "created_at": c.created_at,
-                        "revoked_at": c.revoked_at,
-                    }),
-                    columns: [
-                        c.access_key.clone(),
-                        status(c.revoked_at).to_owned(),
-                        time_text(c.created_at),
-                    ],
-                    scope: &c.scope,
-                })
-                .collect();
-            print_listing(
-                output.output,
-                ["ACCESS KEY", "STATUS", "CREATED"],
-                [22, 8, 21],
-                rows,
-            );
+            let rows = credentials.iter().map(listed_credential).collect();
+            let header = ["ACCESS KEY", "STATUS", "CREATED"];
+            print_listing(admin.output.output, header, [22, 8, 21], rows);
         }
-        CredentialCommand::Revoke {
-            access_key,
-            admin: AdminArgs { output, data },
-        } => {
-            let store = open_store(&data).await?;
+        CredentialCommand::Revoke { access_key, admin } => {
+            let store = open_store(&admin.data).await?;
             let revoked = store.revoke_credential(&access_key, now_millis()).await?;
             report_revoked(
                 revoked,
                 format!("no active credential has the access key {access_key}"),
                 format!("revoked {access_key}"),
-                &output,
+                &admin.output,
                 json!({"access_key": access_key, "status": "revoked"}),
             )?;
         }
@@ -346,52 +360,22 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        TokenCommand::List {
-            admin: AdminArgs { output, data },
-        } => {
-            let store = open_store(&data).await?;
+        TokenCommand::List { admin } => {
+            let store = open_store(&admin.data).await?;
             let now = now_millis();
             let tokens = store.list_tokens().await?;
-            let status = |revoked: Option<i64>, expires: i64| match revoked {
-                Some(_) => "revoked",
-                None if expires <= now => "expired",
-                None => "active",
-            };
-            let rows = tokens
-                .iter()
-                .map(|t| Listed {
-                    json: json!({
-                        "id": t.id,
-                        "status": status(t.revoked_at, t.expires_at),
-                        "created_at": t.created_at,
-                        "expires_at": t.expires_at,
-                    }),
-                    columns: [
-                        t.id.clone(),
-                        status(t.revoked_at, t.expires_at).to_owned(),
-                        time_text(t.expires_at),
-                    ],
-                    scope: &t.scope,
-                })
-                .collect();
-            print_listing(
-                output.output,
-                ["ID", "STATUS", "EXPIRES"],
-                [37, 8, 21],
-                rows,
-            );
+            let rows = tokens.iter().map(|t| listed_token(t, now)).collect();
+            let header = ["ID", "STATUS", "EXPIRES"];
+            print_listing(admin.output.output, header, [37, 8, 21], rows);
         }
-        TokenCommand::Revoke {
-            id,
-            admin: AdminArgs { output, data },
-        } => {
-            let store = open_store(&data).await?;
+        TokenCommand::Revoke { id, admin } => {
+            let store = open_store(&admin.data).await?;
             let revoked = store.revoke_token(&id, now_millis()).await?;
             report_revoked(
                 revoked,
                 format!("no active token has the id {id}"),
                 format!("revoked token {id}"),
-                &output,
+                &admin.output,
                 json!({"id": id, "status": "revoked"}),
             )?;
         }

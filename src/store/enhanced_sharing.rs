@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 
+use super::terms::ConnectionKey;
 use super::{Result, StoreError};
 use crate::domain::{ConnectionId, ProjectId, Tag};
 
@@ -136,13 +137,12 @@ pub trait EnhancedSharingStore: Send + Sync {
         id: ConnectionId,
     ) -> Result<Option<Vec<GrantRecord>>>;
 
-    /// Changes the tags of a live connection of `owner`, keeping at most `max`.
+    /// Changes the tags of a live connection of its owner, keeping at most
+    /// [`MAX_TAGS`](crate::domain::MAX_TAGS).
     async fn change_tags(
         &self,
-        owner: &ProjectId,
-        id: ConnectionId,
+        key: ConnectionKey<'_>,
         change: &TagChange,
-        max: usize,
         now: i64,
     ) -> Result<TagsOutcome>;
 
@@ -319,6 +319,7 @@ macro_rules! impl_enhanced_sharing_store {
                 privileges_of, tags_of,
             };
             use $crate::store::sql::{Backend, Change, Dialect};
+            use $crate::store::terms::ConnectionKey;
             use $crate::store::{Result, StoreError};
 
             fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -452,12 +453,12 @@ macro_rules! impl_enhanced_sharing_store {
 
                 async fn change_tags(
                     &self,
-                    owner: &ProjectId,
-                    id: ConnectionId,
+                    key: ConnectionKey<'_>,
                     change: &TagChange,
-                    max: usize,
                     now: i64,
                 ) -> Result<TagsOutcome> {
+                    let ConnectionKey { project: owner, id } = key;
+                    let max = $crate::domain::MAX_TAGS;
                     let lock_tags =
                         format!("{}{}", sharing::SELECT_LIVE_TAGS, Self::LOCK_FOR_UPDATE);
                     let id = id.to_string();
@@ -486,7 +487,7 @@ macro_rules! impl_enhanced_sharing_store {
                         .bind(&id)
                         .execute(&mut *transaction)
                         .await?;
-                    // At most `max` (20) rows.
+                    // At most MAX_TAGS (20) rows.
                     for tag in &after {
                         sqlx::query(sharing::INSERT_TAG_ROW)
                             .bind(&id)

@@ -24,12 +24,12 @@ mod rows;
 mod sql;
 mod sqlite;
 mod tags;
+pub mod terms;
 
 /// The toolkit's former name, still used by `queue_work`'s macro.
 use sql as shared;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -41,9 +41,9 @@ pub use auth_infos::{
 };
 pub use commits::{Change, Commits};
 pub use enhanced::{
-    BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedLimits,
-    EnhancedListQuery, EnhancedRefusal, EnhancedRoute, EnhancedStatus, EnhancedStore, EnhancedView,
-    HostEntry, NewEnhancedConnection, NewRoute,
+    BindingKind, EnhancedAccess, EnhancedBind, EnhancedBinding, EnhancedConnectionRecord,
+    EnhancedLimits, EnhancedListQuery, EnhancedRefusal, EnhancedRoute, EnhancedStatus,
+    EnhancedStore, EnhancedView, HostEntry, NewEnhancedConnection, NewRoute,
 };
 pub use enhanced_sharing::EnhancedSharingStore;
 pub use error::{Result, StoreError};
@@ -53,7 +53,7 @@ pub use outcomes::{
     Refusable,
 };
 pub use postgres::PgStore;
-pub use queue_settings::{AgencyRecord, NamedTable, ProjectUsage, QueueSettingsStore};
+pub use queue_settings::{AgencyRecord, NamedKey, NamedTable, ProjectUsage, QueueSettingsStore};
 pub use queue_work::{
     AgentRecord, BindingConnectivity, NewAgent, NewTask, QueueHosts, QueueWork, QueueWorkKind,
     QueueWorkStore, RegisterOutcome, SERVES_POOL, SERVES_QUEUE, SetupOutcome, SetupWork,
@@ -67,6 +67,10 @@ pub use records::{
 };
 pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};
 pub use tags::StoredTags;
+pub use terms::{
+    AgentClaim, AgentKey, ClaimTerms, ConnectionKey, ConnectivityOf, HeldCheck, HeldWork,
+    QueuesToBind, agent_owner,
+};
 
 #[async_trait]
 pub trait Store:
@@ -125,28 +129,15 @@ pub trait Store:
     ) -> Result<DeleteOutcome>;
 
     /// Claims up to `limit` CREATING connections whose lease is free or expired.
-    async fn claim_pending_checks(
-        &self,
-        owner: &str,
-        lease: Duration,
-        limit: u32,
-        now: i64,
-    ) -> Result<Vec<PendingCheck>>;
+    async fn claim_pending_checks(&self, terms: ClaimTerms<'_>) -> Result<Vec<PendingCheck>>;
 
     /// Records how far a claimed check has got. Ignored if the claim was lost.
-    async fn record_progress(
-        &self,
-        id: ConnectionId,
-        owner: &str,
-        process: f64,
-        now: i64,
-    ) -> Result<()>;
+    async fn record_progress(&self, held: HeldCheck<'_>, process: f64, now: i64) -> Result<()>;
 
     /// Records the end of a claimed check; false if the claim was lost meanwhile.
     async fn record_check_result(
         &self,
-        id: ConnectionId,
-        owner: &str,
+        held: HeldCheck<'_>,
         result: &CheckResult,
         now: i64,
     ) -> Result<bool>;
@@ -158,10 +149,7 @@ pub trait Store:
     /// from since `online_since` (the agents check those).
     async fn claim_pending_bindings(
         &self,
-        owner: &str,
-        lease: Duration,
-        limit: u32,
-        now: i64,
+        terms: ClaimTerms<'_>,
         online_since: i64,
     ) -> Result<Vec<PendingBinding>>;
 
@@ -169,9 +157,7 @@ pub trait Store:
     /// if the claim was lost or the binding is gone.
     async fn record_binding_result(
         &self,
-        peer_id: &str,
-        queue: &str,
-        owner: &str,
+        held: HeldWork<'_, &str>,
         result: &BindingResult,
         now: i64,
     ) -> Result<bool>;
@@ -181,27 +167,19 @@ pub trait Store:
     /// at once. False if the project has no such live connection.
     async fn set_connection_session(
         &self,
-        project: &ProjectId,
-        id: ConnectionId,
+        key: ConnectionKey<'_>,
         session: Option<&str>,
         now: i64,
     ) -> Result<bool>;
 
     /// Claims ACTIVE connections whose re-check is due.
-    async fn claim_due_rechecks(
-        &self,
-        owner: &str,
-        lease: Duration,
-        limit: u32,
-        now: i64,
-    ) -> Result<Vec<PendingCheck>>;
+    async fn claim_due_rechecks(&self, terms: ClaimTerms<'_>) -> Result<Vec<PendingCheck>>;
 
     /// Records the connectivity of an ACTIVE connection and its ACTIVE bindings. With an
     /// owner, only while that claim holds (and releases it); without, unconditionally.
     async fn record_connectivity(
         &self,
-        id: ConnectionId,
-        owner: Option<&str>,
+        of: ConnectivityOf<'_>,
         connectivity: &Connectivity,
         now: i64,
     ) -> Result<bool>;
@@ -219,18 +197,15 @@ pub trait Store:
     /// otherwise, binding none).
     async fn associate_queues(
         &self,
-        project: &ProjectId,
-        id: ConnectionId,
-        queues: &[QueueName],
-        declared: &[QueueName],
+        key: ConnectionKey<'_>,
+        queues: QueuesToBind<'_>,
         now: i64,
     ) -> Result<BindingOutcome>;
 
     /// Unbinds queues (ones not bound are ignored).
     async fn disassociate_queues(
         &self,
-        project: &ProjectId,
-        id: ConnectionId,
+        key: ConnectionKey<'_>,
         queues: &[QueueName],
         now: i64,
     ) -> Result<BindingOutcome>;

@@ -19,6 +19,14 @@ pub enum NamedTable {
     Pools,
 }
 
+/// One stored queue or pool of a project.
+#[derive(Debug, Clone, Copy)]
+pub struct NamedKey<'a> {
+    pub table: NamedTable,
+    pub project: &'a ProjectId,
+    pub name: &'a str,
+}
+
 /// DLI's service agency of a project: the roles granted to DLI, and a version that
 /// changes on every update.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +52,7 @@ pub trait QueueSettingsStore: Send + Sync {
     /// if it is gone or was changed since it was read (read again, then retry).
     async fn swap_named_attributes(
         &self,
-        table: NamedTable,
-        project: &ProjectId,
-        name: &str,
+        key: NamedKey<'_>,
         expected: &Map<String, Value>,
         new: &Map<String, Value>,
     ) -> Result<bool>;
@@ -177,7 +183,7 @@ macro_rules! impl_queue_settings_store {
             use $crate::domain::ProjectId;
             use $crate::store::Result;
             use $crate::store::queue_settings::{
-                self as settings, AgencyRecord, AgencyRow, NamedTable, ProjectUsage,
+                self as settings, AgencyRecord, AgencyRow, NamedKey, NamedTable, ProjectUsage,
                 QueueSettingsStore, UsageRow,
             };
             use $crate::store::sql::Backend;
@@ -186,12 +192,15 @@ macro_rules! impl_queue_settings_store {
             impl QueueSettingsStore for $store {
                 async fn swap_named_attributes(
                     &self,
-                    table: NamedTable,
-                    project: &ProjectId,
-                    name: &str,
+                    key: NamedKey<'_>,
                     expected: &Map<String, Value>,
                     new: &Map<String, Value>,
                 ) -> Result<bool> {
+                    let NamedKey {
+                        table,
+                        project,
+                        name,
+                    } = key;
                     let statement = match table {
                         NamedTable::Queues => settings::SWAP_QUEUE,
                         NamedTable::Pools => settings::SWAP_POOL,

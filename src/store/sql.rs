@@ -9,14 +9,13 @@
 //! bound type, per statement, so one macro expanding the same code for each backend's
 //! concrete types reads better.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use sqlx::{Pool, Transaction};
 
 pub(super) use super::commits::{Change, Commits};
 pub(super) use super::group_commit::GroupCommit;
 use super::records::QueueBinding;
+use super::terms::ClaimTerms;
 use super::{CreateNamedOutcome, Result, StoreError};
 use crate::domain::{ConnectionState, ProjectId};
 
@@ -152,13 +151,14 @@ pub(super) struct Claim<'a> {
     pub limit: i64,
 }
 
-impl<'a> Claim<'a> {
-    pub fn new(owner: &'a str, lease: Duration, limit: u32, now: i64) -> Self {
+impl<'a> From<ClaimTerms<'a>> for Claim<'a> {
+    fn from(terms: ClaimTerms<'a>) -> Self {
+        let lease = i64::try_from(terms.lease.as_millis()).unwrap_or(i64::MAX);
         Self {
-            owner,
-            lease_until: now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)),
-            now,
-            limit: i64::from(limit),
+            owner: terms.owner,
+            lease_until: terms.now.saturating_add(lease),
+            now: terms.now,
+            limit: i64::from(terms.limit),
         }
     }
 }

@@ -15,7 +15,9 @@ use dsconn::domain::{
     ConnectionId, ConnectionState, ProjectId, ProjectScope, QueueName, Service, TagFilter, Tags,
 };
 use dsconn::store::{
-    BindingConnectivity, NewAgent, NewTask, QueueWorkKind, RegisterOutcome, TaskResult,
+    AgentClaim, AgentKey, BindingConnectivity, ClaimTerms, ConnectionKey, ConnectivityOf,
+    EnhancedBind, HeldCheck, HeldWork, NewAgent, NewTask, QueueWorkKind, QueuesToBind,
+    RegisterOutcome, TaskResult,
 };
 use dsconn::store::{
     BindingOutcome, BindingResult, CheckResult, ConnectionRecord, Connectivity, CreateNamedOutcome,
@@ -46,6 +48,27 @@ struct Stores {
     second: DynStore,
     _dir: Option<tempfile::TempDir>,
     database: Option<TestDatabase>,
+}
+
+/// A held piece of queue work, as its claimer reports on it.
+fn held<'a, K>(key: K, queue: &'a str, owner: &'a str) -> HeldWork<'a, K> {
+    HeldWork { key, queue, owner }
+}
+
+/// An agent's claim of up to `limit` pieces of its queues' work.
+fn agent_claim<'a>(
+    project: &'a ProjectId,
+    agent_id: &'a str,
+    lease: Duration,
+    limit: u32,
+    now: i64,
+) -> AgentClaim<'a> {
+    AgentClaim {
+        agent: AgentKey::new(project, agent_id),
+        lease,
+        limit,
+        now,
+    }
 }
 
 const TEST_POOL_SIZE: u32 = 5;
@@ -504,7 +527,7 @@ async fn connection_story(store: &DynStore) {
 
     // Checks end: alpha ACTIVE, beta FAILED.
     let claimed = store
-        .claim_pending_checks("w1", LEASE, 10, T0 + 10)
+        .claim_pending_checks(ClaimTerms::new("w1", LEASE, 10, T0 + 10))
         .await
         .expect("claim");
     assert_eq!(
@@ -519,19 +542,40 @@ async fn connection_story(store: &DynStore) {
     assert!(claimed[0].endpoints().is_ok());
     assert!(
         store
-            .record_check_result(alpha.id, "w1", &active(Some(T0 + 100_000)), T0 + 11)
+            .record_check_result(
+                HeldCheck {
+                    id: alpha.id,
+                    owner: "w1"
+                },
+                &active(Some(T0 + 100_000)),
+                T0 + 11
+            )
             .await
             .expect("record")
     );
     assert!(
         store
-            .record_check_result(beta.id, "w1", &failed(), T0 + 12)
+            .record_check_result(
+                HeldCheck {
+                    id: beta.id,
+                    owner: "w1"
+                },
+                &failed(),
+                T0 + 12
+            )
             .await
             .expect("record")
     );
     assert!(
         !store
-            .record_check_result(alpha.id, "w1", &failed(), T0 + 13)
+            .record_check_result(
+                HeldCheck {
+                    id: alpha.id,
+                    owner: "w1"
+                },
+                &failed(),
+                T0 + 13
+            )
             .await
             .expect("record"),
         "a finished check cannot be recorded again"
@@ -696,7 +740,7 @@ async fn connection_story(store: &DynStore) {
     );
     // Its old lease is gone; gamma and other are still leased to w1.
     let reclaimed = store
-        .claim_pending_checks("w2", LEASE, 10, T0 + 32)
+        .claim_pending_checks(ClaimTerms::new("w2", LEASE, 10, T0 + 32))
         .await
         .expect("claim");
     assert_eq!(ids(&reclaimed, |c| c.id), [beta.id, alpha2.id]);
@@ -708,7 +752,14 @@ async fn connection_story(store: &DynStore) {
         let names = queues(names);
         async move {
             store
-                .associate_queues(&pa, id, &names, &names, T0 + 40)
+                .associate_queues(
+                    ConnectionKey::new(&pa, id),
+                    QueuesToBind {
+                        queues: &names,
+                        declared: &names,
+                    },
+                    T0 + 40,
+                )
                 .await
                 .expect("associate")
         }
@@ -719,7 +770,7 @@ async fn connection_story(store: &DynStore) {
         let names = queues(names);
         async move {
             store
-                .disassociate_queues(&pa, id, &names, T0 + 41)
+                .disassociate_queues(ConnectionKey::new(&pa, id), &names, T0 + 41)
                 .await
                 .expect("disassociate")
         }
@@ -744,10 +795,11 @@ async fn connection_story(store: &DynStore) {
     assert_eq!(
         store
             .associate_queues(
-                &pb,
-                beta.id,
-                &queues(&["q_one"]),
-                &queues(&["q_one"]),
+                ConnectionKey::new(&pb, beta.id),
+                QueuesToBind {
+                    queues: &queues(&["q_one"]),
+                    declared: &queues(&["q_one"])
+                },
                 T0 + 40
             )
             .await
@@ -828,25 +880,25 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
 
     // Pending checks: oldest first, up to the limit; the other replica gets the rest.
     let one = first
-        .claim_pending_checks("one", LEASE, 2, T0 + 10)
+        .claim_pending_checks(ClaimTerms::new("one", LEASE, 2, T0 + 10))
         .await
         .expect("claim");
     assert_eq!(ids(&one, |c| c.id), [c1.id, c2.id]);
     let two = second
-        .claim_pending_checks("two", LEASE, 10, T0 + 10)
+        .claim_pending_checks(ClaimTerms::new("two", LEASE, 10, T0 + 10))
         .await
         .expect("claim");
     assert_eq!(ids(&two, |c| c.id), [c3.id]);
     assert!(
         first
-            .claim_pending_checks("one", LEASE, 10, T0 + 11)
+            .claim_pending_checks(ClaimTerms::new("one", LEASE, 10, T0 + 11))
             .await
             .expect("claim")
             .is_empty()
     );
     assert!(
         first
-            .claim_pending_checks("one", LEASE, 0, T0 + 100_000)
+            .claim_pending_checks(ClaimTerms::new("one", LEASE, 0, T0 + 100_000))
             .await
             .expect("claim")
             .is_empty()
@@ -854,12 +906,26 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
 
     // Progress is recorded only by the owner.
     second
-        .record_progress(c1.id, "two", 0.5, T0 + 12)
+        .record_progress(
+            HeldCheck {
+                id: c1.id,
+                owner: "two",
+            },
+            0.5,
+            T0 + 12,
+        )
         .await
         .expect("progress");
     assert_eq!(get(first, &p, c1.id).await.process, 0.0);
     first
-        .record_progress(c1.id, "one", 0.5, T0 + 12)
+        .record_progress(
+            HeldCheck {
+                id: c1.id,
+                owner: "one",
+            },
+            0.5,
+            T0 + 12,
+        )
         .await
         .expect("progress");
     let progressed = get(second, &p, c1.id).await;
@@ -869,25 +935,39 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     let lease_end = T0 + 10 + LEASE_MS;
     assert!(
         second
-            .claim_pending_checks("two", LEASE, 10, lease_end)
+            .claim_pending_checks(ClaimTerms::new("two", LEASE, 10, lease_end))
             .await
             .expect("claim")
             .is_empty()
     );
     let taken = second
-        .claim_pending_checks("two", LEASE, 10, lease_end + 1)
+        .claim_pending_checks(ClaimTerms::new("two", LEASE, 10, lease_end + 1))
         .await
         .expect("claim");
     assert_eq!(ids(&taken, |c| c.id), [c1.id, c2.id, c3.id]);
     // The first owner lost its claim: its progress and its result are ignored.
     first
-        .record_progress(c1.id, "one", 0.9, lease_end + 2)
+        .record_progress(
+            HeldCheck {
+                id: c1.id,
+                owner: "one",
+            },
+            0.9,
+            lease_end + 2,
+        )
         .await
         .expect("progress");
     assert_eq!(get(first, &p, c1.id).await.process, 0.5);
     assert!(
         !first
-            .record_check_result(c1.id, "one", &active(None), lease_end + 2)
+            .record_check_result(
+                HeldCheck {
+                    id: c1.id,
+                    owner: "one"
+                },
+                &active(None),
+                lease_end + 2
+            )
             .await
             .expect("record")
     );
@@ -895,20 +975,34 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     let recheck_at = T0 + 1_000_000;
     assert!(
         second
-            .record_check_result(c1.id, "two", &active(Some(recheck_at)), lease_end + 3)
+            .record_check_result(
+                HeldCheck {
+                    id: c1.id,
+                    owner: "two"
+                },
+                &active(Some(recheck_at)),
+                lease_end + 3
+            )
             .await
             .expect("record")
     );
     assert!(
         second
-            .record_check_result(c2.id, "two", &failed(), lease_end + 3)
+            .record_check_result(
+                HeldCheck {
+                    id: c2.id,
+                    owner: "two"
+                },
+                &failed(),
+                lease_end + 3
+            )
             .await
             .expect("record")
     );
     // A recorded result releases the claim: nothing finished is claimed again.
     let much_later = lease_end + 10 * LEASE_MS;
     let still = first
-        .claim_pending_checks("one", LEASE, 10, much_later)
+        .claim_pending_checks(ClaimTerms::new("one", LEASE, 10, much_later))
         .await
         .expect("claim");
     assert_eq!(ids(&still, |c| c.id), [c3.id]);
@@ -916,7 +1010,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // Bindings: the same discipline.
     let t = T0 + 500_000;
     let bindings = first
-        .claim_pending_bindings("one", LEASE, 10, t, NO_AGENT_ONLINE)
+        .claim_pending_bindings(ClaimTerms::new("one", LEASE, 10, t), NO_AGENT_ONLINE)
         .await
         .expect("claim bindings");
     assert_eq!(bindings.len(), 1);
@@ -935,26 +1029,32 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         second
-            .claim_pending_bindings("two", LEASE, 10, t, NO_AGENT_ONLINE)
+            .claim_pending_bindings(ClaimTerms::new("two", LEASE, 10, t), NO_AGENT_ONLINE)
             .await
             .expect("claim bindings")
             .is_empty()
     );
     assert!(
         second
-            .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS, NO_AGENT_ONLINE)
+            .claim_pending_bindings(
+                ClaimTerms::new("two", LEASE, 10, t + LEASE_MS),
+                NO_AGENT_ONLINE
+            )
             .await
             .expect("claim bindings")
             .is_empty()
     );
     assert!(
         !second
-            .record_binding_result(&peer, "q_a", "two", &binding_result(true), t + 1)
+            .record_binding_result(held(&peer, "q_a", "two"), &binding_result(true), t + 1)
             .await
             .expect("record binding")
     );
     let taken = second
-        .claim_pending_bindings("two", LEASE, 10, t + LEASE_MS + 1, NO_AGENT_ONLINE)
+        .claim_pending_bindings(
+            ClaimTerms::new("two", LEASE, 10, t + LEASE_MS + 1),
+            NO_AGENT_ONLINE,
+        )
         .await
         .expect("claim bindings");
     assert_eq!(
@@ -963,22 +1063,28 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         !first
-            .record_binding_result(&peer, "q_a", "one", &binding_result(true), t + LEASE_MS + 2)
+            .record_binding_result(
+                held(&peer, "q_a", "one"),
+                &binding_result(true),
+                t + LEASE_MS + 2
+            )
             .await
             .expect("record binding")
     );
     assert!(
         second
-            .record_binding_result(&peer, "q_a", "two", &binding_result(true), t + LEASE_MS + 3)
+            .record_binding_result(
+                held(&peer, "q_a", "two"),
+                &binding_result(true),
+                t + LEASE_MS + 3
+            )
             .await
             .expect("record binding")
     );
     assert!(
         !second
             .record_binding_result(
-                &peer,
-                "q_a",
-                "two",
+                held(&peer, "q_a", "two"),
                 &binding_result(false),
                 t + LEASE_MS + 4
             )
@@ -988,7 +1094,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         !second
-            .record_binding_result("no-such-peer", "q_a", "two", &binding_result(true), t)
+            .record_binding_result(held("no-such-peer", "q_a", "two"), &binding_result(true), t)
             .await
             .expect("record binding")
     );
@@ -1002,13 +1108,20 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // A failing binding.
     assert_eq!(
         first
-            .associate_queues(&p, c1.id, &queues(&["q_b"]), &queues(&["q_b"]), t + 100)
+            .associate_queues(
+                ConnectionKey::new(&p, c1.id),
+                QueuesToBind {
+                    queues: &queues(&["q_b"]),
+                    declared: &queues(&["q_b"])
+                },
+                t + 100
+            )
             .await
             .expect("associate"),
         BindingOutcome::Changed(1)
     );
     let q_b = first
-        .claim_pending_bindings("one", LEASE, 10, t + 101, NO_AGENT_ONLINE)
+        .claim_pending_bindings(ClaimTerms::new("one", LEASE, 10, t + 101), NO_AGENT_ONLINE)
         .await
         .expect("claim bindings");
     assert_eq!(
@@ -1020,9 +1133,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     assert!(
         first
             .record_binding_result(
-                &q_b[0].peer_id,
-                "q_b",
-                "one",
+                held(&q_b[0].peer_id, "q_b", "one"),
                 &binding_result(false),
                 t + 102
             )
@@ -1042,7 +1153,14 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     assert_eq!(bound[1].connectivity.as_deref(), Some("UNREACHABLE"));
     // A deleted connection's bindings go with it and are never claimed.
     first
-        .associate_queues(&p, c2.id, &queues(&["q_c"]), &queues(&["q_c"]), t + 200)
+        .associate_queues(
+            ConnectionKey::new(&p, c2.id),
+            QueuesToBind {
+                queues: &queues(&["q_c"]),
+                declared: &queues(&["q_c"]),
+            },
+            t + 200,
+        )
         .await
         .expect("associate");
     assert_eq!(
@@ -1054,7 +1172,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         first
-            .claim_pending_bindings("one", LEASE, 10, t + 202, NO_AGENT_ONLINE)
+            .claim_pending_bindings(ClaimTerms::new("one", LEASE, 10, t + 202), NO_AGENT_ONLINE)
             .await
             .expect("claim bindings")
             .is_empty()
@@ -1063,13 +1181,13 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // Re-checks: due at next_check_at, one owner at a time, expired leases taken over.
     assert!(
         first
-            .claim_due_rechecks("one", LEASE, 10, recheck_at - 1)
+            .claim_due_rechecks(ClaimTerms::new("one", LEASE, 10, recheck_at - 1))
             .await
             .expect("rechecks")
             .is_empty()
     );
     let due = first
-        .claim_due_rechecks("one", LEASE, 10, recheck_at)
+        .claim_due_rechecks(ClaimTerms::new("one", LEASE, 10, recheck_at))
         .await
         .expect("rechecks");
     assert_eq!(ids(&due, |c| c.id), [c1.id]);
@@ -1079,7 +1197,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         second
-            .claim_due_rechecks("two", LEASE, 10, recheck_at + LEASE_MS)
+            .claim_due_rechecks(ClaimTerms::new("two", LEASE, 10, recheck_at + LEASE_MS))
             .await
             .expect("rechecks")
             .is_empty()
@@ -1087,8 +1205,10 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     assert!(
         !second
             .record_connectivity(
-                c1.id,
-                Some("two"),
+                ConnectivityOf::Held(HeldCheck {
+                    id: c1.id,
+                    owner: "two"
+                }),
                 &connectivity(true, None),
                 recheck_at + 1
             )
@@ -1096,15 +1216,17 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
             .expect("connectivity")
     );
     let taken = second
-        .claim_due_rechecks("two", LEASE, 10, recheck_at + LEASE_MS + 1)
+        .claim_due_rechecks(ClaimTerms::new("two", LEASE, 10, recheck_at + LEASE_MS + 1))
         .await
         .expect("rechecks");
     assert_eq!(ids(&taken, |c| c.id), [c1.id]);
     assert!(
         !first
             .record_connectivity(
-                c1.id,
-                Some("one"),
+                ConnectivityOf::Held(HeldCheck {
+                    id: c1.id,
+                    owner: "one"
+                }),
                 &connectivity(true, None),
                 recheck_at + LEASE_MS + 2
             )
@@ -1116,8 +1238,10 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     assert!(
         second
             .record_connectivity(
-                c1.id,
-                Some("two"),
+                ConnectivityOf::Held(HeldCheck {
+                    id: c1.id,
+                    owner: "two"
+                }),
                 &connectivity(false, Some(next)),
                 checked_at
             )
@@ -1159,13 +1283,13 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // Recording released the claim and moved the schedule.
     assert!(
         first
-            .claim_due_rechecks("one", LEASE, 10, next - 1)
+            .claim_due_rechecks(ClaimTerms::new("one", LEASE, 10, next - 1))
             .await
             .expect("rechecks")
             .is_empty()
     );
     let due = first
-        .claim_due_rechecks("one", LEASE, 10, next)
+        .claim_due_rechecks(ClaimTerms::new("one", LEASE, 10, next))
         .await
         .expect("rechecks");
     assert_eq!(ids(&due, |c| c.id), [c1.id]);
@@ -1173,7 +1297,11 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // schedule and the claim as they are.
     assert!(
         second
-            .record_connectivity(c1.id, None, &connectivity(true, None), next + 1)
+            .record_connectivity(
+                ConnectivityOf::Unheld(c1.id),
+                &connectivity(true, None),
+                next + 1
+            )
             .await
             .expect("connectivity")
     );
@@ -1183,7 +1311,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         second
-            .claim_due_rechecks("two", LEASE, 10, next + 2)
+            .claim_due_rechecks(ClaimTerms::new("two", LEASE, 10, next + 2))
             .await
             .expect("rechecks")
             .is_empty(),
@@ -1192,8 +1320,10 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     assert!(
         first
             .record_connectivity(
-                c1.id,
-                Some("one"),
+                ConnectivityOf::Held(HeldCheck {
+                    id: c1.id,
+                    owner: "one"
+                }),
                 &connectivity(true, Some(next * 2)),
                 next + 3
             )
@@ -1203,21 +1333,28 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     // Only ACTIVE connections have connectivity recorded or re-checks claimed.
     assert!(
         !first
-            .record_connectivity(c3.id, None, &connectivity(true, None), next)
-            .await
-            .expect("connectivity")
-    );
-    assert!(
-        !first
-            .record_connectivity(c2.id, None, &connectivity(true, None), next)
+            .record_connectivity(
+                ConnectivityOf::Unheld(c3.id),
+                &connectivity(true, None),
+                next
+            )
             .await
             .expect("connectivity")
     );
     assert!(
         !first
             .record_connectivity(
-                ConnectionId::generate(),
-                None,
+                ConnectivityOf::Unheld(c2.id),
+                &connectivity(true, None),
+                next
+            )
+            .await
+            .expect("connectivity")
+    );
+    assert!(
+        !first
+            .record_connectivity(
+                ConnectivityOf::Unheld(ConnectionId::generate()),
                 &connectivity(true, None),
                 next
             )
@@ -1226,14 +1363,21 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     let later = next * 2 + LEASE_MS * 10;
     let due = second
-        .claim_due_rechecks("two", LEASE, 10, later)
+        .claim_due_rechecks(ClaimTerms::new("two", LEASE, 10, later))
         .await
         .expect("rechecks");
     assert_eq!(ids(&due, |c| c.id), [c1.id]);
     // A deleted connection is no longer re-checked.
     assert!(
         second
-            .record_connectivity(c1.id, Some("two"), &connectivity(true, None), later + 1)
+            .record_connectivity(
+                ConnectivityOf::Held(HeldCheck {
+                    id: c1.id,
+                    owner: "two"
+                }),
+                &connectivity(true, None),
+                later + 1
+            )
             .await
             .expect("connectivity")
     );
@@ -1246,7 +1390,7 @@ async fn lease_story(first: &DynStore, second: &DynStore) {
     );
     assert!(
         first
-            .claim_due_rechecks("one", LEASE, 10, i64::MAX - 1)
+            .claim_due_rechecks(ClaimTerms::new("one", LEASE, 10, i64::MAX - 1))
             .await
             .expect("rechecks")
             .is_empty()
@@ -1358,13 +1502,20 @@ async fn fill_to_quota(store: &DynStore, p: &ProjectId, prefix: &str, quota: u32
 /// Claims every CREATING connection and records it ACTIVE, so that it can be deleted.
 async fn finish_all_checks(store: &DynStore) {
     let claimed = store
-        .claim_pending_checks("finisher", LEASE, 1000, T0 + 10)
+        .claim_pending_checks(ClaimTerms::new("finisher", LEASE, 1000, T0 + 10))
         .await
         .expect("claim");
     for check in claimed {
         assert!(
             store
-                .record_check_result(check.id, "finisher", &active(None), T0 + 11)
+                .record_check_result(
+                    HeldCheck {
+                        id: check.id,
+                        owner: "finisher"
+                    },
+                    &active(None),
+                    T0 + 11
+                )
                 .await
                 .expect("record")
         );
@@ -1520,11 +1671,14 @@ async fn concurrent_claimers_never_share_a_row(#[case] backend: Backend) {
             let (mut checks, mut bindings) = (Vec::new(), Vec::new());
             loop {
                 let claimed = store
-                    .claim_pending_checks(&owner, LEASE, 3, T0 + 1_000)
+                    .claim_pending_checks(ClaimTerms::new(&owner, LEASE, 3, T0 + 1_000))
                     .await
                     .expect("claim");
                 let claimed_bindings = store
-                    .claim_pending_bindings(&owner, LEASE, 3, T0 + 1_000, NO_AGENT_ONLINE)
+                    .claim_pending_bindings(
+                        ClaimTerms::new(&owner, LEASE, 3, T0 + 1_000),
+                        NO_AGENT_ONLINE,
+                    )
                     .await
                     .expect("claim bindings");
                 if claimed.is_empty() && claimed_bindings.is_empty() {
@@ -1561,14 +1715,21 @@ async fn concurrent_claimers_never_share_a_row(#[case] backend: Backend) {
         assert!(
             !stores
                 .second
-                .record_check_result(*id, stranger, &failed(), T0 + 2_000)
+                .record_check_result(
+                    HeldCheck {
+                        id: *id,
+                        owner: stranger
+                    },
+                    &failed(),
+                    T0 + 2_000
+                )
                 .await
                 .expect("record")
         );
         assert!(
             stores
                 .first
-                .record_check_result(*id, owner, &failed(), T0 + 2_000)
+                .record_check_result(HeldCheck { id: *id, owner }, &failed(), T0 + 2_000)
                 .await
                 .expect("record")
         );
@@ -1612,7 +1773,7 @@ async fn a_connection_is_read_with_its_bindings_in_one_snapshot(#[case] backend:
     }
     let claimed = stores
         .first
-        .claim_pending_checks("owner", LEASE, 1000, T0 + 1_000)
+        .claim_pending_checks(ClaimTerms::new("owner", LEASE, 1000, T0 + 1_000))
         .await
         .expect("claim");
     assert_eq!(claimed.len(), ids.len());
@@ -1620,7 +1781,14 @@ async fn a_connection_is_read_with_its_bindings_in_one_snapshot(#[case] backend:
         assert!(
             stores
                 .first
-                .record_check_result(*id, "owner", &active(None), T0 + 2_000)
+                .record_check_result(
+                    HeldCheck {
+                        id: *id,
+                        owner: "owner"
+                    },
+                    &active(None),
+                    T0 + 2_000
+                )
                 .await
                 .expect("record")
         );
@@ -1693,10 +1861,11 @@ async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] b
         let added = stores
             .first
             .associate_queues(
-                &p,
-                id,
-                &queues(&[name]),
-                &queues(&[name]),
+                ConnectionKey::new(&p, id),
+                QueuesToBind {
+                    queues: &queues(&[name]),
+                    declared: &queues(&[name]),
+                },
                 T0 + 10 + n as i64,
             )
             .await
@@ -1705,7 +1874,10 @@ async fn claimed_bindings_come_back_oldest_first_with_their_connection(#[case] b
     }
     let claimed = stores
         .second
-        .claim_pending_bindings("owner", LEASE, 100, T0 + 1_000, NO_AGENT_ONLINE)
+        .claim_pending_bindings(
+            ClaimTerms::new("owner", LEASE, 100, T0 + 1_000),
+            NO_AGENT_ONLINE,
+        )
         .await
         .expect("claim");
     let claimed_names: Vec<&str> = claimed.iter().map(|b| b.queue_name.as_str()).collect();
@@ -2144,7 +2316,14 @@ async fn queue_story(first: &DynStore, second: &DynStore) {
         .await
         .expect("create with a stored queue");
     let refused = second
-        .associate_queues(&pa, bound.id, &queues(&["adhoc", "ghost"]), &[], T0 + 12)
+        .associate_queues(
+            ConnectionKey::new(&pa, bound.id),
+            QueuesToBind {
+                queues: &queues(&["adhoc", "ghost"]),
+                declared: &[],
+            },
+            T0 + 12,
+        )
         .await;
     assert!(
         matches!(refused, Err(StoreError::UnknownQueue(ref q)) if q == "ghost"),
@@ -2159,10 +2338,11 @@ async fn queue_story(first: &DynStore, second: &DynStore) {
     let declared = queues(&["declared_q"]);
     let added = second
         .associate_queues(
-            &pa,
-            bound.id,
-            &queues(&["adhoc", "declared_q"]),
-            &declared,
+            ConnectionKey::new(&pa, bound.id),
+            QueuesToBind {
+                queues: &queues(&["adhoc", "declared_q"]),
+                declared: &declared,
+            },
             T0 + 13,
         )
         .await
@@ -2185,7 +2365,11 @@ async fn queue_story(first: &DynStore, second: &DynStore) {
         DeleteNamedOutcome::NotFound
     );
     first
-        .disassociate_queues(&pa, bound.id, &queues(&["etl"]), T0 + 15)
+        .disassociate_queues(
+            ConnectionKey::new(&pa, bound.id),
+            &queues(&["etl"]),
+            T0 + 15,
+        )
         .await
         .expect("disassociate");
     assert_eq!(
@@ -2194,12 +2378,19 @@ async fn queue_story(first: &DynStore, second: &DynStore) {
     );
     // Finish the checks, so that the connection can be deleted.
     let claimed = first
-        .claim_pending_checks("owner", LEASE, 10, T0 + 16)
+        .claim_pending_checks(ClaimTerms::new("owner", LEASE, 10, T0 + 16))
         .await
         .expect("claim");
     for check in &claimed {
         first
-            .record_check_result(check.id, "owner", &failed(), T0 + 17)
+            .record_check_result(
+                HeldCheck {
+                    id: check.id,
+                    owner: "owner",
+                },
+                &failed(),
+                T0 + 17,
+            )
             .await
             .expect("record");
     }
@@ -2296,7 +2487,14 @@ async fn a_bind_and_a_delete_of_one_queue_never_both_succeed(#[case] backend: Ba
         let (p1, p2, q) = (p.clone(), p.clone(), queue.clone());
         let bind = tokio::spawn(async move {
             binder
-                .associate_queues(&p1, new.id, &names, &[], T0 + 100)
+                .associate_queues(
+                    ConnectionKey::new(&p1, new.id),
+                    QueuesToBind {
+                        queues: &names,
+                        declared: &[],
+                    },
+                    T0 + 100,
+                )
                 .await
         });
         let delete = tokio::spawn(async move { deleter.delete_queue(&p2, &q).await });
@@ -2487,7 +2685,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
 
     // The server's worker leaves q_a (a1 is online) and takes q_b and the other project's.
     let server = second
-        .claim_pending_bindings("server", LEASE, 10, T0 + 10, online)
+        .claim_pending_bindings(ClaimTerms::new("server", LEASE, 10, T0 + 10), online)
         .await
         .expect("claim");
     let mut taken: Vec<(String, String)> = server
@@ -2511,7 +2709,10 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
             .expect("read")
     );
     let work = second
-        .claim_agent_work(&p, &a1.agent_id, "10.1.1.1", LEASE, 10, T0 + 11)
+        .claim_agent_work(
+            agent_claim(&p, &a1.agent_id, LEASE, 10, T0 + 11),
+            "10.1.1.1",
+        )
         .await
         .expect("claim")
         .expect("registered");
@@ -2529,7 +2730,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     first.register_agent(&a2, 2).await.expect("register");
     assert!(
         first
-            .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, T0 + 13)
+            .claim_agent_work(agent_claim(&p, &a2.agent_id, LEASE, 10, T0 + 13), "x")
             .await
             .expect("claim")
             .expect("registered")
@@ -2537,7 +2738,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     );
     assert_eq!(
         first
-            .claim_agent_work(&other, &a1.agent_id, "x", LEASE, 10, T0 + 13)
+            .claim_agent_work(agent_claim(&other, &a1.agent_id, LEASE, 10, T0 + 13), "x")
             .await
             .expect("claim"),
         None,
@@ -2559,13 +2760,13 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     result.checked_from = "agent:a1".to_owned();
     assert!(
         !first
-            .record_binding_result(&peer, "q_a", &owner2, &result, T0 + 15)
+            .record_binding_result(held(&peer, "q_a", &owner2), &result, T0 + 15)
             .await
             .expect("record")
     );
     assert!(
         !first
-            .record_binding_result(&peer, "q_b", &owner1, &result, T0 + 15)
+            .record_binding_result(held(&peer, "q_b", &owner1), &result, T0 + 15)
             .await
             .expect("record")
     );
@@ -2583,7 +2784,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
             .expect("deregister")
     );
     let taken = second
-        .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, T0 + 16)
+        .claim_agent_work(agent_claim(&p, &a2.agent_id, LEASE, 10, T0 + 16), "x")
         .await
         .expect("claim")
         .expect("registered");
@@ -2594,7 +2795,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     result.checked_from = "agent:a2".to_owned();
     assert!(
         first
-            .record_binding_result(&peer, "q_a", &owner2, &result, T0 + 17)
+            .record_binding_result(held(&peer, "q_a", &owner2), &result, T0 + 17)
             .await
             .expect("record")
     );
@@ -2612,7 +2813,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     // Due, the ACTIVE binding is a2's to re-check; its record keeps it ACTIVE.
     let due = result.next_check_at;
     let rechecks = first
-        .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, due)
+        .claim_agent_work(agent_claim(&p, &a2.agent_id, LEASE, 10, due), "x")
         .await
         .expect("claim")
         .expect("registered");
@@ -2627,7 +2828,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     };
     assert!(
         first
-            .record_binding_connectivity(&peer, "q_a", &owner2, &reachable, due + 1)
+            .record_binding_connectivity(held(&peer, "q_a", &owner2), &reachable, due + 1)
             .await
             .expect("record")
     );
@@ -2665,7 +2866,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
             .expect("task");
     }
     let server_tests = second
-        .claim_server_tests("server", LEASE, 10, T0 + 21, online)
+        .claim_server_tests(ClaimTerms::new("server", LEASE, 10, T0 + 21), online)
         .await
         .expect("claim");
     assert_eq!(
@@ -2676,7 +2877,7 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
         ["12"]
     );
     let agent_tests = first
-        .claim_agent_work(&p, &a2.agent_id, "x", LEASE, 10, T0 + 21)
+        .claim_agent_work(agent_claim(&p, &a2.agent_id, LEASE, 10, T0 + 21), "x")
         .await
         .expect("claim")
         .expect("registered");
@@ -2707,14 +2908,14 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     };
     assert!(
         !first
-            .record_task_result(11, "q_a", "server", &answer, T0 + 22)
+            .record_task_result(held(11, "q_a", "server"), &answer, T0 + 22)
             .await
             .expect("record"),
         "not the holder"
     );
     assert!(
         first
-            .record_task_result(11, "q_a", &owner2, &answer, T0 + 22)
+            .record_task_result(held(11, "q_a", &owner2), &answer, T0 + 22)
             .await
             .expect("record")
     );
@@ -2817,14 +3018,21 @@ async fn a_connection_whose_own_check_failed_is_active_once_a_queue_reaches_it(
     let c = connection(&p, "c", Service::Rds, &[], &["q1", "q2"], T0);
     store.create_connection(&c, 10).await.expect("create");
     let claimed = store
-        .claim_pending_checks("w", LEASE, 10, T0 + 1)
+        .claim_pending_checks(ClaimTerms::new("w", LEASE, 10, T0 + 1))
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1);
     // The server's own check fails while both queues are still being checked: waits.
     assert!(
         store
-            .record_check_result(c.id, "w", &failed(), T0 + 2)
+            .record_check_result(
+                HeldCheck {
+                    id: c.id,
+                    owner: "w"
+                },
+                &failed(),
+                T0 + 2
+            )
             .await
             .expect("record")
     );
@@ -2832,14 +3040,14 @@ async fn a_connection_whose_own_check_failed_is_active_once_a_queue_reaches_it(
     assert_eq!(waiting.state, ConnectionState::Creating);
     assert!(
         store
-            .claim_pending_checks("w2", LEASE, 10, T0 + 2 + LEASE_MS * 10)
+            .claim_pending_checks(ClaimTerms::new("w2", LEASE, 10, T0 + 2 + LEASE_MS * 10))
             .await
             .expect("claim")
             .is_empty(),
         "a connection waiting for its queues is not checked again"
     );
     let bindings = store
-        .claim_pending_bindings("w", LEASE, 10, T0 + 3, NO_AGENT_ONLINE)
+        .claim_pending_bindings(ClaimTerms::new("w", LEASE, 10, T0 + 3), NO_AGENT_ONLINE)
         .await
         .expect("claim");
     let peer = |queue: &str| {
@@ -2852,12 +3060,12 @@ async fn a_connection_whose_own_check_failed_is_active_once_a_queue_reaches_it(
     };
     // One queue fails: still waiting for the other. It reaches the destination: ACTIVE.
     store
-        .record_binding_result(&peer("q1"), "q1", "w", &binding_result(false), T0 + 4)
+        .record_binding_result(held(&peer("q1"), "q1", "w"), &binding_result(false), T0 + 4)
         .await
         .expect("record");
     assert_eq!(get(store, &p, c.id).await.state, ConnectionState::Creating);
     store
-        .record_binding_result(&peer("q2"), "q2", "w", &binding_result(true), T0 + 5)
+        .record_binding_result(held(&peer("q2"), "q2", "w"), &binding_result(true), T0 + 5)
         .await
         .expect("record");
     let reached = get(store, &p, c.id).await;
@@ -2869,22 +3077,27 @@ async fn a_connection_whose_own_check_failed_is_active_once_a_queue_reaches_it(
     let d = connection(&p, "d", Service::Rds, &[], &["q1"], T0 + 10);
     store.create_connection(&d, 10).await.expect("create");
     store
-        .claim_pending_checks("w", LEASE, 10, T0 + 11)
+        .claim_pending_checks(ClaimTerms::new("w", LEASE, 10, T0 + 11))
         .await
         .expect("claim");
     store
-        .record_check_result(d.id, "w", &failed(), T0 + 12)
+        .record_check_result(
+            HeldCheck {
+                id: d.id,
+                owner: "w",
+            },
+            &failed(),
+            T0 + 12,
+        )
         .await
         .expect("record");
     let binding = store
-        .claim_pending_bindings("w", LEASE, 10, T0 + 13, NO_AGENT_ONLINE)
+        .claim_pending_bindings(ClaimTerms::new("w", LEASE, 10, T0 + 13), NO_AGENT_ONLINE)
         .await
         .expect("claim");
     store
         .record_binding_result(
-            &binding[0].peer_id,
-            "q1",
-            "w",
+            held(&binding[0].peer_id, "q1", "w"),
             &binding_result(false),
             T0 + 14,
         )
@@ -3385,11 +3598,13 @@ mod enhanced {
                 .bind_enhanced(
                     &pa,
                     c1.id,
-                    &queues(&["q1", "q2"]),
-                    &[],
-                    &[],
-                    &LIMITS,
-                    T0 + 10
+                    EnhancedBind {
+                        queues: &queues(&["q1", "q2"]),
+                        pools: &[],
+                        declared: &[],
+                        limits: &LIMITS,
+                        now: T0 + 10
+                    }
                 )
                 .await
                 .expect("bind"),
@@ -3411,11 +3626,13 @@ mod enhanced {
                 .bind_enhanced(
                     &pa,
                     c1.id,
-                    &queues(&["declared_q"]),
-                    &[],
-                    &queues(&["declared_q"]),
-                    &LIMITS,
-                    T0 + 11
+                    EnhancedBind {
+                        queues: &queues(&["declared_q"]),
+                        pools: &[],
+                        declared: &queues(&["declared_q"]),
+                        limits: &LIMITS,
+                        now: T0 + 11
+                    }
                 )
                 .await
                 .expect("bind"),
@@ -3423,14 +3640,34 @@ mod enhanced {
         );
         assert_eq!(
             first
-                .bind_enhanced(&pa, c1.id, &queues(&["ghost"]), &[], &[], &LIMITS, T0 + 11)
+                .bind_enhanced(
+                    &pa,
+                    c1.id,
+                    EnhancedBind {
+                        queues: &queues(&["ghost"]),
+                        pools: &[],
+                        declared: &[],
+                        limits: &LIMITS,
+                        now: T0 + 11
+                    }
+                )
                 .await
                 .expect("bind"),
             Err(EnhancedRefusal::UnknownQueue("ghost".into()))
         );
         assert_eq!(
             first
-                .bind_enhanced(&pb, c1.id, &queues(&["qb"]), &[], &[], &LIMITS, T0 + 11)
+                .bind_enhanced(
+                    &pb,
+                    c1.id,
+                    EnhancedBind {
+                        queues: &queues(&["qb"]),
+                        pools: &[],
+                        declared: &[],
+                        limits: &LIMITS,
+                        now: T0 + 11
+                    }
+                )
                 .await
                 .expect("bind"),
             Err(EnhancedRefusal::NotFound)
@@ -3461,7 +3698,11 @@ mod enhanced {
         // Unbind: all or nothing.
         assert_eq!(
             first
-                .unbind_enhanced(&pa, c1.id, &queues(&["q2"]), &queues(&["nopool"]))
+                .unbind_enhanced(
+                    ConnectionKey::new(&pa, c1.id),
+                    &queues(&["q2"]),
+                    &queues(&["nopool"])
+                )
                 .await
                 .expect("unbind"),
             Err(EnhancedRefusal::NotBound {
@@ -3471,7 +3712,11 @@ mod enhanced {
         );
         assert_eq!(
             first
-                .unbind_enhanced(&pa, c1.id, &queues(&["q2"]), &queues(&["pool1"]))
+                .unbind_enhanced(
+                    ConnectionKey::new(&pa, c1.id),
+                    &queues(&["q2"]),
+                    &queues(&["pool1"])
+                )
                 .await
                 .expect("unbind"),
             Ok(())
@@ -3494,7 +3739,7 @@ mod enhanced {
         ];
         assert_eq!(
             second
-                .replace_enhanced_hosts(&pa, c1.id, &hosts, T0 + 20)
+                .replace_enhanced_hosts(ConnectionKey::new(&pa, c1.id), &hosts, T0 + 20)
                 .await
                 .expect("hosts"),
             Ok(())
@@ -3511,7 +3756,7 @@ mod enhanced {
         );
         assert_eq!(
             second
-                .replace_enhanced_hosts(&pb, c1.id, &[], T0 + 20)
+                .replace_enhanced_hosts(ConnectionKey::new(&pb, c1.id), &[], T0 + 20)
                 .await
                 .expect("hosts"),
             Err(EnhancedRefusal::NotFound)
@@ -3520,21 +3765,33 @@ mod enhanced {
         // Routes.
         assert_eq!(
             first
-                .add_enhanced_route(&pa, c1.id, &route("r1", "10.1.0.0/16", T0 + 21), &LIMITS)
+                .add_enhanced_route(
+                    ConnectionKey::new(&pa, c1.id),
+                    &route("r1", "10.1.0.0/16", T0 + 21),
+                    &LIMITS
+                )
                 .await
                 .expect("route"),
             Ok(())
         );
         assert_eq!(
             second
-                .add_enhanced_route(&pa, c1.id, &route("r1", "10.2.0.0/16", T0 + 22), &LIMITS)
+                .add_enhanced_route(
+                    ConnectionKey::new(&pa, c1.id),
+                    &route("r1", "10.2.0.0/16", T0 + 22),
+                    &LIMITS
+                )
                 .await
                 .expect("route"),
             Err(EnhancedRefusal::RouteNameTaken("r1".into()))
         );
         assert_eq!(
             second
-                .add_enhanced_route(&pa, c1.id, &route("r2", "10.1.0.0/16", T0 + 22), &LIMITS)
+                .add_enhanced_route(
+                    ConnectionKey::new(&pa, c1.id),
+                    &route("r2", "10.1.0.0/16", T0 + 22),
+                    &LIMITS
+                )
                 .await
                 .expect("route"),
             Err(EnhancedRefusal::RouteCidrTaken {
@@ -3544,14 +3801,22 @@ mod enhanced {
         );
         assert_eq!(
             second
-                .add_enhanced_route(&pa, c1.id, &route("r2", "10.2.0.0/16", T0 + 23), &LIMITS)
+                .add_enhanced_route(
+                    ConnectionKey::new(&pa, c1.id),
+                    &route("r2", "10.2.0.0/16", T0 + 23),
+                    &LIMITS
+                )
                 .await
                 .expect("route"),
             Ok(())
         );
         assert_eq!(
             second
-                .add_enhanced_route(&pa, c1.id, &route("r3", "10.3.0.0/16", T0 + 24), &LIMITS)
+                .add_enhanced_route(
+                    ConnectionKey::new(&pa, c1.id),
+                    &route("r3", "10.3.0.0/16", T0 + 24),
+                    &LIMITS
+                )
                 .await
                 .expect("route"),
             Err(EnhancedRefusal::TooManyRoutes(2))
@@ -3621,21 +3886,35 @@ mod enhanced {
         assert!(record.bindings.is_empty());
         assert_eq!(
             first
-                .bind_enhanced(&pa, c1.id, &queues(&["q1"]), &[], &[], &LIMITS, T0 + 32)
+                .bind_enhanced(
+                    &pa,
+                    c1.id,
+                    EnhancedBind {
+                        queues: &queues(&["q1"]),
+                        pools: &[],
+                        declared: &[],
+                        limits: &LIMITS,
+                        now: T0 + 32
+                    }
+                )
                 .await
                 .expect("bind"),
             Err(EnhancedRefusal::Deleted)
         );
         assert_eq!(
             first
-                .add_enhanced_route(&pa, c1.id, &route("r5", "10.5.0.0/16", T0 + 32), &LIMITS)
+                .add_enhanced_route(
+                    ConnectionKey::new(&pa, c1.id),
+                    &route("r5", "10.5.0.0/16", T0 + 32),
+                    &LIMITS
+                )
                 .await
                 .expect("route"),
             Err(EnhancedRefusal::Deleted)
         );
         assert_eq!(
             first
-                .replace_enhanced_hosts(&pa, c1.id, &[], T0 + 32)
+                .replace_enhanced_hosts(ConnectionKey::new(&pa, c1.id), &[], T0 + 32)
                 .await
                 .expect("hosts"),
             Err(EnhancedRefusal::Deleted)
@@ -3728,11 +4007,13 @@ mod enhanced {
                     .bind_enhanced(
                         &p1,
                         new.id,
-                        &queue_names,
-                        &pool_names,
-                        &[],
-                        &limits,
-                        T0 + 100,
+                        EnhancedBind {
+                            queues: &queue_names,
+                            pools: &pool_names,
+                            declared: &[],
+                            limits: &limits,
+                            now: T0 + 100,
+                        },
                     )
                     .await
             });
@@ -3783,7 +4064,17 @@ mod enhanced {
             let (p1, p2, names) = (p.clone(), p.clone(), queues(&[&extra]));
             let bind = tokio::spawn(async move {
                 binder
-                    .bind_enhanced(&p1, new.id, &names, &[], &[], &limits, T0 + 200)
+                    .bind_enhanced(
+                        &p1,
+                        new.id,
+                        EnhancedBind {
+                            queues: &names,
+                            pools: &[],
+                            declared: &[],
+                            limits: &limits,
+                            now: T0 + 200,
+                        },
+                    )
                     .await
             });
             let delete =

@@ -33,7 +33,9 @@ use super::state::AppState;
 use crate::check::{Charging, Place, Purpose};
 use crate::domain::{ProjectId, QueueName, QueueWorkKind, fair_split, now_millis};
 use crate::probe::CheckReport;
-use crate::store::{AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork};
+use crate::store::{
+    AgentClaim, AgentKey, AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork, agent_owner,
+};
 use crate::telemetry::metrics;
 
 /// Most registrations one project may have.
@@ -251,11 +253,7 @@ pub async fn heartbeat(
     DliPath((project, agent_id)): DliPath<(String, String)>,
 ) -> ApiResult<Json<AgentResultResponse>> {
     let project = principal.authorize(&project)?;
-    let heard = state
-        .store
-        .touch_agent(&project, &agent_id, &address.to_string(), now_millis())
-        .await?;
-    heard.ok_or_else(|| not_registered(&agent_id))?;
+    heard_from(&state, &project, &agent_id, &address.to_string()).await?;
     Ok(Json(AgentResultResponse {
         is_success: true,
         message: String::new(),
@@ -273,6 +271,22 @@ fn not_held(work_id: &str, queue: &str) -> ApiError {
 
 fn not_registered(agent_id: &str) -> ApiError {
     ApiError::AgentNotRegistered(agent_id.chars().take(64).collect())
+}
+
+/// Records that the agent was heard from (from `address`, now): its name, or an error
+/// if it is not registered (any more).
+async fn heard_from(
+    state: &AppState,
+    project: &ProjectId,
+    agent_id: &str,
+    address: &str,
+) -> ApiResult<String> {
+    let agent = AgentKey::new(project, agent_id);
+    let name = state
+        .store
+        .touch_agent(agent, address, now_millis())
+        .await?;
+    name.ok_or_else(|| not_registered(agent_id))
 }
 
 /// `DELETE /dsconn/v1/{project_id}/agents/{agent_id}`
@@ -464,11 +478,7 @@ pub async fn claim(
     let address = transported.peer.to_string();
     let give_up = tokio::time::Instant::now() + wait;
     // Heard from now; while it waits, the store is only read until there is work.
-    state
-        .store
-        .touch_agent(&project, &agent_id, &address, now_millis())
-        .await?
-        .ok_or_else(|| not_registered(&agent_id))?;
+    heard_from(&state, &project, &agent_id, &address).await?;
     loop {
         // A stopping server hands out nothing more: "no work", and the agent claims
         // again (from another replica, or this server once it is back).
@@ -504,17 +514,16 @@ pub async fn claim(
             3,
         );
         let setup_share = u32::try_from(shares[3]).unwrap_or(max);
+        let terms = |limit| AgentClaim {
+            agent: AgentKey::new(&project, &agent_id),
+            lease,
+            limit,
+            now,
+        };
         let mut setups = if setup_share > 0 {
             state
                 .store
-                .claim_agent_setups(
-                    &project,
-                    &agent_id,
-                    lease,
-                    setup_share,
-                    CLAIM_SETUP_HOSTS_BYTES,
-                    now,
-                )
+                .claim_agent_setups(terms(setup_share), CLAIM_SETUP_HOSTS_BYTES)
                 .await?
         } else {
             Vec::new()
@@ -524,7 +533,7 @@ pub async fn claim(
         let mut claimed = if has_checks && room > 0 {
             state
                 .store
-                .claim_agent_work(&project, &agent_id, &address, lease, room, now)
+                .claim_agent_work(terms(room), &address)
                 .await?
                 .ok_or_else(|| not_registered(&agent_id))?
         } else {
@@ -536,7 +545,7 @@ pub async fn claim(
         if !excess.is_empty() {
             state
                 .store
-                .release_queue_work(&format!("agent:{agent_id}"), &excess)
+                .release_queue_work(&agent_owner(&agent_id), &excess)
                 .await?;
         }
         let room = room.saturating_sub(taken(claimed.len()));
@@ -546,7 +555,7 @@ pub async fn claim(
             if hosts_room > 0 {
                 let more = state
                     .store
-                    .claim_agent_setups(&project, &agent_id, lease, room, hosts_room, now)
+                    .claim_agent_setups(terms(room), hosts_room)
                     .await?;
                 setups.extend(more);
             }
@@ -569,7 +578,7 @@ pub async fn claim(
                 let room = MAX_CLAIM_ANSWER_BYTES
                     .saturating_sub(CLAIM_CHECKS_BYTES)
                     .saturating_sub(used);
-                let owner = format!("agent:{agent_id}");
+                let owner = agent_owner(&agent_id);
                 let files =
                     inline_hosts_files(&state, &project, &owner, &mut claimed, room).await?;
                 (BTreeMap::new(), files)
@@ -616,11 +625,7 @@ pub async fn hosts_file(
 ) -> ApiResult<Json<HostsFileResponse>> {
     let project = principal.authorize(&project)?;
     let queue = QueueName::parse(&queue)?;
-    state
-        .store
-        .touch_agent(&project, &agent_id, &address.to_string(), now_millis())
-        .await?
-        .ok_or_else(|| not_registered(&agent_id))?;
+    heard_from(&state, &project, &agent_id, &address.to_string()).await?;
     let (version, file) = state
         .checks
         .pipeline
@@ -691,12 +696,8 @@ pub async fn report(
     let request: AgentResultRequest = body.parse()?;
     let (kind, key) = work_of(&request.work_id, request.kind)?;
     let queue = QueueName::parse(&request.queue)?.as_str().to_owned();
-    let name = state
-        .store
-        .touch_agent(&project, &agent_id, &address.to_string(), now_millis())
-        .await?
-        .ok_or_else(|| not_registered(&agent_id))?;
-    let owner = format!("agent:{agent_id}");
+    let name = heard_from(&state, &project, &agent_id, &address.to_string()).await?;
+    let owner = agent_owner(&agent_id);
     let purpose = Purpose::of_queue_work(kind, key, queue, owner, None);
     let report: CheckReport = request.report.bounded();
     // A set-up reports the verdict of its policy stage; a check, its probe's report.

@@ -14,7 +14,7 @@ use crate::api::extract::{ConnectionTarget, JsonBody};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{ConnectionId, QueueName, now_millis};
-use crate::store::BindingOutcome;
+use crate::store::{BindingOutcome, ConnectionKey, QueuesToBind};
 
 use super::queue_lookup::parse_queues;
 
@@ -63,10 +63,11 @@ pub async fn associate(
     let outcome = state
         .store
         .associate_queues(
-            &project,
-            id,
-            &queues,
-            &state.settings.declared_queues,
+            ConnectionKey::new(&project, id),
+            QueuesToBind {
+                queues: &queues,
+                declared: &state.settings.declared_queues,
+            },
             now_millis(),
         )
         .await?;
@@ -97,7 +98,7 @@ pub async fn disassociate(
     let queues = queues_required(&body.parse()?)?;
     let outcome = state
         .store
-        .disassociate_queues(&project, id, &queues, now_millis())
+        .disassociate_queues(ConnectionKey::new(&project, id), &queues, now_millis())
         .await?;
     let removed = binding_outcome(outcome, id)?;
     tracing::info!(connection.id = %id, removed, "queues disassociated");

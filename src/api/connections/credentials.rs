@@ -12,6 +12,7 @@ use crate::api::queue_tests::{SessionFields, session_of};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{PrivilegeRequest, ProjectId, Service, now_millis};
+use crate::store::ConnectionKey;
 
 /// The credentialed stages a connection names, validated (the auth info must be the
 /// project's, the service one dsconn logs in to), as the stored JSON; None when it names
@@ -92,7 +93,11 @@ pub async fn set_auth_info(
     state.checks.budget.spend(project.as_str(), checks)?;
     if !state
         .store
-        .set_connection_session(&project, id, session.as_deref(), now_millis())
+        .set_connection_session(
+            ConnectionKey::new(&project, id),
+            session.as_deref(),
+            now_millis(),
+        )
         .await?
     {
         return Err(ApiError::ConnectionNotFound(id.to_string()));

@@ -22,8 +22,8 @@ use crate::domain::{
     ConnectionId, NetworkRef, QueueName, TagFilter, Tags, ValidationError, now_millis,
 };
 use crate::store::{
-    BindingKind, EnhancedAccess, EnhancedBinding, EnhancedConnectionRecord, EnhancedListQuery,
-    EnhancedStatus, HostEntry, NewEnhancedConnection,
+    BindingKind, ConnectionKey, EnhancedAccess, EnhancedBind, EnhancedBinding,
+    EnhancedConnectionRecord, EnhancedListQuery, EnhancedStatus, HostEntry, NewEnhancedConnection,
 };
 
 /// Most host entries of one connection (the contract's bound).
@@ -499,11 +499,13 @@ pub async fn associate(
         .bind_enhanced(
             &target.project,
             id,
-            &queues,
-            &pools,
-            &state.settings.declared_queues,
-            &LIMITS,
-            now_millis(),
+            EnhancedBind {
+                queues: &queues,
+                pools: &pools,
+                declared: &state.settings.declared_queues,
+                limits: &LIMITS,
+                now: now_millis(),
+            },
         )
         .await?;
     if let Err(refusal) = outcome {
@@ -536,7 +538,7 @@ pub async fn disassociate(
     let (id, queues, pools) = binding_request(&target, &body)?;
     let outcome = state
         .store
-        .unbind_enhanced(&target.project, id, &queues, &pools)
+        .unbind_enhanced(ConnectionKey::new(&target.project, id), &queues, &pools)
         .await?;
     if let Err(refusal) = outcome {
         return Err(outcome_error(refusal, &target.raw_id, None));
@@ -570,7 +572,11 @@ pub async fn update(
     crate::api::queues::cidr_preflight::check_hosts(&state, &target.project, id, &hosts).await?;
     let outcome = state
         .store
-        .replace_enhanced_hosts(&target.project, id, &hosts, now_millis())
+        .replace_enhanced_hosts(
+            ConnectionKey::new(&target.project, id),
+            &hosts,
+            now_millis(),
+        )
         .await?;
     if let Err(refusal) = outcome {
         return Err(outcome_error(refusal, &target.raw_id, None));

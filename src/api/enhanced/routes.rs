@@ -14,7 +14,7 @@ use crate::api::extract::params::ProjectPath;
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{NetworkError, ValidationError, now_millis, parse_exact_network};
-use crate::store::{EnhancedRefusal, NewRoute};
+use crate::store::{ConnectionKey, EnhancedRefusal, NewRoute};
 
 /// `{name}` path parameter of a route.
 #[derive(utoipa::IntoParams)]
@@ -72,7 +72,7 @@ async fn create(
     .await?;
     let outcome = state
         .store
-        .add_enhanced_route(&target.project, id, &route, &LIMITS)
+        .add_enhanced_route(ConnectionKey::new(&target.project, id), &route, &LIMITS)
         .await?;
     if let Err(refusal) = outcome {
         return Err(outcome_error(refusal, &target.raw_id, None));

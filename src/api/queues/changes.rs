@@ -18,7 +18,7 @@ use crate::api::queues::{QueuePath, integer, path_queue, present};
 use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::domain::{ProjectId, QueueName, ValidationError};
-use crate::store::{NamedTable, QueueRecord};
+use crate::store::{NamedKey, NamedTable, QueueRecord};
 
 /// Attempts of a compare-and-swap before the change is refused as too contended.
 const MAX_SWAP_ATTEMPTS: u32 = 64;
@@ -70,7 +70,15 @@ where
         }
         if state
             .store
-            .swap_named_attributes(table, project, name, &record.attributes, &attributes)
+            .swap_named_attributes(
+                NamedKey {
+                    table,
+                    project,
+                    name,
+                },
+                &record.attributes,
+                &attributes,
+            )
             .await?
         {
             return Ok(QueueRecord {

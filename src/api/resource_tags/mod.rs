@@ -25,6 +25,7 @@ use crate::api::state::AppState;
 use crate::api::types::SuccessResponse;
 use crate::api::types::key_value_pairs;
 use crate::domain::{ProjectId, Tag, Tags, ValidationError, now_millis};
+use crate::store::ConnectionKey;
 use crate::store::enhanced_sharing::{TagChange, TaggedConnection, TagsOutcome};
 
 /// The one resource type of dsconn's tag API.
@@ -164,7 +165,7 @@ async fn change(
     let change = change(&body.parse_or_empty()?)?;
     match state
         .store
-        .change_tags(&owner, id, &change, MAX_TAGS_PER_CONNECTION, now_millis())
+        .change_tags(ConnectionKey::new(&owner, id), &change, now_millis())
         .await?
     {
         TagsOutcome::Applied => Ok(done()),

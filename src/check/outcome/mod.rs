@@ -7,8 +7,8 @@ use super::job::{Place, Purpose};
 use crate::domain::{ConnectionId, ConnectionState, StageName, StageResult, StageVerdict};
 use crate::probe::CheckReport;
 use crate::store::{
-    BindingConnectivity, BindingResult, CheckResult, Connectivity, DynStore, SetupOutcome,
-    TaskResult,
+    BindingConnectivity, BindingResult, CheckResult, Connectivity, ConnectivityOf, DynStore,
+    HeldCheck, HeldWork, SetupOutcome, TaskResult,
 };
 
 /// What a connection whose stored url no longer parses is told.
@@ -26,9 +26,7 @@ pub enum Record {
     },
     /// A binding's end.
     Binding {
-        peer_id: String,
-        queue: String,
-        owner: String,
+        held: Held<String>,
         result: BindingResult,
     },
     /// An ACTIVE connection's connectivity (and its bindings'); without an owner it is
@@ -40,24 +38,18 @@ pub enum Record {
     },
     /// An agent's re-check of a binding.
     BindingConnectivity {
-        peer_id: String,
-        queue: String,
-        owner: String,
+        held: Held<String>,
         result: BindingConnectivity,
     },
     /// A queue connection test's end.
     Task {
-        task_id: i64,
-        queue: String,
-        owner: String,
+        held: Held<i64>,
         result: TaskResult,
     },
-    /// A binding's set-up's end.
+    /// A binding's set-up's end (its `queue` is the bound queue or pool: the binding must
+    /// still name it).
     Setup {
-        peer_id: String,
-        /// The bound queue or pool: the binding must still name it.
-        name: String,
-        owner: String,
+        held: Held<String>,
         outcome: SetupOutcome,
     },
     /// A claimed re-check given back without a result: nothing was learnt.
@@ -85,58 +77,77 @@ impl Record {
         match self {
             Record::Nothing => Ok(false),
             Record::Check { id, owner, result } => {
-                store.record_check_result(*id, owner, result, now).await
+                let held = HeldCheck { id: *id, owner };
+                store.record_check_result(held, result, now).await
             }
-            Record::Binding {
-                peer_id,
-                queue,
-                owner,
-                result,
-            } => {
+            Record::Binding { held, result } => {
+                store.record_binding_result(held.work(), result, now).await
+            }
+            Record::BindingConnectivity { held, result } => {
                 store
-                    .record_binding_result(peer_id, queue, owner, result, now)
+                    .record_binding_connectivity(held.work(), result, now)
                     .await
             }
-            Record::BindingConnectivity {
-                peer_id,
-                queue,
-                owner,
-                result,
-            } => {
-                store
-                    .record_binding_connectivity(peer_id, queue, owner, result, now)
-                    .await
+            Record::Task { held, result } => {
+                store.record_task_result(held.work(), result, now).await
             }
-            Record::Task {
-                task_id,
-                queue,
-                owner,
-                result,
-            } => {
-                store
-                    .record_task_result(*task_id, queue, owner, result, now)
-                    .await
-            }
-            Record::Setup {
-                peer_id,
-                name,
-                owner,
-                outcome,
-            } => store.record_setup(peer_id, name, owner, outcome, now).await,
+            Record::Setup { held, outcome } => store.record_setup(held.work(), outcome, now).await,
             Record::Connectivity {
                 id,
                 owner,
                 connectivity,
             } => {
-                store
-                    .record_connectivity(*id, owner.as_deref(), connectivity, now)
-                    .await
+                let of = match owner {
+                    Some(owner) => ConnectivityOf::Held(HeldCheck { id: *id, owner }),
+                    None => ConnectivityOf::Unheld(*id),
+                };
+                store.record_connectivity(of, connectivity, now).await
             }
             Record::ReleaseRecheck {
                 id,
                 owner,
                 next_check_at,
             } => store.release_recheck(*id, owner, *next_check_at).await,
+        }
+    }
+}
+
+/// A claimed piece of queue work as its record names it: a binding's peer id (its first
+/// check, re-check or set-up) or a test's task id, the queue (for a set-up, the queue or
+/// pool) it is of, and the claim's owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held<K> {
+    pub key: K,
+    pub queue: String,
+    pub owner: String,
+}
+
+impl<K> Held<K> {
+    fn of(key: K, queue: &str, owner: &str) -> Self {
+        Self {
+            key,
+            queue: queue.to_owned(),
+            owner: owner.to_owned(),
+        }
+    }
+}
+
+impl Held<String> {
+    fn work(&self) -> HeldWork<'_, &str> {
+        HeldWork {
+            key: &self.key,
+            queue: &self.queue,
+            owner: &self.owner,
+        }
+    }
+}
+
+impl Held<i64> {
+    fn work(&self) -> HeldWork<'_, i64> {
+        HeldWork {
+            key: self.key,
+            queue: &self.queue,
+            owner: &self.owner,
         }
     }
 }
@@ -360,9 +371,7 @@ pub fn outcome(
             owner,
             ..
         } => Record::Binding {
-            peer_id: peer_id.clone(),
-            queue: queue.clone(),
-            owner: owner.clone(),
+            held: Held::of(peer_id.clone(), queue, owner),
             result: binding_result(queue, report_only, circumstances),
         },
         Purpose::RecheckBinding {
@@ -370,9 +379,7 @@ pub fn outcome(
             queue,
             owner,
         } => Record::BindingConnectivity {
-            peer_id: peer_id.clone(),
-            queue: queue.clone(),
-            owner: owner.clone(),
+            held: Held::of(peer_id.clone(), queue, owner),
             result: {
                 let finding = credential_finding(
                     &circumstances.stages,
@@ -394,9 +401,7 @@ pub fn outcome(
             queue,
             owner,
         } => Record::Task {
-            task_id: *task_id,
-            queue: queue.clone(),
-            owner: owner.clone(),
+            held: Held::of(*task_id, queue, owner),
             result: task_result(report_only, &circumstances.place, &circumstances.stages),
         },
         Purpose::Recheck { id, owner } => {
@@ -433,9 +438,7 @@ pub fn outcome(
             name,
             owner,
         } => Record::Setup {
-            peer_id: peer_id.clone(),
-            name: name.clone(),
-            owner: owner.clone(),
+            held: Held::of(peer_id.clone(), name, owner),
             outcome: setup_outcome(checked, &circumstances.place),
         },
         Purpose::TestDefinition => Record::Nothing,
@@ -464,9 +467,7 @@ pub fn after_panic(purpose: &Purpose, circumstances: &Circumstances) -> Record {
             queue,
             owner,
         } => Record::Binding {
-            peer_id: peer_id.clone(),
-            queue: queue.clone(),
-            owner: owner.clone(),
+            held: Held::of(peer_id.clone(), queue, owner),
             result: binding_result(
                 queue,
                 Err(&message(&format_args!("connection id {id}"))),
@@ -478,9 +479,7 @@ pub fn after_panic(purpose: &Purpose, circumstances: &Circumstances) -> Record {
             queue,
             owner,
         } => Record::Task {
-            task_id: *task_id,
-            queue: queue.clone(),
-            owner: owner.clone(),
+            held: Held::of(*task_id, queue, owner),
             result: task_result(
                 Err(&message(&format_args!("task id {task_id}"))),
                 &circumstances.place,

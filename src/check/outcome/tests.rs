@@ -125,7 +125,8 @@ fn a_create_whose_stored_url_no_longer_parses_fails_with_advice() {
 fn a_binding_is_active_or_names_its_queue_in_the_failure() {
     let endpoints = endpoints();
     let Record::Binding {
-        peer_id, result, ..
+        held: Held { key: peer_id, .. },
+        result,
     } = outcome(
         &bind(),
         Ok(&report(true)),
@@ -286,9 +287,11 @@ fn a_setup_is_active_or_says_why_its_place_cannot_take_the_connection() {
         ("", "agent:etl")
     );
     let Record::Setup {
-        peer_id,
-        name,
-        owner,
+        held: Held {
+            key: peer_id,
+            queue: name,
+            owner,
+        },
         outcome: refused,
     } = outcome(
         &setup,

@@ -33,6 +33,7 @@ mod postgres;
 mod privileges;
 mod request;
 mod search;
+mod sql;
 mod stages;
 mod tls;
 
@@ -49,8 +50,8 @@ pub async fn check_session(request: &SessionRequest) -> Vec<SessionStageReport> 
     let mut stages = Stages::new(request);
     // Err only says a stage failed; the failure is already in the reports.
     let _ = match request.engine {
-        Engine::Postgres => postgres::run(request, &mut stages).await,
-        Engine::MySql => mysql::run(request, &mut stages).await,
+        Engine::Postgres => sql::run::<postgres::Postgres>(request, &mut stages).await,
+        Engine::MySql => sql::run::<mysql::MySql>(request, &mut stages).await,
         Engine::Search => search::run(request, &mut stages).await,
     };
     stages.finish()

@@ -15,8 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::privileges::{self, Finding};
-use super::stages::{Stages, Step, Stopped, Verdict};
-use super::{SessionRequest, SessionStage, tls};
+use super::sql::SqlEngine;
+use super::stages::{Step, Verdict};
+use super::{SessionRequest, tls};
 use crate::domain::{Privilege, PrivilegeRequest};
 
 /// Greeting capability: the server can switch to TLS.
@@ -28,32 +29,33 @@ const MAX_GREETING_BYTES: usize = 1024;
 /// utf8mb4_general_ci, the collation the TLS request names.
 const UTF8MB4: u8 = 45;
 
-pub(super) async fn run(request: &SessionRequest, stages: &mut Stages<'_>) -> Result<(), Stopped> {
-    // A server that offered TLS to the tls stage must use it for the login too: a
-    // connection stripped of it would carry the password in the clear.
-    let tls = stages.run(SessionStage::Tls, tls_stage(request)).await?;
-    let mut connection = stages.run(SessionStage::Login, login(request, tls)).await?;
-    let result = after_login(request, stages, &mut connection).await;
-    // COM_QUIT politely (bounded), so the server counts no aborted connection.
-    let _ = tokio::time::timeout(request.timeout, connection.close()).await;
-    result
-}
+/// MySQL's stages, for [`super::sql::run`] (its close is a COM_QUIT).
+pub(super) struct MySql;
 
-async fn after_login(
-    request: &SessionRequest,
-    stages: &mut Stages<'_>,
-    connection: &mut MySqlConnection,
-) -> Result<(), Stopped> {
-    stages.run(SessionStage::Query, query(connection)).await?;
-    if !request.privileges.is_empty() {
-        stages
-            .run(
-                SessionStage::Privileges,
-                check_privileges(connection, request),
-            )
-            .await?;
+impl SqlEngine for MySql {
+    type Connection = MySqlConnection;
+
+    fn tls_stage(request: &SessionRequest) -> impl Future<Output = Step<bool>> + Send {
+        tls_stage(request)
     }
-    Ok(())
+
+    fn login(
+        request: &SessionRequest,
+        tls: bool,
+    ) -> impl Future<Output = Step<MySqlConnection>> + Send {
+        login(request, tls)
+    }
+
+    fn query(connection: &mut MySqlConnection) -> impl Future<Output = Step<()>> + Send {
+        query(connection)
+    }
+
+    fn check_privileges(
+        connection: &mut MySqlConnection,
+        request: &SessionRequest,
+    ) -> impl Future<Output = Step<()>> + Send {
+        check_privileges(connection, request)
+    }
 }
 
 /// Reads the greeting on a short connection of its own that never logs in; when it

@@ -13,8 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::privileges::{self, Finding};
-use super::stages::{Stages, Step, Stopped, Verdict};
-use super::{SessionRequest, SessionStage, tls};
+use super::sql::SqlEngine;
+use super::stages::{Step, Verdict};
+use super::{SessionRequest, tls};
 use crate::domain::{Privilege, PrivilegeRequest};
 
 /// PostgreSQL's SSLRequest: length 8, then the code 80877103.
@@ -24,32 +25,33 @@ const TABLES_SHOWN: i64 = 5;
 /// The catalog's answer for a name with invalid syntax (e.g. `a-b` unquoted).
 const INVALID_NAME: &str = "42602";
 
-pub(super) async fn run(request: &SessionRequest, stages: &mut Stages<'_>) -> Result<(), Stopped> {
-    // A server that offered TLS to the tls stage must use it for the login too: a
-    // connection stripped of it would carry the password in the clear.
-    let tls = stages.run(SessionStage::Tls, tls_stage(request)).await?;
-    let mut connection = stages.run(SessionStage::Login, login(request, tls)).await?;
-    let result = after_login(request, stages, &mut connection).await;
-    // Terminate politely (bounded), so the server logs no broken connection.
-    let _ = tokio::time::timeout(request.timeout, connection.close()).await;
-    result
-}
+/// PostgreSQL's stages, for [`super::sql::run`] (its close is a Terminate).
+pub(super) struct Postgres;
 
-async fn after_login(
-    request: &SessionRequest,
-    stages: &mut Stages<'_>,
-    connection: &mut PgConnection,
-) -> Result<(), Stopped> {
-    stages.run(SessionStage::Query, query(connection)).await?;
-    if !request.privileges.is_empty() {
-        stages
-            .run(
-                SessionStage::Privileges,
-                check_privileges(connection, &request.privileges),
-            )
-            .await?;
+impl SqlEngine for Postgres {
+    type Connection = PgConnection;
+
+    fn tls_stage(request: &SessionRequest) -> impl Future<Output = Step<bool>> + Send {
+        tls_stage(request)
     }
-    Ok(())
+
+    fn login(
+        request: &SessionRequest,
+        tls: bool,
+    ) -> impl Future<Output = Step<PgConnection>> + Send {
+        login(request, tls)
+    }
+
+    fn query(connection: &mut PgConnection) -> impl Future<Output = Step<()>> + Send {
+        query(connection)
+    }
+
+    fn check_privileges(
+        connection: &mut PgConnection,
+        request: &SessionRequest,
+    ) -> impl Future<Output = Step<()>> + Send {
+        check_privileges(connection, &request.privileges)
+    }
 }
 
 /// Asks whether the server offers TLS on a short connection of its own that never

@@ -16,7 +16,6 @@ macro_rules! impl_store {
 
         const _: () = {
             use std::sync::LazyLock;
-            use std::time::Duration;
 
             use sqlx::QueryBuilder;
 
@@ -27,6 +26,9 @@ macro_rules! impl_store {
                 self, ConnectionRow, CredentialRow, PendingBindingRow, QueueRow, TokenRow,
             };
             use $crate::store::sql::{Backend, BindingsByConnection, Change, Claim, Dialect};
+            use $crate::store::terms::{
+                ClaimTerms, ConnectionKey, ConnectivityOf, HeldCheck, HeldWork, QueuesToBind,
+            };
             use $crate::store::{
                 BindingOutcome, BindingResult, CheckResult, ConnectionPage, ConnectionRecord,
                 Connectivity, CreateNamedOutcome, CredentialRecord, DeleteNamedOutcome,
@@ -266,23 +268,19 @@ macro_rules! impl_store {
 
                 async fn claim_pending_checks(
                     &self,
-                    owner: &str,
-                    lease: Duration,
-                    limit: u32,
-                    now: i64,
+                    terms: ClaimTerms<'_>,
                 ) -> Result<Vec<PendingCheck>> {
-                    let claim = Claim::new(owner, lease, limit, now);
-                    self.claim_checks(Self::CLAIM_CREATING, claim).await
+                    self.claim_checks(Self::CLAIM_CREATING, Claim::from(terms))
+                        .await
                 }
 
                 async fn record_progress(
                     &self,
-                    id: ConnectionId,
-                    owner: &str,
+                    held: HeldCheck<'_>,
                     process: f64,
                     now: i64,
                 ) -> Result<()> {
-                    let (id, owner) = (id.to_string(), owner.to_owned());
+                    let (id, owner) = (held.id.to_string(), held.owner.to_owned());
                     let project = self
                         .grouped_or_alone(move |c| {
                             Box::pin(async move {
@@ -296,12 +294,11 @@ macro_rules! impl_store {
 
                 async fn record_check_result(
                     &self,
-                    id: ConnectionId,
-                    owner: &str,
+                    held: HeldCheck<'_>,
                     result: &CheckResult,
                     now: i64,
                 ) -> Result<bool> {
-                    let id = id.to_string();
+                    let (id, owner) = (held.id.to_string(), held.owner);
                     if result.state == ConnectionState::Failed {
                         return self.record_failed_check(&id, owner, result, now).await;
                     }
@@ -328,13 +325,10 @@ macro_rules! impl_store {
 
                 async fn claim_pending_bindings(
                     &self,
-                    owner: &str,
-                    lease: Duration,
-                    limit: u32,
-                    now: i64,
+                    terms: ClaimTerms<'_>,
                     online_since: i64,
                 ) -> Result<Vec<PendingBinding>> {
-                    let claim = Claim::new(owner, lease, limit, now);
+                    let claim = Claim::from(terms);
                     let mut rows: Vec<PendingBindingRow> = sqlx::query_as(Self::CLAIM_BINDINGS)
                         .bind(claim.owner)
                         .bind(claim.lease_until)
@@ -352,11 +346,11 @@ macro_rules! impl_store {
 
                 async fn set_connection_session(
                     &self,
-                    project: &ProjectId,
-                    id: ConnectionId,
+                    key: ConnectionKey<'_>,
                     session: Option<&str>,
                     now: i64,
                 ) -> Result<bool> {
+                    let ConnectionKey { project, id } = key;
                     let mut transaction = self.begin_write().await?;
                     let id = id.to_string();
                     let found: Option<String> = sqlx::query_scalar(shared::SET_SESSION)
@@ -383,9 +377,7 @@ macro_rules! impl_store {
 
                 async fn record_binding_result(
                     &self,
-                    peer_id: &str,
-                    queue: &str,
-                    owner: &str,
+                    held: HeldWork<'_, &str>,
                     result: &BindingResult,
                     now: i64,
                 ) -> Result<bool> {
@@ -405,11 +397,11 @@ macro_rules! impl_store {
                             .bind(result.failure_reason.as_deref())
                             .bind(connectivity)
                             .bind(now)
-                            .bind(peer_id)
-                            .bind(owner)
+                            .bind(held.key)
+                            .bind(held.owner)
                             .bind(&result.checked_from)
                             .bind(result.next_check_at)
-                            .bind(queue)
+                            .bind(held.queue)
                             .bind(result.credentials.stages.as_deref())
                             .bind(i64::from(result.credentials.failed))
                             .bind(keep_failure)
@@ -437,23 +429,19 @@ macro_rules! impl_store {
 
                 async fn claim_due_rechecks(
                     &self,
-                    owner: &str,
-                    lease: Duration,
-                    limit: u32,
-                    now: i64,
+                    terms: ClaimTerms<'_>,
                 ) -> Result<Vec<PendingCheck>> {
-                    let claim = Claim::new(owner, lease, limit, now);
-                    self.claim_checks(Self::CLAIM_RECHECKS, claim).await
+                    self.claim_checks(Self::CLAIM_RECHECKS, Claim::from(terms))
+                        .await
                 }
 
                 async fn record_connectivity(
                     &self,
-                    id: ConnectionId,
-                    owner: Option<&str>,
+                    of: ConnectivityOf<'_>,
                     connectivity: &Connectivity,
                     now: i64,
                 ) -> Result<bool> {
-                    let id = id.to_string();
+                    let (id, owner) = (of.id().to_string(), of.owner());
                     if let Some(group) = self.group_commit() {
                         // A sweep's re-checks finish together: they share commits.
                         let owner = owner.map(str::to_owned);
@@ -516,12 +504,12 @@ macro_rules! impl_store {
 
                 async fn associate_queues(
                     &self,
-                    project: &ProjectId,
-                    id: ConnectionId,
-                    queues: &[QueueName],
-                    declared: &[QueueName],
+                    key: ConnectionKey<'_>,
+                    queues: QueuesToBind<'_>,
                     now: i64,
                 ) -> Result<BindingOutcome> {
+                    let ConnectionKey { project, id } = key;
+                    let QueuesToBind { queues, declared } = queues;
                     let id = id.to_string();
                     let mut transaction = match self.begin_binding_change(project, &id).await? {
                         Ok(transaction) => transaction,
@@ -536,11 +524,11 @@ macro_rules! impl_store {
 
                 async fn disassociate_queues(
                     &self,
-                    project: &ProjectId,
-                    id: ConnectionId,
+                    key: ConnectionKey<'_>,
                     queues: &[QueueName],
                     now: i64,
                 ) -> Result<BindingOutcome> {
+                    let ConnectionKey { project, id } = key;
                     static DELETE: LazyLock<String> = LazyLock::new(|| {
                         let names = $store::in_text_list("$2");
                         format!(

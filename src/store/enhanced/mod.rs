@@ -20,6 +20,7 @@ pub(in crate::store) use store::{impl_enhanced_store, owner_change};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::terms::ConnectionKey;
 use super::{Refusable, Result};
 use crate::domain::{BindingStatus, ConnectionId, ProjectId, QueueName, Tag, TagFilter, Tags};
 
@@ -109,6 +110,19 @@ pub struct EnhancedLimits {
     pub bindings_per_connection: u32,
     /// Custom routes per connection.
     pub routes_per_connection: u32,
+}
+
+/// What a bind (of a create, or of [`EnhancedStore::bind_enhanced`]) asks for: queues and
+/// pools of the binding project (each stored, or declared by configuration), within the
+/// limits, at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct EnhancedBind<'a> {
+    pub queues: &'a [QueueName],
+    pub pools: &'a [QueueName],
+    /// Queues declared by configuration (`serve --queue`), present without being stored.
+    pub declared: &'a [QueueName],
+    pub limits: &'a EnhancedLimits,
+    pub now: i64,
 }
 
 /// What E1 stores: every field already validated.
@@ -299,27 +313,18 @@ pub trait EnhancedStore: Send + Sync {
 
     /// Binds queues and pools of `viewer`'s project: new ones CREATING, FAILED ones back
     /// to CREATING, CREATING/ACTIVE ones unchanged.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "each is a distinct input of a bind"
-    )]
     async fn bind_enhanced(
         &self,
         viewer: &ProjectId,
         id: ConnectionId,
-        queues: &[QueueName],
-        pools: &[QueueName],
-        declared: &[QueueName],
-        limits: &EnhancedLimits,
-        now: i64,
+        bind: EnhancedBind<'_>,
     ) -> Refusable<(), EnhancedRefusal>;
 
     /// Removes `viewer`'s project's bindings of these queues and pools, whatever their
     /// status; `NotBound` (changing nothing) if one is not bound.
     async fn unbind_enhanced(
         &self,
-        viewer: &ProjectId,
-        id: ConnectionId,
+        key: ConnectionKey<'_>,
         queues: &[QueueName],
         pools: &[QueueName],
     ) -> Refusable<(), EnhancedRefusal>;
@@ -327,8 +332,7 @@ pub trait EnhancedStore: Send + Sync {
     /// Replaces an owner's connection's host entries.
     async fn replace_enhanced_hosts(
         &self,
-        project: &ProjectId,
-        id: ConnectionId,
+        key: ConnectionKey<'_>,
         hosts: &[HostEntry],
         now: i64,
     ) -> Refusable<(), EnhancedRefusal>;
@@ -336,8 +340,7 @@ pub trait EnhancedStore: Send + Sync {
     /// Adds a route (the owner only: a grantee gets [`EnhancedRefusal::OwnerOnly`]).
     async fn add_enhanced_route(
         &self,
-        viewer: &ProjectId,
-        id: ConnectionId,
+        key: ConnectionKey<'_>,
         route: &NewRoute,
         limits: &EnhancedLimits,
     ) -> Refusable<(), EnhancedRefusal>;

@@ -23,8 +23,9 @@ macro_rules! impl_enhanced_store {
             use sqlx::{FromRow, QueryBuilder};
 
             use $crate::domain::{ConnectionId, ProjectId, QueueName};
+            use $crate::store::terms::ConnectionKey;
             use $crate::store::enhanced::{
-                self as enhanced, BindingKind, BindingRow, ConnectionRow, EnhancedAccess,
+                self as enhanced, BindingKind, BindingRow, ConnectionRow, EnhancedAccess, EnhancedBind,
                 EnhancedStatus, ListedConnectionRow,
                 EnhancedConnectionRecord, EnhancedLimits, EnhancedListQuery, EnhancedRefusal,
                 EnhancedStore, EnhancedView, HostEntry, NewEnhancedConnection, NewRoute,
@@ -43,15 +44,6 @@ macro_rules! impl_enhanced_store {
                     access: EnhancedAccess,
                     deleted: bool,
                 },
-            }
-
-            /// What a bind (of a create, or of `bind_enhanced`) asks for.
-            struct BindRequest<'a> {
-                queues: &'a [QueueName],
-                pools: &'a [QueueName],
-                declared: &'a [QueueName],
-                limits: &'a EnhancedLimits,
-                now: i64,
             }
 
             impl $store {
@@ -192,9 +184,9 @@ macro_rules! impl_enhanced_store {
                     connection: &mut Connection,
                     project: &ProjectId,
                     id: &str,
-                    request: BindRequest<'_>,
+                    request: EnhancedBind<'_>,
                 ) -> Refusable<(), EnhancedRefusal> {
-                    let BindRequest {
+                    let EnhancedBind {
                         queues,
                         pools,
                         declared,
@@ -369,7 +361,7 @@ macro_rules! impl_enhanced_store {
                         &mut transaction,
                         project,
                         &id,
-                        BindRequest {
+                        EnhancedBind {
                             queues: &new.queues,
                             pools: &new.pools,
                             declared,
@@ -525,11 +517,7 @@ macro_rules! impl_enhanced_store {
                     &self,
                     viewer: &ProjectId,
                     id: ConnectionId,
-                    queues: &[QueueName],
-                    pools: &[QueueName],
-                    declared: &[QueueName],
-                    limits: &EnhancedLimits,
-                    now: i64,
+                    bind: EnhancedBind<'_>,
                 ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
@@ -538,19 +526,7 @@ macro_rules! impl_enhanced_store {
                         Reach::Missing => Err(EnhancedRefusal::NotFound),
                         Reach::Reached { deleted: true, .. } => Err(EnhancedRefusal::Deleted),
                         Reach::Reached { .. } => {
-                            Self::enhanced_bind_in(
-                                &mut transaction,
-                                viewer,
-                                &id,
-                                BindRequest {
-                                    queues,
-                                    pools,
-                                    declared,
-                                    limits,
-                                    now,
-                                },
-                            )
-                            .await?
+                            Self::enhanced_bind_in(&mut transaction, viewer, &id, bind).await?
                         }
                     };
                     self.settle(transaction, viewer, outcome)
@@ -559,11 +535,11 @@ macro_rules! impl_enhanced_store {
 
                 async fn unbind_enhanced(
                     &self,
-                    viewer: &ProjectId,
-                    id: ConnectionId,
+                    key: ConnectionKey<'_>,
                     queues: &[QueueName],
                     pools: &[QueueName],
                 ) -> Refusable<(), EnhancedRefusal> {
+                    let ConnectionKey { project: viewer, id } = key;
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
                     match Self::enhanced_reach(&mut transaction, viewer, &id).await? {
@@ -614,11 +590,11 @@ macro_rules! impl_enhanced_store {
 
                 async fn replace_enhanced_hosts(
                     &self,
-                    project: &ProjectId,
-                    id: ConnectionId,
+                    key: ConnectionKey<'_>,
                     hosts: &[HostEntry],
                     now: i64,
                 ) -> Refusable<(), EnhancedRefusal> {
+                    let ConnectionKey { project, id } = key;
                     let id = id.to_string();
                     let hosts = serde_json::to_string(hosts)
                         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
@@ -635,11 +611,11 @@ macro_rules! impl_enhanced_store {
 
                 async fn add_enhanced_route(
                     &self,
-                    viewer: &ProjectId,
-                    id: ConnectionId,
+                    key: ConnectionKey<'_>,
                     route: &NewRoute,
                     limits: &EnhancedLimits,
                 ) -> Refusable<(), EnhancedRefusal> {
+                    let ConnectionKey { project: viewer, id } = key;
                     let id = id.to_string();
                     $crate::store::enhanced::owner_change!(self, viewer, &id, |transaction| {
                         let routes: Vec<RouteCidrRow> =

@@ -7,6 +7,7 @@ use super::{AgentRecord, NewAgent, RegisterOutcome};
 pub(in crate::store) use super::{SERVES_POOL, SERVES_QUEUE};
 use crate::domain::ProjectId;
 use crate::store::Result;
+use crate::store::terms::AgentKey;
 
 /// An agent as [`SELECT_ONLINE_AGENTS`] reads it (what it serves is read beside).
 #[derive(sqlx::FromRow)]
@@ -76,8 +77,7 @@ pub trait AgentRegistry: Send + Sync {
     /// (any more).
     async fn touch_agent(
         &self,
-        project: &ProjectId,
-        agent_id: &str,
+        agent: AgentKey<'_>,
         address: &str,
         now: i64,
     ) -> Result<Option<String>>;
@@ -157,6 +157,7 @@ macro_rules! impl_agents {
             use $crate::store::queue_work::agents::{self as work, AgentRegistry};
             use $crate::store::queue_work::{AgentRecord, NewAgent, RegisterOutcome};
             use $crate::store::shared::{Backend, Change};
+            use $crate::store::terms::AgentKey;
 
             impl $store {
                 /// Gives back every claim of the agent registered as `agent_id`.
@@ -270,8 +271,7 @@ macro_rules! impl_agents {
 
                 async fn touch_agent(
                     &self,
-                    project: &ProjectId,
-                    agent_id: &str,
+                    agent: AgentKey<'_>,
                     address: &str,
                     now: i64,
                 ) -> Result<Option<String>> {
@@ -280,8 +280,8 @@ macro_rules! impl_agents {
                     Ok(sqlx::query_scalar(&TOUCH)
                         .bind(now)
                         .bind(address)
-                        .bind(agent_id)
-                        .bind(project.as_str())
+                        .bind(agent.agent_id)
+                        .bind(agent.project.as_str())
                         .fetch_optional(self.writer())
                         .await?)
                 }

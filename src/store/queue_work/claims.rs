@@ -2,14 +2,13 @@
 //! queue) and DLI's queue connection tests, claimed with a lease by the queue's agent or,
 //! for a queue without one, by the server's worker; their ends; and what waits for an agent.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 pub(in crate::store) use super::agents::TOUCH_AGENT;
 pub(in crate::store) use super::online_agent_serves;
 use super::{BindingConnectivity, NewTask, QueueWork, TaskRecord, TaskResult};
 use crate::domain::{BindingStatus, ConnectionId, ProjectId, QueueWorkKind, Service};
+use crate::store::terms::{AgentClaim, ClaimTerms, HeldWork};
 use crate::store::{Result, StoreError};
 
 /// A binding to check as [`SELECT_AGENT_BINDINGS`] reads it.
@@ -139,12 +138,8 @@ pub trait QueueClaims: Send + Sync {
     /// registered.
     async fn claim_agent_work(
         &self,
-        project: &ProjectId,
-        agent_id: &str,
+        agent: AgentClaim<'_>,
         address: &str,
-        lease: Duration,
-        limit: u32,
-        now: i64,
     ) -> Result<Option<Vec<QueueWork>>>;
 
     /// Whether the agent's queues have work to claim now: a read, so that a waiting claim
@@ -155,19 +150,14 @@ pub trait QueueClaims: Send + Sync {
     /// server's worker.
     async fn claim_server_tests(
         &self,
-        owner: &str,
-        lease: Duration,
-        limit: u32,
-        now: i64,
+        terms: ClaimTerms<'_>,
         online_since: i64,
     ) -> Result<Vec<QueueWork>>;
 
     /// Records an agent's re-check of an ACTIVE binding while `owner`'s claim holds.
     async fn record_binding_connectivity(
         &self,
-        peer_id: &str,
-        queue: &str,
-        owner: &str,
+        held: HeldWork<'_, &str>,
         result: &BindingConnectivity,
         now: i64,
     ) -> Result<bool>;
@@ -184,9 +174,7 @@ pub trait QueueClaims: Send + Sync {
     /// Records a test's end while `owner`'s claim holds.
     async fn record_task_result(
         &self,
-        task_id: i64,
-        queue: &str,
-        owner: &str,
+        held: HeldWork<'_, i64>,
         result: &TaskResult,
         now: i64,
     ) -> Result<bool>;
@@ -285,7 +273,6 @@ macro_rules! impl_claims {
     ($store:ident, $db:ty) => {
         const _: () = {
             use std::sync::LazyLock;
-            use std::time::Duration;
 
             use $crate::domain::{ProjectId, QueueWorkKind};
             use $crate::store::Result;
@@ -294,6 +281,7 @@ macro_rules! impl_claims {
                 BindingConnectivity, NewTask, QueueWork, ServerClaimQuery, TaskRecord, TaskResult,
             };
             use $crate::store::shared::{Backend, Claim, Dialect};
+            use $crate::store::terms::{AgentClaim, ClaimTerms, HeldWork};
 
             impl $store {
                 /// Leases the tests read to the claim: the work they are.
@@ -320,21 +308,19 @@ macro_rules! impl_claims {
             impl QueueClaims for $store {
                 async fn claim_agent_work(
                     &self,
-                    project: &ProjectId,
-                    agent_id: &str,
+                    agent: AgentClaim<'_>,
                     address: &str,
-                    lease: Duration,
-                    limit: u32,
-                    now: i64,
                 ) -> Result<Option<Vec<QueueWork>>> {
+                    let (project, agent_id, now) =
+                        (agent.agent.project, agent.agent.agent_id, agent.now);
                     static BINDINGS: LazyLock<String> = LazyLock::new(|| {
                         format!("{}{}", work::SELECT_AGENT_BINDINGS, $store::CLAIM_LOCK)
                     });
                     static TESTS: LazyLock<String> = LazyLock::new(|| {
                         format!("{}{}", work::SELECT_AGENT_TESTS, $store::CLAIM_LOCK)
                     });
-                    let owner = format!("agent:{agent_id}");
-                    let claim = Claim::new(&owner, lease, limit, now);
+                    let owner = agent.owner();
+                    let claim = Claim::from(ClaimTerms::new(&owner, agent.lease, agent.limit, now));
                     let mut transaction = self.begin_write().await?;
                     let heard = sqlx::query(work::TOUCH_AGENT)
                         .bind(now)
@@ -411,10 +397,7 @@ macro_rules! impl_claims {
 
                 async fn claim_server_tests(
                     &self,
-                    owner: &str,
-                    lease: Duration,
-                    limit: u32,
-                    now: i64,
+                    terms: ClaimTerms<'_>,
                     online_since: i64,
                 ) -> Result<Vec<QueueWork>> {
                     static QUERY: LazyLock<ServerClaimQuery> = LazyLock::new(|| ServerClaimQuery {
@@ -436,7 +419,7 @@ macro_rules! impl_claims {
                             $store::CLAIM_LOCK
                         ),
                     });
-                    let claim = Claim::new(owner, lease, limit, now);
+                    let claim = Claim::from(terms);
                     let Some((mut transaction, due)) = self
                         .server_claim_rows::<work::TestRow>(&QUERY, &claim, online_since)
                         .await?
@@ -450,9 +433,7 @@ macro_rules! impl_claims {
 
                 async fn record_binding_connectivity(
                     &self,
-                    peer_id: &str,
-                    queue: &str,
-                    owner: &str,
+                    held: HeldWork<'_, &str>,
                     result: &BindingConnectivity,
                     now: i64,
                 ) -> Result<bool> {
@@ -467,9 +448,9 @@ macro_rules! impl_claims {
                         .bind(&result.checked_from)
                         .bind(result.next_check_at)
                         .bind(now)
-                        .bind(peer_id)
-                        .bind(owner)
-                        .bind(queue)
+                        .bind(held.key)
+                        .bind(held.owner)
+                        .bind(held.queue)
                         .bind(status)
                         .bind(verdict.map(|verdict| verdict.err_msg.as_str()))
                         .bind(verdict.and_then(|verdict| verdict.failure_reason.as_deref()))
@@ -511,9 +492,7 @@ macro_rules! impl_claims {
 
                 async fn record_task_result(
                     &self,
-                    task_id: i64,
-                    queue: &str,
-                    owner: &str,
+                    held: HeldWork<'_, i64>,
                     result: &TaskResult,
                     now: i64,
                 ) -> Result<bool> {
@@ -524,9 +503,9 @@ macro_rules! impl_claims {
                         .bind(&result.message)
                         .bind(&result.checked_from)
                         .bind(now)
-                        .bind(task_id)
-                        .bind(owner)
-                        .bind(queue)
+                        .bind(held.key)
+                        .bind(held.owner)
+                        .bind(held.queue)
                         .bind(&result.stages);
                     Ok(self.write(statement).await? > 0)
                 }

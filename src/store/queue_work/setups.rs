@@ -1,8 +1,6 @@
 //! The set-ups of CREATING enhanced bindings: claimed like the rest of a queue's work
 //! (bounded by the bytes of the connections' hosts they carry), and their ends.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 pub(in crate::store) use super::hosts::stored_hosts;
@@ -10,6 +8,7 @@ pub(in crate::store) use super::online_agent_serves;
 use super::{SetupOutcome, SetupWork};
 use crate::domain::ProjectId;
 use crate::store::Result;
+use crate::store::terms::{AgentClaim, ClaimTerms, HeldWork};
 
 /// A set-up as the claims read it: the binding and its connection's id.
 #[derive(sqlx::FromRow)]
@@ -33,12 +32,8 @@ pub trait SetupClaims: Send + Sync {
     /// `hosts_bytes` (the first one is always taken).
     async fn claim_agent_setups(
         &self,
-        project: &ProjectId,
-        agent_id: &str,
-        lease: Duration,
-        limit: u32,
+        agent: AgentClaim<'_>,
         hosts_bytes: usize,
-        now: i64,
     ) -> Result<Vec<SetupWork>>;
 
     /// Whether the agent's queues and pools have a set-up to claim now (a read).
@@ -51,21 +46,16 @@ pub trait SetupClaims: Send + Sync {
     /// `hosts_bytes` (the first one is always taken).
     async fn claim_server_setups(
         &self,
-        owner: &str,
-        lease: Duration,
-        limit: u32,
+        terms: ClaimTerms<'_>,
         hosts_bytes: usize,
-        now: i64,
         online_since: i64,
     ) -> Result<Vec<SetupWork>>;
 
-    /// Records a set-up's end while `owner`'s claim holds (and the binding still names
-    /// `name`); false if it does not any more.
+    /// Records a set-up's end while its claim holds (and the binding still names its queue
+    /// or pool); false if it does not any more.
     async fn record_setup(
         &self,
-        peer_id: &str,
-        name: &str,
-        owner: &str,
+        held: HeldWork<'_, &str>,
         outcome: &SetupOutcome,
         now: i64,
     ) -> Result<bool>;
@@ -107,13 +97,13 @@ macro_rules! impl_setups {
     ($store:ident, $db:ty) => {
         const _: () = {
             use std::sync::LazyLock;
-            use std::time::Duration;
 
             use $crate::domain::ProjectId;
             use $crate::store::Result;
             use $crate::store::queue_work::setups::{self as work, SetupClaims};
             use $crate::store::queue_work::{ServerClaimQuery, SetupOutcome, SetupWork};
             use $crate::store::shared::{Backend, Claim, Dialect};
+            use $crate::store::terms::{AgentClaim, ClaimTerms, HeldWork};
 
             use $crate::store::queue_work::setups::SetupRow;
 
@@ -208,24 +198,21 @@ macro_rules! impl_setups {
             impl SetupClaims for $store {
                 async fn claim_agent_setups(
                     &self,
-                    project: &ProjectId,
-                    agent_id: &str,
-                    lease: Duration,
-                    limit: u32,
+                    agent: AgentClaim<'_>,
                     hosts_bytes: usize,
-                    now: i64,
                 ) -> Result<Vec<SetupWork>> {
                     static SELECT: LazyLock<String> = LazyLock::new(|| {
                         format!("{}{}", work::SELECT_AGENT_SETUPS, $store::CLAIM_LOCK)
                     });
-                    let owner = format!("agent:{agent_id}");
-                    let claim = Claim::new(&owner, lease, limit, now);
+                    let owner = agent.owner();
+                    let terms = ClaimTerms::new(&owner, agent.lease, agent.limit, agent.now);
+                    let claim = Claim::from(terms);
                     let mut transaction = self.begin_write().await?;
                     let rows: Vec<SetupRow> = Self::agent_claim_rows(
                         &mut transaction,
                         &SELECT,
-                        project,
-                        agent_id,
+                        agent.agent.project,
+                        agent.agent.agent_id,
                         &claim,
                     )
                     .await?;
@@ -244,11 +231,8 @@ macro_rules! impl_setups {
 
                 async fn claim_server_setups(
                     &self,
-                    owner: &str,
-                    lease: Duration,
-                    limit: u32,
+                    terms: ClaimTerms<'_>,
                     hosts_bytes: usize,
-                    now: i64,
                     online_since: i64,
                 ) -> Result<Vec<SetupWork>> {
                     static QUERY: LazyLock<ServerClaimQuery> = LazyLock::new(|| ServerClaimQuery {
@@ -265,7 +249,7 @@ macro_rules! impl_setups {
                             $store::CLAIM_LOCK
                         ),
                     });
-                    let claim = Claim::new(owner, lease, limit, now);
+                    let claim = Claim::from(terms);
                     let Some((transaction, rows)) = self
                         .server_claim_rows::<SetupRow>(&QUERY, &claim, online_since)
                         .await?
@@ -277,9 +261,7 @@ macro_rules! impl_setups {
 
                 async fn record_setup(
                     &self,
-                    peer_id: &str,
-                    name: &str,
-                    owner: &str,
+                    held: HeldWork<'_, &str>,
                     outcome: &SetupOutcome,
                     now: i64,
                 ) -> Result<bool> {
@@ -293,9 +275,9 @@ macro_rules! impl_setups {
                         .bind(message)
                         .bind(&outcome.checked_from)
                         .bind(now)
-                        .bind(peer_id)
-                        .bind(owner)
-                        .bind(name);
+                        .bind(held.key)
+                        .bind(held.owner)
+                        .bind(held.queue);
                     Ok(self.write(statement).await? > 0)
                 }
             }

@@ -5,11 +5,14 @@
 
 use dsconn::domain::{BindingStatus, QueueWorkKind, Service};
 use dsconn::store::{
-    BindingConnectivity, BindingCredentials, BindingResult, BindingVerdict, DynStore, LoginMark,
+    BindingConnectivity, BindingCredentials, BindingResult, BindingVerdict, ClaimTerms,
+    ConnectionKey, DynStore, LoginMark,
 };
 use rstest::rstest;
 
-use super::{Backend, LEASE, LEASE_MS, T0, agent, connection, get, open, project};
+use super::{
+    Backend, LEASE, LEASE_MS, T0, agent, agent_claim, connection, get, held, open, project,
+};
 
 const SESSION: &str = r#"{"auth_info_name":"shop","database":"shop"}"#;
 const NEVER: i64 = i64::MAX;
@@ -54,7 +57,7 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
 
     // The server claims both first checks; the credentialed one comes with its session.
     let claimed = second
-        .claim_pending_bindings("server", LEASE, 10, T0 + 2, NEVER)
+        .claim_pending_bindings(ClaimTerms::new("server", LEASE, 10, T0 + 2), NEVER)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 2, "{claimed:?}");
@@ -74,9 +77,7 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     assert!(
         first
             .record_binding_result(
-                &ours.peer_id,
-                "q_s",
-                "server",
+                held(&ours.peer_id, "q_s", "server"),
                 &login_failed(T0 + 3),
                 T0 + 4
             )
@@ -88,7 +89,7 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     active.err_msg.clear();
     active.credentials = BindingCredentials::default();
     first
-        .record_binding_result(&theirs.peer_id, "q_s", "server", &active, T0 + 4)
+        .record_binding_result(held(&theirs.peer_id, "q_s", "server"), &active, T0 + 4)
         .await
         .expect("record");
     let binding = get(first, &p, c1.id).await.queues.remove(0);
@@ -104,7 +105,7 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     // Due, it is re-checked with the failure's time; the plain connection's ACTIVE
     // binding is not the server's to re-check (its connection's re-check covers it).
     let due = second
-        .claim_pending_bindings("server", LEASE, 10, T0 + 100, NEVER)
+        .claim_pending_bindings(ClaimTerms::new("server", LEASE, 10, T0 + 100), NEVER)
         .await
         .expect("claim");
     assert_eq!(due.len(), 1, "{due:?}");
@@ -129,7 +130,7 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     };
     assert!(
         first
-            .record_binding_connectivity(&ours.peer_id, "q_s", "server", &skipped, T0 + 101)
+            .record_binding_connectivity(held(&ours.peer_id, "q_s", "server"), &skipped, T0 + 101)
             .await
             .expect("record")
     );
@@ -141,7 +142,10 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     let a1 = agent(&p, "a1", &["q_s"], T0 + 150);
     first.register_agent(&a1, 2).await.expect("register");
     let work = second
-        .claim_agent_work(&p, &a1.agent_id, "10.0.0.9", LEASE, 10, T0 + 200)
+        .claim_agent_work(
+            agent_claim(&p, &a1.agent_id, LEASE, 10, T0 + 200),
+            "10.0.0.9",
+        )
         .await
         .expect("claim")
         .expect("registered");
@@ -172,7 +176,7 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     };
     assert!(
         first
-            .record_binding_connectivity(&ours.peer_id, "q_s", &owner, &healed, T0 + 201)
+            .record_binding_connectivity(held(&ours.peer_id, "q_s", &owner), &healed, T0 + 201)
             .await
             .expect("record")
     );
@@ -188,12 +192,15 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     // agent's claim on its plain re-check has lapsed).
     assert!(
         second
-            .set_connection_session(&p, plain.id, Some(SESSION), T0 + 250)
+            .set_connection_session(ConnectionKey::new(&p, plain.id), Some(SESSION), T0 + 250)
             .await
             .expect("set")
     );
     let now_due = second
-        .claim_pending_bindings("server", LEASE, 10, T0 + 200 + LEASE_MS + 1, NEVER)
+        .claim_pending_bindings(
+            ClaimTerms::new("server", LEASE, 10, T0 + 200 + LEASE_MS + 1),
+            NEVER,
+        )
         .await
         .expect("claim");
     let theirs_now: Vec<_> = now_due.iter().filter(|b| b.check.id == plain.id).collect();
@@ -205,7 +212,7 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     // forgets their stages; an unknown connection is not found.
     assert!(
         second
-            .set_connection_session(&p, c1.id, None, T0 + 300)
+            .set_connection_session(ConnectionKey::new(&p, c1.id), None, T0 + 300)
             .await
             .expect("set")
     );
@@ -215,7 +222,11 @@ async fn credentials_story(first: &DynStore, second: &DynStore) {
     assert_eq!(shown.queues[0].status, BindingStatus::Active);
     assert!(
         !second
-            .set_connection_session(&project("proj-none"), c1.id, Some(SESSION), T0 + 300)
+            .set_connection_session(
+                ConnectionKey::new(&project("proj-none"), c1.id),
+                Some(SESSION),
+                T0 + 300
+            )
             .await
             .expect("set")
     );

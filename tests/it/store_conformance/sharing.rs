@@ -7,8 +7,8 @@ use dsconn::store::enhanced_sharing::{
     MAX_GRANTEES_PER_CONNECTION, TagChange, TagsOutcome,
 };
 use dsconn::store::{
-    DynStore, EnhancedAccess, EnhancedLimits, EnhancedListQuery, EnhancedStatus,
-    NewEnhancedConnection,
+    ConnectionKey, DynStore, EnhancedAccess, EnhancedBind, EnhancedLimits, EnhancedListQuery,
+    EnhancedStatus, NewEnhancedConnection,
 };
 use rstest::rstest;
 
@@ -208,11 +208,13 @@ async fn sharing_story(first: &DynStore, second: &DynStore) {
         .bind_enhanced(
             &grantee,
             id,
-            std::slice::from_ref(&etl),
-            &[],
-            &[],
-            &LIMITS,
-            T0 + 20,
+            EnhancedBind {
+                queues: std::slice::from_ref(&etl),
+                pools: &[],
+                declared: &[],
+                limits: &LIMITS,
+                now: T0 + 20,
+            },
         )
         .await
         .expect("bind");
@@ -324,7 +326,7 @@ async fn tag_story(first: &DynStore, second: &DynStore) {
     let set = TagChange::Set(vec![tag("b", "2"), tag("a", "9")]);
     assert_eq!(
         first
-            .change_tags(&owner, id, &set, 20, T0 + 1)
+            .change_tags(ConnectionKey::new(&owner, id), &set, T0 + 1)
             .await
             .expect("set"),
         TagsOutcome::Applied
@@ -360,7 +362,7 @@ async fn tag_story(first: &DynStore, second: &DynStore) {
     let many = TagChange::Set((0..19).map(|i| tag(&format!("k{i}"), "v")).collect());
     assert_eq!(
         first
-            .change_tags(&owner, id, &many, 20, T0 + 2)
+            .change_tags(ConnectionKey::new(&owner, id), &many, T0 + 2)
             .await
             .expect("set"),
         TagsOutcome::TooMany(21)
@@ -373,7 +375,7 @@ async fn tag_story(first: &DynStore, second: &DynStore) {
     let remove = TagChange::Remove(vec!["a".into(), "missing".into()]);
     assert_eq!(
         first
-            .change_tags(&owner, id, &remove, 20, T0 + 3)
+            .change_tags(ConnectionKey::new(&owner, id), &remove, T0 + 3)
             .await
             .expect("remove"),
         TagsOutcome::Applied
@@ -404,7 +406,7 @@ async fn tag_story(first: &DynStore, second: &DynStore) {
     let stranger = project("tags-stranger");
     assert_eq!(
         first
-            .change_tags(&stranger, id, &remove, 20, T0 + 4)
+            .change_tags(ConnectionKey::new(&stranger, id), &remove, T0 + 4)
             .await
             .expect("change"),
         TagsOutcome::NotFound
@@ -419,7 +421,7 @@ async fn tag_story(first: &DynStore, second: &DynStore) {
         .expect("delete");
     assert_eq!(
         first
-            .change_tags(&owner, id, &set, 20, T0 + 6)
+            .change_tags(ConnectionKey::new(&owner, id), &set, T0 + 6)
             .await
             .expect("change"),
         TagsOutcome::NotFound
