@@ -64,23 +64,33 @@ impl SecretOutput {
     }
 }
 
+/// What `create` takes: the projects the new secret opens, how to print it, and which
+/// data dir.
+#[derive(Debug, Clone, Args)]
+pub struct IssueArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub output: SecretOutput,
+    #[command(flatten)]
+    pub data: DataDirArgs,
+}
+
+impl IssueArgs {
+    /// The scope asked for, and the store of the data dir.
+    async fn scope_and_store(&self) -> anyhow::Result<(ProjectScope, DynStore)> {
+        let scope = issuing::scope_of(&self.scope.projects, self.scope.all_projects)?;
+        Ok((scope, open_store(&self.data).await?))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
     /// Create an AK/SK pair; the secret key is printed once and never again. Standard
     /// output gets `ACCESS_KEY SECRET_KEY` alone when it is not a terminal, or with --quiet.
-    Create {
-        #[command(flatten)]
-        scope: ScopeArgs,
-        #[command(flatten)]
-        output: SecretOutput,
-        #[command(flatten)]
-        data: DataDirArgs,
-    },
+    Create(IssueArgs),
     /// List credentials (never their secret keys).
-    List {
-        #[command(flatten)]
-        admin: AdminArgs,
-    },
+    List(AdminArgs),
     /// Revoke a credential by its access key.
     Revoke {
         access_key: String,
@@ -94,21 +104,14 @@ pub enum TokenCommand {
     /// Create a token for X-Auth-Token; it is printed once and only its hash is kept.
     /// Standard output gets the token alone when it is not a terminal, or with --quiet.
     Create {
-        #[command(flatten)]
-        scope: ScopeArgs,
         /// How long the token is valid, e.g. 30m, 12h, 7d.
         #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
         ttl: Duration,
         #[command(flatten)]
-        output: SecretOutput,
-        #[command(flatten)]
-        data: DataDirArgs,
+        issue: IssueArgs,
     },
     /// List tokens (ids and expiry; the tokens themselves are not stored).
-    List {
-        #[command(flatten)]
-        admin: AdminArgs,
-    },
+    List(AdminArgs),
     /// Revoke a token by its id.
     Revoke {
         id: String,
@@ -256,13 +259,9 @@ fn merge(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::V
 
 pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
     match command {
-        CredentialCommand::Create {
-            scope,
-            output,
-            data,
-        } => {
-            let scope = issuing::scope_of(&scope.projects, scope.all_projects)?;
-            let store = open_store(&data).await?;
+        CredentialCommand::Create(issue) => {
+            let (scope, store) = issue.scope_and_store().await?;
+            let IssueArgs { output, data, .. } = issue;
             let secrets = issuing::open_secrets(&store, &data.storage.secret_key_path()).await?;
             let issued = issuing::create_credential(&store, &secrets, scope).await?;
             match output.format.output {
@@ -294,7 +293,7 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        CredentialCommand::List { admin } => {
+        CredentialCommand::List(admin) => {
             let store = open_store(&admin.data).await?;
             let credentials = store.list_credentials().await?;
             let rows = credentials.iter().map(listed_credential).collect();
@@ -318,14 +317,9 @@ pub async fn run_credential(command: CredentialCommand) -> anyhow::Result<()> {
 
 pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create {
-            scope,
-            ttl,
-            output,
-            data,
-        } => {
-            let scope = issuing::scope_of(&scope.projects, scope.all_projects)?;
-            let store = open_store(&data).await?;
+        TokenCommand::Create { ttl, issue } => {
+            let (scope, store) = issue.scope_and_store().await?;
+            let output = issue.output;
             let issued = issuing::create_token(&store, scope, ttl).await?;
             match output.format.output {
                 OutputFormat::Json => outln!(
@@ -360,7 +354,7 @@ pub async fn run_token(command: TokenCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        TokenCommand::List { admin } => {
+        TokenCommand::List(admin) => {
             let store = open_store(&admin.data).await?;
             let now = now_millis();
             let tokens = store.list_tokens().await?;

@@ -508,18 +508,10 @@ fn report_queue_tests(
         })
         .map(|queue| queue.queue.as_str())
         .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            exit::SERVER_REFUSED,
-            format!(
-                "not {} from: {}",
-                if logged_in { "verified" } else { "reached" },
-                failed.join(", ")
-            ),
-        ))
-    }
+    CliError::refused_if_any(&failed, |failed| {
+        let what = if logged_in { "verified" } else { "reached" };
+        format!("not {what} from: {}", failed.join(", "))
+    })
 }
 
 /// `dsconn test`: exits 0 if any address is reachable, 1 otherwise.

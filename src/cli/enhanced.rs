@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::exit::{self, CliError};
+use super::exit::CliError;
 use super::output::{ClientOutput, local_time, or_dash, print_json, print_table, table, tag_pairs};
 use super::output::{errln, outln};
 use super::remote::{CommonArgs, Explained, PageArgs, connect, delete_each, explain, id_or_name};
@@ -517,19 +517,14 @@ async fn create(args: CreateEnhancedArgs) -> Result<(), CliError> {
             }
         }
     }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            exit::SERVER_REFUSED,
-            format!(
-                "connection {id} was created, but {} of {} route(s) were not added: {}",
-                failed.len(),
-                routes.len(),
-                failed.join(", ")
-            ),
-        ))
-    }
+    CliError::refused_if_any(&failed, |failed| {
+        format!(
+            "connection {id} was created, but {} of {} route(s) were not added: {}",
+            failed.len(),
+            routes.len(),
+            failed.join(", ")
+        )
+    })
 }
 
 async fn delete(args: DeleteEnhancedArgs) -> Result<(), CliError> {
@@ -694,7 +689,7 @@ mod tests {
         );
         assert_eq!(pair("--tag", "k=a=b", "key=value").ok(), Some(("k", "a=b")));
         let error = parse_hosts(&["db".to_owned()]).expect_err("no ip");
-        assert_eq!(error.code, super::exit::USAGE);
+        assert_eq!(error.code, crate::cli::exit::USAGE);
         assert!(
             error.message.contains("--host \"db\" must be name=ip"),
             "{}",

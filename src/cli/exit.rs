@@ -30,6 +30,19 @@ impl CliError {
         Self::new(USAGE, message)
     }
 
+    /// Ok when nothing `failed`; else the server refused (part of) the command, as
+    /// `message` says of the failed ones.
+    pub fn refused_if_any(
+        failed: &[&str],
+        message: impl FnOnce(&[&str]) -> String,
+    ) -> Result<(), Self> {
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::new(SERVER_REFUSED, message(failed)))
+        }
+    }
+
     /// An exit code whose reason the command has already printed: `main` prints nothing.
     pub fn quiet(code: u8) -> Self {
         Self::new(code, String::new())

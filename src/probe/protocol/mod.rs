@@ -18,7 +18,7 @@ mod wire;
 mod zookeeper;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::time::Duration;
 

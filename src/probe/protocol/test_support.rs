@@ -157,11 +157,21 @@ pub(crate) enum TlsMode {
 
 /// Serves `router` over TLS on a free loopback port.
 pub(crate) async fn tls_http_server(router: Router, mode: TlsMode) -> SocketAddr {
+    serve_tls(router, self_signed_config(mode), mode).await
+}
+
+/// Serves `router` over TLS with this server configuration (its certificate and key) on
+/// a free loopback port.
+pub(crate) async fn tls_http_server_with(router: Router, config: ServerConfig) -> SocketAddr {
+    serve_tls(router, config, TlsMode::Only).await
+}
+
+async fn serve_tls(router: Router, config: ServerConfig, mode: TlsMode) -> SocketAddr {
     let tcp = bind().await;
     let address = tcp.local_addr().expect("address");
     let listener = TlsListener {
         tcp,
-        acceptor: TlsAcceptor::from(Arc::new(self_signed_config(mode))),
+        acceptor: TlsAcceptor::from(Arc::new(config)),
         mode,
     };
     tokio::spawn(async move { axum::serve(listener, router).await });

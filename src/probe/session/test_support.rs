@@ -36,6 +36,26 @@ pub(super) struct TestPki {
     pub(super) not_after: chrono::NaiveDate,
 }
 
+impl TestPki {
+    /// A TLS server's configuration with the server certificate (for "localhost" and
+    /// 127.0.0.1) and its key.
+    pub(super) fn server_config(&self) -> rustls::ServerConfig {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let chain = vec![CertificateDer::from_pem_slice(self.server_pem.as_bytes()).expect("cert")];
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).expect("key");
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config")
+    }
+}
+
 pub(super) fn test_pki(ca_name: &str) -> TestPki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -281,6 +301,34 @@ pub(super) fn stage(reports: &[SessionStageReport], stage: SessionStage) -> &Ses
         .iter()
         .find(|report| report.stage == stage)
         .unwrap_or_else(|| panic!("no {stage} stage in {reports:#?}"))
+}
+
+/// Runs the check and asserts its stages, in order, as `stage:VERDICT` words
+/// ("login:PASSED query:PASSED"); answers the reports.
+pub(super) async fn checked(request: &SessionRequest, expected: &str) -> Vec<SessionStageReport> {
+    let reports = super::check_session(request).await;
+    assert_eq!(
+        shape(&reports).join(" "),
+        expected,
+        "{}: {reports:#?}",
+        request.user
+    );
+    reports
+}
+
+/// The message of a stage that PASSED (asserted).
+pub(super) fn passed(reports: &[SessionStageReport], which: SessionStage) -> String {
+    assert_stage(reports, which, SessionVerdict::Passed, "")
+}
+
+/// The message of a stage that FAILED for this reason (asserted).
+pub(super) fn failed(reports: &[SessionStageReport], which: SessionStage, reason: &str) -> String {
+    assert_stage(reports, which, SessionVerdict::Failed, reason)
+}
+
+/// The message of a stage SKIPPED for this reason (asserted).
+pub(super) fn skipped(reports: &[SessionStageReport], which: SessionStage, reason: &str) -> String {
+    assert_stage(reports, which, SessionVerdict::Skipped, reason)
 }
 
 /// Asserts a stage's verdict and reason, showing every report when they differ.

@@ -3,8 +3,10 @@
 
 use std::process::Command;
 
-use super::super::test_support::{assert_no_secret, assert_stage, missing_service, request, shape};
-use super::super::{Engine, SessionRequest, SessionStage, SessionVerdict, check_session};
+use super::super::test_support::{
+    assert_no_secret, checked, failed, missing_service, passed, request, shape,
+};
+use super::super::{Engine, SessionRequest, SessionStage, check_session};
 
 const MARIADB: &str = "127.0.0.1:3306";
 const PASSWORD: &str = "Maria-S3cret!pw";
@@ -100,22 +102,17 @@ async fn a_user_with_select_on_one_table_logs_in_and_the_missing_privileges_are_
         ["login:PASSED", "query:PASSED", "privileges:FAILED"],
         "{reports:#?}"
     );
-    let login = assert_stage(&reports, SessionStage::Login, SessionVerdict::Passed, "");
+    let login = passed(&reports, SessionStage::Login);
     assert_eq!(
         login,
         format!("logged in as {} to database {}", shop.user, shop.database)
     );
-    let query = assert_stage(&reports, SessionStage::Query, SessionVerdict::Passed, "");
+    let query = passed(&reports, SessionStage::Query);
     assert!(
         query.starts_with("SELECT 1 answered 1 (MariaDB 10."),
         "{query}"
     );
-    let privileges = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Failed,
-        "PRIVILEGE_MISSING",
-    );
+    let privileges = failed(&reports, SessionStage::Privileges, "PRIVILEGE_MISSING");
     let db = &shop.database;
     assert!(
         privileges.starts_with(&format!(
@@ -133,12 +130,7 @@ async fn a_user_with_select_on_one_table_logs_in_and_the_missing_privileges_are_
     ))
     .expect("grant");
     let reports = check_session(&request).await;
-    let privileges = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Passed,
-        "",
-    );
+    let privileges = passed(&reports, SessionStage::Privileges);
     assert_eq!(
         privileges,
         format!(
@@ -159,12 +151,7 @@ async fn a_wrong_password_fails_the_login_once_and_skips_the_rest() {
         ["login:FAILED", "query:SKIPPED", "privileges:SKIPPED"],
         "{reports:#?}"
     );
-    let login = assert_stage(
-        &reports,
-        SessionStage::Login,
-        SessionVerdict::Failed,
-        "AUTH_FAILED",
-    );
+    let login = failed(&reports, SessionStage::Login, "AUTH_FAILED");
     assert!(
         login.starts_with(&format!("access denied for user {}", shop.user)),
         "{login}"
@@ -185,12 +172,7 @@ async fn an_unknown_database_is_named() {
         ["login:FAILED", "query:SKIPPED"],
         "{reports:#?}"
     );
-    let login = assert_stage(
-        &reports,
-        SessionStage::Login,
-        SessionVerdict::Failed,
-        "UNKNOWN_DATABASE",
-    );
+    let login = failed(&reports, SessionStage::Login, "UNKNOWN_DATABASE");
     assert!(login.contains("database dsconn_no_such_db"), "{login}");
     assert_no_secret(&reports, &request, PASSWORD);
 }
@@ -201,12 +183,7 @@ async fn an_unqualified_table_without_a_database_is_not_checked_and_says_why() {
     let mut request = shop.request(PASSWORD, &["SELECT:items"]);
     request.database = None;
     let reports = check_session(&request).await;
-    let message = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Failed,
-        "QUERY_FAILED",
-    );
+    let message = failed(&reports, SessionStage::Privileges, "QUERY_FAILED");
     assert!(message.contains("no database named"), "{message}");
 }
 
@@ -229,20 +206,9 @@ fn the_greeting_s_capabilities_are_read() {
 /// A scripted MySQL server that offers TLS: a greeting with CLIENT_SSL, then, after the
 /// client's SSLRequest, a real TLS handshake with the test certificate, then it closes.
 async fn mysql_offering_tls(pki: &super::super::test_support::TestPki) -> std::net::SocketAddr {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let chain = vec![CertificateDer::from_pem_slice(pki.server_pem.as_bytes()).expect("cert")];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server config");
+    let config = pki.server_config();
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -280,33 +246,19 @@ async fn a_server_offering_tls_gets_a_tls_stage_judged_against_the_given_ca() {
     let mut request = request(Engine::MySql, address, "app", PASSWORD, None, &[]);
     request.ca_pem = Some(pki.ca_pem.clone().into_bytes());
     let reports = check_session(&request).await;
-    let tls = assert_stage(&reports, SessionStage::Tls, SessionVerdict::Passed, "");
+    let tls = passed(&reports, SessionStage::Tls);
     assert!(
         tls.contains("chain trusted by the given CA, host name matches, expires in"),
         "{tls}"
     );
     // The scripted server closes after the handshake: the login fails, and says so.
-    assert_stage(
-        &reports,
-        SessionStage::Login,
-        SessionVerdict::Failed,
-        "LOGIN_FAILED",
-    );
+    failed(&reports, SessionStage::Login, "LOGIN_FAILED");
     request.ca_pem = Some(
         super::super::test_support::test_pki("another CA")
             .ca_pem
             .into_bytes(),
     );
-    let reports = check_session(&request).await;
-    assert_eq!(
-        shape(&reports),
-        ["tls:FAILED", "login:SKIPPED", "query:SKIPPED"]
-    );
-    assert_stage(
-        &reports,
-        SessionStage::Tls,
-        SessionVerdict::Failed,
-        "TLS_UNTRUSTED",
-    );
+    let reports = checked(&request, "tls:FAILED login:SKIPPED query:SKIPPED").await;
+    failed(&reports, SessionStage::Tls, "TLS_UNTRUSTED");
     assert_no_secret(&reports, &request, PASSWORD);
 }

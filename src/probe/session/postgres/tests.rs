@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::super::test_support::{
-    PgCluster, assert_no_secret, assert_stage, request, shape, test_pki,
+    PgCluster, assert_no_secret, assert_stage, checked, failed, passed, request, shape, test_pki,
 };
 use super::super::{Engine, SessionRequest, SessionStage, SessionVerdict, check_session};
 
@@ -48,30 +48,19 @@ async fn md5_and_scram_users_log_in_and_query_and_the_missing_privileges_are_nam
     let Some(cluster) = shop() else { return };
     for (user, password) in [("md5_app", MD5_PASSWORD), ("scram_app", SCRAM_PASSWORD)] {
         let request = shop_request(&cluster, user, password);
-        let reports = check_session(&request).await;
-        assert_eq!(
-            shape(&reports),
-            [
-                "tls:PASSED",
-                "login:PASSED",
-                "query:PASSED",
-                "privileges:FAILED"
-            ],
-            "{user}: {reports:#?}"
-        );
-        let login = assert_stage(&reports, SessionStage::Login, SessionVerdict::Passed, "");
+        let reports = checked(
+            &request,
+            "tls:PASSED login:PASSED query:PASSED privileges:FAILED",
+        )
+        .await;
+        let login = passed(&reports, SessionStage::Login);
         assert!(
             login.starts_with(&format!(
                 "logged in as {user} to database shop (PostgreSQL 1"
             )),
             "{login}"
         );
-        let privileges = assert_stage(
-            &reports,
-            SessionStage::Privileges,
-            SessionVerdict::Failed,
-            "PRIVILEGE_MISSING",
-        );
+        let privileges = failed(&reports, SessionStage::Privileges, "PRIVILEGE_MISSING");
         // PostgreSQL 15 no longer lets everyone create in `public`.
         assert!(
             privileges.starts_with(
@@ -97,23 +86,12 @@ async fn a_wrong_password_fails_the_login_once_and_skips_the_rest() {
     let Some(cluster) = shop() else { return };
     for user in ["md5_app", "scram_app"] {
         let request = shop_request(&cluster, user, WRONG_PASSWORD);
-        let reports = check_session(&request).await;
-        assert_eq!(
-            shape(&reports),
-            [
-                "tls:PASSED",
-                "login:FAILED",
-                "query:SKIPPED",
-                "privileges:SKIPPED"
-            ],
-            "{user}: {reports:#?}"
-        );
-        let login = assert_stage(
-            &reports,
-            SessionStage::Login,
-            SessionVerdict::Failed,
-            "AUTH_FAILED",
-        );
+        let reports = checked(
+            &request,
+            "tls:PASSED login:FAILED query:SKIPPED privileges:SKIPPED",
+        )
+        .await;
+        let login = failed(&reports, SessionStage::Login, "AUTH_FAILED");
         assert_eq!(
             login,
             format!(
@@ -149,12 +127,7 @@ async fn an_unknown_database_is_named() {
     let mut request = shop_request(&cluster, "scram_app", SCRAM_PASSWORD);
     request.database = Some("no_such_db".to_owned());
     let reports = check_session(&request).await;
-    let login = assert_stage(
-        &reports,
-        SessionStage::Login,
-        SessionVerdict::Failed,
-        "UNKNOWN_DATABASE",
-    );
+    let login = failed(&reports, SessionStage::Login, "UNKNOWN_DATABASE");
     assert!(
         login.contains("database no_such_db does not exist"),
         "{login}"
@@ -162,12 +135,7 @@ async fn an_unknown_database_is_named() {
     // No database given: the user's own, as libpq does.
     request.database = None;
     let reports = check_session(&request).await;
-    let login = assert_stage(
-        &reports,
-        SessionStage::Login,
-        SessionVerdict::Failed,
-        "UNKNOWN_DATABASE",
-    );
+    let login = failed(&reports, SessionStage::Login, "UNKNOWN_DATABASE");
     assert!(
         login.contains("database scram_app does not exist"),
         "{login}"
@@ -183,34 +151,19 @@ async fn an_unknown_table_is_named_and_held_privileges_pass() {
         "SELECT:not-valid-unquoted".parse_privilege(),
     ];
     let reports = check_session(&request).await;
-    let message = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Failed,
-        "UNKNOWN_TABLE",
-    );
+    let message = failed(&reports, SessionStage::Privileges, "UNKNOWN_TABLE");
     assert!(
         message.starts_with("unknown table: public.nope, not-valid-unquoted"),
         "{message}"
     );
     request.privileges = vec!["SELECT:items".parse_privilege()];
     let reports = check_session(&request).await;
-    let message = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Passed,
-        "",
-    );
+    let message = passed(&reports, SessionStage::Privileges);
     assert_eq!(message, "held: SELECT on public.items");
     // Without a table: every table of the schema, naming those that lack it.
     request.privileges = vec!["SELECT".parse_privilege()];
     let reports = check_session(&request).await;
-    let message = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Failed,
-        "PRIVILEGE_MISSING",
-    );
+    let message = failed(&reports, SessionStage::Privileges, "PRIVILEGE_MISSING");
     assert!(
         message.starts_with("missing: SELECT on public.orders;"),
         "{message}"
@@ -221,12 +174,7 @@ async fn an_unknown_table_is_named_and_held_privileges_pass() {
         "CREATE:public.new_table".parse_privilege(),
     ];
     let reports = check_session(&request).await;
-    let message = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Passed,
-        "",
-    );
+    let message = passed(&reports, SessionStage::Privileges);
     assert_eq!(
         message,
         "held: CREATE in schema public, CREATE in schema public"
@@ -241,7 +189,7 @@ async fn the_tls_stage_reports_chain_name_and_expiry_and_judges_against_the_give
 
     // No CA given: the machine's roots do not know the test CA, which is said, not failed.
     let reports = check_session(&request).await;
-    let tls = assert_stage(&reports, SessionStage::Tls, SessionVerdict::Passed, "");
+    let tls = passed(&reports, SessionStage::Tls);
     assert!(
         tls.starts_with("TLS 1.3, not trusted by this machine's roots"),
         "{tls}"
@@ -249,7 +197,7 @@ async fn the_tls_stage_reports_chain_name_and_expiry_and_judges_against_the_give
 
     request.ca_pem = Some(cluster.pki.ca_pem.clone().into_bytes());
     let reports = check_session(&request).await;
-    let tls = assert_stage(&reports, SessionStage::Tls, SessionVerdict::Passed, "");
+    let tls = passed(&reports, SessionStage::Tls);
     let expiry = format!("expires in {} days ({})", days - 1, cluster.pki.not_after);
     let expiry_today = format!("expires in {days} days ({})", cluster.pki.not_after);
     assert!(
@@ -258,17 +206,12 @@ async fn the_tls_stage_reports_chain_name_and_expiry_and_judges_against_the_give
         "{tls}"
     );
     assert!(tls.contains("issuer CN=dsconn test CA"), "{tls}");
-    assert_stage(&reports, SessionStage::Login, SessionVerdict::Passed, "");
+    passed(&reports, SessionStage::Login);
 
     // Another CA: untrusted, and the login is not tried.
     request.ca_pem = Some(test_pki("another CA").ca_pem.into_bytes());
     let reports = check_session(&request).await;
-    let tls = assert_stage(
-        &reports,
-        SessionStage::Tls,
-        SessionVerdict::Failed,
-        "TLS_UNTRUSTED",
-    );
+    let tls = failed(&reports, SessionStage::Tls, "TLS_UNTRUSTED");
     assert!(tls.contains("does not chain to the given CA"), "{tls}");
     assert_eq!(
         shape(&reports),
@@ -284,12 +227,7 @@ async fn the_tls_stage_reports_chain_name_and_expiry_and_judges_against_the_give
     request.ca_pem = Some(cluster.pki.ca_pem.clone().into_bytes());
     request.server_name = "db.example".to_owned();
     let reports = check_session(&request).await;
-    let tls = assert_stage(
-        &reports,
-        SessionStage::Tls,
-        SessionVerdict::Failed,
-        "TLS_NAME_MISMATCH",
-    );
+    let tls = failed(&reports, SessionStage::Tls, "TLS_NAME_MISMATCH");
     assert!(
         tls.contains("is for localhost, 127.0.0.1, not db.example"),
         "{tls}"
@@ -319,12 +257,7 @@ async fn a_server_that_never_answers_times_out_at_the_first_stage() {
         shape(&reports),
         ["tls:FAILED", "login:SKIPPED", "query:SKIPPED"]
     );
-    let message = assert_stage(
-        &reports,
-        SessionStage::Tls,
-        SessionVerdict::Failed,
-        "TIMEOUT",
-    );
+    let message = failed(&reports, SessionStage::Tls, "TIMEOUT");
     assert!(message.contains("no answer within 300ms"), "{message}");
     holder.abort();
 }

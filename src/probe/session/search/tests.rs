@@ -2,20 +2,18 @@
 //! auth does, over plain http and over TLS with a test-made certificate.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::super::test_support::{
-    TestPki, assert_no_secret, assert_stage, request, shape, test_pki,
+    TestPki, assert_no_secret, checked, failed, passed, request, skipped, test_pki,
 };
-use super::super::{Engine, SessionRequest, SessionStage, SessionVerdict, check_session};
+use super::super::{Engine, SessionRequest, SessionStage, check_session};
+use crate::probe::protocol::test_support::tls_http_server_with;
 
 const USER: &str = "elastic";
 const PASSWORD: &str = "Search-S3cret!pw";
@@ -74,50 +72,8 @@ async fn plain_server() -> SocketAddr {
     address
 }
 
-struct TlsListener {
-    tcp: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, address)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(stream).await {
-                return (tls, address);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
 async fn tls_server(pki: &TestPki) -> SocketAddr {
-    let chain = vec![CertificateDer::from_pem_slice(pki.server_pem.as_bytes()).expect("cert")];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server config");
-    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = tcp.local_addr().expect("address");
-    let listener = TlsListener {
-        tcp,
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-    };
-    tokio::spawn(async move { axum::serve(listener, elasticsearch()).await });
-    address
+    tls_http_server_with(elasticsearch(), pki.server_config()).await
 }
 
 fn search_request(address: SocketAddr, password: &str, privileges: &[&str]) -> SessionRequest {
@@ -132,28 +88,18 @@ async fn plain_http_logs_in_reads_health_and_names_the_missing_index_privilege()
         PASSWORD,
         &["SELECT:logs", "SELECT:secret", "SELECT:nope"],
     );
-    let reports = check_session(&request).await;
-    assert_eq!(
-        shape(&reports),
-        ["login:PASSED", "query:PASSED", "privileges:FAILED"],
-        "{reports:#?}"
-    );
-    let login = assert_stage(&reports, SessionStage::Login, SessionVerdict::Passed, "");
+    let reports = checked(&request, "login:PASSED query:PASSED privileges:FAILED").await;
+    let login = passed(&reports, SessionStage::Login);
     assert_eq!(
         login,
         "logged in as elastic to Elasticsearch 8.11.0 (cluster shop)"
     );
-    let query = assert_stage(&reports, SessionStage::Query, SessionVerdict::Passed, "");
+    let query = passed(&reports, SessionStage::Query);
     assert_eq!(
         query,
         "cluster health yellow (some replica shards are not assigned), 1 nodes"
     );
-    let privileges = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Failed,
-        "PRIVILEGE_MISSING",
-    );
+    let privileges = failed(&reports, SessionStage::Privileges, "PRIVILEGE_MISSING");
     assert!(
         privileges.starts_with(
             "missing: SELECT on index secret; unknown table: index nope; held: SELECT on \
@@ -168,17 +114,8 @@ async fn plain_http_logs_in_reads_health_and_names_the_missing_index_privilege()
 async fn a_wrong_password_is_refused_once_and_the_rest_skipped() {
     let address = plain_server().await;
     let request = search_request(address, "wrong-Pass-word", &["SELECT:logs"]);
-    let reports = check_session(&request).await;
-    assert_eq!(
-        shape(&reports),
-        ["login:FAILED", "query:SKIPPED", "privileges:SKIPPED"]
-    );
-    let login = assert_stage(
-        &reports,
-        SessionStage::Login,
-        SessionVerdict::Failed,
-        "AUTH_FAILED",
-    );
+    let reports = checked(&request, "login:FAILED query:SKIPPED privileges:SKIPPED").await;
+    let login = failed(&reports, SessionStage::Login, "AUTH_FAILED");
     assert!(login.contains("refused (HTTP 401)"), "{login}");
     assert_no_secret(&reports, &request, "wrong-Pass-word");
 }
@@ -189,28 +126,17 @@ async fn https_gets_a_tls_stage_and_unchecked_privileges_are_said() {
     let address = tls_server(&pki).await;
     let mut request = search_request(address, PASSWORD, &["SELECT:logs", "INSERT:logs"]);
     request.ca_pem = Some(pki.ca_pem.clone().into_bytes());
-    let reports = check_session(&request).await;
-    assert_eq!(
-        shape(&reports),
-        [
-            "tls:PASSED",
-            "login:PASSED",
-            "query:PASSED",
-            "privileges:SKIPPED"
-        ],
-        "{reports:#?}"
-    );
-    let tls = assert_stage(&reports, SessionStage::Tls, SessionVerdict::Passed, "");
+    let reports = checked(
+        &request,
+        "tls:PASSED login:PASSED query:PASSED privileges:SKIPPED",
+    )
+    .await;
+    let tls = passed(&reports, SessionStage::Tls);
     assert!(
         tls.contains("chain trusted by the given CA, host name matches"),
         "{tls}"
     );
-    let privileges = assert_stage(
-        &reports,
-        SessionStage::Privileges,
-        SessionVerdict::Skipped,
-        "NOT_CHECKED",
-    );
+    let privileges = skipped(&reports, SessionStage::Privileges, "NOT_CHECKED");
     assert_eq!(
         privileges,
         "held: SELECT on index logs; not checked: INSERT:logs (on CSS only SELECT on a named \
@@ -218,11 +144,6 @@ async fn https_gets_a_tls_stage_and_unchecked_privileges_are_said() {
     );
     request.ca_pem = Some(test_pki("another CA").ca_pem.into_bytes());
     let reports = check_session(&request).await;
-    assert_stage(
-        &reports,
-        SessionStage::Tls,
-        SessionVerdict::Failed,
-        "TLS_UNTRUSTED",
-    );
+    failed(&reports, SessionStage::Tls, "TLS_UNTRUSTED");
     assert_no_secret(&reports, &request, PASSWORD);
 }
