@@ -13,7 +13,7 @@ use crate::api::auth::Authenticator;
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
 use crate::api::state::CheckService;
 use crate::api::{self, ApiSettings, AppState};
-use crate::check::{Changed, CheckPipeline, InProcess, Logins, OnChange, PipelineSettings};
+use crate::check::{CheckPipeline, InProcess, Logins, PipelineSettings};
 use crate::config::Role;
 use crate::config::ServeConfig;
 use crate::credentials::SecretBox;
@@ -80,14 +80,6 @@ impl Application {
         let prober = config.probe.prober(policy).map_err(anyhow::Error::msg)?;
         // One budget: the API spends it at requests, the worker drains it as it dials.
         let check_budget = Arc::new(CheckBudget::per_minute(config.checks_per_minute));
-        // The worker tells the API what its checks changed; it knows no cache.
-        let on_change: OnChange = {
-            let read_cache = Arc::clone(&read_cache);
-            Arc::new(move |changed: Changed<'_>| match changed {
-                Changed::Project(project) => read_cache.invalidate(project),
-                Changed::Everything => read_cache.invalidate_all(),
-            })
-        };
         let pipeline = Arc::new(
             CheckPipeline::new(
                 dyn_store.clone(),
@@ -95,7 +87,6 @@ impl Application {
                     prober,
                     budget: Arc::clone(&check_budget),
                 }),
-                on_change,
                 PipelineSettings {
                     recheck_interval: config.recheck_interval,
                     lease_grace: config.lease_grace,

@@ -146,8 +146,8 @@ impl ReadCache {
         }
     }
 
-    /// Forgets the project's answers: call after every write to it, before answering.
-    pub fn invalidate(&self, project: &str) {
+    /// Forgets the project's answers (a write to it committed).
+    fn invalidate(&self, project: &str) {
         self.generations().bump(project);
     }
 
@@ -162,7 +162,7 @@ impl ReadCache {
     }
 
     /// Forgets everything (e.g. after a purge across projects).
-    pub fn invalidate_all(&self) {
+    fn invalidate_all(&self) {
         self.generations().bump_all();
         if let Some(answers) = &self.answers {
             answers.invalidate_all();

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::check::{self, Changed, CheckPipeline, Job, Place};
+use crate::check::{self, CheckPipeline, Job, Place};
 use crate::domain::now_millis;
 use crate::store::{ClaimTerms, DynStore, PendingBinding, PendingCheck, QueueWork, SetupWork};
 use crate::telemetry::metrics;
@@ -240,8 +240,7 @@ impl LifecycleWorker {
                 .mark_waiting_for_agents(pipeline.online_since(now), now)
                 .await
             {
-                Ok(0) => {}
-                Ok(_) => pipeline.changed(Changed::Everything),
+                Ok(_) => {}
                 Err(error) => warn!(error = %error, "marking work that waits for agents failed"),
             }
         }
@@ -357,9 +356,7 @@ impl LifecycleWorker {
         let pipeline = &self.settings.pipeline;
         let record = check::after_panic(&subject.purpose, &pipeline.circumstances(Place::Server));
         // Written once, without retry: the lease is the fallback.
-        let recorded = pipeline
-            .record(&subject.project, &record, Duration::ZERO)
-            .await;
+        let recorded = pipeline.record(&record, Duration::ZERO).await;
         if let Err(error) = recorded {
             warn!(subject = ?subject.purpose, error = %error,
                   "giving back the claim of a panicked check failed; it lapses with its lease");
@@ -436,7 +433,6 @@ mod tests {
         let pipeline = CheckPipeline::new(
             store.clone(),
             Arc::new(checker),
-            Arc::new(|_: Changed<'_>| {}),
             check::PipelineSettings {
                 recheck_interval: Duration::from_secs(300),
                 lease_grace: Duration::from_secs(5),

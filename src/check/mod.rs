@@ -13,8 +13,6 @@
 //! rules), `pipeline` (budget, record with retries, the changed-callback), `hosts` (the
 //! queues' hosts files shared by version).
 
-use std::sync::Arc;
-
 mod checker;
 mod credentials;
 mod hosts;
@@ -38,15 +36,3 @@ pub use stages::{
     Findings, SetupTarget, Stage, StageInputs, StageReport, Target, Verdict, run_stages,
     setup_verdict,
 };
-
-/// What the pipeline changed, for whoever caches answers (the API's read cache).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Changed<'a> {
-    /// The answers about this project's connections.
-    Project(&'a str),
-    /// Any project's (e.g. after a purge).
-    Everything,
-}
-
-/// Called after every write that changes what the API answers.
-pub type OnChange = Arc<dyn Fn(Changed<'_>) + Send + Sync>;

@@ -16,7 +16,6 @@ use super::logins::Logins;
 use super::outcome::{Circumstances, Record, outcome};
 use super::stage_results::{Asked, stage_results};
 use super::stages::{Findings, Stage, StageInputs, StageReport, Target, run_stages};
-use super::{Changed, OnChange};
 use crate::domain::{ProjectId, StageResult, now_millis};
 use crate::probe::{CheckReport, HostsFile};
 use crate::rate_limit::CheckRefusal;
@@ -62,23 +61,16 @@ pub struct PipelineSettings {
 pub struct CheckPipeline {
     store: DynStore,
     checker: Arc<dyn Checker>,
-    on_change: OnChange,
     settings: PipelineSettings,
     hosts_files: SharedHostsFiles,
     logins: Logins,
 }
 
 impl CheckPipeline {
-    pub fn new(
-        store: DynStore,
-        checker: Arc<dyn Checker>,
-        on_change: OnChange,
-        settings: PipelineSettings,
-    ) -> Self {
+    pub fn new(store: DynStore, checker: Arc<dyn Checker>, settings: PipelineSettings) -> Self {
         Self {
             store,
             checker,
-            on_change,
             settings,
             hosts_files: SharedHostsFiles::default(),
             logins: Logins::default(),
@@ -183,7 +175,6 @@ impl CheckPipeline {
     /// own: false if the claim in it is no longer held.
     pub async fn record_reported(
         &self,
-        project: &str,
         purpose: &Purpose,
         checked: Result<&CheckReport, &str>,
         stages: Vec<StageResult>,
@@ -198,17 +189,8 @@ impl CheckPipeline {
         let started = Instant::now()
             .checked_sub(took)
             .unwrap_or_else(Instant::now);
-        self.conclude(
-            project,
-            purpose,
-            checked,
-            stages,
-            "",
-            place,
-            Duration::ZERO,
-            started,
-        )
-        .await
+        self.conclude(purpose, checked, stages, "", place, Duration::ZERO, started)
+            .await
     }
 
     /// The end every check shares, wherever it ran: the pure outcome, its record
@@ -216,7 +198,6 @@ impl CheckPipeline {
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
-        project: &str,
         purpose: &Purpose,
         checked: Result<&CheckReport, &str>,
         stages: Vec<StageResult>,
@@ -233,7 +214,7 @@ impl CheckPipeline {
             ..now
         };
         let record = outcome(purpose, checked, normalized_url, &circumstances);
-        let recorded = self.record(project, &record, retry_for).await;
+        let recorded = self.record(&record, retry_for).await;
         // A test's inline auth info is used once.
         if let (Purpose::QueueTest { task_id, .. }, Ok(true)) = (purpose, &recorded) {
             self.logins.forget_inline(*task_id);
@@ -273,11 +254,6 @@ impl CheckPipeline {
         queue: &str,
     ) -> crate::store::Result<Option<String>> {
         self.store.queue_hosts_version(project, queue).await
-    }
-
-    /// Tells the API that answers changed.
-    pub fn changed(&self, what: Changed<'_>) {
-        (self.on_change)(what);
     }
 
     /// Runs one check to its end. Err only when a request's check is refused by the
@@ -333,7 +309,6 @@ impl CheckPipeline {
         };
         let recorded = self
             .conclude(
-                &job.project,
                 &job.purpose,
                 findings.checked(),
                 stages,
@@ -391,22 +366,14 @@ impl CheckPipeline {
     }
 
     /// Writes `record`, retrying while the store is unavailable (e.g. a database
-    /// restart) for up to `retry_for`, so a finished check need not run again; then
-    /// makes sure the read cache hears of it. False if the claim was lost meanwhile.
-    pub async fn record(
-        &self,
-        project: &str,
-        record: &Record,
-        retry_for: Duration,
-    ) -> crate::store::Result<bool> {
+    /// restart) for up to `retry_for`, so a finished check need not run again. The read
+    /// cache hears of it from the store's commit point. False if the claim was lost
+    /// meanwhile.
+    pub async fn record(&self, record: &Record, retry_for: Duration) -> crate::store::Result<bool> {
         if matches!(record, Record::Nothing) {
             return Ok(false);
         }
-        let recorded = retrying(retry_for, || record.write(&self.store, now_millis())).await;
-        if !record.announced_by_store() {
-            self.changed(Changed::Project(project));
-        }
-        recorded
+        retrying(retry_for, || record.write(&self.store, now_millis())).await
     }
 }
 

@@ -274,6 +274,22 @@ macro_rules! impl_sql_access {
                     Ok(statement.execute(self.writer()).await?.rows_affected())
                 }
 
+                /// Runs a write of one row on its own that answers the row's project
+                /// (`RETURNING project_id`), and announces the change to that project;
+                /// whether a row changed.
+                async fn write_in_project<'q>(
+                    &self,
+                    statement: Query<'q, $db, Arguments<'q>>,
+                ) -> Result<bool> {
+                    use sqlx::Row as _;
+                    let Some(row) = statement.fetch_optional(self.writer()).await? else {
+                        return Ok(false);
+                    };
+                    let project: String = row.try_get(0)?;
+                    self.announce($crate::store::Change::Project(&project));
+                    Ok(true)
+                }
+
                 /// Reads at most one row, as a record.
                 async fn read_one<'q, R, T>(
                     &self,

@@ -563,11 +563,6 @@ pub async fn claim(
         let none = claimed.is_empty() && setups.is_empty();
         if !none || tokio::time::Instant::now() >= give_up {
             let lease_until = now.saturating_add(i64::try_from(millis(lease)).unwrap_or(0));
-            if !none {
-                // The project's answers show the bindings' new claims nowhere, but a
-                // replica's cache may hold "waiting" texts: cheap to drop.
-                state.read_cache.invalidate(project.as_str());
-            }
             let (hosts_versions, hosts_files) = if request.hosts_by_version {
                 (
                     hosts_versions(&state, &project, &claimed).await?,
@@ -714,14 +709,7 @@ pub async fn report(
     };
     let pipeline = &state.checks.pipeline;
     let recorded = pipeline
-        .record_reported(
-            project.as_str(),
-            &purpose,
-            checked,
-            stages,
-            Place::Agent(name),
-            took,
-        )
+        .record_reported(&purpose, checked, stages, Place::Agent(name), took)
         .await?;
     if !recorded {
         return Err(not_held(&request.work_id, &request.queue));

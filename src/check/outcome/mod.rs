@@ -62,16 +62,6 @@ pub enum Record {
 }
 
 impl Record {
-    /// Whether its write tells the read cache itself, through the store's commit point
-    /// (the classic writes). Queue work's writes do not announce yet: for those the
-    /// pipeline still tells the cache.
-    pub fn announced_by_store(&self) -> bool {
-        matches!(
-            self,
-            Record::Check { .. } | Record::Binding { .. } | Record::Connectivity { .. }
-        )
-    }
-
     /// Writes it at `now`: false if its claim is no longer held (or nothing to write).
     pub async fn write(&self, store: &DynStore, now: i64) -> crate::store::Result<bool> {
         match self {
@@ -461,31 +451,19 @@ pub fn after_panic(purpose: &Purpose, circumstances: &Circumstances) -> Record {
             owner: owner.clone(),
             result: failed(message(&format_args!("connection id {id}"))),
         },
-        Purpose::Bind {
-            id,
-            peer_id,
-            queue,
-            owner,
-        } => Record::Binding {
-            held: Held::of(peer_id.clone(), queue, owner),
-            result: binding_result(
-                queue,
-                Err(&message(&format_args!("connection id {id}"))),
-                circumstances,
-            ),
-        },
-        Purpose::QueueTest {
-            task_id,
-            queue,
-            owner,
-        } => Record::Task {
-            held: Held::of(*task_id, queue, owner),
-            result: task_result(
-                Err(&message(&format_args!("task id {task_id}"))),
-                &circumstances.place,
-                &[],
-            ),
-        },
+        // As a check that failed with that message.
+        Purpose::Bind { id, .. } => {
+            let stopped = message(&format_args!("connection id {id}"));
+            outcome(purpose, Err(&stopped), "", circumstances)
+        }
+        Purpose::QueueTest { task_id, .. } => {
+            let stopped = message(&format_args!("task id {task_id}"));
+            let found_nothing = Circumstances {
+                stages: Vec::new(),
+                ..circumstances.clone()
+            };
+            outcome(purpose, Err(&stopped), "", &found_nothing)
+        }
         // Nothing was learnt about the destination: keep its connectivity.
         Purpose::Recheck { id, owner } => Record::ReleaseRecheck {
             id: *id,

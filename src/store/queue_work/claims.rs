@@ -248,7 +248,9 @@ pub(in crate::store) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bin
          credentials_failed = CASE WHEN $8 IS NULL THEN credentials_failed ELSE $12 END, \
          login_failed_at = COALESCE($14, CASE WHEN $13 = 1 THEN login_failed_at END) \
      WHERE peer_id = $5 AND (status = 'ACTIVE' OR credentials_failed = 1) \
-       AND lease_owner = $6 AND queue_name = $7";
+       AND lease_owner = $6 AND queue_name = $7 \
+     RETURNING (SELECT c.project_id FROM connections c \
+                WHERE c.id = queue_bindings.connection_id)";
 
 pub(in crate::store) const INSERT_TASK: &str = "INSERT INTO connectivity_tasks (task_id, project_id, \
      queue_name, address, status, create_time, update_time, service, session, hosts) \
@@ -261,7 +263,8 @@ pub(in crate::store) const SELECT_TASK: &str = "SELECT task_id, queue_name, addr
 pub(in crate::store) const RECORD_TASK_RESULT: &str = "UPDATE connectivity_tasks \
      SET status = $1, message = $2, checked_from = $3, update_time = $4, \
          lease_owner = NULL, lease_until = NULL, stages = $8 \
-     WHERE task_id = $5 AND status = 'CHECKING' AND lease_owner = $6 AND queue_name = $7";
+     WHERE task_id = $5 AND status = 'CHECKING' AND lease_owner = $6 AND queue_name = $7 \
+     RETURNING project_id";
 
 pub(in crate::store) const PURGE_TASKS: &str =
     "DELETE FROM connectivity_tasks WHERE status <> 'CHECKING' AND update_time < $1";
@@ -280,7 +283,7 @@ macro_rules! impl_claims {
             use $crate::store::queue_work::{
                 BindingConnectivity, NewTask, QueueWork, ServerClaimQuery, TaskRecord, TaskResult,
             };
-            use $crate::store::shared::{Backend, Claim, Dialect};
+            use $crate::store::shared::{Backend, Change, Claim, Dialect};
             use $crate::store::terms::{AgentClaim, ClaimTerms, HeldWork};
 
             impl $store {
@@ -372,7 +375,14 @@ macro_rules! impl_claims {
                         claimed.push(work);
                     }
                     claimed.extend(Self::lease_tests(&mut transaction, tests, &claim).await?);
-                    transaction.commit().await?;
+                    if claimed.is_empty() {
+                        transaction.commit().await?;
+                    } else {
+                        // Its queues' work is leased: the project's answers (their
+                        // waiting texts) may differ.
+                        self.commit(transaction, Change::Project(project.as_str()))
+                            .await?;
+                    }
                     Ok(Some(claimed))
                 }
 
@@ -458,7 +468,7 @@ macro_rules! impl_claims {
                         .bind(i64::from(result.credentials.failed))
                         .bind(keep_failure)
                         .bind(failed_at);
-                    Ok(self.write(statement).await? > 0)
+                    self.write_in_project(statement).await
                 }
 
                 async fn create_task(&self, task: &NewTask) -> Result<()> {
@@ -507,7 +517,7 @@ macro_rules! impl_claims {
                         .bind(held.owner)
                         .bind(held.queue)
                         .bind(&result.stages);
-                    Ok(self.write(statement).await? > 0)
+                    self.write_in_project(statement).await
                 }
 
                 async fn release_queue_work(&self, owner: &str, work: &[QueueWork]) -> Result<()> {
@@ -583,7 +593,11 @@ macro_rules! impl_claims {
                     let setups = self
                         .write(sqlx::query(&SETUPS).bind(online_since).bind(now))
                         .await?;
-                    Ok(bindings + tests + setups)
+                    let marked = bindings + tests + setups;
+                    if marked > 0 {
+                        self.announce(Change::Everything);
+                    }
+                    Ok(marked)
                 }
 
                 async fn purge_queue_work(

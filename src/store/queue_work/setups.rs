@@ -90,7 +90,8 @@ pub(in crate::store) const LEASE_SETUP: &str =
 pub(in crate::store) const RECORD_SETUP: &str = "UPDATE enhanced_bindings \
      SET status = $1, err_msg = $2, checked_from = $3, update_time = $4, \
          lease_owner = NULL, lease_until = NULL \
-     WHERE peer_id = $5 AND status = 'CREATING' AND lease_owner = $6 AND name = $7";
+     WHERE peer_id = $5 AND status = 'CREATING' AND lease_owner = $6 AND name = $7 \
+     RETURNING project_id";
 
 /// Writes `impl SetupClaims for $store`, as [`crate::store::shared::impl_store`] does.
 macro_rules! impl_setups {
@@ -102,7 +103,7 @@ macro_rules! impl_setups {
             use $crate::store::Result;
             use $crate::store::queue_work::setups::{self as work, SetupClaims};
             use $crate::store::queue_work::{ServerClaimQuery, SetupOutcome, SetupWork};
-            use $crate::store::shared::{Backend, Claim, Dialect};
+            use $crate::store::shared::{Backend, Change, Claim, Dialect};
             use $crate::store::terms::{AgentClaim, ClaimTerms, HeldWork};
 
             use $crate::store::queue_work::setups::SetupRow;
@@ -216,7 +217,13 @@ macro_rules! impl_setups {
                         &claim,
                     )
                     .await?;
-                    Self::lease_setups(transaction, rows, &claim, hosts_bytes, true).await
+                    let claimed =
+                        Self::lease_setups(transaction, rows, &claim, hosts_bytes, true).await?;
+                    if !claimed.is_empty() {
+                        // As a claim of its queues' other work.
+                        self.announce(Change::Project(agent.agent.project.as_str()));
+                    }
+                    Ok(claimed)
                 }
 
                 async fn agent_has_setups(
@@ -278,7 +285,7 @@ macro_rules! impl_setups {
                         .bind(held.key)
                         .bind(held.owner)
                         .bind(held.queue);
-                    Ok(self.write(statement).await? > 0)
+                    self.write_in_project(statement).await
                 }
             }
         };
