@@ -133,7 +133,9 @@ def stop_process(process: subprocess.Popen, grace: float = 15.0) -> int | None:
 
 
 def issue_token(binary, data_dir, ttl: str = "1h") -> str:
-    """An all-projects token issued on a data dir with the CLI, as an operator would."""
+    """An all-projects token issued on a data dir with the CLI, as an operator would
+    (who creates the data dir first: admin commands never create one)."""
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
     issued = subprocess.run(
         [str(binary), "token", "create", "--all-projects", "--ttl", ttl,
          "--output", "json", "--data-dir", str(data_dir)],
