@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::Authenticator;
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
-use crate::api::state::CheckService;
+use crate::api::state::{CheckService, Shared};
 use crate::api::{self, ApiSettings, AppState};
 use crate::check::{CheckPipeline, InProcess, Logins, PipelineSettings};
 use crate::config::Role;
@@ -101,7 +101,7 @@ impl Application {
             deleted_retention: config.deleted_retention,
             max_concurrent_checks,
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: dyn_store.clone(),
             wake_worker: Arc::new(Notify::new()),
             agent_wake: Arc::new(Notify::new()),
@@ -133,7 +133,7 @@ impl Application {
                 pipeline,
                 budget: check_budget,
             }),
-        };
+        });
         Ok(Self {
             listener,
             store,

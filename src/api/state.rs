@@ -9,9 +9,27 @@ use crate::rate_limit::CheckBudget;
 use crate::read_cache::ReadCache;
 use crate::store::DynStore;
 
-/// What request handlers share. Cheap to clone.
+/// What request handlers share: one `Arc`, so that the clones axum makes of it for
+/// every request (the router and each layer with state) are one counter increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: DynStore,
     /// Wakes the lifecycle worker when a connection starts CREATING.
     pub wake_worker: Arc<Notify>,
@@ -29,7 +47,7 @@ pub struct AppState {
     pub stopping: CancellationToken,
 }
 
-impl AppState {
+impl Shared {
     /// New checks are waiting: the worker and the agents' claims look at once.
     pub fn work_arrived(&self) {
         self.wake_worker.notify_one();
