@@ -128,7 +128,7 @@ pub trait Store:
         now: i64,
     ) -> Result<DeleteOutcome>;
 
-    /// Claims up to `limit` CREATING connections whose lease is free or expired.
+    /// Claims up to the terms' limit of CREATING connections whose lease is free or expired.
     async fn claim_pending_checks(&self, terms: ClaimTerms<'_>) -> Result<Vec<PendingCheck>>;
 
     /// Records how far a claimed check has got. Ignored if the claim was lost.
@@ -153,7 +153,7 @@ pub trait Store:
         online_since: i64,
     ) -> Result<Vec<PendingBinding>>;
 
-    /// Records a binding's check (of `queue`: a result for another is refused); false
+    /// Records a binding's check (of the held queue: a result for another is refused); false
     /// if the claim was lost or the binding is gone.
     async fn record_binding_result(
         &self,

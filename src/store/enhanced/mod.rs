@@ -320,7 +320,7 @@ pub trait EnhancedStore: Send + Sync {
         bind: EnhancedBind<'_>,
     ) -> Refusable<(), EnhancedRefusal>;
 
-    /// Removes `viewer`'s project's bindings of these queues and pools, whatever their
+    /// Removes the key's project's bindings of these queues and pools, whatever their
     /// status; `NotBound` (changing nothing) if one is not bound.
     async fn unbind_enhanced(
         &self,

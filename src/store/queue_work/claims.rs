@@ -132,7 +132,7 @@ impl From<TaskRow> for TaskRecord {
 /// tests, claimed by its agents or the server, and their ends.
 #[async_trait]
 pub trait QueueClaims: Send + Sync {
-    /// Claims up to `limit` pieces of work of the agent's queues: CREATING bindings, ACTIVE
+    /// Claims up to the claim's limit of pieces of work of the agent's queues: CREATING bindings, ACTIVE
     /// bindings due for a re-check, and tests, shared among the three kinds by
     /// [`crate::domain::fair_split`]; the agent is heard from. None if it is not
     /// registered.
@@ -154,7 +154,7 @@ pub trait QueueClaims: Send + Sync {
         online_since: i64,
     ) -> Result<Vec<QueueWork>>;
 
-    /// Records an agent's re-check of an ACTIVE binding while `owner`'s claim holds.
+    /// Records an agent's re-check of an ACTIVE binding while the held claim holds.
     async fn record_binding_connectivity(
         &self,
         held: HeldWork<'_, &str>,
@@ -171,7 +171,7 @@ pub trait QueueClaims: Send + Sync {
         task_id: i64,
     ) -> Result<Option<TaskRecord>>;
 
-    /// Records a test's end while `owner`'s claim holds.
+    /// Records a test's end while the held claim holds.
     async fn record_task_result(
         &self,
         held: HeldWork<'_, i64>,

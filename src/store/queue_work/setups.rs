@@ -26,7 +26,7 @@ pub(in crate::store) struct SetupRow {
 /// ends.
 #[async_trait]
 pub trait SetupClaims: Send + Sync {
-    /// Claims up to `limit` set-ups of CREATING enhanced bindings of the queues and pools
+    /// Claims up to the claim's limit of set-ups of CREATING enhanced bindings of the queues and pools
     /// the agent serves, oldest first, while their connections' stored hosts, counted
     /// once per set-up (an agent's answer carries them with each), add up to at most
     /// `hosts_bytes` (the first one is always taken).
