@@ -3596,8 +3596,7 @@ mod enhanced {
         assert_eq!(
             second
                 .bind_enhanced(
-                    &pa,
-                    c1.id,
+                    ConnectionKey::new(&pa, c1.id),
                     EnhancedBind {
                         queues: &queues(&["q1", "q2"]),
                         pools: &[],
@@ -3624,8 +3623,7 @@ mod enhanced {
         assert_eq!(
             first
                 .bind_enhanced(
-                    &pa,
-                    c1.id,
+                    ConnectionKey::new(&pa, c1.id),
                     EnhancedBind {
                         queues: &queues(&["declared_q"]),
                         pools: &[],
@@ -3641,8 +3639,7 @@ mod enhanced {
         assert_eq!(
             first
                 .bind_enhanced(
-                    &pa,
-                    c1.id,
+                    ConnectionKey::new(&pa, c1.id),
                     EnhancedBind {
                         queues: &queues(&["ghost"]),
                         pools: &[],
@@ -3658,8 +3655,7 @@ mod enhanced {
         assert_eq!(
             first
                 .bind_enhanced(
-                    &pb,
-                    c1.id,
+                    ConnectionKey::new(&pb, c1.id),
                     EnhancedBind {
                         queues: &queues(&["qb"]),
                         pools: &[],
@@ -3887,8 +3883,7 @@ mod enhanced {
         assert_eq!(
             first
                 .bind_enhanced(
-                    &pa,
-                    c1.id,
+                    ConnectionKey::new(&pa, c1.id),
                     EnhancedBind {
                         queues: &queues(&["q1"]),
                         pools: &[],
@@ -4005,8 +4000,7 @@ mod enhanced {
             let bind = tokio::spawn(async move {
                 binder
                     .bind_enhanced(
-                        &p1,
-                        new.id,
+                        ConnectionKey::new(&p1, new.id),
                         EnhancedBind {
                             queues: &queue_names,
                             pools: &pool_names,
@@ -4065,8 +4059,7 @@ mod enhanced {
             let bind = tokio::spawn(async move {
                 binder
                     .bind_enhanced(
-                        &p1,
-                        new.id,
+                        ConnectionKey::new(&p1, new.id),
                         EnhancedBind {
                             queues: &names,
                             pools: &[],

@@ -497,8 +497,7 @@ pub async fn associate(
     let outcome = state
         .store
         .bind_enhanced(
-            &target.project,
-            id,
+            ConnectionKey::new(&target.project, id),
             EnhancedBind {
                 queues: &queues,
                 pools: &pools,

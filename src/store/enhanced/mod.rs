@@ -311,12 +311,11 @@ pub trait EnhancedStore: Send + Sync {
         now: i64,
     ) -> Refusable<(), EnhancedRefusal>;
 
-    /// Binds queues and pools of `viewer`'s project: new ones CREATING, FAILED ones back
-    /// to CREATING, CREATING/ACTIVE ones unchanged.
+    /// Binds queues and pools of the key's project (the owner's or a grantee's): new
+    /// ones CREATING, FAILED ones back to CREATING, CREATING/ACTIVE ones unchanged.
     async fn bind_enhanced(
         &self,
-        viewer: &ProjectId,
-        id: ConnectionId,
+        key: ConnectionKey<'_>,
         bind: EnhancedBind<'_>,
     ) -> Refusable<(), EnhancedRefusal>;
 

@@ -515,10 +515,10 @@ macro_rules! impl_enhanced_store {
 
                 async fn bind_enhanced(
                     &self,
-                    viewer: &ProjectId,
-                    id: ConnectionId,
+                    key: ConnectionKey<'_>,
                     bind: EnhancedBind<'_>,
                 ) -> Refusable<(), EnhancedRefusal> {
+                    let ConnectionKey { project: viewer, id } = key;
                     let id = id.to_string();
                     let mut transaction = self.begin_write().await?;
                     let outcome = match Self::enhanced_reach(&mut transaction, viewer, &id).await?

@@ -206,8 +206,7 @@ async fn sharing_story(first: &DynStore, second: &DynStore) {
     let etl = QueueName::parse("etl").expect("queue name");
     let bound = second
         .bind_enhanced(
-            &grantee,
-            id,
+            ConnectionKey::new(&grantee, id),
             EnhancedBind {
                 queues: std::slice::from_ref(&etl),
                 pools: &[],
