@@ -10,6 +10,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::Authenticator;
+use crate::api::events::feed::{EventFeed, StreamSettings};
 use crate::api::limits::{AuthFailureLimiter, RequestLimiter};
 use crate::api::state::{CheckService, Shared};
 use crate::api::{self, ApiSettings, AppState};
@@ -39,6 +40,12 @@ impl Application {
     /// Opens the store (migrating it) and binds the listen address. Nothing is served yet.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
+        if config.bench_without_events {
+            tracing::warn!(
+                "--bench-without-events: no audit events are recorded (benchmarks only)"
+            );
+            crate::store::events::stop_recording_for_benchmark();
+        }
         // Before the store is touched: a bad certificate stops nothing half-way.
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(
@@ -67,6 +74,18 @@ impl Application {
         dyn_store.commits().subscribe({
             let read_cache = Arc::clone(&read_cache);
             move |change| read_cache.committed(change)
+        });
+        let events = EventFeed::new(StreamSettings {
+            per_project: config.event_streams_per_project,
+            per_client: config.event_streams_per_client,
+            heartbeat: config.event_heartbeat,
+            poll: config.event_poll,
+            buffer: usize::try_from(config.event_stream_buffer).unwrap_or(256),
+        });
+        // Every commit may have recorded events: the open streams look.
+        dyn_store.commits().subscribe({
+            let events = Arc::clone(&events);
+            move |_| events.committed()
         });
         // One limit for every outbound socket, and for the worker's checks in flight.
         let max_concurrent_checks = config.probe.max_open_sockets();
@@ -99,6 +118,7 @@ impl Application {
         let worker_settings = WorkerSettings {
             pipeline: Arc::clone(&pipeline),
             deleted_retention: config.deleted_retention,
+            event_retention: config.event_retention,
             max_concurrent_checks,
         };
         let state = AppState::new(Shared {
@@ -124,6 +144,7 @@ impl Application {
                 config.auth_failure_burst,
             )),
             read_cache,
+            events: Arc::clone(&events),
             stopping: CancellationToken::new(),
             auth: Arc::new(
                 Authenticator::new(config.auth, dyn_store, Some(secrets.clone()))
@@ -195,6 +216,9 @@ impl Application {
             stopping.cancel();
         });
         if !matches!(self.role, Role::Worker) {
+            self.state
+                .events
+                .poll_for_replicas(self.state.store.clone(), self.state.stopping.clone());
             tokio::spawn(api::agents::log_agents_going_offline(
                 self.state.clone(),
                 shutdown.clone(),

@@ -98,6 +98,39 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_DELETED_RETENTION", default_value = "7d", value_parser = parse_duration)]
     pub deleted_retention: Duration,
 
+    /// How long the audit trail keeps an event before the worker purges it.
+    #[arg(long, env = "DSCONN_EVENT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub event_retention: Duration,
+
+    /// Most open event streams of one project.
+    #[arg(long, env = "DSCONN_EVENT_STREAMS_PER_PROJECT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_streams_per_project: u32,
+
+    /// Most open event streams from one client address.
+    #[arg(long, env = "DSCONN_EVENT_STREAMS_PER_CLIENT", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_streams_per_client: u32,
+
+    /// An event stream without events sends a heartbeat comment this often.
+    #[arg(long, env = "DSCONN_EVENT_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
+    pub event_heartbeat: Duration,
+
+    /// How often open event streams look for events other replicas committed (this
+    /// server's own commits wake them at once).
+    #[arg(long, env = "DSCONN_EVENT_POLL", default_value = "250ms", value_parser = parse_duration)]
+    pub event_poll: Duration,
+
+    /// Benchmarks only: records no audit events, for the baseline that the cost of
+    /// recording them is measured against (bench/run). Never in production.
+    #[arg(long, hide = true, env = "DSCONN_BENCH_WITHOUT_EVENTS")]
+    pub bench_without_events: bool,
+
+    /// Frames an event stream holds for a slow reader before it drops it.
+    #[arg(long, env = "DSCONN_EVENT_STREAM_BUFFER", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(2..=65_536))]
+    pub event_stream_buffer: u32,
+
     /// Most live (non-DELETED) connections one project may have.
     #[arg(long, env = "DSCONN_CONNECTION_QUOTA", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]

@@ -542,6 +542,39 @@ pub mod metrics {
             "dsconn_auth_failures_total",
             "Requests refused by authentication, by reason (rate_limited: refused with 429)"
         );
+        ::metrics::describe_counter!(
+            "dsconn_events_written_total",
+            "Audit events committed with their changes"
+        );
+        ::metrics::describe_gauge!("dsconn_event_streams", "Event stream clients connected");
+        ::metrics::describe_histogram!(
+            "dsconn_event_stream_lag_seconds",
+            "From an event's commit to its sending to a stream client"
+        );
+        ::metrics::describe_counter!(
+            "dsconn_event_streams_dropped_total",
+            "Event stream clients dropped for reading too slowly"
+        );
+    }
+
+    /// Audit events committed.
+    pub fn record_events_written(count: usize) {
+        ::metrics::counter!("dsconn_events_written_total").increment(count as u64);
+    }
+
+    /// A stream client came (+1) or went (-1).
+    pub fn record_event_stream(delta: f64) {
+        ::metrics::gauge!("dsconn_event_streams").increment(delta);
+    }
+
+    /// An event sent to a stream client, `lag` after its commit.
+    pub fn record_event_stream_lag(lag: Duration) {
+        ::metrics::histogram!("dsconn_event_stream_lag_seconds").record(lag.as_secs_f64());
+    }
+
+    /// A stream client dropped for reading too slowly.
+    pub fn record_event_stream_dropped() {
+        ::metrics::counter!("dsconn_event_streams_dropped_total").increment(1);
     }
 
     /// A client connection closed at once; `reason` is a fixed label, e.g. per_client_limit.

@@ -41,6 +41,8 @@ pub struct WorkerSettings {
     /// charge nothing.
     pub pipeline: Arc<CheckPipeline>,
     pub deleted_retention: Duration,
+    /// How long audit events are kept.
+    pub event_retention: Duration,
     /// Checks running at once; their dials share the prober's limit of the same size.
     pub max_concurrent_checks: usize,
 }
@@ -370,6 +372,32 @@ impl LifecycleWorker {
         }
     }
 
+    /// Deletes the events older than `before` in small batches, each its own short
+    /// write, so that writers (whose events go in the same table) never wait long.
+    async fn purge_events(&self, before: i64) {
+        const BATCH: u32 = 1_000;
+        const MOST_BATCHES: u32 = 100;
+        let mut purged = 0;
+        for _ in 0..MOST_BATCHES {
+            match self.store.purge_events(before, BATCH).await {
+                Ok(count) => {
+                    purged += count;
+                    if count < u64::from(BATCH) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    warn!(error = %error, "purging events past retention failed");
+                    break;
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        if purged > 0 {
+            info!(purged, "purged events past retention");
+        }
+    }
+
     async fn purge(&self) {
         let now = now_millis();
         let kept = |retention: Duration| {
@@ -394,6 +422,7 @@ impl LifecycleWorker {
             Ok(purged) => info!(purged, "purged deleted connections past retention"),
             Err(error) => warn!(error = %error, "purging deleted connections failed"),
         }
+        self.purge_events(kept(self.settings.event_retention)).await;
         match self
             .store
             .purge_deleted_enhanced(now_millis().saturating_sub(retention))
@@ -443,6 +472,7 @@ mod tests {
         let settings = WorkerSettings {
             pipeline: Arc::new(pipeline),
             deleted_retention: Duration::from_secs(60),
+            event_retention: Duration::from_secs(60),
             max_concurrent_checks: 8,
         };
         LifecycleWorker::new(store, settings, Arc::new(Notify::new()))

@@ -16,8 +16,8 @@ use super::error::ServiceErrorResponses;
 use super::openapi::{ApiDoc, require_credentials, with_request_id_header};
 use super::state::AppState;
 use super::{
-    agency, agents, auth_infos, bindings, checks, connections, enhanced, pools, queue_tests,
-    queues, quotas, reactivate, resource_tags, service, sharing,
+    agency, agents, auth_infos, bindings, checks, connections, enhanced, events, pools,
+    queue_tests, queues, quotas, reactivate, resource_tags, service, sharing,
 };
 
 /// Who may call a group of endpoints.
@@ -82,7 +82,10 @@ pub fn endpoints() -> [(Access, OpenApiRouter<AppState>); 3] {
         .routes(routes!(enhanced::routes::create_v2))
         .routes(routes!(enhanced::routes::delete_v2))
         .routes(routes!(service::whoami))
-        .routes(routes!(service::projects));
+        .routes(routes!(service::projects))
+        // The audit trail: recorded changes, listed and followed.
+        .routes(routes!(events::list))
+        .routes(routes!(events::stream));
     let service = OpenApiRouter::new()
         .routes(routes!(service::healthz))
         .routes(routes!(service::readyz))

@@ -10,9 +10,10 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Refusal;
+use super::auth::{Principal, PrincipalKind, Refusal};
 use super::error::ApiError;
 use super::state::AppState;
+use crate::store::Actor;
 
 /// The middleware: reads the body (bounded in size and time), authenticates, and hands
 /// the request on with its [`Principal`](super::auth::Principal). A failure spends the client address's budget
@@ -37,8 +38,12 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             if let Err(error) = state.request_limiter.check(&principal.rate_key()) {
                 return error.into_response();
             }
+            let actor = actor_of(&principal, &parts);
             parts.extensions.insert(principal);
-            next.run(Request::from_parts(parts, Body::from(body))).await
+            // The request's writes record it as their actor (see store::events).
+            actor
+                .act(next.run(Request::from_parts(parts, Body::from(body))))
+                .await
         }
         Err(Refusal {
             error,
@@ -68,6 +73,24 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
             );
             error.into_response()
         }
+    }
+}
+
+/// Who the audit trail records as making a request's changes, and from where.
+fn actor_of(principal: &Principal, parts: &Parts) -> Actor {
+    let name = match &principal.kind {
+        PrincipalKind::Anonymous => "anonymous".to_owned(),
+        PrincipalKind::AccessKey(access_key) => format!("ak:{access_key}"),
+        PrincipalKind::Token(id) => format!("token:{id}"),
+    };
+    Actor {
+        name,
+        client: Some(client_address(parts).to_string()),
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
     }
 }
 

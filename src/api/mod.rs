@@ -31,6 +31,7 @@ pub mod console;
 pub mod endpoints;
 pub mod enhanced;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod limits;
 pub mod middleware;

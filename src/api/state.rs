@@ -42,6 +42,8 @@ pub struct Shared {
     /// Failed authentication attempts per client address.
     pub auth_failures: Arc<AuthFailureLimiter>,
     pub read_cache: Arc<ReadCache>,
+    /// The event streams' wake-up and bounds.
+    pub events: Arc<super::events::feed::EventFeed>,
     /// Cancelled when the server starts to stop: long polls (agents' claims) answer
     /// "no work" at once instead of holding the stop up.
     pub stopping: CancellationToken,

@@ -188,7 +188,9 @@ macro_rules! impl_auth_info_store {
                 AuthInfoRow, AuthInfoStore, AuthInfoUpdateOutcome, NewAuthInfo,
             };
             use $crate::store::sql::Backend;
-            use $crate::store::{CreateNamedOutcome, Result};
+            use $crate::store::{CreateNamedOutcome, Event, Result};
+
+            const AUTH_INFO: &str = "auth_info";
 
             #[async_trait::async_trait]
             impl AuthInfoStore for $store {
@@ -212,7 +214,11 @@ macro_rules! impl_auth_info_store {
                         .await
                         .map(|done| done.rows_affected());
                     let change = $crate::store::Change::Project(new.project_id.as_str());
-                    self.finish_capped_insert(transaction, inserted, change)
+                    let event = Event::in_project(&new.project_id, AUTH_INFO, &new.name, "create")
+                        .after("datasource_type", &new.datasource_type)
+                        .after("attributes", &new.attributes)
+                        .secret_set("secrets");
+                    self.finish_capped_insert(transaction, inserted, change, event)
                         .await
                 }
 
@@ -266,8 +272,8 @@ macro_rules! impl_auth_info_store {
                     name: &str,
                     change: &AuthInfoChange,
                 ) -> Result<AuthInfoUpdateOutcome> {
-                    let attributes =
-                        serde_json::Value::Object(change.attributes.clone()).to_string();
+                    let attributes_after = serde_json::Value::Object(change.attributes.clone());
+                    let attributes = attributes_after.to_string();
                     let mut transaction = self.begin_write().await?;
                     let updated = sqlx::query(auth::UPDATE_AUTH_INFO)
                         .bind(&attributes)
@@ -280,7 +286,10 @@ macro_rules! impl_auth_info_store {
                         .await?;
                     if updated.rows_affected() == 1 {
                         let change = $crate::store::Change::Project(project.as_str());
-                        self.commit(transaction, change).await?;
+                        let event = Event::in_project(project, AUTH_INFO, name, "update")
+                            .after("attributes", &attributes_after)
+                            .secret_set("secrets");
+                        self.commit(transaction, change, &[event]).await?;
                         return Ok(AuthInfoUpdateOutcome::Updated);
                     }
                     let exists: Option<i32> = sqlx::query_scalar(auth::AUTH_INFO_EXISTS)
@@ -297,16 +306,12 @@ macro_rules! impl_auth_info_store {
                 }
 
                 async fn delete_auth_info(&self, project: &ProjectId, name: &str) -> Result<bool> {
-                    let deleted = sqlx::query(auth::DELETE_AUTH_INFO)
+                    let delete = sqlx::query(auth::DELETE_AUTH_INFO)
                         .bind(project.as_str())
-                        .bind(name)
-                        .execute(self.writer())
-                        .await?;
-                    let deleted = deleted.rows_affected() > 0;
-                    if deleted {
-                        self.announce($crate::store::Change::Project(project.as_str()));
-                    }
-                    Ok(deleted)
+                        .bind(name);
+                    let change = $crate::store::Change::Project(project.as_str());
+                    let event = Event::in_project(project, AUTH_INFO, name, "delete");
+                    Ok(self.write_recorded(delete, change, &[event]).await? > 0)
                 }
             }
         };

@@ -10,6 +10,7 @@ macro_rules! impl_stores {
         $crate::store::enhanced_sharing::impl_enhanced_sharing_store!($store, $db);
         $crate::store::auth_infos::impl_auth_info_store!($store, $db);
         $crate::store::queue_settings::impl_queue_settings_store!($store, $db);
+        $crate::store::event_store::impl_event_store!($store, $db);
     };
 }
 

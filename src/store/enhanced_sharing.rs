@@ -360,6 +360,7 @@ macro_rules! impl_enhanced_sharing_store {
                         format!("{}{}", sharing::SELECT_OWNED_STATUS, Self::LOCK_FOR_UPDATE);
                     let grantee = request.grantee.as_str();
                     let mut transaction = self.begin_write().await?;
+                    let mut events = Vec::with_capacity(request.changes.len());
                     for change in &request.changes {
                         let id = change.connection_id.to_string();
                         let status: Option<String> = sqlx::query_scalar(&lock_owned)
@@ -382,6 +383,21 @@ macro_rules! impl_enhanced_sharing_store {
                             request.action,
                             had.as_deref().unwrap_or_default(),
                             &change.privileges,
+                        );
+                        let action = if after.is_empty() { "revoke" } else { "grant" };
+                        events.push(
+                            $crate::store::Event::in_project(
+                                &request.owner,
+                                $crate::store::events::ENHANCED,
+                                &id,
+                                action,
+                            )
+                            .after("grantee", grantee)
+                            .changed(
+                                "privileges",
+                                had.as_deref().unwrap_or_default(),
+                                &after,
+                            ),
                         );
                         if after.is_empty() {
                             if had.is_some() {
@@ -417,8 +433,12 @@ macro_rules! impl_enhanced_sharing_store {
                             .await?;
                     }
                     // What the grantee sees changes as much as what the owner sees.
-                    self.commit(transaction, Change::Project(request.owner.as_str()))
-                        .await?;
+                    self.commit(
+                        transaction,
+                        Change::Project(request.owner.as_str()),
+                        &events,
+                    )
+                    .await?;
                     self.announce(Change::Project(request.grantee.as_str()));
                     Ok(GrantOutcome::Applied)
                 }
@@ -472,7 +492,8 @@ macro_rules! impl_enhanced_sharing_store {
                         transaction.rollback().await?;
                         return Ok(TagsOutcome::NotFound);
                     };
-                    let after = sharing::tags_after(&tags_of(&before)?, change);
+                    let before = tags_of(&before)?;
+                    let after = sharing::tags_after(&before, change);
                     if after.len() > max {
                         transaction.rollback().await?;
                         return Ok(TagsOutcome::TooMany(after.len()));
@@ -497,7 +518,14 @@ macro_rules! impl_enhanced_sharing_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    self.commit(transaction, Change::Project(owner.as_str()))
+                    let event = $crate::store::Event::in_project(
+                        owner,
+                        $crate::store::events::ENHANCED,
+                        &id,
+                        "tag",
+                    )
+                    .changed("tags", &before, &after);
+                    self.commit(transaction, Change::Project(owner.as_str()), &[event])
                         .await?;
                     Ok(TagsOutcome::Applied)
                 }

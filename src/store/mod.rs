@@ -13,6 +13,8 @@ pub mod commits;
 pub mod enhanced;
 pub mod enhanced_sharing;
 mod error;
+mod event_store;
+pub mod events;
 mod group_commit;
 mod open;
 pub mod outcomes;
@@ -47,6 +49,7 @@ pub use enhanced::{
 };
 pub use enhanced_sharing::EnhancedSharingStore;
 pub use error::{Result, StoreError};
+pub use events::{Actor, Event, EventQuery, EventRecord, EventStore};
 pub use open::{Backend, DEFAULT_DATA_DIR, OpenFor, StorageArgs, redact_url};
 pub use outcomes::{
     BindingOutcome, CreateNamedOutcome, DeleteNamedOutcome, DeleteOutcome, ReactivateOutcome,
@@ -79,6 +82,7 @@ pub trait Store:
     + EnhancedSharingStore
     + AuthInfoStore
     + QueueSettingsStore
+    + EventStore
     + Send
     + Sync
     + 'static

@@ -11,7 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::backends::impl_stores;
-use super::sql::{Backend, Commits, Dialect, select_due_server_bindings};
+use super::events::{INSERT_EVENT, bind_event};
+use super::sql::{Backend, Commits, Dialect, Event, select_due_server_bindings};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -21,6 +22,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 /// second is the project's hash). Two-key advisory locks live in a key space of their
 /// own, apart from the one-bigint lock sqlx's migrator takes.
 const CREATE_LOCK_CLASS: i32 = 0x6473_6331; // "dsc1"
+/// The advisory lock that orders the events' ids (one for the deployment).
+const EVENT_ORDER_LOCK: i64 = 0x6473_6576_656e_7473; // "dsevents"
 
 /// How sessions show in `pg_stat_activity`, unless the URL names them.
 const APPLICATION_NAME: &str = "dsconn";
@@ -201,6 +204,29 @@ impl Backend for PgStore {
 
     fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    async fn insert_events(
+        connection: &mut <Postgres as sqlx::Database>::Connection,
+        events: &[Event],
+    ) -> Result<()> {
+        if events.is_empty() || !super::events::recording() {
+            return Ok(());
+        }
+        // Writers take turns from here to their commit, so ids commit in order and a
+        // follower that read id n never later finds a lower one committed.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVENT_ORDER_LOCK)
+            .execute(&mut *connection)
+            .await?;
+        for event in events {
+            bind_event!(sqlx::query(INSERT_EVENT), event)
+                .execute(&mut *connection)
+                .await?;
+        }
+        // Counted as written into the transaction (a rare rolled-back batch included).
+        crate::telemetry::metrics::record_events_written(events.len());
+        Ok(())
     }
 
     fn subscribers(&self) -> &Commits {

@@ -19,6 +19,16 @@ pub enum NamedTable {
     Pools,
 }
 
+impl NamedTable {
+    /// What the audit trail calls its rows.
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            Self::Queues => "queue",
+            Self::Pools => "pool",
+        }
+    }
+}
+
 /// One stored queue or pool of a project.
 #[derive(Debug, Clone, Copy)]
 pub struct NamedKey<'a> {
@@ -205,20 +215,22 @@ macro_rules! impl_queue_settings_store {
                         NamedTable::Queues => settings::SWAP_QUEUE,
                         NamedTable::Pools => settings::SWAP_POOL,
                     };
+                    let event = $crate::store::Event::in_project(
+                        project,
+                        table.resource_type(),
+                        name,
+                        "update",
+                    )
+                    .changed("attributes", expected, new);
                     let expected = Value::Object(expected.clone()).to_string();
                     let new = Value::Object(new.clone()).to_string();
-                    let done = sqlx::query(statement)
+                    let swap = sqlx::query(statement)
                         .bind(project.as_str())
                         .bind(name)
                         .bind(&expected)
-                        .bind(&new)
-                        .execute(self.writer())
-                        .await?;
-                    let swapped = done.rows_affected() > 0;
-                    if swapped {
-                        self.announce($crate::store::Change::Project(project.as_str()));
-                    }
-                    Ok(swapped)
+                        .bind(&new);
+                    let change = $crate::store::Change::Project(project.as_str());
+                    Ok(self.write_recorded(swap, change, &[event]).await? > 0)
                 }
 
                 async fn count_enhanced_bound(
@@ -267,9 +279,17 @@ macro_rules! impl_queue_settings_store {
                         .bind(project.as_str())
                         .fetch_one(&mut *transaction)
                         .await?;
+                    let event = $crate::store::Event::in_project(
+                        project,
+                        "agency",
+                        project.as_str(),
+                        "update",
+                    )
+                    .after("roles", roles);
                     self.commit(
                         transaction,
                         $crate::store::Change::Project(project.as_str()),
+                        &[event],
                     )
                     .await?;
                     AgencyRecord::try_from(row)

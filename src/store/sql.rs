@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use sqlx::{Pool, Transaction};
 
 pub(super) use super::commits::{Change, Commits};
+pub(super) use super::events::Event;
 pub(super) use super::group_commit::GroupCommit;
 use super::records::QueueBinding;
 use super::terms::ClaimTerms;
@@ -98,13 +99,22 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
     /// Who hears of this store's committed changes.
     fn subscribers(&self) -> &Commits;
 
-    /// The one commit point of a transaction: commits it, then announces `change`
-    /// (see [`super::commits`]).
+    /// Records `events` on `connection` (inside the transaction of the change they
+    /// describe), in the deployment's event order.
+    async fn insert_events(
+        connection: &mut <Self::Db as sqlx::Database>::Connection,
+        events: &[Event],
+    ) -> Result<()>;
+
+    /// The one commit point of a transaction: records `events` in it, commits it, then
+    /// announces `change` (see [`super::commits`]).
     async fn commit(
         &self,
-        transaction: Transaction<'static, Self::Db>,
+        mut transaction: Transaction<'static, Self::Db>,
         change: Change<'_>,
+        events: &[Event],
     ) -> Result<()> {
+        Self::insert_events(&mut *transaction, events).await?;
         transaction.commit().await?;
         self.announce(change);
         Ok(())
@@ -112,12 +122,14 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
 
     /// Ends a capped insert (a queue's, a pool's, an auth info's) made in `transaction`
     /// (`inserted`: the rows it inserted): committed, announcing `change`, if its row
-    /// went in; rolled back if the cap was reached (no row) or the name is taken.
+    /// went in (with `event`); rolled back if the cap was reached (no row) or the name
+    /// is taken.
     async fn finish_capped_insert(
         &self,
         transaction: Transaction<'static, Self::Db>,
         inserted: std::result::Result<u64, sqlx::Error>,
         change: Change<'_>,
+        event: Event,
     ) -> Result<CreateNamedOutcome> {
         let outcome = match inserted {
             Ok(0) => CreateNamedOutcome::CapReached,
@@ -129,7 +141,7 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
             Err(error) => return Err(error.into()),
         };
         if outcome == CreateNamedOutcome::Created {
-            self.commit(transaction, change).await?;
+            self.commit(transaction, change, &[event]).await?;
         } else {
             transaction.rollback().await?;
         }
@@ -274,19 +286,47 @@ macro_rules! impl_sql_access {
                     Ok(statement.execute(self.writer()).await?.rows_affected())
                 }
 
-                /// Runs a write of one row on its own that answers the row's project
-                /// (`RETURNING project_id`), and announces the change to that project;
-                /// whether a row changed.
+                /// Runs a write with the `events` it records, committed together if it
+                /// changed a row (announcing `change`); how many rows it changed.
+                async fn write_recorded<'q>(
+                    &self,
+                    statement: Query<'q, $db, Arguments<'q>>,
+                    change: $crate::store::Change<'_>,
+                    events: &[$crate::store::Event],
+                ) -> Result<u64> {
+                    let mut transaction = self.begin_write().await?;
+                    let changed = statement.execute(&mut *transaction).await?.rows_affected();
+                    if changed == 0 {
+                        transaction.rollback().await?;
+                    } else {
+                        self.commit(transaction, change, events).await?;
+                    }
+                    Ok(changed)
+                }
+
+                /// Runs a write of one row that answers the row's project (`RETURNING
+                /// project_id`) and records the event `event` makes of that project
+                /// (if any) with it, then announces the change to that project; whether
+                /// a row changed.
                 async fn write_in_project<'q>(
                     &self,
                     statement: Query<'q, $db, Arguments<'q>>,
+                    event: impl FnOnce(&str) -> Option<$crate::store::Event> + Send,
                 ) -> Result<bool> {
                     use sqlx::Row as _;
-                    let Some(row) = statement.fetch_optional(self.writer()).await? else {
+                    let mut transaction = self.begin_write().await?;
+                    let Some(row) = statement.fetch_optional(&mut *transaction).await? else {
+                        transaction.rollback().await?;
                         return Ok(false);
                     };
                     let project: String = row.try_get(0)?;
-                    self.announce($crate::store::Change::Project(&project));
+                    let events: Vec<_> = event(&project).into_iter().collect();
+                    self.commit(
+                        transaction,
+                        $crate::store::Change::Project(&project),
+                        &events,
+                    )
+                    .await?;
                     Ok(true)
                 }
 

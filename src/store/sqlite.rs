@@ -23,7 +23,8 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::backends::impl_stores;
-use super::sql::{Backend, Commits, Dialect, GroupCommit, select_due_server_bindings};
+use super::events::{INSERT_EVENT, bind_event};
+use super::sql::{Backend, Commits, Dialect, Event, GroupCommit, select_due_server_bindings};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -329,6 +330,24 @@ impl Backend for SqliteStore {
 
     fn group_commit(&self) -> Option<&GroupCommit<Sqlite>> {
         Some(&self.group)
+    }
+
+    async fn insert_events(
+        connection: &mut <Sqlite as sqlx::Database>::Connection,
+        events: &[Event],
+    ) -> Result<()> {
+        if events.is_empty() || !super::events::recording() {
+            return Ok(());
+        }
+        // The one writer commits in id order.
+        for event in events {
+            bind_event!(sqlx::query(INSERT_EVENT), event)
+                .execute(&mut *connection)
+                .await?;
+        }
+        // Counted as written into the transaction (a rare rolled-back batch included).
+        crate::telemetry::metrics::record_events_written(events.len());
+        Ok(())
     }
 
     fn subscribers(&self) -> &Commits {

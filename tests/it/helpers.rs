@@ -42,6 +42,8 @@ pub struct TestApp {
     /// The application's store, for issuing credentials in tests.
     pub store: dsconn::store::DynStore,
     pub secrets: dsconn::credentials::SecretBox,
+    /// Where its database files are.
+    pub data_dir: std::path::PathBuf,
     /// A second worker over the same store, to step deterministically with `run_once()`.
     pub worker: dsconn::worker::LifecycleWorker,
     shutdown: CancellationToken,
@@ -93,6 +95,7 @@ pub async fn spawn_app_in(data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)
         token,
         store,
         secrets,
+        data_dir: data_dir.to_path_buf(),
         worker,
         shutdown,
         server: Some(server),

@@ -17,6 +17,7 @@ mod crash_rounds;
 mod create_validation;
 mod enhanced;
 mod enhanced_setup;
+mod events;
 mod fanout;
 mod fuzz_corpus;
 mod helpers;

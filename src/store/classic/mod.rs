@@ -21,6 +21,7 @@ macro_rules! impl_store {
 
             use $crate::domain::{ConnectionId, ConnectionState, ProjectId, QueueName};
             use $crate::store::classic::statements as shared;
+            use $crate::store::events::queue_names;
             use $crate::store::queue_settings::NamedTable;
             use $crate::store::rows::{
                 self, ConnectionRow, CredentialRow, PendingBindingRow, QueueRow, TokenRow,
@@ -32,7 +33,7 @@ macro_rules! impl_store {
             use $crate::store::{
                 BindingOutcome, BindingResult, CheckResult, ConnectionPage, ConnectionRecord,
                 Connectivity, CreateNamedOutcome, CredentialRecord, DeleteNamedOutcome,
-                DeleteOutcome, ListQuery, NewConnection, NewCredential, NewPool, NewQueue,
+                DeleteOutcome, Event, ListQuery, NewConnection, NewCredential, NewPool, NewQueue,
                 NewToken, PendingBinding, PendingCheck, PoolRecord, QueueRecord, ReactivateOutcome,
                 Result, SortOrder, Store, StoreStats, TokenRecord,
             };
@@ -49,12 +50,14 @@ macro_rules! impl_store {
 
                 async fn create_connection(&self, new: &NewConnection, quota: u32) -> Result<()> {
                     let change = Change::Project(new.project_id.as_str());
+                    let event = $crate::store::events::connection_created(new);
                     if let Some(group) = self.group_commit() {
                         let new = new.clone();
                         group
                             .run(move |connection| {
                                 Box::pin(async move {
-                                    Self::insert_connection(connection, &new, quota).await
+                                    Self::insert_connection(connection, &new, quota).await?;
+                                    Self::insert_events(connection, &[event]).await
                                 })
                             })
                             .await?;
@@ -63,7 +66,7 @@ macro_rules! impl_store {
                     }
                     let mut transaction = self.begin_create(&new.project_id).await?;
                     Self::insert_connection(&mut transaction, new, quota).await?;
-                    self.commit(transaction, change).await
+                    self.commit(transaction, change, &[event]).await
                 }
 
                 async fn get_connection(
@@ -253,7 +256,9 @@ macro_rules! impl_store {
                                 .bind(project.as_str())
                                 .execute(&mut *transaction)
                                 .await?;
-                            self.commit(transaction, Change::Project(project.as_str()))
+                            let event = Event::in_project(project, "connection", &id, "delete")
+                                .after("state", ConnectionState::Deleted.as_str());
+                            self.commit(transaction, Change::Project(project.as_str()), &[event])
                                 .await?;
                             return Ok(DeleteOutcome::Deleted);
                         }
@@ -370,7 +375,9 @@ macro_rules! impl_store {
                         .bind(i64::from(session.is_some()))
                         .execute(&mut *transaction)
                         .await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
+                    let event = Event::in_project(project, "connection", &id, "update")
+                        .after("session", session.map($crate::store::events::stored_json));
+                    self.commit(transaction, Change::Project(project.as_str()), &[event])
                         .await?;
                     Ok(true)
                 }
@@ -423,7 +430,15 @@ macro_rules! impl_store {
                         .bind(&connection_id)
                         .fetch_optional(&mut *transaction)
                         .await?;
-                    self.commit_on(transaction, project).await?;
+                    self.commit_on(transaction, project, |project| {
+                        let binding = format!("{connection_id}/{}", held.queue);
+                        Some(
+                            Event::new(Some(project), "binding", binding, "status")
+                                .changed("status", "CREATING", status.as_str())
+                                .after("err_msg", &result.err_msg),
+                        )
+                    })
+                    .await?;
                     Ok(true)
                 }
 
@@ -466,7 +481,8 @@ macro_rules! impl_store {
                     let project =
                         Self::update_connectivity(&mut transaction, &id, owner, connectivity, now)
                             .await?;
-                    self.commit_on(transaction, project).await
+                    // update_connectivity recorded its event, if it changed.
+                    self.commit_on(transaction, project, |_| None).await
                 }
 
                 async fn reactivate_connection(
@@ -489,7 +505,9 @@ macro_rules! impl_store {
                             .bind(&id)
                             .execute(&mut *transaction)
                             .await?;
-                        self.commit(transaction, Change::Project(project.as_str()))
+                        let event = Event::in_project(project, "connection", &id, "reactivate")
+                            .changed("state", "FAILED", "CREATING");
+                        self.commit(transaction, Change::Project(project.as_str()), &[event])
                             .await?;
                         return Ok(ReactivateOutcome::Reactivated);
                     }
@@ -517,7 +535,9 @@ macro_rules! impl_store {
                     };
                     Self::require_queues(&mut transaction, project, queues, declared).await?;
                     let added = Self::insert_bindings(&mut transaction, &id, queues, now).await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
+                    let event = Event::in_project(project, "connection", &id, "bind")
+                        .after("queues", queue_names(queues));
+                    self.commit(transaction, Change::Project(project.as_str()), &[event])
                         .await?;
                     Ok(BindingOutcome::Changed(added))
                 }
@@ -549,7 +569,9 @@ macro_rules! impl_store {
                         .await?;
                     // A connection waiting for the unbound queues waits no more.
                     Self::settle_awaiting(&mut transaction, &id, now, now).await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
+                    let event = Event::in_project(project, "connection", &id, "unbind")
+                        .before("queues", queue_names(queues));
+                    self.commit(transaction, Change::Project(project.as_str()), &[event])
                         .await?;
                     Ok(BindingOutcome::Changed($crate::store::sql::affected(
                         deleted.rows_affected(),
@@ -561,7 +583,7 @@ macro_rules! impl_store {
                     new: &NewQueue,
                     cap: u32,
                 ) -> Result<CreateNamedOutcome> {
-                    self.insert_named(shared::INSERT_QUEUE, new, cap).await
+                    self.insert_named(NamedTable::Queues, new, cap).await
                 }
 
                 async fn list_queues(&self, project: &ProjectId) -> Result<Vec<QueueRecord>> {
@@ -599,7 +621,7 @@ macro_rules! impl_store {
                 }
 
                 async fn create_pool(&self, new: &NewPool, cap: u32) -> Result<CreateNamedOutcome> {
-                    self.insert_named(shared::INSERT_POOL, new, cap).await
+                    self.insert_named(NamedTable::Pools, new, cap).await
                 }
 
                 async fn list_pools(&self, project: &ProjectId) -> Result<Vec<PoolRecord>> {
@@ -623,8 +645,14 @@ macro_rules! impl_store {
                         .bind(all_projects)
                         .bind(projects)
                         .bind(credential.created_at);
-                    self.write(statement).await?;
-                    self.announce(Change::Access);
+                    let event = Event::new(None, "credential", &credential.access_key, "create")
+                        .after(
+                            "scope",
+                            $crate::store::events::scope_value(&credential.scope),
+                        )
+                        .secret_set("secret_key");
+                    self.write_recorded(statement, Change::Access, &[event])
+                        .await?;
                     Ok(())
                 }
 
@@ -645,11 +673,11 @@ macro_rules! impl_store {
 
                 async fn revoke_credential(&self, access_key: &str, now: i64) -> Result<bool> {
                     let revoke = sqlx::query(shared::REVOKE_CREDENTIAL).bind(now);
-                    let revoked = self.write(revoke.bind(access_key)).await? > 0;
-                    if revoked {
-                        self.announce(Change::Access);
-                    }
-                    Ok(revoked)
+                    let event = Event::new(None, "credential", access_key, "revoke");
+                    let revoked = self
+                        .write_recorded(revoke.bind(access_key), Change::Access, &[event])
+                        .await?;
+                    Ok(revoked > 0)
                 }
 
                 async fn count_credentials(&self) -> Result<u64> {
@@ -668,8 +696,12 @@ macro_rules! impl_store {
                         .bind(projects)
                         .bind(token.created_at)
                         .bind(token.expires_at);
-                    self.write(statement).await?;
-                    self.announce(Change::Access);
+                    let event = Event::new(None, "token", &token.id, "create")
+                        .after("scope", $crate::store::events::scope_value(&token.scope))
+                        .after("expires_at", token.expires_at)
+                        .secret_set("token");
+                    self.write_recorded(statement, Change::Access, &[event])
+                        .await?;
                     Ok(())
                 }
 
@@ -685,11 +717,11 @@ macro_rules! impl_store {
 
                 async fn revoke_token(&self, id: &str, now: i64) -> Result<bool> {
                     let revoke = sqlx::query(shared::REVOKE_TOKEN).bind(now).bind(id);
-                    let revoked = self.write(revoke).await? > 0;
-                    if revoked {
-                        self.announce(Change::Access);
-                    }
-                    Ok(revoked)
+                    let event = Event::new(None, "token", id, "revoke");
+                    let revoked = self
+                        .write_recorded(revoke, Change::Access, &[event])
+                        .await?;
+                    Ok(revoked > 0)
                 }
 
                 async fn release_recheck(

@@ -11,12 +11,13 @@ macro_rules! impl_classic_steps {
 
             use $crate::domain::{ConnectionState, ProjectId, QueueName};
             use $crate::store::classic::statements as shared;
+            use $crate::store::events::state_event;
             use $crate::store::queue_settings::NamedTable;
             use $crate::store::rows::{self, BindingRow, PendingRow};
             use $crate::store::sql::{Backend, BindingsByConnection, Change, Claim, Dialect};
             use $crate::store::{
                 BindingOutcome, CheckResult, Connectivity, CreateNamedOutcome, DeleteNamedOutcome,
-                ListQuery, NewConnection, NewQueue, PendingCheck, Result, StoreError,
+                Event, ListQuery, NewConnection, NewQueue, PendingCheck, Result, StoreError,
             };
 
             type Connection = <$db as sqlx::Database>::Connection;
@@ -199,7 +200,8 @@ macro_rules! impl_classic_steps {
                                 .bind(owner)
                                 .fetch_optional(&mut *transaction)
                                 .await?;
-                        return self.commit_on(transaction, project).await;
+                        // Still CREATING, waiting for its queues: no state change yet.
+                        return self.commit_on(transaction, project, |_| None).await;
                     } else {
                         let message =
                             Self::failed_everywhere(&mut transaction, id, &result.message).await?;
@@ -224,18 +226,27 @@ macro_rules! impl_classic_steps {
                         .bind(owner)
                         .fetch_optional(&mut *transaction)
                         .await?;
-                    self.commit_on(transaction, project).await
+                    self.commit_on(transaction, project, |project| {
+                        Some(state_event(project, id, state, &result.message))
+                    })
+                    .await
                 }
 
                 /// Commits a transaction whose write changed a row of `project` (None:
-                /// it changed nothing, its claim being lost); whether it changed one.
+                /// it changed nothing, its claim being lost), with the event `event`
+                /// makes of that project; whether it changed one.
                 async fn commit_on(
                     &self,
                     transaction: sqlx::Transaction<'static, $db>,
                     project: Option<String>,
+                    event: impl FnOnce(&str) -> Option<Event> + Send,
                 ) -> Result<bool> {
                     match &project {
-                        Some(project) => self.commit(transaction, Change::Project(project)).await?,
+                        Some(project) => {
+                            let events: Vec<Event> = event(project).into_iter().collect();
+                            self.commit(transaction, Change::Project(project), &events)
+                                .await?;
+                        }
                         None => transaction.commit().await?,
                     }
                     Ok(project.is_some())
@@ -427,19 +438,23 @@ macro_rules! impl_classic_steps {
                         .bind(name)
                         .execute(&mut *transaction)
                         .await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
+                    let event = Event::in_project(project, table.resource_type(), name, "delete");
+                    self.commit(transaction, Change::Project(project.as_str()), &[event])
                         .await?;
                     Ok(DeleteNamedOutcome::Deleted)
                 }
 
-                /// Inserts a queue or pool with `insert` ([`shared::INSERT_QUEUE`] or
-                /// [`shared::INSERT_POOL`]) in the project's create transaction.
+                /// Inserts a queue or pool in the project's create transaction.
                 async fn insert_named(
                     &self,
-                    insert: &'static str,
+                    table: NamedTable,
                     new: &NewQueue,
                     cap: u32,
                 ) -> Result<CreateNamedOutcome> {
+                    let insert = match table {
+                        NamedTable::Queues => shared::INSERT_QUEUE,
+                        NamedTable::Pools => shared::INSERT_POOL,
+                    };
                     let attributes = serde_json::Value::Object(new.attributes.clone()).to_string();
                     let mut transaction = self.begin_create(&new.project_id).await?;
                     let inserted = sqlx::query(insert)
@@ -453,7 +468,15 @@ macro_rules! impl_classic_steps {
                         .await
                         .map(|done| done.rows_affected());
                     let change = Change::Project(new.project_id.as_str());
-                    self.finish_capped_insert(transaction, inserted, change)
+                    let event = Event::in_project(
+                        &new.project_id,
+                        table.resource_type(),
+                        new.name.as_str(),
+                        "create",
+                    )
+                    .after("resource_id", &new.resource_id)
+                    .after("attributes", &new.attributes);
+                    self.finish_capped_insert(transaction, inserted, change, event)
                         .await
                 }
 
@@ -551,7 +574,7 @@ macro_rules! impl_classic_steps {
                         result.state == ConnectionState::Active,
                     )
                     .as_str();
-                    Ok(sqlx::query_scalar(shared::RECORD_CHECK_RESULT)
+                    let project: Option<String> = sqlx::query_scalar(shared::RECORD_CHECK_RESULT)
                         .bind(result.state.as_str())
                         .bind(result.process)
                         .bind(&result.connection_url)
@@ -563,8 +586,13 @@ macro_rules! impl_classic_steps {
                         .bind(result.next_check_at)
                         .bind(id)
                         .bind(owner)
-                        .fetch_optional(connection)
-                        .await?)
+                        .fetch_optional(&mut *connection)
+                        .await?;
+                    if let Some(project) = &project {
+                        let event = state_event(project, id, result.state, &result.message);
+                        Self::insert_events(connection, &[event]).await?;
+                    }
+                    Ok(project)
                 }
 
                 /// Records a re-check's result (and, for the server's, its bindings'); its
@@ -577,6 +605,12 @@ macro_rules! impl_classic_steps {
                     connectivity: &Connectivity,
                     now: i64,
                 ) -> Result<Option<String>> {
+                    let before: Option<String> =
+                        sqlx::query_scalar("SELECT connectivity FROM connections WHERE id = $1")
+                            .bind(id)
+                            .fetch_optional(&mut *connection)
+                            .await?
+                            .flatten();
                     let project: Option<String> = sqlx::query_scalar(shared::RECORD_CONNECTIVITY)
                         .bind(connectivity.label())
                         .bind(now)
@@ -586,8 +620,14 @@ macro_rules! impl_classic_steps {
                         .bind(owner)
                         .fetch_optional(&mut *connection)
                         .await?;
-                    if project.is_none() {
+                    let Some(project) = project else {
                         return Ok(None);
+                    };
+                    let after = connectivity.label();
+                    if before.as_deref() != Some(after) {
+                        let event = Event::new(Some(&project), "connection", id, "connectivity")
+                            .changed("connectivity", before, after);
+                        Self::insert_events(&mut *connection, &[event]).await?;
                     }
                     if let Some(online_since) = connectivity.server_bindings {
                         sqlx::query(shared::RECORD_BINDINGS_CONNECTIVITY)
@@ -598,7 +638,7 @@ macro_rules! impl_classic_steps {
                             .execute(&mut *connection)
                             .await?;
                     }
-                    Ok(project)
+                    Ok(Some(project))
                 }
 
                 /// Begins the transaction that changes a connection's bindings, its state

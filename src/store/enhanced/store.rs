@@ -4,13 +4,13 @@
 /// `$viewer` may not), runs `$work` on the transaction, then commits what was done or
 /// rolls back what was refused. For use inside [`impl_enhanced_store`] only.
 macro_rules! owner_change {
-    ($store:expr, $viewer:expr, $id:expr, |$transaction:ident| $work:block) => {{
+    ($store:expr, $viewer:expr, $id:expr, $event:expr, |$transaction:ident| $work:block) => {{
         let mut $transaction = match $store.begin_owner_change($viewer, $id).await? {
             Ok(transaction) => transaction,
             Err(refusal) => return Ok(Err(refusal)),
         };
         let outcome = $work;
-        $store.settle($transaction, $viewer, outcome).await
+        $store.settle($transaction, $viewer, outcome, $event).await
     }};
 }
 
@@ -23,6 +23,8 @@ macro_rules! impl_enhanced_store {
             use sqlx::{FromRow, QueryBuilder};
 
             use $crate::domain::{ConnectionId, ProjectId, QueueName};
+            use $crate::store::Event;
+            use $crate::store::events::{ENHANCED, queue_names};
             use $crate::store::terms::ConnectionKey;
             use $crate::store::enhanced::{
                 self as enhanced, BindingKind, BindingRow, ConnectionRow, EnhancedAccess, EnhancedBind,
@@ -54,9 +56,10 @@ macro_rules! impl_enhanced_store {
                     transaction: sqlx::Transaction<'static, $db>,
                     project: &ProjectId,
                     outcome: std::result::Result<(), EnhancedRefusal>,
+                    event: $crate::store::Event,
                 ) -> Refusable<(), EnhancedRefusal> {
                     if outcome.is_ok() {
-                        self.commit(transaction, Change::Project(project.as_str()))
+                        self.commit(transaction, Change::Project(project.as_str()), &[event])
                             .await?;
                     } else {
                         transaction.rollback().await?;
@@ -370,7 +373,8 @@ macro_rules! impl_enhanced_store {
                         },
                     )
                     .await?;
-                    self.settle(transaction, project, outcome)
+                    let event = $crate::store::events::enhanced_created(new);
+                    self.settle(transaction, project, outcome, event)
                         .await
                 }
 
@@ -510,7 +514,8 @@ macro_rules! impl_enhanced_store {
                         .bind(now)
                         .execute(&mut *transaction)
                         .await?;
-                    self.settle(transaction, project, Ok(())).await
+                    let event = Event::in_project(project, ENHANCED, &id, "delete");
+                    self.settle(transaction, project, Ok(()), event).await
                 }
 
                 async fn bind_enhanced(
@@ -529,7 +534,10 @@ macro_rules! impl_enhanced_store {
                             Self::enhanced_bind_in(&mut transaction, viewer, &id, bind).await?
                         }
                     };
-                    self.settle(transaction, viewer, outcome)
+                    let event = Event::in_project(viewer, ENHANCED, &id, "bind")
+                        .after("queues", queue_names(bind.queues))
+                        .after("pools", queue_names(bind.pools));
+                    self.settle(transaction, viewer, outcome, event)
                         .await
                 }
 
@@ -585,7 +593,10 @@ macro_rules! impl_enhanced_store {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    self.settle(transaction, viewer, Ok(())).await
+                    let event = Event::in_project(viewer, ENHANCED, &id, "unbind")
+                        .before("queues", queue_names(queues))
+                        .before("pools", queue_names(pools));
+                    self.settle(transaction, viewer, Ok(()), event).await
                 }
 
                 async fn replace_enhanced_hosts(
@@ -596,9 +607,11 @@ macro_rules! impl_enhanced_store {
                 ) -> Refusable<(), EnhancedRefusal> {
                     let ConnectionKey { project, id } = key;
                     let id = id.to_string();
+                    let event = Event::in_project(project, ENHANCED, &id, "update")
+                        .after("hosts", hosts);
                     let hosts = serde_json::to_string(hosts)
                         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                    $crate::store::enhanced::owner_change!(self, project, &id, |transaction| {
+                    $crate::store::enhanced::owner_change!(self, project, &id, event, |transaction| {
                         sqlx::query(enhanced::UPDATE_HOSTS)
                             .bind(&id)
                             .bind(&hosts)
@@ -617,7 +630,9 @@ macro_rules! impl_enhanced_store {
                 ) -> Refusable<(), EnhancedRefusal> {
                     let ConnectionKey { project: viewer, id } = key;
                     let id = id.to_string();
-                    $crate::store::enhanced::owner_change!(self, viewer, &id, |transaction| {
+                    let event = Event::in_project(viewer, ENHANCED, &id, "add_route")
+                        .after("route", serde_json::json!({"name": route.name, "cidr": route.cidr}));
+                    $crate::store::enhanced::owner_change!(self, viewer, &id, event, |transaction| {
                         let routes: Vec<RouteCidrRow> =
                             sqlx::query_as(enhanced::SELECT_ROUTES_OF)
                                 .bind(&id)
@@ -654,7 +669,9 @@ macro_rules! impl_enhanced_store {
                     name: &str,
                 ) -> Refusable<(), EnhancedRefusal> {
                     let id = id.to_string();
-                    $crate::store::enhanced::owner_change!(self, viewer, &id, |transaction| {
+                    let event = Event::in_project(viewer, ENHANCED, &id, "delete_route")
+                        .before("route", name);
+                    $crate::store::enhanced::owner_change!(self, viewer, &id, event, |transaction| {
                         let deleted = sqlx::query(enhanced::DELETE_ROUTE)
                             .bind(&id)
                             .bind(name)

@@ -265,7 +265,19 @@ macro_rules! impl_agents {
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    self.commit(transaction, Change::Project(project)).await?;
+                    let event = $crate::store::Event::in_project(
+                        &agent.project_id,
+                        "agent",
+                        &agent.agent_id,
+                        "register",
+                    )
+                    .after("name", &agent.name)
+                    .after("version", &agent.version)
+                    .after("address", &agent.address)
+                    .after("queues", &agent.queues)
+                    .after("pools", &agent.pools);
+                    self.commit(transaction, Change::Project(project), &[event])
+                        .await?;
                     Ok(RegisterOutcome::Registered)
                 }
 
@@ -302,7 +314,9 @@ macro_rules! impl_agents {
                         return Ok(false);
                     }
                     Self::release_leases(&mut transaction, agent_id).await?;
-                    self.commit(transaction, Change::Project(project.as_str()))
+                    let event =
+                        $crate::store::Event::in_project(project, "agent", agent_id, "deregister");
+                    self.commit(transaction, Change::Project(project.as_str()), &[event])
                         .await?;
                     Ok(true)
                 }

@@ -380,7 +380,8 @@ macro_rules! impl_claims {
                     } else {
                         // Its queues' work is leased: the project's answers (their
                         // waiting texts) may differ.
-                        self.commit(transaction, Change::Project(project.as_str()))
+                        // A lease is not a change the audit trail records.
+                        self.commit(transaction, Change::Project(project.as_str()), &[])
                             .await?;
                     }
                     Ok(Some(claimed))
@@ -468,7 +469,21 @@ macro_rules! impl_claims {
                         .bind(i64::from(result.credentials.failed))
                         .bind(keep_failure)
                         .bind(failed_at);
-                    self.write_in_project(statement).await
+                    // Only a verdict (CREATING to ACTIVE or FAILED) changes the status.
+                    let event = verdict.map(|verdict| {
+                        let binding = format!("{}/{}", held.key, held.queue);
+                        move |project: &str| {
+                            $crate::store::Event::new(Some(project), "binding", binding, "status")
+                                .changed(
+                                    "status",
+                                    "CREATING",
+                                    if verdict.active { "ACTIVE" } else { "FAILED" },
+                                )
+                                .after("err_msg", &verdict.err_msg)
+                        }
+                    });
+                    self.write_in_project(statement, |project| event.map(|event| event(project)))
+                        .await
                 }
 
                 async fn create_task(&self, task: &NewTask) -> Result<()> {
@@ -481,7 +496,17 @@ macro_rules! impl_claims {
                         .bind(task.service.map($crate::domain::Service::as_str))
                         .bind(&task.session)
                         .bind(&task.hosts);
-                    self.write(statement).await?;
+                    let event = $crate::store::Event::in_project(
+                        &task.project_id,
+                        "queue_test",
+                        task.task_id.to_string(),
+                        "create",
+                    )
+                    .after("queue", &task.queue_name)
+                    .after("address", &task.address)
+                    .after("service", task.service.map($crate::domain::Service::as_str));
+                    let change = Change::Project(task.project_id.as_str());
+                    self.write_recorded(statement, change, &[event]).await?;
                     Ok(())
                 }
 
@@ -517,7 +542,20 @@ macro_rules! impl_claims {
                         .bind(held.owner)
                         .bind(held.queue)
                         .bind(&result.stages);
-                    self.write_in_project(statement).await
+                    self.write_in_project(statement, |project| {
+                        Some(
+                            $crate::store::Event::new(
+                                Some(project),
+                                "queue_test",
+                                held.key.to_string(),
+                                "result",
+                            )
+                            .after("status", status)
+                            .after("message", &result.message)
+                            .after("checked_from", &result.checked_from),
+                        )
+                    })
+                    .await
                 }
 
                 async fn release_queue_work(&self, owner: &str, work: &[QueueWork]) -> Result<()> {

@@ -285,7 +285,19 @@ macro_rules! impl_setups {
                         .bind(held.key)
                         .bind(held.owner)
                         .bind(held.queue);
-                    self.write_in_project(statement).await
+                    self.write_in_project(statement, |project| {
+                        Some(
+                            $crate::store::Event::new(
+                                Some(project),
+                                "enhanced_binding",
+                                format!("{}/{}", held.key, held.queue),
+                                "status",
+                            )
+                            .changed("status", "CREATING", status)
+                            .after("err_msg", message),
+                        )
+                    })
+                    .await
                 }
             }
         };
