@@ -30,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Create(args) => connection::create(args).await.map_err(Into::into),
         Command::Delete(args) => connection::delete(args).await.map_err(Into::into),
         Command::Wait(args) => wait::wait(args).await.map_err(Into::into),
+        Command::Events(args) => dsconn::cli::events::events(args).await.map_err(Into::into),
         Command::Test(args) => connection::test(args).await.map_err(Into::into),
         Command::Bind(args) => connection::bind(args).await.map_err(Into::into),
         Command::Unbind(args) => connection::unbind(args).await.map_err(Into::into),

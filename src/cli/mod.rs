@@ -9,6 +9,7 @@ pub mod agent;
 pub mod auth_info;
 pub mod connection;
 pub mod enhanced;
+pub mod events;
 pub mod exit;
 pub mod output;
 pub mod pool;
@@ -53,6 +54,8 @@ pub enum Command {
     Create(connection::CreateArgs),
     /// Delete connections.
     Delete(connection::DeleteArgs),
+    /// Who changed what, when and from where (the audit trail); --follow for live.
+    Events(events::EventsArgs),
     /// Wait until a connection reaches a state.
     Wait(wait::WaitArgs),
     /// Check a saved connection, or a definition (--service, --url), now.

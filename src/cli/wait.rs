@@ -11,10 +11,12 @@ use super::output::{ClientOutput, errln, outln, percent, print_json};
 use super::remote::{CommonArgs, Explained, connect, explain, resolve_connection};
 use super::settings::ClientSettings;
 use crate::api::connections::types::ConnectionResponse;
-use crate::client::{Client, ClientError};
+use crate::api::events::types::EventsQuery;
+use crate::client::{Client, ClientError, EventStream, StreamFrame};
 use crate::domain::{ConnectionState, Service};
 
-/// How often `wait` asks for the connection's state.
+/// How often `wait` asks for the connection's state when the server has no event
+/// stream.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,6 +144,8 @@ pub(super) async fn wait_until(
 ) -> Result<ConnectionResponse, CliError> {
     let deadline = Instant::now() + timeout;
     let mut progress = Progress::new();
+    // Opened before the first look, so no change after it is missed.
+    let mut changes = follow_changes(client, id, timeout).await;
     let outcome = loop {
         let connection = match client.show(id).await {
             Ok(answer) => answer.value,
@@ -192,10 +196,46 @@ pub(super) async fn wait_until(
                 ),
             ));
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        match &mut changes {
+            Some(stream) => {
+                // Looks again when the connection changes (or at the deadline); a stream
+                // that ends leaves the waiting to polling.
+                let next = tokio::time::timeout_at(deadline.into(), next_change(stream)).await;
+                if matches!(next, Ok(false)) {
+                    changes = None;
+                }
+            }
+            None => tokio::time::sleep(POLL_INTERVAL).await,
+        }
     };
     progress.finish();
     outcome
+}
+
+/// The stream of the connection's events, or None where the server has none (an older
+/// dsconn, or DLI itself): then `wait` polls.
+async fn follow_changes(client: &Client, id: &str, timeout: Duration) -> Option<EventStream> {
+    let query = EventsQuery {
+        resource_id: Some(id.to_owned()),
+        ..EventsQuery::default()
+    };
+    // A little past the wait's own deadline, so the stream outlives it.
+    let stream = client
+        .event_stream(&query, None, timeout + Duration::from_secs(5))
+        .await
+        .ok()?;
+    Some(stream)
+}
+
+/// Waits for the next change event; false if the stream ended instead.
+async fn next_change(stream: &mut EventStream) -> bool {
+    loop {
+        match stream.next().await {
+            Ok(Some(StreamFrame::Change(_))) => return true,
+            Ok(Some(StreamFrame::Ready { .. } | StreamFrame::Heartbeat)) => {}
+            Ok(Some(StreamFrame::Dropped(_)) | None) | Err(_) => return false,
+        }
+    }
 }
 
 /// Some(true) when in the wanted state, Some(false) when in another final one, None

@@ -29,7 +29,9 @@ use crate::api::sharing::types::{AuthorizationPrivilegesResponse, AuthorizationR
 use crate::api::types::{SuccessResponse, TestDefinitionRequest, TestResponse};
 use crate::signing::{self, Algorithm, KeyPair, SigningMode};
 
+mod events;
 mod tls;
+pub use events::{EventStream, StreamFrame};
 pub use tls::secrets_may_travel;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
