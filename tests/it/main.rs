@@ -18,6 +18,7 @@ mod create_validation;
 mod enhanced;
 mod enhanced_setup;
 mod events;
+mod events_crash;
 mod fanout;
 mod fuzz_corpus;
 mod helpers;
