@@ -240,7 +240,7 @@ async fn sigkill_keeps_every_change_and_its_event_together(
 
     let server = start();
     let base = format!("http://{}", server.address);
-    let ledger = load.ledger.lock().expect("ledger");
+    let ledger = std::mem::take(&mut *load.ledger.lock().expect("ledger"));
     assert!(
         ledger.created.len() >= WRITERS,
         "the load made too little: {}",
