@@ -60,7 +60,7 @@ async fn all_events(app: &TestApp, project: &str) -> (Vec<Value>, String) {
 }
 
 /// A stream's received text, read by a task of its own.
-struct Stream {
+pub struct Stream {
     received: Arc<Mutex<String>>,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -69,10 +69,18 @@ impl Stream {
     /// Opens `project`'s stream with `token` (resuming after `last_event_id`) and waits
     /// for its `ready` frame.
     async fn open(app: &TestApp, project: &str, token: &str, last_event_id: Option<i64>) -> Self {
-        let mut request = app
-            .client
-            .get(app.url(&format!("/dsconn/v1/{project}/events/stream")))
-            .header("X-Auth-Token", token);
+        let url = app.url(&format!("/dsconn/v1/{project}/events/stream"));
+        Self::open_url(&app.client, &url, token, last_event_id).await
+    }
+
+    /// [`Stream::open`] of a stream's URL on any server.
+    pub async fn open_url(
+        client: &reqwest::Client,
+        url: &str,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> Self {
+        let mut request = client.get(url).header("X-Auth-Token", token);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }
@@ -95,12 +103,12 @@ impl Stream {
         stream
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         self.received.lock().expect("not poisoned").clone()
     }
 
     /// The `change` events received so far, in order.
-    fn events(&self) -> Vec<Value> {
+    pub fn events(&self) -> Vec<Value> {
         self.text()
             .split("\n\n")
             .filter(|frame| frame.contains("event: change"))
@@ -110,7 +118,7 @@ impl Stream {
     }
 
     /// Waits (up to 10 s) until `done` holds of the text and events received.
-    async fn wait_until(&self, what: &str, done: impl Fn(&str, &[Value]) -> bool) {
+    pub async fn wait_until(&self, what: &str, done: impl Fn(&str, &[Value]) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let text = self.text();
@@ -129,7 +137,7 @@ impl Drop for Stream {
     }
 }
 
-fn ids(events: &[Value]) -> Vec<i64> {
+pub fn ids(events: &[Value]) -> Vec<i64> {
     events
         .iter()
         .map(|event| event["id"].as_i64().expect("id"))
