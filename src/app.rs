@@ -219,7 +219,7 @@ impl Application {
             self.state
                 .events
                 .poll_for_replicas(self.state.store.clone(), self.state.stopping.clone());
-            tokio::spawn(api::agents::log_agents_going_offline(
+            tokio::spawn(api::agents::presence::log_agents_going_offline(
                 self.state.clone(),
                 shutdown.clone(),
             ));

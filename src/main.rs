@@ -4,6 +4,7 @@ use clap::{CommandFactory, Parser};
 
 use dsconn::cli::exit::CliError;
 use dsconn::cli::{Cli, Command, connection, output, wait};
+use dsconn::store::Actor;
 
 /// jemalloc instead of glibc's malloc, for C's allocations (SQLite) too: glibc's
 /// per-thread arenas fragmented and the server's RSS kept growing under load. The
@@ -23,8 +24,17 @@ async fn main() -> ExitCode {
             dsconn::telemetry::init(args.log_format);
             dsconn::cli::agent::run(args).await
         }
-        Command::Credential { command } => dsconn::cli::admin::run_credential(command).await,
-        Command::Token { command } => dsconn::cli::admin::run_token(command).await,
+        // What an admin command changes is recorded as the operator's doing.
+        Command::Credential { command } => {
+            Actor::admin_command()
+                .act(dsconn::cli::admin::run_credential(command))
+                .await
+        }
+        Command::Token { command } => {
+            Actor::admin_command()
+                .act(dsconn::cli::admin::run_token(command))
+                .await
+        }
         Command::List(args) => connection::list(args).await.map_err(Into::into),
         Command::Show(args) => connection::show(args).await.map_err(Into::into),
         Command::Create(args) => connection::create(args).await.map_err(Into::into),

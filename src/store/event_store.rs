@@ -7,7 +7,8 @@ macro_rules! impl_event_store {
         const _: () = {
             use $crate::store::Result;
             use $crate::store::events::{
-                EventQuery, EventRecord, EventRow, EventStore, PURGE_EVENTS, select_events,
+                EVENT_RECORDED, Event, EventQuery, EventRecord, EventRow, EventStore, PURGE_EVENTS,
+                select_events,
             };
             use $crate::store::sql::Backend;
 
@@ -29,6 +30,31 @@ macro_rules! impl_event_store {
                         .fetch_all(self.reader())
                         .await?;
                     Ok(rows.into_iter().map(EventRecord::from).collect())
+                }
+
+                async fn record_events_once(&self, events: &[Event]) -> Result<()> {
+                    if events.is_empty() {
+                        return Ok(());
+                    }
+                    let mut transaction = self.begin_write().await?;
+                    // Before the look: a replica recording the same event waits for it.
+                    Self::order_events(&mut *transaction).await?;
+                    let mut new = Vec::with_capacity(events.len());
+                    for event in events {
+                        let found: Option<i32> = sqlx::query_scalar(EVENT_RECORDED)
+                            .bind(event.resource_type)
+                            .bind(&event.resource_id)
+                            .bind(event.action)
+                            .bind(event.time)
+                            .fetch_optional(&mut *transaction)
+                            .await?;
+                        if found.is_none() {
+                            new.push(event.clone());
+                        }
+                    }
+                    // No store change to announce beyond the events themselves.
+                    self.commit(transaction, $crate::store::Change::Access, &new)
+                        .await
                 }
 
                 async fn purge_events(&self, before: i64, limit: u32) -> Result<u64> {

@@ -63,6 +63,24 @@ impl Actor {
         ACTOR.scope(Arc::new(self), work).await
     }
 
+    /// An operator's admin command on the host (`dsconn credential`, `dsconn token`):
+    /// `cli:<login name>`.
+    pub fn admin_command() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".to_owned());
+        Self {
+            name: format!("cli:{user}"),
+            client: None,
+            request_id: None,
+        }
+    }
+
+    /// The server's own doing (its worker, its watchers).
+    pub fn system() -> Arc<Self> {
+        Arc::clone(&SYSTEM)
+    }
+
     /// The actor of the running task: the request's, or `system` outside a request.
     pub fn current() -> Arc<Self> {
         ACTOR
@@ -286,6 +304,10 @@ pub trait EventStore: Send + Sync {
     /// The events `query` asks for, in its order.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
 
+    /// Records each of `events` that is not recorded yet (the same resource, action and
+    /// time): for what several replicas notice at once, such as an agent going offline.
+    async fn record_events_once(&self, events: &[Event]) -> Result<()>;
+
     /// Deletes at most `limit` events older than `before` (milliseconds), oldest first;
     /// how many went. Small batches, so the purge never holds the writers long.
     async fn purge_events(&self, before: i64, limit: u32) -> Result<u64>;
@@ -318,6 +340,10 @@ pub(super) fn select_events(every_project: bool, oldest_first: bool) -> &'static
         (true, false) => select!("($1 IS NULL OR project_id = $1)", "DESC"),
     }
 }
+
+/// Whether an event of $1 resource type, $2 resource id, $3 action at $4 time exists.
+pub(super) const EVENT_RECORDED: &str = "SELECT 1 FROM events WHERE resource_id = $2 \
+     AND resource_type = $1 AND action = $3 AND time = $4";
 
 /// Deletes a batch of old events: `$1` before (milliseconds), `$2` limit.
 pub(super) const PURGE_EVENTS: &str = "DELETE FROM events WHERE id IN \

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::backends::impl_stores;
@@ -206,6 +206,16 @@ impl Backend for PgStore {
         &self.pool
     }
 
+    /// Writers take turns from here to their commit (a transaction-scoped lock), so ids
+    /// commit in order and a follower that read id n never later finds a lower one.
+    async fn order_events(connection: &mut PgConnection) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVENT_ORDER_LOCK)
+            .execute(connection)
+            .await?;
+        Ok(())
+    }
+
     async fn insert_events(
         connection: &mut <Postgres as sqlx::Database>::Connection,
         events: &[Event],
@@ -213,12 +223,7 @@ impl Backend for PgStore {
         if events.is_empty() || !super::events::recording() {
             return Ok(());
         }
-        // Writers take turns from here to their commit, so ids commit in order and a
-        // follower that read id n never later finds a lower one committed.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(EVENT_ORDER_LOCK)
-            .execute(&mut *connection)
-            .await?;
+        Self::order_events(&mut *connection).await?;
         for event in events {
             bind_event!(sqlx::query(INSERT_EVENT), event)
                 .execute(&mut *connection)

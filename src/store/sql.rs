@@ -99,6 +99,14 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
     /// Who hears of this store's committed changes.
     fn subscribers(&self) -> &Commits;
 
+    /// Makes the writers of events take turns from here to their commit, so that ids
+    /// commit in order (a no-op where one writer already serialises).
+    async fn order_events(
+        _connection: &mut <Self::Db as sqlx::Database>::Connection,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// Records `events` on `connection` (inside the transaction of the change they
     /// describe), in the deployment's event order.
     async fn insert_events(

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::enhanced::{create_enhanced, enhanced_body};
 use crate::helpers::{
-    TcpTarget, TestApp, create_body, create_queues, new_project, spawn_app, spawn_app_with,
+    TcpTarget, TestApp, closed_port, create_body, create_queues, new_project, spawn_app,
+    spawn_app_with,
 };
 
 /// How long a stream may take to show a change made by another client (issue 28).
@@ -252,6 +253,53 @@ async fn every_write_and_state_change_is_one_event_with_its_actor_and_no_secret(
         "user_name": "etl2", "password": second_password})),
     )
     .await;
+    // The connection's checks log in with it, then no longer.
+    let credentials = format!("/v2.0/{p}/datasource-connection/{id}/auth-info");
+    ok(
+        &app,
+        Method::PUT,
+        &credentials,
+        Some(json!({"auth_info_name": "etl_login"})),
+    )
+    .await;
+    ok(
+        &app,
+        Method::PUT,
+        &credentials,
+        Some(json!({"auth_info_name": null})),
+    )
+    .await;
+    // A queue's properties, and DLI's queue connection test (its result is the server's).
+    ok(
+        &app,
+        Method::PUT,
+        &format!("/v3/{p}/queues/q1/properties"),
+        Some(json!({"properties": {"job.maxConcurrent": 2}})),
+    )
+    .await;
+    let task = ok(
+        &app,
+        Method::POST,
+        &format!("/v1.0/{p}/queues/q1/connection-test"),
+        Some(json!({"address": target.address.to_string()})),
+    )
+    .await;
+    let task = task["task_id"].as_i64().expect("task id");
+    // A connection that FAILED, reactivated.
+    let failing = app
+        .create_ok(
+            p,
+            &create_body("gone", "RDS", &format!("127.0.0.1:{}", closed_port())),
+        )
+        .await;
+    settled(&app, p, &failing).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/v2.0/{p}/datasource-connection/{failing}/reactivate"),
+        Some(json!({})),
+    )
+    .await;
     // An enhanced connection: tags, a grant, hosts, a route, then its delete.
     let enhanced = create_enhanced(&app, p, &enhanced_body("lake")).await;
     ok(
@@ -301,6 +349,22 @@ async fn every_write_and_state_change_is_one_event_with_its_actor_and_no_secret(
         Some(json!({"roles": ["obs_adm"]})),
     )
     .await;
+    // An agent comes and goes.
+    let agent = ok(
+        &app,
+        Method::POST,
+        &format!("/dsconn/v1/{p}/agents"),
+        Some(json!({"name": "edge1", "version": "test", "queues": ["q1"]})),
+    )
+    .await;
+    let agent = agent["agent_id"].as_str().expect("agent id").to_owned();
+    ok(
+        &app,
+        Method::DELETE,
+        &format!("/dsconn/v1/{p}/agents/{agent}"),
+        None,
+    )
+    .await;
     ok(
         &app,
         Method::DELETE,
@@ -346,6 +410,12 @@ async fn every_write_and_state_change_is_one_event_with_its_actor_and_no_secret(
         ("connection", "unbind"),
         ("auth_info", "create"),
         ("auth_info", "update"),
+        ("connection", "update"),
+        ("connection", "update"),
+        ("queue", "update"),
+        ("queue_test", "create"),
+        ("connection", "create"),
+        ("connection", "reactivate"),
         ("enhanced_connection", "create"),
         ("enhanced_connection", "tag"),
         ("enhanced_connection", "grant"),
@@ -354,6 +424,8 @@ async fn every_write_and_state_change_is_one_event_with_its_actor_and_no_secret(
         ("enhanced_connection", "delete_route"),
         ("enhanced_connection", "delete"),
         ("agency", "update"),
+        ("agent", "register"),
+        ("agent", "deregister"),
         ("connection", "delete"),
         ("auth_info", "delete"),
         ("pool", "delete"),
@@ -419,6 +491,30 @@ async fn every_write_and_state_change_is_one_event_with_its_actor_and_no_secret(
         find("enhanced_connection", "tag")["changes"]["tags"]["after"],
         json!([{"key": "env", "value": "prod"}])
     );
+    assert_eq!(
+        find("connection", "reactivate")["changes"]["state"],
+        json!({"before": "FAILED", "after": "CREATING"})
+    );
+    let failed = events
+        .iter()
+        .find(|event| event["resource_id"] == failing.as_str() && event["action"] == "state");
+    assert_eq!(
+        failed.expect("the failed check")["changes"]["state"]["after"],
+        "FAILED"
+    );
+    let tested = find("queue_test", "result");
+    assert_eq!(tested["resource_id"], task.to_string());
+    assert_eq!(tested["actor"], "system");
+    assert_eq!(tested["changes"]["status"], json!({"after": "REACHABLE"}));
+    assert_eq!(
+        find("queue", "update")["changes"]["attributes"]["after"]["properties"]["job.maxConcurrent"],
+        "2",
+        "{events:#?}"
+    );
+    assert_eq!(
+        find("agent", "register")["changes"]["name"],
+        json!({"after": "edge1"})
+    );
     assert!(
         !events
             .iter()
@@ -453,6 +549,89 @@ async fn every_write_and_state_change_is_one_event_with_its_actor_and_no_secret(
             "the database holds a password in clear"
         );
     }
+
+    // Credentials and tokens belong to no project: an all-projects caller reads them,
+    // their secrets masked.
+    let credential = app
+        .issue_credential(dsconn::domain::ProjectScope::Projects(vec![
+            project.clone(),
+        ]))
+        .await;
+    app.store
+        .revoke_credential(&credential.access_key, dsconn::domain::now_millis())
+        .await
+        .expect("revoked");
+    let outside = ok(
+        &app,
+        Method::GET,
+        &format!("/dsconn/v1/{p}/events?all_projects=true&resource_type=credential&order=asc"),
+        None,
+    )
+    .await;
+    let outside: Vec<&Value> = outside["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| event["resource_id"] == credential.access_key.as_str())
+        .collect();
+    assert_eq!(
+        kinds(&outside),
+        [("credential", "create"), ("credential", "revoke")]
+            .map(|(kind, action)| (kind.to_owned(), action.to_owned()))
+    );
+    assert!(outside[0].get("project_id").is_none(), "{}", outside[0]);
+    assert_eq!(outside[0]["changes"]["secret_key"], json!({"after": "***"}));
+    assert_eq!(outside[0]["changes"]["scope"], json!({"after": [project]}));
+    assert!(!outside[0].to_string().contains(&credential.secret_key));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_going_quiet_is_recorded_once_as_offline() {
+    let app = spawn_app_with(|config| {
+        config.agent_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let project = new_project();
+    let p = &project;
+    create_queues(&app, p, &["q1"]).await;
+    let agent = ok(
+        &app,
+        Method::POST,
+        &format!("/dsconn/v1/{p}/agents"),
+        Some(json!({"name": "quiet1", "version": "test", "queues": ["q1"]})),
+    )
+    .await;
+    let agent = agent["agent_id"].as_str().expect("agent id").to_owned();
+    // Never heard from again: offline after the timeout, noticed within the watch.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let offline = loop {
+        let (events, _) = all_events(&app, p).await;
+        let offline: Vec<Value> = events
+            .into_iter()
+            .filter(|event| event["action"] == "offline")
+            .collect();
+        if !offline.is_empty() {
+            break offline;
+        }
+        assert!(Instant::now() < deadline, "the agent never went offline");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (events, _) = all_events(&app, p).await;
+    let again = events
+        .iter()
+        .filter(|event| event["action"] == "offline")
+        .count();
+    assert_eq!(again, 1, "{events:#?}");
+    let event = &offline[0];
+    assert_eq!(event["resource_id"], agent.as_str());
+    assert_eq!(event["actor"], "system");
+    assert_eq!(
+        event["changes"]["online"],
+        json!({"before": true, "after": false})
+    );
+    assert_eq!(event["changes"]["name"], json!({"after": "quiet1"}));
     app.stop().await;
 }
 
@@ -569,5 +748,125 @@ async fn a_stream_delivers_within_a_second_resumes_without_gaps_and_keeps_to_its
     whole.extend(missed);
     assert_eq!(whole, ids(&listed));
     assert!(outsider.events().is_empty(), "{}", outsider.text());
+    app.stop().await;
+}
+
+/// A loopback TCP relay in front of a server that counts the request lines its clients
+/// send (HTTP/1.1, so each request starts with its method and path).
+struct CountingRelay {
+    address: std::net::SocketAddr,
+    sent: Arc<Mutex<Vec<u8>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingRelay {
+    async fn start(server: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let address = listener.local_addr().expect("relay address");
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&sent);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut upstream_read, mut upstream_write) = upstream.into_split();
+                    let requests = async {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buffer = [0_u8; 8192];
+                        while let Ok(read) = client_read.read(&mut buffer).await {
+                            if read == 0 {
+                                break;
+                            }
+                            seen.lock().expect("not poisoned").extend(&buffer[..read]);
+                            if upstream_write.write_all(&buffer[..read]).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let answers = tokio::io::copy(&mut upstream_read, &mut client_write);
+                    let _ = tokio::join!(requests, answers);
+                });
+            }
+        });
+        Self {
+            address,
+            sent,
+            task,
+        }
+    }
+
+    /// The request lines sent so far that start with `prefix` (e.g. `GET /v2.0/`).
+    fn requests(&self, prefix: &str) -> usize {
+        let sent = self.sent.lock().expect("not poisoned");
+        String::from_utf8_lossy(&sent)
+            .lines()
+            .filter(|line| line.starts_with(prefix))
+            .count()
+    }
+}
+
+impl Drop for CountingRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn dsconn_wait_follows_the_stream_and_makes_no_polling_requests() {
+    let app = spawn_app_with(|config| {
+        // The check stays CREATING for 3 s: polling every 200 ms would show it 15 times.
+        config.probe.check_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let project = new_project();
+    let hanging = crate::helpers::HangingTarget::start();
+    let id = app
+        .create_ok(
+            &project,
+            &create_body("slow", "RDS", &hanging.address.to_string()),
+        )
+        .await;
+    let relay = CountingRelay::start(app.address).await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut command = crate::cli::dsconn(home.path());
+    command
+        .env("DSCONN_ENDPOINT", format!("http://{}", relay.address))
+        .env("DSCONN_TOKEN", &app.token)
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", &project)
+        .args(["wait", &id, "--for", "settled", "--timeout", "30s"]);
+    let started = Instant::now();
+    let output = crate::cli::run(command).await;
+    // FAILED (the target never answers): exit 1, after the check's 3 s.
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        crate::cli::stderr(&output)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let show = format!("GET /v2.0/{project}/datasource-connection/{id} ");
+    let shows = relay.requests(&show);
+    let streams = relay.requests(&format!("GET /dsconn/v1/{project}/events/stream"));
+    assert_eq!(
+        streams,
+        1,
+        "{}",
+        String::from_utf8_lossy(&relay.sent.lock().expect("lock"))
+    );
+    // One look at the start, one after the state change (and the final report's).
+    assert!(
+        (1..=3).contains(&shows),
+        "{shows} shows: wait polled while the stream was up"
+    );
     app.stop().await;
 }

@@ -18,6 +18,7 @@ use answer_bytes::{
     CLAIM_CHECKS_BYTES, CLAIM_SETUP_HOSTS_BYTES, MAX_CLAIM_ANSWER_BYTES, MAX_CLAIM_BATCH,
     setup_bytes, split_off_beyond,
 };
+pub mod presence;
 pub mod types;
 
 use self::types::{
@@ -34,7 +35,8 @@ use crate::check::{Charging, Place, Purpose};
 use crate::domain::{ProjectId, QueueName, QueueWorkKind, fair_split, now_millis};
 use crate::probe::CheckReport;
 use crate::store::{
-    AgentClaim, AgentKey, AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork, agent_owner,
+    Actor, AgentClaim, AgentKey, AgentRecord, NewAgent, QueueWork, RegisterOutcome, SetupWork,
+    agent_owner,
 };
 use crate::telemetry::metrics;
 
@@ -47,7 +49,7 @@ const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
 const CLAIM_POLL: Duration = Duration::from_millis(500);
 const DEFAULT_CLAIM_BATCH: u32 = 8;
 /// How often the server looks for agents that went offline.
-const OFFLINE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+pub(super) const OFFLINE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// The lease an agent may ask for on each piece of work.
 const LEASE_RANGE: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(30 * 60));
 
@@ -708,8 +710,13 @@ pub async fn report(
         crate::check::bounded_stages(request.stages)
     };
     let pipeline = &state.checks.pipeline;
-    let recorded = pipeline
-        .record_reported(&purpose, checked, stages, Place::Agent(name), took)
+    // What the result changes is the agent's doing, from the request's address.
+    let actor = Actor {
+        name: format!("agent:{name}"),
+        ..(*Actor::current()).clone()
+    };
+    let recorded = actor
+        .act(pipeline.record_reported(&purpose, checked, stages, Place::Agent(name), took))
         .await?;
     if !recorded {
         return Err(not_held(&request.work_id, &request.queue));
@@ -730,36 +737,4 @@ pub async fn report(
         is_success: true,
         message: "recorded".into(),
     }))
-}
-
-/// Logs each agent that goes offline (not heard from within `--agent-timeout`) once, as
-/// it crosses that line: registering and leaving are logged by their requests, going
-/// quiet has no request of its own. Every process that serves the API logs it.
-pub async fn log_agents_going_offline(
-    state: AppState,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    let pipeline = &state.checks.pipeline;
-    // Agents that were already offline at the start are not news.
-    let mut watched_from = pipeline.online_since(now_millis());
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(OFFLINE_WATCH_INTERVAL) => {}
-        }
-        let threshold = pipeline.online_since(now_millis());
-        match state.store.quiet_agents(watched_from, threshold).await {
-            Ok(quiet) => {
-                for agent in quiet {
-                    tracing::info!(agent.name = %agent.name, agent.id = %agent.agent_id,
-                                   project = %agent.project_id, agent.last_seen = agent.last_seen,
-                                   "agent offline: not heard from within --agent-timeout");
-                }
-                watched_from = threshold;
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, "the agents that went offline could not be read");
-            }
-        }
-    }
 }
