@@ -323,3 +323,98 @@ fn change_frame(event: EventRecord) -> Bytes {
     // JSON has no raw line breaks, so the data is one line.
     Bytes::from(format!("id: {id}\nevent: change\ndata: {data}\n\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::{ProjectId, QueueName};
+    use crate::store::{NewQueue, SqliteStore};
+
+    /// A store holding `count` events of project `p` (queue creates).
+    async fn store_with_events(dir: &std::path::Path, count: usize) -> DynStore {
+        let store: DynStore = Arc::new(SqliteStore::open(dir).await.expect("store"));
+        for index in 0..count {
+            let new = NewQueue {
+                project_id: ProjectId::parse("p").expect("project"),
+                name: QueueName::parse(&format!("q{index}")).expect("queue"),
+                resource_id: format!("r{index}"),
+                attributes: serde_json::Map::new(),
+                create_time: now_millis(),
+            };
+            store.create_queue(&new, 100).await.expect("queue created");
+        }
+        store
+    }
+
+    fn follower(store: DynStore, buffer: usize) -> (Follower, mpsc::Receiver<Bytes>) {
+        let feed = feed::EventFeed::new(feed::StreamSettings::default());
+        let (frames, received) = mpsc::channel(buffer);
+        let follower = Follower {
+            store,
+            wake: feed.subscribe(),
+            settings: feed.settings.clone(),
+            stopping: tokio_util::sync::CancellationToken::new(),
+            frames,
+            query: EventQuery {
+                project: Some(ProjectId::parse("p").expect("project")),
+                after: Some(0),
+                limit: STREAM_BATCH,
+                oldest_first: true,
+                ..EventQuery::default()
+            },
+        };
+        (follower, received)
+    }
+
+    fn frames(mut received: mpsc::Receiver<Bytes>) -> Vec<String> {
+        let mut frames = Vec::new();
+        while let Ok(frame) = received.try_recv() {
+            frames.push(String::from_utf8_lossy(&frame).into_owned());
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_dropped_with_a_final_frame_not_buffered() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_events(dir.path(), 10).await;
+        let (follower, received) = follower(store, 4);
+        // Nobody reads: the follower must end on its own, not wait for room.
+        tokio::time::timeout(Duration::from_secs(5), follower.run())
+            .await
+            .expect("the follower ended");
+        let frames = frames(received);
+        assert_eq!(frames.len(), 4, "{frames:?}");
+        assert!(frames[0].contains("event: ready"), "{frames:?}");
+        assert!(
+            frames[1].starts_with("id: 1\nevent: change\n"),
+            "{frames:?}"
+        );
+        assert!(frames[2].starts_with("id: 2\n"), "{frames:?}");
+        assert!(frames[3].starts_with("event: dropped\n"), "{frames:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_keeps_up_gets_every_event_in_order_then_waits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_events(dir.path(), 10).await;
+        let (follower, received) = follower(store, 64);
+        // With room for all, it sends them and waits for more (until stopped).
+        let stopping = follower.stopping.clone();
+        let running = tokio::spawn(follower.run());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stopping.cancel();
+        running.await.expect("ended");
+        let frames = frames(received);
+        let ids: Vec<&str> = frames
+            .iter()
+            .filter_map(|frame| frame.strip_prefix("id: "))
+            .map(|rest| rest.split('\n').next().unwrap_or_default())
+            .collect();
+        let expected: Vec<String> = (1..=10).map(|id| id.to_string()).collect();
+        assert_eq!(ids, expected, "{frames:?}");
+        assert!(!frames.iter().any(|frame| frame.contains("dropped")));
+    }
+}
