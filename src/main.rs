@@ -15,13 +15,16 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Held until the command ends: dropping it writes the log's last lines, before the
+    // final error line below (so that line stays last).
+    let mut log_guard = None;
     let outcome = match cli.command {
         Command::Serve(config) => {
-            dsconn::telemetry::init(config.log_format);
+            log_guard = Some(dsconn::telemetry::init(config.log_format));
             dsconn::cli::serve::run(config).await
         }
         Command::Agent(args) => {
-            dsconn::telemetry::init(args.log_format);
+            log_guard = Some(dsconn::telemetry::init(args.log_format));
             dsconn::cli::agent::run(args).await
         }
         // What an admin command changes is recorded as the operator's doing.
@@ -63,6 +66,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
     };
+    drop(log_guard);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => match error.downcast_ref::<CliError>() {

@@ -37,7 +37,13 @@ pub fn resolve(format: LogFormat, stderr_is_terminal: bool) -> LogFormat {
 
 /// Installs the global subscriber. The level filter comes from `DSCONN_LOG`, then
 /// `RUST_LOG`, else `info` (`human`: [`HUMAN_FILTER`]).
-pub fn init(format: LogFormat) {
+/// Keeps the log's writer thread; dropping it writes out what is still queued.
+#[must_use = "the log's last lines are written when this is dropped"]
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+pub fn init(format: LogFormat) -> LogGuard {
     let terminal = std::io::stderr().is_terminal();
     let format = resolve(format, terminal);
     let default_filter = if format == LogFormat::Human {
@@ -50,17 +56,26 @@ pub fn init(format: LogFormat) {
         .or_else(|| std::env::var("RUST_LOG").ok())
         .and_then(|raw| EnvFilter::try_new(raw).ok())
         .unwrap_or_else(|| EnvFilter::new(default_filter));
+    // Lines are formatted where they happen and written by a thread of their own, in
+    // batches (one write for what queued meanwhile): a request never waits for a write
+    // to standard error. Over 128,000 queued lines, new ones are dropped (counted by
+    // nothing: a log that slow is already lost), never the request. Write errors (a
+    // closed pipe) are dropped there too.
+    let (writer, guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(terminal)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         // A line that cannot be written is dropped. tracing-subscriber would otherwise
         // report the failure with `eprintln!`, which panics when standard error is the
         // very thing that is closed: an agent or server whose log pipe closes would
         // exit 101 instead of working on without its log (issue 24).
         .log_internal_errors(false);
     // A second call (e.g. from tests) is harmless: the first subscriber stays.
-    let _ = match format {
+    let installed = match format {
         LogFormat::Human => builder.event_format(human::Human).try_init(),
         LogFormat::Pretty | LogFormat::Auto => builder.try_init(),
         LogFormat::Json => builder
@@ -70,6 +85,9 @@ pub fn init(format: LogFormat) {
             .event_format(json_lines::JsonLines::default())
             .try_init(),
     };
+    LogGuard {
+        _writer: installed.is_ok().then_some(guard),
+    }
 }
 
 /// The `human` line: local time, level, message and the event's own fields, without
@@ -589,19 +607,72 @@ pub mod metrics {
     }
 
     pub fn record_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
-        ::metrics::counter!(
-            "dsconn_http_requests_total",
-            "method" => method,
-            "route" => route.to_owned(),
-            "status" => status_label(status)
-        )
-        .increment(1);
-        ::metrics::histogram!(
-            "dsconn_http_request_duration_seconds",
-            "method" => method,
-            "route" => route.to_owned()
-        )
-        .record(elapsed.as_secs_f64());
+        let (requests, duration) = request_handles(method, route, status);
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    }
+
+    /// The handles of one route's request metrics, by method and status.
+    #[derive(Default)]
+    struct RouteHandles {
+        requests: Vec<((&'static str, u16), ::metrics::Counter)>,
+        durations: Vec<(&'static str, ::metrics::Histogram)>,
+    }
+
+    /// The request metrics' handles, kept by route: the registry's look-up (its labels
+    /// hashed and the route copied into them) happens once per route, method and status,
+    /// not per request. Bounded: routes are the router's templates (and `unmatched`),
+    /// methods a fixed list, statuses below 1000.
+    fn request_handles(
+        method: &'static str,
+        route: &str,
+        status: u16,
+    ) -> (::metrics::Counter, ::metrics::Histogram) {
+        static HANDLES: std::sync::LazyLock<
+            std::sync::RwLock<std::collections::HashMap<String, RouteHandles>>,
+        > = std::sync::LazyLock::new(Default::default);
+        let find = |handles: &RouteHandles| {
+            let requests = handles
+                .requests
+                .iter()
+                .find(|(key, _)| *key == (method, status))?;
+            let duration = handles.durations.iter().find(|(key, _)| *key == method)?;
+            Some((requests.1.clone(), duration.1.clone()))
+        };
+        {
+            let known = HANDLES
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(found) = known.get(route).and_then(find) {
+                return found;
+            }
+        }
+        let mut known = HANDLES
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let handles = known.entry(route.to_owned()).or_default();
+        if !handles
+            .requests
+            .iter()
+            .any(|(key, _)| *key == (method, status))
+        {
+            let counter = ::metrics::counter!(
+                "dsconn_http_requests_total",
+                "method" => method,
+                "route" => route.to_owned(),
+                "status" => status_label(status)
+            );
+            handles.requests.push(((method, status), counter));
+        }
+        if !handles.durations.iter().any(|(key, _)| *key == method) {
+            let histogram = ::metrics::histogram!(
+                "dsconn_http_request_duration_seconds",
+                "method" => method,
+                "route" => route.to_owned()
+            );
+            handles.durations.push((method, histogram));
+        }
+        find(handles).unwrap_or_else(|| (::metrics::Counter::noop(), ::metrics::Histogram::noop()))
     }
 
     /// A status code as a label without formatting it per request.

@@ -28,7 +28,8 @@ static TRACING: Once = Once::new();
 fn init_tracing() {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            dsconn::telemetry::init(dsconn::config::LogFormat::Pretty);
+            // Kept for the whole test process.
+            std::mem::forget(dsconn::telemetry::init(dsconn::config::LogFormat::Pretty));
         }
     });
 }
