@@ -171,7 +171,7 @@ impl Event {
 
     /// `changes` as the stored JSON text.
     pub fn changes_json(&self) -> String {
-        Value::Object(self.changes.clone()).to_string()
+        serde_json::to_string(&self.changes).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 

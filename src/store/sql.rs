@@ -313,13 +313,13 @@ macro_rules! impl_sql_access {
                 }
 
                 /// Runs a write of one row that answers the row's project (`RETURNING
-                /// project_id`) and records the event `event` makes of that project
-                /// (if any) with it, then announces the change to that project; whether
-                /// a row changed.
+                /// project_id, ...`) and records the event `event` makes of that project
+                /// and the returned row (if any) with it, then announces the change to
+                /// that project; whether a row changed.
                 async fn write_in_project<'q>(
                     &self,
                     statement: Query<'q, $db, Arguments<'q>>,
-                    event: impl FnOnce(&str) -> Option<$crate::store::Event> + Send,
+                    event: impl FnOnce(&str, &Row) -> Option<$crate::store::Event> + Send,
                 ) -> Result<bool> {
                     use sqlx::Row as _;
                     let mut transaction = self.begin_write().await?;
@@ -328,7 +328,7 @@ macro_rules! impl_sql_access {
                         return Ok(false);
                     };
                     let project: String = row.try_get(0)?;
-                    let events: Vec<_> = event(&project).into_iter().collect();
+                    let events: Vec<_> = event(&project, &row).into_iter().collect();
                     self.commit(
                         transaction,
                         $crate::store::Change::Project(&project),

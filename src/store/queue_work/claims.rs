@@ -236,7 +236,8 @@ pub(in crate::store) const RELEASE_SETUP_LEASE: &str = "UPDATE enhanced_bindings
 
 /// A re-check's end: $8 the new status (NULL keeps it) with $9 its message and $10 its
 /// reason; $11 the stages (NULL keeps them), $12 FAILED for its credentials, $13 keep
-/// the last login failure, $14 a new one.
+/// the last login failure, $14 a new one. Answers the project, the connection and the
+/// update time (which is $4 only where the status changed).
 pub(in crate::store) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bindings \
      SET connectivity = $1, checked_from = $2, next_check_at = $3, last_checked_at = $4, \
          lease_owner = NULL, lease_until = NULL, \
@@ -250,7 +251,7 @@ pub(in crate::store) const RECORD_BINDING_CONNECTIVITY: &str = "UPDATE queue_bin
      WHERE peer_id = $5 AND (status = 'ACTIVE' OR credentials_failed = 1) \
        AND lease_owner = $6 AND queue_name = $7 \
      RETURNING (SELECT c.project_id FROM connections c \
-                WHERE c.id = queue_bindings.connection_id)";
+                WHERE c.id = queue_bindings.connection_id), connection_id, update_time";
 
 pub(in crate::store) const INSERT_TASK: &str = "INSERT INTO connectivity_tasks (task_id, project_id, \
      queue_name, address, status, create_time, update_time, service, session, hosts) \
@@ -469,21 +470,35 @@ macro_rules! impl_claims {
                         .bind(i64::from(result.credentials.failed))
                         .bind(keep_failure)
                         .bind(failed_at);
-                    // Only a verdict (CREATING to ACTIVE or FAILED) changes the status.
-                    let event = verdict.map(|verdict| {
-                        let binding = format!("{}/{}", held.key, held.queue);
-                        move |project: &str| {
-                            $crate::store::Event::new(Some(project), "binding", binding, "status")
-                                .changed(
-                                    "status",
-                                    "CREATING",
-                                    if verdict.active { "ACTIVE" } else { "FAILED" },
-                                )
-                                .after("err_msg", &verdict.err_msg)
+                    // Only a verdict that differs from the status changes it (the row's
+                    // update time moves only then): ACTIVE and FAILED, one to the other.
+                    let queue = held.queue.to_owned();
+                    let event = verdict.map(|verdict| (verdict.active, verdict.err_msg.clone()));
+                    self.write_in_project(statement, move |project, row| {
+                        use sqlx::Row as _;
+                        let (active, err_msg) = event?;
+                        let changed_at: i64 = row.try_get(2).ok()?;
+                        if changed_at != now {
+                            return None;
                         }
-                    });
-                    self.write_in_project(statement, |project| event.map(|event| event(project)))
-                        .await
+                        let connection: String = row.try_get(1).ok()?;
+                        let (before, after) = if active {
+                            ("FAILED", "ACTIVE")
+                        } else {
+                            ("ACTIVE", "FAILED")
+                        };
+                        Some(
+                            $crate::store::Event::new(
+                                Some(project),
+                                "binding",
+                                format!("{connection}/{queue}"),
+                                "status",
+                            )
+                            .changed("status", before, after)
+                            .after("err_msg", err_msg),
+                        )
+                    })
+                    .await
                 }
 
                 async fn create_task(&self, task: &NewTask) -> Result<()> {
@@ -542,7 +557,7 @@ macro_rules! impl_claims {
                         .bind(held.owner)
                         .bind(held.queue)
                         .bind(&result.stages);
-                    self.write_in_project(statement, |project| {
+                    self.write_in_project(statement, |project, _| {
                         Some(
                             $crate::store::Event::new(
                                 Some(project),

@@ -91,7 +91,7 @@ pub(in crate::store) const RECORD_SETUP: &str = "UPDATE enhanced_bindings \
      SET status = $1, err_msg = $2, checked_from = $3, update_time = $4, \
          lease_owner = NULL, lease_until = NULL \
      WHERE peer_id = $5 AND status = 'CREATING' AND lease_owner = $6 AND name = $7 \
-     RETURNING project_id";
+     RETURNING project_id, connection_id, kind";
 
 /// Writes `impl SetupClaims for $store`, as [`crate::store::shared::impl_store`] does.
 macro_rules! impl_setups {
@@ -285,14 +285,18 @@ macro_rules! impl_setups {
                         .bind(held.key)
                         .bind(held.owner)
                         .bind(held.queue);
-                    self.write_in_project(statement, |project| {
+                    self.write_in_project(statement, |project, row| {
+                        use sqlx::Row as _;
+                        let connection: String = row.try_get(1).ok()?;
+                        let kind: String = row.try_get(2).ok()?;
                         Some(
                             $crate::store::Event::new(
                                 Some(project),
                                 "enhanced_binding",
-                                format!("{}/{}", held.key, held.queue),
+                                format!("{connection}/{}", held.queue),
                                 "status",
                             )
+                            .after("kind", kind)
                             .changed("status", "CREATING", status)
                             .after("err_msg", message),
                         )
