@@ -59,56 +59,88 @@ async function credentialHeaders(credentials, method, path, query, body, baseHea
 }
 
 /**
- * One API call. `query` is a list of [key, value] pairs (empty values are dropped).
- * Resolves to the parsed JSON body; rejects with an ApiError carrying the server's
- * error_msg. A 401 with the stored session also fires `dsconn:unauthorized`.
+ * Signs and sends one call; resolves to the response, whatever its status. Rejects with
+ * an ApiError only when the server cannot be reached (or `signal` aborted the call).
  */
-export async function request(method, path, { query = [], body, credentials } = {}) {
-  const stored = !credentials;
+async function send(method, path, { query = [], body, credentials, accept = 'application/json', headers: extra = {}, signal } = {}) {
   const creds = credentials ?? loadSession();
   if (!creds) throw new ApiError(401, 'CONSOLE', 'not signed in');
   const pairs = query.filter(([, value]) => value !== undefined && value !== null && value !== '');
   const text = body === undefined ? '' : JSON.stringify(body);
   const base = { 'Content-Type': 'application/json' };
   const headers = {
-    Accept: 'application/json',
+    Accept: accept,
+    ...extra,
     ...base,
     ...(await credentialHeaders(creds, method, path, pairs, text, base)),
   };
   const search = canonicalQuery(pairs);
-  let response;
   try {
-    response = await fetch(search ? `${path}?${search}` : path, {
+    return await fetch(search ? `${path}?${search}` : path, {
       method,
       headers,
       body: text === '' ? undefined : text,
       cache: 'no-store',
       credentials: 'omit',
       referrerPolicy: 'no-referrer',
+      signal,
     });
   } catch {
     throw new ApiError(0, 'NETWORK', 'the dsconn server could not be reached; check that it is running, then try again');
   }
-  let data = null;
+}
+
+/**
+ * The ApiError of a refused call, with the server's error_msg when its body (`data`)
+ * has one. A 401 with the stored session also fires `dsconn:unauthorized`.
+ */
+function refusalOf(response, data, stored) {
+  const requestId = response.headers.get('x-request-id');
+  let message = data && typeof data.error_msg === 'string' && data.error_msg
+    ? data.error_msg
+    : `the server answered ${response.status} ${response.statusText}`.trim();
+  const retry = response.headers.get('retry-after');
+  if (response.status === 429 && retry) message += ` (retry in ${retry} s)`;
+  const error = new ApiError(response.status, data?.error_code ?? `HTTP ${response.status}`, message, requestId);
+  if (response.status === 401 && stored) {
+    window.dispatchEvent(new CustomEvent('dsconn:unauthorized', { detail: message }));
+  }
+  return error;
+}
+
+async function jsonOf(response) {
   try {
-    data = await response.json();
+    return await response.json();
   } catch {
-    data = null;
+    return null;
   }
-  if (!response.ok) {
-    const requestId = response.headers.get('x-request-id');
-    let message = data && typeof data.error_msg === 'string' && data.error_msg
-      ? data.error_msg
-      : `the server answered ${response.status} ${response.statusText}`.trim();
-    const retry = response.headers.get('retry-after');
-    if (response.status === 429 && retry) message += ` (retry in ${retry} s)`;
-    const error = new ApiError(response.status, data?.error_code ?? `HTTP ${response.status}`, message, requestId);
-    if (response.status === 401 && stored) {
-      window.dispatchEvent(new CustomEvent('dsconn:unauthorized', { detail: message }));
-    }
-    throw error;
-  }
+}
+
+/**
+ * One API call. `query` is a list of [key, value] pairs (empty values are dropped).
+ * Resolves to the parsed JSON body; rejects with an ApiError carrying the server's
+ * error_msg. A 401 with the stored session also fires `dsconn:unauthorized`.
+ */
+export async function request(method, path, { query = [], body, credentials } = {}) {
+  const response = await send(method, path, { query, body, credentials });
+  const data = await jsonOf(response);
+  if (!response.ok) throw refusalOf(response, data, !credentials);
   return data;
+}
+
+/**
+ * Opens the project's event stream (Server-Sent Events, signed like every call, so
+ * `fetch` rather than `EventSource`, which cannot send headers). Resolves to the
+ * response, whose body the caller reads; rejects with an ApiError when it is refused
+ * (404 from a server without the audit trail).
+ */
+export async function openEventStream(project, { lastEventId, signal } = {}) {
+  const headers = lastEventId === null || lastEventId === undefined ? {} : { 'Last-Event-ID': String(lastEventId) };
+  const response = await send('GET', `/dsconn/v1/${segment(project)}/events/stream`, {
+    accept: 'text/event-stream', headers, signal,
+  });
+  if (!response.ok) throw refusalOf(response, await jsonOf(response), true);
+  return response;
 }
 
 /** One path segment. A link can put any text in the hash, and `.` or `..` would make the
@@ -154,6 +186,8 @@ export const api = {
   addQueueToPool: (project, pool, queueName) => request('POST', `/v3/${segment(project)}/elastic-resource-pools/${segment(pool)}/queues`, { body: { queue_name: queueName } }),
   // The project's auth infos (names and users; the API never answers a password). Limit 0: all.
   listAuthInfos: (project) => request('GET', `/v3/${segment(project)}/datasource/auth-infos`, { query: [['limit', '0']] }),
+  // The audit trail (issue 28): `query` as in ListEvents (resource_id, order, limit, ...).
+  events: (project, query) => request('GET', `/dsconn/v1/${segment(project)}/events`, { query }),
   // Enhanced connections (E1-E9).
   listEnhanced: (project, query) => request('GET', enhancedCollection(project), { query }),
   showEnhanced: (project, id) => request('GET', enhanced(project, id)),

@@ -2,10 +2,12 @@
 // #/p/<project>/new, #/p/<project>/c/<id>, #/p/<project>/queues, #/p/<project>/enhanced,
 // #/p/<project>/enhanced/<id>), the session bar and
 // flash messages. A hash holds only project ids, connection ids and list filters: never a
-// credential.
+// credential. The pages of one project share one live event stream (live.js), opened by
+// the first page that watches it and closed when the project changes or the session ends.
 
 import { clearSession, loadSession } from './api.js';
 import { append, clear, errorBox, h, messageOf } from './dom.js';
+import { eventFeed, watch } from './live.js';
 import * as signin from './views/signin.js';
 import * as projects from './views/projects.js';
 import * as list from './views/list.js';
@@ -31,6 +33,7 @@ const flashArea = document.getElementById('flash');
 const sessionNav = document.getElementById('session-nav');
 
 let current = null; // {controller}
+let feed = null; // the project's event stream, shared by its pages
 let pendingFlash = null;
 let firstRender = true;
 /** A message shown this long before a navigation is carried to the next page. */
@@ -74,11 +77,31 @@ function renderSessionNav(session, project) {
       type: 'button',
       class: 'btn btn-small btn-on-dark',
       onclick: () => {
+        feedOf(null);
         clearSession();
         flash('Signed out. The credentials were removed from this tab.');
         navigate('#/signin');
       },
     }, 'Sign out'))));
+}
+
+/** The stream of `project`'s events, opened at its first use; null closes the one open. */
+function feedOf(project) {
+  if (feed && feed.project !== project) {
+    feed.close();
+    feed = null;
+    showStream(false);
+  }
+  if (!feed && project) {
+    feed = eventFeed(project);
+    feed.listen({ live: showStream });
+  }
+  return feed;
+}
+
+/** Whether pages are updated live, on the root element (`data-event-stream`) for tests and styles. */
+function showStream(up) {
+  document.documentElement.dataset.eventStream = up ? 'up' : 'down';
 }
 
 function route() {
@@ -93,11 +116,13 @@ function route() {
   if (hash === '' || hash === '#' || hash === '#/') hash = session ? '#/projects' : '#/signin';
   const match = ROUTES.map((r) => ({ r, m: hash.match(r.pattern) })).find(({ m }) => m);
   if (!session && !(match && match.r.open)) {
+    feedOf(null);
     history.replaceState(null, '', '#/signin');
     hash = '#/signin';
     return render(ROUTES[0], {}, null, controller);
   }
   if (!match) {
+    feedOf(null);
     renderSessionNav(session, null);
     clear(main);
     append(main, h('h1', { tabindex: '-1' }, 'Page not found'),
@@ -107,6 +132,7 @@ function route() {
   const params = {};
   (match.r.keys ?? []).forEach((key, i) => { params[key] = match.m[i + 1] === undefined ? undefined : decodeURIComponent(match.m[i + 1]); });
   if (match.r.keys?.includes('query')) params.query = new URLSearchParams(match.m[match.r.keys.indexOf('query') + 1] ?? '');
+  if (!params.project || !session) feedOf(null);
   return render(match.r, params, session, controller);
 }
 
@@ -124,6 +150,14 @@ async function render(entry, params, session, controller) {
     later(ms, fn) {
       const timer = setTimeout(() => { if (!signal.aborted) fn(); }, ms);
       signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    },
+    /**
+     * Keeps data fresh from the project's event stream (live.js `watch`) until the page
+     * is left, or `options.signal` aborts first.
+     */
+    live(options) {
+      const until = options.signal ? AbortSignal.any([signal, options.signal]) : signal;
+      return watch(params.project ? feedOf(params.project) : null, until, options);
     },
     title(text) { document.title = `${text} · dsconn console`; },
   };
@@ -144,6 +178,7 @@ async function render(entry, params, session, controller) {
 
 window.addEventListener('hashchange', route);
 window.addEventListener('dsconn:unauthorized', (event) => {
+  feedOf(null);
   clearSession();
   flash(`Your credentials were refused: ${event.detail}. Sign in again.`, 'error');
   navigate('#/signin');

@@ -64,6 +64,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/sign.js", JAVASCRIPT),
     asset!("js/dom.js", JAVASCRIPT),
     asset!("js/validate.js", JAVASCRIPT),
+    asset!("js/live.js", JAVASCRIPT),
     asset!("js/views/signin.js", JAVASCRIPT),
     asset!("js/views/projects.js", JAVASCRIPT),
     asset!("js/views/list.js", JAVASCRIPT),

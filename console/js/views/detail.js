@@ -1,16 +1,25 @@
 // One connection: every field, its queue bindings (with each binding's stages when the
 // connection names an auth info, the failing stage's message first), the last check per
-// address, and the actions delete (confirmed; not while CREATING), reactivate, test now,
-// bind (offering the project's queues) and unbind.
+// address, its history (who changed what, when, from where), and the actions delete
+// (confirmed; not while CREATING), reactivate, test now, bind (offering the project's
+// queues) and unbind. The page follows the project's event stream: an event about the
+// connection or one of its bindings reloads it and joins the history.
 
 import { api } from '../api.js';
 import {
-  append, badge, clear, endpointList, errorBox, formatTime, h, messageOf, progress, tagList, text, time, uid,
+  append, badge, clear, compactTime, endpointList, errorBox, formatTime, h, messageOf, progress, tagList, text, time, uid,
 } from '../dom.js';
 import * as validate from '../validate.js';
 import { stageTable } from './queue-test.js';
 
+/** While the event stream is down, a connection with a check running is re-read this often. */
 const REFRESH_MS = 2000;
+/** The history shows this many of the newest events. */
+const HISTORY_LIMIT = 50;
+/** The history asks for the events of at most this many bindings (one request each). */
+const HISTORY_BINDINGS = 20;
+/** The stream's events kept to match against bindings that a reload reveals. */
+const RECENT_EVENTS = 200;
 
 function connectivity(value) {
   if (!value) return h('span', { class: 'muted' }, 'not checked yet');
@@ -56,18 +65,72 @@ function agentChecked(connection) {
   return (connection.available_queue_info ?? []).some((q) => String(q.checked_from ?? '').startsWith('agent:'));
 }
 
+/** Who made a change, as the history shows it. */
+function actorLabel(actor) {
+  const value = String(actor ?? '');
+  const [kind, ...rest] = value.split(':');
+  const name = rest.join(':');
+  if (kind === 'ak' && name) return ['access key ', h('code', {}, name)];
+  if (kind === 'token' && name) return ['token ', h('code', { title: name }, `${name.slice(0, 8)}…`)];
+  if (kind === 'agent' && name) return ['agent ', h('strong', {}, name)];
+  if (value === 'system') return 'dsconn itself';
+  if (value === 'anonymous') return 'anonymous (no authentication)';
+  return text(value);
+}
+
+/** A recorded value: text as it is, a list or a map (tags) as `a, b` or `k=v`, anything
+ * else as JSON; a dash for none. */
+function changeValue(value) {
+  const none = h('span', { class: 'muted' }, '—');
+  if (value === null || value === undefined || value === '') return none;
+  if (Array.isArray(value) && value.every((item) => typeof item !== 'object' || item === null)) {
+    return value.length === 0 ? none : h('code', {}, value.join(', '));
+  }
+  if (typeof value === 'object' && !Array.isArray(value)
+    && Object.values(value).every((item) => typeof item !== 'object' || item === null)) {
+    const pairs = Object.entries(value);
+    return pairs.length === 0 ? none : h('code', {}, pairs.map(([key, item]) => (item === '' ? key : `${key}=${item}`)).join(', '));
+  }
+  return h('code', {}, typeof value === 'string' ? value : JSON.stringify(value));
+}
+
+/** `field: before → after` per changed field; a create has no before, a delete no after. */
+function changeList(changes) {
+  const entries = Object.entries(changes && typeof changes === 'object' ? changes : {});
+  if (entries.length === 0) return text('');
+  return h('ul', { class: 'changes' }, entries.map(([name, change]) => {
+    const sides = change && typeof change === 'object' ? change : { after: change };
+    return h('li', { 'data-field': name }, `${name}: `,
+      'before' in sides ? [changeValue(sides.before), ' → '] : null,
+      'after' in sides ? changeValue(sides.after) : changeValue(null));
+  }));
+}
+
+/** What an event changed: the connection, or one of its bindings (`<id>/<queue>`). */
+function subjectLabel(event, id) {
+  if (event.resource_id === id) return event.action;
+  const queue = event.resource_id.split('/').pop();
+  return [`${event.action} of binding `, h('strong', {}, queue)];
+}
+
 export async function render(ctx) {
   const { project, id } = ctx.params;
   const listHref = `#/p/${encodeURIComponent(project)}`;
   ctx.title('Connection');
 
   let connection = null;
-  let timer = null;
-  const schedule = (ms) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => { if (!ctx.signal.aborted) load(); }, ms);
-  };
-  ctx.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  /** Whether a check is running, so that the page polls while the event stream is down. */
+  let pending = false;
+  /** The events shown in the history, newest first; null until they are loaded. */
+  let history = null;
+  /** The stream's recent connection and binding events: one that names a binding the page
+   * did not know yet joins the history once a reload shows the binding. */
+  let recent = [];
+  /** Whether an event is about the connection or one of its bindings. A binding is
+   * `<connection id>/<queue>`, but some of the server's binding events name it by its
+   * peer_id instead (`<peer_id>/<queue>`), so those count too. */
+  const about = (event) => event.resource_id === id || event.resource_id.startsWith(`${id}/`)
+    || (connection?.available_queue_info ?? []).some((q) => q.peer_id && event.resource_id === `${q.peer_id}/${q.name}`);
 
   // The parts that each refresh redraws.
   const title = h('span', { class: 'title-text' }, 'Connection');
@@ -79,6 +142,7 @@ export async function render(ctx) {
   const problems = h('div', { class: 'problems', id: 'action-problems' });
   const refreshNote = h('p', { class: 'summary', id: 'detail-summary', 'aria-live': 'polite' });
   const testSlot = h('section', { class: 'card test-result', id: 'test-result', hidden: true, 'aria-labelledby': 'test-result-title' });
+  const historySlot = h('div', { id: 'history' }, h('p', { class: 'muted' }, 'Loading…'));
 
   // Actions.
   const deleteWhyId = uid('delete-why');
@@ -120,7 +184,7 @@ export async function render(ctx) {
         endpointsTable(result.endpoints, 'Result of the test, per address'));
       testSlot.hidden = false;
       testSlot.querySelector('h2').focus();
-      await load();
+      await fresh.refresh();
     } catch (error) {
       fail(error, 'The test was refused');
     }
@@ -129,7 +193,7 @@ export async function render(ctx) {
   reactivateButton.addEventListener('click', () => busy(reactivateButton, 'Reactivating…', async () => {
     try {
       await api.reactivate(project, id);
-      await load();
+      await fresh.refresh();
       ctx.flash(`Reactivated ${connection?.name ?? 'the connection'}: checking it again.`);
     } catch (error) {
       fail(error, 'Reactivation was refused');
@@ -208,7 +272,7 @@ export async function render(ctx) {
       try {
         const answer = await api.associate(project, id, queues);
         bindInput.value = '';
-        await load();
+        await fresh.refresh();
         ctx.flash(`Bound: ${answer.message}.`);
       } catch (error) {
         fail(error, 'Binding was refused');
@@ -242,7 +306,7 @@ export async function render(ctx) {
     busy(loginButton, 'Saving…', async () => {
       try {
         await api.setAuthInfo(project, id, { auth_info_name: name || null, database: name && database ? database : null });
-        await load();
+        await fresh.refresh();
         ctx.flash(name ? `The checks from the queues now log in with ${name}.` : 'The checks from the queues no longer log in.');
       } catch (error) {
         fail(error, 'Setting the auth info was refused');
@@ -278,7 +342,7 @@ export async function render(ctx) {
   const unbind = (queue, button) => busy(button, 'Unbinding…', async () => {
     try {
       const answer = await api.disassociate(project, id, [queue]);
-      await load();
+      await fresh.refresh();
       ctx.flash(`Unbound ${queue}: ${answer.message}.`);
     } catch (error) {
       fail(error, 'Unbinding was refused');
@@ -417,27 +481,106 @@ export async function render(ctx) {
     updateButtons();
   }
 
+  /** Says when the page was updated, and how it keeps up: live, or polling while a check runs. */
+  let updatedAt = null;
+  function showRefreshNote() {
+    if (updatedAt === null) return;
+    const how = fresh.live ? ' · live: changes show as they happen'
+      : pending ? ' · refreshing every 2 s while a check runs' : '';
+    refreshNote.textContent = `Updated ${formatTime(updatedAt)}${how}`;
+  }
+
   async function load() {
     try {
       const c = await api.show(project, id);
       if (ctx.signal.aborted) return;
       connection = c;
       draw(c);
+      if (history !== null) remember(recent.filter(about));
       // An ACTIVE binding not yet checked with the connection's auth info is re-checked
       // with it at once (a FAILED one for reachability is not re-checked at all).
       const unchecked = (q) => q.status === 'ACTIVE' && c.auth_info_name && c.state !== 'DELETED'
         && !(Array.isArray(q.stages) && q.stages.length > 0);
-      const pending = c.state === 'CREATING'
+      pending = c.state === 'CREATING'
         || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING' || unchecked(q));
-      refreshNote.textContent = `Updated ${formatTime(Date.now())}${pending ? ' · refreshing every 2 s while a check runs' : ''}`;
-      if (pending) schedule(REFRESH_MS);
+      updatedAt = Date.now();
+      showRefreshNote();
     } catch (error) {
       if (ctx.signal.aborted) return;
       if (!connection) throw error;
       fail(error, 'Could not refresh the connection');
-      if (error.status === 0 || error.status === 429 || error.status >= 500) schedule(REFRESH_MS * 2);
+      if (error.status === 0 || error.status === 429 || error.status >= 500) ctx.later(REFRESH_MS * 2, () => fresh.refresh());
     }
   }
+
+  function drawHistory() {
+    if (history === null) return;
+    if (history.length === 0) {
+      clear(historySlot).append(h('p', { class: 'muted', id: 'history-empty' }, 'No change is recorded yet.'));
+      return;
+    }
+    const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+    clear(historySlot).append(h('div', { class: 'table-scroll' }, h('table', { class: 'results history', id: 'history-table' },
+      h('caption', { class: 'visually-hidden' }, 'History of the connection and its bindings, newest first'),
+      h('thead', {}, h('tr', {}, ['When', 'Who', 'From', 'What', 'Changes'].map((label) => h('th', { scope: 'col' }, label)))),
+      h('tbody', {}, history.map((event) => h('tr', {
+        'data-event-id': String(event.id), 'data-actor': event.actor, 'data-action': event.action, 'data-resource': event.resource_id,
+      },
+      h('th', { scope: 'row', 'data-label': 'When' }, compactTime(event.time)),
+      cell('Who', actorLabel(event.actor)),
+      cell('From', event.client ? h('code', { title: event.request_id ? `request ${event.request_id}` : null }, event.client) : text('')),
+      cell('What', subjectLabel(event, id)),
+      cell('Changes', changeList(event.changes))))))));
+  }
+
+  /** Adds events to the history (each once), keeping the newest HISTORY_LIMIT. */
+  function remember(events) {
+    const byId = new Map((history ?? []).map((event) => [event.id, event]));
+    const known = byId.size;
+    for (const event of events) byId.set(event.id, event);
+    if (history !== null && byId.size === known) return;
+    history = [...byId.values()].sort((a, b) => b.id - a.id).slice(0, HISTORY_LIMIT);
+    drawHistory();
+  }
+
+  /** The connection's own events and its bindings' (a query each: ids match exactly). */
+  async function loadHistory() {
+    const bindings = (connection?.available_queue_info ?? []).slice(0, HISTORY_BINDINGS);
+    const subjects = [id, ...bindings.map((q) => `${id}/${q.name}`)];
+    const pages = await Promise.all(subjects.map((subject) => api.events(project, [
+      ['resource_id', subject], ['order', 'desc'], ['limit', String(HISTORY_LIMIT)],
+    ]).catch((error) => ({ error }))));
+    if (ctx.signal.aborted) return;
+    if (history === null && pages.every((page) => page.error)) {
+      clear(historySlot).append(h('p', { class: 'muted', id: 'history-unavailable' },
+        `The history is not available: ${messageOf(pages[0].error)}`));
+      return;
+    }
+    remember([...pages.flatMap((page) => page.events ?? []), ...recent.filter(about)]);
+  }
+
+  // One watcher for the connection, one for its history: an event about either reloads
+  // the connection and joins the history as it is (no request for that).
+  const fresh = ctx.live({
+    load,
+    relevant: about,
+    pending: () => pending,
+    pollMs: REFRESH_MS,
+    onLive: showRefreshNote,
+  });
+  const freshHistory = ctx.live({
+    load: loadHistory,
+    pending: () => pending,
+    pollMs: REFRESH_MS,
+    onEvent: (event) => {
+      if (event.resource_type !== 'connection' && event.resource_type !== 'binding') return;
+      recent = [...recent.slice(-(RECENT_EVENTS - 1)), event];
+      if (history !== null && about(event)) remember([event]);
+    },
+  });
+  // The bind suggestions and the auth info choices follow the project's queues and auth infos.
+  ctx.live({ load: loadQueues, relevant: (event) => event.resource_type === 'queue' });
+  ctx.live({ load: loadAuthInfos, relevant: (event) => event.resource_type === 'auth_info' });
 
   append(ctx.main,
     h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' },
@@ -464,10 +607,18 @@ export async function render(ctx) {
         h('section', { class: 'card', 'aria-labelledby': 'endpoints-title' },
           h('h2', { id: 'endpoints-title' }, 'Last check, per address'),
           endpointsSlot))),
+    h('section', { class: 'card history-card', 'aria-labelledby': 'history-title' },
+      h('h2', { id: 'history-title' }, 'History'),
+      h('p', { class: 'hint' }, 'Who changed the connection and its bindings, from where, and what changed; newest first.'),
+      historySlot),
     dialog);
 
   try {
-    await Promise.all([load(), loadQueues(), loadAuthInfos()]);
+    await Promise.all([
+      fresh.refresh().then(() => freshHistory.refresh()),
+      loadQueues(),
+      loadAuthInfos(),
+    ]);
   } catch (error) {
     clear(ctx.main).append(
       h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb' }, h('a', { href: listHref }, 'Connections')),

@@ -1,13 +1,14 @@
 // One enhanced connection: its fields, its bindings (status, where they were set up, why
 // one FAILED) with bind/unbind, its host entries and its routes with add/delete. While a
-// binding is CREATING the page re-reads the connection (the set-up moves it on).
+// binding is CREATING the page waits for the set-up's event on the project's event stream
+// (or, while the stream is down, re-reads the connection every second).
 
 import { api } from '../api.js';
 import { append, badge, clear, errorBox, h, text, time, uid } from '../dom.js';
 import { refusal } from './enhanced.js';
 import { rememberProject } from './projects.js';
 
-/** How often the page re-reads a connection with a CREATING binding. */
+/** How often the page re-reads a connection with a CREATING binding while the stream is down. */
 const CREATING_POLL_MS = 1000;
 
 /** Where a binding was set up: `server`, `agent:<name>`, or null before that. */
@@ -27,7 +28,8 @@ export async function render(ctx) {
   const bindingsRegion = h('div', { class: 'table-wrap', id: 'enhanced-bindings' });
   const hostsRegion = h('div', { class: 'table-wrap', id: 'enhanced-hosts' });
   const routesRegion = h('div', { class: 'table-wrap', id: 'enhanced-routes' });
-  let polling = false;
+  let creating = false;
+  let shown = null; // the connection as last loaded
 
   const fail = (error, what) => {
     const box = errorBox(refusal(error), { id: 'enhanced-detail-error', title: what });
@@ -41,7 +43,7 @@ export async function render(ctx) {
     try {
       await call();
       if (ctx.signal.aborted) return true;
-      await load();
+      await fresh.refresh();
       return true;
     } catch (error) {
       if (ctx.signal.aborted) return false;
@@ -107,6 +109,7 @@ export async function render(ctx) {
       return;
     }
     if (ctx.signal.aborted) return;
+    shown = connection;
     ctx.title(`${connection.name} · enhanced connections · ${project}`);
     clear(heading).append(connection.name, ' ', badge(connection.status, { id: 'enhanced-status' }));
     const shared = connection.isPrivis === undefined ? '—' : connection.isPrivis ? 'no' : 'yes, with other projects';
@@ -125,13 +128,19 @@ export async function render(ctx) {
       'No host entries.'));
     clear(routesRegion).append(table('enhanced-routes-table', 'Routes', ['Route', 'CIDR', 'Created', 'Actions'],
       routeRows(connection), 'No routes.'));
-    const creating = [...(connection.available_queue_info ?? []), ...(connection.elastic_resource_pools ?? [])]
+    creating = [...(connection.available_queue_info ?? []), ...(connection.elastic_resource_pools ?? [])]
       .some((binding) => binding.status === 'CREATING');
-    if (creating && !polling) {
-      polling = true;
-      ctx.later(CREATING_POLL_MS, async () => { polling = false; await load(); });
-    }
   }
+
+  const fresh = ctx.live({
+    load,
+    // A binding's set-up event names it by its peer_id: `<peer_id>/<queue or pool>`.
+    relevant: (event) => event.resource_id === id || event.resource_id.startsWith(`${id}/`)
+      || [...(shown?.available_queue_info ?? []), ...(shown?.elastic_resource_pools ?? [])]
+        .some((binding) => binding.peer_id && event.resource_id === `${binding.peer_id}/${binding.name}`),
+    pending: () => creating,
+    pollMs: CREATING_POLL_MS,
+  });
 
   // Bind a queue (by name; the server answers an unknown one with DLI.0002).
   const bindId = uid('enhanced-bind');
@@ -188,7 +197,7 @@ export async function render(ctx) {
     h('section', { class: 'enhanced-section', 'aria-labelledby': 'enhanced-routes-title' },
       h('h2', { id: 'enhanced-routes-title' }, 'Routes'), routesRegion, routeForm));
 
-  await load();
+  await fresh.refresh();
   api.listQueues(project).then((answer) => {
     if (ctx.signal.aborted) return;
     for (const queue of answer.queues ?? []) {

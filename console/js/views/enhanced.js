@@ -1,6 +1,7 @@
 // A project's enhanced connections (DLI's current connection API): the list with a
 // status filter (ACTIVE, as DLI's console shows, or DELETED), and the create form (name,
-// VPC, subnet, the project's queues and pools to bind, host entries).
+// VPC, subnet, the project's queues and pools to bind, host entries). The list reloads
+// when the project's event stream tells of a change to an enhanced connection or binding.
 
 import { api } from '../api.js';
 import {
@@ -167,12 +168,21 @@ export async function render(ctx) {
     filter, summary, problems, region, formSlot);
 
   const HEADERS = ['Name', 'Status', 'Queues', 'Pools', 'Hosts', 'Routes', 'Created'];
-  try {
-    const answer = await api.listEnhanced(project, [['status', status], ['limit', '0']]);
+  const load = async () => {
+    let answer;
+    try {
+      answer = await api.listEnhanced(project, [['status', status], ['limit', '0']]);
+    } catch (error) {
+      if (ctx.signal.aborted) return;
+      summary.textContent = '';
+      clear(problems).append(errorBox(refusal(error), { title: 'Could not list the enhanced connections' }));
+      return;
+    }
     if (ctx.signal.aborted) return;
+    clear(problems);
     const connections = answer.connections ?? [];
     const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
-    region.append(h('table', { class: 'results', id: 'enhanced-table' },
+    clear(region).append(h('table', { class: 'results', id: 'enhanced-table' },
       h('caption', { class: 'visually-hidden' }, `${status} enhanced connections of project ${project}`),
       h('thead', {}, h('tr', {}, HEADERS.map((label) => h('th', { scope: 'col' }, label)))),
       h('tbody', {}, connections.length === 0
@@ -187,11 +197,12 @@ export async function render(ctx) {
           cell('Routes', String(connection.routes?.length ?? 0)),
           cell('Created', compactTime(connection.create_time)))))));
     summary.textContent = `${connections.length} ${status} enhanced connection${connections.length === 1 ? '' : 's'}`;
-  } catch (error) {
-    if (ctx.signal.aborted) return;
-    summary.textContent = '';
-    problems.append(errorBox(refusal(error), { title: 'Could not list the enhanced connections' }));
-  }
+  };
+  const fresh = ctx.live({
+    load,
+    relevant: (event) => event.resource_type === 'enhanced_connection' || event.resource_type === 'enhanced_binding',
+  });
+  await fresh.refresh();
 
   // The form offers the project's queues (not `default`, which cannot be bound) and pools;
   // if either list fails, that group is only empty: the server stays the authority.

@@ -1,5 +1,7 @@
 // The connection list: filters (state, service, name, tags), sorting by creation time,
-// paging, and a refresh every two seconds while anything shown is being created.
+// paging. It reloads when the project's event stream tells of a change to a connection or
+// a binding; while the stream is down, every two seconds while anything shown is being
+// created.
 
 import { api } from '../api.js';
 import {
@@ -200,6 +202,18 @@ export async function render(ctx) {
     region,
     pagerSlot);
 
+  let busy = false;
+  let updatedAt = null;
+  let shown = null; // {count, first, last}
+  const showSummary = () => {
+    if (!shown) return;
+    const how = fresh.live ? ' · live: changes show as they happen'
+      : busy ? ' · refreshing every 2 s while one is being created' : '';
+    summary.textContent = shown.count === 0
+      ? ''
+      : `${shown.count} connection${shown.count === 1 ? '' : 's'} · showing ${shown.first}–${shown.last}`
+        + ` · updated ${formatTime(updatedAt)}${how}`;
+  };
   const load = async () => {
     let answer;
     try {
@@ -216,7 +230,8 @@ export async function render(ctx) {
       if (ctx.signal.aborted) return;
       clear(problems).append(errorBox(messageOf(error), { title: 'Could not list connections' }));
       summary.textContent = '';
-      if (error.status === 0 || error.status === 429 || error.status >= 500) ctx.later(REFRESH_MS * 2, load);
+      shown = null;
+      if (error.status === 0 || error.status === 429 || error.status >= 500) ctx.later(REFRESH_MS * 2, () => fresh.refresh());
       return;
     }
     if (ctx.signal.aborted) return;
@@ -227,20 +242,27 @@ export async function render(ctx) {
       ctx.navigate(listHref(project, { ...filters, page: Math.ceil(count / filters.size) }), { replace: true });
       return;
     }
-    const busy = connections.some((c) => c.state === 'CREATING'
+    busy = connections.some((c) => c.state === 'CREATING'
       || (c.available_queue_info ?? []).some((q) => q.status === 'CREATING'));
-    const first = count === 0 ? 0 : (filters.page - 1) * filters.size + 1;
-    const last = (filters.page - 1) * filters.size + connections.length;
-    summary.textContent = count === 0
-      ? ''
-      : `${count} connection${count === 1 ? '' : 's'} · showing ${first}–${last}`
-        + ` · updated ${formatTime(Date.now())}${busy ? ' · refreshing every 2 s while one is being created' : ''}`;
+    shown = {
+      count,
+      first: count === 0 ? 0 : (filters.page - 1) * filters.size + 1,
+      last: (filters.page - 1) * filters.size + connections.length,
+    };
+    updatedAt = Date.now();
+    showSummary();
     const focusedKey = region.contains(document.activeElement) ? document.activeElement.dataset.key : null;
     clear(region).append(table(project, filters, connections));
     if (focusedKey) region.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
     clear(pagerSlot).append(pager(project, filters, count));
     region.dataset.busy = busy ? 'true' : 'false';
-    if (busy) ctx.later(REFRESH_MS, load);
   };
-  await load();
+  const fresh = ctx.live({
+    load,
+    relevant: (event) => event.resource_type === 'connection' || event.resource_type === 'binding',
+    pending: () => busy,
+    pollMs: REFRESH_MS,
+    onLive: showSummary,
+  });
+  await fresh.refresh();
 }

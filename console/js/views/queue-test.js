@@ -9,7 +9,8 @@ import { api } from '../api.js';
 import { append, badge, clear, errorBox, fieldError, fieldOfMessage, h, refusal, text, uid } from '../dom.js';
 import * as validate from '../validate.js';
 
-/** A running test is asked about this often ... */
+/** A running test is asked about when its result event arrives, or this often while the
+ * event stream is down ... */
 const TEST_POLL_MS = 500;
 /** ... until it finishes or this much time has passed. */
 const TEST_TIMEOUT_MS = 60_000;
@@ -28,12 +29,43 @@ const TEST_MESSAGE_FIELDS = [
 
 const STAGE_HEADERS = ['Stage', 'Verdict', 'Reason', 'Took', 'Message'];
 
-/** Waits `ms`; rejects when the page is left meanwhile. */
-function pause(ctx, ms) {
+/**
+ * Follows test `taskId` until it is no longer CHECKING: the task is read at once, then
+ * again when the stream brings its result event (or, while the stream is down, every
+ * TEST_POLL_MS). Calls `progress(task)` for each CHECKING answer; resolves to the
+ * finished task, or null after TEST_TIMEOUT_MS; rejects with a failed read.
+ */
+function followTest(ctx, project, queueName, taskId, progress) {
   return new Promise((resolve, reject) => {
     if (ctx.signal.aborted) { reject(new Error('left the page')); return; }
-    ctx.later(ms, resolve);
-    ctx.signal.addEventListener('abort', () => reject(new Error('left the page')), { once: true });
+    const finished = new AbortController();
+    const end = (settle) => {
+      if (finished.signal.aborted) return;
+      finished.abort();
+      clearTimeout(deadline);
+      settle();
+    };
+    const deadline = setTimeout(() => end(() => resolve(null)), TEST_TIMEOUT_MS);
+    ctx.signal.addEventListener('abort', () => end(() => reject(new Error('left the page'))), { once: true });
+    const watcher = ctx.live({
+      signal: finished.signal,
+      load: async () => {
+        try {
+          const task = await api.queueTest(project, queueName, String(taskId));
+          if (finished.signal.aborted) return;
+          if (task.connectivity === 'CHECKING') progress(task);
+          else end(() => resolve(task));
+        } catch (error) {
+          end(() => reject(error));
+        }
+      },
+      // Its result, not its creation (which the POST already answered).
+      relevant: (event) => event.resource_type === 'queue_test' && event.resource_id === String(taskId)
+        && event.action !== 'create',
+      pending: () => !finished.signal.aborted,
+      pollMs: TEST_POLL_MS,
+    });
+    watcher.refresh();
   });
 }
 
@@ -167,21 +199,17 @@ export function testPanel(ctx, project, queueName, columns) {
     clear(result).append(h('p', { class: 'muted' }, `Testing ${asked.address} from ${queueName}…`));
     try {
       const { task_id: taskId } = await api.testFromQueue(project, queueName, body);
-      const deadline = Date.now() + TEST_TIMEOUT_MS;
-      for (;;) {
-        const task = await api.queueTest(project, queueName, String(taskId));
-        if (ctx.signal.aborted) return;
-        if (task.connectivity !== 'CHECKING') {
-          showFinished(task);
-          break;
-        }
-        if (Date.now() > deadline) {
-          show('CHECKING', `still running after ${TEST_TIMEOUT_MS / 1000} s`,
-            task.detail ? [': ', task.detail] : null, ` (task ${taskId}); test again later.`);
-          break;
-        }
-        show('CHECKING', task.detail || `testing ${asked.address}…`);
-        await pause(ctx, TEST_POLL_MS);
+      let last = null;
+      const task = await followTest(ctx, project, queueName, taskId, (running) => {
+        last = running;
+        show('CHECKING', running.detail || `testing ${asked.address}…`);
+      });
+      if (ctx.signal.aborted) return;
+      if (task) {
+        showFinished(task);
+      } else {
+        show('CHECKING', `still running after ${TEST_TIMEOUT_MS / 1000} s`,
+          last?.detail ? [': ', last.detail] : null, ` (task ${taskId}); test again later.`);
       }
     } catch (error) {
       if (ctx.signal.aborted) return;

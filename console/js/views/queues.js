@@ -2,7 +2,8 @@
 // checks run; none means the server), a create form, delete (confirmed; the server
 // refuses a bound or declared queue), and per queue a connection test of one host:port.
 // Below them, the project's elastic resource pools: list, create, delete, and moving a
-// queue into a pool.
+// queue into a pool. The page reloads when the project's event stream tells of a change
+// to a queue, a pool or an agent.
 
 import { api } from '../api.js';
 import {
@@ -399,5 +400,9 @@ export async function render(ctx) {
     ctx.later(SINCE_TICK_MS, tick);
   };
   ctx.later(SINCE_TICK_MS, tick);
-  await load();
+  const fresh = ctx.live({
+    load,
+    relevant: (event) => ['queue', 'pool', 'agent'].includes(event.resource_type),
+  });
+  await fresh.refresh();
 }
