@@ -7,6 +7,7 @@ BENCHMARKS.md. Everything talks to 127.0.0.1 only, and every loop is bounded.
 """
 
 import argparse
+import asyncio
 import concurrent.futures
 import http.client
 import json
@@ -442,6 +443,270 @@ def cmd_sqlite_baseline(args):
     write_json(args.out, {"commits": commits, "seconds": elapsed, "per_second": commits / elapsed})
 
 
+# --- the audit trail (issue 28) ----------------------------------------------------------
+
+
+def events_path(project, query):
+    return f"/dsconn/v1/{project}/events?{query}"
+
+
+def event_ids(api, project, query=""):
+    """Every event id of a project matching `query`, oldest first, paging by the cursor."""
+    ids, after = [], None
+    for _ in range(100_000):
+        cursor = f"&after={after}" if after is not None else ""
+        page = api.get_json(events_path(project, f"order=asc&limit=1000{query}{cursor}"))
+        ids.extend(event["id"] for event in page["events"])
+        after = page.get("next")
+        if after is None:
+            return ids
+    raise SystemExit(f"{project}: more than 100,000 pages of events")
+
+
+def cmd_events_check(args):
+    """After the create runs with and without events: each run with events recorded one
+    create event per stored connection, each run without recorded none. Otherwise the
+    ratio compares the wrong things, and the step is broken."""
+    api = Api(args.port, timeout=60)
+    fact = {}
+    for project, recorded in [(p, True) for p in args.recorded] + \
+                              [(p, False) for p in args.unrecorded]:
+        connections = api.count(project)
+        creates = len(event_ids(api, project, "&resource_type=connection&action=create"))
+        every = len(event_ids(api, project))
+        fact[project] = {"connections": connections, "create_events": creates, "events": every}
+        expected = connections if recorded else 0
+        if creates != expected or (not recorded and every):
+            raise SystemExit(f"{project}: {connections} connections, {creates} create events "
+                             f"({every} events in all); expected {expected} create events")
+        log(f"{project}: {connections} connections, {creates} create events, {every} in all")
+    write_json(args.out, fact)
+
+
+def cmd_fanout_writer(args):
+    """The fan-out's writer (a process of its own, so that it takes no time from the
+    readers): creates at a steady pace, waits until every check has ended, then writes
+    the ids of every event the project has, oldest first: what each reader must get."""
+    api = Api(args.port)
+    path = f"/v2.0/{args.project}/datasource-connection"
+    started = time.monotonic()
+    for index in range(args.count):
+        delay = started + index / args.rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        body = connection_body(args.project, index, args.listen_port, args.listen_port, 0)
+        status, answer = api.request("POST", path, body)
+        if status != 201:
+            raise SystemExit(f"create #{index} answered {status}: {answer[:300]!r}")
+    seconds = time.monotonic() - started
+    deadline = time.monotonic() + 120
+    while api.count(args.project, "state=CREATING"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{args.project}: checks still running after 120 s")
+        time.sleep(0.1)
+    write_json(args.out, {"created": args.count, "seconds": seconds,
+                          "per_second": args.count / seconds,
+                          "events": event_ids(api, args.project)})
+
+
+class EventStream:
+    """One SSE reader: decodes the chunked body as it arrives and keeps every frame with
+    the time its last byte was read. The events' JSON is parsed afterwards, so that a
+    reader does as little as possible while receiving (the receive times are the point)."""
+
+    def __init__(self):
+        self.raw = bytearray()
+        self.chunk_left = None   # None: a chunk-size line comes next
+        self.text = bytearray()
+        self.frames = []         # (receive ms, event, id, data)
+        self.last_id = 0
+        self.ready = False
+        self.ended = None        # why the stream ended early, if it did
+
+    def feed(self, data, now_ms):
+        self.raw += data
+        while True:
+            if self.chunk_left is None:
+                end = self.raw.find(b"\r\n")
+                if end < 0:
+                    break
+                size = int(bytes(self.raw[:end]).split(b";")[0], 16)
+                del self.raw[:end + 2]
+                if size == 0:
+                    self.ended = "the server ended the stream"
+                    break
+                self.chunk_left = size
+            elif len(self.raw) >= self.chunk_left + 2:
+                self.text += self.raw[:self.chunk_left]
+                del self.raw[:self.chunk_left + 2]
+                self.chunk_left = None
+            else:
+                break
+        while (end := self.text.find(b"\n\n")) >= 0:
+            frame = bytes(self.text[:end])
+            del self.text[:end + 2]
+            self._frame(frame, now_ms)
+
+    def _frame(self, frame, now_ms):
+        fields = {}
+        for line in frame.split(b"\n"):
+            if line.startswith(b":"):   # a comment: the heartbeat
+                continue
+            name, _, value = line.partition(b":")
+            fields[name.decode()] = value[1:] if value.startswith(b" ") else value
+        event = fields.get("event", b"message").decode()
+        if event == "ready":
+            self.ready = True
+        elif event == "change":
+            self.last_id = int(fields["id"])
+            self.frames.append((now_ms, int(fields["id"]), fields["data"]))
+        elif "data" in fields or "event" in fields:
+            self.ended = f"event {event!r}: {fields.get('data', b'')[:200]!r}"
+
+
+async def read_stream(port, project, stream):
+    """Opens the project's event stream over a raw HTTP/1.1 connection and feeds `stream`
+    until cancelled, the server ends it, or it ends early (then `stream.ended` says why)."""
+    try:
+        reader, writer = await asyncio.open_connection(LOOPBACK, port)
+    except OSError as error:
+        stream.ended = f"connect: {error}"
+        return
+    try:
+        writer.write(f"GET /dsconn/v1/{project}/events/stream HTTP/1.1\r\n"
+                     f"Host: {LOOPBACK}:{port}\r\nX-Auth-Token: {token()}\r\n"
+                     "Accept: text/event-stream\r\n\r\n".encode())
+        await writer.drain()
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        status = head.split(" ", 2)[1]
+        if status != "200" or "transfer-encoding: chunked" not in head.lower():
+            body = await asyncio.wait_for(reader.read(500), 5)
+            stream.ended = f"answered {head.splitlines()[0]!r}: {body!r}"
+            return
+        while stream.ended is None:
+            data = await reader.read(65536)
+            now_ms = time.time() * 1000.0
+            if not data:
+                stream.ended = "the server closed the connection"
+                return
+            stream.feed(data, now_ms)
+    except asyncio.IncompleteReadError:
+        stream.ended = "the server closed the connection before answering"
+    except (OSError, ValueError, asyncio.LimitOverrunError) as error:
+        stream.ended = f"{type(error).__name__}: {error}"
+    finally:
+        writer.close()
+
+
+def percentile(ordered, pct):
+    """Nearest-rank percentile of a sorted list."""
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+def cmd_fanout(args):
+    """Event stream fan-out: `clients` readers on one project's stream, then a writer
+    making changes at a steady pace. Each reader must get every event of the project
+    exactly once, in id order (else the step is broken); the figure is the delivery
+    delay, receive time minus the event's commit time, over every reader and event."""
+    streams = [EventStream() for _ in range(args.clients)]
+
+    def broken():
+        for index, stream in enumerate(streams):
+            if stream.ended:
+                return f"reader {index}: {stream.ended}"
+        return None
+
+    async def wait_until(condition, seconds, what):
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if why := broken():
+                raise SystemExit(f"fan-out: {why}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"fan-out: {what} after {seconds} s")
+            await asyncio.sleep(0.02)
+
+    async def run():
+        tasks = [asyncio.create_task(read_stream(args.port, args.project, stream))
+                 for stream in streams]
+        writer = None
+        try:
+            await wait_until(lambda: all(s.ready for s in streams), 30,
+                             f"{sum(not s.ready for s in streams)} readers not ready")
+            cpu_server, cpu_self = process_cpu_s(args.pid), process_cpu_s(os.getpid())
+            started = time.monotonic()
+            writer = await asyncio.create_subprocess_exec(
+                sys.executable, os.path.abspath(__file__), "fanout-writer",
+                "--port", str(args.port), "--project", args.project,
+                "--count", str(args.count), "--rate", str(args.rate),
+                "--listen-port", str(args.listen_port), "--out", args.writer_out)
+            await wait_until(lambda: writer.returncode is not None, 300, "the writer still runs")
+            if writer.returncode != 0:
+                raise SystemExit(f"fan-out: the writer failed (exit {writer.returncode})")
+            expected = read_json(args.writer_out)["events"]
+            if not expected:
+                raise SystemExit("fan-out: the writer's changes recorded no events")
+            await wait_until(lambda: all(s.last_id >= expected[-1] for s in streams), 60,
+                             "not every reader has the last event")
+            elapsed = time.monotonic() - started
+            cpu = {"server": process_cpu_s(args.pid) - cpu_server,
+                   "readers": process_cpu_s(os.getpid()) - cpu_self}
+            # Time for a duplicate or a stray event to show before the readers close.
+            await asyncio.sleep(0.5)
+            if why := broken():
+                raise SystemExit(f"fan-out: {why}")
+            return expected, elapsed, cpu
+        finally:
+            if writer is not None and writer.returncode is None:
+                writer.kill()
+                await writer.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    expected, elapsed, cpu = asyncio.run(run())
+    delays, by_event = [], {}
+    for index, stream in enumerate(streams):
+        got = [event_id for _, event_id, _ in stream.frames]
+        if got != expected:
+            missing = sorted(set(expected) - set(got))
+            unexpected = sorted(set(got) - set(expected))
+            raise SystemExit(
+                f"fan-out: reader {index} got {len(got)} events, expected {len(expected)} "
+                f"in id order: {len(missing)} missing (first {missing[:5]}), "
+                f"{len(got) - len(set(got))} duplicates, in order: {got == sorted(got)}, "
+                f"unexpected: {unexpected[:5]}")
+        for received, event_id, data in stream.frames:
+            event = json.loads(data)
+            if event["id"] != event_id or event.get("project_id") != args.project:
+                raise SystemExit(f"fan-out: frame id {event_id} carried {data[:300]!r}")
+            delays.append(received - event["time"])
+            by_event.setdefault(event_id, []).append(received)
+    delays.sort()
+    spreads = sorted(max(times) - min(times) for times in by_event.values())
+    writer = read_json(args.writer_out)
+    fact = {
+        "measured": True,
+        "clients": args.clients,
+        "writes": args.count,
+        "rate_asked": args.rate,
+        "rate_achieved": writer["per_second"],
+        "events": len(expected),
+        "deliveries": len(delays),
+        "delay_ms": {"p50": percentile(delays, 50), "p99": percentile(delays, 99),
+                     "max": delays[-1], "mean": statistics.mean(delays)},
+        "spread_ms": {"p99": percentile(spreads, 99), "max": spreads[-1]},
+        "cpu_pct_of_one_core": {name: round(100 * seconds / elapsed)
+                                for name, seconds in cpu.items()},
+    }
+    write_json(args.out, fact)
+    log(f"fan-out to {args.clients}: {len(expected)} events to every reader, once each, in "
+        f"order; delivery p50 {fact['delay_ms']['p50']:.1f} ms, p99 "
+        f"{fact['delay_ms']['p99']:.1f} ms, max {fact['delay_ms']['max']:.1f} ms; CPU % of a "
+        f"core: server {fact['cpu_pct_of_one_core']['server']}, readers "
+        f"{fact['cpu_pct_of_one_core']['readers']}")
+
+
 # --- wrk ------------------------------------------------------------------------------
 
 
@@ -761,6 +1026,9 @@ def build_report(args):
              "It drifts with the disk's other work, hence two readings."]
     report.table("Create (`POST .../datasource-connection`), durable", rows, notes, ["create"])
 
+    # Issue 28: creates with and without the audit trail, and the stream's fan-out.
+    events_tables(report, facts, sizes)
+
     # 100,000 in one project.
     seed_c, rss_c = facts.fact("seed_c"), facts.fact("rss_after_seed_c")
     rss_c_load = facts.fact("rss_after_page_c")
@@ -832,6 +1100,87 @@ def build_report(args):
     return report, sizes
 
 
+
+# Runs of the create step with and without events, in the order they ran.
+EVENT_RUNS = {"without": ["create_noevents.1", "create_noevents.2"],
+              "with": ["create_events.1", "create_events.2"]}
+
+
+def created_per_second(result):
+    return result["created"] / (result["duration_us"] / 1e6)
+
+
+def events_tables(report, facts, sizes):
+    """Issue 28: what recording the audit trail costs creates, and the stream's fan-out."""
+    create_title = "Create with the audit trail recorded and not (issue 28)"
+    fanout_title = f"Event stream fan-out to {sizes['fanout_clients']} clients (issue 28)"
+    skipped = facts.fact("events")
+    if skipped:
+        why = f"not measured: {skipped['why']}"
+        report.table(create_title, [["acknowledged creates/s, events recorded", why, "—", "—",
+                                     "≥ 0.9x without events", None]])
+        report.table(fanout_title, [["delivery p99", why, "—", "—", "—", None]])
+        return
+
+    runs = {side: [facts.wrk(name) for name in names] for side, names in EVENT_RUNS.items()}
+    rate = {side: statistics.mean(created_per_second(run) for run in results)
+            for side, results in runs.items()}
+    p99 = {side: statistics.mean(run["latency_us"]["p99"] for run in results)
+           for side, results in runs.items()}
+    ratio = rate["with"] / rate["without"]
+    rows = [["acknowledged creates/s, events recorded", f"{rate['with']:,.0f}/s",
+             f"{rate['without']:,.0f}/s (`--bench-without-events`)", f"{ratio:.2f}x",
+             "≥ 0.9x without events", ratio >= 0.9],
+            ["create latency p99, events recorded", fmt_ms(p99["with"]),
+             f"{fmt_ms(p99['without'])} (without events)",
+             f"{p99['with'] / max(p99['without'], 1):.2f}x", "—", None]]
+    each = "; ".join(f"{side}: " + ", ".join(f"{created_per_second(run):,.0f}/s"
+                                             for run in results)
+                     for side, results in runs.items())
+    every = [run for results in runs.values() for run in results]
+    other = sum(run["other"] for run in every)
+    timeouts = sum(run["errors"]["timeout"] for run in every)
+    checked = facts.fact("events_check")
+    recorded = sum(checked[project]["create_events"] for project in checked)
+    notes = [f"Four runs of {sizes['wrk_duration']} with {sizes['create_clients']} clients, "
+             "in the order without, with, with, without events, so that a drift of the "
+             "disk's commit rate during the step weighs on both sides alike. Each run has a "
+             "server started for it (`--bench-without-events` or not) on one data dir, a "
+             f"fresh project and a {sizes['warmup']} warm-up, and its checks end before the "
+             f"next run. Figures are the mean of a side's two runs ({each}). With events a "
+             "create records two: its own and its check's state change. Checked afterwards: "
+             f"every connection of the runs with events has its create event ({recorded:,}), "
+             f"the runs without have none. {other} answers other than 201, {timeouts} timeouts."]
+    report.table(create_title, rows, notes, EVENT_RUNS["without"][:1] + EVENT_RUNS["with"] +
+                 EVENT_RUNS["without"][1:])
+
+    fan, one = facts.fact("fanout"), facts.fact("fanout_1")
+    rows = [[f"delivery {name}", f"{fan['delay_ms'][name]:.1f} ms",
+             f"{one['delay_ms'][name]:.1f} ms (1 client)",
+             f"{fan['delay_ms'][name] / max(one['delay_ms'][name], 0.1):.1f}x", "—", None]
+            for name in ("p50", "p99", "max")]
+    rows.append(["every client got every event once, in id order",
+                 f"{fan['clients']} of {fan['clients']} clients, {fan['events']} events each",
+                 f"1 of 1, {one['events']} events", "—", "every client", True])
+    cpu = fan["cpu_pct_of_one_core"]
+    notes = [f"A writer (a process of its own) created {fan['writes']} connections at "
+             f"{fan['rate_asked']:g}/s ({fan['rate_achieved']:.1f}/s achieved) in a fresh "
+             f"project while {fan['clients']} clients read its stream: {fan['events']} events "
+             "(a create, and the state its check ends in), "
+             f"{fan['deliveries']:,} deliveries. Delivery: the time a client read an event's "
+             "last byte minus the event's `time` (its commit, ms since the epoch, the same "
+             "clock), so a figure is good to about 1 ms. One Python asyncio process reads "
+             "every client, and its own scheduling counts in the figures: it used "
+             f"{cpu['readers']} % of a core, the server {cpu['server']} %. Baseline: the "
+             "same writes and "
+             "harness with one client, in the same run. Between the first and the last client "
+             f"to receive an event: p99 {fan['spread_ms']['p99']:.1f} ms, max "
+             f"{fan['spread_ms']['max']:.1f} ms. The server had `--max-connections-per-client "
+             "1024 --event-streams-per-client 1024` besides the flags above, as every client "
+             "comes from 127.0.0.1."]
+    report.table(fanout_title, rows, notes)
+
+
 WHY_HEADING = "## Why a target is missed, and what would close it"
 HISTORY_HEADING = "## History: decisions made by measuring"
 
@@ -854,10 +1203,24 @@ def previous_why_section(path):
 
 
 def cmd_report(args):
-    report, sizes = build_report(args)
+    whole = args.only == "all"
+    if whole:
+        report, sizes = build_report(args)
+        seeds = {name: read_json(os.path.join(args.work, "facts", f"{name}.json"))
+                 for name in ("settle_a", "settle_b", "settle_c")}
+        data = f"""- Data, seeded through the API: project A {seeds['settle_a']['total']:,} \
+connections,
+  B {seeds['settle_b']['total']:,}, C {seeds['settle_c']['total']:,} (about 90 % ACTIVE
+  against a local accept-and-close listener, 10 % FAILED against a closed loopback port;
+  two tags each; services RDS, DWS, CSS).
+"""
+    else:   # BENCH_ONLY=events: those steps alone
+        facts = Facts(args.work)
+        report = Report(facts)
+        sizes = read_json(os.path.join(args.work, "facts", "sizes.json"))
+        events_tables(report, facts, sizes)
+        data = "- Only the audit trail's steps (`BENCH_ONLY=events`).\n"
     info = machine()
-    seeds = {name: read_json(os.path.join(args.work, "facts", f"{name}.json"))
-             for name in ("settle_a", "settle_b", "settle_c")}
     met = sum(1 for row in report.summary if row[4])
     load = {}
     for when in ("start", "end"):
@@ -880,11 +1243,7 @@ Absolute numbers depend on the machine and are context only.
 - Server flags: `{args.server_flags}`
 - Load average (1, 5, 15 min) after the build: {load['start']}; before the report: {load['end']}
   (the suite's own load counts in the latter).
-- Data, seeded through the API: project A {seeds['settle_a']['total']:,} connections,
-  B {seeds['settle_b']['total']:,}, C {seeds['settle_c']['total']:,} (about 90 % ACTIVE
-  against a local accept-and-close listener, 10 % FAILED against a closed loopback port;
-  two tags each; services RDS, DWS, CSS).
-
+{data}
 ```
 {info['free']}
 ```
@@ -894,13 +1253,13 @@ Targets met: {met} of {len(report.summary)}.
 ## Results
 
 """
-    why = previous_why_section(args.out) if args.mode == "full" else None
+    why = previous_why_section(args.out) if args.mode == "full" and whole else None
     # target/ is not there when CARGO_TARGET_DIR builds elsewhere.
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as out:
         out.write(header)
         out.write("\n".join(report.sections))
-        if args.mode == "full":
+        if args.mode == "full" and whole:
             out.write(f"\n{WHY_HEADING}\n\n")
             if why:
                 out.write("_Written for an earlier run and carried over by bench/run: check it "
@@ -909,7 +1268,7 @@ Targets met: {met} of {len(report.summary)}.
                 out.write("_To be written for each missed target._\n")
         # Decisions measured in earlier sessions: kept with every new run.
         history = os.path.join(os.path.dirname(os.path.abspath(__file__)), "history.md")
-        if os.path.exists(history):
+        if whole and os.path.exists(history):
             with open(history, encoding="utf-8") as kept:
                 out.write(f"\n{HISTORY_HEADING}\n\n{kept.read()}")
     print(f"\nResults ({args.mode} mode) written to {args.out}: {met} of "
@@ -1006,6 +1365,34 @@ def main():
     sub.add_argument("--out", required=True)
     sub.set_defaults(run=cmd_sqlite_baseline)
 
+    sub = commands.add_parser("events-check")
+    sub.add_argument("--port", type=int, required=True)
+    sub.add_argument("--recorded", nargs="+", default=[], help="projects written with events")
+    sub.add_argument("--unrecorded", nargs="+", default=[], help="and without")
+    sub.add_argument("--out", required=True)
+    sub.set_defaults(run=cmd_events_check)
+
+    sub = commands.add_parser("fanout")
+    sub.add_argument("--port", type=int, required=True)
+    sub.add_argument("--pid", type=int, required=True, help="the server under test")
+    sub.add_argument("--project", required=True)
+    sub.add_argument("--clients", type=int, required=True)
+    sub.add_argument("--count", type=int, required=True, help="creates the writer makes")
+    sub.add_argument("--rate", type=float, required=True, help="creates per second")
+    sub.add_argument("--listen-port", type=int, required=True)
+    sub.add_argument("--writer-out", required=True)
+    sub.add_argument("--out", required=True)
+    sub.set_defaults(run=cmd_fanout)
+
+    sub = commands.add_parser("fanout-writer")
+    sub.add_argument("--port", type=int, required=True)
+    sub.add_argument("--project", required=True)
+    sub.add_argument("--count", type=int, required=True)
+    sub.add_argument("--rate", type=float, required=True)
+    sub.add_argument("--listen-port", type=int, required=True)
+    sub.add_argument("--out", required=True)
+    sub.set_defaults(run=cmd_fanout_writer)
+
     sub = commands.add_parser("wrk")
     sub.add_argument("--name", required=True)
     sub.add_argument("--dir", required=True)
@@ -1020,6 +1407,7 @@ def main():
     sub.add_argument("--out", required=True)
     sub.add_argument("--command", required=True)
     sub.add_argument("--server-flags", required=True)
+    sub.add_argument("--only", choices=["all", "events"], default="all")
     sub.set_defaults(run=cmd_report)
 
     args = parser.parse_args()
