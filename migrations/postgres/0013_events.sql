@@ -17,4 +17,3 @@ CREATE TABLE events (
     changes TEXT NOT NULL
 );
 CREATE INDEX events_by_project ON events (project_id, id);
-CREATE INDEX events_by_time ON events (time);

@@ -308,7 +308,7 @@ pub trait EventStore: Send + Sync {
     /// time): for what several replicas notice at once, such as an agent going offline.
     async fn record_events_once(&self, events: &[Event]) -> Result<()>;
 
-    /// Deletes at most `limit` events older than `before` (milliseconds), oldest first;
+    /// Deletes, of the oldest `limit` events, those older than `before` (milliseconds);
     /// how many went. Small batches, so the purge never holds the writers long.
     async fn purge_events(&self, before: i64, limit: u32) -> Result<u64>;
 }
@@ -345,9 +345,13 @@ pub(super) fn select_events(every_project: bool, oldest_first: bool) -> &'static
 pub(super) const EVENT_RECORDED: &str = "SELECT 1 FROM events WHERE resource_id = $2 \
      AND resource_type = $1 AND action = $3 AND time = $4";
 
-/// Deletes a batch of old events: `$1` before (milliseconds), `$2` limit.
+/// Deletes old events from the oldest `$2` by id, those older than `$1` (milliseconds),
+/// never the newest event (the next id is above it: SQLite gives max + 1). No index on
+/// the time: ids follow commits, so the oldest ids are the oldest events; one a little
+/// out of order goes with a later batch.
 pub(super) const PURGE_EVENTS: &str = "DELETE FROM events WHERE id IN \
-     (SELECT id FROM events WHERE time < $1 ORDER BY id LIMIT $2)";
+     (SELECT id FROM events ORDER BY id LIMIT $2) \
+     AND time < $1 AND id < (SELECT MAX(id) FROM events)";
 
 /// The row of [`select_events`].
 #[derive(sqlx::FromRow)]
@@ -399,6 +403,45 @@ mod tests {
             .act(async { Event::new(Some("p"), "queue", "q1", "create") })
             .await;
         assert_eq!(*inside.actor, actor);
+    }
+
+    #[tokio::test]
+    async fn the_purge_takes_old_events_but_never_the_newest_so_ids_keep_rising() {
+        use crate::store::{SqliteStore, Store};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path()).await.expect("store");
+        let at = |time: i64| {
+            let mut event = Event::new(Some("p"), "queue", format!("q{time}"), "create");
+            event.time = time;
+            event
+        };
+        let ids = |events: Vec<EventRecord>| -> Vec<i64> {
+            events.into_iter().map(|event| event.id).collect()
+        };
+        let every = EventQuery {
+            limit: 100,
+            oldest_first: true,
+            ..EventQuery::default()
+        };
+        store
+            .record_events_once(&[at(1), at(2), at(3), at(50)])
+            .await
+            .expect("recorded");
+        // Older than 10: the first three. A batch of two takes two of them.
+        assert_eq!(store.purge_events(10, 2).await.expect("purged"), 2);
+        assert_eq!(
+            ids(store.list_events(&every).await.expect("listed")),
+            [3, 4]
+        );
+        assert_eq!(store.purge_events(10, 1_000).await.expect("purged"), 1);
+        // Everything is old now, but the newest stays: the next id is above it.
+        assert_eq!(store.purge_events(100, 1_000).await.expect("purged"), 0);
+        store.record_events_once(&[at(60)]).await.expect("recorded");
+        assert_eq!(
+            ids(store.list_events(&every).await.expect("listed")),
+            [4, 5]
+        );
+        store.close().await;
     }
 
     #[test]

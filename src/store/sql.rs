@@ -269,8 +269,8 @@ macro_rules! impl_sql_access {
 
             impl $store {
                 /// Runs `work` in the next grouped commit where the backend groups
-                /// writes, else on a writer connection of its own (each of its
-                /// statements commits by itself).
+                /// writes, else in a transaction of its own: either way its statements
+                /// (a change and its events) commit together.
                 async fn grouped_or_alone<T, F>(&self, work: F) -> Result<T>
                 where
                     T: Send + 'static,
@@ -283,8 +283,10 @@ macro_rules! impl_sql_access {
                     match self.group_commit() {
                         Some(group) => group.run(work).await,
                         None => {
-                            let mut connection = self.writer().acquire().await?;
-                            work(&mut *connection).await
+                            let mut transaction = self.writer().begin().await?;
+                            let done = work(&mut *transaction).await?;
+                            transaction.commit().await?;
+                            Ok(done)
                         }
                     }
                 }

@@ -246,6 +246,26 @@ async fn sigkill_keeps_every_change_and_its_event_together(
         "the load made too little: {}",
         ledger.created.len()
     );
+    // The checks the kill interrupted run again: wait for every one to end, so that
+    // each state change is in what is compared below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = get(
+            &client,
+            &format!("{base}/v2.0/{p}/datasource-connection?limit=1000"),
+        )
+        .await;
+        let creating = listed["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .any(|c| c["state"] == "CREATING");
+        if !creating {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "checks never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut events = Vec::new();
     let mut after = 0;
     loop {
@@ -294,6 +314,20 @@ async fn sigkill_keeps_every_change_and_its_event_together(
         ledger.created.is_subset(&stored),
         "an acknowledged create was lost"
     );
+
+    // Check results: each connection's end is one state event, saying its state.
+    for connection in listed["connections"].as_array().expect("connections") {
+        let id = connection["connection_id"].as_str().expect("id");
+        let ends: Vec<&Value> = of("connection", "state")
+            .into_iter()
+            .filter(|e| e["resource_id"] == id)
+            .collect();
+        assert_eq!(ends.len(), 1, "{id}: {ends:?}");
+        assert_eq!(
+            ends[0]["changes"]["state"]["after"], connection["state"],
+            "{id}: {connection}"
+        );
+    }
 
     // Binds: the events name exactly the stored bindings.
     let mut bindings = BTreeSet::new();
@@ -440,7 +474,13 @@ async fn sigkill_during_writes_keeps_changes_and_events_equal_on_postgres() {
     let token = issue_token(&store_args);
     let mut args: Vec<OsString> = store_args.iter().map(|arg| arg.to_os_string()).collect();
     args.extend([
-        OsString::from("--probe-mode"),
+        // The killed server's claims on checks lapse quickly: the restarted one (another
+        // process on the same database) takes them over.
+        OsString::from("--lease-grace"),
+        "1s".into(),
+        "--check-timeout".into(),
+        "2s".into(),
+        "--probe-mode".into(),
         "tcp".into(),
         "--max-connections-per-client".into(),
         "256".into(),
