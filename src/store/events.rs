@@ -99,9 +99,10 @@ pub struct Event {
     pub resource_type: &'static str,
     pub resource_id: String,
     pub action: &'static str,
-    /// Field name to `{"before": .., "after": ..}` (either side left out when it has
-    /// none: a create has no before, a delete no after).
-    pub changes: Map<String, Value>,
+    /// The members of a JSON object, field name to `{"before": .., "after": ..}` (either
+    /// side left out when it has none: a create has no before, a delete no after),
+    /// written as they are added: no value tree is built for what is only stored.
+    changes: Vec<u8>,
 }
 
 impl Event {
@@ -119,7 +120,7 @@ impl Event {
             resource_type,
             resource_id: resource_id.into(),
             action,
-            changes: Map::new(),
+            changes: Vec::with_capacity(256),
         }
     }
 
@@ -136,19 +137,19 @@ impl Event {
     /// `field` now holds `value` (a create's or an update's).
     #[must_use]
     pub fn after(self, field: &str, value: impl Serialize) -> Self {
-        self.side(field, "after", value)
+        self.member(field, &[("after", &value)])
     }
 
     /// `field` held `value` (a delete's, or the old side of a change).
     #[must_use]
     pub fn before(self, field: &str, value: impl Serialize) -> Self {
-        self.side(field, "before", value)
+        self.member(field, &[("before", &value)])
     }
 
     /// `field` went from `before` to `after`.
     #[must_use]
     pub fn changed(self, field: &str, before: impl Serialize, after: impl Serialize) -> Self {
-        self.before(field, before).after(field, after)
+        self.member(field, &[("before", &before), ("after", &after)])
     }
 
     /// `field`, a secret, was set: recorded as [`MASK`], never its value.
@@ -157,21 +158,60 @@ impl Event {
         self.after(field, MASK)
     }
 
-    fn side(mut self, field: &str, side: &str, value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        let entry = self
-            .changes
-            .entry(field.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(sides) = entry {
-            sides.insert(side.to_owned(), value);
+    /// Appends `"field": {"side": value, ...}`. Each field is added once (`changed`
+    /// writes both of its sides).
+    fn member(mut self, field: &str, sides: &[(&str, &dyn erased::Serialize)]) -> Self {
+        let changes = &mut self.changes;
+        if !changes.is_empty() {
+            changes.push(b',');
         }
+        write_json(changes, &field);
+        changes.extend_from_slice(b":{");
+        for (index, (side, value)) in sides.iter().enumerate() {
+            if index > 0 {
+                changes.push(b',');
+            }
+            write_json(changes, side);
+            changes.push(b':');
+            // A value that does not serialize (none of the store's do) is recorded as
+            // null rather than failing the write it describes.
+            let before = changes.len();
+            if value.serialize_into(changes).is_err() {
+                changes.truncate(before);
+                changes.extend_from_slice(b"null");
+            }
+        }
+        changes.push(b'}');
         self
     }
 
-    /// `changes` as the stored JSON text.
+    /// `changes` as the stored JSON text (an object).
     pub fn changes_json(&self) -> String {
-        serde_json::to_string(&self.changes).unwrap_or_else(|_| "{}".to_owned())
+        let mut text = String::with_capacity(self.changes.len() + 2);
+        text.push('{');
+        text.push_str(&String::from_utf8_lossy(&self.changes));
+        text.push('}');
+        text
+    }
+}
+
+/// Writes a string as JSON (quoted, escaped).
+fn write_json(out: &mut Vec<u8>, text: &&str) {
+    if serde_json::to_writer(&mut *out, text).is_err() {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// `Serialize` as a trait object, so that one `member` writes values of any type.
+mod erased {
+    pub trait Serialize {
+        fn serialize_into(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+    }
+
+    impl<T: serde::Serialize> Serialize for T {
+        fn serialize_into(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+            serde_json::to_writer(out, self)
+        }
     }
 }
 
@@ -194,15 +234,23 @@ pub fn queue_names(queues: &[QueueName]) -> Vec<&str> {
 }
 
 /// A classic connection's create.
+/// Fields a create left empty are not recorded.
 pub(super) fn connection_created(new: &NewConnection) -> Event {
-    Event::in_project(&new.project_id, "connection", new.id.to_string(), "create")
+    let mut event = Event::in_project(&new.project_id, "connection", new.id.to_string(), "create")
         .after("name", &new.name)
         .after("service", new.service.as_str())
         .after("destination", &new.destination)
-        .after("queues", queue_names(&new.queues))
-        .after("tags", tag_map(&new.tags))
-        .after("session", new.session.as_deref().map(stored_json))
-        .after("state", "CREATING")
+        .after("state", "CREATING");
+    if !new.queues.is_empty() {
+        event = event.after("queues", queue_names(&new.queues));
+    }
+    if !new.tags.as_slice().is_empty() {
+        event = event.after("tags", tag_map(&new.tags));
+    }
+    if let Some(session) = &new.session {
+        event = event.after("session", stored_json(session));
+    }
+    event
 }
 
 /// What the audit trail calls an enhanced connection.
