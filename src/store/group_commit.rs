@@ -12,12 +12,20 @@
 //!
 //! No batch waits to fill: the task takes what is queued and commits at once, so a lone
 //! write is as fast as before, and writes that queue during a commit form the next batch.
+//!
+//! The audit events of a batch's writes are inserted together, in one statement just
+//! before the commit (a write that rolls back to its savepoint takes its events with
+//! it): one statement per event was one more round trip to the database thread per
+//! write, which the writer pays in series.
+
+use std::cell::RefCell;
 
 use futures::future::BoxFuture;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Executor, Pool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::events::Event;
 use super::{Result, StoreError};
 
 /// Most writes in one transaction: bounds how long a batch holds the write lock.
@@ -34,6 +42,43 @@ type Job<DB> = Box<
     dyn for<'c> FnOnce(&'c mut <DB as Database>::Connection) -> BoxFuture<'c, (bool, Ack)> + Send,
 >;
 
+/// Inserts a batch's events on its connection, before its commit.
+pub(super) type FlushEvents<DB> = for<'c> fn(
+    &'c mut <DB as Database>::Connection,
+    Vec<Event>,
+)
+    -> BoxFuture<'c, std::result::Result<(), sqlx::Error>>;
+
+tokio::task_local! {
+    /// The events of the batch being run, in the writer task.
+    static PENDING_EVENTS: RefCell<Vec<Event>>;
+}
+
+/// Inside a grouped write: keeps `events` for the batch's one insert before its commit,
+/// and says true. Elsewhere (a transaction of its own): false, the caller inserts them.
+pub(super) fn defer_events(events: &[Event]) -> bool {
+    PENDING_EVENTS
+        .try_with(|pending| pending.borrow_mut().extend_from_slice(events))
+        .is_ok()
+}
+
+fn pending_events() -> usize {
+    PENDING_EVENTS
+        .try_with(|pending| pending.borrow().len())
+        .unwrap_or(0)
+}
+
+/// Forgets the pending events past the first `keep` (a write that rolled back).
+fn forget_events_after(keep: usize) {
+    let _ = PENDING_EVENTS.try_with(|pending| pending.borrow_mut().truncate(keep));
+}
+
+fn take_events() -> Vec<Event> {
+    PENDING_EVENTS
+        .try_with(|pending| std::mem::take(&mut *pending.borrow_mut()))
+        .unwrap_or_default()
+}
+
 /// The sending side, kept by the store.
 pub(super) struct GroupCommit<DB: Database> {
     jobs: mpsc::Sender<Job<DB>>,
@@ -45,9 +90,12 @@ where
 {
     /// Starts the writer task on `writer` (a pool of one connection, shared with the
     /// writes that are not grouped; each batch holds it only while it runs).
-    pub(super) fn start(writer: Pool<DB>, begin: &'static str) -> Self {
+    pub(super) fn start(writer: Pool<DB>, begin: &'static str, flush: FlushEvents<DB>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run_writer(writer, begin, queue));
+        tokio::spawn(PENDING_EVENTS.scope(
+            RefCell::new(Vec::new()),
+            run_writer(writer, begin, flush, queue),
+        ));
         Self { jobs }
     }
 
@@ -87,6 +135,7 @@ where
 async fn run_writer<DB: Database>(
     writer: Pool<DB>,
     begin: &'static str,
+    flush: FlushEvents<DB>,
     mut queue: mpsc::Receiver<Job<DB>>,
 ) where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -97,7 +146,9 @@ async fn run_writer<DB: Database>(
             queue: &mut queue,
             acks: Vec::new(),
         };
-        let outcome = batch.run(&writer, begin, first).await;
+        let outcome = batch.run(&writer, begin, flush, first).await;
+        // Committed or not, the batch's events are done with.
+        drop(take_events());
         let acks = batch.acks;
         let committed = outcome.map_err(|error| error.to_string());
         if let Err(error) = &committed {
@@ -126,6 +177,7 @@ where
         &mut self,
         writer: &Pool<DB>,
         begin: &'static str,
+        flush: FlushEvents<DB>,
         first: Job<DB>,
     ) -> std::result::Result<(), sqlx::Error> {
         // A failed acquire drops `first`, whose caller then hears that nothing committed.
@@ -133,7 +185,10 @@ where
         let connection: &mut DB::Connection = &mut pooled;
         (&mut *connection).execute(begin).await?;
         let outcome = match self.run_jobs(&mut *connection, first).await {
-            Ok(()) => (&mut *connection).execute("COMMIT").await.map(|_| ()),
+            Ok(()) => match flush(&mut *connection, take_events()).await {
+                Ok(()) => (&mut *connection).execute("COMMIT").await.map(|_| ()),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         if outcome.is_err() {
@@ -153,9 +208,11 @@ where
             (&mut *connection)
                 .execute("SAVEPOINT grouped_write")
                 .await?;
+            let events_before = pending_events();
             let (succeeded, ack) = job(&mut *connection).await;
             self.acks.push(ack);
             if !succeeded {
+                forget_events_after(events_before);
                 (&mut *connection)
                     .execute("ROLLBACK TO grouped_write")
                     .await?;

@@ -113,7 +113,7 @@ impl SqliteStore {
         .await?;
         Ok(Self {
             pool,
-            group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE),
+            group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE, flush_events),
             writer,
             commits: Commits::default(),
             _lock: Some(lock),
@@ -128,7 +128,7 @@ impl SqliteStore {
         let (pool, writer) = Self::connect(data_dir, Durability::PowerLoss).await?;
         Ok(Self {
             pool,
-            group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE),
+            group: GroupCommit::start(writer.clone(), BEGIN_IMMEDIATE, flush_events),
             writer,
             commits: Commits::default(),
             _lock: None,
@@ -299,6 +299,41 @@ impl Dialect for SqliteStore {
     }
 }
 
+/// Inserts a grouped batch's events in one statement (in chunks within SQLite's limit on
+/// parameters), not cached: its text depends on the count.
+fn flush_events(
+    connection: &mut sqlx::SqliteConnection,
+    events: Vec<Event>,
+) -> futures::future::BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    /// Rows per statement: 9 parameters each, well within SQLite's 32,766.
+    const ROWS: usize = 1_000;
+    Box::pin(async move {
+        for chunk in events.chunks(ROWS) {
+            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (time, project_id, actor, client, request_id, \
+                 resource_type, resource_id, action, changes) ",
+            );
+            insert.push_values(chunk, |mut row, event| {
+                row.push_bind(event.time)
+                    .push_bind(event.project.clone())
+                    .push_bind(event.actor.name.clone())
+                    .push_bind(event.actor.client.clone())
+                    .push_bind(event.actor.request_id.clone())
+                    .push_bind(event.resource_type)
+                    .push_bind(event.resource_id.clone())
+                    .push_bind(event.action)
+                    .push_bind(event.changes_json());
+            });
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
 #[async_trait]
 impl Backend for SqliteStore {
     fn migrator() -> &'static sqlx::migrate::Migrator {
@@ -337,6 +372,11 @@ impl Backend for SqliteStore {
         events: &[Event],
     ) -> Result<()> {
         if events.is_empty() || !super::events::recording() {
+            return Ok(());
+        }
+        // A grouped write's events go in with its batch's (see group_commit).
+        if super::group_commit::defer_events(events) {
+            crate::telemetry::metrics::record_events_written(events.len());
             return Ok(());
         }
         // The one writer commits in id order.

@@ -870,3 +870,43 @@ async fn dsconn_wait_follows_the_stream_and_makes_no_polling_requests() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_grouped_write_that_fails_leaves_no_event_and_its_batch_keeps_theirs() {
+    let app = spawn_app().await;
+    let project = new_project();
+    let target = TcpTarget::start().await;
+    let url = target.address.to_string();
+    // Sent together, so they share grouped commits: every other one takes a name
+    // another create also takes, and one of each pair is refused.
+    let creates = (0..40).map(|index| {
+        let mut body = create_body(&format!("c{}", index / 2), "RDS", &url);
+        // Not a retry of the other (which would answer its id): a different definition.
+        body["network_id"] = json!(format!("net-{index}"));
+        let app = &app;
+        let project = &project;
+        async move { app.create(project, &body).await.status().as_u16() }
+    });
+    let statuses = futures::future::join_all(creates).await;
+    assert_eq!(statuses.iter().filter(|status| **status == 201).count(), 20);
+    let listed = app.list(&project, "").await;
+    let stored: std::collections::BTreeSet<String> = listed
+        .connections
+        .iter()
+        .map(|connection| connection.connection_id.clone())
+        .collect();
+    let (events, _) = all_events(&app, &project).await;
+    let created: Vec<String> = events
+        .iter()
+        .filter(|event| event["action"] == "create")
+        .map(|event| event["resource_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(created.len(), 20, "{events:#?}");
+    assert_eq!(
+        created
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        stored
+    );
+    app.stop().await;
+}
