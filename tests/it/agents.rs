@@ -431,6 +431,25 @@ async fn the_queue_connection_test_runs_where_the_queue_is_checked() {
     let answer = read_test(&app, &project, "q_agent", task).await;
     assert_eq!(answer["connectivity"], "UNREACHABLE", "{answer}");
     assert_eq!(answer["checked_from"], "agent:tester");
+    // The audit trail names the agent as who recorded the result; the server's own
+    // result is the system's.
+    let results: Value = app
+        .get(app.url(&format!(
+            "/dsconn/v1/{project}/events?resource_type=queue_test&action=result&order=asc"
+        )))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let actors: Vec<&str> = results["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["actor"].as_str().expect("actor"))
+        .collect();
+    assert_eq!(actors, ["system", "agent:tester"], "{results}");
     assert_eq!(
         target.accepted(),
         1,
