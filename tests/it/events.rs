@@ -910,3 +910,83 @@ async fn a_grouped_write_that_fails_leaves_no_event_and_its_batch_keeps_theirs()
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn dsconn_events_lists_the_newest_and_follows_new_ones() {
+    let app = spawn_app().await;
+    let project = new_project();
+    let target = TcpTarget::start().await;
+    let first = app
+        .create_ok(
+            &project,
+            &create_body("first", "RDS", &target.address.to_string()),
+        )
+        .await;
+    app.settled(&project, &first).await;
+    let home = tempfile::tempdir().expect("temp dir");
+
+    // The newest, as the server's JSON.
+    let mut command = crate::cli::client(&app, home.path(), &project);
+    command.args(["events", "--limit", "5", "-o", "json"]);
+    let output = crate::cli::run(command).await;
+    assert!(output.status.success(), "{}", crate::cli::stderr(&output));
+    let listed: Value = serde_json::from_str(&crate::cli::stdout(&output)).expect("json");
+    let actions: Vec<&str> = listed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, ["state", "create"], "{listed}");
+
+    // --follow: the table of what is there, then each new event as a line.
+    let mut command = crate::cli::client(&app, home.path(), &project);
+    command
+        .args(["events", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().expect("dsconn events --follow starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Polled without blocking: the server under test runs on this thread's runtime.
+    let wait_for = async |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        loop {
+            match received.try_recv() {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(_) => panic!("no line with {needle} in {seen:#?}"),
+            }
+        }
+    };
+    wait_for(&first).await;
+    let second = app
+        .create_ok(
+            &project,
+            &create_body("second", "RDS", &target.address.to_string()),
+        )
+        .await;
+    let line = wait_for(&second).await;
+    assert!(
+        line.contains("create") && line.contains("name: second"),
+        "{line}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    app.stop().await;
+}
