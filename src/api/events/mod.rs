@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
-use self::types::{EventItem, EventsQuery, ListEventsResponse};
+use self::types::{EventItem, EventsQuery, ListEventsResponse, StreamEvent};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, ErrorResponses};
 use crate::api::extract::params::ProjectPath;
@@ -143,7 +143,8 @@ fn time_bound(name: &str, raw: &str) -> Result<i64, ValidationError> {
     params(ProjectPath, EventsQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id")),
     responses(
-        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The stream: each Server-Sent Event as a StreamEvent",
+            content_type = "text/event-stream", body = StreamEvent),
         ErrorResponses,
     ),
 )]

@@ -64,6 +64,22 @@ impl From<EventRecord> for EventItem {
     }
 }
 
+/// One Server-Sent Event of the stream, as its fields: `event` is `ready` (data
+/// `{"after": <id>}`), `change` (data an `EventItem` as JSON, `id` its id) or `dropped`
+/// (data `{"reason": ...}`); the first also carries `retry` (milliseconds). Heartbeats are
+/// comment lines, no event.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StreamEvent {
+    #[schema(example = "change")]
+    pub event: String,
+    /// JSON text, on one line.
+    pub data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<u64>,
+}
+
 /// `GET /dsconn/v1/{project_id}/events`
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ListEventsResponse {
