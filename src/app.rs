@@ -81,6 +81,7 @@ impl Application {
             heartbeat: config.event_heartbeat,
             poll: config.event_poll,
             buffer: usize::try_from(config.event_stream_buffer).unwrap_or(256),
+            lifetime: config.event_stream_lifetime,
         });
         // Every commit may have recorded events: the open streams look.
         dyn_store.commits().subscribe({

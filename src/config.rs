@@ -121,6 +121,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DSCONN_EVENT_POLL", default_value = "250ms", value_parser = parse_duration)]
     pub event_poll: Duration,
 
+    /// An event stream ends after this long (clients reconnect with Last-Event-ID and
+    /// lose nothing), so that no connection is held for ever through proxies.
+    #[arg(long, env = "DSCONN_EVENT_STREAM_LIFETIME", default_value = "1h", value_parser = parse_duration)]
+    pub event_stream_lifetime: Duration,
+
     /// Benchmarks only: records no audit events, for the baseline that the cost of
     /// recording them is measured against (bench/run). Never in production.
     #[arg(long, hide = true, env = "DSCONN_BENCH_WITHOUT_EVENTS")]

@@ -32,6 +32,8 @@ pub struct StreamSettings {
     pub poll: Duration,
     /// Frames waiting for a slow reader before it is dropped.
     pub buffer: usize,
+    /// How long one stream lasts before the server ends it (the client resumes).
+    pub lifetime: Duration,
 }
 
 impl Default for StreamSettings {
@@ -42,6 +44,7 @@ impl Default for StreamSettings {
             heartbeat: Duration::from_secs(15),
             poll: Duration::from_millis(250),
             buffer: 256,
+            lifetime: Duration::from_secs(3600),
         }
     }
 }

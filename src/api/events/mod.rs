@@ -138,7 +138,8 @@ fn time_bound(name: &str, raw: &str) -> Result<i64, ValidationError> {
         `--event-heartbeat` without events. A reader that falls more than \
         `--event-stream-buffer` frames behind gets `event: dropped` and the end of the \
         stream; it resumes without gaps or duplicates by reconnecting with \
-        `Last-Event-ID`. The filters of ListEvents apply (not `order`, `before` or \
+        `Last-Event-ID`, as after the server ends a stream older than \
+        `--event-stream-lifetime` (1 h). The filters of ListEvents apply (not `order`, `before` or \
         `limit`).",
     params(ProjectPath, EventsQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id")),
@@ -261,6 +262,7 @@ impl Follower {
 
     async fn follow(&mut self) -> Ended {
         let mut quiet_since = tokio::time::Instant::now();
+        let ends_at = quiet_since + self.settings.lifetime;
         loop {
             // Marks the wake-up seen before reading, so a commit during the read wakes
             // the next wait.
@@ -285,6 +287,8 @@ impl Follower {
             }
             tokio::select! {
                 () = self.stopping.cancelled() => return Ended::Gone,
+                // Its time is up: the client reconnects with Last-Event-ID.
+                () = tokio::time::sleep_until(ends_at) => return Ended::Gone,
                 () = self.frames.closed() => return Ended::Gone,
                 changed = self.wake.changed() => {
                     if changed.is_err() {
