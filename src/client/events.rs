@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method};
 
-use super::{Answer, Client, ClientError};
+use super::{Answer, Client, ClientError, api_error, request_id};
 use crate::api::events::types::{EventItem, EventsQuery, ListEventsResponse};
 use crate::signing;
 
@@ -77,19 +77,13 @@ impl Client {
             .map_err(|error| self.unreachable(&error))?;
         let status = response.status().as_u16();
         if status >= 400 {
-            let request_id = response
-                .headers()
-                .get("x-request-id")
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-            return Err(ClientError::Api {
-                status,
-                code: text("error_code").unwrap_or_else(|| status.to_string()),
-                message: text("error_msg").unwrap_or_else(|| format!("HTTP {status}")),
-                request_id,
-            });
+            let request_id = request_id(&response);
+            let mut body: serde_json::Value = response.json().await.unwrap_or_default();
+            // As every answer the CLI prints: no control or bidi characters.
+            crate::domain::text::clean_json(&mut body);
+            return Err(api_error(status, &body, request_id, || {
+                format!("HTTP {status}")
+            }));
         }
         Ok(EventStream {
             response,

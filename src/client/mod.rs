@@ -29,8 +29,10 @@ use crate::api::sharing::types::{AuthorizationPrivilegesResponse, AuthorizationR
 use crate::api::types::{SuccessResponse, TestDefinitionRequest, TestResponse};
 use crate::signing::{self, Algorithm, KeyPair, SigningMode};
 
+mod answers;
 mod events;
 mod tls;
+use answers::{api_error, request_id};
 pub use events::{EventStream, StreamFrame};
 pub use tls::secrets_may_travel;
 
@@ -267,11 +269,7 @@ impl Client {
             .await
             .map_err(|error| self.unreachable(&error))?;
         let status = response.status().as_u16();
-        let request_id = response
-            .headers()
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        let request_id = request_id(&response);
         let bytes = response
             .bytes()
             .await
@@ -286,13 +284,7 @@ impl Client {
         // raw JSON) and the agent logs holds no control or bidi characters.
         crate::domain::text::clean_json(&mut raw);
         if status >= 400 {
-            let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
-            return Err(ClientError::Api {
-                status,
-                code: text("error_code").unwrap_or_else(|| status.to_string()),
-                message: text("error_msg").unwrap_or_else(|| raw.to_string()),
-                request_id,
-            });
+            return Err(api_error(status, &raw, request_id, || raw.to_string()));
         }
         let value = serde_json::from_value(raw.clone()).map_err(|error| ClientError::Protocol {
             endpoint: self.endpoint.to_string(),

@@ -307,7 +307,24 @@ macro_rules! bind_event {
     }};
 }
 
-pub(super) use bind_event;
+/// Inserts `events` one statement each on `connection` and counts them (as written into
+/// the transaction: a rare rolled-back one included); both backends' `insert_events`.
+macro_rules! insert_each_event {
+    ($connection:expr, $events:expr) => {{
+        let events: &[$crate::store::events::Event] = $events;
+        for event in events {
+            $crate::store::events::bind_event!(
+                sqlx::query($crate::store::events::INSERT_EVENT),
+                event
+            )
+            .execute(&mut *$connection)
+            .await?;
+        }
+        $crate::telemetry::metrics::record_events_written(events.len());
+    }};
+}
+
+pub(super) use {bind_event, insert_each_event};
 
 /// A recorded event, as read back.
 #[derive(Debug, Clone, PartialEq, Serialize)]

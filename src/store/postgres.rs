@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::backends::impl_stores;
-use super::events::{INSERT_EVENT, bind_event};
+use super::events::insert_each_event;
 use super::sql::{Backend, Commits, Dialect, Event, select_due_server_bindings};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
@@ -224,13 +224,7 @@ impl Backend for PgStore {
             return Ok(());
         }
         Self::order_events(&mut *connection).await?;
-        for event in events {
-            bind_event!(sqlx::query(INSERT_EVENT), event)
-                .execute(&mut *connection)
-                .await?;
-        }
-        // Counted as written into the transaction (a rare rolled-back batch included).
-        crate::telemetry::metrics::record_events_written(events.len());
+        insert_each_event!(connection, events);
         Ok(())
     }
 

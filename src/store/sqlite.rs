@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::backends::impl_stores;
-use super::events::{INSERT_EVENT, bind_event};
+use super::events::insert_each_event;
 use super::sql::{Backend, Commits, Dialect, Event, GroupCommit, select_due_server_bindings};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
@@ -380,13 +380,7 @@ impl Backend for SqliteStore {
             return Ok(());
         }
         // The one writer commits in id order.
-        for event in events {
-            bind_event!(sqlx::query(INSERT_EVENT), event)
-                .execute(&mut *connection)
-                .await?;
-        }
-        // Counted as written into the transaction (a rare rolled-back batch included).
-        crate::telemetry::metrics::record_events_written(events.len());
+        insert_each_event!(connection, events);
         Ok(())
     }
 
