@@ -1,8 +1,31 @@
-//! What the client reads from every answer: its request id and a DLI error body.
+//! What the client reads from every answer: its request id and a DLI error body, and
+//! the errors a call ends in.
 
 use serde_json::Value;
 
-use super::ClientError;
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a DLI error body.
+    #[error("{code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    #[error("could not reach dsconn at {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    #[error(
+        "the server at {endpoint} answered {status} with a body that is not the API's: {detail}"
+    )]
+    Protocol {
+        endpoint: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("invalid client settings: {0}")]
+    Settings(String),
+}
 
 /// A response's `X-Request-Id`, for error messages.
 pub(super) fn request_id(response: &reqwest::Response) -> Option<String> {

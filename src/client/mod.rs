@@ -32,6 +32,7 @@ use crate::signing::{self, Algorithm, KeyPair, SigningMode};
 mod answers;
 mod events;
 mod tls;
+pub use answers::ClientError;
 use answers::{api_error, request_id};
 pub use events::{EventStream, StreamFrame};
 pub use tls::secrets_may_travel;
@@ -66,30 +67,6 @@ impl std::fmt::Debug for ClientAuth {
             ClientAuth::Token(_) => f.write_str("Token(<redacted>)"),
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The server answered with a DLI error body.
-    #[error("{code}: {message}")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-        request_id: Option<String>,
-    },
-    #[error("could not reach dsconn at {endpoint}: {detail}")]
-    Unreachable { endpoint: String, detail: String },
-    #[error(
-        "the server at {endpoint} answered {status} with a body that is not the API's: {detail}"
-    )]
-    Protocol {
-        endpoint: String,
-        status: u16,
-        detail: String,
-    },
-    #[error("invalid client settings: {0}")]
-    Settings(String),
 }
 
 /// A filter for [`Client::list`]; each field maps to a query parameter.
