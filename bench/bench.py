@@ -949,6 +949,8 @@ def build_report(args):
     report = Report(facts)
     sizes = read_json(os.path.join(args.work, "facts", "sizes.json"))
 
+    healthz_table(report, facts, args.work)
+
     # List of 100.
     ours, base = facts.wrk("list_a"), facts.wrk("list_a.static")
     report.table(f"List, {sizes['a']:,} connections, authenticated (`GET .../datasource-connection`)", [
@@ -1099,6 +1101,21 @@ def build_report(args):
     report.table("Idle memory and start-up", rows, notes)
     return report, sizes
 
+
+def healthz_table(report, facts, work):
+    """Issue 29: the fixed cost of a request, what every request pays before its own work."""
+    ours, base = facts.wrk("healthz"), facts.wrk("healthz.static")
+    if not ours:
+        return
+    report.table("Health check (`GET /healthz`): the fixed cost of a request", [
+        rps_row("throughput", ours, base, "static", 0.8),
+        context_row("latency p99", ours, base),
+    ], [body_note(work, "healthz"),
+        "No authentication, no database: what is measured is the server's middleware "
+        "(request id, tracing span, metrics, limiters, the access log line) against a bare "
+        "hyper server answering the same bytes. The token header goes to both, as to every "
+        "read here."],
+        ["healthz", "healthz.static"])
 
 
 # Runs of the create step with and without events, in the order they ran.
