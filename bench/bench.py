@@ -443,6 +443,56 @@ def cmd_sqlite_baseline(args):
     write_json(args.out, {"commits": commits, "seconds": elapsed, "per_second": commits / elapsed})
 
 
+# The PostgreSQL baseline's one statement: an autocommit INSERT of a 400-byte row, as
+# sqlite-baseline writes; a create's own row is of that order.
+PG_BASELINE_SQL = "INSERT INTO bench_commits (body) VALUES (repeat('x', 400));\n"
+PG_SETTINGS = ("server_version", "synchronous_commit", "fsync", "wal_sync_method",
+               "commit_delay", "max_connections")
+
+
+def cmd_pg_baseline(args):
+    """Durable single-statement commits/s of PostgreSQL: pgbench with `clients` clients
+    (one thread, as wrk has), each running one autocommit INSERT after another, prepared
+    as dsconn's statements are. The physical limit for creates committed one statement
+    each: dsconn can beat it only by grouping or pipelining writes. The server's settings
+    that decide what a commit costs are recorded beside the rate."""
+    if not (args.host.startswith("127.") or args.host in ("::1", "localhost")):
+        raise SystemExit(f"pg-baseline: {args.host} is not loopback")
+    script = os.path.join(args.dir, "pg_commit.sql")
+    with open(script, "w", encoding="ascii") as out:
+        out.write(PG_BASELINE_SQL)
+    connect = ["-h", args.host, "-p", str(args.port), "-U", args.user]
+    env = dict(os.environ, PGCONNECT_TIMEOUT="10")
+    command = ["pgbench", "--no-vacuum", "--protocol=prepared", "--file", script,
+               "--client", str(args.clients), "--jobs", "1", "--time", str(args.seconds),
+               *connect, args.db]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
+                              timeout=args.seconds + 120, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"pgbench ran over {args.seconds + 120} s: {' '.join(command)}")
+    tps = re.search(r"^tps = ([0-9.]+)", done.stdout, re.M)
+    if done.returncode != 0 or not tps:
+        raise SystemExit(f"pgbench failed (exit {done.returncode}): {' '.join(command)}\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    processed = re.search(r"^number of transactions actually processed: (\d+)", done.stdout,
+                          re.M)
+    latency = re.search(r"^latency average = ([0-9.]+) ms", done.stdout, re.M)
+    query = "SELECT " + ", ".join(f"current_setting('{name}')" for name in PG_SETTINGS)
+    shown = subprocess.run(["psql", "-X", "-A", "-t", "-F", "|", *connect, "-d", args.db,
+                            "-c", query], capture_output=True, text=True, env=env, check=True,
+                           timeout=60, stdin=subprocess.DEVNULL).stdout.strip()
+    fact = {"clients": args.clients, "seconds": args.seconds,
+            "per_second": float(tps.group(1)),
+            "commits": int(processed.group(1)) if processed else None,
+            "latency_mean_ms": float(latency.group(1)) if latency else None,
+            "statement": PG_BASELINE_SQL.strip(),
+            "settings": dict(zip(PG_SETTINGS, shown.split("|")))}
+    write_json(args.out, fact)
+    log(f"PostgreSQL, {args.clients} client(s): {fact['per_second']:,.0f} commits/s, "
+        f"latency mean {fact['latency_mean_ms']} ms")
+
+
 # --- the audit trail (issue 28) ----------------------------------------------------------
 
 
@@ -1028,6 +1078,9 @@ def build_report(args):
              "It drifts with the disk's other work, hence two readings."]
     report.table("Create (`POST .../datasource-connection`), durable", rows, notes, ["create"])
 
+    # Issue 29: the same creates on PostgreSQL.
+    pg_tables(report, facts, sizes)
+
     # Issue 28: creates with and without the audit trail, and the stream's fan-out.
     events_tables(report, facts, sizes)
 
@@ -1118,6 +1171,62 @@ def healthz_table(report, facts, work):
         ["healthz", "healthz.static"])
 
 
+def pg_tables(report, facts, sizes):
+    """Issue 29, item 3: durable creates on PostgreSQL against PostgreSQL's own rate of
+    single-statement commits on the same server and database, in the same run."""
+    title = "Create on PostgreSQL (`--database-url postgres://...`), durable"
+    skipped = facts.fact("pg")
+    if skipped:
+        report.table(title, [["acknowledged creates/s", f"not measured: {skipped['why']}", "—",
+                              "—", "≥ 1.0x the commit rate", None]])
+        return
+    create = facts.wrk("create_pg")
+    if not create:
+        return
+    before, after = facts.fact("pg_commits_before"), facts.fact("pg_commits_after")
+    single = facts.fact("pg_commits_1")
+    commit_rate = statistics.mean([before["per_second"], after["per_second"]])
+    created_rate = created_per_second(create)
+    clients = before["clients"]
+    rows = [["acknowledged creates/s", f"{created_rate:,.0f}/s",
+             f"{commit_rate:,.0f} commits/s (PostgreSQL alone, {clients} clients; "
+             f"{before['per_second']:,.0f} before, {after['per_second']:,.0f} after)",
+             f"{created_rate / commit_rate:.2f}x", "≥ 1.0x the commit rate",
+             created_rate >= commit_rate],
+            ["PostgreSQL alone, 1 client", f"{single['per_second']:,.0f} commits/s", "—",
+             f"{single['per_second'] / commit_rate:.2f}x the {clients} clients' rate", "—",
+             None]]
+    base_mean = [run["latency_mean_ms"] for run in (before, after)
+                 if run.get("latency_mean_ms") is not None]
+    rows.append(["create latency mean", fmt_ms(create["latency_us"]["mean"]),
+                 f"{statistics.mean(base_mean):.2f} ms (a commit, {clients} clients)"
+                 if base_mean else "—",
+                 f"{create['latency_us']['mean'] / 1000 / statistics.mean(base_mean):.2f}x"
+                 if base_mean else "—", "—", None])
+    rows.append(["create latency p99", fmt_ms(create["latency_us"]["p99"]), "—", "—", "—",
+                 None])
+    settle = facts.fact("settle_create_pg") or {}
+    settings = before.get("settings", {})
+    shown = ", ".join(f"{name} {settings[name]}" for name in
+                      ("server_version", "synchronous_commit", "fsync", "wal_sync_method",
+                       "commit_delay") if name in settings)
+    notes = [f"{create['created']:,} creates answered 201 in {create['duration_us'] / 1e6:.1f} s "
+             f"with {sizes['create_clients']} concurrent clients after a {sizes['warmup']} "
+             f"warm-up; {create['other']} other answers"
+             f"{' (e.g. ' + create['other_sample'] + ')' if create['other'] else ''}; "
+             f"{create['errors']['timeout']} timeouts; {settle.get('total', '?'):,} connections "
+             "stored in the project once their checks ended (warm-up included). The server: "
+             "the flags above plus `--database-url` naming a database created for this run "
+             "on the machine's PostgreSQL (loopback, dropped afterwards), dsconn's default "
+             "pool. Baseline: pgbench on the same server and database, "
+             f"`--client {clients} --jobs 1 --time {before['seconds']} --protocol=prepared`, "
+             f"each transaction one autocommit `{before['statement']}` into a table of its "
+             "own, right before and right after the dsconn run (the figure is their mean); "
+             "the 1-client rate was taken before them, as context. PostgreSQL: "
+             f"{shown or 'settings not read'}."]
+    report.table(title, rows, notes, ["create_pg"])
+
+
 # Runs of the create step with and without events, in the order they ran.
 EVENT_RUNS = {"without": ["create_noevents.1", "create_noevents.2"],
               "with": ["create_events.1", "create_events.2"]}
@@ -1198,6 +1307,13 @@ def events_tables(report, facts, sizes):
     report.table(fanout_title, rows, notes)
 
 
+# What BENCH_ONLY can name: each part's tables, and the report's line about the data.
+ONLY_PARTS = {
+    "events": (events_tables, "- Only the audit trail's steps (`BENCH_ONLY=events`).\n"),
+    "pg": (pg_tables, "- Only the creates on PostgreSQL (`BENCH_ONLY=pg`).\n"),
+}
+
+
 WHY_HEADING = "## Why a target is missed, and what would close it"
 HISTORY_HEADING = "## History: decisions made by measuring"
 
@@ -1231,12 +1347,12 @@ connections,
   against a local accept-and-close listener, 10 % FAILED against a closed loopback port;
   two tags each; services RDS, DWS, CSS).
 """
-    else:   # BENCH_ONLY=events: those steps alone
+    else:   # BENCH_ONLY=PART: that part's steps alone
         facts = Facts(args.work)
         report = Report(facts)
         sizes = read_json(os.path.join(args.work, "facts", "sizes.json"))
-        events_tables(report, facts, sizes)
-        data = "- Only the audit trail's steps (`BENCH_ONLY=events`).\n"
+        tables, data = ONLY_PARTS[args.only]
+        tables(report, facts, sizes)
     info = machine()
     met = sum(1 for row in report.summary if row[4])
     load = {}
@@ -1382,6 +1498,17 @@ def main():
     sub.add_argument("--out", required=True)
     sub.set_defaults(run=cmd_sqlite_baseline)
 
+    sub = commands.add_parser("pg-baseline")
+    sub.add_argument("--host", default=LOOPBACK)
+    sub.add_argument("--port", type=int, default=5432)
+    sub.add_argument("--user", default="postgres")
+    sub.add_argument("--db", required=True)
+    sub.add_argument("--clients", type=int, required=True)
+    sub.add_argument("--seconds", type=int, required=True)
+    sub.add_argument("--dir", required=True, help="where the pgbench script is written")
+    sub.add_argument("--out", required=True)
+    sub.set_defaults(run=cmd_pg_baseline)
+
     sub = commands.add_parser("events-check")
     sub.add_argument("--port", type=int, required=True)
     sub.add_argument("--recorded", nargs="+", default=[], help="projects written with events")
@@ -1424,7 +1551,7 @@ def main():
     sub.add_argument("--out", required=True)
     sub.add_argument("--command", required=True)
     sub.add_argument("--server-flags", required=True)
-    sub.add_argument("--only", choices=["all", "events"], default="all")
+    sub.add_argument("--only", choices=["all", *ONLY_PARTS], default="all")
     sub.set_defaults(run=cmd_report)
 
     args = parser.parse_args()
