@@ -1137,6 +1137,9 @@ def build_report(args):
         notes = []
     report.table(f"Health re-check sweep of {sizes['sweep']:,} ACTIVE connections", rows, notes)
 
+    # Issue 29: a thousand agents (bench/agents).
+    agents_tables(report, facts, sizes)
+
     # Idle and start-up.
     idle, idle_base = facts.fact("idle"), facts.fact("idle.static")
     start, start_base = facts.fact("startup"), facts.fact("startup.static")
@@ -1227,6 +1230,63 @@ def pg_tables(report, facts, sizes):
     report.table(title, rows, notes, ["create_pg"])
 
 
+def agents_tables(report, facts, sizes):
+    """Issue 29, item 4: bench/agents' figures. Its own `no agents` window (the same
+    server with its queues and connections, before any agent registered) is the baseline."""
+    del sizes
+    agents = facts.fact("agents")
+    if not agents:
+        return
+    idle, load, none = agents["idle"], agents["load"], agents["no_agents"]
+    targets = agents["targets"]
+    n = agents["agents"]
+    rate = load["binds"]["asked_per_s"]
+    cpu, cpu_none = (fact["cpu_pct_of_one_core"]["server"] for fact in (idle, none))
+    latency, bind = load["work_to_agent_ms"], load["bind_answer_ms"]
+
+    def ms(value):
+        return f"{value:,.1f} ms"
+
+    rows = [[f"idle server CPU, {n} agents", f"{cpu:.1f} % of one core",
+             f"{cpu_none:.1f} % (no agents)", "—", f"< {targets['idle_cpu_pct']:g} %",
+             cpu < targets["idle_cpu_pct"]],
+            [f"idle server RSS (max in the window), {n} agents",
+             f"{idle['rss_max_mib']:.1f} MiB", f"{none['rss_max_mib']:.1f} MiB (no agents)",
+             f"{idle['rss_max_mib'] / max(none['rss_max_mib'], 0.1):.1f}x",
+             f"< {targets['idle_rss_mib']:g} MiB", idle["rss_max_mib"] < targets["idle_rss_mib"]],
+            [f"idle store writes, {n} agents", f"{idle['commits_per_s']:,.1f}/s",
+             f"{none['commits_per_s']:,.1f}/s (no agents)", "—",
+             f"< {targets['idle_writes']:g}/s", idle["commits_per_s"] < targets["idle_writes"]],
+            [f"work to agent p50, {rate:g} binds/s", ms(latency["p50"]),
+             f"{ms(bind['p50'])} (the bind request's own latency)", "—", "—", None],
+            [f"work to agent p99, {rate:g} binds/s", ms(latency["p99"]),
+             f"{ms(bind['p99'])} (the bind request's own latency)", "—",
+             f"< {targets['p99_ms']:g} ms", latency["p99"] < targets["p99_ms"]],
+            [f"server CPU under {rate:g} binds/s", f"{load['cpu_pct_of_one_core']['server']:.1f} "
+             "% of one core", "—", "—", "—", None]]
+    binds = load["binds"]
+    lag = (load.get("bench_loop_lag_ms") or {}).get("p99")
+    idle_requests = ", ".join(f"{k} {v}" for k, v in idle["requests_per_s"].items()) or "none"
+    mode = "" if agents["mode"] == "full" else (
+        f" **Quick mode: {n} agents, not the 1,000 the targets speak of; a smoke test.**")
+    notes = [f"`bench/agents{' --quick' if agents['mode'] == 'quick' else ''}`: one server "
+             f"(its own data dir, SQLite) with {n} simulated agents, one queue each, in "
+             f"{agents['projects']} projects, each from its own loopback address, long-polling "
+             "for work as `dsconn agent` does; windows of "
+             f"{idle['seconds']:g} s with no agent, idle, and under load. Work to agent: "
+             "from the bind's answer read by the binder to the agent's claim answer read; "
+             f"{binds['acknowledged_per_s']:g} binds/s acknowledged in the window "
+             f"({binds['in_window']:,}), max {ms(latency['max'])}; the bench's event loop, "
+             f"which times both, lagged p99 {lag} ms. Store writes: SQLite commits (the WAL "
+             f"index's change counter). Idle requests/s: {idle_requests}. CPU of the bench "
+             f"itself idle {idle['cpu_pct_of_one_core']['bench']:.1f} %, of other processes "
+             f"{idle['cpu_pct_of_one_core']['other']:.1f} %; under load "
+             f"{load['cpu_pct_of_one_core']['bench']:.1f} % and "
+             f"{load['cpu_pct_of_one_core']['other']:.1f} %.{mode}"]
+    report.table(f"Agents: {n:,} long-polling one server (`bench/agents`, issue 29)",
+                 rows, notes)
+
+
 # Runs of the create step with and without events, in the order they ran.
 EVENT_RUNS = {"without": ["create_noevents.1", "create_noevents.2"],
               "with": ["create_events.1", "create_events.2"]}
@@ -1311,6 +1371,7 @@ def events_tables(report, facts, sizes):
 ONLY_PARTS = {
     "events": (events_tables, "- Only the audit trail's steps (`BENCH_ONLY=events`).\n"),
     "pg": (pg_tables, "- Only the creates on PostgreSQL (`BENCH_ONLY=pg`).\n"),
+    "agents": (agents_tables, "- Only `bench/agents` (`BENCH_ONLY=agents`).\n"),
 }
 
 
