@@ -443,6 +443,56 @@ def cmd_sqlite_baseline(args):
     write_json(args.out, {"commits": commits, "seconds": elapsed, "per_second": commits / elapsed})
 
 
+# The PostgreSQL baseline's one statement: an autocommit INSERT of a 400-byte row, as
+# sqlite-baseline writes; a create's own row is of that order.
+PG_BASELINE_SQL = "INSERT INTO bench_commits (body) VALUES (repeat('x', 400));\n"
+PG_SETTINGS = ("server_version", "synchronous_commit", "fsync", "wal_sync_method",
+               "commit_delay", "max_connections")
+
+
+def cmd_pg_baseline(args):
+    """Durable single-statement commits/s of PostgreSQL: pgbench with `clients` clients
+    (one thread, as wrk has), each running one autocommit INSERT after another, prepared
+    as dsconn's statements are. The physical limit for creates committed one statement
+    each: dsconn can beat it only by grouping or pipelining writes. The server's settings
+    that decide what a commit costs are recorded beside the rate."""
+    if not (args.host.startswith("127.") or args.host in ("::1", "localhost")):
+        raise SystemExit(f"pg-baseline: {args.host} is not loopback")
+    script = os.path.join(args.dir, "pg_commit.sql")
+    with open(script, "w", encoding="ascii") as out:
+        out.write(PG_BASELINE_SQL)
+    connect = ["-h", args.host, "-p", str(args.port), "-U", args.user]
+    env = dict(os.environ, PGCONNECT_TIMEOUT="10")
+    command = ["pgbench", "--no-vacuum", "--protocol=prepared", "--file", script,
+               "--client", str(args.clients), "--jobs", "1", "--time", str(args.seconds),
+               *connect, args.db]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False,
+                              timeout=args.seconds + 120, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"pgbench ran over {args.seconds + 120} s: {' '.join(command)}")
+    tps = re.search(r"^tps = ([0-9.]+)", done.stdout, re.M)
+    if done.returncode != 0 or not tps:
+        raise SystemExit(f"pgbench failed (exit {done.returncode}): {' '.join(command)}\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    processed = re.search(r"^number of transactions actually processed: (\d+)", done.stdout,
+                          re.M)
+    latency = re.search(r"^latency average = ([0-9.]+) ms", done.stdout, re.M)
+    query = "SELECT " + ", ".join(f"current_setting('{name}')" for name in PG_SETTINGS)
+    shown = subprocess.run(["psql", "-X", "-A", "-t", "-F", "|", *connect, "-d", args.db,
+                            "-c", query], capture_output=True, text=True, env=env, check=True,
+                           timeout=60, stdin=subprocess.DEVNULL).stdout.strip()
+    fact = {"clients": args.clients, "seconds": args.seconds,
+            "per_second": float(tps.group(1)),
+            "commits": int(processed.group(1)) if processed else None,
+            "latency_mean_ms": float(latency.group(1)) if latency else None,
+            "statement": PG_BASELINE_SQL.strip(),
+            "settings": dict(zip(PG_SETTINGS, shown.split("|")))}
+    write_json(args.out, fact)
+    log(f"PostgreSQL, {args.clients} client(s): {fact['per_second']:,.0f} commits/s, "
+        f"latency mean {fact['latency_mean_ms']} ms")
+
+
 # --- the audit trail (issue 28) ----------------------------------------------------------
 
 
@@ -949,6 +999,8 @@ def build_report(args):
     report = Report(facts)
     sizes = read_json(os.path.join(args.work, "facts", "sizes.json"))
 
+    healthz_table(report, facts, args.work)
+
     # List of 100.
     ours, base = facts.wrk("list_a"), facts.wrk("list_a.static")
     report.table(f"List, {sizes['a']:,} connections, authenticated (`GET .../datasource-connection`)", [
@@ -1026,6 +1078,9 @@ def build_report(args):
              "It drifts with the disk's other work, hence two readings."]
     report.table("Create (`POST .../datasource-connection`), durable", rows, notes, ["create"])
 
+    # Issue 29: the same creates on PostgreSQL.
+    pg_tables(report, facts, sizes)
+
     # Issue 28: creates with and without the audit trail, and the stream's fan-out.
     events_tables(report, facts, sizes)
 
@@ -1082,6 +1137,9 @@ def build_report(args):
         notes = []
     report.table(f"Health re-check sweep of {sizes['sweep']:,} ACTIVE connections", rows, notes)
 
+    # Issue 29: a thousand agents (bench/agents).
+    agents_tables(report, facts, sizes)
+
     # Idle and start-up.
     idle, idle_base = facts.fact("idle"), facts.fact("idle.static")
     start, start_base = facts.fact("startup"), facts.fact("startup.static")
@@ -1099,6 +1157,134 @@ def build_report(args):
     report.table("Idle memory and start-up", rows, notes)
     return report, sizes
 
+
+def healthz_table(report, facts, work):
+    """Issue 29: the fixed cost of a request, what every request pays before its own work."""
+    ours, base = facts.wrk("healthz"), facts.wrk("healthz.static")
+    if not ours:
+        return
+    report.table("Health check (`GET /healthz`): the fixed cost of a request", [
+        rps_row("throughput", ours, base, "static", 0.8),
+        context_row("latency p99", ours, base),
+    ], [body_note(work, "healthz"),
+        "No authentication, no database: what is measured is the server's middleware "
+        "(request id, tracing span, metrics, limiters, the access log line) against a bare "
+        "hyper server answering the same bytes. The token header goes to both, as to every "
+        "read here."],
+        ["healthz", "healthz.static"])
+
+
+def pg_tables(report, facts, sizes):
+    """Issue 29, item 3: durable creates on PostgreSQL against PostgreSQL's own rate of
+    single-statement commits on the same server and database, in the same run."""
+    title = "Create on PostgreSQL (`--database-url postgres://...`), durable"
+    skipped = facts.fact("pg")
+    if skipped:
+        report.table(title, [["acknowledged creates/s", f"not measured: {skipped['why']}", "—",
+                              "—", "≥ 1.0x the commit rate", None]])
+        return
+    create = facts.wrk("create_pg")
+    if not create:
+        return
+    before, after = facts.fact("pg_commits_before"), facts.fact("pg_commits_after")
+    single = facts.fact("pg_commits_1")
+    commit_rate = statistics.mean([before["per_second"], after["per_second"]])
+    created_rate = created_per_second(create)
+    clients = before["clients"]
+    rows = [["acknowledged creates/s", f"{created_rate:,.0f}/s",
+             f"{commit_rate:,.0f} commits/s (PostgreSQL alone, {clients} clients; "
+             f"{before['per_second']:,.0f} before, {after['per_second']:,.0f} after)",
+             f"{created_rate / commit_rate:.2f}x", "≥ 1.0x the commit rate",
+             created_rate >= commit_rate],
+            ["PostgreSQL alone, 1 client", f"{single['per_second']:,.0f} commits/s", "—",
+             f"{single['per_second'] / commit_rate:.2f}x the {clients} clients' rate", "—",
+             None]]
+    base_mean = [run["latency_mean_ms"] for run in (before, after)
+                 if run.get("latency_mean_ms") is not None]
+    rows.append(["create latency mean", fmt_ms(create["latency_us"]["mean"]),
+                 f"{statistics.mean(base_mean):.2f} ms (a commit, {clients} clients)"
+                 if base_mean else "—",
+                 f"{create['latency_us']['mean'] / 1000 / statistics.mean(base_mean):.2f}x"
+                 if base_mean else "—", "—", None])
+    rows.append(["create latency p99", fmt_ms(create["latency_us"]["p99"]), "—", "—", "—",
+                 None])
+    settle = facts.fact("settle_create_pg") or {}
+    settings = before.get("settings", {})
+    shown = ", ".join(f"{name} {settings[name]}" for name in
+                      ("server_version", "synchronous_commit", "fsync", "wal_sync_method",
+                       "commit_delay") if name in settings)
+    notes = [f"{create['created']:,} creates answered 201 in {create['duration_us'] / 1e6:.1f} s "
+             f"with {sizes['create_clients']} concurrent clients after a {sizes['warmup']} "
+             f"warm-up; {create['other']} other answers"
+             f"{' (e.g. ' + create['other_sample'] + ')' if create['other'] else ''}; "
+             f"{create['errors']['timeout']} timeouts; {settle.get('total', '?'):,} connections "
+             "stored in the project once their checks ended (warm-up included). The server: "
+             "the flags above plus `--database-url` naming a database created for this run "
+             "on the machine's PostgreSQL (loopback, dropped afterwards), dsconn's default "
+             "pool. Baseline: pgbench on the same server and database, "
+             f"`--client {clients} --jobs 1 --time {before['seconds']} --protocol=prepared`, "
+             f"each transaction one autocommit `{before['statement']}` into a table of its "
+             "own, right before and right after the dsconn run (the figure is their mean); "
+             "the 1-client rate was taken before them, as context. PostgreSQL: "
+             f"{shown or 'settings not read'}."]
+    report.table(title, rows, notes, ["create_pg"])
+
+
+def agents_tables(report, facts, sizes):
+    """Issue 29, item 4: bench/agents' figures. Its own `no agents` window (the same
+    server with its queues and connections, before any agent registered) is the baseline."""
+    del sizes
+    agents = facts.fact("agents")
+    if not agents:
+        return
+    idle, load, none = agents["idle"], agents["load"], agents["no_agents"]
+    targets = agents["targets"]
+    n = agents["agents"]
+    rate = load["binds"]["asked_per_s"]
+    cpu, cpu_none = (fact["cpu_pct_of_one_core"]["server"] for fact in (idle, none))
+    latency, bind = load["work_to_agent_ms"], load["bind_answer_ms"]
+
+    def ms(value):
+        return f"{value:,.1f} ms"
+
+    rows = [[f"idle server CPU, {n} agents", f"{cpu:.1f} % of one core",
+             f"{cpu_none:.1f} % (no agents)", "—", f"< {targets['idle_cpu_pct']:g} %",
+             cpu < targets["idle_cpu_pct"]],
+            [f"idle server RSS (max in the window), {n} agents",
+             f"{idle['rss_max_mib']:.1f} MiB", f"{none['rss_max_mib']:.1f} MiB (no agents)",
+             f"{idle['rss_max_mib'] / max(none['rss_max_mib'], 0.1):.1f}x",
+             f"< {targets['idle_rss_mib']:g} MiB", idle["rss_max_mib"] < targets["idle_rss_mib"]],
+            [f"idle store writes, {n} agents", f"{idle['commits_per_s']:,.1f}/s",
+             f"{none['commits_per_s']:,.1f}/s (no agents)", "—",
+             f"< {targets['idle_writes']:g}/s", idle["commits_per_s"] < targets["idle_writes"]],
+            [f"work to agent p50, {rate:g} binds/s", ms(latency["p50"]),
+             f"{ms(bind['p50'])} (the bind request's own latency)", "—", "—", None],
+            [f"work to agent p99, {rate:g} binds/s", ms(latency["p99"]),
+             f"{ms(bind['p99'])} (the bind request's own latency)", "—",
+             f"< {targets['p99_ms']:g} ms", latency["p99"] < targets["p99_ms"]],
+            [f"server CPU under {rate:g} binds/s", f"{load['cpu_pct_of_one_core']['server']:.1f} "
+             "% of one core", "—", "—", "—", None]]
+    binds = load["binds"]
+    lag = (load.get("bench_loop_lag_ms") or {}).get("p99")
+    idle_requests = ", ".join(f"{k} {v}" for k, v in idle["requests_per_s"].items()) or "none"
+    mode = "" if agents["mode"] == "full" else (
+        f" **Quick mode: {n} agents, not the 1,000 the targets speak of; a smoke test.**")
+    notes = [f"`bench/agents{' --quick' if agents['mode'] == 'quick' else ''}`: one server "
+             f"(its own data dir, SQLite) with {n} simulated agents, one queue each, in "
+             f"{agents['projects']} projects, each from its own loopback address, long-polling "
+             "for work as `dsconn agent` does; windows of "
+             f"{idle['seconds']:g} s with no agent, idle, and under load. Work to agent: "
+             "from the bind's answer read by the binder to the agent's claim answer read; "
+             f"{binds['acknowledged_per_s']:g} binds/s acknowledged in the window "
+             f"({binds['in_window']:,}), max {ms(latency['max'])}; the bench's event loop, "
+             f"which times both, lagged p99 {lag} ms. Store writes: SQLite commits (the WAL "
+             f"index's change counter). Idle requests/s: {idle_requests}. CPU of the bench "
+             f"itself idle {idle['cpu_pct_of_one_core']['bench']:.1f} %, of other processes "
+             f"{idle['cpu_pct_of_one_core']['other']:.1f} %; under load "
+             f"{load['cpu_pct_of_one_core']['bench']:.1f} % and "
+             f"{load['cpu_pct_of_one_core']['other']:.1f} %.{mode}"]
+    report.table(f"Agents: {n:,} long-polling one server (`bench/agents`, issue 29)",
+                 rows, notes)
 
 
 # Runs of the create step with and without events, in the order they ran.
@@ -1181,6 +1367,14 @@ def events_tables(report, facts, sizes):
     report.table(fanout_title, rows, notes)
 
 
+# What BENCH_ONLY can name: each part's tables, and the report's line about the data.
+ONLY_PARTS = {
+    "events": (events_tables, "- Only the audit trail's steps (`BENCH_ONLY=events`).\n"),
+    "pg": (pg_tables, "- Only the creates on PostgreSQL (`BENCH_ONLY=pg`).\n"),
+    "agents": (agents_tables, "- Only `bench/agents` (`BENCH_ONLY=agents`).\n"),
+}
+
+
 WHY_HEADING = "## Why a target is missed, and what would close it"
 HISTORY_HEADING = "## History: decisions made by measuring"
 
@@ -1214,12 +1408,12 @@ connections,
   against a local accept-and-close listener, 10 % FAILED against a closed loopback port;
   two tags each; services RDS, DWS, CSS).
 """
-    else:   # BENCH_ONLY=events: those steps alone
+    else:   # BENCH_ONLY=PART: that part's steps alone
         facts = Facts(args.work)
         report = Report(facts)
         sizes = read_json(os.path.join(args.work, "facts", "sizes.json"))
-        events_tables(report, facts, sizes)
-        data = "- Only the audit trail's steps (`BENCH_ONLY=events`).\n"
+        tables, data = ONLY_PARTS[args.only]
+        tables(report, facts, sizes)
     info = machine()
     met = sum(1 for row in report.summary if row[4])
     load = {}
@@ -1365,6 +1559,17 @@ def main():
     sub.add_argument("--out", required=True)
     sub.set_defaults(run=cmd_sqlite_baseline)
 
+    sub = commands.add_parser("pg-baseline")
+    sub.add_argument("--host", default=LOOPBACK)
+    sub.add_argument("--port", type=int, default=5432)
+    sub.add_argument("--user", default="postgres")
+    sub.add_argument("--db", required=True)
+    sub.add_argument("--clients", type=int, required=True)
+    sub.add_argument("--seconds", type=int, required=True)
+    sub.add_argument("--dir", required=True, help="where the pgbench script is written")
+    sub.add_argument("--out", required=True)
+    sub.set_defaults(run=cmd_pg_baseline)
+
     sub = commands.add_parser("events-check")
     sub.add_argument("--port", type=int, required=True)
     sub.add_argument("--recorded", nargs="+", default=[], help="projects written with events")
@@ -1407,7 +1612,7 @@ def main():
     sub.add_argument("--out", required=True)
     sub.add_argument("--command", required=True)
     sub.add_argument("--server-flags", required=True)
-    sub.add_argument("--only", choices=["all", "events"], default="all")
+    sub.add_argument("--only", choices=["all", *ONLY_PARTS], default="all")
     sub.set_defaults(run=cmd_report)
 
     args = parser.parse_args()
