@@ -125,7 +125,8 @@ impl Application {
         let state = AppState::new(Shared {
             store: dyn_store.clone(),
             wake_worker: Arc::new(Notify::new()),
-            agent_wake: Arc::new(Notify::new()),
+            claims: Arc::default(),
+            presence: Arc::new(api::agents::heard::Presence::new(config.agent_timeout)),
             settings: Arc::new(ApiSettings {
                 connection_quota: config.connection_quota,
                 max_body_bytes: config.max_body_bytes,
@@ -224,7 +225,18 @@ impl Application {
                 self.state.clone(),
                 shutdown.clone(),
             ));
+            tokio::spawn(
+                Arc::clone(&self.state.claims)
+                    .look_for_work(self.state.store.clone(), self.state.stopping.clone()),
+            );
+            tokio::spawn(
+                Arc::clone(&self.state.presence)
+                    .keep_storing(self.state.store.clone(), self.state.stopping.clone()),
+            );
         }
+        // Agents' last words are stored until the end: after the last request is answered.
+        let presence = Arc::clone(&self.state.presence);
+        let store = self.state.store.clone();
         // A worker-only process answers /healthz and nothing else.
         let router = match self.role {
             Role::Worker => api::router::health_only(),
@@ -239,6 +251,7 @@ impl Application {
         )
         .await;
         shutdown.cancel();
+        presence.flush(&store).await;
         worker.await.context("the lifecycle worker panicked")?;
         self.store.close().await;
         Ok(())

@@ -137,7 +137,7 @@ pub async fn test_connection(
                 now_millis(),
             )
             .await?;
-        state.work_arrived();
+        state.work_arrived_in(project.as_str());
     }
     Ok(Json(test_response(&finished.report, finished.results)))
 }

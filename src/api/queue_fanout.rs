@@ -87,7 +87,10 @@ pub(super) async fn from_queues(
         }
         tests.push((queue.as_str().to_owned(), task_id));
     }
-    state.work_arrived();
+    state.work_arrived_for(
+        project.as_str(),
+        tests.iter().map(|(queue, _)| queue.as_str()),
+    );
     let give_up = tokio::time::Instant::now() + state.checks.pipeline.test_lease() + CLAIM_WAIT;
     let mut answers: Vec<Option<QueueTestAnswer>> = vec![None; tests.len()];
     loop {

@@ -174,7 +174,7 @@ pub async fn create(
         state.checks.pipeline.logins().forget_inline(task_id);
         return Err(error.into());
     }
-    state.work_arrived();
+    state.work_arrived_for(project.as_str(), [queue.as_str()]);
     tracing::info!(queue = %queue, task.id = task_id, "queue connection test created");
     Ok(Json(CreateConnectivityTaskResponse {
         is_success: true,

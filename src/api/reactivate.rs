@@ -36,7 +36,7 @@ pub async fn reactivate(
         .await?
     {
         ReactivateOutcome::Reactivated => {
-            state.work_arrived();
+            state.work_arrived_in(project.as_str());
             tracing::info!(connection.id = %id, "connection reactivated");
             Ok(Json(SuccessResponse {
                 is_success: true,

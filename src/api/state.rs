@@ -33,8 +33,10 @@ pub struct Shared {
     pub store: DynStore,
     /// Wakes the lifecycle worker when a connection starts CREATING.
     pub wake_worker: Arc<Notify>,
-    /// Wakes the agents' waiting claims when queue work arrives.
-    pub agent_wake: Arc<Notify>,
+    /// Where agents' claims wait for their queues' work.
+    pub claims: Arc<super::agents::waiting::ClaimWake>,
+    /// The agents heard from, written to the store together.
+    pub presence: Arc<super::agents::heard::Presence>,
     pub settings: Arc<ApiSettings>,
     pub auth: Arc<Authenticator>,
     pub checks: Arc<CheckService>,
@@ -50,10 +52,18 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// New checks are waiting: the worker and the agents' claims look at once.
-    pub fn work_arrived(&self) {
+    /// New checks of these queues (or pools) of `project` are waiting: the worker and
+    /// the claims of the queues' agents look at once.
+    pub fn work_arrived_for<'q>(&self, project: &str, queues: impl IntoIterator<Item = &'q str>) {
         self.wake_worker.notify_one();
-        self.agent_wake.notify_waiters();
+        self.claims.wake(project, queues);
+    }
+
+    /// New checks of some of `project`'s queues are waiting: the worker and the claims of
+    /// the project's agents look at once.
+    pub fn work_arrived_in(&self, project: &str) {
+        self.wake_worker.notify_one();
+        self.claims.wake_project(project);
     }
 }
 

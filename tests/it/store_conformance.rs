@@ -2630,6 +2630,43 @@ async fn an_online_agent_keeps_its_name_from_an_agent_of_other_queues(#[case] ba
         ids(store.online_agents(&p, T0).await.expect("list")),
         [(first.agent_id.clone(), vec!["q_a".to_owned()])]
     );
+    // Words heard are written together: each says whether its agent is registered, and
+    // an earlier word (another replica's, written late) never moves last_seen back.
+    let seen = |agent_id: &str, last_seen: i64| dsconn::store::queue_work::AgentSeen {
+        project_id: p.as_str().to_owned(),
+        agent_id: agent_id.to_owned(),
+        address: "10.9.9.9".to_owned(),
+        last_seen,
+    };
+    assert_eq!(
+        store
+            .touch_agents(&[
+                seen(&first.agent_id, T0 + 50),
+                seen("no-such-agent", T0 + 50)
+            ])
+            .await
+            .expect("touch"),
+        [true, false]
+    );
+    assert_eq!(
+        store
+            .touch_agents(&[seen(&first.agent_id, T0 + 20)])
+            .await
+            .expect("touch"),
+        [true]
+    );
+    let listed = store.online_agents(&p, T0 + 40).await.expect("list");
+    assert_eq!(
+        (listed[0].last_seen, listed[0].address.as_str()),
+        (T0 + 50, "10.9.9.9")
+    );
+    assert_eq!(
+        store
+            .agent_serves(AgentKey::new(&p, &first.agent_id))
+            .await
+            .expect("serves"),
+        ["q_a"]
+    );
     // The same queues again (a restart of the first): it replaces the first.
     let restarted = agent(&p, "same", &["q_a"], T0 + 3);
     assert_eq!(
@@ -2683,6 +2720,19 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     let c1 = connection(&p, "c1", Service::Rds, &[], &["q_a", "q_b"], T0 + 3);
     first.create_connection(&c1, 10).await.expect("create");
 
+    // Waiting claims look for their queues' work in one read, whoever's it is.
+    let claimable = |now| async move {
+        first
+            .queues_with_claimable_work(now, 100)
+            .await
+            .expect("look")
+    };
+    let pair = |p: &ProjectId, q: &str| (p.as_str().to_owned(), q.to_owned());
+    assert_eq!(
+        claimable(T0 + 5).await,
+        [pair(&p, "q_a"), pair(&p, "q_b"), pair(&other, "q_a")]
+    );
+
     // The server's worker leaves q_a (a1 is online) and takes q_b and the other project's.
     let server = second
         .claim_pending_bindings(ClaimTerms::new("server", LEASE, 10, T0 + 10), online)
@@ -2717,6 +2767,8 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
         .expect("claim")
         .expect("registered");
     assert_eq!(work.len(), 1, "{work:?}");
+    // All of it leased now: nothing for a waiting claim until a lease lapses.
+    assert_eq!(claimable(T0 + 12).await, []);
     assert_eq!(
         (
             work[0].kind,

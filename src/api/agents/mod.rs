@@ -12,7 +12,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 mod answer_bytes;
+pub mod heard;
 mod sessions;
+pub mod waiting;
 
 use answer_bytes::{
     CLAIM_CHECKS_BYTES, CLAIM_SETUP_HOSTS_BYTES, MAX_CLAIM_ANSWER_BYTES, MAX_CLAIM_BATCH,
@@ -44,9 +46,6 @@ use crate::telemetry::metrics;
 pub const MAX_AGENTS_PER_PROJECT: u32 = 100;
 /// Longest a claim waits for work; below any sane `--request-timeout`.
 const MAX_CLAIM_WAIT: Duration = Duration::from_secs(20);
-/// How often a waiting claim looks in the store for work another replica created
-/// (this process's own new work wakes it at once).
-const CLAIM_POLL: Duration = Duration::from_millis(500);
 const DEFAULT_CLAIM_BATCH: u32 = 8;
 /// How often the server looks for agents that went offline.
 pub(super) const OFFLINE_WATCH_INTERVAL: Duration = Duration::from_secs(2);
@@ -167,7 +166,8 @@ pub async fn register(
         .register_agent(&agent, MAX_AGENTS_PER_PROJECT)
         .await?
     {
-        RegisterOutcome::Registered => {}
+        // Earlier registrations of its name are gone from the store.
+        RegisterOutcome::Registered => state.presence.forget_name(project.as_str(), &agent.name),
         RegisterOutcome::TooManyAgents(max) => {
             return Err(ApiError::StateConflict(format!(
                 "the project already has the maximum of {max} agents; stop some first"
@@ -186,7 +186,7 @@ pub async fn register(
         }
     }
     // Work of its queues that the server's worker would otherwise take now waits for it.
-    state.agent_wake.notify_waiters();
+    state.claims.wake_project(project.as_str());
     tracing::info!(agent.name = %agent.name, agent.id = %agent.agent_id, queues = ?agent.queues,
                    "agent registered");
     let timeout = state.checks.pipeline.agent_timeout();
@@ -275,20 +275,32 @@ fn not_registered(agent_id: &str) -> ApiError {
     ApiError::AgentNotRegistered(agent_id.chars().take(64).collect())
 }
 
-/// Records that the agent was heard from (from `address`, now): its name, or an error
-/// if it is not registered (any more).
+/// Records that the agent was heard from (from `address`, now): its name and queues, or
+/// an error if it is not registered (any more). Written to the store with the others'
+/// words every little while ([`heard::Presence`]), at once when it is new here.
 async fn heard_from(
     state: &AppState,
     project: &ProjectId,
     agent_id: &str,
     address: &str,
-) -> ApiResult<String> {
+) -> ApiResult<heard::Known> {
+    let now = now_millis();
+    let presence = &state.presence;
+    if let Some(known) = presence.recall(project.as_str(), agent_id, address, now) {
+        return Ok(known);
+    }
     let agent = AgentKey::new(project, agent_id);
-    let name = state
-        .store
-        .touch_agent(agent, address, now_millis())
-        .await?;
-    name.ok_or_else(|| not_registered(agent_id))
+    let Some(name) = state.store.touch_agent(agent, address, now).await? else {
+        presence.forget(project.as_str(), agent_id);
+        return Err(not_registered(agent_id));
+    };
+    let queues = state.store.agent_serves(agent).await?;
+    let known = heard::Known {
+        name,
+        queues: queues.into(),
+    };
+    presence.remember(project.as_str(), agent_id, address, now, known.clone());
+    Ok(known)
 }
 
 /// `DELETE /dsconn/v1/{project_id}/agents/{agent_id}`
@@ -307,7 +319,9 @@ pub async fn deregister(
     DliPath((project, agent_id)): DliPath<(String, String)>,
 ) -> ApiResult<Json<AgentResultResponse>> {
     let project = principal.authorize(&project)?;
-    if !state.store.deregister_agent(&project, &agent_id).await? {
+    let deregistered = state.store.deregister_agent(&project, &agent_id).await?;
+    state.presence.forget(project.as_str(), &agent_id);
+    if !deregistered {
         return Err(not_registered(&agent_id));
     }
     // Its queues' waiting work is the server's again.
@@ -479,8 +493,10 @@ pub async fn claim(
         .clamp(LEASE_RANGE.0, LEASE_RANGE.1);
     let address = transported.peer.to_string();
     let give_up = tokio::time::Instant::now() + wait;
-    // Heard from now; while it waits, the store is only read until there is work.
-    heard_from(&state, &project, &agent_id, &address).await?;
+    // Heard from now; while it waits, the store is only read when work of its queues
+    // may have come ([`waiting`]).
+    let agent = heard_from(&state, &project, &agent_id, &address).await?;
+    let listening = state.claims.listen(project.as_str(), agent.queues);
     loop {
         // A stopping server hands out nothing more: "no work", and the agent claims
         // again (from another replica, or this server once it is back).
@@ -493,10 +509,6 @@ pub async fn claim(
                 hosts_versions: BTreeMap::new(),
             }));
         }
-        // Listening before looking, so work announced in between is not missed.
-        let announced = state.agent_wake.notified();
-        tokio::pin!(announced);
-        announced.as_mut().enable();
         let now = now_millis();
         let has_checks = state.store.agent_has_work(&project, &agent_id, now).await?;
         let has_setups = request.setups
@@ -595,11 +607,11 @@ pub async fn claim(
                 hosts_files,
             }));
         }
-        let poll = tokio::time::Instant::now() + CLAIM_POLL;
+        // Listening since before the look: work announced in between is not missed.
         tokio::select! {
-            _ = announced => {}
-            _ = state.stopping.cancelled() => {}
-            _ = tokio::time::sleep_until(poll.min(give_up)) => {}
+            () = listening.notified() => {}
+            () = state.stopping.cancelled() => {}
+            () = tokio::time::sleep_until(give_up) => {}
         }
     }
 }
@@ -693,7 +705,9 @@ pub async fn report(
     let request: AgentResultRequest = body.parse()?;
     let (kind, key) = work_of(&request.work_id, request.kind)?;
     let queue = QueueName::parse(&request.queue)?.as_str().to_owned();
-    let name = heard_from(&state, &project, &agent_id, &address.to_string()).await?;
+    let name = heard_from(&state, &project, &agent_id, &address.to_string())
+        .await?
+        .name;
     let owner = agent_owner(&agent_id);
     let purpose = Purpose::of_queue_work(kind, key, queue, owner, None);
     let report: CheckReport = request.report.bounded();

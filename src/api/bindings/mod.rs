@@ -72,7 +72,7 @@ pub async fn associate(
         )
         .await?;
     let added = binding_outcome(outcome, id)?;
-    state.work_arrived();
+    state.work_arrived_for(project.as_str(), queues.iter().map(QueueName::as_str));
     tracing::info!(connection.id = %id, added, "queues associated");
     Ok(Json(SuccessResponse::new(format!(
         "associated {added} queue(s)"

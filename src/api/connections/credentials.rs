@@ -102,7 +102,7 @@ pub async fn set_auth_info(
     {
         return Err(ApiError::ConnectionNotFound(id.to_string()));
     }
-    state.work_arrived();
+    state.work_arrived_in(project.as_str());
     tracing::info!(connection.id = %id, auth_info = ?body.auth_info_name, "connection auth info set");
     Ok(Json(SuccessResponse {
         is_success: true,

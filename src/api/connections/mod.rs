@@ -141,7 +141,7 @@ pub async fn create(
         }
         Err(other) => return Err(other.into()),
     }
-    state.work_arrived();
+    state.work_arrived_in(new.project_id.as_str());
     tracing::info!(connection.id = %new.id, project.id = %new.project_id, service = %new.service, "connection created");
     Ok(created(new.id.to_string()))
 }

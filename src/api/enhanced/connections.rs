@@ -297,7 +297,7 @@ pub async fn create(
         return Err(outcome_error(refusal, &new.id.to_string(), Some(&new.name)));
     }
     if !new.queues.is_empty() || !new.pools.is_empty() {
-        state.work_arrived();
+        state.work_arrived_in(new.project_id.as_str());
     }
     tracing::info!(project.id = %project, connection.id = %new.id, "enhanced connection created");
     Ok((
@@ -510,7 +510,7 @@ pub async fn associate(
     if let Err(refusal) = outcome {
         return Err(outcome_error(refusal, &target.raw_id, None));
     }
-    state.work_arrived();
+    state.work_arrived_in(target.project.as_str());
     tracing::info!(project.id = %target.project, connection.id = %id, queues = queues.len(), pools = pools.len(), "enhanced connection bound");
     Ok(Json(SuccessResponse::new(format!(
         "associated peer connection for queues: {{{}}}.",

@@ -60,6 +60,15 @@ pub struct QuietAgent {
     pub last_seen: i64,
 }
 
+/// An agent heard from since its last write, as [`AgentRegistry::touch_agents`] writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSeen {
+    pub project_id: String,
+    pub agent_id: String,
+    pub address: String,
+    pub last_seen: i64,
+}
+
 /// The registrations last heard from in `[$1, $2)`, oldest first.
 pub(in crate::store) const SELECT_QUIET_AGENTS: &str = "SELECT project_id, agent_id, name, last_seen \
      FROM agents WHERE last_seen >= $1 AND last_seen < $2 ORDER BY last_seen, agent_id";
@@ -81,6 +90,13 @@ pub trait AgentRegistry: Send + Sync {
         address: &str,
         now: i64,
     ) -> Result<Option<String>>;
+
+    /// Records what agents were heard from, in one transaction: for each, whether it is
+    /// still registered. A later word already stored (another replica's) is kept.
+    async fn touch_agents(&self, seen: &[AgentSeen]) -> Result<Vec<bool>>;
+
+    /// The names of the queues and pools a registration serves.
+    async fn agent_serves(&self, agent: AgentKey<'_>) -> Result<Vec<String>>;
 
     /// Removes a registration (an agent stopping); false if there was none.
     async fn deregister_agent(&self, project: &ProjectId, agent_id: &str) -> Result<bool>;
@@ -129,6 +145,18 @@ pub(in crate::store) const COUNT_AGENTS: &str = "SELECT COUNT(*) FROM agents WHE
 
 pub(in crate::store) const TOUCH_AGENT: &str =
     "UPDATE agents SET last_seen = $1, address = $2 WHERE agent_id = $3 AND project_id = $4";
+
+/// [`TOUCH_AGENT`] for a word that may come after another replica's: last_seen never
+/// goes back.
+pub(in crate::store) const TOUCH_AGENT_LATER: &str = "UPDATE agents \
+     SET last_seen = CASE WHEN last_seen < $1 THEN $1 ELSE last_seen END, address = $2 \
+     WHERE agent_id = $3 AND project_id = $4";
+
+/// Most agents one transaction of [`AgentRegistry::touch_agents`] writes, so that the
+/// writer is never held long.
+pub(in crate::store) const TOUCH_BATCH: usize = 256;
+
+pub(in crate::store) const SELECT_AGENT_SERVES: &str = "SELECT queue_name FROM agent_queues WHERE agent_id = $1 AND project_id = $2 ORDER BY queue_name";
 
 pub(in crate::store) const DELETE_AGENT: &str =
     "DELETE FROM agents WHERE agent_id = $1 AND project_id = $2";
@@ -295,6 +323,33 @@ macro_rules! impl_agents {
                         .bind(agent.agent_id)
                         .bind(agent.project.as_str())
                         .fetch_optional(self.writer())
+                        .await?)
+                }
+
+                async fn touch_agents(&self, seen: &[work::AgentSeen]) -> Result<Vec<bool>> {
+                    let mut registered = Vec::with_capacity(seen.len());
+                    for batch in seen.chunks(work::TOUCH_BATCH) {
+                        let mut transaction = self.begin_write().await?;
+                        for agent in batch {
+                            let touched = sqlx::query(work::TOUCH_AGENT_LATER)
+                                .bind(agent.last_seen)
+                                .bind(&agent.address)
+                                .bind(&agent.agent_id)
+                                .bind(&agent.project_id)
+                                .execute(&mut *transaction)
+                                .await?;
+                            registered.push(touched.rows_affected() > 0);
+                        }
+                        transaction.commit().await?;
+                    }
+                    Ok(registered)
+                }
+
+                async fn agent_serves(&self, agent: AgentKey<'_>) -> Result<Vec<String>> {
+                    Ok(sqlx::query_scalar(work::SELECT_AGENT_SERVES)
+                        .bind(agent.agent_id)
+                        .bind(agent.project.as_str())
+                        .fetch_all(self.reader())
                         .await?)
                 }
 

@@ -179,6 +179,15 @@ pub trait QueueClaims: Send + Sync {
         now: i64,
     ) -> Result<bool>;
 
+    /// (project, queue or pool) of work an agent could claim now ($1): new bindings, due
+    /// re-checks of ACTIVE ones, tests and set-ups not under a lease; at most `limit` of
+    /// each kind. Waiting claims look through this, once for all of them.
+    async fn queues_with_claimable_work(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>>;
+
     /// Gives back the claims of `owner` on these pieces of work (a claim that could not
     /// send them).
     async fn release_queue_work(&self, owner: &str, work: &[QueueWork]) -> Result<()>;
@@ -216,6 +225,26 @@ pub(in crate::store) const SELECT_AGENT_TESTS: &str = "SELECT w.task_id, w.proje
                             WHERE agent_id = $2 AND kind = 'queue') \
        AND (w.lease_until IS NULL OR w.lease_until < $3) \
      ORDER BY w.create_time, w.task_id LIMIT $4";
+
+/// [`QueueClaims::queues_with_claimable_work`]: one statement per kind of work, each on
+/// its partial index ($1 now, $2 limit). A binding FAILED for its credentials is left to
+/// its agent's next claim.
+pub(in crate::store) const SELECT_QUEUES_WITH_WORK: [&str; 4] = [
+    "SELECT DISTINCT c.project_id, w.queue_name FROM queue_bindings w \
+     JOIN connections c ON c.id = w.connection_id \
+     WHERE w.status = 'CREATING' AND c.state <> 'DELETED' \
+       AND (w.lease_until IS NULL OR w.lease_until < $1) LIMIT $2",
+    "SELECT DISTINCT c.project_id, w.queue_name FROM queue_bindings w \
+     JOIN connections c ON c.id = w.connection_id \
+     WHERE w.status = 'ACTIVE' AND w.next_check_at <= $1 AND c.state <> 'DELETED' \
+       AND (w.lease_until IS NULL OR w.lease_until < $1) LIMIT $2",
+    "SELECT DISTINCT project_id, queue_name FROM connectivity_tasks \
+     WHERE status = 'CHECKING' AND (lease_until IS NULL OR lease_until < $1) LIMIT $2",
+    "SELECT DISTINCT w.project_id, w.name FROM enhanced_bindings w \
+     JOIN enhanced_connections c ON c.id = w.connection_id \
+     WHERE w.status = 'CREATING' AND c.status = 'ACTIVE' \
+       AND (w.lease_until IS NULL OR w.lease_until < $1) LIMIT $2",
+];
 
 /// Whether any test waits for a claim ($1 now): the cheap first look of the server's claim.
 pub(in crate::store) const ANY_TEST_DUE: &str = "SELECT task_id FROM connectivity_tasks \
@@ -405,6 +434,25 @@ macro_rules! impl_claims {
                     }
                     self.agent_finds(work::SELECT_AGENT_TESTS, project, agent_id, now, None)
                         .await
+                }
+
+                async fn queues_with_claimable_work(
+                    &self,
+                    now: i64,
+                    limit: u32,
+                ) -> Result<Vec<(String, String)>> {
+                    let mut queues = Vec::new();
+                    for statement in work::SELECT_QUEUES_WITH_WORK {
+                        let rows: Vec<(String, String)> = sqlx::query_as(statement)
+                            .bind(now)
+                            .bind(i64::from(limit))
+                            .fetch_all(self.reader())
+                            .await?;
+                        queues.extend(rows);
+                    }
+                    queues.sort_unstable();
+                    queues.dedup();
+                    Ok(queues)
                 }
 
                 async fn claim_server_tests(

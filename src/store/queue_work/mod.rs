@@ -25,7 +25,7 @@ pub use records::{
 };
 pub(in crate::store) use records::{ServerClaimQuery, online_agent_serves};
 
-pub use agents::{AgentRegistry, QuietAgent};
+pub use agents::{AgentRegistry, AgentSeen, QuietAgent};
 pub use claims::QueueClaims;
 pub use hosts::{QueueHosts, QueueHostsStore, hosts_version};
 pub use setups::SetupClaims;
