@@ -2754,9 +2754,10 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     // queue gets nothing while a1's lease holds, and an unknown agent is None.
     assert!(
         first
-            .agent_has_work(&p, &a1.agent_id, T0 + 11)
+            .agent_has_work(&p, &a1.agent_id, T0 + 11, true)
             .await
             .expect("read")
+            .checks
     );
     let work = second
         .claim_agent_work(
@@ -2769,6 +2770,13 @@ async fn agent_story(first: &DynStore, second: &DynStore) {
     assert_eq!(work.len(), 1, "{work:?}");
     // All of it leased now: nothing for a waiting claim until a lease lapses.
     assert_eq!(claimable(T0 + 12).await, []);
+    assert_eq!(
+        first
+            .agent_has_work(&p, &a1.agent_id, T0 + 12, true)
+            .await
+            .expect("read"),
+        dsconn::store::queue_work::AgentWorkWaiting::default()
+    );
     assert_eq!(
         (
             work[0].kind,

@@ -510,12 +510,11 @@ pub async fn claim(
             }));
         }
         let now = now_millis();
-        let has_checks = state.store.agent_has_work(&project, &agent_id, now).await?;
-        let has_setups = request.setups
-            && state
-                .store
-                .agent_has_setups(&project, &agent_id, now)
-                .await?;
+        let waiting = state
+            .store
+            .agent_has_work(&project, &agent_id, now, request.setups)
+            .await?;
+        let (has_checks, has_setups) = (waiting.checks, waiting.setups);
         // Set-ups are a fourth kind of work beside new bindings, re-checks and tests
         // (which the store shares among themselves): first their share by
         // [`fair_split`] (offered first, so a claim of one takes a set-up), then what the

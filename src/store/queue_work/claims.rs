@@ -142,9 +142,15 @@ pub trait QueueClaims: Send + Sync {
         address: &str,
     ) -> Result<Option<Vec<QueueWork>>>;
 
-    /// Whether the agent's queues have work to claim now: a read, so that a waiting claim
-    /// polls without writing.
-    async fn agent_has_work(&self, project: &ProjectId, agent_id: &str, now: i64) -> Result<bool>;
+    /// Whether the agent's queues have checks to claim now, and (when `setups`) set-ups:
+    /// one read, so that a claim looks without writing and in one round trip.
+    async fn agent_has_work(
+        &self,
+        project: &ProjectId,
+        agent_id: &str,
+        now: i64,
+        setups: bool,
+    ) -> Result<AgentWorkWaiting>;
 
     /// Claims tests of queues without an agent heard from since `online_since`, for the
     /// server's worker.
@@ -245,6 +251,42 @@ pub(in crate::store) const SELECT_QUEUES_WITH_WORK: [&str; 4] = [
      WHERE w.status = 'CREATING' AND c.status = 'ACTIVE' \
        AND (w.lease_until IS NULL OR w.lease_until < $1) LIMIT $2",
 ];
+
+/// What an agent's queues have to claim, as [`QueueClaims::agent_has_work`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct AgentWorkWaiting {
+    /// New bindings, due re-checks, tests.
+    pub checks: bool,
+    pub setups: bool,
+}
+
+/// [`QueueClaims::agent_has_work`]: what [`SELECT_AGENT_BINDINGS`] (both statuses),
+/// [`SELECT_AGENT_TESTS`] and, with $4 = 1, `SELECT_AGENT_SETUPS` would find, as two
+/// flags ($1 project, $2 agent, $3 now). Bindings are read from the agent's queues.
+pub(in crate::store) const SELECT_AGENT_HAS_WORK: &str = "SELECT EXISTS (\
+         SELECT 1 FROM agent_queues aq \
+         JOIN queue_bindings w ON w.queue_name = aq.queue_name \
+         JOIN connections c ON c.id = w.connection_id \
+         WHERE aq.agent_id = $2 AND aq.kind = 'queue' \
+           AND c.project_id = $1 AND c.state <> 'DELETED' \
+           AND (w.status = 'CREATING' \
+                OR ((w.status = 'ACTIVE' OR (w.status = 'FAILED' AND w.credentials_failed = 1)) \
+                    AND COALESCE(w.next_check_at, 0) <= $3)) \
+           AND (w.lease_until IS NULL OR w.lease_until < $3)) \
+     OR EXISTS (\
+         SELECT 1 FROM agent_queues aq \
+         JOIN connectivity_tasks w \
+           ON w.project_id = aq.project_id AND w.queue_name = aq.queue_name \
+         WHERE aq.agent_id = $2 AND aq.kind = 'queue' AND aq.project_id = $1 \
+           AND w.status = 'CHECKING' \
+           AND (w.lease_until IS NULL OR w.lease_until < $3)) AS checks, \
+     ($4 = 1 AND EXISTS (\
+         SELECT 1 FROM enhanced_bindings w \
+         JOIN enhanced_connections c ON c.id = w.connection_id \
+         WHERE w.project_id = $1 AND w.status = 'CREATING' AND c.status = 'ACTIVE' \
+           AND EXISTS (SELECT 1 FROM agent_queues aq WHERE aq.agent_id = $2 \
+                       AND aq.kind = w.kind AND aq.queue_name = w.name) \
+           AND (w.lease_until IS NULL OR w.lease_until < $3))) AS setups";
 
 /// Whether any test waits for a claim ($1 now): the cheap first look of the server's claim.
 pub(in crate::store) const ANY_TEST_DUE: &str = "SELECT task_id FROM connectivity_tasks \
@@ -422,18 +464,15 @@ macro_rules! impl_claims {
                     project: &ProjectId,
                     agent_id: &str,
                     now: i64,
-                ) -> Result<bool> {
-                    for status in ["CREATING", "ACTIVE"] {
-                        let bindings = work::SELECT_AGENT_BINDINGS;
-                        if self
-                            .agent_finds(bindings, project, agent_id, now, Some(status))
-                            .await?
-                        {
-                            return Ok(true);
-                        }
-                    }
-                    self.agent_finds(work::SELECT_AGENT_TESTS, project, agent_id, now, None)
-                        .await
+                    setups: bool,
+                ) -> Result<work::AgentWorkWaiting> {
+                    Ok(sqlx::query_as(work::SELECT_AGENT_HAS_WORK)
+                        .bind(project.as_str())
+                        .bind(agent_id)
+                        .bind(now)
+                        .bind(i64::from(setups))
+                        .fetch_one(self.reader())
+                        .await?)
                 }
 
                 async fn queues_with_claimable_work(

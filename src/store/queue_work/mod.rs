@@ -26,7 +26,7 @@ pub use records::{
 pub(in crate::store) use records::{ServerClaimQuery, online_agent_serves};
 
 pub use agents::{AgentRegistry, AgentSeen, QuietAgent};
-pub use claims::QueueClaims;
+pub use claims::{AgentWorkWaiting, QueueClaims};
 pub use hosts::{QueueHosts, QueueHostsStore, hosts_version};
 pub use setups::SetupClaims;
 
@@ -45,28 +45,6 @@ macro_rules! impl_queue_work_store {
 
             /// What the rooms' claims share.
             impl $store {
-                /// Whether an agent's claim statement ($1 project, $2 agent, $3 now, $4
-                /// limit, and `status` as $5 when given) finds a row: a read, so that a
-                /// waiting claim polls without writing.
-                async fn agent_finds(
-                    &self,
-                    statement: &str,
-                    project: &ProjectId,
-                    agent_id: &str,
-                    now: i64,
-                    status: Option<&str>,
-                ) -> Result<bool> {
-                    let mut query = sqlx::query(statement)
-                        .bind(project.as_str())
-                        .bind(agent_id)
-                        .bind(now)
-                        .bind(1_i64);
-                    if let Some(status) = status {
-                        query = query.bind(status);
-                    }
-                    Ok(query.fetch_optional(self.reader()).await?.is_some())
-                }
-
                 /// The rows of an agent's queues its claim may lease: `select` binds $1
                 /// the project, $2 the agent, $3 now and $4 the claim's limit.
                 async fn agent_claim_rows<R>(

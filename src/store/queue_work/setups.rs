@@ -6,7 +6,6 @@ use async_trait::async_trait;
 pub(in crate::store) use super::hosts::stored_hosts;
 pub(in crate::store) use super::online_agent_serves;
 use super::{SetupOutcome, SetupWork};
-use crate::domain::ProjectId;
 use crate::store::Result;
 use crate::store::terms::{AgentClaim, ClaimTerms, HeldWork};
 
@@ -35,10 +34,6 @@ pub trait SetupClaims: Send + Sync {
         agent: AgentClaim<'_>,
         hosts_bytes: usize,
     ) -> Result<Vec<SetupWork>>;
-
-    /// Whether the agent's queues and pools have a set-up to claim now (a read).
-    async fn agent_has_setups(&self, project: &ProjectId, agent_id: &str, now: i64)
-    -> Result<bool>;
 
     /// Claims set-ups of queues and pools without an agent heard from since
     /// `online_since`, for the server's worker, while their connections' stored hosts,
@@ -99,7 +94,6 @@ macro_rules! impl_setups {
         const _: () = {
             use std::sync::LazyLock;
 
-            use $crate::domain::ProjectId;
             use $crate::store::Result;
             use $crate::store::queue_work::setups::{self as work, SetupClaims};
             use $crate::store::queue_work::{ServerClaimQuery, SetupOutcome, SetupWork};
@@ -224,16 +218,6 @@ macro_rules! impl_setups {
                         self.announce(Change::Project(agent.agent.project.as_str()));
                     }
                     Ok(claimed)
-                }
-
-                async fn agent_has_setups(
-                    &self,
-                    project: &ProjectId,
-                    agent_id: &str,
-                    now: i64,
-                ) -> Result<bool> {
-                    self.agent_finds(work::SELECT_AGENT_SETUPS, project, agent_id, now, None)
-                        .await
                 }
 
                 async fn claim_server_setups(
