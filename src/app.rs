@@ -131,6 +131,7 @@ impl Application {
                 connection_quota: config.connection_quota,
                 max_body_bytes: config.max_body_bytes,
                 request_timeout: config.request_timeout,
+                keep_alive_idle: config.header_read_timeout,
                 body_read_timeout: config.body_read_timeout,
                 declared_queues: config.queues.iter().fold(Vec::new(), |mut queues, queue| {
                     // Declared once each, whatever the flags repeat.

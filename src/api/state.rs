@@ -72,6 +72,8 @@ pub struct ApiSettings {
     pub connection_quota: u32,
     pub max_body_bytes: u32,
     pub request_timeout: std::time::Duration,
+    /// How long an idle keep-alive connection is kept (`--header-read-timeout`).
+    pub keep_alive_idle: std::time::Duration,
     /// Deadline for reading a body before the request is authenticated.
     pub body_read_timeout: std::time::Duration,
     /// Queues present in every project without being stored (`serve --queue`).

@@ -47,7 +47,35 @@ async fn register(app: &TestApp, project: &str, name: &str, queues: &[&str]) -> 
         body["agent_timeout_ms"],
         u64::try_from(AGENT_TIMEOUT.as_millis()).expect("ms")
     );
+    // Three heartbeats per timeout (the idle keep-alive, 10 s, is longer).
+    assert_eq!(body["heartbeat_interval_ms"], 666, "{body}");
     body["agent_id"].as_str().expect("agent id").to_owned()
+}
+
+#[tokio::test]
+async fn heartbeats_come_before_the_server_closes_an_idle_connection() {
+    // With a 30 s timeout a third is 10 s, past a 5 s idle keep-alive: a heartbeat
+    // would find its connection closed each time and open another.
+    let app = spawn_app_with(|config| {
+        config.agent_timeout = Duration::from_secs(30);
+        config.header_read_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let project = new_project();
+    create_queues(&app, &project, &["q_keep"]).await;
+    let response = post_json(
+        &app,
+        &format!("/dsconn/v1/{project}/agents"),
+        &json!({"name": "keep", "version": "test", "queues": ["q_keep"]}),
+    )
+    .await;
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        (&body["heartbeat_interval_ms"], &body["agent_timeout_ms"]),
+        (&json!(4_000), &json!(30_000)),
+        "{body}"
+    );
+    app.stop().await;
 }
 
 /// One claim of an agent: the work it got.

@@ -200,10 +200,17 @@ pub async fn register(
                 agent.queues.len()
             ),
             agent_id: agent.agent_id,
-            heartbeat_interval_ms: millis(timeout / 3),
+            heartbeat_interval_ms: millis(heartbeat_interval(timeout, &state.settings)),
             agent_timeout_ms: millis(timeout),
         }),
     ))
+}
+
+/// Three heartbeats per `--agent-timeout`, and sooner than the server closes an idle
+/// keep-alive connection: a heartbeat that finds its connection closed pays a new one
+/// (and, over TLS, a handshake), which for a thousand agents was most of their cost.
+fn heartbeat_interval(agent_timeout: Duration, settings: &super::state::ApiSettings) -> Duration {
+    (agent_timeout / 3).min(settings.keep_alive_idle * 4 / 5)
 }
 
 fn millis(duration: Duration) -> u64 {
