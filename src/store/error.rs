@@ -21,7 +21,7 @@ pub enum StoreError {
     /// A queue to bind is neither stored in the project nor declared.
     #[error("There is no queue named {0}")]
     UnknownQueue(String),
-    /// A grouped SQLite commit failed: the write is not stored.
+    /// A grouped commit failed: the write is not stored.
     #[error("the commit holding this write failed: {0}")]
     GroupCommit(String),
     #[error("{context}: {source}")]

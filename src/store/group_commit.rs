@@ -17,8 +17,20 @@
 //! before the commit (a write that rolls back to its savepoint takes its events with
 //! it): one statement per event was one more round trip to the database thread per
 //! write, which the writer pays in series.
+//!
+//! PostgreSQL groups its creates here too (issue 29), with one difference: every create
+//! must hold its project's advisory lock (see `PgStore::begin_create`), and a batch may
+//! hold creates of several projects while another replica's batch holds others. So a
+//! writer started with [`GroupCommit::start_locking`] takes its batch up front (what is
+//! queued, up to [`MAX_BATCH`]), then takes the locks of all the batch's projects in one
+//! order every replica shares (see `lock_projects` in `postgres.rs`), before running any
+//! job: a batch waits for a lock holding only locks that sort before it, never a row lock
+//! of its own, so no two batches (nor a batch and a one-project transaction) can wait on
+//! each other in a cycle. The events go in last, as on SQLite, so the event-order lock is
+//! the last lock a batch takes, as for every other writer.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 
 use futures::future::BoxFuture;
 use sqlx::pool::PoolConnection;
@@ -41,6 +53,20 @@ type Ack = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 type Job<DB> = Box<
     dyn for<'c> FnOnce(&'c mut <DB as Database>::Connection) -> BoxFuture<'c, (bool, Ack)> + Send,
 >;
+
+/// Locks, on the batch's connection right after its BEGIN, what the batch's jobs said
+/// they need (their lock keys, each once, in no particular order).
+pub(super) type LockKeys<DB> = for<'c> fn(
+    &'c mut <DB as Database>::Connection,
+    Vec<String>,
+) -> BoxFuture<'c, std::result::Result<(), sqlx::Error>>;
+
+/// A job as queued: its work and the key it must hold the lock of (writers started with
+/// [`GroupCommit::start_locking`]; others ignore it).
+struct Queued<DB: Database> {
+    lock: Option<String>,
+    job: Job<DB>,
+}
 
 /// Inserts a batch's events on its connection, before its commit.
 pub(super) type FlushEvents<DB> = for<'c> fn(
@@ -81,7 +107,7 @@ fn take_events() -> Vec<Event> {
 
 /// The sending side, kept by the store.
 pub(super) struct GroupCommit<DB: Database> {
-    jobs: mpsc::Sender<Job<DB>>,
+    jobs: mpsc::Sender<Queued<DB>>,
 }
 
 impl<DB: Database> GroupCommit<DB>
@@ -91,16 +117,51 @@ where
     /// Starts the writer task on `writer` (a pool of one connection, shared with the
     /// writes that are not grouped; each batch holds it only while it runs).
     pub(super) fn start(writer: Pool<DB>, begin: &'static str, flush: FlushEvents<DB>) -> Self {
+        Self::spawn(writer, begin, flush, None)
+    }
+
+    /// As [`Self::start`], for writers whose jobs each hold a lock (see the module's
+    /// documentation): each batch is taken up front, and `lock` takes its jobs' locks
+    /// right after its BEGIN. `writer` may be a pool of many connections: one writer
+    /// task takes one of them per batch.
+    pub(super) fn start_locking(
+        writer: Pool<DB>,
+        begin: &'static str,
+        flush: FlushEvents<DB>,
+        lock: LockKeys<DB>,
+    ) -> Self {
+        Self::spawn(writer, begin, flush, Some(lock))
+    }
+
+    fn spawn(
+        writer: Pool<DB>,
+        begin: &'static str,
+        flush: FlushEvents<DB>,
+        lock: Option<LockKeys<DB>>,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(PENDING_EVENTS.scope(
-            RefCell::new(Vec::new()),
-            run_writer(writer, begin, flush, queue),
-        ));
+        let writer = Writer {
+            pool: writer,
+            begin,
+            flush,
+            lock,
+        };
+        tokio::spawn(PENDING_EVENTS.scope(RefCell::new(Vec::new()), run_writer(writer, queue)));
         Self { jobs }
     }
 
     /// Runs `work` in the next batch; its result once that batch has committed.
     pub(super) async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut DB::Connection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        self.run_holding(None, work).await
+    }
+
+    /// Runs `work` in the next batch, which holds the lock of `key` (where the writer
+    /// locks: [`Self::start_locking`]) from before the first of its jobs runs.
+    pub(super) async fn run_holding<T, F>(&self, key: Option<String>, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut DB::Connection) -> BoxFuture<'c, Result<T>> + Send + 'static,
@@ -123,7 +184,7 @@ where
             })
         });
         self.jobs
-            .send(job)
+            .send(Queued { lock: key, job })
             .await
             .map_err(|_| StoreError::GroupCommit("the writer has stopped".to_owned()))?;
         answered.await.map_err(|_| {
@@ -132,21 +193,36 @@ where
     }
 }
 
-async fn run_writer<DB: Database>(
-    writer: Pool<DB>,
+/// How the writer task writes.
+struct Writer<DB: Database> {
+    pool: Pool<DB>,
     begin: &'static str,
     flush: FlushEvents<DB>,
-    mut queue: mpsc::Receiver<Job<DB>>,
-) where
+    /// Some: batches are taken up front and their jobs' locks taken first.
+    lock: Option<LockKeys<DB>>,
+}
+
+async fn run_writer<DB: Database>(writer: Writer<DB>, mut queue: mpsc::Receiver<Queued<DB>>)
+where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     // Ends when the store, and with it the sender, is dropped.
     while let Some(first) = queue.recv().await {
+        let mut taken = VecDeque::from([first]);
+        if writer.lock.is_some() {
+            while taken.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => taken.push_back(job),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut batch = Batch {
             queue: &mut queue,
+            taken,
             acks: Vec::new(),
         };
-        let outcome = batch.run(&writer, begin, flush, first).await;
+        let outcome = batch.run(&writer).await;
         // Committed or not, the batch's events are done with.
         drop(take_events());
         let acks = batch.acks;
@@ -163,7 +239,9 @@ async fn run_writer<DB: Database>(
 /// One grouped transaction being run: where more jobs come from, and the acks of the
 /// jobs taken so far (each told of the commit, or of its failure, once it is over).
 struct Batch<'q, DB: Database> {
-    queue: &'q mut mpsc::Receiver<Job<DB>>,
+    queue: &'q mut mpsc::Receiver<Queued<DB>>,
+    /// Jobs taken and not yet run (all of a locking writer's batch, taken up front).
+    taken: VecDeque<Queued<DB>>,
     acks: Vec<Ack>,
 }
 
@@ -171,21 +249,17 @@ impl<DB: Database> Batch<'_, DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    /// One transaction: `first`, then whatever is queued meanwhile, up to [`MAX_BATCH`].
-    /// On any error the transaction is rolled back, so the writer is left usable.
-    async fn run(
-        &mut self,
-        writer: &Pool<DB>,
-        begin: &'static str,
-        flush: FlushEvents<DB>,
-        first: Job<DB>,
-    ) -> std::result::Result<(), sqlx::Error> {
-        // A failed acquire drops `first`, whose caller then hears that nothing committed.
-        let mut pooled: PoolConnection<DB> = writer.acquire().await?;
+    /// One transaction: the jobs taken, then (unless the writer locks) whatever is
+    /// queued meanwhile, up to [`MAX_BATCH`]. On any error the transaction is rolled
+    /// back, so the writer is left usable.
+    async fn run(&mut self, writer: &Writer<DB>) -> std::result::Result<(), sqlx::Error> {
+        // A failed acquire drops the jobs taken, whose callers then hear that nothing
+        // committed.
+        let mut pooled: PoolConnection<DB> = writer.pool.acquire().await?;
         let connection: &mut DB::Connection = &mut pooled;
-        (&mut *connection).execute(begin).await?;
-        let outcome = match self.run_jobs(&mut *connection, first).await {
-            Ok(()) => match flush(&mut *connection, take_events()).await {
+        (&mut *connection).execute(writer.begin).await?;
+        let outcome = match self.lock_and_run(&mut *connection, writer.lock).await {
+            Ok(()) => match (writer.flush)(&mut *connection, take_events()).await {
                 Ok(()) => (&mut *connection).execute("COMMIT").await.map(|_| ()),
                 Err(error) => Err(error),
             },
@@ -198,13 +272,21 @@ where
         outcome
     }
 
-    async fn run_jobs(
+    async fn lock_and_run(
         &mut self,
         connection: &mut DB::Connection,
-        first: Job<DB>,
+        lock: Option<LockKeys<DB>>,
     ) -> std::result::Result<(), sqlx::Error> {
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
+        if let Some(lock) = lock {
+            let mut keys: Vec<String> = self.taken.iter().filter_map(|q| q.lock.clone()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            if !keys.is_empty() {
+                lock(&mut *connection, keys).await?;
+            }
+        }
+        let pull_more = lock.is_none();
+        while let Some(Queued { job, .. }) = self.taken.pop_front() {
             (&mut *connection)
                 .execute("SAVEPOINT grouped_write")
                 .await?;
@@ -218,8 +300,8 @@ where
                     .await?;
             }
             (&mut *connection).execute("RELEASE grouped_write").await?;
-            if self.acks.len() < MAX_BATCH {
-                next = self.queue.try_recv().ok();
+            if pull_more && self.acks.len() < MAX_BATCH {
+                self.taken.extend(self.queue.try_recv().ok());
             }
         }
         Ok(())

@@ -7,12 +7,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::backends::impl_stores;
 use super::events::insert_each_event;
-use super::sql::{Backend, Commits, Dialect, Event, select_due_server_bindings};
+use super::sql::{Backend, Commits, Dialect, Event, GroupCommit, select_due_server_bindings};
 use super::{Result, StoreError};
 use crate::domain::ProjectId;
 
@@ -48,6 +49,8 @@ const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// A pool of connections to a PostgreSQL database that other replicas may share.
 pub struct PgStore {
     pool: PgPool,
+    /// Where connection creates share transactions (see [`lock_projects`]).
+    creates: GroupCommit<Postgres>,
     /// Who hears of committed changes.
     commits: Commits,
 }
@@ -79,6 +82,12 @@ impl PgStore {
             .connect_with(options)
             .await?;
         Ok(Self {
+            creates: GroupCommit::start_locking(
+                pool.clone(),
+                BEGIN_READ_COMMITTED,
+                flush_events,
+                lock_projects,
+            ),
             pool,
             commits: Commits::default(),
         })
@@ -223,9 +232,21 @@ impl Backend for PgStore {
         if events.is_empty() || !super::events::recording() {
             return Ok(());
         }
+        // A grouped create's events go in with its batch's (see group_commit).
+        if super::group_commit::defer_events(events) {
+            crate::telemetry::metrics::record_events_written(events.len());
+            return Ok(());
+        }
         Self::order_events(&mut *connection).await?;
         insert_each_event!(connection, events);
         Ok(())
+    }
+
+    /// Creates only: they are what contends (on their project's lock, each holding it
+    /// through its own fsync when alone). Other writes keep their own transactions: in a
+    /// batch, their row locks would be taken in no order shared across replicas.
+    fn create_group(&self) -> Option<&GroupCommit<Postgres>> {
+        Some(&self.creates)
     }
 
     fn subscribers(&self) -> &Commits {
@@ -257,6 +278,104 @@ impl Backend for PgStore {
             .await?;
         Ok(transaction)
     }
+}
+
+/// Takes the create locks of a grouped batch's projects (see [`Backend::begin_create`]),
+/// right after its BEGIN and before any of its creates runs, in ascending order of the
+/// lock's key (the project's hash: projects sharing one share the lock), the one order
+/// every replica's batches use. A batch waiting for a lock holds only the locks before
+/// it and nothing else (no row lock yet, and the event-order lock comes last, in
+/// [`flush_events`]); a one-project transaction holds at most one of these locks, taken
+/// first. So no two of them can wait on each other in a cycle: a deadlock between two
+/// replicas' batches would fail both batches' creates after `deadlock_timeout`.
+fn lock_projects(
+    connection: &mut PgConnection,
+    projects: Vec<String>,
+) -> BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        if let [project] = projects.as_slice() {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(CREATE_LOCK_CLASS)
+                .bind(project.as_str())
+                .execute(&mut *connection)
+                .await?;
+            return Ok(());
+        }
+        let mut keys: Vec<i32> =
+            sqlx::query_scalar("SELECT DISTINCT hashtext(p) FROM UNNEST($1::text[]) AS p")
+                .bind(&projects)
+                .fetch_all(&mut *connection)
+                .await?;
+        // Sorted here, not by the query: the order the locks are taken in is the point.
+        keys.sort_unstable();
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                .bind(CREATE_LOCK_CLASS)
+                .bind(key)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// Inserts a grouped batch's events in one statement, its ids in order (the event-order
+/// lock, held to the commit, is the last lock the batch takes).
+fn flush_events(
+    connection: &mut PgConnection,
+    events: Vec<Event>,
+) -> BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        if events.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVENT_ORDER_LOCK)
+            .execute(&mut *connection)
+            .await?;
+        let mut times = Vec::with_capacity(events.len());
+        let mut projects = Vec::with_capacity(events.len());
+        let mut actors = Vec::with_capacity(events.len());
+        let mut clients = Vec::with_capacity(events.len());
+        let mut request_ids = Vec::with_capacity(events.len());
+        let mut resource_types = Vec::with_capacity(events.len());
+        let mut resource_ids = Vec::with_capacity(events.len());
+        let mut actions = Vec::with_capacity(events.len());
+        let mut changes = Vec::with_capacity(events.len());
+        for event in &events {
+            times.push(event.time);
+            projects.push(event.project.as_deref());
+            actors.push(event.actor.name.as_str());
+            clients.push(event.actor.client.as_deref());
+            request_ids.push(event.actor.request_id.as_deref());
+            resource_types.push(event.resource_type);
+            resource_ids.push(event.resource_id.as_str());
+            actions.push(event.action);
+            changes.push(event.changes_json());
+        }
+        sqlx::query(
+            "INSERT INTO events (time, project_id, actor, client, request_id, \
+                 resource_type, resource_id, action, changes) \
+             SELECT time, project_id, actor, client, request_id, resource_type, \
+                 resource_id, action, changes \
+             FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) \
+             WITH ORDINALITY AS e (time, project_id, actor, client, request_id, \
+                 resource_type, resource_id, action, changes, n) ORDER BY n",
+        )
+        .bind(times)
+        .bind(projects)
+        .bind(actors)
+        .bind(clients)
+        .bind(request_ids)
+        .bind(resource_types)
+        .bind(resource_ids)
+        .bind(actions)
+        .bind(changes)
+        .execute(&mut *connection)
+        .await?;
+        Ok(())
+    })
 }
 
 impl_stores!(PgStore, Postgres);

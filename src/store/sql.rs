@@ -96,6 +96,12 @@ pub(super) trait Backend: Dialect + Send + Sync + 'static {
     fn group_commit(&self) -> Option<&GroupCommit<Self::Db>> {
         None
     }
+    /// Where connection creates are grouped into shared commits, each holding its
+    /// project's create lock (see [`Self::begin_create`]) where the backend takes one:
+    /// the hot writes' group where there is one.
+    fn create_group(&self) -> Option<&GroupCommit<Self::Db>> {
+        self.group_commit()
+    }
     /// Who hears of this store's committed changes.
     fn subscribers(&self) -> &Commits;
 

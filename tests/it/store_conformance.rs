@@ -3397,6 +3397,7 @@ async fn a_page_is_read_with_its_bindings_in_one_snapshot(#[case] backend: Backe
 
 mod auth_infos;
 mod credentials;
+mod grouped_creates;
 mod sharing;
 
 // ---------------------------------------------------------------------------------------

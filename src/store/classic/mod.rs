@@ -51,10 +51,11 @@ macro_rules! impl_store {
                 async fn create_connection(&self, new: &NewConnection, quota: u32) -> Result<()> {
                     let change = Change::Project(new.project_id.as_str());
                     let event = $crate::store::events::connection_created(new);
-                    if let Some(group) = self.group_commit() {
+                    if let Some(group) = self.create_group() {
+                        let project = Some(new.project_id.as_str().to_owned());
                         let new = new.clone();
                         group
-                            .run(move |connection| {
+                            .run_holding(project, move |connection| {
                                 Box::pin(async move {
                                     Self::insert_connection(connection, &new, quota).await?;
                                     Self::insert_events(connection, &[event]).await
