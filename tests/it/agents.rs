@@ -461,16 +461,11 @@ async fn the_queue_connection_test_runs_where_the_queue_is_checked() {
     assert_eq!(answer["checked_from"], "agent:tester");
     // The audit trail names the agent as who recorded the result; the server's own
     // result is the system's.
-    let results: Value = app
-        .get(app.url(&format!(
-            "/dsconn/v1/{project}/events?resource_type=queue_test&action=result&order=asc"
-        )))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let results = get_json(
+        &app,
+        &format!("/dsconn/v1/{project}/events?resource_type=queue_test&action=result&order=asc"),
+    )
+    .await;
     let actors: Vec<&str> = results["events"]
         .as_array()
         .expect("events")
